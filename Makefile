@@ -1,0 +1,138 @@
+# crossgate - plain Makefile.  `make help` lists the targets.
+#
+# V=1 shows the full compiler command lines.
+
+BUILD    ?= build
+CC       ?= cc
+PKGS     := libsodium libprotobuf-c sqlite3 openssl libfyaml jansson
+PROTOC_C ?= protoc-c
+
+Q := @
+ifeq ($(V),1)
+Q :=
+endif
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wformat-security
+HARDEN  := -fstack-protector-strong
+CFLAGS  ?= -O2 -g
+CPPFLAGS_ALL := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+		-I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDLIBS_ALL := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm -lpthread
+
+ifeq ($(SAN),1)
+# ASan replaces sodium_malloc's guard pages (see crypto/secmem.h).
+CFLAGS_ALL := $(WARN) $(HARDEN) -O1 -g -fno-omit-frame-pointer \
+	      -fsanitize=address,undefined -fno-sanitize-recover=undefined -DCG_ASAN=1
+LDFLAGS_ALL := -fsanitize=address,undefined
+else
+CFLAGS_ALL := $(WARN) $(HARDEN) -D_FORTIFY_SOURCE=2 $(CFLAGS)
+LDFLAGS_ALL :=
+endif
+
+# The library: every module of every layer but the command-line front end.
+LIB_DIRS := crypto proto policy agent gateway analytics
+LIB_SRC  := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+GEN_SRC  := $(BUILD)/gen/proto/crossgate.pb-c.c
+GEN_HDR  := $(BUILD)/gen/proto/crossgate.pb-c.h
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/crossgate.pb-c.o
+LIB      := $(BUILD)/libcrossgate.a
+BIN      := $(BUILD)/crossgate
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+
+.PHONY: all test unit e2e asan fuzz fuzz-run valgrind bench demo clean help deps
+
+all: $(BIN)
+
+help:
+	@echo "make            build $(BIN)"
+	@echo "make demo       run the whole pipeline on synthetic data (keeps everything under demo/)"
+	@echo "make test       unit tests, end-to-end tests and a short fuzz run"
+	@echo "make asan       the whole suite under AddressSanitizer and UBSan"
+	@echo "make fuzz       build the libFuzzer harnesses; make fuzz-run runs each briefly"
+	@echo "make valgrind   the unit tests under valgrind"
+	@echo "make bench      benchmarks, as ratios against baselines measured in the same run"
+	@echo "make deps       install the Debian packages the build needs (as root)"
+	@echo "make clean      remove build outputs"
+
+deps:
+	$(Q)sh setup.sh
+
+$(BUILD)/.deps-ok: setup.sh
+	$(Q)sh setup.sh --check
+	$(Q)mkdir -p $(BUILD) && touch $@
+
+$(GEN_SRC) $(GEN_HDR) &: proto/crossgate.proto | $(BUILD)/.deps-ok
+	@mkdir -p $(BUILD)/gen
+	@echo "  PROTOC  $<"
+	$(Q)$(PROTOC_C) --c_out=$(BUILD)/gen $<
+
+$(BUILD)/obj/gen/crossgate.pb-c.o: $(GEN_SRC)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -Wno-shadow -MMD -MP -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c | $(GEN_HDR)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BIN): $(BUILD)/obj/gateway/crossgate_main.o $(LIB)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIB)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+unit: $(UNIT_BIN) $(BIN)
+	$(Q)sh tests/run_unit.sh $(BUILD)
+
+e2e: $(BIN)
+	$(Q)sh tests/run_e2e.sh $(BUILD)
+
+# One closing line for the whole suite: "N passed, N failed".
+test: $(UNIT_BIN) $(BIN)
+	$(Q)$(MAKE) --no-print-directory fuzz
+	$(Q)sh tests/run_all.sh $(BUILD) build-fuzz
+
+asan:
+	$(Q)$(MAKE) --no-print-directory BUILD=build-asan SAN=1 $(UNIT_BIN:$(BUILD)/%=build-asan/%) build-asan/crossgate
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+		sh tests/run_all.sh build-asan
+
+valgrind: $(UNIT_BIN)
+	$(Q)CG_VALGRIND=1 sh tests/run_unit.sh $(BUILD)
+
+# libFuzzer harnesses, built with clang from the production sources.
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+fuzz:
+	$(Q)$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk FUZZ_SRC="$(FUZZ_SRC)"
+
+fuzz-run: fuzz
+	$(Q)sh tests/fuzz/run.sh build-fuzz 10
+
+bench: $(BIN) $(BENCH_BIN)
+	$(Q)sh bench/run.sh $(BUILD)
+
+demo: $(BIN)
+	$(Q)./$(BIN) demo --dir demo
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

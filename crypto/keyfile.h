@@ -1,0 +1,91 @@
+/*
+ * keyfile.h - key generation and key files.
+ *
+ * A key file is text: comment lines starting with '#', and exactly one key line
+ *
+ *     <type> <key id, 16 hex digits> <base64 key bytes>
+ *
+ * e.g. "ed25519-public 3f9a0c1d2e4b5a69 Zm9v...".  The same key line (without
+ * the comments) is how a public key is pasted into a policy file.
+ *
+ * Key ids are 8 bytes: for a key pair, BLAKE2b-64("crossgate key id v1" ||
+ * type byte || public key), so both halves share the id; for a symmetric key,
+ * BLAKE2b-64 keyed with the key over "crossgate key id v1".  A file whose id
+ * does not match its key is rejected as corrupt.
+ *
+ * Secret keys live in secmem (sodium_malloc) memory and keyfile_free() wipes
+ * them.  Secret files are created 0600 with O_EXCL (never overwritten unless
+ * `force`), and keyfile_load() refuses a secret file that group or others can
+ * read or write.
+ */
+#ifndef CG_KEYFILE_H
+#define CG_KEYFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto/err.h"
+
+#define KEYFILE_ID_LEN 8
+#define KEYFILE_LINE_MAX 256
+#define KEYFILE_FILE_MAX 4096
+
+enum keyfile_type {
+	KEYFILE_X25519_SECRET = 1,   /* 32-byte crypto_box secret key; pub = its public key */
+	KEYFILE_X25519_PUBLIC,       /* 32 bytes */
+	KEYFILE_ED25519_SECRET,      /* 64-byte crypto_sign secret key; pub = its public key */
+	KEYFILE_ED25519_PUBLIC,      /* 32 bytes */
+	KEYFILE_MATCH,               /* 32-byte symmetric: the partners' shared token PRF key */
+	KEYFILE_STORAGE,             /* 32-byte symmetric: the gateway's at-rest key */
+};
+
+struct keyfile_key {
+	enum keyfile_type type;
+	unsigned char id[KEYFILE_ID_LEN];
+	unsigned char *key;      /* owned; secmem for secret types, plain malloc for public */
+	size_t key_len;
+	unsigned char pub[32];   /* public half, for the four asymmetric types */
+};
+
+/* Names used in files: "x25519-secret", "ed25519-public", "match-key", ... */
+const char *keyfile_type_name(enum keyfile_type type);
+
+/* Generate a fresh secret key of `type` (a *_SECRET type, MATCH or STORAGE). Caller owns *out. */
+int keyfile_generate(enum keyfile_type type, struct keyfile_key **out, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(2);
+
+/* The public half of an asymmetric secret key, as a new key of the *_PUBLIC type. Caller owns *out. */
+int keyfile_public_of(const struct keyfile_key *secret, struct keyfile_key **out, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+
+/*
+ * Write `key` to `path`: mode 0600 for secret types, 0644 for public ones,
+ * written to a temporary file, fsynced and renamed.  Refuses to replace an
+ * existing file unless `force`.  `comment` (may be NULL) becomes a '#' line.
+ */
+int keyfile_write(const char *path, const struct keyfile_key *key, const char *comment,
+    int force, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+
+/*
+ * Load a key file; `expect` is the type the caller needs (a mismatch is an
+ * error naming both).  Secret files must not be accessible by group or others
+ * (CG_ERR_PERM, the message gives the mode and the chmod to run).  Errors
+ * name the path and line.  Caller owns *out.
+ */
+int keyfile_load(const char *path, enum keyfile_type expect, struct keyfile_key **out,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3);
+
+/* Parse one key line (as in a policy file); only public types are accepted here. */
+int keyfile_parse_public_line(const char *line, size_t len, enum keyfile_type expect,
+    struct keyfile_key **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 4);
+
+/* Format the key line of a public key into out (KEYFILE_LINE_MAX bytes). */
+int keyfile_public_line(const struct keyfile_key *pub, char *out, size_t out_size)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+
+/* 16 lowercase hex digits and a NUL. */
+void keyfile_id_hex(const unsigned char id[KEYFILE_ID_LEN], char out[2 * KEYFILE_ID_LEN + 1]);
+
+/* Wipes and frees; NULL is a no-op. */
+void keyfile_free(struct keyfile_key *key);
+
+#endif

@@ -1,0 +1,57 @@
+/*
+ * merkle.h - RFC 6962 Merkle tree hashing and proofs.
+ *
+ *   leaf hash = SHA-256(0x00 || entry)           (RFC 6962 §2.1)
+ *   node hash = SHA-256(0x01 || left || right)
+ *   MTH({})   = SHA-256("")
+ *
+ * Leaves are passed as arrays of 32-byte leaf hashes.  Proof verification
+ * follows RFC 9162 §2.1.3.2 (inclusion) and §2.1.4.2 (consistency), which
+ * accept exactly the proofs RFC 6962 §2.1.1/§2.1.2 define.
+ */
+#ifndef CG_MERKLE_H
+#define CG_MERKLE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto/err.h"
+
+#define MERKLE_HASH_LEN 32
+#define MERKLE_PROOF_MAX 128   /* > 2 * 64 levels */
+
+void merkle_leaf_hash(const unsigned char *entry, size_t len, unsigned char out[MERKLE_HASH_LEN]);
+void merkle_node_hash(const unsigned char left[MERKLE_HASH_LEN], const unsigned char right[MERKLE_HASH_LEN],
+    unsigned char out[MERKLE_HASH_LEN]);
+
+/* MTH over n leaf hashes (n may be 0). */
+void merkle_root(const unsigned char (*leaves)[MERKLE_HASH_LEN], uint64_t n, unsigned char out[MERKLE_HASH_LEN]);
+
+/*
+ * The right edge of the tree: one hash per perfect subtree, so that an append
+ * costs O(log n) and the root needs no access to old leaves.
+ */
+struct merkle_frontier {
+	uint64_t size;
+	unsigned char hashes[64][MERKLE_HASH_LEN];   /* hashes[i] valid iff bit i of size is set */
+};
+
+void merkle_frontier_init(struct merkle_frontier *f);
+void merkle_frontier_append(struct merkle_frontier *f, const unsigned char leaf[MERKLE_HASH_LEN]);
+void merkle_frontier_root(const struct merkle_frontier *f, unsigned char out[MERKLE_HASH_LEN]);
+
+/* Inclusion proof of leaf `index` in the tree of the first n leaves; *len hashes written to proof. */
+int merkle_inclusion_proof(const unsigned char (*leaves)[MERKLE_HASH_LEN], uint64_t n, uint64_t index,
+    unsigned char (*proof)[MERKLE_HASH_LEN], size_t *len, struct cg_err *err) CG_MUST_CHECK;
+/* Consistency proof between the trees of the first m and the first n leaves (0 < m <= n). */
+int merkle_consistency_proof(const unsigned char (*leaves)[MERKLE_HASH_LEN], uint64_t m, uint64_t n,
+    unsigned char (*proof)[MERKLE_HASH_LEN], size_t *len, struct cg_err *err) CG_MUST_CHECK;
+
+/* 0 if the proof holds, CG_ERR_VERIFY (message says why) if not. */
+int merkle_verify_inclusion(const unsigned char leaf[MERKLE_HASH_LEN], uint64_t index, uint64_t size,
+    const unsigned char (*proof)[MERKLE_HASH_LEN], size_t len, const unsigned char root[MERKLE_HASH_LEN],
+    struct cg_err *err) CG_MUST_CHECK;
+int merkle_verify_consistency(uint64_t m, uint64_t n, const unsigned char root_m[MERKLE_HASH_LEN],
+    const unsigned char root_n[MERKLE_HASH_LEN], const unsigned char (*proof)[MERKLE_HASH_LEN], size_t len,
+    struct cg_err *err) CG_MUST_CHECK;
+
+#endif

@@ -1,0 +1,178 @@
+/*
+ * policy.h - the data-sharing agreement, parsed from YAML with libfyaml.
+ *
+ *   version: 1
+ *   name: k-g-cross-marketing
+ *   k: 10                          # k-anonymity of row exports (default 10)
+ *   default_phone_country: CN      # ISO 3166-1 alpha-2
+ *   email:                         # provider rules for normalization
+ *     gmail_dots: true
+ *     plus_tags: true              # gmail/googlemail "+tag"
+ *     plus_tags_all: false         # "+tag" for every provider
+ *     googlemail: true             # googlemail.com == gmail.com
+ *   purposes: [match, analytics, marketing]   # bit i = i-th purpose; match and analytics required
+ *   partners:
+ *     - id: k                      # [a-z0-9_-]{1,32}
+ *       name: Paid-knowledge platform
+ *       signing_key: "ed25519-public 3f9a0c1d2e4b5a69 BASE64..."   # keyfile.h key line
+ *       columns:
+ *         - {name: user_id, type: string, role: local_id}
+ *         - {name: email, type: string, role: identifier, kind: email}
+ *         - {name: phone, type: string, role: identifier, kind: phone}
+ *         - {name: age, type: int, min: 13, max: 120, role: quasi_identifier,
+ *            generalize: {band: 10}}
+ *         - {name: region, type: string, role: quasi_identifier,
+ *            generalize: {map: {CN-BJ: North, CN-SH: East}, other: Other}}
+ *         - {name: consent, type: purposes, role: consent}
+ *         - {name: consent_at, type: timestamp, role: consent_time}
+ *         - {name: course_spend_cents, type: int, min: 0, max: 100000000, role: feature}
+ *         - {name: top_course_category, type: category, values: [tech, art], role: feature}
+ *
+ * Types: string, int (signed 64-bit, optional min/max), category (one of
+ * `values`), purposes (';'-separated purpose names), timestamp (ISO 8601:
+ * YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS with optional fraction, 'Z' or +HH:MM).
+ * Roles: local_id (never leaves the partner), identifier (kind email or
+ * phone; tokenized, never sent), consent (exactly one, type purposes),
+ * consent_time (exactly one, type timestamp), feature, quasi_identifier
+ * (needs `generalize`: band (int) or map (string/category) with `other`).
+ * `required: false` lets a feature or quasi-identifier cell be empty;
+ * identifiers are always optional one by one, but a row needs at least one.
+ *
+ * Every problem found is reported as "file:line:column: reason".
+ */
+#ifndef CG_POLICY_H
+#define CG_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto/err.h"
+#include "crypto/normalize.h"
+
+#define POLICY_PURPOSES_MAX 32
+#define POLICY_FILE_MAX (1024 * 1024)
+#define POLICY_DEFAULT_K 10
+
+enum policy_type {
+	POLICY_TYPE_STRING = 1,
+	POLICY_TYPE_INT,
+	POLICY_TYPE_CATEGORY,
+	POLICY_TYPE_PURPOSES,
+	POLICY_TYPE_TIMESTAMP,
+};
+
+enum policy_role {
+	POLICY_ROLE_LOCAL_ID = 1,
+	POLICY_ROLE_IDENTIFIER,
+	POLICY_ROLE_CONSENT,
+	POLICY_ROLE_CONSENT_TIME,
+	POLICY_ROLE_FEATURE,
+	POLICY_ROLE_QUASI,
+};
+
+enum policy_gen {
+	POLICY_GEN_NONE = 0,
+	POLICY_GEN_BAND,      /* int: [lo, lo+band-1] as "20-29" */
+	POLICY_GEN_MAP,       /* string/category: value -> group, anything else -> `other` */
+};
+
+struct policy_map_entry {
+	char *from;
+	char *to;
+};
+
+struct policy_column {
+	char *name;
+	enum policy_type type;
+	enum policy_role role;
+	uint32_t id_kind;            /* TOKEN_KIND_EMAIL / TOKEN_KIND_PHONE for identifiers */
+	int required;                /* default 1 for features, quasi-identifiers, consent */
+	int has_min, has_max;
+	int64_t min, max;
+	char **values;               /* category values */
+	size_t nvalues;
+	enum policy_gen gen;
+	int64_t band;
+	struct policy_map_entry *map;
+	size_t nmap;
+	char *other;
+	size_t line;                 /* where it is declared, for messages */
+};
+
+struct policy_partner {
+	char *id;
+	char *name;
+	char *signing_key;           /* the key line as written; see keyfile_parse_public_line */
+	unsigned char signing_pub[32];
+	unsigned char signing_key_id[8];
+	struct policy_column *columns;
+	size_t ncolumns;
+	size_t line;
+};
+
+struct policy {
+	int version;
+	char *name;
+	char *path;
+	char *purposes[POLICY_PURPOSES_MAX];   /* index = consent bit */
+	size_t npurposes;
+	uint32_t k;
+	char default_country[3];
+	struct normalize_email_rules email;
+	struct policy_partner *partners;
+	size_t npartners;
+	unsigned char hash[32];      /* SHA-256 of the file's bytes */
+};
+
+/* All problems found, one message each ("file:line:col: reason"). Owned by the caller. */
+struct policy_problems {
+	char **msgs;
+	size_t n;
+};
+void policy_problems_free(struct policy_problems *p);
+
+/*
+ * Read, parse and validate the policy at path.  On any problem returns
+ * CG_ERR_POLICY (CG_ERR_IO if unreadable) with the first problem in err and,
+ * if `problems` is not NULL, every problem appended to it.  Caller owns *out.
+ */
+int policy_load(const char *path, struct policy **out, struct policy_problems *problems,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+/* The same from memory; `name` stands for the file in messages. */
+int policy_parse(const char *name, const char *buf, size_t len, struct policy **out,
+    struct policy_problems *problems, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 4);
+void policy_free(struct policy *p);
+
+const struct policy_partner *policy_partner_find(const struct policy *p, const char *id);
+const struct policy_column *policy_column_find(const struct policy_partner *pp, const char *name);
+/* Bit index of a purpose, or -1. */
+int policy_purpose_bit(const struct policy *p, const char *purpose);
+
+/* A cell parsed against its column. */
+struct policy_value {
+	int is_null;                 /* empty cell in a column that is not required */
+	int64_t i;                   /* int value, or unix seconds for a timestamp */
+	uint32_t bits;               /* purposes */
+	const char *s;               /* string/category: points into the cell */
+	size_t slen;
+};
+
+/*
+ * Parse and check one cell (already trimmed of nothing: the cell as read).
+ * Errors are CG_ERR_FORMAT with a reason that never quotes the cell's value
+ * ("not an integer", "below min 13", "unknown purpose", "not one of the
+ * category's values", "required", ...).  Identifier cells are only checked
+ * for length here; normalize.h validates them.
+ */
+int policy_value_parse(const struct policy *p, const struct policy_column *c, const char *cell,
+    size_t len, struct policy_value *out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5);
+
+/* ISO 8601 as described above, to unix seconds (UTC). */
+int policy_parse_time(const char *s, size_t len, int64_t *out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3);
+
+/* Generalize a quasi-identifier value into out: band "20-29", or the mapped group. */
+int policy_generalize_int(const struct policy_column *c, int64_t v, char *out, size_t out_size)
+    CG_MUST_CHECK CG_NONNULL(1, 3);
+int policy_generalize_str(const struct policy_column *c, const char *v, size_t len, char *out,
+    size_t out_size) CG_MUST_CHECK CG_NONNULL(1, 2, 4);
+
+#endif
