@@ -49,6 +49,7 @@ int
 cg_err_prefix(struct cg_err *err, const char *fmt, ...)
 {
 	char prefix[CG_ERR_MSG_MAX], old[CG_ERR_MSG_MAX];
+	size_t n;
 	va_list ap;
 
 	if (err == NULL)
@@ -57,7 +58,15 @@ cg_err_prefix(struct cg_err *err, const char *fmt, ...)
 	vsnprintf(prefix, sizeof(prefix), fmt, ap);
 	va_end(ap);
 	memcpy(old, err->msg, sizeof(old));
-	snprintf(err->msg, sizeof(err->msg), "%s: %s", prefix, old);
+	/* Built by hand: a long prefix cuts the message, never overruns it. */
+	n = strlen(prefix);
+	if (n > sizeof(err->msg) - 3)
+		n = sizeof(err->msg) - 3;
+	memcpy(err->msg, prefix, n);
+	memcpy(err->msg + n, ": ", 2);
+	n += 2;
+	old[sizeof(old) - 1 - n] = '\0';
+	memcpy(err->msg + n, old, strlen(old) + 1);
 	return err->code;
 }
 

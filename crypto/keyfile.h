@@ -9,7 +9,8 @@
  * the comments) is how a public key is pasted into a policy file.
  *
  * Key ids are 8 bytes: for a key pair, BLAKE2b-64("crossgate key id v1" ||
- * type byte || public key), so both halves share the id; for a symmetric key,
+ * type byte || public key), so both halves share the id (the type byte is the
+ * enum value of the public type: 2 for X25519, 4 for Ed25519); for a symmetric key,
  * BLAKE2b-64 keyed with the key over "crossgate key id v1".  A file whose id
  * does not match its key is rejected as corrupt.
  *
@@ -74,11 +75,26 @@ int keyfile_write(const char *path, const struct keyfile_key *key, const char *c
 int keyfile_load(const char *path, enum keyfile_type expect, struct keyfile_key **out,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3);
 
-/* Parse one key line (as in a policy file); only public types are accepted here. */
+/*
+ * Parse the bytes of a key file (as keyfile_load does after reading it, but
+ * without the permission check); `name` prefixes messages ("name:line: ...").
+ * Caller owns *out and wipes buf if it held a secret key.
+ */
+int keyfile_parse(const char *name, const char *buf, size_t len, enum keyfile_type expect,
+    struct keyfile_key **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 5);
+
+/*
+ * Parse one key line (as in a policy file); only public types are accepted here.
+ * A trailing newline is allowed.  Messages are bare reasons, for the caller to
+ * prefix with where the line came from.
+ */
 int keyfile_parse_public_line(const char *line, size_t len, enum keyfile_type expect,
     struct keyfile_key **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 4);
 
-/* Format the key line of a public key into out (KEYFILE_LINE_MAX bytes). */
+/*
+ * Format the key line of a public key (no newline) into out (KEYFILE_LINE_MAX
+ * bytes).  CG_ERR_ARG for a secret type, CG_ERR_LIMIT if out_size is too small.
+ */
 int keyfile_public_line(const struct keyfile_key *pub, char *out, size_t out_size)
     CG_MUST_CHECK CG_NONNULL(1, 2);
 
