@@ -30,7 +30,8 @@ struct normalize_email_rules {
  * why): empty, no '@' or more than one, empty local part or domain, local part
  * longer than 64, whole address longer than 254, a domain without a dot or with
  * an empty label, characters outside RFC 5322 atext / LDH, non-ASCII, inner
- * white space, quoted local parts.  `out` must hold NORMALIZE_EMAIL_MAX + 1.
+ * white space, quoted local parts.  `out` must hold NORMALIZE_EMAIL_MAX + 1
+ * (a smaller `out` that cannot hold the result: CG_ERR_ARG).
  */
 int normalize_email(const char *in, size_t in_len,
     const struct normalize_email_rules *rules,
@@ -45,7 +46,11 @@ int normalize_email(const char *in, size_t in_len,
  * trimmed.  Rejected: letters, a '+' not at the start, fewer than 7 or more
  * than 15 digits after normalization, an unknown default country.
  * `default_country` is an ISO 3166-1 alpha-2 code ("CN", "US", ...).
- * `out` must hold NORMALIZE_PHONE_MAX + 1.
+ * `out` must hold NORMALIZE_PHONE_MAX + 1.  Bad input is CG_ERR_FORMAT; an
+ * unknown default country (checked on every call, even for "+CC" input) or a
+ * too small `out` is CG_ERR_ARG, a configuration error rather than a bad row.
+ * Unicode white space inside the number is a separator too, and full-width
+ * digits, '+', parentheses and Unicode dashes count as their ASCII forms.
  */
 int normalize_phone(const char *in, size_t in_len, const char *default_country,
     char *out, size_t out_size, struct cg_err *err)
