@@ -39,6 +39,11 @@ void merkle_frontier_init(struct merkle_frontier *f);
 void merkle_frontier_append(struct merkle_frontier *f, const unsigned char leaf[MERKLE_HASH_LEN]);
 void merkle_frontier_root(const struct merkle_frontier *f, unsigned char out[MERKLE_HASH_LEN]);
 
+/*
+ * Proof generation: proof must have room for MERKLE_PROOF_MAX hashes; *len
+ * hashes are written, leaf side first (RFC 6962 order).  Bad sizes or
+ * indices are CG_ERR_ARG.
+ */
 /* Inclusion proof of leaf `index` in the tree of the first n leaves; *len hashes written to proof. */
 int merkle_inclusion_proof(const unsigned char (*leaves)[MERKLE_HASH_LEN], uint64_t n, uint64_t index,
     unsigned char (*proof)[MERKLE_HASH_LEN], size_t *len, struct cg_err *err) CG_MUST_CHECK;
