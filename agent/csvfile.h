@@ -10,6 +10,11 @@
  *
  * Limits: CSVFILE_FIELD_MAX bytes per field, CSVFILE_FIELDS_MAX fields per
  * row; a row over a limit is an error for that row.
+ *
+ * As libcsv does, blanks (space, tab) around an unquoted field are dropped;
+ * quote a field to keep them.  A syntax error, or a field that outgrows the
+ * limit before it ends, abandons the row and resumes at the next physical
+ * line.  A row that is one quoted empty field ("") is a row, not a blank line.
  */
 #ifndef CG_CSVFILE_H
 #define CG_CSVFILE_H
