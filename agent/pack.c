@@ -1,0 +1,549 @@
+/* pack.c - see pack.h */
+#include "agent/pack.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "agent/csvfile.h"
+#include "crypto/normalize.h"
+#include "crypto/seal.h"
+#include "crypto/secmem.h"
+#include "crypto/token.h"
+#include "proto/batch.h"
+
+#define PACK_DKEY_LEN 16
+
+/* One good row, held until duplicates are resolved. */
+struct pack_row {
+	uint64_t line;
+	int64_t consent_at;
+	uint32_t consent_bits;
+	uint32_t parent;                   /* union-find over rows of one user */
+	uint8_t has_id[2];                 /* email, phone */
+	unsigned char dkey[2][PACK_DKEY_LEN];
+	size_t id_off[2];                  /* normalized identifiers in the id arena */
+	uint8_t id_len[2];
+	size_t payload_off;                /* serialized RecordPayload in the payload arena */
+	uint32_t payload_len;
+};
+
+/* A growable byte arena; `secret` arenas are wiped before they are freed or moved. */
+struct pack_arena {
+	unsigned char *p;
+	size_t len, cap;
+	int secret;
+};
+
+struct pack_ctx {
+	const struct pack_opts *o;
+	const struct policy_partner *pp;
+	int *col_of_field;                 /* CSV field index -> schema column */
+	size_t nheader;
+	struct pack_row *rows;
+	size_t nrows, caprows;
+	struct pack_arena ids;             /* secret: normalized identifiers */
+	struct pack_arena payloads;
+	unsigned char dkey_key[crypto_generichash_KEYBYTES];
+};
+
+static int
+pack_arena_add(struct pack_arena *a, const void *data, size_t len, size_t *off)
+{
+	if (a->cap - a->len < len) {
+		size_t ncap = a->cap ? a->cap : 65536;
+		unsigned char *np;
+		while (ncap - a->len < len)
+			ncap *= 2;
+		if ((np = malloc(ncap)) == NULL)
+			return CG_ERR_NOMEM;
+		if (a->len)
+			memcpy(np, a->p, a->len);
+		if (a->p != NULL && a->secret)
+			sodium_memzero(a->p, a->cap);
+		free(a->p);
+		a->p = np;
+		a->cap = ncap;
+	}
+	memcpy(a->p + a->len, data, len);
+	*off = a->len;
+	a->len += len;
+	return 0;
+}
+
+static void
+pack_arena_free(struct pack_arena *a)
+{
+	if (a->p != NULL && a->secret)
+		sodium_memzero(a->p, a->cap);
+	free(a->p);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Map the header row onto the schema: every schema column exactly once, nothing else. */
+static int
+pack_header(struct pack_ctx *c, const char *input, const struct csvfile_row *row, struct cg_err *err)
+{
+	const struct policy_partner *pp = c->pp;
+	unsigned char seen[256];
+	size_t i, j;
+
+	memset(seen, 0, sizeof(seen));
+	if (pp->ncolumns > sizeof(seen))
+		return cg_err_set(err, CG_ERR_LIMIT, "partner '%s' has too many columns", pp->id);
+	if ((c->col_of_field = calloc(row->nfields, sizeof(int))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	c->nheader = row->nfields;
+	for (i = 0; i < row->nfields; i++) {
+		const char *name = row->fields[i];
+		/* A BOM is stripped by the reader; tolerate stray spaces around header names. */
+		while (*name == ' ')
+			name++;
+		for (j = 0; j < pp->ncolumns; j++) {
+			size_t n = strlen(pp->columns[j].name);
+			if (strncmp(pp->columns[j].name, name, n) == 0 &&
+			    strspn(name + n, " ") == strlen(name + n))
+				break;
+		}
+		if (j == pp->ncolumns)
+			return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu:%zu: column '%.64s' is not in partner '%s''s "
+			    "schema in the policy", input, (unsigned long long)row->line, i + 1, name, pp->id);
+		if (seen[j])
+			return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu:%zu: column '%s' appears twice", input,
+			    (unsigned long long)row->line, i + 1, pp->columns[j].name);
+		seen[j] = 1;
+		c->col_of_field[i] = (int)j;
+	}
+	for (j = 0; j < pp->ncolumns; j++)
+		if (!seen[j])
+			return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: missing column '%s' that the policy's "
+			    "schema for partner '%s' declares", input, (unsigned long long)row->line,
+			    pp->columns[j].name, pp->id);
+	return 0;
+}
+
+/* Check and keep one data row. CG_ERR_FORMAT/POLICY: the row is bad (message says where and why). */
+static int
+pack_row_add(struct pack_ctx *c, const char *input, const struct csvfile_row *row, struct cg_err *err)
+{
+	const struct policy *pol = c->o->pol;
+	const struct policy_partner *pp = c->pp;
+	Crossgate__Field fields[256], *fp[256];
+	Crossgate__RecordPayload payload = CROSSGATE__RECORD_PAYLOAD__INIT;
+	char norm[2][NORMALIZE_EMAIL_MAX + 1];
+	unsigned char pbuf[8192];
+	struct pack_row pr;
+	struct cg_err sub;
+	size_t i, nf = 0, plen;
+	int r, kind, have_consent = 0, have_time = 0;
+
+	memset(&pr, 0, sizeof(pr));
+	pr.line = row->line;
+	if (row->nfields != c->nheader)
+		return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: row has %zu fields, the header has %zu", input,
+		    (unsigned long long)row->line, row->nfields, c->nheader);
+	for (i = 0; i < row->nfields; i++) {
+		const struct policy_column *col = &pp->columns[c->col_of_field[i]];
+		struct policy_value v;
+
+		cg_err_clear(&sub);
+		if (col->role == POLICY_ROLE_LOCAL_ID)
+			continue;
+		if (col->role == POLICY_ROLE_IDENTIFIER) {
+			kind = col->id_kind == TOKEN_KIND_EMAIL ? 0 : 1;
+			if (row->lens[i] == 0 || strspn(row->fields[i], " \t") == row->lens[i])
+				continue;
+			if (pr.has_id[kind]) {
+				r = cg_err_set(&sub, CG_ERR_FORMAT, "a second identifier of the same kind");
+			} else if (kind == 0) {
+				r = normalize_email(row->fields[i], row->lens[i], &pol->email, norm[0], sizeof(norm[0]),
+				    &sub);
+			} else {
+				r = normalize_phone(row->fields[i], row->lens[i], pol->default_country, norm[1],
+				    sizeof(norm[1]), &sub);
+			}
+			if (r != 0)
+				goto bad_cell;
+			pr.has_id[kind] = 1;
+			continue;
+		}
+		if ((r = policy_value_parse(pol, col, row->fields[i], row->lens[i], &v, &sub)) != 0)
+			goto bad_cell;
+		switch (col->role) {
+		case POLICY_ROLE_CONSENT:
+			pr.consent_bits = v.bits;
+			have_consent = 1;
+			break;
+		case POLICY_ROLE_CONSENT_TIME:
+			if (v.is_null) {
+				r = cg_err_set(&sub, CG_ERR_FORMAT, "required");
+				goto bad_cell;
+			}
+			pr.consent_at = v.i;
+			have_time = 1;
+			break;
+		default:
+			if (v.is_null)
+				break;
+			crossgate__field__init(&fields[nf]);
+			fields[nf].name = col->name;
+			if (col->type == POLICY_TYPE_INT) {
+				fields[nf].value_case = CROSSGATE__FIELD__VALUE_INT_VALUE;
+				fields[nf].int_value = v.i;
+			} else {
+				/* The cell is NUL-terminated by the reader; v.s points into it. */
+				fields[nf].value_case = CROSSGATE__FIELD__VALUE_STR_VALUE;
+				fields[nf].str_value = row->fields[i];
+			}
+			fp[nf] = &fields[nf];
+			nf++;
+			break;
+		}
+		continue;
+bad_cell:
+		r = cg_err_set(err, r, "%s:%llu:%zu (%s): %s", input, (unsigned long long)row->line, i + 1,
+		    col->name, sub.msg);
+		goto out;
+	}
+	if (!pr.has_id[0] && !pr.has_id[1]) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: no identifier (email or phone)", input,
+		    (unsigned long long)row->line);
+		goto out;
+	}
+	if (!have_consent || !have_time) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: consent columns missing", input,
+		    (unsigned long long)row->line);
+		goto out;
+	}
+	payload.fields = fp;
+	payload.n_fields = nf;
+	plen = crossgate__record_payload__get_packed_size(&payload);
+	if (plen > sizeof(pbuf)) {
+		r = cg_err_set(err, CG_ERR_LIMIT, "%s:%llu: record too large", input, (unsigned long long)row->line);
+		goto out;
+	}
+	crossgate__record_payload__pack(&payload, pbuf);
+	if (pack_arena_add(&c->payloads, pbuf, plen, &pr.payload_off) != 0) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	pr.payload_len = (uint32_t)plen;
+	for (kind = 0; kind < 2; kind++) {
+		unsigned char tag = (unsigned char)(kind + 1);
+		crypto_generichash_state h;
+		size_t n;
+		if (!pr.has_id[kind])
+			continue;
+		n = strlen(norm[kind]);
+		/* A keyed hash under a key that dies with this run: duplicates are found without tokenizing. */
+		crypto_generichash_init(&h, c->dkey_key, sizeof(c->dkey_key), PACK_DKEY_LEN);
+		crypto_generichash_update(&h, &tag, 1);
+		crypto_generichash_update(&h, (const unsigned char *)norm[kind], n);
+		crypto_generichash_final(&h, pr.dkey[kind], PACK_DKEY_LEN);
+		if (pack_arena_add(&c->ids, norm[kind], n, &pr.id_off[kind]) != 0) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		pr.id_len[kind] = (uint8_t)n;
+	}
+	if (c->nrows == c->caprows) {
+		size_t ncap = c->caprows ? c->caprows * 2 : 4096;
+		struct pack_row *nr = realloc(c->rows, ncap * sizeof(*nr));
+		if (nr == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		c->rows = nr;
+		c->caprows = ncap;
+	}
+	pr.parent = (uint32_t)c->nrows;
+	c->rows[c->nrows++] = pr;
+	r = 0;
+out:
+	sodium_memzero(norm, sizeof(norm));
+	return r;
+}
+
+static uint32_t
+pack_find(struct pack_row *rows, uint32_t i)
+{
+	while (rows[i].parent != i) {
+		rows[i].parent = rows[rows[i].parent].parent;
+		i = rows[i].parent;
+	}
+	return i;
+}
+
+/* Is row a newer than row b?  Later consent_at wins; on a tie, the later line. */
+static int
+pack_newer(const struct pack_row *a, const struct pack_row *b)
+{
+	if (a->consent_at != b->consent_at)
+		return a->consent_at > b->consent_at;
+	return a->line > b->line;
+}
+
+/*
+ * Union rows that share a normalized identifier (transitively), then point
+ * every row at the newest row of its group; *dups counts the others.
+ */
+static int
+pack_dedupe(struct pack_ctx *c, uint64_t *dups, struct cg_err *err)
+{
+	size_t cap = 16, i, mask, k;
+	uint32_t *table, *winner = NULL;
+	int r = 0;
+
+	*dups = 0;
+	while (cap < c->nrows * 4 + 16)
+		cap *= 2;
+	mask = cap - 1;
+	if ((table = malloc(cap * sizeof(*table))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	memset(table, 0xff, cap * sizeof(*table));
+	for (i = 0; i < c->nrows; i++) {
+		for (k = 0; k < 2; k++) {
+			uint64_t h;
+			size_t slot;
+			if (!c->rows[i].has_id[k])
+				continue;
+			memcpy(&h, c->rows[i].dkey[k], sizeof(h));
+			for (slot = h & mask;; slot = (slot + 1) & mask) {
+				uint32_t o = table[slot];
+				if (o == UINT32_MAX) {
+					table[slot] = (uint32_t)i;
+					break;
+				}
+				/* The kind is hashed into the key: an email never equals a phone. */
+				if (memcmp(c->rows[o].dkey[k], c->rows[i].dkey[k], PACK_DKEY_LEN) == 0) {
+					uint32_t a = pack_find(c->rows, o), b = pack_find(c->rows, (uint32_t)i);
+					if (a != b)
+						c->rows[a].parent = b;
+					break;
+				}
+			}
+		}
+	}
+	/* winner[root] = newest member */
+	if ((winner = malloc(c->nrows * sizeof(*winner) + 1)) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < c->nrows; i++)
+		winner[i] = UINT32_MAX;
+	for (i = 0; i < c->nrows; i++) {
+		uint32_t root = pack_find(c->rows, (uint32_t)i);
+		if (winner[root] == UINT32_MAX || pack_newer(&c->rows[i], &c->rows[winner[root]]))
+			winner[root] = (uint32_t)i;
+	}
+	/* From here on, parent is the group's winner: a row is written iff parent == itself. */
+	for (i = 0; i < c->nrows; i++) {
+		uint32_t w = winner[pack_find(c->rows, (uint32_t)i)];
+		if (w != i)
+			(*dups)++;
+		winner[i] = w;
+	}
+	for (i = 0; i < c->nrows; i++)
+		c->rows[i].parent = winner[i];
+out:
+	free(winner);
+	free(table);
+	return r;
+}
+
+static int
+pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
+{
+	const struct pack_opts *o = c->o;
+	const struct policy *pol = o->pol;
+	Crossgate__BatchHeader hdr = CROSSGATE__BATCH_HEADER__INIT;
+	Crossgate__SealedRecord rec = CROSSGATE__SEALED_RECORD__INIT;
+	Crossgate__Token tok[2], *tokp[2];
+	struct token toks[2];
+	struct batch_writer *w = NULL;
+	struct token_ctx *tctx = NULL;
+	unsigned char *key = NULL, wrapped[SEAL_WRAPPED_LEN], ad[SEAL_AD_MAX], ct[8192 + SEAL_TAG_LEN];
+	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
+	uint64_t index = 0;
+	size_t i, ad_len, nt;
+	int r;
+
+	if ((key = secmem_alloc(SEAL_KEY_LEN)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	randombytes_buf(key, SEAL_KEY_LEN);
+	randombytes_buf(stats->batch_id, sizeof(stats->batch_id));
+	if ((r = seal_wrap_key(key, o->gateway->pub, wrapped)) != 0) {
+		r = cg_err_set(err, r, "cannot seal the batch key to the gateway's key");
+		goto out;
+	}
+	if ((r = token_ctx_new(o->match->key, o->match->key_len, &tctx, err)) != 0)
+		goto out;
+	hdr.version = BATCH_VERSION;
+	hdr.partner_id = (char *)c->pp->id;
+	hdr.batch_id.data = stats->batch_id;
+	hdr.batch_id.len = sizeof(stats->batch_id);
+	hdr.gateway_key_id.data = (uint8_t *)o->gateway->id;
+	hdr.gateway_key_id.len = KEYFILE_ID_LEN;
+	hdr.signer_key_id.data = (uint8_t *)o->sign->id;
+	hdr.signer_key_id.len = KEYFILE_ID_LEN;
+	hdr.wrapped_key.data = wrapped;
+	hdr.wrapped_key.len = sizeof(wrapped);
+	hdr.aead = CROSSGATE__AEAD__AEAD_CHACHA20POLY1305_IETF;
+	hdr.created_at = (int64_t)time(NULL);
+	hdr.policy_hash.data = (uint8_t *)pol->hash;
+	hdr.policy_hash.len = sizeof(pol->hash);
+	if ((r = batch_writer_open(o->output, &hdr, o->sign->key, &w, err)) != 0)
+		goto out;
+	for (i = 0; i < c->nrows; i++) {
+		struct pack_row *pr = &c->rows[i];
+		if (pr->parent != i)
+			continue;                      /* superseded by a newer row of the same user */
+		if (!(pr->consent_bits & match_bit)) {
+			stats->no_match++;             /* never tokenized, never written */
+			continue;
+		}
+		nt = 0;
+		for (int k = 0; k < 2; k++) {
+			if (!pr->has_id[k])
+				continue;
+			toks[nt].kind = k == 0 ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
+			if ((r = token_compute(tctx, toks[nt].kind, (const char *)c->ids.p + pr->id_off[k],
+			    pr->id_len[k], toks[nt].value)) != 0) {
+				r = cg_err_set(err, r, "cannot compute token");
+				goto out;
+			}
+			crossgate__token__init(&tok[nt]);
+			tok[nt].kind = (Crossgate__IdKind)toks[nt].kind;
+			tok[nt].value.data = toks[nt].value;
+			tok[nt].value.len = TOKEN_LEN;
+			tokp[nt] = &tok[nt];
+			nt++;
+		}
+		if ((r = seal_ad_build(ad, &ad_len, stats->batch_id, c->pp->id, index, pr->consent_bits,
+		    pr->consent_at, toks, nt)) != 0) {
+			r = cg_err_set(err, r, "cannot build associated data");
+			goto out;
+		}
+		if ((r = seal_record(key, index, ad, ad_len, c->payloads.p + pr->payload_off, pr->payload_len,
+		    ct)) != 0) {
+			r = cg_err_set(err, r, "cannot seal record");
+			goto out;
+		}
+		rec.index = index;
+		rec.tokens = tokp;
+		rec.n_tokens = nt;
+		rec.consent_bits = pr->consent_bits;
+		rec.consent_at = pr->consent_at;
+		rec.ciphertext.data = ct;
+		rec.ciphertext.len = pr->payload_len + SEAL_TAG_LEN;
+		if ((r = batch_writer_add(w, &rec, err)) != 0)
+			goto out;
+		index++;
+	}
+	if ((r = batch_writer_finish(w, stats->digest, err)) != 0)
+		goto out;
+	stats->packed = index;
+	r = 0;
+out:
+	sodium_memzero(toks, sizeof(toks));
+	batch_writer_free(w);
+	token_ctx_free(tctx);
+	secmem_free(key, SEAL_KEY_LEN);
+	return r;
+}
+
+static void
+pack_progress(const struct csvfile *f, uint64_t rows, int done)
+{
+	uint64_t size = csvfile_size(f), off = csvfile_offset(f);
+
+	if (size > 0)
+		fprintf(stderr, "\rpacking: %3d%% (%llu rows)%s", (int)(off * 100 / size), (unsigned long long)rows,
+		    done ? "\n" : "");
+	else
+		fprintf(stderr, "\rpacking: %llu rows%s", (unsigned long long)rows, done ? "\n" : "");
+}
+
+int
+pack_csv(const struct pack_opts *o, struct pack_stats *stats, struct cg_err *err)
+{
+	struct pack_ctx c;
+	struct csvfile *f = NULL;
+	struct csvfile_row *row;
+	struct cg_err rowerr;
+	int r, progress;
+
+	memset(stats, 0, sizeof(*stats));
+	memset(&c, 0, sizeof(c));
+	c.o = o;
+	c.ids.secret = 1;
+	randombytes_buf(c.dkey_key, sizeof(c.dkey_key));
+	if ((c.pp = policy_partner_find(o->pol, o->partner_id)) == NULL) {
+		r = cg_err_set(err, CG_ERR_POLICY, "partner '%s' is not in the policy", o->partner_id);
+		goto out;
+	}
+	if (o->match->type != KEYFILE_MATCH || o->sign->type != KEYFILE_ED25519_SECRET ||
+	    o->gateway->type != KEYFILE_X25519_PUBLIC) {
+		r = cg_err_set(err, CG_ERR_ARG, "wrong key types for packing");
+		goto out;
+	}
+	if (memcmp(o->sign->id, c.pp->signing_key_id, KEYFILE_ID_LEN) != 0) {
+		r = cg_err_set(err, CG_ERR_POLICY, "the signing key is not the one the policy names for partner "
+		    "'%s'", c.pp->id);
+		goto out;
+	}
+	if ((r = csvfile_open(o->input, &f, err)) != 0)
+		goto out;
+	progress = o->progress && isatty(STDERR_FILENO);
+	r = csvfile_next(f, &row, err);
+	if (r == 0)
+		r = cg_err_set(err, CG_ERR_FORMAT, "%s: empty file (no header row)", o->input);
+	if (r < 0)
+		goto out;
+	if ((r = pack_header(&c, o->input, row, err)) != 0)
+		goto out;
+	for (;;) {
+		cg_err_clear(&rowerr);
+		r = csvfile_next(f, &row, &rowerr);
+		if (r == 0)
+			break;
+		if (r == CG_ERR_IO || r == CG_ERR_NOMEM) {
+			*err = rowerr;
+			goto out;
+		}
+		stats->rows++;
+		/* r < 0 here is a CSV syntax error confined to this row. */
+		if (r > 0)
+			r = pack_row_add(&c, o->input, row, &rowerr);
+		if (r == CG_ERR_NOMEM) {
+			*err = rowerr;
+			goto out;
+		}
+		if (r != 0) {
+			stats->bad_rows++;
+			if (o->report != NULL && (o->report_max == 0 || stats->bad_rows <= o->report_max))
+				fprintf(o->report, "%s\n", rowerr.msg);
+			if (o->strict) {
+				r = cg_err_set(err, CG_ERR_FORMAT, "%s (--strict: nothing written)", rowerr.msg);
+				goto out;
+			}
+		}
+		if (progress && (stats->rows & 0xffff) == 0)
+			pack_progress(f, stats->rows, 0);
+	}
+	if (progress)
+		pack_progress(f, stats->rows, 1);
+	if ((r = pack_dedupe(&c, &stats->duplicates, err)) != 0)
+		goto out;
+	r = pack_write(&c, stats, err);
+out:
+	csvfile_free(f);
+	free(c.col_of_field);
+	free(c.rows);
+	pack_arena_free(&c.ids);
+	pack_arena_free(&c.payloads);
+	sodium_memzero(c.dkey_key, sizeof(c.dkey_key));
+	return r;
+}

@@ -1,0 +1,53 @@
+/*
+ * pack.h - the partner side: CSV in, one sealed and signed batch file out.
+ *
+ * Each row is checked against the partner's schema in the policy; identifiers
+ * are normalized and, for rows whose latest consent includes `match`, turned
+ * into tokens (token.h).  Rows of one user within the file (rows sharing a
+ * normalized identifier, transitively) are merged: the row with the latest
+ * consent_at wins (ties: the later line), so a withdrawal in a newer row is
+ * never undone by an older one.  Rows without `match` consent are dropped
+ * before anything is written and never tokenized.  Local user ids and
+ * identifiers never leave the partner; the payload holds only the feature and
+ * quasi-identifier columns.
+ *
+ * A bad row is reported ("file:line:column (name): reason", never the value)
+ * and counted; it does not stop the others unless `strict`.
+ */
+#ifndef CG_PACK_H
+#define CG_PACK_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "crypto/err.h"
+#include "crypto/keyfile.h"
+#include "policy/policy.h"
+
+struct pack_opts {
+	const struct policy *pol;
+	const char *partner_id;
+	const char *input;                  /* CSV path, "-" for stdin */
+	const char *output;                 /* batch file path */
+	const struct keyfile_key *match;    /* KEYFILE_MATCH */
+	const struct keyfile_key *sign;     /* partner's KEYFILE_ED25519_SECRET */
+	const struct keyfile_key *gateway;  /* gateway's KEYFILE_X25519_PUBLIC */
+	int strict;                         /* any bad row fails the whole file, nothing written */
+	FILE *report;                       /* bad-row lines go here (NULL: not printed) */
+	uint64_t report_max;                /* print at most this many bad-row lines (0: all) */
+	int progress;                       /* print a progress line on stderr */
+};
+
+struct pack_stats {
+	uint64_t rows;                      /* data rows read */
+	uint64_t bad_rows;
+	uint64_t duplicates;                /* rows superseded by a later row of the same user */
+	uint64_t no_match;                  /* users whose latest row lacks `match` consent: dropped */
+	uint64_t packed;                    /* records written */
+	unsigned char batch_id[16];
+	unsigned char digest[32];
+};
+
+int pack_csv(const struct pack_opts *o, struct pack_stats *stats, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+
+#endif

@@ -1,0 +1,384 @@
+/* ingest.c - see ingest.h */
+#include "gateway/ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sodium.h>
+
+#include "crypto/seal.h"
+#include "crypto/token.h"
+#include "proto/batch.h"
+
+void
+ingest_storage_subkey(const struct keyfile_key *storage, int64_t batch_row, unsigned char out[32])
+{
+	seal_subkey(storage->key, (uint64_t)batch_row, out);
+}
+
+/* Check one decrypted field against the partner's schema. */
+static int
+ingest_field_check(const struct policy_partner *pp, const Crossgate__Field *f, uint64_t idx,
+    unsigned char *seen, struct cg_err *err)
+{
+	const struct policy_column *c = NULL;
+	size_t i;
+
+	for (i = 0; i < pp->ncolumns; i++) {
+		if (strcmp(pp->columns[i].name, f->name) == 0) {
+			c = &pp->columns[i];
+			break;
+		}
+	}
+	if (c == NULL || (c->role != POLICY_ROLE_FEATURE && c->role != POLICY_ROLE_QUASI))
+		return cg_err_set(err, CG_ERR_POLICY, "record %llu: field '%.64s' is not a shareable column of "
+		    "partner '%s' in the policy", (unsigned long long)idx, f->name, pp->id);
+	if (seen[i])
+		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: field '%s' appears twice",
+		    (unsigned long long)idx, c->name);
+	seen[i] = 1;
+	if (c->type == POLICY_TYPE_INT) {
+		if (f->value_case != CROSSGATE__FIELD__VALUE_INT_VALUE)
+			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: field '%s' must be an integer",
+			    (unsigned long long)idx, c->name);
+		if ((c->has_min && f->int_value < c->min) || (c->has_max && f->int_value > c->max))
+			return cg_err_set(err, CG_ERR_POLICY, "record %llu: field '%s' is out of the policy's "
+			    "range", (unsigned long long)idx, c->name);
+		return 0;
+	}
+	if (f->value_case != CROSSGATE__FIELD__VALUE_STR_VALUE)
+		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: field '%s' must be a string",
+		    (unsigned long long)idx, c->name);
+	if (c->type == POLICY_TYPE_CATEGORY) {
+		for (i = 0; i < c->nvalues; i++)
+			if (strcmp(c->values[i], f->str_value) == 0)
+				return 0;
+		return cg_err_set(err, CG_ERR_POLICY, "record %llu: field '%s' is not one of the category's "
+		    "values", (unsigned long long)idx, c->name);
+	}
+	return 0;
+}
+
+static int
+ingest_record(struct store *st, const struct policy *pol, const struct policy_partner *pp,
+    const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], const unsigned char store_key[32],
+    int64_t batch_row, const Crossgate__SealedRecord *rec, unsigned char **pt, size_t *pt_cap,
+    unsigned char **ct, size_t *ct_cap, struct cg_err *err)
+{
+	struct token toks[SEAL_TOKENS_MAX];
+	unsigned char ad[SEAL_AD_MAX], seen[256];
+	const unsigned char *email = NULL, *phone = NULL;
+	Crossgate__RecordPayload *payload = NULL;
+	struct store_record sr;
+	unsigned long long idx = (unsigned long long)rec->index;
+	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
+	size_t ad_len, i, pt_len;
+	int r;
+
+	if (rec->n_tokens == 0 || rec->n_tokens > 2)
+		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: %zu tokens (1 or 2 expected)", idx,
+		    rec->n_tokens);
+	for (i = 0; i < rec->n_tokens; i++) {
+		const Crossgate__Token *t = rec->tokens[i];
+		if (t->value.len != TOKEN_LEN)
+			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: token of %zu bytes", idx, t->value.len);
+		if (t->kind == CROSSGATE__ID_KIND__ID_KIND_EMAIL && email == NULL)
+			email = t->value.data;
+		else if (t->kind == CROSSGATE__ID_KIND__ID_KIND_PHONE && phone == NULL)
+			phone = t->value.data;
+		else
+			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: unknown or repeated token kind", idx);
+		toks[i].kind = (uint32_t)t->kind;
+		memcpy(toks[i].value, t->value.data, TOKEN_LEN);
+	}
+	if (!(rec->consent_bits & match_bit))
+		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
+		    "the partner", idx);
+	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
+		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
+		    "have", idx);
+	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > BATCH_RECORD_MAX)
+		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: ciphertext of %zu bytes", idx,
+		    rec->ciphertext.len);
+	if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
+	    rec->consent_at, toks, rec->n_tokens)) != 0)
+		return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
+	pt_len = rec->ciphertext.len - SEAL_TAG_LEN;
+	if (*pt_cap < pt_len + 1) {
+		unsigned char *nb;
+		if (*pt != NULL)
+			sodium_memzero(*pt, *pt_cap);
+		free(*pt);
+		*pt_cap = 0;
+		if ((nb = malloc(pt_len + 1)) == NULL)
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		*pt = nb;
+		*pt_cap = pt_len + 1;
+	}
+	if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len,
+	    *pt, err)) != 0)
+		return cg_err_prefix(err, "record %llu", idx);
+	if ((payload = crossgate__record_payload__unpack(NULL, pt_len, *pt)) == NULL) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "record %llu: malformed payload", idx);
+		goto out;
+	}
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < payload->n_fields; i++)
+		if ((r = ingest_field_check(pp, payload->fields[i], rec->index, seen, err)) != 0)
+			goto out;
+	for (i = 0; i < pp->ncolumns && i < sizeof(seen); i++) {
+		const struct policy_column *c = &pp->columns[i];
+		if ((c->role == POLICY_ROLE_FEATURE || c->role == POLICY_ROLE_QUASI) && c->required && !seen[i]) {
+			r = cg_err_set(err, CG_ERR_POLICY, "record %llu: required field '%s' is missing", idx,
+			    c->name);
+			goto out;
+		}
+	}
+	/* Re-seal at rest under the storage subkey, with the same binding. */
+	if (*ct_cap < rec->ciphertext.len) {
+		unsigned char *nb = realloc(*ct, rec->ciphertext.len);
+		if (nb == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		*ct = nb;
+		*ct_cap = rec->ciphertext.len;
+	}
+	if ((r = seal_record(store_key, rec->index, ad, ad_len, *pt, pt_len, *ct)) != 0) {
+		r = cg_err_set(err, r, "record %llu: cannot seal for storage", idx);
+		goto out;
+	}
+	memset(&sr, 0, sizeof(sr));
+	sr.batch = batch_row;
+	sr.partner = hdr->partner_id;
+	sr.idx = rec->index;
+	sr.email_token = email;
+	sr.phone_token = phone;
+	sr.consent_bits = rec->consent_bits;
+	sr.consent_at = rec->consent_at;
+	sr.payload = *ct;
+	sr.payload_len = rec->ciphertext.len;
+	r = store_record_insert(st, &sr, err);
+out:
+	if (payload != NULL)
+		crossgate__record_payload__free_unpacked(payload, NULL);
+	sodium_memzero(*pt, *pt_cap);
+	return r;
+}
+
+static void
+ingest_event_init(Crossgate__AuditEvent *ev, const struct policy *pol, const char *action, const char *outcome)
+{
+	crossgate__audit_event__init(ev);
+	ev->actor = (char *)"gateway";
+	ev->action = (char *)action;
+	ev->outcome = (char *)outcome;
+	ev->policy_hash.data = (uint8_t *)pol->hash;
+	ev->policy_hash.len = sizeof(pol->hash);
+}
+
+/* A rejection is logged on its own; the batch leaves no other trace. */
+static int
+ingest_reject(struct audit *a, const struct policy *pol, const Crossgate__BatchHeader *hdr, const unsigned char *digest,
+    const char *reason, int code, struct cg_err *err)
+{
+	Crossgate__AuditEvent ev;
+	struct cg_err logerr;
+
+	ingest_event_init(&ev, pol, "ingest", "rejected");
+	ev.reason = (char *)reason;
+	if (hdr != NULL) {
+		ev.partner_id = hdr->partner_id;
+		if (hdr->batch_id.len == 16) {
+			ev.batch_id.data = hdr->batch_id.data;
+			ev.batch_id.len = 16;
+		}
+	}
+	if (digest != NULL) {
+		ev.batch_digest.data = (uint8_t *)digest;
+		ev.batch_digest.len = 32;
+	}
+	if (audit_log(a, &ev, &logerr) != 0)
+		return cg_err_set(err, logerr.code, "%s (and the rejection could not be logged: %s)", reason,
+		    logerr.msg);
+	(void)err;
+	return code;
+}
+
+/* The reason logged for a rejection: the error message without the local path. */
+static const char *
+ingest_reason(const struct cg_err *e, const char *path)
+{
+	const char *m = e->msg;
+	size_t plen = strlen(path);
+	const char *p = strstr(m, path);
+
+	if (p != NULL && p[plen] == ':' && p[plen + 1] == ' ')
+		return p + plen + 2;
+	return m;
+}
+
+int
+ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
+    const char *path, struct ingest_result *result, struct cg_err *err)
+{
+	struct batch_reader *br = NULL;
+	const Crossgate__BatchHeader *hdr;
+	const struct policy_partner *pp;
+	Crossgate__SealedRecord *rec = NULL;
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce, *cev[1];
+	unsigned char digest[32], batch_key[32], store_key[32], *pt = NULL, *ct = NULL;
+	char want[17], got[17];
+	size_t pt_cap = 0, ct_cap = 0;
+	uint64_t count = 0, n = 0;
+	int64_t batch_row;
+	int r, exists, in_txn = 0, have_digest = 0;
+
+	memset(result, 0, sizeof(*result));
+	sodium_memzero(batch_key, sizeof(batch_key));
+	sodium_memzero(store_key, sizeof(store_key));
+	if ((r = batch_reader_open(path, &br, err)) != 0) {
+		r = ingest_reject(a, pol, NULL, NULL, ingest_reason(err, path), r, err);
+		goto out;
+	}
+	hdr = batch_reader_header(br);
+	if ((pp = policy_partner_find(pol, hdr->partner_id)) == NULL) {
+		cg_err_set(err, CG_ERR_POLICY, "batch %s: partner '%.64s' is not in the policy", path,
+		    hdr->partner_id);
+		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path), CG_ERR_POLICY, err);
+		goto out;
+	}
+	snprintf(result->partner, sizeof(result->partner), "%s", pp->id);
+	if (hdr->signer_key_id.len != KEYFILE_ID_LEN ||
+	    memcmp(hdr->signer_key_id.data, pp->signing_key_id, KEYFILE_ID_LEN) != 0) {
+		keyfile_id_hex(pp->signing_key_id, want);
+		if (hdr->signer_key_id.len == KEYFILE_ID_LEN)
+			keyfile_id_hex(hdr->signer_key_id.data, got);
+		else
+			snprintf(got, sizeof(got), "(none)");
+		cg_err_set(err, CG_ERR_CRYPTO, "batch %s: signed with unknown key %s; the policy's key for "
+		    "partner '%s' is %s", path, got, pp->id, want);
+		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path), CG_ERR_CRYPTO, err);
+		goto out;
+	}
+	if ((r = batch_reader_verify(br, pp->signing_pub, &count, digest, err)) != 0) {
+		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path), r, err);
+		goto out;
+	}
+	have_digest = 1;
+	memcpy(result->digest, digest, 32);
+	memcpy(result->batch_id, hdr->batch_id.data, 16);
+	if (hdr->policy_hash.len != 32 || memcmp(hdr->policy_hash.data, pol->hash, 32) != 0) {
+		cg_err_set(err, CG_ERR_POLICY, "batch %s: packed under a different policy than the gateway's "
+		    "(%s); repack with the current policy", path, pol->path ? pol->path : "policy");
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path), CG_ERR_POLICY, err);
+		goto out;
+	}
+	if (hdr->gateway_key_id.len != KEYFILE_ID_LEN ||
+	    memcmp(hdr->gateway_key_id.data, keys->enc->id, KEYFILE_ID_LEN) != 0) {
+		keyfile_id_hex(keys->enc->id, want);
+		if (hdr->gateway_key_id.len == KEYFILE_ID_LEN)
+			keyfile_id_hex(hdr->gateway_key_id.data, got);
+		else
+			snprintf(got, sizeof(got), "(none)");
+		cg_err_set(err, CG_ERR_CRYPTO, "batch %s: sealed to gateway key %s, but this gateway's key is %s",
+		    path, got, want);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path), CG_ERR_CRYPTO, err);
+		goto out;
+	}
+	if ((r = store_batch_exists(st, hdr->batch_id.data, 16, &exists, err)) != 0)
+		goto out;
+	if (exists) {
+		ingest_event_init(&ev, pol, "ingest", "duplicate");
+		ev.partner_id = hdr->partner_id;
+		ev.batch_id = hdr->batch_id;
+		ev.batch_digest.data = digest;
+		ev.batch_digest.len = 32;
+		if ((r = audit_log(a, &ev, err)) != 0)
+			goto out;
+		result->duplicate = 1;
+		result->records = count;
+		r = 0;
+		goto out;
+	}
+	if (hdr->aead != CROSSGATE__AEAD__AEAD_CHACHA20POLY1305_IETF) {
+		cg_err_set(err, CG_ERR_FORMAT, "batch %s: unsupported AEAD %d", path, (int)hdr->aead);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path), CG_ERR_FORMAT, err);
+		goto out;
+	}
+	if ((r = seal_unwrap_key(hdr->wrapped_key.data, hdr->wrapped_key.len, keys->enc->pub, keys->enc->key,
+	    batch_key, err)) != 0) {
+		cg_err_prefix(err, "batch %s", path);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path), r, err);
+		goto out;
+	}
+
+	if ((r = store_begin(st, err)) != 0)
+		goto out;
+	in_txn = 1;
+	if ((r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
+	    (int64_t)time(NULL), &batch_row, err)) != 0)
+		goto out;
+	ingest_storage_subkey(keys->storage, batch_row, store_key);
+	for (;;) {
+		r = batch_reader_next(br, &rec, err);
+		if (r == 0)
+			break;
+		if (r < 0)
+			goto reject_in_txn;
+		r = ingest_record(st, pol, pp, hdr, batch_key, store_key, batch_row, rec, &pt, &pt_cap, &ct, &ct_cap,
+		    err);
+		crossgate__sealed_record__free_unpacked(rec, NULL);
+		rec = NULL;
+		if (r == CG_ERR_DB || r == CG_ERR_NOMEM)
+			goto out;
+		if (r != 0) {
+			cg_err_prefix(err, "batch %s", path);
+			goto reject_in_txn;
+		}
+		n++;
+	}
+	ingest_event_init(&ev, pol, "ingest", "ok");
+	ev.partner_id = hdr->partner_id;
+	ev.batch_id = hdr->batch_id;
+	ev.batch_digest.data = digest;
+	ev.batch_digest.len = 32;
+	crossgate__audit_event__counts_entry__init(&ce);
+	ce.key = (char *)"records";
+	ce.value = n;
+	cev[0] = &ce;
+	ev.counts = cev;
+	ev.n_counts = 1;
+	if ((r = audit_append(a, &ev, err)) != 0)
+		goto out;
+	if ((r = store_commit(st, err)) != 0)
+		goto out;
+	in_txn = 0;
+	audit_txn_end(a, 1);
+	result->records = n;
+	r = 0;
+	goto out;
+
+reject_in_txn:
+	store_rollback(st);
+	audit_txn_end(a, 0);
+	in_txn = 0;
+	r = ingest_reject(a, pol, hdr, have_digest ? digest : NULL, ingest_reason(err, path), r, err);
+out:
+	if (in_txn) {
+		store_rollback(st);
+		audit_txn_end(a, 0);
+	}
+	if (rec != NULL)
+		crossgate__sealed_record__free_unpacked(rec, NULL);
+	if (pt != NULL)
+		sodium_memzero(pt, pt_cap);
+	free(pt);
+	free(ct);
+	sodium_memzero(batch_key, sizeof(batch_key));
+	sodium_memzero(store_key, sizeof(store_key));
+	batch_reader_free(br);
+	return r;
+}

@@ -1,0 +1,48 @@
+/*
+ * ingest.h - take one partner batch into the store: all or nothing.
+ *
+ * Order of checks, each failure a rejection event in the audit log and no
+ * other change: the batch names a partner of the policy; it is signed by
+ * that partner's key (the whole file, before any record is parsed); it was
+ * packed under the policy the gateway runs; it is sealed to this gateway's
+ * key.  A batch id already committed is a duplicate: reported, logged, and
+ * nothing else changes.  Then every record is opened and checked against the
+ * policy (match consent, known fields only, types and ranges), re-sealed
+ * under the storage key, and the batch commits in one transaction together
+ * with its audit event.
+ */
+#ifndef CG_INGEST_H
+#define CG_INGEST_H
+
+#include <stdint.h>
+#include "crypto/err.h"
+#include "crypto/keyfile.h"
+#include "gateway/audit.h"
+#include "gateway/store.h"
+#include "policy/policy.h"
+
+struct ingest_keys {
+	const struct keyfile_key *enc;       /* gateway X25519 secret key */
+	const struct keyfile_key *storage;   /* gateway storage key */
+};
+
+struct ingest_result {
+	char partner[65];
+	uint64_t records;
+	int duplicate;                       /* 1: already committed, nothing changed */
+	unsigned char batch_id[16];
+	unsigned char digest[32];
+};
+
+/*
+ * Returns 0 when the batch is committed or was a duplicate (see
+ * result->duplicate); a negative code when it was rejected, with the reason
+ * in err (file, offset or record index, and why).
+ */
+int ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
+    const char *path, struct ingest_result *result, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 5, 6);
+
+/* Storage sealing shared with the export: subkey per stored batch row. */
+void ingest_storage_subkey(const struct keyfile_key *storage, int64_t batch_row, unsigned char out[32]);
+
+#endif

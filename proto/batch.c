@@ -1,0 +1,394 @@
+/* batch.c - see batch.h */
+#include "proto/batch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sodium.h>
+
+#include "crypto/secmem.h"
+#include "proto/frame.h"
+
+#define BATCH_SIGN_PREFIX "crossgate batch v1\n"
+
+struct batch_writer {
+	FILE *f;
+	char *path;
+	char *tmp;
+	unsigned char *sk;                   /* secmem, 64 bytes */
+	crypto_generichash_state hash;
+	uint64_t count;
+	unsigned char *buf;
+	size_t cap;
+	int finished;
+};
+
+struct batch_reader {
+	FILE *f;
+	char *path;
+	Crossgate__BatchHeader *hdr;
+	long records_at;                     /* file offset of the first record frame */
+	uint64_t offset;
+	uint64_t count;
+	uint64_t next_index;
+	int verified;
+	unsigned char *buf;
+	size_t cap;
+};
+
+void
+batch_signed_message(uint64_t count, const unsigned char digest[BATCH_DIGEST_LEN],
+    unsigned char out[BATCH_SIGNED_LEN])
+{
+	int i;
+
+	memcpy(out, BATCH_SIGN_PREFIX, 19);
+	for (i = 0; i < 8; i++)
+		out[19 + i] = (unsigned char)(count >> (56 - 8 * i));
+	memcpy(out + 27, digest, BATCH_DIGEST_LEN);
+}
+
+static int
+batch_writer_frame(struct batch_writer *w, const ProtobufCMessage *msg, int hashed, struct cg_err *err)
+{
+	size_t n = protobuf_c_message_get_packed_size(msg);
+	unsigned char hdr[FRAME_HDR_LEN];
+
+	if (n > FRAME_MAX)
+		return cg_err_set(err, CG_ERR_LIMIT, "%s: record of %zu bytes is too large", w->path, n);
+	if (n > w->cap) {
+		unsigned char *nb = realloc(w->buf, n);
+		if (nb == NULL)
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		w->buf = nb;
+		w->cap = n;
+	}
+	protobuf_c_message_pack(msg, w->buf);
+	frame_header(n, hdr);
+	if (hashed) {
+		crypto_generichash_update(&w->hash, hdr, sizeof(hdr));
+		crypto_generichash_update(&w->hash, w->buf, n);
+	}
+	if (frame_write(w->f, w->buf, n, err) != 0)
+		return cg_err_prefix(err, "%s", w->tmp);
+	return 0;
+}
+
+int
+batch_writer_open(const char *path, const Crossgate__BatchHeader *hdr, const unsigned char sign_sk[64],
+    struct batch_writer **out, struct cg_err *err)
+{
+	struct batch_writer *w = NULL;
+	size_t plen = strlen(path);
+	int fd = -1, r;
+
+	*out = NULL;
+	if ((w = calloc(1, sizeof(*w))) == NULL ||
+	    (w->path = strdup(path)) == NULL ||
+	    (w->tmp = malloc(plen + 5)) == NULL ||
+	    (w->sk = secmem_alloc(64)) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(w->tmp, path, plen);
+	memcpy(w->tmp + plen, ".tmp", 5);
+	memcpy(w->sk, sign_sk, 64);
+	crypto_generichash_init(&w->hash, NULL, 0, BATCH_DIGEST_LEN);
+	if ((fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot create %s: %s", w->tmp, strerror(errno));
+		goto out;
+	}
+	if ((w->f = fdopen(fd, "wb")) == NULL) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot open %s: %s", w->tmp, strerror(errno));
+		close(fd);
+		goto out;
+	}
+	if ((r = batch_writer_frame(w, &hdr->base, 1, err)) != 0)
+		goto out;
+	*out = w;
+	w = NULL; /* transferred */
+	r = 0;
+out:
+	batch_writer_free(w);
+	return r;
+}
+
+int
+batch_writer_add(struct batch_writer *w, const Crossgate__SealedRecord *rec, struct cg_err *err)
+{
+	int r;
+
+	if (w->finished)
+		return cg_err_set(err, CG_ERR_ARG, "batch already finished");
+	if (rec->index != w->count)
+		return cg_err_set(err, CG_ERR_ARG, "record index %llu out of sequence",
+		    (unsigned long long)rec->index);
+	if ((r = batch_writer_frame(w, &rec->base, 1, err)) != 0)
+		return r;
+	w->count++;
+	return 0;
+}
+
+int
+batch_writer_finish(struct batch_writer *w, unsigned char digest_out[BATCH_DIGEST_LEN], struct cg_err *err)
+{
+	Crossgate__BatchTrailer tr = CROSSGATE__BATCH_TRAILER__INIT;
+	unsigned char digest[BATCH_DIGEST_LEN], msg[BATCH_SIGNED_LEN], sig[crypto_sign_BYTES];
+	int r;
+
+	crypto_generichash_final(&w->hash, digest, sizeof(digest));
+	batch_signed_message(w->count, digest, msg);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), w->sk);
+	tr.record_count = w->count;
+	tr.digest.data = digest;
+	tr.digest.len = sizeof(digest);
+	tr.signature.data = sig;
+	tr.signature.len = sizeof(sig);
+	if ((r = batch_writer_frame(w, &tr.base, 0, err)) != 0)
+		return r;
+	if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
+		return cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
+	if (fclose(w->f) != 0) {
+		w->f = NULL;
+		return cg_err_set(err, CG_ERR_IO, "%s: close failed: %s", w->tmp, strerror(errno));
+	}
+	w->f = NULL;
+	if (rename(w->tmp, w->path) != 0)
+		return cg_err_set(err, CG_ERR_IO, "cannot rename %s to %s: %s", w->tmp, w->path,
+		    strerror(errno));
+	w->finished = 1;
+	if (digest_out != NULL)
+		memcpy(digest_out, digest, sizeof(digest));
+	return 0;
+}
+
+void
+batch_writer_free(struct batch_writer *w)
+{
+	if (w == NULL)
+		return;
+	if (w->f != NULL)
+		fclose(w->f);
+	if (!w->finished && w->tmp != NULL)
+		unlink(w->tmp);
+	secmem_free(w->sk, 64);
+	free(w->buf);
+	free(w->tmp);
+	free(w->path);
+	sodium_memzero(&w->hash, sizeof(w->hash));
+	free(w);
+}
+
+int
+batch_reader_open(const char *path, struct batch_reader **out, struct cg_err *err)
+{
+	FILE *f;
+
+	*out = NULL;
+	if ((f = fopen(path, "rb")) == NULL)
+		return cg_err_set(err, CG_ERR_IO, "cannot open batch %s: %s", path, strerror(errno));
+	return batch_reader_open_stream(f, path, out, err);
+}
+
+int
+batch_reader_open_stream(FILE *f, const char *path, struct batch_reader **out, struct cg_err *err)
+{
+	struct batch_reader *r = NULL;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if ((r = calloc(1, sizeof(*r))) == NULL || (r->path = strdup(path)) == NULL) {
+		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	r->f = f;
+	f = NULL; /* transferred */
+	rc = frame_read(r->f, BATCH_HEADER_MAX, &r->buf, &r->cap, &len, &r->offset, err);
+	if (rc == 0)
+		rc = cg_err_set(err, CG_ERR_FORMAT, "empty file");
+	if (rc < 0) {
+		cg_err_prefix(err, "batch %s", path);
+		goto out;
+	}
+	r->hdr = crossgate__batch_header__unpack(NULL, len, r->buf);
+	if (r->hdr == NULL) {
+		rc = cg_err_set(err, CG_ERR_FORMAT, "batch %s: offset 0: malformed batch header", path);
+		goto out;
+	}
+	if (r->hdr->version != BATCH_VERSION) {
+		rc = cg_err_set(err, CG_ERR_FORMAT, "batch %s: unsupported batch version %u", path,
+		    r->hdr->version);
+		goto out;
+	}
+	if (r->hdr->batch_id.len != 16) {
+		rc = cg_err_set(err, CG_ERR_FORMAT, "batch %s: batch id must be 16 bytes", path);
+		goto out;
+	}
+	r->records_at = (long)r->offset;
+	*out = r;
+	r = NULL; /* transferred */
+	rc = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	batch_reader_free(r);
+	return rc;
+}
+
+const Crossgate__BatchHeader *
+batch_reader_header(const struct batch_reader *r)
+{
+	return r->hdr;
+}
+
+int
+batch_reader_verify(struct batch_reader *r, const unsigned char pub[32], uint64_t *count,
+    unsigned char digest_out[BATCH_DIGEST_LEN], struct cg_err *err)
+{
+	crypto_generichash_state h;
+	unsigned char digest[BATCH_DIGEST_LEN], msg[BATCH_SIGNED_LEN], hdr[FRAME_HDR_LEN];
+	unsigned char *pending = NULL;
+	size_t pending_len = 0, pending_cap = 0, len;
+	uint64_t frames = 0;
+	Crossgate__BatchTrailer *tr = NULL;
+	int rc;
+
+	*count = 0;
+	r->verified = 0;
+	crypto_generichash_init(&h, NULL, 0, BATCH_DIGEST_LEN);
+	/* The header frame is hashed from the bytes we already decoded. */
+	if (fseek(r->f, 0, SEEK_SET) != 0) {
+		rc = cg_err_set(err, CG_ERR_IO, "batch %s: seek failed: %s", r->path, strerror(errno));
+		goto out;
+	}
+	r->offset = 0;
+	/*
+	 * Every frame but the last is hashed; the last is the trailer.  Frames
+	 * are held back by one so that we know which is last.
+	 */
+	for (;;) {
+		rc = frame_read(r->f, frames == 0 ? BATCH_HEADER_MAX : BATCH_RECORD_MAX, &r->buf, &r->cap,
+		    &len, &r->offset, err);
+		if (rc < 0) {
+			cg_err_prefix(err, "batch %s", r->path);
+			goto out;
+		}
+		if (rc == 0)
+			break;
+		if (frames > 0) {
+			frame_header(pending_len, hdr);
+			crypto_generichash_update(&h, hdr, sizeof(hdr));
+			crypto_generichash_update(&h, pending, pending_len);
+		}
+		if (len > pending_cap) {
+			unsigned char *nb = realloc(pending, len);
+			if (nb == NULL) {
+				rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			pending = nb;
+			pending_cap = len;
+		}
+		if (len > 0)
+			memcpy(pending, r->buf, len);
+		pending_len = len;
+		frames++;
+	}
+	if (frames < 2) {
+		rc = cg_err_set(err, CG_ERR_INCOMPLETE, "batch %s: offset %llu: no trailer (file truncated?)",
+		    r->path, (unsigned long long)r->offset);
+		goto out;
+	}
+	crypto_generichash_final(&h, digest, sizeof(digest));
+	if (pending_len > BATCH_TRAILER_MAX ||
+	    (tr = crossgate__batch_trailer__unpack(NULL, pending_len, pending)) == NULL ||
+	    tr->digest.len != BATCH_DIGEST_LEN || tr->signature.len != crypto_sign_BYTES) {
+		rc = cg_err_set(err, CG_ERR_FORMAT,
+		    "batch %s: offset %llu: malformed trailer (file truncated or damaged)", r->path,
+		    (unsigned long long)(r->offset - FRAME_HDR_LEN - pending_len));
+		goto out;
+	}
+	if (tr->record_count != frames - 2) {
+		rc = cg_err_set(err, CG_ERR_FORMAT, "batch %s: trailer counts %llu records, file holds %llu",
+		    r->path, (unsigned long long)tr->record_count, (unsigned long long)(frames - 2));
+		goto out;
+	}
+	if (memcmp(tr->digest.data, digest, sizeof(digest)) != 0) {
+		rc = cg_err_set(err, CG_ERR_CRYPTO, "batch %s: content does not match its signed digest "
+		    "(altered or damaged)", r->path);
+		goto out;
+	}
+	batch_signed_message(tr->record_count, digest, msg);
+	if (crypto_sign_verify_detached(tr->signature.data, msg, sizeof(msg), pub) != 0) {
+		rc = cg_err_set(err, CG_ERR_CRYPTO, "batch %s: signature does not verify with the partner's "
+		    "key", r->path);
+		goto out;
+	}
+	if (fseek(r->f, r->records_at, SEEK_SET) != 0) {
+		rc = cg_err_set(err, CG_ERR_IO, "batch %s: seek failed: %s", r->path, strerror(errno));
+		goto out;
+	}
+	r->offset = (uint64_t)r->records_at;
+	r->count = tr->record_count;
+	r->next_index = 0;
+	r->verified = 1;
+	*count = r->count;
+	memcpy(digest_out, digest, sizeof(digest));
+	rc = 0;
+out:
+	if (tr != NULL)
+		crossgate__batch_trailer__free_unpacked(tr, NULL);
+	free(pending);
+	return rc;
+}
+
+int
+batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct cg_err *err)
+{
+	Crossgate__SealedRecord *sr;
+	uint64_t at = r->offset;
+	size_t len;
+	int rc;
+
+	*rec = NULL;
+	if (!r->verified)
+		return cg_err_set(err, CG_ERR_ARG, "batch %s: records read before verification", r->path);
+	if (r->next_index == r->count)
+		return 0;
+	rc = frame_read(r->f, BATCH_RECORD_MAX, &r->buf, &r->cap, &len, &r->offset, err);
+	if (rc == 0)
+		rc = cg_err_set(err, CG_ERR_INCOMPLETE, "file changed while reading");
+	if (rc < 0)
+		return cg_err_prefix(err, "batch %s", r->path);
+	sr = crossgate__sealed_record__unpack(NULL, len, r->buf);
+	if (sr == NULL)
+		return cg_err_set(err, CG_ERR_FORMAT, "batch %s: offset %llu: malformed record %llu", r->path,
+		    (unsigned long long)at, (unsigned long long)r->next_index);
+	if (sr->index != r->next_index) {
+		crossgate__sealed_record__free_unpacked(sr, NULL);
+		return cg_err_set(err, CG_ERR_FORMAT, "batch %s: offset %llu: record index %llu, expected %llu",
+		    r->path, (unsigned long long)at, (unsigned long long)sr->index,
+		    (unsigned long long)r->next_index);
+	}
+	r->next_index++;
+	*rec = sr;
+	return 1;
+}
+
+void
+batch_reader_free(struct batch_reader *r)
+{
+	if (r == NULL)
+		return;
+	if (r->f != NULL)
+		fclose(r->f);
+	if (r->hdr != NULL)
+		crossgate__batch_header__free_unpacked(r->hdr, NULL);
+	free(r->buf);
+	free(r->path);
+	free(r);
+}

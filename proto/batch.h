@@ -1,0 +1,82 @@
+/*
+ * batch.h - batch files: BatchHeader, SealedRecord x N, BatchTrailer, each a
+ * frame (frame.h).  The trailer signs
+ *
+ *   "crossgate batch v1\n" || u64be record count || BLAKE2b-256(all frames before the trailer)
+ *
+ * with the partner's Ed25519 key: signing a digest instead of the raw bytes
+ * keeps the signature cheap and lets both sides stream.
+ *
+ * Reading is two passes over the file.  batch_reader_verify() hashes every
+ * frame without parsing records and checks the signature; only then does
+ * batch_reader_next() parse records, so no unauthenticated record is ever
+ * decoded.
+ */
+#ifndef CG_BATCH_H
+#define CG_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "crypto/err.h"
+#include "proto/crossgate.pb-c.h"
+
+#define BATCH_VERSION 1
+#define BATCH_DIGEST_LEN 32
+#define BATCH_HEADER_MAX 4096          /* before the signature is checked */
+#define BATCH_RECORD_MAX (64 * 1024)
+#define BATCH_TRAILER_MAX 1024
+
+/* Owned by the caller of batch_writer_open; batch_writer_free removes an unfinished file. */
+struct batch_writer;
+
+/*
+ * Start writing the batch to `path` (through "path.tmp", renamed by
+ * batch_writer_finish, so a half-written batch never has the final name).
+ * `sign_sk` is the partner's 64-byte Ed25519 secret key; it is copied into
+ * secmem and wiped by batch_writer_free.
+ */
+int batch_writer_open(const char *path, const Crossgate__BatchHeader *hdr, const unsigned char sign_sk[64],
+    struct batch_writer **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+int batch_writer_add(struct batch_writer *w, const Crossgate__SealedRecord *rec, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+/* Sign, write the trailer, fsync and rename into place. *digest (may be NULL) gets the batch digest. */
+int batch_writer_finish(struct batch_writer *w, unsigned char digest[BATCH_DIGEST_LEN], struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1);
+void batch_writer_free(struct batch_writer *w);
+
+/* Owned by the caller of batch_reader_open. */
+struct batch_reader;
+
+/* Open the file and decode its header frame. Messages name the path and offset. */
+int batch_reader_open(const char *path, struct batch_reader **out, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+/* The same on an open stream (which must be seekable); takes ownership of f, even on failure. */
+int batch_reader_open_stream(FILE *f, const char *name, struct batch_reader **out, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+const Crossgate__BatchHeader *batch_reader_header(const struct batch_reader *r) CG_NONNULL(1);
+
+/*
+ * Pass 1: hash every frame, check the trailer (the last frame) and its
+ * signature by `pub`.  On success *count and digest are set and the reader
+ * is positioned at the first record.  CG_ERR_CRYPTO for a bad signature,
+ * CG_ERR_FORMAT / CG_ERR_INCOMPLETE / CG_ERR_LIMIT for a damaged file.
+ */
+int batch_reader_verify(struct batch_reader *r, const unsigned char pub[32], uint64_t *count,
+    unsigned char digest[BATCH_DIGEST_LEN], struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
+/*
+ * Pass 2 (only after a successful verify): the next record, 1 with *rec set
+ * (free with crossgate__sealed_record__free_unpacked(rec, NULL)), 0 after the
+ * last one.  Records must carry indexes 0, 1, 2, ... in order.
+ */
+int batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+void batch_reader_free(struct batch_reader *r);
+
+/* The signed message for a count and digest (for tests and other transports). */
+#define BATCH_SIGNED_LEN (19 + 8 + BATCH_DIGEST_LEN)
+void batch_signed_message(uint64_t count, const unsigned char digest[BATCH_DIGEST_LEN],
+    unsigned char out[BATCH_SIGNED_LEN]);
+
+#endif
