@@ -75,6 +75,12 @@ $(BUILD)/obj/gen/crossgate.pb-c.o: $(GEN_SRC)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -Wno-shadow -MMD -MP -c -o $@ $<
 
+# The demo embeds policy/example.yaml as its policy template.
+$(BUILD)/gen/example_policy.inc: policy/example.yaml
+	@mkdir -p $(dir $@)
+	$(Q)od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@
+$(BUILD)/obj/gateway/demo_main.o: $(BUILD)/gen/example_policy.inc
+
 $(BUILD)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
@@ -84,7 +90,8 @@ $(LIB): $(LIB_OBJ)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(BIN): $(BUILD)/obj/gateway/crossgate_main.o $(LIB)
+MAIN_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard gateway/*_main.c))
+$(BIN): $(MAIN_OBJ) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
