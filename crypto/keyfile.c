@@ -1,5 +1,6 @@
 /* keyfile.c - see keyfile.h */
 #include "crypto/keyfile.h"
+#include "crypto/b64.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -391,8 +392,7 @@ keyfile_parse_line(const char *line, size_t len, enum keyfile_type expect,
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	if (sodium_base642bin(k->key, k->key_len, line + bs, bl, NULL, &bin_len, NULL,
-	    KEYFILE_B64) != 0 || bin_len != k->key_len) {
+	if (b64_decode_strict(line + bs, bl, k->key, k->key_len, &bin_len) != 0 || bin_len != k->key_len) {
 		r = cg_err_set(err, CG_ERR_FORMAT, "key is not valid base64");
 		goto out;
 	}

@@ -1,5 +1,6 @@
 /* note.c - see note.h */
 #include "note.h"
+#include "b64.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -118,36 +119,6 @@ note_has_empty_line(const char *s, size_t len)
 	for (i = 1; i < len; i++) {
 		if (s[i] == '\n' && s[i - 1] == '\n')
 			return 1;
-	}
-	return 0;
-}
-
-/*
- * Strict standard base64 (RFC 4648 §4, padded, canonical trailing bits).
- * libsodium 1.0.18's decoder reads every byte >= 0x80 as '/', so the
- * alphabet is checked here before it runs: otherwise one value would have
- * many spellings and a checkpoint would not be one byte string.
- */
-static int
-note_b64_decode(const char *in, size_t in_len, unsigned char *out, size_t out_max, size_t *out_len)
-{
-	size_t i, pad = 0;
-	unsigned char c;
-
-	*out_len = 0;
-	if (in_len == 0 || in_len % 4 != 0)
-		return -1;
-	while (pad < 2 && in[in_len - 1 - pad] == '=')
-		pad++;
-	for (i = 0; i < in_len - pad; i++) {
-		c = (unsigned char)in[i];
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-		    c == '+' || c == '/'))
-			return -1;
-	}
-	if (sodium_base642bin(out, out_max, in, in_len, NULL, out_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
-		*out_len = 0;
-		return -1;
 	}
 	return 0;
 }
@@ -310,7 +281,7 @@ note_verify(const char *note, size_t len, const char *name, const unsigned char 
 		b64 = sp + 1;
 		b64_len = line_len - (size_t)(b64 - line);
 		if (b64_len == 0 || b64_len > NOTE_SIG_B64_MAX ||
-		    note_b64_decode(b64, b64_len, blob, sizeof(blob), &blob_len) != 0)
+		    b64_decode_strict(b64, b64_len, blob, sizeof(blob), &blob_len) != 0)
 			return cg_err_set(err, CG_ERR_FORMAT, "signed note line %zu: signature is not valid base64",
 			    line_no);
 		if (blob_len < 5)
@@ -374,7 +345,7 @@ note_parse_verifier_key(const char *vkey, char *name, unsigned char pub[32], str
 	b64 = p2 + 1;
 	b64_len = strnlen(b64, NOTE_VKEY_B64_LEN + 1);
 	if (b64_len > NOTE_VKEY_B64_LEN ||
-	    note_b64_decode(b64, b64_len, key, sizeof(key), &key_len) != 0)
+	    b64_decode_strict(b64, b64_len, key, sizeof(key), &key_len) != 0)
 		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: key is not valid base64 of 33 bytes");
 	if (key_len != 33)
 		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: key has %zu bytes, expected 33", key_len);
@@ -514,7 +485,7 @@ checkpoint_parse(const char *text, size_t len, struct checkpoint *out, struct cg
 	if (!checkpoint_next_line(text, len, &pos, &line, &line_len))
 		return cg_err_set(err, CG_ERR_FORMAT, "checkpoint line 3: missing root hash");
 	if (line_len != NOTE_ROOT_B64_LEN ||
-	    note_b64_decode(line, line_len, root, sizeof(root), &root_len) != 0)
+	    b64_decode_strict(line, line_len, root, sizeof(root), &root_len) != 0)
 		return cg_err_set(err, CG_ERR_FORMAT, "checkpoint line 3: root hash is not base64 of 32 bytes");
 	if (root_len != sizeof(cp.root))
 		return cg_err_set(err, CG_ERR_FORMAT, "checkpoint line 3: root hash has %zu bytes, expected 32",

@@ -152,6 +152,17 @@ test_public_line(void)
 	keyfile_free(back);
 	back = NULL;
 
+	/*
+	 * libsodium 1.0.18 decodes any byte >= 0x80 as '/': a key line with
+	 * such a byte must still be rejected, so that a key has one spelling.
+	 */
+	snprintf(buf, sizeof(buf), "%s", line);
+	buf[15 + 16 + 1 + 5] = (char)0xc7;
+	CHECK_EQ_INT(keyfile_parse_public_line(buf, strlen(buf), KEYFILE_ED25519_PUBLIC, &back,
+	    &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "not valid base64");
+	CHECK(back == NULL);
+
 	/* As pasted: with a newline and extra spaces. */
 	snprintf(buf, sizeof(buf), "  %s \r\n", line);
 	CHECK_EQ_INT(keyfile_parse_public_line(buf, strlen(buf), KEYFILE_ED25519_PUBLIC, &back,
