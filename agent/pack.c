@@ -523,12 +523,12 @@ pack_csv(const struct pack_opts *o, struct pack_stats *stats, struct cg_err *err
 		}
 		if (r != 0) {
 			stats->bad_rows++;
-			if (o->report != NULL && (o->report_max == 0 || stats->bad_rows <= o->report_max))
-				fprintf(o->report, "%s\n", rowerr.msg);
 			if (o->strict) {
 				r = cg_err_set(err, CG_ERR_FORMAT, "%s (--strict: nothing written)", rowerr.msg);
 				goto out;
 			}
+			if (o->report != NULL && (o->report_max == 0 || stats->bad_rows <= o->report_max))
+				fprintf(o->report, "%s\n", rowerr.msg);
 		}
 		if (progress && (stats->rows & 0xffff) == 0)
 			pack_progress(f, stats->rows, 0);

@@ -11,7 +11,7 @@ for bin in "$dir"/fuzz_*; do
 	corpus="tests/fuzz/corpus/$name"
 	work=$(mktemp -d)
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
-	if "$bin" -max_total_time="$secs" -rss_limit_mb=2048 -print_final_stats=0 \
+	if timeout $((secs + 60)) "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
 		"$work" >"$work.log" 2>&1; then
 		pass=$((pass + 1)); echo "fuzz $name: ok (${secs}s)"
 	else

@@ -1,0 +1,112 @@
+#!/bin/sh
+# The whole file pipeline, driven through the real binary as a user would.
+. tests/e2e/lib.sh
+D=$E2E_TMP/demo
+
+"$CROSSGATE" demo --dir "$D" --users 4000 --seed 7 --json >"$E2E_TMP/summary.json" 2>"$E2E_TMP/demo.err"
+check "demo exits 0" [ $? -eq 0 ]
+
+j() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$E2E_TMP/summary.json" "$1"; }
+t() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$D/data/truth.json" "$1"; }
+
+for key in k_rows g_rows rejected_rows matched_subjects exported_rows suppressed_rows audit_events audit_verified; do
+	check "summary has $key" python3 -c "import json,sys; assert sys.argv[2] in json.load(open(sys.argv[1]))" "$E2E_TMP/summary.json" "$key"
+done
+eq "matched subjects equal the generator's truth" "$(j 'd["matched_subjects"]')" "$(t matched)"
+eq "exported + suppressed equal the truth before suppression" \
+	"$(j 'd["exported_rows"] + d["suppressed_rows"]')" "$(t exported_before_suppression)"
+eq "rejected rows equal the generator's malformed rows" "$(j 'd["rejected_rows"]')" \
+	"$(python3 -c "import json; d=json.load(open('$D/data/truth.json')); print(d['k_bad_rows']+d['g_bad_rows'])")"
+eq "K records packed equal the truth" "$(j 'd["k_packed"]')" "$(t k_packed)"
+eq "G records packed equal the truth" "$(j 'd["g_packed"]')" "$(t g_packed)"
+eq "audit log verified" "$(j 'd["audit_verified"]')" "True"
+check "every bad row was reported with file:line:column" \
+	grep -Eq 'k_users.csv:[0-9]+:[0-9]+ \([a-z_]+\): ' "$E2E_TMP/demo.err"
+
+# --- the export holds nothing that identifies a person -----------------------
+X=$D/out/export.csv
+check "export exists" [ -s "$X" ]
+check "export has no email address" sh -c "! grep -q '@' '$X'"
+# (the pseudonym column is random hex, so digits runs are looked for in the other columns)
+check "export has no phone number" sh -c "! cut -d, -f2- '$X' | grep -Eq '1[3-9][0-9]{9}'"
+check "export has no local user id" sh -c "! grep -Eq '(^|,)\"?[kg][0-9]+\"?(,|$)' '$X'"
+sql "$D/gateway.db" "SELECT hex(email_token) FROM records WHERE email_token IS NOT NULL UNION ALL
+	SELECT hex(phone_token) FROM records WHERE phone_token IS NOT NULL" | tr 'A-F' 'a-f' >"$E2E_TMP/tokens"
+check "the store holds tokens to look for" [ -s "$E2E_TMP/tokens" ]
+python3 - "$X" "$E2E_TMP/tokens" <<'PY' && ok "export holds no token (hex or base64)" || bad "export holds a token"
+import sys, base64
+text = open(sys.argv[1]).read().lower()
+for line in open(sys.argv[2]):
+    h = line.strip()
+    if not h:
+        continue
+    b = bytes.fromhex(h)
+    for form in (h, base64.b64encode(b).decode().lower(), h[:16]):
+        if form in text:
+            sys.exit(1)
+PY
+python3 - "$X" "$(j 'd["k"]')" <<'PY' && ok "every equivalence class has at least k rows" || bad "a class below k"
+import csv, sys, collections
+rows = list(csv.DictReader(open(sys.argv[1])))
+k = int(sys.argv[2])
+classes = collections.Counter((r["age"], r["region"]) for r in rows)
+assert rows and all(n >= k for n in classes.values()), classes
+PY
+python3 - "$X" <<'PY' && ok "pseudonyms are unique random 128-bit values" || bad "pseudonyms"
+import csv, sys, re
+p = [r["pseudonym"] for r in csv.DictReader(open(sys.argv[1]))]
+assert len(p) == len(set(p)) and all(re.fullmatch(r"[0-9a-f]{32}", x) for x in p)
+PY
+python3 - "$X" <<'PY' && ok "ages are generalized to bands and regions to macro regions" || bad "generalization"
+import csv, sys, re
+for r in csv.DictReader(open(sys.argv[1])):
+    assert re.fullmatch(r"\d+-\d+", r["age"]), r["age"]
+    assert not r["region"].startswith("CN-"), r["region"]
+PY
+
+# --- purposes: a second export for marketing matches the truth ---------------
+"$CROSSGATE" export --db "$D/gateway.db" --policy "$D/policy.yaml" --keys "$D/keys/gateway" \
+	--purpose marketing --out "$E2E_TMP/mkt.csv" >"$E2E_TMP/mkt.out" 2>&1
+check "marketing export exits 0" [ $? -eq 0 ]
+python3 - "$E2E_TMP/mkt.out" "$(t matched_marketing)" "$(t matched)" <<'PY' && ok "marketing export keeps exactly the subjects with marketing consent on both sides" || bad "marketing export counts"
+import sys, re
+out = open(sys.argv[1]).read()
+exp = int(re.search(r"(\d+) rows exported", out).group(1))
+sup = int(re.search(r"suppressed below k=\d+ (\d+)", out).group(1))
+cons = int(re.search(r"left out for consent (\d+)", out).group(1))
+assert exp + sup == int(sys.argv[2]), (exp, sup, sys.argv[2])
+assert exp + sup + cons == int(sys.argv[3])
+PY
+python3 - "$X" "$E2E_TMP/mkt.csv" <<'PY' && ok "two exports share no pseudonym" || bad "pseudonym reused across exports"
+import csv, sys
+a = {r["pseudonym"] for r in csv.DictReader(open(sys.argv[1]))}
+b = {r["pseudonym"] for r in csv.DictReader(open(sys.argv[2]))}
+assert a and b and not (a & b)
+PY
+expect_fail "export for a purpose the policy lacks" "purpose 'telepathy' is not in the policy" \
+	"$CROSSGATE" export --db "$D/gateway.db" --policy "$D/policy.yaml" --keys "$D/keys/gateway" \
+	--purpose telepathy --out "$E2E_TMP/x.csv"
+
+# --- the database alone reveals no identifier and no feature value ----------
+check "database has no email address" sh -c "! strings '$D/gateway.db' | grep -Eiq '[a-z0-9._+-]{2,}@[a-z0-9-]+\\.[a-z]{2,}'"
+check "database has no category value in clear" sh -c "! strings '$D/gateway.db' | grep -Eq 'programming|strategy|moba'"
+check "database has no phone number" sh -c "! strings '$D/gateway.db' | grep -Eq '1[3-9][0-9]{9}'"
+
+# --- replaying a batch changes nothing -----------------------------------------
+before=$(sql "$D/gateway.db" "SELECT count(*) FROM records")
+ev_before=$(sql "$D/gateway.db" "SELECT count(*) FROM audit_events")
+"$CROSSGATE" gateway ingest --db "$D/gateway.db" --policy "$D/policy.yaml" --keys "$D/keys/gateway" \
+	"$D/batches/k.batch" >"$E2E_TMP/dup.out" 2>&1
+check "re-ingest exits 0" [ $? -eq 0 ]
+check "re-ingest is reported as a duplicate" grep -q "duplicate: batch already committed" "$E2E_TMP/dup.out"
+eq "re-ingest adds no record" "$(sql "$D/gateway.db" "SELECT count(*) FROM records")" "$before"
+eq "re-ingest adds one audit event" "$(sql "$D/gateway.db" "SELECT count(*) FROM audit_events")" "$((ev_before + 1))"
+eq "the duplicate event says so" "$(sql "$D/gateway.db" "SELECT count(*) FROM audit_events WHERE instr(event, 'duplicate') > 0")" "1"
+"$CROSSGATE" audit verify --db "$D/gateway.db" --pub "$D/keys/gateway/sign.pub" >/dev/null 2>&1
+check "audit log verifies after the replay" [ $? -eq 0 ]
+
+# --- steps.sh reproduces the run by hand ----------------------------------------
+check "steps.sh lists every step" sh -c "grep -c '^crossgate' '$D/steps.sh' | grep -qx 10"
+check "secret key files are 0600" sh -c "[ \$(stat -c %a '$D/keys/gateway/sign.key') = 600 ] && [ \$(stat -c %a '$D/keys/match.key') = 600 ] && [ \$(stat -c %a '$D/keys/k/sign.key') = 600 ]"
+
+e2e_done
