@@ -6,12 +6,11 @@
 #include <sodium.h>
 
 #define SEAL_AD_CONTEXT "crossgate record v1"
-#define SEAL_KDF_CONTEXT "cgseal01"
+#define SEAL_SUBKEY_PREFIX "crossgate subkey v1\n"
 
 _Static_assert(sizeof(SEAL_AD_CONTEXT) - 1 == 19, "SEAL_AD_MAX counts a 19-byte context");
 _Static_assert(SEAL_WRAPPED_LEN == SEAL_KEY_LEN + crypto_box_SEALBYTES, "wrapped key size");
 _Static_assert(SEAL_TAG_LEN == crypto_aead_chacha20poly1305_ietf_ABYTES, "tag size");
-_Static_assert(sizeof(SEAL_KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context size");
 
 static void
 seal_put_be(unsigned char *p, uint64_t v, size_t n)
@@ -139,9 +138,15 @@ seal_unwrap_key(const unsigned char *wrapped, size_t wrapped_len, const unsigned
 }
 
 void
-seal_subkey(const unsigned char master[SEAL_KEY_LEN], uint64_t subkey_id,
+seal_subkey(const unsigned char master[SEAL_KEY_LEN], const unsigned char *id, size_t id_len,
     unsigned char out[SEAL_KEY_LEN])
 {
-	/* Cannot fail: the subkey length is within crypto_kdf's bounds. */
-	(void)crypto_kdf_derive_from_key(out, SEAL_KEY_LEN, subkey_id, SEAL_KDF_CONTEXT, master);
+	crypto_generichash_state st;
+
+	/* Keyed BLAKE2b is a PRF: one independent key per id, with no counter to keep. */
+	crypto_generichash_init(&st, master, SEAL_KEY_LEN, SEAL_KEY_LEN);
+	crypto_generichash_update(&st, (const unsigned char *)SEAL_SUBKEY_PREFIX, sizeof(SEAL_SUBKEY_PREFIX) - 1);
+	crypto_generichash_update(&st, id, id_len);
+	crypto_generichash_final(&st, out, SEAL_KEY_LEN);
+	sodium_memzero(&st, sizeof(st));
 }

@@ -11,7 +11,8 @@
  *   || u32be consent_bits || i64be consent_at || u8 ntokens || (u8 kind || token[32])*
  *
  * The batch key is sealed to the gateway's X25519 key with crypto_box_seal.
- * The gateway re-seals payloads at rest the same way under a storage subkey.
+ * At rest the gateway keeps the partner's ciphertext and seals the batch key
+ * under a subkey of its storage key (gateway/ingest.h).
  */
 #ifndef CG_SEAL_H
 #define CG_SEAL_H
@@ -60,8 +61,11 @@ int seal_unwrap_key(const unsigned char *wrapped, size_t wrapped_len, const unsi
     const unsigned char gateway_sec[32], unsigned char key[SEAL_KEY_LEN], struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 3, 4, 5);
 
-/* Derive a subkey (e.g. per stored batch) from a long-lived key: crypto_kdf with context "cgseal01". */
-void seal_subkey(const unsigned char master[SEAL_KEY_LEN], uint64_t subkey_id,
-    unsigned char out[SEAL_KEY_LEN]);
+/*
+ * Derive a subkey for an id (e.g. a stored batch's id) from a long-lived key:
+ * BLAKE2b-256 keyed with master over "crossgate subkey v1\n" || id.
+ */
+void seal_subkey(const unsigned char master[SEAL_KEY_LEN], const unsigned char *id, size_t id_len,
+    unsigned char out[SEAL_KEY_LEN]) CG_NONNULL(1, 2, 4);
 
 #endif

@@ -9,12 +9,22 @@
 #include <string.h>
 #include <unistd.h>
 #include <sodium.h>
+#include <time.h>
 
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "gateway/ingest.h"
 
 #define EXPORT_NONE UINT32_MAX
+
+static double
+export_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 /* Open-addressing map from a 32-byte token to a record index. */
 struct export_map {
@@ -164,7 +174,10 @@ export_open(struct store *st, const struct keyfile_key *storage, const struct st
 		    "record %lld: cannot read payload", (long long)ref->id);
 		goto out;
 	}
-	ingest_storage_subkey(storage, s.batch, key);
+	if ((r = ingest_unwrap_batch_key(storage, s.batch_id, s.wrapped_key, s.wrapped_len, key, err)) != 0) {
+		cg_err_prefix(err, "%s: record %lld", store_path(st), (long long)ref->id);
+		goto out;
+	}
 	pt_len = s.payload_len - SEAL_TAG_LEN;
 	r = seal_open_record(key, s.idx, ad, ad_len, s.payload, s.payload_len, pt, err);
 	sodium_memzero(key, sizeof(key));
@@ -331,6 +344,7 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 	uint32_t *ctab = NULL;
 	size_t ncols = 0, nrows = 0, ncls = 0, ctab_mask = 0, i, j;
 	uint32_t purpose_bit;
+	double t0;
 	int pbit, r, s;
 	Crossgate__AuditEvent ev;
 	Crossgate__AuditEvent__CountsEntry ce[6], *cep[6];
@@ -355,6 +369,7 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 		goto out;
 	}
 
+	t0 = export_now();
 	for (s = 0; s < 2; s++) {
 		if ((r = store_refs_load(st, side[s]->id, &refs[s], &nref[s], err)) != 0)
 			goto out;
@@ -362,6 +377,10 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 			r = cg_err_set(err, CG_ERR_LIMIT, "too many records for one export");
 			goto out;
 		}
+	}
+	stats->load_seconds = export_now() - t0;
+	t0 = export_now();
+	for (s = 0; s < 2; s++) {
 		if ((r = export_side(refs[s], nref[s], &win[s], &emap[s], &pmap[s], &stats->superseded)) != 0) {
 			r = cg_err_set(err, r, "out of memory joining");
 			goto out;
@@ -410,6 +429,8 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 		if (rr != EXPORT_NONE && win[1][rr] != pair[i])
 			stats->ambiguous++;
 	}
+
+	stats->join_seconds = export_now() - t0;
 
 	/* Output columns: quasi-identifiers once, then each side's features. */
 	for (s = 0; s < 2; s++) {

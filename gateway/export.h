@@ -50,6 +50,8 @@ struct export_stats {
 	uint64_t suppressed;                 /* rows in classes smaller than k */
 	uint64_t classes;                    /* equivalence classes written */
 	uint32_t k;
+	double load_seconds;                 /* reading tokens and consent from the store */
+	double join_seconds;                 /* grouping and pairing in memory */
 };
 
 int export_run(struct store *st, struct audit *a, const struct export_opts *o, struct export_stats *stats,

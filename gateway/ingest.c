@@ -9,25 +9,53 @@
 
 #include "crypto/seal.h"
 #include "crypto/token.h"
+#include "proto/arena.h"
 #include "proto/batch.h"
 
-void
-ingest_storage_subkey(const struct keyfile_key *storage, int64_t batch_row, unsigned char out[32])
+int
+ingest_wrap_batch_key(const struct keyfile_key *storage, const unsigned char batch_id[16],
+    const unsigned char key[32], unsigned char wrapped[INGEST_WRAPPED_KEY_LEN])
 {
-	seal_subkey(storage->key, (uint64_t)batch_row, out);
+	unsigned char sub[32];
+	int r;
+
+	seal_subkey(storage->key, batch_id, 16, sub);
+	r = seal_record(sub, 0, batch_id, 16, key, 32, wrapped);
+	sodium_memzero(sub, sizeof(sub));
+	return r;
+}
+
+int
+ingest_unwrap_batch_key(const struct keyfile_key *storage, const unsigned char batch_id[16],
+    const unsigned char *wrapped, size_t len, unsigned char key[32], struct cg_err *err)
+{
+	unsigned char sub[32];
+	int r;
+
+	if (len != INGEST_WRAPPED_KEY_LEN)
+		return cg_err_set(err, CG_ERR_FORMAT, "stored batch key of %zu bytes", len);
+	seal_subkey(storage->key, batch_id, 16, sub);
+	r = seal_open_record(sub, 0, batch_id, 16, wrapped, len, key, err);
+	sodium_memzero(sub, sizeof(sub));
+	if (r != 0)
+		return cg_err_set(err, r, "stored batch key does not open with this storage key");
+	return 0;
 }
 
 /* Check one decrypted field against the partner's schema. */
 static int
 ingest_field_check(const struct policy_partner *pp, const Crossgate__Field *f, uint64_t idx,
-    unsigned char *seen, struct cg_err *err)
+    unsigned char *seen, size_t *cursor, struct cg_err *err)
 {
 	const struct policy_column *c = NULL;
-	size_t i;
+	size_t i, j;
 
-	for (i = 0; i < pp->ncolumns; i++) {
+	/* Agents write fields in schema order: look where the last one was found first. */
+	for (j = 0; j < pp->ncolumns; j++) {
+		i = (*cursor + j) % pp->ncolumns;
 		if (strcmp(pp->columns[i].name, f->name) == 0) {
 			c = &pp->columns[i];
+			*cursor = i + 1;
 			break;
 		}
 	}
@@ -62,18 +90,18 @@ ingest_field_check(const struct policy_partner *pp, const Crossgate__Field *f, u
 
 static int
 ingest_record(struct store *st, const struct policy *pol, const struct policy_partner *pp,
-    const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], const unsigned char store_key[32],
-    int64_t batch_row, const Crossgate__SealedRecord *rec, unsigned char **pt, size_t *pt_cap,
-    unsigned char **ct, size_t *ct_cap, struct cg_err *err)
+    const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], int64_t batch_row,
+    const Crossgate__SealedRecord *rec, unsigned char **pt, size_t *pt_cap, struct pb_arena *arena,
+    struct cg_err *err)
 {
 	struct token toks[SEAL_TOKENS_MAX];
-	unsigned char ad[SEAL_AD_MAX], seen[256];
+	unsigned char ad[SEAL_AD_MAX], seen[POLICY_COLUMNS_MAX];
 	const unsigned char *email = NULL, *phone = NULL;
 	Crossgate__RecordPayload *payload = NULL;
 	struct store_record sr;
 	unsigned long long idx = (unsigned long long)rec->index;
 	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
-	size_t ad_len, i, pt_len;
+	size_t ad_len, i, pt_len = 0, cursor = 0;
 	int r;
 
 	if (rec->n_tokens == 0 || rec->n_tokens > 2)
@@ -119,13 +147,15 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 	if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len,
 	    *pt, err)) != 0)
 		return cg_err_prefix(err, "record %llu", idx);
-	if ((payload = crossgate__record_payload__unpack(NULL, pt_len, *pt)) == NULL) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "record %llu: malformed payload", idx);
+	pb_arena_reset(arena);
+	if ((payload = crossgate__record_payload__unpack(&arena->allocator, pt_len, *pt)) == NULL) {
+		r = cg_err_set(err, arena->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, "record %llu: malformed payload",
+		    idx);
 		goto out;
 	}
 	memset(seen, 0, sizeof(seen));
 	for (i = 0; i < payload->n_fields; i++)
-		if ((r = ingest_field_check(pp, payload->fields[i], rec->index, seen, err)) != 0)
+		if ((r = ingest_field_check(pp, payload->fields[i], rec->index, seen, &cursor, err)) != 0)
 			goto out;
 	for (i = 0; i < pp->ncolumns && i < sizeof(seen); i++) {
 		const struct policy_column *c = &pp->columns[i];
@@ -135,20 +165,6 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 			goto out;
 		}
 	}
-	/* Re-seal at rest under the storage subkey, with the same binding. */
-	if (*ct_cap < rec->ciphertext.len) {
-		unsigned char *nb = realloc(*ct, rec->ciphertext.len);
-		if (nb == NULL) {
-			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		*ct = nb;
-		*ct_cap = rec->ciphertext.len;
-	}
-	if ((r = seal_record(store_key, rec->index, ad, ad_len, *pt, pt_len, *ct)) != 0) {
-		r = cg_err_set(err, r, "record %llu: cannot seal for storage", idx);
-		goto out;
-	}
 	memset(&sr, 0, sizeof(sr));
 	sr.batch = batch_row;
 	sr.partner = hdr->partner_id;
@@ -157,13 +173,12 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 	sr.phone_token = phone;
 	sr.consent_bits = rec->consent_bits;
 	sr.consent_at = rec->consent_at;
-	sr.payload = *ct;
+	sr.payload = rec->ciphertext.data;   /* kept as sealed by the partner */
 	sr.payload_len = rec->ciphertext.len;
 	r = store_record_insert(st, &sr, err);
 out:
-	if (payload != NULL)
-		crossgate__record_payload__free_unpacked(payload, NULL);
-	sodium_memzero(*pt, *pt_cap);
+	pb_arena_reset(arena);   /* wipes the decoded payload */
+	sodium_memzero(*pt, pt_len);
 	return r;
 }
 
@@ -227,18 +242,20 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 	const Crossgate__BatchHeader *hdr;
 	const struct policy_partner *pp;
 	Crossgate__SealedRecord *rec = NULL;
+	struct pb_arena arena;
 	Crossgate__AuditEvent ev;
 	Crossgate__AuditEvent__CountsEntry ce, *cev[1];
-	unsigned char digest[32], batch_key[32], store_key[32], *pt = NULL, *ct = NULL;
+	unsigned char digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN], *pt = NULL;
 	char want[17], got[17];
-	size_t pt_cap = 0, ct_cap = 0;
+	size_t pt_cap = 0;
 	uint64_t count = 0, n = 0;
 	int64_t batch_row;
 	int r, exists, in_txn = 0, have_digest = 0;
 
 	memset(result, 0, sizeof(*result));
 	sodium_memzero(batch_key, sizeof(batch_key));
-	sodium_memzero(store_key, sizeof(store_key));
+	if (pb_arena_init(&arena, 4 * BATCH_RECORD_MAX) != 0)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	if ((r = batch_reader_open(path, &br, err)) != 0) {
 		r = ingest_reject(a, pol, NULL, NULL, ingest_reason(err, path), r, err);
 		goto out;
@@ -315,23 +332,24 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 		goto out;
 	}
 
+	if ((r = ingest_wrap_batch_key(keys->storage, hdr->batch_id.data, batch_key, wrapped)) != 0) {
+		r = cg_err_set(err, r, "cannot seal the batch key for storage");
+		goto out;
+	}
 	if ((r = store_begin(st, err)) != 0)
 		goto out;
 	in_txn = 1;
 	if ((r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
-	    (int64_t)time(NULL), &batch_row, err)) != 0)
+	    (int64_t)time(NULL), wrapped, sizeof(wrapped), &batch_row, err)) != 0)
 		goto out;
-	ingest_storage_subkey(keys->storage, batch_row, store_key);
 	for (;;) {
 		r = batch_reader_next(br, &rec, err);
 		if (r == 0)
 			break;
 		if (r < 0)
 			goto reject_in_txn;
-		r = ingest_record(st, pol, pp, hdr, batch_key, store_key, batch_row, rec, &pt, &pt_cap, &ct, &ct_cap,
-		    err);
-		crossgate__sealed_record__free_unpacked(rec, NULL);
-		rec = NULL;
+		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, err);
+		rec = NULL;   /* owned by the reader */
 		if (r == CG_ERR_DB || r == CG_ERR_NOMEM)
 			goto out;
 		if (r != 0) {
@@ -371,14 +389,11 @@ out:
 		store_rollback(st);
 		audit_txn_end(a, 0);
 	}
-	if (rec != NULL)
-		crossgate__sealed_record__free_unpacked(rec, NULL);
 	if (pt != NULL)
 		sodium_memzero(pt, pt_cap);
 	free(pt);
-	free(ct);
+	pb_arena_free(&arena);
 	sodium_memzero(batch_key, sizeof(batch_key));
-	sodium_memzero(store_key, sizeof(store_key));
 	batch_reader_free(br);
 	return r;
 }

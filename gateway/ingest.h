@@ -7,9 +7,13 @@
  * packed under the policy the gateway runs; it is sealed to this gateway's
  * key.  A batch id already committed is a duplicate: reported, logged, and
  * nothing else changes.  Then every record is opened and checked against the
- * policy (match consent, known fields only, types and ranges), re-sealed
- * under the storage key, and the batch commits in one transaction together
- * with its audit event.
+ * policy (match consent, known fields only, types and ranges), and the batch
+ * commits in one transaction together with its audit event.
+ *
+ * At rest a record keeps the partner's ciphertext, whose associated data binds
+ * it to its batch, position, consent and tokens; the batch key is stored
+ * sealed under a subkey of the gateway's storage key (envelope encryption), so
+ * the database file alone opens nothing.
  */
 #ifndef CG_INGEST_H
 #define CG_INGEST_H
@@ -42,7 +46,13 @@ struct ingest_result {
 int ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
     const char *path, struct ingest_result *result, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 5, 6);
 
-/* Storage sealing shared with the export: subkey per stored batch row. */
-void ingest_storage_subkey(const struct keyfile_key *storage, int64_t batch_row, unsigned char out[32]);
+#define INGEST_WRAPPED_KEY_LEN (32 + 16)
+
+/* The batch key at rest: ChaCha20-Poly1305 under seal_subkey(storage, batch id), nonce 0, AD = batch id. */
+int ingest_wrap_batch_key(const struct keyfile_key *storage, const unsigned char batch_id[16],
+    const unsigned char key[32], unsigned char wrapped[INGEST_WRAPPED_KEY_LEN]) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+int ingest_unwrap_batch_key(const struct keyfile_key *storage, const unsigned char batch_id[16],
+    const unsigned char *wrapped, size_t len, unsigned char key[32], struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5);
 
 #endif

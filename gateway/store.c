@@ -14,13 +14,13 @@ static const char *const store_sql[ST_NSTMT] = {
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_BATCH_EXISTS] = "SELECT 1 FROM batches WHERE batch_id = ?1",
-	[ST_BATCH_INSERT] = "INSERT INTO batches(batch_id, partner, digest, records, policy_hash, received_at) "
-			    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[ST_BATCH_INSERT] = "INSERT INTO batches(batch_id, partner, digest, records, policy_hash, received_at, "
+			    "wrapped_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_RECORD_INSERT] = "INSERT INTO records(batch, partner, idx, email_token, phone_token, consent_bits, "
 			     "consent_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_REFS] = "SELECT id, consent_at, consent_bits, email_token, phone_token FROM records "
 		    "WHERE partner = ?1 ORDER BY id",
-	[ST_SEALED] = "SELECT r.batch, r.idx, b.batch_id, r.partner, r.payload FROM records r "
+	[ST_SEALED] = "SELECT r.batch, r.idx, b.batch_id, r.partner, r.payload, b.wrapped_key FROM records r "
 		      "JOIN batches b ON b.id = r.batch WHERE r.id = ?1",
 	[ST_COUNT] = "SELECT count(*) FROM records WHERE partner = ?1",
 	[ST_COUNT_ALL] = "SELECT count(*) FROM records",
@@ -35,7 +35,8 @@ static const char store_schema[] =
 	"  digest BLOB NOT NULL,"
 	"  records INTEGER NOT NULL,"
 	"  policy_hash BLOB NOT NULL,"
-	"  received_at INTEGER NOT NULL) STRICT;"
+	"  received_at INTEGER NOT NULL,"
+	"  wrapped_key BLOB NOT NULL) STRICT;"
 	"CREATE TABLE IF NOT EXISTS records("
 	"  id INTEGER PRIMARY KEY,"
 	"  batch INTEGER NOT NULL REFERENCES batches(id),"
@@ -209,7 +210,7 @@ store_batch_exists(struct store *st, const unsigned char *batch_id, size_t len, 
 int
 store_batch_insert(struct store *st, const unsigned char *batch_id, size_t id_len, const char *partner,
     const unsigned char digest[32], uint64_t records, const unsigned char policy_hash[32], int64_t received_at,
-    int64_t *rowid, struct cg_err *err)
+    const unsigned char *wrapped_key, size_t wrapped_len, int64_t *rowid, struct cg_err *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_BATCH_INSERT];
 	int r;
@@ -221,6 +222,7 @@ store_batch_insert(struct store *st, const unsigned char *batch_id, size_t id_le
 	sqlite3_bind_int64(s, 4, (sqlite3_int64)records);
 	sqlite3_bind_blob(s, 5, policy_hash, 32, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 6, received_at);
+	sqlite3_bind_blob(s, 7, wrapped_key, (int)wrapped_len, SQLITE_STATIC);
 	if ((r = store_step_done(st, ST_BATCH_INSERT, "insert batch", err)) != 0)
 		return r;
 	*rowid = sqlite3_last_insert_rowid(st->db);
@@ -317,13 +319,16 @@ store_sealed_get(struct store *st, int64_t id, struct store_sealed *out, struct 
 	}
 	out->batch = sqlite3_column_int64(s, 0);
 	out->idx = (uint64_t)sqlite3_column_int64(s, 1);
-	if (sqlite3_column_bytes(s, 2) != 16 || sqlite3_column_bytes(s, 3) > 64) {
+	if (sqlite3_column_bytes(s, 2) != 16 || sqlite3_column_bytes(s, 3) > 64 ||
+	    sqlite3_column_bytes(s, 5) > (int)sizeof(out->wrapped_key)) {
 		r = cg_err_set(err, CG_ERR_FORMAT, "%s: record %lld: damaged batch row", st->path, (long long)id);
 		goto out;
 	}
 	memcpy(out->batch_id, sqlite3_column_blob(s, 2), 16);
 	memcpy(out->partner, sqlite3_column_text(s, 3), (size_t)sqlite3_column_bytes(s, 3));
 	out->partner[sqlite3_column_bytes(s, 3)] = '\0';
+	out->wrapped_len = (size_t)sqlite3_column_bytes(s, 5);
+	memcpy(out->wrapped_key, sqlite3_column_blob(s, 5), out->wrapped_len);
 	out->payload_len = (size_t)sqlite3_column_bytes(s, 4);
 	p = sqlite3_column_blob(s, 4);
 	if ((out->payload = malloc(out->payload_len ? out->payload_len : 1)) == NULL) {

@@ -4,9 +4,10 @@
  * The storage layer is an interface so that a deployment that outgrows one
  * machine can move to PostgreSQL; today SQLite is the only engine.  Tables:
  *
- *   batches(id, batch_id, partner, digest, records, policy_hash, received_at)
+ *   batches(id, batch_id, partner, digest, records, policy_hash, received_at,
+ *           wrapped_key)               batch key sealed under the storage key
  *   records(id, batch, partner, idx, email_token, phone_token, consent_bits,
- *           consent_at, payload)       payload = AEAD under a storage subkey
+ *           consent_at, payload)       payload = the partner's AEAD ciphertext
  *   audit_events(seq, event, leaf)     see audit.h
  *   audit_checkpoints(size, note)
  *
@@ -49,7 +50,8 @@ int store_batch_exists(struct store *st, const unsigned char *batch_id, size_t l
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 4);
 int store_batch_insert(struct store *st, const unsigned char *batch_id, size_t id_len, const char *partner,
     const unsigned char digest[32], uint64_t records, const unsigned char policy_hash[32], int64_t received_at,
-    int64_t *rowid, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 4, 5, 7, 9);
+    const unsigned char *wrapped_key, size_t wrapped_len, int64_t *rowid, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 4, 5, 7, 9, 11);
 
 struct store_record {
 	int64_t batch;                        /* batches.id */
@@ -85,6 +87,8 @@ struct store_sealed {
 	uint64_t idx;
 	unsigned char batch_id[16];
 	char partner[65];
+	unsigned char wrapped_key[64];
+	size_t wrapped_len;
 	unsigned char *payload;
 	size_t payload_len;
 };
