@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "crypto/secmem.h"
+#include "proto/arena.h"
 #include "proto/frame.h"
 
 #define BATCH_SIGN_PREFIX "crossgate batch v1\n"
@@ -37,6 +38,7 @@ struct batch_reader {
 	int verified;
 	unsigned char *buf;
 	size_t cap;
+	struct pb_arena arena;            /* the current record */
 };
 
 void
@@ -201,7 +203,8 @@ batch_reader_open_stream(FILE *f, const char *path, struct batch_reader **out, s
 	int rc;
 
 	*out = NULL;
-	if ((r = calloc(1, sizeof(*r))) == NULL || (r->path = strdup(path)) == NULL) {
+	if ((r = calloc(1, sizeof(*r))) == NULL || (r->path = strdup(path)) == NULL ||
+	    pb_arena_init(&r->arena, 4 * BATCH_RECORD_MAX) != 0) {
 		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
@@ -359,17 +362,18 @@ batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct 
 		return cg_err_set(err, CG_ERR_ARG, "batch %s: records read before verification", r->path);
 	if (r->next_index == r->count)
 		return 0;
+	pb_arena_reset(&r->arena);
 	rc = frame_read(r->f, BATCH_RECORD_MAX, &r->buf, &r->cap, &len, &r->offset, err);
 	if (rc == 0)
 		rc = cg_err_set(err, CG_ERR_INCOMPLETE, "file changed while reading");
 	if (rc < 0)
 		return cg_err_prefix(err, "batch %s", r->path);
-	sr = crossgate__sealed_record__unpack(NULL, len, r->buf);
+	sr = crossgate__sealed_record__unpack(&r->arena.allocator, len, r->buf);
 	if (sr == NULL)
-		return cg_err_set(err, CG_ERR_FORMAT, "batch %s: offset %llu: malformed record %llu", r->path,
+		return cg_err_set(err, r->arena.failed ? CG_ERR_NOMEM : CG_ERR_FORMAT,
+		    "batch %s: offset %llu: malformed record %llu", r->path,
 		    (unsigned long long)at, (unsigned long long)r->next_index);
 	if (sr->index != r->next_index) {
-		crossgate__sealed_record__free_unpacked(sr, NULL);
 		return cg_err_set(err, CG_ERR_FORMAT, "batch %s: offset %llu: record index %llu, expected %llu",
 		    r->path, (unsigned long long)at, (unsigned long long)sr->index,
 		    (unsigned long long)r->next_index);
@@ -388,6 +392,7 @@ batch_reader_free(struct batch_reader *r)
 		fclose(r->f);
 	if (r->hdr != NULL)
 		crossgate__batch_header__free_unpacked(r->hdr, NULL);
+	pb_arena_free(&r->arena);
 	free(r->buf);
 	free(r->path);
 	free(r);

@@ -66,9 +66,10 @@ int batch_reader_verify(struct batch_reader *r, const unsigned char pub[32], uin
     unsigned char digest[BATCH_DIGEST_LEN], struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
 /*
- * Pass 2 (only after a successful verify): the next record, 1 with *rec set
- * (free with crossgate__sealed_record__free_unpacked(rec, NULL)), 0 after the
- * last one.  Records must carry indexes 0, 1, 2, ... in order.
+ * Pass 2 (only after a successful verify): the next record, 1 with *rec set,
+ * 0 after the last one.  The record belongs to the reader and stays valid
+ * until the next call (it is decoded into an arena, not malloc'd field by
+ * field).  Records must carry indexes 0, 1, 2, ... in order.
  */
 int batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
