@@ -87,7 +87,7 @@ static int
 pack_header(struct pack_ctx *c, const char *input, const struct csvfile_row *row, struct cg_err *err)
 {
 	const struct policy_partner *pp = c->pp;
-	unsigned char seen[256];
+	unsigned char seen[POLICY_COLUMNS_MAX];
 	size_t i, j;
 
 	memset(seen, 0, sizeof(seen));
@@ -130,7 +130,7 @@ pack_row_add(struct pack_ctx *c, const char *input, const struct csvfile_row *ro
 {
 	const struct policy *pol = c->o->pol;
 	const struct policy_partner *pp = c->pp;
-	Crossgate__Field fields[256], *fp[256];
+	Crossgate__Field fields[POLICY_COLUMNS_MAX], *fp[POLICY_COLUMNS_MAX];
 	Crossgate__RecordPayload payload = CROSSGATE__RECORD_PAYLOAD__INIT;
 	char norm[2][NORMALIZE_EMAIL_MAX + 1];
 	unsigned char pbuf[8192];

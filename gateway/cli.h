@@ -19,6 +19,7 @@
 struct cli_ctx {
 	FILE *out;                          /* human-readable progress and summaries */
 	int json;                           /* print one JSON object instead */
+	uint64_t report_max;                /* bad-row lines shown per file (0: 50) */
 	/* results, for the demo */
 	struct pack_stats pack;
 	uint64_t ingested_records, ingest_duplicates, ingest_rejected;

@@ -407,16 +407,16 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 	o.sign = sign;
 	o.gateway = gw;
 	o.report = stderr;
-	o.report_max = 50;
+	o.report_max = ctx->report_max ? ctx->report_max : 50;
 	o.progress = ctx->out != NULL;
 	cg_err_clear(&err);
 	if (pack_csv(&o, &ctx->pack, &err) != 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	if (ctx->pack.bad_rows > 50)
-		fprintf(stderr, "crossgate: ... %llu bad rows in all (first 50 shown)\n",
-		    (unsigned long long)ctx->pack.bad_rows);
+	if (ctx->pack.bad_rows > o.report_max)
+		fprintf(stderr, "crossgate: ... %llu bad rows in all (first %llu shown)\n",
+		    (unsigned long long)ctx->pack.bad_rows, (unsigned long long)o.report_max);
 	sodium_bin2hex(hex, sizeof(hex), ctx->pack.batch_id, sizeof(ctx->pack.batch_id));
 	if (ctx->out)
 		fprintf(ctx->out, "%s: %llu rows read, %llu bad, %llu duplicate rows merged, %llu users without "

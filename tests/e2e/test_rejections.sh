@@ -41,7 +41,8 @@ agent_rejected() {
 # --- batches the gateway must refuse -----------------------------------------------
 # signed by a key the policy does not know
 "$CROSSGATE" keygen partner --id k --dir "$E2E_TMP/rogue" >/dev/null
-sed "s|signing_key: \"[^\"]*\"|signing_key: \"$(grep -v '^#' "$E2E_TMP/rogue/sign.pub")\"|" "$D/policy.yaml" >"$E2E_TMP/rogue.yaml"
+# K's signing_key (the first) replaced by the rogue key
+sed "0,/signing_key: \"[^\"]*\"/s||signing_key: \"$(grep -v '^#' "$E2E_TMP/rogue/sign.pub")\"|" "$D/policy.yaml" >"$E2E_TMP/rogue.yaml"
 "$CROSSGATE" agent pack --policy "$E2E_TMP/rogue.yaml" --partner k --input "$D/data/k_users.csv" \
 	--out "$E2E_TMP/rogue.batch" --match-key "$D/keys/match.key" --sign-key "$E2E_TMP/rogue/sign.key" \
 	--gateway-pub "$GW/enc.pub" >/dev/null 2>&1
