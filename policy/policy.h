@@ -30,7 +30,8 @@
  *
  * Types: string, int (signed 64-bit, optional min/max), category (one of
  * `values`), purposes (';'-separated purpose names), timestamp (ISO 8601:
- * YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS with optional fraction, 'Z' or +HH:MM).
+ * YYYY-MM-DD, YYYY-MM-DDTHH:MM:SS with optional fraction, 'Z' or +HH:MM;
+ * a space may replace the 'T'; no zone means UTC).
  * Roles: local_id (never leaves the partner), identifier (kind email or
  * phone; tokenized, never sent), consent (exactly one, type purposes),
  * consent_time (exactly one, type timestamp), feature, quasi_identifier
@@ -51,6 +52,12 @@
 #define POLICY_PURPOSES_MAX 32
 #define POLICY_FILE_MAX (1024 * 1024)
 #define POLICY_DEFAULT_K 10
+#define POLICY_K_MAX 1000000
+#define POLICY_PARTNERS_MAX 64
+#define POLICY_COLUMNS_MAX 256
+#define POLICY_VALUES_MAX 1024       /* category values, map entries per column */
+#define POLICY_VALUE_MAX 1024        /* bytes in one cell, and in one string of the policy */
+#define POLICY_PROBLEMS_MAX 100      /* then one "too many problems" line */
 
 enum policy_type {
 	POLICY_TYPE_STRING = 1,
