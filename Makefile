@@ -15,9 +15,9 @@ endif
 WARN    := -Wall -Wextra -Werror -Wshadow -Wformat-security
 HARDEN  := -fstack-protector-strong
 CFLAGS  ?= -O2 -g
-CPPFLAGS_ALL := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
+CPPFLAGS_ALL = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
 		-I. -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS_ALL := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm -lpthread
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm -lpthread
 
 ifeq ($(SAN),1)
 # ASan replaces sodium_malloc's guard pages (see crypto/secmem.h).
