@@ -14,8 +14,6 @@
 #include "crypto/token.h"
 #include "proto/batch.h"
 
-#define PACK_DKEY_LEN 16
-
 /* One good row, held until duplicates are resolved. */
 struct pack_row {
 	uint64_t line;
@@ -23,7 +21,7 @@ struct pack_row {
 	uint32_t consent_bits;
 	uint32_t parent;                   /* union-find over rows of one user */
 	uint8_t has_id[2];                 /* email, phone */
-	unsigned char dkey[2][PACK_DKEY_LEN];
+	uint64_t dhash[2];                 /* SipHash of the normalized identifiers, for the dedupe table */
 	size_t id_off[2];                  /* normalized identifiers in the id arena */
 	uint8_t id_len[2];
 	size_t payload_off;                /* serialized RecordPayload in the payload arena */
@@ -46,7 +44,7 @@ struct pack_ctx {
 	size_t nrows, caprows;
 	struct pack_arena ids;             /* secret: normalized identifiers */
 	struct pack_arena payloads;
-	unsigned char dkey_key[crypto_generichash_KEYBYTES];
+	unsigned char dkey_key[crypto_shorthash_KEYBYTES];
 };
 
 static int
@@ -57,13 +55,20 @@ pack_arena_add(struct pack_arena *a, const void *data, size_t len, size_t *off)
 		unsigned char *np;
 		while (ncap - a->len < len)
 			ncap *= 2;
-		if ((np = malloc(ncap)) == NULL)
-			return CG_ERR_NOMEM;
-		if (a->len)
-			memcpy(np, a->p, a->len);
-		if (a->p != NULL && a->secret)
-			sodium_memzero(a->p, a->cap);
-		free(a->p);
+		if (!a->secret) {
+			/* realloc can move large blocks without copying them */
+			if ((np = realloc(a->p, ncap)) == NULL)
+				return CG_ERR_NOMEM;
+		} else {
+			/* a secret arena is copied by hand so that the old copy is wiped */
+			if ((np = malloc(ncap)) == NULL)
+				return CG_ERR_NOMEM;
+			if (a->len)
+				memcpy(np, a->p, a->len);
+			if (a->p != NULL)
+				sodium_memzero(a->p, a->cap);
+			free(a->p);
+		}
 		a->p = np;
 		a->cap = ncap;
 	}
@@ -231,17 +236,16 @@ bad_cell:
 	}
 	pr.payload_len = (uint32_t)plen;
 	for (kind = 0; kind < 2; kind++) {
-		unsigned char tag = (unsigned char)(kind + 1);
-		crypto_generichash_state h;
 		size_t n;
 		if (!pr.has_id[kind])
 			continue;
 		n = strlen(norm[kind]);
-		/* A keyed hash under a key that dies with this run: duplicates are found without tokenizing. */
-		crypto_generichash_init(&h, c->dkey_key, sizeof(c->dkey_key), PACK_DKEY_LEN);
-		crypto_generichash_update(&h, &tag, 1);
-		crypto_generichash_update(&h, (const unsigned char *)norm[kind], n);
-		crypto_generichash_final(&h, pr.dkey[kind], PACK_DKEY_LEN);
+		/*
+		 * Duplicates are found on the normalized identifiers themselves (hashed
+		 * with a key that dies with this run, compared exactly), so that users
+		 * without match consent are never tokenized.
+		 */
+		crypto_shorthash((unsigned char *)&pr.dhash[kind], (const unsigned char *)norm[kind], n, c->dkey_key);
 		if (pack_arena_add(&c->ids, norm[kind], n, &pr.id_off[kind]) != 0) {
 			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 			goto out;
@@ -297,27 +301,28 @@ pack_dedupe(struct pack_ctx *c, uint64_t *dups, struct cg_err *err)
 	int r = 0;
 
 	*dups = 0;
-	while (cap < c->nrows * 4 + 16)
+	while (cap < c->nrows * 2 + 16)
 		cap *= 2;
 	mask = cap - 1;
 	if ((table = malloc(cap * sizeof(*table))) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	memset(table, 0xff, cap * sizeof(*table));
-	for (i = 0; i < c->nrows; i++) {
-		for (k = 0; k < 2; k++) {
-			uint64_t h;
+	for (k = 0; k < 2; k++) {                 /* one table per identifier kind */
+		memset(table, 0xff, cap * sizeof(*table));
+		for (i = 0; i < c->nrows; i++) {
+			const struct pack_row *ri = &c->rows[i];
 			size_t slot;
-			if (!c->rows[i].has_id[k])
+			if (!ri->has_id[k])
 				continue;
-			memcpy(&h, c->rows[i].dkey[k], sizeof(h));
-			for (slot = h & mask;; slot = (slot + 1) & mask) {
+			for (slot = ri->dhash[k] & mask;; slot = (slot + 1) & mask) {
 				uint32_t o = table[slot];
+				const struct pack_row *ro;
 				if (o == UINT32_MAX) {
 					table[slot] = (uint32_t)i;
 					break;
 				}
-				/* The kind is hashed into the key: an email never equals a phone. */
-				if (memcmp(c->rows[o].dkey[k], c->rows[i].dkey[k], PACK_DKEY_LEN) == 0) {
+				ro = &c->rows[o];
+				if (ro->dhash[k] == ri->dhash[k] && ro->id_len[k] == ri->id_len[k] &&
+				    memcmp(c->ids.p + ro->id_off[k], c->ids.p + ri->id_off[k], ri->id_len[k]) == 0) {
 					uint32_t a = pack_find(c->rows, o), b = pack_find(c->rows, (uint32_t)i);
 					if (a != b)
 						c->rows[a].parent = b;

@@ -108,6 +108,7 @@ batch_writer_open(const char *path, const Crossgate__BatchHeader *hdr, const uns
 		close(fd);
 		goto out;
 	}
+	setvbuf(w->f, NULL, _IOFBF, 1 << 20);
 	if ((r = batch_writer_frame(w, &hdr->base, 1, err)) != 0)
 		goto out;
 	*out = w;
