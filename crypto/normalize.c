@@ -1,5 +1,6 @@
 /* normalize.c - see normalize.h */
 #include "normalize.h"
+#include "utf8.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -16,61 +17,6 @@
 #define PHONE_SCAN_MAX 24
 
 /* ---- UTF-8 ------------------------------------------------------------ */
-
-/*
- * Decode one code point of strict UTF-8 (RFC 3629 §4: no overlong forms, no
- * surrogates, nothing above U+10FFFF).  Returns its length, or 0 if invalid.
- */
-static size_t
-utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	uint32_t c;
-	size_t n, i;
-
-	if (len == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*cp = s[0];
-		return 1;
-	}
-	if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-		n = 2;
-		c = s[0] & 0x1f;
-	} else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-		n = 3;
-		c = s[0] & 0x0f;
-	} else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-		n = 4;
-		c = s[0] & 0x07;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && c < 0x800) || (n == 4 && (c < 0x10000 || c > 0x10ffff)) ||
-	    (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
-
-static int
-utf8_valid(const unsigned char *s, size_t len)
-{
-	uint32_t cp;
-	size_t i = 0, n;
-
-	while (i < len) {
-		if ((n = utf8_decode(s + i, len - i, &cp)) == 0)
-			return 0;
-		i += n;
-	}
-	return 1;
-}
 
 /* The white space of normalize.h: what CSV exports and web forms leave around values. */
 static int

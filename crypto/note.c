@@ -1,6 +1,7 @@
 /* note.c - see note.h */
 #include "note.h"
 #include "b64.h"
+#include "utf8.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -19,43 +20,6 @@
 /* U+2014 EM DASH then a space: how every signature line starts. */
 static const char note_sig_prefix[] = "\xe2\x80\x94 ";
 #define NOTE_SIG_PREFIX_LEN (sizeof(note_sig_prefix) - 1)
-
-/*
- * Length of the UTF-8 sequence at s, or 0 if it is not a valid one (truncated,
- * overlong, a surrogate or above U+10FFFF), as Go's utf8.DecodeRune decides.
- */
-static size_t
-note_utf8_decode(const unsigned char *s, size_t len, uint32_t *cp)
-{
-	uint32_t c, min;
-	size_t n, i;
-
-	if (len == 0)
-		return 0;
-	c = s[0];
-	if (c < 0x80) {
-		*cp = c;
-		return 1;
-	} else if ((c & 0xe0) == 0xc0) {
-		n = 2; c &= 0x1f; min = 0x80;
-	} else if ((c & 0xf0) == 0xe0) {
-		n = 3; c &= 0x0f; min = 0x800;
-	} else if ((c & 0xf8) == 0xf0) {
-		n = 4; c &= 0x07; min = 0x10000;
-	} else
-		return 0;
-	if (len < n)
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		c = (c << 6) | (s[i] & 0x3f);
-	}
-	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-		return 0;
-	*cp = c;
-	return n;
-}
 
 /* Unicode White_Space, as Go's unicode.IsSpace, which the C2SP name rule uses. */
 static int
@@ -78,7 +42,7 @@ note_text_ok(const char *s, size_t len, size_t *bad_line)
 	uint32_t c;
 
 	while (i < len) {
-		n = note_utf8_decode(u + i, len - i, &c);
+		n = utf8_decode(u + i, len - i, &c);
 		if (n == 0 || (c < 0x20 && c != '\n')) {
 			*bad_line = line;
 			return 0;
@@ -101,7 +65,7 @@ note_name_ok(const char *name, size_t len)
 	if (len == 0 || len > NOTE_NAME_MAX)
 		return 0;
 	while (i < len) {
-		n = note_utf8_decode(u + i, len - i, &c);
+		n = utf8_decode(u + i, len - i, &c);
 		if (n == 0 || c < 0x20 || c == '+' || note_is_space(c))
 			return 0;
 		i += n;

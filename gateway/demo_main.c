@@ -343,7 +343,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		fprintf(ctx->out,
 		    "\n== crossgate demo summary (%s) ==\n"
 		    "rows read           K %llu, G %llu\n"
-		    "rows rejected       %llu (reported with file:line:column above)\n"
+		    "rows rejected       %llu (the first few per file reported above with file:line:column)\n"
 		    "duplicates merged   %llu\n"
 		    "no match consent    %llu users never left their partner\n"
 		    "records ingested    %llu\n"

@@ -17,6 +17,7 @@
 
 #include "crypto/keyfile.h"
 #include "crypto/token.h"
+#include "crypto/utf8.h"
 
 #define POLICY_NAME_MAX 256          /* policy and partner display names */
 #define POLICY_ID_MAX 32             /* partner ids and purpose names */
@@ -1108,7 +1109,7 @@ check_text(struct pctx *c, const char *buf, size_t len)
 {
 	const unsigned char *b = (const unsigned char *)buf;
 	struct pos at = { 1, 1 };
-	size_t i = 0, n, k;
+	size_t i = 0, n;
 	uint32_t cp;
 
 	while (i < len) {
@@ -1127,29 +1128,9 @@ check_text(struct pctx *c, const char *buf, size_t len)
 			i++;
 			continue;
 		}
-		if (ch >= 0xc2 && ch <= 0xdf) {
-			n = 1;
-			cp = ch & 0x1f;
-		} else if (ch >= 0xe0 && ch <= 0xef) {
-			n = 2;
-			cp = ch & 0x0f;
-		} else if (ch >= 0xf0 && ch <= 0xf4) {
-			n = 3;
-			cp = ch & 0x07;
-		} else
+		if ((n = utf8_decode(b + i, len - i, &cp)) == 0)
 			goto bad;
-		if (len - i - 1 < n)
-			goto bad;
-		for (k = 1; k <= n; k++) {
-			if ((b[i + k] & 0xc0) != 0x80)
-				goto bad;
-			cp = (cp << 6) | (b[i + k] & 0x3f);
-		}
-		/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
-		if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			goto bad;
-		i += n + 1;
+		i += n;
 		at.col++;
 	}
 	return 0;
