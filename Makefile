@@ -44,6 +44,8 @@ BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
 .PHONY: all test unit e2e asan fuzz fuzz-run valgrind bench demo clean help deps
+# Keep the objects of test programs: they are intermediate files to make.
+.SECONDARY:
 
 all: $(BIN)
 

@@ -52,18 +52,26 @@ audit_open(struct store *st, const struct keyfile_key *sign, struct audit **out,
 	a->sign = sign;
 	audit_origin(sign->id, a->origin);
 	merkle_frontier_init(&a->committed);
-	if (sqlite3_prepare_v2(db, "SELECT seq, leaf FROM audit_events ORDER BY seq", -1, &s, NULL) != SQLITE_OK) {
+	/*
+	 * Leaves are hashed from the event bytes, as audit_verify does, not read
+	 * from the leaf column: a leaf that disagreed with its event would pass
+	 * verification yet make the next checkpoint sign a tree that is not the
+	 * stored one, and verification would then blame the new, honest event.
+	 */
+	if (sqlite3_prepare_v2(db, "SELECT seq, event FROM audit_events ORDER BY seq", -1, &s, NULL) != SQLITE_OK) {
 		r = audit_dberr(st, "read", err);
 		goto out;
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((uint64_t)sqlite3_column_int64(s, 0) != a->committed.size ||
-		    sqlite3_column_bytes(s, 1) != MERKLE_HASH_LEN) {
+		unsigned char leaf[MERKLE_HASH_LEN];
+
+		if ((uint64_t)sqlite3_column_int64(s, 0) != a->committed.size) {
 			r = cg_err_set(err, CG_ERR_VERIFY, "%s: audit log is damaged at event %llu; run "
 			    "'crossgate audit verify'", store_path(st), (unsigned long long)a->committed.size);
 			goto out;
 		}
-		merkle_frontier_append(&a->committed, sqlite3_column_blob(s, 1));
+		merkle_leaf_hash(sqlite3_column_blob(s, 1), (size_t)sqlite3_column_bytes(s, 1), leaf);
+		merkle_frontier_append(&a->committed, leaf);
 	}
 	if (rc != SQLITE_DONE) {
 		r = audit_dberr(st, "read", err);

@@ -328,7 +328,9 @@ store_sealed_get(struct store *st, int64_t id, struct store_sealed *out, struct 
 	memcpy(out->partner, sqlite3_column_text(s, 3), (size_t)sqlite3_column_bytes(s, 3));
 	out->partner[sqlite3_column_bytes(s, 3)] = '\0';
 	out->wrapped_len = (size_t)sqlite3_column_bytes(s, 5);
-	memcpy(out->wrapped_key, sqlite3_column_blob(s, 5), out->wrapped_len);
+	/* An empty blob comes back as NULL, and memcpy from NULL is undefined even for 0 bytes. */
+	if (out->wrapped_len)
+		memcpy(out->wrapped_key, sqlite3_column_blob(s, 5), out->wrapped_len);
 	out->payload_len = (size_t)sqlite3_column_bytes(s, 4);
 	p = sqlite3_column_blob(s, 4);
 	if ((out->payload = malloc(out->payload_len ? out->payload_len : 1)) == NULL) {
