@@ -53,14 +53,21 @@ batch_signed_message(uint64_t count, const unsigned char digest[BATCH_DIGEST_LEN
 	memcpy(out + 27, digest, BATCH_DIGEST_LEN);
 }
 
+/*
+ * `max` is the limit the reader applies to this frame: a frame over it would
+ * be signed and shipped, then refused by every reader.
+ */
 static int
-batch_writer_frame(struct batch_writer *w, const ProtobufCMessage *msg, int hashed, struct cg_err *err)
+batch_writer_frame(struct batch_writer *w, const ProtobufCMessage *msg, const char *what, size_t max,
+    int hashed, struct cg_err *err)
 {
 	size_t n = protobuf_c_message_get_packed_size(msg);
 	unsigned char hdr[FRAME_HDR_LEN];
+	int r;
 
-	if (n > FRAME_MAX)
-		return cg_err_set(err, CG_ERR_LIMIT, "%s: record of %zu bytes is too large", w->path, n);
+	if (n > max)
+		return cg_err_set(err, CG_ERR_LIMIT, "%s: %s of %zu bytes is too large (limit %zu)", w->path,
+		    what, n, max);
 	if (n > w->cap) {
 		unsigned char *nb = realloc(w->buf, n);
 		if (nb == NULL)
@@ -74,8 +81,11 @@ batch_writer_frame(struct batch_writer *w, const ProtobufCMessage *msg, int hash
 		crypto_generichash_update(&w->hash, hdr, sizeof(hdr));
 		crypto_generichash_update(&w->hash, w->buf, n);
 	}
-	if (frame_write(w->f, w->buf, n, err) != 0)
-		return cg_err_prefix(err, "%s", w->tmp);
+	/* cg_err_prefix cannot know the code when err is NULL: keep it here. */
+	if ((r = frame_write(w->f, w->buf, n, err)) != 0) {
+		cg_err_prefix(err, "%s", w->tmp);
+		return r;
+	}
 	return 0;
 }
 
@@ -109,7 +119,7 @@ batch_writer_open(const char *path, const Crossgate__BatchHeader *hdr, const uns
 		goto out;
 	}
 	setvbuf(w->f, NULL, _IOFBF, 1 << 20);
-	if ((r = batch_writer_frame(w, &hdr->base, 1, err)) != 0)
+	if ((r = batch_writer_frame(w, &hdr->base, "header", BATCH_HEADER_MAX, 1, err)) != 0)
 		goto out;
 	*out = w;
 	w = NULL; /* transferred */
@@ -124,12 +134,12 @@ batch_writer_add(struct batch_writer *w, const Crossgate__SealedRecord *rec, str
 {
 	int r;
 
-	if (w->finished)
+	if (w->finished || w->f == NULL)
 		return cg_err_set(err, CG_ERR_ARG, "batch already finished");
 	if (rec->index != w->count)
 		return cg_err_set(err, CG_ERR_ARG, "record index %llu out of sequence",
 		    (unsigned long long)rec->index);
-	if ((r = batch_writer_frame(w, &rec->base, 1, err)) != 0)
+	if ((r = batch_writer_frame(w, &rec->base, "record", BATCH_RECORD_MAX, 1, err)) != 0)
 		return r;
 	w->count++;
 	return 0;
@@ -142,6 +152,9 @@ batch_writer_finish(struct batch_writer *w, unsigned char digest_out[BATCH_DIGES
 	unsigned char digest[BATCH_DIGEST_LEN], msg[BATCH_SIGNED_LEN], sig[crypto_sign_BYTES];
 	int r;
 
+	/* The hash state is spent and the stream closed after the first finish. */
+	if (w->finished || w->f == NULL)
+		return cg_err_set(err, CG_ERR_ARG, "batch already finished");
 	crypto_generichash_final(&w->hash, digest, sizeof(digest));
 	batch_signed_message(w->count, digest, msg);
 	crypto_sign_detached(sig, NULL, msg, sizeof(msg), w->sk);
@@ -150,7 +163,7 @@ batch_writer_finish(struct batch_writer *w, unsigned char digest_out[BATCH_DIGES
 	tr.digest.len = sizeof(digest);
 	tr.signature.data = sig;
 	tr.signature.len = sizeof(sig);
-	if ((r = batch_writer_frame(w, &tr.base, 0, err)) != 0)
+	if ((r = batch_writer_frame(w, &tr.base, "trailer", BATCH_TRAILER_MAX, 0, err)) != 0)
 		return r;
 	if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
 		return cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
@@ -367,8 +380,10 @@ batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct 
 	rc = frame_read(r->f, BATCH_RECORD_MAX, &r->buf, &r->cap, &len, &r->offset, err);
 	if (rc == 0)
 		rc = cg_err_set(err, CG_ERR_INCOMPLETE, "file changed while reading");
-	if (rc < 0)
-		return cg_err_prefix(err, "batch %s", r->path);
+	if (rc < 0) {
+		cg_err_prefix(err, "batch %s", r->path);
+		return rc;
+	}
 	sr = crossgate__sealed_record__unpack(&r->arena.allocator, len, r->buf);
 	if (sr == NULL)
 		return cg_err_set(err, r->arena.failed ? CG_ERR_NOMEM : CG_ERR_FORMAT,
