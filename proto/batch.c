@@ -36,9 +36,14 @@ struct batch_reader {
 	uint64_t count;
 	uint64_t next_index;
 	int verified;
+	int done;                         /* pass 2 reached the end and matched */
 	unsigned char *buf;
 	size_t cap;
 	struct pb_arena arena;            /* the current record */
+	unsigned char *hdr_bytes;         /* the header frame as decoded at open */
+	size_t hdr_len;
+	unsigned char digest[BATCH_DIGEST_LEN];
+	crypto_generichash_state rehash;  /* pass 2: the bytes actually handed out */
 };
 
 void
@@ -231,6 +236,12 @@ batch_reader_open_stream(FILE *f, const char *path, struct batch_reader **out, s
 		cg_err_prefix(err, "batch %s", path);
 		goto out;
 	}
+	if ((r->hdr_bytes = malloc(len ? len : 1)) == NULL) {
+		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	memcpy(r->hdr_bytes, r->buf, len);
+	r->hdr_len = len;
 	r->hdr = crossgate__batch_header__unpack(NULL, len, r->buf);
 	if (r->hdr == NULL) {
 		rc = cg_err_set(err, CG_ERR_FORMAT, "batch %s: offset 0: malformed batch header", path);
@@ -276,6 +287,7 @@ batch_reader_verify(struct batch_reader *r, const unsigned char pub[32], uint64_
 
 	*count = 0;
 	r->verified = 0;
+	r->done = 0;
 	crypto_generichash_init(&h, NULL, 0, BATCH_DIGEST_LEN);
 	/* The header frame is hashed from the bytes we already decoded. */
 	if (fseek(r->f, 0, SEEK_SET) != 0) {
@@ -296,6 +308,11 @@ batch_reader_verify(struct batch_reader *r, const unsigned char pub[32], uint64_
 		}
 		if (rc == 0)
 			break;
+		/* The header decoded at open must be the one that is signed. */
+		if (frames == 0 && (len != r->hdr_len || memcmp(r->buf, r->hdr_bytes, len) != 0)) {
+			rc = cg_err_set(err, CG_ERR_CRYPTO, "batch %s: file changed while being read", r->path);
+			goto out;
+		}
 		if (frames > 0) {
 			frame_header(pending_len, hdr);
 			crypto_generichash_update(&h, hdr, sizeof(hdr));
@@ -353,6 +370,11 @@ batch_reader_verify(struct batch_reader *r, const unsigned char pub[32], uint64_
 	r->count = tr->record_count;
 	r->next_index = 0;
 	r->verified = 1;
+	memcpy(r->digest, digest, sizeof(digest));
+	crypto_generichash_init(&r->rehash, NULL, 0, BATCH_DIGEST_LEN);
+	frame_header(r->hdr_len, hdr);
+	crypto_generichash_update(&r->rehash, hdr, sizeof(hdr));
+	crypto_generichash_update(&r->rehash, r->hdr_bytes, r->hdr_len);
 	*count = r->count;
 	memcpy(digest_out, digest, sizeof(digest));
 	rc = 0;
@@ -372,10 +394,21 @@ batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct 
 	int rc;
 
 	*rec = NULL;
+	if (r->done)
+		return 0;
 	if (!r->verified)
 		return cg_err_set(err, CG_ERR_ARG, "batch %s: records read before verification", r->path);
-	if (r->next_index == r->count)
+	if (r->next_index == r->count) {
+		unsigned char digest[BATCH_DIGEST_LEN];
+
+		/* The records handed out must be the ones that were verified, even if the file changed. */
+		crypto_generichash_final(&r->rehash, digest, sizeof(digest));
+		r->verified = 0;
+		if (memcmp(digest, r->digest, sizeof(digest)) != 0)
+			return cg_err_set(err, CG_ERR_CRYPTO, "batch %s: file changed while being read", r->path);
+		r->done = 1;
 		return 0;
+	}
 	pb_arena_reset(&r->arena);
 	rc = frame_read(r->f, BATCH_RECORD_MAX, &r->buf, &r->cap, &len, &r->offset, err);
 	if (rc == 0)
@@ -383,6 +416,12 @@ batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct 
 	if (rc < 0) {
 		cg_err_prefix(err, "batch %s", r->path);
 		return rc;
+	}
+	{
+		unsigned char fh[FRAME_HDR_LEN];
+		frame_header(len, fh);
+		crypto_generichash_update(&r->rehash, fh, sizeof(fh));
+		crypto_generichash_update(&r->rehash, r->buf, len);
 	}
 	sr = crossgate__sealed_record__unpack(&r->arena.allocator, len, r->buf);
 	if (sr == NULL)
@@ -408,6 +447,7 @@ batch_reader_free(struct batch_reader *r)
 		fclose(r->f);
 	if (r->hdr != NULL)
 		crossgate__batch_header__free_unpacked(r->hdr, NULL);
+	free(r->hdr_bytes);
 	pb_arena_free(&r->arena);
 	free(r->buf);
 	free(r->path);

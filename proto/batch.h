@@ -67,7 +67,10 @@ int batch_reader_verify(struct batch_reader *r, const unsigned char pub[32], uin
 
 /*
  * Pass 2 (only after a successful verify): the next record, 1 with *rec set,
- * 0 after the last one.  The record belongs to the reader and stays valid
+ * 0 after the last one.  Pass 2 hashes again what it hands out: if the file
+ * changed after verification, the final call fails with CG_ERR_CRYPTO
+ * instead of returning 0, so a caller must not commit anything before it
+ * has seen the 0.  The record belongs to the reader and stays valid
  * until the next call (it is decoded into an arena, not malloc'd field by
  * field).  Records must carry indexes 0, 1, 2, ... in order.
  */

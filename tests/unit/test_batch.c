@@ -901,6 +901,62 @@ test_changed_after_verify(void)
 	free(file);
 }
 
+/*
+ * A record rewritten in place after verification (same length, so every
+ * frame still parses) must not be taken for the verified one: the final
+ * call fails instead of returning 0, and so does a rewritten header.
+ */
+static void
+test_rewritten_after_verify(void)
+{
+	char path[128];
+	unsigned char digest[BATCH_DIGEST_LEN], *file;
+	size_t off[NREC + 2], flen[NREC + 2], len, n;
+	struct batch_reader *r = NULL;
+	struct cg_err err = { 0 };
+	Crossgate__SealedRecord *rec;
+	uint64_t count;
+	int rc = 0, got = 0;
+
+	path_of(path, sizeof(path), "rewritten.cgb");
+	CHECK_EQ_INT(write_batch(path, NREC, BATCH_VERSION, 16, digest), 0);
+	file = slurp(path, &len);
+	CHECK(file != NULL);
+	if (file == NULL)
+		return;
+	n = frame_offsets(file, len, off, flen, NREC + 2);
+	CHECK_EQ_INT(n, NREC + 2);
+	CHECK_EQ_INT(batch_reader_open(path, &r, &err), 0);
+	if (r != NULL && n == NREC + 2) {
+		CHECK_EQ_INT(batch_reader_verify(r, pk, &count, digest, &err), 0);
+		/* the last byte of record 1's ciphertext, which no decoder checks */
+		file[off[2] + flen[2] - 1] ^= 0x01;
+		CHECK_EQ_INT(spew(path, file, len), 0);
+		while ((rc = batch_reader_next(r, &rec, &err)) == 1)
+			got++;
+		CHECK_EQ_INT(got, NREC);
+		CHECK_EQ_INT(rc, CG_ERR_CRYPTO);
+		CHECK_CONTAINS(err.msg, "file changed while being read");
+		CHECK_CONTAINS(err.msg, path);
+	}
+	batch_reader_free(r);
+	r = NULL;
+
+	/* The header is decoded at open; a different one at verify time is refused. */
+	file[off[2] + flen[2] - 1] ^= 0x01;
+	CHECK_EQ_INT(spew(path, file, len), 0);
+	CHECK_EQ_INT(batch_reader_open(path, &r, &err), 0);
+	if (r != NULL) {
+		file[flen[0] - 1] ^= 0x01;
+		CHECK_EQ_INT(spew(path, file, len), 0);
+		CHECK_EQ_INT(batch_reader_verify(r, pk, &count, digest, &err), CG_ERR_CRYPTO);
+		CHECK_CONTAINS(err.msg, "file changed while being read");
+	}
+	batch_reader_free(r);
+	unlink(path);
+	free(file);
+}
+
 /* An open stream that is not a file (batch_reader_open_stream) works the same. */
 static void
 test_open_stream(const char *good)
@@ -987,6 +1043,7 @@ main(void)
 	test_writer_limits();
 	test_signed_but_wrong();
 	test_changed_after_verify();
+	test_rewritten_after_verify();
 	test_open_stream(good);
 
 	sodium_memzero(sk, sizeof(sk));
