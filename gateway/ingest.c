@@ -221,17 +221,33 @@ ingest_reject(struct audit *a, const struct policy *pol, const Crossgate__BatchH
 	return code;
 }
 
-/* The reason logged for a rejection: the error message without the local path. */
+/*
+ * The reason logged for a rejection: the error message without the local
+ * path, copied into buf (so that it does not alias err->msg, which
+ * ingest_reject may rewrite).  "batch PATH: why" becomes "why"; a path inside
+ * the message is cut out with the words before it kept ("cannot open batch
+ * PATH: why" -> "cannot open batch: why").
+ */
 static const char *
-ingest_reason(const struct cg_err *e, const char *path)
+ingest_reason(const struct cg_err *e, const char *path, char buf[CG_ERR_MSG_MAX])
 {
 	const char *m = e->msg;
 	size_t plen = strlen(path);
 	const char *p = strstr(m, path);
+	int keep;
 
-	if (p != NULL && p[plen] == ':' && p[plen + 1] == ' ')
-		return p + plen + 2;
-	return m;
+	if (p == NULL || p[plen] != ':' || p[plen + 1] != ' ') {
+		snprintf(buf, CG_ERR_MSG_MAX, "%s", m);
+		return buf;
+	}
+	keep = (int)(p - m);
+	if (keep > 0 && m[keep - 1] == ' ')
+		keep--;
+	if (keep == 5 && strncmp(m, "batch", 5) == 0)
+		snprintf(buf, CG_ERR_MSG_MAX, "%s", p + plen + 2);
+	else
+		snprintf(buf, CG_ERR_MSG_MAX, "%.*s%s", keep, m, p + plen);
+	return buf;
 }
 
 int
@@ -246,7 +262,7 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 	Crossgate__AuditEvent ev;
 	Crossgate__AuditEvent__CountsEntry ce, *cev[1];
 	unsigned char digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN], *pt = NULL;
-	char want[17], got[17];
+	char want[17], got[17], reason[CG_ERR_MSG_MAX];
 	size_t pt_cap = 0;
 	uint64_t count = 0, n = 0;
 	int64_t batch_row;
@@ -257,14 +273,14 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 	if (pb_arena_init(&arena, 4 * BATCH_RECORD_MAX) != 0)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	if ((r = batch_reader_open(path, &br, err)) != 0) {
-		r = ingest_reject(a, pol, NULL, NULL, ingest_reason(err, path), r, err);
+		r = ingest_reject(a, pol, NULL, NULL, ingest_reason(err, path, reason), r, err);
 		goto out;
 	}
 	hdr = batch_reader_header(br);
 	if ((pp = policy_partner_find(pol, hdr->partner_id)) == NULL) {
 		cg_err_set(err, CG_ERR_POLICY, "batch %s: partner '%.64s' is not in the policy", path,
 		    hdr->partner_id);
-		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path), CG_ERR_POLICY, err);
+		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path, reason), CG_ERR_POLICY, err);
 		goto out;
 	}
 	snprintf(result->partner, sizeof(result->partner), "%s", pp->id);
@@ -277,11 +293,11 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 			snprintf(got, sizeof(got), "(none)");
 		cg_err_set(err, CG_ERR_CRYPTO, "batch %s: signed with unknown key %s; the policy's key for "
 		    "partner '%s' is %s", path, got, pp->id, want);
-		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path), CG_ERR_CRYPTO, err);
+		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path, reason), CG_ERR_CRYPTO, err);
 		goto out;
 	}
 	if ((r = batch_reader_verify(br, pp->signing_pub, &count, digest, err)) != 0) {
-		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path), r, err);
+		r = ingest_reject(a, pol, hdr, NULL, ingest_reason(err, path, reason), r, err);
 		goto out;
 	}
 	have_digest = 1;
@@ -290,7 +306,7 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 	if (hdr->policy_hash.len != 32 || memcmp(hdr->policy_hash.data, pol->hash, 32) != 0) {
 		cg_err_set(err, CG_ERR_POLICY, "batch %s: packed under a different policy than the gateway's "
 		    "(%s); repack with the current policy", path, pol->path ? pol->path : "policy");
-		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path), CG_ERR_POLICY, err);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), CG_ERR_POLICY, err);
 		goto out;
 	}
 	if (hdr->gateway_key_id.len != KEYFILE_ID_LEN ||
@@ -302,7 +318,7 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 			snprintf(got, sizeof(got), "(none)");
 		cg_err_set(err, CG_ERR_CRYPTO, "batch %s: sealed to gateway key %s, but this gateway's key is %s",
 		    path, got, want);
-		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path), CG_ERR_CRYPTO, err);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), CG_ERR_CRYPTO, err);
 		goto out;
 	}
 	if ((r = store_batch_exists(st, hdr->batch_id.data, 16, &exists, err)) != 0)
@@ -320,15 +336,22 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 		r = 0;
 		goto out;
 	}
+	if (hdr->kind != 0) {
+		/* Revocation and other batch kinds are not data: never store them as records. */
+		cg_err_set(err, CG_ERR_FORMAT, "batch %s: batch kind %u is not supported by this gateway", path,
+		    hdr->kind);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), CG_ERR_FORMAT, err);
+		goto out;
+	}
 	if (hdr->aead != CROSSGATE__AEAD__AEAD_CHACHA20POLY1305_IETF) {
 		cg_err_set(err, CG_ERR_FORMAT, "batch %s: unsupported AEAD %d", path, (int)hdr->aead);
-		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path), CG_ERR_FORMAT, err);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), CG_ERR_FORMAT, err);
 		goto out;
 	}
 	if ((r = seal_unwrap_key(hdr->wrapped_key.data, hdr->wrapped_key.len, keys->enc->pub, keys->enc->key,
 	    batch_key, err)) != 0) {
 		cg_err_prefix(err, "batch %s", path);
-		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path), r, err);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), r, err);
 		goto out;
 	}
 
@@ -383,7 +406,7 @@ reject_in_txn:
 	store_rollback(st);
 	audit_txn_end(a, 0);
 	in_txn = 0;
-	r = ingest_reject(a, pol, hdr, have_digest ? digest : NULL, ingest_reason(err, path), r, err);
+	r = ingest_reject(a, pol, hdr, have_digest ? digest : NULL, ingest_reason(err, path, reason), r, err);
 out:
 	if (in_txn) {
 		store_rollback(st);

@@ -1,0 +1,511 @@
+/* test_pack.c - the partner agent: CSV rows checked, merged, tokenized, sealed and signed. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cgtest.h"
+#include "world.h"
+#include "agent/pack.h"
+#include "crypto/normalize.h"
+#include "crypto/seal.h"
+#include "crypto/token.h"
+#include "proto/batch.h"
+
+/*
+ * Seven bad rows, one of each kind, between good ones.  Users:
+ *   A  lines 2, 4: one email in two spellings; line 4 is newer (match;marketing)
+ *   T  lines 6, 8, 10: 6~8 by email, 8~10 by phone; line 10 is newest
+ *   W  lines 12, 14: the newer row withdraws match -> dropped
+ *   N  line 16: never consented to match -> dropped
+ *   P  line 17: an email and a phone
+ *   X  lines 18, 19: same consent_at, the later line wins
+ */
+static const char messy_csv[] =
+    WORLD_K_HEADER
+    "ka1,john@gmail.com,,25,CN-BJ,match;analytics,2024-01-01,100,programming\n"            /* 2 */
+    "kb1,not-an-email,,30,CN-BJ,match,2024-01-01,100,finance\n"                            /* 3 bad email */
+    "ka2,\"  Jo.Hn+x@GoogleMail.com \",,26,CN-SH,match;marketing,2024-03-01T10:00:00Z,200,finance\n"
+    "kb2,,12ab34,30,CN-BJ,match,2024-01-01,100,finance\n"                                  /* 5 bad phone */
+    "kt1,t1@example.com,,40,CN-JS,match;analytics,2024-01-01,300,language\n"               /* 6 */
+    "kb3,b3@example.com,,200,CN-BJ,match,2024-01-01,100,finance\n"                         /* 7 bad age */
+    "kt2,t1@example.com,139 0000 0001,41,CN-JS,match;analytics,2024-01-02,301,language\n"  /* 8 */
+    "kb4,b4@example.com,,30,CN-BJ,match;spam,2024-01-01,100,finance\n"                     /* 9 bad purpose */
+    "kt3,t3@example.com,+86 139-0000-0001,42,CN-JS,match;analytics,2024-01-03,302,language\n"
+    "kb5,b5@example.com,,30,CN-BJ,match,2024-13-45,100,finance\n"                          /* 11 bad time */
+    "kw1,w@example.com,,50,CN-BJ,match;analytics,2024-01-01,400,finance\n"                 /* 12 */
+    "kb6,b6@example.com,,30,CN-BJ,match,2024-01-01,100\n"                                  /* 13 8 fields */
+    "kw2,w@example.com,,50,CN-BJ,analytics,2024-02-01,401,finance\n"                       /* 14 */
+    "kb7,,,30,CN-BJ,match,2024-01-01,100,finance\n"                                        /* 15 no id */
+    "kn1,n@example.com,,60,CN-BJ,analytics,2024-01-01,500,finance\n"                       /* 16 */
+    "kp1,p@example.com,13700000000,33,XX-YY,match;analytics;marketing,2024-01-01,600,programming\n"
+    "kx1,x@example.com,,22,CN-BJ,match;analytics,2024-05-05,700,finance\n"                 /* 18 */
+    "kx2,x@example.com,,22,CN-BJ,match,2024-05-05,701,finance\n";                          /* 19 */
+
+#define BIT_MATCH 1u
+#define BIT_ANALYTICS 2u
+#define BIT_MARKETING 4u
+
+/* What one record of a batch holds, opened with the gateway's key. */
+struct opened {
+	uint32_t consent_bits;
+	int64_t consent_at;
+	size_t ntokens;
+	struct token tokens[2];
+	int64_t age, spend;
+	char region[32], category[32];
+	size_t nfields;
+	int unexpected_field;
+};
+
+static struct token_ctx *tctx;
+
+static void
+tok(uint32_t kind, const char *normalized, unsigned char out[TOKEN_LEN])
+{
+	if (token_compute(tctx, kind, normalized, strlen(normalized), out) != 0)
+		world_die("token_compute", NULL);
+}
+
+/* Read, verify and open every record of a batch. Returns the record count, or -1. */
+static int
+read_batch(struct world *w, const char *path, const unsigned char *signer_pub, struct opened *out, size_t max,
+    const unsigned char *want_batch_id, unsigned char digest[32])
+{
+	struct batch_reader *br = NULL;
+	const Crossgate__BatchHeader *hdr;
+	Crossgate__SealedRecord *rec;
+	struct cg_err err;
+	unsigned char key[SEAL_KEY_LEN], ad[SEAL_AD_MAX], pt[8192];
+	uint64_t count;
+	size_t n = 0, ad_len, i;
+	int r;
+
+	if (batch_reader_open(path, &br, &err) != 0) {
+		fprintf(stderr, "read_batch: %s\n", err.msg);
+		return -1;
+	}
+	hdr = batch_reader_header(br);
+	if (want_batch_id != NULL) {
+		CHECK_EQ_INT(hdr->version, BATCH_VERSION);
+		CHECK_STR(hdr->partner_id, "k");
+		CHECK(hdr->batch_id.len == 16 && memcmp(hdr->batch_id.data, want_batch_id, 16) == 0);
+		CHECK_EQ_INT(hdr->signer_key_id.len, KEYFILE_ID_LEN);
+		CHECK(hdr->signer_key_id.len == KEYFILE_ID_LEN &&
+		    memcmp(hdr->signer_key_id.data, w->ksign->id, KEYFILE_ID_LEN) == 0);
+		CHECK(hdr->gateway_key_id.len == KEYFILE_ID_LEN &&
+		    memcmp(hdr->gateway_key_id.data, w->gwenc->id, KEYFILE_ID_LEN) == 0);
+		CHECK(hdr->policy_hash.len == 32 && memcmp(hdr->policy_hash.data, w->pol->hash, 32) == 0);
+		CHECK_EQ_INT(hdr->aead, CROSSGATE__AEAD__AEAD_CHACHA20POLY1305_IETF);
+	}
+	if ((r = batch_reader_verify(br, signer_pub, &count, digest, &err)) != 0) {
+		batch_reader_free(br);
+		return -1;
+	}
+	if (seal_unwrap_key(hdr->wrapped_key.data, hdr->wrapped_key.len, w->gwenc->pub, w->gwenc->key, key,
+	    &err) != 0) {
+		fprintf(stderr, "read_batch: %s\n", err.msg);
+		batch_reader_free(br);
+		return -1;
+	}
+	while ((r = batch_reader_next(br, &rec, &err)) == 1) {
+		struct opened *o;
+		Crossgate__RecordPayload *pl;
+
+		if (n == max)
+			break;
+		o = &out[n];
+		memset(o, 0, sizeof(*o));
+		CHECK_EQ_INT(rec->index, n);
+		o->consent_bits = rec->consent_bits;
+		o->consent_at = rec->consent_at;
+		o->ntokens = rec->n_tokens;
+		for (i = 0; i < rec->n_tokens && i < 2; i++) {
+			o->tokens[i].kind = (uint32_t)rec->tokens[i]->kind;
+			CHECK_EQ_INT(rec->tokens[i]->value.len, TOKEN_LEN);
+			memcpy(o->tokens[i].value, rec->tokens[i]->value.data, TOKEN_LEN);
+		}
+		CHECK(rec->ciphertext.len >= SEAL_TAG_LEN && rec->ciphertext.len - SEAL_TAG_LEN <= sizeof(pt));
+		if (seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
+		    rec->consent_at, o->tokens, o->ntokens) != 0 ||
+		    seal_open_record(key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len, pt,
+		    &err) != 0) {
+			fprintf(stderr, "read_batch: record %zu does not open\n", n);
+			CHECK(0);
+			n++;
+			continue;
+		}
+		pl = crossgate__record_payload__unpack(NULL, rec->ciphertext.len - SEAL_TAG_LEN, pt);
+		CHECK(pl != NULL);
+		for (i = 0; pl != NULL && i < pl->n_fields; i++) {
+			const Crossgate__Field *f = pl->fields[i];
+			if (strcmp(f->name, "age") == 0 && f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE)
+				o->age = f->int_value;
+			else if (strcmp(f->name, "course_spend_cents") == 0 &&
+			    f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE)
+				o->spend = f->int_value;
+			else if (strcmp(f->name, "region") == 0 && f->value_case == CROSSGATE__FIELD__VALUE_STR_VALUE)
+				snprintf(o->region, sizeof(o->region), "%s", f->str_value);
+			else if (strcmp(f->name, "top_course_category") == 0 &&
+			    f->value_case == CROSSGATE__FIELD__VALUE_STR_VALUE)
+				snprintf(o->category, sizeof(o->category), "%s", f->str_value);
+			else
+				o->unexpected_field = 1;   /* e.g. user_id, email, consent: must never be sent */
+		}
+		o->nfields = pl != NULL ? pl->n_fields : 0;
+		crossgate__record_payload__free_unpacked(pl, NULL);
+		n++;
+	}
+	CHECK_EQ_INT(r, 0);
+	CHECK_EQ_INT(count, n);
+	sodium_memzero(key, sizeof(key));
+	batch_reader_free(br);
+	return (int)n;
+}
+
+/* The record carrying this email token, or NULL. */
+static const struct opened *
+find_by_token(const struct opened *recs, int n, uint32_t kind, const unsigned char t[TOKEN_LEN])
+{
+	int i;
+	size_t j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < recs[i].ntokens; j++)
+			if (recs[i].tokens[j].kind == kind && memcmp(recs[i].tokens[j].value, t, TOKEN_LEN) == 0)
+				return &recs[i];
+	return NULL;
+}
+
+static int
+line_count(const char *s)
+{
+	int n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+static void
+test_messy_file(struct world *w)
+{
+	char csv[WORLD_PATH_MAX], batch[WORLD_PATH_MAX], want[WORLD_PATH_MAX + 64], *report = NULL;
+	size_t report_len = 0;
+	struct pack_opts o = world_pack_opts(w, "k", csv, "k.csv", batch, "k.batch");
+	struct pack_stats st;
+	struct cg_err err;
+	struct opened recs[16];
+	unsigned char digest[32], t_john[TOKEN_LEN], t_t1[TOKEN_LEN], t_t3[TOKEN_LEN], t_tphone[TOKEN_LEN],
+	    t_w[TOKEN_LEN], t_n[TOKEN_LEN], t_p[TOKEN_LEN], t_pphone[TOKEN_LEN], t_x[TOKEN_LEN];
+	const struct opened *a, *t, *p, *x;
+	FILE *rep;
+	int n, i;
+	static const struct { int line, col; const char *name; const char *reason; } bad[] = {
+		{ 3, 2, "email", "email: missing '@'" },
+		{ 5, 3, "phone", "phone: letters" },
+		{ 7, 4, "age", "above max 120" },
+		{ 9, 6, "consent", "unknown purpose" },
+		{ 11, 7, "consent_at", "timestamp" },
+	};
+
+	world_write(w, "k.csv", messy_csv);
+	CHECK((rep = open_memstream(&report, &report_len)) != NULL);
+	o.report = rep;
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	fclose(rep);
+
+	CHECK_EQ_INT(st.rows, 18);
+	CHECK_EQ_INT(st.bad_rows, 7);
+	CHECK_EQ_INT(st.duplicates, 5);    /* A 1, T 2, W 1, X 1 */
+	CHECK_EQ_INT(st.no_match, 2);      /* W (withdrawn), N (never) */
+	CHECK_EQ_INT(st.packed, 4);        /* A, T, P, X */
+
+	/* One report line per bad row: "file:line:col (column): reason", never the value. */
+	CHECK_EQ_INT(line_count(report), 7);
+	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+		snprintf(want, sizeof(want), "%s:%d:%d (%s): ", csv, bad[i].line, bad[i].col, bad[i].name);
+		CHECK_CONTAINS(report, want);
+		CHECK_CONTAINS(strstr(report, want), bad[i].reason);
+	}
+	snprintf(want, sizeof(want), "%s:13: row has 8 fields, the header has 9", csv);
+	CHECK_CONTAINS(report, want);
+	snprintf(want, sizeof(want), "%s:15: no identifier", csv);
+	CHECK_CONTAINS(report, want);
+	CHECK(strstr(report, "not-an-email") == NULL);
+	CHECK(strstr(report, "12ab34") == NULL);
+	CHECK(strstr(report, "spam") == NULL);
+	CHECK(strstr(report, "2024-13-45") == NULL);
+	CHECK(strstr(report, "@example.com") == NULL);
+	CHECK(strstr(report, "kb1") == NULL && strstr(report, "kb7") == NULL);
+	/* Good rows are not reported. */
+	snprintf(want, sizeof(want), "%s:2:", csv);
+	CHECK(strstr(report, want) == NULL);
+	free(report);
+
+	n = read_batch(w, batch, w->kpub->pub, recs, 16, st.batch_id, digest);
+	CHECK_EQ_INT(n, 4);
+	CHECK(memcmp(digest, st.digest, 32) == 0);
+	if (n < 0)
+		return;
+
+	/* Tokens are the PRF of the normalized identifiers; every spelling normalizes the same. */
+	{
+		char norm[NORMALIZE_EMAIL_MAX + 1];
+		static const char messy[] = "  Jo.Hn+x@GoogleMail.com ";
+		CHECK_EQ_INT(normalize_email(messy, strlen(messy), &w->pol->email, norm, sizeof(norm), &err), 0);
+		CHECK_STR(norm, "john@gmail.com");
+		CHECK_EQ_INT(normalize_phone("139 0000 0001", 13, w->pol->default_country, norm, sizeof(norm), &err), 0);
+		CHECK_STR(norm, "+8613900000001");
+	}
+	tok(TOKEN_KIND_EMAIL, "john@gmail.com", t_john);
+	tok(TOKEN_KIND_EMAIL, "t1@example.com", t_t1);
+	tok(TOKEN_KIND_EMAIL, "t3@example.com", t_t3);
+	tok(TOKEN_KIND_PHONE, "+8613900000001", t_tphone);
+	tok(TOKEN_KIND_EMAIL, "w@example.com", t_w);
+	tok(TOKEN_KIND_EMAIL, "n@example.com", t_n);
+	tok(TOKEN_KIND_EMAIL, "p@example.com", t_p);
+	tok(TOKEN_KIND_PHONE, "+8613700000000", t_pphone);
+	tok(TOKEN_KIND_EMAIL, "x@example.com", t_x);
+
+	/* A: both spellings are one user, the newer row (line 4) wins. */
+	a = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_john);
+	CHECK(a != NULL);
+	if (a != NULL) {
+		CHECK_EQ_INT(a->ntokens, 1);
+		CHECK_EQ_INT(a->consent_bits, BIT_MATCH | BIT_MARKETING);
+		CHECK_EQ_INT(a->consent_at, 1709287200);   /* 2024-03-01T10:00:00Z */
+		CHECK_EQ_INT(a->spend, 200);
+		CHECK_EQ_INT(a->age, 26);
+		CHECK_STR(a->region, "CN-SH");
+		CHECK_STR(a->category, "finance");
+	}
+	/* T: transitive through the phone; the winner's identifiers are the tokens. */
+	t = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_t3);
+	CHECK(t != NULL);
+	if (t != NULL) {
+		CHECK_EQ_INT(t->ntokens, 2);
+		CHECK_EQ_INT(t->tokens[0].kind, TOKEN_KIND_EMAIL);
+		CHECK_EQ_INT(t->tokens[1].kind, TOKEN_KIND_PHONE);
+		CHECK(memcmp(t->tokens[1].value, t_tphone, TOKEN_LEN) == 0);
+		CHECK_EQ_INT(t->spend, 302);
+		CHECK_EQ_INT(t->consent_bits, BIT_MATCH | BIT_ANALYTICS);
+	}
+	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_t1) == NULL);
+	/* W withdrew match in its newer row, N never gave it: neither is tokenized into the batch. */
+	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_w) == NULL);
+	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_n) == NULL);
+	/* P: an email and a phone give two different tokens. */
+	p = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_p);
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->ntokens, 2);
+		CHECK(memcmp(p->tokens[1].value, t_pphone, TOKEN_LEN) == 0);
+		CHECK(memcmp(p->tokens[0].value, p->tokens[1].value, TOKEN_LEN) != 0);
+		CHECK_EQ_INT(p->consent_bits, BIT_MATCH | BIT_ANALYTICS | BIT_MARKETING);
+		CHECK_STR(p->region, "XX-YY");     /* raw at the partner: the gateway generalizes */
+	}
+	/* X: a tie on consent_at goes to the later line. */
+	x = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_x);
+	CHECK(x != NULL);
+	if (x != NULL) {
+		CHECK_EQ_INT(x->consent_bits, BIT_MATCH);
+		CHECK_EQ_INT(x->spend, 701);
+	}
+	/* Every record has match consent and carries only the four shareable columns. */
+	for (i = 0; i < n; i++) {
+		CHECK(recs[i].consent_bits & BIT_MATCH);
+		CHECK_EQ_INT(recs[i].nfields, 4);
+		CHECK(!recs[i].unexpected_field);
+	}
+
+	/* The batch is signed by k: another key does not verify it. */
+	CHECK_EQ_INT(read_batch(w, batch, w->gpub->pub, recs, 16, NULL, digest), -1);
+
+	/* report_max caps the printed lines, not the count. */
+	report = NULL;
+	CHECK((rep = open_memstream(&report, &report_len)) != NULL);
+	o.report = rep;
+	o.report_max = 2;
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	fclose(rep);
+	CHECK_EQ_INT(st.bad_rows, 7);
+	CHECK_EQ_INT(line_count(report), 2);
+	free(report);
+
+	/* A fresh batch id every time. */
+	{
+		struct pack_stats st2;
+		o.report = NULL;
+		CHECK_EQ_INT(pack_csv(&o, &st2, &err), 0);
+		CHECK(memcmp(st.batch_id, st2.batch_id, 16) != 0);
+		CHECK_EQ_INT(st2.packed, 4);
+	}
+}
+
+static void
+test_strict(struct world *w)
+{
+	char csv[WORLD_PATH_MAX], batch[WORLD_PATH_MAX], want[WORLD_PATH_MAX + 64];
+	struct pack_opts o = world_pack_opts(w, "k", csv, "strict.csv", batch, "strict.batch");
+	struct pack_stats st;
+	struct cg_err err;
+
+	world_write(w, "strict.csv", messy_csv);
+	o.strict = 1;
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), CG_ERR_FORMAT);
+	snprintf(want, sizeof(want), "%s:3:2 (email): ", csv);
+	CHECK_CONTAINS(err.msg, want);
+	CHECK_CONTAINS(err.msg, "--strict");
+	CHECK(strstr(err.msg, "not-an-email") == NULL);
+	CHECK_EQ_INT(st.rows, 2);
+	CHECK_EQ_INT(st.bad_rows, 1);
+	CHECK_EQ_INT(st.packed, 0);
+	CHECK(!world_exists(w, "strict.batch"));
+	CHECK(!world_exists(w, "strict.batch.tmp"));
+
+	/* A clean file packs the same under --strict. */
+	world_write(w, "strict.csv", WORLD_K_HEADER
+	    "u1,a@example.com,,30,CN-BJ,match,2024-01-01,1,finance\n"
+	    "u2,b@example.com,,30,CN-BJ,match,2024-01-01,2,finance\n");
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	CHECK_EQ_INT(st.packed, 2);
+	CHECK(world_exists(w, "strict.batch"));
+}
+
+static void
+test_header(struct world *w)
+{
+	char csv[WORLD_PATH_MAX], batch[WORLD_PATH_MAX], want[WORLD_PATH_MAX + 128];
+	struct pack_opts o = world_pack_opts(w, "k", csv, "hdr.csv", batch, "hdr.batch");
+	struct pack_stats st;
+	struct cg_err err;
+	static const char row[] = "u1,a@example.com,,30,CN-BJ,match,2024-01-01,1,finance\n";
+	char text[1024];
+
+	/* Unknown column. */
+	snprintf(text, sizeof(text), "%.*s,shoe_size\n%.*s,42\n", (int)strlen(WORLD_K_HEADER) - 1, WORLD_K_HEADER,
+	    (int)strlen(row) - 1, row);
+	world_write(w, "hdr.csv", text);
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), CG_ERR_FORMAT);
+	snprintf(want, sizeof(want), "%s:1:10: column 'shoe_size' is not in partner 'k'", csv);
+	CHECK_CONTAINS(err.msg, want);
+	CHECK(!world_exists(w, "hdr.batch"));
+
+	/* Missing column. */
+	world_write(w, "hdr.csv", "user_id,email,phone,age,consent,consent_at,course_spend_cents,top_course_category\n"
+	    "u1,a@example.com,,30,match,2024-01-01,1,finance\n");
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), CG_ERR_FORMAT);
+	snprintf(want, sizeof(want), "%s:1: missing column 'region'", csv);
+	CHECK_CONTAINS(err.msg, want);
+	CHECK(!world_exists(w, "hdr.batch"));
+
+	/* Duplicate column. */
+	world_write(w, "hdr.csv", "user_id,email,email,phone,age,region,consent,consent_at,course_spend_cents,"
+	    "top_course_category\n");
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), CG_ERR_FORMAT);
+	snprintf(want, sizeof(want), "%s:1:3: column 'email' appears twice", csv);
+	CHECK_CONTAINS(err.msg, want);
+	CHECK(!world_exists(w, "hdr.batch"));
+
+	/* Empty file: no header at all. */
+	world_write(w, "hdr.csv", "");
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "empty file");
+	CHECK(!world_exists(w, "hdr.batch"));
+
+	/* Columns in another order, with stray spaces around names, are fine. */
+	world_write(w, "hdr.csv", "top_course_category, email ,phone,age,region,consent,consent_at,user_id,"
+	    "course_spend_cents\nfinance,a@example.com,,30,CN-BJ,match,2024-01-01,u1,5\n");
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	CHECK_EQ_INT(st.rows, 1);
+	CHECK_EQ_INT(st.packed, 1);
+
+	/* A header alone is an empty batch. */
+	world_write(w, "hdr.csv", WORLD_K_HEADER);
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	CHECK_EQ_INT(st.rows, 0);
+	CHECK_EQ_INT(st.packed, 0);
+	CHECK(world_exists(w, "hdr.batch"));
+}
+
+static void
+test_misuse(struct world *w)
+{
+	char csv[WORLD_PATH_MAX], batch[WORLD_PATH_MAX];
+	struct pack_opts o = world_pack_opts(w, "k", csv, "mis.csv", batch, "mis.batch");
+	struct pack_opts bad;
+	struct pack_stats st;
+	struct cg_err err;
+
+	world_write(w, "mis.csv", WORLD_K_HEADER "u1,a@example.com,,30,CN-BJ,match,2024-01-01,1,finance\n");
+
+	bad = o;
+	bad.partner_id = "zz";
+	CHECK_EQ_INT(pack_csv(&bad, &st, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "partner 'zz' is not in the policy");
+
+	bad = o;
+	bad.sign = w->gsign;     /* g's key is not the one the policy names for k */
+	CHECK_EQ_INT(pack_csv(&bad, &st, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "signing key is not the one the policy names for partner 'k'");
+
+	bad = o;
+	bad.gateway = w->gwenc;  /* the secret half, not the public key */
+	CHECK_EQ_INT(pack_csv(&bad, &st, &err), CG_ERR_ARG);
+	CHECK_CONTAINS(err.msg, "wrong key types");
+
+	bad = o;
+	bad.match = w->storage;
+	CHECK_EQ_INT(pack_csv(&bad, &st, &err), CG_ERR_ARG);
+
+	bad = o;
+	bad.input = "/nonexistent/cgtest/none.csv";
+	CHECK_EQ_INT(pack_csv(&bad, &st, &err), CG_ERR_IO);
+	CHECK(!world_exists(w, "mis.batch"));
+
+	/* g packs its own file with its own key and schema. */
+	{
+		char gcsv[WORLD_PATH_MAX], gbatch[WORLD_PATH_MAX];
+		struct pack_opts go = world_pack_opts(w, "g", gcsv, "g.csv", gbatch, "g.batch");
+		struct batch_reader *br = NULL;
+		uint64_t count = 0;
+		unsigned char digest[32];
+
+		world_write(w, "g.csv", WORLD_G_HEADER "g1,a@example.com,,30,CN-BJ,match,2024-01-01,7,moba\n"
+		    "g2,b@example.com,,30,CN-BJ,match,2024-01-01,7,chess\n");
+		CHECK_EQ_INT(pack_csv(&go, &st, &err), 0);
+		CHECK_EQ_INT(st.bad_rows, 1);   /* "chess" is not a category value */
+		CHECK_EQ_INT(st.packed, 1);
+		CHECK_EQ_INT(batch_reader_open(gbatch, &br, &err), 0);
+		if (br != NULL) {
+			CHECK_STR(batch_reader_header(br)->partner_id, "g");
+			CHECK_EQ_INT(batch_reader_verify(br, w->gpub->pub, &count, digest, &err), 0);
+			CHECK_EQ_INT(count, 1);
+			CHECK(memcmp(digest, st.digest, 32) == 0);
+		}
+		batch_reader_free(br);
+	}
+}
+
+int
+main(void)
+{
+	struct world w;
+	struct cg_err err;
+
+	if (sodium_init() < 0)
+		return 1;
+	world_init(&w, 2);
+	if (token_ctx_new(w.match->key, w.match->key_len, &tctx, &err) != 0)
+		world_die("token_ctx_new", &err);
+	test_messy_file(&w);
+	test_strict(&w);
+	test_header(&w);
+	test_misuse(&w);
+	token_ctx_free(tctx);
+	world_free(&w);
+	CGT_DONE();
+}
