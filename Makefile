@@ -29,9 +29,11 @@ CFLAGS_ALL := $(WARN) $(HARDEN) -D_FORTIFY_SOURCE=2 $(CFLAGS)
 LDFLAGS_ALL :=
 endif
 
-# The library: every module of every layer but the command-line front end.
+# The library: every module of every layer but the command-line front end
+# (gateway/*_main.c and gateway/cli_*.c), which is linked into the binary.
 LIB_DIRS := crypto proto policy agent gateway analytics
-LIB_SRC  := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+CLI_SRC  := $(wildcard gateway/*_main.c gateway/cli_*.c)
+LIB_SRC  := $(filter-out $(CLI_SRC),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 GEN_SRC  := $(BUILD)/gen/proto/crossgate.pb-c.c
 GEN_HDR  := $(BUILD)/gen/proto/crossgate.pb-c.h
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/crossgate.pb-c.o
@@ -81,7 +83,7 @@ $(BUILD)/obj/gen/crossgate.pb-c.o: $(GEN_SRC)
 $(BUILD)/gen/example_policy.inc: policy/example.yaml
 	@mkdir -p $(dir $@)
 	$(Q)od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@
-$(BUILD)/obj/gateway/demo_main.o: $(BUILD)/gen/example_policy.inc
+$(BUILD)/obj/gateway/cli_demo.o: $(BUILD)/gen/example_policy.inc
 
 $(BUILD)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)
@@ -92,7 +94,7 @@ $(LIB): $(LIB_OBJ)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-MAIN_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard gateway/*_main.c))
+MAIN_OBJ := $(patsubst %.c,$(BUILD)/obj/%.o,$(CLI_SRC))
 $(BIN): $(MAIN_OBJ) $(LIB)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)

@@ -1,6 +1,8 @@
 /*
- * cli.h - the command-line front end's shared declarations (crossgate_main.c
- * and demo_main.c).  Only the front end knows every module.
+ * cli.h - the command-line front end's shared declarations: crossgate_main.c
+ * (the command table and these helpers) and one gateway/cli_<command>.c per
+ * command.  Only the front end knows every module; its files are linked into
+ * the binary, not the library.
  *
  * Each command is int cmd_x(int argc, char **argv, struct cli_ctx *ctx): it
  * parses its own options (each has --help), prints what it did to ctx->out
@@ -12,6 +14,9 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
+#include "crypto/keyfile.h"
+#include "policy/policy.h"
 #include "agent/pack.h"
 #include "gateway/audit.h"
 #include "gateway/export.h"
@@ -36,7 +41,26 @@ int cmd_export(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_audit(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_demo(int argc, char **argv, struct cli_ctx *ctx);
 
+#define CLI_USAGE 2   /* exit code of a usage error */
+
 /* Print "crossgate: <msg>" on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print a usage error (and `bad`, if not NULL); returns CLI_USAGE. */
+int cli_usage(const char *usage, const char *bad);
+int cli_missing(const char *usage, const char *opt);
+/* getopt_long keeps global state: reset it before each command (the demo runs many). */
+void cli_getopt_reset(void);
+int cli_mkdir(const char *dir, mode_t mode);
+
+/* Load a policy or a key, printing the error; 0 or -1. */
+int cli_load_policy(const char *path, struct policy **pol);
+int cli_load_key(const char *path, enum keyfile_type type, struct keyfile_key **k);
+
+/* The gateway's keys in a directory made by `crossgate keygen gateway`. */
+struct cli_gw_keys {
+	struct keyfile_key *enc, *sign, *storage;
+};
+int cli_load_gateway_keys(const char *dir, struct cli_gw_keys *k);
+void cli_gateway_keys_free(struct cli_gw_keys *k);
 
 #endif

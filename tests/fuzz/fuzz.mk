@@ -10,7 +10,8 @@ FCFLAGS  := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DCG_ASAN=1 -DC
 	    $(shell pkg-config --cflags $(PKGS))
 FLIBS    := $(shell pkg-config --libs $(PKGS)) -lcsv -lm -lpthread
 LIB_DIRS := crypto proto policy agent gateway analytics
-LIB_SRC  := $(filter-out %_main.c,$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
+CLI_SRC  := $(wildcard gateway/*_main.c gateway/cli_*.c)
+LIB_SRC  := $(filter-out $(CLI_SRC),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(FB)/obj/%.o) $(FB)/obj/gen/crossgate.pb-c.o
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
 

@@ -1,5 +1,5 @@
 /*
- * demo_main.c - `crossgate demo`: the whole file pipeline on synthetic data.
+ * cli_demo.c - `crossgate demo`: the whole file pipeline on synthetic data.
  *
  * It runs the same commands a user would (the cmd_* functions of the CLI,
  * in-process), keeps every input and output under one directory, and writes
