@@ -34,9 +34,10 @@ endif
 LIB_DIRS := crypto proto policy agent gateway analytics
 CLI_SRC  := $(wildcard gateway/*_main.c gateway/cli_*.c)
 LIB_SRC  := $(filter-out $(CLI_SRC),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
-GEN_SRC  := $(BUILD)/gen/proto/crossgate.pb-c.c
-GEN_HDR  := $(BUILD)/gen/proto/crossgate.pb-c.h
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/gen/crossgate.pb-c.o
+PROTO    := $(wildcard proto/*.proto)
+GEN_SRC  := $(PROTO:proto/%.proto=$(BUILD)/gen/proto/%.pb-c.c)
+GEN_HDR  := $(PROTO:proto/%.proto=$(BUILD)/gen/proto/%.pb-c.h)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(PROTO:proto/%.proto=$(BUILD)/obj/gen/%.pb-c.o)
 LIB      := $(BUILD)/libcrossgate.a
 BIN      := $(BUILD)/crossgate
 
@@ -69,12 +70,12 @@ $(BUILD)/.deps-ok: setup.sh
 	$(Q)sh setup.sh --check
 	$(Q)mkdir -p $(BUILD) && touch $@
 
-$(GEN_SRC) $(GEN_HDR) &: proto/crossgate.proto | $(BUILD)/.deps-ok
+$(BUILD)/gen/proto/%.pb-c.c $(BUILD)/gen/proto/%.pb-c.h &: proto/%.proto | $(BUILD)/.deps-ok
 	@mkdir -p $(BUILD)/gen
 	@echo "  PROTOC  $<"
 	$(Q)$(PROTOC_C) --c_out=$(BUILD)/gen $<
 
-$(BUILD)/obj/gen/crossgate.pb-c.o: $(GEN_SRC)
+$(BUILD)/obj/gen/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CPPFLAGS_ALL) $(CFLAGS_ALL) -Wno-shadow -MMD -MP -c -o $@ $<

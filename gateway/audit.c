@@ -322,3 +322,66 @@ out:
 	sqlite3_finalize(cp);
 	return r;
 }
+
+int
+audit_iter(struct store *st, uint64_t from, audit_iter_cb cb, void *arg, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(store_db(st), "SELECT e.seq, e.event, c.note FROM audit_events e "
+	    "JOIN audit_checkpoints c ON c.size = e.seq + 1 WHERE e.seq >= ?1 ORDER BY e.seq", -1, &s, NULL)
+	    != SQLITE_OK)
+		return audit_dberr(st, "read", err);
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)from);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if ((r = cb((uint64_t)sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
+		    (size_t)sqlite3_column_bytes(s, 1), (const char *)sqlite3_column_text(s, 2), arg)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE)
+		r = audit_dberr(st, "read", err);
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+audit_import(struct store *st, uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint,
+    struct cg_err *err)
+{
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *ev = NULL, *cp = NULL, *n = NULL;
+	unsigned char leaf[MERKLE_HASH_LEN];
+	int r;
+
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM audit_events", -1, &n, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO audit_events(seq, event, leaf) VALUES (?1, ?2, ?3)", -1, &ev,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO audit_checkpoints(size, note) VALUES (?1, ?2)", -1, &cp, NULL)
+	    != SQLITE_OK) {
+		r = audit_dberr(st, "prepare", err);
+		goto out;
+	}
+	if (sqlite3_step(n) != SQLITE_ROW || (uint64_t)sqlite3_column_int64(n, 0) != seq) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "%s: event %llu is not the next one of the local copy",
+		    store_path(st), (unsigned long long)seq);
+		goto out;
+	}
+	merkle_leaf_hash(event, len, leaf);
+	sqlite3_bind_int64(ev, 1, (sqlite3_int64)seq);
+	sqlite3_bind_blob(ev, 2, event, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(ev, 3, leaf, sizeof(leaf), SQLITE_STATIC);
+	sqlite3_bind_int64(cp, 1, (sqlite3_int64)(seq + 1));
+	sqlite3_bind_text(cp, 2, checkpoint, -1, SQLITE_STATIC);
+	if (sqlite3_step(ev) != SQLITE_DONE || sqlite3_step(cp) != SQLITE_DONE) {
+		r = audit_dberr(st, "append", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(n);
+	sqlite3_finalize(ev);
+	sqlite3_finalize(cp);
+	return r;
+}

@@ -51,6 +51,25 @@ uint64_t audit_size(const struct audit *a);
 /* The origin string for a gateway signing (public) key. */
 void audit_origin(const unsigned char key_id[KEYFILE_ID_LEN], char out[AUDIT_ORIGIN_MAX]);
 
+/*
+ * Walk the stored log from event `from` on, in order: cb gets each event's
+ * index, its bytes and the signed checkpoint note for the tree that ends
+ * with it.  A non-zero return from cb stops the walk and is returned.  For
+ * serving the log to auditors (who verify it themselves).
+ */
+typedef int (*audit_iter_cb)(uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint,
+    void *arg);
+int audit_iter(struct store *st, uint64_t from, audit_iter_cb cb, void *arg, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 3);
+
+/*
+ * Append an event with the checkpoint the gateway signed for it, as fetched
+ * from a gateway: no key needed, nothing is re-signed, seq must be the next
+ * index.  For an auditor's local copy, which audit_verify() then checks.
+ */
+int audit_import(struct store *st, uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 5);
+
 struct audit_report {
 	uint64_t events;
 	uint64_t checkpoints;

@@ -12,20 +12,21 @@ FLIBS    := $(shell pkg-config --libs $(PKGS)) -lcsv -lm -lpthread
 LIB_DIRS := crypto proto policy agent gateway analytics
 CLI_SRC  := $(wildcard gateway/*_main.c gateway/cli_*.c)
 LIB_SRC  := $(filter-out $(CLI_SRC),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
-LIB_OBJ  := $(LIB_SRC:%.c=$(FB)/obj/%.o) $(FB)/obj/gen/crossgate.pb-c.o
+PROTO    := $(wildcard proto/*.proto)
+LIB_OBJ  := $(LIB_SRC:%.c=$(FB)/obj/%.o) $(PROTO:proto/%.proto=$(FB)/obj/gen/%.pb-c.o)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=$(FB)/%)
 
 all: $(FUZZ_BIN)
 
-$(FB)/gen/proto/crossgate.pb-c.c $(FB)/gen/proto/crossgate.pb-c.h &: proto/crossgate.proto
+$(FB)/gen/proto/%.pb-c.c $(FB)/gen/proto/%.pb-c.h &: proto/%.proto
 	@mkdir -p $(FB)/gen
 	@protoc-c --c_out=$(FB)/gen $<
 
-$(FB)/obj/gen/crossgate.pb-c.o: $(FB)/gen/proto/crossgate.pb-c.c
+$(FB)/obj/gen/%.pb-c.o: $(FB)/gen/proto/%.pb-c.c
 	@mkdir -p $(dir $@)
 	@$(FCC) $(FCFLAGS) -MMD -MP -c -o $@ $<
 
-$(FB)/obj/%.o: %.c | $(FB)/gen/proto/crossgate.pb-c.h
+$(FB)/obj/%.o: %.c | $(PROTO:proto/%.proto=$(FB)/gen/proto/%.pb-c.h)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZCC  $<"
 	@$(FCC) $(FCFLAGS) -MMD -MP -c -o $@ $<
