@@ -1,0 +1,239 @@
+/* noise.c - see noise.h */
+#include "crypto/noise.h"
+
+#include <string.h>
+#include <openssl/bn.h>
+#include <sodium.h>
+
+typedef unsigned __int128 u128;
+
+/*
+ * Random bytes come from libsodium's CSPRNG, fetched 4 KiB at a time: one
+ * randombytes_buf() per trial was a system call per trial.  Bytes are wiped
+ * as they are used (they determine the noise, so they are secret).
+ */
+static _Thread_local struct {
+	unsigned char buf[4096];
+	size_t pos;
+} noise_pool = { { 0 }, sizeof(noise_pool.buf) };
+
+static void
+noise_random(void *out, size_t n)
+{
+	if (sizeof(noise_pool.buf) - noise_pool.pos < n) {
+		randombytes_buf(noise_pool.buf, sizeof(noise_pool.buf));
+		noise_pool.pos = 0;
+	}
+	memcpy(out, noise_pool.buf + noise_pool.pos, n);
+	sodium_memzero(noise_pool.buf + noise_pool.pos, n);
+	noise_pool.pos += n;
+}
+
+/* Uniform integer in [0, bound), bound > 0, by rejection: no modulo bias. */
+static u128
+noise_uniform(u128 bound)
+{
+	if (bound <= UINT32_MAX) {
+		uint32_t b = (uint32_t)bound, x, limit = (uint32_t)(-b) % b;
+		for (;;) {
+			noise_random(&x, sizeof(x));
+			if (x >= limit)
+				return x % b;
+		}
+	}
+	{
+		/* 2^128 mod bound: draws below it are rejected, the rest map evenly */
+		u128 x, limit = ((u128)0 - bound) % bound;
+		for (;;) {
+			noise_random(&x, sizeof(x));
+			if (x >= limit)
+				return x % bound;
+		}
+	}
+}
+
+/* Bernoulli(exp(-n/d)) for 0 <= n/d <= 1 (CKS Algorithm 1): draw A_k ~ Bernoulli(gamma/k) until one fails. */
+static int
+noise_bexp_le1(u128 n, u128 d)
+{
+	u128 k = 1;
+
+	while (noise_uniform(d * k) < n)
+		k++;
+	return (int)(k & 1);
+}
+
+int
+noise_bernoulli_exp(u128 n, u128 d)
+{
+	u128 i, whole = n / d;
+
+	/* exp(-gamma) = exp(-1)^floor(gamma) * exp(-(gamma - floor(gamma))) */
+	for (i = 0; i < whole; i++)
+		if (!noise_bexp_le1(1, 1))
+			return 0;
+	return noise_bexp_le1(n - whole * d, d);
+}
+
+/*
+ * The same with arbitrary-precision n and d, for the discrete Gaussian's
+ * acceptance test, whose numerator and denominator outgrow 128 bits.
+ * OpenSSL's BIGNUM only does the arithmetic; randomness is libsodium's.
+ */
+struct noise_bn {
+	BN_CTX *ctx;
+	BIGNUM *u, *dk, *q, *r, *one;
+	unsigned char buf[256];
+};
+
+/* u = uniform in [0, bound); -1 if bound is too large or on allocation failure. */
+static int
+noise_bn_uniform(struct noise_bn *z, const BIGNUM *bound)
+{
+	int bits = BN_num_bits(bound), bytes = (bits + 7) / 8;
+	unsigned char mask = (unsigned char)(0xff >> (8 * bytes - bits));
+
+	if (bytes == 0 || (size_t)bytes > sizeof(z->buf))
+		return -1;
+	for (;;) {
+		noise_random(z->buf, (size_t)bytes);
+		z->buf[0] &= mask;
+		if (BN_bin2bn(z->buf, bytes, z->u) == NULL)
+			return -1;
+		if (BN_cmp(z->u, bound) < 0)
+			return 0;
+	}
+}
+
+/* Bernoulli(exp(-n/d)) for 0 <= n/d <= 1; 1, 0, or -1 on failure. */
+static int
+noise_bn_bexp_le1(struct noise_bn *z, const BIGNUM *n, const BIGNUM *d)
+{
+	BN_ULONG k = 1;
+
+	for (;;) {
+		if (BN_copy(z->dk, d) == NULL || !BN_mul_word(z->dk, k) || noise_bn_uniform(z, z->dk) != 0)
+			return -1;
+		if (BN_cmp(z->u, n) >= 0)
+			break;
+		k++;
+	}
+	return (int)(k & 1);
+}
+
+static int
+noise_bn_bernoulli_exp(struct noise_bn *z, const BIGNUM *n, const BIGNUM *d)
+{
+	int r;
+
+	if (!BN_div(z->q, z->r, n, d, z->ctx))
+		return -1;
+	/* floor(gamma) trials of exp(-1), each ending the draw with probability 1 - 1/e */
+	while (!BN_is_zero(z->q)) {
+		if ((r = noise_bn_bexp_le1(z, z->one, z->one)) != 1)
+			return r;
+		if (!BN_sub_word(z->q, 1))
+			return -1;
+	}
+	return noise_bn_bexp_le1(z, z->r, d);
+}
+
+int
+noise_laplace(uint64_t num, uint64_t den, int64_t *out)
+{
+	/* CKS Algorithm 2 with scale t/s: t = num, s = den. */
+	u128 t = num, s = den, u, v, x, y;
+
+	*out = 0;
+	if (num == 0 || den == 0 || num > NOISE_PARAM_MAX || den > NOISE_PARAM_MAX)
+		return CG_ERR_ARG;
+	for (;;) {
+		int b;
+
+		u = noise_uniform(t);
+		if (!noise_bernoulli_exp(u, t))
+			continue;
+		v = 0;
+		while (noise_bernoulli_exp(1, 1))
+			v++;
+		x = u + t * v;
+		y = x / s;
+		b = noise_uniform(2) == 1;
+		if (b && y == 0)
+			continue;
+		if (y > (u128)INT64_MAX)
+			continue;          /* needs v > 2^23 successes of p = 1/e in a row: never */
+		*out = b ? -(int64_t)y : (int64_t)y;
+		return 0;
+	}
+}
+
+int
+noise_gaussian(uint64_t num, uint64_t den, int64_t *out)
+{
+	/* CKS Algorithm 3: sigma^2 = a/b, t = floor(sigma) + 1. */
+	struct noise_bn z;
+	BIGNUM *c = NULL, *d = NULL;
+	u128 a = num, b = den, t, y;
+	int64_t lap;
+	int r, acc;
+
+	*out = 0;
+	if (num == 0 || den == 0 || num > NOISE_PARAM_MAX || den > NOISE_PARAM_MAX)
+		return CG_ERR_ARG;
+	/* t = floor(sqrt(a/b)) + 1: the least t with t^2 b > a (t <= 2^20 + 1, so t^2 b fits) */
+	t = 1;
+	while (t * t * b <= a)
+		t++;
+	memset(&z, 0, sizeof(z));
+	r = CG_ERR_NOMEM;
+	if ((z.ctx = BN_CTX_new()) == NULL || (z.u = BN_new()) == NULL || (z.dk = BN_new()) == NULL ||
+	    (z.q = BN_new()) == NULL || (z.r = BN_new()) == NULL || (z.one = BN_new()) == NULL ||
+	    (c = BN_new()) == NULL || (d = BN_new()) == NULL || !BN_one(z.one))
+		goto out;
+	for (;;) {
+		u128 cc, dd;
+		unsigned char be[16];
+		int i;
+
+		if ((r = noise_laplace((uint64_t)t, 1, &lap)) != 0)
+			goto out;
+		y = lap < 0 ? (u128)(-(lap + 1)) + 1 : (u128)lap;
+		/*
+		 * Accept with probability exp(-(|Y| - sigma^2/t)^2 / (2 sigma^2))
+		 *   = exp(-(|Y| b t - a)^2 / (2 a b t^2)): integers, squared in BIGNUM.
+		 * |Y| < 2^63, b <= 2^40, t <= 2^21: |Y| b t < 2^124.
+		 */
+		cc = y * b * t;
+		cc = cc > a ? cc - a : a - cc;
+		dd = 2 * a * b * t * t;             /* < 2^1 * 2^40 * 2^40 * 2^42 = 2^123 */
+		for (i = 0; i < 16; i++)
+			be[i] = (unsigned char)(cc >> (8 * (15 - i)));
+		if (BN_bin2bn(be, 16, c) == NULL || !BN_sqr(c, c, z.ctx))
+			goto nomem;
+		for (i = 0; i < 16; i++)
+			be[i] = (unsigned char)(dd >> (8 * (15 - i)));
+		if (BN_bin2bn(be, 16, d) == NULL)
+			goto nomem;
+		if ((acc = noise_bn_bernoulli_exp(&z, c, d)) < 0)
+			goto nomem;
+		if (acc) {
+			*out = lap;
+			r = 0;
+			goto out;
+		}
+	}
+nomem:
+	r = CG_ERR_NOMEM;
+out:
+	BN_free(c);
+	BN_free(d);
+	BN_free(z.u);
+	BN_free(z.dk);
+	BN_free(z.q);
+	BN_free(z.r);
+	BN_free(z.one);
+	BN_CTX_free(z.ctx);
+	sodium_memzero(z.buf, sizeof(z.buf));
+	return r;
+}
