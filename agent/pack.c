@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "agent/csvfile.h"
+#include "agent/state.h"
 #include "crypto/normalize.h"
 #include "crypto/seal.h"
 #include "crypto/secmem.h"
@@ -26,6 +27,8 @@ struct pack_row {
 	uint8_t id_len[2];
 	size_t payload_off;                /* serialized RecordPayload in the payload arena */
 	uint32_t payload_len;
+	size_t uid_off;                    /* the local user id, in the id arena (never sent) */
+	uint16_t uid_len;
 };
 
 /* A growable byte arena; `secret` arenas are wiped before they are freed or moved. */
@@ -141,7 +144,7 @@ pack_row_add(struct pack_ctx *c, const char *input, const struct csvfile_row *ro
 	unsigned char pbuf[8192];
 	struct pack_row pr;
 	struct cg_err sub;
-	size_t i, nf = 0, plen;
+	size_t i, nf = 0, plen, uid = SIZE_MAX;
 	int r, kind, have_consent = 0, have_time = 0;
 
 	memset(&pr, 0, sizeof(pr));
@@ -154,8 +157,10 @@ pack_row_add(struct pack_ctx *c, const char *input, const struct csvfile_row *ro
 		struct policy_value v;
 
 		cg_err_clear(&sub);
-		if (col->role == POLICY_ROLE_LOCAL_ID)
+		if (col->role == POLICY_ROLE_LOCAL_ID) {
+			uid = i;
 			continue;
+		}
 		if (col->role == POLICY_ROLE_IDENTIFIER) {
 			kind = col->id_kind == TOKEN_KIND_EMAIL ? 0 : 1;
 			if (row->lens[i] == 0 || strspn(row->fields[i], " \t") == row->lens[i])
@@ -251,6 +256,13 @@ bad_cell:
 			goto out;
 		}
 		pr.id_len[kind] = (uint8_t)n;
+	}
+	if (uid != SIZE_MAX && row->lens[uid] > 0 && row->lens[uid] <= UINT16_MAX) {
+		if (pack_arena_add(&c->ids, row->fields[uid], row->lens[uid], &pr.uid_off) != 0) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		pr.uid_len = (uint16_t)row->lens[uid];
 	}
 	if (c->nrows == c->caprows) {
 		size_t ncap = c->caprows ? c->caprows * 2 : 4096;
@@ -369,6 +381,7 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 	struct token toks[2];
 	struct batch_writer *w = NULL;
 	struct token_ctx *tctx = NULL;
+	struct agent_state *state = NULL;
 	unsigned char *key = NULL, wrapped[SEAL_WRAPPED_LEN], ad[SEAL_AD_MAX], ct[8192 + SEAL_TAG_LEN];
 	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
 	uint64_t index = 0;
@@ -400,6 +413,9 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 	hdr.policy_hash.data = (uint8_t *)pol->hash;
 	hdr.policy_hash.len = sizeof(pol->hash);
 	if ((r = batch_writer_open(o->output, &hdr, o->sign->key, &w, err)) != 0)
+		goto out;
+	if (o->state != NULL && ((r = agent_state_open(o->state, &state, err)) != 0 ||
+	    (r = agent_state_begin(state, err)) != 0))
 		goto out;
 	for (i = 0; i < c->nrows; i++) {
 		struct pack_row *pr = &c->rows[i];
@@ -445,8 +461,15 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 		rec.ciphertext.len = pr->payload_len + SEAL_TAG_LEN;
 		if ((r = batch_writer_add(w, &rec, err)) != 0)
 			goto out;
+		if (state != NULL && pr->uid_len > 0 &&
+		    (r = agent_state_put(state, c->pp->id, (const char *)c->ids.p + pr->uid_off, pr->uid_len, toks, nt,
+		    err)) != 0)
+			goto out;
 		index++;
 	}
+	/* The state commits first: a batch on disk is never missing from the agent's memory. */
+	if (state != NULL && (r = agent_state_commit(state, err)) != 0)
+		goto out;
 	if ((r = batch_writer_finish(w, stats->digest, err)) != 0)
 		goto out;
 	stats->packed = index;
@@ -454,6 +477,7 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 out:
 	sodium_memzero(toks, sizeof(toks));
 	batch_writer_free(w);
+	agent_state_close(state);   /* an uncommitted transaction is rolled back */
 	token_ctx_free(tctx);
 	secmem_free(key, SEAL_KEY_LEN);
 	return r;

@@ -35,6 +35,7 @@ struct pack_opts {
 	FILE *report;                       /* bad-row lines go here (NULL: not printed) */
 	uint64_t report_max;                /* print at most this many bad-row lines (0: all) */
 	int progress;                       /* print a progress line on stderr */
+	const char *state;                  /* agent state file (state.h) to remember user id -> tokens, or NULL */
 };
 
 struct pack_stats {

@@ -9,6 +9,7 @@
 
 #include "crypto/seal.h"
 #include "crypto/token.h"
+#include "gateway/erase.h"
 #include "proto/arena.h"
 #include "proto/batch.h"
 
@@ -92,7 +93,7 @@ static int
 ingest_record(struct store *st, const struct policy *pol, const struct policy_partner *pp,
     const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], int64_t batch_row,
     const Crossgate__SealedRecord *rec, unsigned char **pt, size_t *pt_cap, struct pb_arena *arena,
-    struct cg_err *err)
+    const struct keyfile_key *storage, int tombstones, uint64_t *erased, int *skipped, struct cg_err *err)
 {
 	struct token toks[SEAL_TOKENS_MAX];
 	unsigned char ad[SEAL_AD_MAX], seen[POLICY_COLUMNS_MAX];
@@ -119,6 +120,25 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: unknown or repeated token kind", idx);
 		toks[i].kind = (uint32_t)t->kind;
 		memcpy(toks[i].value, t->value.data, TOKEN_LEN);
+	}
+	*skipped = 0;
+	if (hdr->kind == BATCH_KIND_REVOCATION) {
+		unsigned char none[1];
+		uint64_t e = 0;
+
+		/* A revocation record names a user by its tokens; its sealed payload is empty. */
+		if (rec->consent_bits != 0 || rec->ciphertext.len != SEAL_TAG_LEN)
+			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: not a revocation record", idx);
+		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, 0,
+		    rec->consent_at, toks, rec->n_tokens)) != 0)
+			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
+		if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len,
+		    none, err)) != 0)
+			return cg_err_prefix(err, "record %llu", idx);
+		if ((r = erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at, &e, err)) != 0)
+			return r;
+		*erased += e;
+		return 0;
 	}
 	if (!(rec->consent_bits & match_bit))
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
@@ -165,6 +185,10 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 			goto out;
 		}
 	}
+	/* A user the partner revoked stays erased, whatever older batch arrives later. */
+	if (tombstones && ((r = erase_is_revoked(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at,
+	    skipped, err)) != 0 || *skipped))
+		goto out;
 	memset(&sr, 0, sizeof(sr));
 	sr.batch = batch_row;
 	sr.partner = hdr->partner_id;
@@ -260,13 +284,14 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 	Crossgate__SealedRecord *rec = NULL;
 	struct pb_arena arena;
 	Crossgate__AuditEvent ev;
-	Crossgate__AuditEvent__CountsEntry ce, *cev[1];
+	Crossgate__AuditEvent__CountsEntry ce[2], *cev[2];
 	unsigned char digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN], *pt = NULL;
 	char want[17], got[17], reason[CG_ERR_MSG_MAX];
 	size_t pt_cap = 0;
-	uint64_t count = 0, n = 0;
+	uint64_t count = 0, n = 0, nskipped = 0, erased = 0;
 	int64_t batch_row;
-	int r, exists, in_txn = 0, have_digest = 0;
+	int r, exists, in_txn = 0, have_digest = 0, skipped = 0, revocation, tombstones = 0;
+	size_t i;
 
 	memset(result, 0, sizeof(*result));
 	sodium_memzero(batch_key, sizeof(batch_key));
@@ -336,8 +361,8 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 		r = 0;
 		goto out;
 	}
-	if (hdr->kind != 0) {
-		/* Revocation and other batch kinds are not data: never store them as records. */
+	if (hdr->kind != BATCH_KIND_DATA && hdr->kind != BATCH_KIND_REVOCATION) {
+		/* Unknown kinds are not data: never store them as records. */
 		cg_err_set(err, CG_ERR_FORMAT, "batch %s: batch kind %u is not supported by this gateway", path,
 		    hdr->kind);
 		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), CG_ERR_FORMAT, err);
@@ -359,9 +384,13 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 		r = cg_err_set(err, r, "cannot seal the batch key for storage");
 		goto out;
 	}
+	if ((r = erase_schema(st, err)) != 0)
+		goto out;
 	if ((r = store_begin(st, err)) != 0)
 		goto out;
 	in_txn = 1;
+	if ((r = erase_any(st, pp->id, &tombstones, err)) != 0)
+		goto out;
 	if ((r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
 	    (int64_t)time(NULL), wrapped, sizeof(wrapped), &batch_row, err)) != 0)
 		goto out;
@@ -371,7 +400,8 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 			break;
 		if (r < 0)
 			goto reject_in_txn;
-		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, err);
+		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, keys->storage,
+		    tombstones, &erased, &skipped, err);
 		rec = NULL;   /* owned by the reader */
 		if (r == CG_ERR_DB || r == CG_ERR_NOMEM)
 			goto out;
@@ -379,26 +409,41 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 			cg_err_prefix(err, "batch %s", path);
 			goto reject_in_txn;
 		}
-		n++;
+		if (skipped)
+			nskipped++;
+		else
+			n++;
 	}
-	ingest_event_init(&ev, pol, "ingest", "ok");
+	revocation = hdr->kind == BATCH_KIND_REVOCATION;
+	ingest_event_init(&ev, pol, revocation ? "revoke" : "ingest", "ok");
 	ev.partner_id = hdr->partner_id;
 	ev.batch_id = hdr->batch_id;
 	ev.batch_digest.data = digest;
 	ev.batch_digest.len = 32;
-	crossgate__audit_event__counts_entry__init(&ce);
-	ce.key = (char *)"records";
-	ce.value = n;
-	cev[0] = &ce;
+	/* Counts only: how many were erased, never which. */
+	for (i = 0; i < 2; i++) {
+		crossgate__audit_event__counts_entry__init(&ce[i]);
+		cev[i] = &ce[i];
+	}
+	ce[0].key = (char *)(revocation ? "users" : "records");
+	ce[0].value = n;
+	ce[1].key = (char *)(revocation ? "erased" : "skipped_revoked");
+	ce[1].value = revocation ? erased : nskipped;
 	ev.counts = cev;
-	ev.n_counts = 1;
+	ev.n_counts = 2;
 	if ((r = audit_append(a, &ev, err)) != 0)
 		goto out;
 	if ((r = store_commit(st, err)) != 0)
 		goto out;
 	in_txn = 0;
 	audit_txn_end(a, 1);
-	result->records = n;
+	result->records = revocation ? 0 : n;
+	result->revoked_users = revocation ? n : 0;
+	result->erased = erased;
+	result->skipped_revoked = nskipped;
+	/* The WAL still holds the erased pages until it is checkpointed and truncated. */
+	if (revocation && (r = store_checkpoint(st, err)) != 0)
+		goto out;
 	r = 0;
 	goto out;
 

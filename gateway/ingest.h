@@ -10,6 +10,10 @@
  * policy (match consent, known fields only, types and ranges), and the batch
  * commits in one transaction together with its audit event.
  *
+ * A revocation batch (proto/batch.h BATCH_KIND_REVOCATION) erases the
+ * partner's records of the users it names and leaves tombstones (erase.h);
+ * after its commit the WAL is checkpointed and truncated.
+ *
  * At rest a record keeps the partner's ciphertext, whose associated data binds
  * it to its batch, position, consent and tokens; the batch key is stored
  * sealed under a subkey of the gateway's storage key (envelope encryption), so
@@ -32,7 +36,10 @@ struct ingest_keys {
 
 struct ingest_result {
 	char partner[65];
-	uint64_t records;
+	uint64_t records;                    /* data records stored */
+	uint64_t skipped_revoked;            /* data records of users the partner revoked earlier: not stored */
+	uint64_t revoked_users;              /* revocation batch: users named */
+	uint64_t erased;                     /* revocation batch: records erased */
 	int duplicate;                       /* 1: already committed, nothing changed */
 	unsigned char batch_id[16];
 	unsigned char digest[32];

@@ -22,6 +22,8 @@
 #include "proto/crossgate.pb-c.h"
 
 #define BATCH_VERSION 1
+#define BATCH_KIND_DATA 0              /* BatchHeader.kind: records with sealed payloads */
+#define BATCH_KIND_REVOCATION 1        /* records naming users (tokens only) to erase */
 #define BATCH_DIGEST_LEN 32
 #define BATCH_HEADER_MAX 4096          /* before the signature is checked */
 #define BATCH_RECORD_MAX (64 * 1024)

@@ -1,0 +1,42 @@
+/*
+ * revoke.h - the partner asks the gateway to erase users.
+ *
+ * Input: a CSV whose header names some of the partner's identifier columns
+ * and/or its local id column (as in the policy).  A row names one user by
+ * its identifiers (normalized and tokenized as pack.h does) and/or by a user
+ * id the agent packed before with a state file (state.h).  Output: a signed
+ * revocation batch (BatchHeader.kind = BATCH_KIND_REVOCATION) whose records
+ * carry only the user's tokens and the revocation time, sealed like data
+ * records so that the tokens are bound to the batch.  Identifiers never
+ * leave the partner.
+ */
+#ifndef CG_REVOKE_H
+#define CG_REVOKE_H
+
+#include <stdint.h>
+#include "crypto/err.h"
+#include "crypto/keyfile.h"
+#include "policy/policy.h"
+
+struct revoke_opts {
+	const struct policy *pol;
+	const char *partner_id;
+	const char *input;                  /* CSV of users to revoke */
+	const char *output;                 /* revocation batch path */
+	const struct keyfile_key *match;
+	const struct keyfile_key *sign;
+	const struct keyfile_key *gateway;  /* X25519 public */
+	const char *state;                  /* agent state file, needed for rows given by user id only */
+	int64_t now;                        /* revocation time (unix seconds) */
+};
+
+struct revoke_stats {
+	uint64_t rows, bad_rows, users;
+	unsigned char batch_id[16];
+	unsigned char digest[32];
+};
+
+int revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+
+#endif

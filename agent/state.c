@@ -1,0 +1,140 @@
+/* state.c - see state.h */
+#include "agent/state.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sqlite3.h>
+
+struct agent_state {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *del, *put, *get;
+};
+
+static int
+agent_state_dberr(struct agent_state *s, const char *what, struct cg_err *err)
+{
+	return cg_err_set(err, CG_ERR_DB, "agent state %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+int
+agent_state_open(const char *path, struct agent_state **out, struct cg_err *err)
+{
+	struct agent_state *s;
+	int fd, r, on = 1;
+
+	*out = NULL;
+	/* Created 0600 before SQLite opens it: it links user ids to tokens. */
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return cg_err_set(err, CG_ERR_IO, "cannot open agent state %s", path);
+	close(fd);
+	if ((s = calloc(1, sizeof(*s))) == NULL || (s->path = strdup(path)) == NULL) {
+		free(s);
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	}
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		r = cg_err_set(err, CG_ERR_DB, "cannot open agent state %s", path);
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 10000);
+	if (sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on) != SQLITE_OK ||
+	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON; PRAGMA synchronous=FULL;"
+	    "CREATE TABLE IF NOT EXISTS sent("
+	    "  partner TEXT NOT NULL, user_id TEXT NOT NULL, kind INTEGER NOT NULL, token BLOB NOT NULL,"
+	    "  PRIMARY KEY (partner, user_id, kind)) WITHOUT ROWID, STRICT;", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "DELETE FROM sent WHERE partner = ?1 AND user_id = ?2", -1, &s->del, NULL)
+	    != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "INSERT INTO sent(partner, user_id, kind, token) VALUES (?1, ?2, ?3, ?4)", -1,
+	    &s->put, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT kind, token FROM sent WHERE partner = ?1 AND user_id = ?2 "
+	    "ORDER BY kind", -1, &s->get, NULL) != SQLITE_OK) {
+		r = agent_state_dberr(s, "open", err);
+		goto fail;
+	}
+	*out = s;
+	return 0;
+fail:
+	agent_state_close(s);
+	return r;
+}
+
+void
+agent_state_close(struct agent_state *s)
+{
+	if (s == NULL)
+		return;
+	sqlite3_finalize(s->del);
+	sqlite3_finalize(s->put);
+	sqlite3_finalize(s->get);
+	if (s->db != NULL)
+		sqlite3_close(s->db);
+	free(s->path);
+	free(s);
+}
+
+int
+agent_state_begin(struct agent_state *s, struct cg_err *err)
+{
+	if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return agent_state_dberr(s, "begin", err);
+	return 0;
+}
+
+int
+agent_state_commit(struct agent_state *s, struct cg_err *err)
+{
+	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		return agent_state_dberr(s, "commit", err);
+	return 0;
+}
+
+int
+agent_state_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    const struct token *tokens, size_t n, struct cg_err *err)
+{
+	size_t i;
+
+	sqlite3_bind_text(s->del, 1, partner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->del, 2, user_id, (int)user_id_len, SQLITE_STATIC);
+	if (sqlite3_step(s->del) != SQLITE_DONE) {
+		sqlite3_reset(s->del);
+		return agent_state_dberr(s, "forget user", err);
+	}
+	sqlite3_reset(s->del);
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_text(s->put, 1, partner, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s->put, 2, user_id, (int)user_id_len, SQLITE_STATIC);
+		sqlite3_bind_int(s->put, 3, (int)tokens[i].kind);
+		sqlite3_bind_blob(s->put, 4, tokens[i].value, TOKEN_LEN, SQLITE_STATIC);
+		if (sqlite3_step(s->put) != SQLITE_DONE) {
+			sqlite3_reset(s->put);
+			return agent_state_dberr(s, "remember user", err);
+		}
+		sqlite3_reset(s->put);
+	}
+	return 0;
+}
+
+int
+agent_state_get(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    struct token out[2], size_t *n, struct cg_err *err)
+{
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_text(s->get, 1, partner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->get, 2, user_id, (int)user_id_len, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s->get)) == SQLITE_ROW && *n < 2) {
+		if (sqlite3_column_bytes(s->get, 1) != TOKEN_LEN)
+			continue;
+		out[*n].kind = (uint32_t)sqlite3_column_int(s->get, 0);
+		memcpy(out[*n].value, sqlite3_column_blob(s->get, 1), TOKEN_LEN);
+		(*n)++;
+	}
+	sqlite3_reset(s->get);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return agent_state_dberr(s, "look up user", err);
+	return 0;
+}

@@ -1,0 +1,33 @@
+/*
+ * state.h - the agent's own memory, at the partner's site: which tokens it
+ * sent for which local user id, so that a later revocation can name users by
+ * their user id.  An SQLite file (0600) that never leaves the partner; it
+ * holds tokens, which are already in the partner's batches, and user ids,
+ * which are the partner's own.
+ */
+#ifndef CG_AGENT_STATE_H
+#define CG_AGENT_STATE_H
+
+#include <stddef.h>
+#include "crypto/err.h"
+#include "crypto/token.h"
+
+struct agent_state;   /* owned by the caller of agent_state_open */
+
+int agent_state_open(const char *path, struct agent_state **out, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+void agent_state_close(struct agent_state *s);
+
+/* Group many puts in one transaction. */
+int agent_state_begin(struct agent_state *s, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
+int agent_state_commit(struct agent_state *s, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
+
+/* Remember the tokens sent for a user (replacing what was remembered before). */
+int agent_state_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    const struct token *tokens, size_t n, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5);
+
+/* The tokens remembered for a user: *n = 0 if none. out holds up to 2. */
+int agent_state_get(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    struct token out[2], size_t *n, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5, 6);
+
+#endif

@@ -1,0 +1,164 @@
+/* erase.c - see erase.h */
+#include "gateway/erase.h"
+
+#include <string.h>
+#include <sodium.h>
+
+#include "crypto/seal.h"
+
+static const char erase_tombstone_ctx[] = "crossgate tombstone v1";
+
+static int
+erase_dberr(struct store *st, const char *what, struct cg_err *err)
+{
+	return cg_err_set(err, CG_ERR_DB, "%s: %s: %s", store_path(st), what, sqlite3_errmsg(store_db(st)));
+}
+
+int
+erase_schema(struct store *st, struct cg_err *err)
+{
+	if (sqlite3_exec(store_db(st),
+	    "CREATE TABLE IF NOT EXISTS tombstones("
+	    "  partner TEXT NOT NULL,"
+	    "  key BLOB NOT NULL,"
+	    "  revoked_at INTEGER NOT NULL,"
+	    "  PRIMARY KEY (partner, key)) WITHOUT ROWID, STRICT;", NULL, NULL, NULL) != SQLITE_OK)
+		return erase_dberr(st, "create tombstones", err);
+	return 0;
+}
+
+/* The tombstone of one token: keyed BLAKE2b, so the table holds no token. */
+static void
+erase_key(const struct keyfile_key *storage, const struct token *t, unsigned char out[32])
+{
+	unsigned char sub[32], kind = (unsigned char)t->kind;
+	crypto_generichash_state h;
+
+	seal_subkey(storage->key, (const unsigned char *)erase_tombstone_ctx, sizeof(erase_tombstone_ctx) - 1, sub);
+	crypto_generichash_init(&h, sub, sizeof(sub), 32);
+	crypto_generichash_update(&h, &kind, 1);
+	crypto_generichash_update(&h, t->value, TOKEN_LEN);
+	crypto_generichash_final(&h, out, 32);
+	sodium_memzero(sub, sizeof(sub));
+}
+
+int
+erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
+    const struct token *tokens, size_t n, int64_t revoked_at, uint64_t *erased, struct cg_err *err)
+{
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *del = NULL, *tomb = NULL;
+	unsigned char key[32];
+	size_t i;
+	int r;
+
+	*erased = 0;
+	if ((r = erase_schema(st, err)) != 0)
+		return r;
+	if (sqlite3_prepare_v2(db, "DELETE FROM records WHERE partner = ?1 AND "
+	    "(CASE ?2 WHEN 1 THEN email_token WHEN 2 THEN phone_token END) = ?3", -1, &del, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO tombstones(partner, key, revoked_at) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT(partner, key) DO UPDATE SET revoked_at = max(revoked_at, excluded.revoked_at)", -1,
+	    &tomb, NULL) != SQLITE_OK) {
+		r = erase_dberr(st, "prepare", err);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		if (tokens[i].kind != TOKEN_KIND_EMAIL && tokens[i].kind != TOKEN_KIND_PHONE) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "token %zu: unknown kind", i);
+			goto out;
+		}
+		sqlite3_bind_text(del, 1, partner, -1, SQLITE_STATIC);
+		sqlite3_bind_int(del, 2, (int)tokens[i].kind);
+		sqlite3_bind_blob(del, 3, tokens[i].value, TOKEN_LEN, SQLITE_STATIC);
+		if (sqlite3_step(del) != SQLITE_DONE) {
+			r = erase_dberr(st, "erase records", err);
+			goto out;
+		}
+		*erased += (uint64_t)sqlite3_changes(db);
+		sqlite3_reset(del);
+		erase_key(storage, &tokens[i], key);
+		sqlite3_bind_text(tomb, 1, partner, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(tomb, 2, key, sizeof(key), SQLITE_STATIC);
+		sqlite3_bind_int64(tomb, 3, revoked_at);
+		if (sqlite3_step(tomb) != SQLITE_DONE) {
+			r = erase_dberr(st, "record tombstone", err);
+			goto out;
+		}
+		sqlite3_reset(tomb);
+	}
+	r = 0;
+out:
+	sqlite3_finalize(del);
+	sqlite3_finalize(tomb);
+	return r;
+}
+
+int
+erase_is_revoked(struct store *st, const struct keyfile_key *storage, const char *partner,
+    const struct token *tokens, size_t n, int64_t consent_at, int *revoked, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	unsigned char key[32];
+	size_t i;
+	int r = 0, rc;
+
+	*revoked = 0;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT revoked_at FROM tombstones WHERE partner = ?1 AND key = ?2",
+	    -1, &s, NULL) != SQLITE_OK)
+		return erase_dberr(st, "prepare", err);
+	for (i = 0; i < n && !*revoked; i++) {
+		erase_key(storage, &tokens[i], key);
+		sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(s, 2, key, sizeof(key), SQLITE_STATIC);
+		rc = sqlite3_step(s);
+		if (rc == SQLITE_ROW && consent_at <= sqlite3_column_int64(s, 0))
+			*revoked = 1;
+		else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+			r = erase_dberr(st, "read tombstones", err);
+			break;
+		}
+		sqlite3_reset(s);
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+erase_expired(struct store *st, const char *partner, int64_t before, uint64_t *erased, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+
+	*erased = 0;
+	if (sqlite3_prepare_v2(store_db(st), "DELETE FROM records WHERE partner = ?1 AND consent_at < ?2", -1, &s,
+	    NULL) != SQLITE_OK)
+		return erase_dberr(st, "prepare", err);
+	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, before);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = erase_dberr(st, "erase expired records", err);
+	else
+		*erased = (uint64_t)sqlite3_changes(store_db(st));
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+erase_any(struct store *st, const char *partner, int *any, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+
+	*any = 0;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT EXISTS(SELECT 1 FROM tombstones WHERE partner = ?1)", -1, &s,
+	    NULL) != SQLITE_OK)
+		return erase_dberr(st, "prepare", err);
+	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*any = sqlite3_column_int(s, 0);
+	else
+		r = erase_dberr(st, "read tombstones", err);
+	sqlite3_finalize(s);
+	return r;
+}

@@ -1,0 +1,50 @@
+/*
+ * erase.h - erasing a user's data for real: revocation and retention.
+ *
+ * Rows are deleted with SQLite's secure_delete on (store.h), and callers run
+ * store_checkpoint() after the transaction so that the WAL, which still holds
+ * the old pages, is checkpointed and truncated: afterwards neither the
+ * database file nor the WAL holds the erased tokens or ciphertexts.
+ *
+ * A revocation leaves a tombstone so that an older batch arriving later
+ * cannot bring the user back: the tombstone is a keyed hash of the token
+ * (BLAKE2b keyed with a subkey of the storage key), never the token itself.
+ * A record is refused at ingest when a tombstone of its partner matches one
+ * of its tokens and the record's consent_at is not newer than the
+ * revocation: a user who consents again later is welcome back.
+ */
+#ifndef CG_ERASE_H
+#define CG_ERASE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "crypto/err.h"
+#include "crypto/keyfile.h"
+#include "crypto/token.h"
+#include "gateway/store.h"
+
+/* Create the tombstone table if needed (idempotent). */
+int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
+
+/*
+ * Inside the caller's transaction: delete `partner`'s records carrying any of
+ * the tokens, and record tombstones dated `revoked_at`.  *erased counts the
+ * records deleted.
+ */
+int erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
+    const struct token *tokens, size_t n, int64_t revoked_at, uint64_t *erased, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 7);
+
+/* *revoked = 1 if a tombstone of `partner` covers one of the tokens at consent time consent_at. */
+int erase_is_revoked(struct store *st, const struct keyfile_key *storage, const char *partner,
+    const struct token *tokens, size_t n, int64_t consent_at, int *revoked, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 7);
+
+/* *any = 1 if `partner` has tombstones at all (so that ingest can skip the per-record check). */
+int erase_any(struct store *st, const char *partner, int *any, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+
+/* Inside the caller's transaction: delete `partner`'s records whose consent_at is before `before`. */
+int erase_expired(struct store *st, const char *partner, int64_t before, uint64_t *erased, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 4);
+
+#endif
