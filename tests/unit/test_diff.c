@@ -1,0 +1,129 @@
+/* test_diff.c - policy/diff.c: each kind of change is found and classified */
+#include <sodium.h>
+
+#include "cgtest.h"
+#include "policy/diff.h"
+
+static char *example;
+
+static char *
+slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = calloc(1, (size_t)n + 1);
+	if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* The example with the first `from` replaced by `to`. */
+static struct policy *
+variant(const char *from, const char *to)
+{
+	struct policy *p = NULL;
+	struct cg_err err = { 0 };
+	char *t, *at;
+	size_t n;
+
+	at = from ? strstr(example, from) : NULL;
+	CHECK(from == NULL || at != NULL);
+	n = strlen(example) + (to ? strlen(to) : 0) + 1;
+	t = calloc(1, n);
+	if (at == NULL) {
+		memcpy(t, example, strlen(example));
+	} else {
+		memcpy(t, example, (size_t)(at - example));
+		strcat(t, to);
+		strcat(t, at + strlen(from));
+	}
+	if (policy_parse("variant.yaml", t, strlen(t), &p, NULL, &err) != 0)
+		fprintf(stderr, "variant: %s\n", err.msg);
+	free(t);
+	return p;
+}
+
+/* Diff variant A against variant B; check the counts and that `line` is printed. */
+static void
+expect2(const char *afrom, const char *ato, const char *from, const char *to, size_t wider, size_t narrower,
+    size_t breaks, const char *line)
+{
+	struct policy *a = variant(afrom, ato), *b = variant(from, to);
+	struct policy_diff_counts c;
+	char *text = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&text, &len);
+
+	CHECK(a != NULL && b != NULL && out != NULL);
+	if (a != NULL && b != NULL && out != NULL) {
+		policy_diff(a, b, out, &c);
+		fclose(out);
+		out = NULL;
+		CHECK_EQ_INT(c.wider, wider);
+		CHECK_EQ_INT(c.narrower, narrower);
+		CHECK_EQ_INT(c.breaks, breaks);
+		if (line != NULL)
+			CHECK_CONTAINS(text, line);
+		else
+			CHECK_EQ_INT(c.total, 0);
+	}
+	if (out != NULL)
+		fclose(out);
+	free(text);
+	policy_free(a);
+	policy_free(b);
+}
+
+/* Diff the example against a variant. */
+static void
+expect(const char *from, const char *to, size_t wider, size_t narrower, size_t breaks, const char *line)
+{
+	expect2(NULL, NULL, from, to, wider, narrower, breaks, line);
+}
+
+int
+main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	example = slurp("policy/example.yaml");
+	CHECK(example != NULL);
+	if (example == NULL)
+		CGT_DONE();
+	expect("# crossgate", "# a comment changed\n# crossgate", 0, 0, 0, NULL);
+	expect("k: 10", "k: 5", 1, 0, 0, "WIDER     k-anonymity: k 10 -> 5");
+	expect("k: 10", "k: 20", 0, 1, 0, "NARROWER  k-anonymity: k 10 -> 20");
+	expect("[match, analytics, marketing]", "[match, analytics, marketing, research]", 1, 0, 0,
+	    "new purpose 'research'");
+	expect2("[match, analytics, marketing]", "[match, analytics, marketing, research]", NULL, NULL, 0, 1, 0,
+	    "purpose 'research' removed");
+	expect("[match, analytics, marketing]", "[match, marketing, analytics]", 0, 0, 2,
+	    "'analytics' moved from bit 1 to 2");
+	expect("default_phone_country: CN", "default_phone_country: US", 0, 0, 1, "default phone country CN -> US");
+	expect("gmail_dots: true", "gmail_dots: false", 0, 0, 1, "email rules changed");
+	expect("generalize: {band: 10}}", "generalize: {band: 5}}", 1, 0, 0, "column age: bands of 10 -> 5 (finer)");
+	expect("      - {name: conversion_value_cents", "      - {name: loyalty, type: int, role: feature}\n"
+	    "      - {name: conversion_value_cents", 1, 0, 0, "partner k: new column loyalty (feature)");
+	expect("      - {name: courses_bought, type: int, min: 0, max: 10000, role: feature}\n", "", 0, 1, 0,
+	    "partner k: column courses_bought removed");
+	expect("{name: courses_bought, type: int, min: 0, max: 10000,", "{name: courses_bought, type: int, min: 0, "
+	    "max: 20000,", 1, 0, 0, "column courses_bought: range widened");
+	expect("values: [programming, finance,", "values: [programming, finance, cooking,", 1, 0, 0,
+	    "new category value 'cooking'");
+	expect("CN-SC: Southwest,", "CN-SC: West,", 0, 0, 0, "'CN-SC' now generalizes to 'West'");
+	expect("{name: age, type: int, min: 13, max: 120, role: quasi_identifier,\n         generalize: {band: 10}}",
+	    "{name: age, type: int, min: 13, max: 120, role: feature}", 1, 0, 0,
+	    "role quasi_identifier -> feature (exported without generalization)");
+	free(example);
+	CGT_DONE();
+}
