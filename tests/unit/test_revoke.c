@@ -9,6 +9,7 @@
 #include "agent/revoke.h"
 #include "agent/state.h"
 #include "gateway/erase.h"
+#include "gateway/stats.h"
 
 static const char k_csv[] =
     WORLD_K_HEADER
@@ -183,6 +184,19 @@ main(void)
 	CHECK_EQ_INT(world_records(&w), 3);
 	CHECK_EQ_INT(world_sql_int(&w, "SELECT count(*) FROM records WHERE consent_at < 1704067200", NULL), 0);
 
+	/* The partner's own view: counts per purpose, nothing else. */
+	{
+		struct stats_partner sp;
+		CHECK_EQ_INT(stats_partner_get(w.st, w.pol, "k", &sp, &err), 0);
+		CHECK_EQ_INT(sp.records, 3);
+		CHECK_EQ_INT(sp.with_purpose[policy_purpose_bit(w.pol, "match")], 3);
+		CHECK_EQ_INT(sp.with_purpose[policy_purpose_bit(w.pol, "analytics")], 3);
+		CHECK_EQ_INT(sp.with_purpose[policy_purpose_bit(w.pol, "marketing")], 0);
+		CHECK_EQ_INT(sp.batches, 4);         /* three data batches and the revocation */
+		CHECK_EQ_INT(sp.oldest_consent, 1704067200);
+		CHECK_EQ_INT(stats_partner_get(w.st, w.pol, "zz", &sp, &err), CG_ERR_POLICY);
+		CHECK_CONTAINS(err.msg, "partner 'zz' is not in the policy");
+	}
 	world_free(&w);
 	CGT_DONE();
 }
