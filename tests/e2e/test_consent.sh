@@ -1,0 +1,79 @@
+#!/bin/sh
+# Consent as a lifecycle: the newest consent_at wins whatever order batches
+# arrive in, and each purpose exports exactly the subjects that consented to
+# it on every side.
+. tests/e2e/lib.sh
+D=$E2E_TMP/demo
+"$CROSSGATE" demo --dir "$D" --users 300 --offline --json >/dev/null 2>&1 ||
+	"$CROSSGATE" demo --dir "$D" --users 300 --json >/dev/null 2>&1
+check "demo exits 0" [ -s "$D/policy.yaml" ]
+GW=$D/keys/gateway
+DB=$E2E_TMP/consent.db
+# A fresh store and audit log for this test; the demo's encryption key, which the batches are sealed to.
+"$CROSSGATE" keygen gateway --dir "$E2E_TMP/gwkeys" --db "$DB" >/dev/null 2>&1
+cp "$GW/enc.key" "$GW/enc.pub" "$E2E_TMP/gwkeys/" 2>/dev/null
+GW2=$E2E_TMP/gwkeys
+
+pack() { # pack PARTNER CSV OUT
+	"$CROSSGATE" agent pack --policy "$D/policy.yaml" --partner "$1" --input "$2" --out "$3" \
+		--match-key "$D/keys/match.key" --sign-key "$D/keys/$1/sign.key" --gateway-pub "$GW/enc.pub" >/dev/null
+}
+ingest() { "$CROSSGATE" gateway ingest --db "$DB" --policy "$D/policy.yaml" --keys "$GW2" "$@" >/dev/null; }
+export_rows() { # export_rows PURPOSE: prints "exported suppressed no_consent matched"
+	"$CROSSGATE" export --db "$DB" --policy "$D/policy.yaml" --keys "$GW2" --purpose "$1" --out "$E2E_TMP/x.csv" |
+	sed -n 's/.*: \([0-9]*\) rows exported.*matched \([0-9]*\), left out for consent \([0-9]*\), suppressed below k=[0-9]* \([0-9]*\).*/\1 \4 \3 \2/p'
+}
+
+KH="user_id,email,phone,age,region,consent,consent_at,course_spend_cents,learning_minutes,courses_bought,top_course_category,conversion_value_cents"
+GH="user_id,email,phone,age,region,consent,consent_at,watch_minutes,gift_spend_cents,streams_followed,top_game_category"
+# 12 shared users (k = 10), all in one equivalence class: 25, CN-BJ.
+{
+	echo "$KH"
+	for i in $(seq 1 12); do echo "k$i,user$i@example.com,,25,CN-BJ,match;analytics;marketing,2024-01-01,100,10,1,music,500"; done
+} >"$E2E_TMP/k1.csv"
+{
+	echo "$GH"
+	for i in $(seq 1 12); do
+		if [ "$i" -le 11 ]; then c="match;analytics;marketing"; else c="match;analytics"; fi
+		echo "g$i,User$i@Example.com,,25,CN-BJ,$c,2024-01-01,100,5,3,moba"
+	done
+} >"$E2E_TMP/g1.csv"
+# batch 2 (newer): users 1-3 withdraw analytics on K
+{
+	echo "$KH"
+	for i in 1 2 3; do echo "k$i,user$i@example.com,,25,CN-BJ,match;marketing,2024-06-01,100,10,1,music,500"; done
+} >"$E2E_TMP/k2.csv"
+pack k "$E2E_TMP/k1.csv" "$E2E_TMP/k1.batch"
+pack g "$E2E_TMP/g1.csv" "$E2E_TMP/g1.batch"
+pack k "$E2E_TMP/k2.csv" "$E2E_TMP/k2.batch"
+
+# The newer batch first, the older one late: the withdrawal still wins.
+ingest "$E2E_TMP/k2.batch" "$E2E_TMP/g1.batch"
+ingest "$E2E_TMP/k1.batch"
+set -- $(export_rows analytics)
+eq "analytics: 12 matched" "$4" 12
+eq "analytics: the 3 who withdrew (in the newer batch, ingested first) are left out" "$3" 3
+eq "analytics: none exported yet (a class of 9 is below k)" "$1" 0
+eq "analytics: 9 below k=10 are suppressed, none leaks" "$2" 9
+set -- $(export_rows marketing)
+eq "marketing: only the 11 with marketing on both sides" "$(($1 + $2))" 11
+eq "marketing: user 12 (no marketing on G) left out" "$3" 1
+set -- $(export_rows match)
+eq "match: every matched subject" "$(($1 + $2))" 12
+
+# More users so that classes reach k: the 9 then export.
+{
+	echo "$KH"
+	for i in $(seq 13 14); do echo "k$i,user$i@example.com,,25,CN-BJ,match;analytics,2024-01-01,100,10,1,music,500"; done
+} >"$E2E_TMP/k3.csv"
+{
+	echo "$GH"
+	for i in $(seq 13 14); do echo "g$i,user$i@example.com,,25,CN-BJ,match;analytics,2024-01-01,100,5,3,moba"; done
+} >"$E2E_TMP/g3.csv"
+pack k "$E2E_TMP/k3.csv" "$E2E_TMP/k3.batch"
+pack g "$E2E_TMP/g3.csv" "$E2E_TMP/g3.batch"
+ingest "$E2E_TMP/k3.batch" "$E2E_TMP/g3.batch"
+set -- $(export_rows analytics)
+eq "analytics after two more users: 11 exported" "$1" 11
+eq "analytics: the 3 who withdrew stay out" "$3" 3
+e2e_done
