@@ -8,7 +8,7 @@
 set -eu
 
 PKGS="gcc make pkg-config libsodium-dev libssl-dev protobuf-c-compiler libprotobuf-c-dev
-libsqlite3-dev sqlite3 libfyaml-dev libjansson-dev libcsv-dev clang libclang-rt-14-dev python3"
+libsqlite3-dev sqlite3 libfyaml-dev libjansson-dev libcsv-dev clang libclang-rt-14-dev python3 python3-cryptography"
 
 missing=""
 for p in $PKGS; do

@@ -351,3 +351,151 @@ merkle_verify_consistency(uint64_t m, uint64_t n, const unsigned char root_m[MER
 		return cg_err_set(err, CG_ERR_VERIFY, "consistency proof: computed new root does not match");
 	return 0;
 }
+
+void
+merkle_frontier_append_nodes(struct merkle_frontier *f, const unsigned char leaf[MERKLE_HASH_LEN],
+    unsigned char (*new_nodes)[MERKLE_HASH_LEN], unsigned int *n_new)
+{
+	unsigned char carry[MERKLE_HASH_LEN];
+	unsigned int i = 0;
+
+	if (f->size == UINT64_MAX)
+		abort();
+	memcpy(carry, leaf, MERKLE_HASH_LEN);
+	while (f->size & ((uint64_t)1 << i)) {
+		merkle_node_hash(f->hashes[i], carry, carry);
+		memcpy(new_nodes[i], carry, MERKLE_HASH_LEN);
+		i++;
+	}
+	memcpy(f->hashes[i], carry, MERKLE_HASH_LEN);
+	f->size++;
+	*n_new = i;
+}
+
+int
+merkle_frontier_load(merkle_node_fn get, void *arg, uint64_t size, struct merkle_frontier *f, struct cg_err *err)
+{
+	struct merkle_frontier tmp;
+	unsigned int i;
+	int r;
+
+	merkle_frontier_init(f);
+	merkle_frontier_init(&tmp);
+	/* Bit i of size set: the perfect subtree of 2^i leaves that ends where the next smaller one starts. */
+	for (i = 0; i < 64; i++) {
+		if (!(size & ((uint64_t)1 << i)))
+			continue;
+		if ((r = get(arg, i, (size >> i) - 1, tmp.hashes[i], err)) != 0)
+			return r;
+	}
+	tmp.size = size;
+	*f = tmp;
+	return 0;
+}
+
+int
+merkle_range_root(merkle_node_fn get, void *arg, uint64_t start, uint64_t n, unsigned char out[MERKLE_HASH_LEN],
+    struct cg_err *err)
+{
+	unsigned char pieces[64][MERKLE_HASH_LEN];
+	unsigned int count = 0, i;
+	uint64_t pos = start;
+	int r;
+
+	if (n == 0)
+		return cg_err_set(err, CG_ERR_ARG, "merkle range: empty range");
+	if (start > UINT64_MAX - n)
+		return cg_err_set(err, CG_ERR_ARG, "merkle range: past the largest tree size");
+	/* Largest pieces first, each aligned to its own size: the MTH split order. */
+	for (i = 64; i-- > 0;) {
+		uint64_t w = (uint64_t)1 << i;
+
+		if (!(n & w))
+			continue;
+		if (pos & (w - 1))
+			return cg_err_set(err, CG_ERR_ARG, "merkle range: start is not aligned to the range");
+		if ((r = get(arg, i, pos >> i, pieces[count], err)) != 0)
+			return r;
+		count++;
+		pos += w;
+	}
+	/* The smallest piece is the deepest right child: fold from the right. */
+	memcpy(out, pieces[count - 1], MERKLE_HASH_LEN);
+	for (i = count - 1; i-- > 0;)
+		merkle_node_hash(pieces[i], out, out);
+	return 0;
+}
+
+int
+merkle_inclusion_proof_nodes(merkle_node_fn get, void *arg, uint64_t n, uint64_t index,
+    unsigned char (*proof)[MERKLE_HASH_LEN], size_t *len, struct cg_err *err)
+{
+	uint64_t k, offset = 0;
+	size_t count = 0;
+	int r;
+
+	*len = 0;
+	if (index >= n)
+		return cg_err_set(err, CG_ERR_ARG, "inclusion proof: leaf index is not below the tree size");
+	/* As merkle_inclusion_proof, with ranges instead of leaf arrays. */
+	while (n > 1) {
+		if (count >= MERKLE_PROOF_MAX)
+			return cg_err_set(err, CG_ERR_INTERNAL, "inclusion proof: too long");
+		k = merkle_split(n);
+		if (index < k) {
+			r = merkle_range_root(get, arg, offset + k, n - k, proof[count++], err);
+			n = k;
+		} else {
+			r = merkle_range_root(get, arg, offset, k, proof[count++], err);
+			offset += k;
+			index -= k;
+			n -= k;
+		}
+		if (r != 0)
+			return r;
+	}
+	merkle_reverse(proof, count);
+	*len = count;
+	return 0;
+}
+
+int
+merkle_consistency_proof_nodes(merkle_node_fn get, void *arg, uint64_t m, uint64_t n,
+    unsigned char (*proof)[MERKLE_HASH_LEN], size_t *len, struct cg_err *err)
+{
+	uint64_t k, offset = 0;
+	size_t count = 0;
+	int whole = 1, r;
+
+	*len = 0;
+	if (m == 0)
+		return cg_err_set(err, CG_ERR_ARG, "consistency proof: old tree size is zero");
+	if (m > n)
+		return cg_err_set(err, CG_ERR_ARG, "consistency proof: old tree size exceeds new tree size");
+	while (m != n) {
+		if (count >= MERKLE_PROOF_MAX)
+			return cg_err_set(err, CG_ERR_INTERNAL, "consistency proof: too long");
+		k = merkle_split(n);
+		if (m <= k) {
+			r = merkle_range_root(get, arg, offset + k, n - k, proof[count++], err);
+			n = k;
+		} else {
+			r = merkle_range_root(get, arg, offset, k, proof[count++], err);
+			offset += k;
+			m -= k;
+			n -= k;
+			whole = 0;
+		}
+		if (r != 0)
+			return r;
+	}
+	if (!whole) {
+		if (count >= MERKLE_PROOF_MAX)
+			return cg_err_set(err, CG_ERR_INTERNAL, "consistency proof: too long");
+		if ((r = merkle_range_root(get, arg, offset, n, proof[count++], err)) != 0)
+			return r;
+	}
+	merkle_reverse(proof, count);
+	*len = count;
+	return 0;
+}

@@ -59,4 +59,40 @@ int merkle_verify_consistency(uint64_t m, uint64_t n, const unsigned char root_m
     const unsigned char root_n[MERKLE_HASH_LEN], const unsigned char (*proof)[MERKLE_HASH_LEN], size_t len,
     struct cg_err *err) CG_MUST_CHECK;
 
+/*
+ * Proofs from stored hashes.  A log that keeps the hash of every perfect
+ * subtree (level l, index i: the MTH of leaves [i * 2^l, (i + 1) * 2^l);
+ * level 0 is the leaf hashes) never needs the leaves to answer a proof: every
+ * hash RFC 6962 puts in a proof is one such node or a right-edge fold of a
+ * few of them.  `get` fetches one node into out; a non-zero return (with err
+ * set) stops the computation and is returned.
+ */
+typedef int (*merkle_node_fn)(void *arg, unsigned int level, uint64_t index, unsigned char out[MERKLE_HASH_LEN],
+    struct cg_err *err);
+
+/*
+ * Append a leaf and report the perfect subtrees it completes: new_nodes[j] is
+ * the node at level j + 1, index (old size >> (j + 1)); *n_new of them (the
+ * number of trailing one bits of the old size).  new_nodes needs 64 entries.
+ */
+void merkle_frontier_append_nodes(struct merkle_frontier *f, const unsigned char leaf[MERKLE_HASH_LEN],
+    unsigned char (*new_nodes)[MERKLE_HASH_LEN], unsigned int *n_new) CG_NONNULL(1, 2, 3, 4);
+
+/* The frontier of the tree of `size` leaves, from popcount(size) stored nodes. */
+int merkle_frontier_load(merkle_node_fn get, void *arg, uint64_t size, struct merkle_frontier *f,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 4);
+
+/*
+ * MTH(D[start : start + n]) from stored nodes.  `start` must be a multiple of
+ * the smallest power of two >= n, as every range RFC 6962 proofs name is.
+ */
+int merkle_range_root(merkle_node_fn get, void *arg, uint64_t start, uint64_t n, unsigned char out[MERKLE_HASH_LEN],
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 5);
+
+/* As merkle_inclusion_proof / merkle_consistency_proof, from stored nodes: O(log n) node reads. */
+int merkle_inclusion_proof_nodes(merkle_node_fn get, void *arg, uint64_t n, uint64_t index,
+    unsigned char (*proof)[MERKLE_HASH_LEN], size_t *len, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 5, 6);
+int merkle_consistency_proof_nodes(merkle_node_fn get, void *arg, uint64_t m, uint64_t n,
+    unsigned char (*proof)[MERKLE_HASH_LEN], size_t *len, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 5, 6);
+
 #endif

@@ -465,3 +465,249 @@ checkpoint_parse(const char *text, size_t len, struct checkpoint *out, struct cg
 	*out = cp;
 	return 0;
 }
+
+/* ---- cosignatures (C2SP tlog-cosignature, cosignature/v1) ---------------- */
+
+#define NOTE_ALG_COSIG_V1 0x04
+#define NOTE_COSIG_BLOB_LEN (4 + 8 + NOTE_SIG_LEN)
+static const char note_cosig_header[] = "cosignature/v1\ntime ";
+
+uint32_t
+note_cosig_key_id(const char *name, const unsigned char pub[32])
+{
+	static const unsigned char sep[2] = { '\n', NOTE_ALG_COSIG_V1 };
+	unsigned char h[crypto_hash_sha256_BYTES];
+	crypto_hash_sha256_state st;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)name, strlen(name));
+	crypto_hash_sha256_update(&st, sep, sizeof(sep));
+	crypto_hash_sha256_update(&st, pub, 32);
+	crypto_hash_sha256_final(&st, h);
+	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | (uint32_t)h[3];
+}
+
+int
+note_parse_cosig_key(const char *vkey, char *name, unsigned char pub[32], struct cg_err *err)
+{
+	unsigned char key[NOTE_VKEY_B64_LEN];
+	const char *p1, *p2, *b64;
+	size_t name_len, b64_len, key_len, i;
+	uint32_t id = 0;
+	int d;
+
+	name[0] = '\0';
+	memset(pub, 0, 32);
+	if ((p1 = strchr(vkey, '+')) == NULL || (p2 = strchr(p1 + 1, '+')) == NULL)
+		return cg_err_set(err, CG_ERR_FORMAT, "witness key: expected <name>+<key id>+<key>");
+	name_len = (size_t)(p1 - vkey);
+	if (!note_name_ok(vkey, name_len))
+		return cg_err_set(err, CG_ERR_FORMAT, "witness key: name is empty, too long, or contains a space");
+	if (p2 - p1 - 1 != 8)
+		return cg_err_set(err, CG_ERR_FORMAT, "witness key: key id is not 8 hex digits");
+	for (i = 0; i < 8; i++) {
+		if ((d = note_hex_digit(p1[1 + i])) < 0)
+			return cg_err_set(err, CG_ERR_FORMAT, "witness key: key id is not 8 hex digits");
+		id = id << 4 | (uint32_t)d;
+	}
+	b64 = p2 + 1;
+	b64_len = strnlen(b64, NOTE_VKEY_B64_LEN + 1);
+	if (b64_len > NOTE_VKEY_B64_LEN || b64_decode_strict(b64, b64_len, key, sizeof(key), &key_len) != 0)
+		return cg_err_set(err, CG_ERR_FORMAT, "witness key: key is not valid base64 of 33 bytes");
+	if (key_len != 33)
+		return cg_err_set(err, CG_ERR_FORMAT, "witness key: key has %zu bytes, expected 33", key_len);
+	/* 0x01 would be a log's note key: a cosignature key says so with 0x04. */
+	if (key[0] != NOTE_ALG_COSIG_V1)
+		return cg_err_set(err, CG_ERR_FORMAT, "witness key: not an Ed25519 cosignature/v1 key (type 0x04)");
+	memcpy(name, vkey, name_len);
+	name[name_len] = '\0';
+	if (note_cosig_key_id(name, key + 1) != id) {
+		name[0] = '\0';
+		return cg_err_set(err, CG_ERR_FORMAT, "witness key: key id does not match the key");
+	}
+	memcpy(pub, key + 1, 32);
+	return 0;
+}
+
+int
+note_format_cosig_key(const char *name, const unsigned char pub[32], char *out, size_t out_size)
+{
+	unsigned char key[33];
+	char b64[sodium_base64_ENCODED_LEN(33, sodium_base64_VARIANT_ORIGINAL)];
+	size_t name_len;
+	int n;
+
+	if (out_size > 0)
+		out[0] = '\0';
+	name_len = strnlen(name, NOTE_NAME_MAX + 1);
+	if (!note_name_ok(name, name_len))
+		return CG_ERR_ARG;
+	key[0] = NOTE_ALG_COSIG_V1;
+	memcpy(key + 1, pub, 32);
+	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+	n = snprintf(out, out_size, "%s+%08" PRIx32 "+%s", name, note_cosig_key_id(name, pub), b64);
+	if (n < 0 || (size_t)n >= out_size) {
+		if (out_size > 0)
+			out[0] = '\0';
+		return CG_ERR_LIMIT;
+	}
+	return 0;
+}
+
+/* Ed25519 over "cosignature/v1\ntime <t>\n" || text, without copying text. */
+static int
+note_cosig_message(const char *text, size_t len, uint64_t timestamp, unsigned char **msg, size_t *msg_len)
+{
+	char head[sizeof(note_cosig_header) + 24];
+	int n;
+
+	*msg = NULL;
+	*msg_len = 0;
+	n = snprintf(head, sizeof(head), "%s%" PRIu64 "\n", note_cosig_header, timestamp);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return CG_ERR_INTERNAL;
+	if ((*msg = malloc((size_t)n + len)) == NULL)
+		return CG_ERR_NOMEM;
+	memcpy(*msg, head, (size_t)n);
+	memcpy(*msg + n, text, len);
+	*msg_len = (size_t)n + len;
+	return 0;
+}
+
+int
+note_cosign(const char *text, size_t len, const char *name, const unsigned char sk[64], uint64_t timestamp,
+    char line[NOTE_COSIG_LINE_MAX], struct cg_err *err)
+{
+	unsigned char blob[NOTE_COSIG_BLOB_LEN], *msg = NULL;
+	char b64[sodium_base64_ENCODED_LEN(NOTE_COSIG_BLOB_LEN, sodium_base64_VARIANT_ORIGINAL)];
+	size_t name_len, msg_len, bad_line;
+	uint32_t id;
+	int r, i, n;
+
+	line[0] = '\0';
+	name_len = strnlen(name, NOTE_NAME_MAX + 1);
+	if (!note_name_ok(name, name_len))
+		return cg_err_set(err, CG_ERR_ARG, "witness name is empty, too long, or contains a space or '+'");
+	if (timestamp > (uint64_t)INT64_MAX)
+		return cg_err_set(err, CG_ERR_ARG, "cosignature time exceeds 2^63-1");
+	if (len == 0 || len > NOTE_MAX || text[len - 1] != '\n' || note_has_empty_line(text, len) ||
+	    !note_text_ok(text, len, &bad_line))
+		return cg_err_set(err, CG_ERR_ARG, "cosignature: the checkpoint body is not valid note text");
+	if ((r = note_cosig_message(text, len, timestamp, &msg, &msg_len)) != 0)
+		return cg_err_set(err, r, "cosignature: out of memory");
+	id = note_cosig_key_id(name, sk + 32);
+	for (i = 0; i < 4; i++)
+		blob[i] = (unsigned char)(id >> (24 - 8 * i));
+	for (i = 0; i < 8; i++)
+		blob[4 + i] = (unsigned char)(timestamp >> (56 - 8 * i));
+	if (crypto_sign_detached(blob + 12, NULL, msg, msg_len, sk) != 0) {
+		free(msg);
+		return cg_err_set(err, CG_ERR_CRYPTO, "cosignature: signing failed");
+	}
+	free(msg);
+	sodium_bin2base64(b64, sizeof(b64), blob, sizeof(blob), sodium_base64_VARIANT_ORIGINAL);
+	n = snprintf(line, NOTE_COSIG_LINE_MAX, "%s%s %s\n", note_sig_prefix, name, b64);
+	if (n < 0 || n >= NOTE_COSIG_LINE_MAX) {
+		line[0] = '\0';
+		return cg_err_set(err, CG_ERR_LIMIT, "cosignature line too long");
+	}
+	return 0;
+}
+
+int
+note_verify_cosig_line(const char *text, size_t text_len, const char *line, size_t line_len, const char *name,
+    const unsigned char pub[32], uint64_t *timestamp, struct cg_err *err)
+{
+	unsigned char blob[NOTE_SIG_B64_MAX], *msg = NULL;
+	const char *sp, *b64;
+	size_t name_len, b64_len, blob_len, msg_len;
+	uint64_t t = 0;
+	uint32_t id;
+	int i, r;
+
+	*timestamp = 0;
+	name_len = strnlen(name, NOTE_NAME_MAX + 1);
+	if (!note_name_ok(name, name_len))
+		return cg_err_set(err, CG_ERR_ARG, "cosignature: expected witness name is invalid");
+	if (line_len > 0 && line[line_len - 1] == '\n')
+		line_len--;
+	if (line_len < NOTE_SIG_PREFIX_LEN || memcmp(line, note_sig_prefix, NOTE_SIG_PREFIX_LEN) != 0)
+		return cg_err_set(err, CG_ERR_FORMAT, "cosignature line does not start with an em dash and a space");
+	line += NOTE_SIG_PREFIX_LEN;
+	line_len -= NOTE_SIG_PREFIX_LEN;
+	sp = memchr(line, ' ', line_len);
+	if (sp == NULL || !note_name_ok(line, (size_t)(sp - line)))
+		return cg_err_set(err, CG_ERR_FORMAT, "cosignature line: malformed signer name");
+	b64 = sp + 1;
+	b64_len = line_len - (size_t)(b64 - line);
+	if (b64_len == 0 || b64_len > NOTE_SIG_B64_MAX ||
+	    b64_decode_strict(b64, b64_len, blob, sizeof(blob), &blob_len) != 0)
+		return cg_err_set(err, CG_ERR_FORMAT, "cosignature line: signature is not valid base64");
+	if (blob_len < 5)
+		return cg_err_set(err, CG_ERR_FORMAT, "cosignature line: signature is too short");
+	id = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 | (uint32_t)blob[3];
+	if ((size_t)(sp - line) != name_len || memcmp(line, name, name_len) != 0 || id != note_cosig_key_id(name, pub))
+		return cg_err_set(err, CG_ERR_NOTFOUND, "cosignature line is by another signer");
+	if (blob_len != NOTE_COSIG_BLOB_LEN)
+		return cg_err_set(err, CG_ERR_FORMAT, "cosignature has %zu bytes, expected %d", blob_len - 4,
+		    NOTE_COSIG_BLOB_LEN - 4);
+	for (i = 0; i < 8; i++)
+		t = t << 8 | blob[4 + i];
+	if (t > (uint64_t)INT64_MAX)
+		return cg_err_set(err, CG_ERR_FORMAT, "cosignature time exceeds 2^63-1");
+	if ((r = note_cosig_message(text, text_len, t, &msg, &msg_len)) != 0)
+		return cg_err_set(err, r, "cosignature: out of memory");
+	r = crypto_sign_verify_detached(blob + 12, msg, msg_len, pub);
+	free(msg);
+	if (r != 0)
+		return cg_err_set(err, CG_ERR_VERIFY, "cosignature by %s does not verify", name);
+	*timestamp = t;
+	return 0;
+}
+
+int
+note_verify_cosignature(const char *note, size_t len, const char *name, const unsigned char pub[32],
+    size_t *text_len, uint64_t *timestamp, struct cg_err *err)
+{
+	const char *sigs, *nl;
+	size_t split, sigs_len, line_len, bad_line, nlines = 0;
+	uint64_t t;
+	int r;
+
+	*text_len = 0;
+	*timestamp = 0;
+	if (len > NOTE_MAX)
+		return cg_err_set(err, CG_ERR_LIMIT, "signed note is larger than %d bytes", NOTE_MAX);
+	if (!note_text_ok(note, len, &bad_line))
+		return cg_err_set(err, CG_ERR_FORMAT, "signed note line %zu: invalid UTF-8 or a control character",
+		    bad_line);
+	if (len == 0 || note[len - 1] != '\n')
+		return cg_err_set(err, CG_ERR_FORMAT, "signed note does not end in a newline");
+	for (split = len - 1; split > 0; split--) {
+		if (note[split - 1] == '\n' && note[split] == '\n')
+			break;
+	}
+	if (split == 0)
+		return cg_err_set(err, CG_ERR_FORMAT, "signed note has no blank line before its signatures");
+	split--;
+	sigs = note + split + 2;
+	sigs_len = len - (split + 2);
+	while (sigs_len > 0) {
+		nl = memchr(sigs, '\n', sigs_len);
+		line_len = (size_t)(nl - sigs);
+		if (++nlines > NOTE_SIG_LINES_MAX)
+			return cg_err_set(err, CG_ERR_LIMIT, "signed note has more than %d signature lines",
+			    NOTE_SIG_LINES_MAX);
+		r = note_verify_cosig_line(note, split + 1, sigs, line_len, name, pub, &t, err);
+		if (r == 0) {
+			*text_len = split + 1;
+			*timestamp = t;
+			return 0;
+		}
+		if (r != CG_ERR_NOTFOUND)
+			return r;
+		sigs = nl + 1;
+		sigs_len -= line_len + 1;
+	}
+	return cg_err_set(err, CG_ERR_NOTFOUND, "signed note has no cosignature by witness %s", name);
+}

@@ -61,4 +61,48 @@ int checkpoint_format(const struct checkpoint *cp, char *out, size_t out_size, s
 int checkpoint_parse(const char *text, size_t len, struct checkpoint *out, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 3);
 
+/*
+ * Witness cosignatures (C2SP tlog-cosignature, cosignature/v1, Ed25519).
+ *
+ * A cosignature is one more signature line on a checkpoint note:
+ *   "\u2014 <witness name> <base64(key id[4] || timestamp[8, big-endian] || signature[64])>\n"
+ * with key id = first 4 bytes of SHA-256(name || 0x0A || 0x04 || pub), over
+ * the message "cosignature/v1\ntime <timestamp>\n" || the checkpoint body
+ * (the note's text, final newline included, no signature lines).  It states
+ * that as of that time this is the largest consistent tree the witness saw.
+ * A witness verifier key is "<name>+<8 hex key id>+<base64(0x04 || pub)>".
+ */
+#define NOTE_COSIG_LINE_MAX (NOTE_NAME_MAX + 120)
+
+uint32_t note_cosig_key_id(const char *name, const unsigned char pub[32]) CG_NONNULL(1, 2);
+int note_parse_cosig_key(const char *vkey, char *name, unsigned char pub[32], struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+int note_format_cosig_key(const char *name, const unsigned char pub[32], char *out, size_t out_size)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+
+/*
+ * Cosign the checkpoint body `text` (the signed text of a note) at `timestamp`
+ * (< 2^63) with the witness's Ed25519 secret key sk (64 bytes): the signature
+ * line, '\n'-terminated, goes to line (NOTE_COSIG_LINE_MAX bytes).
+ */
+int note_cosign(const char *text, size_t len, const char *name, const unsigned char sk[64], uint64_t timestamp,
+    char line[NOTE_COSIG_LINE_MAX], struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 4, 6);
+
+/*
+ * Check one cosignature line (with or without its final '\n') by (name, pub)
+ * over the checkpoint body text.  CG_ERR_NOTFOUND if the line is another
+ * signer's (other name or key id), CG_ERR_FORMAT if malformed, CG_ERR_VERIFY
+ * if the signature fails.  *timestamp is set on success.
+ */
+int note_verify_cosig_line(const char *text, size_t text_len, const char *line, size_t line_len, const char *name,
+    const unsigned char pub[32], uint64_t *timestamp, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 5, 6, 7);
+
+/*
+ * Find and check the cosignature of (name, pub) among a signed note's
+ * signature lines.  CG_ERR_NOTFOUND if it has none; *text_len is the body's
+ * length and *timestamp the cosignature's time on success.
+ */
+int note_verify_cosignature(const char *note, size_t len, const char *name, const unsigned char pub[32],
+    size_t *text_len, uint64_t *timestamp, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 4, 5, 6);
+
 #endif

@@ -425,6 +425,203 @@ test_properties(void)
 	}
 }
 
+/* ---- proofs from stored nodes ---------------------------------------------- */
+
+/* Every perfect subtree of a tree, by level, as a log would store them. */
+struct node_store {
+	uint64_t n;
+	unsigned char (*level[64])[H];
+	uint64_t reads;
+	int fail_level;   /* -1: never fail */
+};
+
+static void
+node_store_build(struct node_store *ns, const unsigned char (*lv)[H], uint64_t n)
+{
+	unsigned int l;
+	uint64_t i, cnt;
+
+	memset(ns, 0, sizeof(*ns));
+	ns->n = n;
+	ns->fail_level = -1;
+	for (l = 0; l < 64 && (n >> l) > 0; l++) {
+		cnt = n >> l;
+		ns->level[l] = malloc(cnt * H);
+		if (ns->level[l] == NULL)
+			return;
+		for (i = 0; i < cnt; i++) {
+			if (l == 0)
+				memcpy(ns->level[0][i], lv[i], H);
+			else
+				merkle_node_hash(ns->level[l - 1][2 * i], ns->level[l - 1][2 * i + 1], ns->level[l][i]);
+		}
+	}
+}
+
+static void
+node_store_free(struct node_store *ns)
+{
+	unsigned int l;
+
+	for (l = 0; l < 64; l++)
+		free(ns->level[l]);
+	memset(ns, 0, sizeof(*ns));
+}
+
+static int
+node_get(void *arg, unsigned int level, uint64_t index, unsigned char out[H], struct cg_err *err)
+{
+	struct node_store *ns = arg;
+
+	ns->reads++;
+	if ((int)level == ns->fail_level)
+		return cg_err_set(err, CG_ERR_NOTFOUND, "node %u/%llu not stored", level, (unsigned long long)index);
+	if (level >= 64 || ns->level[level] == NULL || index >= (ns->n >> level))
+		return cg_err_set(err, CG_ERR_ARG, "node %u/%llu out of range", level, (unsigned long long)index);
+	memcpy(out, ns->level[level][index], H);
+	return 0;
+}
+
+/* The published vectors, from the nodes of their 8 leaves. */
+static void
+test_nodes_vectors(json_t *v)
+{
+	json_t *arr, *e;
+	struct node_store ns;
+	unsigned char proof[MERKLE_PROOF_MAX][H], gen[MERKLE_PROOF_MAX][H];
+	struct cg_err err;
+	size_t i, gl;
+	long len;
+
+	node_store_build(&ns, (const unsigned char (*)[H])leaves, nleaves);
+	arr = json_object_get(v, "inclusion");
+	json_array_foreach(arr, i, e) {
+		uint64_t index = (uint64_t)json_integer_value(json_object_get(e, "leaf_index"));
+		uint64_t size = (uint64_t)json_integer_value(json_object_get(e, "tree_size"));
+
+		len = json_proof(json_object_get(e, "proof"), proof);
+		if (len < 0 || size > nleaves)
+			continue;
+		CHECK_EQ_INT(merkle_inclusion_proof_nodes(node_get, &ns, size, index, gen, &gl, &err), 0);
+		CHECK(gl == (size_t)len && memcmp(gen, proof, gl * H) == 0);
+	}
+	arr = json_object_get(v, "consistency");
+	json_array_foreach(arr, i, e) {
+		uint64_t m = (uint64_t)json_integer_value(json_object_get(e, "size1"));
+		uint64_t n = (uint64_t)json_integer_value(json_object_get(e, "size2"));
+
+		len = json_proof(json_object_get(e, "proof"), proof);
+		if (len < 0 || n > nleaves)
+			continue;
+		CHECK_EQ_INT(merkle_consistency_proof_nodes(node_get, &ns, m, n, gen, &gl, &err), 0);
+		CHECK(gl == (size_t)len && memcmp(gen, proof, gl * H) == 0);
+	}
+	node_store_free(&ns);
+}
+
+/*
+ * Property: for random sizes up to 100,000 and random m <= n, proofs from the
+ * nodes verify, equal the leaf-recomputed ones (small trees), read O(log n)
+ * nodes, and fail against another root.
+ */
+static void
+test_nodes_property(void)
+{
+	uint64_t n_max = 1 + randombytes_uniform(100000), n, i, m, k, idx;
+	unsigned char (*lv)[H] = malloc(n_max * H), (*roots)[H] = malloc((n_max + 1) * H);
+	unsigned char proof[MERKLE_PROOF_MAX][H], gen[MERKLE_PROOF_MAX][H], bad[H], nodes[64][H];
+	struct merkle_frontier f, g;
+	struct node_store ns;
+	struct cg_err err;
+	unsigned int nn, l;
+	size_t len, glen;
+	int t, round, fails = cgt_fail;
+
+	if (lv == NULL || roots == NULL) {
+		free(lv);
+		free(roots);
+		return;
+	}
+	merkle_frontier_init(&f);
+	merkle_frontier_init(&g);
+	merkle_frontier_root(&f, roots[0]);
+	for (i = 0; i < n_max; i++) {
+		unsigned char entry[8];
+
+		for (t = 0; t < 8; t++)
+			entry[t] = (unsigned char)(i >> (8 * t));
+		merkle_leaf_hash(entry, sizeof(entry), lv[i]);
+		merkle_frontier_append(&f, lv[i]);
+		merkle_frontier_root(&f, roots[i + 1]);
+		/* append_nodes is append, plus the nodes it completes */
+		merkle_frontier_append_nodes(&g, lv[i], nodes, &nn);
+		CHECK(memcmp(&f, &g, sizeof(f)) == 0 || !"frontiers differ");
+		for (l = 1; l <= nn; l++)
+			CHECK(memcmp(nodes[l - 1], g.hashes[nn], H) == 0 || l < nn);
+	}
+	node_store_build(&ns, (const unsigned char (*)[H])lv, n_max);
+	for (round = 0; round < 4; round++) {
+		n = round == 0 ? n_max : 1 + randombytes_uniform((uint32_t)n_max);
+		/* the frontier from popcount(n) nodes is the appended one */
+		CHECK_EQ_INT(merkle_frontier_load(node_get, &ns, n, &g, &err), 0);
+		merkle_frontier_root(&g, bad);
+		CHECK(memcmp(bad, roots[n], H) == 0);
+		CHECK_EQ_INT(merkle_range_root(node_get, &ns, 0, n, bad, &err), 0);
+		CHECK(memcmp(bad, roots[n], H) == 0);
+		for (t = 0; t < 200 && cgt_fail == fails; t++) {
+			idx = randombytes_uniform((uint32_t)n);
+			ns.reads = 0;
+			CHECK_EQ_INT(merkle_inclusion_proof_nodes(node_get, &ns, n, idx, proof, &len, &err), 0);
+			CHECK(ns.reads <= 2 * 64);
+			CHECK_EQ_INT(incl(lv[idx], idx, n, proof, len, roots[n], &err), 0);
+			memcpy(bad, roots[n], H);
+			bad[0] ^= 1;
+			CHECK_EQ_INT(incl(lv[idx], idx, n, proof, len, bad, &err), CG_ERR_VERIFY);
+			if (n <= 2000) {
+				CHECK_EQ_INT(merkle_inclusion_proof((const unsigned char (*)[H])lv, n, idx, gen, &glen, &err), 0);
+				CHECK(glen == len && memcmp(gen, proof, len * H) == 0);
+			}
+			m = 1 + randombytes_uniform((uint32_t)n);
+			CHECK_EQ_INT(merkle_consistency_proof_nodes(node_get, &ns, m, n, proof, &len, &err), 0);
+			CHECK_EQ_INT(cons(m, n, roots[m], roots[n], proof, len, &err), 0);
+			CHECK_EQ_INT(cons(m, n, roots[m], bad, proof, len, &err), CG_ERR_VERIFY);
+			if (n <= 2000) {
+				CHECK_EQ_INT(merkle_consistency_proof((const unsigned char (*)[H])lv, m, n, gen, &glen, &err), 0);
+				CHECK(glen == len && memcmp(gen, proof, len * H) == 0);
+			}
+			k = m > 1 ? m - 1 : 1;
+			if (k < m) {
+				CHECK_EQ_INT(cons(k, n, roots[k], roots[n], proof, len, &err), CG_ERR_VERIFY);
+			}
+		}
+	}
+	if (cgt_fail != fails)
+		fprintf(stderr, "  (nodes property: size %llu)\n", (unsigned long long)n_max);
+
+	/* Arguments, and a store that cannot answer. */
+	CHECK_EQ_INT(merkle_range_root(node_get, &ns, 0, 0, bad, &err), CG_ERR_ARG);
+	CHECK_CONTAINS(err.msg, "empty range");
+	CHECK_EQ_INT(merkle_range_root(node_get, &ns, 2, 4, bad, &err), CG_ERR_ARG);
+	CHECK_CONTAINS(err.msg, "not aligned");
+	CHECK_EQ_INT(merkle_range_root(node_get, &ns, UINT64_MAX, 2, bad, &err), CG_ERR_ARG);
+	CHECK_EQ_INT(merkle_inclusion_proof_nodes(node_get, &ns, 5, 5, proof, &len, &err), CG_ERR_ARG);
+	CHECK_CONTAINS(err.msg, "leaf index is not below the tree size");
+	CHECK_EQ_INT(merkle_consistency_proof_nodes(node_get, &ns, 0, 5, proof, &len, &err), CG_ERR_ARG);
+	CHECK_EQ_INT(merkle_consistency_proof_nodes(node_get, &ns, 6, 5, proof, &len, &err), CG_ERR_ARG);
+	if (n_max >= 4) {
+		ns.fail_level = 1;
+		len = 99;
+		CHECK_EQ_INT(merkle_inclusion_proof_nodes(node_get, &ns, 4, 0, proof, &len, &err), CG_ERR_NOTFOUND);
+		CHECK_EQ_INT(len, 0);
+		CHECK_CONTAINS(err.msg, "not stored");
+		CHECK_EQ_INT(merkle_frontier_load(node_get, &ns, 2, &g, &err), CG_ERR_NOTFOUND);
+		CHECK_EQ_INT(g.size, 0);
+	}
+	node_store_free(&ns);
+	free(lv);
+	free(roots);
+}
+
 int
 main(void)
 {
@@ -458,6 +655,8 @@ main(void)
 	test_must_reject_listed(v);
 	test_args();
 	test_properties();
+	test_nodes_vectors(v);
+	test_nodes_property();
 	json_decref(v);
 	CGT_DONE();
 }

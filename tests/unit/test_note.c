@@ -583,6 +583,148 @@ test_checkpoints(void)
 	CHECK_EQ_INT(len, 0);
 }
 
+/* ---- cosignatures (C2SP tlog-cosignature, cosignature/v1) -------------------- */
+
+static void
+test_cosignatures(void)
+{
+	static const char body[] = "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n";
+	/* The spec's example line: key id, then the timestamp 1679315147 big-endian, then the signature. */
+	static const char spec_b64[] =
+	    "jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5nNo0xUe+mbIUBkBIfZ+qnA==";
+	unsigned char pk[32], sk[64], pk2[32], sk2[64], blob[128], h[32], msg[256], pub[32];
+	char line[NOTE_COSIG_LINE_MAX], vkey[NOTE_NAME_MAX + 80], name[NOTE_NAME_MAX + 1], *note = NULL, *both;
+	const char *b64;
+	struct cg_err err;
+	crypto_hash_sha256_state st;
+	size_t blob_len = 0, text_len, n;
+	uint64_t t, ts = 0;
+	uint32_t id;
+	int i;
+
+	CHECK_EQ_INT(sodium_base642bin(blob, sizeof(blob), spec_b64, strlen(spec_b64), NULL, &blob_len, NULL,
+	    sodium_base64_VARIANT_ORIGINAL), 0);
+	CHECK_EQ_INT(blob_len, 4 + 8 + 64);
+	for (i = 0; i < 8; i++)
+		ts = ts << 8 | blob[4 + i];
+	CHECK_EQ_INT(ts, 1679315147);
+
+	crypto_sign_keypair(pk, sk);
+	crypto_sign_keypair(pk2, sk2);
+	/* key id = SHA-256(name || "\n" || 0x04 || pub)[:4], computed here independently */
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)"witness.example/w1\n\x04", 20);
+	crypto_hash_sha256_update(&st, pk, 32);
+	crypto_hash_sha256_final(&st, h);
+	id = (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
+	CHECK_EQ_INT(note_cosig_key_id("witness.example/w1", pk), id);
+	CHECK(note_cosig_key_id("witness.example/w1", pk) != note_key_id("witness.example/w1", pk));
+
+	cg_err_clear(&err);
+	CHECK_EQ_INT(note_cosign(body, strlen(body), "witness.example/w1", sk, 1679315147, line, &err), 0);
+	CHECK(strncmp(line, "\xe2\x80\x94 witness.example/w1 ", 23) == 0);
+	CHECK(line[strlen(line) - 1] == '\n');
+	/* Check the signature by hand: over "cosignature/v1\ntime <t>\n" || body. */
+	b64 = line + 23;
+	CHECK_EQ_INT(sodium_base642bin(blob, sizeof(blob), b64, strlen(b64) - 1, NULL, &blob_len, NULL,
+	    sodium_base64_VARIANT_ORIGINAL), 0);
+	CHECK_EQ_INT(blob_len, 76);
+	CHECK_EQ_INT((uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 | blob[3], id);
+	for (ts = 0, i = 0; i < 8; i++)
+		ts = ts << 8 | blob[4 + i];
+	CHECK_EQ_INT(ts, 1679315147);
+	n = (size_t)snprintf((char *)msg, sizeof(msg), "cosignature/v1\ntime 1679315147\n%s", body);
+	CHECK_EQ_INT(crypto_sign_verify_detached(blob + 12, msg, n, pk), 0);
+
+	CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body), line, strlen(line), "witness.example/w1", pk, &t, &err), 0);
+	CHECK_EQ_INT(t, 1679315147);
+	CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body), line, strlen(line) - 1, "witness.example/w1", pk, &t,
+	    &err), 0);
+	/* another body, key or name */
+	CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body) - 2, line, strlen(line), "witness.example/w1", pk, &t,
+	    &err), CG_ERR_VERIFY);
+	CHECK_CONTAINS(err.msg, "cosignature by witness.example/w1 does not verify");
+	CHECK_EQ_INT(t, 0);
+	CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body), line, strlen(line), "witness.example/w1", pk2, &t,
+	    &err), CG_ERR_NOTFOUND);
+	CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body), line, strlen(line), "witness.example/w2", pk, &t,
+	    &err), CG_ERR_NOTFOUND);
+	/* the timestamp is signed */
+	{
+		char bad[NOTE_COSIG_LINE_MAX];
+
+		memcpy(bad, line, sizeof(bad));
+		blob[11] ^= 1;
+		sodium_bin2base64(bad + 23, sizeof(bad) - 23, blob, 76, sodium_base64_VARIANT_ORIGINAL);
+		CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body), bad, strlen(bad), "witness.example/w1", pk, &t,
+		    &err), CG_ERR_VERIFY);
+		blob[11] ^= 1;
+		/* malformed lines */
+		CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body), "- w x\n", 6, "w", pk, &t, &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "em dash");
+		CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body), "\xe2\x80\x94 w !!!!", 10, "w", pk, &t, &err),
+		    CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "not valid base64");
+		/* a note-style (key id + 64-byte signature) line under the witness's cosig id */
+		snprintf(bad, sizeof(bad), "\xe2\x80\x94 witness.example/w1 ");
+		memmove(blob + 4, blob + 12, 64);
+		sodium_bin2base64(bad + 23, sizeof(bad) - 23, blob, 68, sodium_base64_VARIANT_ORIGINAL);
+		CHECK_EQ_INT(note_verify_cosig_line(body, strlen(body), bad, strlen(bad), "witness.example/w1", pk, &t,
+		    &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "expected 72");
+	}
+	CHECK_EQ_INT(note_cosign(body, strlen(body), "bad name", sk, 1, line, &err), CG_ERR_ARG);
+	CHECK_EQ_INT(note_cosign(body, strlen(body), "w", sk, (uint64_t)INT64_MAX + 1, line, &err), CG_ERR_ARG);
+	CHECK_CONTAINS(err.msg, "2^63-1");
+	CHECK_EQ_INT(note_cosign(body, strlen(body) - 1, "w", sk, 1, line, &err), CG_ERR_ARG);
+	CHECK_STR(line, "");
+
+	/* In a signed note, among the log's own signature and other witnesses'. */
+	CHECK_EQ_INT(note_sign(body, strlen(body), "example.com/behind-the-sofa", sk2, &note, &err), 0);
+	CHECK_EQ_INT(note_cosign(body, strlen(body), "witness.example/w1", sk, 1700000000, line, &err), 0);
+	if (note != NULL && (both = malloc(strlen(note) + strlen(line) + 1)) != NULL) {
+		strcpy(both, note);
+		strcat(both, line);
+		CHECK_EQ_INT(note_verify_cosignature(both, strlen(both), "witness.example/w1", pk, &text_len, &t, &err), 0);
+		CHECK_EQ_INT(text_len, strlen(body));
+		CHECK_EQ_INT(t, 1700000000);
+		/* the log's signature still verifies: witnesses' lines are ignored there */
+		CHECK_EQ_INT(note_verify(both, strlen(both), "example.com/behind-the-sofa", pk2, &text_len, &err), 0);
+		CHECK_EQ_INT(note_verify_cosignature(note, strlen(note), "witness.example/w1", pk, &text_len, &t, &err),
+		    CG_ERR_NOTFOUND);
+		CHECK_CONTAINS(err.msg, "no cosignature by witness witness.example/w1");
+		CHECK_EQ_INT(note_verify_cosignature(both, strlen(both) - 1, "witness.example/w1", pk, &text_len, &t,
+		    &err), CG_ERR_FORMAT);
+		CHECK_EQ_INT(note_verify_cosignature(body, strlen(body), "witness.example/w1", pk, &text_len, &t, &err),
+		    CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "no blank line");
+		free(both);
+	}
+	free(note);
+
+	/* Witness verifier keys: type 0x04, and not interchangeable with note keys. */
+	CHECK_EQ_INT(note_format_cosig_key("witness.example/w1", pk, vkey, sizeof(vkey)), 0);
+	CHECK_EQ_INT(note_parse_cosig_key(vkey, name, pub, &err), 0);
+	CHECK_STR(name, "witness.example/w1");
+	CHECK(memcmp(pub, pk, 32) == 0);
+	CHECK_EQ_INT(note_parse_verifier_key(vkey, name, pub, &err), CG_ERR_FORMAT);
+	CHECK_EQ_INT(note_format_verifier_key("witness.example/w1", pk, vkey, sizeof(vkey)), 0);
+	CHECK_EQ_INT(note_parse_cosig_key(vkey, name, pub, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "type 0x04");
+	CHECK_STR(name, "");
+	CHECK_EQ_INT(note_parse_cosig_key("w+0000zzzz+AAAA", name, pub, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "8 hex digits");
+	CHECK_EQ_INT(note_parse_cosig_key("nope", name, pub, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "expected <name>+<key id>+<key>");
+	CHECK_EQ_INT(note_format_cosig_key("witness.example/w1", pk, vkey, sizeof(vkey)), 0);
+	vkey[20] = vkey[20] == '0' ? '1' : '0';
+	CHECK_EQ_INT(note_parse_cosig_key(vkey, name, pub, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "key id does not match");
+	CHECK_EQ_INT(note_format_cosig_key("a b", pk, vkey, sizeof(vkey)), CG_ERR_ARG);
+	CHECK_EQ_INT(note_format_cosig_key("w", pk, vkey, 10), CG_ERR_LIMIT);
+	CHECK_STR(vkey, "");
+}
+
 int
 main(void)
 {
@@ -602,6 +744,7 @@ main(void)
 	test_vector(v);
 	test_verifier_keys(v);
 	test_checkpoints();
+	test_cosignatures();
 	json_decref(v);
 	CGT_DONE();
 }
