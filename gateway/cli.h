@@ -31,6 +31,10 @@ struct cli_ctx {
 	struct export_stats export;
 	struct audit_report audit;
 	int audit_ok;
+	/* network results, for the demo */
+	uint64_t pushed_records, push_duplicates;
+	unsigned push_attempts;               /* over every push */
+	uint64_t fetched_events;
 };
 
 int cmd_keygen(int argc, char **argv, struct cli_ctx *ctx);
@@ -40,6 +44,16 @@ int cmd_gateway(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_export(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_audit(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_demo(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_pki(int argc, char **argv, struct cli_ctx *ctx);
+/* `crossgate audit fetch` (gateway/cli_fetch.c); reachable as `crossgate fetch` until audit dispatches it. */
+int cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx);
+
+/* The client options every network command shares: --gateway, --ca, --cert, --key, --timeout. */
+struct client_opts;
+#define CLI_CLIENT_USAGE "--gateway HOST:PORT --ca CA.pem --cert CERT.pem --key KEY.pem [--timeout SECONDS]"
+/* Check that the client options are all there; prints a usage error (returns CLI_USAGE) if not. */
+int cli_client_check(const struct client_opts *o, const char *usage);
+int cli_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *out);
 
 #define CLI_USAGE 2   /* exit code of a usage error */
 

@@ -9,6 +9,10 @@
 #include <sodium.h>
 
 #include "gateway/cli.h"
+#include "agent/client.h"
+#include "proto/rpc.h"
+#include <fcntl.h>
+#include <unistd.h>
 #include "gateway/audit.h"
 #include "gateway/export.h"
 #include "gateway/store.h"
@@ -18,14 +22,108 @@
 
 static const char export_usage[] =
 	"crossgate export --db DB --policy FILE --keys DIR --out CSV [--purpose P]\n"
-	"                 [--left ID --right ID]";
+	"                 [--left ID --right ID]\n"
+	"       crossgate export " CLI_CLIENT_USAGE "\n"
+	"                 --out CSV [--purpose P] [--left ID --right ID]";
 
 static const char export_help[] =
 	"Join the partners' records on tokens and write an anonymized CSV of merged\n"
 	"features: a fresh random pseudonym per row, quasi-identifiers generalized by\n"
 	"the policy, classes smaller than the policy's k suppressed, no token and no\n"
 	"identifier.  Only subjects whose records on both sides consent to the purpose\n"
-	"(default 'analytics') are exported.  The export is an audit event.\n";
+	"(default 'analytics') are exported.  The export is an audit event.\n"
+	"With --gateway the gateway does it and sends the CSV over mutual TLS; the\n"
+	"certificate must be an analyst's whose policy entry grants the purpose.\n";
+
+/* Pull the export from a gateway into out_path (through a .tmp file, renamed when complete). */
+static int
+export_remote(const struct client_opts *co, const char *out_path, const char *purpose, const char *left,
+    const char *right, struct export_stats *st, struct cg_err *err)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__ExportRequest er = CROSSGATE__EXPORT_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	char tmp[4200];
+	uint64_t size, got = 0;
+	FILE *f = NULL;
+	int fd, r, last = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
+	if ((r = client_open(co, &c, err)) != 0)
+		return r;
+	er.purpose = (char *)purpose;
+	er.left = (char *)(left != NULL ? left : "");
+	er.right = (char *)(right != NULL ? right : "");
+	req.op_case = CROSSGATE__REQUEST__OP_EXPORT;
+	req.export = &er;
+	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
+		goto out;
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_EXPORT) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to an export");
+		goto out;
+	}
+	memset(st, 0, sizeof(*st));
+	st->left_records = resp->export->left_records;
+	st->right_records = resp->export->right_records;
+	st->matched = resp->export->matched;
+	st->ambiguous = resp->export->ambiguous;
+	st->no_consent = resp->export->no_consent;
+	st->exported = resp->export->exported;
+	st->suppressed = resp->export->suppressed;
+	st->superseded = resp->export->superseded;
+	st->k = resp->export->k;
+	size = resp->export->size;
+	crossgate__response__free_unpacked(resp, NULL);
+	resp = NULL;
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 || (f = fdopen(fd, "w")) == NULL) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	while (!last) {
+		if ((r = client_recv(c, &resp, err)) != 0)
+			goto out;
+		if (resp->result_case != CROSSGATE__RESPONSE__RESULT_CHUNK ||
+		    resp->chunk->data.len > size - got) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "gateway: the export stream does not match its announced size");
+			goto out;
+		}
+		if (resp->chunk->data.len > 0 && fwrite(resp->chunk->data.data, 1, resp->chunk->data.len, f) !=
+		    resp->chunk->data.len) {
+			r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+			goto out;
+		}
+		got += resp->chunk->data.len;
+		last = resp->chunk->last;
+		crossgate__response__free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	if (got != size) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: export ended after %llu of %llu bytes",
+		    (unsigned long long)got, (unsigned long long)size);
+		goto out;
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
+		f = NULL;
+		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	f = NULL;
+	if (rename(tmp, out_path) != 0) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (r != 0)
+		unlink(tmp);
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
+	return r;
+}
 
 int
 cmd_export(int argc, char **argv, struct cli_ctx *ctx)
@@ -34,7 +132,12 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
 		{ "keys", required_argument, NULL, 'k' }, { "out", required_argument, NULL, 'o' },
 		{ "purpose", required_argument, NULL, 'u' }, { "left", required_argument, NULL, 'l' },
-		{ "right", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+		{ "right", required_argument, NULL, 'r' }, { "gateway", required_argument, NULL, 'G' },
+		{ "ca", required_argument, NULL, 'C' }, { "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'K' }, { "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	struct client_opts co;
+	unsigned long v;
 	const char *db = NULL, *policy = NULL, *keys = NULL;
 	struct export_opts o;
 	struct policy *pol = NULL;
@@ -45,6 +148,7 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 	int c, r = 1;
 
 	memset(&o, 0, sizeof(o));
+	memset(&co, 0, sizeof(co));
 	o.purpose = "analytics";
 	o.actor = "analyst";
 	cli_getopt_reset();
@@ -57,12 +161,35 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		case 'u': o.purpose = optarg; break;
 		case 'l': o.left = optarg; break;
 		case 'r': o.right = optarg; break;
+		case 'G': co.gateway = optarg; break;
+		case 'C': co.ca = optarg; break;
+		case 'c': co.cert = optarg; break;
+		case 'K': co.key = optarg; break;
+		case 't':
+			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0)
+				return CLI_USAGE;
+			co.timeout_s = (unsigned)v;
+			break;
 		case 'h': printf("usage: %s\n\n%s", export_usage, export_help); return 0;
 		default: return cli_usage(export_usage, NULL);
 		}
 	}
 	if (optind != argc)
 		return cli_usage(export_usage, "unexpected argument");
+	if (co.gateway != NULL) {
+		if ((r = cli_client_check(&co, export_usage)) != 0)
+			return r;
+		if (o.out_path == NULL) return cli_missing(export_usage, "--out");
+		if (db != NULL || keys != NULL || policy != NULL)
+			return cli_usage(export_usage, "--gateway exports on the gateway: no --db, --keys or --policy");
+		cg_err_clear(&err);
+		if (export_remote(&co, o.out_path, o.purpose, o.left, o.right, &ctx->export, &err) != 0) {
+			cli_error("%s", err.msg);
+			return 1;
+		}
+		r = 0;
+		goto summary;
+	}
 	if (db == NULL) return cli_missing(export_usage, "--db");
 	if (policy == NULL) return cli_missing(export_usage, "--policy");
 	if (keys == NULL) return cli_missing(export_usage, "--keys");
@@ -73,10 +200,12 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 	o.storage = k.storage;
 	cg_err_clear(&err);
 	if (store_open(db, 0, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
-	    export_run(st, a, &o, &ctx->export, &err) != 0) {
+	    audit_policy_seen(a, pol->hash, &err) != 0 || export_run(st, a, &o, &ctx->export, &err) != 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
+	r = 0;
+summary:
 	if (ctx->out)
 		fprintf(ctx->out, "%s: %llu rows exported for '%s' (matched %llu, left out for consent %llu, "
 		    "suppressed below k=%u %llu, ambiguous %llu, superseded %llu)\n", o.out_path,
@@ -84,7 +213,8 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		    (unsigned long long)ctx->export.no_consent, ctx->export.k,
 		    (unsigned long long)ctx->export.suppressed, (unsigned long long)ctx->export.ambiguous,
 		    (unsigned long long)ctx->export.superseded);
-	r = 0;
+	if (co.gateway != NULL)
+		return r;
 out:
 	audit_free(a);
 	store_close(st);

@@ -11,13 +11,22 @@
 #include "gateway/cli.h"
 #include "gateway/audit.h"
 #include "gateway/ingest.h"
+#include "gateway/server.h"
 #include "gateway/store.h"
 #include "policy/policy.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 /* ---- gateway --------------------------------------------------------------- */
 
 static const char gateway_usage[] =
-	"crossgate gateway ingest --db DB --policy FILE --keys DIR BATCH...";
+	"crossgate gateway ingest --db DB --policy FILE --keys DIR BATCH...\n"
+	"       crossgate gateway serve  --db DB --policy FILE --keys DIR --cert CERT.pem --key KEY.pem\n"
+	"                                [--listen HOST:PORT] [--spool DIR] [--foreground]\n"
+	"                                [--pid-file FILE] [--port-file FILE]";
 
 static const char gateway_help[] =
 	"Ingest batch files.  Each batch is verified (partner's signature over the\n"
@@ -25,14 +34,187 @@ static const char gateway_help[] =
 	"the policy, and committed in one transaction: all of it or nothing.  A batch\n"
 	"already committed is reported as a duplicate and changes nothing.  Every\n"
 	"outcome is an audit event.  DIR holds the gateway keys of 'crossgate keygen\n"
-	"gateway' (enc.key, sign.key, storage.key).  Exit 1 if any batch was rejected.\n";
+	"gateway' (enc.key, sign.key, storage.key).  Exit 1 if any batch was rejected.\n"
+	"\n"
+	"serve: the same over mutual TLS 1.3 (see the policy's network and principals\n"
+	"sections): partners push batches, analysts pull exports, auditors fetch the\n"
+	"audit log; anything else is refused, answered with an error and logged in\n"
+	"the audit log.  A batch is acknowledged only once committed.  Logs are JSON\n"
+	"lines on stderr.  Without --foreground the server goes to the background once\n"
+	"it listens (the command returns 0 then, or 1 with the reason); --pid-file\n"
+	"gets its pid, --port-file the port it listens on (useful with port 0).\n"
+	"SIGTERM or SIGINT: stop accepting, finish requests in flight, checkpoint the\n"
+	"database, exit 0.  --spool (default DB.spool) holds batches being received.\n";
+
+static struct server *gateway_server;
+
+static void
+gateway_on_signal(int sig)
+{
+	(void)sig;
+	server_stop(gateway_server);
+}
+
+static int
+gateway_write_file(const char *path, long value)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -1;
+	fprintf(f, "%ld\n", value);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+struct gateway_serve_args {
+	const char *db, *policy, *keys, *cert, *key, *listen, *spool, *pid_file, *port_file;
+	int foreground;
+};
+
+/*
+ * Set up and run.  `ready` (>= 0) is a pipe to the parent that waits for the
+ * background server: one byte 0 when listening, or the error text.
+ */
+static int
+gateway_serve_run(const struct gateway_serve_args *a, int ready)
+{
+	struct policy *pol = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct server_config cfg;
+	struct server *srv = NULL;
+	struct sigaction sa;
+	struct cg_err err;
+	char spool[4200];
+	int r = 1;
+
+	cg_err_clear(&err);
+	if (policy_load(a->policy, &pol, NULL, &err) != 0)
+		goto fail;
+	if (cli_load_gateway_keys(a->keys, &k) != 0) {
+		cg_err_set(&err, CG_ERR_IO, "cannot load the gateway keys from %s", a->keys);
+		goto fail;
+	}
+	snprintf(spool, sizeof(spool), "%s.spool", a->db);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.pol = pol;
+	cfg.enc = k.enc;
+	cfg.sign = k.sign;
+	cfg.storage = k.storage;
+	cfg.db_path = a->db;
+	cfg.spool_dir = a->spool != NULL ? a->spool : spool;
+	cfg.cert = a->cert;
+	cfg.key = a->key;
+	cfg.listen = a->listen;
+	cfg.listen_fd = -1;
+	if (server_new(&cfg, &srv, &err) != 0)
+		goto fail;
+	if (a->port_file != NULL && gateway_write_file(a->port_file, server_port(srv)) != 0) {
+		cg_err_set(&err, CG_ERR_IO, "cannot write %s", a->port_file);
+		goto fail;
+	}
+	if (a->pid_file != NULL && gateway_write_file(a->pid_file, (long)getpid()) != 0) {
+		cg_err_set(&err, CG_ERR_IO, "cannot write %s", a->pid_file);
+		goto fail;
+	}
+	gateway_server = srv;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = gateway_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (ready >= 0) {
+		if (write(ready, "", 1) != 1) {
+			/* the parent is gone: serve anyway */
+		}
+		close(ready);
+		ready = -1;
+	}
+	if (server_run(srv, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	r = 0;
+	goto out;
+fail:
+	if (ready >= 0) {
+		if (write(ready, err.msg, strlen(err.msg)) < 0) {
+			/* nothing more to do */
+		}
+		close(ready);
+	} else
+		cli_error("%s", err.msg);
+out:
+	gateway_server = NULL;
+	if (a->pid_file != NULL && srv != NULL)
+		unlink(a->pid_file);
+	server_free(srv);
+	cli_gateway_keys_free(&k);
+	policy_free(pol);
+	return r;
+}
+
+static int
+gateway_serve(const struct gateway_serve_args *a)
+{
+	char msg[CG_ERR_MSG_MAX + 1];
+	int pfd[2], st, devnull;
+	ssize_t n;
+	pid_t pid;
+
+	if (a->foreground)
+		return gateway_serve_run(a, -1);
+	/* Fork first: the store is opened in the process that uses it (SQLite locks do not survive fork). */
+	fflush(NULL);
+	if (pipe(pfd) != 0 || (pid = fork()) < 0) {
+		cli_error("cannot start the server in the background: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			if (devnull > STDERR_FILENO)
+				close(devnull);
+		}
+		_exit(gateway_serve_run(a, pfd[1]));
+	}
+	close(pfd[1]);
+	do
+		n = read(pfd[0], msg, sizeof(msg) - 1);
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == 1 && msg[0] == '\0')
+		return 0;
+	if (n > 0) {
+		msg[n] = '\0';
+		cli_error("%s", msg);
+	} else
+		cli_error("the server exited during start-up");
+	(void)waitpid(pid, &st, 0);
+	return 1;
+}
 
 int
 cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 {
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
-		{ "keys", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+		{ "keys", required_argument, NULL, 'k' }, { "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'K' }, { "listen", required_argument, NULL, 'l' },
+		{ "spool", required_argument, NULL, 's' }, { "foreground", no_argument, NULL, 'f' },
+		{ "pid-file", required_argument, NULL, 'P' }, { "port-file", required_argument, NULL, 'O' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	struct gateway_serve_args sa = { 0 };
 	const char *db = NULL, *policy = NULL, *keys = NULL;
 	struct policy *pol = NULL;
 	struct cli_gw_keys k = { 0 };
@@ -49,21 +231,40 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 		case 'b': db = optarg; break;
 		case 'p': policy = optarg; break;
 		case 'k': keys = optarg; break;
+		case 'c': sa.cert = optarg; break;
+		case 'K': sa.key = optarg; break;
+		case 'l': sa.listen = optarg; break;
+		case 's': sa.spool = optarg; break;
+		case 'f': sa.foreground = 1; break;
+		case 'P': sa.pid_file = optarg; break;
+		case 'O': sa.port_file = optarg; break;
 		case 'h': printf("usage: %s\n\n%s", gateway_usage, gateway_help); return 0;
 		default: return cli_usage(gateway_usage, NULL);
 		}
 	}
-	if (optind >= argc || strcmp(argv[optind], "ingest") != 0)
-		return cli_usage(gateway_usage, "unknown or missing gateway command (ingest)");
+	if (optind >= argc || (strcmp(argv[optind], "ingest") != 0 && strcmp(argv[optind], "serve") != 0))
+		return cli_usage(gateway_usage, "unknown or missing gateway command (ingest, serve)");
 	if (db == NULL) return cli_missing(gateway_usage, "--db");
 	if (policy == NULL) return cli_missing(gateway_usage, "--policy");
 	if (keys == NULL) return cli_missing(gateway_usage, "--keys");
+	if (strcmp(argv[optind], "serve") == 0) {
+		if (sa.cert == NULL) return cli_missing(gateway_usage, "--cert");
+		if (sa.key == NULL) return cli_missing(gateway_usage, "--key");
+		if (optind + 1 != argc)
+			return cli_usage(gateway_usage, "unexpected argument");
+		sa.db = db;
+		sa.policy = policy;
+		sa.keys = keys;
+		return gateway_serve(&sa);
+	}
 	if (optind + 1 >= argc)
 		return cli_usage(gateway_usage, "no batch file given");
 	if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)
 		goto out;
 	cg_err_clear(&err);
-	if (store_open(db, STORE_OPEN_CREATE, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0) {
+	/* A policy the log has not seen before is itself an audit event (old and new hash). */
+	if (store_open(db, STORE_OPEN_CREATE, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
+	    audit_policy_seen(a, pol->hash, &err) != 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 
 #include "crypto/err.h"
 #include "crypto/keyfile.h"
+#include "agent/client.h"
 #include "gateway/cli.h"
 #include "policy/policy.h"
 
@@ -118,6 +120,33 @@ cli_gateway_keys_free(struct cli_gw_keys *k)
 }
 
 
+int
+cli_client_check(const struct client_opts *o, const char *usage)
+{
+	if (o->gateway == NULL) return cli_missing(usage, "--gateway");
+	if (o->ca == NULL) return cli_missing(usage, "--ca");
+	if (o->cert == NULL) return cli_missing(usage, "--cert");
+	if (o->key == NULL) return cli_missing(usage, "--key");
+	return 0;
+}
+
+int
+cli_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max) {
+		cli_error("%s must be a number from 0 to %lu", opt, max);
+		return CLI_USAGE;
+	}
+	*out = v;
+	return 0;
+}
+
+
 /* ---- main ------------------------------------------------------------------ */
 
 static const struct {
@@ -128,9 +157,10 @@ static const struct {
 	{ "demo", cmd_demo, "run the whole pipeline on synthetic data (make demo)" },
 	{ "keygen", cmd_keygen, "generate gateway, partner and match keys" },
 	{ "policy", cmd_policy, "check a data-sharing policy file" },
-	{ "agent", cmd_agent, "partner side: pack a CSV into a sealed, signed batch" },
-	{ "gateway", cmd_gateway, "gateway side: ingest batch files" },
-	{ "export", cmd_export, "join, anonymize and export merged features" },
+	{ "pki", cmd_pki, "make the CA and the TLS certificates of the gateway and its principals" },
+	{ "agent", cmd_agent, "partner side: pack a CSV into a sealed, signed batch; push it" },
+	{ "gateway", cmd_gateway, "gateway side: ingest batch files, or serve them over mutual TLS" },
+	{ "export", cmd_export, "join, anonymize and export merged features (locally or from a gateway)" },
 	{ "audit", cmd_audit, "verify the audit log with the gateway's public key" },
 };
 
@@ -162,6 +192,8 @@ main(int argc, char **argv)
 		main_usage(stdout);
 		return 0;
 	}
+	/* A peer that hangs up must be an error return from a write, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.out = stdout;
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)

@@ -954,6 +954,357 @@ parse_partners(struct pctx *c, struct fy_node *n, struct pos keypos, struct poli
 	}
 }
 
+/* ---- network and principals ---- */
+
+/* "HOST:PORT", HOST a name, an IPv4 address or a bracketed IPv6 address; PORT 0..65535. */
+static int
+listen_ok(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hlen, i;
+	long port = 0;
+
+	if (colon == NULL || colon == s || colon[1] == '\0' || strlen(colon + 1) > 5)
+		return 0;
+	for (i = 1; colon[i] != '\0'; i++) {
+		if (colon[i] < '0' || colon[i] > '9')
+			return 0;
+		port = port * 10 + (colon[i] - '0');
+	}
+	if (port > 65535)
+		return 0;
+	hlen = (size_t)(colon - s);
+	if (s[0] == '[')
+		return hlen > 2 && s[hlen - 1] == ']';
+	for (i = 0; i < hlen; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+		    (s[i] >= '0' && s[i] <= '9') || s[i] == '.' || s[i] == '-'))
+			return 0;
+	return 1;
+}
+
+static void
+get_u32_range(struct pctx *c, struct fy_node *v, struct pos keypos, const char *what, uint64_t lo,
+    uint64_t hi, uint64_t *out)
+{
+	int64_t i64;
+
+	if (get_int(c, v, keypos, what, &i64) != 0)
+		return;
+	if (i64 < 0 || (uint64_t)i64 < lo || (uint64_t)i64 > hi)
+		problem(c, node_pos(v, keypos), "%s must be between %" PRIu64 " and %" PRIu64, what, lo, hi);
+	else
+		*out = (uint64_t)i64;
+}
+
+static void
+parse_limits(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy_network *net)
+{
+	struct fy_node_pair *pair;
+	void *it = NULL;
+	struct key k;
+	uint64_t v;
+
+	if (want_mapping(c, n, keypos, "network limits") != 0)
+		return;
+	while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
+		struct fy_node *val = fy_node_pair_value(pair);
+
+		if (key_of(c, pair, keypos, &k) != 0)
+			continue;
+		v = 0;
+		if (key_is(&k, "frame_max")) {
+			get_u32_range(c, val, k.at, "frame_max", POLICY_NET_FRAME_MAX_MIN, 16u * 1024 * 1024, &v);
+			if (v)
+				net->frame_max = (uint32_t)v;
+		} else if (key_is(&k, "preauth_frame_max")) {
+			get_u32_range(c, val, k.at, "preauth_frame_max", POLICY_NET_PREAUTH_FRAME_MAX_MIN,
+			    1024 * 1024, &v);
+			if (v)
+				net->preauth_frame_max = (uint32_t)v;
+		} else if (key_is(&k, "push_max_bytes")) {
+			get_u32_range(c, val, k.at, "push_max_bytes", 1024, UINT64_C(1) << 40, &v);
+			if (v)
+				net->push_max_bytes = v;
+		} else if (key_is(&k, "max_connections")) {
+			get_u32_range(c, val, k.at, "max_connections", 1, POLICY_NET_MAX_CONNECTIONS_MAX, &v);
+			if (v)
+				net->max_connections = (uint32_t)v;
+		} else if (key_is(&k, "handshake_timeout")) {
+			get_u32_range(c, val, k.at, "handshake_timeout", 1, POLICY_NET_TIMEOUT_MAX, &v);
+			if (v)
+				net->handshake_timeout = (uint32_t)v;
+		} else if (key_is(&k, "read_timeout")) {
+			get_u32_range(c, val, k.at, "read_timeout", 1, POLICY_NET_TIMEOUT_MAX, &v);
+			if (v)
+				net->read_timeout = (uint32_t)v;
+		} else if (key_is(&k, "idle_timeout")) {
+			get_u32_range(c, val, k.at, "idle_timeout", 1, POLICY_NET_TIMEOUT_MAX, &v);
+			if (v)
+				net->idle_timeout = (uint32_t)v;
+		} else
+			unknown_key(c, &k, "in network limits");
+	}
+}
+
+/* A relative CA path is relative to the policy file, so that a policy and its CA travel together. */
+static char *
+resolve_path(const char *policy_name, const char *p)
+{
+	const char *slash;
+	char *out;
+	size_t dlen;
+
+	if (p[0] == '/' || (slash = strrchr(policy_name, '/')) == NULL)
+		return strdup(p);
+	dlen = (size_t)(slash - policy_name);
+	if ((out = malloc(dlen + 1 + strlen(p) + 1)) == NULL)
+		return NULL;
+	memcpy(out, policy_name, dlen);
+	out[dlen] = '/';
+	strcpy(out + dlen + 1, p);
+	return out;
+}
+
+static void
+parse_network(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p)
+{
+	struct policy_network *net = &p->net;
+	struct fy_node_pair *pair;
+	void *it = NULL;
+	int seen_ca = 0, seen_listen = 0;
+	struct key k;
+	uint64_t v;
+
+	if (want_mapping(c, n, keypos, "network") != 0)
+		return;
+	net->present = 1;
+	while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
+		struct fy_node *val = fy_node_pair_value(pair);
+
+		if (key_of(c, pair, keypos, &k) != 0)
+			continue;
+		if (key_is(&k, "ca")) {
+			seen_ca = 1;
+			if (get_str(c, val, k.at, "network ca", POLICY_VALUE_MAX, &net->ca) != 0)
+				continue;
+			if ((net->ca_path = resolve_path(c->name, net->ca)) == NULL)
+				c->nomem = 1;
+		} else if (key_is(&k, "listen")) {
+			seen_listen = 1;
+			if (get_str(c, val, k.at, "network listen", 300, &net->listen) != 0)
+				continue;
+			if (!listen_ok(net->listen)) {
+				problem(c, node_pos(val, k.at), "network listen must be HOST:PORT with a port "
+				    "from 0 to 65535 (an IPv6 address in brackets)");
+				free(net->listen);
+				net->listen = NULL;
+			}
+		} else if (key_is(&k, "limits")) {
+			parse_limits(c, val, k.at, net);
+		} else if (key_is(&k, "heartbeat_interval")) {
+			v = 0;
+			get_u32_range(c, val, k.at, "heartbeat_interval", 1, POLICY_NET_HEARTBEAT_MAX, &v);
+			if (v)
+				net->heartbeat_interval = (uint32_t)v;
+		} else
+			unknown_key(c, &k, "in network");
+	}
+	if (!seen_ca)
+		problem(c, keypos, "network has no ca (the CA file that client certificates must chain to)");
+	if (!seen_listen)
+		problem(c, keypos, "network has no listen address");
+	if (net->preauth_frame_max > net->frame_max)
+		problem(c, keypos, "network limits: preauth_frame_max (%u) is larger than frame_max (%u)",
+		    net->preauth_frame_max, net->frame_max);
+}
+
+/* Certificate identities: printable ASCII, as a SAN URI or a CN is matched byte for byte. */
+static int
+identity_ok(const char *s)
+{
+	size_t i, len = strlen(s);
+
+	if (len == 0 || len > POLICY_IDENTITY_MAX)
+		return 0;
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			return 0;
+	return 1;
+}
+
+static void
+parse_principal_purposes(struct pctx *c, struct fy_node *n, struct pos keypos, const struct policy *p,
+    struct policy_principal *pr)
+{
+	struct fy_node *item;
+	void *it = NULL;
+
+	if (want_sequence(c, n, keypos, "principal purposes") != 0)
+		return;
+	while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
+		struct pos at = node_pos(item, keypos);
+		char *s;
+		int bit;
+
+		if (get_str(c, item, keypos, "a principal purpose", POLICY_VALUE_MAX, &s) != 0)
+			continue;
+		if ((bit = policy_purpose_bit(p, s)) < 0)
+			problem(c, at, "principal '%s': purpose '%s' is not in the policy's purposes",
+			    pr->name != NULL ? pr->name : "?", id_ok(s, POLICY_ID_MAX) ? s : "?");
+		else if (strcmp(s, "match") == 0)
+			/* match consent only lets a record be tokenized; exporting for it would bypass every other purpose */
+			problem(c, at, "principal '%s': purpose 'match' cannot be granted (it only permits matching)",
+			    pr->name != NULL ? pr->name : "?");
+		else if (pr->purpose_bits & (UINT32_C(1) << bit))
+			problem(c, at, "principal '%s': duplicate purpose '%s'", pr->name != NULL ? pr->name : "?", s);
+		else
+			pr->purpose_bits |= UINT32_C(1) << bit;
+		free(s);
+	}
+	if (pr->purpose_bits == 0 && fy_node_sequence_item_count(n) == 0)
+		problem(c, keypos, "principal '%s' has an empty purposes list", pr->name != NULL ? pr->name : "?");
+}
+
+static void
+parse_principal(struct pctx *c, struct fy_node *n, struct pos fallback, const struct policy *p,
+    struct policy_principal *pr)
+{
+	struct fy_node_pair *pair;
+	struct fy_node *purposes = NULL;
+	struct pos at, ppos = { 0, 0 }, partpos = { 0, 0 };
+	void *it = NULL;
+	int seen_name = 0, seen_role = 0, seen_identity = 0;
+	const char *name;
+	char *role = NULL;
+	struct key k;
+
+	at = node_pos(n, fallback);
+	pr->line = (size_t)at.line;
+	if (want_mapping(c, n, fallback, "a principal") != 0)
+		return;
+	while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
+		if (!pair_key_is(pair, "name") || key_of(c, pair, at, &k) != 0)
+			continue;
+		seen_name = 1;
+		if (get_str(c, fy_node_pair_value(pair), k.at, "principal name", POLICY_VALUE_MAX, &pr->name) != 0)
+			break;
+		if (!id_ok(pr->name, POLICY_ID_MAX)) {
+			problem(c, node_pos(fy_node_pair_value(pair), k.at),
+			    "bad principal name (want [a-z0-9_-]{1,%d})", POLICY_ID_MAX);
+			free(pr->name);
+			pr->name = NULL;
+		}
+		break;
+	}
+	if (!seen_name)
+		problem(c, at, "principal without a name");
+	name = pr->name != NULL ? pr->name : "?";
+	it = NULL;
+	while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
+		struct fy_node *v = fy_node_pair_value(pair);
+
+		if (key_of(c, pair, at, &k) != 0)
+			continue;
+		if (key_is(&k, "name"))
+			continue;
+		if (key_is(&k, "role")) {
+			seen_role = 1;
+			if (get_str(c, v, k.at, "principal role", POLICY_VALUE_MAX, &role) != 0)
+				continue;
+			if (strcmp(role, "partner") == 0)
+				pr->role = POLICY_PRINCIPAL_PARTNER;
+			else if (strcmp(role, "analyst") == 0)
+				pr->role = POLICY_PRINCIPAL_ANALYST;
+			else if (strcmp(role, "auditor") == 0)
+				pr->role = POLICY_PRINCIPAL_AUDITOR;
+			else
+				problem(c, node_pos(v, k.at), "principal '%s': unknown role (want partner, analyst "
+				    "or auditor)", name);
+			free(role);
+			role = NULL;
+		} else if (key_is(&k, "identity")) {
+			seen_identity = 1;
+			if (get_str(c, v, k.at, "principal identity", POLICY_VALUE_MAX, &pr->identity) != 0)
+				continue;
+			if (!identity_ok(pr->identity)) {
+				problem(c, node_pos(v, k.at), "principal '%s': identity must be 1 to %d printable "
+				    "ASCII characters", name, POLICY_IDENTITY_MAX);
+				free(pr->identity);
+				pr->identity = NULL;
+			}
+		} else if (key_is(&k, "partner")) {
+			partpos = node_pos(v, k.at);
+			(void)get_str(c, v, k.at, "principal partner", POLICY_VALUE_MAX, &pr->partner);
+		} else if (key_is(&k, "purposes")) {
+			purposes = v;
+			ppos = k.at;
+		} else {
+			char where[POLICY_ID_MAX + 32];
+
+			snprintf(where, sizeof(where), "in principal '%s'", name);
+			unknown_key(c, &k, where);
+		}
+	}
+	if (!seen_role)
+		problem(c, at, "principal '%s' has no role", name);
+	if (!seen_identity)
+		problem(c, at, "principal '%s' has no identity", name);
+	if (pr->role == POLICY_PRINCIPAL_PARTNER) {
+		if (pr->partner == NULL && partpos.line == 0)
+			problem(c, at, "principal '%s' (role partner) has no partner", name);
+		else if (pr->partner != NULL && policy_partner_find(p, pr->partner) == NULL)
+			problem(c, partpos, "principal '%s': partner '%s' is not in the policy", name,
+			    id_ok(pr->partner, POLICY_ID_MAX) ? pr->partner : "?");
+	} else if (pr->partner != NULL || partpos.line != 0)
+		problem(c, partpos, "principal '%s': only a principal of role partner has a partner", name);
+	if (pr->role == POLICY_PRINCIPAL_ANALYST) {
+		if (purposes == NULL)
+			problem(c, at, "principal '%s' (role analyst) has no purposes", name);
+		else
+			parse_principal_purposes(c, purposes, ppos, p, pr);
+	} else if (purposes != NULL)
+		problem(c, ppos, "principal '%s': only a principal of role analyst has purposes", name);
+}
+
+static void
+parse_principals(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p)
+{
+	struct fy_node *item;
+	void *it = NULL;
+	size_t count, j;
+
+	if (want_sequence(c, n, keypos, "principals") != 0)
+		return;
+	count = (size_t)fy_node_sequence_item_count(n);
+	if (count > POLICY_PRINCIPALS_MAX) {
+		problem(c, keypos, "more than %d principals", POLICY_PRINCIPALS_MAX);
+		return;
+	}
+	if (count == 0)
+		return;
+	if ((p->principals = calloc(count, sizeof(*p->principals))) == NULL) {
+		c->nomem = 1;
+		return;
+	}
+	while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
+		struct policy_principal *pr = &p->principals[p->nprincipals++];
+
+		parse_principal(c, item, keypos, p, pr);
+		for (j = 0; j + 1 < p->nprincipals; j++) {
+			const struct policy_principal *o = &p->principals[j];
+
+			if (pr->name != NULL && o->name != NULL && strcmp(o->name, pr->name) == 0)
+				problem(c, node_pos(item, keypos), "duplicate principal name '%s'", pr->name);
+			/* One identity, one principal: otherwise a certificate's rights would be ambiguous. */
+			if (pr->identity != NULL && o->identity != NULL && strcmp(o->identity, pr->identity) == 0)
+				problem(c, node_pos(item, keypos), "principal '%s' has the same identity as "
+				    "principal '%s'", pr->name != NULL ? pr->name : "?",
+				    o->name != NULL ? o->name : "?");
+		}
+	}
+}
+
 /* ---- top level ---- */
 
 static void
@@ -1034,6 +1385,8 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 	void *it = NULL;
 	int seen_version = 0, seen_name = 0, seen_country = 0, seen_purposes = 0;
 	int seen_partners = 0;
+	struct fy_node *principals = NULL;
+	struct pos prpos = { 0, 0 };
 	struct key k;
 
 	at = node_pos(root, start);
@@ -1085,9 +1438,17 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 		} else if (key_is(&k, "partners")) {
 			seen_partners = 1;
 			parse_partners(c, v, k.at, p);
+		} else if (key_is(&k, "network")) {
+			parse_network(c, v, k.at, p);
+		} else if (key_is(&k, "principals")) {
+			/* after the loop: they name partners and purposes, wherever those are written */
+			principals = v;
+			prpos = k.at;
 		} else
 			unknown_key(c, &k, "at the top level");
 	}
+	if (principals != NULL)
+		parse_principals(c, principals, prpos, p);
 	if (!seen_version)
 		problem(c, at, "missing 'version'");
 	if (!seen_name)
@@ -1256,6 +1617,14 @@ policy_parse(const char *name, const char *buf, size_t len, struct policy **out,
 	p->email.plus_tags = 1;
 	p->email.plus_tags_all = 0;
 	p->email.googlemail = 1;
+	p->net.frame_max = POLICY_NET_FRAME_MAX_DEFAULT;
+	p->net.preauth_frame_max = POLICY_NET_PREAUTH_FRAME_MAX_DEFAULT;
+	p->net.push_max_bytes = POLICY_NET_PUSH_MAX_DEFAULT;
+	p->net.max_connections = POLICY_NET_MAX_CONNECTIONS_DEFAULT;
+	p->net.handshake_timeout = POLICY_NET_HANDSHAKE_TIMEOUT_DEFAULT;
+	p->net.read_timeout = POLICY_NET_READ_TIMEOUT_DEFAULT;
+	p->net.idle_timeout = POLICY_NET_IDLE_TIMEOUT_DEFAULT;
+	p->net.heartbeat_interval = POLICY_NET_HEARTBEAT_DEFAULT;
 	if (len > POLICY_FILE_MAX) {
 		struct pos none = { 0, 0 };
 
@@ -1381,6 +1750,15 @@ policy_free(struct policy *p)
 		free(pp->signing_key);
 	}
 	free(p->partners);
+	for (i = 0; i < p->nprincipals; i++) {
+		free(p->principals[i].name);
+		free(p->principals[i].identity);
+		free(p->principals[i].partner);
+	}
+	free(p->principals);
+	free(p->net.ca);
+	free(p->net.ca_path);
+	free(p->net.listen);
 	for (i = 0; i < p->npurposes; i++)
 		free(p->purposes[i]);
 	free(p->name);
@@ -1439,6 +1817,42 @@ policy_purpose_bit(const struct policy *p, const char *purpose)
 		if (strcmp(p->purposes[i], purpose) == 0)
 			return (int)i;
 	return -1;
+}
+
+const struct policy_principal *
+policy_principal_find(const struct policy *p, const char *identity)
+{
+	size_t i;
+
+	if (p == NULL || identity == NULL)
+		return NULL;
+	for (i = 0; i < p->nprincipals; i++)
+		if (p->principals[i].identity != NULL && strcmp(p->principals[i].identity, identity) == 0)
+			return &p->principals[i];
+	return NULL;
+}
+
+const char *
+policy_role_name(enum policy_principal_role role)
+{
+	switch (role) {
+	case POLICY_PRINCIPAL_PARTNER: return "partner";
+	case POLICY_PRINCIPAL_ANALYST: return "analyst";
+	case POLICY_PRINCIPAL_AUDITOR: return "auditor";
+	}
+	return "none";
+}
+
+int
+policy_principal_may_export(const struct policy *p, const struct policy_principal *pr, const char *purpose)
+{
+	int bit;
+
+	if (p == NULL || pr == NULL || purpose == NULL || pr->role != POLICY_PRINCIPAL_ANALYST)
+		return 0;
+	if ((bit = policy_purpose_bit(p, purpose)) < 0 || strcmp(purpose, "match") == 0)
+		return 0;
+	return (pr->purpose_bits & (UINT32_C(1) << bit)) != 0;
 }
 
 /* ---- cells ---- */

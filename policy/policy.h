@@ -39,6 +39,37 @@
  * `required: false` lets a feature or quasi-identifier cell be empty;
  * identifiers are always optional one by one, but a row needs at least one.
  *
+ * The network (`crossgate gateway serve`; all optional for file-only use):
+ *
+ *   network:
+ *     ca: pki/ca.pem               # the only CA trusted for client and server
+ *                                  # certificates; relative to this file
+ *     listen: "127.0.0.1:7443"     # HOST:PORT (IPv4 or [IPv6]); port 0 = any free port
+ *     limits:                      # every one optional; defaults below
+ *       frame_max: 1048576         # bytes of one frame once authorized (>= 65600)
+ *       preauth_frame_max: 16384   # bytes of a frame until then (request frames)
+ *       push_max_bytes: 4294967296 # bytes of one pushed batch
+ *       max_connections: 64        # concurrent; more are closed at once
+ *       handshake_timeout: 10      # seconds for the whole TLS handshake
+ *       read_timeout: 30           # seconds for one whole frame once it started
+ *       idle_timeout: 60           # seconds waiting for the next request
+ *     heartbeat_interval: 300      # seconds between "heartbeat" audit events
+ *   principals:                    # who may connect, matched on the certificate
+ *     - name: k-agent              # [a-z0-9_-]{1,32}, unique; names the actor in the audit log
+ *       role: partner              # partner | analyst | auditor
+ *       identity: "crossgate:partner:k"   # the client certificate's identity (crypto/pki.h):
+ *                                  # its crossgate: SAN URI, else its subject CN; unique
+ *       partner: k                 # role partner: the only partner it may push for
+ *     - name: analyst
+ *       role: analyst
+ *       identity: "crossgate:analyst:analyst"
+ *       purposes: [analytics]      # role analyst: the export purposes it may use ('match' never)
+ *     - {name: auditor, role: auditor, identity: "crossgate:auditor:auditor"}
+ *
+ * Roles: partner = push batches of its own partner id; analyst = pull exports
+ * for its purposes; auditor = fetch audit events and checkpoints.  Nothing
+ * else is allowed to anyone.
+ *
  * Every problem found is reported as "file:line:column: reason".
  */
 #ifndef CG_POLICY_H
@@ -116,6 +147,51 @@ struct policy_partner {
 	size_t line;
 };
 
+/* Network defaults (see above). */
+#define POLICY_NET_FRAME_MAX_DEFAULT (1024u * 1024)
+#define POLICY_NET_FRAME_MAX_MIN (64u * 1024 + 64)      /* a batch record frame must fit */
+#define POLICY_NET_PREAUTH_FRAME_MAX_DEFAULT (16u * 1024)
+#define POLICY_NET_PREAUTH_FRAME_MAX_MIN 256u
+#define POLICY_NET_PUSH_MAX_DEFAULT (4ull * 1024 * 1024 * 1024)
+#define POLICY_NET_MAX_CONNECTIONS_DEFAULT 64u
+#define POLICY_NET_MAX_CONNECTIONS_MAX 4096u
+#define POLICY_NET_HANDSHAKE_TIMEOUT_DEFAULT 10u
+#define POLICY_NET_READ_TIMEOUT_DEFAULT 30u
+#define POLICY_NET_IDLE_TIMEOUT_DEFAULT 60u
+#define POLICY_NET_TIMEOUT_MAX 3600u
+#define POLICY_NET_HEARTBEAT_DEFAULT 300u
+#define POLICY_NET_HEARTBEAT_MAX 86400u
+#define POLICY_PRINCIPALS_MAX 1024
+#define POLICY_IDENTITY_MAX 256
+
+struct policy_network {
+	int present;                 /* the policy has a network section */
+	char *ca;                    /* as written */
+	char *ca_path;               /* resolved against the policy file's directory */
+	char *listen;                /* "HOST:PORT" */
+	uint32_t frame_max;
+	uint32_t preauth_frame_max;
+	uint64_t push_max_bytes;
+	uint32_t max_connections;
+	uint32_t handshake_timeout, read_timeout, idle_timeout;   /* seconds */
+	uint32_t heartbeat_interval; /* seconds */
+};
+
+enum policy_principal_role {
+	POLICY_PRINCIPAL_PARTNER = 1,
+	POLICY_PRINCIPAL_ANALYST,
+	POLICY_PRINCIPAL_AUDITOR,
+};
+
+struct policy_principal {
+	char *name;
+	enum policy_principal_role role;
+	char *identity;
+	char *partner;               /* role partner: a partner id of the policy */
+	uint32_t purpose_bits;       /* role analyst: bit i = purposes[i]; never 'match' */
+	size_t line;
+};
+
 struct policy {
 	int version;
 	char *name;
@@ -128,6 +204,9 @@ struct policy {
 	struct policy_partner *partners;
 	size_t npartners;
 	unsigned char hash[32];      /* SHA-256 of the file's bytes */
+	struct policy_network net;   /* defaults filled in even when absent */
+	struct policy_principal *principals;
+	size_t nprincipals;
 };
 
 /* All problems found, one message each ("file:line:col: reason"). Owned by the caller. */
@@ -153,6 +232,13 @@ const struct policy_partner *policy_partner_find(const struct policy *p, const c
 const struct policy_column *policy_column_find(const struct policy_partner *pp, const char *name);
 /* Bit index of a purpose, or -1. */
 int policy_purpose_bit(const struct policy *p, const char *purpose);
+
+/* The principal whose identity is exactly `identity` (a certificate's), or NULL. */
+const struct policy_principal *policy_principal_find(const struct policy *p, const char *identity);
+/* "partner", "analyst", "auditor". */
+const char *policy_role_name(enum policy_principal_role role);
+/* Whether an analyst principal may export for `purpose` (a purpose of the policy other than match). */
+int policy_principal_may_export(const struct policy *p, const struct policy_principal *pr, const char *purpose);
 
 /* A cell parsed against its column. */
 struct policy_value {

@@ -1,0 +1,1223 @@
+/* server.c - see server.h */
+#include "gateway/server.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "crypto/tls.h"
+#include "gateway/audit.h"
+#include "gateway/export.h"
+#include "gateway/ingest.h"
+#include "gateway/store.h"
+#include "proto/batch.h"
+#include "proto/frame.h"
+#include "proto/rpc.h"
+
+/* One connection slot: its socket, and whether a request is in flight (then shutdown leaves it be). */
+struct server_slot {
+	int used;
+	int fd;
+	int busy;
+};
+
+struct server {
+	struct server_config cfg;
+	const struct policy *pol;
+	SSL_CTX *ctx;
+	int lfd;
+	int port;
+	int stop_pipe[2];
+	volatile sig_atomic_t stop_requested;
+	char listen_addr[TLS_HOST_MAX + 16];
+
+	pthread_mutex_t db_mu;               /* the store and the audit log: one SQLite writer */
+	struct store *st;
+	struct audit *au;
+
+	pthread_mutex_t mu;                  /* everything below */
+	pthread_cond_t idle_cv;
+	int stopping;
+	unsigned active;
+	uint64_t next_conn;
+	struct server_slot *slots;
+	uint64_t n_pushes, n_duplicates, n_rejected, n_refused, n_exports, n_fetches, n_conns, n_busy;
+	int64_t unauth_window;               /* minute of the current rate-limit window */
+	unsigned unauth_logged;
+	uint64_t unauth_suppressed;
+
+	pthread_mutex_t log_mu;
+	FILE *log;
+};
+
+struct server_conn {
+	struct server *s;
+	int fd;
+	size_t slot;
+	uint64_t id;
+	struct tls_conn *tc;
+	const struct policy_principal *pr;
+	char identity[PKI_IDENTITY_MAX + 1];
+	unsigned char *buf;
+	size_t cap;
+	int linger;                          /* an Error went out: drain before closing */
+};
+
+/* ---- logs ---- */
+
+static void
+server_time(char out[96])
+{
+	struct timeval tv;
+	struct tm tm;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	snprintf(out, 96, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+}
+
+/*
+ * One JSON object per line: "time", "level", "event", then key/value pairs
+ * (const char *key, json_t *value (stolen), ... NULL).  Values are counts,
+ * names and reasons; callers never pass a key, token, identifier or value.
+ */
+static void
+slog(struct server *s, const char *level, const char *event, ...)
+{
+	json_t *o = json_object();
+	const char *k;
+	char ts[96], *line;
+	va_list ap;
+
+	server_time(ts);
+	if (o != NULL) {
+		json_object_set_new(o, "time", json_string(ts));
+		json_object_set_new(o, "level", json_string(level));
+		json_object_set_new(o, "event", json_string(event));
+	}
+	va_start(ap, event);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		json_t *v = va_arg(ap, json_t *);
+
+		if (o != NULL && v != NULL)
+			json_object_set_new(o, k, v);
+		else
+			json_decref(v);
+	}
+	va_end(ap);
+	if (o == NULL || (line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII)) == NULL) {
+		json_decref(o);
+		return;
+	}
+	pthread_mutex_lock(&s->log_mu);
+	fprintf(s->log, "%s\n", line);
+	fflush(s->log);
+	pthread_mutex_unlock(&s->log_mu);
+	free(line);
+	json_decref(o);
+}
+
+/* A string that came from the network, safe for a log line or a message. */
+static const char *
+server_name_or(const char *s)
+{
+	return s != NULL && rpc_name_ok(s) ? s : "?";
+}
+
+/* ---- audit events (callers hold nothing; these take db_mu) ---- */
+
+static void
+server_audit(struct server *s, Crossgate__AuditEvent *ev)
+{
+	struct cg_err err;
+
+	pthread_mutex_lock(&s->db_mu);
+	if (audit_log(s->au, ev, &err) != 0)
+		slog(s, "error", "audit-failed", "action", json_string(ev->action), "reason", json_string(err.msg),
+		    NULL);
+	pthread_mutex_unlock(&s->db_mu);
+}
+
+static void
+server_event_init(struct server *s, Crossgate__AuditEvent *ev, const char *actor, const char *action,
+    const char *outcome)
+{
+	crossgate__audit_event__init(ev);
+	ev->actor = (char *)actor;
+	ev->action = (char *)action;
+	ev->outcome = (char *)outcome;
+	ev->policy_hash.data = (uint8_t *)s->pol->hash;
+	ev->policy_hash.len = sizeof(s->pol->hash);
+}
+
+/*
+ * A refusal: logged, and an audit event (action "refused", the operation in
+ * counts-free `reason`).  Unauthenticated ones are rate-limited.
+ */
+static void
+server_refused(struct server_conn *c, const char *op, const char *reason, const char *purpose)
+{
+	struct server *s = c->s;
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce, *cep = &ce;
+	char full[CG_ERR_MSG_MAX + 64];
+	const char *actor = c->pr != NULL ? c->pr->name : "unauthenticated";
+	uint64_t suppressed = 0;
+	int64_t minute = tls_now_ms() / 60000;
+	int log_it = 1;
+
+	pthread_mutex_lock(&s->mu);
+	s->n_refused++;
+	if (c->pr == NULL) {
+		if (minute != s->unauth_window) {
+			s->unauth_window = minute;
+			s->unauth_logged = 0;
+		}
+		if (s->unauth_logged >= SERVER_AUDIT_UNAUTH_PER_MIN) {
+			s->unauth_suppressed++;
+			log_it = 0;
+		} else {
+			s->unauth_logged++;
+			suppressed = s->unauth_suppressed;
+			s->unauth_suppressed = 0;
+		}
+	}
+	pthread_mutex_unlock(&s->mu);
+	slog(s, "warn", "refused", "conn", json_integer((json_int_t)c->id), "peer",
+	    json_string(c->tc != NULL ? tls_peer_addr(c->tc) : "?"), "principal", json_string(actor), "op",
+	    json_string(op), "reason", json_string(reason), "audited", json_boolean(log_it), NULL);
+	if (!log_it)
+		return;
+	snprintf(full, sizeof(full), "%s: %s", op, reason);
+	server_event_init(s, &ev, actor, "refused", "rejected");
+	ev.reason = full;
+	if (purpose != NULL)
+		ev.purpose = (char *)purpose;
+	if (c->pr != NULL && c->pr->partner != NULL)
+		ev.partner_id = c->pr->partner;
+	if (suppressed > 0) {
+		crossgate__audit_event__counts_entry__init(&ce);
+		ce.key = (char *)"suppressed";
+		ce.value = suppressed;
+		ev.counts = &cep;
+		ev.n_counts = 1;
+	}
+	server_audit(s, &ev);
+}
+
+/* ---- helpers ---- */
+
+static int64_t
+server_deadline(uint32_t seconds)
+{
+	return tls_now_ms() + (int64_t)seconds * 1000;
+}
+
+/* Answer with an Error (best effort: the peer may be gone). */
+static void
+server_error(struct server_conn *c, const char *code, const char *op, const char *msg)
+{
+	struct cg_err err;
+
+	c->linger = 1;
+	if (c->tc != NULL && rpc_send_error(c->tc, code, op, msg, 0, server_deadline(c->s->pol->net.read_timeout),
+	    &err) != 0)
+		slog(c->s, "info", "send-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    json_string(err.msg), NULL);
+}
+
+/* Replace a spool path inside a message: the peer gets no server paths. */
+static void
+server_scrub(char *msg, size_t size, const char *path, const char *with)
+{
+	char out[CG_ERR_MSG_MAX];
+	size_t plen = strlen(path), o = 0;
+	const char *p = msg, *q;
+
+	while ((q = strstr(p, path)) != NULL && o < sizeof(out) - 1) {
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%.*s%s", (int)(q - p), p, with);
+		p = q + plen;
+	}
+	if (o >= sizeof(out) - 1)
+		o = sizeof(out) - 1;
+	snprintf(out + o, sizeof(out) - o, "%s", p);
+	snprintf(msg, size, "%s", out);
+}
+
+static int
+server_spool_open(struct server *s, const char *kind, uint64_t id, char path[1200], FILE **out, struct cg_err *err)
+{
+	unsigned char rnd[8];
+	char hex[17];
+	int fd;
+
+	*out = NULL;
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	snprintf(path, 1200, "%s/%s-%llu-%s.part", s->cfg.spool_dir, kind, (unsigned long long)id, hex);
+	if ((fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)) < 0)
+		return cg_err_set(err, CG_ERR_IO, "cannot create a spool file: %s", strerror(errno));
+	if ((*out = fdopen(fd, "w+")) == NULL) {
+		close(fd);
+		unlink(path);
+		return cg_err_set(err, CG_ERR_IO, "cannot open a spool file: %s", strerror(errno));
+	}
+	return 0;
+}
+
+/* ---- push ---- */
+
+static int
+server_write_frame(FILE *f, const unsigned char *p, size_t n)
+{
+	unsigned char hdr[FRAME_HDR_LEN];
+
+	frame_header(n, hdr);
+	return fwrite(hdr, 1, sizeof(hdr), f) == sizeof(hdr) && (n == 0 || fwrite(p, 1, n, f) == n) ? 0 : -1;
+}
+
+static int
+server_push(struct server_conn *c, const Crossgate__PushRequest *req)
+{
+	struct server *s = c->s;
+	const struct policy_network *net = &s->pol->net;
+	Crossgate__BatchHeader *hdr = NULL;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__PushResult pr = CROSSGATE__PUSH_RESULT__INIT;
+	struct ingest_keys keys;
+	struct ingest_result res;
+	struct cg_err err;
+	char path[1200] = "", msg[CG_ERR_MSG_MAX + 128];
+	FILE *f = NULL;
+	unsigned char *b = NULL;
+	uint64_t got = 0, frames = 0;
+	size_t len, have = 0, bcap;
+	int64_t t0 = tls_now_ms(), t1, deadline;
+	int r, keep = 0;
+
+	if (req->size > net->push_max_bytes) {
+		snprintf(msg, sizeof(msg), "batch of %llu bytes is over the limit of %llu bytes",
+		    (unsigned long long)req->size, (unsigned long long)net->push_max_bytes);
+		server_error(c, "limit", "push", msg);
+		server_refused(c, "push", msg, NULL);
+		return 0;
+	}
+	if ((r = server_spool_open(s, "push", c->id, path, &f, &err)) != 0) {
+		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
+		slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    json_string(err.msg), NULL);
+		return 0;
+	}
+	/*
+	 * The batch arrives in bulk reads; frames are cut out of the buffer as they
+	 * complete (each checked against its cap before it counts), whole frames go
+	 * to the spool, and nothing past the announced size is ever read.  Each
+	 * completed frame renews the read deadline: a trickle slower than one frame
+	 * per read_timeout is dropped.
+	 */
+	bcap = (size_t)net->frame_max + FRAME_HDR_LEN;
+	if (bcap < 256 * 1024)
+		bcap = 256 * 1024;
+	if ((b = malloc(bcap)) == NULL) {
+		server_error(c, "internal", "push", "the gateway is out of memory; retry later");
+		goto out;
+	}
+	deadline = server_deadline(net->read_timeout);
+	while (got < req->size) {
+		size_t off = 0, n, want;
+		const unsigned char *payload;
+
+		for (;;) {
+			/* The header is parsed under its own small cap: nothing larger before it is checked. */
+			size_t fcap = frames == 0 ? BATCH_HEADER_MAX : net->frame_max;
+			size_t used;
+
+			if (off >= have)
+				break;
+			r = frame_parse(b + off, have - off, fcap, &payload, &len, &used, &err);
+			if (r == CG_ERR_INCOMPLETE)
+				break;
+			if (r != 0) {
+				if (r == CG_ERR_LIMIT) {
+					size_t fl = ((size_t)b[off] << 24) | ((size_t)b[off + 1] << 16) |
+					    ((size_t)b[off + 2] << 8) | b[off + 3];
+
+					snprintf(msg, sizeof(msg), "frame of %zu bytes is over the limit of %zu bytes",
+					    fl, fcap);
+					server_error(c, "limit", "push", msg);
+					server_refused(c, "push", msg, NULL);
+				} else {
+					server_error(c, "malformed", "push", err.msg);
+					server_refused(c, "push", err.msg, NULL);
+				}
+				goto out;
+			}
+			if (frames == 0) {
+				/* A partner pushes its own batches only: checked before anything else is read. */
+				if ((hdr = crossgate__batch_header__unpack(NULL, len, payload)) == NULL) {
+					server_error(c, "malformed", "push", "the first frame is not a batch header");
+					server_refused(c, "push", "the first frame is not a batch header", NULL);
+					goto out;
+				}
+				if (strcmp(hdr->partner_id, c->pr->partner) != 0) {
+					snprintf(msg, sizeof(msg), "principal '%s' (partner '%s') may not push a batch "
+					    "of partner '%s'", c->pr->name, c->pr->partner,
+					    server_name_or(hdr->partner_id));
+					server_error(c, "refused", "push", msg);
+					server_refused(c, "push", msg, NULL);
+					goto out;
+				}
+			}
+			frames++;
+			off += used;
+			deadline = server_deadline(net->read_timeout);
+		}
+		if (off > 0) {
+			if (fwrite(b, 1, off, f) != off) {
+				server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
+				slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
+				    json_string(strerror(errno)), NULL);
+				goto out;
+			}
+			got += off;
+			have -= off;
+			memmove(b, b + off, have);
+		}
+		if (got >= req->size)
+			break;
+		want = bcap - have;
+		if (want > req->size - got - have)
+			want = (size_t)(req->size - got - have);
+		if (want == 0) {
+			/* the announced size ends inside a frame */
+			snprintf(msg, sizeof(msg), "batch frames run past the announced %llu bytes",
+			    (unsigned long long)req->size);
+			server_error(c, "malformed", "push", msg);
+			server_refused(c, "push", msg, NULL);
+			goto out;
+		}
+		r = tls_read_some(c->tc, b + have, want, deadline, &n, &err);
+		if (r != 0) {
+			if (tls_timed_out(c->tc))
+				server_error(c, "timeout", "push", "read timed out");
+			slog(s, "warn", "push-aborted", "conn", json_integer((json_int_t)c->id), "principal",
+			    json_string(c->pr->name), "received", json_integer((json_int_t)(got + have)), "reason",
+			    json_string(err.msg), NULL);
+			goto out;
+		}
+		have += n;
+	}
+	if (fflush(f) != 0) {
+		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
+		goto out;
+	}
+	fclose(f);
+	f = NULL;
+	t1 = tls_now_ms();
+
+	keys.enc = s->cfg.enc;
+	keys.storage = s->cfg.storage;
+	cg_err_clear(&err);
+	pthread_mutex_lock(&s->db_mu);
+	r = ingest_batch_file(s->st, s->au, s->pol, &keys, path, &res, &err);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0) {
+		server_scrub(err.msg, sizeof(err.msg), path, "pushed batch");
+		pthread_mutex_lock(&s->mu);
+		s->n_rejected++;
+		pthread_mutex_unlock(&s->mu);
+		/* ingest logged the rejection itself; the store or the disk failing is ours, not the batch's */
+		server_error(c, r == CG_ERR_DB || r == CG_ERR_NOMEM || r == CG_ERR_IO ? "internal" : "rejected",
+		    "push", err.msg);
+		slog(s, "warn", "push-rejected", "conn", json_integer((json_int_t)c->id), "principal",
+		    json_string(c->pr->name), "reason", json_string(err.msg), NULL);
+		goto out;
+	}
+	pr.status = res.duplicate ? CROSSGATE__PUSH_STATUS__PUSH_STATUS_DUPLICATE :
+	    CROSSGATE__PUSH_STATUS__PUSH_STATUS_COMMITTED;
+	pr.records = res.records;
+	pr.batch_id.data = res.batch_id;
+	pr.batch_id.len = res.duplicate && sodium_is_zero(res.batch_id, 16) ? 0 : 16;
+	pr.digest.data = res.digest;
+	pr.digest.len = 32;
+	pr.partner = res.partner;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_PUSH;
+	resp.push = &pr;
+	pthread_mutex_lock(&s->mu);
+	if (res.duplicate)
+		s->n_duplicates++;
+	else
+		s->n_pushes++;
+	pthread_mutex_unlock(&s->mu);
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(net->read_timeout), &err) != 0) {
+		/* Committed but unacknowledged: the client's retry will be answered DUPLICATE. */
+		slog(s, "warn", "ack-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
+		    NULL);
+		goto out;
+	}
+	slog(s, "info", "push", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	    "partner", json_string(res.partner), "status", json_string(res.duplicate ? "duplicate" : "committed"),
+	    "records", json_integer((json_int_t)res.records), "bytes", json_integer((json_int_t)req->size),
+	    "receive_ms", json_integer((json_int_t)(t1 - t0)), "commit_ms",
+	    json_integer((json_int_t)(tls_now_ms() - t1)), NULL);
+	keep = 1;
+out:
+	if (hdr != NULL)
+		crossgate__batch_header__free_unpacked(hdr, NULL);
+	free(b);
+	if (f != NULL)
+		fclose(f);
+	if (path[0] != '\0')
+		unlink(path);
+	return keep;
+}
+
+/* ---- streaming a spool file ---- */
+
+/* Send `size` bytes of f as Chunk responses. */
+static int
+server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err *err)
+{
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__Chunk ch = CROSSGATE__CHUNK__INIT;
+	unsigned char *b;
+	uint64_t sent = 0;
+	size_t n;
+	int r = 0;
+
+	if ((b = malloc(RPC_CHUNK_MAX)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_CHUNK;
+	resp.chunk = &ch;
+	do {
+		n = fread(b, 1, RPC_CHUNK_MAX, f);
+		if (n == 0 && sent < size) {
+			r = cg_err_set(err, CG_ERR_IO, "spool file shorter than expected");
+			break;
+		}
+		sent += n;
+		ch.data.data = b;
+		ch.data.len = n;
+		ch.last = sent >= size;
+		if ((r = rpc_write_msg(c->tc, &resp.base, server_deadline(c->s->pol->net.read_timeout), err)) != 0)
+			break;
+	} while (sent < size);
+	free(b);
+	return r;
+}
+
+/* ---- export ---- */
+
+static int
+server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__ExportResult er = CROSSGATE__EXPORT_RESULT__INIT;
+	struct export_opts o;
+	struct export_stats st;
+	struct cg_err err;
+	struct stat sb;
+	char path[1200] = "", msg[CG_ERR_MSG_MAX + 64];
+	FILE *f = NULL;
+	int r, keep = 0;
+
+	if (!policy_principal_may_export(s->pol, c->pr, req->purpose)) {
+		snprintf(msg, sizeof(msg), "principal '%s' may not export for purpose '%s'", c->pr->name,
+		    req->purpose);
+		server_error(c, "refused", "export", msg);
+		server_refused(c, "export", msg, req->purpose);
+		return 0;
+	}
+	if ((r = server_spool_open(s, "export", c->id, path, &f, &err)) != 0) {
+		server_error(c, "internal", "export", "the gateway cannot write the export; retry later");
+		return 0;
+	}
+	fclose(f);
+	f = NULL;
+	memset(&o, 0, sizeof(o));
+	memset(&st, 0, sizeof(st));
+	o.pol = s->pol;
+	o.left = req->left[0] ? req->left : NULL;
+	o.right = req->right[0] ? req->right : NULL;
+	o.purpose = req->purpose;
+	o.out_path = path;
+	o.storage = s->cfg.storage;
+	o.actor = c->pr->name;
+	cg_err_clear(&err);
+	pthread_mutex_lock(&s->db_mu);
+	r = export_run(s->st, s->au, &o, &st, &err);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0) {
+		server_scrub(err.msg, sizeof(err.msg), path, "export");
+		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG ? "rejected" : "internal", "export", err.msg);
+		slog(s, "warn", "export-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
+		    NULL);
+		goto out;
+	}
+	if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &sb) != 0) {
+		server_error(c, "internal", "export", "the gateway cannot read the export; retry later");
+		goto out;
+	}
+	er.size = (uint64_t)sb.st_size;
+	er.left_records = st.left_records;
+	er.right_records = st.right_records;
+	er.matched = st.matched;
+	er.ambiguous = st.ambiguous;
+	er.no_consent = st.no_consent;
+	er.exported = st.exported;
+	er.suppressed = st.suppressed;
+	er.superseded = st.superseded;
+	er.k = st.k;
+	er.purpose = (char *)req->purpose;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_EXPORT;
+	resp.export = &er;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
+	    server_send_chunks(c, f, er.size, &err) != 0) {
+		slog(s, "warn", "export-send-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    json_string(err.msg), NULL);
+		goto out;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->n_exports++;
+	pthread_mutex_unlock(&s->mu);
+	slog(s, "info", "export", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	    "purpose", json_string(req->purpose), "rows", json_integer((json_int_t)st.exported), "suppressed",
+	    json_integer((json_int_t)st.suppressed), "bytes", json_integer((json_int_t)er.size), NULL);
+	keep = 1;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (path[0] != '\0')
+		unlink(path);
+	return keep;
+}
+
+/* ---- audit fetch ---- */
+
+struct server_fetch {
+	FILE *f;
+	uint64_t count;
+	int failed;
+};
+
+/* Each event becomes a Response{audit_record} frame in the spool file, sent as is afterwards. */
+static int
+server_fetch_cb(uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint, void *arg)
+{
+	struct server_fetch *sf = arg;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AuditRecord ar = CROSSGATE__AUDIT_RECORD__INIT;
+	unsigned char stackbuf[8192], *b = stackbuf;
+	size_t n;
+	int r = 0;
+
+	ar.seq = seq;
+	ar.event.data = (uint8_t *)event;
+	ar.event.len = len;
+	ar.checkpoint = (char *)(checkpoint != NULL ? checkpoint : "");
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_RECORD;
+	resp.audit_record = &ar;
+	n = crossgate__response__get_packed_size(&resp);
+	if (n > sizeof(stackbuf) && (b = malloc(n)) == NULL)
+		return sf->failed = 1;
+	crossgate__response__pack(&resp, b);
+	if (server_write_frame(sf->f, b, n) != 0)
+		r = sf->failed = 1;
+	else
+		sf->count++;
+	if (b != stackbuf)
+		free(b);
+	return r;
+}
+
+static int
+server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AuditFetchResult fr = CROSSGATE__AUDIT_FETCH_RESULT__INIT;
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce, *cep = &ce;
+	struct server_fetch sf;
+	struct cg_err err;
+	struct stat sb;
+	char path[1200] = "";
+	uint64_t size = 0;
+	int r, keep = 0;
+
+	memset(&sf, 0, sizeof(sf));
+	if ((r = server_spool_open(s, "audit", c->id, path, &sf.f, &err)) != 0) {
+		server_error(c, "internal", "audit_fetch", "the gateway cannot copy the audit log; retry later");
+		return 0;
+	}
+	setvbuf(sf.f, NULL, _IOFBF, 1 << 20);
+	server_event_init(s, &ev, c->pr->name, "audit-fetch", "ok");
+	crossgate__audit_event__counts_entry__init(&ce);
+	ce.key = (char *)"from";
+	ce.value = req->from;
+	ev.counts = &cep;
+	ev.n_counts = 1;
+	cg_err_clear(&err);
+	/* Copied under the lock into the spool file; sent after it is released (a slow auditor stalls nobody). */
+	pthread_mutex_lock(&s->db_mu);
+	r = audit_log(s->au, &ev, &err);
+	if (r == 0)
+		r = audit_iter(s->st, req->from, server_fetch_cb, &sf, &err);
+	size = audit_size(s->au);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0 || sf.failed || fflush(sf.f) != 0 || fstat(fileno(sf.f), &sb) != 0 || fseek(sf.f, 0, SEEK_SET) != 0) {
+		server_error(c, "internal", "audit_fetch", "the gateway cannot copy the audit log; retry later");
+		slog(s, "error", "audit-fetch-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    json_string(r != 0 ? err.msg : "spool write failed"), NULL);
+		goto out;
+	}
+	fr.count = sf.count;
+	fr.size = size;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_FETCH;
+	resp.audit_fetch = &fr;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+		goto sendfail;
+	{
+		unsigned char *b = malloc(RPC_CHUNK_MAX);
+		size_t n;
+
+		if (b == NULL)
+			goto out;
+		r = 0;
+		while (r == 0 && (n = fread(b, 1, RPC_CHUNK_MAX, sf.f)) > 0)
+			r = tls_write(c->tc, b, n, server_deadline(s->pol->net.read_timeout), &err);
+		free(b);
+		if (r != 0)
+			goto sendfail;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->n_fetches++;
+	pthread_mutex_unlock(&s->mu);
+	slog(s, "info", "audit-fetch", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	    "from", json_integer((json_int_t)req->from), "events", json_integer((json_int_t)sf.count), "bytes",
+	    json_integer((json_int_t)sb.st_size), NULL);
+	keep = 1;
+	goto out;
+sendfail:
+	slog(s, "warn", "audit-fetch-send-failed", "conn", json_integer((json_int_t)c->id), "reason",
+	    json_string(err.msg), NULL);
+out:
+	if (sf.f != NULL)
+		fclose(sf.f);
+	if (path[0] != '\0')
+		unlink(path);
+	return keep;
+}
+
+/* ---- one connection ---- */
+
+static void
+server_set_busy(struct server_conn *c, int busy)
+{
+	pthread_mutex_lock(&c->s->mu);
+	c->s->slots[c->slot].busy = busy;
+	pthread_mutex_unlock(&c->s->mu);
+}
+
+static int
+server_is_stopping(struct server *s)
+{
+	int v;
+
+	pthread_mutex_lock(&s->mu);
+	v = s->stopping;
+	pthread_mutex_unlock(&s->mu);
+	return v;
+}
+
+/* One request: 1 to keep the connection for another, 0 to close it. */
+static int
+server_request(struct server_conn *c)
+{
+	struct server *s = c->s;
+	const struct policy_network *net = &s->pol->net;
+	Crossgate__Request *req = NULL;
+	struct cg_err err;
+	char msg[CG_ERR_MSG_MAX + 128];
+	int64_t idle = server_deadline(net->idle_timeout);
+	const char *op;
+	size_t len;
+	int r, keep = 0, w;
+
+	/* Idle: wait in slices, so that a shutdown closes this connection promptly. */
+	for (;;) {
+		if (server_is_stopping(s))
+			return 0;
+		w = tls_wait_readable(c->tc, 250);
+		if (w != 0)
+			break;
+		if (tls_now_ms() >= idle) {
+			slog(s, "info", "idle-timeout", "conn", json_integer((json_int_t)c->id), NULL);
+			return 0;
+		}
+	}
+	cg_err_clear(&err);
+	/* Requests are small: the pre-authorization cap holds for every request frame. */
+	r = rpc_read_frame(c->tc, net->preauth_frame_max, &c->buf, &c->cap, &len, idle, net->read_timeout * 1000u,
+	    &err);
+	if (r == 0)
+		return 0;
+	if (r < 0) {
+		if (r == CG_ERR_LIMIT) {
+			server_error(c, "limit", "frame", err.msg);
+			server_refused(c, "frame", err.msg, NULL);
+		} else if (tls_timed_out(c->tc)) {
+			server_error(c, "timeout", "frame", "request frame not received in time");
+			server_refused(c, "frame", "request frame not received in time", NULL);
+		} else
+			slog(s, "info", "read-failed", "conn", json_integer((json_int_t)c->id), "reason",
+			    json_string(err.msg), NULL);
+		return 0;
+	}
+	if ((r = rpc_request_parse(c->buf, len, &req, &err)) != 0) {
+		server_error(c, "malformed", "frame", err.msg);
+		server_refused(c, "frame", err.msg, NULL);
+		return 0;
+	}
+	op = rpc_op_name(req);
+	if (c->pr == NULL) {
+		snprintf(msg, sizeof(msg), "%s refused: the client certificate names no principal of the policy", op);
+		server_error(c, "refused", op, msg);
+		server_refused(c, op, "the client certificate names no principal of the policy", NULL);
+		goto out;
+	}
+	if ((req->op_case == CROSSGATE__REQUEST__OP_PUSH && c->pr->role != POLICY_PRINCIPAL_PARTNER) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_EXPORT && c->pr->role != POLICY_PRINCIPAL_ANALYST) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_FETCH && c->pr->role != POLICY_PRINCIPAL_AUDITOR)) {
+		snprintf(msg, sizeof(msg), "%s refused: principal '%s' has role %s, which may not %s", op,
+		    c->pr->name, policy_role_name(c->pr->role), op);
+		server_error(c, "refused", op, msg);
+		server_refused(c, op, msg, req->op_case == CROSSGATE__REQUEST__OP_EXPORT ? req->export->purpose : NULL);
+		goto out;
+	}
+	server_set_busy(c, 1);
+	switch (req->op_case) {
+	case CROSSGATE__REQUEST__OP_PUSH:
+		keep = server_push(c, req->push);
+		break;
+	case CROSSGATE__REQUEST__OP_EXPORT:
+		keep = server_export(c, req->export);
+		break;
+	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
+		keep = server_fetch(c, req->audit_fetch);
+		break;
+	default:
+		break;
+	}
+	server_set_busy(c, 0);
+out:
+	crossgate__request__free_unpacked(req, NULL);
+	return keep;
+}
+
+/*
+ * After an Error, read and drop what the peer still sends for a moment:
+ * closing with unread bytes makes TCP reset the connection, and a reset can
+ * destroy the Error before the client reads it.
+ */
+static void
+server_linger(struct server_conn *c)
+{
+	unsigned char sink[16384];
+	int64_t until = tls_now_ms() + 2000;
+	size_t got, total = 0;
+	struct cg_err err;
+
+	while (total < (64u << 20) && tls_now_ms() < until) {
+		if (tls_read(c->tc, sink, sizeof(sink), until, &got, &err) != 0) {
+			break;
+		}
+		total += got;
+	}
+}
+
+static void *
+server_conn_main(void *arg)
+{
+	struct server_conn *c = arg;
+	struct server *s = c->s;
+	struct cg_err err;
+	char reason[CG_ERR_MSG_MAX + 32];
+	int64_t t0 = tls_now_ms();
+	int r, fd = c->fd;
+
+	cg_err_clear(&err);
+	r = tls_accept(s->ctx, fd, server_deadline(s->pol->net.handshake_timeout), &c->tc, &err);
+	if (r != 0) {
+		snprintf(reason, sizeof(reason), "%s", err.msg);
+		server_refused(c, "handshake", reason, NULL);
+		goto out;
+	}
+	if (tls_peer_identity(c->tc, c->identity, &err) == 0)
+		c->pr = policy_principal_find(s->pol, c->identity);
+	slog(s, "info", "connected", "conn", json_integer((json_int_t)c->id), "peer",
+	    json_string(tls_peer_addr(c->tc)), "principal", json_string(c->pr != NULL ? c->pr->name : "none"),
+	    "role", json_string(c->pr != NULL ? policy_role_name(c->pr->role) : "none"), "handshake_ms",
+	    json_integer((json_int_t)(tls_now_ms() - t0)), NULL);
+	while (server_request(c))
+		;
+	if (c->linger)
+		server_linger(c);
+out:
+	pthread_mutex_lock(&s->mu);
+	/* The slot's fd is closed below: forget it first, so that shutdown never touches a reused fd. */
+	s->slots[c->slot].used = 0;
+	s->slots[c->slot].fd = -1;
+	pthread_mutex_unlock(&s->mu);
+	tls_close(c->tc);       /* closes fd; a failed tls_accept already did */
+	free(c->buf);
+	pthread_mutex_lock(&s->mu);
+	s->active--;
+	pthread_cond_broadcast(&s->idle_cv);
+	pthread_mutex_unlock(&s->mu);
+	free(c);
+	return NULL;
+}
+
+/* ---- setup ---- */
+
+static int
+server_bind(struct server *s, const char *listen_on, struct cg_err *err)
+{
+	struct addrinfo hints, *res = NULL;
+	char host[TLS_HOST_MAX], port[8];
+	int fd = -1, one = 1, gai, r;
+
+	if ((r = tls_split_hostport(listen_on, host, port, err)) != 0)
+		return r;
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if ((gai = getaddrinfo(host, port, &hints, &res)) != 0)
+		return cg_err_set(err, CG_ERR_IO, "cannot resolve %s: %s", host, gai_strerror(gai));
+	if ((fd = socket(res->ai_family, res->ai_socktype | SOCK_CLOEXEC, res->ai_protocol)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 128) != 0) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot listen on %s: %s", listen_on, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(res);
+		return r;
+	}
+	freeaddrinfo(res);
+	s->lfd = fd;
+	return 0;
+}
+
+/* Spool files left by a crash belong to batches never acknowledged: remove them. */
+static void
+server_clean_spool(struct server *s)
+{
+	DIR *d = opendir(s->cfg.spool_dir);
+	struct dirent *de;
+	char path[1200];
+	size_t n;
+	unsigned removed = 0;
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		n = strlen(de->d_name);
+		if (n < 5 || strcmp(de->d_name + n - 5, ".part") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", s->cfg.spool_dir, de->d_name);
+		if (unlink(path) == 0)
+			removed++;
+	}
+	closedir(d);
+	if (removed > 0)
+		slog(s, "info", "spool-cleaned", "files", json_integer(removed), NULL);
+}
+
+int
+server_new(const struct server_config *cfg, struct server **out, struct cg_err *err)
+{
+	struct server *s;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	const struct policy *pol = cfg->pol;
+	int r;
+
+	*out = NULL;
+	if (pol == NULL || cfg->enc == NULL || cfg->sign == NULL || cfg->storage == NULL || cfg->db_path == NULL ||
+	    cfg->spool_dir == NULL || cfg->cert == NULL || cfg->key == NULL) {
+		if (cfg->listen_fd >= 0)
+			close(cfg->listen_fd);
+		return cg_err_set(err, CG_ERR_ARG, "server: missing configuration");
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		if (cfg->listen_fd >= 0)
+			close(cfg->listen_fd);
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	}
+	s->cfg = *cfg;
+	s->pol = pol;
+	s->lfd = cfg->listen_fd;
+	s->stop_pipe[0] = s->stop_pipe[1] = -1;
+	s->log = cfg->log != NULL ? cfg->log : stderr;
+	s->unauth_window = -1;
+	pthread_mutex_init(&s->db_mu, NULL);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_mutex_init(&s->log_mu, NULL);
+	pthread_cond_init(&s->idle_cv, NULL);
+	if (!pol->net.present || pol->net.ca_path == NULL) {
+		r = cg_err_set(err, CG_ERR_POLICY, "%s: the policy has no network section (ca, listen)",
+		    pol->path != NULL ? pol->path : "policy");
+		goto fail;
+	}
+	if (pol->nprincipals == 0) {
+		r = cg_err_set(err, CG_ERR_POLICY, "%s: the policy has no principals: nobody could connect",
+		    pol->path != NULL ? pol->path : "policy");
+		goto fail;
+	}
+	if ((s->slots = calloc(pol->net.max_connections, sizeof(*s->slots))) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto fail;
+	}
+	if (mkdir(cfg->spool_dir, 0700) != 0 && errno != EEXIST) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot create spool directory %s: %s", cfg->spool_dir, strerror(errno));
+		goto fail;
+	}
+	if ((r = tls_server_ctx(pol->net.ca_path, cfg->cert, cfg->key, &s->ctx, err)) != 0)
+		goto fail;
+	if (s->lfd < 0 && (r = server_bind(s, cfg->listen != NULL ? cfg->listen : pol->net.listen, err)) != 0)
+		goto fail;
+	if (getsockname(s->lfd, (struct sockaddr *)&ss, &sl) == 0)
+		s->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :
+		    ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	snprintf(s->listen_addr, sizeof(s->listen_addr), "%s", cfg->listen != NULL ? cfg->listen :
+	    pol->net.listen != NULL ? pol->net.listen : "?");
+	if (pipe(s->stop_pipe) != 0) {
+		r = cg_err_set(err, CG_ERR_IO, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	(void)fcntl(s->stop_pipe[0], F_SETFL, O_NONBLOCK);
+	(void)fcntl(s->stop_pipe[1], F_SETFL, O_NONBLOCK);
+	(void)fcntl(s->stop_pipe[0], F_SETFD, FD_CLOEXEC);
+	(void)fcntl(s->stop_pipe[1], F_SETFD, FD_CLOEXEC);
+	(void)fcntl(s->lfd, F_SETFL, O_NONBLOCK);
+	if ((r = store_open(cfg->db_path, STORE_OPEN_CREATE, &s->st, err)) != 0 ||
+	    (r = audit_open(s->st, cfg->sign, &s->au, err)) != 0 ||
+	    (r = audit_policy_seen(s->au, cfg->pol->hash, err)) != 0)
+		goto fail;
+	server_clean_spool(s);
+	*out = s;
+	return 0;
+fail:
+	server_free(s);
+	return r;
+}
+
+int
+server_port(const struct server *s)
+{
+	return s->port;
+}
+
+void
+server_stop(struct server *s)
+{
+	int saved = errno;
+
+	if (s == NULL)
+		return;
+	s->stop_requested = 1;
+	if (write(s->stop_pipe[1], "x", 1) < 0) {
+		/* the pipe is full: a stop is already pending */
+	}
+	errno = saved;
+}
+
+static void
+server_heartbeat(struct server *s)
+{
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce[6], *cep[6];
+	const char *names[6] = { "connections", "pushes", "duplicates", "rejected", "refused", "exports" };
+	uint64_t vals[6];
+	size_t i;
+
+	pthread_mutex_lock(&s->mu);
+	vals[0] = s->n_conns;
+	vals[1] = s->n_pushes;
+	vals[2] = s->n_duplicates;
+	vals[3] = s->n_rejected;
+	vals[4] = s->n_refused;
+	vals[5] = s->n_exports;
+	pthread_mutex_unlock(&s->mu);
+	server_event_init(s, &ev, "gateway", "heartbeat", "ok");
+	for (i = 0; i < 6; i++) {
+		crossgate__audit_event__counts_entry__init(&ce[i]);
+		ce[i].key = (char *)names[i];
+		ce[i].value = vals[i];
+		cep[i] = &ce[i];
+	}
+	ev.counts = cep;
+	ev.n_counts = 6;
+	server_audit(s, &ev);
+	slog(s, "info", "heartbeat", "connections", json_integer((json_int_t)vals[0]), "pushes",
+	    json_integer((json_int_t)vals[1]), "refused", json_integer((json_int_t)vals[4]), NULL);
+}
+
+static void
+server_accept_one(struct server *s)
+{
+	struct server_conn *c;
+	pthread_attr_t attr;
+	pthread_t th;
+	size_t i;
+	int fd;
+
+	if ((fd = accept(s->lfd, NULL, NULL)) < 0)
+		return;
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	pthread_mutex_lock(&s->mu);
+	if (s->active >= s->pol->net.max_connections) {
+		s->n_busy++;
+		pthread_mutex_unlock(&s->mu);
+		close(fd);
+		slog(s, "warn", "busy", "max_connections", json_integer(s->pol->net.max_connections), NULL);
+		return;
+	}
+	for (i = 0; i < s->pol->net.max_connections && s->slots[i].used; i++)
+		;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		pthread_mutex_unlock(&s->mu);
+		close(fd);
+		return;
+	}
+	c->s = s;
+	c->fd = fd;
+	c->slot = i;
+	c->id = ++s->next_conn;
+	s->slots[i].used = 1;
+	s->slots[i].fd = fd;
+	s->slots[i].busy = 0;
+	s->active++;
+	s->n_conns++;
+	pthread_mutex_unlock(&s->mu);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	if (pthread_create(&th, &attr, server_conn_main, c) != 0) {
+		pthread_mutex_lock(&s->mu);
+		s->slots[i].used = 0;
+		s->active--;
+		pthread_mutex_unlock(&s->mu);
+		close(fd);
+		free(c);
+		slog(s, "error", "thread-failed", NULL);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+int
+server_run(struct server *s, struct cg_err *err)
+{
+	struct pollfd p[2];
+	int64_t next_beat, now;
+	size_t i;
+	char buf[64];
+	int r = 0, timeout;
+
+	/* Start and stop are in the JSON log; the audit log gets what the gateway does (and heartbeats). */
+	slog(s, "info", "listening", "listen", json_string(s->listen_addr), "port", json_integer(s->port),
+	    "max_connections", json_integer(s->pol->net.max_connections), "pid", json_integer((json_int_t)getpid()),
+	    NULL);
+	next_beat = server_deadline(s->pol->net.heartbeat_interval);
+	while (!s->stop_requested) {
+		now = tls_now_ms();
+		if (now >= next_beat) {
+			server_heartbeat(s);
+			next_beat = now + (int64_t)s->pol->net.heartbeat_interval * 1000;
+		}
+		timeout = (int)(next_beat - now > 1000 ? 1000 : next_beat - now);
+		p[0].fd = s->lfd;
+		p[0].events = POLLIN;
+		p[1].fd = s->stop_pipe[0];
+		p[1].events = POLLIN;
+		p[0].revents = p[1].revents = 0;
+		if (poll(p, 2, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR) {
+			r = cg_err_set(err, CG_ERR_IO, "poll: %s", strerror(errno));
+			break;
+		}
+		if (p[1].revents)
+			break;
+		if (p[0].revents & POLLIN)
+			server_accept_one(s);
+	}
+	while (read(s->stop_pipe[0], buf, sizeof(buf)) > 0)
+		;
+	slog(s, "info", "stopping", "active", json_integer(s->active), NULL);
+	/* Stop accepting; close what is idle or still shaking hands; let requests in flight finish. */
+	close(s->lfd);
+	s->lfd = -1;
+	pthread_mutex_lock(&s->mu);
+	s->stopping = 1;
+	for (i = 0; i < s->pol->net.max_connections; i++)
+		if (s->slots[i].used && !s->slots[i].busy && s->slots[i].fd >= 0)
+			shutdown(s->slots[i].fd, SHUT_RDWR);
+	while (s->active > 0)
+		pthread_cond_wait(&s->idle_cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	{
+		struct cg_err cerr;
+
+		if (store_checkpoint(s->st, &cerr) != 0) {
+			slog(s, "error", "checkpoint-failed", "reason", json_string(cerr.msg), NULL);
+			if (r == 0)
+				r = cg_err_set(err, cerr.code, "%s", cerr.msg);
+		}
+	}
+	slog(s, "info", "stopped", "connections", json_integer((json_int_t)s->n_conns), "pushes",
+	    json_integer((json_int_t)s->n_pushes), "duplicates", json_integer((json_int_t)s->n_duplicates),
+	    "refused", json_integer((json_int_t)s->n_refused), NULL);
+	return r;
+}
+
+void
+server_free(struct server *s)
+{
+	if (s == NULL)
+		return;
+	audit_free(s->au);
+	store_close(s->st);
+	if (s->ctx != NULL)
+		SSL_CTX_free(s->ctx);
+	if (s->lfd >= 0)
+		close(s->lfd);
+	if (s->stop_pipe[0] >= 0)
+		close(s->stop_pipe[0]);
+	if (s->stop_pipe[1] >= 0)
+		close(s->stop_pipe[1]);
+	free(s->slots);
+	pthread_mutex_destroy(&s->db_mu);
+	pthread_mutex_destroy(&s->mu);
+	pthread_mutex_destroy(&s->log_mu);
+	pthread_cond_destroy(&s->idle_cv);
+	free(s);
+}

@@ -1,0 +1,181 @@
+/* test_rpc.c - checked decoding of the network protocol's messages */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cgtest.h"
+#include "proto/rpc.h"
+
+static unsigned char buf[70000];
+
+static size_t
+pack_req(Crossgate__Request *r)
+{
+	return crossgate__request__pack(r, buf);
+}
+
+static size_t
+pack_resp(Crossgate__Response *r)
+{
+	return crossgate__response__pack(r, buf);
+}
+
+int
+main(void)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT, *q = NULL;
+	Crossgate__PushRequest pr = CROSSGATE__PUSH_REQUEST__INIT;
+	Crossgate__ExportRequest er = CROSSGATE__EXPORT_REQUEST__INIT;
+	Crossgate__AuditFetchRequest fr = CROSSGATE__AUDIT_FETCH_REQUEST__INIT;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT, *p = NULL;
+	Crossgate__Error e = CROSSGATE__ERROR__INIT;
+	Crossgate__PushResult pres = CROSSGATE__PUSH_RESULT__INIT;
+	Crossgate__Chunk ch = CROSSGATE__CHUNK__INIT;
+	Crossgate__AuditRecord ar = CROSSGATE__AUDIT_RECORD__INIT;
+	struct cg_err err;
+	static unsigned char big[RPC_CHUNK_MAX + 1];
+	size_t n;
+
+	/* push */
+	req.version = 1;
+	req.op_case = CROSSGATE__REQUEST__OP_PUSH;
+	req.push = &pr;
+	pr.size = 1234;
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
+	CHECK(q != NULL && q->op_case == CROSSGATE__REQUEST__OP_PUSH && q->push->size == 1234);
+	CHECK_STR(rpc_op_name(q), "push");
+	crossgate__request__free_unpacked(q, NULL);
+	pr.size = 0;
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "push of 0 bytes");
+	CHECK(q == NULL);
+	pr.size = 1;
+	req.version = 2;
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "protocol version 2 is not supported (want 1)");
+	req.version = 1;
+
+	/* export */
+	req.op_case = CROSSGATE__REQUEST__OP_EXPORT;
+	req.export = &er;
+	er.purpose = "analytics";
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
+	CHECK_STR(q != NULL ? q->export->purpose : NULL, "analytics");
+	crossgate__request__free_unpacked(q, NULL);
+	er.purpose = "Analytics; DROP";
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "export purpose must be [a-z0-9_-]");
+	er.purpose = "";
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+	er.purpose = "analytics";
+	er.left = "k";
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "both partner ids or neither");
+	er.right = "g";
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
+	crossgate__request__free_unpacked(q, NULL);
+
+	/* audit fetch, no operation, garbage, empty */
+	req.op_case = CROSSGATE__REQUEST__OP_AUDIT_FETCH;
+	req.audit_fetch = &fr;
+	fr.from = 7;
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
+	CHECK(q != NULL && q->audit_fetch->from == 7);
+	CHECK_STR(rpc_op_name(q), "audit_fetch");
+	crossgate__request__free_unpacked(q, NULL);
+	req.op_case = CROSSGATE__REQUEST__OP__NOT_SET;
+	n = pack_req(&req);
+	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "no known operation");
+	CHECK_EQ_INT(rpc_request_parse((const unsigned char *)"\xff\xff\xff", 3, &q, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "not a valid Request message");
+	CHECK_EQ_INT(rpc_request_parse((const unsigned char *)"", 0, &q, &err), CG_ERR_FORMAT);
+	CHECK_EQ_INT(rpc_request_parse(NULL, 5, &q, &err), CG_ERR_ARG);
+	/* a field of an unknown number is skipped, as protobuf says; the version still counts */
+	CHECK_EQ_INT(rpc_request_parse((const unsigned char *)"\x08\x01\x22\x00\x78\x05", 6, &q, &err), 0);
+	crossgate__request__free_unpacked(q, NULL);
+
+	/* responses */
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_ERROR;
+	resp.error = &e;
+	e.code = "refused";
+	e.operation = "export";
+	e.message = "principal 'k-agent' may not export";
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), 0);
+	CHECK_STR(p != NULL ? p->error->message : NULL, "principal 'k-agent' may not export");
+	crossgate__response__free_unpacked(p, NULL);
+	e.message = "evil \x1b[2J terminal";
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "error text is not printable ASCII");
+
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_PUSH;
+	resp.push = &pres;
+	pres.status = CROSSGATE__PUSH_STATUS__PUSH_STATUS_COMMITTED;
+	pres.records = 10;
+	pres.partner = "k";
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), 0);
+	crossgate__response__free_unpacked(p, NULL);
+	pres.status = 7;
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "unknown push status 7");
+	pres.status = CROSSGATE__PUSH_STATUS__PUSH_STATUS_DUPLICATE;
+	pres.batch_id.data = big;
+	pres.batch_id.len = 15;
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "malformed push result");
+
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_CHUNK;
+	resp.chunk = &ch;
+	ch.data.data = big;
+	ch.data.len = RPC_CHUNK_MAX;
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), 0);
+	crossgate__response__free_unpacked(p, NULL);
+	ch.data.len = RPC_CHUNK_MAX + 1;
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), CG_ERR_LIMIT);
+	CHECK_CONTAINS(err.msg, "chunk of 65537 bytes is over 65536");
+
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_RECORD;
+	resp.audit_record = &ar;
+	ar.seq = 3;
+	ar.checkpoint = "crossgate/gateway/0011223344556677\n4\nAAAA\n\n\xe2\x80\x94 crossgate/gateway/x sig\n";
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), 0);
+	crossgate__response__free_unpacked(p, NULL);
+	ar.checkpoint = "bad utf-8 \xe2\x80\n";
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "malformed audit record");
+	ar.checkpoint = "tab\there";
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), CG_ERR_FORMAT);
+
+	resp.result_case = CROSSGATE__RESPONSE__RESULT__NOT_SET;
+	n = pack_resp(&resp);
+	CHECK_EQ_INT(rpc_response_parse(buf, n, &p, &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, "no known result");
+	CHECK_EQ_INT(rpc_response_parse((const unsigned char *)"\x0a\xff", 2, &p, &err), CG_ERR_FORMAT);
+
+	/* names */
+	CHECK(rpc_name_ok("analytics"));
+	CHECK(rpc_name_ok("a-b_c9"));
+	CHECK(!rpc_name_ok(""));
+	CHECK(!rpc_name_ok("UPPER"));
+	CHECK(!rpc_name_ok("0123456789012345678901234567890123"));
+	CGT_DONE();
+}
