@@ -5,12 +5,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <sodium.h>
 
 #include "gateway/cli.h"
 #include "agent/pack.h"
 #include "agent/push.h"
+#include "agent/revoke.h"
 #include "crypto/keyfile.h"
 #include "policy/policy.h"
 
@@ -18,7 +20,9 @@
 
 static const char agent_usage[] =
 	"crossgate agent pack --policy FILE --partner ID --input CSV --out BATCH\n"
-	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--strict]\n"
+	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--strict] [--state FILE]\n"
+	"       crossgate agent revoke --policy FILE --partner ID --input CSV --out BATCH\n"
+	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--state FILE]\n"
 	"       crossgate agent push " CLI_CLIENT_USAGE "\n"
 	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)";
 
@@ -29,7 +33,15 @@ static const char agent_help[] =
 	"wins), seal each record, seal the batch key to the gateway, sign, and write\n"
 	"one batch file.  Bad rows are reported as FILE:LINE:COLUMN (name): reason and\n"
 	"skipped; with --strict any bad row fails the whole file and nothing is written.\n"
-	"Identifiers and local user ids never leave this machine.\n"
+	"Identifiers and local user ids never leave this machine.  With --state FILE\n"
+	"the agent remembers, in FILE (kept here, 0600), which tokens it sent for each\n"
+	"user id, so that a later revocation can name users by their user id.\n"
+	"\n"
+	"revoke: write a signed revocation batch that makes the gateway erase users.\n"
+	"The CSV's header names some of the partner's identifier columns (email,\n"
+	"phone) and/or its user id column; each row names one user by identifier or,\n"
+	"with --state, by a user id packed before.  Push it or ingest it like any\n"
+	"batch.  A row that names nobody fails the whole file.\n"
 	"\n"
 	"push: send batch files to the gateway over mutual TLS (or, with --input, pack\n"
 	"the CSV into --out first and push that).  The gateway answers only once a\n"
@@ -85,6 +97,51 @@ out:
 }
 
 static int
+agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, const char *sp, const char *gp,
+    struct cli_ctx *ctx)
+{
+	struct revoke_opts o;
+	struct revoke_stats rs;
+	struct policy *pol = NULL;
+	struct keyfile_key *match = NULL, *sign = NULL, *gw = NULL;
+	struct cg_err err;
+	char hex[33];
+	int r = 1;
+
+	if (cli_load_policy(policy, &pol) != 0 ||
+	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
+	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
+	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
+		goto out;
+	memset(&o, 0, sizeof(o));
+	o.pol = pol;
+	o.partner_id = po->partner_id;
+	o.input = po->input;
+	o.output = po->output;
+	o.match = match;
+	o.sign = sign;
+	o.gateway = gw;
+	o.state = po->state;
+	o.now = (int64_t)time(NULL);
+	cg_err_clear(&err);
+	if (revoke_pack(&o, &rs, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	sodium_bin2hex(hex, sizeof(hex), rs.batch_id, sizeof(rs.batch_id));
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %llu users to erase, revocation batch %s written to %s\n", o.input,
+		    (unsigned long long)rs.users, hex, o.output);
+	r = 0;
+out:
+	policy_free(pol);
+	keyfile_free(match);
+	keyfile_free(sign);
+	keyfile_free(gw);
+	return r;
+}
+
+static int
 agent_push_one(const struct push_opts *po, const char *path, struct cli_ctx *ctx)
 {
 	struct push_result res;
@@ -125,7 +182,7 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
 		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' }, { "retries", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+		{ "state", required_argument, NULL, 'T' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct pack_opts o;
 	struct push_opts po;
 	const char *policy = NULL, *mp = NULL, *sp = NULL, *gp = NULL, *sub;
@@ -145,6 +202,7 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		case 's': sp = optarg; break;
 		case 'g': gp = optarg; break;
 		case 'S': o.strict = 1; break;
+		case 'T': o.state = optarg; break;
 		case 'G': po.client.gateway = optarg; break;
 		case 'C': po.client.ca = optarg; break;
 		case 'c': po.client.cert = optarg; break;
@@ -163,9 +221,22 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		default: return cli_usage(agent_usage, NULL);
 		}
 	}
-	if (optind >= argc || (strcmp(argv[optind], "pack") != 0 && strcmp(argv[optind], "push") != 0))
-		return cli_usage(agent_usage, "unknown or missing agent command (pack, push)");
+	if (optind >= argc || (strcmp(argv[optind], "pack") != 0 && strcmp(argv[optind], "push") != 0 &&
+	    strcmp(argv[optind], "revoke") != 0))
+		return cli_usage(agent_usage, "unknown or missing agent command (pack, revoke, push)");
 	sub = argv[optind];
+	if (strcmp(sub, "revoke") == 0) {
+		if (optind + 1 != argc)
+			return cli_usage(agent_usage, "unexpected argument");
+		if (policy == NULL) return cli_missing(agent_usage, "--policy");
+		if (o.partner_id == NULL) return cli_missing(agent_usage, "--partner");
+		if (o.input == NULL) return cli_missing(agent_usage, "--input");
+		if (o.output == NULL) return cli_missing(agent_usage, "--out");
+		if (mp == NULL) return cli_missing(agent_usage, "--match-key");
+		if (sp == NULL) return cli_missing(agent_usage, "--sign-key");
+		if (gp == NULL) return cli_missing(agent_usage, "--gateway-pub");
+		return agent_revoke(&o, policy, mp, sp, gp, ctx);
+	}
 	push = strcmp(sub, "push") == 0;
 	if (push) {
 		if ((r = cli_client_check(&po.client, agent_usage)) != 0)

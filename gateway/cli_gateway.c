@@ -9,6 +9,8 @@
 #include <sodium.h>
 
 #include "gateway/cli.h"
+#include "gateway/erase.h"
+#include "gateway/stats.h"
 #include "gateway/audit.h"
 #include "gateway/ingest.h"
 #include "gateway/server.h"
@@ -18,12 +20,15 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- gateway --------------------------------------------------------------- */
 
 static const char gateway_usage[] =
 	"crossgate gateway ingest --db DB --policy FILE --keys DIR BATCH...\n"
+	"       crossgate gateway purge  --db DB --policy FILE --keys DIR [--now TIME]\n"
+	"       crossgate gateway stats  --db DB --policy FILE --partner ID\n"
 	"       crossgate gateway serve  --db DB --policy FILE --keys DIR --cert CERT.pem --key KEY.pem\n"
 	"                                [--listen HOST:PORT] [--spool DIR] [--foreground]\n"
 	"                                [--pid-file FILE] [--port-file FILE]";
@@ -35,6 +40,15 @@ static const char gateway_help[] =
 	"already committed is reported as a duplicate and changes nothing.  Every\n"
 	"outcome is an audit event.  DIR holds the gateway keys of 'crossgate keygen\n"
 	"gateway' (enc.key, sign.key, storage.key).  Exit 1 if any batch was rejected.\n"
+	"A revocation batch (agent revoke) erases the users it names.\n"
+	"\n"
+	"purge: erase every partner's records whose consent is older than its\n"
+	"retention_days in the policy (secure delete, WAL truncated), one audit event\n"
+	"per partner with the count.  --now (YYYY-MM-DD or unix seconds) for a dry\n"
+	"clock in tests; default now.\n"
+	"\n"
+	"stats: a partner's own view: how many of its records are stored and how many\n"
+	"consent to each purpose.  Counts only, never which users, never matches.\n"
 	"\n"
 	"serve: the same over mutual TLS 1.3 (see the policy's network and principals\n"
 	"sections): partners push batches, analysts pull exports, auditors fetch the\n"
@@ -204,6 +218,73 @@ gateway_serve(const struct gateway_serve_args *a)
 	return 1;
 }
 
+static int
+gateway_purge(const char *db, const char *policy, const char *keys, const char *now_arg, struct cli_ctx *ctx)
+{
+	struct policy *pol = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct cg_err err;
+	uint64_t erased = 0;
+	int64_t now = (int64_t)time(NULL);
+	int r = 1;
+
+	cg_err_clear(&err);
+	if (now_arg != NULL && audit_parse_time(now_arg, &now, &err) != 0) {
+		cli_error("--now: %s", err.msg);
+		return CLI_USAGE;
+	}
+	if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)
+		goto out;
+	if (store_open(db, 0, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
+	    audit_policy_seen(a, pol->hash, &err) != 0 || erase_purge(st, a, pol, now, &erased, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %llu records past their partner's retention erased\n", db,
+		    (unsigned long long)erased);
+	r = 0;
+out:
+	audit_free(a);
+	store_close(st);
+	cli_gateway_keys_free(&k);
+	policy_free(pol);
+	return r;
+}
+
+static int
+gateway_stats(const char *db, const char *policy, const char *partner, struct cli_ctx *ctx)
+{
+	struct policy *pol = NULL;
+	struct store *st = NULL;
+	struct stats_partner sp;
+	struct cg_err err;
+	size_t i;
+	int r = 1;
+
+	cg_err_clear(&err);
+	if (cli_load_policy(policy, &pol) != 0)
+		goto out;
+	if (store_open(db, 0, &st, &err) != 0 || stats_partner_get(st, pol, partner, &sp, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (ctx->out) {
+		fprintf(ctx->out, "partner %s: %llu records stored from %llu batches\n", partner,
+		    (unsigned long long)sp.records, (unsigned long long)sp.batches);
+		for (i = 0; i < pol->npurposes; i++)
+			fprintf(ctx->out, "  %-12s %llu consent, %llu do not\n", pol->purposes[i],
+			    (unsigned long long)sp.with_purpose[i], (unsigned long long)(sp.records - sp.with_purpose[i]));
+	}
+	r = 0;
+out:
+	store_close(st);
+	policy_free(pol);
+	return r;
+}
+
 int
 cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -213,9 +294,10 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 		{ "key", required_argument, NULL, 'K' }, { "listen", required_argument, NULL, 'l' },
 		{ "spool", required_argument, NULL, 's' }, { "foreground", no_argument, NULL, 'f' },
 		{ "pid-file", required_argument, NULL, 'P' }, { "port-file", required_argument, NULL, 'O' },
+		{ "now", required_argument, NULL, 'n' }, { "partner", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct gateway_serve_args sa = { 0 };
-	const char *db = NULL, *policy = NULL, *keys = NULL;
+	const char *db = NULL, *policy = NULL, *keys = NULL, *now_arg = NULL, *partner = NULL;
 	struct policy *pol = NULL;
 	struct cli_gw_keys k = { 0 };
 	struct store *st = NULL;
@@ -238,14 +320,23 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 		case 'f': sa.foreground = 1; break;
 		case 'P': sa.pid_file = optarg; break;
 		case 'O': sa.port_file = optarg; break;
+		case 'n': now_arg = optarg; break;
+		case 'a': partner = optarg; break;
 		case 'h': printf("usage: %s\n\n%s", gateway_usage, gateway_help); return 0;
 		default: return cli_usage(gateway_usage, NULL);
 		}
 	}
-	if (optind >= argc || (strcmp(argv[optind], "ingest") != 0 && strcmp(argv[optind], "serve") != 0))
-		return cli_usage(gateway_usage, "unknown or missing gateway command (ingest, serve)");
+	if (optind >= argc || (strcmp(argv[optind], "ingest") != 0 && strcmp(argv[optind], "serve") != 0 &&
+	    strcmp(argv[optind], "purge") != 0 && strcmp(argv[optind], "stats") != 0))
+		return cli_usage(gateway_usage, "unknown or missing gateway command (ingest, serve, purge, stats)");
 	if (db == NULL) return cli_missing(gateway_usage, "--db");
 	if (policy == NULL) return cli_missing(gateway_usage, "--policy");
+	if (strcmp(argv[optind], "stats") == 0) {
+		if (partner == NULL) return cli_missing(gateway_usage, "--partner");
+		if (optind + 1 != argc)
+			return cli_usage(gateway_usage, "unexpected argument");
+		return gateway_stats(db, policy, partner, ctx);
+	}
 	if (keys == NULL) return cli_missing(gateway_usage, "--keys");
 	if (strcmp(argv[optind], "serve") == 0) {
 		if (sa.cert == NULL) return cli_missing(gateway_usage, "--cert");
@@ -256,6 +347,11 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 		sa.policy = policy;
 		sa.keys = keys;
 		return gateway_serve(&sa);
+	}
+	if (strcmp(argv[optind], "purge") == 0) {
+		if (optind + 1 != argc)
+			return cli_usage(gateway_usage, "unexpected argument");
+		return gateway_purge(db, policy, keys, now_arg, ctx);
 	}
 	if (optind + 1 >= argc)
 		return cli_usage(gateway_usage, "no batch file given");
@@ -285,9 +381,13 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 			continue;
 		}
 		ctx->ingested_records += res.records;
-		if (ctx->out)
-			fprintf(ctx->out, "%s: committed %llu records from partner %s\n", argv[i],
-			    (unsigned long long)res.records, res.partner);
+		if (ctx->out && res.revoked_users > 0)
+			fprintf(ctx->out, "%s: revocation from partner %s: %llu users, %llu records erased\n", argv[i],
+			    res.partner, (unsigned long long)res.revoked_users, (unsigned long long)res.erased);
+		else if (ctx->out)
+			fprintf(ctx->out, "%s: committed %llu records from partner %s%s\n", argv[i],
+			    (unsigned long long)res.records, res.partner,
+			    res.skipped_revoked ? " (users it revoked earlier left out)" : "");
 	}
 	if (store_checkpoint(st, &err) != 0)
 		cli_error("%s", err.msg);

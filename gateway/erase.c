@@ -5,6 +5,8 @@
 #include <sodium.h>
 
 #include "crypto/seal.h"
+#include "gateway/audit.h"
+#include "policy/policy.h"
 
 static const char erase_tombstone_ctx[] = "crossgate tombstone v1";
 
@@ -160,5 +162,52 @@ erase_any(struct store *st, const char *partner, int *any, struct cg_err *err)
 	else
 		r = erase_dberr(st, "read tombstones", err);
 	sqlite3_finalize(s);
+	return r;
+}
+
+int
+erase_purge(struct store *st, struct audit *a, const struct policy *pol, int64_t now, uint64_t *erased,
+    struct cg_err *err)
+{
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce, *cep = &ce;
+	size_t i;
+	int r;
+
+	*erased = 0;
+	for (i = 0; i < pol->npartners; i++) {
+		const struct policy_partner *pp = &pol->partners[i];
+		uint64_t n = 0;
+
+		if (pp->retention_days == 0)
+			continue;
+		if ((r = store_begin(st, err)) != 0)
+			return r;
+		if ((r = erase_expired(st, pp->id, now - (int64_t)pp->retention_days * 86400, &n, err)) != 0)
+			goto fail;
+		crossgate__audit_event__init(&ev);
+		ev.actor = (char *)"gateway";
+		ev.action = (char *)"purge";
+		ev.outcome = (char *)"ok";
+		ev.partner_id = pp->id;
+		ev.policy_hash.data = (uint8_t *)pol->hash;
+		ev.policy_hash.len = sizeof(pol->hash);
+		crossgate__audit_event__counts_entry__init(&ce);
+		ce.key = (char *)"erased";
+		ce.value = n;
+		ev.counts = &cep;
+		ev.n_counts = 1;
+		if ((r = audit_append(a, &ev, err)) != 0)
+			goto fail;
+		if ((r = store_commit(st, err)) != 0)
+			goto fail;
+		audit_txn_end(a, 1);
+		*erased += n;
+	}
+	/* The erased pages are still in the WAL until it is checkpointed and truncated. */
+	return store_checkpoint(st, err);
+fail:
+	store_rollback(st);
+	audit_txn_end(a, 0);
 	return r;
 }

@@ -876,6 +876,15 @@ parse_partner(struct pctx *c, struct fy_node *n, struct pos fallback, struct pol
 			seen_cols = 1;
 			columns = v;
 			colpos = k.at;
+		} else if (key_is(&k, "retention_days")) {
+			int64_t days;
+			if (get_int(c, v, k.at, "retention_days", &days) != 0)
+				continue;
+			if (days < 1 || days > POLICY_RETENTION_DAYS_MAX)
+				problem(c, node_pos(v, k.at), "retention_days must be between 1 and %d",
+				    POLICY_RETENTION_DAYS_MAX);
+			else
+				pp->retention_days = (uint32_t)days;
 		} else
 			unknown_key(c, &k, where);
 	}

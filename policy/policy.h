@@ -14,6 +14,8 @@
  *   partners:
  *     - id: k                      # [a-z0-9_-]{1,32}
  *       name: Paid-knowledge platform
+ *       retention_days: 730          # optional: records whose consent_at is older are
+ *                                    # erased by `gateway purge` and the server
  *       signing_key: "ed25519-public 3f9a0c1d2e4b5a69 BASE64..."   # keyfile.h key line
  *       columns:
  *         - {name: user_id, type: string, role: local_id}
@@ -136,9 +138,12 @@ struct policy_column {
 	size_t line;                 /* where it is declared, for messages */
 };
 
+#define POLICY_RETENTION_DAYS_MAX 36500
+
 struct policy_partner {
 	char *id;
 	char *name;
+	uint32_t retention_days;     /* records older than this (by consent_at) are purged; 0: kept */
 	char *signing_key;           /* the key line as written; see keyfile_parse_public_line */
 	unsigned char signing_pub[32];
 	unsigned char signing_key_id[8];

@@ -68,6 +68,7 @@ eq "G's batch left nothing in the store" "$(sql "$DB" "SELECT count(*) FROM batc
 
 expect_fail "an analyst exporting for a purpose it is not granted" "principal 'analyst' may not export for purpose 'match'" \
 	"$CROSSGATE" export $(net_client analyst) --purpose match --out "$E2E_TMP/x.csv"
+audit_has "an analyst exporting for a purpose it is not granted" "may not export for purpose 'match'" "$DB"
 
 # --- frames and bytes -----------------------------------------------------------------
 $PY bigframe "$NET_PORT" "$D/pki/ca.pem" "$D/pki/k.pem" "$D/pki/k.key" >"$E2E_TMP/o" 2>&1

@@ -275,10 +275,12 @@ test_example(void)
 		CHECK(policy_column_find(k, "watch_minutes") == NULL);
 		CHECK(policy_column_find(k, "EMAIL") == NULL);
 		CHECK_STR(k->columns[0].name, "user_id");
-		CHECK_EQ_INT(k->columns[0].line, 22);
+		CHECK_EQ_INT(k->columns[0].line, 23);
+		CHECK_EQ_INT(k->retention_days, 1095);
 	}
 	if (g != NULL) {
 		CHECK_STR(g->name, "Game live-streaming platform");
+		CHECK_EQ_INT(g->retention_days, 1095);
 		CHECK_EQ_INT(g->ncolumns, 11);
 		check_signing_key(g);
 		check_common_columns(g);
