@@ -195,7 +195,8 @@ pack_row_add(struct pack_ctx *c, const char *input, const struct csvfile_row *ro
 			have_time = 1;
 			break;
 		default:
-			if (v.is_null)
+			/* Data minimization: a column shared for no purpose never leaves the partner. */
+			if (v.is_null || !policy_column_shared(col, -1))
 				break;
 			crossgate__field__init(&fields[nf]);
 			fields[nf].name = col->name;

@@ -437,7 +437,8 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 		for (j = 0; j < side[s]->ncolumns; j++) {
 			const struct policy_column *c = &side[s]->columns[j];
 			int dup = 0;
-			if (c->role != POLICY_ROLE_QUASI)
+			/* A column may serve only the purposes the policy lists for it. */
+			if (c->role != POLICY_ROLE_QUASI || !policy_column_shared(c, pbit))
 				continue;
 			for (i = 0; i < ncols; i++)
 				if (strcmp(cols[i].col->name, c->name) == 0) {
@@ -457,7 +458,7 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 	for (s = 0; s < 2; s++) {
 		for (j = 0; j < side[s]->ncolumns && ncols < sizeof(cols) / sizeof(cols[0]); j++) {
 			const struct policy_column *c = &side[s]->columns[j];
-			if (c->role != POLICY_ROLE_FEATURE)
+			if (c->role != POLICY_ROLE_FEATURE || !policy_column_shared(c, pbit))
 				continue;
 			cols[ncols].col = c;
 			cols[ncols].side = s;

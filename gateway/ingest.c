@@ -60,7 +60,7 @@ ingest_field_check(const struct policy_partner *pp, const Crossgate__Field *f, u
 			break;
 		}
 	}
-	if (c == NULL || (c->role != POLICY_ROLE_FEATURE && c->role != POLICY_ROLE_QUASI))
+	if (c == NULL || !policy_column_shared(c, -1))
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: field '%.64s' is not a shareable column of "
 		    "partner '%s' in the policy", (unsigned long long)idx, f->name, pp->id);
 	if (seen[i])
@@ -179,7 +179,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 			goto out;
 	for (i = 0; i < pp->ncolumns && i < sizeof(seen); i++) {
 		const struct policy_column *c = &pp->columns[i];
-		if ((c->role == POLICY_ROLE_FEATURE || c->role == POLICY_ROLE_QUASI) && c->required && !seen[i]) {
+		if (policy_column_shared(c, -1) && c->required && !seen[i]) {
 			r = cg_err_set(err, CG_ERR_POLICY, "record %llu: required field '%s' is missing", idx,
 			    c->name);
 			goto out;

@@ -108,6 +108,14 @@ diff_column(const char *pid, const struct policy_column *a, const struct policy_
 		if (!diff_has_value(b, a->values[i]))
 			diff_line(out, c, D_NARROWER, "partner %s: column %s: category value '%s' removed", pid,
 			    a->name, a->values[i]);
+	{
+		/* Without `purposes:` a column serves every purpose. */
+		uint32_t pa = a->has_purposes ? a->purposes : UINT32_MAX, pb = b->has_purposes ? b->purposes : UINT32_MAX;
+		if (pb & ~pa)
+			diff_line(out, c, D_WIDER, "partner %s: column %s: used for more purposes", pid, a->name);
+		if (pa & ~pb)
+			diff_line(out, c, D_NARROWER, "partner %s: column %s: used for fewer purposes", pid, a->name);
+	}
 	if (a->required != b->required)
 		diff_line(out, c, D_CHANGE, "partner %s: column %s: now %s", pid, a->name,
 		    b->required ? "required" : "optional");

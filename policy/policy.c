@@ -670,6 +670,25 @@ parse_column(struct pctx *c, struct fy_node *n, struct pos fallback, struct poli
 			ck.seen_gen = 1;
 			ck.gen = k.at;
 			parse_generalize(c, v, k.at, col, &ck);
+		} else if (key_is(&k, "purposes")) {
+			/* names only here: the policy's purposes may be written after the partners */
+			struct fy_node *item;
+			void *pit = NULL;
+			col->has_purposes = 1;
+			col->purposes_line = k.at.line;
+			col->purposes_col = k.at.col;
+			if (want_sequence(c, v, k.at, "column purposes") != 0)
+				continue;
+			if ((col->purpose_names = calloc((size_t)fy_node_sequence_item_count(v) + 1,
+			    sizeof(char *))) == NULL) {
+				c->nomem = 1;
+				continue;
+			}
+			while ((item = fy_node_sequence_iterate(v, &pit)) != NULL) {
+				if (get_str(c, item, k.at, "a column purpose", POLICY_VALUE_MAX,
+				    &col->purpose_names[col->npurpose_names]) == 0)
+					col->npurpose_names++;
+			}
 		} else
 			unknown_key(c, &k, where);
 	}
@@ -1316,6 +1335,39 @@ parse_principals(struct pctx *c, struct fy_node *n, struct pos keypos, struct po
 
 /* ---- top level ---- */
 
+/* Column purposes name the policy's purposes, which are known only after the whole file. */
+static void
+resolve_column_purposes(struct pctx *c, struct policy *p)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < p->npartners; i++) {
+		for (j = 0; j < p->partners[i].ncolumns; j++) {
+			struct policy_column *col = &p->partners[i].columns[j];
+			struct pos at = { col->purposes_line, col->purposes_col };
+			const char *cn = col->name != NULL ? col->name : "?";
+
+			if (!col->has_purposes)
+				continue;
+			if (col->role != POLICY_ROLE_FEATURE && col->role != POLICY_ROLE_QUASI)
+				problem(c, at, "purposes only apply to feature and quasi_identifier columns ('%s')",
+				    cn);
+			for (k = 0; k < col->npurpose_names; k++) {
+				const char *name = col->purpose_names[k];
+				int bit = policy_purpose_bit(p, name);
+				if (bit < 0)
+					problem(c, at, "column '%s': purpose '%s' is not in the policy's purposes", cn,
+					    id_ok(name, POLICY_ID_MAX) ? name : "?");
+				else if (strcmp(name, "match") == 0)
+					problem(c, at, "column '%s': 'match' is not a purpose a column is shared for",
+					    cn);
+				else
+					col->purposes |= UINT32_C(1) << bit;
+			}
+		}
+	}
+}
+
 static void
 parse_purposes(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p)
 {
@@ -1458,6 +1510,7 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 	}
 	if (principals != NULL)
 		parse_principals(c, principals, prpos, p);
+	resolve_column_purposes(c, p);
 	if (!seen_version)
 		problem(c, at, "missing 'version'");
 	if (!seen_name)
@@ -1739,6 +1792,9 @@ column_free(struct policy_column *col)
 	}
 	free(col->map);
 	free(col->other);
+	for (size_t pi = 0; pi < col->npurpose_names; pi++)
+		free(col->purpose_names[pi]);
+	free(col->purpose_names);
 }
 
 void
@@ -2111,4 +2167,16 @@ policy_generalize_str(const struct policy_column *c, const char *v, size_t len, 
 		return CG_ERR_LIMIT;
 	memcpy(out, g, glen + 1);
 	return 0;
+}
+
+int
+policy_column_shared(const struct policy_column *c, int bit)
+{
+	if (c->role != POLICY_ROLE_FEATURE && c->role != POLICY_ROLE_QUASI)
+		return 0;
+	if (!c->has_purposes)
+		return 1;
+	if (bit < 0)
+		return c->purposes != 0;
+	return bit < 32 && (c->purposes & (UINT32_C(1) << bit)) != 0;
 }

@@ -29,6 +29,7 @@
  *         - {name: consent_at, type: timestamp, role: consent_time}
  *         - {name: course_spend_cents, type: int, min: 0, max: 100000000, role: feature}
  *         - {name: top_course_category, type: category, values: [tech, art], role: feature}
+ *         - {name: coupon_code, type: string, role: feature, purposes: [marketing]}
  *
  * Types: string, int (signed 64-bit, optional min/max), category (one of
  * `values`), purposes (';'-separated purpose names), timestamp (ISO 8601:
@@ -38,6 +39,10 @@
  * phone; tokenized, never sent), consent (exactly one, type purposes),
  * consent_time (exactly one, type timestamp), feature, quasi_identifier
  * (needs `generalize`: band (int) or map (string/category) with `other`).
+ * `purposes:` on a feature or quasi-identifier limits the exports that may
+ * use the column to those purposes (data minimization); `purposes: []` means
+ * the column is never shared: the agent does not send it and the gateway
+ * refuses it.  Without the key a column serves every purpose.
  * `required: false` lets a feature or quasi-identifier cell be empty;
  * identifiers are always optional one by one, but a row needs at least one.
  *
@@ -135,6 +140,11 @@ struct policy_column {
 	struct policy_map_entry *map;
 	size_t nmap;
 	char *other;
+	int has_purposes;            /* `purposes:` given: the column is shared only for these */
+	uint32_t purposes;           /* consent bits of the purposes the column may be used for */
+	char **purpose_names;        /* as written, resolved once the policy's purposes are known */
+	size_t npurpose_names;
+	int purposes_line, purposes_col;
 	size_t line;                 /* where it is declared, for messages */
 };
 
@@ -235,6 +245,9 @@ void policy_free(struct policy *p);
 
 const struct policy_partner *policy_partner_find(const struct policy *p, const char *id);
 const struct policy_column *policy_column_find(const struct policy_partner *pp, const char *name);
+/* May column c be sent, and used for an export for purpose bit `bit` (-1: for any purpose)? */
+int policy_column_shared(const struct policy_column *c, int bit);
+
 /* Bit index of a purpose, or -1. */
 int policy_purpose_bit(const struct policy *p, const char *purpose);
 

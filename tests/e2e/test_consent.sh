@@ -76,4 +76,34 @@ ingest "$E2E_TMP/k3.batch" "$E2E_TMP/g3.batch"
 set -- $(export_rows analytics)
 eq "analytics after two more users: 11 exported" "$1" 11
 eq "analytics: the 3 who withdrew stay out" "$3" 3
+# Data minimization: a column serves only the purposes the policy lists for it,
+# and a column listed for none never leaves the partner.
+python3 - "$D/policy.yaml" "$E2E_TMP/min.yaml" <<'PY'
+import sys
+t = open(sys.argv[1]).read()
+t = t.replace("{name: conversion_value_cents, type: int, min: 0, max: 100000000, role: feature}",
+              "{name: conversion_value_cents, type: int, min: 0, max: 100000000, role: feature, purposes: [marketing]}", 1)
+t = t.replace("{name: courses_bought, type: int, min: 0, max: 10000, role: feature}",
+              "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, purposes: []}", 1)
+open(sys.argv[2], "w").write(t)
+PY
+check "the minimized policy is valid" sh -c "'$CROSSGATE' policy check '$E2E_TMP/min.yaml' >/dev/null"
+"$CROSSGATE" policy diff "$D/policy.yaml" "$E2E_TMP/min.yaml" >"$E2E_TMP/diff" 2>&1
+check "policy diff shows the narrowing" grep -q "NARROWER  partner k: column courses_bought: used for fewer purposes" "$E2E_TMP/diff"
+DB2=$E2E_TMP/min.db
+"$CROSSGATE" keygen gateway --dir "$E2E_TMP/gw3" --db "$DB2" >/dev/null 2>&1
+cp "$GW/enc.key" "$GW/enc.pub" "$E2E_TMP/gw3/"
+for p in k g; do
+	"$CROSSGATE" agent pack --policy "$E2E_TMP/min.yaml" --partner $p --input "$E2E_TMP/${p}1.csv" --out "$E2E_TMP/m$p.batch" \
+		--match-key "$D/keys/match.key" --sign-key "$D/keys/$p/sign.key" --gateway-pub "$GW/enc.pub" >/dev/null
+done
+"$CROSSGATE" gateway ingest --db "$DB2" --policy "$E2E_TMP/min.yaml" --keys "$E2E_TMP/gw3" "$E2E_TMP/mk.batch" "$E2E_TMP/mg.batch" >/dev/null
+check "batches without the unshared column are accepted" [ $? -eq 0 ]
+for purpose in analytics marketing; do
+	"$CROSSGATE" export --db "$DB2" --policy "$E2E_TMP/min.yaml" --keys "$E2E_TMP/gw3" --purpose $purpose \
+		--out "$E2E_TMP/min-$purpose.csv" >/dev/null
+done
+check "analytics export lacks the marketing-only column" sh -c "! head -1 '$E2E_TMP/min-analytics.csv' | grep -q k_conversion_value_cents"
+check "marketing export has it" sh -c "head -1 '$E2E_TMP/min-marketing.csv' | grep -q k_conversion_value_cents"
+check "no export has the column shared for no purpose" sh -c "! cat '$E2E_TMP'/min-*.csv | head -1 | grep -q courses_bought; ! grep -q courses_bought '$E2E_TMP/min-marketing.csv'"
 e2e_done

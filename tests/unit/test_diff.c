@@ -124,6 +124,12 @@ main(void)
 	expect("{name: age, type: int, min: 13, max: 120, role: quasi_identifier,\n         generalize: {band: 10}}",
 	    "{name: age, type: int, min: 13, max: 120, role: feature}", 1, 0, 0,
 	    "role quasi_identifier -> feature (exported without generalization)");
+	expect("{name: courses_bought, type: int, min: 0, max: 10000, role: feature}",
+	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, purposes: [marketing]}", 0, 1, 0,
+	    "column courses_bought: used for fewer purposes");
+	expect2("{name: courses_bought, type: int, min: 0, max: 10000, role: feature}",
+	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, purposes: []}", NULL, NULL, 1, 0, 0,
+	    "column courses_bought: used for more purposes");
 	free(example);
 	CGT_DONE();
 }
