@@ -238,7 +238,7 @@ gateway_purge(const char *db, const char *policy, const char *keys, const char *
 	if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)
 		goto out;
 	if (store_open(db, 0, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
-	    audit_policy_seen(a, pol->hash, &err) != 0 || erase_purge(st, a, pol, now, &erased, &err) != 0) {
+	    audit_policy_seen(a, pol->hash, &err) != 0 || erase_purge(st, a, pol, now, 0, &erased, &err) != 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}

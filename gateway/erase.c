@@ -166,8 +166,8 @@ erase_any(struct store *st, const char *partner, int *any, struct cg_err *err)
 }
 
 int
-erase_purge(struct store *st, struct audit *a, const struct policy *pol, int64_t now, uint64_t *erased,
-    struct cg_err *err)
+erase_purge(struct store *st, struct audit *a, const struct policy *pol, int64_t now, int quiet,
+    uint64_t *erased, struct cg_err *err)
 {
 	Crossgate__AuditEvent ev;
 	Crossgate__AuditEvent__CountsEntry ce, *cep = &ce;
@@ -185,6 +185,10 @@ erase_purge(struct store *st, struct audit *a, const struct policy *pol, int64_t
 			return r;
 		if ((r = erase_expired(st, pp->id, now - (int64_t)pp->retention_days * 86400, &n, err)) != 0)
 			goto fail;
+		if (quiet && n == 0) {
+			store_rollback(st);
+			continue;
+		}
 		crossgate__audit_event__init(&ev);
 		ev.actor = (char *)"gateway";
 		ev.action = (char *)"purge";
@@ -205,7 +209,7 @@ erase_purge(struct store *st, struct audit *a, const struct policy *pol, int64_t
 		*erased += n;
 	}
 	/* The erased pages are still in the WAL until it is checkpointed and truncated. */
-	return store_checkpoint(st, err);
+	return *erased > 0 || !quiet ? store_checkpoint(st, err) : 0;
 fail:
 	store_rollback(st);
 	audit_txn_end(a, 0);

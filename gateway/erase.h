@@ -51,11 +51,12 @@ int erase_expired(struct store *st, const char *partner, int64_t before, uint64_
  * Retention: for every partner whose policy entry has retention_days, erase
  * its records whose consent_at is older than now - retention_days, one
  * transaction and one "purge" audit event (counts only) per partner, then
- * checkpoint and truncate the WAL.  *erased is the total.
+ * checkpoint and truncate the WAL.  *erased is the total.  With `quiet`
+ * (the server's periodic run) partners with nothing to erase get no event.
  */
 struct audit;
 struct policy;
-int erase_purge(struct store *st, struct audit *a, const struct policy *pol, int64_t now, uint64_t *erased,
-    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5);
+int erase_purge(struct store *st, struct audit *a, const struct policy *pol, int64_t now, int quiet,
+    uint64_t *erased, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 6);
 
 #endif

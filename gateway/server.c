@@ -1,5 +1,6 @@
 /* server.c - see server.h */
 #include "gateway/server.h"
+#include "gateway/erase.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1052,6 +1053,24 @@ server_stop(struct server *s)
 	errno = saved;
 }
 
+/* Retention, with every heartbeat: records past their partner's retention_days are erased. */
+static void
+server_purge(struct server *s)
+{
+	struct cg_err err;
+	uint64_t erased = 0;
+	int r;
+
+	cg_err_clear(&err);
+	pthread_mutex_lock(&s->db_mu);
+	r = erase_purge(s->st, s->au, s->pol, (int64_t)time(NULL), 1, &erased, &err);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0)
+		slog(s, "error", "purge-failed", "reason", json_string(err.msg), NULL);
+	else if (erased > 0)
+		slog(s, "info", "purge", "erased", json_integer((json_int_t)erased), NULL);
+}
+
 static void
 server_heartbeat(struct server *s)
 {
@@ -1081,6 +1100,7 @@ server_heartbeat(struct server *s)
 	server_audit(s, &ev);
 	slog(s, "info", "heartbeat", "connections", json_integer((json_int_t)vals[0]), "pushes",
 	    json_integer((json_int_t)vals[1]), "refused", json_integer((json_int_t)vals[4]), NULL);
+	server_purge(s);
 }
 
 static void
