@@ -10,10 +10,12 @@ net_setup "$D" 400
 check "network demo exits 0" [ $? -eq 0 ]
 eq "the demo ran over the network" "$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['mode'], d['gateway_exit'], d['audit_verified'], d['pushed_records'] == d['k_packed'] + d['g_packed'])" "$E2E_TMP/demo.json")" "network 0 True True"
 
-# short timeouts and a heartbeat every second, so that the slow cases finish quickly
+# short timeouts and a heartbeat every second, so that the slow cases finish quickly; no
+# retention, whose purges (with every heartbeat) would erase some of the demo's older records
 P=$D/net.yaml
 net_policy "$D/policy.yaml" "$P" 's/handshake_timeout: 10/handshake_timeout: 2/' 's/read_timeout: 30/read_timeout: 2/' \
-	's/idle_timeout: 60/idle_timeout: 3/' 's/heartbeat_interval: 300/heartbeat_interval: 1/'
+	's/idle_timeout: 60/idle_timeout: 3/' 's/heartbeat_interval: 300/heartbeat_interval: 1/' \
+	's/retention_days: 1095/retention_days: 36500/'
 mkdir -p "$E2E_TMP/b"
 for p in k g; do
 	"$CROSSGATE" agent pack --policy "$P" --partner "$p" --input "$D/data/$( [ $p = k ] && echo k_users || echo g_viewers).csv" \
