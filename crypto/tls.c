@@ -239,6 +239,14 @@ tls_handshake_err(struct tls_conn *c, int ssl_err, int server, struct cg_err *er
 		return cg_err_set(err, CG_ERR_CRYPTO, "%s certificate rejected: %s", server ? "client" : "server",
 		    X509_verify_cert_error_string(vr));
 	}
+	/*
+	 * OpenSSL 3 reports a peer that vanished mid-handshake (a killed server) as
+	 * an SSL error; it is a dropped connection, which a retry may get past.
+	 */
+	if (ssl_err == SSL_ERROR_SSL && ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+		ERR_clear_error();
+		return cg_err_set(err, CG_ERR_IO, "TLS handshake failed: connection closed by the peer");
+	}
 	if (ssl_err == SSL_ERROR_SSL)
 		return cg_err_set(err, CG_ERR_CRYPTO, "TLS handshake failed: %s", tls_reason(buf));
 	if (ssl_err == SSL_ERROR_ZERO_RETURN || (ssl_err == SSL_ERROR_SYSCALL && errno == 0))

@@ -42,6 +42,10 @@ wait "$AGENT_k"; rk=$?
 wait "$AGENT_g"; rg=$?
 check "K's agent completes (retries)" [ $rk -eq 0 ]
 check "G's agent completes (retries)" [ $rg -eq 0 ]
+for p in k g; do   # when an agent gave up, say why
+	eval "rc=\$r$p"
+	[ "$rc" -eq 0 ] || { echo "agent $p exited $rc:"; tail -5 "$E2E_TMP/$p.err"; }
+done
 check "the agents retried after the kill" grep -q "retrying in" "$E2E_TMP/k.err" "$E2E_TMP/g.err"
 eq "every batch was acknowledged once by its agent" "$(cat "$E2E_TMP/k.out" "$E2E_TMP/g.out" | grep -c "committed\|duplicate")" "$nb"
 
