@@ -12,6 +12,7 @@
 #include "gateway/cli.h"
 #include "agent/pack.h"
 #include "agent/push.h"
+#include "agent/client.h"
 #include "agent/revoke.h"
 #include "crypto/keyfile.h"
 #include "policy/policy.h"
@@ -24,7 +25,8 @@ static const char agent_usage[] =
 	"       crossgate agent revoke --policy FILE --partner ID --input CSV --out BATCH\n"
 	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--state FILE]\n"
 	"       crossgate agent push " CLI_CLIENT_USAGE "\n"
-	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)";
+	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)\n"
+	"       crossgate agent stats " CLI_CLIENT_USAGE;
 
 static const char agent_help[] =
 	"pack: read the partner's CSV, check every row against the partner's schema in\n"
@@ -48,7 +50,11 @@ static const char agent_help[] =
 	"batch is committed; when the connection fails first, the push is retried\n"
 	"with backoff (--retries, default 8), and a batch that an earlier attempt\n"
 	"committed is answered 'duplicate': it is counted once, whatever happens.\n"
-	"The gateway's certificate must chain to --ca and name the host of --gateway.\n";
+	"The gateway's certificate must chain to --ca and name the host of --gateway.\n"
+	"\n"
+	"stats: ask the gateway what it holds for this partner: how many records, and\n"
+	"how many consent to each purpose.  Counts only: never which users, never\n"
+	"whether they matched.\n";
 
 static int
 agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *sp, const char *gp,
@@ -142,6 +148,44 @@ out:
 }
 
 static int
+agent_stats(const struct client_opts *co, struct cli_ctx *ctx)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__StatsRequest sq = CROSSGATE__STATS_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	struct cg_err err;
+	size_t i;
+	int r = 1;
+
+	cg_err_clear(&err);
+	req.op_case = CROSSGATE__REQUEST__OP_STATS;
+	req.stats = &sq;
+	if (client_open(co, &c, &err) != 0 || client_send(c, &req, &err) != 0 || client_recv(c, &resp, &err) != 0) {
+		cli_error("stats: %s", err.msg);
+		goto out;
+	}
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_STATS) {
+		cli_error("stats: the gateway answered something else");
+		goto out;
+	}
+	if (ctx->out) {
+		fprintf(ctx->out, "partner %s: %llu records stored from %llu batches\n", resp->stats->partner,
+		    (unsigned long long)resp->stats->records, (unsigned long long)resp->stats->batches);
+		for (i = 0; i < resp->stats->n_purposes; i++)
+			fprintf(ctx->out, "  %-12s %llu consent, %llu do not\n", resp->stats->purposes[i]->purpose,
+			    (unsigned long long)resp->stats->purposes[i]->consenting,
+			    (unsigned long long)(resp->stats->records - resp->stats->purposes[i]->consenting));
+	}
+	r = 0;
+out:
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
+	return r;
+}
+
+static int
 agent_push_one(const struct push_opts *po, const char *path, struct cli_ctx *ctx)
 {
 	struct push_result res;
@@ -222,9 +266,16 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		}
 	}
 	if (optind >= argc || (strcmp(argv[optind], "pack") != 0 && strcmp(argv[optind], "push") != 0 &&
-	    strcmp(argv[optind], "revoke") != 0))
-		return cli_usage(agent_usage, "unknown or missing agent command (pack, revoke, push)");
+	    strcmp(argv[optind], "revoke") != 0 && strcmp(argv[optind], "stats") != 0))
+		return cli_usage(agent_usage, "unknown or missing agent command (pack, revoke, push, stats)");
 	sub = argv[optind];
+	if (strcmp(sub, "stats") == 0) {
+		if (optind + 1 != argc)
+			return cli_usage(agent_usage, "unexpected argument");
+		if ((r = cli_client_check(&po.client, agent_usage)) != 0)
+			return r;
+		return agent_stats(&po.client, ctx);
+	}
 	if (strcmp(sub, "revoke") == 0) {
 		if (optind + 1 != argc)
 			return cli_usage(agent_usage, "unexpected argument");

@@ -1,6 +1,7 @@
 /* server.c - see server.h */
 #include "gateway/server.h"
 #include "gateway/erase.h"
+#include "gateway/stats.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -649,6 +650,53 @@ server_fetch_cb(uint64_t seq, const unsigned char *event, size_t len, const char
 	return r;
 }
 
+/* A partner's own view: counts of its stored records per purpose. */
+static int
+server_stats(struct server_conn *c)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__StatsResult sr = CROSSGATE__STATS_RESULT__INIT;
+	Crossgate__PurposeCount pc[POLICY_PURPOSES_MAX], *pcp[POLICY_PURPOSES_MAX];
+	Crossgate__AuditEvent ev;
+	struct stats_partner sp;
+	struct cg_err err;
+	size_t i;
+	int r;
+
+	cg_err_clear(&err);
+	server_event_init(s, &ev, c->pr->name, "stats", "ok");
+	ev.partner_id = c->pr->partner;
+	pthread_mutex_lock(&s->db_mu);
+	r = stats_partner_get(s->st, s->pol, c->pr->partner, &sp, &err);
+	if (r == 0)
+		r = audit_log(s->au, &ev, &err);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0) {
+		server_error(c, "internal", "stats", "the gateway cannot count the records; retry later");
+		slog(s, "error", "stats-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
+		    NULL);
+		return 0;
+	}
+	sr.partner = c->pr->partner;
+	sr.records = sp.records;
+	sr.batches = sp.batches;
+	for (i = 0; i < s->pol->npurposes; i++) {
+		crossgate__purpose_count__init(&pc[i]);
+		pc[i].purpose = s->pol->purposes[i];
+		pc[i].consenting = sp.with_purpose[i];
+		pcp[i] = &pc[i];
+	}
+	sr.purposes = pcp;
+	sr.n_purposes = s->pol->npurposes;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_STATS;
+	resp.stats = &sr;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+		return 0;
+	slog(s, "info", "stats", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name), NULL);
+	return 1;
+}
+
 static int
 server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
 {
@@ -807,7 +855,8 @@ server_request(struct server_conn *c)
 	}
 	if ((req->op_case == CROSSGATE__REQUEST__OP_PUSH && c->pr->role != POLICY_PRINCIPAL_PARTNER) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_EXPORT && c->pr->role != POLICY_PRINCIPAL_ANALYST) ||
-	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_FETCH && c->pr->role != POLICY_PRINCIPAL_AUDITOR)) {
+	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_FETCH && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_STATS && c->pr->role != POLICY_PRINCIPAL_PARTNER)) {
 		snprintf(msg, sizeof(msg), "%s refused: principal '%s' has role %s, which may not %s", op,
 		    c->pr->name, policy_role_name(c->pr->role), op);
 		server_error(c, "refused", op, msg);
@@ -824,6 +873,9 @@ server_request(struct server_conn *c)
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
 		keep = server_fetch(c, req->audit_fetch);
+		break;
+	case CROSSGATE__REQUEST__OP_STATS:
+		keep = server_stats(c);
 		break;
 	default:
 		break;

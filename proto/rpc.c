@@ -107,6 +107,7 @@ rpc_op_name(const Crossgate__Request *req)
 	case CROSSGATE__REQUEST__OP_PUSH: return "push";
 	case CROSSGATE__REQUEST__OP_EXPORT: return "export";
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH: return "audit_fetch";
+	case CROSSGATE__REQUEST__OP_STATS: return "stats";
 	default: return "unknown";
 	}
 }
@@ -149,6 +150,7 @@ rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request **out
 		}
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
+	case CROSSGATE__REQUEST__OP_STATS:
 		break;
 	default:
 		cg_err_set(err, CG_ERR_FORMAT, "request: no known operation");
@@ -220,6 +222,20 @@ rpc_response_parse(const unsigned char *buf, size_t len, Crossgate__Response **o
 			goto out;
 		}
 		break;
+	case CROSSGATE__RESPONSE__RESULT_STATS: {
+		size_t i;
+		if (!rpc_name_ok(p->stats->partner) || p->stats->n_purposes > 32) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed stats result");
+			goto out;
+		}
+		for (i = 0; i < p->stats->n_purposes; i++) {
+			if (!rpc_name_ok(p->stats->purposes[i]->purpose)) {
+				cg_err_set(err, CG_ERR_FORMAT, "response: malformed stats result");
+				goto out;
+			}
+		}
+		break;
+	}
 	default:
 		cg_err_set(err, CG_ERR_FORMAT, "response: no known result");
 		goto out;

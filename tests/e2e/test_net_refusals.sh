@@ -107,6 +107,15 @@ eq "K's batch is stored once" "$(sql "$DB" "SELECT count(*) FROM batches WHERE p
 eq "the store holds exactly what was pushed" "$(sql "$DB" "SELECT count(*) FROM records")" \
 	"$(sql "$DB" "SELECT sum(records) FROM batches")"
 
+# --- a partner's own view: counts only, and only for partners ---------------------------------
+"$CROSSGATE" agent stats $(net_client k) >"$E2E_TMP/o" 2>&1
+check "partner K asks what the gateway holds for it" \
+	grep -q "partner k: $(sql "$DB" "SELECT count(*) FROM records WHERE partner = 'k'") records stored" "$E2E_TMP/o"
+check "... per purpose" grep -q "analytics    $(sql "$DB" "SELECT count(*) FROM records WHERE partner = 'k' AND consent_bits & 2") consent" "$E2E_TMP/o"
+expect_fail "an analyst asking for a partner's view" "stats refused: principal 'analyst' has role analyst" \
+	"$CROSSGATE" agent stats $(net_client analyst)
+audit_has "an analyst asking for a partner's view" "stats refused: principal 'analyst'" "$DB"
+
 # --- the analyst and the auditor still work ------------------------------------------------------
 "$CROSSGATE" export $(net_client analyst) --purpose analytics --out "$E2E_TMP/export.csv" >"$E2E_TMP/o" 2>&1
 check "the analyst pulls the export" [ $? -eq 0 -a -s "$E2E_TMP/export.csv" ]
