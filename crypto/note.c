@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #define NOTE_ALG_ED25519 0x01
+#define NOTE_ALG_COSIG_V1 0x04
 #define NOTE_SIG_LEN crypto_sign_BYTES
 #define NOTE_SIG_BLOB_LEN (4 + NOTE_SIG_LEN)
 #define NOTE_SIG_B64_MAX 1368          /* decodes to at most 1 KiB: witnesses' longer cosignatures fit */
@@ -87,10 +88,11 @@ note_has_empty_line(const char *s, size_t len)
 	return 0;
 }
 
-uint32_t
-note_key_id(const char *name, const unsigned char pub[32])
+/* First 4 bytes (big-endian) of SHA-256(name || 0x0A || alg || pub): C2SP signed-note key ids. */
+static uint32_t
+note_alg_key_id(const char *name, unsigned char alg, const unsigned char pub[32])
 {
-	static const unsigned char sep[2] = { '\n', NOTE_ALG_ED25519 };
+	const unsigned char sep[2] = { '\n', alg };
 	unsigned char h[crypto_hash_sha256_BYTES];
 	crypto_hash_sha256_state st;
 
@@ -100,6 +102,12 @@ note_key_id(const char *name, const unsigned char pub[32])
 	crypto_hash_sha256_update(&st, pub, 32);
 	crypto_hash_sha256_final(&st, h);
 	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | (uint32_t)h[3];
+}
+
+uint32_t
+note_key_id(const char *name, const unsigned char pub[32])
+{
+	return note_alg_key_id(name, NOTE_ALG_ED25519, pub);
 }
 
 int
@@ -282,8 +290,13 @@ note_hex_digit(char c)
 	return -1;
 }
 
-int
-note_parse_verifier_key(const char *vkey, char *name, unsigned char pub[32], struct cg_err *err)
+/*
+ * Parse "<name>+<hex id>+<base64(alg || pub)>" for algorithm byte `alg`;
+ * `what` names the kind of key in messages.
+ */
+static int
+note_parse_alg_key(const char *vkey, unsigned char alg, const char *what, char *name, unsigned char pub[32],
+    struct cg_err *err)
 {
 	unsigned char key[NOTE_VKEY_B64_LEN];
 	const char *p1, *p2, *b64;
@@ -295,38 +308,45 @@ note_parse_verifier_key(const char *vkey, char *name, unsigned char pub[32], str
 	memset(pub, 0, 32);
 	/* The base64 part may itself contain '+': split on the first two only. */
 	if ((p1 = strchr(vkey, '+')) == NULL || (p2 = strchr(p1 + 1, '+')) == NULL)
-		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: expected <name>+<key id>+<key>");
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: expected <name>+<key id>+<key>", what);
 	name_len = (size_t)(p1 - vkey);
 	if (!note_name_ok(vkey, name_len))
-		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: name is empty, too long, or contains a space");
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: name is empty, too long, or contains a space", what);
 	if (p2 - p1 - 1 != 8)
-		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: key id is not 8 hex digits");
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: key id is not 8 hex digits", what);
 	for (i = 0; i < 8; i++) {
 		if ((d = note_hex_digit(p1[1 + i])) < 0)
-			return cg_err_set(err, CG_ERR_FORMAT, "verifier key: key id is not 8 hex digits");
+			return cg_err_set(err, CG_ERR_FORMAT, "%s: key id is not 8 hex digits", what);
 		id = id << 4 | (uint32_t)d;
 	}
 	b64 = p2 + 1;
 	b64_len = strnlen(b64, NOTE_VKEY_B64_LEN + 1);
 	if (b64_len > NOTE_VKEY_B64_LEN ||
 	    b64_decode_strict(b64, b64_len, key, sizeof(key), &key_len) != 0)
-		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: key is not valid base64 of 33 bytes");
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: key is not valid base64 of 33 bytes", what);
 	if (key_len != 33)
-		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: key has %zu bytes, expected 33", key_len);
-	if (key[0] != NOTE_ALG_ED25519)
-		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: unknown signature algorithm");
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: key has %zu bytes, expected 33", what, key_len);
+	if (key[0] != alg)
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: unknown signature algorithm (not %s, type 0x%02x)", what,
+		    alg == NOTE_ALG_COSIG_V1 ? "an Ed25519 cosignature/v1 key" : "an Ed25519 note key", alg);
 	memcpy(name, vkey, name_len);
 	name[name_len] = '\0';
-	if (note_key_id(name, key + 1) != id) {
+	if (note_alg_key_id(name, alg, key + 1) != id) {
 		name[0] = '\0';
-		return cg_err_set(err, CG_ERR_FORMAT, "verifier key: key id does not match the key");
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: key id does not match the key", what);
 	}
 	memcpy(pub, key + 1, 32);
 	return 0;
 }
 
 int
-note_format_verifier_key(const char *name, const unsigned char pub[32], char *out, size_t out_size)
+note_parse_verifier_key(const char *vkey, char *name, unsigned char pub[32], struct cg_err *err)
+{
+	return note_parse_alg_key(vkey, NOTE_ALG_ED25519, "verifier key", name, pub, err);
+}
+
+static int
+note_format_alg_key(const char *name, unsigned char alg, const unsigned char pub[32], char *out, size_t out_size)
 {
 	unsigned char key[33];
 	char b64[sodium_base64_ENCODED_LEN(33, sodium_base64_VARIANT_ORIGINAL)];
@@ -338,16 +358,22 @@ note_format_verifier_key(const char *name, const unsigned char pub[32], char *ou
 	name_len = strnlen(name, NOTE_NAME_MAX + 1);
 	if (!note_name_ok(name, name_len))
 		return CG_ERR_ARG;
-	key[0] = NOTE_ALG_ED25519;
+	key[0] = alg;
 	memcpy(key + 1, pub, 32);
 	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
-	n = snprintf(out, out_size, "%s+%08" PRIx32 "+%s", name, note_key_id(name, pub), b64);
+	n = snprintf(out, out_size, "%s+%08" PRIx32 "+%s", name, note_alg_key_id(name, alg, pub), b64);
 	if (n < 0 || (size_t)n >= out_size) {
 		if (out_size > 0)
 			out[0] = '\0';
 		return CG_ERR_LIMIT;
 	}
 	return 0;
+}
+
+int
+note_format_verifier_key(const char *name, const unsigned char pub[32], char *out, size_t out_size)
+{
+	return note_format_alg_key(name, NOTE_ALG_ED25519, pub, out, out_size);
 }
 
 /* Origins travel as the first line of a signed note: same character rules, no newline. */
@@ -468,90 +494,26 @@ checkpoint_parse(const char *text, size_t len, struct checkpoint *out, struct cg
 
 /* ---- cosignatures (C2SP tlog-cosignature, cosignature/v1) ---------------- */
 
-#define NOTE_ALG_COSIG_V1 0x04
 #define NOTE_COSIG_BLOB_LEN (4 + 8 + NOTE_SIG_LEN)
 static const char note_cosig_header[] = "cosignature/v1\ntime ";
 
 uint32_t
 note_cosig_key_id(const char *name, const unsigned char pub[32])
 {
-	static const unsigned char sep[2] = { '\n', NOTE_ALG_COSIG_V1 };
-	unsigned char h[crypto_hash_sha256_BYTES];
-	crypto_hash_sha256_state st;
-
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, (const unsigned char *)name, strlen(name));
-	crypto_hash_sha256_update(&st, sep, sizeof(sep));
-	crypto_hash_sha256_update(&st, pub, 32);
-	crypto_hash_sha256_final(&st, h);
-	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | (uint32_t)h[3];
+	return note_alg_key_id(name, NOTE_ALG_COSIG_V1, pub);
 }
 
 int
 note_parse_cosig_key(const char *vkey, char *name, unsigned char pub[32], struct cg_err *err)
 {
-	unsigned char key[NOTE_VKEY_B64_LEN];
-	const char *p1, *p2, *b64;
-	size_t name_len, b64_len, key_len, i;
-	uint32_t id = 0;
-	int d;
-
-	name[0] = '\0';
-	memset(pub, 0, 32);
-	if ((p1 = strchr(vkey, '+')) == NULL || (p2 = strchr(p1 + 1, '+')) == NULL)
-		return cg_err_set(err, CG_ERR_FORMAT, "witness key: expected <name>+<key id>+<key>");
-	name_len = (size_t)(p1 - vkey);
-	if (!note_name_ok(vkey, name_len))
-		return cg_err_set(err, CG_ERR_FORMAT, "witness key: name is empty, too long, or contains a space");
-	if (p2 - p1 - 1 != 8)
-		return cg_err_set(err, CG_ERR_FORMAT, "witness key: key id is not 8 hex digits");
-	for (i = 0; i < 8; i++) {
-		if ((d = note_hex_digit(p1[1 + i])) < 0)
-			return cg_err_set(err, CG_ERR_FORMAT, "witness key: key id is not 8 hex digits");
-		id = id << 4 | (uint32_t)d;
-	}
-	b64 = p2 + 1;
-	b64_len = strnlen(b64, NOTE_VKEY_B64_LEN + 1);
-	if (b64_len > NOTE_VKEY_B64_LEN || b64_decode_strict(b64, b64_len, key, sizeof(key), &key_len) != 0)
-		return cg_err_set(err, CG_ERR_FORMAT, "witness key: key is not valid base64 of 33 bytes");
-	if (key_len != 33)
-		return cg_err_set(err, CG_ERR_FORMAT, "witness key: key has %zu bytes, expected 33", key_len);
 	/* 0x01 would be a log's note key: a cosignature key says so with 0x04. */
-	if (key[0] != NOTE_ALG_COSIG_V1)
-		return cg_err_set(err, CG_ERR_FORMAT, "witness key: not an Ed25519 cosignature/v1 key (type 0x04)");
-	memcpy(name, vkey, name_len);
-	name[name_len] = '\0';
-	if (note_cosig_key_id(name, key + 1) != id) {
-		name[0] = '\0';
-		return cg_err_set(err, CG_ERR_FORMAT, "witness key: key id does not match the key");
-	}
-	memcpy(pub, key + 1, 32);
-	return 0;
+	return note_parse_alg_key(vkey, NOTE_ALG_COSIG_V1, "witness key", name, pub, err);
 }
 
 int
 note_format_cosig_key(const char *name, const unsigned char pub[32], char *out, size_t out_size)
 {
-	unsigned char key[33];
-	char b64[sodium_base64_ENCODED_LEN(33, sodium_base64_VARIANT_ORIGINAL)];
-	size_t name_len;
-	int n;
-
-	if (out_size > 0)
-		out[0] = '\0';
-	name_len = strnlen(name, NOTE_NAME_MAX + 1);
-	if (!note_name_ok(name, name_len))
-		return CG_ERR_ARG;
-	key[0] = NOTE_ALG_COSIG_V1;
-	memcpy(key + 1, pub, 32);
-	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
-	n = snprintf(out, out_size, "%s+%08" PRIx32 "+%s", name, note_cosig_key_id(name, pub), b64);
-	if (n < 0 || (size_t)n >= out_size) {
-		if (out_size > 0)
-			out[0] = '\0';
-		return CG_ERR_LIMIT;
-	}
-	return 0;
+	return note_format_alg_key(name, NOTE_ALG_COSIG_V1, pub, out, out_size);
 }
 
 /* Ed25519 over "cosignature/v1\ntime <t>\n" || text, without copying text. */
