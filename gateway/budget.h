@@ -1,0 +1,45 @@
+/*
+ * budget.h - the privacy-budget ledger.
+ *
+ * Budgets are zero-concentrated DP (rho), counted in integer nano-rho
+ * (1e-9 rho) so that sums are exact; a pure-epsilon query is charged
+ * rho = epsilon^2 / 2 (budget_rho_of_epsilon).  The ledger is an append-only
+ * SQLite table (triggers refuse UPDATE and DELETE), one row per charge, per
+ * analyst and dataset.  A charge is checked against the cap and recorded, with
+ * its audit event, in one IMMEDIATE transaction before any answer may leave:
+ * concurrent queries, threads or processes, can never spend more than the
+ * cap together, and a crash after the charge never gives a free answer (the
+ * charge stays; there are no refunds).
+ */
+#ifndef CG_BUDGET_H
+#define CG_BUDGET_H
+
+#include <stdint.h>
+#include "crypto/err.h"
+#include "gateway/audit.h"
+#include "gateway/store.h"
+
+#define BUDGET_NANO 1000000000LL     /* nano-rho per rho */
+
+int budget_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
+
+/* rho = eps^2 / 2 for a pure-epsilon query, eps in nano units, rounded up (never undercharged). */
+int64_t budget_rho_of_epsilon(int64_t eps_nano);
+
+/*
+ * Charge `rho_nano` to (analyst, dataset) under `cap_nano`.  Refused with
+ * CG_ERR_POLICY, the remaining budget in the message and a "budget-refused"
+ * audit event, if it would overspend; otherwise recorded with a
+ * "budget-charge" audit event.  *remaining_nano (may be NULL) is what is left
+ * after the charge (or, when refused, what is left now).  Opens and commits
+ * its own transaction.
+ */
+int budget_charge(struct store *st, struct audit *a, const char *analyst, const char *dataset, int64_t rho_nano,
+    int64_t cap_nano, const char *purpose, int64_t *remaining_nano, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
+/* Spent so far by (analyst, dataset). */
+int budget_spent(struct store *st, const char *analyst, const char *dataset, int64_t *spent_nano,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
+#endif
