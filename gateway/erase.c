@@ -44,21 +44,31 @@ erase_key(const struct keyfile_key *storage, const struct token *t, unsigned cha
 	sodium_memzero(sub, sizeof(sub));
 }
 
+/* The staging table is TEMP: private to this connection, and rolled back with the transaction. */
+static int
+erase_stage_schema(struct store *st, struct cg_err *err)
+{
+	if (sqlite3_exec(store_db(st), "CREATE TEMP TABLE IF NOT EXISTS erase_pending("
+	    "  kind INTEGER NOT NULL, token BLOB NOT NULL, PRIMARY KEY (kind, token)) WITHOUT ROWID;",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		return erase_dberr(st, "create the staging table", err);
+	return 0;
+}
+
 int
 erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t revoked_at, uint64_t *erased, struct cg_err *err)
+    const struct token *tokens, size_t n, int64_t revoked_at, struct cg_err *err)
 {
 	sqlite3 *db = store_db(st);
-	sqlite3_stmt *del = NULL, *tomb = NULL;
+	sqlite3_stmt *stage = NULL, *tomb = NULL;
 	unsigned char key[32];
 	size_t i;
 	int r;
 
-	*erased = 0;
-	if ((r = erase_schema(st, err)) != 0)
+	if ((r = erase_schema(st, err)) != 0 || (r = erase_stage_schema(st, err)) != 0)
 		return r;
-	if (sqlite3_prepare_v2(db, "DELETE FROM records WHERE partner = ?1 AND "
-	    "(CASE ?2 WHEN 1 THEN email_token WHEN 2 THEN phone_token END) = ?3", -1, &del, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO temp.erase_pending(kind, token) VALUES (?1, ?2)", -1,
+	    &stage, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO tombstones(partner, key, revoked_at) VALUES (?1, ?2, ?3) "
 	    "ON CONFLICT(partner, key) DO UPDATE SET revoked_at = max(revoked_at, excluded.revoked_at)", -1,
 	    &tomb, NULL) != SQLITE_OK) {
@@ -70,15 +80,13 @@ erase_tokens(struct store *st, const struct keyfile_key *storage, const char *pa
 			r = cg_err_set(err, CG_ERR_FORMAT, "token %zu: unknown kind", i);
 			goto out;
 		}
-		sqlite3_bind_text(del, 1, partner, -1, SQLITE_STATIC);
-		sqlite3_bind_int(del, 2, (int)tokens[i].kind);
-		sqlite3_bind_blob(del, 3, tokens[i].value, TOKEN_LEN, SQLITE_STATIC);
-		if (sqlite3_step(del) != SQLITE_DONE) {
-			r = erase_dberr(st, "erase records", err);
+		sqlite3_bind_int(stage, 1, (int)tokens[i].kind);
+		sqlite3_bind_blob(stage, 2, tokens[i].value, TOKEN_LEN, SQLITE_STATIC);
+		if (sqlite3_step(stage) != SQLITE_DONE) {
+			r = erase_dberr(st, "stage a token", err);
 			goto out;
 		}
-		*erased += (uint64_t)sqlite3_changes(db);
-		sqlite3_reset(del);
+		sqlite3_reset(stage);
 		erase_key(storage, &tokens[i], key);
 		sqlite3_bind_text(tomb, 1, partner, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(tomb, 2, key, sizeof(key), SQLITE_STATIC);
@@ -91,8 +99,38 @@ erase_tokens(struct store *st, const struct keyfile_key *storage, const char *pa
 	}
 	r = 0;
 out:
-	sqlite3_finalize(del);
+	sqlite3_finalize(stage);
 	sqlite3_finalize(tomb);
+	return r;
+}
+
+int
+erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
+{
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	*erased = 0;
+	if ((r = erase_stage_schema(st, err)) != 0)
+		return r;
+	if (sqlite3_prepare_v2(db, "DELETE FROM records WHERE partner = ?1 AND "
+	    "(email_token IN (SELECT token FROM temp.erase_pending WHERE kind = 1) OR "
+	    " phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2))", -1, &s, NULL) != SQLITE_OK)
+		return erase_dberr(st, "prepare", err);
+	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) != SQLITE_DONE) {
+		r = erase_dberr(st, "erase records", err);
+		goto out;
+	}
+	*erased = (uint64_t)sqlite3_changes(db);
+	if (sqlite3_exec(db, "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK) {
+		r = erase_dberr(st, "clear the staging table", err);
+		goto out;
+	}
+	r = 0;
+out:
+	sqlite3_finalize(s);
 	return r;
 }
 

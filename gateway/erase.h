@@ -27,13 +27,18 @@
 int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 
 /*
- * Inside the caller's transaction: delete `partner`'s records carrying any of
- * the tokens, and record tombstones dated `revoked_at`.  *erased counts the
- * records deleted.
+ * Inside the caller's transaction: record tombstones dated `revoked_at` for
+ * the tokens and stage them for erasure.  Nothing is deleted until
+ * erase_apply(), which deletes every staged token's records in one pass over
+ * the table (a revocation of many users costs one scan, not one per user).
  */
 int erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t revoked_at, uint64_t *erased, struct cg_err *err)
-    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 7);
+    const struct token *tokens, size_t n, int64_t revoked_at, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+
+/* Inside the same transaction: delete `partner`'s records carrying a staged token; *erased counts them. */
+int erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
 /* *revoked = 1 if a tombstone of `partner` covers one of the tokens at consent time consent_at. */
 int erase_is_revoked(struct store *st, const struct keyfile_key *storage, const char *partner,

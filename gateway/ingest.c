@@ -93,7 +93,7 @@ static int
 ingest_record(struct store *st, const struct policy *pol, const struct policy_partner *pp,
     const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], int64_t batch_row,
     const Crossgate__SealedRecord *rec, unsigned char **pt, size_t *pt_cap, struct pb_arena *arena,
-    const struct keyfile_key *storage, int tombstones, uint64_t *erased, int *skipped, struct cg_err *err)
+    const struct keyfile_key *storage, int tombstones, int *skipped, struct cg_err *err)
 {
 	struct token toks[SEAL_TOKENS_MAX];
 	unsigned char ad[SEAL_AD_MAX], seen[POLICY_COLUMNS_MAX];
@@ -124,7 +124,6 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 	*skipped = 0;
 	if (hdr->kind == BATCH_KIND_REVOCATION) {
 		unsigned char none[1];
-		uint64_t e = 0;
 
 		/* A revocation record names a user by its tokens; its sealed payload is empty. */
 		if (rec->consent_bits != 0 || rec->ciphertext.len != SEAL_TAG_LEN)
@@ -135,9 +134,8 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len,
 		    none, err)) != 0)
 			return cg_err_prefix(err, "record %llu", idx);
-		if ((r = erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at, &e, err)) != 0)
+		if ((r = erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at, err)) != 0)
 			return r;
-		*erased += e;
 		return 0;
 	}
 	if (!(rec->consent_bits & match_bit))
@@ -401,7 +399,7 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 		if (r < 0)
 			goto reject_in_txn;
 		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, keys->storage,
-		    tombstones, &erased, &skipped, err);
+		    tombstones, &skipped, err);
 		rec = NULL;   /* owned by the reader */
 		if (r == CG_ERR_DB || r == CG_ERR_NOMEM)
 			goto out;
@@ -415,6 +413,9 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 			n++;
 	}
 	revocation = hdr->kind == BATCH_KIND_REVOCATION;
+	/* Every named user's records go in one pass, inside this transaction. */
+	if (revocation && (r = erase_apply(st, pp->id, &erased, err)) != 0)
+		goto out;
 	ingest_event_init(&ev, pol, revocation ? "revoke" : "ingest", "ok");
 	ev.partner_id = hdr->partner_id;
 	ev.batch_id = hdr->batch_id;
