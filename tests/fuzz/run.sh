@@ -11,13 +11,17 @@ for bin in "$dir"/fuzz_*; do
 	corpus="tests/fuzz/corpus/$name"
 	work=$(mktemp -d)
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
-	if timeout $((secs + 60)) "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+	# Artifacts (crash-*, leak-*) go to the work directory, never into the repository.
+	if LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp:print_suppressions=0" \
+		timeout $((secs + 60)) "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+		-artifact_prefix="$work.artifact-" \
 		"$work" >"$work.log" 2>&1; then
 		pass=$((pass + 1)); echo "fuzz $name: ok (${secs}s)"
 	else
 		fail=$((fail + 1)); echo "fuzz $name: FAILED"; tail -40 "$work.log"
+		for a in "$work".artifact-*; do [ -e "$a" ] && echo "input: $(base64 -w0 "$a")"; done
 	fi
-	rm -rf "$work" "$work.log"
+	rm -rf "$work" "$work.log" "$work".artifact-*
 done
 echo "fuzz: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
