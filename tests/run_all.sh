@@ -21,7 +21,7 @@ cat "$log"; tally
 sh tests/run_e2e.sh "$build" >"$log" 2>&1 || rc=1
 cat "$log"; tally
 if [ -n "$fuzz" ]; then
-	sh tests/fuzz/run.sh "$fuzz" "${CG_FUZZ_SECONDS:-5}" >"$log" 2>&1 || rc=1
+	sh tests/fuzz/run.sh "$fuzz" "${CG_FUZZ_BUDGET:-runs=50000}" >"$log" 2>&1 || rc=1
 	cat "$log"; tally
 fi
 rm -f "$log"
