@@ -8,10 +8,10 @@
 #include <sodium.h>
 
 #include "agent/csvfile.h"
+#include "agent/sealer.h"
 #include "agent/state.h"
 #include "crypto/normalize.h"
 #include "crypto/seal.h"
-#include "crypto/secmem.h"
 #include "crypto/token.h"
 #include "proto/batch.h"
 
@@ -376,44 +376,20 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 {
 	const struct pack_opts *o = c->o;
 	const struct policy *pol = o->pol;
-	Crossgate__BatchHeader hdr = CROSSGATE__BATCH_HEADER__INIT;
 	Crossgate__SealedRecord rec = CROSSGATE__SEALED_RECORD__INIT;
 	Crossgate__Token tok[2], *tokp[2];
 	struct token toks[2];
-	struct batch_writer *w = NULL;
+	struct sealer sl = { 0 };
 	struct token_ctx *tctx = NULL;
 	struct agent_state *state = NULL;
-	unsigned char *key = NULL, wrapped[SEAL_WRAPPED_LEN], ad[SEAL_AD_MAX], ct[8192 + SEAL_TAG_LEN];
+	unsigned char ad[SEAL_AD_MAX], ct[8192 + SEAL_TAG_LEN];
 	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
 	uint64_t index = 0;
 	size_t i, ad_len, nt;
 	int r;
 
-	if ((key = secmem_alloc(SEAL_KEY_LEN)) == NULL)
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	randombytes_buf(key, SEAL_KEY_LEN);
-	randombytes_buf(stats->batch_id, sizeof(stats->batch_id));
-	if ((r = seal_wrap_key(key, o->gateway->pub, wrapped)) != 0) {
-		r = cg_err_set(err, r, "cannot seal the batch key to the gateway's key");
-		goto out;
-	}
-	if ((r = token_ctx_new(o->match->key, o->match->key_len, &tctx, err)) != 0)
-		goto out;
-	hdr.version = BATCH_VERSION;
-	hdr.partner_id = (char *)c->pp->id;
-	hdr.batch_id.data = stats->batch_id;
-	hdr.batch_id.len = sizeof(stats->batch_id);
-	hdr.gateway_key_id.data = (uint8_t *)o->gateway->id;
-	hdr.gateway_key_id.len = KEYFILE_ID_LEN;
-	hdr.signer_key_id.data = (uint8_t *)o->sign->id;
-	hdr.signer_key_id.len = KEYFILE_ID_LEN;
-	hdr.wrapped_key.data = wrapped;
-	hdr.wrapped_key.len = sizeof(wrapped);
-	hdr.aead = CROSSGATE__AEAD__AEAD_CHACHA20POLY1305_IETF;
-	hdr.created_at = (int64_t)time(NULL);
-	hdr.policy_hash.data = (uint8_t *)pol->hash;
-	hdr.policy_hash.len = sizeof(pol->hash);
-	if ((r = batch_writer_open(o->output, &hdr, o->sign->key, &w, err)) != 0)
+	if ((r = sealer_open(&sl, o->output, pol, c->pp, o->sign, o->gateway, BATCH_KIND_DATA, (int64_t)time(NULL),
+	    err)) != 0 || (r = token_ctx_new(o->match->key, o->match->key_len, &tctx, err)) != 0)
 		goto out;
 	if (o->state != NULL && ((r = agent_state_open(o->state, &state, err)) != 0 ||
 	    (r = agent_state_begin(state, err)) != 0))
@@ -443,12 +419,12 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 			tokp[nt] = &tok[nt];
 			nt++;
 		}
-		if ((r = seal_ad_build(ad, &ad_len, stats->batch_id, c->pp->id, index, pr->consent_bits,
+		if ((r = seal_ad_build(ad, &ad_len, sl.batch_id, c->pp->id, index, pr->consent_bits,
 		    pr->consent_at, toks, nt)) != 0) {
 			r = cg_err_set(err, r, "cannot build associated data");
 			goto out;
 		}
-		if ((r = seal_record(key, index, ad, ad_len, c->payloads.p + pr->payload_off, pr->payload_len,
+		if ((r = seal_record(sl.key, index, ad, ad_len, c->payloads.p + pr->payload_off, pr->payload_len,
 		    ct)) != 0) {
 			r = cg_err_set(err, r, "cannot seal record");
 			goto out;
@@ -460,7 +436,7 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 		rec.consent_at = pr->consent_at;
 		rec.ciphertext.data = ct;
 		rec.ciphertext.len = pr->payload_len + SEAL_TAG_LEN;
-		if ((r = batch_writer_add(w, &rec, err)) != 0)
+		if ((r = batch_writer_add(sl.w, &rec, err)) != 0)
 			goto out;
 		if (state != NULL && pr->uid_len > 0 &&
 		    (r = agent_state_put(state, c->pp->id, (const char *)c->ids.p + pr->uid_off, pr->uid_len, toks, nt,
@@ -471,16 +447,16 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 	/* The state commits first: a batch on disk is never missing from the agent's memory. */
 	if (state != NULL && (r = agent_state_commit(state, err)) != 0)
 		goto out;
-	if ((r = batch_writer_finish(w, stats->digest, err)) != 0)
+	if ((r = batch_writer_finish(sl.w, stats->digest, err)) != 0)
 		goto out;
+	memcpy(stats->batch_id, sl.batch_id, sizeof(stats->batch_id));
 	stats->packed = index;
 	r = 0;
 out:
 	sodium_memzero(toks, sizeof(toks));
-	batch_writer_free(w);
+	sealer_close(&sl);
 	agent_state_close(state);   /* an uncommitted transaction is rolled back */
 	token_ctx_free(tctx);
-	secmem_free(key, SEAL_KEY_LEN);
 	return r;
 }
 
@@ -514,16 +490,8 @@ pack_csv(const struct pack_opts *o, struct pack_stats *stats, struct cg_err *err
 		r = cg_err_set(err, CG_ERR_POLICY, "partner '%s' is not in the policy", o->partner_id);
 		goto out;
 	}
-	if (o->match->type != KEYFILE_MATCH || o->sign->type != KEYFILE_ED25519_SECRET ||
-	    o->gateway->type != KEYFILE_X25519_PUBLIC) {
-		r = cg_err_set(err, CG_ERR_ARG, "wrong key types for packing");
+	if ((r = sealer_check_keys(c.pp, o->match, o->sign, o->gateway, "packing", err)) != 0)
 		goto out;
-	}
-	if (memcmp(o->sign->id, c.pp->signing_key_id, KEYFILE_ID_LEN) != 0) {
-		r = cg_err_set(err, CG_ERR_POLICY, "the signing key is not the one the policy names for partner "
-		    "'%s'", c.pp->id);
-		goto out;
-	}
 	if ((r = csvfile_open(o->input, &f, err)) != 0)
 		goto out;
 	progress = o->progress && isatty(STDERR_FILENO);

@@ -6,10 +6,10 @@
 #include <sodium.h>
 
 #include "agent/csvfile.h"
+#include "agent/sealer.h"
 #include "agent/state.h"
 #include "crypto/normalize.h"
 #include "crypto/seal.h"
-#include "crypto/secmem.h"
 #include "crypto/token.h"
 #include "proto/batch.h"
 
@@ -83,17 +83,16 @@ int
 revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_err *err)
 {
 	const struct policy_partner *pp;
-	Crossgate__BatchHeader hdr = CROSSGATE__BATCH_HEADER__INIT;
 	Crossgate__SealedRecord rec = CROSSGATE__SEALED_RECORD__INIT;
 	Crossgate__Token tok[2], *tokp[2];
 	struct csvfile *f = NULL;
 	struct csvfile_row *row;
-	struct batch_writer *w = NULL;
+	struct sealer sl = { 0 };
 	struct token_ctx *tctx = NULL;
 	struct agent_state *state = NULL;
 	struct token toks[2];
 	struct cg_err rowerr;
-	unsigned char *key = NULL, wrapped[SEAL_WRAPPED_LEN], ad[SEAL_AD_MAX], ct[SEAL_TAG_LEN];
+	unsigned char ad[SEAL_AD_MAX], ct[SEAL_TAG_LEN];
 	int col[POLICY_COLUMNS_MAX];
 	size_t nheader = 0, nt, i, j, ad_len;
 	int r;
@@ -101,14 +100,8 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 	memset(stats, 0, sizeof(*stats));
 	if ((pp = policy_partner_find(o->pol, o->partner_id)) == NULL)
 		return cg_err_set(err, CG_ERR_POLICY, "partner '%s' is not in the policy", o->partner_id);
-	if (o->match->type != KEYFILE_MATCH || o->sign->type != KEYFILE_ED25519_SECRET ||
-	    o->gateway->type != KEYFILE_X25519_PUBLIC)
-		return cg_err_set(err, CG_ERR_ARG, "wrong key types for a revocation");
-	if (memcmp(o->sign->id, pp->signing_key_id, KEYFILE_ID_LEN) != 0)
-		return cg_err_set(err, CG_ERR_POLICY, "the signing key is not the one the policy names for partner "
-		    "'%s'", pp->id);
-	if ((key = secmem_alloc(SEAL_KEY_LEN)) == NULL)
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	if ((r = sealer_check_keys(pp, o->match, o->sign, o->gateway, "a revocation", err)) != 0)
+		return r;
 	if ((r = token_ctx_new(o->match->key, o->match->key_len, &tctx, err)) != 0 ||
 	    (o->state != NULL && (r = agent_state_open(o->state, &state, err)) != 0) ||
 	    (r = csvfile_open(o->input, &f, err)) != 0)
@@ -137,28 +130,7 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 			}
 	}
 
-	randombytes_buf(key, SEAL_KEY_LEN);
-	randombytes_buf(stats->batch_id, sizeof(stats->batch_id));
-	if ((r = seal_wrap_key(key, o->gateway->pub, wrapped)) != 0) {
-		r = cg_err_set(err, r, "cannot seal the batch key to the gateway's key");
-		goto out;
-	}
-	hdr.version = BATCH_VERSION;
-	hdr.kind = BATCH_KIND_REVOCATION;
-	hdr.partner_id = (char *)pp->id;
-	hdr.batch_id.data = stats->batch_id;
-	hdr.batch_id.len = sizeof(stats->batch_id);
-	hdr.gateway_key_id.data = (uint8_t *)o->gateway->id;
-	hdr.gateway_key_id.len = KEYFILE_ID_LEN;
-	hdr.signer_key_id.data = (uint8_t *)o->sign->id;
-	hdr.signer_key_id.len = KEYFILE_ID_LEN;
-	hdr.wrapped_key.data = wrapped;
-	hdr.wrapped_key.len = sizeof(wrapped);
-	hdr.aead = CROSSGATE__AEAD__AEAD_CHACHA20POLY1305_IETF;
-	hdr.created_at = o->now;
-	hdr.policy_hash.data = (uint8_t *)o->pol->hash;
-	hdr.policy_hash.len = sizeof(o->pol->hash);
-	if ((r = batch_writer_open(o->output, &hdr, o->sign->key, &w, err)) != 0)
+	if ((r = sealer_open(&sl, o->output, o->pol, pp, o->sign, o->gateway, BATCH_KIND_REVOCATION, o->now, err)) != 0)
 		goto out;
 	for (;;) {
 		cg_err_clear(&rowerr);
@@ -190,8 +162,8 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 			tok[i].value.len = TOKEN_LEN;
 			tokp[i] = &tok[i];
 		}
-		if ((r = seal_ad_build(ad, &ad_len, stats->batch_id, pp->id, stats->users, 0, o->now, toks, nt)) != 0 ||
-		    (r = seal_record(key, stats->users, ad, ad_len, NULL, 0, ct)) != 0) {
+		if ((r = seal_ad_build(ad, &ad_len, sl.batch_id, pp->id, stats->users, 0, o->now, toks, nt)) != 0 ||
+		    (r = seal_record(sl.key, stats->users, ad, ad_len, NULL, 0, ct)) != 0) {
 			r = cg_err_set(err, r, "cannot seal a revocation record");
 			goto out;
 		}
@@ -202,17 +174,17 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 		rec.consent_at = o->now;
 		rec.ciphertext.data = ct;
 		rec.ciphertext.len = sizeof(ct);
-		if ((r = batch_writer_add(w, &rec, err)) != 0)
+		if ((r = batch_writer_add(sl.w, &rec, err)) != 0)
 			goto out;
 		stats->users++;
 	}
-	r = batch_writer_finish(w, stats->digest, err);
+	if ((r = batch_writer_finish(sl.w, stats->digest, err)) == 0)
+		memcpy(stats->batch_id, sl.batch_id, sizeof(stats->batch_id));
 out:
 	sodium_memzero(toks, sizeof(toks));
-	batch_writer_free(w);
+	sealer_close(&sl);
 	csvfile_free(f);
 	agent_state_close(state);
 	token_ctx_free(tctx);
-	secmem_free(key, SEAL_KEY_LEN);
 	return r;
 }
