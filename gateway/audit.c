@@ -12,7 +12,7 @@
 #include "proto/audit.pb-c.h"
 
 /* Bumped when the audit tables change; audit_schema() migrates older files. */
-#define AUDIT_SCHEMA_VERSION 2
+#define AUDIT_SCHEMA_VERSION 3     /* 2: audit_nodes; 3: audit_keys */
 #define AUDIT_ERASE_ACTION "audit-erase"
 #define AUDIT_NODE_END_MAX ((uint64_t)1 << 56)   /* id = end * 64 + level stays below 2^63 */
 #define AUDIT_NONE UINT64_MAX
@@ -20,7 +20,8 @@
 struct audit {
 	struct store *st;
 	const struct keyfile_key *sign;
-	char origin[AUDIT_ORIGIN_MAX];
+	char origin[AUDIT_ORIGIN_MAX];      /* the log's: its first key's */
+	char name[AUDIT_ORIGIN_MAX];        /* the signing key's note name */
 	struct merkle_frontier committed;
 	struct merkle_frontier pending;
 	sqlite3_stmt *ins_event, *ins_cp, *ins_node, *ins_span, *max_seq;
@@ -50,6 +51,10 @@ static const char audit_schema_sql[] =
 	"  time INTEGER NOT NULL,"
 	"  line TEXT NOT NULL,"
 	"  PRIMARY KEY(size, witness, key_id)) STRICT;"
+	"CREATE TABLE IF NOT EXISTS audit_keys("
+	"  seq INTEGER PRIMARY KEY,"
+	"  key_id BLOB NOT NULL,"
+	"  pub BLOB NOT NULL) STRICT;"
 	"CREATE TABLE IF NOT EXISTS audit_meta(key TEXT PRIMARY KEY, value BLOB) STRICT;";
 
 void
@@ -185,6 +190,159 @@ audit_view_is(const struct audit_view *v, const char *action)
 	return v->action_len == n && v->action != NULL && memcmp(v->action, action, n) == 0;
 }
 
+/* ---- the signing keys a verifier trusts ---------------------------------- */
+
+static void
+audit_signer_set(struct audit_signer *k, uint64_t from, const unsigned char id[KEYFILE_ID_LEN],
+    const unsigned char pub[32])
+{
+	k->from = from;
+	memcpy(k->id, id, KEYFILE_ID_LEN);
+	memcpy(k->pub, pub, 32);
+	audit_origin(id, k->name);
+}
+
+int
+audit_keychain_init(struct audit_keychain *kc, const struct keyfile_key *pub, struct cg_err *err)
+{
+	memset(kc, 0, sizeof(*kc));
+	if (pub->type != KEYFILE_ED25519_PUBLIC && pub->type != KEYFILE_ED25519_SECRET)
+		return cg_err_set(err, CG_ERR_ARG, "audit verification needs the gateway's Ed25519 public key");
+	audit_signer_set(&kc->keys[0], 0, pub->id, pub->pub);
+	snprintf(kc->origin, sizeof(kc->origin), "%s", kc->keys[0].name);
+	kc->n = 1;
+	return 0;
+}
+
+/* The key that must sign the checkpoint of tree `size`. */
+static const struct audit_signer *
+audit_keychain_signer(const struct audit_keychain *kc, uint64_t size)
+{
+	size_t i = kc->n - 1;
+
+	while (i > 0 && kc->keys[i].from >= size)
+		i--;
+	return &kc->keys[i];
+}
+
+/* The signed text of a note ends at its blank line. */
+static int
+audit_note_text(const char *note, size_t len, size_t *text_len)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < len; i++) {
+		if (note[i] == '\n' && note[i + 1] == '\n') {
+			*text_len = i + 1;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+int
+audit_keychain_check(const struct audit_keychain *kc, const char *note, size_t len, struct checkpoint *cp,
+    size_t *text_len, struct cg_err *err)
+{
+	const struct audit_signer *k;
+	struct cg_err sub;
+	char hex[2 * KEYFILE_ID_LEN + 1];
+	size_t tl, tl2, i;
+
+	uint64_t size;
+
+	memset(cp, 0, sizeof(*cp));
+	*text_len = 0;
+	cg_err_clear(&sub);
+	/* The size (unsigned yet) picks the key; nothing else of the body is used before the signature holds. */
+	if (audit_note_text(note, len, &tl) != 0 || checkpoint_parse(note, tl, cp, &sub) != 0) {
+		memset(cp, 0, sizeof(*cp));
+		return cg_err_set(err, CG_ERR_VERIFY, "checkpoint: %s", sub.msg[0] ? sub.msg : "not a signed note");
+	}
+	size = cp->size;
+	k = audit_keychain_signer(kc, size);
+	if (note_verify(note, len, k->name, k->pub, &tl2, &sub) != 0 || tl2 != tl) {
+		keyfile_id_hex(k->id, hex);
+		memset(cp, 0, sizeof(*cp));
+		return cg_err_set(err, CG_ERR_VERIFY, "checkpoint at size %llu: not signed by gateway key %s, the key "
+		    "in force at that size%s: %s", (unsigned long long)size, hex, kc->n > 1 ? " after the verified "
+		    "key rotations" : " (no verified key-rotate event announced another key)", sub.msg);
+	}
+	if (strcmp(cp->origin, kc->origin) != 0) {
+		memset(cp, 0, sizeof(*cp));
+		return cg_err_set(err, CG_ERR_VERIFY, "checkpoint at size %llu: origin is not this gateway's log (%s)",
+		    (unsigned long long)size, kc->origin);
+	}
+	/* A rotation's own checkpoint carries the new key's signature too: the announced key is held. */
+	for (i = 1; i < kc->n; i++) {
+		if (kc->keys[i].from == cp->size && note_verify(note, len, kc->keys[i].name, kc->keys[i].pub, &tl2,
+		    &sub) != 0) {
+			keyfile_id_hex(kc->keys[i].id, hex);
+			memset(cp, 0, sizeof(*cp));
+			return cg_err_set(err, CG_ERR_VERIFY, "checkpoint at size %llu (a key rotation) lacks the "
+			    "signature of the new key %s: %s", (unsigned long long)size, hex, sub.msg);
+		}
+	}
+	*text_len = tl;
+	return 0;
+}
+
+/*
+ * Take the key a key-rotate event at `seq` announces (the caller makes sure
+ * the event is authentic: verified under the current key).  The event must
+ * name the current key as the old one.
+ */
+static int
+audit_keychain_apply(struct audit_keychain *kc, uint64_t seq, const unsigned char *event, size_t len,
+    struct cg_err *err)
+{
+	Crossgate__AuditEvent *ev;
+	struct keyfile_key *oldk = NULL, *newk = NULL;
+	const struct audit_signer *cur = &kc->keys[kc->n - 1];
+	struct cg_err sub;
+	char hex[2 * KEYFILE_ID_LEN + 1];
+	int r;
+
+	if ((ev = crossgate__audit_event__unpack(NULL, len, event)) == NULL)
+		return cg_err_set(err, CG_ERR_VERIFY, "key-rotate event %llu is not a valid audit event",
+		    (unsigned long long)seq);
+	cg_err_clear(&sub);
+	if (strcmp(ev->action, AUDIT_ROTATE_ACTION) != 0 || ev->n_public_keys != 2) {
+		r = cg_err_set(err, CG_ERR_VERIFY, "key-rotate event %llu does not carry the old and the new public "
+		    "key", (unsigned long long)seq);
+		goto out;
+	}
+	if (keyfile_parse_public_line(ev->public_keys[0], strlen(ev->public_keys[0]), KEYFILE_ED25519_PUBLIC, &oldk,
+	    &sub) != 0 || keyfile_parse_public_line(ev->public_keys[1], strlen(ev->public_keys[1]),
+	    KEYFILE_ED25519_PUBLIC, &newk, &sub) != 0) {
+		r = cg_err_set(err, CG_ERR_VERIFY, "key-rotate event %llu: %s", (unsigned long long)seq, sub.msg);
+		goto out;
+	}
+	if (memcmp(oldk->id, cur->id, KEYFILE_ID_LEN) != 0 || memcmp(oldk->pub, cur->pub, 32) != 0) {
+		keyfile_id_hex(cur->id, hex);
+		r = cg_err_set(err, CG_ERR_VERIFY, "key-rotate event %llu rotates another key than %s, the key in force",
+		    (unsigned long long)seq, hex);
+		goto out;
+	}
+	if (memcmp(newk->pub, cur->pub, 32) == 0) {
+		r = cg_err_set(err, CG_ERR_VERIFY, "key-rotate event %llu rotates to the same key",
+		    (unsigned long long)seq);
+		goto out;
+	}
+	if (kc->n > AUDIT_KEYS_MAX || seq >= UINT64_MAX - 1 || seq + 1 <= cur->from) {
+		r = cg_err_set(err, CG_ERR_LIMIT, "key-rotate event %llu: more than %d rotations, or out of order",
+		    (unsigned long long)seq, AUDIT_KEYS_MAX);
+		goto out;
+	}
+	audit_signer_set(&kc->keys[kc->n++], seq + 1, newk->id, newk->pub);
+	r = 0;
+out:
+	keyfile_free(oldk);
+	keyfile_free(newk);
+	crossgate__audit_event__free_unpacked(ev, NULL);
+	return r;
+}
+
 /* ---- schema ------------------------------------------------------------ */
 
 static int
@@ -294,8 +452,11 @@ audit_schema(struct store *st, struct cg_err *err)
 	if ((r = audit_meta_get(st, "schema", v, sizeof(v), &vlen, err)) < 0)
 		goto out;
 	if (r == 0 || vlen != 1 || v[0] != AUDIT_SCHEMA_VERSION) {
+		/* Version 3 only added audit_keys (created above): nodes are rebuilt for files before version 2. */
+		if ((r == 0 || vlen != 1 || v[0] < 2) && (r = audit_rebuild_nodes(st, err)) != 0)
+			goto out;
 		v[0] = AUDIT_SCHEMA_VERSION;
-		if ((r = audit_rebuild_nodes(st, err)) != 0 || (r = audit_meta_set(st, "schema", v, 1, err)) != 0)
+		if ((r = audit_meta_set(st, "schema", v, 1, err)) != 0)
 			goto out;
 	}
 	if (own && (r = store_commit(st, err)) != 0)
@@ -430,30 +591,74 @@ audit_latest_row(struct store *st, uint64_t *size, char **note, struct cg_err *e
  * the latest checkpoint signs: appending on top of anything else would sign
  * a tree that is not the stored one.
  */
+/*
+ * The newest key-rotate event: 1 with its seq and the key id it handed over
+ * to, 0 if the log never rotated.
+ */
 static int
-audit_restore(struct store *st, sqlite3_stmt *max_seq, const unsigned char pub[32], const char *origin,
-    struct merkle_frontier *out, struct cg_err *err)
+audit_last_rotation(struct store *st, uint64_t *seq, unsigned char id[KEYFILE_ID_LEN], struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = audit_prepare(st, "SELECT seq, key_id FROM audit_keys ORDER BY seq DESC LIMIT 1", &s, err)) != 0)
+		return r;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_bytes(s, 1) == KEYFILE_ID_LEN) {
+		*seq = (uint64_t)sqlite3_column_int64(s, 0);
+		memcpy(id, sqlite3_column_blob(s, 1), KEYFILE_ID_LEN);
+		r = 1;
+	} else if (rc == SQLITE_DONE)
+		r = 0;
+	else
+		r = rc == SQLITE_ROW ? cg_err_set(err, CG_ERR_VERIFY, "%s: audit log: a stored key id is malformed; "
+		    "run 'crossgate audit verify'", store_path(st)) : audit_dberr(st, "read keys", err);
+	sqlite3_finalize(s);
+	return r;
+}
+
+/*
+ * The tree's right edge from the stored nodes, refused unless it is the tree
+ * the latest checkpoint signs, signed by `sign` (the key the log was last
+ * handed over to): appending on top of anything else would sign a tree that
+ * is not the stored one, or with a key that was rotated out.  The log's
+ * origin (origin, AUDIT_ORIGIN_MAX bytes) is the one that checkpoint names,
+ * or the key's own for an empty log.
+ */
+static int
+audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key *sign, const char *name,
+    char *origin, struct merkle_frontier *out, struct cg_err *err)
 {
 	struct audit_nodes nodes;
 	struct merkle_frontier f;
 	struct checkpoint cp;
 	struct cg_err sub;
-	unsigned char root[MERKLE_HASH_LEN];
+	unsigned char root[MERKLE_HASH_LEN], rot_id[KEYFILE_ID_LEN];
 	const char *path = store_path(st);
-	char *note = NULL;
-	uint64_t size, cp_size;
+	char *note = NULL, hex[2][2 * KEYFILE_ID_LEN + 1];
+	uint64_t size, cp_size, rot_seq = 0;
 	size_t text_len;
-	int r;
+	int r, rotated;
 
 	memset(&nodes, 0, sizeof(nodes));
 	if ((r = audit_size_of(st, max_seq, &size, err)) != 0)
 		return r;
+	if ((rotated = audit_last_rotation(st, &rot_seq, rot_id, err)) < 0)
+		return rotated;
+	if (rotated && memcmp(rot_id, sign->id, KEYFILE_ID_LEN) != 0) {
+		keyfile_id_hex(sign->id, hex[0]);
+		keyfile_id_hex(rot_id, hex[1]);
+		return cg_err_set(err, CG_ERR_VERIFY, "%s: audit log: the signing key %s was rotated out (key-rotate "
+		    "event %llu hands over to key %s): nothing can be appended with it", path, hex[0],
+		    (unsigned long long)rot_seq, hex[1]);
+	}
 	if ((r = audit_latest_row(st, &cp_size, &note, err)) < 0)
 		return r;
 	if (r == 0) {
 		if (size != 0)
 			return cg_err_set(err, CG_ERR_VERIFY, "%s: audit log is damaged: its %llu events have no "
 			    "signed checkpoint; run 'crossgate audit verify'", path, (unsigned long long)size);
+		audit_origin(sign->id, origin);
 		merkle_frontier_init(out);
 		return 0;
 	}
@@ -469,21 +674,29 @@ audit_restore(struct store *st, sqlite3_stmt *max_seq, const unsigned char pub[3
 		goto out;
 	}
 	cg_err_clear(&sub);
-	if (note_verify(note, strlen(note), origin, pub, &text_len, &sub) != 0 ||
+	if (note_verify(note, strlen(note), name, sign->pub, &text_len, &sub) != 0 ||
 	    checkpoint_parse(note, text_len, &cp, &sub) != 0) {
 		r = cg_err_set(err, CG_ERR_VERIFY, "%s: audit log: the latest checkpoint (size %llu) is not this "
 		    "gateway key's: %s; run 'crossgate audit verify'", path, (unsigned long long)cp_size, sub.msg);
+		goto out;
+	}
+	/* Logs of one key have origin = key name; a rotated log keeps its first key's origin. */
+	if (strncmp(cp.origin, "crossgate/gateway/", 18) != 0 || (!rotated && strcmp(cp.origin, name) != 0) ||
+	    strlen(cp.origin) >= AUDIT_ORIGIN_MAX) {
+		r = cg_err_set(err, CG_ERR_VERIFY, "%s: audit log: the latest checkpoint names origin %s, not this "
+		    "gateway's log; run 'crossgate audit verify'", path, cp.origin);
 		goto out;
 	}
 	if ((r = audit_nodes_open(st, &nodes, err)) != 0 ||
 	    (r = merkle_frontier_load(audit_node_get, &nodes, size, &f, err)) != 0)
 		goto out;
 	merkle_frontier_root(&f, root);
-	if (cp.size != size || strcmp(cp.origin, origin) != 0 || memcmp(cp.root, root, MERKLE_HASH_LEN) != 0) {
+	if (cp.size != size || memcmp(cp.root, root, MERKLE_HASH_LEN) != 0) {
 		r = cg_err_set(err, CG_ERR_VERIFY, "%s: audit log is damaged: the stored tree does not match the "
 		    "signed checkpoint at size %llu; run 'crossgate audit verify'", path, (unsigned long long)size);
 		goto out;
 	}
+	snprintf(origin, AUDIT_ORIGIN_MAX, "%s", cp.origin);
 	*out = f;
 	r = 0;
 out:
@@ -509,7 +722,7 @@ audit_open(struct store *st, const struct keyfile_key *sign, struct audit **out,
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	a->st = st;
 	a->sign = sign;
-	audit_origin(sign->id, a->origin);
+	audit_origin(sign->id, a->name);
 	if ((r = audit_prepare(st, "INSERT INTO audit_events(seq, event, leaf) VALUES (?1, ?2, ?3)", &a->ins_event,
 	    err)) != 0 ||
 	    (r = audit_prepare(st, "INSERT INTO audit_checkpoints(size, note) VALUES (?1, ?2)", &a->ins_cp, err)) != 0 ||
@@ -519,7 +732,17 @@ audit_open(struct store *st, const struct keyfile_key *sign, struct audit **out,
 	    (r = audit_prepare(st, "INSERT INTO audit_spans(end, first) VALUES (?1, ?2)", &a->ins_span, err)) != 0 ||
 	    (r = audit_prepare(st, "SELECT max(seq) FROM audit_events", &a->max_seq, err)) != 0)
 		goto out;
-	if ((r = audit_restore(st, a->max_seq, sign->pub, a->origin, &a->committed, err)) != 0)
+	/*
+	 * One read transaction: another connection (the server, another command)
+	 * may commit an event and its checkpoint between our reads otherwise.
+	 */
+	if (sqlite3_exec(store_db(st), "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		r = cg_err_set(err, CG_ERR_DB, "%s: audit log: %s", store_path(st), sqlite3_errmsg(store_db(st)));
+		goto out;
+	}
+	r = audit_restore(st, a->max_seq, sign, a->name, a->origin, &a->committed, err);
+	sqlite3_exec(store_db(st), r == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
+	if (r != 0)
 		goto out;
 	a->pending = a->committed;
 	*out = a;
@@ -567,7 +790,7 @@ audit_sync(struct audit *a, struct cg_err *err)
 		return r;
 	if (size == a->committed.size)
 		return 0;
-	if ((r = audit_restore(a->st, a->max_seq, a->sign->pub, a->origin, &f, err)) != 0)
+	if ((r = audit_restore(a->st, a->max_seq, a->sign, a->name, a->origin, &f, err)) != 0)
 		return r;
 	a->committed = a->pending = f;
 	return 0;
@@ -610,12 +833,13 @@ out:
 	return r;
 }
 
+/* Sign the checkpoint of `next` with the current key (and `also`, a rotation's new key, if not NULL). */
 static int
-audit_sign(struct audit *a, const struct merkle_frontier *next, struct cg_err *err)
+audit_sign(struct audit *a, const struct merkle_frontier *next, const struct keyfile_key *also, struct cg_err *err)
 {
 	struct checkpoint cp;
-	char body[NOTE_NAME_MAX + 80], *note = NULL;
-	size_t body_len;
+	char body[NOTE_NAME_MAX + 80], name[AUDIT_ORIGIN_MAX], *note = NULL, *note2 = NULL, *tmp;
+	size_t body_len, len;
 	int r;
 
 	memset(&cp, 0, sizeof(cp));
@@ -624,12 +848,27 @@ audit_sign(struct audit *a, const struct merkle_frontier *next, struct cg_err *e
 	merkle_frontier_root(next, cp.root);
 	if (checkpoint_format(&cp, body, sizeof(body), &body_len) != 0)
 		return cg_err_set(err, CG_ERR_INTERNAL, "cannot format checkpoint");
-	if ((r = note_sign(body, body_len, a->origin, a->sign->key, &note, err)) != 0)
+	if ((r = note_sign(body, body_len, a->name, a->sign->key, &note, err)) != 0)
 		return r;
+	if (also != NULL) {
+		/* A second signature line: the same text signed by the new key, appended after the first. */
+		audit_origin(also->id, name);
+		if ((r = note_sign(body, body_len, name, also->key, &note2, err)) != 0)
+			goto out;
+		len = strlen(note);
+		if ((tmp = realloc(note, len + strlen(note2 + body_len + 1) + 1)) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		note = tmp;
+		memcpy(note + len, note2 + body_len + 1, strlen(note2 + body_len + 1) + 1);
+	}
 	sqlite3_bind_int64(a->ins_cp, 1, (sqlite3_int64)cp.size);
 	sqlite3_bind_text(a->ins_cp, 2, note, -1, SQLITE_STATIC);
 	r = audit_step(a->st, a->ins_cp, "append checkpoint", err);
+out:
 	free(note);
+	free(note2);
 	return r;
 }
 
@@ -642,7 +881,7 @@ audit_append(struct audit *a, Crossgate__AuditEvent *ev, struct cg_err *err)
 	if ((r = audit_sync(a, err)) != 0)
 		return r;
 	next = a->pending;
-	if ((r = audit_add(a, &next, ev, err)) != 0 || (r = audit_sign(a, &next, err)) != 0)
+	if ((r = audit_add(a, &next, ev, err)) != 0 || (r = audit_sign(a, &next, NULL, err)) != 0)
 		return r;
 	a->pending = next;
 	return 0;
@@ -698,7 +937,7 @@ audit_append_many(struct audit *a, Crossgate__AuditEvent **evs, size_t n, struct
 		if ((r = audit_add(a, &next, evs[i], err)) != 0)
 			goto fail;
 	}
-	if ((r = audit_sign(a, &next, err)) != 0)
+	if ((r = audit_sign(a, &next, NULL, err)) != 0)
 		goto fail;
 	if (n > 1) {
 		sqlite3_bind_int64(a->ins_span, 1, (sqlite3_int64)next.size);
@@ -757,6 +996,72 @@ fail:
 	return r;
 }
 
+int
+audit_rotate(struct audit *a, const struct keyfile_key *next, struct cg_err *err)
+{
+	Crossgate__AuditEvent ev = CROSSGATE__AUDIT_EVENT__INIT;
+	struct merkle_frontier f;
+	struct keyfile_key *old_pub = NULL, *new_pub = NULL;
+	sqlite3_stmt *ins = NULL;
+	char ids[2][2 * KEYFILE_ID_LEN + 1], lines[2][KEYFILE_LINE_MAX], *idp[2], *linep[2];
+	int r, in_txn = 0;
+
+	if (next->type != KEYFILE_ED25519_SECRET)
+		return cg_err_set(err, CG_ERR_ARG, "a key rotation needs the new Ed25519 signing key");
+	if (memcmp(next->pub, a->sign->pub, 32) == 0)
+		return cg_err_set(err, CG_ERR_ARG, "the new signing key is the current one");
+	if ((r = keyfile_public_of(a->sign, &old_pub, err)) != 0 || (r = keyfile_public_of(next, &new_pub, err)) != 0)
+		goto out;
+	if (keyfile_public_line(old_pub, lines[0], sizeof(lines[0])) != 0 ||
+	    keyfile_public_line(new_pub, lines[1], sizeof(lines[1])) != 0) {
+		r = cg_err_set(err, CG_ERR_INTERNAL, "cannot format a public key line");
+		goto out;
+	}
+	keyfile_id_hex(a->sign->id, ids[0]);
+	keyfile_id_hex(next->id, ids[1]);
+	idp[0] = ids[0];
+	idp[1] = ids[1];
+	linep[0] = lines[0];
+	linep[1] = lines[1];
+	ev.actor = (char *)"operator";
+	ev.action = (char *)AUDIT_ROTATE_ACTION;
+	ev.outcome = (char *)"ok";
+	ev.reason = (char *)"gateway signing key rotated: key_ids and public_keys are the old and the new key";
+	ev.key_ids = idp;
+	ev.n_key_ids = 2;
+	ev.public_keys = linep;
+	ev.n_public_keys = 2;
+	if ((r = audit_prepare(a->st, "INSERT INTO audit_keys(seq, key_id, pub) VALUES (?1, ?2, ?3)", &ins, err)) != 0 ||
+	    (r = store_begin(a->st, err)) != 0)
+		goto out;
+	in_txn = 1;
+	if ((r = audit_sync(a, err)) != 0)
+		goto out;
+	f = a->pending;
+	/* The event gets a checkpoint of its own, signed by the old key, which is what vouches for the new one. */
+	if ((r = audit_add(a, &f, &ev, err)) != 0 || (r = audit_sign(a, &f, next, err)) != 0)
+		goto out;
+	sqlite3_bind_int64(ins, 1, (sqlite3_int64)ev.seq);
+	sqlite3_bind_blob(ins, 2, next->id, KEYFILE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(ins, 3, next->pub, 32, SQLITE_STATIC);
+	if ((r = audit_step(a->st, ins, "record key rotation", err)) != 0 || (r = store_commit(a->st, err)) != 0)
+		goto out;
+	in_txn = 0;
+	a->committed = a->pending = f;
+	a->sign = next;
+	audit_origin(next->id, a->name);
+	r = 0;
+out:
+	if (in_txn) {
+		store_rollback(a->st);
+		audit_txn_end(a, 0);
+	}
+	sqlite3_finalize(ins);
+	keyfile_free(old_pub);
+	keyfile_free(new_pub);
+	return r;
+}
+
 /* ---- erasure ------------------------------------------------------------- */
 
 struct audit_range {
@@ -805,8 +1110,8 @@ audit_erase(struct audit *a, uint64_t from, uint64_t to, int64_t before, const c
 			    "audit verify'", store_path(a->st), (unsigned long long)seq);
 			goto out;
 		}
-		/* Erase events stay: they are what accounts for every erased payload. */
-		if (audit_view_is(&v, AUDIT_ERASE_ACTION) || v.time >= before)
+		/* Erase and key-rotate events stay: they account for erased payloads and vouch for keys. */
+		if (audit_view_is(&v, AUDIT_ERASE_ACTION) || audit_view_is(&v, AUDIT_ROTATE_ACTION) || v.time >= before)
 			continue;
 		if (n_ranges > 0 && ranges[n_ranges - 1].to == seq) {
 			ranges[n_ranges - 1].to = seq + 1;
@@ -894,22 +1199,18 @@ out:
 
 /* Check one stored checkpoint's signature and shape; root comparison is the caller's. */
 static int
-audit_check_note(const char *path, const char *origin, const struct keyfile_key *pub, uint64_t size,
-    const char *note, size_t note_len, struct checkpoint *cp, struct cg_err *err)
+audit_check_note(const char *path, const struct audit_keychain *kc, uint64_t size, const char *note,
+    size_t note_len, struct checkpoint *cp, struct cg_err *err)
 {
 	struct cg_err sub;
 	size_t text_len;
 
 	cg_err_clear(&sub);
-	if (note_verify(note, note_len, origin, pub->pub, &text_len, &sub) != 0)
-		return cg_err_set(err, CG_ERR_VERIFY, "%s: checkpoint at size %llu: %s", path,
-		    (unsigned long long)size, sub.msg);
-	if (checkpoint_parse(note, text_len, cp, &sub) != 0)
-		return cg_err_set(err, CG_ERR_VERIFY, "%s: checkpoint at size %llu: %s", path,
-		    (unsigned long long)size, sub.msg);
-	if (strcmp(cp->origin, origin) != 0 || cp->size != size)
-		return cg_err_set(err, CG_ERR_VERIFY, "%s: checkpoint stored at size %llu signs size %llu of "
-		    "origin %s", path, (unsigned long long)size, (unsigned long long)cp->size, cp->origin);
+	if (audit_keychain_check(kc, note, note_len, cp, &text_len, &sub) != 0)
+		return cg_err_set(err, CG_ERR_VERIFY, "%s: %s", path, sub.msg);
+	if (cp->size != size)
+		return cg_err_set(err, CG_ERR_VERIFY, "%s: checkpoint stored at size %llu signs size %llu", path,
+		    (unsigned long long)size, (unsigned long long)cp->size);
 	return 0;
 }
 
@@ -962,7 +1263,7 @@ audit_pending_add(struct audit_pendings *p, uint64_t by, uint64_t seq)
 /* An audit-erase event must claim exactly the erased events that name it. */
 static int
 audit_check_erase_event(const char *path, uint64_t seq, const unsigned char *bytes, size_t len,
-    const struct audit_view *v, struct audit_pendings *p, struct cg_err *err)
+    const struct audit_view *v, struct audit_pendings *p, int copy, uint64_t *kept, struct cg_err *err)
 {
 	struct audit_pending *e = audit_pending_find(p, seq), none = { seq, 0, 0, 0 };
 	Crossgate__AuditEvent *ev;
@@ -991,7 +1292,10 @@ audit_check_erase_event(const char *path, uint64_t seq, const unsigned char *byt
 			to = ev->counts[i]->value;
 	}
 	crossgate__audit_event__free_unpacked(ev, NULL);
-	if (claimed != e->count || (e->count > 0 && (e->lo < from || e->hi > to)))
+	/* A copy keeps what the gateway erased after copying it: fewer marked than claimed is fine there. */
+	if (copy && claimed > e->count && (e->count == 0 || (e->lo >= from && e->hi <= to)))
+		*kept += claimed - e->count;
+	else if (claimed != e->count || (e->count > 0 && (e->lo < from || e->hi > to)))
 		r = cg_err_set(err, CG_ERR_VERIFY, "%s: audit-erase event %llu says it erased %llu events in "
 		    "[%llu, %llu), but %llu events in [%llu, %llu) are marked erased by it", path,
 		    (unsigned long long)seq, (unsigned long long)claimed, (unsigned long long)from,
@@ -1133,11 +1437,10 @@ audit_vbatch_hash(void *arg)
 /* Everything the walk over the events carries from one event to the next. */
 struct audit_vstate {
 	const char *path;
-	const char *origin;
-	const struct keyfile_key *pub;
+	struct audit_keychain *kc;
 	struct audit_report *rep;
-	sqlite3_stmt *cp, *nd, *er;
-	int cp_rc, er_rc, nodes_ok, bad_node, last_erased;
+	sqlite3_stmt *cp, *nd, *er, *keys;
+	int cp_rc, er_rc, keys_rc, nodes_ok, bad_node, last_erased, copy;
 	uint64_t cp_size, er_seq, last_cp, bad_leaf, bad_node_idx, seq;
 	unsigned int bad_node_level;
 	struct merkle_frontier f;
@@ -1198,8 +1501,28 @@ audit_verify_event(struct audit_vstate *s, const struct audit_vslot *slot, const
 		memcpy(leaf, hashed, MERKLE_HASH_LEN);
 		if (s->bad_leaf == AUDIT_NONE && (!slot->has_leaf || memcmp(slot->leaf_col, leaf, MERKLE_HASH_LEN) != 0))
 			s->bad_leaf = seq;
-		if ((r = audit_check_erase_event(path, seq, bytes, len, &v, &s->pend, err)) != 0)
+		if ((r = audit_check_erase_event(path, seq, bytes, len, &v, &s->pend, s->copy, &s->rep->kept, err)) != 0)
 			return r;
+		if (audit_view_is(&v, AUDIT_ROTATE_ACTION)) {
+			/* Trusted once the checkpoint right after it verifies under the old key (below). */
+			if (!(s->cp_rc == SQLITE_ROW && s->cp_size == seq + 1))
+				return cg_err_set(err, CG_ERR_VERIFY, "%s: key-rotate event %llu has no checkpoint of its "
+				    "own signed by the old key", path, (unsigned long long)seq);
+			if (s->keys_rc != SQLITE_ROW || (uint64_t)sqlite3_column_int64(s->keys, 0) != seq)
+				return cg_err_set(err, CG_ERR_VERIFY, "%s: key-rotate event %llu is missing from the key "
+				    "index (audit_keys)", path, (unsigned long long)seq);
+			if ((r = audit_keychain_apply(s->kc, seq, bytes, len, err)) != 0)
+				return cg_err_prefix(err, "%s", path);
+			if (sqlite3_column_bytes(s->keys, 1) != KEYFILE_ID_LEN || sqlite3_column_bytes(s->keys, 2) != 32 ||
+			    memcmp(sqlite3_column_blob(s->keys, 1), s->kc->keys[s->kc->n - 1].id, KEYFILE_ID_LEN) != 0 ||
+			    memcmp(sqlite3_column_blob(s->keys, 2), s->kc->keys[s->kc->n - 1].pub, 32) != 0)
+				return cg_err_set(err, CG_ERR_VERIFY, "%s: the key index (audit_keys) does not match "
+				    "key-rotate event %llu", path, (unsigned long long)seq);
+			s->keys_rc = sqlite3_step(s->keys);
+		} else if (s->keys_rc == SQLITE_ROW && (uint64_t)sqlite3_column_int64(s->keys, 0) <= seq) {
+			return cg_err_set(err, CG_ERR_VERIFY, "%s: the key index (audit_keys) names event %llu, which is "
+			    "not a key-rotate event", path, (unsigned long long)sqlite3_column_int64(s->keys, 0));
+		}
 	}
 	s->last_erased = is_erased;
 	merkle_frontier_append_nodes(&s->f, leaf, nodes, &k);
@@ -1222,7 +1545,7 @@ audit_verify_event(struct audit_vstate *s, const struct audit_vslot *slot, const
 	if (s->cp_rc == SQLITE_ROW && s->cp_size == s->f.size) {
 		const char *note = (const char *)sqlite3_column_text(s->cp, 1);
 
-		if ((r = audit_check_note(path, s->origin, s->pub, s->cp_size, note, (size_t)sqlite3_column_bytes(s->cp, 1),
+		if ((r = audit_check_note(path, s->kc, s->cp_size, note, (size_t)sqlite3_column_bytes(s->cp, 1),
 		    &ck, err)) != 0)
 			return r;
 		merkle_frontier_root(&s->f, root);
@@ -1268,7 +1591,8 @@ audit_verify(struct store *st, const struct keyfile_key *pub, struct audit_repor
 	struct audit_vstate s;
 	struct audit_vbatch b[2];
 	sqlite3_stmt *ev = NULL;
-	char origin[AUDIT_ORIGIN_MAX];
+	unsigned char flag[1];
+	size_t flag_len;
 	pthread_t th;
 	size_t i;
 	int r, more = 1, cur = 0, running = 0;
@@ -1276,14 +1600,15 @@ audit_verify(struct store *st, const struct keyfile_key *pub, struct audit_repor
 	memset(rep, 0, sizeof(*rep));
 	memset(&s, 0, sizeof(s));
 	memset(b, 0, sizeof(b));
-	if (pub->type != KEYFILE_ED25519_PUBLIC && pub->type != KEYFILE_ED25519_SECRET)
-		return cg_err_set(err, CG_ERR_ARG, "audit verification needs the gateway's Ed25519 public key");
+	if ((r = audit_keychain_init(&rep->keys, pub, err)) != 0)
+		return r;
 	if ((r = audit_schema(st, err)) != 0)
 		return r;
-	audit_origin(pub->id, origin);
+	if ((r = audit_meta_get(st, "copy", flag, sizeof(flag), &flag_len, err)) < 0)
+		return r;
+	s.copy = r == 1;
 	s.path = store_path(st);
-	s.origin = origin;
-	s.pub = pub;
+	s.kc = &rep->keys;
 	s.rep = rep;
 	s.nodes_ok = 1;
 	s.bad_leaf = AUDIT_NONE;
@@ -1292,8 +1617,10 @@ audit_verify(struct store *st, const struct keyfile_key *pub, struct audit_repor
 	    (r = audit_prepare(st, "SELECT size, note FROM audit_checkpoints ORDER BY size", &s.cp, err)) != 0 ||
 	    (r = audit_prepare(st, "SELECT id, hash FROM audit_nodes ORDER BY id", &s.nd, err)) != 0 ||
 	    (r = audit_prepare(st, "SELECT seq, erase_event FROM audit_erased ORDER BY seq", &s.er, err)) != 0 ||
+	    (r = audit_prepare(st, "SELECT seq, key_id, pub FROM audit_keys ORDER BY seq", &s.keys, err)) != 0 ||
 	    (r = audit_load_spans(st, &s.spans, &s.n_spans, err)) != 0)
 		goto out;
+	s.keys_rc = sqlite3_step(s.keys);
 	s.cp_rc = sqlite3_step(s.cp);
 	if (s.cp_rc == SQLITE_ROW)
 		s.cp_size = (uint64_t)sqlite3_column_int64(s.cp, 0);
@@ -1351,6 +1678,11 @@ audit_verify(struct store *st, const struct keyfile_key *pub, struct audit_repor
 		    "for it", s.path, (unsigned long long)s.pend.v[0].lo);
 		goto out;
 	}
+	if (s.keys_rc == SQLITE_ROW) {
+		r = cg_err_set(err, CG_ERR_VERIFY, "%s: the key index (audit_keys) names event %llu, which is not a "
+		    "key-rotate event of the log", s.path, (unsigned long long)sqlite3_column_int64(s.keys, 0));
+		goto out;
+	}
 	rep->events = s.f.size;
 	merkle_frontier_root(&s.f, rep->root);
 	r = 0;
@@ -1363,6 +1695,7 @@ out:
 		memset(rep, 0, sizeof(*rep));
 		rep->erased = erased;
 	}
+	sqlite3_finalize(s.keys);
 	audit_vbatch_free(&b[0]);
 	audit_vbatch_free(&b[1]);
 	free(s.pend.v);
@@ -1382,14 +1715,29 @@ audit_iter(struct store *st, uint64_t from, audit_iter_cb cb, void *arg, struct 
 	sqlite3_stmt *s = NULL;
 	int rc, r;
 
+	struct audit_record rec;
+
 	if ((r = audit_schema(st, err)) != 0 ||
-	    (r = audit_prepare(st, "SELECT e.seq, e.event, c.note FROM audit_events e "
-	    "LEFT JOIN audit_checkpoints c ON c.size = e.seq + 1 WHERE e.seq >= ?1 ORDER BY e.seq", &s, err)) != 0)
+	    (r = audit_prepare(st, "SELECT e.seq, e.event, e.leaf, c.note, x.erase_event FROM audit_events e "
+	    "LEFT JOIN audit_checkpoints c ON c.size = e.seq + 1 LEFT JOIN audit_erased x ON x.seq = e.seq "
+	    "WHERE e.seq >= ?1 ORDER BY e.seq", &s, err)) != 0)
 		return r;
 	sqlite3_bind_int64(s, 1, (sqlite3_int64)from);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		if ((r = cb((uint64_t)sqlite3_column_int64(s, 0), sqlite3_column_blob(s, 1),
-		    (size_t)sqlite3_column_bytes(s, 1), (const char *)sqlite3_column_text(s, 2), arg)) != 0)
+		memset(&rec, 0, sizeof(rec));
+		rec.seq = (uint64_t)sqlite3_column_int64(s, 0);
+		rec.event = sqlite3_column_blob(s, 1);
+		rec.len = (size_t)sqlite3_column_bytes(s, 1);
+		if (sqlite3_column_bytes(s, 2) != MERKLE_HASH_LEN) {
+			r = cg_err_set(err, CG_ERR_VERIFY, "%s: event %llu has no leaf hash; run 'crossgate audit verify'",
+			    store_path(st), (unsigned long long)rec.seq);
+			goto out;
+		}
+		rec.leaf = sqlite3_column_blob(s, 2);
+		rec.checkpoint = (const char *)sqlite3_column_text(s, 3);
+		rec.erased = rec.len == 0 && sqlite3_column_type(s, 4) != SQLITE_NULL;
+		rec.erased_by = rec.erased ? (uint64_t)sqlite3_column_int64(s, 4) : 0;
+		if ((r = cb(&rec, arg)) != 0)
 			goto out;
 	}
 	if (rc != SQLITE_DONE)
@@ -1399,19 +1747,57 @@ out:
 	return r;
 }
 
-int
-audit_import(struct store *st, uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint,
-    struct cg_err *err)
+/* A copied key-rotate event goes into the copy's key index (audit_verify checks the two agree). */
+static int
+audit_import_rotation(struct store *st, uint64_t seq, const unsigned char *event, size_t len, struct cg_err *err)
 {
-	sqlite3_stmt *ev = NULL, *cp = NULL, *n = NULL, *nd = NULL;
+	Crossgate__AuditEvent *e;
+	struct keyfile_key *k = NULL;
+	sqlite3_stmt *s = NULL;
+	struct cg_err sub;
+	int r;
+
+	if ((e = crossgate__audit_event__unpack(NULL, len, event)) == NULL)
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: event %llu is not a valid audit event", store_path(st),
+		    (unsigned long long)seq);
+	cg_err_clear(&sub);
+	if (e->n_public_keys != 2 || keyfile_parse_public_line(e->public_keys[1], strlen(e->public_keys[1]),
+	    KEYFILE_ED25519_PUBLIC, &k, &sub) != 0) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "%s: key-rotate event %llu does not name its new key %s",
+		    store_path(st), (unsigned long long)seq, sub.msg);
+		goto out;
+	}
+	if ((r = audit_prepare(st, "INSERT INTO audit_keys(seq, key_id, pub) VALUES (?1, ?2, ?3)", &s, err)) != 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)seq);
+	sqlite3_bind_blob(s, 2, k->id, KEYFILE_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 3, k->pub, 32, SQLITE_STATIC);
+	r = audit_step(st, s, "append key", err);
+out:
+	sqlite3_finalize(s);
+	keyfile_free(k);
+	crossgate__audit_event__free_unpacked(e, NULL);
+	return r;
+}
+
+int
+audit_import(struct store *st, const struct audit_record *rec, struct cg_err *err)
+{
+	sqlite3_stmt *ev = NULL, *cp = NULL, *n = NULL, *nd = NULL, *er = NULL;
 	struct audit_nodes nodes;
 	struct merkle_frontier f;
+	struct audit_view v;
 	unsigned char leaf[MERKLE_HASH_LEN], hashes[64][MERKLE_HASH_LEN];
+	const unsigned char *event = rec->event;
+	const char *checkpoint = rec->checkpoint != NULL ? rec->checkpoint : "";
 	unsigned int k, l;
-	uint64_t size;
+	uint64_t size, seq = rec->seq;
+	size_t len = rec->len;
 	int r;
 
 	memset(&nodes, 0, sizeof(nodes));
+	if (event == NULL && len != 0)
+		return cg_err_set(err, CG_ERR_ARG, "audit import: no event bytes");
 	if ((r = audit_schema(st, err)) != 0)
 		return r;
 	if ((r = audit_prepare(st, "SELECT max(seq) FROM audit_events", &n, err)) != 0 ||
@@ -1430,18 +1816,39 @@ audit_import(struct store *st, uint64_t seq, const unsigned char *event, size_t 
 	if ((r = audit_nodes_open(st, &nodes, err)) != 0 ||
 	    (r = merkle_frontier_load(audit_node_get, &nodes, size, &f, err)) != 0)
 		goto out;
-	/* An erased event's leaf hash is not in what audit_iter serves: a copy cannot rebuild it. */
 	if (len == 0) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "%s: event %llu was erased at the gateway: a copy needs its leaf "
-		    "hash, which this transfer does not carry", store_path(st), (unsigned long long)seq);
-		goto out;
+		/* Erased at the gateway: the leaf hash stands for the event, and the erasure must be accounted for. */
+		if (!rec->erased || rec->leaf == NULL || rec->erased_by <= seq) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "%s: event %llu is empty but does not come as an erased event "
+			    "(its leaf hash and the later audit-erase event)", store_path(st), (unsigned long long)seq);
+			goto out;
+		}
+		memcpy(leaf, rec->leaf, MERKLE_HASH_LEN);
+		if ((r = audit_prepare(st, "INSERT INTO audit_erased(seq, erase_event) VALUES (?1, ?2)", &er, err)) != 0)
+			goto out;
+		sqlite3_bind_int64(er, 1, (sqlite3_int64)seq);
+		sqlite3_bind_int64(er, 2, (sqlite3_int64)rec->erased_by);
+		if ((r = audit_step(st, er, "append erasure", err)) != 0)
+			goto out;
+	} else {
+		if (rec->erased) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "%s: event %llu is marked erased but carries a payload",
+			    store_path(st), (unsigned long long)seq);
+			goto out;
+		}
+		merkle_leaf_hash(event, len, leaf);
+		if (audit_view_parse(event, len, &v) == 0 && audit_view_is(&v, AUDIT_ROTATE_ACTION) &&
+		    (r = audit_import_rotation(st, seq, event, len, err)) != 0)
+			goto out;
 	}
-	merkle_leaf_hash(event, len, leaf);
 	merkle_frontier_append_nodes(&f, leaf, hashes, &k);
 	sqlite3_bind_int64(ev, 1, (sqlite3_int64)seq);
-	sqlite3_bind_blob(ev, 2, event, (int)len, SQLITE_STATIC);
+	sqlite3_bind_blob(ev, 2, len > 0 ? event : (const unsigned char *)"", (int)len, SQLITE_STATIC);
 	sqlite3_bind_blob(ev, 3, leaf, sizeof(leaf), SQLITE_STATIC);
 	if ((r = audit_step(st, ev, "append", err)) != 0)
+		goto out;
+	/* Marked on every import: a copy made before the mark existed gets it at its next fetch. */
+	if ((r = audit_meta_set(st, "copy", "\1", 1, err)) != 0)
 		goto out;
 	if (checkpoint[0] != '\0') {
 		sqlite3_bind_int64(cp, 1, (sqlite3_int64)(seq + 1));
@@ -1480,6 +1887,7 @@ out:
 	sqlite3_finalize(ev);
 	sqlite3_finalize(cp);
 	sqlite3_finalize(nd);
+	sqlite3_finalize(er);
 	return r;
 }
 
@@ -1600,16 +2008,146 @@ audit_consistency_proof(struct store *st, uint64_t m, uint64_t n, unsigned char 
 	return r;
 }
 
+static void
+audit_rotations_free(struct audit_proof_rotation *rot, size_t n)
+{
+	size_t i;
+
+	if (rot == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		free(rot[i].event);
+		free(rot[i].checkpoint);
+	}
+	free(rot);
+}
+
+/*
+ * The stored key-rotate events below tree size `below`, each with its
+ * inclusion proof in its own checkpoint (size seq + 1) and that checkpoint:
+ * what a verifier needs to follow the chain of keys (nothing here is checked).
+ */
+static int
+audit_rotations_load(struct store *st, uint64_t below, struct audit_proof_rotation **out, size_t *n,
+    struct cg_err *err)
+{
+	struct audit_proof_rotation *rot = NULL, *x;
+	sqlite3_stmt *s = NULL;
+	size_t cnt = 0;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = audit_schema(st, err)) != 0 ||
+	    (r = audit_prepare(st, "SELECT k.seq, e.event, c.note FROM audit_keys k LEFT JOIN audit_events e ON "
+	    "e.seq = k.seq LEFT JOIN audit_checkpoints c ON c.size = k.seq + 1 WHERE k.seq < ?1 ORDER BY k.seq", &s,
+	    err)) != 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)(below > INT64_MAX ? INT64_MAX : below));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		uint64_t seq = (uint64_t)sqlite3_column_int64(s, 0);
+		size_t elen = (size_t)sqlite3_column_bytes(s, 1);
+
+		if (cnt == AUDIT_KEYS_MAX) {
+			r = cg_err_set(err, CG_ERR_LIMIT, "%s: the log rotated its key more than %d times", store_path(st),
+			    AUDIT_KEYS_MAX);
+			goto out;
+		}
+		if (elen == 0 || sqlite3_column_type(s, 2) == SQLITE_NULL) {
+			r = cg_err_set(err, CG_ERR_VERIFY, "%s: key-rotate event %llu or its checkpoint is missing; run "
+			    "'crossgate audit verify'", store_path(st), (unsigned long long)seq);
+			goto out;
+		}
+		if ((x = realloc(rot, (cnt + 1) * sizeof(*rot))) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		rot = x;
+		x = &rot[cnt++];
+		memset(x, 0, sizeof(*x));
+		x->index = seq;
+		if ((x->event = malloc(elen)) == NULL ||
+		    (x->checkpoint = strdup((const char *)sqlite3_column_text(s, 2))) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(x->event, sqlite3_column_blob(s, 1), elen);
+		x->event_len = elen;
+		if ((r = audit_inclusion_proof(st, seq, seq + 1, x->hashes, &x->n_hashes, err)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = audit_dberr(st, "read keys", err);
+		goto out;
+	}
+	*out = rot;
+	*n = cnt;
+	rot = NULL; /* transferred */
+	r = 0;
+out:
+	audit_rotations_free(rot, cnt);
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* Follow rotations from the chain's last key: each proven in its own checkpoint, signed by the key before. */
+static int
+audit_keychain_follow(struct audit_keychain *kc, const struct audit_proof_rotation *rot, size_t n,
+    struct cg_err *err)
+{
+	struct checkpoint cp;
+	struct cg_err sub;
+	unsigned char leaf[MERKLE_HASH_LEN];
+	size_t i, tl;
+	int r;
+
+	for (i = 0; i < n; i++) {
+		cg_err_clear(&sub);
+		if (audit_keychain_check(kc, rot[i].checkpoint, strlen(rot[i].checkpoint), &cp, &tl, &sub) != 0)
+			return cg_err_set(err, CG_ERR_VERIFY, "key-rotate event %llu: %s", (unsigned long long)rot[i].index,
+			    sub.msg);
+		if (rot[i].index == UINT64_MAX || cp.size != rot[i].index + 1)
+			return cg_err_set(err, CG_ERR_VERIFY, "key-rotate event %llu: its checkpoint is for size %llu, "
+			    "not its own", (unsigned long long)rot[i].index, (unsigned long long)cp.size);
+		merkle_leaf_hash(rot[i].event, rot[i].event_len, leaf);
+		if (merkle_verify_inclusion(leaf, rot[i].index, cp.size,
+		    (const unsigned char (*)[MERKLE_HASH_LEN])rot[i].hashes, rot[i].n_hashes, cp.root, &sub) != 0)
+			return cg_err_set(err, CG_ERR_VERIFY, "key-rotate event %llu is not in the tree its checkpoint "
+			    "signs: %s", (unsigned long long)rot[i].index, sub.msg);
+		if ((r = audit_keychain_apply(kc, rot[i].index, rot[i].event, rot[i].event_len, err)) != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+audit_keychain_load(struct store *st, const struct keyfile_key *pub, struct audit_keychain *kc, struct cg_err *err)
+{
+	struct audit_proof_rotation *rot = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = audit_keychain_init(kc, pub, err)) != 0)
+		return r;
+	if ((r = audit_rotations_load(st, UINT64_MAX, &rot, &n, err)) == 0 &&
+	    (r = audit_keychain_follow(kc, rot, n, err)) != 0)
+		cg_err_prefix(err, "%s", store_path(st));
+	audit_rotations_free(rot, n);
+	return r;
+}
+
 int
 audit_prove(struct store *st, uint64_t index, unsigned char **out, size_t *out_len, struct cg_err *err)
 {
 	Crossgate__Audit__InclusionProof pf = CROSSGATE__AUDIT__INCLUSION_PROOF__INIT;
-	ProtobufCBinaryData hd[MERKLE_PROOF_MAX];
+	Crossgate__Audit__KeyRotation *kr = NULL, **krp = NULL;
+	ProtobufCBinaryData hd[MERKLE_PROOF_MAX], *rhd = NULL;
 	unsigned char proof[MERKLE_PROOF_MAX][MERKLE_HASH_LEN], leaf[MERKLE_HASH_LEN], *event = NULL, *buf = NULL;
+	struct audit_proof_rotation *rot = NULL;
 	sqlite3_stmt *s = NULL;
 	char *note = NULL;
 	uint64_t size;
-	size_t plen, elen = 0, i, len;
+	size_t plen, elen = 0, i, j, len, n_rot = 0, used = 0;
 	int rc, r, erased = 0;
 
 	*out = NULL;
@@ -1663,6 +2201,36 @@ audit_prove(struct store *st, uint64_t index, unsigned char **out, size_t *out_l
 	pf.hashes = hd;
 	pf.n_hashes = plen;
 	pf.checkpoint = note;
+	/* The chain of keys from the log's first one to the one that signed `note`. */
+	if ((r = audit_rotations_load(st, size, &rot, &n_rot, err)) != 0)
+		goto out;
+	if (n_rot > 0) {
+		size_t nh = 0;
+
+		for (i = 0; i < n_rot; i++)
+			nh += rot[i].n_hashes;
+		if ((kr = calloc(n_rot, sizeof(*kr))) == NULL || (krp = calloc(n_rot, sizeof(*krp))) == NULL ||
+		    (rhd = calloc(nh ? nh : 1, sizeof(*rhd))) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		for (i = 0; i < n_rot; i++) {
+			crossgate__audit__key_rotation__init(&kr[i]);
+			kr[i].index = rot[i].index;
+			kr[i].event.data = rot[i].event;
+			kr[i].event.len = rot[i].event_len;
+			kr[i].checkpoint = rot[i].checkpoint;
+			kr[i].hashes = rhd + used;
+			kr[i].n_hashes = rot[i].n_hashes;
+			for (j = 0; j < rot[i].n_hashes; j++) {
+				rhd[used].data = rot[i].hashes[j];
+				rhd[used++].len = MERKLE_HASH_LEN;
+			}
+			krp[i] = &kr[i];
+		}
+		pf.rotations = krp;
+		pf.n_rotations = n_rot;
+	}
 	len = crossgate__audit__inclusion_proof__get_packed_size(&pf);
 	if (len > AUDIT_PROOF_MAX) {
 		r = cg_err_set(err, CG_ERR_LIMIT, "event %llu: proof would exceed %d bytes", (unsigned long long)index,
@@ -1683,6 +2251,10 @@ out:
 	free(buf);
 	free(event);
 	free(note);
+	free(kr);
+	free(krp);
+	free(rhd);
+	audit_rotations_free(rot, n_rot);
 	return r;
 }
 
@@ -1693,6 +2265,7 @@ audit_proof_free(struct audit_proof *p)
 		return;
 	free(p->event);
 	free(p->checkpoint);
+	audit_rotations_free(p->rotations, p->n_rotations);
 	free(p);
 }
 
@@ -1751,6 +2324,44 @@ audit_proof_parse(const unsigned char *buf, size_t len, struct audit_proof **out
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
+	if (pf->n_rotations > AUDIT_KEYS_MAX) {
+		r = cg_err_set(err, CG_ERR_LIMIT, "proof file: %zu key rotations, at most %d", pf->n_rotations,
+		    AUDIT_KEYS_MAX);
+		goto out;
+	}
+	if (pf->n_rotations > 0 && (p->rotations = calloc(pf->n_rotations, sizeof(*p->rotations))) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < pf->n_rotations; i++) {
+		const Crossgate__Audit__KeyRotation *k = pf->rotations[i];
+		struct audit_proof_rotation *x = &p->rotations[i];
+		size_t j;
+
+		p->n_rotations = i + 1;   /* what is allocated so far is freed with p */
+		clen = k->checkpoint != NULL ? strlen(k->checkpoint) : 0;
+		if (k->event.len == 0 || clen == 0 || clen > NOTE_MAX || k->n_hashes > 64) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "proof file: key rotation %zu: the event or checkpoint is "
+			    "missing, or it has more than 64 proof hashes", i);
+			goto out;
+		}
+		for (j = 0; j < k->n_hashes; j++) {
+			if (k->hashes[j].len != MERKLE_HASH_LEN) {
+				r = cg_err_set(err, CG_ERR_FORMAT, "proof file: key rotation %zu: proof hash %zu has %zu "
+				    "bytes, expected 32", i, j, k->hashes[j].len);
+				goto out;
+			}
+			memcpy(x->hashes[j], k->hashes[j].data, MERKLE_HASH_LEN);
+		}
+		x->n_hashes = k->n_hashes;
+		x->index = k->index;
+		if ((x->event = malloc(k->event.len)) == NULL || (x->checkpoint = strdup(k->checkpoint)) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		memcpy(x->event, k->event.data, k->event.len);
+		x->event_len = k->event.len;
+	}
 	p->index = pf->index;
 	p->erased = pf->erased != 0;
 	if (pf->event.len > 0)
@@ -1773,24 +2384,13 @@ int
 audit_checkpoint_check(const char *note, size_t len, const struct keyfile_key *pub, struct checkpoint *cp,
     struct cg_err *err)
 {
-	char origin[AUDIT_ORIGIN_MAX];
-	struct cg_err sub;
+	struct audit_keychain kc;
 	size_t text_len;
 
 	memset(cp, 0, sizeof(*cp));
-	if (pub->type != KEYFILE_ED25519_PUBLIC && pub->type != KEYFILE_ED25519_SECRET)
+	if (audit_keychain_init(&kc, pub, err) != 0)
 		return cg_err_set(err, CG_ERR_ARG, "checking a checkpoint needs the gateway's Ed25519 public key");
-	audit_origin(pub->id, origin);
-	cg_err_clear(&sub);
-	if (note_verify(note, len, origin, pub->pub, &text_len, &sub) != 0)
-		return cg_err_set(err, CG_ERR_VERIFY, "checkpoint: %s", sub.msg);
-	if (checkpoint_parse(note, text_len, cp, &sub) != 0)
-		return cg_err_set(err, CG_ERR_VERIFY, "checkpoint: %s", sub.msg);
-	if (strcmp(cp->origin, origin) != 0) {
-		memset(cp, 0, sizeof(*cp));
-		return cg_err_set(err, CG_ERR_VERIFY, "checkpoint: origin is not this gateway's log");
-	}
-	return 0;
+	return audit_keychain_check(&kc, note, len, cp, &text_len, err);
 }
 
 int
@@ -1799,12 +2399,17 @@ audit_proof_verify(const struct audit_proof *p, const struct keyfile_key *pub, s
 {
 	struct checkpoint c;
 	struct audit_view v;
+	struct audit_keychain kc;
 	struct cg_err sub;
 	unsigned char leaf[MERKLE_HASH_LEN];
+	size_t tl;
 	int r;
 
 	memset(cp, 0, sizeof(*cp));
-	if ((r = audit_checkpoint_check(p->checkpoint, strlen(p->checkpoint), pub, &c, err)) != 0)
+	if ((r = audit_keychain_init(&kc, pub, err)) != 0)
+		return r;
+	if ((r = audit_keychain_follow(&kc, p->rotations, p->n_rotations, err)) != 0 ||
+	    (r = audit_keychain_check(&kc, p->checkpoint, strlen(p->checkpoint), &c, &tl, err)) != 0)
 		return cg_err_prefix(err, "proof");
 	if (p->index >= c.size)
 		return cg_err_set(err, CG_ERR_VERIFY, "proof: event %llu is not below the checkpoint's tree size %llu",
@@ -1880,10 +2485,11 @@ audit_cosign(struct store *st, const struct keyfile_key *gw_pub, const struct ke
     const char *prev, size_t prev_len, uint64_t now, char **state, uint64_t *size, struct cg_err *err)
 {
 	struct checkpoint cp, pcp;
+	struct audit_keychain kc;
 	struct cg_err sub;
 	sqlite3_stmt *s = NULL;
-	char line[NOTE_COSIG_LINE_MAX], *note = NULL, *out = NULL, origin[AUDIT_ORIGIN_MAX];
-	size_t text_len, len;
+	char line[NOTE_COSIG_LINE_MAX], *note = NULL, *out = NULL;
+	size_t text_len, len, ptl;
 	uint64_t n;
 	int r;
 
@@ -1891,9 +2497,12 @@ audit_cosign(struct store *st, const struct keyfile_key *gw_pub, const struct ke
 	*size = 0;
 	if (witness->type != KEYFILE_ED25519_SECRET)
 		return cg_err_set(err, CG_ERR_ARG, "cosigning needs the witness's Ed25519 secret key");
+	/* The witness trusts gw_pub, and the keys the log's verified rotations handed over to. */
+	if ((r = audit_keychain_load(st, gw_pub, &kc, err)) != 0)
+		return r;
 	if ((r = audit_latest_checkpoint(st, 0, &note, &n, err)) != 0)
 		return r;
-	if ((r = audit_checkpoint_check(note, strlen(note), gw_pub, &cp, err)) != 0) {
+	if ((r = audit_keychain_check(&kc, note, strlen(note), &cp, &text_len, err)) != 0) {
 		cg_err_prefix(err, "%s: the latest checkpoint", store_path(st));
 		goto out;
 	}
@@ -1903,7 +2512,7 @@ audit_cosign(struct store *st, const struct keyfile_key *gw_pub, const struct ke
 		goto out;
 	}
 	if (prev != NULL) {
-		if ((r = audit_checkpoint_check(prev, prev_len, gw_pub, &pcp, err)) != 0) {
+		if ((r = audit_keychain_check(&kc, prev, prev_len, &pcp, &ptl, err)) != 0) {
 			cg_err_prefix(err, "witness state");
 			goto out;
 		}
@@ -1921,19 +2530,8 @@ audit_cosign(struct store *st, const struct keyfile_key *gw_pub, const struct ke
 			goto out;
 		}
 	}
-	audit_origin(gw_pub->id, origin);
-	if ((r = note_verify(note, strlen(note), origin, gw_pub->pub, &text_len, err)) != 0 ||
-	    (r = note_cosign(note, text_len, name, witness->key, now, line, err)) != 0)
-		goto out;
-	if ((r = audit_prepare(st, "INSERT OR REPLACE INTO audit_cosignatures(size, witness, key_id, time, line) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)", &s, err)) != 0)
-		goto out;
-	sqlite3_bind_int64(s, 1, (sqlite3_int64)cp.size);
-	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (sqlite3_int64)note_cosig_key_id(name, witness->pub));
-	sqlite3_bind_int64(s, 4, (sqlite3_int64)now);
-	sqlite3_bind_text(s, 5, line, -1, SQLITE_STATIC);
-	if ((r = audit_step(st, s, "store cosignature", err)) != 0)
+	if ((r = note_cosign(note, text_len, name, witness->key, now, line, err)) != 0 ||
+	    (r = audit_cosignature_add(st, cp.size, name, witness->pub, line, err)) != 0)
 		goto out;
 	len = strlen(note);
 	if ((out = malloc(len + strlen(line) + 1)) == NULL) {
@@ -1952,11 +2550,110 @@ out:
 }
 
 int
+audit_cosig_put(struct store *st, const struct audit_cosig *c, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = audit_schema(st, err)) != 0 ||
+	    (r = audit_prepare(st, "INSERT OR REPLACE INTO audit_cosignatures(size, witness, key_id, time, line) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)", &s, err)) != 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)c->size);
+	sqlite3_bind_text(s, 2, c->witness, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (sqlite3_int64)c->key_id);
+	sqlite3_bind_int64(s, 4, (sqlite3_int64)c->time);
+	sqlite3_bind_text(s, 5, c->line, -1, SQLITE_STATIC);
+	r = audit_step(st, s, "store cosignature", err);
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+audit_cosignature_add(struct store *st, uint64_t size, const char *name, const unsigned char pub[32], const char *line,
+    struct cg_err *err)
+{
+	struct audit_cosig c;
+	sqlite3_stmt *s = NULL;
+	char buf[NOTE_COSIG_LINE_MAX + 1];
+	size_t tl, len = strlen(line);
+	uint64_t t;
+	int rc, r;
+
+	if (len == 0 || len > NOTE_COSIG_LINE_MAX)
+		return cg_err_set(err, CG_ERR_FORMAT, "cosignature line is empty or longer than %d bytes",
+		    NOTE_COSIG_LINE_MAX);
+	if ((r = audit_schema(st, err)) != 0 ||
+	    (r = audit_prepare(st, "SELECT note FROM audit_checkpoints WHERE size = ?1", &s, err)) != 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)(size > INT64_MAX ? INT64_MAX : size));
+	rc = sqlite3_step(s);
+	if (rc != SQLITE_ROW) {
+		r = rc == SQLITE_DONE ? cg_err_set(err, CG_ERR_NOTFOUND, "%s: no checkpoint at size %llu to cosign",
+		    store_path(st), (unsigned long long)size) : audit_dberr(st, "read checkpoints", err);
+		goto out;
+	}
+	{
+		const char *note = (const char *)sqlite3_column_text(s, 0);
+
+		if (audit_note_text(note, strlen(note), &tl) != 0) {
+			r = cg_err_set(err, CG_ERR_VERIFY, "%s: the checkpoint at size %llu is not a signed note",
+			    store_path(st), (unsigned long long)size);
+			goto out;
+		}
+		if ((r = note_verify_cosig_line(note, tl, line, len, name, pub, &t, err)) != 0) {
+			if (r == CG_ERR_NOTFOUND)
+				r = cg_err_set(err, CG_ERR_VERIFY, "the cosignature line is not by witness %s", name);
+			goto out;
+		}
+	}
+	/* Stored with its newline, as a note's signature line. */
+	snprintf(buf, sizeof(buf), "%s%s", line, line[len - 1] == '\n' ? "" : "\n");
+	c.size = size;
+	c.witness = name;
+	c.key_id = note_cosig_key_id(name, pub);
+	c.time = t;
+	c.line = buf;
+	r = audit_cosig_put(st, &c, err);
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
+audit_cosig_iter(struct store *st, uint64_t from, audit_cosig_cb cb, void *arg, struct cg_err *err)
+{
+	struct audit_cosig c;
+	sqlite3_stmt *s = NULL;
+	int rc, r;
+
+	if ((r = audit_schema(st, err)) != 0 ||
+	    (r = audit_prepare(st, "SELECT size, witness, key_id, time, line FROM audit_cosignatures WHERE size >= ?1 "
+	    "ORDER BY size, witness, key_id", &s, err)) != 0)
+		return r;
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)(from > INT64_MAX ? INT64_MAX : from));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		c.size = (uint64_t)sqlite3_column_int64(s, 0);
+		c.witness = (const char *)sqlite3_column_text(s, 1);
+		c.key_id = (uint32_t)sqlite3_column_int64(s, 2);
+		c.time = (uint64_t)sqlite3_column_int64(s, 3);
+		c.line = (const char *)sqlite3_column_text(s, 4);
+		if ((r = cb(&c, arg)) != 0)
+			goto out;
+	}
+	r = rc == SQLITE_DONE ? 0 : audit_dberr(st, "read cosignatures", err);
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+int
 audit_verify_witnesses(struct store *st, const struct keyfile_key *gw_pub, const struct audit_witness *w, size_t n,
     size_t quorum, uint64_t *size, size_t *got, struct cg_err *err)
 {
 	sqlite3_stmt *s = NULL;
-	char origin[AUDIT_ORIGIN_MAX];
+	struct audit_keychain kc;
+	struct checkpoint ck;
 	unsigned char *seen = NULL;
 	uint64_t cur = AUDIT_NONE, best_size = 0;
 	size_t count = 0, best = 0, i, j, distinct = 0;
@@ -1976,8 +2673,7 @@ audit_verify_witnesses(struct store *st, const struct keyfile_key *gw_pub, const
 		    "witnesses (%zu)", distinct);
 	if ((seen = calloc(n, 1)) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	audit_origin(gw_pub->id, origin);
-	if ((r = audit_schema(st, err)) != 0 ||
+	if ((r = audit_schema(st, err)) != 0 || (r = audit_keychain_load(st, gw_pub, &kc, err)) != 0 ||
 	    (r = audit_prepare(st, "SELECT c.size, c.witness, c.line, k.note FROM audit_cosignatures c "
 	    "JOIN audit_checkpoints k ON k.size = c.size ORDER BY c.size DESC", &s, err)) != 0)
 		goto out;
@@ -2013,7 +2709,7 @@ audit_verify_witnesses(struct store *st, const struct keyfile_key *gw_pub, const
 				if (strcmp(w[i].name, wname) != 0)
 					continue;
 				cg_err_clear(&sub);
-				if (note_verify(note, strlen(note), origin, gw_pub->pub, &text_len, &sub) != 0) {
+				if (audit_keychain_check(&kc, note, strlen(note), &ck, &text_len, &sub) != 0) {
 					r = cg_err_set(err, CG_ERR_VERIFY, "%s: checkpoint at size %llu: %s",
 					    store_path(st), (unsigned long long)sz, sub.msg);
 					goto out;

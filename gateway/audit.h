@@ -9,8 +9,18 @@
  * from the stored event bytes can name the first event that was changed,
  * removed, reordered or inserted; audit_append_many() signs one per call.
  *
- * The checkpoint origin and key name are "crossgate/gateway/<key id>", from the
- * gateway's Ed25519 signing key, so a verifier needs only the public key.
+ * The checkpoint origin is "crossgate/gateway/<key id>" of the gateway's first
+ * Ed25519 signing key, for the life of the log; a signature's key name is
+ * "crossgate/gateway/<key id>" of the key that made it.
+ *
+ * Key rotation (audit_rotate): a "key-rotate" event names the old and the new
+ * key (ids and public key lines) and gets a checkpoint of its own, signed by
+ * the old key (which vouches for the new one) and by the new key; every later
+ * checkpoint is signed by the new key only.  A verifier that trusts the first
+ * key follows the chain of rotation events (struct audit_keychain), so the
+ * original public key is all an auditor needs, and a checkpoint signed by a
+ * key that no verified rotation announced is rejected.  An old key cannot
+ * append after it was rotated out.
  *
  * Tables (created by audit_schema(); all in the store's file):
  *
@@ -27,6 +37,9 @@
  *                                    checkpoint: sizes inside have none
  *   audit_erased(seq, erase_event)   payload erased by audit-erase event erase_event
  *   audit_cosignatures(size, witness, key_id, time, line)
+ *   audit_keys(seq, key_id, pub)     key-rotate event seq announced key pub: an
+ *                                    index for witnesses and proofs, which check
+ *                                    each against its signed checkpoint
  *   audit_meta(key, value)           schema version, last logged policy hash
  *
  * Events never carry identifiers, tokens or feature values: only actions,
@@ -78,16 +91,79 @@ uint64_t audit_size(const struct audit *a);
 /* The origin string for a gateway signing (public) key. */
 void audit_origin(const unsigned char key_id[KEYFILE_ID_LEN], char out[AUDIT_ORIGIN_MAX]);
 
+#define AUDIT_ROTATE_ACTION "key-rotate"
+#define AUDIT_KEYS_MAX 64            /* rotations a verifier follows */
+
 /*
- * Walk the stored log from event `from` on, in order: cb gets each event's
- * index, its bytes and the signed checkpoint note for the tree that ends
- * with it (NULL inside a span of audit_append_many(), whose checkpoint
- * comes with its last event; event is empty (len 0) once erased).  A
- * non-zero return from cb stops the walk and is returned.  For serving the
- * log to auditors (who verify it themselves).
+ * The gateway signing keys a verifier trusts, in order: keys[0] is the key
+ * it was given (the log's first key: it names the origin); keys[i] (i > 0)
+ * was announced by the key-rotate event at seq keys[i].from - 1, verified
+ * under keys[i - 1].  A checkpoint of size s must be signed by the last key
+ * with from < s (the rotation's own checkpoint, size from, by the old key).
  */
-typedef int (*audit_iter_cb)(uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint,
-    void *arg);
+struct audit_signer {
+	uint64_t from;
+	unsigned char id[KEYFILE_ID_LEN];
+	unsigned char pub[32];
+	char name[AUDIT_ORIGIN_MAX];  /* the signed-note key name */
+};
+
+struct audit_keychain {
+	char origin[AUDIT_ORIGIN_MAX];
+	size_t n;
+	struct audit_signer keys[AUDIT_KEYS_MAX + 1];
+};
+
+/* A chain of one trusted key (ED25519 public or secret); CG_ERR_ARG for another type. */
+int audit_keychain_init(struct audit_keychain *kc, const struct keyfile_key *pub, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+
+/*
+ * Check a checkpoint note against the chain: its origin, and the signature of
+ * the key in force at its size.  CG_ERR_VERIFY with the size and the key it
+ * needed.  *cp on success.
+ */
+int audit_keychain_check(const struct audit_keychain *kc, const char *note, size_t len, struct checkpoint *cp,
+    size_t *text_len, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 4, 5);
+
+/*
+ * The chain from `pub` through the log's stored key-rotate events: each is
+ * proven (inclusion proof from the stored nodes) in its own checkpoint, which
+ * must verify under the previous key.  For witnesses and proof files, which
+ * do not walk the whole log.
+ */
+int audit_keychain_load(struct store *st, const struct keyfile_key *pub, struct audit_keychain *kc,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+
+/*
+ * Rotate the signing key: log a key-rotate event (ids and public key lines
+ * of the old and the new key) under a checkpoint signed by the current key
+ * and `next`, in a transaction of its own; from then on `a` signs with
+ * `next` (borrowed: it must outlive a).  CG_ERR_ARG if next is not an Ed25519
+ * secret key or is the current key.
+ */
+int audit_rotate(struct audit *a, const struct keyfile_key *next, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+
+/* One stored event as audit_iter() serves it; pointers are valid during the callback only. */
+struct audit_record {
+	uint64_t seq;
+	const unsigned char *event;     /* empty (len 0) once erased */
+	size_t len;
+	int erased;
+	uint64_t erased_by;             /* erased: the seq of the audit-erase event that did it */
+	const unsigned char *leaf;      /* the stored leaf hash, MERKLE_HASH_LEN bytes */
+	const char *checkpoint;         /* the signed note for size seq + 1; NULL inside a span */
+};
+
+/*
+ * Walk the stored log from event `from` on, in order: cb gets each record
+ * (the checkpoint is NULL inside a span of audit_append_many(), whose
+ * checkpoint comes with its last event).  A non-zero return from cb stops
+ * the walk and is returned.  For serving the log to auditors (who verify it
+ * themselves).
+ */
+typedef int (*audit_iter_cb)(const struct audit_record *rec, void *arg);
 int audit_iter(struct store *st, uint64_t from, audit_iter_cb cb, void *arg, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 3);
 
@@ -95,11 +171,14 @@ int audit_iter(struct store *st, uint64_t from, audit_iter_cb cb, void *arg, str
  * Append an event with the checkpoint the gateway signed for it, as fetched
  * from a gateway: no key needed, nothing is re-signed, seq must be the next
  * index.  For an auditor's local copy, which audit_verify() then checks.  An
- * empty checkpoint ("") is an event inside a span (audit_iter gave NULL);
- * an erased event (len 0) is refused: its leaf hash does not travel.
+ * empty checkpoint ("") is an event inside a span (audit_iter gave NULL).
+ * An erased event (len 0) travels as its leaf hash and the seq of the
+ * audit-erase event that erased it (rec->erased; CG_ERR_FORMAT without them).
+ * The file is marked as a copy: an erasure at the gateway after events were
+ * copied leaves their payloads here, which audit_verify() then accepts.
  */
-int audit_import(struct store *st, uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint,
-    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 5);
+int audit_import(struct store *st, const struct audit_record *rec, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
 
 struct audit_report {
 	uint64_t events;
@@ -107,12 +186,15 @@ struct audit_report {
 	unsigned char root[32];
 	char latest_checkpoint[512];
 	uint64_t erased;                /* events whose payload was erased (checked by leaf hash) */
+	uint64_t kept;                  /* a copy: events erased at the gateway after they were copied */
+	struct audit_keychain keys;     /* the trusted key and every verified rotation */
 };
 
 /*
  * Recompute the tree from the stored event bytes (the stored leaf hash for an
  * erased event) and check every checkpoint's signature by `pub` (an ED25519
- * public key) and root, that a checkpoint exists for every size outside a
+ * public key: the log's first key), or by the key a verified key-rotate event
+ * handed over to (rep->keys), and its root, that a checkpoint exists for every size outside a
  * span, that every erased event is accounted for by a later audit-erase
  * event, and that the stored leaf hashes and tree nodes (which proofs are
  * made of) are the recomputed ones.  On the first problem returns
@@ -186,6 +268,15 @@ struct audit_proof {
 	unsigned char hashes[MERKLE_PROOF_MAX][MERKLE_HASH_LEN];
 	size_t n_hashes;
 	char *checkpoint;              /* owned, NUL-terminated signed note */
+	struct audit_proof_rotation {
+		uint64_t index;            /* the key-rotate event's seq */
+		unsigned char *event;      /* owned */
+		size_t event_len;
+		unsigned char hashes[MERKLE_PROOF_MAX][MERKLE_HASH_LEN];
+		size_t n_hashes;
+		char *checkpoint;          /* owned: the note for size index + 1 */
+	} *rotations;                  /* owned, n_rotations of them, in log order */
+	size_t n_rotations;
 };
 
 /* The proof file of event `index` against the latest checkpoint; *out malloc'd, caller frees. */
@@ -196,8 +287,10 @@ int audit_proof_parse(const unsigned char *buf, size_t len, struct audit_proof *
     CG_MUST_CHECK CG_NONNULL(3);
 void audit_proof_free(struct audit_proof *p);
 /*
- * Check a parsed proof with the gateway's public key: the checkpoint's
- * signature and body, the event's leaf hash and seq, the inclusion proof.
+ * Check a parsed proof with the gateway's (first) public key: the key
+ * rotations it carries (each key-rotate event proven in its own checkpoint,
+ * signed by the key before), the checkpoint's signature by the key then in
+ * force and its body, the event's leaf hash and seq, the inclusion proof.
  * CG_ERR_VERIFY saying which; *cp is the proven checkpoint on success.
  */
 int audit_proof_verify(const struct audit_proof *p, const struct keyfile_key *pub, struct checkpoint *cp,
@@ -205,7 +298,8 @@ int audit_proof_verify(const struct audit_proof *p, const struct keyfile_key *pu
 
 /*
  * Parse a saved checkpoint note (as `crossgate audit checkpoint` writes it),
- * checking its signature by `pub` under the log's origin.
+ * checking its signature by `pub` under the log's origin.  (A checkpoint made
+ * after a rotation needs the chain: audit_keychain_check.)
  */
 int audit_checkpoint_check(const char *note, size_t len, const struct keyfile_key *pub, struct checkpoint *cp,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 4);
@@ -232,6 +326,30 @@ int audit_verify_extends(struct store *st, const struct checkpoint *saved, const
 int audit_cosign(struct store *st, const struct keyfile_key *gw_pub, const struct keyfile_key *witness,
     const char *name, const char *prev, size_t prev_len, uint64_t now, char **state, uint64_t *size,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 8, 9);
+
+/*
+ * Store a cosignature line of the checkpoint of tree `size` by witness
+ * (name, pub), after checking it against that checkpoint (CG_ERR_NOTFOUND if
+ * there is none, CG_ERR_VERIFY if the line does not verify).  For a witness
+ * that cosigned elsewhere (its own copy) and submits over the network.
+ */
+int audit_cosignature_add(struct store *st, uint64_t size, const char *name, const unsigned char pub[32],
+    const char *line, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 4, 5);
+
+/* One stored cosignature, as served to auditors and copied (unchecked: verify --witness checks it). */
+struct audit_cosig {
+	uint64_t size;
+	const char *witness;
+	uint32_t key_id;
+	uint64_t time;
+	const char *line;
+};
+typedef int (*audit_cosig_cb)(const struct audit_cosig *c, void *arg);
+/* The stored cosignatures of checkpoints of size >= from, by size; a non-zero return from cb stops. */
+int audit_cosig_iter(struct store *st, uint64_t from, audit_cosig_cb cb, void *arg, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 3);
+/* Store a copied cosignature as is. */
+int audit_cosig_put(struct store *st, const struct audit_cosig *c, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 
 struct audit_witness {
 	char name[NOTE_NAME_MAX + 1];

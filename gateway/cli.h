@@ -42,11 +42,20 @@ int cmd_policy(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_agent(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_gateway(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_export(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_query(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_budget(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_audit(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_demo(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_pki(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_analytics(int argc, char **argv, struct cli_ctx *ctx);
 /* `crossgate audit fetch` (gateway/cli_fetch.c); reachable as `crossgate fetch` until audit dispatches it. */
 int cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx);
+/* gateway/cli_fetch.c, for `audit witness`: extend a local copy from `from`; submit a cosignature line. */
+struct client_opts;
+int cli_fetch_copy(const struct client_opts *co, struct store *st, uint64_t from, uint64_t *got, uint64_t *remote_size,
+    struct cg_err *err);
+int cli_submit_cosignature(const struct client_opts *co, uint64_t size, const char *vkey, const char *line,
+    struct cg_err *err);
 
 /* The client options every network command shares: --gateway, --ca, --cert, --key, --timeout. */
 struct client_opts;

@@ -13,6 +13,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "agent/client.h"
 #include "gateway/cli.h"
 #include "crypto/keyfile.h"
 #include "crypto/note.h"
@@ -201,6 +202,12 @@ show_json(uint64_t seq, const Crossgate__AuditEvent *e)
 		for (i = 0; i < e->n_key_ids; i++)
 			json_array_append_new(c, json_string(e->key_ids[i]));
 		json_object_set_new(o, "key_ids", c);
+	}
+	if (e->n_public_keys > 0) {
+		c = json_array();
+		for (i = 0; i < e->n_public_keys; i++)
+			json_array_append_new(c, json_string(e->public_keys[i]));
+		json_object_set_new(o, "public_keys", c);
 	}
 	return o;
 }
@@ -417,19 +424,21 @@ audit_verify_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	if (recp != NULL && cli_load_key(recp, KEYFILE_ED25519_SECRET, &rec) != 0)
 		goto out;
 	cg_err_clear(&err);
-	if (sincep != NULL) {
-		if (audit_read("saved checkpoint", sincep, NOTE_MAX, &saved_note, &saved_len, 0) != 0)
-			goto out;
-		if (audit_checkpoint_check(saved_note, saved_len, pub, &saved, &err) != 0) {
-			cli_error("saved checkpoint %s: %s", sincep, err.msg);
-			goto out;
-		}
-	}
+	if (sincep != NULL && audit_read("saved checkpoint", sincep, NOTE_MAX, &saved_note, &saved_len, 0) != 0)
+		goto out;
 	if (audit_open_db(db, &st) != 0)
 		goto out;
 	vr = audit_verify(st, pub, &ctx->audit, &err);
-	if (vr == 0 && sincep != NULL)
+	/* The saved checkpoint is checked with the key in force at its size: verify found the rotations. */
+	if (vr == 0 && sincep != NULL) {
+		size_t tl;
+
+		if (audit_keychain_check(&ctx->audit.keys, saved_note, saved_len, &saved, &tl, &err) != 0) {
+			cli_error("saved checkpoint %s: %s", sincep, err.msg);
+			goto out;
+		}
 		vr = audit_verify_extends(st, &saved, &ctx->audit, &err);
+	}
 	if (vr == 0 && n_wit > 0)
 		vr = audit_verify_witnesses(st, pub, wit, n_wit, (size_t)quorum, &wsize, &got, &err);
 	ctx->audit_ok = vr == 0;
@@ -442,6 +451,19 @@ audit_verify_cmd(int argc, char **argv, struct cli_ctx *ctx)
 		if (ctx->audit.erased > 0)
 			fprintf(ctx->out, "erased: %llu events (payloads removed for retention; checked by their "
 			    "leaf hashes)\n", (unsigned long long)ctx->audit.erased);
+		if (ctx->audit.kept > 0)
+			fprintf(ctx->out, "kept: %llu events erased at the gateway after this copy was made\n",
+			    (unsigned long long)ctx->audit.kept);
+		if (ctx->audit.keys.n > 1) {
+			size_t i;
+			char hex[2 * KEYFILE_ID_LEN + 1];
+
+			for (i = 1; i < ctx->audit.keys.n; i++) {
+				keyfile_id_hex(ctx->audit.keys.keys[i].id, hex);
+				fprintf(ctx->out, "key rotation: event %llu hands over to signing key %s (verified under "
+				    "the key before it)\n", (unsigned long long)(ctx->audit.keys.keys[i].from - 1), hex);
+			}
+		}
 		if (sincep != NULL)
 			fprintf(ctx->out, "consistent: the log extends the saved checkpoint at size %llu (%llu events "
 			    "since)\n", (unsigned long long)saved.size,
@@ -806,6 +828,119 @@ out:
 	return r;
 }
 
+static const char witness_usage[] =
+	"crossgate audit witness " CLI_CLIENT_USAGE "\n"
+	"       --copy LOCAL.db --pub GATEWAY_SIGN_PUB --witness-key WITNESS_KEY --name NAME --state FILE";
+static const char witness_help[] =
+	"Act as a witness over the network, with an auditor's certificate: extend the\n"
+	"local copy LOCAL.db from the gateway ('audit fetch'), verify it with the\n"
+	"gateway's public key, cosign its latest checkpoint after proving it consistent\n"
+	"with the one this witness last cosigned (state FILE), and submit the\n"
+	"cosignature, which the gateway checks and stores.  The state is updated only\n"
+	"once the gateway accepted it.\n";
+
+static int
+audit_witness_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'K' },
+		{ "timeout", required_argument, NULL, 't' }, { "copy", required_argument, NULL, 'o' },
+		{ "pub", required_argument, NULL, 'p' }, { "witness-key", required_argument, NULL, 'w' },
+		{ "name", required_argument, NULL, 'n' }, { "state", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	struct client_opts co;
+	const char *copyp = NULL, *pubp = NULL, *wkp = NULL, *name = NULL, *statep = NULL;
+	struct keyfile_key *pub = NULL, *wk = NULL;
+	struct store *st = NULL;
+	struct audit_report rep;
+	struct cg_err err;
+	char *prev = NULL, *state = NULL, vkey[NOTE_NAME_MAX + 80], *line;
+	size_t prev_len = 0, len;
+	uint64_t from = 0, got = 0, remote = 0, size = 0;
+	unsigned long v;
+	int c, r = 1;
+
+	memset(&co, 0, sizeof(co));
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'G': co.gateway = optarg; break;
+		case 'C': co.ca = optarg; break;
+		case 'c': co.cert = optarg; break;
+		case 'K': co.key = optarg; break;
+		case 't':
+			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0)
+				return CLI_USAGE;
+			co.timeout_s = (unsigned)v;
+			break;
+		case 'o': copyp = optarg; break;
+		case 'p': pubp = optarg; break;
+		case 'w': wkp = optarg; break;
+		case 'n': name = optarg; break;
+		case 's': statep = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", witness_usage, witness_help); return 0;
+		default: return cli_usage(witness_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(witness_usage, "unexpected argument");
+	if ((r = cli_client_check(&co, witness_usage)) != 0)
+		return r;
+	r = 1;
+	if (copyp == NULL) return cli_missing(witness_usage, "--copy");
+	if (pubp == NULL) return cli_missing(witness_usage, "--pub");
+	if (wkp == NULL) return cli_missing(witness_usage, "--witness-key");
+	if (name == NULL) return cli_missing(witness_usage, "--name");
+	if (statep == NULL) return cli_missing(witness_usage, "--state");
+	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0 || cli_load_key(wkp, KEYFILE_ED25519_SECRET, &wk) != 0)
+		goto out;
+	if (note_format_cosig_key(name, wk->pub, vkey, sizeof(vkey)) != 0) {
+		r = cli_usage(witness_usage, "--name must be non-empty, at most 128 bytes, without spaces or '+'");
+		goto out;
+	}
+	if (audit_read("witness state", statep, NOTE_MAX, &prev, &prev_len, 1) == -1)
+		goto out;
+	cg_err_clear(&err);
+	if (store_open(copyp, STORE_OPEN_CREATE, &st, &err) != 0 || audit_stored_size(st, &from, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (cli_fetch_copy(&co, st, from, &got, &remote, &err) != 0) {
+		cli_error("audit fetch failed: %s", err.msg);
+		goto out;
+	}
+	if (audit_verify(st, pub, &rep, &err) != 0) {
+		cli_error("audit log verification FAILED: %s; refusing to cosign", err.msg);
+		goto out;
+	}
+	if (audit_cosign(st, pub, wk, name, prev, prev_len, (uint64_t)time(NULL), &state, &size, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	/* The state is the note and, last, this witness's line. */
+	len = strlen(state);
+	for (line = state + len - 1; line > state && line[-1] != '\n'; line--)
+		;
+	if (cli_submit_cosignature(&co, size, vkey, line, &err) != 0) {
+		cli_error("submitting the cosignature failed: %s", err.msg);
+		goto out;
+	}
+	if (audit_write("witness state", statep, state, len) != 0)
+		goto out;
+	if (ctx->out)
+		fprintf(ctx->out, "%llu events fetched; the log verifies; cosigned the checkpoint at size %llu as %s "
+		    "and the gateway stored it; state saved to %s\n", (unsigned long long)got, (unsigned long long)size,
+		    name, statep);
+	r = 0;
+out:
+	free(prev);
+	free(state);
+	store_close(st);
+	keyfile_free(pub);
+	keyfile_free(wk);
+	return r;
+}
+
 /* ---- erase --------------------------------------------------------------------- */
 
 static const char erase_usage[] =
@@ -913,6 +1048,7 @@ static const struct {
 	{ "cosign", audit_cosign_cmd, "as a witness, cosign the latest checkpoint" },
 	{ "erase", audit_erase_cmd, "erase old payloads, keeping leaf hashes (retention)" },
 	{ "fetch", cli_audit_fetch, "copy a gateway's log over mutual TLS for offline verify (cli_fetch.c)" },
+	{ "witness", audit_witness_cmd, "fetch, verify, cosign and submit over mutual TLS" },
 };
 
 static void

@@ -19,6 +19,39 @@
 #include "gateway/store.h"
 #include "proto/rpc.h"
 
+/*
+ * An erased event arrives as its leaf hash and the event that erased it; a
+ * cosignature as its line, stored unchecked (verify --witness checks it).
+ */
+static int
+fetch_import(struct store *st, const Crossgate__AuditRecord *ar, struct cg_err *err)
+{
+	struct audit_record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.seq = ar->seq;
+	rec.event = ar->event.data;
+	rec.len = ar->event.len;
+	rec.checkpoint = ar->checkpoint;
+	rec.erased = ar->erased;
+	rec.erased_by = ar->erased_by;
+	rec.leaf = ar->erased ? ar->leaf_hash.data : NULL;
+	return audit_import(st, &rec, err);
+}
+
+static int
+fetch_cosig(struct store *st, const Crossgate__AuditCosignature *ac, struct cg_err *err)
+{
+	struct audit_cosig c;
+
+	c.size = ac->size;
+	c.witness = ac->witness;
+	c.key_id = ac->key_id;
+	c.time = ac->time;
+	c.line = ac->line;
+	return audit_cosig_put(st, &c, err);
+}
+
 static const char fetch_usage[] =
 	"crossgate audit fetch " CLI_CLIENT_USAGE "\n"
 	"                      --out LOCAL.db [--pub GATEWAY_SIGN_PUB]";
@@ -30,21 +63,22 @@ static const char fetch_help[] =
 	"--pub GATEWAY_SIGN_PUB' (or give --pub here to verify right away): nothing\n"
 	"secret is needed, and nothing the gateway sends is trusted until verified.\n";
 
-static int
-fetch_run(const struct client_opts *co, struct store *st, uint64_t from, uint64_t *got, uint64_t *remote_size,
+int
+cli_fetch_copy(const struct client_opts *co, struct store *st, uint64_t from, uint64_t *got, uint64_t *remote_size,
     struct cg_err *err)
 {
 	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
 	Crossgate__AuditFetchRequest fr = CROSSGATE__AUDIT_FETCH_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
 	struct client *c = NULL;
-	uint64_t count, i;
+	uint64_t count, cosigs, i;
 	int r, in_txn = 0;
 
 	*got = 0;
 	if ((r = client_open(co, &c, err)) != 0)
 		return r;
 	fr.from = from;
+	fr.cosignatures = 1;
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIT_FETCH;
 	req.audit_fetch = &fr;
 	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
@@ -54,6 +88,7 @@ fetch_run(const struct client_opts *co, struct store *st, uint64_t from, uint64_
 		goto out;
 	}
 	count = resp->audit_fetch->count;
+	cosigs = resp->audit_fetch->cosignatures;
 	*remote_size = resp->audit_fetch->size;
 	crossgate__response__free_unpacked(resp, NULL);
 	resp = NULL;
@@ -74,8 +109,20 @@ fetch_run(const struct client_opts *co, struct store *st, uint64_t from, uint64_
 			    (unsigned long long)resp->audit_record->seq);
 			goto out;
 		}
-		if ((r = audit_import(st, resp->audit_record->seq, resp->audit_record->event.data,
-		    resp->audit_record->event.len, resp->audit_record->checkpoint, err)) != 0)
+		if ((r = fetch_import(st, resp->audit_record, err)) != 0)
+			goto out;
+		crossgate__response__free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	for (i = 0; i < cosigs; i++) {
+		if ((r = client_recv(c, &resp, err)) != 0)
+			goto out;
+		if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGNATURE) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "gateway: expected cosignature %llu of %llu",
+			    (unsigned long long)i + 1, (unsigned long long)cosigs);
+			goto out;
+		}
+		if ((r = fetch_cosig(st, resp->audit_cosignature, err)) != 0)
 			goto out;
 		crossgate__response__free_unpacked(resp, NULL);
 		resp = NULL;
@@ -146,7 +193,7 @@ cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 		goto out;
 	}
 	first = from == 0;
-	if (fetch_run(&co, st, from, &got, &remote, &err) != 0) {
+	if (cli_fetch_copy(&co, st, from, &got, &remote, &err) != 0) {
 		cli_error("audit fetch failed: %s", err.msg);
 		goto out;
 	}
@@ -171,5 +218,33 @@ cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 out:
 	store_close(st);
 	keyfile_free(pub);
+	return r;
+}
+
+int
+cli_submit_cosignature(const struct client_opts *co, uint64_t size, const char *vkey, const char *line,
+    struct cg_err *err)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__AuditCosignRequest cr = CROSSGATE__AUDIT_COSIGN_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	int r;
+
+	if ((r = client_open(co, &c, err)) != 0)
+		return r;
+	cr.size = size;
+	cr.witness_key = (char *)vkey;
+	cr.line = (char *)line;
+	req.op_case = CROSSGATE__REQUEST__OP_AUDIT_COSIGN;
+	req.audit_cosign = &cr;
+	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
+		goto out;
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGN || resp->audit_cosign->size != size)
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a cosignature");
+out:
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
 	return r;
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sodium.h>
 
 #include "gateway/cli.h"
@@ -17,6 +18,7 @@
 
 static const char keygen_usage[] =
 	"crossgate keygen gateway --dir DIR [--db DB] [--force]\n"
+	"       crossgate keygen gateway --rotate --dir DIR --db DB\n"
 	"       crossgate keygen partner --id ID --dir DIR [--force]\n"
 	"       crossgate keygen match --out FILE [--force]";
 
@@ -28,6 +30,12 @@ static const char keygen_help[] =
 	"            DIR/sign.key + sign.pub Ed25519: signs audit checkpoints\n"
 	"            DIR/storage.key         encrypts feature values at rest\n"
 	"            --db DB                 also record the key generation in DB's audit log\n"
+	"            --rotate                replace the signing key: DB's audit log gets a\n"
+	"                                    key-rotate event (both public keys and ids) signed\n"
+	"                                    by the old key, later checkpoints are signed by the\n"
+	"                                    new one; the old files are kept as sign-<id>.key\n"
+	"                                    and .pub (0600/0644).  Stop the gateway first.\n"
+	"                                    Auditors keep verifying with the first sign.pub.\n"
 	"  partner   DIR/sign.key + sign.pub Ed25519: the partner signs its batches;\n"
 	"            paste the line of sign.pub into the policy as signing_key\n"
 	"  match     FILE                    the partners' shared match key (token PRF);\n"
@@ -135,17 +143,99 @@ out:
 	return r;
 }
 
+/* Move path to `to` without replacing anything there (link, then unlink). */
+static int
+keygen_move(const char *from, const char *to)
+{
+	if (link(from, to) != 0) {
+		cli_error("cannot keep %s as %s: %s", from, to, strerror(errno));
+		return -1;
+	}
+	if (unlink(from) != 0) {
+		cli_error("cannot remove %s: %s", from, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Rotate the gateway's signing key.  The new key is written under its id
+ * first; the rotation commits in the log; only then do the files change
+ * places, so that a failure leaves the old key in force and a crash between
+ * the two leaves both keys on disk, named by id.
+ */
+static int
+keygen_rotate(const char *dir, const char *db, struct cli_ctx *ctx)
+{
+	struct keyfile_key *old = NULL, *next = NULL, *next_pub = NULL;
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct cg_err err;
+	char path[4096], staged_key[4096], staged_pub[4096], kept[4096], hex[2][2 * KEYFILE_ID_LEN + 1];
+	int r = -1, staged = 0;
+
+	cg_err_clear(&err);
+	snprintf(path, sizeof(path), "%s/sign.key", dir);
+	if (cli_load_key(path, KEYFILE_ED25519_SECRET, &old) != 0)
+		goto out;
+	if (keyfile_generate(KEYFILE_ED25519_SECRET, &next, &err) != 0 || keyfile_public_of(next, &next_pub, &err) != 0)
+		goto fail;
+	keyfile_id_hex(old->id, hex[0]);
+	keyfile_id_hex(next->id, hex[1]);
+	snprintf(staged_key, sizeof(staged_key), "%s/sign-%s.key", dir, hex[1]);
+	snprintf(staged_pub, sizeof(staged_pub), "%s/sign-%s.pub", dir, hex[1]);
+	if (keyfile_write(staged_key, next, "crossgate gateway signing secret key: keep this file private", 0, &err) != 0)
+		goto fail;
+	staged = 1;
+	if (keyfile_write(staged_pub, next_pub, "crossgate gateway signing public key", 0, &err) != 0)
+		goto fail;
+	if (store_open(db, 0, &st, &err) != 0 || audit_open(st, old, &a, &err) != 0 || audit_rotate(a, next, &err) != 0)
+		goto fail;
+	staged = 0;
+	/* Committed: the old files are kept under the old id, the new ones take their names. */
+	snprintf(kept, sizeof(kept), "%s/sign-%s.key", dir, hex[0]);
+	if (keygen_move(path, kept) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/sign.pub", dir);
+	snprintf(kept, sizeof(kept), "%s/sign-%s.pub", dir, hex[0]);
+	if (keygen_move(path, kept) != 0 || keygen_move(staged_pub, path) != 0)
+		goto out;
+	snprintf(path, sizeof(path), "%s/sign.key", dir);
+	if (keygen_move(staged_key, path) != 0)
+		goto out;
+	if (ctx->out)
+		fprintf(ctx->out, "gateway signing key rotated from %s to %s (audit event %llu, signed by both); the "
+		    "old key files are %s/sign-%s.key and .pub\n", hex[0], hex[1],
+		    (unsigned long long)(audit_size(a) - 1), dir, hex[0]);
+	r = 0;
+	goto out;
+fail:
+	cli_error("key rotation failed: %s", err.msg);
+out:
+	if (staged) {
+		unlink(staged_key);
+		unlink(staged_pub);
+	}
+	audit_free(a);
+	store_close(st);
+	keyfile_free(old);
+	keyfile_free(next);
+	keyfile_free(next_pub);
+	return r;
+}
+
 int
 cmd_keygen(int argc, char **argv, struct cli_ctx *ctx)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' }, { "id", required_argument, NULL, 'i' },
 		{ "out", required_argument, NULL, 'o' }, { "db", required_argument, NULL, 'b' },
-		{ "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+		{ "force", no_argument, NULL, 'f' }, { "rotate", no_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *dir = NULL, *id = NULL, *outp = NULL, *db = NULL, *what;
 	struct keyfile_key *enc = NULL, *enc_pub = NULL, *sign = NULL, *sign_pub = NULL, *storage = NULL;
 	char path[4096], comment[128];
-	int c, force = 0, r = 1;
+	int c, force = 0, rotate = 0, r = 1;
 
 	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -155,6 +245,7 @@ cmd_keygen(int argc, char **argv, struct cli_ctx *ctx)
 		case 'o': outp = optarg; break;
 		case 'b': db = optarg; break;
 		case 'f': force = 1; break;
+		case 'r': rotate = 1; break;
 		case 'h': printf("usage: %s\n\n%s", keygen_usage, keygen_help); return 0;
 		default: return cli_usage(keygen_usage, NULL);
 		}
@@ -162,6 +253,17 @@ cmd_keygen(int argc, char **argv, struct cli_ctx *ctx)
 	if (optind >= argc)
 		return cli_usage(keygen_usage, "say what to generate: gateway, partner or match");
 	what = argv[optind];
+	if (rotate && strcmp(what, "gateway") != 0)
+		return cli_usage(keygen_usage, "--rotate is for the gateway's signing key");
+	if (rotate) {
+		if (dir == NULL)
+			return cli_missing(keygen_usage, "--dir");
+		if (db == NULL)
+			return cli_missing(keygen_usage, "--db");
+		if (force)
+			return cli_usage(keygen_usage, "--rotate never overwrites: --force does not apply");
+		return keygen_rotate(dir, db, ctx) == 0 ? 0 : 1;
+	}
 	if (strcmp(what, "gateway") == 0) {
 		if (dir == NULL)
 			return cli_missing(keygen_usage, "--dir");

@@ -527,6 +527,29 @@ server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err 
 
 /* ---- export ---- */
 
+/* A small file (an export's provenance) into a NUL-terminated malloc'd string. */
+static int
+server_slurp(const char *path, char **out)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	*out = NULL;
+	if (f == NULL)
+		return -1;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > 1 << 20 || fseek(f, 0, SEEK_SET) != 0 ||
+	    (buf = malloc((size_t)n + 1)) == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		fclose(f);
+		return -1;
+	}
+	buf[n] = '\0';
+	fclose(f);
+	*out = buf;
+	return 0;
+}
+
 static int
 server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 {
@@ -537,7 +560,7 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	struct export_stats st;
 	struct cg_err err;
 	struct stat sb;
-	char path[1200] = "", msg[CG_ERR_MSG_MAX + 64];
+	char path[1200] = "", meta_path[1300], msg[CG_ERR_MSG_MAX + 64], *meta = NULL;
 	FILE *f = NULL;
 	int r, keep = 0;
 
@@ -562,7 +585,7 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	o.purpose = req->purpose;
 	o.out_path = path;
 	o.storage = s->cfg.storage;
-	o.actor = c->pr->name;
+	o.analyst = c->pr;
 	cg_err_clear(&err);
 	pthread_mutex_lock(&s->db_mu);
 	r = export_run(s->st, s->au, &o, &st, &err);
@@ -589,6 +612,12 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	er.superseded = st.superseded;
 	er.k = st.k;
 	er.purpose = (char *)req->purpose;
+	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
+	if (server_slurp(meta_path, &meta) != 0) {
+		server_error(c, "internal", "export", "the gateway cannot read the export's provenance; retry later");
+		goto out;
+	}
+	er.meta_json = meta;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_EXPORT;
 	resp.export = &er;
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
@@ -607,8 +636,12 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 out:
 	if (f != NULL)
 		fclose(f);
-	if (path[0] != '\0')
+	if (path[0] != '\0') {
 		unlink(path);
+		snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
+		unlink(meta_path);
+	}
+	free(meta);
 	return keep;
 }
 
@@ -616,38 +649,74 @@ out:
 
 struct server_fetch {
 	FILE *f;
-	uint64_t count;
+	uint64_t count, cosigs;
 	int failed;
 };
 
-/* Each event becomes a Response{audit_record} frame in the spool file, sent as is afterwards. */
+/* One Response frame into the spool file. */
 static int
-server_fetch_cb(uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint, void *arg)
+server_fetch_frame(struct server_fetch *sf, Crossgate__Response *resp)
 {
-	struct server_fetch *sf = arg;
-	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
-	Crossgate__AuditRecord ar = CROSSGATE__AUDIT_RECORD__INIT;
 	unsigned char stackbuf[8192], *b = stackbuf;
 	size_t n;
 	int r = 0;
 
-	ar.seq = seq;
-	ar.event.data = (uint8_t *)event;
-	ar.event.len = len;
-	ar.checkpoint = (char *)(checkpoint != NULL ? checkpoint : "");
-	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_RECORD;
-	resp.audit_record = &ar;
-	n = crossgate__response__get_packed_size(&resp);
+	n = crossgate__response__get_packed_size(resp);
 	if (n > sizeof(stackbuf) && (b = malloc(n)) == NULL)
 		return sf->failed = 1;
-	crossgate__response__pack(&resp, b);
+	crossgate__response__pack(resp, b);
 	if (server_write_frame(sf->f, b, n) != 0)
 		r = sf->failed = 1;
-	else
-		sf->count++;
 	if (b != stackbuf)
 		free(b);
 	return r;
+}
+
+/* Each event becomes a Response{audit_record} frame in the spool file, sent as is afterwards. */
+static int
+server_fetch_cb(const struct audit_record *rec, void *arg)
+{
+	struct server_fetch *sf = arg;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AuditRecord ar = CROSSGATE__AUDIT_RECORD__INIT;
+
+	ar.seq = rec->seq;
+	ar.event.data = (uint8_t *)rec->event;
+	ar.event.len = rec->len;
+	ar.checkpoint = (char *)(rec->checkpoint != NULL ? rec->checkpoint : "");
+	if (rec->erased) {
+		/* The payload is gone; its leaf hash keeps the tree, and the erasing event accounts for it. */
+		ar.erased = 1;
+		ar.leaf_hash.data = (uint8_t *)rec->leaf;
+		ar.leaf_hash.len = 32;
+		ar.erased_by = rec->erased_by;
+	}
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_RECORD;
+	resp.audit_record = &ar;
+	if (server_fetch_frame(sf, &resp) != 0)
+		return 1;
+	sf->count++;
+	return 0;
+}
+
+static int
+server_fetch_cosig_cb(const struct audit_cosig *c, void *arg)
+{
+	struct server_fetch *sf = arg;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AuditCosignature ac = CROSSGATE__AUDIT_COSIGNATURE__INIT;
+
+	ac.size = c->size;
+	ac.witness = (char *)c->witness;
+	ac.key_id = c->key_id;
+	ac.time = c->time;
+	ac.line = (char *)c->line;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGNATURE;
+	resp.audit_cosignature = &ac;
+	if (server_fetch_frame(sf, &resp) != 0)
+		return 1;
+	sf->cosigs++;
+	return 0;
 }
 
 /* A partner's own view: counts of its stored records per purpose. */
@@ -730,6 +799,8 @@ server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
 	r = audit_log(s->au, &ev, &err);
 	if (r == 0)
 		r = audit_iter(s->st, req->from, server_fetch_cb, &sf, &err);
+	if (r == 0 && req->cosignatures)
+		r = audit_cosig_iter(s->st, req->from, server_fetch_cosig_cb, &sf, &err);
 	size = audit_size(s->au);
 	pthread_mutex_unlock(&s->db_mu);
 	if (r != 0 || sf.failed || fflush(sf.f) != 0 || fstat(fileno(sf.f), &sb) != 0 || fseek(sf.f, 0, SEEK_SET) != 0) {
@@ -740,6 +811,7 @@ server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
 	}
 	fr.count = sf.count;
 	fr.size = size;
+	fr.cosignatures = sf.cosigs;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_FETCH;
 	resp.audit_fetch = &fr;
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
@@ -774,6 +846,68 @@ out:
 	if (path[0] != '\0')
 		unlink(path);
 	return keep;
+}
+
+/* ---- a witness's cosignature ---- */
+
+static int
+server_cosign(struct server_conn *c, const Crossgate__AuditCosignRequest *req)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AuditCosignResult cr = CROSSGATE__AUDIT_COSIGN_RESULT__INIT;
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce, *cep = &ce;
+	char name[NOTE_NAME_MAX + 1], msg[CG_ERR_MSG_MAX + 64];
+	unsigned char pub[32];
+	struct cg_err err;
+	int r;
+
+	cg_err_clear(&err);
+	if (note_parse_cosig_key(req->witness_key, name, pub, &err) != 0) {
+		snprintf(msg, sizeof(msg), "witness key: %s", err.msg);
+		server_error(c, "malformed", "audit_cosign", msg);
+		server_refused(c, "audit_cosign", msg, NULL);
+		return 0;
+	}
+	server_event_init(s, &ev, c->pr->name, "audit-cosign", "ok");
+	ev.reason = name;
+	crossgate__audit_event__counts_entry__init(&ce);
+	ce.key = (char *)"size";
+	ce.value = req->size;
+	ev.counts = &cep;
+	ev.n_counts = 1;
+	/* Checked against the stored checkpoint, stored, and the submission logged: one transaction. */
+	pthread_mutex_lock(&s->db_mu);
+	if ((r = store_begin(s->st, &err)) == 0) {
+		if ((r = audit_cosignature_add(s->st, req->size, name, pub, req->line, &err)) != 0 ||
+		    (r = audit_append(s->au, &ev, &err)) != 0 || (r = store_commit(s->st, &err)) != 0) {
+			store_rollback(s->st);
+			audit_txn_end(s->au, 0);
+		} else
+			audit_txn_end(s->au, 1);
+	}
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0) {
+		int theirs = r == CG_ERR_VERIFY || r == CG_ERR_NOTFOUND || r == CG_ERR_FORMAT;
+
+		server_error(c, theirs ? "rejected" : "internal", "audit_cosign", err.msg);
+		if (theirs)
+			server_refused(c, "audit_cosign", err.msg, NULL);
+		else
+			slog(s, "error", "cosign-failed", "conn", json_integer((json_int_t)c->id), "reason",
+			    json_string(err.msg), NULL);
+		return 0;
+	}
+	cr.size = req->size;
+	cr.witness = name;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGN;
+	resp.audit_cosign = &cr;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+		return 0;
+	slog(s, "info", "audit-cosign", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	    "size", json_integer((json_int_t)req->size), NULL);
+	return 1;
 }
 
 /* ---- one connection ---- */
@@ -856,6 +990,7 @@ server_request(struct server_conn *c)
 	if ((req->op_case == CROSSGATE__REQUEST__OP_PUSH && c->pr->role != POLICY_PRINCIPAL_PARTNER) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_EXPORT && c->pr->role != POLICY_PRINCIPAL_ANALYST) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_FETCH && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_COSIGN && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_STATS && c->pr->role != POLICY_PRINCIPAL_PARTNER)) {
 		snprintf(msg, sizeof(msg), "%s refused: principal '%s' has role %s, which may not %s", op,
 		    c->pr->name, policy_role_name(c->pr->role), op);
@@ -876,6 +1011,9 @@ server_request(struct server_conn *c)
 		break;
 	case CROSSGATE__REQUEST__OP_STATS:
 		keep = server_stats(c);
+		break;
+	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN:
+		keep = server_cosign(c, req->audit_cosign);
 		break;
 	default:
 		break;

@@ -108,6 +108,7 @@ rpc_op_name(const Crossgate__Request *req)
 	case CROSSGATE__REQUEST__OP_EXPORT: return "export";
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH: return "audit_fetch";
 	case CROSSGATE__REQUEST__OP_STATS: return "stats";
+	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN: return "audit_cosign";
 	default: return "unknown";
 	}
 }
@@ -151,6 +152,16 @@ rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request **out
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
 	case CROSSGATE__REQUEST__OP_STATS:
+		break;
+	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN:
+		if (q->audit_cosign->size == 0 || q->audit_cosign->witness_key[0] == '\0' ||
+		    !rpc_text_ok(q->audit_cosign->witness_key, RPC_WITNESS_MAX, 0) ||
+		    q->audit_cosign->line[0] == '\0' || !rpc_text_ok(q->audit_cosign->line, RPC_COSIG_LINE_MAX, 1)) {
+			cg_err_set(err, CG_ERR_FORMAT, "request: audit_cosign needs a size, a witness key (printable, "
+			    "at most %d bytes) and a cosignature line (at most %d bytes)", RPC_WITNESS_MAX,
+			    RPC_COSIG_LINE_MAX);
+			goto out;
+		}
 		break;
 	default:
 		cg_err_set(err, CG_ERR_FORMAT, "request: no known operation");
@@ -215,10 +226,28 @@ rpc_response_parse(const unsigned char *buf, size_t len, Crossgate__Response **o
 	case CROSSGATE__RESPONSE__RESULT_AUDIT_FETCH:
 		break;
 	case CROSSGATE__RESPONSE__RESULT_AUDIT_RECORD:
+		/* An erased event comes as its leaf hash and the later event that erased it; nothing else does. */
 		if (p->audit_record->event.len > RPC_EVENT_MAX ||
 		    !rpc_text_ok(p->audit_record->checkpoint, RPC_CHECKPOINT_MAX, 1) ||
-		    p->audit_record->seq == UINT64_MAX) {
+		    p->audit_record->seq == UINT64_MAX ||
+		    (p->audit_record->erased ? p->audit_record->event.len != 0 || p->audit_record->leaf_hash.len != 32 ||
+		    p->audit_record->erased_by <= p->audit_record->seq :
+		    p->audit_record->leaf_hash.len != 0 || p->audit_record->erased_by != 0)) {
 			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audit record");
+			goto out;
+		}
+		break;
+	case CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGNATURE:
+		if (p->audit_cosignature->size == 0 || p->audit_cosignature->witness[0] == '\0' ||
+		    !rpc_text_ok(p->audit_cosignature->witness, RPC_WITNESS_MAX, 0) ||
+		    !rpc_text_ok(p->audit_cosignature->line, RPC_COSIG_LINE_MAX, 1)) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audit cosignature");
+			goto out;
+		}
+		break;
+	case CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGN:
+		if (!rpc_text_ok(p->audit_cosign->witness, RPC_WITNESS_MAX, 0)) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audit cosign result");
 			goto out;
 		}
 		break;

@@ -25,6 +25,8 @@
 #define RPC_MESSAGE_MAX 512                 /* Error.message */
 #define RPC_CHECKPOINT_MAX 8192             /* AuditRecord.checkpoint */
 #define RPC_EVENT_MAX (64 * 1024)           /* AuditRecord.event */
+#define RPC_WITNESS_MAX 256                 /* AuditCosignRequest.witness_key, AuditCosignature.witness */
+#define RPC_COSIG_LINE_MAX 256              /* a cosignature line (note.h: NOTE_COSIG_LINE_MAX) */
 
 /*
  * Read one frame: wait for its first byte until first_deadline (the idle or
@@ -47,7 +49,7 @@ int rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request *
 int rpc_response_parse(const unsigned char *buf, size_t len, Crossgate__Response **out, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(3);
 
-/* "push", "export", "audit_fetch" or "unknown". */
+/* "push", "export", "audit_fetch", "stats", "audit_cosign" or "unknown". */
 const char *rpc_op_name(const Crossgate__Request *req) CG_NONNULL(1);
 
 /* Send an Error response (best effort is the caller's choice: the result says whether it went out). */

@@ -6,6 +6,7 @@ usage: net_client.py MODE PORT CA [CERT KEY] [N SECONDS]
   bigframe   a request frame header announcing 4294967040 bytes; prints the Error frame
   garbage    plain bytes instead of a TLS ClientHello
   slowloris  open N connections, send nothing, hold them SECONDS; prints how many the server closed
+  cosign     CERT KEY SIZE WITNESS_KEY LINE_FILE: submit a cosignature as given; prints the answer
 """
 import socket, ssl, struct, sys, time
 
@@ -71,5 +72,25 @@ elif mode == "slowloris":
         except OSError:
             closed += 1
     print("closed by server:", closed, "of", len(socks))
+elif mode == "cosign":
+    cert, key, size, vkey, line = sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7].encode(), open(sys.argv[8], "rb").read()
+
+    def varint(v):
+        out = b""
+        while True:
+            b = v & 0x7F
+            v >>= 7
+            out += bytes([b | (0x80 if v else 0)])
+            if not v:
+                return out
+
+    def field(num, data):  # a length-delimited field
+        return varint(num << 3 | 2) + varint(len(data)) + data
+    inner = varint(1 << 3) + varint(size) + field(2, vkey) + field(3, line)
+    req = varint(1 << 3) + varint(1) + field(10, inner)   # Request{version 1, audit_cosign}
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx(cert, key).wrap_socket(raw, server_hostname="localhost") as s:
+            s.sendall(struct.pack(">I", len(req)) + req)
+            print(recv_all(s).decode("utf-8", "replace"))
 else:
     sys.exit("unknown mode " + mode)

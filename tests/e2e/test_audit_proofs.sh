@@ -33,7 +33,7 @@ check "verify --since accepts a log that only grew" [ $? -eq 0 ]
 check "verify --since says so" grep -q "consistent: the log extends the saved checkpoint at size $N (3 events since)" "$E2E_TMP/o"
 "$CROSSGATE" keygen gateway --dir "$E2E_TMP/other" >/dev/null 2>&1
 expect_fail "a saved checkpoint checked with another gateway's key is refused" \
-	"saved checkpoint $E2E_TMP/cp8: checkpoint: signed note has no signature by the expected key" \
+	"checkpoint at size 1: not signed by gateway key" \
 	"$CROSSGATE" audit verify --db "$DB" --pub "$E2E_TMP/other/sign.pub" --since "$E2E_TMP/cp8"
 cp "$E2E_TMP/cp8" "$E2E_TMP/cp8-bad"
 # the root's first character changed, whatever it was
@@ -42,7 +42,7 @@ import sys
 l = open(sys.argv[1]).read().split('\\n')
 l[2] = ('B' if l[2][0] == 'A' else 'A') + l[2][1:]
 open(sys.argv[1], 'w').write('\\n'.join(l))" "$E2E_TMP/cp8-bad"
-expect_fail "a saved checkpoint with a changed root is refused" "saved checkpoint $E2E_TMP/cp8-bad: checkpoint: signed note" \
+expect_fail "a saved checkpoint with a changed root is refused" "saved checkpoint $E2E_TMP/cp8-bad: checkpoint at size $N: not signed by gateway key" \
 	"$CROSSGATE" audit verify --db "$DB" --pub "$PUB" --since "$E2E_TMP/cp8-bad"
 expect_fail "a missing saved checkpoint is refused" "cannot read saved checkpoint" \
 	"$CROSSGATE" audit verify --db "$DB" --pub "$PUB" --since "$E2E_TMP/nope"
@@ -55,7 +55,7 @@ check "audit prove writes a proof" grep -q "wrote the inclusion proof of event $
 check "verify-proof accepts it with only the public key" [ $? -eq 0 ]
 check "verify-proof names the event and the tree" grep -q "proof ok: event $EX is in the log crossgate/gateway/.* of $N2 events" "$E2E_TMP/o"
 check "verify-proof shows the event" grep -q " $EX  analyst *export" "$E2E_TMP/o"
-expect_fail "another gateway's key refuses the proof" "proof verification FAILED: proof: checkpoint: signed note has no signature by the expected key" \
+expect_fail "another gateway's key refuses the proof" "proof verification FAILED: proof: checkpoint at size $N2: not signed by gateway key" \
 	"$CROSSGATE" audit verify-proof "$E2E_TMP/p3" --pub "$E2E_TMP/other/sign.pub"
 # Proof files are protobuf: change bytes the way an editor of the file would.
 proof_edit() {

@@ -961,15 +961,30 @@ struct copy_arg {
 	int stop_at;
 };
 
+/* An event as audit_import takes it from a fetch (not erased). */
 static int
-copy_cb(uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint, void *arg)
+import_one(struct store *dst, uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint,
+    struct cg_err *err)
+{
+	struct audit_record rec;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.seq = seq;
+	rec.event = event;
+	rec.len = len;
+	rec.checkpoint = checkpoint;
+	return audit_import(dst, &rec, err);
+}
+
+static int
+copy_cb(const struct audit_record *rec, void *arg)
 {
 	struct copy_arg *c = arg;
 	struct cg_err err = { 0 };
 
-	if (c->stop_at >= 0 && seq == (uint64_t)c->stop_at)
+	if (c->stop_at >= 0 && rec->seq == (uint64_t)c->stop_at)
 		return 42;
-	CHECK_EQ_INT(audit_import(c->dst, seq, event, len, checkpoint, &err), 0);
+	CHECK_EQ_INT(audit_import(c->dst, rec, &err), 0);
 	c->n++;
 	return 0;
 }
@@ -1007,9 +1022,9 @@ test_iter_import(void)
 	ca.dst = NULL;
 	CHECK_EQ_INT(audit_iter(st, 5, copy_cb, &ca, &err), 42);
 	/* Only the next index is accepted, and a forged event fails verification of the copy. */
-	CHECK_EQ_INT(audit_import(copy, 9, ev, sizeof(ev), rep.latest_checkpoint, &err), CG_ERR_FORMAT);
+	CHECK_EQ_INT(import_one(copy, 9, ev, sizeof(ev), rep.latest_checkpoint, &err), CG_ERR_FORMAT);
 	CHECK_CONTAINS(err.msg, "event 9 is not the next one");
-	CHECK_EQ_INT(audit_import(copy, 6, ev, sizeof(ev), rep.latest_checkpoint, &err), 0);
+	CHECK_EQ_INT(import_one(copy, 6, ev, sizeof(ev), rep.latest_checkpoint, &err), 0);
 	CHECK_EQ_INT(audit_verify(copy, gw_pub, &rep2, &err), CG_ERR_VERIFY);
 out:
 	store_close(copy);
@@ -1318,7 +1333,7 @@ test_prove_files(void)
 
 	/* Each lie is named. */
 	CHECK_EQ_INT(audit_proof_verify(p, other_pub, &cp, &err), CG_ERR_VERIFY);
-	CHECK_CONTAINS(err.msg, "proof: checkpoint:");
+	CHECK_CONTAINS(err.msg, "proof: checkpoint at size");
 	CHECK_EQ_INT(cp.size, 0);
 	p->event[p->event_len - 1] ^= 1;
 	CHECK_EQ_INT(audit_proof_verify(p, gw_pub, &cp, &err), CG_ERR_VERIFY);
@@ -1474,10 +1489,11 @@ test_since(void)
 	CHECK_EQ_INT(audit_latest_checkpoint(st, 0, &note, &size, &err), 0);
 	if (note != NULL) {
 		CHECK_EQ_INT(audit_checkpoint_check(note, strlen(note), other_pub, &c2, &err), CG_ERR_VERIFY);
-		CHECK_CONTAINS(err.msg, "checkpoint: signed note has no signature by the expected key");
+		CHECK_CONTAINS(err.msg, ": signed note has no signature by the expected key");
+		CHECK_CONTAINS(err.msg, "not signed by gateway key");
 		note[strlen(note) - 5] ^= 1;
 		CHECK_EQ_INT(audit_checkpoint_check(note, strlen(note), gw_pub, &c2, &err), CG_ERR_VERIFY);
-		CHECK_CONTAINS(err.msg, "checkpoint:");
+		CHECK_CONTAINS(err.msg, "checkpoint at size");
 		free(note);
 	}
 
@@ -1892,12 +1908,12 @@ struct span_copy {
 };
 
 static int
-span_copy_cb(uint64_t seq, const unsigned char *event, size_t len, const char *checkpoint, void *arg)
+span_copy_cb(const struct audit_record *rec, void *arg)
 {
 	struct span_copy *c = arg;
 	struct cg_err err = { 0 };
 
-	if (audit_import(c->dst, seq, event, len, checkpoint != NULL ? checkpoint : "", &err) != 0) {
+	if (audit_import(c->dst, rec, &err) != 0) {
 		c->fails++;
 		return 0;
 	}
@@ -1930,12 +1946,128 @@ test_import_spans(void)
 		CHECK_EQ_INT(rep2.events, 151);
 		CHECK_EQ_INT(rep2.checkpoints, 4);
 		CHECK(memcmp(rep.root, rep2.root, MERKLE_HASH_LEN) == 0);
-		/* an erased event cannot be copied this way, and says so */
+		/* an empty event must come as an erased one, with its leaf hash and eraser */
 		CHECK_EQ_INT(audit_erase(a, 0, 1, INT64_MAX, NULL, &n, &err), 0);
-		CHECK_EQ_INT(audit_import(copy, 151, ev, 0, "", &err), CG_ERR_FORMAT);
-		CHECK_CONTAINS(err.msg, "event 151 was erased at the gateway");
+		CHECK_EQ_INT(import_one(copy, 151, ev, 0, "", &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "event 151 is empty but does not come as an erased event");
+		/* the erasure reaches a copy made before it: the events copied then are kept, and verify says so */
+		sc.fails = 0;
+		CHECK_EQ_INT(audit_iter(st, 151, span_copy_cb, &sc, &err), 0);
+		CHECK_EQ_INT(sc.fails, 0);
+		CHECK_EQ_INT(audit_verify(copy, gw_pub, &rep2, &err), 0);
+		CHECK_EQ_INT(rep2.kept, 1);
+		CHECK_EQ_INT(rep2.erased, 0);
 	}
 	store_close(copy);
+	audit_free(a);
+	store_close(st);
+}
+
+/*
+ * Key rotation: the old key vouches for the new one in a checkpoint of its
+ * own; verification, proofs and witnesses follow the chain from the first
+ * key; the old key cannot append any more; a checkpoint by a key that no
+ * verified rotation announced is refused.
+ */
+static void
+test_rotate(void)
+{
+	struct store *st = NULL;
+	struct audit *a = NULL, *a2 = NULL;
+	struct audit_report rep;
+	struct audit_keychain kc;
+	struct audit_proof *p = NULL;
+	struct keyfile_key *w = NULL, *w_pub = NULL;
+	struct checkpoint cp;
+	struct cg_err err = { 0 };
+	char path[256], *state = NULL, *line, hex[17];
+	unsigned char *buf = NULL;
+	size_t len;
+	uint64_t size;
+	int i;
+
+	make_log("rotate.db", 5, path, sizeof(path), &st, &a);
+	if (a == NULL)
+		return;
+	CHECK_EQ_INT(audit_rotate(a, gw_key, &err), CG_ERR_ARG);
+	CHECK_EQ_INT(audit_rotate(a, other_key, &err), 0);
+	CHECK_EQ_INT(audit_size(a), 6);
+	for (i = 0; i < 3; i++)
+		CHECK_EQ_INT(log_event(a, i, &err), 0);
+	CHECK_EQ_INT(query_int(st, "SELECT count(*) FROM audit_keys WHERE seq = 5"), 1);
+	/* The auditor holding the first key follows the rotation. */
+	CHECK_EQ_INT(audit_verify(st, gw_pub, &rep, &err), 0);
+	CHECK_EQ_INT(rep.events, 9);
+	CHECK_EQ_INT(rep.keys.n, 2);
+	CHECK_EQ_INT(rep.keys.keys[1].from, 6);
+	CHECK(memcmp(rep.keys.keys[1].pub, other_pub->pub, 32) == 0);
+	/* The new key alone does not verify the log from its start. */
+	CHECK_EQ_INT(audit_verify(st, other_pub, &rep, &err), CG_ERR_VERIFY);
+	CHECK_CONTAINS(err.msg, "checkpoint at size 1: not signed by gateway key");
+	/* The old key is rotated out; the new one appends. */
+	CHECK_EQ_INT(audit_open(st, gw_key, &a2, &err), CG_ERR_VERIFY);
+	CHECK_CONTAINS(err.msg, "was rotated out (key-rotate event 5");
+	CHECK_EQ_INT(audit_open(st, other_key, &a2, &err), 0);
+	if (a2 != NULL)
+		CHECK_EQ_INT(log_event(a2, 9, &err), 0);
+	audit_free(a2);
+	a2 = NULL;
+	CHECK_EQ_INT(audit_keychain_load(st, gw_pub, &kc, &err), 0);
+	CHECK_EQ_INT(kc.n, 2);
+	/* A proof of an event before the rotation, against a checkpoint by the new key, carries the chain. */
+	CHECK_EQ_INT(audit_prove(st, 2, &buf, &len, &err), 0);
+	CHECK_EQ_INT(audit_proof_parse(buf, len, &p, &err), 0);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->n_rotations, 1);
+		CHECK_EQ_INT(audit_proof_verify(p, gw_pub, &cp, &err), 0);
+		CHECK_EQ_INT(cp.size, 10);
+		CHECK_EQ_INT(audit_proof_verify(p, other_pub, &cp, &err), CG_ERR_VERIFY);
+		/* without the chain, the new key's checkpoint is not trusted */
+		p->n_rotations = 0;
+		CHECK_EQ_INT(audit_proof_verify(p, gw_pub, &cp, &err), CG_ERR_VERIFY);
+		CHECK_CONTAINS(err.msg, "no verified key-rotate event announced another key");
+		p->n_rotations = 1;
+		/* a rotation event that is not the proven leaf */
+		p->rotations[0].event[p->rotations[0].event_len - 1] ^= 1;
+		CHECK_EQ_INT(audit_proof_verify(p, gw_pub, &cp, &err), CG_ERR_VERIFY);
+		CHECK_CONTAINS(err.msg, "key-rotate event 5 is not in the tree");
+	}
+	audit_proof_free(p);
+	p = NULL;
+	free(buf);
+	buf = NULL;
+	/* A witness that trusts the first key cosigns the new key's checkpoint; the cosignature is re-checked. */
+	CHECK_EQ_INT(keyfile_generate(KEYFILE_ED25519_SECRET, &w, &err), 0);
+	CHECK_EQ_INT(keyfile_public_of(w, &w_pub, &err), 0);
+	if (w != NULL && w_pub != NULL) {
+		CHECK_EQ_INT(audit_cosign(st, gw_pub, w, "w.example/1", NULL, 0, 1700000000, &state, &size, &err), 0);
+		CHECK_EQ_INT(size, 10);
+		if (state != NULL) {
+			len = strlen(state);
+			for (line = state + len - 1; line > state && line[-1] != '\n'; line--)
+				;
+			CHECK_EQ_INT(audit_cosignature_add(st, 10, "w.example/1", w_pub->pub, line, &err), 0);
+			CHECK_EQ_INT(audit_cosignature_add(st, 9, "w.example/1", w_pub->pub, line, &err), CG_ERR_VERIFY);
+			CHECK_EQ_INT(audit_cosignature_add(st, 99, "w.example/1", w_pub->pub, line, &err), CG_ERR_NOTFOUND);
+			CHECK_EQ_INT(audit_cosignature_add(st, 10, "w.example/2", w_pub->pub, line, &err), CG_ERR_VERIFY);
+			CHECK_CONTAINS(err.msg, "not by witness w.example/2");
+		}
+	}
+	/* Forged: the rotation's checkpoint without the old key's signature. */
+	CHECK_EQ_INT(exec_sql(st, "UPDATE audit_checkpoints SET note = substr(note, 1, instr(note, char(10, 10)) + 1) "
+	    "|| substr(substr(note, instr(note, char(10, 10)) + 2), instr(substr(note, instr(note, char(10, 10)) + 2), "
+	    "char(10)) + 1) WHERE size = 6"), SQLITE_OK);
+	CHECK_EQ_INT(audit_verify(st, gw_pub, &rep, &err), CG_ERR_VERIFY);
+	keyfile_id_hex(gw_pub->id, hex);
+	CHECK_CONTAINS(err.msg, "checkpoint at size 6: not signed by gateway key");
+	CHECK_CONTAINS(err.msg, hex);
+	/* The key index must match the events. */
+	CHECK_EQ_INT(exec_sql(st, "DELETE FROM audit_keys"), SQLITE_OK);
+	CHECK_EQ_INT(audit_verify(st, gw_pub, &rep, &err), CG_ERR_VERIFY);
+	CHECK_CONTAINS(err.msg, "key-rotate event 5 is missing from the key index");
+	free(state);
+	keyfile_free(w);
+	keyfile_free(w_pub);
 	audit_free(a);
 	store_close(st);
 }
@@ -1984,6 +2116,7 @@ main(void)
 	test_walk_iter();
 	test_migration();
 	test_import_spans();
+	test_rotate();
 
 	keyfile_free(gw_key);
 	keyfile_free(gw_pub);
