@@ -527,29 +527,6 @@ server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err 
 
 /* ---- export ---- */
 
-/* A small file (an export's provenance) into a NUL-terminated malloc'd string. */
-static int
-server_slurp(const char *path, char **out)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	*out = NULL;
-	if (f == NULL)
-		return -1;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > 1 << 20 || fseek(f, 0, SEEK_SET) != 0 ||
-	    (buf = malloc((size_t)n + 1)) == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		fclose(f);
-		return -1;
-	}
-	buf[n] = '\0';
-	fclose(f);
-	*out = buf;
-	return 0;
-}
-
 static int
 server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 {
@@ -560,7 +537,7 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	struct export_stats st;
 	struct cg_err err;
 	struct stat sb;
-	char path[1200] = "", meta_path[1300], msg[CG_ERR_MSG_MAX + 64], *meta = NULL;
+	char path[1200] = "", msg[CG_ERR_MSG_MAX + 64];
 	FILE *f = NULL;
 	int r, keep = 0;
 
@@ -585,7 +562,7 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	o.purpose = req->purpose;
 	o.out_path = path;
 	o.storage = s->cfg.storage;
-	o.analyst = c->pr;
+	o.actor = c->pr->name;
 	cg_err_clear(&err);
 	pthread_mutex_lock(&s->db_mu);
 	r = export_run(s->st, s->au, &o, &st, &err);
@@ -612,12 +589,6 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	er.superseded = st.superseded;
 	er.k = st.k;
 	er.purpose = (char *)req->purpose;
-	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
-	if (server_slurp(meta_path, &meta) != 0) {
-		server_error(c, "internal", "export", "the gateway cannot read the export's provenance; retry later");
-		goto out;
-	}
-	er.meta_json = meta;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_EXPORT;
 	resp.export = &er;
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
@@ -636,12 +607,8 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 out:
 	if (f != NULL)
 		fclose(f);
-	if (path[0] != '\0') {
+	if (path[0] != '\0')
 		unlink(path);
-		snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
-		unlink(meta_path);
-	}
-	free(meta);
 	return keep;
 }
 
