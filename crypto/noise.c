@@ -168,12 +168,41 @@ noise_laplace(uint64_t num, uint64_t den, int64_t *out)
 	}
 }
 
+/* floor(sqrt(a / b)) for b > 0, exactly, by Newton's method on the integer q = floor(a / b). */
+static u128
+noise_isqrt_div(u128 a, u128 b)
+{
+	u128 q = a / b, x, y;
+
+	if (q < 2)
+		return q;
+	x = q;
+	y = (x + 1) / 2;
+	while (y < x) {
+		x = y;
+		y = (x + q / x) / 2;
+	}
+	return x;
+}
+
+/* BIGNUM from a 128-bit value. */
+static BIGNUM *
+noise_bn_u128(BIGNUM *out, u128 v)
+{
+	unsigned char be[16];
+	int i;
+
+	for (i = 0; i < 16; i++)
+		be[i] = (unsigned char)(v >> (8 * (15 - i)));
+	return BN_bin2bn(be, 16, out);
+}
+
 int
 noise_gaussian(uint64_t num, uint64_t den, int64_t *out)
 {
 	/* CKS Algorithm 3: sigma^2 = a/b, t = floor(sigma) + 1. */
 	struct noise_bn z;
-	BIGNUM *c = NULL, *d = NULL;
+	BIGNUM *c = NULL, *d = NULL, *bt = NULL, *tmp = NULL;
 	u128 a = num, b = den, t, y;
 	int64_t lap;
 	int r, acc;
@@ -181,39 +210,29 @@ noise_gaussian(uint64_t num, uint64_t den, int64_t *out)
 	*out = 0;
 	if (num == 0 || den == 0 || num > NOISE_PARAM_MAX || den > NOISE_PARAM_MAX)
 		return CG_ERR_ARG;
-	/* t = floor(sqrt(a/b)) + 1: the least t with t^2 b > a (t <= 2^20 + 1, so t^2 b fits) */
-	t = 1;
-	while (t * t * b <= a)
-		t++;
+	/* floor(sqrt(a/b)) = floor(sqrt(floor(a/b))); t <= 2^31 + 1 */
+	t = noise_isqrt_div(a, b) + 1;
 	memset(&z, 0, sizeof(z));
 	r = CG_ERR_NOMEM;
 	if ((z.ctx = BN_CTX_new()) == NULL || (z.u = BN_new()) == NULL || (z.dk = BN_new()) == NULL ||
 	    (z.q = BN_new()) == NULL || (z.r = BN_new()) == NULL || (z.one = BN_new()) == NULL ||
-	    (c = BN_new()) == NULL || (d = BN_new()) == NULL || !BN_one(z.one))
+	    (c = BN_new()) == NULL || (d = BN_new()) == NULL || (bt = BN_new()) == NULL || (tmp = BN_new()) == NULL ||
+	    !BN_one(z.one))
+		goto out;
+	/* d = 2 a b t^2 and bt = b t, once: they do not change between trials */
+	if (noise_bn_u128(d, a) == NULL || noise_bn_u128(bt, b * t) == NULL || !BN_mul(d, d, bt, z.ctx) ||
+	    noise_bn_u128(tmp, t) == NULL || !BN_mul(d, d, tmp, z.ctx) || !BN_lshift1(d, d))
 		goto out;
 	for (;;) {
-		u128 cc, dd;
-		unsigned char be[16];
-		int i;
-
 		if ((r = noise_laplace((uint64_t)t, 1, &lap)) != 0)
 			goto out;
 		y = lap < 0 ? (u128)(-(lap + 1)) + 1 : (u128)lap;
 		/*
 		 * Accept with probability exp(-(|Y| - sigma^2/t)^2 / (2 sigma^2))
-		 *   = exp(-(|Y| b t - a)^2 / (2 a b t^2)): integers, squared in BIGNUM.
-		 * |Y| < 2^63, b <= 2^40, t <= 2^21: |Y| b t < 2^124.
+		 *   = exp(-(|Y| b t - a)^2 / (2 a b t^2)): integers, in BIGNUM.
 		 */
-		cc = y * b * t;
-		cc = cc > a ? cc - a : a - cc;
-		dd = 2 * a * b * t * t;             /* < 2^1 * 2^40 * 2^40 * 2^42 = 2^123 */
-		for (i = 0; i < 16; i++)
-			be[i] = (unsigned char)(cc >> (8 * (15 - i)));
-		if (BN_bin2bn(be, 16, c) == NULL || !BN_sqr(c, c, z.ctx))
-			goto nomem;
-		for (i = 0; i < 16; i++)
-			be[i] = (unsigned char)(dd >> (8 * (15 - i)));
-		if (BN_bin2bn(be, 16, d) == NULL)
+		if (noise_bn_u128(c, y) == NULL || !BN_mul(c, c, bt, z.ctx) || noise_bn_u128(tmp, a) == NULL ||
+		    !BN_sub(c, c, tmp) || !BN_sqr(c, c, z.ctx))
 			goto nomem;
 		if ((acc = noise_bn_bernoulli_exp(&z, c, d)) < 0)
 			goto nomem;
@@ -228,6 +247,8 @@ nomem:
 out:
 	BN_free(c);
 	BN_free(d);
+	BN_free(bt);
+	BN_free(tmp);
 	BN_free(z.u);
 	BN_free(z.dk);
 	BN_free(z.q);

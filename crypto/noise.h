@@ -18,8 +18,12 @@
 #include <stdint.h>
 #include "crypto/err.h"
 
-/* The largest scale numerator/denominator accepted: keeps every product within 128 bits. */
-#define NOISE_PARAM_MAX (1ull << 40)
+/*
+ * The largest scale numerator/denominator accepted: the Laplace sampler's
+ * products stay within 128 bits; the Gaussian's acceptance test is computed
+ * in arbitrary precision.  Standard deviations up to 2^31.
+ */
+#define NOISE_PARAM_MAX (1ull << 62)
 
 /* One sample of the discrete Laplace distribution with scale num/den. CG_ERR_ARG for bad parameters. */
 int noise_laplace(uint64_t num, uint64_t den, int64_t *out) CG_MUST_CHECK CG_NONNULL(3);

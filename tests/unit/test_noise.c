@@ -125,15 +125,21 @@ main(void)
 
 	/*
 	 * The largest scale (sums in cents need sigma in the millions) works and
-	 * is centred: sigma = sqrt(2^40 / 3) ~ 605,000, so the mean of 1000
-	 * draws has a standard deviation of ~19,000; allow 6 of them.
+	 * is centred with the right spread: sigma = sqrt(2^62 / 3) ~ 1.24e9, so
+	 * the mean of 1000 draws has a standard deviation of ~3.9e7 (allow 6),
+	 * and their root mean square is within 15% of sigma.
 	 */
 	sum = 0;
-	for (j = 0; j < 1000; j++) {
-		CHECK_EQ_INT(noise_gaussian(NOISE_PARAM_MAX, 3, &x), 0);
-		sum += x;
+	{
+		double sq = 0, sigma = sqrt((double)NOISE_PARAM_MAX / 3);
+		for (j = 0; j < 1000; j++) {
+			CHECK_EQ_INT(noise_gaussian(NOISE_PARAM_MAX, 3, &x), 0);
+			sum += x;
+			sq += (double)x * (double)x;
+		}
+		CHECK(fabs((double)sum / 1000) < 6 * sigma / sqrt(1000));
+		CHECK(fabs(sqrt(sq / 1000) / sigma - 1) < 0.15);
 	}
-	CHECK(llabs(sum / 1000) < 6 * 19150);
 
 	/* Bad parameters. */
 	CHECK_EQ_INT(noise_laplace(0, 1, &x), CG_ERR_ARG);
