@@ -23,6 +23,7 @@
 #define POLICY_ID_MAX 32             /* partner ids and purpose names */
 #define POLICY_COLNAME_MAX 64
 #define POLICY_SHOW_MAX 40           /* bytes of an unknown key shown in a message */
+#define BILLION 1000000000LL
 
 struct pos {
 	int line, col;               /* 1-based */
@@ -39,6 +40,8 @@ struct pctx {
 };
 
 static void pctx_add(struct pctx *c, struct pos at, char *msg);
+struct fy_node;
+static int get_nano(struct pctx *c, struct fy_node *n, struct pos keypos, const char *what, int64_t *out);
 
 static void CG_PRINTF(3, 4)
 problem(struct pctx *c, struct pos at, const char *fmt, ...)
@@ -262,8 +265,9 @@ parse_i64(const char *s, size_t len, int64_t *out)
 	return 0;
 }
 
+/* An integer (or, with `nano`, a decimal in nano units: policy_parse_nano) scalar. */
 static int
-get_int(struct pctx *c, struct fy_node *n, struct pos keypos, const char *what, int64_t *out)
+get_number(struct pctx *c, struct fy_node *n, struct pos keypos, const char *what, int nano, int64_t *out)
 {
 	struct pos at = node_pos(n, keypos);
 	const char *s;
@@ -273,12 +277,22 @@ get_int(struct pctx *c, struct fy_node *n, struct pos keypos, const char *what, 
 	*out = 0;
 	if ((s = scalar_text(c, n, at, what, &len)) == NULL)
 		return -1;
-	if ((r = parse_i64(s, len, out)) != 0) {
-		problem(c, at, "%s %s", what,
-		    r == CG_ERR_LIMIT ? "is out of range" : "is not an integer");
+	r = nano ? policy_parse_nano(s, len, POLICY_RHO_MAX, out) : parse_i64(s, len, out);
+	if (r != 0) {
+		if (nano)
+			problem(c, at, "%s must be a decimal number above 0 and at most 1000000, with at most 9 "
+			    "decimals", what);
+		else
+			problem(c, at, "%s %s", what, r == CG_ERR_LIMIT ? "is out of range" : "is not an integer");
 		return -1;
 	}
 	return 0;
+}
+
+static int
+get_int(struct pctx *c, struct fy_node *n, struct pos keypos, const char *what, int64_t *out)
+{
+	return get_number(c, n, keypos, what, 0, out);
 }
 
 static int
@@ -409,6 +423,8 @@ struct colkeys {
 	struct pos at, type, role, kind, required, min, max, values, gen, band, map, other;
 	int seen_name, seen_type, seen_role, seen_kind, seen_required, seen_values, seen_gen;
 	int seen_band, seen_map, seen_other;
+	struct pos pub, sens, bounds;
+	int seen_public, seen_bounds;
 };
 
 static int
@@ -525,6 +541,62 @@ parse_map(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy_co
 	}
 }
 
+/* `band: 10` or a hierarchy `band: [10, 20, 50]` of increasing widths. */
+static void
+parse_bands(struct pctx *c, struct fy_node *v, struct pos keypos, struct policy_column *col)
+{
+	struct fy_node *item;
+	void *it = NULL;
+	int64_t b;
+
+	if (v != NULL && fy_node_is_sequence(v)) {
+		if (fy_node_sequence_item_count(v) == 0 || fy_node_sequence_item_count(v) > POLICY_BANDS_MAX) {
+			problem(c, node_pos(v, keypos), "band hierarchy needs 1 to %d widths", POLICY_BANDS_MAX);
+			return;
+		}
+		while ((item = fy_node_sequence_iterate(v, &it)) != NULL) {
+			if (get_int(c, item, keypos, "band", &b) != 0)
+				return;
+			if (b <= 0 || (col->nbands > 0 && b <= col->bands[col->nbands - 1])) {
+				problem(c, node_pos(item, keypos), "band widths must be positive and increasing");
+				return;
+			}
+			col->bands[col->nbands++] = b;
+		}
+	} else {
+		if (get_int(c, v, keypos, "band", &b) != 0)
+			return;
+		if (b <= 0) {
+			problem(c, node_pos(v, keypos), "band must be positive");
+			return;
+		}
+		col->bands[col->nbands++] = b;
+	}
+	col->band = col->bands[0];
+}
+
+/* `bounds: [lo, hi]` of an int column. */
+static void
+parse_bounds(struct pctx *c, struct fy_node *v, struct pos keypos, struct policy_column *col)
+{
+	struct fy_node *lo, *hi;
+
+	if (v == NULL || !fy_node_is_sequence(v) || fy_node_sequence_item_count(v) != 2) {
+		problem(c, node_pos(v, keypos), "bounds must be a list [lo, hi]");
+		return;
+	}
+	lo = fy_node_sequence_get_by_index(v, 0);
+	hi = fy_node_sequence_get_by_index(v, 1);
+	if (get_int(c, lo, keypos, "lower bound", &col->lo) != 0 || get_int(c, hi, keypos, "upper bound", &col->hi) != 0)
+		return;
+	if (col->lo > col->hi)
+		problem(c, node_pos(v, keypos), "bounds: lo is greater than hi");
+	else if (col->lo < -POLICY_BOUND_MAX || col->hi > POLICY_BOUND_MAX)
+		problem(c, node_pos(v, keypos), "bounds must lie within +-%lld", (long long)POLICY_BOUND_MAX);
+	else
+		col->has_bounds = 1;
+}
+
 static void
 parse_generalize(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy_column *col,
     struct colkeys *ck)
@@ -546,8 +618,7 @@ parse_generalize(struct pctx *c, struct fy_node *n, struct pos keypos, struct po
 		if (key_is(&k, "band")) {
 			ck->seen_band = 1;
 			ck->band = k.at;
-			if (get_int(c, v, k.at, "band", &col->band) == 0 && col->band <= 0)
-				problem(c, node_pos(v, k.at), "band must be positive");
+			parse_bands(c, v, k.at, col);
 		} else if (key_is(&k, "map")) {
 			ck->seen_map = 1;
 			ck->map = k.at;
@@ -670,6 +741,17 @@ parse_column(struct pctx *c, struct fy_node *n, struct pos fallback, struct poli
 			ck.seen_gen = 1;
 			ck.gen = k.at;
 			parse_generalize(c, v, k.at, col, &ck);
+		} else if (key_is(&k, "public")) {
+			ck.seen_public = 1;
+			ck.pub = k.at;
+			(void)get_bool(c, v, k.at, "public", &col->is_public);
+		} else if (key_is(&k, "sensitive")) {
+			ck.sens = k.at;
+			(void)get_bool(c, v, k.at, "sensitive", &col->sensitive);
+		} else if (key_is(&k, "bounds")) {
+			ck.seen_bounds = 1;
+			ck.bounds = k.at;
+			parse_bounds(c, v, k.at, col);
 		} else if (key_is(&k, "purposes")) {
 			/* names only here: the policy's purposes may be written after the partners */
 			struct fy_node *item;
@@ -756,6 +838,20 @@ parse_column(struct pctx *c, struct fy_node *n, struct pos fallback, struct poli
 	if (col->role != POLICY_ROLE_QUASI && ck.seen_gen)
 		problem(c, ck.gen, "generalize only applies to quasi_identifier columns ('%s')",
 		    cn);
+	if (type_ok && ck.seen_bounds && col->type != POLICY_TYPE_INT)
+		problem(c, ck.bounds, "bounds only apply to int columns ('%s')", cn);
+	if ((col->is_public || col->sensitive || ck.seen_bounds) && col->role != POLICY_ROLE_FEATURE &&
+	    col->role != POLICY_ROLE_QUASI)
+		problem(c, col->is_public ? ck.pub : col->sensitive ? ck.sens : ck.bounds,
+		    "public, sensitive and bounds only apply to feature and quasi_identifier columns ('%s')", cn);
+	/* A public column's keys are enumerated from the policy: it needs a finite, declared domain. */
+	if (type_ok && col->is_public && !(col->role == POLICY_ROLE_QUASI && col->gen == POLICY_GEN_MAP) &&
+	    !(col->role == POLICY_ROLE_QUASI && col->gen == POLICY_GEN_BAND && col->band > 0 && col->has_min && col->has_max &&
+	    (col->max - col->min) / col->band < 4096) && col->type != POLICY_TYPE_CATEGORY)
+		problem(c, ck.pub, "public column '%s' needs a declared domain: category values, a map, or a band "
+		    "with min and max (at most 4096 bands)", cn);
+	if (type_ok && col->sensitive && col->role != POLICY_ROLE_FEATURE)
+		problem(c, ck.sens, "only a feature can be sensitive ('%s')", cn);
 	if (!type_ok)
 		return;
 	switch (col->role) {
@@ -1199,8 +1295,8 @@ parse_principal(struct pctx *c, struct fy_node *n, struct pos fallback, const st
     struct policy_principal *pr)
 {
 	struct fy_node_pair *pair;
-	struct fy_node *purposes = NULL;
-	struct pos at, ppos = { 0, 0 }, partpos = { 0, 0 };
+	struct fy_node *purposes = NULL, *rows = NULL;
+	struct pos at, ppos = { 0, 0 }, partpos = { 0, 0 }, rpos = { 0, 0 }, bpos = { 0, 0 }, mpos = { 0, 0 };
 	void *it = NULL;
 	int seen_name = 0, seen_role = 0, seen_identity = 0;
 	const char *name;
@@ -1267,6 +1363,18 @@ parse_principal(struct pctx *c, struct fy_node *n, struct pos fallback, const st
 		} else if (key_is(&k, "purposes")) {
 			purposes = v;
 			ppos = k.at;
+		} else if (key_is(&k, "row_exports")) {
+			rows = v;
+			rpos = k.at;
+		} else if (key_is(&k, "budget_rho")) {
+			bpos = k.at;
+			(void)get_nano(c, v, k.at, "budget_rho", &pr->budget_rho_nano);
+		} else if (key_is(&k, "max_exports")) {
+			uint64_t mx = 0;
+			mpos = k.at;
+			get_u32_range(c, v, k.at, "max_exports", 0, 1000000, &mx);
+			pr->max_exports = (uint32_t)mx;
+			pr->has_max_exports = 1;
 		} else {
 			char where[POLICY_ID_MAX + 32];
 
@@ -1293,6 +1401,20 @@ parse_principal(struct pctx *c, struct fy_node *n, struct pos fallback, const st
 			parse_principal_purposes(c, purposes, ppos, p, pr);
 	} else if (purposes != NULL)
 		problem(c, ppos, "principal '%s': only a principal of role analyst has purposes", name);
+	if (pr->role == POLICY_PRINCIPAL_ANALYST && rows != NULL) {
+		struct policy_principal tmp = *pr;
+
+		/* the same names and checks as purposes, and each must be one of them */
+		tmp.purpose_bits = 0;
+		parse_principal_purposes(c, rows, rpos, p, &tmp);
+		pr->row_export_bits = tmp.purpose_bits;
+		if (pr->row_export_bits & ~pr->purpose_bits)
+			problem(c, rpos, "principal '%s': row_exports lists a purpose that is not in its purposes", name);
+	} else if (rows != NULL)
+		problem(c, rpos, "principal '%s': only a principal of role analyst has row_exports", name);
+	if (pr->role != POLICY_PRINCIPAL_ANALYST && (bpos.line != 0 || mpos.line != 0))
+		problem(c, bpos.line != 0 ? bpos : mpos, "principal '%s': only a principal of role analyst has "
+		    "budget_rho or max_exports", name);
 }
 
 static void
@@ -1438,6 +1560,119 @@ parse_email(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy 
 	}
 }
 
+/* ---- privacy ---- */
+
+int
+policy_parse_nano(const char *s, size_t len, int64_t max, int64_t *out)
+{
+	int64_t whole = 0, frac = 0;
+	size_t i = 0, nfrac = 0;
+	int digits = 0;
+
+	*out = 0;
+	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++, digits++) {
+		if (whole > max / BILLION)
+			return CG_ERR_LIMIT;
+		whole = whole * 10 + (s[i] - '0');
+	}
+	if (i < len && s[i] == '.') {
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, nfrac++, digits++) {
+			if (nfrac == 9)
+				return CG_ERR_FORMAT;   /* finer than 1e-9: not representable exactly */
+			frac = frac * 10 + (s[i] - '0');
+		}
+		if (nfrac == 0)
+			return CG_ERR_FORMAT;
+	}
+	if (i != len || digits == 0)
+		return CG_ERR_FORMAT;
+	for (; nfrac < 9; nfrac++)
+		frac *= 10;
+	if (whole > max / BILLION || whole * BILLION > max - frac)
+		return CG_ERR_LIMIT;
+	*out = whole * BILLION + frac;
+	return *out > 0 ? 0 : CG_ERR_LIMIT;
+}
+
+static int
+get_nano(struct pctx *c, struct fy_node *n, struct pos keypos, const char *what, int64_t *out)
+{
+	return get_number(c, n, keypos, what, 1, out);
+}
+
+/* A probability written as a decimal or in e-notation, 0 < x < 1 (or <= 1 with `one`). */
+static int
+get_prob(struct pctx *c, struct fy_node *n, struct pos keypos, const char *what, int one, double *out)
+{
+	struct pos at = node_pos(n, keypos);
+	char buf[64], *end;
+	const char *s;
+	size_t len;
+	double d;
+
+	if ((s = scalar_text(c, n, at, what, &len)) == NULL)
+		return -1;
+	if (len == 0 || len >= sizeof(buf) || s[0] == '-' || s[0] == '+' || s[0] == ' ')
+		goto bad;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	errno = 0;
+	d = strtod(buf, &end);
+	if (errno != 0 || *end != '\0' || !(d > 0 && (d < 1 || (one && d == 1))))
+		goto bad;
+	*out = d;
+	return 0;
+bad:
+	problem(c, at, "%s must be a number above 0 and below %s", what, one ? "or equal to 1" : "1");
+	return -1;
+}
+
+static void
+parse_privacy(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p)
+{
+	struct policy_privacy *pv = &p->privacy;
+	struct fy_node_pair *pair;
+	void *it = NULL;
+	struct key k;
+	uint64_t v;
+	double d;
+
+	if (want_mapping(c, n, keypos, "privacy") != 0)
+		return;
+	while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
+		struct fy_node *val = fy_node_pair_value(pair);
+
+		if (key_of(c, pair, keypos, &k) != 0)
+			continue;
+		v = 0;
+		if (key_is(&k, "threshold")) {
+			get_u32_range(c, val, k.at, "threshold", 1, 1000000, &v);
+			if (v)
+				pv->threshold = (uint32_t)v;
+		} else if (key_is(&k, "query_rho")) {
+			(void)get_nano(c, val, k.at, "query_rho", &pv->query_rho_nano);
+		} else if (key_is(&k, "budget_rho")) {
+			(void)get_nano(c, val, k.at, "budget_rho", &pv->budget_rho_nano);
+		} else if (key_is(&k, "partition_delta")) {
+			if (get_prob(c, val, k.at, "partition_delta", 0, &d) == 0)
+				pv->partition_delta = d;
+		} else if (key_is(&k, "l")) {
+			get_u32_range(c, val, k.at, "l", 1, 1000, &v);
+			if (v)
+				pv->l = (uint32_t)v;
+		} else if (key_is(&k, "suppression_limit")) {
+			if (get_prob(c, val, k.at, "suppression_limit", 1, &d) == 0)
+				pv->suppression_ppm = (uint32_t)(d * 1e6);   /* truncation: never more lenient */
+		} else if (key_is(&k, "max_exports")) {
+			get_u32_range(c, val, k.at, "max_exports", 0, 1000000, &v);
+			pv->max_exports = (uint32_t)v;
+		} else
+			unknown_key(c, &k, "in privacy");
+	}
+	if (pv->query_rho_nano > pv->budget_rho_nano)
+		problem(c, keypos, "privacy: query_rho is larger than budget_rho");
+}
+
 static void
 parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 {
@@ -1501,6 +1736,8 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 			parse_partners(c, v, k.at, p);
 		} else if (key_is(&k, "network")) {
 			parse_network(c, v, k.at, p);
+		} else if (key_is(&k, "privacy")) {
+			parse_privacy(c, v, k.at, p);
 		} else if (key_is(&k, "principals")) {
 			/* after the loop: they name partners and purposes, wherever those are written */
 			principals = v;
@@ -1687,6 +1924,13 @@ policy_parse(const char *name, const char *buf, size_t len, struct policy **out,
 	p->net.read_timeout = POLICY_NET_READ_TIMEOUT_DEFAULT;
 	p->net.idle_timeout = POLICY_NET_IDLE_TIMEOUT_DEFAULT;
 	p->net.heartbeat_interval = POLICY_NET_HEARTBEAT_DEFAULT;
+	p->privacy.threshold = POLICY_THRESHOLD_DEFAULT;
+	p->privacy.query_rho_nano = POLICY_QUERY_RHO_DEFAULT;
+	p->privacy.budget_rho_nano = POLICY_BUDGET_RHO_DEFAULT;
+	p->privacy.partition_delta = POLICY_PARTITION_DELTA_DEFAULT;
+	p->privacy.l = POLICY_L_DEFAULT;
+	p->privacy.suppression_ppm = POLICY_SUPPRESSION_PPM_DEFAULT;
+	p->privacy.max_exports = POLICY_MAX_EXPORTS_DEFAULT;
 	if (len > POLICY_FILE_MAX) {
 		struct pos none = { 0, 0 };
 
@@ -1920,6 +2164,39 @@ policy_principal_may_export(const struct policy *p, const struct policy_principa
 	return (pr->purpose_bits & (UINT32_C(1) << bit)) != 0;
 }
 
+int
+policy_principal_may_row_export(const struct policy *p, const struct policy_principal *pr, const char *purpose)
+{
+	int bit;
+
+	if (!policy_principal_may_export(p, pr, purpose) || (bit = policy_purpose_bit(p, purpose)) < 0)
+		return 0;
+	return (pr->row_export_bits & (UINT32_C(1) << bit)) != 0;
+}
+
+int64_t
+policy_principal_budget(const struct policy *p, const struct policy_principal *pr)
+{
+	return pr != NULL && pr->budget_rho_nano > 0 ? pr->budget_rho_nano : p->privacy.budget_rho_nano;
+}
+
+uint32_t
+policy_principal_max_exports(const struct policy *p, const struct policy_principal *pr)
+{
+	return pr != NULL && pr->has_max_exports ? pr->max_exports : p->privacy.max_exports;
+}
+
+const struct policy_principal *
+policy_principal_by_name(const struct policy *p, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < p->nprincipals; i++)
+		if (p->principals[i].name != NULL && strcmp(p->principals[i].name, name) == 0)
+			return &p->principals[i];
+	return NULL;
+}
+
 /* ---- cells ---- */
 
 static int
@@ -2118,21 +2395,31 @@ bad:
 int
 policy_generalize_int(const struct policy_column *c, int64_t v, char *out, size_t out_size)
 {
+	if (out_size > 0)
+		out[0] = '\0';
+	if (c->gen != POLICY_GEN_BAND || c->band <= 0)
+		return CG_ERR_ARG;
+	return policy_generalize_band(c->band, v, out, out_size);
+}
+
+int
+policy_generalize_band(int64_t band, int64_t v, char *out, size_t out_size)
+{
 	int64_t q, lo, hi;
 	int n;
 
 	if (out_size > 0)
 		out[0] = '\0';
-	if (c->gen != POLICY_GEN_BAND || c->band <= 0)
+	if (band <= 0)
 		return CG_ERR_ARG;
 	/* Floor division, so that -1 with band 10 is in -10..-1, not 0..9. */
-	q = v / c->band;
-	if (v % c->band != 0 && v < 0)
+	q = v / band;
+	if (v % band != 0 && v < 0)
 		q--;
 	/* At the ends of the int64 range the band is cut to what int64 can hold. */
-	if (__builtin_mul_overflow(q, c->band, &lo))
+	if (__builtin_mul_overflow(q, band, &lo))
 		lo = INT64_MIN;
-	if (__builtin_mul_overflow(q + 1, c->band, &hi))
+	if (__builtin_mul_overflow(q + 1, band, &hi))
 		hi = INT64_MAX;
 	else
 		hi--;

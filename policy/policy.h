@@ -75,7 +75,31 @@
  *
  * Roles: partner = push batches of its own partner id; analyst = pull exports
  * for its purposes; auditor = fetch audit events and checkpoints.  Nothing
- * else is allowed to anyone.
+ * else is allowed to anyone.  An analyst may also have:
+ *       row_exports: [analytics]   # purposes it may take ROW exports for (default none:
+ *                                  # aggregates only); each must be one of its purposes
+ *       budget_rho: 2.0            # its privacy budget per dataset (default privacy.budget_rho)
+ *       max_exports: 5             # row exports it may take in all (default privacy.max_exports)
+ *
+ * Privacy of outputs (all optional; defaults shown):
+ *
+ *   privacy:
+ *     threshold: 20                # released groups need a noisy count >= this
+ *     query_rho: 0.05              # zCDP rho one query is charged unless it asks for another
+ *     budget_rho: 1.0              # cap of rho per analyst and dataset (the joined partner pair)
+ *     partition_delta: 0.000001    # largest delta allowed for group keys taken from the data
+ *     l: 3                         # l-diversity of row exports on each `sensitive: true` column
+ *     suppression_limit: 0.05      # a row export fails rather than suppress more than this share
+ *                                  # (1: never fails; suppressed rows are left out all the same)
+ *     max_exports: 10              # row exports per analyst (default; per-analyst override above)
+ *
+ * Column keys for outputs: `public: true` (a quasi-identifier or category
+ * feature whose generalized values may be query group keys: the domain is
+ * enumerated from the policy, so no key comes from the data); `bounds: [lo,
+ * hi]` (an int feature's clamp for sums, means and histograms; needed for
+ * them); `sensitive: true` (a feature row exports keep l-diverse).  A band may
+ * be a hierarchy, `band: [10, 20, 50]`: a row export climbs it (then '*')
+ * until no more than the suppression limit is suppressed.
  *
  * Every problem found is reported as "file:line:column: reason".
  */
@@ -96,6 +120,8 @@
 #define POLICY_VALUES_MAX 1024       /* category values, map entries per column */
 #define POLICY_VALUE_MAX 1024        /* bytes in one cell, and in one string of the policy */
 #define POLICY_PROBLEMS_MAX 100      /* then one "too many problems" line */
+#define POLICY_BANDS_MAX 8           /* levels of a band hierarchy */
+#define POLICY_BOUND_MAX 1000000000000LL   /* |bounds| of an aggregated column, so that sums stay exact */
 
 enum policy_type {
 	POLICY_TYPE_STRING = 1,
@@ -136,7 +162,9 @@ struct policy_column {
 	char **values;               /* category values */
 	size_t nvalues;
 	enum policy_gen gen;
-	int64_t band;
+	int64_t band;                /* the finest band (bands[0]) */
+	int64_t bands[POLICY_BANDS_MAX];   /* generalization hierarchy: `band: [10, 20, 50]`, increasing */
+	size_t nbands;
 	struct policy_map_entry *map;
 	size_t nmap;
 	char *other;
@@ -145,6 +173,10 @@ struct policy_column {
 	char **purpose_names;        /* as written, resolved once the policy's purposes are known */
 	size_t npurpose_names;
 	int purposes_line, purposes_col;
+	int is_public;               /* `public: true`: its (generalized) values may be query group keys */
+	int has_bounds;              /* `bounds: [lo, hi]`: values are clamped to these in aggregates */
+	int64_t lo, hi;
+	int sensitive;               /* `sensitive: true`: row exports need l-diversity of this column */
 	size_t line;                 /* where it is declared, for messages */
 };
 
@@ -204,7 +236,31 @@ struct policy_principal {
 	char *identity;
 	char *partner;               /* role partner: a partner id of the policy */
 	uint32_t purpose_bits;       /* role analyst: bit i = purposes[i]; never 'match' */
+	uint32_t row_export_bits;    /* role analyst: purposes it may take row exports for (subset of purpose_bits) */
+	int64_t budget_rho_nano;     /* role analyst: privacy budget per dataset; 0 = the policy's default */
+	uint32_t max_exports;        /* role analyst: row exports allowed in all (has_max_exports) */
+	int has_max_exports;
 	size_t line;
+};
+
+/* Defaults of the privacy section (see above). */
+#define POLICY_THRESHOLD_DEFAULT 20u
+#define POLICY_QUERY_RHO_DEFAULT 50000000LL      /* nano-rho: 0.05 */
+#define POLICY_BUDGET_RHO_DEFAULT 1000000000LL   /* nano-rho: 1.0 */
+#define POLICY_RHO_MAX (1000000LL * 1000000000LL) /* nano-rho: 1e6 */
+#define POLICY_PARTITION_DELTA_DEFAULT 1e-6
+#define POLICY_L_DEFAULT 3u
+#define POLICY_SUPPRESSION_PPM_DEFAULT 50000u    /* 5% */
+#define POLICY_MAX_EXPORTS_DEFAULT 10u
+
+struct policy_privacy {
+	uint32_t threshold;          /* groups and released cells with a (noisy) count below are withheld */
+	int64_t query_rho_nano;      /* what one query is charged unless it asks otherwise */
+	int64_t budget_rho_nano;     /* cap per analyst and dataset */
+	double partition_delta;      /* largest delta of releasing a group key taken from the data */
+	uint32_t l;                  /* l-diversity of row exports on each sensitive column */
+	uint32_t suppression_ppm;    /* a row export fails rather than suppress more (parts per million) */
+	uint32_t max_exports;        /* row exports per analyst */
 };
 
 struct policy {
@@ -222,6 +278,7 @@ struct policy {
 	struct policy_network net;   /* defaults filled in even when absent */
 	struct policy_principal *principals;
 	size_t nprincipals;
+	struct policy_privacy privacy; /* defaults filled in even when absent */
 };
 
 /* All problems found, one message each ("file:line:col: reason"). Owned by the caller. */
@@ -258,6 +315,20 @@ const char *policy_role_name(enum policy_principal_role role);
 /* Whether an analyst principal may export for `purpose` (a purpose of the policy other than match). */
 int policy_principal_may_export(const struct policy *p, const struct policy_principal *pr, const char *purpose);
 
+/* May analyst `pr` take a row export for `purpose`? (`row_exports:` lists it.) */
+int policy_principal_may_row_export(const struct policy *p, const struct policy_principal *pr, const char *purpose);
+/* The analyst's budget cap (nano-rho) and row-export cap, its own or the policy's default. */
+int64_t policy_principal_budget(const struct policy *p, const struct policy_principal *pr);
+uint32_t policy_principal_max_exports(const struct policy *p, const struct policy_principal *pr);
+/* The principal named `name`, or NULL. */
+const struct policy_principal *policy_principal_by_name(const struct policy *p, const char *name);
+
+/*
+ * A decimal such as "0.05" or "2" in nano units (9 fraction digits at most),
+ * 0 < value <= max.  0 or CG_ERR_FORMAT / CG_ERR_LIMIT.  Exact: no floating point.
+ */
+int policy_parse_nano(const char *s, size_t len, int64_t max, int64_t *out) CG_MUST_CHECK CG_NONNULL(1, 4);
+
 /* A cell parsed against its column. */
 struct policy_value {
 	int is_null;                 /* empty cell in a column that is not required */
@@ -283,6 +354,8 @@ int policy_parse_time(const char *s, size_t len, int64_t *out, struct cg_err *er
 /* Generalize a quasi-identifier value into out: band "20-29", or the mapped group. */
 int policy_generalize_int(const struct policy_column *c, int64_t v, char *out, size_t out_size)
     CG_MUST_CHECK CG_NONNULL(1, 3);
+/* The band of width `band` holding v, "lo-hi" (floor division). */
+int policy_generalize_band(int64_t band, int64_t v, char *out, size_t out_size) CG_MUST_CHECK CG_NONNULL(3);
 int policy_generalize_str(const struct policy_column *c, const char *v, size_t len, char *out,
     size_t out_size) CG_MUST_CHECK CG_NONNULL(1, 2, 4);
 

@@ -104,7 +104,7 @@ PY
 agent_rejected "policy naming a column the CSV lacks" "missing column 'loyalty_tier'" \
 	"$CROSSGATE" agent pack --policy "$E2E_TMP/extra.yaml" --partner k --input "$D/data/k_users.csv" \
 	--out "$E2E_TMP/x.batch" --match-key "$D/keys/match.key" --sign-key "$D/keys/k/sign.key" --gateway-pub "$GW/enc.pub"
-sed 's/role: feature}/role: featur}/' "$D/policy.yaml" >"$E2E_TMP/typo.yaml"
+sed 's/role: feature,/role: featur,/' "$D/policy.yaml" >"$E2E_TMP/typo.yaml"
 expect_fail "policy check reports an unknown role with its line" "typo.yaml:" "$CROSSGATE" policy check "$E2E_TMP/typo.yaml"
 check "policy check reports every problem" [ "$(grep -c "unknown role" "$E2E_TMP/err")" -ge 2 ]
 agent_rejected "missing secret key file" "cannot open key file" \

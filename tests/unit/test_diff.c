@@ -111,23 +111,23 @@ main(void)
 	    "'analytics' moved from bit 1 to 2");
 	expect("default_phone_country: CN", "default_phone_country: US", 0, 0, 1, "default phone country CN -> US");
 	expect("gmail_dots: true", "gmail_dots: false", 0, 0, 1, "email rules changed");
-	expect("generalize: {band: 10}}", "generalize: {band: 5}}", 1, 0, 0, "column age: bands of 10 -> 5 (finer)");
+	expect("generalize: {band: [10, 20, 40]}", "generalize: {band: [5, 20, 40]}", 1, 0, 0, "column age: bands of 10 -> 5 (finer)");
 	expect("      - {name: conversion_value_cents", "      - {name: loyalty, type: int, role: feature}\n"
 	    "      - {name: conversion_value_cents", 1, 0, 0, "partner k: new column loyalty (feature)");
-	expect("      - {name: courses_bought, type: int, min: 0, max: 10000, role: feature}\n", "", 0, 1, 0,
+	expect("      - {name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200]}\n", "", 0, 1, 0,
 	    "partner k: column courses_bought removed");
 	expect("{name: courses_bought, type: int, min: 0, max: 10000,", "{name: courses_bought, type: int, min: 0, "
 	    "max: 20000,", 1, 0, 0, "column courses_bought: range widened");
 	expect("values: [programming, finance,", "values: [programming, finance, cooking,", 1, 0, 0,
 	    "new category value 'cooking'");
 	expect("CN-SC: Southwest,", "CN-SC: West,", 0, 0, 0, "'CN-SC' now generalizes to 'West'");
-	expect("{name: age, type: int, min: 13, max: 120, role: quasi_identifier,\n         generalize: {band: 10}}",
+	expect("{name: age, type: int, min: 13, max: 120, role: quasi_identifier,\n         generalize: {band: [10, 20, 40]}, public: true}",
 	    "{name: age, type: int, min: 13, max: 120, role: feature}", 1, 0, 0,
 	    "role quasi_identifier -> feature (exported without generalization)");
-	expect("{name: courses_bought, type: int, min: 0, max: 10000, role: feature}",
+	expect("{name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200]}",
 	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, purposes: [marketing]}", 0, 1, 0,
 	    "column courses_bought: used for fewer purposes");
-	expect2("{name: courses_bought, type: int, min: 0, max: 10000, role: feature}",
+	expect2("{name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200]}",
 	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, purposes: []}", NULL, NULL, 1, 0, 0,
 	    "column courses_bought: used for more purposes");
 	free(example);
