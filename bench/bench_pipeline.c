@@ -310,7 +310,7 @@ main(int argc, char **argv)
 		double t;
 		close(pipefd[0]);
 		memset(&o, 0, sizeof(o));
-		o.pol = pol; o.purpose = "analytics"; o.out_path = out; o.storage = storage; o.actor = "bench";
+		o.pol = pol; o.purpose = "analytics"; o.out_path = out; o.storage = storage; o.analyst = policy_principal_by_name(pol, "analyst");
 		if (store_open(path, 0, &st, &e) != 0 || audit_open(st, gwsign, &a, &e) != 0)
 			die(path, &e);
 		t = now();

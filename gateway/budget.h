@@ -38,6 +38,18 @@ int budget_charge(struct store *st, struct audit *a, const char *analyst, const 
     int64_t cap_nano, const char *purpose, int64_t *remaining_nano, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
+/*
+ * Count one row export against the analyst's cap (max_exports) in the same
+ * append-only way, before the export is made: CG_ERR_POLICY with an
+ * "export-refused" audit event once the cap is reached.  A failed export
+ * still counts (what made it fail is information too).
+ */
+int budget_export_charge(struct store *st, struct audit *a, const char *analyst, const char *purpose, uint32_t cap,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+/* Row exports taken so far by `analyst` for `purpose`. */
+int budget_exports_used(struct store *st, const char *analyst, const char *purpose, uint64_t *used,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
 /* Spent so far by (analyst, dataset). */
 int budget_spent(struct store *st, const char *analyst, const char *dataset, int64_t *spent_nano,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);

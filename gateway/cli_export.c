@@ -22,18 +22,39 @@
 
 static const char export_usage[] =
 	"crossgate export --db DB --policy FILE --keys DIR --out CSV [--purpose P]\n"
-	"                 [--left ID --right ID]\n"
+	"                 [--analyst NAME] [--left ID --right ID]\n"
 	"       crossgate export " CLI_CLIENT_USAGE "\n"
 	"                 --out CSV [--purpose P] [--left ID --right ID]";
 
 static const char export_help[] =
-	"Join the partners' records on tokens and write an anonymized CSV of merged\n"
-	"features: a fresh random pseudonym per row, quasi-identifiers generalized by\n"
-	"the policy, classes smaller than the policy's k suppressed, no token and no\n"
-	"identifier.  Only subjects whose records on both sides consent to the purpose\n"
-	"(default 'analytics') are exported.  The export is an audit event.\n"
+	"A row export, the exception channel (aggregates, `crossgate query`, are the\n"
+	"default): join the partners' records on tokens and write an anonymized CSV of\n"
+	"merged features, with its provenance in CSV.meta.json.  Pseudonyms come from a\n"
+	"fresh key destroyed after the export; quasi-identifiers are generalized by the\n"
+	"policy's hierarchies; classes smaller than k or less than l-diverse on a\n"
+	"sensitive column are suppressed, and the export fails (nothing written) if that\n"
+	"would suppress more than the policy's suppression_limit.  Only subjects whose\n"
+	"records on both sides consent to the purpose (default 'analytics') are used.\n"
+	"The analyst (--analyst, default 'analyst', a principal of the policy) needs the\n"
+	"purpose under row_exports and counts one export against its max_exports.\n"
+	"The export, or its refusal, is an audit event.\n"
 	"With --gateway the gateway does it and sends the CSV over mutual TLS; the\n"
-	"certificate must be an analyst's whose policy entry grants the purpose.\n";
+	"certificate must be an analyst's whose policy entry allows it.\n";
+
+/* The provenance the gateway sent, beside the export as <out>.meta.json. */
+static int
+export_meta_save(const char *out_path, const char *meta, struct cg_err *err)
+{
+	char path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s.meta.json", out_path);
+	if (meta == NULL || meta[0] == '\0')
+		return cg_err_set(err, CG_ERR_FORMAT, "gateway: the export came without its provenance");
+	if ((f = fopen(path, "w")) == NULL || fputs(meta, f) == EOF || fclose(f) != 0)
+		return cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+	return 0;
+}
 
 /* Pull the export from a gateway into out_path (through a .tmp file, renamed when complete). */
 static int
@@ -74,6 +95,8 @@ export_remote(const struct client_opts *co, const char *out_path, const char *pu
 	st->superseded = resp->export->superseded;
 	st->k = resp->export->k;
 	size = resp->export->size;
+	if ((r = export_meta_save(out_path, resp->export->meta_json, err)) != 0)
+		goto out;
 	crossgate__response__free_unpacked(resp, NULL);
 	resp = NULL;
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 || (f = fdopen(fd, "w")) == NULL) {
@@ -135,10 +158,11 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		{ "right", required_argument, NULL, 'r' }, { "gateway", required_argument, NULL, 'G' },
 		{ "ca", required_argument, NULL, 'C' }, { "cert", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'K' }, { "timeout", required_argument, NULL, 't' },
+		{ "analyst", required_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct client_opts co;
 	unsigned long v;
-	const char *db = NULL, *policy = NULL, *keys = NULL;
+	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst";
 	struct export_opts o;
 	struct policy *pol = NULL;
 	struct cli_gw_keys k = { 0 };
@@ -150,7 +174,6 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 	memset(&o, 0, sizeof(o));
 	memset(&co, 0, sizeof(co));
 	o.purpose = "analytics";
-	o.actor = "analyst";
 	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -159,6 +182,7 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		case 'k': keys = optarg; break;
 		case 'o': o.out_path = optarg; break;
 		case 'u': o.purpose = optarg; break;
+		case 'a': analyst = optarg; break;
 		case 'l': o.left = optarg; break;
 		case 'r': o.right = optarg; break;
 		case 'G': co.gateway = optarg; break;
@@ -198,6 +222,11 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		goto out;
 	o.pol = pol;
 	o.storage = k.storage;
+	if ((o.analyst = policy_principal_by_name(pol, analyst)) == NULL) {
+		cli_error("%s: no principal '%s' in the policy (--analyst names the analyst the export is for)",
+		    policy, analyst);
+		goto out;
+	}
 	cg_err_clear(&err);
 	if (store_open(db, 0, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
 	    audit_policy_seen(a, pol->hash, &err) != 0 || export_run(st, a, &o, &ctx->export, &err) != 0) {
@@ -208,9 +237,9 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 summary:
 	if (ctx->out)
 		fprintf(ctx->out, "%s: %llu rows exported for '%s' (matched %llu, left out for consent %llu, "
-		    "suppressed below k=%u %llu, ambiguous %llu, superseded %llu)\n", o.out_path,
+		    "suppressed below k=%u or l=%u %llu, ambiguous %llu, superseded %llu)\n", o.out_path,
 		    (unsigned long long)ctx->export.exported, o.purpose, (unsigned long long)ctx->export.matched,
-		    (unsigned long long)ctx->export.no_consent, ctx->export.k,
+		    (unsigned long long)ctx->export.no_consent, ctx->export.k, ctx->export.l,
 		    (unsigned long long)ctx->export.suppressed, (unsigned long long)ctx->export.ambiguous,
 		    (unsigned long long)ctx->export.superseded);
 	if (co.gateway != NULL)

@@ -4,207 +4,21 @@
 #include <csv.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
-#include <time.h>
 
-#include "crypto/seal.h"
-#include "crypto/token.h"
-#include "gateway/ingest.h"
+#include "crypto/secmem.h"
+#include "gateway/budget.h"
+#include "gateway/join.h"
 
+#define EXPORT_SENS_MAX 8
+#define EXPORT_STAR INT64_MIN         /* a quasi-identifier shown as '*': absent, or generalized away */
 #define EXPORT_NONE UINT32_MAX
-
-static double
-export_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Open-addressing map from a 32-byte token to a record index. */
-struct export_map {
-	uint32_t *slot;
-	size_t mask;
-};
-
-static int
-export_map_init(struct export_map *m, size_t n)
-{
-	size_t cap = 16;
-
-	while (cap < n * 2 + 16)
-		cap *= 2;
-	if ((m->slot = malloc(cap * sizeof(*m->slot))) == NULL)
-		return CG_ERR_NOMEM;
-	memset(m->slot, 0xff, cap * sizeof(*m->slot));
-	m->mask = cap - 1;
-	return 0;
-}
-
-/* Find the token; if absent and `insert` != EXPORT_NONE, insert it. Returns the index found or EXPORT_NONE. */
-static uint32_t
-export_map_get(struct export_map *m, const struct store_ref *refs, int phone, const unsigned char *tok,
-    uint32_t insert)
-{
-	uint64_t h;
-	size_t s;
-
-	memcpy(&h, tok, sizeof(h));
-	for (s = h & m->mask;; s = (s + 1) & m->mask) {
-		uint32_t o = m->slot[s];
-		if (o == EXPORT_NONE) {
-			if (insert != EXPORT_NONE)
-				m->slot[s] = insert;
-			return EXPORT_NONE;
-		}
-		if (memcmp(phone ? refs[o].phone : refs[o].email, tok, TOKEN_LEN) == 0)
-			return o;
-	}
-}
-
-static uint32_t
-export_find(uint32_t *parent, uint32_t i)
-{
-	while (parent[i] != i) {
-		parent[i] = parent[parent[i]];
-		i = parent[i];
-	}
-	return i;
-}
-
-static int
-export_newer(const struct store_ref *a, const struct store_ref *b)
-{
-	if (a->consent_at != b->consent_at)
-		return a->consent_at > b->consent_at;
-	return a->id > b->id;
-}
-
-/*
- * One side: group records sharing a token, keep the newest of each group.
- * winner[i] is the index of i's group winner.  The maps end up holding, per
- * token, some record of its group: callers resolve through winner[].
- */
-static int
-export_side(const struct store_ref *refs, size_t n, uint32_t **winner_out, struct export_map *emap,
-    struct export_map *pmap, uint64_t *superseded)
-{
-	uint32_t *parent = NULL, *winner = NULL;
-	size_t i;
-	int r = CG_ERR_NOMEM;
-
-	*winner_out = NULL;
-	if ((parent = malloc((n + 1) * sizeof(*parent))) == NULL ||
-	    (winner = malloc((n + 1) * sizeof(*winner))) == NULL ||
-	    export_map_init(emap, n) != 0 || export_map_init(pmap, n) != 0)
-		goto out;
-	for (i = 0; i < n; i++)
-		parent[i] = (uint32_t)i;
-	for (i = 0; i < n; i++) {
-		uint32_t o;
-		if (refs[i].has_email &&
-		    (o = export_map_get(emap, refs, 0, refs[i].email, (uint32_t)i)) != EXPORT_NONE) {
-			uint32_t a = export_find(parent, o), b = export_find(parent, (uint32_t)i);
-			if (a != b)
-				parent[a] = b;
-		}
-		if (refs[i].has_phone &&
-		    (o = export_map_get(pmap, refs, 1, refs[i].phone, (uint32_t)i)) != EXPORT_NONE) {
-			uint32_t a = export_find(parent, o), b = export_find(parent, (uint32_t)i);
-			if (a != b)
-				parent[a] = b;
-		}
-	}
-	for (i = 0; i < n; i++)
-		winner[i] = EXPORT_NONE;
-	for (i = 0; i < n; i++) {
-		uint32_t root = export_find(parent, (uint32_t)i);
-		if (winner[root] == EXPORT_NONE || export_newer(&refs[i], &refs[winner[root]]))
-			winner[root] = (uint32_t)i;
-	}
-	for (i = 0; i < n; i++) {
-		uint32_t w = winner[export_find(parent, (uint32_t)i)];
-		if (w != i)
-			(*superseded)++;
-		parent[i] = w;
-	}
-	*winner_out = parent;
-	parent = NULL; /* transferred */
-	r = 0;
-out:
-	free(parent);
-	free(winner);
-	return r;
-}
-
-/* Open one stored record's payload. Caller frees *out with crossgate__record_payload__free_unpacked. */
-static int
-export_open(struct store *st, const struct keyfile_key *storage, const struct store_ref *ref,
-    Crossgate__RecordPayload **out, struct cg_err *err)
-{
-	struct store_sealed s;
-	struct token toks[2];
-	unsigned char ad[SEAL_AD_MAX], key[32], *pt = NULL;
-	size_t ad_len, nt = 0, pt_len;
-	int r;
-
-	*out = NULL;
-	if ((r = store_sealed_get(st, ref->id, &s, err)) != 0)
-		return r;
-	if (ref->has_email) {
-		toks[nt].kind = TOKEN_KIND_EMAIL;
-		memcpy(toks[nt++].value, ref->email, TOKEN_LEN);
-	}
-	if (ref->has_phone) {
-		toks[nt].kind = TOKEN_KIND_PHONE;
-		memcpy(toks[nt++].value, ref->phone, TOKEN_LEN);
-	}
-	if ((r = seal_ad_build(ad, &ad_len, s.batch_id, s.partner, s.idx, ref->consent_bits, ref->consent_at,
-	    toks, nt)) != 0) {
-		r = cg_err_set(err, r, "record %lld: cannot build associated data", (long long)ref->id);
-		goto out;
-	}
-	if (s.payload_len < SEAL_TAG_LEN || (pt = malloc(s.payload_len)) == NULL) {
-		r = cg_err_set(err, s.payload_len < SEAL_TAG_LEN ? CG_ERR_FORMAT : CG_ERR_NOMEM,
-		    "record %lld: cannot read payload", (long long)ref->id);
-		goto out;
-	}
-	if ((r = ingest_unwrap_batch_key(storage, s.batch_id, s.wrapped_key, s.wrapped_len, key, err)) != 0) {
-		cg_err_prefix(err, "%s: record %lld", store_path(st), (long long)ref->id);
-		goto out;
-	}
-	pt_len = s.payload_len - SEAL_TAG_LEN;
-	r = seal_open_record(key, s.idx, ad, ad_len, s.payload, s.payload_len, pt, err);
-	sodium_memzero(key, sizeof(key));
-	if (r != 0) {
-		/* Consent bits or tokens edited in the database fail here: they are bound to the payload. */
-		cg_err_prefix(err, "%s: stored record %lld does not verify (database altered?)", store_path(st),
-		    (long long)ref->id);
-		goto out;
-	}
-	if ((*out = crossgate__record_payload__unpack(NULL, pt_len, pt)) == NULL)
-		r = cg_err_set(err, CG_ERR_FORMAT, "stored record %lld: malformed payload", (long long)ref->id);
-out:
-	if (pt != NULL) {
-		sodium_memzero(pt, s.payload_len);
-		free(pt);
-	}
-	free(s.payload);
-	return r;
-}
-
-/* One output column. */
-struct export_col {
-	const struct policy_column *col;
-	int side;                     /* 0 left, 1 right */
-	const struct policy_column *alt;  /* quasi-identifier of the same name on the right */
-	char name[160];
-};
 
 struct export_buf {
 	char *p;
@@ -230,13 +44,13 @@ export_buf_add(struct export_buf *b, const char *s, size_t n)
 	return 0;
 }
 
-/* Append a CSV cell (a comma before all but a row's first); strings are quoted by libcsv. */
+/* Append ",cell"; strings are quoted by libcsv. */
 static int
-export_cell(struct export_buf *b, const char *s, size_t n, int quote, int first)
+export_cell(struct export_buf *b, const char *s, size_t n, int quote)
 {
 	char tmp[2 * 1024 + 3];
 
-	if (!first && export_buf_add(b, ",", 1) != 0)
+	if (export_buf_add(b, ",", 1) != 0)
 		return CG_ERR_NOMEM;
 	if (!quote)
 		return export_buf_add(b, s, n);
@@ -245,44 +59,344 @@ export_cell(struct export_buf *b, const char *s, size_t n, int quote, int first)
 	return export_buf_add(b, tmp, csv_write(tmp, sizeof(tmp), s, n));
 }
 
-static const Crossgate__Field *
-export_field(const Crossgate__RecordPayload *p, const char *name)
-{
-	size_t i;
-
-	for (i = 0; p != NULL && i < p->n_fields; i++)
-		if (strcmp(p->fields[i]->name, name) == 0)
-			return p->fields[i];
-	return NULL;
-}
-
-/* Class table: generalized quasi-identifier tuples -> row count. */
-struct export_class {
-	uint64_t h;
-	uint64_t count;
-	char *key;
-};
-
-struct export_row {
-	size_t off, len;              /* rendered cells (without pseudonym) in the row arena */
-	uint32_t cls;
+/* A map quasi-identifier's generalized values, interned: a row keeps the index. */
+struct export_intern {
+	char **s;
+	size_t n, cap;
 };
 
 static int
-export_write_file(const char *path, const char *header, const struct export_row *rows, size_t n,
-    const struct export_buf *arena, const struct export_class *classes, uint32_t k, uint64_t *written,
+export_intern(struct export_intern *t, const char *s, int64_t *code)
+{
+	size_t i;
+
+	for (i = 0; i < t->n; i++)
+		if (strcmp(t->s[i], s) == 0) {
+			*code = (int64_t)i;
+			return 0;
+		}
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 16;
+		char **np = realloc(t->s, ncap * sizeof(*np));
+		if (np == NULL)
+			return CG_ERR_NOMEM;
+		t->s = np;
+		t->cap = ncap;
+	}
+	if ((t->s[t->n] = strdup(s)) == NULL)
+		return CG_ERR_NOMEM;
+	*code = (int64_t)t->n++;
+	return 0;
+}
+
+/* Everything collected from the joined subjects before any suppression decision. */
+struct export_rows {
+	const struct join *j;
+	struct join_col cols[JOIN_COLS_MAX];
+	size_t ncols, nqi;
+	size_t sens[EXPORT_SENS_MAX];        /* indexes into cols of the sensitive columns */
+	size_t nsens;
+	struct export_intern intern[JOIN_COLS_MAX];   /* per quasi-identifier (map columns) */
+	struct export_buf arena;             /* each row's feature cells, ",a,b,..." */
+	size_t *off;                         /* row i's cells: arena.p[off[i] .. off[i+1]) */
+	int64_t *qi;                         /* nrows x nqi codes */
+	uint64_t *sv;                        /* nrows x nsens hashes of the sensitive values */
+	int64_t *ids;                        /* nrows x 2 record ids, the pseudonyms' input */
+	size_t n, cap;
+	unsigned char hkey[crypto_shorthash_KEYBYTES];
+};
+
+static int
+export_rows_grow(struct export_rows *x)
+{
+	size_t ncap = x->cap ? x->cap * 2 : 4096;
+	void *p;
+
+	if ((p = realloc(x->off, (ncap + 1) * sizeof(*x->off))) == NULL)
+		return CG_ERR_NOMEM;
+	x->off = p;
+	if ((p = realloc(x->qi, ncap * (x->nqi + 1) * sizeof(*x->qi))) == NULL)
+		return CG_ERR_NOMEM;
+	x->qi = p;
+	if ((p = realloc(x->sv, ncap * (x->nsens + 1) * sizeof(*x->sv))) == NULL)
+		return CG_ERR_NOMEM;
+	x->sv = p;
+	if ((p = realloc(x->ids, ncap * 2 * sizeof(*x->ids))) == NULL)
+		return CG_ERR_NOMEM;
+	x->ids = p;
+	x->cap = ncap;
+	return 0;
+}
+
+/* join_each callback: one subject. */
+static int
+export_collect(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2],
     struct cg_err *err)
 {
-	char *tmp = NULL;
+	struct export_rows *x = ctx;
+	size_t q, c, s;
+	char num[32], gen[256];
+	int r = 0;
+
+	if (x->n == x->cap && export_rows_grow(x) != 0)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory collecting the export");
+	x->off[x->n] = x->arena.len;
+	for (q = 0; q < x->nqi && r == 0; q++) {
+		const struct policy_column *col;
+		const Crossgate__Field *f = join_col_field(&x->cols[q], pl, &col);
+		int64_t *code = &x->qi[x->n * x->nqi + q];
+
+		if (f == NULL)
+			*code = EXPORT_STAR;
+		else if (col->gen == POLICY_GEN_BAND)
+			*code = f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE ? f->int_value : EXPORT_STAR;
+		else if ((r = policy_generalize_str(col, f->str_value, strlen(f->str_value), gen, sizeof(gen))) == 0)
+			r = export_intern(&x->intern[q], gen, code);
+	}
+	for (c = x->nqi; c < x->ncols && r == 0; c++) {
+		const struct policy_column *col;
+		const Crossgate__Field *f = join_col_field(&x->cols[c], pl, &col);
+
+		if (f == NULL)
+			r = export_cell(&x->arena, "", 0, 0);
+		else if (f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE) {
+			int n = snprintf(num, sizeof(num), "%lld", (long long)f->int_value);
+			r = export_cell(&x->arena, num, (size_t)n, 0);
+		} else
+			r = export_cell(&x->arena, f->str_value, strlen(f->str_value), 1);
+	}
+	for (s = 0; s < x->nsens && r == 0; s++) {
+		const struct policy_column *col;
+		const Crossgate__Field *f = join_col_field(&x->cols[x->sens[s]], pl, &col);
+		uint64_t h = 0;
+
+		if (f != NULL && f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE)
+			crypto_shorthash((unsigned char *)&h, (const unsigned char *)&f->int_value, sizeof(f->int_value),
+			    x->hkey);
+		else if (f != NULL)
+			crypto_shorthash((unsigned char *)&h, (const unsigned char *)f->str_value, strlen(f->str_value),
+			    x->hkey);
+		x->sv[x->n * x->nsens + s] = h;   /* an absent value (0) counts as one value of its own */
+	}
+	if (r != 0)
+		return cg_err_set(err, r == CG_ERR_NOMEM ? CG_ERR_NOMEM : CG_ERR_INTERNAL, "cannot render an export row");
+	x->ids[2 * x->n] = ref[0]->id;
+	x->ids[2 * x->n + 1] = ref[1]->id;
+	x->n++;
+	x->off[x->n] = x->arena.len;
+	return 0;
+}
+
+/* The number of levels above 0 a quasi-identifier can climb; the last is '*'. */
+static unsigned
+export_top(const struct policy_column *c)
+{
+	return c->gen == POLICY_GEN_BAND ? (unsigned)c->nbands : 1;
+}
+
+/* Row i's quasi-identifier q at level lv, as a class code. */
+static int64_t
+export_code(const struct export_rows *x, size_t i, size_t q, unsigned lv)
+{
+	const struct policy_column *c = x->cols[q].col;
+	int64_t v = x->qi[i * x->nqi + q], b, d;
+
+	if (v == EXPORT_STAR || lv >= export_top(c))
+		return EXPORT_STAR;
+	if (c->gen != POLICY_GEN_BAND)
+		return v;
+	b = c->bands[lv];
+	d = v / b;
+	if (v % b != 0 && v < 0)
+		d--;
+	return d;
+}
+
+struct export_pair {
+	uint32_t cls;
+	uint64_t v;
+};
+
+static int
+export_pair_cmp(const void *a, const void *b)
+{
+	const struct export_pair *x = a, *y = b;
+
+	if (x->cls != y->cls)
+		return x->cls < y->cls ? -1 : 1;
+	return x->v < y->v ? -1 : x->v > y->v;
+}
+
+static int
+export_i64_cmp(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Classes at levels lv: cls[i] for every row, and which classes are kept
+ * (at least k rows and l distinct values of every sensitive column).
+ * *suppressed = rows in the other classes.
+ */
+static int
+export_classes(const struct export_rows *x, const unsigned *lv, uint32_t k, uint32_t l, uint32_t *cls,
+    uint8_t **keep_out, uint64_t *nclasses, uint64_t *kept_classes, uint64_t *suppressed)
+{
+	uint32_t *slot = NULL, *first = NULL, *count = NULL;
+	uint8_t *keep = NULL;
+	struct export_pair *pairs = NULL;
+	size_t mask = 15, i, q, ncls = 0, s;
+	int64_t key[JOIN_COLS_MAX];
+	int r = CG_ERR_NOMEM;
+
+	*keep_out = NULL;
+	while (mask < x->n * 2 + 16)
+		mask = mask * 2 + 1;
+	if ((slot = malloc((mask + 1) * sizeof(*slot))) == NULL || (first = malloc((x->n + 1) * sizeof(*first))) == NULL ||
+	    (count = calloc(x->n + 1, sizeof(*count))) == NULL || (keep = malloc(x->n + 1)) == NULL)
+		goto out;
+	memset(slot, 0xff, (mask + 1) * sizeof(*slot));
+	for (i = 0; i < x->n; i++) {
+		uint64_t h;
+		size_t sl;
+
+		for (q = 0; q < x->nqi; q++)
+			key[q] = export_code(x, i, q, lv[q]);
+		crypto_shorthash((unsigned char *)&h, (const unsigned char *)key, x->nqi * sizeof(key[0]), x->hkey);
+		for (sl = h & mask;; sl = (sl + 1) & mask) {
+			uint32_t c = slot[sl];
+			if (c == EXPORT_NONE) {
+				slot[sl] = (uint32_t)ncls;
+				first[ncls] = (uint32_t)i;
+				cls[i] = (uint32_t)ncls++;
+				break;
+			}
+			for (q = 0; q < x->nqi; q++)
+				if (export_code(x, first[c], q, lv[q]) != key[q])
+					break;
+			if (q == x->nqi) {
+				cls[i] = c;
+				break;
+			}
+		}
+		count[cls[i]]++;
+	}
+	for (i = 0; i < ncls; i++)
+		keep[i] = count[i] >= k;
+	/* Distinct l-diversity: every sensitive column needs l distinct values in a kept class. */
+	if (x->nsens > 0 && x->n > 0) {
+		if ((pairs = malloc(x->n * sizeof(*pairs))) == NULL)
+			goto out;
+		for (s = 0; s < x->nsens; s++) {
+			size_t distinct = 0;
+
+			for (i = 0; i < x->n; i++) {
+				pairs[i].cls = cls[i];
+				pairs[i].v = x->sv[i * x->nsens + s];
+			}
+			qsort(pairs, x->n, sizeof(*pairs), export_pair_cmp);
+			for (i = 0; i < x->n; i++) {
+				if (i == 0 || pairs[i].cls != pairs[i - 1].cls)
+					distinct = 0;
+				if (i == 0 || pairs[i].cls != pairs[i - 1].cls || pairs[i].v != pairs[i - 1].v)
+					distinct++;
+				if (i + 1 == x->n || pairs[i + 1].cls != pairs[i].cls)
+					if (distinct < l)
+						keep[pairs[i].cls] = 0;
+			}
+		}
+	}
+	*nclasses = ncls;
+	*kept_classes = 0;
+	*suppressed = 0;
+	for (i = 0; i < ncls; i++) {
+		if (keep[i])
+			(*kept_classes)++;
+		else
+			*suppressed += count[i];
+	}
+	*keep_out = keep;
+	keep = NULL;
+	r = 0;
+out:
+	free(slot);
+	free(first);
+	free(count);
+	free(keep);
+	free(pairs);
+	return r;
+}
+
+/* Distinct codes of quasi-identifier q at level lv (the Datafly choice). */
+static int
+export_distinct(const struct export_rows *x, size_t q, unsigned lv, size_t *out)
+{
+	int64_t *v;
+	size_t i, n = 0;
+
+	*out = 0;
+	if (x->n == 0)
+		return 0;
+	if ((v = malloc(x->n * sizeof(*v))) == NULL)
+		return CG_ERR_NOMEM;
+	for (i = 0; i < x->n; i++)
+		v[i] = export_code(x, i, q, lv);
+	qsort(v, x->n, sizeof(*v), export_i64_cmp);
+	for (i = 0; i < x->n; i++)
+		if (i == 0 || v[i] != v[i - 1])
+			n++;
+	free(v);
+	*out = n;
+	return 0;
+}
+
+/* Render quasi-identifier q of row i at level lv. */
+static int
+export_render_qi(const struct export_rows *x, size_t i, size_t q, unsigned lv, char *out, size_t size)
+{
+	const struct policy_column *c = x->cols[q].col;
+	int64_t v = x->qi[i * x->nqi + q];
+
+	if (v == EXPORT_STAR || lv >= export_top(c)) {
+		snprintf(out, size, "*");
+		return 0;
+	}
+	if (c->gen == POLICY_GEN_BAND)
+		return policy_generalize_band(c->bands[lv], v, out, size);
+	snprintf(out, size, "%s", x->intern[q].s[v]);
+	return 0;
+}
+
+static int
+export_write_file(const char *path, const struct export_rows *x, const unsigned *lv, const uint32_t *cls,
+    const uint8_t *keep, uint64_t *written, struct cg_err *err)
+{
+	unsigned char *pkey = NULL, pn[16];
+	uint32_t *order = NULL;
+	char *tmp = NULL, hex[33], gen[256], cell[2 * 256 + 3];
 	FILE *f = NULL;
+	size_t i, q;
 	int fd = -1, r;
-	size_t i;
-	unsigned char pn[16];
-	char hex[33];
 
 	*written = 0;
-	if ((tmp = malloc(strlen(path) + 5)) == NULL)
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	if ((tmp = malloc(strlen(path) + 5)) == NULL || (order = malloc((x->n + 1) * sizeof(*order))) == NULL ||
+	    (pkey = secmem_alloc(crypto_generichash_KEYBYTES)) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	/* The pseudonym key: fresh, in locked memory, wiped when this export is written. */
+	randombytes_buf(pkey, crypto_generichash_KEYBYTES);
+	/* Shuffle: the store's order must not leak into the export. */
+	for (i = 0; i < x->n; i++)
+		order[i] = (uint32_t)i;
+	for (i = x->n; i > 1; i--) {
+		size_t k2 = randombytes_uniform((uint32_t)i);
+		uint32_t t = order[i - 1];
+		order[i - 1] = order[k2];
+		order[k2] = t;
+	}
 	sprintf(tmp, "%s.tmp", path);
 	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0 || (f = fdopen(fd, "w")) == NULL) {
 		r = cg_err_set(err, CG_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
@@ -290,16 +404,28 @@ export_write_file(const char *path, const char *header, const struct export_row 
 			close(fd);
 		goto out;
 	}
-	fputs(header, f);
-	for (i = 0; i < n; i++) {
-		if (classes[rows[i].cls].count < k)
+	fputs("pseudonym", f);
+	for (q = 0; q < x->ncols; q++)
+		fprintf(f, ",%s", x->cols[q].name);
+	fputc('\n', f);
+	for (i = 0; i < x->n; i++) {
+		size_t row = order[i];
+
+		if (!keep[cls[row]])
 			continue;
-		/* A fresh random pseudonym per row: nothing links rows across exports. */
-		randombytes_buf(pn, sizeof(pn));
+		crypto_generichash(pn, sizeof(pn), (const unsigned char *)&x->ids[2 * row], 2 * sizeof(x->ids[0]), pkey,
+		    crypto_generichash_KEYBYTES);
 		sodium_bin2hex(hex, sizeof(hex), pn, sizeof(pn));
 		fputs(hex, f);
-		fputc(',', f);
-		fwrite(arena->p + rows[i].off, 1, rows[i].len, f);
+		for (q = 0; q < x->nqi; q++) {
+			if ((r = export_render_qi(x, row, q, lv[q], gen, sizeof(gen))) != 0) {
+				r = cg_err_set(err, CG_ERR_INTERNAL, "cannot generalize an export cell");
+				goto out;
+			}
+			fputc(',', f);
+			fwrite(cell, 1, csv_write(cell, sizeof(cell), gen, strlen(gen)), f);
+		}
+		fwrite(x->arena.p + x->off[row], 1, x->off[row + 1] - x->off[row], f);
 		fputc('\n', f);
 		(*written)++;
 	}
@@ -323,8 +449,125 @@ out:
 		fclose(f);
 		unlink(tmp);
 	}
+	if (pkey != NULL)
+		secmem_free(pkey, crypto_generichash_KEYBYTES);
+	free(order);
 	free(tmp);
 	return r;
+}
+
+static int
+export_write_meta(const char *path, const struct export_opts *o, const struct export_rows *x, const unsigned *lv,
+    const struct export_stats *stats, struct cg_err *err)
+{
+	json_t *m = json_object(), *sens = json_array(), *levels = json_object();
+	char *mpath = NULL, *tmp = NULL, hash[65], when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	size_t i;
+	int r = 0;
+
+	if (m == NULL || sens == NULL || levels == NULL || (mpath = malloc(strlen(path) + 16)) == NULL ||
+	    (tmp = malloc(strlen(path) + 20)) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	sprintf(mpath, "%s.meta.json", path);
+	sprintf(tmp, "%s.meta.json.tmp", path);
+	sodium_bin2hex(hash, sizeof(hash), o->pol->hash, sizeof(o->pol->hash));
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	for (i = 0; i < x->nsens; i++)
+		json_array_append_new(sens, json_string(x->cols[x->sens[i]].name));
+	for (i = 0; i < x->nqi; i++)
+		json_object_set_new(levels, x->cols[i].name, json_integer(lv[i]));
+	json_object_set_new(m, "export_id", json_string(stats->export_id));
+	json_object_set_new(m, "purpose", json_string(o->purpose));
+	json_object_set_new(m, "analyst", json_string(o->analyst->name));
+	json_object_set_new(m, "k", json_integer(stats->k));
+	json_object_set_new(m, "l", json_integer(stats->l));
+	json_object_set_new(m, "sensitive", sens);
+	sens = NULL;
+	json_object_set_new(m, "suppression_limit", json_real((double)stats->suppression_ppm / 1e6));
+	json_object_set_new(m, "rows", json_integer((json_int_t)stats->exported));
+	json_object_set_new(m, "suppressed", json_integer((json_int_t)stats->suppressed));
+	json_object_set_new(m, "candidates", json_integer((json_int_t)stats->candidates));
+	json_object_set_new(m, "levels", levels);
+	levels = NULL;
+	json_object_set_new(m, "policy_hash", json_string(hash));
+	json_object_set_new(m, "audit_index", json_integer((json_int_t)stats->audit_index));
+	json_object_set_new(m, "created", json_string(when));
+	json_object_set_new(m, "left", json_string(x->j->side[0]->id));
+	json_object_set_new(m, "right", json_string(x->j->side[1]->id));
+	if (json_dump_file(m, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || rename(tmp, mpath) != 0) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", mpath, strerror(errno));
+		unlink(tmp);
+	}
+out:
+	json_decref(m);
+	json_decref(sens);
+	json_decref(levels);
+	free(mpath);
+	free(tmp);
+	return r;
+}
+
+/* The export's audit event: ok, or refused with a reason. */
+static int
+export_log(struct audit *a, const struct export_opts *o, struct export_stats *stats, const char *outcome,
+    const char *reason, const unsigned char *export_id, struct cg_err *err)
+{
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce[9], *cep[9];
+	const char *names[9] = { "matched", "no_consent", "candidates", "exported", "suppressed", "ambiguous",
+		"superseded", "l", "suppression_ppm" };
+	uint64_t vals[9] = { stats->matched, stats->no_consent, stats->candidates, stats->exported, stats->suppressed,
+		stats->ambiguous, stats->superseded, stats->l, stats->suppression_ppm };
+	size_t i;
+	int r;
+
+	crossgate__audit_event__init(&ev);
+	ev.actor = (char *)(o->analyst != NULL ? o->analyst->name : "analyst");
+	ev.action = (char *)"export";
+	ev.outcome = (char *)outcome;
+	ev.reason = (char *)(reason ? reason : "");
+	ev.purpose = (char *)o->purpose;
+	ev.k = o->pol->k;
+	ev.policy_hash.data = (uint8_t *)o->pol->hash;
+	ev.policy_hash.len = sizeof(o->pol->hash);
+	if (export_id != NULL) {
+		ev.batch_id.data = (uint8_t *)export_id;
+		ev.batch_id.len = 16;
+	}
+	for (i = 0; i < 9; i++) {
+		crossgate__audit_event__counts_entry__init(&ce[i]);
+		ce[i].key = (char *)names[i];
+		ce[i].value = vals[i];
+		cep[i] = &ce[i];
+	}
+	ev.counts = cep;
+	ev.n_counts = 9;
+	if ((r = audit_log(a, &ev, err)) == 0)
+		stats->audit_index = ev.seq;
+	return r;
+}
+
+static void
+export_rows_free(struct export_rows *x)
+{
+	size_t q, i;
+
+	for (q = 0; q < JOIN_COLS_MAX; q++) {
+		for (i = 0; i < x->intern[q].n; i++)
+			free(x->intern[q].s[i]);
+		free(x->intern[q].s);
+	}
+	free(x->arena.p);
+	free(x->off);
+	free(x->qi);
+	free(x->sv);
+	free(x->ids);
+	sodium_memzero(x->hkey, sizeof(x->hkey));
 }
 
 int
@@ -332,303 +575,133 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
     struct cg_err *err)
 {
 	const struct policy *pol = o->pol;
-	const struct policy_partner *side[2];
-	struct store_ref *refs[2] = { NULL, NULL };
-	size_t nref[2] = { 0, 0 };
-	uint32_t *win[2] = { NULL, NULL }, *pair = NULL;
-	struct export_map emap[2], pmap[2];
-	struct export_col cols[512];
-	struct export_buf arena = { 0 }, header = { 0 }, key = { 0 };
-	struct export_row *rows = NULL;
-	struct export_class *classes = NULL;
-	uint32_t *ctab = NULL;
-	size_t ncols = 0, nrows = 0, ncls = 0, ctab_mask = 0, i, j;
-	uint32_t purpose_bit;
-	double t0;
-	int pbit, r, s;
-	Crossgate__AuditEvent ev;
-	Crossgate__AuditEvent__CountsEntry ce[6], *cep[6];
+	struct join j;
+	struct export_rows *x = NULL;
+	unsigned lv[JOIN_COLS_MAX];
+	uint32_t *cls = NULL;
+	uint8_t *keep = NULL;
+	unsigned char export_id[16];
+	uint64_t ncls = 0;
+	size_t q, c, best;
+	char reason[256];
+	int pbit, r;
 
 	memset(stats, 0, sizeof(*stats));
-	memset(emap, 0, sizeof(emap));
-	memset(pmap, 0, sizeof(pmap));
+	memset(&j, 0, sizeof(j));
 	stats->k = pol->k;
-	if ((pbit = policy_purpose_bit(pol, o->purpose)) < 0) {
-		r = cg_err_set(err, CG_ERR_POLICY, "purpose '%.64s' is not in the policy", o->purpose);
-		goto out;
+	stats->l = pol->privacy.l;
+	stats->suppression_ppm = pol->privacy.suppression_ppm;
+	randombytes_buf(export_id, sizeof(export_id));
+	sodium_bin2hex(stats->export_id, sizeof(stats->export_id), export_id, sizeof(export_id));
+	if ((pbit = policy_purpose_bit(pol, o->purpose)) < 0)
+		return cg_err_set(err, CG_ERR_POLICY, "purpose '%.64s' is not in the policy", o->purpose);
+	/* Row exports are the exception channel: only where the policy says so, for this analyst and purpose. */
+	if (o->analyst == NULL || !policy_principal_may_row_export(pol, o->analyst, o->purpose)) {
+		snprintf(reason, sizeof(reason), "no row exports for this analyst and purpose (policy row_exports)");
+		if ((r = export_log(a, o, stats, "refused", reason, NULL, err)) != 0)
+			return r;
+		return cg_err_set(err, CG_ERR_POLICY, "analyst '%s' may not take row exports for purpose '%s' (the "
+		    "policy's row_exports); use aggregates (crossgate query)", o->analyst ? o->analyst->name : "?",
+		    o->purpose);
 	}
-	purpose_bit = 1u << pbit;
-	if (pol->npartners < 2 && (o->left == NULL || o->right == NULL)) {
-		r = cg_err_set(err, CG_ERR_POLICY, "the policy has fewer than two partners: nothing to join");
-		goto out;
-	}
-	side[0] = policy_partner_find(pol, o->left ? o->left : pol->partners[0].id);
-	side[1] = policy_partner_find(pol, o->right ? o->right : pol->partners[1].id);
-	if (side[0] == NULL || side[1] == NULL || side[0] == side[1]) {
-		r = cg_err_set(err, CG_ERR_ARG, "the join needs two different partners of the policy");
-		goto out;
-	}
+	if ((r = budget_export_charge(st, a, o->analyst->name, o->purpose,
+	    policy_principal_max_exports(pol, o->analyst), err)) != 0)
+		return r;
 
-	t0 = export_now();
-	for (s = 0; s < 2; s++) {
-		if ((r = store_refs_load(st, side[s]->id, &refs[s], &nref[s], err)) != 0)
+	if ((r = join_run(st, pol, o->left, o->right, &j, err)) != 0)
+		goto out;
+	stats->left_records = j.nref[0];
+	stats->right_records = j.nref[1];
+	stats->superseded = j.superseded;
+	stats->matched = j.matched;
+	stats->ambiguous = j.ambiguous;
+	stats->load_seconds = j.load_seconds;
+	stats->join_seconds = j.join_seconds;
+
+	if ((x = calloc(1, sizeof(*x))) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	x->j = &j;
+	randombytes_buf(x->hkey, sizeof(x->hkey));
+	join_columns(&j, pbit, x->cols, &x->ncols, &x->nqi);
+	for (c = x->nqi; c < x->ncols && x->nsens < EXPORT_SENS_MAX; c++)
+		if (x->cols[c].col->sensitive)
+			x->sens[x->nsens++] = c;
+	if ((r = join_each(st, o->storage, &j, pbit, export_collect, x, &stats->no_consent, err)) != 0)
+		goto out;
+	stats->candidates = x->n;
+
+	/* Datafly: climb the hierarchy of the most varied quasi-identifier until suppression fits the limit. */
+	for (q = 0; q < x->nqi; q++)
+		lv[q] = 0;
+	if ((cls = malloc((x->n + 1) * sizeof(*cls))) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		size_t most = 0, d;
+
+		free(keep);
+		keep = NULL;
+		if ((r = export_classes(x, lv, pol->k, pol->privacy.l, cls, &keep, &ncls, &stats->classes,
+		    &stats->suppressed)) != 0) {
+			r = cg_err_set(err, r, "out of memory grouping the export");
 			goto out;
-		if (nref[s] >= EXPORT_NONE) {
-			r = cg_err_set(err, CG_ERR_LIMIT, "too many records for one export");
-			goto out;
 		}
-	}
-	stats->load_seconds = export_now() - t0;
-	t0 = export_now();
-	for (s = 0; s < 2; s++) {
-		if ((r = export_side(refs[s], nref[s], &win[s], &emap[s], &pmap[s], &stats->superseded)) != 0) {
-			r = cg_err_set(err, r, "out of memory joining");
-			goto out;
-		}
-	}
-	stats->left_records = nref[0];
-	stats->right_records = nref[1];
-
-	/* pair[left winner] = right winner; right side marked by rpaired */
-	if ((pair = malloc((nref[0] + nref[1] + 1) * sizeof(*pair))) == NULL) {
-		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory joining");
-		goto out;
-	}
-	for (i = 0; i < nref[0] + nref[1]; i++)
-		pair[i] = EXPORT_NONE;
-	for (int pass = 0; pass < 2; pass++) {
-		for (i = 0; i < nref[0]; i++) {
-			const struct store_ref *l = &refs[0][i];
-			uint32_t rr;
-			if (win[0][i] != i || pair[i] != EXPORT_NONE)
+		if ((unsigned __int128)stats->suppressed * 1000000 <=
+		    (unsigned __int128)pol->privacy.suppression_ppm * stats->candidates)
+			break;
+		best = x->nqi;
+		for (q = 0; q < x->nqi; q++) {
+			if (lv[q] >= export_top(x->cols[q].col))
 				continue;
-			if (pass == 0 && !l->has_email)
-				continue;
-			if (pass == 1 && !l->has_phone)
-				continue;
-			rr = pass == 0 ? export_map_get(&emap[1], refs[1], 0, l->email, EXPORT_NONE)
-				       : export_map_get(&pmap[1], refs[1], 1, l->phone, EXPORT_NONE);
-			if (rr == EXPORT_NONE)
-				continue;
-			rr = win[1][rr];
-			if (pair[nref[0] + rr] != EXPORT_NONE) {
-				stats->ambiguous++;     /* that right user is already paired with another */
-				continue;
-			}
-			pair[i] = rr;
-			pair[nref[0] + rr] = (uint32_t)i;
-			stats->matched++;
-		}
-	}
-	/* Paired by email, but the phone points at a different right user: ambiguous, counted. */
-	for (i = 0; i < nref[0]; i++) {
-		uint32_t rr;
-		if (pair[i] == EXPORT_NONE || !refs[0][i].has_phone)
-			continue;
-		rr = export_map_get(&pmap[1], refs[1], 1, refs[0][i].phone, EXPORT_NONE);
-		if (rr != EXPORT_NONE && win[1][rr] != pair[i])
-			stats->ambiguous++;
-	}
-
-	stats->join_seconds = export_now() - t0;
-
-	/* Output columns: quasi-identifiers once, then each side's features. */
-	for (s = 0; s < 2; s++) {
-		for (j = 0; j < side[s]->ncolumns; j++) {
-			const struct policy_column *c = &side[s]->columns[j];
-			int dup = 0;
-			/* A column may serve only the purposes the policy lists for it. */
-			if (c->role != POLICY_ROLE_QUASI || !policy_column_shared(c, pbit))
-				continue;
-			for (i = 0; i < ncols; i++)
-				if (strcmp(cols[i].col->name, c->name) == 0) {
-					cols[i].alt = c;
-					dup = 1;
-				}
-			if (dup || ncols == sizeof(cols) / sizeof(cols[0]))
-				continue;
-			cols[ncols].col = c;
-			cols[ncols].side = s;
-			cols[ncols].alt = NULL;
-			snprintf(cols[ncols].name, sizeof(cols[ncols].name), "%s", c->name);
-			ncols++;
-		}
-	}
-	size_t nqi = ncols;
-	for (s = 0; s < 2; s++) {
-		for (j = 0; j < side[s]->ncolumns && ncols < sizeof(cols) / sizeof(cols[0]); j++) {
-			const struct policy_column *c = &side[s]->columns[j];
-			if (c->role != POLICY_ROLE_FEATURE || !policy_column_shared(c, pbit))
-				continue;
-			cols[ncols].col = c;
-			cols[ncols].side = s;
-			cols[ncols].alt = NULL;
-			snprintf(cols[ncols].name, sizeof(cols[ncols].name), "%s_%s", side[s]->id, c->name);
-			ncols++;
-		}
-	}
-	if ((r = export_buf_add(&header, "pseudonym", 9)) != 0)
-		goto nomem;
-	for (i = 0; i < ncols; i++)
-		if (export_buf_add(&header, ",", 1) != 0 ||
-		    export_buf_add(&header, cols[i].name, strlen(cols[i].name)) != 0)
-			goto nomem;
-	if (export_buf_add(&header, "\n", 1) != 0)
-		goto nomem;
-
-	if ((rows = malloc((stats->matched + 1) * sizeof(*rows))) == NULL ||
-	    (classes = malloc((stats->matched + 1) * sizeof(*classes))) == NULL)
-		goto nomem;
-	ctab_mask = 15;
-	while (ctab_mask < stats->matched * 2 + 16)
-		ctab_mask = ctab_mask * 2 + 1;
-	if ((ctab = malloc((ctab_mask + 1) * sizeof(*ctab))) == NULL)
-		goto nomem;
-	memset(ctab, 0xff, (ctab_mask + 1) * sizeof(*ctab));
-
-	for (i = 0; i < nref[0]; i++) {
-		Crossgate__RecordPayload *pl[2] = { NULL, NULL };
-		const struct store_ref *ref[2];
-		size_t start = arena.len;
-		uint64_t h;
-		size_t slot;
-
-		if (pair[i] == EXPORT_NONE)
-			continue;
-		ref[0] = &refs[0][i];
-		ref[1] = &refs[1][pair[i]];
-		if (!(ref[0]->consent_bits & purpose_bit) || !(ref[1]->consent_bits & purpose_bit)) {
-			stats->no_consent++;
-			continue;
-		}
-		for (s = 0; s < 2; s++) {
-			if ((r = export_open(st, o->storage, ref[s], &pl[s], err)) != 0) {
-				if (pl[0] != NULL)
-					crossgate__record_payload__free_unpacked(pl[0], NULL);
+			if ((r = export_distinct(x, q, lv[q], &d)) != 0) {
+				r = cg_err_set(err, r, "out of memory grouping the export");
 				goto out;
 			}
-		}
-		key.len = 0;
-		r = 0;
-		for (j = 0; j < ncols && r == 0; j++) {
-			const struct export_col *ec = &cols[j];
-			const struct policy_column *c = ec->col;
-			const Crossgate__Field *f = export_field(pl[ec->side], c->name);
-			char gen[256], num[32];
-
-			if (j < nqi) {
-				if (f == NULL && ec->alt != NULL) {
-					f = export_field(pl[1 - ec->side], c->name);
-					c = ec->alt;
-				}
-				if (f == NULL)
-					snprintf(gen, sizeof(gen), "*");
-				else if (f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE)
-					r = policy_generalize_int(c, f->int_value, gen, sizeof(gen));
-				else
-					r = policy_generalize_str(c, f->str_value, strlen(f->str_value), gen, sizeof(gen));
-				if (r != 0)
-					break;
-				r = export_cell(&arena, gen, strlen(gen), 1, j == 0);
-				if (r == 0)
-					r = export_buf_add(&key, gen, strlen(gen) + 1);   /* NUL separates QIs */
-			} else if (f == NULL) {
-				r = export_cell(&arena, "", 0, 0, j == 0);
-			} else if (f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE) {
-				int n = snprintf(num, sizeof(num), "%lld", (long long)f->int_value);
-				r = export_cell(&arena, num, (size_t)n, 0, j == 0);
-			} else {
-				r = export_cell(&arena, f->str_value, strlen(f->str_value), 1, j == 0);
+			if (best == x->nqi || d > most) {
+				best = q;
+				most = d;
 			}
 		}
-		crossgate__record_payload__free_unpacked(pl[0], NULL);
-		crossgate__record_payload__free_unpacked(pl[1], NULL);
-		if (r != 0) {
-			r = cg_err_set(err, r == CG_ERR_NOMEM ? CG_ERR_NOMEM : CG_ERR_INTERNAL,
-			    "cannot render an export row");
+		if (best == x->nqi) {
+			snprintf(reason, sizeof(reason), "suppression limit: %llu of %llu rows would be suppressed",
+			    (unsigned long long)stats->suppressed, (unsigned long long)stats->candidates);
+			if ((r = export_log(a, o, stats, "refused", reason, export_id, err)) != 0)
+				goto out;
+			r = cg_err_set(err, CG_ERR_POLICY, "export refused: even at the coarsest generalization %llu of "
+			    "%llu rows (%.1f%%) fail k = %u or l = %u, above the policy's suppression limit of %.1f%%; "
+			    "nothing was written", (unsigned long long)stats->suppressed,
+			    (unsigned long long)stats->candidates, 100.0 * (double)stats->suppressed /
+			    (double)stats->candidates, pol->k, pol->privacy.l, pol->privacy.suppression_ppm / 1e4);
+			stats->suppressed = 0;
+			stats->classes = 0;
 			goto out;
 		}
-		/* Find or add the row's equivalence class. */
-		crypto_generichash((unsigned char *)&h, sizeof(h), (const unsigned char *)(key.p ? key.p : ""),
-		    key.len, NULL, 0);
-		for (slot = h & ctab_mask;; slot = (slot + 1) & ctab_mask) {
-			uint32_t cidx = ctab[slot];
-			if (cidx == EXPORT_NONE) {
-				classes[ncls].h = h;
-				classes[ncls].count = 0;
-				if ((classes[ncls].key = malloc(key.len + 1)) == NULL)
-					goto nomem;
-				memcpy(classes[ncls].key, key.p ? key.p : "", key.len);
-				ctab[slot] = (uint32_t)ncls++;
-				cidx = ctab[slot];
-			} else if (classes[cidx].h != h || memcmp(classes[cidx].key, key.p ? key.p : "", key.len) != 0) {
-				continue;
-			}
-			classes[cidx].count++;
-			rows[nrows].cls = cidx;
-			break;
-		}
-		rows[nrows].off = start;
-		rows[nrows].len = arena.len - start;
-		nrows++;
+		lv[best]++;
 	}
-	/* Shuffle: the store's order must not leak into the export. */
-	for (i = nrows; i > 1; i--) {
-		size_t k2 = randombytes_uniform((uint32_t)i);
-		struct export_row t = rows[i - 1];
-		rows[i - 1] = rows[k2];
-		rows[k2] = t;
-	}
-	for (i = 0; i < ncls; i++) {
-		if (classes[i].count >= pol->k)
-			stats->classes++;
-		else
-			stats->suppressed += classes[i].count;
-	}
-	if ((r = export_write_file(o->out_path, header.p, rows, nrows, &arena, classes, pol->k, &stats->exported,
-	    err)) != 0)
-		goto out;
-
-	crossgate__audit_event__init(&ev);
-	ev.actor = (char *)(o->actor ? o->actor : "analyst");
-	ev.action = (char *)"export";
-	ev.outcome = (char *)"ok";
-	ev.purpose = (char *)o->purpose;
-	ev.k = pol->k;
-	ev.policy_hash.data = (uint8_t *)pol->hash;
-	ev.policy_hash.len = sizeof(pol->hash);
 	{
-		const char *names[6] = { "matched", "no_consent", "exported", "suppressed", "ambiguous", "superseded" };
-		uint64_t vals[6] = { stats->matched, stats->no_consent, stats->exported, stats->suppressed,
-			stats->ambiguous, stats->superseded };
-		for (i = 0; i < 6; i++) {
-			crossgate__audit_event__counts_entry__init(&ce[i]);
-			ce[i].key = (char *)names[i];
-			ce[i].value = vals[i];
-			cep[i] = &ce[i];
-		}
+		size_t off = 0;
+
+		stats->levels[0] = '\0';
+		for (q = 0; q < x->nqi && off < sizeof(stats->levels); q++)
+			off += (size_t)snprintf(stats->levels + off, sizeof(stats->levels) - off, "%s%s=%u",
+			    q ? " " : "", x->cols[q].name, lv[q]);
 	}
-	ev.counts = cep;
-	ev.n_counts = 6;
-	r = audit_log(a, &ev, err);
-	goto out;
-nomem:
-	r = cg_err_set(err, CG_ERR_NOMEM, "out of memory writing the export");
+	if ((r = export_write_file(o->out_path, x, lv, cls, keep, &stats->exported, err)) != 0)
+		goto out;
+	if ((r = export_log(a, o, stats, "ok", NULL, export_id, err)) != 0)
+		goto out;
+	r = export_write_meta(o->out_path, o, x, lv, stats, err);
 out:
-	for (s = 0; s < 2; s++) {
-		free(refs[s]);
-		free(win[s]);
-		free(emap[s].slot);
-		free(pmap[s].slot);
+	(void)ncls;
+	if (x != NULL) {
+		export_rows_free(x);
+		free(x);
 	}
-	for (i = 0; i < ncls; i++)
-		free(classes[i].key);
-	free(classes);
-	free(ctab);
-	free(rows);
-	free(pair);
-	free(arena.p);
-	free(header.p);
-	free(key.p);
+	free(cls);
+	free(keep);
+	join_free(&j);
 	return r;
 }

@@ -32,6 +32,9 @@
 #include "proto/frame.h"
 #include "proto/rpc.h"
 
+/* Spool writes gather this many bytes of checked frames (one system call each). */
+#define SERVER_SPOOL_WRITE (512 * 1024)
+
 /* One connection slot: its socket, and whether a request is in flight (then shutdown leaves it be). */
 struct server_slot {
 	int used;
@@ -310,7 +313,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	FILE *f = NULL;
 	unsigned char *b = NULL;
 	uint64_t got = 0, frames = 0;
-	size_t len, have = 0, bcap;
+	size_t len, have = 0, bcap, off = 0;
 	int64_t t0 = tls_now_ms(), t1, deadline;
 	int r, keep = 0;
 
@@ -332,18 +335,18 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	 * complete (each checked against its cap before it counts), whole frames go
 	 * to the spool, and nothing past the announced size is ever read.  Each
 	 * completed frame renews the read deadline: a trickle slower than one frame
-	 * per read_timeout is dropped.
+	 * per read_timeout is dropped.  A TLS read gives at most one record (16
+	 * KiB): checked frames gather in the buffer and go to the spool in writes
+	 * of about SERVER_SPOOL_WRITE bytes, not one system call per record.
 	 */
-	bcap = (size_t)net->frame_max + FRAME_HDR_LEN;
-	if (bcap < 256 * 1024)
-		bcap = 256 * 1024;
+	bcap = (size_t)net->frame_max + FRAME_HDR_LEN + SERVER_SPOOL_WRITE;
 	if ((b = malloc(bcap)) == NULL) {
 		server_error(c, "internal", "push", "the gateway is out of memory; retry later");
 		goto out;
 	}
 	deadline = server_deadline(net->read_timeout);
 	while (got < req->size) {
-		size_t off = 0, n, want;
+		size_t n, want;
 		const unsigned char *payload;
 
 		for (;;) {
@@ -391,7 +394,8 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			off += used;
 			deadline = server_deadline(net->read_timeout);
 		}
-		if (off > 0) {
+		/* b[0, off) holds checked frames: written once enough gathered, or at the end. */
+		if (off > 0 && (got + off >= req->size || bcap - have < SERVER_SPOOL_WRITE)) {
 			if (fwrite(b, 1, off, f) != off) {
 				server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 				slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
@@ -401,6 +405,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			got += off;
 			have -= off;
 			memmove(b, b + off, have);
+			off = 0;
 		}
 		if (got >= req->size)
 			break;
@@ -527,6 +532,29 @@ server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err 
 
 /* ---- export ---- */
 
+/* A small file (an export's provenance) into a NUL-terminated malloc'd string. */
+static int
+server_slurp(const char *path, char **out)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	*out = NULL;
+	if (f == NULL)
+		return -1;
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > 1 << 20 || fseek(f, 0, SEEK_SET) != 0 ||
+	    (buf = malloc((size_t)n + 1)) == NULL || fread(buf, 1, (size_t)n, f) != (size_t)n) {
+		free(buf);
+		fclose(f);
+		return -1;
+	}
+	buf[n] = '\0';
+	fclose(f);
+	*out = buf;
+	return 0;
+}
+
 static int
 server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 {
@@ -537,7 +565,7 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	struct export_stats st;
 	struct cg_err err;
 	struct stat sb;
-	char path[1200] = "", msg[CG_ERR_MSG_MAX + 64];
+	char path[1200] = "", meta_path[1300], msg[CG_ERR_MSG_MAX + 64], *meta = NULL;
 	FILE *f = NULL;
 	int r, keep = 0;
 
@@ -562,7 +590,7 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	o.purpose = req->purpose;
 	o.out_path = path;
 	o.storage = s->cfg.storage;
-	o.actor = c->pr->name;
+	o.analyst = c->pr;
 	cg_err_clear(&err);
 	pthread_mutex_lock(&s->db_mu);
 	r = export_run(s->st, s->au, &o, &st, &err);
@@ -589,6 +617,12 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	er.superseded = st.superseded;
 	er.k = st.k;
 	er.purpose = (char *)req->purpose;
+	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
+	if (server_slurp(meta_path, &meta) != 0) {
+		server_error(c, "internal", "export", "the gateway cannot read the export's provenance; retry later");
+		goto out;
+	}
+	er.meta_json = meta;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_EXPORT;
 	resp.export = &er;
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
@@ -607,8 +641,12 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 out:
 	if (f != NULL)
 		fclose(f);
-	if (path[0] != '\0')
+	if (path[0] != '\0') {
 		unlink(path);
+		snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
+		unlink(meta_path);
+	}
+	free(meta);
 	return keep;
 }
 

@@ -41,3 +41,11 @@ e2e_done() {
 	echo "$(basename "$0" .sh): $E2E_PASS passed, $E2E_FAIL failed"
 	[ "$E2E_FAIL" -eq 0 ]
 }
+
+# lax_privacy IN OUT: the policy with plain k-anonymity for row exports (l = 1,
+# no suppression limit to speak of) and row exports for every purpose, for
+# tests about consent and erasure rather than about the export's hardening.
+lax_privacy() {
+	sed -e 's/^  l: 3$/  l: 1/' -e 's/^  suppression_limit: 0.05$/  suppression_limit: 1/' \
+	    -e 's/row_exports: \[analytics\]/row_exports: [analytics, marketing]/' "$1" >"$2"
+}

@@ -6,6 +6,8 @@
 D=$E2E_TMP/demo
 "$CROSSGATE" demo --dir "$D" --users 300 --offline --json >/dev/null 2>&1
 check "demo exits 0" [ -s "$D/policy.yaml" ]
+# This test is about consent, not about the row export's hardening: plain k-anonymity.
+lax_privacy "$D/policy.yaml" "$E2E_TMP/lax.yaml" && cp "$E2E_TMP/lax.yaml" "$D/policy.yaml"
 GW=$D/keys/gateway
 DB=$E2E_TMP/r.db
 STATE=$E2E_TMP/agent-state.db

@@ -1,8 +1,10 @@
 /*
  * test_budget.c - the privacy-budget ledger: charges within the cap pass,
  * an overspend is refused with the remaining budget, the ledger cannot be
- * changed, and concurrent processes never spend more than the cap together.
+ * changed, and concurrent processes and threads never spend more than the
+ * cap together; the row-export cap works the same way.
  */
+#include <pthread.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <sodium.h>
@@ -14,6 +16,35 @@
 static char dir[] = "/tmp/cg-test-budget-XXXXXX";
 static char db[128];
 static struct keyfile_key *gw, *gwpub;
+
+static int open_all(struct store **st, struct audit **a);
+
+/* One thread's connection racing for the "threads" budget: 30 charges of 0.1 against 1.0. */
+static void *
+race_thread(void *arg)
+{
+	struct store *st;
+	struct audit *a;
+	int j, *granted = arg;
+
+	*granted = -1;
+	if (open_all(&st, &a) != 0)
+		return NULL;
+	*granted = 0;
+	for (j = 0; j < 30; j++) {
+		struct cg_err e;
+		int r = budget_charge(st, a, "threads", "kg", BUDGET_NANO / 10, BUDGET_NANO, "analytics", NULL, &e);
+		if (r == 0)
+			(*granted)++;
+		else if (r != CG_ERR_POLICY) {
+			fprintf(stderr, "thread charge: %s\n", e.msg);
+			*granted = -1000;
+		}
+	}
+	audit_free(a);
+	store_close(st);
+	return NULL;
+}
 
 static int
 open_all(struct store **st, struct audit **a)
@@ -117,6 +148,36 @@ main(void)
 		/* Every charge and refusal is an audit event, and the log written by five processes verifies. */
 		CHECK_EQ_INT(audit_verify(st, gwpub, &rep, &err), 0);
 		CHECK_EQ_INT(rep.events, 5 + 4 * 30);   /* five charges and refusals above, then the race */
+		audit_free(a);
+		store_close(st);
+	}
+	/* Four threads, each with its own connection, race the same way: exactly 10 fit. */
+	{
+		pthread_t th[4];
+		int granted[4], total = 0;
+
+		for (i = 0; i < 4; i++)
+			CHECK_EQ_INT(pthread_create(&th[i], NULL, race_thread, &granted[i]), 0);
+		for (i = 0; i < 4; i++) {
+			pthread_join(th[i], NULL);
+			CHECK(granted[i] >= 0);
+			total += granted[i];
+		}
+		CHECK_EQ_INT(total, 10);
+	}
+	/* The row-export cap: three of three, then refused by name, and counted per purpose. */
+	if (open_all(&st, &a) == 0) {
+		uint64_t used = 0;
+
+		for (i = 0; i < 3; i++)
+			CHECK_EQ_INT(budget_export_charge(st, a, "ana", "analytics", 3, &err), 0);
+		CHECK_EQ_INT(budget_export_charge(st, a, "ana", "analytics", 3, &err), CG_ERR_POLICY);
+		CHECK_CONTAINS(err.msg, "analyst 'ana' has taken all 3 row exports the policy allows");
+		CHECK_EQ_INT(budget_exports_used(st, "ana", "analytics", &used, &err), 0);
+		CHECK_EQ_INT(used, 3);
+		CHECK_EQ_INT(budget_exports_used(st, "ana", "marketing", &used, &err), 0);
+		CHECK_EQ_INT(used, 0);
+		CHECK(sqlite3_exec(store_db(st), "DELETE FROM export_ledger", NULL, NULL, NULL) != SQLITE_OK);
 		audit_free(a);
 		store_close(st);
 	}

@@ -201,6 +201,7 @@ opts(struct world *w, const struct policy *pol, const char *purpose, char out[WO
 	o.purpose = purpose;
 	o.out_path = out;
 	o.storage = w->storage;
+	o.analyst = policy_principal_by_name(pol, "analyst");
 	return o;
 }
 
@@ -247,7 +248,6 @@ test_analytics(struct world *w, char pseudonyms[MAX_ROWS][33], size_t *npseudo)
 	size_t i, j;
 	int round;
 
-	o.actor = "unit-test";
 	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
 	check_join_counts(&s);
 	CHECK_EQ_INT(s.no_consent, 4);    /* K4 (withdrawn), K5-G5, K6-G6, K10-G10 */
@@ -257,12 +257,12 @@ test_analytics(struct world *w, char pseudonyms[MAX_ROWS][33], size_t *npseudo)
 	CHECK_EQ_INT(s.k, 2);
 	CHECK(s.load_seconds >= 0 && s.join_seconds >= 0);
 
-	/* The export is one audit event, with its counts. */
-	CHECK_EQ_INT(audit_size(w->au), events + 1);
+	/* The export is two audit events: the export-cap charge, then the export with its counts. */
+	CHECK_EQ_INT(audit_size(w->au), events + 2);
 	ev = world_last_event(w);
 	CHECK_STR(ev->action, "export");
 	CHECK_STR(ev->outcome, "ok");
-	CHECK_STR(ev->actor, "unit-test");
+	CHECK_STR(ev->actor, "analyst");
 	CHECK_STR(ev->purpose, "analytics");
 	CHECK_EQ_INT(ev->k, 2);
 	CHECK(ev->policy_hash.len == 32 && memcmp(ev->policy_hash.data, w->pol->hash, 32) == 0);
@@ -281,7 +281,7 @@ test_analytics(struct world *w, char pseudonyms[MAX_ROWS][33], size_t *npseudo)
 			CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
 			CHECK_EQ_INT(s.exported, 4);
 			ev = world_last_event(w);
-			CHECK_STR(ev->actor, "analyst");   /* the default actor */
+			CHECK_STR(ev->actor, "analyst");
 			crossgate__audit_event__free_unpacked(ev, NULL);
 		}
 		CHECK_EQ_INT(read_table(out, &t), 0);
@@ -321,22 +321,35 @@ test_k_large(struct world *w)
 	struct export_stats s;
 	struct cg_err err;
 	struct table t;
+	size_t i;
 
-	/* k = 3: no class is large enough, only the header is written. */
+	/*
+	 * k = 3: no class of (age band, region) is large enough, so the export
+	 * climbs the hierarchies (age first: as varied as region, and first),
+	 * until everything is '*' and the five rows are one class.
+	 */
 	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
 	check_join_counts(&s);
 	CHECK_EQ_INT(s.k, 3);
-	CHECK_EQ_INT(s.exported, 0);
-	CHECK_EQ_INT(s.suppressed, 5);
-	CHECK_EQ_INT(s.classes, 0);
+	CHECK_EQ_INT(s.candidates, 5);
+	CHECK_EQ_INT(s.exported, 5);
+	CHECK_EQ_INT(s.suppressed, 0);
+	CHECK_EQ_INT(s.classes, 1);
+	CHECK_STR(s.levels, "age=1 region=1");
 	CHECK_EQ_INT(read_table(out, &t), 0);
 	CHECK_STR(t.header, EXPORT_HEADER);
-	CHECK_EQ_INT(t.nrows, 0);
+	CHECK_EQ_INT(t.nrows, 5);
+	for (i = 0; i < t.nrows; i++) {
+		CHECK_STR(t.cell[i][1], "*");
+		CHECK_STR(t.cell[i][2], "*");
+	}
 
+	/* Two marketing rows can never make a class of 3: refused, nothing written. */
 	o = opts(w, k3, "marketing", out, "marketing-k3.csv");
-	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
-	CHECK_EQ_INT(s.exported, 0);
-	CHECK_EQ_INT(s.suppressed, 2);
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "suppression limit");
+	CHECK(!world_exists(w, "marketing-k3.csv"));
+	CHECK(!world_exists(w, "marketing-k3.csv.meta.json"));
 	policy_free(k3);
 }
 
@@ -454,7 +467,7 @@ test_tamper(struct world *w)
 	CHECK_CONTAINS(err.msg, want);
 	CHECK(!world_exists(w, "tampered.csv"));
 	CHECK(!world_exists(w, "tampered.csv.tmp"));
-	CHECK_EQ_INT(audit_size(w->au), events);
+	CHECK_EQ_INT(audit_size(w->au), events + 1);   /* only the export-cap charge, which is never refunded */
 }
 
 /* A quasi-identifier the left partner left empty is taken from the right partner. */

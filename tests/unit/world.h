@@ -164,6 +164,11 @@ world_policy_text(const struct world *w, uint32_t k, const char *kline, const ch
 	    "      - {name: watch_minutes, type: int, min: 0, max: 10000000, role: feature}\n"
 	    "      - {name: top_game_category, type: category, role: feature,\n"
 	    "         values: [moba, fps, rpg]}\n"
+	    /* Tiny worlds: no l-diversity and a lax suppression limit, so the tests see plain k-anonymity. */
+	    "privacy: {l: 1, suppression_limit: 0.9, max_exports: 1000}\n"
+	    "principals:\n"
+	    "  - {name: analyst, role: analyst, identity: \"crossgate:analyst:analyst\",\n"
+	    "     purposes: [analytics, marketing], row_exports: [analytics, marketing]}\n"
 	    "%s";
 	size_t cap = sizeof(fmt) + 3 * KEYFILE_LINE_MAX + 32 + (extra ? strlen(extra) : 0);
 	char *t = malloc(cap);
