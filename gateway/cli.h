@@ -42,6 +42,8 @@ int cmd_policy(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_agent(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_gateway(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_export(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_query(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_budget(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_audit(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_demo(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_pki(int argc, char **argv, struct cli_ctx *ctx);

@@ -160,7 +160,9 @@ static const struct {
 	{ "pki", cmd_pki, "make the CA and the TLS certificates of the gateway and its principals" },
 	{ "agent", cmd_agent, "partner side: pack a CSV into a sealed, signed batch; push it" },
 	{ "gateway", cmd_gateway, "gateway side: ingest batch files, or serve them over mutual TLS" },
-	{ "export", cmd_export, "join, anonymize and export merged features (locally or from a gateway)" },
+	{ "query", cmd_query, "differentially private aggregates, charged to the analyst's privacy budget" },
+	{ "export", cmd_export, "row export: join, anonymize and export merged features (locally or from a gateway)" },
+	{ "budget", cmd_budget, "show each analyst's privacy budget spent and remaining" },
 	{ "audit", cmd_audit, "verify the audit log with the gateway's public key" },
 };
 
