@@ -1,0 +1,427 @@
+/* report.c - see report.h */
+#include "analytics/report.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static json_t *
+report_num(double v)
+{
+	return isfinite(v) ? json_real(v) : json_null();
+}
+
+const char *
+report_level_name(const struct analytics *a, int col, int32_t level)
+{
+	if (a->data == NULL || col < 0 || col >= DATASET_CAT_COLS || level < 0 ||
+	    (size_t)level >= a->data->levels[col].n)
+		return "";
+	return a->data->levels[col].names[level];
+}
+
+static json_t *
+report_provenance(const struct analytics *a)
+{
+	const struct provenance *p = &a->prov;
+	json_t *o;
+
+	if (!p->known)
+		return json_pack("{s:b, s:s}", "known", 0, "reason", a->prov_note);
+	o = json_pack("{s:b, s:s, s:s, s:I, s:I, s:s}", "known", 1, "export_id", p->export_id,
+	    "purpose", p->purpose, "k", (json_int_t)p->k, "rows", (json_int_t)p->rows,
+	    "policy_hash", p->policy_hash);
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "audit_index", p->audit_index >= 0 ?
+	    json_integer((json_int_t)p->audit_index) : json_null());
+	json_object_set_new(o, "l", json_integer((json_int_t)p->l));
+	json_object_set_new(o, "suppressed", json_integer((json_int_t)p->suppressed));
+	json_object_set_new(o, "sensitive", json_string(p->sensitive));
+	json_object_set_new(o, "created", json_string(p->created));
+	json_object_set_new(o, "analyst", json_string(p->analyst));
+	json_object_set_new(o, "left", json_string(p->left));
+	json_object_set_new(o, "right", json_string(p->right));
+	return o;
+}
+
+static json_t *
+report_mix(const struct analytics *a)
+{
+	const struct ridge_fit *m = &a->mix;
+	json_t *o, *feats, *grid, *folds;
+	size_t j;
+
+	if (!a->have_mix)
+		return json_pack("{s:b, s:s}", "available", 0, "reason", a->mix_note);
+	feats = json_array();
+	grid = json_array();
+	folds = json_array();
+	for (j = 0; j < m->p; j++)
+		json_array_append_new(feats, json_pack("{s:s, s:s, s:o, s:o, s:[o,o], s:o, s:o, s:o}",
+		    "name", dataset_num_names[analytics_mix_cols[j]], "symbol", analytics_mix_symbols[j],
+		    "coef", report_num(m->coef[j]), "coef_standardized", report_num(m->coef_std[j]),
+		    "ci95_standardized", report_num(m->boot_lo[j]), report_num(m->boot_hi[j]),
+		    "sd_standardized", report_num(m->boot_sd[j]), "mean", report_num(m->mean[j]),
+		    "scale", report_num(m->scale[j])));
+	for (j = 0; j < m->ngrid; j++)
+		json_array_append_new(grid, json_pack("{s:o, s:o}", "lambda", report_num(m->grid[j]),
+		    "cv_r2", report_num(m->grid_r2[j])));
+	for (j = 0; j < m->folds; j++)
+		json_array_append_new(folds, report_num(m->fold_r2[j]));
+	o = json_pack("{s:b, s:s, s:I, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o}",
+	    "available", 1, "target", dataset_num_names[DATASET_CONV], "rows_used", (json_int_t)m->n,
+	    "lambda", report_num(m->lambda), "folds", (json_int_t)m->folds,
+	    "cv_r2", report_num(m->cv_r2), "fold_r2", folds, "r2_train", report_num(m->r2_train),
+	    "intercept", report_num(m->intercept), "intercept_standardized", report_num(m->intercept_std),
+	    "alpha", report_num(m->coef[1]), "beta", report_num(m->coef[2]),
+	    "gamma", report_num(m->coef[0]), "bootstrap", (json_int_t)m->bootstrap,
+	    "features", feats, "grid", grid);
+	return o;
+}
+
+static json_t *
+report_segment(const struct analytics *a, const struct segments *s, const struct segment *g)
+{
+	json_t *center = json_object(), *mean = json_object(), *dom = json_object(), *z = json_array();
+	size_t t;
+	int c;
+
+	for (c = 0; c < SEGMENTS_FEATURES; c++) {
+		json_object_set_new(center, dataset_num_names[segments_feature_cols[c]],
+		    report_num(g->center[c]));
+		json_array_append_new(z, report_num(g->center_z[c]));
+	}
+	for (c = 0; c < DATASET_NUM_COLS; c++)
+		if (a->data->has_num[c])
+			json_object_set_new(mean, dataset_num_names[c], report_num(g->mean[c]));
+	for (c = 0; c < DATASET_CAT_COLS; c++) {
+		json_t *arr;
+
+		if (!a->data->has_cat[c])
+			continue;
+		arr = json_array();
+		for (t = 0; t < g->ntop[c]; t++)
+			json_array_append_new(arr, json_pack("{s:s, s:I}", "value",
+			    report_level_name(a, c, g->top[c][t].level), "count",
+			    (json_int_t)g->top[c][t].count));
+		json_object_set_new(dom, dataset_cat_names[c], arr);
+	}
+	return json_pack("{s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "name", g->name, "traits", g->traits,
+	    "size", (json_int_t)g->size, "share", report_num((double)g->size / (double)s->rows_used),
+	    "center", center, "center_standardized", z, "mean", mean, "dominant", dom);
+}
+
+static json_t *
+report_segments(const struct analytics *a)
+{
+	const struct segments *s = a->seg;
+	json_t *feats, *sil, *segs;
+	size_t i;
+	char key[8];
+
+	if (s == NULL)
+		return json_pack("{s:b, s:s}", "available", 0, "reason", a->seg_note);
+	feats = json_array();
+	for (i = 0; i < SEGMENTS_FEATURES; i++)
+		json_array_append_new(feats, json_string(dataset_num_names[segments_feature_cols[i]]));
+	sil = json_object();
+	for (i = 2; s->k_by_silhouette && i <= SEGMENTS_AUTO_K_MAX; i++) {
+		if (s->silhouette[i] == 0.0)
+			continue;
+		snprintf(key, sizeof(key), "%zu", i);
+		json_object_set_new(sil, key, report_num(s->silhouette[i]));
+	}
+	segs = json_array();
+	for (i = 0; i < s->nseg; i++)
+		json_array_append_new(segs, report_segment(a, s, &s->seg[i]));
+	return json_pack("{s:b, s:o, s:s, s:I, s:I, s:I, s:b, s:o, s:o, s:I, s:I, s:I, s:o, s:s}",
+	    "available", s->nseg > 0, "features", feats, "transform", "log1p, then standardized",
+	    "rows_used", (json_int_t)s->rows_used, "k", (json_int_t)s->nseg, "k_fit", (json_int_t)s->k_fit,
+	    "k_by_silhouette", s->k_by_silhouette, "silhouette", sil, "inertia", report_num(s->inertia),
+	    "iterations", (json_int_t)s->iterations, "merged", (json_int_t)s->merged,
+	    "withheld_rows", (json_int_t)s->withheld_rows, "segments", segs,
+	    "reason", a->seg_note);
+}
+
+static json_t *
+report_levels(const struct dataset_levels *lv, const double *count)
+{
+	json_t *arr = json_array();
+	size_t i;
+
+	for (i = 0; i < lv->n; i++)
+		json_array_append_new(arr, json_pack("{s:s, s:o}", "value", lv->names[i], "count",
+		    report_num(count[i])));
+	return arr;
+}
+
+static json_t *
+report_affinity(const struct analytics *a)
+{
+	const struct affinity *f = a->aff;
+	json_t *pairs;
+	size_t i;
+
+	if (f == NULL)
+		return json_pack("{s:b, s:s}", "available", 0, "reason", a->aff_note);
+	pairs = json_array();
+	for (i = 0; i < f->released; i++) {
+		const struct affinity_pair *p = &f->pairs[f->rules[i]];
+
+		json_array_append_new(pairs, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}",
+		    "course", f->course.names[p->course], "game", f->game.names[p->game],
+		    "count", report_num(p->count), "support", report_num(p->support),
+		    "confidence", report_num(p->confidence), "lift", report_num(p->lift)));
+	}
+	return json_pack("{s:b, s:s, s:o, s:I, s:I, s:o, s:o, s:o}", "available", 1,
+	    "source", f->source == AFFINITY_FROM_EXPORT ? "export" : "aggregates",
+	    "total", report_num(f->total), "released", (json_int_t)f->released,
+	    "withheld", (json_int_t)f->withheld,
+	    "course_categories", report_levels(&f->course, f->course_count),
+	    "game_categories", report_levels(&f->game, f->game_count), "pairs", pairs);
+}
+
+int
+report_json(const struct analytics *a, json_t **out, struct cg_err *err)
+{
+	json_t *o;
+
+	*out = NULL;
+	o = json_pack("{s:s, s:i, s:I, s:{s:o, s:o, s:I}, s:o, s:o, s:o, s:o}",
+	    "tool", "crossgate analytics", "version", 1, "threshold", (json_int_t)a->threshold,
+	    "input", "export", a->opts.export_path ? json_string(a->opts.export_path) : json_null(),
+	    "aggregates", a->opts.aggregates_path ? json_string(a->opts.aggregates_path) : json_null(),
+	    "rows", (json_int_t)a->rows,
+	    "provenance", report_provenance(a), "content_mix", report_mix(a),
+	    "segments", report_segments(a), "affinity", report_affinity(a));
+	if (o == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "cannot build the JSON report");
+	*out = o;
+	return 0;
+}
+
+int
+report_write_json(const struct analytics *a, const char *path, struct cg_err *err)
+{
+	json_t *o = NULL;
+	int rc;
+
+	if ((rc = report_json(a, &o, err)) != 0)
+		return rc;
+	if (strcmp(path, "-") == 0) {
+		rc = json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17)) != 0 ||
+		    fputc('\n', stdout) == EOF || fflush(stdout) != 0;
+	} else {
+		rc = json_dump_file(o, path, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
+	}
+	json_decref(o);
+	if (rc != 0)
+		return cg_err_set(err, CG_ERR_IO, "%s: cannot write the JSON report", path);
+	return 0;
+}
+
+/* ---- CSV ------------------------------------------------------------------ */
+
+/* RFC 4180: text always quoted, quotes doubled. */
+static void
+report_csv_text(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', f);
+		fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void
+report_csv_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.17g", v);
+}
+
+static int
+report_csv_open(const char *dir, const char *name, const char *header, FILE **out, char *path,
+    size_t size, struct cg_err *err)
+{
+	if ((size_t)snprintf(path, size, "%s/%s", dir, name) >= size)
+		return cg_err_set(err, CG_ERR_ARG, "%s: directory path too long", dir);
+	if ((*out = fopen(path, "w")) == NULL)
+		return cg_err_set(err, CG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+	fprintf(*out, "%s\n", header);
+	return 0;
+}
+
+static int
+report_csv_close(FILE *f, const char *path, struct cg_err *err)
+{
+	int bad = ferror(f);
+
+	if (fclose(f) != 0 || bad)
+		return cg_err_set(err, CG_ERR_IO, "%s: write failed", path);
+	return 0;
+}
+
+static void
+report_csv_mix(const struct analytics *a, FILE *f)
+{
+	const struct ridge_fit *m = &a->mix;
+	size_t j;
+
+	for (j = 0; a->have_mix && j < m->p; j++) {
+		report_csv_text(f, dataset_num_names[analytics_mix_cols[j]]);
+		fputc(',', f);
+		report_csv_text(f, analytics_mix_symbols[j]);
+		fputc(',', f);
+		report_csv_num(f, m->coef[j]);
+		fputc(',', f);
+		report_csv_num(f, m->coef_std[j]);
+		fputc(',', f);
+		report_csv_num(f, m->boot_lo[j]);
+		fputc(',', f);
+		report_csv_num(f, m->boot_hi[j]);
+		fprintf(f, ",%zu,", m->n);
+		report_csv_num(f, m->cv_r2);
+		fputc(',', f);
+		report_csv_num(f, m->lambda);
+		fputc('\n', f);
+	}
+}
+
+static void
+report_csv_segments(const struct analytics *a, FILE *f, FILE *cats)
+{
+	const struct segments *s = a->seg;
+	size_t i, t;
+	int c;
+
+	for (i = 0; s != NULL && i < s->nseg; i++) {
+		const struct segment *g = &s->seg[i];
+
+		fprintf(f, "%zu,", i + 1);
+		report_csv_text(f, g->name);
+		fprintf(f, ",%zu,", g->size);
+		report_csv_num(f, (double)g->size / (double)s->rows_used);
+		for (c = 0; c < SEGMENTS_FEATURES; c++) {
+			fputc(',', f);
+			report_csv_num(f, g->center[c]);
+		}
+		for (c = 0; c < DATASET_NUM_COLS; c++) {
+			fputc(',', f);
+			report_csv_num(f, g->mean[c]);
+		}
+		fputc('\n', f);
+		for (c = 0; c < DATASET_CAT_COLS; c++) {
+			for (t = 0; t < g->ntop[c]; t++) {
+				fprintf(cats, "%zu,", i + 1);
+				report_csv_text(cats, dataset_cat_names[c]);
+				fputc(',', cats);
+				report_csv_text(cats, report_level_name(a, c, g->top[c][t].level));
+				fprintf(cats, ",%zu\n", g->top[c][t].count);
+			}
+		}
+	}
+}
+
+static void
+report_csv_affinity(const struct analytics *a, FILE *f)
+{
+	const struct affinity *af = a->aff;
+	size_t i;
+
+	for (i = 0; af != NULL && i < af->released; i++) {
+		const struct affinity_pair *p = &af->pairs[af->rules[i]];
+
+		report_csv_text(f, af->course.names[p->course]);
+		fputc(',', f);
+		report_csv_text(f, af->game.names[p->game]);
+		fputc(',', f);
+		report_csv_num(f, p->count);
+		fputc(',', f);
+		report_csv_num(f, p->support);
+		fputc(',', f);
+		report_csv_num(f, p->confidence);
+		fputc(',', f);
+		report_csv_num(f, p->lift);
+		fputc('\n', f);
+	}
+}
+
+static void
+report_csv_provenance(const struct analytics *a, FILE *f)
+{
+	const struct provenance *p = &a->prov;
+
+	if (!p->known) {
+		fputs("\"known\",\"false\"\n\"reason\",", f);
+		report_csv_text(f, a->prov_note);
+		fputc('\n', f);
+		return;
+	}
+	fputs("\"known\",\"true\"\n\"export_id\",", f);
+	report_csv_text(f, p->export_id);
+	fputs("\n\"purpose\",", f);
+	report_csv_text(f, p->purpose);
+	fprintf(f, "\n\"k\",%llu\n\"rows\",%llu\n\"policy_hash\",", (unsigned long long)p->k,
+	    (unsigned long long)p->rows);
+	report_csv_text(f, p->policy_hash);
+	if (p->audit_index >= 0)
+		fprintf(f, "\n\"audit_index\",%lld", (long long)p->audit_index);
+	fputs("\n\"created\",", f);
+	report_csv_text(f, p->created);
+	fputc('\n', f);
+}
+
+int
+report_write_csv(const struct analytics *a, const char *dir, struct cg_err *err)
+{
+	static const char *const names[5] = {
+		"content_mix.csv", "segments.csv", "segment_categories.csv", "affinity.csv",
+		"provenance.csv",
+	};
+	char path[5][4200], seg_header[1024];
+	FILE *f[5] = { NULL, NULL, NULL, NULL, NULL };
+	size_t n = 0;
+	int i, c, rc = 0;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return cg_err_set(err, CG_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
+	n = (size_t)snprintf(seg_header, sizeof(seg_header), "segment,name,size,share");
+	for (c = 0; c < SEGMENTS_FEATURES; c++)
+		n += (size_t)snprintf(seg_header + n, sizeof(seg_header) - n, ",center_%s",
+		    dataset_num_names[segments_feature_cols[c]]);
+	for (c = 0; c < DATASET_NUM_COLS; c++)
+		n += (size_t)snprintf(seg_header + n, sizeof(seg_header) - n, ",mean_%s",
+		    dataset_num_names[c]);
+	{
+		const char *headers[5] = {
+			"feature,symbol,coef,coef_standardized,ci95_low_standardized,"
+			"ci95_high_standardized,rows_used,cv_r2,lambda",
+			seg_header, "segment,column,value,count",
+			"course,game,count,support,confidence,lift", "field,value",
+		};
+
+		for (i = 0; i < 5; i++)
+			if ((rc = report_csv_open(dir, names[i], headers[i], &f[i], path[i],
+			    sizeof(path[i]), err)) != 0)
+				goto out;
+	}
+	report_csv_mix(a, f[0]);
+	report_csv_segments(a, f[1], f[2]);
+	report_csv_affinity(a, f[3]);
+	report_csv_provenance(a, f[4]);
+ out:
+	for (i = 0; i < 5; i++) {
+		if (f[i] == NULL)
+			continue;
+		if (report_csv_close(f[i], path[i], err) != 0 && rc == 0)
+			rc = err->code;
+	}
+	return rc;
+}
