@@ -38,6 +38,7 @@ enum synth_stream {
 	SYNTH_S_ROW,        /* + platform * 2 + variant */
 	SYNTH_S_SHUFFLE = 16,
 	SYNTH_S_KEYS,
+	SYNTH_S_SEGMENT,
 };
 
 /* Ways a row is malformed; each makes the agent reject the whole row. */
@@ -130,14 +131,33 @@ static const int synth_region_w[] = {
 static const char *const synth_course_cats[] = {
 	"programming", "finance", "language", "design", "history", "science", "music",
 };
-static const int synth_course_w[] = { 22, 18, 20, 12, 8, 12, 8 };
 #define SYNTH_PROGRAMMING 0
 
 static const char *const synth_game_cats[] = {
 	"moba", "fps", "rpg", "strategy", "sports", "casual", "card",
 };
-static const int synth_game_w[] = { 28, 18, 15, 10, 9, 14, 6 };
 #define SYNTH_STRATEGY 3
+
+/*
+ * The planted segments (synth.h): each tilts the category weights too, so
+ * that segments have dominant categories to find.  Strategy keeps a low
+ * weight everywhere: the planted affinity must stay the one that stands out.
+ */
+const struct synth_segment synth_segments[SYNTH_SEGMENTS] = {
+	{ "learners", 0.35, 2400.0, 250.0, 4.0 },
+	{ "gamers", 0.40, 150.0, 4000.0, 40.0 },
+	{ "all-round", 0.25, 2400.0, 4000.0, 12.0 },
+};
+static const int synth_course_w[SYNTH_SEGMENTS][7] = {
+	{ 30, 24, 18, 10, 6, 8, 4 },
+	{ 14, 10, 26, 14, 10, 10, 16 },
+	{ 22, 18, 20, 12, 8, 12, 8 },
+};
+static const int synth_game_w[SYNTH_SEGMENTS][7] = {
+	{ 28, 18, 15, 10, 9, 14, 6 },
+	{ 40, 26, 14, 6, 6, 6, 2 },
+	{ 18, 14, 26, 10, 14, 12, 6 },
+};
 
 static const char *const synth_surnames[] = {
 	"wang", "li", "zhang", "liu", "chen", "yang", "huang", "zhao", "wu", "zhou",
@@ -515,20 +535,43 @@ synth_plan_make(const struct synth_ctx *c, int platform, uint64_t p, struct synt
 	}
 }
 
+/* The planted segment of a person: its own stream, so nothing else shifts with it. */
+static int
+synth_segment_of(const struct synth_ctx *c, uint64_t p)
+{
+	struct synth_rng r;
+	double u;
+	int i;
+
+	synth_rng_init(&r, c->o->seed, p, SYNTH_S_SEGMENT);
+	u = synth_unif(&r);
+	for (i = 0; i + 1 < SYNTH_SEGMENTS; i++) {
+		if (u < synth_segments[i].share)
+			return i;
+		u -= synth_segments[i].share;
+	}
+	return SYNTH_SEGMENTS - 1;
+}
+
 static void
 synth_kfeat_make(const struct synth_ctx *c, uint64_t p, struct synth_kfeat *f)
 {
+	const struct synth_segment *sg;
 	struct synth_rng r;
 	int64_t price;
+	int seg = synth_segment_of(c, p);
 
+	sg = &synth_segments[seg];
 	synth_rng_init(&r, c->o->seed, p, SYNTH_S_FEAT_K);
-	f->cat = synth_weighted(&r, synth_course_w, SYNTH_NELEM(synth_course_w));
+	f->cat = synth_weighted(&r, synth_course_w[seg], 7);
+	f->learn = synth_lognormal(&r, sg->learn_median, SYNTH_SEGMENT_SIGMA, 10000000);
 	if (synth_chance(&r, 0.10)) {
+		/* Free content only. */
 		f->spend = 0;
 		f->courses = 0;
-		f->learn = synth_lognormal(&r, 60.0, 1.0, 10000000);
 	} else {
-		f->spend = synth_lognormal(&r, 15000.0, 1.1, 100000000);
+		/* Spend follows learning time: about 8 cents a minute, loosely. */
+		f->spend = synth_lognormal(&r, 8.0 * (double)f->learn + 100.0, 0.6, 100000000);
 		price = synth_lognormal(&r, 9900.0, 0.5, 1000000);
 		if (price < 100)
 			price = 100;
@@ -537,8 +580,6 @@ synth_kfeat_make(const struct synth_ctx *c, uint64_t p, struct synth_kfeat *f)
 			f->courses = 1;
 		if (f->courses > 10000)
 			f->courses = 10000;
-		f->learn = synth_clamp((double)f->courses * (double)synth_lognormal(&r, 300.0, 0.7, 100000) +
-		    (double)synth_below(&r, 120), 0, 10000000);
 	}
 	f->conv = 0;
 }
@@ -546,23 +587,26 @@ synth_kfeat_make(const struct synth_ctx *c, uint64_t p, struct synth_kfeat *f)
 static void
 synth_gfeat_make(const struct synth_ctx *c, uint64_t p, struct synth_gfeat *f)
 {
+	const struct synth_segment *sg;
 	struct synth_rng r;
 	struct synth_kfeat kf;
+	int seg = synth_segment_of(c, p);
 
+	sg = &synth_segments[seg];
 	synth_rng_init(&r, c->o->seed, p, SYNTH_S_FEAT_G);
-	f->watch = synth_lognormal(&r, 1500.0, 1.2, 10000000);
+	f->watch = synth_lognormal(&r, sg->watch_median, SYNTH_SEGMENT_SIGMA, 10000000);
 	f->gift = synth_chance(&r, 0.4) ? 0 : synth_lognormal(&r, 5000.0, 1.3, 100000000);
-	f->streams = synth_lognormal(&r, 15.0, 0.9, 100000);
-	f->cat = synth_weighted(&r, synth_game_w, SYNTH_NELEM(synth_game_w));
+	f->streams = synth_lognormal(&r, sg->streams_median, SYNTH_SEGMENT_SIGMA, 100000);
+	f->cat = synth_weighted(&r, synth_game_w[seg], 7);
 	if (p < c->s) {
 		/* The planted association: programmers lean to strategy games. */
 		synth_kfeat_make(c, p, &kf);
-		if (kf.cat == SYNTH_PROGRAMMING && synth_chance(&r, 0.5))
+		if (kf.cat == SYNTH_PROGRAMMING && synth_chance(&r, SYNTH_AFFINITY_P))
 			f->cat = SYNTH_STRATEGY;
 	}
 }
 
-/* K's features, with F = 0.3 C + 20 T_K + 5 T_G + noise for shared people. */
+/* K's features, with F = 0.3 C + 20 T_K + 5 T_G + noise for shared people (synth.h). */
 static void
 synth_kfeat_full(const struct synth_ctx *c, uint64_t p, struct synth_kfeat *f)
 {
@@ -571,13 +615,13 @@ synth_kfeat_full(const struct synth_ctx *c, uint64_t p, struct synth_kfeat *f)
 	double v;
 
 	synth_kfeat_make(c, p, f);
-	v = 0.3 * (double)f->spend + 20.0 * (double)f->learn;
+	v = SYNTH_COEF_SPEND * (double)f->spend + SYNTH_COEF_LEARN * (double)f->learn;
 	if (p < c->s) {
 		synth_gfeat_make(c, p, &gf);
-		v += 5.0 * (double)gf.watch;
+		v += SYNTH_COEF_WATCH * (double)gf.watch;
 	}
 	synth_rng_init(&r, c->o->seed, p, SYNTH_S_CONV);
-	v += 1500.0 * synth_normal(&r);
+	v += SYNTH_CONV_NOISE * synth_normal(&r);
 	f->conv = synth_clamp(v, 0, 100000000);
 }
 
@@ -1086,12 +1130,35 @@ synth_seed_json(uint64_t seed)
 	return json_string(s);
 }
 
+/* What synth.h says is planted, for a test that reads truth.json rather than this header. */
+static json_t *
+synth_planted_json(void)
+{
+	json_t *segs = json_array();
+	int i;
+
+	if (segs == NULL)
+		return NULL;
+	for (i = 0; i < SYNTH_SEGMENTS; i++)
+		json_array_append_new(segs, json_pack("{s:s, s:f, s:f, s:f, s:f}", "name",
+		    synth_segments[i].name, "share", synth_segments[i].share, "learn_median",
+		    synth_segments[i].learn_median, "watch_median", synth_segments[i].watch_median,
+		    "streams_median", synth_segments[i].streams_median));
+	return json_pack("{s:{s:f, s:f, s:f}, s:f, s:o, s:f, s:{s:s, s:s, s:f}}",
+	    "coefficients", "k_course_spend_cents", SYNTH_COEF_SPEND,
+	    "k_learning_minutes", SYNTH_COEF_LEARN, "g_watch_minutes", SYNTH_COEF_WATCH,
+	    "conversion_noise_sd", SYNTH_CONV_NOISE, "segments", segs,
+	    "segment_sigma", SYNTH_SEGMENT_SIGMA,
+	    "affinity", "course", SYNTH_AFFINITY_COURSE, "game", SYNTH_AFFINITY_GAME,
+	    "p", SYNTH_AFFINITY_P);
+}
+
 static int
 synth_write_truth(const char *dir, const struct synth_opts *o, const struct synth_truth *t,
     struct cg_err *err)
 {
 	char path[4096];
-	json_t *root = NULL;
+	json_t *root = NULL, *planted;
 	int r;
 
 	if ((size_t)snprintf(path, sizeof(path), "%s/truth.json", dir) >= sizeof(path)) {
@@ -1113,7 +1180,8 @@ synth_write_truth(const char *dir, const struct synth_opts *o, const struct synt
 	    "users", (json_int_t)o->users, "shared_frac", o->shared_frac,
 	    "no_match_frac", o->no_match_frac, "no_analytics_frac", o->no_analytics_frac,
 	    "bad_frac", o->bad_frac, "dup_frac", o->dup_frac, "seed", synth_seed_json(o->seed));
-	if (root == NULL) {
+	if (root == NULL || (planted = synth_planted_json()) == NULL ||
+	    json_object_set_new(root, "planted", planted) != 0) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "synth: cannot build truth.json");
 		goto out;
 	}

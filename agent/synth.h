@@ -40,14 +40,48 @@ struct synth_truth {
 	uint64_t matched_marketing;          /* matched with `marketing` consent on both sides */
 };
 
+/*
+ * The structure planted in the features, which the analytics core must
+ * recover from the anonymized export alone (tests/e2e/test_analytics_planted.sh):
+ *
+ *   - conversion: F = 0.3 C^K + 20 T^K + 5 T^G + N(0, 1500^2) cents for
+ *     people on both platforms (C^K course spend in cents, T^K learning and
+ *     T^G watch minutes), clamped at 0 (which these values never reach);
+ *   - segments: every person belongs to one of SYNTH_SEGMENTS segments drawn
+ *     with the given shares; learning minutes, watch minutes and streams
+ *     followed are log-normal around the segment's medians with log standard
+ *     deviation SYNTH_SEGMENT_SIGMA, and each segment tilts the category
+ *     weights (learners lean to programming and finance, gamers to moba);
+ *   - affinity: a shared person whose top course category is programming has
+ *     strategy as top game category with probability SYNTH_AFFINITY_P more.
+ *
+ * truth.json repeats all of it under "planted".
+ */
+#define SYNTH_COEF_SPEND 0.3
+#define SYNTH_COEF_LEARN 20.0
+#define SYNTH_COEF_WATCH 5.0
+#define SYNTH_CONV_NOISE 1500.0
+#define SYNTH_SEGMENTS 3
+#define SYNTH_SEGMENT_SIGMA 0.5
+#define SYNTH_AFFINITY_COURSE "programming"
+#define SYNTH_AFFINITY_GAME "strategy"
+#define SYNTH_AFFINITY_P 0.5
+
+struct synth_segment {
+	const char *name;
+	double share;
+	double learn_median, watch_median, streams_median;
+};
+extern const struct synth_segment synth_segments[SYNTH_SEGMENTS];
+
 void synth_opts_default(struct synth_opts *o);
 
 /*
  * Write k_users.csv (LF line ends), g_viewers.csv (CRLF) and truth.json into
  * dir (which must exist).  The schemas are the demo policy's
- * (policy/example.yaml).  truth.json holds every field of *truth and an
+ * (policy/example.yaml).  truth.json holds every field of *truth, an
  * "opts" object with the options used (a seed above 2^63-1 is written as a
- * decimal string).  1,000,000 users per platform take about two seconds.
+ * decimal string) and the "planted" structure (above).  1,000,000 users per platform take about two seconds.
  * Errors: CG_ERR_ARG (a fraction outside [0, 1], or no_match_frac +
  * no_analytics_frac or bad_frac + dup_frac above 1), CG_ERR_LIMIT (more than
  * 40,000,000 users), CG_ERR_IO, CG_ERR_NOMEM.  *truth is zeroed on failure.

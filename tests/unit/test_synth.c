@@ -572,7 +572,14 @@ test_truth_json(const char *dir, const struct synth_opts *o, const struct synth_
 	TRUTH_FIELD(exported_before_suppression);
 	TRUTH_FIELD(matched_marketing);
 #undef TRUTH_FIELD
-	CHECK_EQ_INT(json_object_size(root), 15);
+	CHECK_EQ_INT(json_object_size(root), 16);
+	/* The planted structure is written as synth.h declares it. */
+	CHECK(json_real_value(json_object_get(json_object_get(json_object_get(root, "planted"),
+	    "coefficients"), "k_learning_minutes")) == SYNTH_COEF_LEARN);
+	CHECK_EQ_INT(json_array_size(json_object_get(json_object_get(root, "planted"), "segments")),
+	    SYNTH_SEGMENTS);
+	CHECK_STR(json_string_value(json_object_get(json_object_get(json_object_get(root, "planted"),
+	    "affinity"), "game")), SYNTH_AFFINITY_GAME);
 	opts = json_object_get(root, "opts");
 	CHECK(json_is_object(opts));
 	CHECK_EQ_INT(json_integer_value(json_object_get(opts, "users")), o->users);
