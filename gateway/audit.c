@@ -696,7 +696,7 @@ audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key 
 		    "signed checkpoint at size %llu; run 'crossgate audit verify'", path, (unsigned long long)size);
 		goto out;
 	}
-	snprintf(origin, AUDIT_ORIGIN_MAX, "%s", cp.origin);
+	memcpy(origin, cp.origin, strlen(cp.origin) + 1);   /* length checked above */
 	*out = f;
 	r = 0;
 out:
@@ -993,6 +993,48 @@ audit_policy_seen(struct audit *a, const unsigned char hash[32], struct cg_err *
 fail:
 	store_rollback(a->st);
 	audit_txn_end(a, 0);
+	return r;
+}
+
+int
+audit_log_keys(struct audit *a, const char *action, const struct keyfile_key *enc, const struct keyfile_key *storage,
+    struct cg_err *err)
+{
+	Crossgate__AuditEvent ev = CROSSGATE__AUDIT_EVENT__INIT;
+	struct keyfile_key *enc_pub = NULL, *sign_pub = NULL;
+	char ids[3][2 * KEYFILE_ID_LEN + 1], lines[2][KEYFILE_LINE_MAX], *idp[3], *linep[2];
+	int r;
+
+	if (enc->type == KEYFILE_X25519_SECRET)
+		r = keyfile_public_of(enc, &enc_pub, err);
+	else
+		r = enc->type == KEYFILE_X25519_PUBLIC ? 0 : cg_err_set(err, CG_ERR_ARG, "audit: not an X25519 key");
+	if (r != 0 || (r = keyfile_public_of(a->sign, &sign_pub, err)) != 0)
+		goto out;
+	if (keyfile_public_line(enc_pub != NULL ? enc_pub : enc, lines[0], sizeof(lines[0])) != 0 ||
+	    keyfile_public_line(sign_pub, lines[1], sizeof(lines[1])) != 0) {
+		r = cg_err_set(err, CG_ERR_INTERNAL, "cannot format a public key line");
+		goto out;
+	}
+	keyfile_id_hex(enc->id, ids[0]);
+	keyfile_id_hex(a->sign->id, ids[1]);
+	keyfile_id_hex(storage->id, ids[2]);
+	idp[0] = ids[0];
+	idp[1] = ids[1];
+	idp[2] = ids[2];
+	linep[0] = lines[0];
+	linep[1] = lines[1];
+	ev.actor = (char *)(strcmp(action, "keygen") == 0 ? "operator" : "gateway");
+	ev.action = (char *)action;
+	ev.outcome = (char *)"ok";
+	ev.key_ids = idp;
+	ev.n_key_ids = 3;
+	ev.public_keys = linep;
+	ev.n_public_keys = 2;
+	r = audit_log(a, &ev, err);
+out:
+	keyfile_free(enc_pub);
+	keyfile_free(sign_pub);
 	return r;
 }
 

@@ -136,6 +136,15 @@ int audit_keychain_load(struct store *st, const struct keyfile_key *pub, struct 
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
 /*
+ * Log the gateway's keys (action "keygen" when they were just made, "keys"
+ * when a server finds an empty log): key ids of enc, the signing key and
+ * storage, and the public key lines of enc and the signing key.  Never a
+ * secret.  enc is the X25519 key (secret or public), storage the storage key.
+ */
+int audit_log_keys(struct audit *a, const char *action, const struct keyfile_key *enc,
+    const struct keyfile_key *storage, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
+/*
  * Rotate the signing key: log a key-rotate event (ids and public key lines
  * of the old and the new key) under a checkpoint signed by the current key
  * and `next`, in a transaction of its own; from then on `a` signs with

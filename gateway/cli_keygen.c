@@ -103,36 +103,17 @@ out:
 
 /* Record a gateway key generation in the audit log: ids and public keys only. */
 static int
-keygen_audit(const char *db, const struct keyfile_key *sign, const struct keyfile_key *enc_pub,
-    const struct keyfile_key *sign_pub, const struct keyfile_key *storage)
+keygen_audit(const char *db, const struct keyfile_key *sign, const struct keyfile_key *enc,
+    const struct keyfile_key *storage)
 {
 	struct store *st = NULL;
 	struct audit *a = NULL;
 	struct cg_err err;
-	Crossgate__AuditEvent ev;
-	char ids[3][17], lines[2][KEYFILE_LINE_MAX], *idp[3], *linep[2];
 	int r = -1;
 
 	cg_err_clear(&err);
-	keyfile_id_hex(enc_pub->id, ids[0]);
-	keyfile_id_hex(sign_pub->id, ids[1]);
-	keyfile_id_hex(storage->id, ids[2]);
-	if (keyfile_public_line(enc_pub, lines[0], sizeof(lines[0])) != 0 ||
-	    keyfile_public_line(sign_pub, lines[1], sizeof(lines[1])) != 0)
-		goto out;
-	idp[0] = ids[0]; idp[1] = ids[1]; idp[2] = ids[2];
-	linep[0] = lines[0]; linep[1] = lines[1];
-	if (store_open(db, STORE_OPEN_CREATE, &st, &err) != 0 || audit_open(st, sign, &a, &err) != 0)
-		goto out;
-	crossgate__audit_event__init(&ev);
-	ev.actor = (char *)"operator";
-	ev.action = (char *)"keygen";
-	ev.outcome = (char *)"ok";
-	ev.key_ids = idp;
-	ev.n_key_ids = 3;
-	ev.public_keys = linep;
-	ev.n_public_keys = 2;
-	if (audit_log(a, &ev, &err) != 0)
+	if (store_open(db, STORE_OPEN_CREATE, &st, &err) != 0 || audit_open(st, sign, &a, &err) != 0 ||
+	    audit_log_keys(a, "keygen", enc, storage, &err) != 0)
 		goto out;
 	r = 0;
 out:
@@ -278,7 +259,7 @@ cmd_keygen(int argc, char **argv, struct cli_ctx *ctx)
 		if (keygen_symmetric(path, KEYFILE_STORAGE, "crossgate gateway storage key: keep this file private",
 		    force, &storage) != 0)
 			goto out;
-		if (db != NULL && keygen_audit(db, sign, enc_pub, sign_pub, storage) != 0)
+		if (db != NULL && keygen_audit(db, sign, enc_pub, storage) != 0)
 			goto out;
 		if (ctx->out)
 			fprintf(ctx->out, "gateway keys written to %s (enc.key, enc.pub, sign.key, sign.pub, "

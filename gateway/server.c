@@ -16,11 +16,13 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
+#include <linux/memfd.h>
 #include <sodium.h>
 
 #include "crypto/tls.h"
@@ -34,6 +36,14 @@
 
 /* Spool writes gather this many bytes of checked frames (one system call each). */
 #define SERVER_SPOOL_WRITE (512 * 1024)
+/*
+ * Batches up to SERVER_MEM_SPOOL_ONE bytes are spooled to anonymous memory
+ * (memfd), while all such spools together stay under SERVER_MEM_SPOOL_ALL;
+ * larger ones go to the spool directory.  Memory spares the file system's
+ * write path for the common case, and a crash leaves nothing behind.
+ */
+#define SERVER_MEM_SPOOL_ONE (256ull << 20)
+#define SERVER_MEM_SPOOL_ALL (512ull << 20)
 
 /* One connection slot: its socket, and whether a request is in flight (then shutdown leaves it be). */
 struct server_slot {
@@ -66,6 +76,7 @@ struct server {
 	int64_t unauth_window;               /* minute of the current rate-limit window */
 	unsigned unauth_logged;
 	uint64_t unauth_suppressed;
+	uint64_t mem_spooled;                /* bytes reserved by memory spools */
 
 	pthread_mutex_t log_mu;
 	FILE *log;
@@ -287,6 +298,41 @@ server_spool_open(struct server *s, const char *kind, uint64_t id, char path[120
 	return 0;
 }
 
+/*
+ * A push spool in memory if the batch is small enough and the budget allows
+ * (*reserved is then its size, to give back); NULL *out otherwise.  path is
+ * the memfd's name in /proc for the file pipeline to open.
+ */
+static void
+server_spool_mem(struct server *s, uint64_t size, char path[1200], FILE **out, uint64_t *reserved)
+{
+	int fd;
+
+	*out = NULL;
+	*reserved = 0;
+	if (size > SERVER_MEM_SPOOL_ONE)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->mem_spooled + size <= SERVER_MEM_SPOOL_ALL) {
+		s->mem_spooled += size;
+		*reserved = size;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (*reserved == 0)
+		return;
+	if ((fd = (int)syscall(SYS_memfd_create, "crossgate-push", MFD_CLOEXEC)) >= 0) {
+		snprintf(path, 1200, "/proc/self/fd/%d", fd);
+		if ((*out = fdopen(fd, "w+")) != NULL)
+			return;
+		close(fd);
+	}
+	path[0] = '\0';
+	pthread_mutex_lock(&s->mu);
+	s->mem_spooled -= *reserved;
+	pthread_mutex_unlock(&s->mu);
+	*reserved = 0;
+}
+
 /* ---- push ---- */
 
 static int
@@ -312,10 +358,10 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	char path[1200] = "", msg[CG_ERR_MSG_MAX + 128];
 	FILE *f = NULL;
 	unsigned char *b = NULL;
-	uint64_t got = 0, frames = 0;
+	uint64_t got = 0, frames = 0, mem = 0;
 	size_t len, have = 0, bcap, off = 0;
 	int64_t t0 = tls_now_ms(), t1, deadline;
-	int r, keep = 0;
+	int r, keep = 0, progress = 0;
 
 	if (req->size > net->push_max_bytes) {
 		snprintf(msg, sizeof(msg), "batch of %llu bytes is over the limit of %llu bytes",
@@ -324,7 +370,8 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 		server_refused(c, "push", msg, NULL);
 		return 0;
 	}
-	if ((r = server_spool_open(s, "push", c->id, path, &f, &err)) != 0) {
+	server_spool_mem(s, req->size, path, &f, &mem);
+	if (f == NULL && (r = server_spool_open(s, "push", c->id, path, &f, &err)) != 0) {
 		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 		slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
 		    json_string(err.msg), NULL);
@@ -392,7 +439,12 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			}
 			frames++;
 			off += used;
+			progress = 1;
+		}
+		/* Renewed once per read that completed a frame, not per frame: a clock read per record shows. */
+		if (progress) {
 			deadline = server_deadline(net->read_timeout);
+			progress = 0;
 		}
 		/* b[0, off) holds checked frames: written once enough gathered, or at the end. */
 		if (off > 0 && (got + off >= req->size || bcap - have < SERVER_SPOOL_WRITE)) {
@@ -431,12 +483,11 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 		}
 		have += n;
 	}
+	/* Kept open through the ingest: a memory spool lives as long as its descriptor. */
 	if (fflush(f) != 0) {
 		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 		goto out;
 	}
-	fclose(f);
-	f = NULL;
 	t1 = tls_now_ms();
 
 	keys.enc = s->cfg.enc;
@@ -491,7 +542,11 @@ out:
 	free(b);
 	if (f != NULL)
 		fclose(f);
-	if (path[0] != '\0')
+	if (mem > 0) {
+		pthread_mutex_lock(&s->mu);
+		s->mem_spooled -= mem;
+		pthread_mutex_unlock(&s->mu);
+	} else if (path[0] != '\0')
 		unlink(path);
 	return keep;
 }
@@ -1217,8 +1272,12 @@ server_new(const struct server_config *cfg, struct server **out, struct cg_err *
 	(void)fcntl(s->stop_pipe[1], F_SETFD, FD_CLOEXEC);
 	(void)fcntl(s->lfd, F_SETFL, O_NONBLOCK);
 	if ((r = store_open(cfg->db_path, STORE_OPEN_CREATE, &s->st, err)) != 0 ||
-	    (r = audit_open(s->st, cfg->sign, &s->au, err)) != 0 ||
-	    (r = audit_policy_seen(s->au, cfg->pol->hash, err)) != 0)
+	    (r = audit_open(s->st, cfg->sign, &s->au, err)) != 0)
+		goto fail;
+	/* A log that starts here (keys made without keygen --db) names the keys it runs with first. */
+	if (audit_size(s->au) == 0 && (r = audit_log_keys(s->au, "keys", cfg->enc, cfg->storage, err)) != 0)
+		goto fail;
+	if ((r = audit_policy_seen(s->au, cfg->pol->hash, err)) != 0)
 		goto fail;
 	server_clean_spool(s);
 	*out = s;
