@@ -176,16 +176,12 @@ analytics_run(const struct analytics_opts *o, struct analytics **out, struct cg_
 	}
 	if (o->meta_path != NULL) {
 		snprintf(meta, sizeof(meta), "%s", o->meta_path);
-	} else if (o->export_path != NULL) {
-		if ((rc = provenance_sidecar_path(o->export_path, meta, sizeof(meta), err)) != 0)
-			goto out;
-	} else {
-		meta[0] = '\0';
+	} else if ((rc = provenance_sidecar_path(o->export_path != NULL ? o->export_path :
+	    o->aggregates_path, meta, sizeof(meta), err)) != 0) {
+		goto out;
 	}
 	cg_err_clear(&e);
-	if (meta[0] == '\0') {
-		snprintf(a->prov_note, sizeof(a->prov_note), "no export given, so no provenance sidecar");
-	} else if ((rc = provenance_load(meta, &a->prov, &e)) == CG_ERR_NOTFOUND) {
+	if ((rc = provenance_load(meta, &a->prov, &e)) == CG_ERR_NOTFOUND) {
 		snprintf(a->prov_note, sizeof(a->prov_note), "no provenance sidecar (%s)", e.msg);
 	} else if (rc != 0) {
 		cg_err_set(err, rc, "%s", e.msg);

@@ -664,20 +664,22 @@ html_provenance(struct html *h)
 		fputs(". Without the export&rsquo;s sidecar these numbers cannot be traced to an audit "
 		    "event.</p><dl>", f);
 	} else {
-		fputs("<p class=\"sub\">Every number in this report is computed from this one release. Its "
-		    "export is an event of the gateway&rsquo;s audit log: <code>crossgate audit show</code> "
+		fputs("<p class=\"sub\">Every number in this report is computed from this one release, "
+		    "which is an event of the gateway&rsquo;s audit log: <code>crossgate audit show</code> "
 		    "or <code>audit prove --event N</code> finds it.</p><dl>", f);
-		html_dd(f, "export id", p->export_id);
+		html_dd(f, p->query ? "query id" : "export id", p->export_id);
 		html_dd(f, "purpose", p->purpose);
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)p->k);
-		html_dd(f, "k-anonymity", b);
+		if (!p->query)
+			html_dd(f, "k-anonymity", b);
 		if (p->l > 0) {
 			snprintf(b, sizeof(b), "%llu", (unsigned long long)p->l);
 			html_dd(f, "l-diversity", b);
 		}
 		snprintf(b, sizeof(b), "%llu exported, %llu suppressed", (unsigned long long)p->rows,
 		    (unsigned long long)p->suppressed);
-		html_dd(f, "rows", b);
+		if (!p->query)
+			html_dd(f, "rows", b);
 		html_dd(f, "policy hash", p->policy_hash);
 		if (p->analyst[0] != '\0')
 			html_dd(f, "analyst", p->analyst);

@@ -130,7 +130,10 @@ provenance_parse(const char *name, const char *buf, size_t len, struct provenanc
 		rc = cg_err_set(err, CG_ERR_FORMAT, "%s: not a JSON object", name);
 		goto out;
 	}
-	if ((rc = provenance_text(name, root, "export_id", 1, 1, p.export_id, err)) != 0 ||
+	/* A query's sidecar (`crossgate query`) names a query id and has no k or rows of its own. */
+	p.query = json_object_get(root, "export_id") == NULL && json_object_get(root, "query_id") != NULL;
+	if ((rc = provenance_text(name, root, p.query ? "query_id" : "export_id", 1, 1, p.export_id,
+	    err)) != 0 ||
 	    (rc = provenance_text(name, root, "purpose", 1, 0, p.purpose, err)) != 0 ||
 	    (rc = provenance_text(name, root, "policy_hash", 1, 1, p.policy_hash, err)) != 0 ||
 	    (rc = provenance_text(name, root, "created", 0, 0, p.created, err)) != 0 ||
@@ -138,8 +141,8 @@ provenance_parse(const char *name, const char *buf, size_t len, struct provenanc
 	    (rc = provenance_text(name, root, "analyst", 0, 0, p.analyst, err)) != 0 ||
 	    (rc = provenance_text(name, root, "left", 0, 0, p.left, err)) != 0 ||
 	    (rc = provenance_text(name, root, "right", 0, 0, p.right, err)) != 0 ||
-	    (rc = provenance_count(name, root, "k", 1, &p.k, err)) != 0 ||
-	    (rc = provenance_count(name, root, "rows", 1, &p.rows, err)) != 0 ||
+	    (rc = provenance_count(name, root, "k", !p.query, &p.k, err)) != 0 ||
+	    (rc = provenance_count(name, root, "rows", !p.query, &p.rows, err)) != 0 ||
 	    (rc = provenance_count(name, root, "l", 0, &p.l, err)) != 0 ||
 	    (rc = provenance_count(name, root, "suppressed", 0, &p.suppressed, err)) != 0)
 		goto out;

@@ -9,7 +9,8 @@
  *    "left": "k", "right": "g", "analyst": str}
  *
  * export_id, purpose, k, rows and policy_hash are required; the others are
- * optional; unknown members are ignored (a newer gateway may add some).
+ * optional.  The sidecar of DP aggregates (`crossgate query`) has query_id
+ * instead of export_id, and needs no k or rows; unknown members are ignored (a newer gateway may add some).
  * Every rejection names the file and the member, or the line and column of a
  * JSON syntax error.  The file is at most PROVENANCE_FILE_MAX bytes.
  */
@@ -25,6 +26,7 @@
 
 struct provenance {
 	int known;                   /* a sidecar was found and read */
+	int query;                   /* a query's sidecar: export_id holds its query_id, k and rows are 0 */
 	char export_id[PROVENANCE_TEXT_MAX + 1];    /* lowercase hex */
 	char purpose[PROVENANCE_TEXT_MAX + 1];
 	char policy_hash[PROVENANCE_TEXT_MAX + 1];  /* lowercase hex */

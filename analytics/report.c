@@ -31,7 +31,8 @@ report_provenance(const struct analytics *a)
 
 	if (!p->known)
 		return json_pack("{s:b, s:s}", "known", 0, "reason", a->prov_note);
-	o = json_pack("{s:b, s:s, s:s, s:I, s:I, s:s}", "known", 1, "export_id", p->export_id,
+	o = json_pack("{s:b, s:s, s:s, s:s, s:I, s:I, s:s}", "known", 1, "release",
+	    p->query ? "query" : "export", p->query ? "query_id" : "export_id", p->export_id,
 	    "purpose", p->purpose, "k", (json_int_t)p->k, "rows", (json_int_t)p->rows,
 	    "policy_hash", p->policy_hash);
 	if (o == NULL)

@@ -50,8 +50,9 @@ analytics_print(FILE *o, const struct analytics *a)
 
 	fprintf(o, "rows                %zu (threshold %u)\n", a->rows, a->threshold);
 	if (a->prov.known)
-		fprintf(o, "provenance          export %s, purpose %s, k %llu, policy %.16s...\n",
-		    a->prov.export_id, a->prov.purpose, (unsigned long long)a->prov.k, a->prov.policy_hash);
+		fprintf(o, "provenance          %s %s, purpose %s, k %llu, policy %.16s...\n",
+		    a->prov.query ? "query" : "export", a->prov.export_id, a->prov.purpose,
+		    (unsigned long long)a->prov.k, a->prov.policy_hash);
 	else
 		fprintf(o, "provenance          unknown: %s\n", a->prov_note);
 	if (a->have_mix) {
