@@ -372,6 +372,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		{ "offline", no_argument, NULL, 'o' }, { "port", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct demo_gateway gw = { -1, 0 };
+	char report[1300];
 	char gwaddr[64] = "", kcert[1300], kkey[1300], gcert[1300], gkey[1300], acert[1300], akey[1300];
 	char ucert[1300], ukey[1300];
 	int offline = 0, port = 0, server_exit = -1;
@@ -554,6 +555,14 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			sub.audit_ok = 0;
 		}
 	}
+	/* The analyst's last step: the report, from the export alone. */
+	snprintf(report, sizeof(report), "%s/report.html", p.out);
+	{
+		char *an[] = { "analytics", "report", "--input", p.export, "--policy", p.policy, "--out",
+			report, NULL };
+		if (demo_run(steps, &sub, cmd_analytics, an))
+			goto out;
+	}
 	if (json) {
 		json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
 		    "s:I, s:b, s:s, s:{s:I, s:I}}",
@@ -577,6 +586,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    "exported_before_suppression", (json_int_t)truth.exported_before_suppression);
 		if (o != NULL) {
 			json_object_set_new(o, "mode", json_string(offline ? "offline" : "network"));
+			json_object_set_new(o, "report", json_string(report));
 			if (!offline) {
 				json_object_set_new(o, "gateway", json_string(gwaddr));
 				json_object_set_new(o, "pushed_records", json_integer((json_int_t)sub.pushed_records));
@@ -610,7 +620,8 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    "exported rows       %llu (suppressed below k=%u: %llu; truth before suppression: %llu)\n"
 		    "audit log           %llu events, %s\n"
 		    "export              %s\n"
-		    "every step by hand  %s\n",
+		    "every step by hand  %s\n"
+		    "analytics report    %s\n",
 		    p.dir, (unsigned long long)kstats.rows, (unsigned long long)gstats.rows,
 		    (unsigned long long)(kstats.bad_rows + gstats.bad_rows),
 		    (unsigned long long)(kstats.duplicates + gstats.duplicates),
@@ -620,7 +631,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    (unsigned long long)truth.matched, (unsigned long long)sub.export.no_consent,
 		    (unsigned long long)sub.export.exported, sub.export.k, (unsigned long long)sub.export.suppressed,
 		    (unsigned long long)truth.exported_before_suppression, (unsigned long long)sub.audit.events,
-		    sub.audit_ok ? "verified" : "VERIFICATION FAILED", p.export, p.steps);
+		    sub.audit_ok ? "verified" : "VERIFICATION FAILED", p.export, p.steps, report);
 	}
 	if (!offline && ctx->out && !json)
 		fprintf(ctx->out, "gateway             %s, log %s, auditor's copy %s\n", gwaddr, p.log, p.copy);
