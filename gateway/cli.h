@@ -63,6 +63,11 @@ struct client_opts;
 /* Check that the client options are all there; prints a usage error (returns CLI_USAGE) if not. */
 int cli_client_check(const struct client_opts *o, const char *usage);
 int cli_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *out);
+struct client;
+/* Receive `size` bytes of Chunk frames into out_path (through out_path.tmp, renamed when complete). */
+int cli_recv_file(struct client *c, uint64_t size, const char *out_path, struct cg_err *err);
+/* The provenance a gateway sent, beside out_path as out_path.meta.json. */
+int cli_meta_save(const char *out_path, const char *meta, struct cg_err *err);
 
 #define CLI_USAGE 2   /* exit code of a usage error */
 

@@ -41,9 +41,8 @@ static const char export_help[] =
 	"With --gateway the gateway does it and sends the CSV over mutual TLS; the\n"
 	"certificate must be an analyst's whose policy entry allows it.\n";
 
-/* The provenance the gateway sent, beside the export as <out>.meta.json. */
-static int
-export_meta_save(const char *out_path, const char *meta, struct cg_err *err)
+int
+cli_meta_save(const char *out_path, const char *meta, struct cg_err *err)
 {
 	char path[4200];
 	FILE *f;
@@ -56,6 +55,66 @@ export_meta_save(const char *out_path, const char *meta, struct cg_err *err)
 	return 0;
 }
 
+int
+cli_recv_file(struct client *c, uint64_t size, const char *out_path, struct cg_err *err)
+{
+	Crossgate__Response *resp = NULL;
+	char tmp[4200];
+	uint64_t got = 0;
+	FILE *f = NULL;
+	int fd, r, last = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 || (f = fdopen(fd, "w")) == NULL) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while (!last) {
+		if ((r = client_recv(c, &resp, err)) != 0)
+			goto out;
+		if (resp->result_case != CROSSGATE__RESPONSE__RESULT_CHUNK ||
+		    resp->chunk->data.len > size - got) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "gateway: the stream does not match its announced size");
+			goto out;
+		}
+		if (resp->chunk->data.len > 0 && fwrite(resp->chunk->data.data, 1, resp->chunk->data.len, f) !=
+		    resp->chunk->data.len) {
+			r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+			goto out;
+		}
+		got += resp->chunk->data.len;
+		last = resp->chunk->last;
+		crossgate__response__free_unpacked(resp, NULL);
+		resp = NULL;
+	}
+	if (got != size) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: the stream ended after %llu of %llu bytes",
+		    (unsigned long long)got, (unsigned long long)size);
+		goto out;
+	}
+	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
+		f = NULL;
+		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	f = NULL;
+	if (rename(tmp, out_path) != 0) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	r = 0;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (r != 0)
+		unlink(tmp);
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	return r;
+}
+
 /* Pull the export from a gateway into out_path (through a .tmp file, renamed when complete). */
 static int
 export_remote(const struct client_opts *co, const char *out_path, const char *purpose, const char *left,
@@ -65,12 +124,9 @@ export_remote(const struct client_opts *co, const char *out_path, const char *pu
 	Crossgate__ExportRequest er = CROSSGATE__EXPORT_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
 	struct client *c = NULL;
-	char tmp[4200];
-	uint64_t size, got = 0;
-	FILE *f = NULL;
-	int fd, r, last = 0;
+	uint64_t size;
+	int r;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
 	if ((r = client_open(co, &c, err)) != 0)
 		return r;
 	er.purpose = (char *)purpose;
@@ -95,53 +151,10 @@ export_remote(const struct client_opts *co, const char *out_path, const char *pu
 	st->superseded = resp->export->superseded;
 	st->k = resp->export->k;
 	size = resp->export->size;
-	if ((r = export_meta_save(out_path, resp->export->meta_json, err)) != 0)
+	if ((r = cli_meta_save(out_path, resp->export->meta_json, err)) != 0)
 		goto out;
-	crossgate__response__free_unpacked(resp, NULL);
-	resp = NULL;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 || (f = fdopen(fd, "w")) == NULL) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	while (!last) {
-		if ((r = client_recv(c, &resp, err)) != 0)
-			goto out;
-		if (resp->result_case != CROSSGATE__RESPONSE__RESULT_CHUNK ||
-		    resp->chunk->data.len > size - got) {
-			r = cg_err_set(err, CG_ERR_FORMAT, "gateway: the export stream does not match its announced size");
-			goto out;
-		}
-		if (resp->chunk->data.len > 0 && fwrite(resp->chunk->data.data, 1, resp->chunk->data.len, f) !=
-		    resp->chunk->data.len) {
-			r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-			goto out;
-		}
-		got += resp->chunk->data.len;
-		last = resp->chunk->last;
-		crossgate__response__free_unpacked(resp, NULL);
-		resp = NULL;
-	}
-	if (got != size) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: export ended after %llu of %llu bytes",
-		    (unsigned long long)got, (unsigned long long)size);
-		goto out;
-	}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
-		f = NULL;
-		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	f = NULL;
-	if (rename(tmp, out_path) != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	r = 0;
+	r = cli_recv_file(c, size, out_path, err);
 out:
-	if (f != NULL)
-		fclose(f);
-	if (r != 0)
-		unlink(tmp);
 	if (resp != NULL)
 		crossgate__response__free_unpacked(resp, NULL);
 	client_close(c);

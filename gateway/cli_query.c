@@ -6,6 +6,8 @@
 #include <jansson.h>
 
 #include "gateway/cli.h"
+#include "agent/client.h"
+#include "proto/rpc.h"
 #include "gateway/audit.h"
 #include "gateway/budget.h"
 #include "gateway/query.h"
@@ -15,7 +17,9 @@
 static const char query_usage[] =
 	"crossgate query --db DB --policy FILE --keys DIR --out CSV [--purpose P]\n"
 	"                [--group-by COL[,COL...]] --metric M [--metric M ...]\n"
-	"                [--rho R | --epsilon E] [--buckets N] [--analyst NAME] [--left ID --right ID]";
+	"                [--rho R | --epsilon E] [--buckets N] [--analyst NAME] [--left ID --right ID]\n"
+	"       crossgate query " CLI_CLIENT_USAGE "\n"
+	"                --out CSV [--purpose P] [--group-by ...] --metric M ... [--rho R | --epsilon E]";
 
 static const char query_help[] =
 	"Differentially private aggregates over the joined subjects that consent to\n"
@@ -32,7 +36,55 @@ static const char query_help[] =
 	"The charge is recorded in the append-only ledger, with an audit event, before\n"
 	"any answer is computed; a query that would overspend the analyst's budget is\n"
 	"refused with what remains.  Groups with a noisy count below the policy's\n"
-	"threshold are withheld.  Writes CSV and CSV.meta.json (the provenance).\n";
+	"threshold are withheld.  Writes CSV and CSV.meta.json (the provenance).\n"
+	"With --gateway the gateway answers over mutual TLS; the analyst is the\n"
+	"certificate's principal.\n";
+
+/* Ask a gateway; the answer goes to q->out_path and its .meta.json. */
+static int
+query_remote(const struct client_opts *co, const struct query_spec *q, const char *rho, const char *eps,
+    char *const *metrics, struct query_stats *qs, struct cg_err *err)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	int r;
+
+	memset(qs, 0, sizeof(*qs));
+	qr.purpose = (char *)q->purpose;
+	qr.group_by = (char **)q->group_by;
+	qr.n_group_by = q->ngroup;
+	qr.metrics = (char **)metrics;
+	qr.n_metrics = q->nmetrics;
+	qr.rho = (char *)(rho ? rho : "");
+	qr.epsilon = (char *)(eps ? eps : "");
+	qr.buckets = q->buckets;
+	qr.left = (char *)(q->left ? q->left : "");
+	qr.right = (char *)(q->right ? q->right : "");
+	req.op_case = CROSSGATE__REQUEST__OP_QUERY;
+	req.query = &qr;
+	if ((r = client_open(co, &c, err)) != 0)
+		return r;
+	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
+		goto out;
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_QUERY) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a query");
+		goto out;
+	}
+	qs->groups = resp->query->groups;
+	qs->released = resp->query->released;
+	qs->suppressed = resp->query->suppressed;
+	qs->charged_nano = resp->query->charged_nano;
+	qs->remaining_nano = resp->query->remaining_nano;
+	if ((r = cli_meta_save(q->out_path, resp->query->meta_json, err)) == 0)
+		r = cli_recv_file(c, resp->query->size, q->out_path, err);
+out:
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
+	return r;
+}
 
 /* Split a comma-separated --group-by into spec (pointers into the string, which the caller keeps). */
 static int
@@ -58,8 +110,13 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 		{ "metric", required_argument, NULL, 'm' }, { "rho", required_argument, NULL, 'R' },
 		{ "epsilon", required_argument, NULL, 'E' }, { "buckets", required_argument, NULL, 'n' },
 		{ "analyst", required_argument, NULL, 'a' }, { "left", required_argument, NULL, 'l' },
-		{ "right", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
-	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst";
+		{ "right", required_argument, NULL, 'r' }, { "gateway", required_argument, NULL, 'G' },
+		{ "ca", required_argument, NULL, 'C' }, { "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'K' }, { "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst", *rho = NULL, *eps = NULL;
+	char *metrics[QUERY_METRIC_MAX];
+	struct client_opts co;
 	char *groups[QUERY_GROUP_MAX];
 	size_t ngroups = 0, i;
 	struct query_spec q;
@@ -73,6 +130,7 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 	int c, r = 1;
 
 	memset(&q, 0, sizeof(q));
+	memset(&co, 0, sizeof(co));
 	q.purpose = "analytics";
 	cg_err_clear(&err);
 	cli_getopt_reset();
@@ -102,7 +160,7 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 				r = cli_usage(query_usage, err.msg);
 				goto out;
 			}
-			q.nmetrics++;
+			metrics[q.nmetrics++] = optarg;
 			break;
 		case 'R':
 		case 'E':
@@ -112,6 +170,21 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 				    "--epsilon wants a decimal above 0 (at most 9 decimals)");
 				goto out;
 			}
+			if (c == 'R')
+				rho = optarg;
+			else
+				eps = optarg;
+			break;
+		case 'G': co.gateway = optarg; break;
+		case 'C': co.ca = optarg; break;
+		case 'c': co.cert = optarg; break;
+		case 'K': co.key = optarg; break;
+		case 't':
+			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0) {
+				r = CLI_USAGE;
+				goto out;
+			}
+			co.timeout_s = (unsigned)v;
 			break;
 		case 'n':
 			if (cli_parse_uint("--buckets", optarg, QUERY_BUCKETS_MAX, &v) != 0 || v == 0) {
@@ -131,6 +204,28 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if (q.rho_nano > 0 && q.epsilon_nano > 0) {
 		r = cli_usage(query_usage, "--rho and --epsilon are two different mechanisms: give one");
+		goto out;
+	}
+	if (co.gateway != NULL) {
+		if ((r = cli_client_check(&co, query_usage)) != 0)
+			goto out;
+		if (q.out_path == NULL) { r = cli_missing(query_usage, "--out"); goto out; }
+		if (q.nmetrics == 0) { r = cli_missing(query_usage, "--metric"); goto out; }
+		if (db != NULL || keys != NULL || policy != NULL) {
+			r = cli_usage(query_usage, "--gateway queries the gateway: no --db, --keys or --policy");
+			goto out;
+		}
+		r = 1;
+		if (query_remote(&co, &q, rho, eps, metrics, &qs, &err) != 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+		if (ctx->out)
+			fprintf(ctx->out, "%s: %llu of %llu groups released (%llu withheld below the threshold); charged "
+			    "rho %.9f, %.9f remains\n", q.out_path, (unsigned long long)qs.released,
+			    (unsigned long long)qs.groups, (unsigned long long)qs.suppressed,
+			    (double)qs.charged_nano / BUDGET_NANO, (double)qs.remaining_nano / BUDGET_NANO);
+		r = 0;
 		goto out;
 	}
 	if (db == NULL) { r = cli_missing(query_usage, "--db"); goto out; }

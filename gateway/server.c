@@ -28,6 +28,7 @@
 #include "crypto/tls.h"
 #include "gateway/audit.h"
 #include "gateway/export.h"
+#include "gateway/query.h"
 #include "gateway/ingest.h"
 #include "gateway/store.h"
 #include "proto/batch.h"
@@ -705,6 +706,101 @@ out:
 	return keep;
 }
 
+/* ---- query ---- */
+
+static int
+server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__QueryResult qr = CROSSGATE__QUERY_RESULT__INIT;
+	struct query_spec q;
+	struct query_stats st;
+	struct cg_err err;
+	struct stat sb;
+	char path[1200] = "", meta_path[1300], *meta = NULL;
+	FILE *f = NULL;
+	size_t i;
+	int r, keep = 0;
+
+	memset(&q, 0, sizeof(q));
+	cg_err_clear(&err);
+	q.pol = s->pol;
+	q.purpose = req->purpose;
+	q.left = req->left[0] ? req->left : NULL;
+	q.right = req->right[0] ? req->right : NULL;
+	q.buckets = req->buckets;
+	q.analyst = c->pr;
+	q.storage = s->cfg.storage;
+	for (i = 0; i < req->n_group_by; i++)
+		q.group_by[q.ngroup++] = req->group_by[i];
+	r = 0;
+	for (i = 0; i < req->n_metrics && r == 0; i++)
+		r = query_metric_parse(req->metrics[i], &q.metrics[q.nmetrics++], &err);
+	if (r == 0 && ((req->rho[0] && policy_parse_nano(req->rho, strlen(req->rho), POLICY_RHO_MAX, &q.rho_nano) != 0) ||
+	    (req->epsilon[0] && policy_parse_nano(req->epsilon, strlen(req->epsilon), POLICY_RHO_MAX,
+	    &q.epsilon_nano) != 0) || (req->rho[0] && req->epsilon[0])))
+		r = cg_err_set(&err, CG_ERR_ARG, "query: rho or epsilon (one of them) must be a "
+		    "decimal above 0 with at most 9 decimals");
+	if (r != 0) {
+		server_error(c, "malformed", "query", err.msg);
+		return 0;
+	}
+	if (server_spool_open(s, "query", c->id, path, &f, &err) != 0) {
+		server_error(c, "internal", "query", "the gateway cannot write the answer; retry later");
+		return 0;
+	}
+	fclose(f);
+	f = NULL;
+	q.out_path = path;
+	pthread_mutex_lock(&s->db_mu);
+	r = query_run(s->st, s->au, &q, &st, &err);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0) {
+		server_scrub(err.msg, sizeof(err.msg), path, "query");
+		/* refusals by the policy or the budget are audit events already (query.c, budget.c) */
+		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG || r == CG_ERR_LIMIT ? "rejected" : "internal",
+		    "query", err.msg);
+		slog(s, "warn", "query-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
+		    NULL);
+		goto out;
+	}
+	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
+	if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &sb) != 0 || server_slurp(meta_path, &meta) != 0) {
+		server_error(c, "internal", "query", "the gateway cannot read the answer; retry later");
+		goto out;
+	}
+	qr.size = (uint64_t)sb.st_size;
+	qr.meta_json = meta;
+	qr.groups = st.groups;
+	qr.released = st.released;
+	qr.suppressed = st.suppressed;
+	qr.charged_nano = st.charged_nano;
+	qr.remaining_nano = st.remaining_nano;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_QUERY;
+	resp.query = &qr;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
+	    server_send_chunks(c, f, qr.size, &err) != 0) {
+		slog(s, "warn", "query-send-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    json_string(err.msg), NULL);
+		goto out;
+	}
+	slog(s, "info", "query", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	    "purpose", json_string(req->purpose), "groups", json_integer((json_int_t)st.groups), "released",
+	    json_integer((json_int_t)st.released), NULL);
+	keep = 1;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (path[0] != '\0') {
+		unlink(path);
+		snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
+		unlink(meta_path);
+	}
+	free(meta);
+	return keep;
+}
+
 /* ---- audit fetch ---- */
 
 struct server_fetch {
@@ -1049,6 +1145,7 @@ server_request(struct server_conn *c)
 	}
 	if ((req->op_case == CROSSGATE__REQUEST__OP_PUSH && c->pr->role != POLICY_PRINCIPAL_PARTNER) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_EXPORT && c->pr->role != POLICY_PRINCIPAL_ANALYST) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_QUERY && c->pr->role != POLICY_PRINCIPAL_ANALYST) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_FETCH && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_COSIGN && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_STATS && c->pr->role != POLICY_PRINCIPAL_PARTNER)) {
@@ -1065,6 +1162,9 @@ server_request(struct server_conn *c)
 		break;
 	case CROSSGATE__REQUEST__OP_EXPORT:
 		keep = server_export(c, req->export);
+		break;
+	case CROSSGATE__REQUEST__OP_QUERY:
+		keep = server_query(c, req->query);
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
 		keep = server_fetch(c, req->audit_fetch);

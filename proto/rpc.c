@@ -109,8 +109,35 @@ rpc_op_name(const Crossgate__Request *req)
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH: return "audit_fetch";
 	case CROSSGATE__REQUEST__OP_STATS: return "stats";
 	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN: return "audit_cosign";
+	case CROSSGATE__REQUEST__OP_QUERY: return "query";
 	default: return "unknown";
 	}
+}
+
+/* A query's names and numbers are checked here; what they mean, against the policy, by query.c. */
+static int
+rpc_query_check(const Crossgate__QueryRequest *q, struct cg_err *err)
+{
+	size_t i;
+
+	if (!rpc_name_ok(q->purpose))
+		return cg_err_set(err, CG_ERR_FORMAT, "request: query purpose must be [a-z0-9_-]{1,%d}", RPC_NAME_MAX);
+	if ((q->left[0] != '\0' && !rpc_name_ok(q->left)) || (q->right[0] != '\0' && !rpc_name_ok(q->right)) ||
+	    ((q->left[0] == '\0') != (q->right[0] == '\0')))
+		return cg_err_set(err, CG_ERR_FORMAT, "request: query needs both partner ids or neither, each "
+		    "[a-z0-9_-]{1,%d}", RPC_NAME_MAX);
+	if (q->n_group_by > RPC_QUERY_GROUP_MAX || q->n_metrics == 0 || q->n_metrics > RPC_QUERY_METRIC_MAX)
+		return cg_err_set(err, CG_ERR_FORMAT, "request: a query needs 1 to %d metrics and at most %d group "
+		    "columns", RPC_QUERY_METRIC_MAX, RPC_QUERY_GROUP_MAX);
+	for (i = 0; i < q->n_group_by; i++)
+		if (q->group_by[i][0] == '\0' || !rpc_text_ok(q->group_by[i], 200, 0))
+			return cg_err_set(err, CG_ERR_FORMAT, "request: query group column %zu is not a column name", i);
+	for (i = 0; i < q->n_metrics; i++)
+		if (q->metrics[i][0] == '\0' || !rpc_text_ok(q->metrics[i], 220, 0))
+			return cg_err_set(err, CG_ERR_FORMAT, "request: query metric %zu is not a metric", i);
+	if (!rpc_text_ok(q->rho, 32, 0) || !rpc_text_ok(q->epsilon, 32, 0))
+		return cg_err_set(err, CG_ERR_FORMAT, "request: query rho and epsilon are decimals");
+	return 0;
 }
 
 int
@@ -149,6 +176,10 @@ rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request **out
 			    "each [a-z0-9_-]{1,%d}", RPC_NAME_MAX);
 			goto out;
 		}
+		break;
+	case CROSSGATE__REQUEST__OP_QUERY:
+		if (rpc_query_check(q->query, err) != 0)
+			goto out;
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
 	case CROSSGATE__REQUEST__OP_STATS:
@@ -220,6 +251,13 @@ rpc_response_parse(const unsigned char *buf, size_t len, Crossgate__Response **o
 		if (p->chunk->data.len > RPC_CHUNK_MAX) {
 			r = cg_err_set(err, CG_ERR_LIMIT, "response: chunk of %zu bytes is over %d", p->chunk->data.len,
 			    RPC_CHUNK_MAX);
+			goto out;
+		}
+		break;
+	case CROSSGATE__RESPONSE__RESULT_QUERY:
+		if (p->query->charged_nano < 0 || p->query->remaining_nano < 0 ||
+		    !rpc_text_ok(p->query->meta_json, 64 * 1024, 1)) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed query result");
 			goto out;
 		}
 		break;

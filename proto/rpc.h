@@ -26,6 +26,8 @@
 #define RPC_CHECKPOINT_MAX 8192             /* AuditRecord.checkpoint */
 #define RPC_EVENT_MAX (64 * 1024)           /* AuditRecord.event */
 #define RPC_WITNESS_MAX 256                 /* AuditCosignRequest.witness_key, AuditCosignature.witness */
+#define RPC_QUERY_GROUP_MAX 8               /* QueryRequest.group_by (query.h: QUERY_GROUP_MAX) */
+#define RPC_QUERY_METRIC_MAX 16             /* QueryRequest.metrics (query.h: QUERY_METRIC_MAX) */
 #define RPC_COSIG_LINE_MAX 256              /* a cosignature line (note.h: NOTE_COSIG_LINE_MAX) */
 
 /*
