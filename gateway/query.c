@@ -813,6 +813,15 @@ struct query_walk {
 	struct query_plan *p;
 };
 
+static double
+query_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static int
 query_collect(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2],
     struct cg_err *err)
@@ -833,6 +842,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	char dataset[80], reason[256];
 	uint64_t no_consent = 0;
 	const char *fault;
+	double t0 = query_now();
 	int pbit, r;
 
 	memset(stats, 0, sizeof(*stats));
@@ -850,6 +860,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	if ((r = join_run(st, pol, spec->left, spec->right, &j, err)) != 0)
 		goto out;
 	join_dataset(&j, dataset, sizeof(dataset));
+	stats->join_seconds = query_now() - t0;
 	if ((r = query_plan_make(spec, &j, &p, err)) != 0 ||
 	    (r = query_plan_cost(p, &stats->charged_nano, &stats->partition_selection, &stats->delta, err)) != 0)
 		goto out;
@@ -865,8 +876,11 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 		goto out;
 	}
 	w.p = p;
+	t0 = query_now();
 	if ((r = join_each(st, spec->storage, &j, pbit, query_collect, &w, &no_consent, err)) != 0)
 		goto out;
+	stats->collect_seconds = query_now() - t0;
+	t0 = query_now();
 	stats->groups = query_plan_groups(p);
 	/* The charge is committed before any noise is drawn: no answer without it, and no refunds. */
 	if ((r = budget_charge(st, a, spec->analyst->name, dataset, stats->charged_nano,
@@ -879,6 +893,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	if ((r = query_log(a, spec, stats, "ok", NULL, qid, &stats->audit_index, err)) != 0)
 		goto out;
 	r = query_write_meta(p, &j, stats, dataset, err);
+	stats->release_seconds = query_now() - t0;
 out:
 	query_plan_free(p);
 	join_free(&j);

@@ -97,6 +97,9 @@ struct query_stats {
 	double delta;
 	uint64_t audit_index;                /* of the "query" event */
 	char query_id[33];
+	double join_seconds;                 /* reading tokens and consent, pairing */
+	double collect_seconds;              /* reading, opening and aggregating the subjects' records */
+	double release_seconds;              /* the charge, the noise and the files */
 };
 
 /* "count", "sum:COL", "mean:COL", "histogram:COL" into *m (m->col points into s). CG_ERR_ARG if malformed. */
