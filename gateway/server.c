@@ -588,6 +588,31 @@ server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err 
 
 /* ---- export ---- */
 
+/*
+ * A connection of its own for a long read (an export, a query): in WAL mode
+ * its reads never hold up the commits of pushes on the shared connection,
+ * and its few writes (the charge, the audit event) take SQLite's write lock
+ * briefly like any other process's.  The audit log reloads what the other
+ * connection appended (audit.h).
+ */
+static int
+server_reader_open(struct server *s, struct store **st, struct audit **a, struct cg_err *err)
+{
+	int r;
+
+	*st = NULL;
+	*a = NULL;
+	if ((r = store_open(s->cfg.db_path, 0, st, err)) != 0)
+		return r;
+	/* a big push commits in one transaction: wait for it rather than fail the export */
+	sqlite3_busy_timeout(store_db(*st), 120000);
+	if ((r = audit_open(*st, s->cfg.sign, a, err)) != 0) {
+		store_close(*st);
+		*st = NULL;
+	}
+	return r;
+}
+
 /* A small file (an export's provenance) into a NUL-terminated malloc'd string. */
 static int
 server_slurp(const char *path, char **out)
@@ -619,6 +644,8 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	Crossgate__ExportResult er = CROSSGATE__EXPORT_RESULT__INIT;
 	struct export_opts o;
 	struct export_stats st;
+	struct store *rst = NULL;
+	struct audit *rau = NULL;
 	struct cg_err err;
 	struct stat sb;
 	char path[1200] = "", meta_path[1300], msg[CG_ERR_MSG_MAX + 64], *meta = NULL;
@@ -648,9 +675,10 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	o.storage = s->cfg.storage;
 	o.analyst = c->pr;
 	cg_err_clear(&err);
-	pthread_mutex_lock(&s->db_mu);
-	r = export_run(s->st, s->au, &o, &st, &err);
-	pthread_mutex_unlock(&s->db_mu);
+	if ((r = server_reader_open(s, &rst, &rau, &err)) == 0)
+		r = export_run(rst, rau, &o, &st, &err);
+	audit_free(rau);
+	store_close(rst);
 	if (r != 0) {
 		server_scrub(err.msg, sizeof(err.msg), path, "export");
 		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG ? "rejected" : "internal", "export", err.msg);
@@ -716,6 +744,8 @@ server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
 	Crossgate__QueryResult qr = CROSSGATE__QUERY_RESULT__INIT;
 	struct query_spec q;
 	struct query_stats st;
+	struct store *rst = NULL;
+	struct audit *rau = NULL;
 	struct cg_err err;
 	struct stat sb;
 	char path[1200] = "", meta_path[1300], *meta = NULL;
@@ -753,9 +783,10 @@ server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
 	fclose(f);
 	f = NULL;
 	q.out_path = path;
-	pthread_mutex_lock(&s->db_mu);
-	r = query_run(s->st, s->au, &q, &st, &err);
-	pthread_mutex_unlock(&s->db_mu);
+	if ((r = server_reader_open(s, &rst, &rau, &err)) == 0)
+		r = query_run(rst, rau, &q, &st, &err);
+	audit_free(rau);
+	store_close(rst);
 	if (r != 0) {
 		server_scrub(err.msg, sizeof(err.msg), path, "query");
 		/* refusals by the policy or the budget are audit events already (query.c, budget.c) */

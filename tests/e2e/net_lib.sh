@@ -48,7 +48,13 @@ net_client() {
 # audit_has "what" SUBSTRING DB: a refusal in the audit log carries SUBSTRING
 audit_has() {
 	q=$(printf '%s' "$2" | sed "s/'/''/g")
-	n=$(sql "$3" "SELECT count(*) FROM audit_events WHERE instr(event, 'refused') > 0 AND instr(event, '$q') > 0")
+	# The server logs a refusal after it has closed the connection: give it a moment (up to 10 s).
+	i=0
+	while :; do
+		n=$(sql "$3" "SELECT count(*) FROM audit_events WHERE instr(event, 'refused') > 0 AND instr(event, '$q') > 0")
+		[ "${n:-0}" -ge 1 ] || [ $i -ge 100 ] && break
+		sleep 0.1; i=$((i + 1))
+	done
 	if [ "${n:-0}" -ge 1 ]; then ok "$1: audit event"; else bad "$1: no refused audit event with '$2'"; fi
 }
 

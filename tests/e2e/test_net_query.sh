@@ -37,10 +37,29 @@ expect_fail "an overspend is refused with what remains" "1.500000000 of 2.000000
 check "nothing is written for a refused query" [ ! -e "$E2E_TMP/big.csv" ]
 expect_fail "a malformed metric is refused" "bad metric" \
 	"$CROSSGATE" query $(net_client analyst) --out "$E2E_TMP/m.csv" --metric "median:x"
+# Exports and queries read on a connection of their own: a push commits while they run.
+{
+	head -1 "$D/data/k_users.csv"
+	for i in $(seq 1 50); do echo "nq$i,nq$i@example.org,,30,CN-BJ,match;analytics,2025-01-01,100,10,1,music,500"; done
+} >"$E2E_TMP/new.csv"
+"$CROSSGATE" agent pack --policy "$D/policy.yaml" --partner k --input "$E2E_TMP/new.csv" --out "$E2E_TMP/new.batch" \
+	--match-key "$D/keys/match.key" --sign-key "$D/keys/k/sign.key" --gateway-pub "$D/keys/gateway/enc.pub" >/dev/null
+before=$(sql "$DB" "SELECT count(*) FROM records")
+"$CROSSGATE" export $(net_client analyst) --out "$E2E_TMP/x.csv" >"$E2E_TMP/x.out" 2>&1 &
+xp=$!
+"$CROSSGATE" query $(net_client analyst) --out "$E2E_TMP/q2.csv" --metric count --group-by age >"$E2E_TMP/q2.out" 2>&1 &
+qp=$!
+"$CROSSGATE" agent push $(net_client k) --retries 3 "$E2E_TMP/new.batch" >"$E2E_TMP/push.out" 2>&1
+check "a push during an export and a query commits" [ $? -eq 0 ]
+wait $xp
+check "the concurrent export completes" [ $? -eq 0 ]
+wait $qp
+check "the concurrent query completes" [ $? -eq 0 ]
+eq "the pushed records are stored" "$(sql "$DB" "SELECT count(*) FROM records")" "$((before + 50))"
 net_stop
 check "the server stops cleanly" [ $? -eq 0 ]
 "$CROSSGATE" budget --db "$DB" --policy "$D/policy.yaml" >"$E2E_TMP/b" 2>&1
-check "budget shows the spend" grep -qE "^analyst +g\+k +0\.500000000 +2\.000000000 +1\.500000000" "$E2E_TMP/b"
+check "budget shows the spend" grep -qE "^analyst +g\+k +0\.550000000 +2\.000000000 +1\.450000000" "$E2E_TMP/b"
 check "the charge is an audit event" sh -c "'$CROSSGATE' audit show --db '$DB' --type budget-charge --format jsonl | grep -q rho_nano"
 check "the overspend is an audit event" sh -c "'$CROSSGATE' audit show --db '$DB' --type budget-refused --format jsonl | grep -q remaining_nano"
 "$CROSSGATE" audit verify --db "$DB" --pub "$D/keys/gateway/sign.pub" >/dev/null 2>&1
