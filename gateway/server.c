@@ -586,7 +586,7 @@ server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err 
 	return r;
 }
 
-/* ---- export ---- */
+/* ---- exports and queries ---- */
 
 /*
  * A connection of its own for a long read (an export, a query): in WAL mode
@@ -636,21 +636,113 @@ server_slurp(const char *path, char **out)
 	return 0;
 }
 
+/*
+ * An export or a query: run it on a connection of its own into a spool file
+ * and its .meta.json, then send the head message (whose `size` and
+ * `meta_json` are filled here, the rest by run()) and the file as chunks.
+ */
+typedef int (*server_answer_fn)(struct store *st, struct audit *a, const char *path, void *ctx, struct cg_err *err);
+
+static int
+server_answer(struct server_conn *c, const char *op, server_answer_fn run, void *ctx, Crossgate__Response *resp,
+    uint64_t *size, char **meta_json)
+{
+	struct server *s = c->s;
+	struct store *rst = NULL;
+	struct audit *rau = NULL;
+	struct cg_err err;
+	struct stat sb;
+	char path[1200] = "", meta_path[1300], *meta = NULL;
+	FILE *f = NULL;
+	int r, keep = 0;
+
+	if (server_spool_open(s, op, c->id, path, &f, &err) != 0) {
+		server_error(c, "internal", op, "the gateway cannot write the answer; retry later");
+		return 0;
+	}
+	fclose(f);
+	f = NULL;
+	cg_err_clear(&err);
+	if ((r = server_reader_open(s, &rst, &rau, &err)) == 0)
+		r = run(rst, rau, path, ctx, &err);
+	audit_free(rau);
+	store_close(rst);
+	if (r != 0) {
+		/* refusals by the policy or a budget are audit events already (export.c, query.c, budget.c) */
+		server_scrub(err.msg, sizeof(err.msg), path, op);
+		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG || r == CG_ERR_LIMIT ? "rejected" : "internal", op,
+		    err.msg);
+		slog(s, "warn", "answer-failed", "op", json_string(op), "conn", json_integer((json_int_t)c->id), "reason",
+		    json_string(err.msg), NULL);
+		goto out;
+	}
+	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
+	if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &sb) != 0 || server_slurp(meta_path, &meta) != 0) {
+		server_error(c, "internal", op, "the gateway cannot read the answer; retry later");
+		goto out;
+	}
+	*size = (uint64_t)sb.st_size;
+	*meta_json = meta;
+	if (rpc_write_msg(c->tc, &resp->base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
+	    server_send_chunks(c, f, *size, &err) != 0) {
+		slog(s, "warn", "answer-send-failed", "op", json_string(op), "conn", json_integer((json_int_t)c->id),
+		    "reason", json_string(err.msg), NULL);
+		goto out;
+	}
+	slog(s, "info", op, "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	    "bytes", json_integer((json_int_t)*size), NULL);
+	keep = 1;
+out:
+	if (f != NULL)
+		fclose(f);
+	if (path[0] != '\0') {
+		unlink(path);
+		snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
+		unlink(meta_path);
+	}
+	free(meta);
+	*meta_json = NULL;
+	return keep;
+}
+
+/* ---- export ---- */
+
+struct server_export_ctx {
+	struct export_opts o;
+	Crossgate__ExportResult *er;
+};
+
+static int
+server_export_run(struct store *st, struct audit *a, const char *path, void *ctx, struct cg_err *err)
+{
+	struct server_export_ctx *x = ctx;
+	struct export_stats es;
+	int r;
+
+	x->o.out_path = path;
+	if ((r = export_run(st, a, &x->o, &es, err)) != 0)
+		return r;
+	x->er->left_records = es.left_records;
+	x->er->right_records = es.right_records;
+	x->er->matched = es.matched;
+	x->er->ambiguous = es.ambiguous;
+	x->er->no_consent = es.no_consent;
+	x->er->exported = es.exported;
+	x->er->suppressed = es.suppressed;
+	x->er->superseded = es.superseded;
+	x->er->k = es.k;
+	return 0;
+}
+
 static int
 server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 {
 	struct server *s = c->s;
 	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
 	Crossgate__ExportResult er = CROSSGATE__EXPORT_RESULT__INIT;
-	struct export_opts o;
-	struct export_stats st;
-	struct store *rst = NULL;
-	struct audit *rau = NULL;
-	struct cg_err err;
-	struct stat sb;
-	char path[1200] = "", meta_path[1300], msg[CG_ERR_MSG_MAX + 64], *meta = NULL;
-	FILE *f = NULL;
-	int r, keep = 0;
+	struct server_export_ctx x;
+	char msg[CG_ERR_MSG_MAX + 64];
+	int keep;
 
 	if (!policy_principal_may_export(s->pol, c->pr, req->purpose)) {
 		snprintf(msg, sizeof(msg), "principal '%s' may not export for purpose '%s'", c->pr->name,
@@ -659,82 +751,49 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 		server_refused(c, "export", msg, req->purpose);
 		return 0;
 	}
-	if ((r = server_spool_open(s, "export", c->id, path, &f, &err)) != 0) {
-		server_error(c, "internal", "export", "the gateway cannot write the export; retry later");
-		return 0;
-	}
-	fclose(f);
-	f = NULL;
-	memset(&o, 0, sizeof(o));
-	memset(&st, 0, sizeof(st));
-	o.pol = s->pol;
-	o.left = req->left[0] ? req->left : NULL;
-	o.right = req->right[0] ? req->right : NULL;
-	o.purpose = req->purpose;
-	o.out_path = path;
-	o.storage = s->cfg.storage;
-	o.analyst = c->pr;
-	cg_err_clear(&err);
-	if ((r = server_reader_open(s, &rst, &rau, &err)) == 0)
-		r = export_run(rst, rau, &o, &st, &err);
-	audit_free(rau);
-	store_close(rst);
-	if (r != 0) {
-		server_scrub(err.msg, sizeof(err.msg), path, "export");
-		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG ? "rejected" : "internal", "export", err.msg);
-		slog(s, "warn", "export-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
-		    NULL);
-		goto out;
-	}
-	if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &sb) != 0) {
-		server_error(c, "internal", "export", "the gateway cannot read the export; retry later");
-		goto out;
-	}
-	er.size = (uint64_t)sb.st_size;
-	er.left_records = st.left_records;
-	er.right_records = st.right_records;
-	er.matched = st.matched;
-	er.ambiguous = st.ambiguous;
-	er.no_consent = st.no_consent;
-	er.exported = st.exported;
-	er.suppressed = st.suppressed;
-	er.superseded = st.superseded;
-	er.k = st.k;
+	memset(&x, 0, sizeof(x));
+	x.o.pol = s->pol;
+	x.o.left = req->left[0] ? req->left : NULL;
+	x.o.right = req->right[0] ? req->right : NULL;
+	x.o.purpose = req->purpose;
+	x.o.storage = s->cfg.storage;
+	x.o.analyst = c->pr;
+	x.er = &er;
 	er.purpose = (char *)req->purpose;
-	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
-	if (server_slurp(meta_path, &meta) != 0) {
-		server_error(c, "internal", "export", "the gateway cannot read the export's provenance; retry later");
-		goto out;
-	}
-	er.meta_json = meta;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_EXPORT;
 	resp.export = &er;
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
-	    server_send_chunks(c, f, er.size, &err) != 0) {
-		slog(s, "warn", "export-send-failed", "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(err.msg), NULL);
-		goto out;
+	if ((keep = server_answer(c, "export", server_export_run, &x, &resp, &er.size, &er.meta_json)) != 0) {
+		pthread_mutex_lock(&s->mu);
+		s->n_exports++;
+		pthread_mutex_unlock(&s->mu);
 	}
-	pthread_mutex_lock(&s->mu);
-	s->n_exports++;
-	pthread_mutex_unlock(&s->mu);
-	slog(s, "info", "export", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
-	    "purpose", json_string(req->purpose), "rows", json_integer((json_int_t)st.exported), "suppressed",
-	    json_integer((json_int_t)st.suppressed), "bytes", json_integer((json_int_t)er.size), NULL);
-	keep = 1;
-out:
-	if (f != NULL)
-		fclose(f);
-	if (path[0] != '\0') {
-		unlink(path);
-		snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
-		unlink(meta_path);
-	}
-	free(meta);
 	return keep;
 }
 
 /* ---- query ---- */
+
+struct server_query_ctx {
+	struct query_spec q;
+	Crossgate__QueryResult *qr;
+};
+
+static int
+server_query_run(struct store *st, struct audit *a, const char *path, void *ctx, struct cg_err *err)
+{
+	struct server_query_ctx *x = ctx;
+	struct query_stats qs;
+	int r;
+
+	x->q.out_path = path;
+	if ((r = query_run(st, a, &x->q, &qs, err)) != 0)
+		return r;
+	x->qr->groups = qs.groups;
+	x->qr->released = qs.released;
+	x->qr->suppressed = qs.suppressed;
+	x->qr->charged_nano = qs.charged_nano;
+	x->qr->remaining_nano = qs.remaining_nano;
+	return 0;
+}
 
 static int
 server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
@@ -742,94 +801,38 @@ server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
 	struct server *s = c->s;
 	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
 	Crossgate__QueryResult qr = CROSSGATE__QUERY_RESULT__INIT;
-	struct query_spec q;
-	struct query_stats st;
-	struct store *rst = NULL;
-	struct audit *rau = NULL;
+	struct server_query_ctx x;
+	struct query_spec *q = &x.q;
 	struct cg_err err;
-	struct stat sb;
-	char path[1200] = "", meta_path[1300], *meta = NULL;
-	FILE *f = NULL;
 	size_t i;
-	int r, keep = 0;
+	int r = 0;
 
-	memset(&q, 0, sizeof(q));
+	memset(&x, 0, sizeof(x));
 	cg_err_clear(&err);
-	q.pol = s->pol;
-	q.purpose = req->purpose;
-	q.left = req->left[0] ? req->left : NULL;
-	q.right = req->right[0] ? req->right : NULL;
-	q.buckets = req->buckets;
-	q.analyst = c->pr;
-	q.storage = s->cfg.storage;
+	q->pol = s->pol;
+	q->purpose = req->purpose;
+	q->left = req->left[0] ? req->left : NULL;
+	q->right = req->right[0] ? req->right : NULL;
+	q->buckets = req->buckets;
+	q->analyst = c->pr;
+	q->storage = s->cfg.storage;
 	for (i = 0; i < req->n_group_by; i++)
-		q.group_by[q.ngroup++] = req->group_by[i];
-	r = 0;
+		q->group_by[q->ngroup++] = req->group_by[i];
 	for (i = 0; i < req->n_metrics && r == 0; i++)
-		r = query_metric_parse(req->metrics[i], &q.metrics[q.nmetrics++], &err);
-	if (r == 0 && ((req->rho[0] && policy_parse_nano(req->rho, strlen(req->rho), POLICY_RHO_MAX, &q.rho_nano) != 0) ||
+		r = query_metric_parse(req->metrics[i], &q->metrics[q->nmetrics++], &err);
+	if (r == 0 && ((req->rho[0] && policy_parse_nano(req->rho, strlen(req->rho), POLICY_RHO_MAX, &q->rho_nano) != 0) ||
 	    (req->epsilon[0] && policy_parse_nano(req->epsilon, strlen(req->epsilon), POLICY_RHO_MAX,
-	    &q.epsilon_nano) != 0) || (req->rho[0] && req->epsilon[0])))
-		r = cg_err_set(&err, CG_ERR_ARG, "query: rho or epsilon (one of them) must be a "
-		    "decimal above 0 with at most 9 decimals");
+	    &q->epsilon_nano) != 0) || (req->rho[0] && req->epsilon[0])))
+		r = cg_err_set(&err, CG_ERR_ARG, "query: rho or epsilon (one of them) must be a decimal above 0 with at "
+		    "most 9 decimals");
 	if (r != 0) {
 		server_error(c, "malformed", "query", err.msg);
 		return 0;
 	}
-	if (server_spool_open(s, "query", c->id, path, &f, &err) != 0) {
-		server_error(c, "internal", "query", "the gateway cannot write the answer; retry later");
-		return 0;
-	}
-	fclose(f);
-	f = NULL;
-	q.out_path = path;
-	if ((r = server_reader_open(s, &rst, &rau, &err)) == 0)
-		r = query_run(rst, rau, &q, &st, &err);
-	audit_free(rau);
-	store_close(rst);
-	if (r != 0) {
-		server_scrub(err.msg, sizeof(err.msg), path, "query");
-		/* refusals by the policy or the budget are audit events already (query.c, budget.c) */
-		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG || r == CG_ERR_LIMIT ? "rejected" : "internal",
-		    "query", err.msg);
-		slog(s, "warn", "query-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
-		    NULL);
-		goto out;
-	}
-	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
-	if ((f = fopen(path, "rb")) == NULL || fstat(fileno(f), &sb) != 0 || server_slurp(meta_path, &meta) != 0) {
-		server_error(c, "internal", "query", "the gateway cannot read the answer; retry later");
-		goto out;
-	}
-	qr.size = (uint64_t)sb.st_size;
-	qr.meta_json = meta;
-	qr.groups = st.groups;
-	qr.released = st.released;
-	qr.suppressed = st.suppressed;
-	qr.charged_nano = st.charged_nano;
-	qr.remaining_nano = st.remaining_nano;
+	x.qr = &qr;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_QUERY;
 	resp.query = &qr;
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
-	    server_send_chunks(c, f, qr.size, &err) != 0) {
-		slog(s, "warn", "query-send-failed", "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(err.msg), NULL);
-		goto out;
-	}
-	slog(s, "info", "query", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
-	    "purpose", json_string(req->purpose), "groups", json_integer((json_int_t)st.groups), "released",
-	    json_integer((json_int_t)st.released), NULL);
-	keep = 1;
-out:
-	if (f != NULL)
-		fclose(f);
-	if (path[0] != '\0') {
-		unlink(path);
-		snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
-		unlink(meta_path);
-	}
-	free(meta);
-	return keep;
+	return server_answer(c, "query", server_query_run, &x, &resp, &qr.size, &qr.meta_json);
 }
 
 /* ---- audit fetch ---- */
