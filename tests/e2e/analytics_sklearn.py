@@ -17,17 +17,10 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import analytics_check
+from analytics_check import check
+
 REL = 1e-6
-failed = 0
-
-
-def check(what, ok, detail=""):
-    global failed
-    if ok:
-        print("ok " + what)
-    else:
-        failed += 1
-        print("FAIL " + what + (": " + detail if detail else ""))
 
 
 def close(what, got, want, rel=REL):
@@ -88,5 +81,5 @@ released = sorted([s["size"] for s in init["segments"]], reverse=True)
 check("segment sizes equal sklearn's cluster sizes (none below the threshold)",
       released == sizes, "%s vs %s" % (released, sizes))
 
-print("analytics_sklearn: %d failed" % failed)
-sys.exit(1 if failed else 0)
+print("analytics_sklearn: %d failed" % analytics_check.failed)
+sys.exit(1 if analytics_check.failed else 0)
