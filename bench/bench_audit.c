@@ -22,26 +22,13 @@
 
 #include "crypto/keyfile.h"
 #include "crypto/merkle.h"
+#include "bench/bench.h"
 #include "gateway/audit.h"
 #include "gateway/store.h"
 
 #define CHUNK 1000
 
-static double
-now(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void
-die(const char *what, const struct cg_err *e)
-{
-	fprintf(stderr, "bench: %s: %s\n", what, e ? e->msg : strerror(errno));
-	exit(1);
-}
 
 /* An ingest event as the gateway writes it: ids, digests, policy hash, counts (no data). */
 struct evbuf {
@@ -94,7 +81,7 @@ fresh(const char *dir, const char *name, char *path, size_t size)
 	snprintf(p, sizeof(p), "%s-shm", path);
 	unlink(p);
 	if (store_open(path, STORE_OPEN_CREATE, &st, &e) != 0)
-		die(path, &e);
+		bench_die(path, &e);
 	return st;
 }
 
@@ -104,15 +91,15 @@ log_rate(struct audit *a, int n)
 {
 	struct evbuf b;
 	struct cg_err e;
-	double t = now();
+	double t = bench_now();
 	int i;
 
 	for (i = 0; i < n; i++) {
 		evbuf_fill(&b, (uint64_t)i);
 		if (audit_log(a, &b.ev, &e) != 0)
-			die("audit_log", &e);
+			bench_die("audit_log", &e);
 	}
-	return n / (now() - t);
+	return n / (bench_now() - t);
 }
 
 int
@@ -141,12 +128,12 @@ main(int argc, char **argv)
 	if (sodium_init() < 0 || n < CHUNK)
 		return 1;
 	if (keyfile_generate(KEYFILE_ED25519_SECRET, &key, &e) != 0 || keyfile_public_of(key, &pub, &e) != 0)
-		die("key", &e);
+		bench_die("key", &e);
 
 	/* Baseline first: SHA-256 of the same event bytes, one call per event. */
 	sample_n = n < 1000000 ? n : 1000000;
 	if ((sample = malloc(sample_n * 200)) == NULL || (sample_len = malloc(sample_n * sizeof(size_t))) == NULL)
-		die("malloc", NULL);
+		bench_die("malloc", NULL);
 	for (i = 0; i < sample_n; i++) {
 		struct evbuf b;
 
@@ -157,12 +144,12 @@ main(int argc, char **argv)
 		protobuf_c_message_pack(&b.ev.base, sample + sample_bytes);
 		sample_bytes += sample_len[i];
 	}
-	t = now();
+	t = bench_now();
 	for (i = 0, len = 0; i < sample_n; i++) {
 		crypto_hash_sha256(h, sample + len, sample_len[i]);
 		len += sample_len[i];
 	}
-	t_sha = now() - t;
+	t_sha = bench_now() - t;
 	sha_rate = (double)sample_bytes / t_sha;
 	printf("baseline  SHA-256 of each event: %.0f events/s, %.1f MB/s (%llu events of ~%.0f bytes)\n",
 	    sample_n / t_sha, sha_rate / 1e6, (unsigned long long)sample_n, (double)sample_bytes / sample_n);
@@ -170,8 +157,8 @@ main(int argc, char **argv)
 	/* Build the log. */
 	st = fresh(argv[1], "audit.db", path, sizeof(path));
 	if (audit_open(st, key, &a, &e) != 0)
-		die("audit_open", &e);
-	t = now();
+		bench_die("audit_open", &e);
+	t = bench_now();
 	while (done < n) {
 		k = (size_t)(n - done < CHUNK ? n - done : CHUNK);
 		for (j = 0; j < (int)k; j++) {
@@ -179,22 +166,22 @@ main(int argc, char **argv)
 			evs[j] = &bufs[j].ev;
 		}
 		if (audit_append_many(a, evs, k, &e) != 0)
-			die("audit_append_many", &e);
+			bench_die("audit_append_many", &e);
 		done += k;
 	}
-	t_build = now() - t;
+	t_build = bench_now() - t;
 	bytes = (uint64_t)((double)sample_bytes / sample_n * n);
 	printf("build     %.0f events/s appending %llu events, %d per signed checkpoint (%.1f s)\n", n / t_build,
 	    (unsigned long long)n, CHUNK, t_build);
 	printf("          ratio %.1f%% of the SHA-256 rate of the same bytes\n",
 	    100.0 * (n / t_build) / (sample_n / t_sha));
 	if (store_checkpoint(st, &e) != 0)
-		die("checkpoint", &e);
+		bench_die("checkpoint", &e);
 
 	/* Append one event per transaction, at n and on a small log. */
 	small = fresh(argv[1], "audit-small.db", spath, sizeof(spath));
 	if (audit_open(small, key, &sa, &e) != 0)
-		die("audit_open", &e);
+		bench_die("audit_open", &e);
 	(void)log_rate(sa, 1000);
 	r_small = log_rate(sa, 300);
 	r_big = log_rate(a, 300);
@@ -209,39 +196,39 @@ main(int argc, char **argv)
 	/* Reopening is O(log n): no rehash of the log. */
 	audit_free(a);
 	a = NULL;
-	t = now();
+	t = bench_now();
 	if (audit_open(st, key, &a, &e) != 0)
-		die("audit_open", &e);
+		bench_die("audit_open", &e);
 	printf("open      %.2f ms to reopen the %llu-event log (restore + check against the signed root)\n",
-	    (now() - t) * 1e3, (unsigned long long)audit_size(a));
+	    (bench_now() - t) * 1e3, (unsigned long long)audit_size(a));
 
 	/* Proofs from stored nodes. */
 	n = audit_size(a);
-	t = now();
+	t = bench_now();
 	for (j = 0; j < 1000; j++)
 		if (audit_inclusion_proof(st, randombytes_uniform((uint32_t)n), n, proof, &len, &e) != 0)
-			die("inclusion proof", &e);
-	t_incl = (now() - t) / 1000;
-	t = now();
+			bench_die("inclusion proof", &e);
+	t_incl = (bench_now() - t) / 1000;
+	t = bench_now();
 	for (j = 0; j < 1000; j++)
 		if (audit_consistency_proof(st, 1 + randombytes_uniform((uint32_t)n), n, proof, &len, &e) != 0)
-			die("consistency proof", &e);
-	t_cons = (now() - t) / 1000;
-	t = now();
+			bench_die("consistency proof", &e);
+	t_cons = (bench_now() - t) / 1000;
+	t = bench_now();
 	for (j = 0; j < 200; j++) {
 		if (audit_prove(st, randombytes_uniform((uint32_t)n), &pf, &len, &e) != 0)
-			die("prove", &e);
+			bench_die("prove", &e);
 		free(pf);
 	}
-	t_prove = (now() - t) / 200;
+	t_prove = (bench_now() - t) / 200;
 	printf("proof     %.3f ms per inclusion proof, %.3f ms per consistency proof, %.3f ms per proof file "
 	    "(target < 1 ms)\n", t_incl * 1e3, t_cons * 1e3, t_prove * 1e3);
 
 	/* Full verification. */
-	t = now();
+	t = bench_now();
 	if (audit_verify(st, pub, &rep, &e) != 0)
-		die("verify", &e);
-	t_verify = now() - t;
+		bench_die("verify", &e);
+	t_verify = bench_now() - t;
 	printf("verify    %.0f events/s, %.1f MB/s of event bytes: %llu events, %llu checkpoints in %.1f s\n",
 	    rep.events / t_verify, (double)bytes / t_verify / 1e6, (unsigned long long)rep.events,
 	    (unsigned long long)rep.checkpoints, t_verify);

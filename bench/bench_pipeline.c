@@ -21,6 +21,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "bench/bench.h"
 #include "agent/pack.h"
 #include "crypto/keyfile.h"
 #include "gateway/audit.h"
@@ -30,34 +31,8 @@
 #include "policy/policy.h"
 #include "proto/batch.h"
 
-static double
-now(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static void
-die(const char *what, const struct cg_err *e)
-{
-	fprintf(stderr, "bench: %s: %s\n", what, e ? e->msg : strerror(errno));
-	exit(1);
-}
-
-static struct keyfile_key *
-key(const char *dir, const char *name, enum keyfile_type t)
-{
-	char path[4096];
-	struct keyfile_key *k = NULL;
-	struct cg_err e;
-
-	snprintf(path, sizeof(path), "%s/keys/%s", dir, name);
-	if (keyfile_load(path, t, &k, &e) != 0)
-		die(path, &e);
-	return k;
-}
 
 /* One record as the baselines need it. */
 struct rec {
@@ -80,9 +55,9 @@ read_batch(const char *path, const struct policy_partner *pp, size_t *n)
 	struct cg_err e;
 
 	if (batch_reader_open(path, &br, &e) != 0 || batch_reader_verify(br, pp->signing_pub, &count, digest, &e) != 0)
-		die(path, &e);
+		bench_die(path, &e);
 	if ((v = calloc(count + 1, sizeof(*v))) == NULL)
-		die("calloc", NULL);
+		bench_die("calloc", NULL);
 	while (batch_reader_next(br, &sr, &e) == 1) {
 		v[i].ntok = (uint8_t)sr->n_tokens;
 		for (size_t t = 0; t < sr->n_tokens && t < 2; t++)
@@ -91,7 +66,7 @@ read_batch(const char *path, const struct policy_partner *pp, size_t *n)
 		v[i].at = sr->consent_at;
 		v[i].ct_len = sr->ciphertext.len;
 		if ((v[i].ct = malloc(sr->ciphertext.len)) == NULL)
-			die("malloc", NULL);
+			bench_die("malloc", NULL);
 		memcpy(v[i].ct, sr->ciphertext.data, sr->ciphertext.len);
 		i++;
 	}
@@ -111,7 +86,7 @@ baseline_crypto(const struct rec *v, size_t n)
 	size_t i;
 
 	randombytes_buf(k, sizeof(k));
-	t = now();
+	t = bench_now();
 	for (i = 0; i < n; i++) {
 		for (int j = 0; j < v[i].ntok; j++) {
 			crypto_auth_hmacsha256_init(&st, k, sizeof(k));
@@ -121,7 +96,7 @@ baseline_crypto(const struct rec *v, size_t n)
 		memcpy(nonce, &i, sizeof(i));
 		crypto_aead_chacha20poly1305_ietf_encrypt(ct, NULL, v[i].ct, v[i].ct_len - 16, NULL, 0, NULL, nonce, k);
 	}
-	t = now() - t;
+	t = bench_now() - t;
 	free(ct);
 	return t;
 }
@@ -146,7 +121,7 @@ baseline_sqlite(const char *path, const struct rec *v, size_t n)
 		fprintf(stderr, "bench: sqlite: %s\n", sqlite3_errmsg(db));
 		exit(1);
 	}
-	t = now();
+	t = bench_now();
 	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
 	for (i = 0; i < n; i++) {
 		sqlite3_bind_int64(s, 1, (sqlite3_int64)i);
@@ -165,7 +140,7 @@ baseline_sqlite(const char *path, const struct rec *v, size_t n)
 		sqlite3_reset(s);
 	}
 	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	t = now() - t;
+	t = bench_now() - t;
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	return t;
@@ -183,7 +158,7 @@ baseline_join(struct store_ref *l, size_t nl, struct store_ref *r, size_t nr, ui
 		cap *= 2;
 	mask = cap - 1;
 	tab = malloc(cap * sizeof(*tab));
-	t = now();
+	t = bench_now();
 	*matches = 0;
 	for (int pass = 0; pass < 2; pass++) {
 		memset(tab, 0xff, cap * sizeof(*tab));
@@ -212,7 +187,7 @@ baseline_join(struct store_ref *l, size_t nl, struct store_ref *r, size_t nr, ui
 			}
 		}
 	}
-	t = now() - t;
+	t = bench_now() - t;
 	free(tab);
 	return t;
 }
@@ -247,22 +222,22 @@ main(int argc, char **argv)
 	snprintf(rawdb, sizeof(rawdb), "%s/bench-raw.db", dir);
 	snprintf(out, sizeof(out), "%s/bench-export.csv", dir);
 	if (policy_load(policy_path, &pol, NULL, &e) != 0)
-		die(policy_path, &e);
-	match = key(dir, "match.key", KEYFILE_MATCH);
-	ksign = key(dir, "k/sign.key", KEYFILE_ED25519_SECRET);
-	gwpub = key(dir, "gateway/enc.pub", KEYFILE_X25519_PUBLIC);
-	gwenc = key(dir, "gateway/enc.key", KEYFILE_X25519_SECRET);
-	gwsign = key(dir, "gateway/sign.key", KEYFILE_ED25519_SECRET);
-	storage = key(dir, "gateway/storage.key", KEYFILE_STORAGE);
+		bench_die(policy_path, &e);
+	match = bench_key(dir, "match.key", KEYFILE_MATCH);
+	ksign = bench_key(dir, "k/sign.key", KEYFILE_ED25519_SECRET);
+	gwpub = bench_key(dir, "gateway/enc.pub", KEYFILE_X25519_PUBLIC);
+	gwenc = bench_key(dir, "gateway/enc.key", KEYFILE_X25519_SECRET);
+	gwsign = bench_key(dir, "gateway/sign.key", KEYFILE_ED25519_SECRET);
+	storage = bench_key(dir, "gateway/storage.key", KEYFILE_STORAGE);
 
 	/* agent */
 	memset(&po, 0, sizeof(po));
 	po.pol = pol; po.partner_id = "k"; po.input = csv; po.output = batch;
 	po.match = match; po.sign = ksign; po.gateway = gwpub;
-	t_pack = now();
+	t_pack = bench_now();
 	if (pack_csv(&po, &ps, &e) != 0)
-		die("pack", &e);
-	t_pack = now() - t_pack;
+		bench_die("pack", &e);
+	t_pack = bench_now() - t_pack;
 	recs = read_batch(batch, policy_partner_find(pol, "k"), &nrec);
 	t_crypto = baseline_crypto(recs, nrec);
 	printf("agent   %9.0f records/s (%llu rows read, %zu records in %.2f s)\n", (double)nrec / t_pack,
@@ -280,11 +255,11 @@ main(int argc, char **argv)
 		unlink(db);
 		snprintf(path, sizeof(path), "%s-wal", db); unlink(path);
 		if (store_open(db, STORE_OPEN_CREATE, &st, &e) != 0 || audit_open(st, gwsign, &a, &e) != 0)
-			die(db, &e);
-		t_ingest = now();
+			bench_die(db, &e);
+		t_ingest = bench_now();
 		if (ingest_batch_file(st, a, pol, &ik, batch, &res, &e) != 0)
-			die("ingest", &e);
-		t_ingest = now() - t_ingest;
+			bench_die("ingest", &e);
+		t_ingest = bench_now() - t_ingest;
 		audit_free(a);
 		store_close(st);
 	}
@@ -301,7 +276,7 @@ main(int argc, char **argv)
 	/* join + export in a child, so its peak memory is its own */
 	snprintf(path, sizeof(path), "%s/gateway.db", dir);
 	if (pipe(pipefd) != 0 || (pid = fork()) < 0)
-		die("fork", NULL);
+		bench_die("fork", NULL);
 	if (pid == 0) {
 		struct store *st;
 		struct audit *a;
@@ -312,11 +287,11 @@ main(int argc, char **argv)
 		memset(&o, 0, sizeof(o));
 		o.pol = pol; o.purpose = "analytics"; o.out_path = out; o.storage = storage; o.analyst = policy_principal_by_name(pol, "analyst");
 		if (store_open(path, 0, &st, &e) != 0 || audit_open(st, gwsign, &a, &e) != 0)
-			die(path, &e);
-		t = now();
+			bench_die(path, &e);
+		t = bench_now();
 		if (export_run(st, a, &o, &es, &e) != 0)
-			die("export", &e);
-		t = now() - t;
+			bench_die("export", &e);
+		t = bench_now() - t;
 		if (write(pipefd[1], &es, sizeof(es)) != (ssize_t)sizeof(es) || write(pipefd[1], &t, sizeof(t)) != sizeof(t))
 			_exit(1);
 		_exit(0);
@@ -333,12 +308,12 @@ main(int argc, char **argv)
 		int status;
 		if (read(pipefd[0], &es, sizeof(es)) != (ssize_t)sizeof(es) ||
 		    read(pipefd[0], &t_export, sizeof(t_export)) != sizeof(t_export))
-			die("export child", NULL);
+			bench_die("export child", NULL);
 		if (wait4(pid, &status, 0, &ru) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-			die("export child", NULL);
+			bench_die("export child", NULL);
 		if (store_open(path, 0, &st, &e) != 0 || store_refs_load(st, "k", &l, &nl, &e) != 0 ||
 		    store_refs_load(st, "g", &r, &nr, &e) != 0)
-			die(path, &e);
+			bench_die(path, &e);
 		t_hash = baseline_join(l, nl, r, nr, &m);
 		printf("join    %.3f s grouping and pairing %zu x %zu records in memory (+ %.3f s reading them)\n",
 		    es.join_seconds, nl, nr, es.load_seconds);

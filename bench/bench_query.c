@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "bench/bench.h"
 #include "agent/pack.h"
 #include "agent/synth.h"
 #include "crypto/keyfile.h"
@@ -27,34 +28,8 @@
 #include "gateway/store.h"
 #include "policy/policy.h"
 
-static double
-now(void)
-{
-	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
-static void
-die(const char *what, const struct cg_err *e)
-{
-	fprintf(stderr, "bench_query: %s: %s\n", what, e ? e->msg : strerror(errno));
-	exit(1);
-}
-
-static struct keyfile_key *
-key(const char *dir, const char *name, enum keyfile_type t)
-{
-	char path[4096];
-	struct keyfile_key *k = NULL;
-	struct cg_err e;
-
-	snprintf(path, sizeof(path), "%s/keys/%s", dir, name);
-	if (keyfile_load(path, t, &k, &e) != 0)
-		die(path, &e);
-	return k;
-}
 
 /* The baseline's group table: (region, category) -> sum, open addressing on a 64-bit hash. */
 struct cell {
@@ -137,21 +112,21 @@ main(int argc, char **argv)
 	dir = argv[1];
 	snprintf(path, sizeof(path), "%s/policy.yaml", dir);
 	if (policy_load(path, &pol, NULL, &e) != 0)
-		die(path, &e);
-	match = key(dir, "match.key", KEYFILE_MATCH);
-	sign[0] = key(dir, "k/sign.key", KEYFILE_ED25519_SECRET);
-	sign[1] = key(dir, "g/sign.key", KEYFILE_ED25519_SECRET);
-	gwpub = key(dir, "gateway/enc.pub", KEYFILE_X25519_PUBLIC);
-	gwenc = key(dir, "gateway/enc.key", KEYFILE_X25519_SECRET);
-	gwsign = key(dir, "gateway/sign.key", KEYFILE_ED25519_SECRET);
-	storage = key(dir, "gateway/storage.key", KEYFILE_STORAGE);
+		bench_die(path, &e);
+	match = bench_key(dir, "match.key", KEYFILE_MATCH);
+	sign[0] = bench_key(dir, "k/sign.key", KEYFILE_ED25519_SECRET);
+	sign[1] = bench_key(dir, "g/sign.key", KEYFILE_ED25519_SECRET);
+	gwpub = bench_key(dir, "gateway/enc.pub", KEYFILE_X25519_PUBLIC);
+	gwenc = bench_key(dir, "gateway/enc.key", KEYFILE_X25519_SECRET);
+	gwsign = bench_key(dir, "gateway/sign.key", KEYFILE_ED25519_SECRET);
+	storage = bench_key(dir, "gateway/storage.key", KEYFILE_STORAGE);
 
 	/* Everyone on both platforms, consenting to analytics: `subjects` joined subjects. */
 	snprintf(data, sizeof(data), "%s/query-data", dir);
 	snprintf(db, sizeof(db), "%s/query.db", dir);
 	snprintf(out, sizeof(out), "%s/query-out.csv", dir);
 	if (mkdir(data, 0700) != 0 && errno != EEXIST)
-		die(data, NULL);
+		bench_die(data, NULL);
 	synth_opts_default(&so);
 	so.users = subjects + subjects / 13;    /* ~7% share no identifier kind across platforms */
 	so.shared_frac = 1.0;
@@ -160,12 +135,12 @@ main(int argc, char **argv)
 	so.bad_frac = 0;
 	so.dup_frac = 0;
 	if (synth_write(data, &so, &truth, &e) != 0)
-		die("synth", &e);
+		bench_die("synth", &e);
 	unlink(db);
 	snprintf(path, sizeof(path), "%s-wal", db);
 	unlink(path);
 	if (store_open(db, STORE_OPEN_CREATE, &st, &e) != 0 || audit_open(st, gwsign, &a, &e) != 0)
-		die(db, &e);
+		bench_die(db, &e);
 	for (s = 0; s < 2; s++) {
 		struct pack_opts po;
 		struct pack_stats ps;
@@ -178,9 +153,9 @@ main(int argc, char **argv)
 		po.pol = pol; po.partner_id = parts[s]; po.input = csv; po.output = batch;
 		po.match = match; po.sign = sign[s]; po.gateway = gwpub;
 		if (pack_csv(&po, &ps, &e) != 0)
-			die("pack", &e);
+			bench_die("pack", &e);
 		if (ingest_batch_file(st, a, pol, &ik, batch, &res, &e) != 0)
-			die("ingest", &e);
+			bench_die("ingest", &e);
 		unlink(batch);
 	}
 
@@ -191,14 +166,14 @@ main(int argc, char **argv)
 	q.group_by[q.ngroup++] = "region";
 	q.group_by[q.ngroup++] = "k_top_course_category";
 	if (query_metric_parse("sum:k_course_spend_cents", &q.metrics[q.nmetrics++], &e) != 0)
-		die("metric", &e);
+		bench_die("metric", &e);
 	q.analyst = policy_principal_by_name(pol, "analyst");
 	q.out_path = out;
 	q.storage = storage;
-	t_query = now();
+	t_query = bench_now();
 	if (query_run(st, a, &q, &qs, &e) != 0)
-		die("query", &e);
-	t_query = now() - t_query;
+		bench_die("query", &e);
+	t_query = bench_now() - t_query;
 
 	/*
 	 * The baseline: the same question answered by plain C over the same
@@ -212,30 +187,30 @@ main(int argc, char **argv)
 		char **keys = NULL;
 		int64_t *vals = NULL;
 
-		t_base = now();
+		t_base = bench_now();
 		if (t == NULL || store_refs_load(st, "k", &refs, &n, &e) != 0)
-			die("baseline", &e);
+			bench_die("baseline", &e);
 		if ((keys = malloc(n * sizeof(*keys))) == NULL || (vals = malloc(n * sizeof(*vals))) == NULL)
-			die("baseline", NULL);
+			bench_die("baseline", NULL);
 		for (i = 0; i < n; i++) {
 			Crossgate__RecordPayload *p;
 			char k2[96];
 
 			if (join_open(st, storage, &refs[i], &p, &e) != 0)
-				die("baseline open", &e);
+				bench_die("baseline open", &e);
 			snprintf(k2, sizeof(k2), "%s|%s", field_str(p, "region"), field_str(p, "top_course_category"));
 			cell_add(t, mask, k2, field_int(p, "course_spend_cents"));
 			keys[i] = strdup(k2);
 			vals[i] = field_int(p, "course_spend_cents");
 			crossgate__record_payload__free_unpacked(p, NULL);
 		}
-		t_base = now() - t_base;
+		t_base = bench_now() - t_base;
 		/* and the group-by alone, on values already in memory */
 		memset(t, 0, (mask + 1) * sizeof(*t));
-		t_mem = now();
+		t_mem = bench_now();
 		for (i = 0; i < n; i++)
 			cell_add(t, mask, keys[i], vals[i]);
-		t_mem = now() - t_mem;
+		t_mem = bench_now() - t_mem;
 		printf("query   %.2f s for a noisy grouped sum over %llu joined subjects (%llu groups, %llu released): "
 		    "join %.2f s, read+open+aggregate %.2f s, charge+noise+write %.3f s\n", t_query,
 		    (unsigned long long)truth.matched, (unsigned long long)qs.groups, (unsigned long long)qs.released,
@@ -265,21 +240,21 @@ main(int argc, char **argv)
 		size_t i, j, draws = 200000;
 		double t, t_rng;
 
-		t_rng = now();
+		t_rng = bench_now();
 		for (j = 0; j < draws * 10; j++)
 			u ^= randombytes_uniform(1000000007u);
-		t_rng = now() - t_rng;
+		t_rng = bench_now() - t_rng;
 		printf("sampler %9.0f uniform draws/s from libsodium's CSPRNG (randombytes_uniform), the baseline\n",
 		    (double)draws * 10 / t_rng);
 		for (i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
-			t = now();
+			t = bench_now();
 			for (j = 0; j < draws; j++) {
 				if ((sc[i].gauss ? noise_gaussian(sc[i].num, sc[i].den, &x) : noise_laplace(sc[i].num, sc[i].den,
 				    &x)) != 0)
-					die("sampler", NULL);
+					bench_die("sampler", NULL);
 				acc += x;
 			}
-			t = now() - t;
+			t = bench_now() - t;
 			printf("        %9.0f draws/s %s: %.1f%% of the uniform rate\n", (double)draws / t, sc[i].what,
 			    100.0 * ((double)draws / t) / ((double)draws * 10 / t_rng));
 		}
