@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "gateway/audit.h"
 #include "gateway/export.h"
+#include "gateway/outfile.h"
 #include "gateway/store.h"
 #include "policy/policy.h"
 
@@ -59,18 +60,12 @@ int
 cli_recv_file(struct client *c, uint64_t size, const char *out_path, struct cg_err *err)
 {
 	Crossgate__Response *resp = NULL;
-	char tmp[4200];
+	struct outfile of;
 	uint64_t got = 0;
-	FILE *f = NULL;
-	int fd, r, last = 0;
+	int r, last = 0;
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", out_path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0 || (f = fdopen(fd, "w")) == NULL) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
+	if ((r = outfile_open(&of, out_path, 0600, err)) != 0)
+		return r;
 	while (!last) {
 		if ((r = client_recv(c, &resp, err)) != 0)
 			goto out;
@@ -79,9 +74,9 @@ cli_recv_file(struct client *c, uint64_t size, const char *out_path, struct cg_e
 			r = cg_err_set(err, CG_ERR_FORMAT, "gateway: the stream does not match its announced size");
 			goto out;
 		}
-		if (resp->chunk->data.len > 0 && fwrite(resp->chunk->data.data, 1, resp->chunk->data.len, f) !=
+		if (resp->chunk->data.len > 0 && fwrite(resp->chunk->data.data, 1, resp->chunk->data.len, of.f) !=
 		    resp->chunk->data.len) {
-			r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
+			r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", of.tmp, strerror(errno));
 			goto out;
 		}
 		got += resp->chunk->data.len;
@@ -89,27 +84,13 @@ cli_recv_file(struct client *c, uint64_t size, const char *out_path, struct cg_e
 		crossgate__response__free_unpacked(resp, NULL);
 		resp = NULL;
 	}
-	if (got != size) {
+	if (got != size)
 		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: the stream ended after %llu of %llu bytes",
 		    (unsigned long long)got, (unsigned long long)size);
-		goto out;
-	}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
-		f = NULL;
-		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	f = NULL;
-	if (rename(tmp, out_path) != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot rename %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	r = 0;
+	else
+		r = outfile_commit(&of, err);
 out:
-	if (f != NULL)
-		fclose(f);
-	if (r != 0)
-		unlink(tmp);
+	outfile_abort(&of);
 	if (resp != NULL)
 		crossgate__response__free_unpacked(resp, NULL);
 	return r;

@@ -15,6 +15,7 @@
 #include "crypto/secmem.h"
 #include "gateway/budget.h"
 #include "gateway/join.h"
+#include "gateway/outfile.h"
 
 #define EXPORT_SENS_MAX 8
 #define EXPORT_STAR INT64_MIN         /* a quasi-identifier shown as '*': absent, or generalized away */
@@ -375,13 +376,13 @@ export_write_file(const char *path, const struct export_rows *x, const unsigned 
 {
 	unsigned char *pkey = NULL, pn[16];
 	uint32_t *order = NULL;
-	char *tmp = NULL, hex[33], gen[256], cell[2 * 256 + 3];
-	FILE *f = NULL;
+	char hex[33], gen[256], cell[2 * 256 + 3];
+	struct outfile of = { 0 };
 	size_t i, q;
-	int fd = -1, r;
+	int r;
 
 	*written = 0;
-	if ((tmp = malloc(strlen(path) + 5)) == NULL || (order = malloc((x->n + 1) * sizeof(*order))) == NULL ||
+	if ((order = malloc((x->n + 1) * sizeof(*order))) == NULL ||
 	    (pkey = secmem_alloc(crypto_generichash_KEYBYTES)) == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
@@ -397,17 +398,12 @@ export_write_file(const char *path, const struct export_rows *x, const unsigned 
 		order[i - 1] = order[k2];
 		order[k2] = t;
 	}
-	sprintf(tmp, "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0 || (f = fdopen(fd, "w")) == NULL) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if ((r = outfile_open(&of, path, 0640, err)) != 0)
 		goto out;
-	}
-	fputs("pseudonym", f);
+	fputs("pseudonym", of.f);
 	for (q = 0; q < x->ncols; q++)
-		fprintf(f, ",%s", x->cols[q].name);
-	fputc('\n', f);
+		fprintf(of.f, ",%s", x->cols[q].name);
+	fputc('\n', of.f);
 	for (i = 0; i < x->n; i++) {
 		size_t row = order[i];
 
@@ -416,43 +412,25 @@ export_write_file(const char *path, const struct export_rows *x, const unsigned 
 		crypto_generichash(pn, sizeof(pn), (const unsigned char *)&x->ids[2 * row], 2 * sizeof(x->ids[0]), pkey,
 		    crypto_generichash_KEYBYTES);
 		sodium_bin2hex(hex, sizeof(hex), pn, sizeof(pn));
-		fputs(hex, f);
+		fputs(hex, of.f);
 		for (q = 0; q < x->nqi; q++) {
 			if ((r = export_render_qi(x, row, q, lv[q], gen, sizeof(gen))) != 0) {
 				r = cg_err_set(err, CG_ERR_INTERNAL, "cannot generalize an export cell");
 				goto out;
 			}
-			fputc(',', f);
-			fwrite(cell, 1, csv_write(cell, sizeof(cell), gen, strlen(gen)), f);
+			fputc(',', of.f);
+			fwrite(cell, 1, csv_write(cell, sizeof(cell), gen, strlen(gen)), of.f);
 		}
-		fwrite(x->arena.p + x->off[row], 1, x->off[row + 1] - x->off[row], f);
-		fputc('\n', f);
+		fwrite(x->arena.p + x->off[row], 1, x->off[row + 1] - x->off[row], of.f);
+		fputc('\n', of.f);
 		(*written)++;
 	}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		r = cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-		goto out;
-	}
-	f = NULL;
-	if (rename(tmp, path) != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-		goto out;
-	}
-	r = 0;
+	r = outfile_commit(&of, err);
 out:
-	if (f != NULL) {
-		fclose(f);
-		unlink(tmp);
-	}
+	outfile_abort(&of);
 	if (pkey != NULL)
 		secmem_free(pkey, crypto_generichash_KEYBYTES);
 	free(order);
-	free(tmp);
 	return r;
 }
 
@@ -461,19 +439,18 @@ export_write_meta(const char *path, const struct export_opts *o, const struct ex
     const struct export_stats *stats, struct cg_err *err)
 {
 	json_t *m = json_object(), *sens = json_array(), *levels = json_object();
-	char *mpath = NULL, *tmp = NULL, hash[65], when[32];
+	struct outfile of = { 0 };
+	char *mpath = NULL, hash[65], when[32];
 	time_t now = time(NULL);
 	struct tm tm;
 	size_t i;
 	int r = 0;
 
-	if (m == NULL || sens == NULL || levels == NULL || (mpath = malloc(strlen(path) + 16)) == NULL ||
-	    (tmp = malloc(strlen(path) + 20)) == NULL) {
+	if (m == NULL || sens == NULL || levels == NULL || (mpath = malloc(strlen(path) + 16)) == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	sprintf(mpath, "%s.meta.json", path);
-	sprintf(tmp, "%s.meta.json.tmp", path);
 	sodium_bin2hex(hash, sizeof(hash), o->pol->hash, sizeof(o->pol->hash));
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
@@ -499,16 +476,17 @@ export_write_meta(const char *path, const struct export_opts *o, const struct ex
 	json_object_set_new(m, "created", json_string(when));
 	json_object_set_new(m, "left", json_string(x->j->side[0]->id));
 	json_object_set_new(m, "right", json_string(x->j->side[1]->id));
-	if (json_dump_file(m, tmp, JSON_INDENT(2) | JSON_SORT_KEYS) != 0 || rename(tmp, mpath) != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", mpath, strerror(errno));
-		unlink(tmp);
+	if ((r = outfile_open(&of, mpath, 0640, err)) == 0) {
+		if (json_dumpf(m, of.f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+			r = cg_err_set(err, CG_ERR_IO, "cannot write %s", mpath);
+		r = r != 0 ? r : outfile_commit(&of, err);
+		outfile_abort(&of);
 	}
 out:
 	json_decref(m);
 	json_decref(sens);
 	json_decref(levels);
 	free(mpath);
-	free(tmp);
 	return r;
 }
 
