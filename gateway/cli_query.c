@@ -247,7 +247,12 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	if (ctx->out)
+	if (ctx->out && qs.partition_selection)
+		fprintf(ctx->out, "%s: %llu groups released (keys from the data: how many were withheld below the "
+		    "threshold of %u is not told); charged rho %.9f to '%s', %.9f remains\n", q.out_path,
+		    (unsigned long long)qs.released, pol->privacy.threshold, (double)qs.charged_nano / BUDGET_NANO,
+		    q.analyst->name, (double)qs.remaining_nano / BUDGET_NANO);
+	else if (ctx->out)
 		fprintf(ctx->out, "%s: %llu of %llu groups released (%llu below the threshold of %u withheld); "
 		    "charged rho %.9f to '%s', %.9f remains\n", q.out_path, (unsigned long long)qs.released,
 		    (unsigned long long)qs.groups, (unsigned long long)qs.suppressed, pol->privacy.threshold,

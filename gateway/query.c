@@ -15,6 +15,7 @@
 
 #include "crypto/noise.h"
 #include "gateway/budget.h"
+#include "gateway/outfile.h"
 
 #define QUERY_NONE UINT32_MAX
 #define QUERY_LABEL_MAX 256
@@ -648,20 +649,14 @@ query_csv_cell(FILE *f, const char *s)
 static int
 query_write_csv(const struct query_plan *p, const char *path, struct query_stats *stats, struct cg_err *err)
 {
-	char *tmp = NULL;
-	FILE *f = NULL;
+	struct outfile of;
+	FILE *f;
 	size_t g, d, o;
-	int fd = -1, r;
+	int r;
 
-	if ((tmp = malloc(strlen(path) + 5)) == NULL)
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	sprintf(tmp, "%s.tmp", path);
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0 || (f = fdopen(fd, "w")) == NULL) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		goto out;
-	}
+	if ((r = outfile_open(&of, path, 0640, err)) != 0)
+		return r;
+	f = of.f;
 	for (d = 0; d < p->ndims; d++)
 		fprintf(f, "%s,", p->dims[d].name);
 	fputs("count", f);
@@ -689,24 +684,7 @@ query_write_csv(const struct query_plan *p, const char *path, struct query_stats
 		}
 		fputc('\n', f);
 	}
-	if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
-		goto out;
-	}
-	r = fclose(f);
-	f = NULL;
-	if (r != 0 || rename(tmp, path) != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-		goto out;
-	}
-	r = 0;
-out:
-	if (f != NULL)
-		fclose(f);
-	if (r != 0)
-		unlink(tmp);
-	free(tmp);
-	return r;
+	return outfile_commit(&of, err);
 }
 
 static int
@@ -715,6 +693,7 @@ query_write_meta(const struct query_plan *p, const struct join *j, const struct 
 {
 	const struct query_spec *sp = p->spec;
 	json_t *m = json_object(), *gb = json_array(), *mt = json_array();
+	struct outfile of = { 0 };
 	char *mpath = NULL, hash[65], when[32], num[64];
 	time_t now = time(NULL);
 	struct tm tm;
@@ -755,9 +734,12 @@ query_write_meta(const struct query_plan *p, const struct join *j, const struct 
 	snprintf(num, sizeof(num), "%.9f", (double)stats->remaining_nano / BUDGET_NANO);
 	json_object_set_new(m, "remaining_rho", json_string(num));
 	json_object_set_new(m, "threshold", json_integer(sp->pol->privacy.threshold));
-	json_object_set_new(m, "groups", json_integer((json_int_t)stats->groups));
 	json_object_set_new(m, "released", json_integer((json_int_t)stats->released));
-	json_object_set_new(m, "suppressed", json_integer((json_int_t)stats->suppressed));
+	if (!stats->partition_selection) {
+		/* the declared domain's size, and what of it was withheld: nothing from the data */
+		json_object_set_new(m, "groups", json_integer((json_int_t)stats->groups));
+		json_object_set_new(m, "suppressed", json_integer((json_int_t)stats->suppressed));
+	}
 	json_object_set_new(m, "partition_selection", json_boolean(stats->partition_selection));
 	json_object_set_new(m, "delta", json_real(stats->delta));
 	json_object_set_new(m, "policy_hash", json_string(hash));
@@ -765,8 +747,12 @@ query_write_meta(const struct query_plan *p, const struct join *j, const struct 
 	json_object_set_new(m, "created", json_string(when));
 	json_object_set_new(m, "left", json_string(j->side[0]->id));
 	json_object_set_new(m, "right", json_string(j->side[1]->id));
-	if (json_dump_file(m, mpath, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-		r = cg_err_set(err, CG_ERR_IO, "cannot write %s", mpath);
+	if ((r = outfile_open(&of, mpath, 0640, err)) == 0) {
+		if (json_dumpf(m, of.f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+			r = cg_err_set(err, CG_ERR_IO, "cannot write %s", mpath);
+		r = r != 0 ? r : outfile_commit(&of, err);
+		outfile_abort(&of);
+	}
 out:
 	json_decref(m);
 	json_decref(gb);
@@ -890,6 +876,15 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 		_exit(70);
 	if ((r = query_plan_release(p, err)) != 0 || (r = query_write_csv(p, spec->out_path, stats, err)) != 0)
 		goto out;
+	/*
+	 * Keys from the data: how many there were, and so how many were withheld,
+	 * is an exact count (one new key tells one new subject).  Only the
+	 * released groups are told, anywhere.
+	 */
+	if (stats->partition_selection) {
+		stats->groups = stats->released;
+		stats->suppressed = 0;
+	}
 	if ((r = query_log(a, spec, stats, "ok", NULL, qid, &stats->audit_index, err)) != 0)
 		goto out;
 	r = query_write_meta(p, &j, stats, dataset, err);

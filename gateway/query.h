@@ -38,7 +38,9 @@
  * "rho", "epsilon", "threshold", "groups", "released", "suppressed",
  * "partition_selection", "delta", "remaining_rho", "policy_hash",
  * "audit_index", "created", "left", "right"}.  Nothing exact about the data
- * (not even the number of subjects) is in either.
+ * (not even the number of subjects) is in either: with keys from the data
+ * "groups" and "suppressed" are left out (how many keys the data has is an
+ * exact count), and query_stats.groups is the released count.
  *
  * Test hook: with CROSSGATE_FAULT=after-charge in the environment the
  * process exits (status 70) right after the charge is committed, to show
