@@ -199,9 +199,13 @@ demo_gateway_stop(struct demo_gateway *g)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
+/* The analyst's DP question: course category x game category counts, for the affinity map. */
+#define DEMO_AFFINITY_KEYS "k_top_course_category,g_top_game_category"
+#define DEMO_AFFINITY_RHO "0.5"
+
 struct demo_paths {
 	char dir[1024], data[1100], keys[1100], kgw[1200], kk[1200], kg[1200], match[1200], policy[1100];
-	char batches[1100], kbatch[1200], gbatch[1200], db[1100], out[1100], export[1200];
+	char batches[1100], kbatch[1200], gbatch[1200], db[1100], out[1100], export[1200], affinity[1200];
 	char kcsv[1200], gcsv[1200], steps[1100];
 	char pki[1100], ca[1200], gwcert[1200], gwkey[1200], log[1100], pid[1100], copy[1100];
 };
@@ -295,7 +299,8 @@ demo_prepare_dir(const struct demo_paths *p)
 {
 	char marker[1200], path[1300];
 	const char *old[] = { "gateway.db", "gateway.db-wal", "gateway.db-shm", "batches/k.batch",
-		"batches/g.batch", "out/export.csv", "audit-copy.db", "audit-copy.db-wal", "audit-copy.db-shm",
+		"batches/g.batch", "out/export.csv", "out/export.csv.meta.json", "out/affinity.csv",
+		"out/affinity.csv.meta.json", "audit-copy.db", "audit-copy.db-wal", "audit-copy.db-shm",
 		"gateway.log", "gateway.pid", NULL };
 	struct stat sb;
 	int i;
@@ -351,6 +356,7 @@ demo_paths_init(struct demo_paths *p, const char *dir)
 	snprintf(p->db, sizeof(p->db), "%s/gateway.db", dir);
 	snprintf(p->out, sizeof(p->out), "%s/out", dir);
 	snprintf(p->export, sizeof(p->export), "%s/export.csv", p->out);
+	snprintf(p->affinity, sizeof(p->affinity), "%s/affinity.csv", p->out);
 	snprintf(p->kcsv, sizeof(p->kcsv), "%s/k_users.csv", p->data);
 	snprintf(p->gcsv, sizeof(p->gcsv), "%s/g_viewers.csv", p->data);
 	snprintf(p->steps, sizeof(p->steps), "%s/steps.sh", dir);
@@ -493,7 +499,11 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 				p.gbatch, NULL };
 			char *ex[] = { "export", "--db", p.db, "--policy", p.policy, "--keys", p.kgw, "--purpose",
 				"analytics", "--out", p.export, NULL };
-			if (demo_run(steps, &sub, cmd_gateway, in) || demo_run(steps, &sub, cmd_export, ex))
+			char *qu[] = { "query", "--db", p.db, "--policy", p.policy, "--keys", p.kgw, "--purpose", "analytics",
+				"--group-by", DEMO_AFFINITY_KEYS, "--metric", "count", "--rho", DEMO_AFFINITY_RHO, "--out",
+				p.affinity, NULL };
+			if (demo_run(steps, &sub, cmd_gateway, in) || demo_run(steps, &sub, cmd_query, qu) ||
+			    demo_run(steps, &sub, cmd_export, ex))
 				goto out;
 		}
 		{
@@ -538,7 +548,11 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		{
 			char *ex[] = { "export", "--gateway", gwaddr, "--ca", p.ca, "--cert", acert, "--key", akey,
 				"--purpose", "analytics", "--out", p.export, NULL };
-			if (demo_run(steps, &sub, cmd_export, ex))
+			char *qu[] = { "query", "--gateway", gwaddr, "--ca", p.ca, "--cert", acert, "--key", akey,
+				"--purpose", "analytics", "--group-by", DEMO_AFFINITY_KEYS, "--metric", "count", "--rho",
+				DEMO_AFFINITY_RHO, "--out", p.affinity, NULL };
+			/* aggregates first: the default channel; the row export is the exception the policy allows */
+			if (demo_run(steps, &sub, cmd_query, qu) || demo_run(steps, &sub, cmd_export, ex))
 				goto out;
 		}
 		{
@@ -558,14 +572,14 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	/* The analyst's last step: the report, from the export alone. */
 	snprintf(report, sizeof(report), "%s/report.html", p.out);
 	{
-		char *an[] = { "analytics", "report", "--input", p.export, "--policy", p.policy, "--out",
-			report, NULL };
+		char *an[] = { "analytics", "report", "--input", p.export, "--aggregates", p.affinity, "--policy", p.policy,
+			"--out", report, NULL };
 		if (demo_run(steps, &sub, cmd_analytics, an))
 			goto out;
 	}
 	if (json) {
 		json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
-		    "s:I, s:b, s:s, s:{s:I, s:I}}",
+		    "s:I, s:b, s:s, s:s, s:{s:I, s:I}}",
 		    "dir", p.dir,
 		    "k_rows", (json_int_t)kstats.rows, "g_rows", (json_int_t)gstats.rows,
 		    "rejected_rows", (json_int_t)(kstats.bad_rows + gstats.bad_rows),
@@ -582,6 +596,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    "audit_events", (json_int_t)sub.audit.events,
 		    "audit_verified", sub.audit_ok,
 		    "export", p.export,
+		    "aggregates", p.affinity,
 		    "truth", "matched", (json_int_t)truth.matched,
 		    "exported_before_suppression", (json_int_t)truth.exported_before_suppression);
 		if (o != NULL) {
@@ -619,6 +634,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    "left out, consent   %llu\n"
 		    "exported rows       %llu (suppressed below k=%u: %llu; truth before suppression: %llu)\n"
 		    "audit log           %llu events, %s\n"
+		    "aggregates          %s (DP counts, course x game category)\n"
 		    "export              %s\n"
 		    "every step by hand  %s\n"
 		    "analytics report    %s\n",
@@ -631,7 +647,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    (unsigned long long)truth.matched, (unsigned long long)sub.export.no_consent,
 		    (unsigned long long)sub.export.exported, sub.export.k, (unsigned long long)sub.export.suppressed,
 		    (unsigned long long)truth.exported_before_suppression, (unsigned long long)sub.audit.events,
-		    sub.audit_ok ? "verified" : "VERIFICATION FAILED", p.export, p.steps, report);
+		    sub.audit_ok ? "verified" : "VERIFICATION FAILED", p.affinity, p.export, p.steps, report);
 	}
 	if (!offline && ctx->out && !json)
 		fprintf(ctx->out, "gateway             %s, log %s, auditor's copy %s\n", gwaddr, p.log, p.copy);
