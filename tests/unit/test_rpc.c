@@ -83,6 +83,54 @@ main(void)
 	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
 	crossgate__request__free_unpacked(q, NULL);
 
+	/* query: names and numbers checked here, their meaning by query.c */
+	{
+		Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
+		char *groups[] = { "region", "k_top_course_category" }, *metrics[] = { "count", "sum:k_spend" };
+		char *bad_metric[] = { "count\n" }, *many[RPC_QUERY_METRIC_MAX + 1];
+		size_t i;
+
+		for (i = 0; i < RPC_QUERY_METRIC_MAX + 1; i++)
+			many[i] = "count";
+		req.op_case = CROSSGATE__REQUEST__OP_QUERY;
+		req.query = &qr;
+		qr.purpose = "analytics";
+		qr.group_by = groups;
+		qr.n_group_by = 2;
+		qr.metrics = metrics;
+		qr.n_metrics = 2;
+		qr.rho = "0.5";
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
+		CHECK(q != NULL && q->query->n_metrics == 2 && q->query->n_group_by == 2);
+		CHECK_STR(q != NULL ? rpc_op_name(q) : NULL, "query");
+		crossgate__request__free_unpacked(q, NULL);
+		qr.n_metrics = 0;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "a query needs 1 to 16 metrics");
+		qr.metrics = many;
+		qr.n_metrics = RPC_QUERY_METRIC_MAX + 1;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		qr.metrics = bad_metric;
+		qr.n_metrics = 1;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "query metric 0 is not a metric");
+		qr.metrics = metrics;
+		qr.n_metrics = 2;
+		qr.left = "k";
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "query needs both partner ids or neither");
+		qr.left = "";
+		qr.purpose = "Bad Purpose";
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "query purpose must be");
+	}
+
 	/* audit fetch, no operation, garbage, empty */
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIT_FETCH;
 	req.audit_fetch = &fr;
