@@ -124,6 +124,22 @@ diff_column(const char *pid, const struct policy_column *a, const struct policy_
 		    " -> %" PRId64 "%s", pid, a->name, a->band, b->band, b->band < a->band ? " (finer)" : " (coarser)");
 	else if (a->gen != b->gen && a->role == POLICY_ROLE_QUASI && b->role == POLICY_ROLE_QUASI)
 		diff_line(out, c, D_CHANGE, "partner %s: column %s: generalization changed", pid, a->name);
+	if (a->is_public != b->is_public && a->role == b->role)
+		diff_line(out, c, b->is_public ? D_WIDER : D_NARROWER, "partner %s: column %s: %s", pid, a->name,
+		    b->is_public ? "now public (its declared values may key query groups)" : "no longer public");
+	if (a->sensitive != b->sensitive)
+		diff_line(out, c, b->sensitive ? D_NARROWER : D_WIDER, "partner %s: column %s: %s", pid, a->name,
+		    b->sensitive ? "now sensitive (row exports keep it l-diverse)" : "no longer sensitive");
+	if (a->has_bounds != b->has_bounds)
+		diff_line(out, c, b->has_bounds ? D_WIDER : D_NARROWER, "partner %s: column %s: %s", pid, a->name,
+		    b->has_bounds ? "bounds added: it can be summed" : "bounds removed: it can no longer be summed");
+	else if (a->has_bounds && (a->lo != b->lo || a->hi != b->hi))
+		/* wider bounds clamp less but add more noise: neither simply wider nor narrower */
+		diff_line(out, c, D_CHANGE, "partner %s: column %s: bounds [%" PRId64 ", %" PRId64 "] -> [%" PRId64 ", %"
+		    PRId64 "]", pid, a->name, a->lo, a->hi, b->lo, b->hi);
+	if (a->gen == POLICY_GEN_BAND && b->gen == POLICY_GEN_BAND && a->band == b->band &&
+	    (a->nbands != b->nbands || memcmp(a->bands, b->bands, a->nbands * sizeof(a->bands[0])) != 0))
+		diff_line(out, c, D_CHANGE, "partner %s: column %s: band hierarchy changed", pid, a->name);
 	if (a->gen == POLICY_GEN_MAP && b->gen == POLICY_GEN_MAP) {
 		for (i = 0; i < b->nmap; i++) {
 			const char *was = diff_map(a, b->map[i].from);
@@ -164,6 +180,93 @@ diff_partner(const struct policy_partner *a, const struct policy_partner *b, FIL
 			    "partner %s: column %s removed", a->id, a->columns[i].name);
 }
 
+/* A decimal in nano units, for messages. */
+static double
+diff_nano(int64_t v)
+{
+	return (double)v / 1e9;
+}
+
+/* Does `bits` (purposes of policy x) name a purpose that `obits` (of policy o) lacks?  By name: bits move. */
+static int
+diff_more_purposes(const struct policy *x, uint32_t bits, const struct policy *o, uint32_t obits)
+{
+	size_t i;
+	int ob;
+
+	for (i = 0; i < x->npurposes; i++)
+		if ((bits & (UINT32_C(1) << i)) &&
+		    ((ob = policy_purpose_bit(o, x->purposes[i])) < 0 || !(obits & (UINT32_C(1) << ob))))
+			return 1;
+	return 0;
+}
+
+static void
+diff_privacy(const struct policy *a, const struct policy *b, FILE *out, struct policy_diff_counts *c)
+{
+	const struct policy_privacy *x = &a->privacy, *y = &b->privacy;
+	size_t i;
+
+	if (x->threshold != y->threshold)
+		diff_line(out, c, y->threshold < x->threshold ? D_WIDER : D_NARROWER, "privacy: threshold %u -> %u",
+		    x->threshold, y->threshold);
+	if (x->budget_rho_nano != y->budget_rho_nano)
+		diff_line(out, c, y->budget_rho_nano > x->budget_rho_nano ? D_WIDER : D_NARROWER,
+		    "privacy: default budget rho %.9g -> %.9g", diff_nano(x->budget_rho_nano), diff_nano(y->budget_rho_nano));
+	if (x->query_rho_nano != y->query_rho_nano)
+		diff_line(out, c, D_CHANGE, "privacy: default query rho %.9g -> %.9g", diff_nano(x->query_rho_nano),
+		    diff_nano(y->query_rho_nano));
+	if (x->partition_delta != y->partition_delta)
+		diff_line(out, c, y->partition_delta > x->partition_delta ? D_WIDER : D_NARROWER,
+		    "privacy: partition_delta %g -> %g", x->partition_delta, y->partition_delta);
+	if (x->l != y->l)
+		diff_line(out, c, y->l < x->l ? D_WIDER : D_NARROWER, "privacy: l-diversity l %u -> %u", x->l, y->l);
+	if (x->suppression_ppm != y->suppression_ppm)
+		diff_line(out, c, y->suppression_ppm > x->suppression_ppm ? D_WIDER : D_NARROWER,
+		    "privacy: suppression limit %.4g%% -> %.4g%%", x->suppression_ppm / 1e4, y->suppression_ppm / 1e4);
+	if (x->max_exports != y->max_exports)
+		diff_line(out, c, y->max_exports > x->max_exports ? D_WIDER : D_NARROWER,
+		    "privacy: default max_exports %u -> %u", x->max_exports, y->max_exports);
+	for (i = 0; i < b->nprincipals; i++) {
+		const struct policy_principal *pb = &b->principals[i];
+		const struct policy_principal *pa = policy_principal_by_name(a, pb->name);
+		int64_t ba, bb;
+		uint32_t ma, mb;
+
+		if (pb->role != POLICY_PRINCIPAL_ANALYST)
+			continue;
+		if (pa == NULL || pa->role != POLICY_PRINCIPAL_ANALYST) {
+			diff_line(out, c, D_WIDER, "principals: new analyst '%s'", pb->name);
+			continue;
+		}
+		if (diff_more_purposes(b, pb->purpose_bits, a, pa->purpose_bits))
+			diff_line(out, c, D_WIDER, "principals: analyst '%s' gains purposes", pb->name);
+		if (diff_more_purposes(a, pa->purpose_bits, b, pb->purpose_bits))
+			diff_line(out, c, D_NARROWER, "principals: analyst '%s' loses purposes", pb->name);
+		if (diff_more_purposes(b, pb->row_export_bits, a, pa->row_export_bits))
+			diff_line(out, c, D_WIDER, "principals: analyst '%s' may take row exports for more purposes", pb->name);
+		if (diff_more_purposes(a, pa->row_export_bits, b, pb->row_export_bits))
+			diff_line(out, c, D_NARROWER, "principals: analyst '%s' may take row exports for fewer purposes",
+			    pb->name);
+		ba = policy_principal_budget(a, pa);
+		bb = policy_principal_budget(b, pb);
+		if (ba != bb)
+			diff_line(out, c, bb > ba ? D_WIDER : D_NARROWER, "principals: analyst '%s' budget rho %.9g -> %.9g",
+			    pb->name, diff_nano(ba), diff_nano(bb));
+		ma = policy_principal_max_exports(a, pa);
+		mb = policy_principal_max_exports(b, pb);
+		if (ma != mb)
+			diff_line(out, c, mb > ma ? D_WIDER : D_NARROWER, "principals: analyst '%s' max_exports %u -> %u",
+			    pb->name, ma, mb);
+	}
+	for (i = 0; i < a->nprincipals; i++) {
+		const struct policy_principal *pb = policy_principal_by_name(b, a->principals[i].name);
+
+		if (a->principals[i].role == POLICY_PRINCIPAL_ANALYST && (pb == NULL || pb->role != POLICY_PRINCIPAL_ANALYST))
+			diff_line(out, c, D_NARROWER, "principals: analyst '%s' removed", a->principals[i].name);
+	}
+}
+
 void
 policy_diff(const struct policy *a, const struct policy *b, FILE *out, struct policy_diff_counts *c)
 {
@@ -199,4 +302,5 @@ policy_diff(const struct policy *a, const struct policy *b, FILE *out, struct po
 	for (i = 0; i < a->npartners; i++)
 		if (policy_partner_find(b, a->partners[i].id) == NULL)
 			diff_line(out, c, D_NARROWER, "partners: partner '%s' removed", a->partners[i].id);
+	diff_privacy(a, b, out, c);
 }

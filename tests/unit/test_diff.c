@@ -69,6 +69,8 @@ expect2(const char *afrom, const char *ato, const char *from, const char *to, si
 		policy_diff(a, b, out, &c);
 		fclose(out);
 		out = NULL;
+		if (c.wider != wider || c.narrower != narrower || c.breaks != breaks)
+			fprintf(stderr, "diff printed:\n%s", text != NULL ? text : "");
 		CHECK_EQ_INT(c.wider, wider);
 		CHECK_EQ_INT(c.narrower, narrower);
 		CHECK_EQ_INT(c.breaks, breaks);
@@ -125,11 +127,28 @@ main(void)
 	    "{name: age, type: int, min: 13, max: 120, role: feature}", 1, 0, 0,
 	    "role quasi_identifier -> feature (exported without generalization)");
 	expect("{name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200]}",
-	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, purposes: [marketing]}", 0, 1, 0,
+	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200], purposes: [marketing]}",
+	    0, 1, 0,
 	    "column courses_bought: used for fewer purposes");
 	expect2("{name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200]}",
-	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, purposes: []}", NULL, NULL, 1, 0, 0,
+	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200], purposes: []}", NULL,
+	    NULL, 1, 0, 0,
 	    "column courses_bought: used for more purposes");
+	/* The outputs' privacy: who may see what, and how much noise and suppression protect it. */
+	expect("  threshold: 20", "  threshold: 10", 1, 0, 0, "WIDER     privacy: threshold 20 -> 10");
+	expect("  budget_rho: 1.0", "  budget_rho: 0.5", 0, 1, 0, "privacy: default budget rho 1 -> 0.5");
+	expect("  l: 3", "  l: 2", 1, 0, 0, "privacy: l-diversity l 3 -> 2");
+	expect("  suppression_limit: 0.05", "  suppression_limit: 0.1", 1, 0, 0, "privacy: suppression limit 5% -> 10%");
+	expect("  query_rho: 0.05", "  query_rho: 0.1", 0, 0, 0, "CHANGE    privacy: default query rho 0.05 -> 0.1");
+	expect("row_exports: [analytics]", "row_exports: [analytics, marketing]", 1, 0, 0,
+	    "analyst 'analyst' may take row exports for more purposes");
+	expect("budget_rho: 2.0, max_exports: 100", "budget_rho: 3.0, max_exports: 100", 1, 0, 0,
+	    "analyst 'analyst' budget rho 2 -> 3");
+	expect("values: [moba, fps, rpg, strategy, sports, casual, card], public: true}",
+	    "values: [moba, fps, rpg, strategy, sports, casual, card]}", 0, 1, 0, "column top_game_category: no longer public");
+	expect("{name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200]}",
+	    "{name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 500]}", 0, 0, 0,
+	    "column courses_bought: bounds [0, 200] -> [0, 500]");
 	free(example);
 	CGT_DONE();
 }
