@@ -2697,8 +2697,8 @@ audit_verify_witnesses(struct store *st, const struct keyfile_key *gw_pub, const
 	struct audit_keychain kc;
 	struct checkpoint ck;
 	unsigned char *seen = NULL;
-	uint64_t cur = AUDIT_NONE, best_size = 0;
-	size_t count = 0, best = 0, i, j, distinct = 0;
+	uint64_t cur = AUDIT_NONE, best_size = 0, qsize = 0;
+	size_t count = 0, best = 0, qgot = 0, i, j, distinct = 0;
 	int rc, r;
 
 	*size = 0;
@@ -2725,14 +2725,20 @@ audit_verify_witnesses(struct store *st, const struct keyfile_key *gw_pub, const
 		rc = sqlite3_step(s);
 		if (rc == SQLITE_ROW)
 			sz = (uint64_t)sqlite3_column_int64(s, 0);
-		/* A size's cosignatures are all read: the largest with a quorum wins. */
+		/*
+		 * A size's cosignatures are all read: the largest with a quorum wins.
+		 * The older ones are read and verified too: every stored
+		 * cosignature of a named witness must hold.
+		 */
 		if (cur != AUDIT_NONE && (rc != SQLITE_ROW || sz != cur)) {
+			if (count >= quorum && qgot == 0) {
+				qgot = count;
+				qsize = cur;
+			}
 			if (count > best) {
 				best = count;
 				best_size = cur;
 			}
-			if (count >= quorum)
-				break;
 			count = 0;
 			memset(seen, 0, n);
 		}
@@ -2781,7 +2787,7 @@ audit_verify_witnesses(struct store *st, const struct keyfile_key *gw_pub, const
 		r = audit_dberr(st, "read cosignatures", err);
 		goto out;
 	}
-	if (best < quorum) {
+	if (qgot == 0) {
 		if (best == 0)
 			r = cg_err_set(err, CG_ERR_VERIFY, "%s: no checkpoint is cosigned by any of the named witnesses "
 			    "(quorum %zu)", store_path(st), quorum);
@@ -2791,8 +2797,8 @@ audit_verify_witnesses(struct store *st, const struct keyfile_key *gw_pub, const
 			    (unsigned long long)best_size);
 		goto out;
 	}
-	*size = best_size;
-	*got = best;
+	*size = qsize;
+	*got = qgot;
 	r = 0;
 out:
 	free(seen);

@@ -76,6 +76,18 @@ expect_fail "a rewritten log is not cosigned" "not consistent with the checkpoin
 	--name witness.example/w1 --state "$E2E_TMP/w1/state"
 check "a refused cosign leaves the witness state alone" cmp -s "$E2E_TMP/w1/state" "$E2E_TMP/w1/state.keep"
 
+# Once both cosigned the grown log, an older cosignature is still verified: a change to it is caught.
+cosign "$E2E_TMP/w2" witness.example/w2 >/dev/null 2>&1
+"$CROSSGATE" audit verify --db "$DB" --pub "$PUB" --witness "$W1" --witness "$W2" --quorum 2 >"$E2E_TMP/o" 2>&1
+check "both cosigned the grown log" grep -q "checkpoint at size $S2 is cosigned by 2" "$E2E_TMP/o"
+old_line=$(sql "$DB" "SELECT line FROM audit_cosignatures WHERE witness = 'witness.example/w1' AND size = $S1")
+sql "$DB" "UPDATE audit_cosignatures SET line = replace(line, substr(line, -12, 4), 'AAAA') WHERE witness = 'witness.example/w1' AND size = $S1"
+expect_fail "a changed older cosignature is caught behind a newer quorum" \
+	"cosignature of the checkpoint at size $S1: cosignature by witness.example/w1 does not verify" \
+	"$CROSSGATE" audit verify --db "$DB" --pub "$PUB" --witness "$W1" --witness "$W2" --quorum 2
+sql "$DB" "UPDATE audit_cosignatures SET line = '$old_line' WHERE witness = 'witness.example/w1' AND size = $S1"
+sql "$DB" "DELETE FROM audit_cosignatures WHERE witness = 'witness.example/w2' AND size = $S2"
+
 # A changed stored cosignature is an error, not a missing vote.
 sql "$DB" "UPDATE audit_cosignatures SET line = replace(line, substr(line, -12, 4), 'AAAA') WHERE witness = 'witness.example/w2'"
 expect_fail "a changed cosignature is caught" "cosignature of the checkpoint at size $S1: cosignature by witness.example/w2 does not verify" \
