@@ -27,12 +27,18 @@ struct tls_conn {
 };
 
 int64_t
-tls_now_ms(void)
+tls_now_us(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+tls_now_ms(void)
+{
+	return tls_now_us() / 1000;
 }
 
 /* The first queued OpenSSL reason ("certificate verify failed", ...), the queue cleared. */

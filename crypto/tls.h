@@ -26,8 +26,9 @@ struct tls_conn;   /* owned by the caller of tls_accept/tls_connect; tls_close f
 
 #define TLS_HOST_MAX 256
 
-/* Monotonic milliseconds. */
+/* Monotonic milliseconds, and microseconds (for timing phases shorter than a few ms). */
 int64_t tls_now_ms(void);
+int64_t tls_now_us(void);
 
 /* Contexts (caller frees with SSL_CTX_free).  The key file must not be readable by others. */
 int tls_server_ctx(const char *ca, const char *cert, const char *key, SSL_CTX **out, struct cg_err *err)
