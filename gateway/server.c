@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -45,6 +46,28 @@
  */
 #define SERVER_MEM_SPOOL_ONE (256ull << 20)
 #define SERVER_MEM_SPOOL_ALL (512ull << 20)
+/*
+ * A memory spool is mapped and TLS records are decrypted straight into it (no
+ * copy through a buffer, no write per piece); its pages are made this far
+ * ahead of the reads, so memory follows the bytes that arrived rather than
+ * the size announced.
+ */
+#define SERVER_MAP_STEP (2u << 20)
+/*
+ * A finished memory spool up to this size is kept, pages and all, for the
+ * next push (one spare, counted against SERVER_MEM_SPOOL_ALL while it waits):
+ * making and zeroing fresh pages costs a push about as much as decrypting it.
+ */
+#define SERVER_MEM_SPARE_MAX (64ull << 20)
+
+/* A push spooled to memory: a memfd, its reservation against SERVER_MEM_SPOOL_ALL, perhaps its mapping. */
+struct server_memspool {
+	FILE *f;
+	uint64_t reserved;
+	unsigned char *map;
+	size_t map_len;
+	size_t made;                         /* its pages exist up to here (a multiple of the page size) */
+};
 
 /* One connection slot: its socket, and whether a request is in flight (then shutdown leaves it be). */
 struct server_slot {
@@ -77,7 +100,8 @@ struct server {
 	int64_t unauth_window;               /* minute of the current rate-limit window */
 	unsigned unauth_logged;
 	uint64_t unauth_suppressed;
-	uint64_t mem_spooled;                /* bytes reserved by memory spools */
+	uint64_t mem_spooled;                /* bytes reserved by memory spools, the spare's included */
+	struct server_memspool spare;        /* a memory spool kept for the next push (f NULL: none) */
 
 	pthread_mutex_t log_mu;
 	FILE *log;
@@ -300,41 +324,128 @@ server_spool_open(struct server *s, const char *kind, uint64_t id, char path[120
 }
 
 /*
- * A push spool in memory if the batch is small enough and the budget allows
- * (*reserved is then its size, to give back); NULL *out otherwise.  path is
- * the memfd's name in /proc for the file pipeline to open.
+ * A push spool in memory if the batch is small enough and the budget allows:
+ * the memfd behind f, `size` bytes long, its reservation (to give back) and,
+ * once server_spool_map() worked, its mapping.  path is the memfd's name in
+ * /proc for the file pipeline to open.  ms->f is NULL otherwise.
  */
 static void
-server_spool_mem(struct server *s, uint64_t size, char path[1200], FILE **out, uint64_t *reserved)
+server_spool_mem(struct server *s, uint64_t size, char path[1200], struct server_memspool *ms)
 {
+	struct server_memspool spare;
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	int fd;
 
-	*out = NULL;
-	*reserved = 0;
+	memset(ms, 0, sizeof(*ms));
 	if (size > SERVER_MEM_SPOOL_ONE)
 		return;
 	pthread_mutex_lock(&s->mu);
+	spare = s->spare;
+	memset(&s->spare, 0, sizeof(s->spare));
+	s->mem_spooled -= spare.reserved;
 	if (s->mem_spooled + size <= SERVER_MEM_SPOOL_ALL) {
 		s->mem_spooled += size;
-		*reserved = size;
+		ms->reserved = size;
 	}
 	pthread_mutex_unlock(&s->mu);
-	if (*reserved == 0)
+	/*
+	 * The spare is cut to this batch's size at once (beyond it, its pages go:
+	 * the budget counts `size`) and rewound for a spool that is written to.
+	 */
+	if (spare.f != NULL && ms->reserved > 0 && ftruncate(fileno(spare.f), (off_t)size) == 0 &&
+	    fseek(spare.f, 0, SEEK_SET) == 0) {
+		ms->f = spare.f;
+		if (spare.map != NULL && spare.map_len >= size) {
+			ms->map = spare.map;
+			ms->map_len = spare.map_len;
+			ms->made = (spare.made < size ? spare.made : (size_t)size) / page * page;
+			spare.map = NULL;
+		}
+		spare.f = NULL;
+	}
+	if (spare.map != NULL)
+		munmap(spare.map, spare.map_len);
+	if (spare.f != NULL)
+		fclose(spare.f);
+	if (ms->f == NULL && ms->reserved > 0 &&
+	    (fd = (int)syscall(SYS_memfd_create, "crossgate-push", MFD_CLOEXEC)) >= 0) {
+		if (ftruncate(fd, (off_t)size) != 0 || (ms->f = fdopen(fd, "w+")) == NULL)
+			close(fd);
+	}
+	if (ms->f != NULL) {
+		snprintf(path, 1200, "/proc/self/fd/%d", fileno(ms->f));
 		return;
-	if ((fd = (int)syscall(SYS_memfd_create, "crossgate-push", MFD_CLOEXEC)) >= 0) {
-		snprintf(path, 1200, "/proc/self/fd/%d", fd);
-		if ((*out = fdopen(fd, "w+")) != NULL)
-			return;
-		close(fd);
 	}
 	path[0] = '\0';
 	pthread_mutex_lock(&s->mu);
-	s->mem_spooled -= *reserved;
+	s->mem_spooled -= ms->reserved;
 	pthread_mutex_unlock(&s->mu);
-	*reserved = 0;
+	ms->reserved = 0;
+}
+
+/*
+ * Close a memory spool: kept as the spare, mapping and all, if there is none
+ * and it is small enough; else unmapped, closed and its reservation given
+ * back.  What the spare holds (a batch as it came over the wire: signed, its
+ * records sealed) is overwritten or cut off by the next push.
+ */
+static void
+server_spool_mem_close(struct server *s, struct server_memspool *ms)
+{
+	if (ms->f == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->spare.f == NULL && !s->stopping && ms->reserved <= SERVER_MEM_SPARE_MAX) {
+		s->spare = *ms;
+		memset(ms, 0, sizeof(*ms));
+	}
+	s->mem_spooled -= ms->reserved;
+	pthread_mutex_unlock(&s->mu);
+	if (ms->map != NULL)
+		munmap(ms->map, ms->map_len);
+	if (ms->f != NULL)
+		fclose(ms->f);
+	memset(ms, 0, sizeof(*ms));
 }
 
 /* ---- push ---- */
+
+/* Map the memory spool for writing (if it is not already): records are then decrypted into place. */
+static void
+server_spool_map(struct server_memspool *ms, uint64_t size)
+{
+	void *m;
+
+	if (ms->map != NULL || size == 0 || size > SIZE_MAX)
+		return;
+	m = mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED, fileno(ms->f), 0);
+	/* On failure the spool is written to from offset 0: all `size` bytes. */
+	if (m != MAP_FAILED) {
+		ms->map = m;
+		ms->map_len = (size_t)size;
+		ms->made = 0;
+	}
+}
+
+/*
+ * Make the mapped spool's pages up to `need` (and SERVER_MAP_STEP beyond) in
+ * one call, not a fault per page; ms->made is how far they are made.  Without
+ * MADV_POPULATE_WRITE (Linux < 5.14) the pages fault in as they are written.
+ */
+static void
+server_spool_populate(struct server_memspool *ms, size_t size, size_t need)
+{
+	size_t to;
+
+	if (need <= ms->made)
+		return;
+	to = (need / SERVER_MAP_STEP + 1) * SERVER_MAP_STEP;   /* a multiple of the page size, as madvise needs */
+	if (to > size)
+		to = size;
+	if (madvise(ms->map + ms->made, to - ms->made, MADV_POPULATE_WRITE) != 0)
+		to = size;
+	ms->made = to;
+}
 
 static int
 server_write_frame(FILE *f, const unsigned char *p, size_t n)
@@ -358,10 +469,11 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	struct cg_err err;
 	char path[1200] = "", msg[CG_ERR_MSG_MAX + 128];
 	FILE *f = NULL;
-	unsigned char *b = NULL;
-	uint64_t got = 0, frames = 0, mem = 0;
+	struct server_memspool ms;
+	unsigned char *b = NULL, *buf = NULL;   /* b: buf, or a window on ms.map */
+	uint64_t got = 0, frames = 0;
 	size_t len, have = 0, bcap, off = 0;
-	int64_t t0 = tls_now_ms(), t1, deadline;
+	int64_t t0 = tls_now_us(), t1, t2, deadline;
 	int r, keep = 0, progress = 0;
 
 	if (req->size > net->push_max_bytes) {
@@ -371,8 +483,8 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 		server_refused(c, "push", msg, NULL);
 		return 0;
 	}
-	server_spool_mem(s, req->size, path, &f, &mem);
-	if (f == NULL && (r = server_spool_open(s, "push", c->id, path, &f, &err)) != 0) {
+	server_spool_mem(s, req->size, path, &ms);
+	if ((f = ms.f) == NULL && (r = server_spool_open(s, "push", c->id, path, &f, &err)) != 0) {
 		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 		slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
 		    json_string(err.msg), NULL);
@@ -383,14 +495,26 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	 * complete (each checked against its cap before it counts), whole frames go
 	 * to the spool, and nothing past the announced size is ever read.  Each
 	 * completed frame renews the read deadline: a trickle slower than one frame
-	 * per read_timeout is dropped.  A TLS read gives at most one record (16
-	 * KiB): checked frames gather in the buffer and go to the spool in writes
-	 * of about SERVER_SPOOL_WRITE bytes, not one system call per record.
+	 * per read_timeout is dropped.
+	 *
+	 * A memory spool is mapped, and the buffer is a window sliding along it:
+	 * records are decrypted into place and "writing" checked frames is moving
+	 * the window past them.  A file spool has a buffer of its own: a TLS read
+	 * gives at most one record (16 KiB), so checked frames gather in it and go
+	 * to the spool in writes of about SERVER_SPOOL_WRITE bytes, not one system
+	 * call per record.
 	 */
-	bcap = (size_t)net->frame_max + FRAME_HDR_LEN + SERVER_SPOOL_WRITE;
-	if ((b = malloc(bcap)) == NULL) {
-		server_error(c, "internal", "push", "the gateway is out of memory; retry later");
-		goto out;
+	if (ms.f != NULL)
+		server_spool_map(&ms, req->size);
+	if (ms.map != NULL) {
+		b = ms.map;
+		bcap = (size_t)req->size;
+	} else {
+		bcap = (size_t)net->frame_max + FRAME_HDR_LEN + SERVER_SPOOL_WRITE;
+		if ((b = buf = malloc(bcap)) == NULL) {
+			server_error(c, "internal", "push", "the gateway is out of memory; retry later");
+			goto out;
+		}
 	}
 	deadline = server_deadline(net->read_timeout);
 	while (got < req->size) {
@@ -404,7 +528,8 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 
 			if (off >= have)
 				break;
-			r = frame_parse(b + off, have - off, fcap, &payload, &len, &used, &err);
+			/* No message: a frame cut by the end of a read is the common case, not an error. */
+			r = frame_parse(b + off, have - off, fcap, &payload, &len, &used, NULL);
 			if (r == CG_ERR_INCOMPLETE)
 				break;
 			if (r != 0) {
@@ -417,8 +542,10 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 					server_error(c, "limit", "push", msg);
 					server_refused(c, "push", msg, NULL);
 				} else {
-					server_error(c, "malformed", "push", err.msg);
-					server_refused(c, "push", err.msg, NULL);
+					snprintf(msg, sizeof(msg), "malformed frame at offset %llu",
+					    (unsigned long long)(got + off));
+					server_error(c, "malformed", "push", msg);
+					server_refused(c, "push", msg, NULL);
 				}
 				goto out;
 			}
@@ -448,7 +575,13 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			progress = 0;
 		}
 		/* b[0, off) holds checked frames: written once enough gathered, or at the end. */
-		if (off > 0 && (got + off >= req->size || bcap - have < SERVER_SPOOL_WRITE)) {
+		if (off > 0 && ms.map != NULL) {
+			b += off;
+			bcap -= off;
+			got += off;
+			have -= off;
+			off = 0;
+		} else if (off > 0 && (got + off >= req->size || bcap - have < SERVER_SPOOL_WRITE)) {
 			if (fwrite(b, 1, off, f) != off) {
 				server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 				slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
@@ -473,6 +606,11 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			server_refused(c, "push", msg, NULL);
 			goto out;
 		}
+		if (ms.map != NULL) {
+			server_spool_populate(&ms, (size_t)req->size, (size_t)got + have + 1);
+			if (want > ms.made - (size_t)got - have)
+				want = ms.made - (size_t)got - have;
+		}
 		r = tls_read_some(c->tc, b + have, want, deadline, &n, &err);
 		if (r != 0) {
 			if (tls_timed_out(c->tc))
@@ -489,7 +627,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 		goto out;
 	}
-	t1 = tls_now_ms();
+	t1 = tls_now_us();
 
 	keys.enc = s->cfg.enc;
 	keys.storage = s->cfg.storage;
@@ -531,24 +669,27 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 		    NULL);
 		goto out;
 	}
+	t2 = tls_now_us();
+	/* _us too: a receive phase of tens of milliseconds needs finer steps for the bench (bench/bench_net.c) */
 	slog(s, "info", "push", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
 	    "partner", json_string(res.partner), "status", json_string(res.duplicate ? "duplicate" : "committed"),
 	    "records", json_integer((json_int_t)res.records), "bytes", json_integer((json_int_t)req->size),
-	    "receive_ms", json_integer((json_int_t)(t1 - t0)), "commit_ms",
-	    json_integer((json_int_t)(tls_now_ms() - t1)), NULL);
+	    "receive_ms", json_integer((json_int_t)((t1 - t0) / 1000)), "commit_ms",
+	    json_integer((json_int_t)((t2 - t1) / 1000)), "receive_us", json_integer((json_int_t)(t1 - t0)),
+	    "commit_us", json_integer((json_int_t)(t2 - t1)), NULL);
 	keep = 1;
 out:
 	if (hdr != NULL)
 		crossgate__batch_header__free_unpacked(hdr, NULL);
-	free(b);
-	if (f != NULL)
-		fclose(f);
-	if (mem > 0) {
-		pthread_mutex_lock(&s->mu);
-		s->mem_spooled -= mem;
-		pthread_mutex_unlock(&s->mu);
-	} else if (path[0] != '\0')
-		unlink(path);
+	free(buf);
+	if (ms.f != NULL)
+		server_spool_mem_close(s, &ms);
+	else {
+		if (f != NULL)
+			fclose(f);
+		if (path[0] != '\0')
+			unlink(path);
+	}
 	return keep;
 }
 
@@ -1622,6 +1763,10 @@ server_free(struct server *s)
 		close(s->stop_pipe[0]);
 	if (s->stop_pipe[1] >= 0)
 		close(s->stop_pipe[1]);
+	if (s->spare.map != NULL)
+		munmap(s->spare.map, s->spare.map_len);
+	if (s->spare.f != NULL)
+		fclose(s->spare.f);
 	free(s->slots);
 	pthread_mutex_destroy(&s->db_mu);
 	pthread_mutex_destroy(&s->mu);

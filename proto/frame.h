@@ -20,7 +20,9 @@
 /*
  * Parse one frame at the start of buf.  On success *payload points into buf,
  * *consumed = FRAME_HDR_LEN + *payload_len.  CG_ERR_INCOMPLETE if buf holds
- * less than a whole frame, CG_ERR_LIMIT if the length exceeds max.
+ * less than a whole frame, CG_ERR_LIMIT if the length exceeds max.  err may
+ * be NULL: a reader that meets "incomplete" once per network read skips
+ * formatting a message it drops.
  */
 int frame_parse(const unsigned char *buf, size_t len, size_t max, const unsigned char **payload,
     size_t *payload_len, size_t *consumed, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 4, 5, 6);
