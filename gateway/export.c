@@ -606,7 +606,7 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 	for (c = x->nqi; c < x->ncols && x->nsens < EXPORT_SENS_MAX; c++)
 		if (x->cols[c].col->sensitive)
 			x->sens[x->nsens++] = c;
-	if ((r = join_each(st, o->storage, &j, pbit, export_collect, x, &stats->no_consent, err)) != 0)
+	if ((r = join_each(st, o->storage, &j, pbit, JOIN_BOTH, export_collect, x, &stats->no_consent, err)) != 0)
 		goto out;
 	stats->candidates = x->n;
 

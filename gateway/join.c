@@ -378,8 +378,8 @@ join_col_field(const struct join_col *jc, Crossgate__RecordPayload *const pl[2],
 }
 
 int
-join_each(struct store *st, const struct keyfile_key *storage, const struct join *j, int pbit, join_fn fn,
-    void *ctx, uint64_t *no_consent, struct cg_err *err)
+join_each(struct store *st, const struct keyfile_key *storage, const struct join *j, int pbit, unsigned sides,
+    join_fn fn, void *ctx, uint64_t *no_consent, struct cg_err *err)
 {
 	uint32_t bit = UINT32_C(1) << pbit;
 	size_t i;
@@ -398,7 +398,8 @@ join_each(struct store *st, const struct keyfile_key *storage, const struct join
 			continue;
 		}
 		for (s = 0; s < 2 && r == 0; s++)
-			r = join_open(st, storage, ref[s], &pl[s], err);
+			if (sides & (1u << s))
+				r = join_open(st, storage, ref[s], &pl[s], err);
 		if (r == 0)
 			r = fn(ctx, ref, pl, err);
 		for (s = 0; s < 2; s++)

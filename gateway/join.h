@@ -82,13 +82,16 @@ const Crossgate__Field *join_col_field(const struct join_col *jc, Crossgate__Rec
 
 /*
  * Call fn for every pair whose both sides consent to purpose bit `pbit`, with
- * both payloads opened (owned by join_each; valid during the call).  Pairs
- * left out for consent are counted in *no_consent.  fn returns 0 or an error,
- * which stops the walk and is returned.
+ * the payloads of the sides in `sides` (bit 0 left, bit 1 right) opened
+ * (owned by join_each; valid during the call; a side not asked for is NULL,
+ * so it costs no read and no decryption).  Pairs left out for consent are
+ * counted in *no_consent.  fn returns 0 or an error, which stops the walk
+ * and is returned.
  */
+#define JOIN_BOTH 3u
 typedef int (*join_fn)(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2],
     struct cg_err *err);
-int join_each(struct store *st, const struct keyfile_key *storage, const struct join *j, int pbit, join_fn fn,
-    void *ctx, uint64_t *no_consent, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5, 7);
+int join_each(struct store *st, const struct keyfile_key *storage, const struct join *j, int pbit, unsigned sides,
+    join_fn fn, void *ctx, uint64_t *no_consent, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 6, 8);
 
 #endif

@@ -534,6 +534,30 @@ query_plan_add(struct query_plan *p, Crossgate__RecordPayload *const pl[2], stru
 	return 0;
 }
 
+/*
+ * The sides whose payloads the plan reads: a column's own, and the other
+ * where a quasi-identifier falls back to it (only if its own side may leave
+ * it empty: a required cell is always there, ingest checked it).
+ */
+static unsigned
+query_jc_sides(const struct join_col *jc)
+{
+	return (1u << jc->side) | (jc->alt != NULL && !jc->col->required ? 1u << (1 - jc->side) : 0);
+}
+
+unsigned
+query_plan_sides(const struct query_plan *p)
+{
+	unsigned sides = 0;
+	size_t i;
+
+	for (i = 0; i < p->ndims; i++)
+		sides |= query_jc_sides(&p->dims[i].jc);
+	for (i = 1; i < p->nstats; i++)
+		sides |= query_jc_sides(&p->stats[i].jc);
+	return sides;
+}
+
 size_t
 query_plan_groups(const struct query_plan *p)
 {
@@ -863,7 +887,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	}
 	w.p = p;
 	t0 = query_now();
-	if ((r = join_each(st, spec->storage, &j, pbit, query_collect, &w, &no_consent, err)) != 0)
+	if ((r = join_each(st, spec->storage, &j, pbit, query_plan_sides(p), query_collect, &w, &no_consent, err)) != 0)
 		goto out;
 	stats->collect_seconds = query_now() - t0;
 	t0 = query_now();

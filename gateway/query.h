@@ -120,6 +120,8 @@ void query_plan_free(struct query_plan *p);
 /* Add one subject. CG_ERR_LIMIT if a sum would overflow. */
 int query_plan_add(struct query_plan *p, Crossgate__RecordPayload *const pl[2], struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
+/* Which sides' payloads the plan reads (bit 0 left, bit 1 right; 0 for a bare count): the others are never opened. */
+unsigned query_plan_sides(const struct query_plan *p);
 /* Groups so far, and one group's exact (noiseless) count and sums, for tests. */
 size_t query_plan_groups(const struct query_plan *p);
 int64_t query_plan_exact(const struct query_plan *p, size_t group, size_t stat);  /* stat 0: count, i: i-th sum */

@@ -169,6 +169,7 @@ test_public_domain_and_bounding(void)
 	/* 12 age bands (10-19 .. 120-129) x (North, South, Other), before any data. */
 	CHECK_EQ_INT(query_plan_groups(p), 36);
 	CHECK_EQ_INT(query_plan_stats(p), 3);
+	CHECK_EQ_INT(query_plan_sides(p), 3);          /* k's age, region and spend; g's watch */
 	for (i = 0; i < 30; i++)
 		add(p, 20 + (int64_t)(i % 10), i % 2 ? "A" : "B", (int64_t)(i * 10), "x", (int64_t)i);
 	add(p, 45, "Q", 5, "y", 1);                     /* region outside the map: Other */
@@ -329,6 +330,7 @@ test_histogram_laplace_and_errors(void)
 	q.epsilon_nano = BUDGET_NANO;                   /* epsilon 1: charged rho 0.5 */
 	if ((p = plan(&q)) != NULL) {
 		CHECK_EQ_INT(query_plan_groups(p), 5);      /* 0-250, 251-501, 502-752, 753-1000, and '*' */
+		CHECK_EQ_INT(query_plan_sides(p), 1);       /* only k's records are opened */
 		add(p, 30, "A", -7, "x", 1);                /* clamped into the first range */
 		add(p, 30, "A", 999999, "x", 1);            /* clamped into the last */
 		CHECK_EQ_INT(query_plan_exact(p, 0, 0), 1);
