@@ -10,6 +10,8 @@ usage: net_client.py MODE PORT CA [CERT KEY] [N SECONDS]
 """
 import socket, ssl, struct, sys, time
 
+from netproto import field, varint
+
 mode, port, ca = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 
 
@@ -75,17 +77,6 @@ elif mode == "slowloris":
 elif mode == "cosign":
     cert, key, size, vkey, line = sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7].encode(), open(sys.argv[8], "rb").read()
 
-    def varint(v):
-        out = b""
-        while True:
-            b = v & 0x7F
-            v >>= 7
-            out += bytes([b | (0x80 if v else 0)])
-            if not v:
-                return out
-
-    def field(num, data):  # a length-delimited field
-        return varint(num << 3 | 2) + varint(len(data)) + data
     inner = varint(1 << 3) + varint(size) + field(2, vkey) + field(3, line)
     req = varint(1 << 3) + varint(1) + field(10, inner)   # Request{version 1, audit_cosign}
     with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:

@@ -10,15 +10,7 @@ usage: net_push.py PORT CA CERT KEY FILE SIZE SEND [close|bigframe]
 """
 import socket, ssl, struct, sys
 
-
-def varint(v):
-    out = b""
-    while True:
-        b = v & 0x7F
-        v >>= 7
-        out += bytes([b | (0x80 if v else 0)])
-        if not v:
-            return out
+from netproto import varint
 
 
 port, ca, cert, key, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
