@@ -174,7 +174,7 @@ main_usage(FILE *f)
 
 	fprintf(f, "usage: crossgate COMMAND [OPTIONS]   (crossgate COMMAND --help for each)\n\n");
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].what);
+		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
 }
 
 int
