@@ -14,7 +14,7 @@ budget_dberr(struct store *st, const char *what, struct cg_err *err)
 /*
  * Two ledgers share one shape: the privacy budget (amounts in nano-rho per
  * analyst and dataset) and the row-export cap (one unit per export, per
- * analyst, "dataset" being the purpose).
+ * analyst in all: "dataset" is "*", the purpose is recorded beside it).
  */
 struct budget_ledger {
 	const char *table;
@@ -68,11 +68,13 @@ budget_rho_of_epsilon(int64_t eps_nano)
 {
 	/* rho = eps^2/2 in nano units: (eps_nano^2 / 1e9) / 2, rounded up. */
 	__int128 sq = (__int128)eps_nano * eps_nano;
-	__int128 den = (__int128)2 * BUDGET_NANO;
+	__int128 den = (__int128)2 * BUDGET_NANO, rho;
 
 	if (eps_nano <= 0)
 		return 0;
-	return (int64_t)((sq + den - 1) / den);
+	rho = (sq + den - 1) / den;
+	/* Saturate: a wrapped charge would be a tiny one for an almost noiseless answer. */
+	return rho > INT64_MAX ? INT64_MAX : (int64_t)rho;
 }
 
 static int
@@ -108,15 +110,18 @@ budget_spent(struct store *st, const char *analyst, const char *dataset, int64_t
 	return budget_sum(st, &budget_rho_ledger, analyst, dataset, spent_nano, err);
 }
 
+/* The export cap counts an analyst's row exports in all, whatever their purpose: one key per analyst. */
+#define BUDGET_EXPORTS_ALL "*"
+
 int
-budget_exports_used(struct store *st, const char *analyst, const char *purpose, uint64_t *used, struct cg_err *err)
+budget_exports_used(struct store *st, const char *analyst, uint64_t *used, struct cg_err *err)
 {
 	int64_t n = 0;
 	int r;
 
 	*used = 0;
 	if ((r = budget_schema(st, err)) != 0 ||
-	    (r = budget_sum(st, &budget_export_ledger, analyst, purpose, &n, err)) != 0)
+	    (r = budget_sum(st, &budget_export_ledger, analyst, BUDGET_EXPORTS_ALL, &n, err)) != 0)
 		return r;
 	*used = (uint64_t)n;
 	return 0;
@@ -236,7 +241,7 @@ budget_export_charge(struct store *st, struct audit *a, const char *analyst, con
 	int64_t left = 0;
 	int r;
 
-	r = budget_ledger_charge(st, a, &budget_export_ledger, analyst, purpose, 1, cap, purpose, &left, err);
+	r = budget_ledger_charge(st, a, &budget_export_ledger, analyst, BUDGET_EXPORTS_ALL, 1, cap, purpose, &left, err);
 	if (r == CG_ERR_POLICY)
 		return cg_err_set(err, CG_ERR_POLICY, "analyst '%s' has taken all %u row exports the policy allows "
 		    "(max_exports)", analyst, cap);

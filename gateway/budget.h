@@ -23,7 +23,7 @@
 
 int budget_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 
-/* rho = eps^2 / 2 for a pure-epsilon query, eps in nano units, rounded up (never undercharged). */
+/* rho = eps^2 / 2 for a pure-epsilon query, eps in nano units, rounded up (never undercharged; saturates at INT64_MAX). */
 int64_t budget_rho_of_epsilon(int64_t eps_nano);
 
 /*
@@ -46,9 +46,9 @@ int budget_charge(struct store *st, struct audit *a, const char *analyst, const 
  */
 int budget_export_charge(struct store *st, struct audit *a, const char *analyst, const char *purpose, uint32_t cap,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
-/* Row exports taken so far by `analyst` for `purpose`. */
-int budget_exports_used(struct store *st, const char *analyst, const char *purpose, uint64_t *used,
-    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+/* Row exports taken so far by `analyst`, for any purpose. */
+int budget_exports_used(struct store *st, const char *analyst, uint64_t *used, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
 /* Spent so far by (analyst, dataset). */
 int budget_spent(struct store *st, const char *analyst, const char *dataset, int64_t *spent_nano,
