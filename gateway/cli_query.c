@@ -164,10 +164,10 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 			break;
 		case 'R':
 		case 'E':
-			if (policy_parse_nano(optarg, strlen(optarg), POLICY_RHO_MAX, c == 'R' ? &q.rho_nano :
-			    &q.epsilon_nano) != 0) {
+			if (policy_parse_nano(optarg, strlen(optarg), c == 'R' ? POLICY_RHO_MAX : QUERY_EPSILON_MAX_NANO,
+			    c == 'R' ? &q.rho_nano : &q.epsilon_nano) != 0) {
 				r = cli_usage(query_usage, c == 'R' ? "--rho wants a decimal above 0 (at most 9 decimals)" :
-				    "--epsilon wants a decimal above 0 (at most 9 decimals)");
+				    "--epsilon wants a decimal above 0 and at most 1000 (at most 9 decimals)");
 				goto out;
 			}
 			if (c == 'R')
@@ -221,10 +221,9 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 			goto out;
 		}
 		if (ctx->out)
-			fprintf(ctx->out, "%s: %llu of %llu groups released (%llu withheld below the threshold); charged "
-			    "rho %.9f, %.9f remains\n", q.out_path, (unsigned long long)qs.released,
-			    (unsigned long long)qs.groups, (unsigned long long)qs.suppressed,
-			    (double)qs.charged_nano / BUDGET_NANO, (double)qs.remaining_nano / BUDGET_NANO);
+			fprintf(ctx->out, "%s: %llu groups released; charged rho %.9f, %.9f remains (details in %s.meta.json)\n",
+			    q.out_path, (unsigned long long)qs.released, (double)qs.charged_nano / BUDGET_NANO,
+			    (double)qs.remaining_nano / BUDGET_NANO, q.out_path);
 		r = 0;
 		goto out;
 	}
@@ -332,20 +331,16 @@ cmd_budget(int argc, char **argv, struct cli_ctx *ctx)
 				const char *a = pol->partners[x].id, *b = pol->partners[y].id;
 				char ds[80], exports[32] = "";
 				int64_t spent = 0, cap = policy_principal_budget(pol, pr);
-				uint64_t used = 0, total = 0;
-				size_t pu;
+				uint64_t total = 0;
 
 				snprintf(ds, sizeof(ds), "%s+%s", strcmp(a, b) < 0 ? a : b, strcmp(a, b) < 0 ? b : a);
 				if (budget_spent(st, pr->name, ds, &spent, &err) != 0) {
 					cli_error("%s", err.msg);
 					goto out;
 				}
-				for (pu = 0; pu < pol->npurposes; pu++) {
-					if (budget_exports_used(st, pr->name, pol->purposes[pu], &used, &err) != 0) {
-						cli_error("%s", err.msg);
-						goto out;
-					}
-					total += used;
+				if (budget_exports_used(st, pr->name, &total, &err) != 0) {
+					cli_error("%s", err.msg);
+					goto out;
 				}
 				snprintf(exports, sizeof(exports), "%llu/%u", (unsigned long long)total,
 				    policy_principal_max_exports(pol, pr));

@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "crypto/seal.h"
+#include "crypto/secmem.h"
 #include "crypto/token.h"
 #include "gateway/ingest.h"
 
@@ -136,9 +137,22 @@ out:
 	return r;
 }
 
-int
-join_open(struct store *st, const struct keyfile_key *storage, const struct store_ref *ref,
-    Crossgate__RecordPayload **out, struct cg_err *err)
+/*
+ * The batch key of the last record opened on one side: records come in id
+ * order, batch by batch, so most opens skip the unwrap.  Kept in locked
+ * memory (crypto/secmem.h) for the walk only.
+ */
+struct join_keycache {
+	int valid;
+	unsigned char batch_id[16];
+	unsigned char wrapped[64];
+	size_t wrapped_len;
+	unsigned char key[32];
+};
+
+static int
+join_open_cached(struct store *st, const struct keyfile_key *storage, const struct store_ref *ref,
+    struct join_keycache *kc, Crossgate__RecordPayload **out, struct cg_err *err)
 {
 	struct store_sealed s;
 	struct token toks[2];
@@ -167,9 +181,19 @@ join_open(struct store *st, const struct keyfile_key *storage, const struct stor
 		    "record %lld: cannot read payload", (long long)ref->id);
 		goto out;
 	}
-	if ((r = ingest_unwrap_batch_key(storage, s.batch_id, s.wrapped_key, s.wrapped_len, key, err)) != 0) {
+	/* The same batch and the same wrapped bytes give the same key: reuse it. */
+	if (kc != NULL && kc->valid && memcmp(kc->batch_id, s.batch_id, 16) == 0 && kc->wrapped_len == s.wrapped_len &&
+	    sodium_memcmp(kc->wrapped, s.wrapped_key, s.wrapped_len) == 0) {
+		memcpy(key, kc->key, sizeof(key));
+	} else if ((r = ingest_unwrap_batch_key(storage, s.batch_id, s.wrapped_key, s.wrapped_len, key, err)) != 0) {
 		cg_err_prefix(err, "%s: record %lld", store_path(st), (long long)ref->id);
 		goto out;
+	} else if (kc != NULL && s.wrapped_len <= sizeof(kc->wrapped)) {
+		kc->valid = 1;
+		memcpy(kc->batch_id, s.batch_id, 16);
+		memcpy(kc->wrapped, s.wrapped_key, s.wrapped_len);
+		kc->wrapped_len = s.wrapped_len;
+		memcpy(kc->key, key, sizeof(key));
 	}
 	pt_len = s.payload_len - SEAL_TAG_LEN;
 	r = seal_open_record(key, s.idx, ad, ad_len, s.payload, s.payload_len, pt, err);
@@ -189,6 +213,13 @@ out:
 	}
 	free(s.payload);
 	return r;
+}
+
+int
+join_open(struct store *st, const struct keyfile_key *storage, const struct store_ref *ref,
+    Crossgate__RecordPayload **out, struct cg_err *err)
+{
+	return join_open_cached(st, storage, ref, NULL, out, err);
 }
 
 
@@ -382,8 +413,12 @@ join_each(struct store *st, const struct keyfile_key *storage, const struct join
     join_fn fn, void *ctx, uint64_t *no_consent, struct cg_err *err)
 {
 	uint32_t bit = UINT32_C(1) << pbit;
+	struct join_keycache *kc;
 	size_t i;
 	int r = 0, s;
+
+	if ((kc = secmem_alloc(2 * sizeof(*kc))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 
 	for (i = 0; i < j->nref[0] && r == 0; i++) {
 		Crossgate__RecordPayload *pl[2] = { NULL, NULL };
@@ -399,12 +434,13 @@ join_each(struct store *st, const struct keyfile_key *storage, const struct join
 		}
 		for (s = 0; s < 2 && r == 0; s++)
 			if (sides & (1u << s))
-				r = join_open(st, storage, ref[s], &pl[s], err);
+				r = join_open_cached(st, storage, ref[s], &kc[s], &pl[s], err);
 		if (r == 0)
 			r = fn(ctx, ref, pl, err);
 		for (s = 0; s < 2; s++)
 			if (pl[s] != NULL)
 				crossgate__record_payload__free_unpacked(pl[s], NULL);
 	}
+	secmem_free(kc, 2 * sizeof(*kc));
 	return r;
 }

@@ -18,7 +18,7 @@
 #include "gateway/outfile.h"
 
 #define QUERY_NONE UINT32_MAX
-#define QUERY_LABEL_MAX 256
+#define QUERY_LABEL_MAX (POLICY_VALUE_MAX + 64)   /* any policy value or band fits whole */
 
 /* One group key: a column's (generalized) values, or a histogram's ranges. */
 struct query_dim {
@@ -182,6 +182,8 @@ query_domain(struct query_plan *p, struct query_dim *d, uint32_t buckets)
 	} else if (c->role == POLICY_ROLE_QUASI && c->gen == POLICY_GEN_BAND) {
 		int64_t q, qlo = c->min / c->band - (c->min % c->band != 0 && c->min < 0);
 		int64_t qhi = c->max / c->band - (c->max % c->band != 0 && c->max < 0);
+		if ((__int128)qhi - qlo >= QUERY_CELLS_MAX)
+			return CG_ERR_LIMIT;
 		for (q = qlo; q <= qhi && r == 0; q++) {
 			if ((r = policy_generalize_band(c->band, q * c->band, label, sizeof(label))) == 0)
 				r = query_label(p, d, label, 1, &ix);
@@ -195,9 +197,15 @@ query_domain(struct query_plan *p, struct query_dim *d, uint32_t buckets)
 		for (i = 0; i < c->nvalues && r == 0; i++)
 			r = query_label(p, d, c->values[i], 1, &ix);
 	}
-	/* A missing value is a key of its own, "*", where the column may be empty. */
-	if (r == 0 && (!c->required || d->is_hist))
+	/*
+	 * "*": a missing value, or one outside the declared domain (a policy
+	 * narrowed after the data came).  Always a key of its own: an error
+	 * instead would answer, for free, whether such a subject exists.
+	 */
+	if (r == 0)
 		r = query_label(p, d, "*", 1, &d->star);
+	if (r == 0 && d->nlabels > QUERY_CELLS_MAX)
+		r = CG_ERR_LIMIT;
 	return r;
 }
 
@@ -479,8 +487,13 @@ query_subject_label(struct query_plan *p, struct query_dim *d, Crossgate__Record
 	if (f == NULL)
 		return query_label(p, d, "*", !d->is_public, out);
 	if (d->is_hist) {
-		int64_t v = f->int_value < d->lo ? d->lo : f->int_value > d->hi ? d->hi : f->int_value;
-		*out = (uint32_t)((v - d->lo) / d->width);
+		int64_t v;
+		if (f->value_case != CROSSGATE__FIELD__VALUE_INT_VALUE) {
+			*out = d->star;
+			return 0;
+		}
+		v = f->int_value < d->lo ? d->lo : f->int_value > d->hi ? d->hi : f->int_value;
+		*out = (uint32_t)(((__int128)v - d->lo) / d->width);
 		return 0;
 	}
 	if (f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE)
@@ -491,9 +504,14 @@ query_subject_label(struct query_plan *p, struct query_dim *d, Crossgate__Record
 		snprintf(label, sizeof(label), "%s", f->str_value);
 		r = 0;
 	}
-	if (r != 0)
+	if (r == CG_ERR_NOMEM)
 		return r;
-	return query_label(p, d, label, !d->is_public, out);
+	if (r == 0 && (r = query_label(p, d, label, !d->is_public, out)) != 0)
+		return r;
+	/* not generalizable, or outside the declared domain: counted under "*", never an error (see query_domain) */
+	if (*out == QUERY_NONE)
+		return d->is_public ? (*out = d->star, 0) : query_label(p, d, "*", 1, out);
+	return 0;
 }
 
 int
@@ -508,9 +526,7 @@ query_plan_add(struct query_plan *p, Crossgate__RecordPayload *const pl[2], stru
 		if ((r = query_subject_label(p, &p->dims[d], pl, &key[d])) != 0)
 			return cg_err_set(err, r == CG_ERR_NOMEM ? r : CG_ERR_INTERNAL, "cannot group a subject");
 		if (key[d] == QUERY_NONE)
-			/* a value outside a public domain: the policy's own validation should have refused it */
-			return cg_err_set(err, CG_ERR_INTERNAL, "a stored value of '%s' is outside its declared domain",
-			    p->dims[d].name);
+			return cg_err_set(err, CG_ERR_INTERNAL, "cannot group a subject");
 	}
 	if ((r = query_group(p, key, p->partition, &g)) != 0)
 		return cg_err_set(err, r, "out of memory");
@@ -528,34 +544,11 @@ query_plan_add(struct query_plan *p, Crossgate__RecordPayload *const pl[2], stru
 		if (f != NULL && f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE)
 			v = f->int_value < p->stats[s].lo ? p->stats[s].lo :
 			    f->int_value > p->stats[s].hi ? p->stats[s].hi : f->int_value;
+		/* Saturate rather than fail: an error here would tell, for free, that the sum is huge. */
 		if (__builtin_add_overflow(acc[s], v, &acc[s]))
-			return cg_err_set(err, CG_ERR_LIMIT, "the sum of '%s' overflows 64 bits", p->stats[s].jc.name);
+			acc[s] = v > 0 ? INT64_MAX : INT64_MIN;
 	}
 	return 0;
-}
-
-/*
- * The sides whose payloads the plan reads: a column's own, and the other
- * where a quasi-identifier falls back to it (only if its own side may leave
- * it empty: a required cell is always there, ingest checked it).
- */
-static unsigned
-query_jc_sides(const struct join_col *jc)
-{
-	return (1u << jc->side) | (jc->alt != NULL && !jc->col->required ? 1u << (1 - jc->side) : 0);
-}
-
-unsigned
-query_plan_sides(const struct query_plan *p)
-{
-	unsigned sides = 0;
-	size_t i;
-
-	for (i = 0; i < p->ndims; i++)
-		sides |= query_jc_sides(&p->dims[i].jc);
-	for (i = 1; i < p->nstats; i++)
-		sides |= query_jc_sides(&p->stats[i].jc);
-	return sides;
 }
 
 size_t
@@ -598,6 +591,9 @@ query_plan_cost(struct query_plan *p, int64_t *rho_nano, int *partition, double 
 
 	*partition = p->partition;
 	*delta = 0;
+	if (sp->epsilon_nano > QUERY_EPSILON_MAX_NANO)
+		return cg_err_set(err, CG_ERR_ARG, "epsilon above %lld is not a privacy guarantee",
+		    (long long)(QUERY_EPSILON_MAX_NANO / BUDGET_NANO));
 	if (sp->epsilon_nano > 0) {
 		*rho_nano = budget_rho_of_epsilon(sp->epsilon_nano);
 		/* Laplace scale of stat s: delta_s / (epsilon / m) = delta_s * m * 1e9 / eps_nano */
@@ -623,7 +619,12 @@ query_plan_cost(struct query_plan *p, int64_t *rho_nano, int *partition, double 
 		if (sp->epsilon_nano > 0)
 			*delta = exp(-x / scale) / (1 + exp(-1 / scale));
 		else
-			*delta = 0.5 * erfc(x / sqrt(2 * scale));
+			/*
+			 * P(Z >= x) for the discrete Gaussian, bounded above by the
+			 * continuous tail from x - 1 (its normaliser is at least
+			 * sqrt(2 pi sigma^2)): never an underestimate.
+			 */
+			*delta = 0.5 * erfc((x - 1) / sqrt(2 * scale));
 	}
 	return 0;
 }
@@ -670,16 +671,88 @@ query_csv_cell(FILE *f, const char *s)
 	fwrite(buf, 1, csv_write(buf, sizeof(buf), s, n), f);
 }
 
+/* A released group, by its keys joined: the order of rows when the keys come from the data. */
+struct query_row {
+	char *key;
+	size_t g;
+};
+
+static int
+query_row_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct query_row *)a)->key, ((const struct query_row *)b)->key);
+}
+
+/*
+ * The order the groups are written in: the enumeration's, which comes from
+ * the policy; or, for keys from the data (met in store order), sorted by key.
+ * *order is malloc'd (caller frees); released groups only.
+ */
+static int
+query_row_order(const struct query_plan *p, size_t **order, size_t *n)
+{
+	struct query_row *rows = NULL;
+	size_t g, d, k = 0, i;
+	int r = CG_ERR_NOMEM;
+
+	*n = 0;
+	if ((*order = malloc((p->ngroups + 1) * sizeof(**order))) == NULL)
+		return CG_ERR_NOMEM;
+	if (!p->partition) {
+		for (g = 0; g < p->ngroups; g++)
+			if (p->released[g])
+				(*order)[k++] = g;
+		*n = k;
+		return 0;
+	}
+	if ((rows = calloc(p->ngroups + 1, sizeof(*rows))) == NULL)
+		goto out;
+	for (g = 0; g < p->ngroups; g++) {
+		size_t len = 1;
+
+		if (!p->released[g])
+			continue;
+		for (d = 0; d < p->ndims; d++)
+			len += strlen(p->dims[d].labels[p->keys[g * p->ndims + d]]) + 1;
+		if ((rows[k].key = malloc(len)) == NULL)
+			goto out;
+		rows[k].key[0] = '\0';
+		for (d = 0; d < p->ndims; d++) {
+			strcat(rows[k].key, p->dims[d].labels[p->keys[g * p->ndims + d]]);
+			strcat(rows[k].key, "\x1f");
+		}
+		rows[k++].g = g;
+	}
+	qsort(rows, k, sizeof(*rows), query_row_cmp);
+	for (i = 0; i < k; i++)
+		(*order)[i] = rows[i].g;
+	*n = k;
+	r = 0;
+out:
+	for (i = 0; rows != NULL && i < k; i++)
+		free(rows[i].key);
+	free(rows);
+	if (r != 0) {
+		free(*order);
+		*order = NULL;
+	}
+	return r;
+}
+
 static int
 query_write_csv(const struct query_plan *p, const char *path, struct query_stats *stats, struct cg_err *err)
 {
 	struct outfile of;
+	size_t *order = NULL, n, i, g, d, o;
 	FILE *f;
-	size_t g, d, o;
 	int r;
 
-	if ((r = outfile_open(&of, path, 0640, err)) != 0)
+	if ((r = query_row_order(p, &order, &n)) != 0)
+		return cg_err_set(err, r, "out of memory");
+	if ((r = outfile_open(&of, path, 0640, err)) != 0) {
+		free(order);
 		return r;
+	}
 	f = of.f;
 	for (d = 0; d < p->ndims; d++)
 		fprintf(f, "%s,", p->dims[d].name);
@@ -687,14 +760,13 @@ query_write_csv(const struct query_plan *p, const char *path, struct query_stats
 	for (o = 0; o < p->nouts; o++)
 		fprintf(f, ",%s", p->outs[o].name);
 	fputc('\n', f);
-	for (g = 0; g < p->ngroups; g++) {
-		const int64_t *v = &p->noisy[g * p->nstats];
+	stats->released = n;
+	stats->suppressed = p->ngroups - n;
+	for (i = 0; i < n; i++) {
+		const int64_t *v;
 
-		if (!p->released[g]) {
-			stats->suppressed++;
-			continue;
-		}
-		stats->released++;
+		g = order[i];
+		v = &p->noisy[g * p->nstats];
 		for (d = 0; d < p->ndims; d++) {
 			query_csv_cell(f, p->dims[d].labels[p->keys[g * p->ndims + d]]);
 			fputc(',', f);
@@ -708,6 +780,7 @@ query_write_csv(const struct query_plan *p, const char *path, struct query_stats
 		}
 		fputc('\n', f);
 	}
+	free(order);
 	return outfile_commit(&of, err);
 }
 
@@ -885,19 +958,24 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 		    pol->privacy.threshold, stats->delta, pol->privacy.partition_delta);
 		goto out;
 	}
-	w.p = p;
+	/*
+	 * The charge is committed before the subjects are even read: no answer,
+	 * and no error that depends on the data, without it; and no refunds.
+	 */
 	t0 = query_now();
-	if ((r = join_each(st, spec->storage, &j, pbit, query_plan_sides(p), query_collect, &w, &no_consent, err)) != 0)
-		goto out;
-	stats->collect_seconds = query_now() - t0;
-	t0 = query_now();
-	stats->groups = query_plan_groups(p);
-	/* The charge is committed before any noise is drawn: no answer without it, and no refunds. */
 	if ((r = budget_charge(st, a, spec->analyst->name, dataset, stats->charged_nano,
 	    policy_principal_budget(pol, spec->analyst), spec->purpose, &stats->remaining_nano, err)) != 0)
 		goto out;
 	if ((fault = getenv("CROSSGATE_FAULT")) != NULL && strcmp(fault, "after-charge") == 0)
 		_exit(70);
+	stats->release_seconds = query_now() - t0;
+	w.p = p;
+	t0 = query_now();
+	if ((r = join_each(st, spec->storage, &j, pbit, JOIN_BOTH, query_collect, &w, &no_consent, err)) != 0)
+		goto out;
+	stats->collect_seconds = query_now() - t0;
+	t0 = query_now();
+	stats->groups = query_plan_groups(p);
 	if ((r = query_plan_release(p, err)) != 0 || (r = query_write_csv(p, spec->out_path, stats, err)) != 0)
 		goto out;
 	/*
@@ -912,7 +990,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	if ((r = query_log(a, spec, stats, "ok", NULL, qid, &stats->audit_index, err)) != 0)
 		goto out;
 	r = query_write_meta(p, &j, stats, dataset, err);
-	stats->release_seconds = query_now() - t0;
+	stats->release_seconds += query_now() - t0;
 out:
 	query_plan_free(p);
 	join_free(&j);

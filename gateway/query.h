@@ -12,11 +12,13 @@
  *    the data has it.  Keys of other columns come from the data and go
  *    through DP partition selection: a key is released only if its noisy
  *    count reaches the threshold, and the query is refused before anything is
- *    charged if the chance that a single subject's key is released (delta)
- *    would exceed the policy's partition_delta.
+ *    charged if the chance that a single subject's key is released (delta,
+ *    bounded from above) would exceed the policy's partition_delta.  A value
+ *    that is missing, or outside a public domain, counts under the key "*".
  *  - Contribution bounding: each subject counts once, in one group; a summed
  *    value is clamped to the column's policy `bounds` (a missing value adds
- *    0), in checked 64-bit integer arithmetic of the column's own units.
+ *    0), in 64-bit integer arithmetic of the column's own units that
+ *    saturates rather than wraps.
  *  - Metrics: count, sum:COL, mean:COL (noisy sum / noisy count: no extra
  *    cost), histogram:COL (COL's bounds cut into --buckets ranges, an extra
  *    group key).  The count is always measured (it decides suppression) and
@@ -62,6 +64,7 @@
 #define QUERY_CELLS_MAX 1000000          /* groups of a public domain evaluated by one query */
 #define QUERY_BUCKETS_DEFAULT 10u
 #define QUERY_BUCKETS_MAX 1000u
+#define QUERY_EPSILON_MAX_NANO (1000LL * 1000000000LL)   /* epsilon 1000: rho 500,000, within any budget's range */
 
 enum query_kind {
 	QUERY_COUNT = 1,
@@ -120,8 +123,6 @@ void query_plan_free(struct query_plan *p);
 /* Add one subject. CG_ERR_LIMIT if a sum would overflow. */
 int query_plan_add(struct query_plan *p, Crossgate__RecordPayload *const pl[2], struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
-/* Which sides' payloads the plan reads (bit 0 left, bit 1 right; 0 for a bare count): the others are never opened. */
-unsigned query_plan_sides(const struct query_plan *p);
 /* Groups so far, and one group's exact (noiseless) count and sums, for tests. */
 size_t query_plan_groups(const struct query_plan *p);
 int64_t query_plan_exact(const struct query_plan *p, size_t group, size_t stat);  /* stat 0: count, i: i-th sum */

@@ -308,6 +308,11 @@ check "partition selection: the answer before passes the checker" \
 	checker --exact "$((SUBJECTS + 1))" --query "$T/before-age.csv"
 check "partition selection: the answer after passes the checker" \
 	checker --exact "$((SUBJECTS + 1))" --query "$T/after-age.csv"
+check "partition selection: rows come in key order, not the store's" python3 -c "
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1])))[1:]
+keys = [r[0] for r in rows]
+sys.exit(0 if keys == sorted(keys) else 1)" "$T/after-age.csv"
 eq "partition selection: the provenance tells neither how many keys the data has nor how many were withheld" \
 	"$(jget "$T/before-age.csv.meta.json" '"groups" in d or "suppressed" in d') $(jget "$T/after-age.csv.meta.json" '"groups" in d or "suppressed" in d')" "False False"
 

@@ -141,11 +141,11 @@ add(struct query_plan *p, int64_t age, const char *region, int64_t spend, const 
 	CHECK_EQ_INT(query_plan_add(p, s.pp, &err), 0);
 }
 
-/* The group holding (age band of `age`, region group): groups are enumerated band-major. */
+/* The group holding (age band of `age`, region group): groups are enumerated band-major, '*' last in each. */
 static size_t
 group_of(int64_t age, int region)
 {
-	return (size_t)((age / 10 - 1) * 3 + region);
+	return (size_t)((age / 10 - 1) * 4 + region);
 }
 
 static void
@@ -166,27 +166,29 @@ test_public_domain_and_bounding(void)
 	CHECK_EQ_INT(query_metric_parse("mean:g_watch", &q.metrics[q.nmetrics++], &err), 0);
 	if ((p = plan(&q)) == NULL)
 		return;
-	/* 12 age bands (10-19 .. 120-129) x (North, South, Other), before any data. */
-	CHECK_EQ_INT(query_plan_groups(p), 36);
+	/* (12 age bands 10-19 .. 120-129, and '*') x (North, South, Other, and '*'), before any data. */
+	CHECK_EQ_INT(query_plan_groups(p), 52);
 	CHECK_EQ_INT(query_plan_stats(p), 3);
-	CHECK_EQ_INT(query_plan_sides(p), 3);          /* k's age, region and spend; g's watch */
 	for (i = 0; i < 30; i++)
 		add(p, 20 + (int64_t)(i % 10), i % 2 ? "A" : "B", (int64_t)(i * 10), "x", (int64_t)i);
 	add(p, 45, "Q", 5, "y", 1);                     /* region outside the map: Other */
-	CHECK_EQ_INT(query_plan_groups(p), 36);       /* the data never adds a public key */
+	add(p, 500, "A", 7, "y", 1);                    /* age outside the declared 13..120: '*', not an error */
+	CHECK_EQ_INT(query_plan_groups(p), 52);       /* the data never adds a public key */
 	CHECK_EQ_INT(query_plan_exact(p, group_of(20, 0), 0), 15);
 	CHECK_EQ_INT(query_plan_exact(p, group_of(20, 1), 0), 15);
 	CHECK_EQ_INT(query_plan_exact(p, group_of(45, 2), 0), 1);
 	CHECK_EQ_INT(query_plan_exact(p, group_of(45, 2), 1), 5);
 	CHECK_EQ_INT(query_plan_exact(p, group_of(60, 0), 0), 0);
+	CHECK_EQ_INT(query_plan_exact(p, 12 * 4 + 0, 0), 1);      /* ('*', North) */
+	CHECK_EQ_INT(query_plan_exact(p, 12 * 4 + 0, 1), 7);
 
 	/* One subject with extreme values moves one count by 1 and each sum by at most its bound. */
 	for (i = 0; i < sizeof(extremes) / sizeof(extremes[0]); i++) {
-		for (g = 0; g < 36; g++)
+		for (g = 0; g < 52; g++)
 			for (s = 0; s < 3; s++)
 				before[g][s] = query_plan_exact(p, g, s);
 		add(p, 120, "A", extremes[i], "z", extremes[i]);
-		for (g = 0; g < 36; g++) {
+		for (g = 0; g < 52; g++) {
 			int64_t dc = query_plan_exact(p, g, 0) - before[g][0];
 			int64_t ds = query_plan_exact(p, g, 1) - before[g][1];
 			int64_t dw = query_plan_exact(p, g, 2) - before[g][2];
@@ -330,7 +332,6 @@ test_histogram_laplace_and_errors(void)
 	q.epsilon_nano = BUDGET_NANO;                   /* epsilon 1: charged rho 0.5 */
 	if ((p = plan(&q)) != NULL) {
 		CHECK_EQ_INT(query_plan_groups(p), 5);      /* 0-250, 251-501, 502-752, 753-1000, and '*' */
-		CHECK_EQ_INT(query_plan_sides(p), 1);       /* only k's records are opened */
 		add(p, 30, "A", -7, "x", 1);                /* clamped into the first range */
 		add(p, 30, "A", 999999, "x", 1);            /* clamped into the last */
 		CHECK_EQ_INT(query_plan_exact(p, 0, 0), 1);
