@@ -203,6 +203,48 @@ demo_gateway_stop(struct demo_gateway *g)
 #define DEMO_AFFINITY_KEYS "k_top_course_category,g_top_game_category"
 #define DEMO_AFFINITY_RHO "0.5"
 
+/* The counts of the last "export" audit event of the log in db_path, into es (left as is if none). */
+struct demo_counts {
+	struct export_stats *es;
+	int found;
+};
+
+static int
+demo_counts_cb(const struct audit_record *rec, void *arg)
+{
+	struct demo_counts *dc = arg;
+	Crossgate__AuditEvent *ev;
+	size_t i;
+
+	if (rec->erased || (ev = crossgate__audit_event__unpack(NULL, rec->len, rec->event)) == NULL)
+		return 0;
+	if (strcmp(ev->action, "export") == 0 && strcmp(ev->outcome, "ok") == 0) {
+		for (i = 0; i < ev->n_counts; i++) {
+			const char *k = ev->counts[i]->key;
+			uint64_t v = ev->counts[i]->value;
+			if (strcmp(k, "matched") == 0) dc->es->matched = v;
+			else if (strcmp(k, "no_consent") == 0) dc->es->no_consent = v;
+			else if (strcmp(k, "ambiguous") == 0) dc->es->ambiguous = v;
+			else if (strcmp(k, "superseded") == 0) dc->es->superseded = v;
+		}
+		dc->found = 1;
+	}
+	crossgate__audit_event__free_unpacked(ev, NULL);
+	return 0;
+}
+
+static void
+demo_export_counts(const char *db_path, struct export_stats *es)
+{
+	struct demo_counts dc = { es, 0 };
+	struct store *st = NULL;
+	struct cg_err err;
+
+	if (store_open(db_path, 0, &st, &err) != 0 || audit_iter(st, 0, demo_counts_cb, &dc, &err) != 0)
+		cli_error("%s: cannot read the export's counts: %s", db_path, err.msg);
+	store_close(st);
+}
+
 struct demo_paths {
 	char dir[1024], data[1100], keys[1100], kgw[1200], kk[1200], kg[1200], match[1200], policy[1100];
 	char batches[1100], kbatch[1200], gbatch[1200], db[1100], out[1100], export[1200], affinity[1200];
@@ -560,6 +602,12 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 				"--out", p.copy, "--pub", path, NULL };
 			(void)demo_run(steps, &sub, cmd_audit, fe);
 		}
+		/*
+		 * The analyst was told only its rows; the join's counts (matched,
+		 * left out for consent, ...) are in the export's audit event, which
+		 * the auditor's verified copy holds.
+		 */
+		demo_export_counts(p.copy, &sub.export);
 		fprintf(steps, "kill \"$(cat '%s')\"\n", p.pid);
 		server_exit = demo_gateway_stop(&gw);
 		if (sub.out)

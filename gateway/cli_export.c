@@ -229,7 +229,11 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	r = 0;
 summary:
-	if (ctx->out)
+	if (ctx->out && co.gateway != NULL)
+		fprintf(ctx->out, "%s: %llu rows exported for '%s' (suppressed below k=%u or l: %llu; provenance in "
+		    "%s.meta.json)\n", o.out_path, (unsigned long long)ctx->export.exported, o.purpose, ctx->export.k,
+		    (unsigned long long)ctx->export.suppressed, o.out_path);
+	else if (ctx->out)
 		fprintf(ctx->out, "%s: %llu rows exported for '%s' (matched %llu, left out for consent %llu, "
 		    "suppressed below k=%u or l=%u %llu, ambiguous %llu, superseded %llu)\n", o.out_path,
 		    (unsigned long long)ctx->export.exported, o.purpose, (unsigned long long)ctx->export.matched,

@@ -177,7 +177,9 @@ export_collect(void *ctx, const struct store_ref *const ref[2], Crossgate__Recor
 		else if (f != NULL)
 			crypto_shorthash((unsigned char *)&h, (const unsigned char *)f->str_value, strlen(f->str_value),
 			    x->hkey);
-		x->sv[x->n * x->nsens + s] = h;   /* an absent value (0) counts as one value of its own */
+		if (f != NULL && h == 0)
+			h = 1;                        /* 0 is kept for an absent value */
+		x->sv[x->n * x->nsens + s] = h;
 	}
 	if (r != 0)
 		return cg_err_set(err, r == CG_ERR_NOMEM ? CG_ERR_NOMEM : CG_ERR_INTERNAL, "cannot render an export row");
@@ -301,7 +303,9 @@ export_classes(const struct export_rows *x, const unsigned *lv, uint32_t k, uint
 			for (i = 0; i < x->n; i++) {
 				if (i == 0 || pairs[i].cls != pairs[i - 1].cls)
 					distinct = 0;
-				if (i == 0 || pairs[i].cls != pairs[i - 1].cls || pairs[i].v != pairs[i - 1].v)
+				/* an absent value (hash 0) is not a value: it does not make a class diverse */
+				if (pairs[i].v != 0 &&
+				    (i == 0 || pairs[i].cls != pairs[i - 1].cls || pairs[i].v != pairs[i - 1].v))
 					distinct++;
 				if (i + 1 == x->n || pairs[i + 1].cls != pairs[i].cls)
 					if (distinct < l)
@@ -366,6 +370,8 @@ export_render_qi(const struct export_rows *x, size_t i, size_t q, unsigned lv, c
 	}
 	if (c->gen == POLICY_GEN_BAND)
 		return policy_generalize_band(c->bands[lv], v, out, size);
+	if (v < 0 || (size_t)v >= x->intern[q].n)
+		return CG_ERR_INTERNAL;
 	snprintf(out, size, "%s", x->intern[q].s[v]);
 	return 0;
 }
@@ -603,9 +609,16 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 	x->j = &j;
 	randombytes_buf(x->hkey, sizeof(x->hkey));
 	join_columns(&j, pbit, x->cols, &x->ncols, &x->nqi);
-	for (c = x->nqi; c < x->ncols && x->nsens < EXPORT_SENS_MAX; c++)
-		if (x->cols[c].col->sensitive)
-			x->sens[x->nsens++] = c;
+	for (c = x->nqi; c < x->ncols; c++) {
+		if (!x->cols[c].col->sensitive)
+			continue;
+		if (x->nsens == EXPORT_SENS_MAX) {
+			/* never skip one: an unchecked sensitive column would go out without l-diversity */
+			r = cg_err_set(err, CG_ERR_LIMIT, "more than %d sensitive columns in one export", EXPORT_SENS_MAX);
+			goto out;
+		}
+		x->sens[x->nsens++] = c;
+	}
 	if ((r = join_each(st, o->storage, &j, pbit, JOIN_BOTH, export_collect, x, &stats->no_consent, err)) != 0)
 		goto out;
 	stats->candidates = x->n;

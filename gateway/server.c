@@ -863,14 +863,13 @@ server_export_run(struct store *st, struct audit *a, const char *path, void *ctx
 	x->o.out_path = path;
 	if ((r = export_run(st, a, &x->o, &es, err)) != 0)
 		return r;
-	x->er->left_records = es.left_records;
-	x->er->right_records = es.right_records;
-	x->er->matched = es.matched;
-	x->er->ambiguous = es.ambiguous;
-	x->er->no_consent = es.no_consent;
+	/*
+	 * What the analyst may know: the rows it gets and what was suppressed.
+	 * The other counts (records, matches, consent, duplicates) are about
+	 * everyone, consenting or not: they stay in the audit log.
+	 */
 	x->er->exported = es.exported;
 	x->er->suppressed = es.suppressed;
-	x->er->superseded = es.superseded;
 	x->er->k = es.k;
 	return 0;
 }
@@ -936,6 +935,10 @@ server_query_run(struct store *st, struct audit *a, const char *path, void *ctx,
 	return 0;
 }
 
+/* rpc_request_parse bounds the request's lists by these; the spec's arrays must hold them. */
+_Static_assert(RPC_QUERY_GROUP_MAX <= QUERY_GROUP_MAX && RPC_QUERY_METRIC_MAX <= QUERY_METRIC_MAX,
+    "a parsed query request must fit a query_spec");
+
 static int
 server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
 {
@@ -962,7 +965,7 @@ server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
 	for (i = 0; i < req->n_metrics && r == 0; i++)
 		r = query_metric_parse(req->metrics[i], &q->metrics[q->nmetrics++], &err);
 	if (r == 0 && ((req->rho[0] && policy_parse_nano(req->rho, strlen(req->rho), POLICY_RHO_MAX, &q->rho_nano) != 0) ||
-	    (req->epsilon[0] && policy_parse_nano(req->epsilon, strlen(req->epsilon), POLICY_RHO_MAX,
+	    (req->epsilon[0] && policy_parse_nano(req->epsilon, strlen(req->epsilon), QUERY_EPSILON_MAX_NANO,
 	    &q->epsilon_nano) != 0) || (req->rho[0] && req->epsilon[0])))
 		r = cg_err_set(&err, CG_ERR_ARG, "query: rho or epsilon (one of them) must be a decimal above 0 with at "
 		    "most 9 decimals");
