@@ -847,7 +847,7 @@ parse_column(struct pctx *c, struct fy_node *n, struct pos fallback, struct poli
 	/* A public column's keys are enumerated from the policy: it needs a finite, declared domain. */
 	if (type_ok && col->is_public && !(col->role == POLICY_ROLE_QUASI && col->gen == POLICY_GEN_MAP) &&
 	    !(col->role == POLICY_ROLE_QUASI && col->gen == POLICY_GEN_BAND && col->band > 0 && col->has_min && col->has_max &&
-	    (col->max - col->min) / col->band < 4096) && col->type != POLICY_TYPE_CATEGORY)
+	    ((__int128)col->max - col->min) / col->band < 4096) && col->type != POLICY_TYPE_CATEGORY)
 		problem(c, ck.pub, "public column '%s' needs a declared domain: category values, a map, or a band "
 		    "with min and max (at most 4096 bands)", cn);
 	if (type_ok && col->sensitive && col->role != POLICY_ROLE_FEATURE)
@@ -1457,6 +1457,82 @@ parse_principals(struct pctx *c, struct fy_node *n, struct pos keypos, struct po
 
 /* ---- top level ---- */
 
+/* Whether two columns generalize alike: same kind, same bands, same map and `other`. */
+static int
+same_generalization(const struct policy_column *a, const struct policy_column *b)
+{
+	size_t i, j;
+
+	if (a->type != b->type || a->gen != b->gen || a->is_public != b->is_public)
+		return 0;
+	if (a->gen == POLICY_GEN_BAND)
+		return a->nbands == b->nbands && memcmp(a->bands, b->bands, a->nbands * sizeof(a->bands[0])) == 0 &&
+		    (!a->is_public || (a->has_min == b->has_min && a->has_max == b->has_max && a->min == b->min &&
+		    a->max == b->max));
+	if (a->gen != POLICY_GEN_MAP)
+		return 1;
+	if (a->nmap != b->nmap || a->other == NULL || b->other == NULL || strcmp(a->other, b->other) != 0)
+		return 0;
+	for (i = 0; i < a->nmap; i++) {
+		for (j = 0; j < b->nmap; j++)
+			if (a->map[i].from != NULL && b->map[j].from != NULL && strcmp(a->map[i].from, b->map[j].from) == 0)
+				break;
+		if (j == b->nmap || a->map[i].to == NULL || b->map[j].to == NULL || strcmp(a->map[i].to, b->map[j].to) != 0)
+			return 0;
+	}
+	return 1;
+}
+
+static void
+output_name(char *out, size_t size, const char *pid, const struct policy_column *col)
+{
+	if (col->role == POLICY_ROLE_QUASI)
+		snprintf(out, size, "%s", col->name);
+	else
+		snprintf(out, size, "%s_%s", pid != NULL ? pid : "?", col->name);
+}
+
+/*
+ * Outputs name quasi-identifiers by name (one column, from whichever partner
+ * has the value) and features as "<partner>_<column>": a quasi-identifier
+ * two partners share must generalize alike, and no two output names may meet.
+ */
+static void
+check_output_names(struct pctx *c, struct policy *p)
+{
+	size_t a, b, i, j;
+	char na[POLICY_ID_MAX + POLICY_COLNAME_MAX + 2], nb[POLICY_ID_MAX + POLICY_COLNAME_MAX + 2];
+
+	for (a = 0; a < p->npartners; a++) {
+		for (i = 0; i < p->partners[a].ncolumns; i++) {
+			const struct policy_column *x = &p->partners[a].columns[i];
+			struct pos at = { (int)x->line, 1 };
+
+			if (x->name == NULL || (x->role != POLICY_ROLE_QUASI && x->role != POLICY_ROLE_FEATURE))
+				continue;
+			for (b = a; b < p->npartners; b++) {
+				for (j = b == a ? i + 1 : 0; j < p->partners[b].ncolumns; j++) {
+					const struct policy_column *y = &p->partners[b].columns[j];
+
+					if (y->name == NULL || (y->role != POLICY_ROLE_QUASI && y->role != POLICY_ROLE_FEATURE))
+						continue;
+					if (b != a && x->role == POLICY_ROLE_QUASI && y->role == POLICY_ROLE_QUASI &&
+					    strcmp(x->name, y->name) == 0 && !same_generalization(x, y))
+						problem(c, at, "quasi_identifier '%s' of partners '%s' and '%s' must have the same "
+						    "type, generalization, public flag (and, public bands, min and max): exports "
+						    "show it as one column", x->name, p->partners[a].id ? p->partners[a].id : "?",
+						    p->partners[b].id ? p->partners[b].id : "?");
+					output_name(na, sizeof(na), p->partners[a].id, x);
+					output_name(nb, sizeof(nb), p->partners[b].id, y);
+					if (strcmp(na, nb) == 0 && !(b != a && x->role == POLICY_ROLE_QUASI &&
+					    y->role == POLICY_ROLE_QUASI))
+						problem(c, at, "two columns would both be named '%s' in exports and queries", na);
+				}
+			}
+		}
+	}
+}
+
 /* Column purposes name the policy's purposes, which are known only after the whole file. */
 static void
 resolve_column_purposes(struct pctx *c, struct policy *p)
@@ -1637,6 +1713,8 @@ parse_privacy(struct pctx *c, struct fy_node *n, struct pos keypos, struct polic
 	uint64_t v;
 	double d;
 
+	int64_t nano;
+
 	if (want_mapping(c, n, keypos, "privacy") != 0)
 		return;
 	while ((pair = fy_node_mapping_iterate(n, &it)) != NULL) {
@@ -1650,9 +1728,11 @@ parse_privacy(struct pctx *c, struct fy_node *n, struct pos keypos, struct polic
 			if (v)
 				pv->threshold = (uint32_t)v;
 		} else if (key_is(&k, "query_rho")) {
-			(void)get_nano(c, val, k.at, "query_rho", &pv->query_rho_nano);
+			if (get_nano(c, val, k.at, "query_rho", &nano) == 0)
+				pv->query_rho_nano = nano;
 		} else if (key_is(&k, "budget_rho")) {
-			(void)get_nano(c, val, k.at, "budget_rho", &pv->budget_rho_nano);
+			if (get_nano(c, val, k.at, "budget_rho", &nano) == 0)
+				pv->budget_rho_nano = nano;
 		} else if (key_is(&k, "partition_delta")) {
 			if (get_prob(c, val, k.at, "partition_delta", 0, &d) == 0)
 				pv->partition_delta = d;
@@ -1748,6 +1828,7 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 	if (principals != NULL)
 		parse_principals(c, principals, prpos, p);
 	resolve_column_purposes(c, p);
+	check_output_names(c, p);
 	if (!seen_version)
 		problem(c, at, "missing 'version'");
 	if (!seen_name)

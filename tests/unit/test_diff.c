@@ -27,26 +27,33 @@ slurp(const char *path)
 	return buf;
 }
 
-/* The example with the first `from` replaced by `to`. */
+/*
+ * The example with the first `from` replaced by `to`, or every one while
+ * `both_partners` is set (a quasi-identifier shared by both partners must be
+ * changed on both, or the policy is refused).
+ */
+static int both_partners;
+
 static struct policy *
 variant(const char *from, const char *to)
 {
 	struct policy *p = NULL;
 	struct cg_err err = { 0 };
-	char *t, *at;
+	const char *src = example, *at;
+	char *t;
 	size_t n;
 
 	at = from ? strstr(example, from) : NULL;
 	CHECK(from == NULL || at != NULL);
-	n = strlen(example) + (to ? strlen(to) : 0) + 1;
+	n = 2 * strlen(example) + 2 * (to ? strlen(to) : 0) + 1;
 	t = calloc(1, n);
-	if (at == NULL) {
-		memcpy(t, example, strlen(example));
-	} else {
-		memcpy(t, example, (size_t)(at - example));
+	while (at != NULL) {
+		strncat(t, src, (size_t)(at - src));
 		strcat(t, to);
-		strcat(t, at + strlen(from));
+		src = at + strlen(from);
+		at = both_partners ? strstr(src, from) : NULL;
 	}
+	strcat(t, src);
 	if (policy_parse("variant.yaml", t, strlen(t), &p, NULL, &err) != 0)
 		fprintf(stderr, "variant: %s\n", err.msg);
 	free(t);
@@ -113,7 +120,9 @@ main(void)
 	    "'analytics' moved from bit 1 to 2");
 	expect("default_phone_country: CN", "default_phone_country: US", 0, 0, 1, "default phone country CN -> US");
 	expect("gmail_dots: true", "gmail_dots: false", 0, 0, 1, "email rules changed");
-	expect("generalize: {band: [10, 20, 40]}", "generalize: {band: [5, 20, 40]}", 1, 0, 0, "column age: bands of 10 -> 5 (finer)");
+	both_partners = 1;
+	expect("generalize: {band: [10, 20, 40]}", "generalize: {band: [5, 20, 40]}", 2, 0, 0, "column age: bands of 10 -> 5 (finer)");
+	both_partners = 0;
 	expect("      - {name: conversion_value_cents", "      - {name: loyalty, type: int, role: feature}\n"
 	    "      - {name: conversion_value_cents", 1, 0, 0, "partner k: new column loyalty (feature)");
 	expect("      - {name: courses_bought, type: int, min: 0, max: 10000, role: feature, bounds: [0, 200]}\n", "", 0, 1, 0,
@@ -122,7 +131,9 @@ main(void)
 	    "max: 20000,", 1, 0, 0, "column courses_bought: range widened");
 	expect("values: [programming, finance,", "values: [programming, finance, cooking,", 1, 0, 0,
 	    "new category value 'cooking'");
+	both_partners = 1;
 	expect("CN-SC: Southwest,", "CN-SC: West,", 0, 0, 0, "'CN-SC' now generalizes to 'West'");
+	both_partners = 0;
 	expect("{name: age, type: int, min: 13, max: 120, role: quasi_identifier,\n         generalize: {band: [10, 20, 40]}, public: true}",
 	    "{name: age, type: int, min: 13, max: 120, role: feature}", 1, 0, 0,
 	    "role quasi_identifier -> feature (exported without generalization)");
