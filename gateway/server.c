@@ -395,7 +395,12 @@ server_spool_mem_close(struct server *s, struct server_memspool *ms)
 	if (ms->f == NULL)
 		return;
 	pthread_mutex_lock(&s->mu);
-	if (s->spare.f == NULL && !s->stopping && ms->reserved <= SERVER_MEM_SPARE_MAX) {
+	/*
+	 * Only a mapped spool is kept: one written through stdio may hold
+	 * unflushed bytes of an aborted push, which the next push's rewind
+	 * would write past its end.
+	 */
+	if (s->spare.f == NULL && !s->stopping && ms->reserved <= SERVER_MEM_SPARE_MAX && ms->map != NULL) {
 		s->spare = *ms;
 		memset(ms, 0, sizeof(*ms));
 	}
@@ -432,19 +437,33 @@ server_spool_map(struct server_memspool *ms, uint64_t size)
  * one call, not a fault per page; ms->made is how far they are made.  Without
  * MADV_POPULATE_WRITE (Linux < 5.14) the pages fault in as they are written.
  */
-static void
+static int
 server_spool_populate(struct server_memspool *ms, size_t size, size_t need)
 {
 	size_t to;
 
 	if (need <= ms->made)
-		return;
+		return 0;
 	to = (need / SERVER_MAP_STEP + 1) * SERVER_MAP_STEP;   /* a multiple of the page size, as madvise needs */
 	if (to > size)
 		to = size;
-	if (madvise(ms->map + ms->made, to - ms->made, MADV_POPULATE_WRITE) != 0)
+#ifdef MADV_POPULATE_WRITE
+	if (madvise(ms->map + ms->made, to - ms->made, MADV_POPULATE_WRITE) != 0) {
+		/*
+		 * EINVAL: a kernel without it; pages fault in as they are written.
+		 * Anything else (ENOMEM, EFAULT): writing there would raise SIGBUS
+		 * or wake the OOM killer and take the whole gateway down; this push
+		 * fails instead.
+		 */
+		if (errno != EINVAL)
+			return -1;
 		to = size;
+	}
+#else
+	to = size;
+#endif
 	ms->made = to;
+	return 0;
 }
 
 static int
@@ -523,7 +542,9 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 
 		for (;;) {
 			/* The header is parsed under its own small cap: nothing larger before it is checked. */
-			size_t fcap = frames == 0 ? BATCH_HEADER_MAX : net->frame_max;
+			/* Later frames are records (or the trailer): the batch reader refuses anything larger anyway. */
+			size_t fcap = frames == 0 ? BATCH_HEADER_MAX :
+			    net->frame_max < BATCH_RECORD_MAX ? net->frame_max : BATCH_RECORD_MAX;
 			size_t used;
 
 			if (off >= have)
@@ -607,7 +628,12 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			goto out;
 		}
 		if (ms.map != NULL) {
-			server_spool_populate(&ms, (size_t)req->size, (size_t)got + have + 1);
+			if (server_spool_populate(&ms, (size_t)req->size, (size_t)got + have + 1) != 0) {
+				server_error(c, "internal", "push", "the gateway is out of memory; retry later");
+				slog(s, "warn", "push-aborted", "conn", json_integer((json_int_t)c->id), "principal",
+				    json_string(c->pr->name), "reason", json_string("spool memory"), NULL);
+				goto out;
+			}
 			if (want > ms.made - (size_t)got - have)
 				want = ms.made - (size_t)got - have;
 		}
@@ -623,9 +649,14 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 		have += n;
 	}
 	/* Kept open through the ingest: a memory spool lives as long as its descriptor. */
-	if (fflush(f) != 0) {
-		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
-		goto out;
+	{
+		struct stat sb;
+
+		/* the batch reader reads to the end of the file: it must end exactly where the push did */
+		if (fflush(f) != 0 || fstat(fileno(f), &sb) != 0 || (uint64_t)sb.st_size != req->size) {
+			server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
+			goto out;
+		}
 	}
 	t1 = tls_now_us();
 

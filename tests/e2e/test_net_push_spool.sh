@@ -45,7 +45,7 @@ check "cut off half way: the gateway logs the push aborted" grep -q '"event":"pu
 
 $PUSH $KC 0 0 bigframe >"$E2E_TMP/o" 2>&1
 check "a record frame over the limit: an error frame says so" \
-	grep -q "frame of 15728640 bytes is over the limit of 1048576 bytes" "$E2E_TMP/o"
+	grep -q "frame of 15728640 bytes is over the limit of 65536 bytes" "$E2E_TMP/o"
 audit_has "a record frame over the limit" "push: frame of 15728640 bytes is over the limit" "$DB"
 
 cp "$K" "$E2E_TMP/tampered.batch"
