@@ -52,6 +52,7 @@
  * ahead of the reads, so memory follows the bytes that arrived rather than
  * the size announced.
  */
+#define SERVER_PUSH_RENEW (1024u * 1024)   /* bytes of frames that renew a push's read deadline */
 #define SERVER_MAP_STEP (2u << 20)
 /*
  * A finished memory spool up to this size is kept, pages and all, for the
@@ -493,6 +494,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	uint64_t got = 0, frames = 0;
 	size_t len, have = 0, bcap, off = 0;
 	int64_t t0 = tls_now_us(), t1, t2, deadline;
+	uint64_t renewed_at = 0;
 	int r, keep = 0, progress = 0;
 
 	if (req->size > net->push_max_bytes) {
@@ -513,8 +515,8 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	 * The batch arrives in bulk reads; frames are cut out of the buffer as they
 	 * complete (each checked against its cap before it counts), whole frames go
 	 * to the spool, and nothing past the announced size is ever read.  Each
-	 * completed frame renews the read deadline: a trickle slower than one frame
-	 * per read_timeout is dropped.
+	 * SERVER_PUSH_RENEW bytes of completed frames renew the read deadline: a
+	 * push slower than that per read_timeout is dropped.
 	 *
 	 * A memory spool is mapped, and the buffer is a window sliding along it:
 	 * records are decrypted into place and "writing" checked frames is moving
@@ -590,11 +592,17 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			off += used;
 			progress = 1;
 		}
-		/* Renewed once per read that completed a frame, not per frame: a clock read per record shows. */
-		if (progress) {
+		/*
+		 * Renewed once per SERVER_PUSH_RENEW bytes of whole frames, not per
+		 * frame: a client trickling tiny frames would otherwise hold its
+		 * spool (and the memory budget) for as long as it liked.  A clock
+		 * read per record would also show.
+		 */
+		if (progress && got + off - renewed_at >= SERVER_PUSH_RENEW) {
 			deadline = server_deadline(net->read_timeout);
-			progress = 0;
+			renewed_at = got + off;
 		}
+		progress = 0;
 		/* b[0, off) holds checked frames: written once enough gathered, or at the end. */
 		if (off > 0 && ms.map != NULL) {
 			b += off;

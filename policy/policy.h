@@ -58,7 +58,8 @@
  *       push_max_bytes: 4294967296 # bytes of one pushed batch
  *       max_connections: 64        # concurrent; more are closed at once
  *       handshake_timeout: 10      # seconds for the whole TLS handshake
- *       read_timeout: 30           # seconds for one whole frame once it started
+ *       read_timeout: 30           # seconds for one whole frame once it started; a push
+ *                                  # must deliver 1 MiB of frames per read_timeout
  *       idle_timeout: 60           # seconds waiting for the next request
  *     heartbeat_interval: 300      # seconds between "heartbeat" audit events
  *   principals:                    # who may connect, matched on the certificate

@@ -7,8 +7,11 @@ usage: net_push.py PORT CA CERT KEY FILE SIZE SEND [close|bigframe]
   close     close the connection right after the SEND bytes (no answer awaited)
   bigframe  send FILE's first frame (its BatchHeader), then a frame header
             announcing 15 MiB and 64 bytes of it (SIZE and SEND are ignored)
+  trickle   send FILE's first frame, then a 12-byte frame every 0.3 s for up to
+            20 s (SIZE: the size announced); prints how long the server took
+            to drop it
 """
-import socket, ssl, struct, sys
+import socket, ssl, struct, sys, time
 
 from netproto import varint
 
@@ -21,6 +24,9 @@ if mode == "bigframe":
     first = 4 + struct.unpack(">I", data[:4])[0]
     data = data[:first] + struct.pack(">I", 15 << 20) + b"x" * 64
     size, send = len(data) + 4096, len(data)
+if mode == "trickle":
+    first = 4 + struct.unpack(">I", data[:4])[0]
+    data, send = data[:first], first
 data = data[:send]
 push = varint(1 << 3) + varint(size)                          # PushRequest{size}
 req = varint(1 << 3) + varint(1) + varint(2 << 3 | 2) + varint(len(push)) + push   # Request{version 1, push}
@@ -36,6 +42,16 @@ with socket.create_connection(("127.0.0.1", port), timeout=20) as raw:
         except OSError as e:   # the server may refuse before it has read everything
             print("<send: " + str(e) + ">")
         if mode == "close":
+            sys.exit(0)
+        if mode == "trickle":
+            t0 = time.monotonic()
+            try:
+                while time.monotonic() - t0 < 20:
+                    s.sendall(struct.pack(">I", 8) + b"trickle!")
+                    time.sleep(0.3)
+                print("not dropped after %.0f s" % (time.monotonic() - t0))
+            except OSError:
+                print("dropped after %.0f s" % (time.monotonic() - t0))
             sys.exit(0)
         out = b""
         try:

@@ -43,6 +43,10 @@ i=0
 while ! grep -q '"event":"push-aborted"' "$LOG" && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 check "cut off half way: the gateway logs the push aborted" grep -q '"event":"push-aborted".*"reason":"connection closed by the peer"' "$LOG"
 
+# A push that trickles tiny frames is dropped after read_timeout (2 s here) like a silent one.
+$PUSH $KC 1048576 0 trickle >"$E2E_TMP/o" 2>&1
+check "a push trickling tiny frames is dropped" grep -q "^dropped after" "$E2E_TMP/o"
+
 $PUSH $KC 0 0 bigframe >"$E2E_TMP/o" 2>&1
 check "a record frame over the limit: an error frame says so" \
 	grep -q "frame of 15728640 bytes is over the limit of 65536 bytes" "$E2E_TMP/o"
