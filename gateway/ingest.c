@@ -272,9 +272,10 @@ ingest_reason(const struct cg_err *e, const char *path, char buf[CG_ERR_MSG_MAX]
 	return buf;
 }
 
-int
-ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
-    const char *path, struct ingest_result *result, struct cg_err *err)
+/* A batch from the file at `path`, or from `f` (owned from here on) named `path` in messages. */
+static int
+ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
+    const char *path, FILE *f, struct ingest_result *result, struct cg_err *err)
 {
 	struct batch_reader *br = NULL;
 	const Crossgate__BatchHeader *hdr;
@@ -293,9 +294,12 @@ ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, c
 
 	memset(result, 0, sizeof(*result));
 	sodium_memzero(batch_key, sizeof(batch_key));
-	if (pb_arena_init(&arena, 4 * BATCH_RECORD_MAX) != 0)
+	if (pb_arena_init(&arena, 4 * BATCH_RECORD_MAX) != 0) {
+		if (f != NULL)
+			fclose(f);
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	if ((r = batch_reader_open(path, &br, err)) != 0) {
+	}
+	if ((r = f != NULL ? batch_reader_open_stream(f, path, &br, err) : batch_reader_open(path, &br, err)) != 0) {
 		r = ingest_reject(a, pol, NULL, NULL, ingest_reason(err, path, reason), r, err);
 		goto out;
 	}
@@ -465,4 +469,18 @@ out:
 	sodium_memzero(batch_key, sizeof(batch_key));
 	batch_reader_free(br);
 	return r;
+}
+
+int
+ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
+    const char *path, struct ingest_result *result, struct cg_err *err)
+{
+	return ingest_batch(st, a, pol, keys, path, NULL, result, err);
+}
+
+int
+ingest_batch_stream(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
+    FILE *f, const char *name, struct ingest_result *result, struct cg_err *err)
+{
+	return ingest_batch(st, a, pol, keys, name, f, result, err);
 }

@@ -23,6 +23,7 @@
 #define CG_INGEST_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "crypto/err.h"
 #include "crypto/keyfile.h"
 #include "gateway/audit.h"
@@ -52,6 +53,10 @@ struct ingest_result {
  */
 int ingest_batch_file(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
     const char *path, struct ingest_result *result, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 5, 6);
+
+/* The same from an open, seekable stream (taken over, closed even on failure); `name` stands for it in messages. */
+int ingest_batch_stream(struct store *st, struct audit *a, const struct policy *pol, const struct ingest_keys *keys,
+    FILE *f, const char *name, struct ingest_result *result, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 5, 6, 7);
 
 #define INGEST_WRAPPED_KEY_LEN (32 + 16)
 

@@ -327,8 +327,9 @@ server_spool_open(struct server *s, const char *kind, uint64_t id, char path[120
 /*
  * A push spool in memory if the batch is small enough and the budget allows:
  * the memfd behind f, `size` bytes long, its reservation (to give back) and,
- * once server_spool_map() worked, its mapping.  path is the memfd's name in
- * /proc for the file pipeline to open.  ms->f is NULL otherwise.
+ * once server_spool_map() worked, its mapping.  path is only a name for
+ * messages: ingest reads a duplicate of the descriptor (no /proc needed, as
+ * in a chroot).  ms->f is NULL otherwise.
  */
 static void
 server_spool_mem(struct server *s, uint64_t size, char path[1200], struct server_memspool *ms)
@@ -374,7 +375,7 @@ server_spool_mem(struct server *s, uint64_t size, char path[1200], struct server
 			close(fd);
 	}
 	if (ms->f != NULL) {
-		snprintf(path, 1200, "/proc/self/fd/%d", fileno(ms->f));
+		snprintf(path, 1200, "memory spool");   /* a name for messages: ingest reads the descriptor itself */
 		return;
 	}
 	path[0] = '\0';
@@ -672,7 +673,24 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	keys.storage = s->cfg.storage;
 	cg_err_clear(&err);
 	pthread_mutex_lock(&s->db_mu);
-	r = ingest_batch_file(s->st, s->au, s->pol, &keys, path, &res, &err);
+	if (ms.f != NULL) {
+		/* a descriptor of its own (sharing the offset, hence the rewind; the spool is rewound for reuse anyway) */
+		int dfd = dup(fileno(ms.f));
+		FILE *rf = dfd >= 0 ? fdopen(dfd, "rb") : NULL;
+
+		if (rf != NULL && fseeko(rf, 0, SEEK_SET) != 0) {
+			fclose(rf);
+			rf = NULL;
+			dfd = -1;
+		}
+		if (rf == NULL) {
+			if (dfd >= 0)
+				close(dfd);
+			r = cg_err_set(&err, CG_ERR_IO, "cannot read the memory spool: %s", strerror(errno));
+		} else
+			r = ingest_batch_stream(s->st, s->au, s->pol, &keys, rf, path, &res, &err);
+	} else
+		r = ingest_batch_file(s->st, s->au, s->pol, &keys, path, &res, &err);
 	pthread_mutex_unlock(&s->db_mu);
 	if (r != 0) {
 		server_scrub(err.msg, sizeof(err.msg), path, "pushed batch");

@@ -296,6 +296,27 @@ test_good_and_duplicate(struct world *w)
 	CHECK_STR(ev->outcome, "duplicate");
 	crossgate__audit_event__free_unpacked(ev, NULL);
 
+	/* From an open stream (how the server ingests its memory spool): a duplicate too. */
+	{
+		struct ingest_keys keys = { w->gwenc, w->storage };
+		char path[WORLD_PATH_MAX];
+		FILE *f;
+
+		world_path(w, "k.batch", path);
+		CHECK((f = fopen(path, "rb")) != NULL);
+		if (f != NULL) {
+			CHECK_EQ_INT(ingest_batch_stream(w->st, w->au, w->pol, &keys, f, "a stream", &res, &err), 0);
+			CHECK_EQ_INT(res.duplicate, 1);
+			CHECK_EQ_INT(res.records, 3);
+		}
+		/* a stream that is not a batch: rejected under the name it was given */
+		CHECK((f = fmemopen((void *)"not a batch at all", 18, "rb")) != NULL);
+		if (f != NULL) {
+			CHECK(ingest_batch_stream(w->st, w->au, w->pol, &keys, f, "a stream", &res, &err) != 0);
+			CHECK_CONTAINS(err.msg, "a stream");
+		}
+	}
+
 	/* g's batch lands beside k's. */
 	world_pack(w, "g", "g.csv", g_csv, "g.batch", &gs);
 	CHECK_EQ_INT(world_ingest(w, NULL, "g.batch", &res, &err), 0);
