@@ -3,29 +3,9 @@
 
 #include "cgtest.h"
 #include "policy/diff.h"
+#include "policy_text.h"
 
 static char *example;
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = calloc(1, (size_t)n + 1);
-	if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
 
 /*
  * The example with the first `from` replaced by `to`, or every one while
@@ -39,21 +19,11 @@ variant(const char *from, const char *to)
 {
 	struct policy *p = NULL;
 	struct cg_err err = { 0 };
-	const char *src = example, *at;
-	char *t;
-	size_t n;
+	char *t = from != NULL ? policy_text_replace(example, from, to, both_partners) : strdup(example);
 
-	at = from ? strstr(example, from) : NULL;
-	CHECK(from == NULL || at != NULL);
-	n = 2 * strlen(example) + 2 * (to ? strlen(to) : 0) + 1;
-	t = calloc(1, n);
-	while (at != NULL) {
-		strncat(t, src, (size_t)(at - src));
-		strcat(t, to);
-		src = at + strlen(from);
-		at = both_partners ? strstr(src, from) : NULL;
-	}
-	strcat(t, src);
+	CHECK(t != NULL);
+	if (t == NULL)
+		return NULL;
 	if (policy_parse("variant.yaml", t, strlen(t), &p, NULL, &err) != 0)
 		fprintf(stderr, "variant: %s\n", err.msg);
 	free(t);
@@ -105,7 +75,7 @@ main(void)
 {
 	if (sodium_init() < 0)
 		return 1;
-	example = slurp("policy/example.yaml");
+	example = policy_text_slurp("policy/example.yaml");
 	CHECK(example != NULL);
 	if (example == NULL)
 		CGT_DONE();

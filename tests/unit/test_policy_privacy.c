@@ -11,40 +11,20 @@
 
 #include "cgtest.h"
 #include "policy/policy.h"
+#include "policy_text.h"
 
 static char *example;
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-	    (buf = calloc(1, (size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
 
 /* Parse the example with its first `from` replaced by `to`; NULL and *err set if refused. */
 static struct policy *
 variant(const char *from, const char *to, struct cg_err *err)
 {
 	struct policy *p = NULL;
-	char *at = strstr(example, from), *t;
+	char *t = policy_text_replace(example, from, to, 0);
 
-	CHECK(at != NULL);
-	if (at == NULL || (t = calloc(1, strlen(example) + strlen(to) + 1)) == NULL)
+	CHECK(t != NULL);
+	if (t == NULL)
 		return NULL;
-	memcpy(t, example, (size_t)(at - example));
-	strcat(t, to);
-	strcat(t, at + strlen(from));
 	cg_err_clear(err);
 	if (policy_parse("v.yaml", t, strlen(t), &p, NULL, err) != 0)
 		p = NULL;
@@ -59,16 +39,13 @@ refused(const char *from, const char *to, const char *msg)
 	struct policy_problems probs = { 0 };
 	struct policy *p = NULL;
 	struct cg_err err;
-	char *at = strstr(example, from), *t;
+	char *t = policy_text_replace(example, from, to, 0);
 	size_t i;
 	int found = 0;
 
-	CHECK(at != NULL);
-	if (at == NULL || (t = calloc(1, strlen(example) + strlen(to) + 1)) == NULL)
+	CHECK(t != NULL);
+	if (t == NULL)
 		return;
-	memcpy(t, example, (size_t)(at - example));
-	strcat(t, to);
-	strcat(t, at + strlen(from));
 	CHECK(policy_parse("v.yaml", t, strlen(t), &p, &probs, &err) != 0);
 	for (i = 0; i < probs.n; i++)
 		if (strncmp(probs.msgs[i], "v.yaml:", 7) == 0 && strstr(probs.msgs[i], msg) != NULL)
@@ -90,7 +67,7 @@ main(void)
 	const struct policy_column *c;
 	int64_t v;
 
-	if (sodium_init() < 0 || (example = slurp("policy/example.yaml")) == NULL)
+	if (sodium_init() < 0 || (example = policy_text_slurp("policy/example.yaml")) == NULL)
 		return 1;
 
 	/* The example: every key as written. */

@@ -3,42 +3,20 @@
 
 #include "cgtest.h"
 #include "policy/policy.h"
+#include "policy_text.h"
 
 static char *example;
-
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	long n;
-
-	if (f == NULL)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	if ((buf = calloc(1, (size_t)n + 1)) != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	return buf;
-}
 
 /* Parse the example with `from` replaced by `to`; *err gets the first problem. */
 static struct policy *
 variant(const char *from, const char *to, struct cg_err *err)
 {
 	struct policy *p = NULL;
-	char *at = strstr(example, from), *t;
+	char *t = policy_text_replace(example, from, to, 0);
 
-	CHECK(at != NULL);
-	if (at == NULL || (t = calloc(1, strlen(example) + strlen(to) + 1)) == NULL)
+	CHECK(t != NULL);
+	if (t == NULL)
 		return NULL;
-	memcpy(t, example, (size_t)(at - example));
-	strcat(t, to);
-	strcat(t, at + strlen(from));
 	cg_err_clear(err);
 	if (policy_parse("v.yaml", t, strlen(t), &p, NULL, err) != 0)
 		p = NULL;
@@ -56,7 +34,7 @@ main(void)
 	const struct policy_column *c;
 	int an, mk;
 
-	if (sodium_init() < 0 || (example = slurp("policy/example.yaml")) == NULL)
+	if (sodium_init() < 0 || (example = policy_text_slurp("policy/example.yaml")) == NULL)
 		return 1;
 
 	/* Without the key, a column serves every purpose. */
