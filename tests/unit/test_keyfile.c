@@ -263,9 +263,13 @@ test_rejections(void)
 	check_reject("id.key", text, KEYFILE_X25519_SECRET, CG_ERR_FORMAT,
 	    ":1: key id does not match the key: file corrupt");
 
-	/* Corrupt key byte: base64 still valid, the id no longer matches. */
+	/*
+	 * Corrupt key byte: base64 still valid, the id no longer matches.  Not
+	 * the first character: it holds bits of byte 0, some of which X25519
+	 * clamps away, so the id stayed the same one time in 32.
+	 */
 	snprintf(text, sizeof(text), "# c\n%s\n", line);
-	text[4 + off] = text[4 + off] == 'A' ? 'B' : 'A';
+	text[4 + off + 8] = text[4 + off + 8] == 'A' ? 'B' : 'A';
 	check_reject("keybyte.key", text, KEYFILE_X25519_SECRET, CG_ERR_FORMAT,
 	    ":2: key id does not match the key: file corrupt");
 
