@@ -463,26 +463,46 @@ parse_role(const char *s, enum policy_role *r)
 	return -1;
 }
 
+/*
+ * The items of a sequence as a zeroed array of `elem`-byte entries (*out,
+ * owned by the caller), at most `max` of them (`too_many` is the problem
+ * reported beyond).  Returns how many items there are: 0 when n is not a
+ * sequence, is empty, is too long or memory ran out (each reported but the
+ * empty case, which callers judge).
+ */
+static size_t
+items_alloc(struct pctx *c, struct fy_node *n, struct pos keypos, const char *what, size_t max, const char *too_many,
+    size_t elem, void **out)
+{
+	size_t count;
+
+	*out = NULL;
+	if (want_sequence(c, n, keypos, what) != 0)
+		return 0;
+	count = (size_t)fy_node_sequence_item_count(n);
+	if (count > max) {
+		problem(c, keypos, "%s", too_many);
+		return 0;
+	}
+	if (count != 0 && (*out = calloc(count, elem)) == NULL) {
+		c->nomem = 1;
+		return 0;
+	}
+	return count;
+}
+
 static void
 parse_values(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy_column *col)
 {
 	struct fy_node *item;
-	void *it = NULL;
-	size_t count, i;
+	void *it = NULL, *arr;
+	char too_many[64];
+	size_t i;
 
-	if (want_sequence(c, n, keypos, "values") != 0)
+	snprintf(too_many, sizeof(too_many), "more than %d category values", POLICY_VALUES_MAX);
+	if (items_alloc(c, n, keypos, "values", POLICY_VALUES_MAX, too_many, sizeof(*col->values), &arr) == 0)
 		return;
-	count = (size_t)fy_node_sequence_item_count(n);
-	if (count > POLICY_VALUES_MAX) {
-		problem(c, keypos, "more than %d category values", POLICY_VALUES_MAX);
-		return;
-	}
-	if (count == 0)
-		return;
-	if ((col->values = calloc(count, sizeof(*col->values))) == NULL) {
-		c->nomem = 1;
-		return;
-	}
+	col->values = arr;
 	while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
 		char *v;
 
@@ -904,23 +924,15 @@ static void
 parse_columns(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy_partner *pp)
 {
 	struct fy_node *item;
-	void *it = NULL;
-	size_t count, j;
+	void *it = NULL, *arr;
+	char too_many[128];
+	size_t j;
 
-	if (want_sequence(c, n, keypos, "columns") != 0)
+	snprintf(too_many, sizeof(too_many), "partner '%s' has more than %d columns", pp->id != NULL ? pp->id : "?",
+	    POLICY_COLUMNS_MAX);
+	if (items_alloc(c, n, keypos, "columns", POLICY_COLUMNS_MAX, too_many, sizeof(*pp->columns), &arr) == 0)
 		return;
-	count = (size_t)fy_node_sequence_item_count(n);
-	if (count > POLICY_COLUMNS_MAX) {
-		problem(c, keypos, "partner '%s' has more than %d columns",
-		    pp->id != NULL ? pp->id : "?", POLICY_COLUMNS_MAX);
-		return;
-	}
-	if (count == 0)
-		return;
-	if ((pp->columns = calloc(count, sizeof(*pp->columns))) == NULL) {
-		c->nomem = 1;
-		return;
-	}
+	pp->columns = arr;
 	while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
 		struct policy_column *col = &pp->columns[pp->ncolumns++];
 
@@ -1035,24 +1047,17 @@ static void
 parse_partners(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p)
 {
 	struct fy_node *item;
-	void *it = NULL;
-	size_t count, j;
+	void *it = NULL, *arr;
+	char too_many[64];
+	size_t j;
 
-	if (want_sequence(c, n, keypos, "partners") != 0)
-		return;
-	count = (size_t)fy_node_sequence_item_count(n);
-	if (count == 0) {
-		problem(c, keypos, "no partners");
-		return;
-	}
-	if (count > POLICY_PARTNERS_MAX) {
-		problem(c, keypos, "more than %d partners", POLICY_PARTNERS_MAX);
+	snprintf(too_many, sizeof(too_many), "more than %d partners", POLICY_PARTNERS_MAX);
+	if (items_alloc(c, n, keypos, "partners", POLICY_PARTNERS_MAX, too_many, sizeof(*p->partners), &arr) == 0) {
+		if (n != NULL && fy_node_is_sequence(n) && fy_node_sequence_item_count(n) == 0)
+			problem(c, keypos, "no partners");
 		return;
 	}
-	if ((p->partners = calloc(count, sizeof(*p->partners))) == NULL) {
-		c->nomem = 1;
-		return;
-	}
+	p->partners = arr;
 	while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
 		struct policy_partner *pp = &p->partners[p->npartners++];
 
@@ -1421,22 +1426,14 @@ static void
 parse_principals(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p)
 {
 	struct fy_node *item;
-	void *it = NULL;
-	size_t count, j;
+	void *it = NULL, *arr;
+	char too_many[64];
+	size_t j;
 
-	if (want_sequence(c, n, keypos, "principals") != 0)
+	snprintf(too_many, sizeof(too_many), "more than %d principals", POLICY_PRINCIPALS_MAX);
+	if (items_alloc(c, n, keypos, "principals", POLICY_PRINCIPALS_MAX, too_many, sizeof(*p->principals), &arr) == 0)
 		return;
-	count = (size_t)fy_node_sequence_item_count(n);
-	if (count > POLICY_PRINCIPALS_MAX) {
-		problem(c, keypos, "more than %d principals", POLICY_PRINCIPALS_MAX);
-		return;
-	}
-	if (count == 0)
-		return;
-	if ((p->principals = calloc(count, sizeof(*p->principals))) == NULL) {
-		c->nomem = 1;
-		return;
-	}
+	p->principals = arr;
 	while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
 		struct policy_principal *pr = &p->principals[p->nprincipals++];
 
