@@ -20,7 +20,7 @@ CPPFLAGS_ALL = -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L \
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcsv -lm -lpthread
 
 ifeq ($(SAN),1)
-# ASan replaces sodium_malloc's guard pages (see crypto/secmem.h).
+# ASan replaces sodium_malloc's guard pages (see base/secmem.h).
 CFLAGS_ALL := $(WARN) $(HARDEN) -O1 -g -fno-omit-frame-pointer \
 	      -fsanitize=address,undefined -fno-sanitize-recover=undefined -DCG_ASAN=1
 LDFLAGS_ALL := -fsanitize=address,undefined
@@ -30,9 +30,9 @@ LDFLAGS_ALL :=
 endif
 
 # The library: every module of every layer but the command-line front end
-# (gateway/*_main.c and gateway/cli_*.c), which is linked into the binary.
-LIB_DIRS := crypto proto policy agent gateway analytics
-CLI_SRC  := $(wildcard gateway/*_main.c gateway/cli_*.c)
+# (cli/*.c), which is linked into the binary.
+LIB_DIRS := base crypto proto net policy store audit agent gateway analytics synth
+CLI_SRC  := $(wildcard cli/*.c)
 LIB_SRC  := $(filter-out $(CLI_SRC),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 PROTO    := $(wildcard proto/*.proto)
 GEN_SRC  := $(PROTO:proto/%.proto=$(BUILD)/gen/proto/%.pb-c.c)
@@ -84,7 +84,7 @@ $(BUILD)/obj/gen/%.pb-c.o: $(BUILD)/gen/proto/%.pb-c.c
 $(BUILD)/gen/example_policy.inc: policy/example.yaml
 	@mkdir -p $(dir $@)
 	$(Q)od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g' > $@
-$(BUILD)/obj/gateway/cli_demo.o: $(BUILD)/gen/example_policy.inc
+$(BUILD)/obj/cli/cli_demo.o: $(BUILD)/gen/example_policy.inc
 
 $(BUILD)/obj/%.o: %.c | $(GEN_HDR)
 	@mkdir -p $(dir $@)

@@ -19,7 +19,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
 #include "policy/policy.h"
 

@@ -16,8 +16,8 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "agent/client.h"
-#include "crypto/err.h"
+#include "net/client.h"
+#include "base/err.h"
 
 #define PUSH_RETRIES_DEFAULT 8
 #define PUSH_BACKOFF_MS_DEFAULT 200

@@ -5,10 +5,10 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "agent/csvfile.h"
+#include "base/csvfile.h"
 #include "agent/sealer.h"
 #include "agent/state.h"
-#include "crypto/normalize.h"
+#include "base/normalize.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "proto/batch.h"

@@ -14,7 +14,7 @@
 #define CG_REVOKE_H
 
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
 #include "policy/policy.h"
 

@@ -5,7 +5,7 @@
 #include <sodium.h>
 
 #include "crypto/seal.h"
-#include "crypto/secmem.h"
+#include "base/secmem.h"
 
 int
 sealer_check_keys(const struct policy_partner *pp, const struct keyfile_key *match,

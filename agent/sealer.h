@@ -8,7 +8,7 @@
 #define CG_SEALER_H
 
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
 #include "policy/policy.h"
 #include "proto/batch.h"

@@ -9,7 +9,7 @@
 #define CG_AGENT_STATE_H
 
 #include <stddef.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/token.h"
 
 struct agent_state;   /* owned by the caller of agent_state_open */

@@ -20,7 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "analytics/dataset.h"
 
 enum affinity_source {

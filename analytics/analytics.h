@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "analytics/affinity.h"
 #include "analytics/dataset.h"
 #include "analytics/provenance.h"

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/csvfile.h"
+#include "base/csvfile.h"
 
 const char *const dataset_num_names[DATASET_NUM_COLS] = {
 	"k_course_spend_cents", "k_learning_minutes", "k_courses_bought",

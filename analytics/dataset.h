@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 #define DATASET_ROWS_MAX 10000000u
 #define DATASET_LEVELS_MAX 256u

@@ -18,7 +18,7 @@
 #ifndef CG_HTML_H
 #define CG_HTML_H
 
-#include "crypto/err.h"
+#include "base/err.h"
 #include "analytics/analytics.h"
 
 /* Write the report to path (mode 0644 as umask allows).  CG_ERR_IO. */

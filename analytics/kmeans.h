@@ -17,7 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 #define KMEANS_K_MAX 16
 #define KMEANS_D_MAX 16

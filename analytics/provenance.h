@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 #define PROVENANCE_FILE_MAX (64 * 1024)
 #define PROVENANCE_TEXT_MAX 128     /* longest string member kept */

@@ -17,7 +17,7 @@
 #define CG_REPORT_H
 
 #include <jansson.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "analytics/analytics.h"
 
 /* The whole result as a JSON object; the caller owns *out (json_decref). */

@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 #define RIDGE_P_MAX 8
 #define RIDGE_FOLDS_MAX 20

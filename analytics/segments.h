@@ -21,7 +21,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "analytics/dataset.h"
 #include "analytics/kmeans.h"
 

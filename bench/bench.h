@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
 
 /* Seconds on the monotonic clock. */

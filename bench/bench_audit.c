@@ -23,8 +23,8 @@
 #include "crypto/keyfile.h"
 #include "crypto/merkle.h"
 #include "bench/bench.h"
-#include "gateway/audit.h"
-#include "gateway/store.h"
+#include "audit/audit.h"
+#include "store/store.h"
 
 #define CHUNK 1000
 

@@ -43,11 +43,11 @@
 #include "bench/bench.h"
 #include "agent/push.h"
 #include "crypto/keyfile.h"
-#include "crypto/tls.h"
-#include "gateway/audit.h"
+#include "net/tls.h"
+#include "audit/audit.h"
 #include "gateway/ingest.h"
 #include "gateway/server.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "policy/policy.h"
 
 #define RAW_BYTES (1024ull * 1024 * 1024)

@@ -24,10 +24,10 @@
 #include "bench/bench.h"
 #include "agent/pack.h"
 #include "crypto/keyfile.h"
-#include "gateway/audit.h"
+#include "audit/audit.h"
 #include "gateway/export.h"
 #include "gateway/ingest.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "policy/policy.h"
 #include "proto/batch.h"
 

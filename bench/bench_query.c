@@ -17,15 +17,15 @@
 
 #include "bench/bench.h"
 #include "agent/pack.h"
-#include "agent/synth.h"
+#include "synth/synth.h"
 #include "crypto/keyfile.h"
 #include "crypto/noise.h"
-#include "gateway/audit.h"
+#include "audit/audit.h"
 #include "gateway/budget.h"
 #include "gateway/ingest.h"
 #include "gateway/join.h"
 #include "gateway/query.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "policy/policy.h"
 
 

@@ -1,6 +1,6 @@
 /* keyfile.c - see keyfile.h */
 #include "crypto/keyfile.h"
-#include "crypto/b64.h"
+#include "base/b64.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "crypto/secmem.h"
+#include "base/secmem.h"
 
 #define KEYFILE_ID_CONTEXT "crossgate key id v1"
 #define KEYFILE_B64 sodium_base64_VARIANT_ORIGINAL

@@ -24,7 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 #define KEYFILE_ID_LEN 8
 #define KEYFILE_LINE_MAX 256

@@ -1,5 +1,5 @@
 /* merkle.c - see merkle.h */
-#include "merkle.h"
+#include "crypto/merkle.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 #define MERKLE_HASH_LEN 32
 #define MERKLE_PROOF_MAX 128   /* > 2 * 64 levels */

@@ -16,7 +16,7 @@
 #define CG_NOISE_H
 
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 /*
  * The largest scale numerator/denominator accepted: the Laplace sampler's

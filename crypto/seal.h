@@ -19,7 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/token.h"
 
 #define SEAL_KEY_LEN 32

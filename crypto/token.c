@@ -5,7 +5,7 @@
 
 #include <sodium.h>
 
-#include "crypto/secmem.h"
+#include "base/secmem.h"
 
 #define TOKEN_PREFIX_EMAIL "crossgate token v1/email/"
 #define TOKEN_PREFIX_PHONE "crossgate token v1/phone/"

@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 #define TOKEN_LEN 32
 #define TOKEN_KIND_EMAIL 1   /* = crossgate.IdKind values */

@@ -15,9 +15,9 @@
 #define CG_BUDGET_H
 
 #include <stdint.h>
-#include "crypto/err.h"
-#include "gateway/audit.h"
-#include "gateway/store.h"
+#include "base/err.h"
+#include "audit/audit.h"
+#include "store/store.h"
 
 #define BUDGET_NANO 1000000000LL     /* nano-rho per rho */
 

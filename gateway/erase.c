@@ -5,7 +5,7 @@
 #include <sodium.h>
 
 #include "crypto/seal.h"
-#include "gateway/audit.h"
+#include "audit/audit.h"
 #include "policy/policy.h"
 
 static const char erase_tombstone_ctx[] = "crossgate tombstone v1";

@@ -18,10 +18,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
 #include "crypto/token.h"
-#include "gateway/store.h"
+#include "store/store.h"
 
 /* Create the tombstone table if needed (idempotent). */
 int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);

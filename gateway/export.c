@@ -12,10 +12,10 @@
 #include <unistd.h>
 #include <sodium.h>
 
-#include "crypto/secmem.h"
+#include "base/secmem.h"
 #include "gateway/budget.h"
 #include "gateway/join.h"
-#include "gateway/outfile.h"
+#include "base/outfile.h"
 
 #define EXPORT_SENS_MAX 8
 #define EXPORT_STAR INT64_MIN         /* a quasi-identifier shown as '*': absent, or generalized away */

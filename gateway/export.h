@@ -31,10 +31,10 @@
 #define CG_EXPORT_H
 
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
-#include "gateway/audit.h"
-#include "gateway/store.h"
+#include "audit/audit.h"
+#include "store/store.h"
 #include "policy/policy.h"
 
 struct export_opts {

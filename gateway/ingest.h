@@ -24,10 +24,10 @@
 
 #include <stdint.h>
 #include <stdio.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
-#include "gateway/audit.h"
-#include "gateway/store.h"
+#include "audit/audit.h"
+#include "store/store.h"
 #include "policy/policy.h"
 
 struct ingest_keys {

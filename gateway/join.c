@@ -8,7 +8,7 @@
 #include <sodium.h>
 
 #include "crypto/seal.h"
-#include "crypto/secmem.h"
+#include "base/secmem.h"
 #include "crypto/token.h"
 #include "gateway/ingest.h"
 
@@ -140,7 +140,7 @@ out:
 /*
  * The batch key of the last record opened on one side: records come in id
  * order, batch by batch, so most opens skip the unwrap.  Kept in locked
- * memory (crypto/secmem.h) for the walk only.
+ * memory (base/secmem.h) for the walk only.
  */
 struct join_keycache {
 	int valid;

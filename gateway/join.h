@@ -19,9 +19,9 @@
 #define CG_JOIN_H
 
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "policy/policy.h"
 #include "proto/crossgate.pb-c.h"
 

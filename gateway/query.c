@@ -15,7 +15,7 @@
 
 #include "crypto/noise.h"
 #include "gateway/budget.h"
-#include "gateway/outfile.h"
+#include "base/outfile.h"
 
 #define QUERY_NONE UINT32_MAX
 #define QUERY_LABEL_MAX (POLICY_VALUE_MAX + 64)   /* any policy value or band fits whole */

@@ -52,11 +52,11 @@
 #define CG_QUERY_H
 
 #include <stdint.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
-#include "gateway/audit.h"
+#include "audit/audit.h"
 #include "gateway/join.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "policy/policy.h"
 
 #define QUERY_GROUP_MAX 8

@@ -26,15 +26,15 @@
 #include <linux/memfd.h>
 #include <sodium.h>
 
-#include "crypto/tls.h"
-#include "gateway/audit.h"
+#include "net/tls.h"
+#include "audit/audit.h"
 #include "gateway/export.h"
 #include "gateway/query.h"
 #include "gateway/ingest.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "proto/batch.h"
 #include "proto/frame.h"
-#include "proto/rpc.h"
+#include "net/rpc.h"
 
 /* Spool writes gather this many bytes of checked frames (one system call each). */
 #define SERVER_SPOOL_WRITE (512 * 1024)

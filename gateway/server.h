@@ -5,10 +5,10 @@
  * is the file pipeline's: a pushed batch is spooled to a file and handed to
  * ingest_batch_file(), an export is export_run() into a file that is then
  * streamed, an audit fetch is audit_iter().  Protocol: proto/crossgate.proto
- * ("network protocol"), proto/rpc.h.
+ * ("network protocol"), net/rpc.h.
  *
  * Authentication: TLS 1.3 with client certificates of the policy's CA
- * (crypto/tls.h); the certificate's identity (crypto/pki.h) must be a
+ * (net/tls.h); the certificate's identity (net/pki.h) must be a
  * principal of the policy, whose role allows exactly one kind of request:
  * partner -> push (of its own partner's batches only), analyst -> export (for
  * its purposes), auditor -> audit fetch.  Every refusal (handshake failures,
@@ -44,7 +44,7 @@
 #define CG_SERVER_H
 
 #include <stdio.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "crypto/keyfile.h"
 #include "policy/policy.h"
 

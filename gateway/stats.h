@@ -7,8 +7,8 @@
 #define CG_STATS_H
 
 #include <stdint.h>
-#include "crypto/err.h"
-#include "gateway/store.h"
+#include "base/err.h"
+#include "store/store.h"
 #include "policy/policy.h"
 
 struct stats_partner {

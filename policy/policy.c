@@ -17,7 +17,7 @@
 
 #include "crypto/keyfile.h"
 #include "crypto/token.h"
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 
 #define POLICY_NAME_MAX 256          /* policy and partner display names */
 #define POLICY_ID_MAX 32             /* partner ids and purpose names */

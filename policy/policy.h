@@ -65,7 +65,7 @@
  *   principals:                    # who may connect, matched on the certificate
  *     - name: k-agent              # [a-z0-9_-]{1,32}, unique; names the actor in the audit log
  *       role: partner              # partner | analyst | auditor
- *       identity: "crossgate:partner:k"   # the client certificate's identity (crypto/pki.h):
+ *       identity: "crossgate:partner:k"   # the client certificate's identity (net/pki.h):
  *                                  # its crossgate: SAN URI, else its subject CN; unique
  *       partner: k                 # role partner: the only partner it may push for
  *     - name: analyst
@@ -109,8 +109,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "crypto/err.h"
-#include "crypto/normalize.h"
+#include "base/err.h"
+#include "base/normalize.h"
 
 #define POLICY_PURPOSES_MAX 32
 #define POLICY_FILE_MAX (1024 * 1024)

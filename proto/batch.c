@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
-#include "crypto/secmem.h"
+#include "base/secmem.h"
 #include "proto/arena.h"
 #include "proto/frame.h"
 

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "crypto/err.h"
+#include "base/err.h"
 #include "proto/crossgate.pb-c.h"
 
 #define BATCH_VERSION 1

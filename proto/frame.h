@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "crypto/err.h"
+#include "base/err.h"
 
 #define FRAME_HDR_LEN 4
 #define FRAME_MAX (16u * 1024 * 1024)

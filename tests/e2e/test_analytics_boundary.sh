@@ -10,16 +10,16 @@ LIB=$(dirname "$CROSSGATE")/libcrossgate.a
 # The headers analytics may include: its own, errors, the CSV reader, system and library headers.
 grep -h '^[[:space:]]*#[[:space:]]*include' analytics/*.c analytics/*.h >"$E2E_TMP/includes"
 check "analytics has #include lines to check" [ -s "$E2E_TMP/includes" ]
-grep -v -E '#[[:space:]]*include[[:space:]]+(<[a-z0-9_/.]+>|"analytics/[a-z_]+\.h"|"crypto/err\.h"|"agent/csvfile\.h")' \
+grep -v -E '#[[:space:]]*include[[:space:]]+(<[a-z0-9_/.]+>|"analytics/[a-z_]+\.h"|"base/err\.h"|"base/csvfile\.h")' \
 	"$E2E_TMP/includes" >"$E2E_TMP/bad_includes"
 if [ -s "$E2E_TMP/bad_includes" ]; then bad "analytics includes another module:"; cat "$E2E_TMP/bad_includes"
-else ok "analytics includes only its own headers, crypto/err.h and agent/csvfile.h"; fi
+else ok "analytics includes only its own headers, base/err.h and base/csvfile.h"; fi
 check "no sqlite, sodium key or OpenSSL header" sh -c "! grep -Eq '<(sqlite3|openssl/|sodium)' '$E2E_TMP/includes'"
 
 # Link closure: every symbol the closure needs and does not define must not be
 # defined anywhere in libcrossgate.a (it then comes from libc, libm, jansson,
 # libcsv or libsodium's memory wiping).
-CLOSURE="$OBJ/analytics/*.o $OBJ/agent/csvfile.o $OBJ/crypto/err.o"
+CLOSURE="$OBJ/analytics/*.o $OBJ/base/csvfile.o $OBJ/base/err.o"
 # shellcheck disable=SC2086
 check "the analytics objects are built" ls $CLOSURE >/dev/null
 # shellcheck disable=SC2086
@@ -35,7 +35,7 @@ for p in store_ ingest_ export_ keyfile_ seal_ token_ audit_ sqlite3_ crypto_ EV
 	check "no $p symbol needed" sh -c "! grep -q '^$p' '$E2E_TMP/undef'"
 done
 # The check is able to fail: the CLI front end, which does reach the policy module, is caught.
-nm -u "$OBJ/gateway/cli_analytics.o" | awk 'NF==2 {print $2}' | sort -u | comm -12 - "$E2E_TMP/lib" \
+nm -u "$OBJ/cli/cli_analytics.o" | awk 'NF==2 {print $2}' | sort -u | comm -12 - "$E2E_TMP/lib" \
 	>"$E2E_TMP/cli_reach"
 check "the same check catches the front end's use of the policy module" grep -q "^policy_free$" "$E2E_TMP/cli_reach"
 e2e_done

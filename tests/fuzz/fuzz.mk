@@ -9,8 +9,8 @@ FCFLAGS  := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DCG_ASAN=1 -DC
 	    -fsanitize=fuzzer-no-link,address,undefined -I. -I$(FB)/gen \
 	    $(shell pkg-config --cflags $(PKGS))
 FLIBS    := $(shell pkg-config --libs $(PKGS)) -lcsv -lm -lpthread
-LIB_DIRS := crypto proto policy agent gateway analytics
-CLI_SRC  := $(wildcard gateway/*_main.c gateway/cli_*.c)
+LIB_DIRS := base crypto proto net policy store audit agent gateway analytics synth
+CLI_SRC  := $(wildcard cli/*.c)
 LIB_SRC  := $(filter-out $(CLI_SRC),$(foreach d,$(LIB_DIRS),$(wildcard $(d)/*.c)))
 PROTO    := $(wildcard proto/*.proto)
 LIB_OBJ  := $(LIB_SRC:%.c=$(FB)/obj/%.o) $(PROTO:proto/%.proto=$(FB)/obj/gen/%.pb-c.o)

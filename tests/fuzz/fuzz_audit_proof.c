@@ -14,7 +14,7 @@
 #include <sodium.h>
 
 #include "crypto/keyfile.h"
-#include "gateway/audit.h"
+#include "audit/audit.h"
 
 /* The seed corpus's proofs are signed by this key (seed = SHA-256 of the label). */
 #define FUZZ_KEY_LABEL "crossgate fuzz_audit_proof key"

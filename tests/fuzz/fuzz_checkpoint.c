@@ -13,7 +13,7 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "crypto/note.h"
+#include "audit/note.h"
 
 /* The seed corpus's notes are signed by this key (seed = SHA-256 of the label). */
 #define FUZZ_KEY_LABEL "crossgate fuzz_checkpoint key"

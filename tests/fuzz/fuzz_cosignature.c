@@ -14,7 +14,7 @@
 #include <string.h>
 #include <sodium.h>
 
-#include "crypto/note.h"
+#include "audit/note.h"
 
 #define FUZZ_KEY_LABEL "crossgate fuzz_cosignature key"
 static const char fuzz_name[] = "witness.example/fuzz";

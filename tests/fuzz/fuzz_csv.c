@@ -1,5 +1,5 @@
-/* fuzz_csv.c - libFuzzer harness for the CSV reader (agent/csvfile.c). */
-#include "agent/csvfile.h"
+/* fuzz_csv.c - libFuzzer harness for the CSV reader (base/csvfile.c). */
+#include "base/csvfile.h"
 
 #include <stdint.h>
 #include <stdlib.h>

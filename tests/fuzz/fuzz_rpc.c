@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "proto/frame.h"
-#include "proto/rpc.h"
+#include "net/rpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,9 +8,9 @@
 
 #include "crypto/keyfile.h"
 #include "crypto/merkle.h"
-#include "crypto/note.h"
-#include "gateway/audit.h"
-#include "gateway/store.h"
+#include "audit/note.h"
+#include "audit/audit.h"
+#include "store/store.h"
 #include "proto/audit.pb-c.h"
 #include "tests/unit/cgtest.h"
 

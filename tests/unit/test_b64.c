@@ -2,7 +2,7 @@
 #include <sodium.h>
 
 #include "cgtest.h"
-#include "crypto/b64.h"
+#include "base/b64.h"
 
 int
 main(void)

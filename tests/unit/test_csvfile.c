@@ -1,5 +1,5 @@
 /* test_csvfile.c - CSV reading: rows, positions, and per-row rejections. */
-#include "agent/csvfile.h"
+#include "base/csvfile.h"
 #include "cgtest.h"
 
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* test_err.c - the one error type: codes, messages, prefixes. */
 #include <string.h>
 
-#include "crypto/err.h"
+#include "base/err.h"
 #include "tests/unit/cgtest.h"
 
 static void

@@ -9,7 +9,7 @@
 
 #include "cgtest.h"
 #include "world.h"
-#include "agent/csvfile.h"
+#include "base/csvfile.h"
 #include "crypto/token.h"
 #include "gateway/export.h"
 

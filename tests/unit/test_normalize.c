@@ -1,5 +1,5 @@
 /* test_normalize.c - identifier normalization: same person, same bytes */
-#include "crypto/normalize.h"
+#include "base/normalize.h"
 #include "cgtest.h"
 
 #define LEN_STR ((size_t)-1)    /* use strlen(in) */

@@ -1,5 +1,5 @@
 /* test_note.c - C2SP signed-note vector, tampering, verifier keys, checkpoints. */
-#include "crypto/note.h"
+#include "audit/note.h"
 
 #include <stdint.h>
 #include <sodium.h>

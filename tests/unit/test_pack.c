@@ -9,7 +9,7 @@
 #include "cgtest.h"
 #include "world.h"
 #include "agent/pack.h"
-#include "crypto/normalize.h"
+#include "base/normalize.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "proto/batch.h"

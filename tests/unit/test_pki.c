@@ -8,7 +8,7 @@
 #include <openssl/x509v3.h>
 
 #include "cgtest.h"
-#include "crypto/pki.h"
+#include "net/pki.h"
 
 static char dir[256];
 

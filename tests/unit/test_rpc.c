@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "cgtest.h"
-#include "proto/rpc.h"
+#include "net/rpc.h"
 
 static unsigned char buf[70000];
 

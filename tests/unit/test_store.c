@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gateway/store.h"
+#include "store/store.h"
 #include "tests/unit/cgtest.h"
 
 static char tmpdir[] = "/tmp/cg-test-store-XXXXXX";

@@ -14,9 +14,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/csvfile.h"
-#include "agent/synth.h"
-#include "crypto/normalize.h"
+#include "base/csvfile.h"
+#include "synth/synth.h"
+#include "base/normalize.h"
 #include "crypto/token.h"
 #include "policy/policy.h"
 #include "tests/unit/cgtest.h"

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "cgtest.h"
-#include "crypto/pki.h"
-#include "crypto/tls.h"
+#include "net/pki.h"
+#include "net/tls.h"
 
 static char dir[256];
 static int lfd;

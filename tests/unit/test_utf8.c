@@ -2,7 +2,7 @@
 #include <stdint.h>
 
 #include "cgtest.h"
-#include "crypto/utf8.h"
+#include "base/utf8.h"
 
 int
 main(void)

@@ -21,9 +21,9 @@
 
 #include "agent/pack.h"
 #include "crypto/keyfile.h"
-#include "gateway/audit.h"
+#include "audit/audit.h"
 #include "gateway/ingest.h"
-#include "gateway/store.h"
+#include "store/store.h"
 #include "policy/policy.h"
 
 #define WORLD_PATH_MAX 512

@@ -1,0 +1,321 @@
+/* cli_agent.c - crossgate agent */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <sodium.h>
+
+#include "cli/cli.h"
+#include "agent/pack.h"
+#include "agent/push.h"
+#include "net/client.h"
+#include "agent/revoke.h"
+#include "crypto/keyfile.h"
+#include "policy/policy.h"
+
+/* ---- agent ----------------------------------------------------------------- */
+
+static const char agent_usage[] =
+	"crossgate agent pack --policy FILE --partner ID --input CSV --out BATCH\n"
+	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--strict] [--state FILE]\n"
+	"       crossgate agent revoke --policy FILE --partner ID --input CSV --out BATCH\n"
+	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--state FILE]\n"
+	"       crossgate agent push " CLI_CLIENT_USAGE "\n"
+	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)\n"
+	"       crossgate agent stats " CLI_CLIENT_USAGE;
+
+static const char agent_help[] =
+	"pack: read the partner's CSV, check every row against the partner's schema in\n"
+	"the policy, normalize and pseudonymize identifiers with the match key, drop users\n"
+	"without 'match' consent, merge duplicate rows of one user (latest consent_at\n"
+	"wins), seal each record, seal the batch key to the gateway, sign, and write\n"
+	"one batch file.  Bad rows are reported as FILE:LINE:COLUMN (name): reason and\n"
+	"skipped; with --strict any bad row fails the whole file and nothing is written.\n"
+	"Identifiers and local user ids never leave this machine.  With --state FILE\n"
+	"the agent remembers, in FILE (kept here, 0600), which tokens it sent for each\n"
+	"user id, so that a later revocation can name users by their user id.\n"
+	"\n"
+	"revoke: write a signed revocation batch that makes the gateway erase users.\n"
+	"The CSV's header names some of the partner's identifier columns (email,\n"
+	"phone) and/or its user id column; each row names one user by identifier or,\n"
+	"with --state, by a user id packed before.  Push it or ingest it like any\n"
+	"batch.  A row that names nobody fails the whole file.\n"
+	"\n"
+	"push: send batch files to the gateway over mutual TLS (or, with --input, pack\n"
+	"the CSV into --out first and push that).  The gateway answers only once a\n"
+	"batch is committed; when the connection fails first, the push is retried\n"
+	"with backoff (--retries, default 8), and a batch that an earlier attempt\n"
+	"committed is answered 'duplicate': it is counted once, whatever happens.\n"
+	"The gateway's certificate must chain to --ca and name the host of --gateway.\n"
+	"\n"
+	"stats: ask the gateway what it holds for this partner: how many records, and\n"
+	"how many consent to each purpose.  Counts only: never which users, never\n"
+	"whether they matched.\n";
+
+static int
+agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *sp, const char *gp,
+    struct cli_ctx *ctx)
+{
+	struct policy *pol = NULL;
+	struct keyfile_key *match = NULL, *sign = NULL, *gw = NULL;
+	struct cg_err err;
+	char hex[33];
+	int r = 1;
+
+	if (cli_load_policy(policy, &pol) != 0 ||
+	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
+	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
+	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
+		goto out;
+	o->pol = pol;
+	o->match = match;
+	o->sign = sign;
+	o->gateway = gw;
+	o->report = stderr;
+	o->report_max = ctx->report_max ? ctx->report_max : 50;
+	o->progress = ctx->out != NULL;
+	cg_err_clear(&err);
+	if (pack_csv(o, &ctx->pack, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (ctx->pack.bad_rows > o->report_max)
+		fprintf(stderr, "crossgate: ... %llu bad rows in all (first %llu shown)\n",
+		    (unsigned long long)ctx->pack.bad_rows, (unsigned long long)o->report_max);
+	sodium_bin2hex(hex, sizeof(hex), ctx->pack.batch_id, sizeof(ctx->pack.batch_id));
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %llu rows read, %llu bad, %llu duplicate rows merged, %llu users without "
+		    "match consent dropped, %llu records packed into %s (batch %s)\n", o->input,
+		    (unsigned long long)ctx->pack.rows, (unsigned long long)ctx->pack.bad_rows,
+		    (unsigned long long)ctx->pack.duplicates, (unsigned long long)ctx->pack.no_match,
+		    (unsigned long long)ctx->pack.packed, o->output, hex);
+	r = 0;
+out:
+	policy_free(pol);
+	keyfile_free(match);
+	keyfile_free(sign);
+	keyfile_free(gw);
+	return r;
+}
+
+static int
+agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, const char *sp, const char *gp,
+    struct cli_ctx *ctx)
+{
+	struct revoke_opts o;
+	struct revoke_stats rs;
+	struct policy *pol = NULL;
+	struct keyfile_key *match = NULL, *sign = NULL, *gw = NULL;
+	struct cg_err err;
+	char hex[33];
+	int r = 1;
+
+	if (cli_load_policy(policy, &pol) != 0 ||
+	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
+	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
+	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
+		goto out;
+	memset(&o, 0, sizeof(o));
+	o.pol = pol;
+	o.partner_id = po->partner_id;
+	o.input = po->input;
+	o.output = po->output;
+	o.match = match;
+	o.sign = sign;
+	o.gateway = gw;
+	o.state = po->state;
+	o.now = (int64_t)time(NULL);
+	cg_err_clear(&err);
+	if (revoke_pack(&o, &rs, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	sodium_bin2hex(hex, sizeof(hex), rs.batch_id, sizeof(rs.batch_id));
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %llu users to erase, revocation batch %s written to %s\n", o.input,
+		    (unsigned long long)rs.users, hex, o.output);
+	r = 0;
+out:
+	policy_free(pol);
+	keyfile_free(match);
+	keyfile_free(sign);
+	keyfile_free(gw);
+	return r;
+}
+
+static int
+agent_stats(const struct client_opts *co, struct cli_ctx *ctx)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__StatsRequest sq = CROSSGATE__STATS_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	struct cg_err err;
+	size_t i;
+	int r = 1;
+
+	cg_err_clear(&err);
+	req.op_case = CROSSGATE__REQUEST__OP_STATS;
+	req.stats = &sq;
+	if (client_open(co, &c, &err) != 0 || client_send(c, &req, &err) != 0 || client_recv(c, &resp, &err) != 0) {
+		cli_error("stats: %s", err.msg);
+		goto out;
+	}
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_STATS) {
+		cli_error("stats: the gateway answered something else");
+		goto out;
+	}
+	if (ctx->out) {
+		fprintf(ctx->out, "partner %s: %llu records stored from %llu batches\n", resp->stats->partner,
+		    (unsigned long long)resp->stats->records, (unsigned long long)resp->stats->batches);
+		for (i = 0; i < resp->stats->n_purposes; i++)
+			fprintf(ctx->out, "  %-12s %llu consent, %llu do not\n", resp->stats->purposes[i]->purpose,
+			    (unsigned long long)resp->stats->purposes[i]->consenting,
+			    (unsigned long long)(resp->stats->records - resp->stats->purposes[i]->consenting));
+	}
+	r = 0;
+out:
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
+	return r;
+}
+
+static int
+agent_push_one(const struct push_opts *po, const char *path, struct cli_ctx *ctx)
+{
+	struct push_result res;
+	struct cg_err err;
+	char hex[33];
+
+	cg_err_clear(&err);
+	if (push_batch(po, path, &res, &err) != 0) {
+		cli_error("push failed: %s", err.msg);
+		ctx->push_attempts += res.attempts;
+		return 1;
+	}
+	ctx->push_attempts += res.attempts;
+	sodium_bin2hex(hex, sizeof(hex), res.batch_id, sizeof(res.batch_id));
+	if (res.duplicate)
+		ctx->push_duplicates++;
+	else
+		ctx->pushed_records += res.records;
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %s: %llu records of partner %s (batch %s), %u attempt%s, %.2f s\n", path,
+		    res.duplicate ? "duplicate: already committed, counted once" : "committed",
+		    (unsigned long long)res.records, res.partner, hex, res.attempts, res.attempts == 1 ? "" : "s",
+		    res.seconds);
+	/* one line per acknowledged batch, as it happens: a script may watch them */
+	if (ctx->out)
+		fflush(ctx->out);
+	return 0;
+}
+
+int
+cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, 'p' }, { "partner", required_argument, NULL, 'P' },
+		{ "input", required_argument, NULL, 'i' }, { "out", required_argument, NULL, 'o' },
+		{ "match-key", required_argument, NULL, 'm' }, { "sign-key", required_argument, NULL, 's' },
+		{ "gateway-pub", required_argument, NULL, 'g' }, { "strict", no_argument, NULL, 'S' },
+		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
+		{ "timeout", required_argument, NULL, 't' }, { "retries", required_argument, NULL, 'r' },
+		{ "state", required_argument, NULL, 'T' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	struct pack_opts o;
+	struct push_opts po;
+	const char *policy = NULL, *mp = NULL, *sp = NULL, *gp = NULL, *sub;
+	unsigned long v;
+	int c, i, r, push;
+
+	memset(&o, 0, sizeof(o));
+	push_opts_default(&po);
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': policy = optarg; break;
+		case 'P': o.partner_id = optarg; break;
+		case 'i': o.input = optarg; break;
+		case 'o': o.output = optarg; break;
+		case 'm': mp = optarg; break;
+		case 's': sp = optarg; break;
+		case 'g': gp = optarg; break;
+		case 'S': o.strict = 1; break;
+		case 'T': o.state = optarg; break;
+		case 'G': po.client.gateway = optarg; break;
+		case 'C': po.client.ca = optarg; break;
+		case 'c': po.client.cert = optarg; break;
+		case 'k': po.client.key = optarg; break;
+		case 't':
+			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0)
+				return CLI_USAGE;
+			po.client.timeout_s = (unsigned)v;
+			break;
+		case 'r':
+			if (cli_parse_uint("--retries", optarg, 100, &v) != 0)
+				return CLI_USAGE;
+			po.retries = (unsigned)v;
+			break;
+		case 'h': printf("usage: %s\n\n%s", agent_usage, agent_help); return 0;
+		default: return cli_usage(agent_usage, NULL);
+		}
+	}
+	if (optind >= argc || (strcmp(argv[optind], "pack") != 0 && strcmp(argv[optind], "push") != 0 &&
+	    strcmp(argv[optind], "revoke") != 0 && strcmp(argv[optind], "stats") != 0))
+		return cli_usage(agent_usage, "unknown or missing agent command (pack, revoke, push, stats)");
+	sub = argv[optind];
+	if (strcmp(sub, "stats") == 0) {
+		if (optind + 1 != argc)
+			return cli_usage(agent_usage, "unexpected argument");
+		if ((r = cli_client_check(&po.client, agent_usage)) != 0)
+			return r;
+		return agent_stats(&po.client, ctx);
+	}
+	if (strcmp(sub, "revoke") == 0) {
+		if (optind + 1 != argc)
+			return cli_usage(agent_usage, "unexpected argument");
+		if (policy == NULL) return cli_missing(agent_usage, "--policy");
+		if (o.partner_id == NULL) return cli_missing(agent_usage, "--partner");
+		if (o.input == NULL) return cli_missing(agent_usage, "--input");
+		if (o.output == NULL) return cli_missing(agent_usage, "--out");
+		if (mp == NULL) return cli_missing(agent_usage, "--match-key");
+		if (sp == NULL) return cli_missing(agent_usage, "--sign-key");
+		if (gp == NULL) return cli_missing(agent_usage, "--gateway-pub");
+		return agent_revoke(&o, policy, mp, sp, gp, ctx);
+	}
+	push = strcmp(sub, "push") == 0;
+	if (push) {
+		if ((r = cli_client_check(&po.client, agent_usage)) != 0)
+			return r;
+		if (o.input == NULL && optind + 1 >= argc)
+			return cli_usage(agent_usage, "nothing to push: give BATCH files or --input CSV");
+		if (o.input != NULL && optind + 1 < argc)
+			return cli_usage(agent_usage, "give BATCH files or --input CSV, not both");
+		po.log = stderr;
+	} else if (optind + 1 != argc)
+		return cli_usage(agent_usage, "unexpected argument");
+	if (!push || o.input != NULL) {
+		if (policy == NULL) return cli_missing(agent_usage, "--policy");
+		if (o.partner_id == NULL) return cli_missing(agent_usage, "--partner");
+		if (o.input == NULL) return cli_missing(agent_usage, "--input");
+		if (o.output == NULL) return cli_missing(agent_usage, "--out");
+		if (mp == NULL) return cli_missing(agent_usage, "--match-key");
+		if (sp == NULL) return cli_missing(agent_usage, "--sign-key");
+		if (gp == NULL) return cli_missing(agent_usage, "--gateway-pub");
+		if (agent_pack(&o, policy, mp, sp, gp, ctx) != 0)
+			return 1;
+		if (!push)
+			return 0;
+		return agent_push_one(&po, o.output, ctx);
+	}
+	r = 0;
+	for (i = optind + 1; i < argc; i++)
+		if (agent_push_one(&po, argv[i], ctx) != 0)
+			r = 1;
+	return r;
+}

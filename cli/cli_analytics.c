@@ -1,0 +1,258 @@
+/* cli_analytics.c - crossgate analytics: the seed's models and the report, on released outputs only. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "analytics/analytics.h"
+#include "analytics/html.h"
+#include "analytics/report.h"
+#include "policy/policy.h"
+
+static const char analytics_usage[] =
+	"crossgate analytics summary|report --input EXPORT.csv [--aggregates AGG.csv]\n"
+	"                 [--meta FILE] [--policy FILE] [--threshold N] [--format html|json|csv]\n"
+	"                 [--out PATH] [--segments K] [--seed N] [--restarts N] [--folds N]\n"
+	"                 [--bootstrap N] [--kmeans-init first]";
+
+static const char analytics_help[] =
+	"The analytics core, on what the gateway releases and nothing else: an\n"
+	"anonymized row export (`crossgate export`) and its provenance sidecar\n"
+	"EXPORT.csv.meta.json (--meta to name another), and/or DP aggregates\n"
+	"(`crossgate query` grouped by k_top_course_category,g_top_game_category with a\n"
+	"count) for the affinity.\n"
+	"\n"
+	"  content mix  ridge regression of k_conversion_value_cents on course spend,\n"
+	"               learning minutes and watch minutes; penalty by --folds-fold\n"
+	"               cross-validation (default 5), --bootstrap intervals (default 200)\n"
+	"  segments     k-means on log learning, watch and streams followed; k by\n"
+	"               silhouette unless --segments K; --restarts seeded runs (10)\n"
+	"  affinity     course category -> game category: support, confidence, lift\n"
+	"\n"
+	"No count below the threshold is released: segments below it are merged into\n"
+	"the nearest, category pairs below it withheld.  The threshold is the policy's\n"
+	"privacy.threshold with --policy, else 20; --threshold N may raise it, never\n"
+	"lower it below the policy's.\n"
+	"\n"
+	"summary prints the results.  report writes them: --format html (default; one\n"
+	"self-contained file, --out required), json (--out FILE, or standard output),\n"
+	"csv (--out DIR: one CSV per table).  --kmeans-init first (tests) runs one\n"
+	"k-means from the first K rows instead of k-means++; it needs --segments.\n";
+
+static void
+analytics_print(FILE *o, const struct analytics *a)
+{
+	size_t i, t;
+	int c;
+
+	fprintf(o, "rows                %zu (threshold %u)\n", a->rows, a->threshold);
+	if (a->prov.known)
+		fprintf(o, "provenance          %s %s, purpose %s, k %llu, policy %.16s...\n",
+		    a->prov.query ? "query" : "export", a->prov.export_id, a->prov.purpose,
+		    (unsigned long long)a->prov.k, a->prov.policy_hash);
+	else
+		fprintf(o, "provenance          unknown: %s\n", a->prov_note);
+	if (a->have_mix) {
+		const struct ridge_fit *m = &a->mix;
+
+		fprintf(o, "content mix         F = %.6g + %.6g C^K + %.6g T^K + %.6g T^G\n", m->intercept,
+		    m->coef[0], m->coef[1], m->coef[2]);
+		fprintf(o, "                    alpha (knowledge) %.6g, beta (live stream) %.6g cents/minute\n",
+		    m->coef[1], m->coef[2]);
+		fprintf(o, "                    held-out R^2 %.4f (%zu folds), lambda %.4g, %zu rows\n",
+		    m->cv_r2, m->folds, m->lambda, m->n);
+		for (i = 0; i < m->p; i++)
+			fprintf(o, "                    %s per SD %.6g, 95%% interval %.6g .. %.6g\n",
+			    analytics_mix_symbols[i], m->coef_std[i], m->boot_lo[i], m->boot_hi[i]);
+	} else {
+		fprintf(o, "content mix         unavailable: %s\n", a->mix_note);
+	}
+	if (a->seg != NULL && a->seg->nseg > 0) {
+		fprintf(o, "segments            %zu (%s; %zu merged below threshold; inertia %.6g)\n",
+		    a->seg->nseg, a->seg->k_by_silhouette ? "k by silhouette" : "k given",
+		    a->seg->merged, a->seg->inertia);
+		for (i = 0; i < a->seg->nseg; i++) {
+			const struct segment *g = &a->seg->seg[i];
+
+			fprintf(o, "  %zu. %-16s %6zu rows  learn %.0f min, watch %.0f min, streams %.0f;",
+			    i + 1, g->name, g->size, g->center[0], g->center[1], g->center[2]);
+			for (c = DATASET_COURSE_CAT; c <= DATASET_GAME_CAT; c++)
+				for (t = 0; t < g->ntop[c] && t < 1; t++)
+					fprintf(o, " %s", report_level_name(a, c, g->top[c][t].level));
+			fputc('\n', o);
+		}
+	} else {
+		fprintf(o, "segments            unavailable: %s\n", a->seg_note);
+	}
+	if (a->aff != NULL) {
+		fprintf(o, "affinity            %zu pairs released, %zu withheld (from the %s)\n",
+		    a->aff->released, a->aff->withheld,
+		    a->aff->source == AFFINITY_FROM_EXPORT ? "export" : "aggregates");
+		for (i = 0; i < a->aff->released && i < 5; i++) {
+			const struct affinity_pair *p = &a->aff->pairs[a->aff->rules[i]];
+
+			fprintf(o, "  %s -> %s: lift %.3f, confidence %.3f, support %.4f (%.0f)\n",
+			    a->aff->course.names[p->course], a->aff->game.names[p->game], p->lift,
+			    p->confidence, p->support, p->count);
+		}
+	} else {
+		fprintf(o, "affinity            unavailable: %s\n", a->aff_note);
+	}
+}
+
+int
+cmd_analytics(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "input", required_argument, NULL, 'i' },
+		{ "aggregates", required_argument, NULL, 'a' },
+		{ "meta", required_argument, NULL, 'm' },
+		{ "policy", required_argument, NULL, 'p' },
+		{ "threshold", required_argument, NULL, 't' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "segments", required_argument, NULL, 'k' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "restarts", required_argument, NULL, 'r' },
+		{ "folds", required_argument, NULL, 'F' },
+		{ "bootstrap", required_argument, NULL, 'b' },
+		{ "kmeans-init", required_argument, NULL, 'I' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct analytics_opts ao;
+	struct analytics *a = NULL;
+	struct policy *pol = NULL;
+	const char *policy_path = NULL, *format = "html", *out = NULL, *sub;
+	unsigned long v, threshold = 0;
+	struct cg_err err;
+	int ch, r = 1, report;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		if (argc >= 2) {
+			printf("usage: %s\n\n%s", analytics_usage, analytics_help);
+			return 0;
+		}
+		return cli_usage(analytics_usage, NULL);
+	}
+	sub = argv[1];
+	if (strcmp(sub, "summary") != 0 && strcmp(sub, "report") != 0)
+		return cli_usage(analytics_usage, "analytics: the subcommand is summary or report");
+	report = strcmp(sub, "report") == 0;
+	analytics_opts_default(&ao);
+	cli_getopt_reset();
+	argc--;
+	argv++;
+	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'i': ao.export_path = optarg; break;
+		case 'a': ao.aggregates_path = optarg; break;
+		case 'm': ao.meta_path = optarg; break;
+		case 'p': policy_path = optarg; break;
+		case 'f': format = optarg; break;
+		case 'o': out = optarg; break;
+		case 't':
+			if (cli_parse_uint("--threshold", optarg, 1000000000UL, &threshold) != 0)
+				return CLI_USAGE;
+			if (threshold < 1)
+				return cli_usage(analytics_usage, "--threshold must be at least 1");
+			break;
+		case 'k':
+			if (cli_parse_uint("--segments", optarg, KMEANS_K_MAX, &v) != 0)
+				return CLI_USAGE;
+			if (v < 1)
+				return cli_usage(analytics_usage, "--segments must be at least 1");
+			ao.segments_k = v;
+			break;
+		case 's':
+			if (cli_parse_uint("--seed", optarg, 4294967295UL, &v) != 0)
+				return CLI_USAGE;
+			ao.seed = v;
+			break;
+		case 'r':
+			if (cli_parse_uint("--restarts", optarg, 1000, &v) != 0)
+				return CLI_USAGE;
+			if (v < 1)
+				return cli_usage(analytics_usage, "--restarts must be at least 1");
+			ao.restarts = (unsigned)v;
+			break;
+		case 'F':
+			if (cli_parse_uint("--folds", optarg, RIDGE_FOLDS_MAX, &v) != 0)
+				return CLI_USAGE;
+			if (v < 2)
+				return cli_usage(analytics_usage, "--folds must be at least 2");
+			ao.folds = v;
+			break;
+		case 'b':
+			if (cli_parse_uint("--bootstrap", optarg, RIDGE_BOOTSTRAP_MAX, &v) != 0)
+				return CLI_USAGE;
+			ao.bootstrap = (unsigned)v;
+			break;
+		case 'I':
+			if (strcmp(optarg, "first") != 0)
+				return cli_usage(analytics_usage, "--kmeans-init takes only 'first'");
+			ao.kmeans_init_first_rows = 1;
+			break;
+		case 'h':
+			printf("usage: %s\n\n%s", analytics_usage, analytics_help);
+			return 0;
+		default:
+			return cli_usage(analytics_usage, NULL);
+		}
+	}
+	if (optind != argc)
+		return cli_usage(analytics_usage, "unexpected argument");
+	if (ao.export_path == NULL && ao.aggregates_path == NULL)
+		return cli_missing(analytics_usage, "--input (or --aggregates)");
+	if (ao.kmeans_init_first_rows && ao.segments_k == 0)
+		return cli_usage(analytics_usage, "--kmeans-init first needs --segments K");
+	if (strcmp(format, "html") != 0 && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
+		return cli_usage(analytics_usage, "--format is html, json or csv");
+	if (report && out == NULL && strcmp(format, "json") != 0)
+		return cli_missing(analytics_usage, "--out");
+	if (policy_path != NULL) {
+		if (cli_load_policy(policy_path, &pol) != 0)
+			goto out;
+		ao.threshold = pol->privacy.threshold;
+		if (threshold != 0 && threshold < ao.threshold) {
+			cli_error("--threshold %lu is below the policy's privacy.threshold %u", threshold,
+			    ao.threshold);
+			r = CLI_USAGE;
+			goto out;
+		}
+	}
+	if (threshold != 0)
+		ao.threshold = (uint32_t)threshold;
+	cg_err_clear(&err);
+	if (analytics_run(&ao, &a, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (!report) {
+		if (ctx->out != NULL)
+			analytics_print(ctx->out, a);
+	} else if (strcmp(format, "json") == 0) {
+		if (report_write_json(a, out != NULL ? out : "-", &err) != 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+	} else if (strcmp(format, "csv") == 0) {
+		if (report_write_csv(a, out, &err) != 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+	} else if (html_write(a, out, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (report && out != NULL && ctx->out != NULL)
+		fprintf(ctx->out, "report              %s\n", out);
+	r = 0;
+ out:
+	analytics_free(a);
+	policy_free(pol);
+	return r;
+}

@@ -1,0 +1,1080 @@
+/* cli_audit.c - crossgate audit: verify, checkpoint, prove, verify-proof, witnesses, show, erase */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <sodium.h>
+
+#include "net/client.h"
+#include "cli/cli.h"
+#include "crypto/keyfile.h"
+#include "audit/note.h"
+#include "audit/audit.h"
+#include "store/store.h"
+
+#define AUDIT_WITNESS_MAX 32
+
+/* ---- helpers ----------------------------------------------------------------- */
+
+/* Read a whole file of at most max bytes, NUL-terminated; 0 or -1 (printed), or ENOENT's -2 if quiet_missing. */
+static int
+audit_read(const char *what, const char *path, size_t max, char **out, size_t *out_len, int quiet_missing)
+{
+	FILE *f;
+	char *buf = NULL;
+	size_t n;
+
+	*out = NULL;
+	*out_len = 0;
+	if ((f = fopen(path, "rb")) == NULL) {
+		if (quiet_missing && errno == ENOENT)
+			return -2;
+		cli_error("cannot read %s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if ((buf = malloc(max + 2)) == NULL) {
+		fclose(f);
+		cli_error("out of memory");
+		return -1;
+	}
+	n = fread(buf, 1, max + 1, f);
+	if (ferror(f)) {
+		cli_error("cannot read %s %s: %s", what, path, strerror(errno));
+		goto fail;
+	}
+	if (n > max) {
+		cli_error("%s %s is larger than %zu bytes", what, path, max);
+		goto fail;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	*out = buf;
+	*out_len = n;
+	return 0;
+fail:
+	fclose(f);
+	free(buf);
+	return -1;
+}
+
+/* Written to a temporary file, fsynced and renamed: a reader sees the old or the new file, never half. */
+static int
+audit_write(const char *what, const char *path, const void *data, size_t len)
+{
+	char tmp[4096];
+	int fd, n;
+
+	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		cli_error("%s path too long", what);
+		return -1;
+	}
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) {
+		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
+		return -1;
+	}
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
+		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+audit_open_db(const char *db, struct store **st)
+{
+	struct cg_err err;
+	struct stat sb;
+
+	*st = NULL;
+	if (stat(db, &sb) != 0) {
+		cli_error("cannot open database %s: %s", db, strerror(errno));
+		return -1;
+	}
+	cg_err_clear(&err);
+	if (store_open(db, 0, st, &err) != 0) {
+		cli_error("%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+audit_parse_u64(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static void
+audit_hex(const unsigned char *b, size_t len, char *out, size_t out_size)
+{
+	if (len * 2 + 1 > out_size)
+		len = (out_size - 1) / 2;
+	sodium_bin2hex(out, out_size, b, len);
+}
+
+/* ---- show ------------------------------------------------------------------ */
+
+struct show_arg {
+	FILE *out;
+	int jsonl;
+	int filtered;
+	int64_t since;
+	const char *type, *actor;
+	uint64_t shown;
+	int failed;
+};
+
+static json_t *
+show_json(uint64_t seq, const Crossgate__AuditEvent *e)
+{
+	json_t *o = json_object(), *c;
+	char t[AUDIT_TIME_MAX], hex[2 * 64 + 1];
+	size_t i;
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+	if (e == NULL) {
+		json_object_set_new(o, "erased", json_true());
+		return o;
+	}
+	audit_format_time(e->time, t);
+	json_object_set_new(o, "time", json_string(t));
+	json_object_set_new(o, "time_unix", json_integer(e->time));
+	json_object_set_new(o, "actor", json_string(e->actor));
+	json_object_set_new(o, "action", json_string(e->action));
+	json_object_set_new(o, "outcome", json_string(e->outcome));
+	if (e->purpose[0])
+		json_object_set_new(o, "purpose", json_string(e->purpose));
+	if (e->partner_id[0])
+		json_object_set_new(o, "partner", json_string(e->partner_id));
+	if (e->reason[0])
+		json_object_set_new(o, "reason", json_string(e->reason));
+	if (e->k)
+		json_object_set_new(o, "k", json_integer(e->k));
+	if (e->n_counts > 0) {
+		c = json_object();
+		for (i = 0; i < e->n_counts; i++)
+			json_object_set_new(c, e->counts[i]->key, json_integer((json_int_t)e->counts[i]->value));
+		json_object_set_new(o, "counts", c);
+	}
+	if (e->policy_hash.len) {
+		audit_hex(e->policy_hash.data, e->policy_hash.len, hex, sizeof(hex));
+		json_object_set_new(o, "policy_hash", json_string(hex));
+	}
+	if (e->batch_id.len) {
+		audit_hex(e->batch_id.data, e->batch_id.len, hex, sizeof(hex));
+		json_object_set_new(o, "batch_id", json_string(hex));
+	}
+	if (e->batch_digest.len) {
+		audit_hex(e->batch_digest.data, e->batch_digest.len, hex, sizeof(hex));
+		json_object_set_new(o, "batch_digest", json_string(hex));
+	}
+	if (e->n_key_ids > 0) {
+		c = json_array();
+		for (i = 0; i < e->n_key_ids; i++)
+			json_array_append_new(c, json_string(e->key_ids[i]));
+		json_object_set_new(o, "key_ids", c);
+	}
+	if (e->n_public_keys > 0) {
+		c = json_array();
+		for (i = 0; i < e->n_public_keys; i++)
+			json_array_append_new(c, json_string(e->public_keys[i]));
+		json_object_set_new(o, "public_keys", c);
+	}
+	return o;
+}
+
+static void
+show_row(FILE *out, uint64_t seq, const Crossgate__AuditEvent *e)
+{
+	char t[AUDIT_TIME_MAX], policy[13] = "-", counts[256] = "", *p = counts;
+	size_t i, left = sizeof(counts);
+	int n;
+
+	if (e == NULL) {
+		fprintf(out, "%-20s %8" PRIu64 "  (erased: payload removed for retention; leaf hash kept)\n", "-", seq);
+		return;
+	}
+	for (i = 0; i < e->n_counts && left > 1; i++) {
+		n = snprintf(p, left, "%s%s=%" PRIu64, i ? "," : "", e->counts[i]->key, e->counts[i]->value);
+		if (n < 0 || (size_t)n >= left)
+			break;
+		p += n;
+		left -= (size_t)n;
+	}
+	if (e->policy_hash.len)
+		audit_hex(e->policy_hash.data, e->policy_hash.len, policy, sizeof(policy));
+	audit_format_time(e->time, t);
+	fprintf(out, "%-20s %8" PRIu64 "  %-10s %-18s %-9s %-10s %-28s %-12s %-10s %s\n", t, seq,
+	    e->actor[0] ? e->actor : "-", e->action[0] ? e->action : "-", e->outcome[0] ? e->outcome : "-",
+	    e->purpose[0] ? e->purpose : "-", counts[0] ? counts : "-", policy,
+	    e->partner_id[0] ? e->partner_id : "-", e->reason[0] ? e->reason : "");
+}
+
+static int
+show_cb(uint64_t seq, const unsigned char *event, size_t len, int erased, void *arg)
+{
+	struct show_arg *s = arg;
+	Crossgate__AuditEvent *e = NULL;
+
+	if (!erased) {
+		if ((e = crossgate__audit_event__unpack(NULL, len, event)) == NULL) {
+			cli_error("event %" PRIu64 " is not a valid audit event; run 'crossgate audit verify'", seq);
+			s->failed = 1;
+			return 1;
+		}
+		if (e->time < s->since || (s->type && strcmp(e->action, s->type) != 0) ||
+		    (s->actor && strcmp(e->actor, s->actor) != 0)) {
+			crossgate__audit_event__free_unpacked(e, NULL);
+			return 0;
+		}
+	} else if (s->filtered)
+		return 0;
+	if (s->jsonl) {
+		json_t *o = show_json(seq, e);
+		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+
+		if (line == NULL) {
+			cli_error("out of memory");
+			s->failed = 1;
+			json_decref(o);
+			crossgate__audit_event__free_unpacked(e, NULL);
+			return 1;
+		}
+		fprintf(s->out, "%s\n", line);
+		free(line);
+		json_decref(o);
+	} else
+		show_row(s->out, seq, e);
+	s->shown++;
+	if (e != NULL)
+		crossgate__audit_event__free_unpacked(e, NULL);
+	return 0;
+}
+
+static const char show_usage[] =
+	"crossgate audit show --db DB [--since TIME] [--type ACTION] [--actor ACTOR] [--format table|jsonl]";
+static const char show_help[] =
+	"Print the audit trail, oldest first: time (ISO 8601 UTC), seq, actor, action,\n"
+	"outcome, purpose, counts, policy hash (first 12 hex digits), partner, reason.\n"
+	"--format jsonl prints one JSON object per event (full hashes, key ids) for\n"
+	"SIEM tools.  TIME is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix seconds;\n"
+	"filters keep events at or after --since, with action --type, by --actor.\n"
+	"Erased events show as such (unless a filter is given).  Events hold no\n"
+	"identifier, token or feature value.  This reads; it does not verify (see\n"
+	"'crossgate audit verify').\n";
+
+static int
+audit_show_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "since", required_argument, NULL, 's' },
+		{ "type", required_argument, NULL, 't' }, { "actor", required_argument, NULL, 'a' },
+		{ "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	struct show_arg sa;
+	struct store *st = NULL;
+	struct cg_err err;
+	const char *db = NULL, *since = NULL, *format = "table";
+	int c, r = 1;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.out = ctx->out ? ctx->out : stdout;
+	sa.since = INT64_MIN;
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 's': since = optarg; break;
+		case 't': sa.type = optarg; break;
+		case 'a': sa.actor = optarg; break;
+		case 'f': format = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", show_usage, show_help); return 0;
+		default: return cli_usage(show_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(show_usage, "unexpected argument");
+	if (db == NULL) return cli_missing(show_usage, "--db");
+	if (strcmp(format, "jsonl") == 0)
+		sa.jsonl = 1;
+	else if (strcmp(format, "table") != 0)
+		return cli_usage(show_usage, "--format must be table or jsonl");
+	cg_err_clear(&err);
+	if (since != NULL && audit_parse_time(since, &sa.since, &err) != 0)
+		return cli_usage(show_usage, err.msg);
+	sa.filtered = since != NULL || sa.type != NULL || sa.actor != NULL;
+	if (audit_open_db(db, &st) != 0)
+		goto out;
+	if (!sa.jsonl)
+		fprintf(sa.out, "%-20s %8s  %-10s %-18s %-9s %-10s %-28s %-12s %-10s %s\n", "time", "seq", "actor",
+		    "action", "outcome", "purpose", "counts", "policy", "partner", "reason");
+	if (audit_walk(st, 0, show_cb, &sa, &err) != 0 || sa.failed) {
+		if (!sa.failed)
+			cli_error("%s", err.msg);
+		goto out;
+	}
+	r = 0;
+out:
+	store_close(st);
+	return r;
+}
+
+/* ---- verify ------------------------------------------------------------------ */
+
+static const char verify_usage[] =
+	"crossgate audit verify --db DB --pub GATEWAY_SIGN_PUB [--since SAVED_CHECKPOINT]\n"
+	"       [--witness NAME+KEYID+KEY ... --quorum N] [--record-key GATEWAY_SIGN_KEY]";
+static const char verify_help[] =
+	"Recompute the audit log's Merkle tree (RFC 6962) from the stored events and\n"
+	"check every signed checkpoint with the gateway's public key.  Exit 1, naming\n"
+	"the first bad event or checkpoint, if anything was changed, removed,\n"
+	"reordered or inserted.  Erased events are checked by their stored leaf\n"
+	"hashes, and each must be accounted for by a logged audit-erase event.\n"
+	"Needs nothing secret.\n"
+	"\n"
+	"--since FILE  a checkpoint saved earlier ('crossgate audit checkpoint'): its\n"
+	"              signature is checked, then that the current log extends it\n"
+	"              (RFC 6962 consistency proof).  This catches a log that was\n"
+	"              truncated or rewritten and re-signed with the real key.\n"
+	"--witness K   a witness's verifier key (as 'crossgate audit witness-keygen'\n"
+	"              prints it); repeatable.  With --quorum N, the latest checkpoint\n"
+	"              cosigned by at least N of them must exist; every stored\n"
+	"              cosignature by a named witness must verify.  Events after it\n"
+	"              are reported as not yet witnessed.\n"
+	"--record-key  the gateway's signing key: the outcome is appended to the log.\n";
+
+static int
+audit_verify_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "pub", required_argument, NULL, 'p' },
+		{ "since", required_argument, NULL, 's' }, { "witness", required_argument, NULL, 'w' },
+		{ "quorum", required_argument, NULL, 'q' }, { "record-key", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	static struct audit_witness wit[AUDIT_WITNESS_MAX];
+	const char *db = NULL, *pubp = NULL, *recp = NULL, *sincep = NULL, *quorump = NULL;
+	struct keyfile_key *pub = NULL, *rec = NULL;
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct checkpoint saved;
+	struct cg_err err, logerr;
+	char *saved_note = NULL;
+	size_t saved_len, n_wit = 0, got = 0;
+	uint64_t quorum = 0, wsize = 0;
+	int c, r = 1, vr;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 'p': pubp = optarg; break;
+		case 's': sincep = optarg; break;
+		case 'q': quorump = optarg; break;
+		case 'r': recp = optarg; break;
+		case 'w':
+			if (n_wit == AUDIT_WITNESS_MAX)
+				return cli_usage(verify_usage, "too many --witness keys");
+			cg_err_clear(&err);
+			if (note_parse_cosig_key(optarg, wit[n_wit].name, wit[n_wit].pub, &err) != 0)
+				return cli_usage(verify_usage, err.msg);
+			n_wit++;
+			break;
+		case 'h': printf("usage: %s\n\n%s", verify_usage, verify_help); return 0;
+		default: return cli_usage(verify_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(verify_usage, "unexpected argument");
+	if (db == NULL) return cli_missing(verify_usage, "--db");
+	if (pubp == NULL) return cli_missing(verify_usage, "--pub");
+	if (quorump != NULL && (audit_parse_u64(quorump, &quorum) != 0 || quorum == 0))
+		return cli_usage(verify_usage, "--quorum must be a positive number");
+	if ((quorump != NULL) != (n_wit > 0))
+		return cli_usage(verify_usage, "--witness and --quorum go together");
+	if (quorum > n_wit)
+		return cli_usage(verify_usage, "--quorum exceeds the number of --witness keys");
+	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0)
+		goto out;
+	if (recp != NULL && cli_load_key(recp, KEYFILE_ED25519_SECRET, &rec) != 0)
+		goto out;
+	cg_err_clear(&err);
+	if (sincep != NULL && audit_read("saved checkpoint", sincep, NOTE_MAX, &saved_note, &saved_len, 0) != 0)
+		goto out;
+	if (audit_open_db(db, &st) != 0)
+		goto out;
+	vr = audit_verify(st, pub, &ctx->audit, &err);
+	/* The saved checkpoint is checked with the key in force at its size: verify found the rotations. */
+	if (vr == 0 && sincep != NULL) {
+		size_t tl;
+
+		if (audit_keychain_check(&ctx->audit.keys, saved_note, saved_len, &saved, &tl, &err) != 0) {
+			cli_error("saved checkpoint %s: %s", sincep, err.msg);
+			goto out;
+		}
+		vr = audit_verify_extends(st, &saved, &ctx->audit, &err);
+	}
+	if (vr == 0 && n_wit > 0)
+		vr = audit_verify_witnesses(st, pub, wit, n_wit, (size_t)quorum, &wsize, &got, &err);
+	ctx->audit_ok = vr == 0;
+	if (vr != 0)
+		cli_error("audit log verification FAILED: %s", err.msg);
+	else if (ctx->out) {
+		fprintf(ctx->out, "audit log ok: %llu events, %llu signed checkpoints; latest checkpoint:\n%s",
+		    (unsigned long long)ctx->audit.events, (unsigned long long)ctx->audit.checkpoints,
+		    ctx->audit.latest_checkpoint);
+		if (ctx->audit.erased > 0)
+			fprintf(ctx->out, "erased: %llu events (payloads removed for retention; checked by their "
+			    "leaf hashes)\n", (unsigned long long)ctx->audit.erased);
+		if (ctx->audit.kept > 0)
+			fprintf(ctx->out, "kept: %llu events erased at the gateway after this copy was made\n",
+			    (unsigned long long)ctx->audit.kept);
+		if (ctx->audit.keys.n > 1) {
+			size_t i;
+			char hex[2 * KEYFILE_ID_LEN + 1];
+
+			for (i = 1; i < ctx->audit.keys.n; i++) {
+				keyfile_id_hex(ctx->audit.keys.keys[i].id, hex);
+				fprintf(ctx->out, "key rotation: event %llu hands over to signing key %s (verified under "
+				    "the key before it)\n", (unsigned long long)(ctx->audit.keys.keys[i].from - 1), hex);
+			}
+		}
+		if (sincep != NULL)
+			fprintf(ctx->out, "consistent: the log extends the saved checkpoint at size %llu (%llu events "
+			    "since)\n", (unsigned long long)saved.size,
+			    (unsigned long long)(ctx->audit.events - saved.size));
+		if (n_wit > 0)
+			fprintf(ctx->out, "witnessed: the checkpoint at size %llu is cosigned by %zu of the %zu named "
+			    "witnesses (quorum %llu); %llu events since are not yet witnessed\n",
+			    (unsigned long long)wsize, got, n_wit, (unsigned long long)quorum,
+			    (unsigned long long)(ctx->audit.events - wsize));
+	}
+	if (rec != NULL) {
+		Crossgate__AuditEvent ev;
+		Crossgate__AuditEvent__CountsEntry ce, *cep = &ce;
+
+		cg_err_clear(&logerr);
+		crossgate__audit_event__init(&ev);
+		ev.actor = (char *)"auditor";
+		ev.action = (char *)"audit-verify";
+		ev.outcome = (char *)(vr == 0 ? "ok" : "failed");
+		if (vr != 0)
+			ev.reason = err.msg;
+		crossgate__audit_event__counts_entry__init(&ce);
+		ce.key = (char *)"events";
+		ce.value = ctx->audit.events;
+		ev.counts = &cep;
+		ev.n_counts = 1;
+		if (audit_open(st, rec, &a, &logerr) != 0 || audit_log(a, &ev, &logerr) != 0) {
+			cli_error("cannot record the verification: %s", logerr.msg);
+			goto out;
+		}
+	}
+	r = vr == 0 ? 0 : 1;
+out:
+	free(saved_note);
+	audit_free(a);
+	store_close(st);
+	keyfile_free(pub);
+	keyfile_free(rec);
+	return r;
+}
+
+/* ---- checkpoint ---------------------------------------------------------------- */
+
+static const char checkpoint_usage[] = "crossgate audit checkpoint --db DB --out FILE";
+static const char checkpoint_help[] =
+	"Save the log's latest signed checkpoint (a C2SP signed note, with any witness\n"
+	"cosignatures the gateway stores for it) to FILE.  An auditor keeps it and later\n"
+	"runs 'crossgate audit verify --since FILE' to prove the log only grew since.\n";
+
+static int
+audit_checkpoint_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *db = NULL, *outp = NULL;
+	struct store *st = NULL;
+	struct cg_err err;
+	char *note = NULL;
+	uint64_t size;
+	int c, r = 1;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 'o': outp = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", checkpoint_usage, checkpoint_help); return 0;
+		default: return cli_usage(checkpoint_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(checkpoint_usage, "unexpected argument");
+	if (db == NULL) return cli_missing(checkpoint_usage, "--db");
+	if (outp == NULL) return cli_missing(checkpoint_usage, "--out");
+	if (audit_open_db(db, &st) != 0)
+		goto out;
+	cg_err_clear(&err);
+	if (audit_latest_checkpoint(st, 1, &note, &size, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (audit_write("checkpoint", outp, note, strlen(note)) != 0)
+		goto out;
+	if (ctx->out)
+		fprintf(ctx->out, "saved the checkpoint at size %llu to %s\n", (unsigned long long)size, outp);
+	r = 0;
+out:
+	free(note);
+	store_close(st);
+	return r;
+}
+
+/* ---- prove / verify-proof -------------------------------------------------------- */
+
+static const char prove_usage[] = "crossgate audit prove --db DB --event N --out FILE";
+static const char prove_help[] =
+	"Write a self-contained inclusion proof of event N (its seq): the event bytes,\n"
+	"its index, the RFC 6962 audit path from the stored tree, and the latest signed\n"
+	"checkpoint (with its cosignatures).  Anyone with the gateway's public key checks\n"
+	"it offline with 'crossgate audit verify-proof FILE --pub KEY'.  Format:\n"
+	"crossgate.audit.InclusionProof (proto/audit.proto).\n";
+
+static int
+audit_prove_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "event", required_argument, NULL, 'e' },
+		{ "out", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *db = NULL, *outp = NULL, *evp = NULL;
+	struct store *st = NULL;
+	struct cg_err err;
+	unsigned char *buf = NULL;
+	size_t len;
+	uint64_t index;
+	int c, r = 1;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 'e': evp = optarg; break;
+		case 'o': outp = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", prove_usage, prove_help); return 0;
+		default: return cli_usage(prove_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(prove_usage, "unexpected argument");
+	if (db == NULL) return cli_missing(prove_usage, "--db");
+	if (evp == NULL) return cli_missing(prove_usage, "--event");
+	if (outp == NULL) return cli_missing(prove_usage, "--out");
+	if (audit_parse_u64(evp, &index) != 0)
+		return cli_usage(prove_usage, "--event must be an event number (seq)");
+	if (audit_open_db(db, &st) != 0)
+		goto out;
+	cg_err_clear(&err);
+	if (audit_prove(st, index, &buf, &len, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (audit_write("proof", outp, buf, len) != 0)
+		goto out;
+	if (ctx->out)
+		fprintf(ctx->out, "wrote the inclusion proof of event %llu to %s (%zu bytes)\n",
+		    (unsigned long long)index, outp, len);
+	r = 0;
+out:
+	free(buf);
+	store_close(st);
+	return r;
+}
+
+static const char vproof_usage[] = "crossgate audit verify-proof FILE --pub GATEWAY_SIGN_PUB";
+static const char vproof_help[] =
+	"Check an inclusion proof file offline with only the gateway's public key: the\n"
+	"checkpoint's signature and form, the event's leaf hash and seq, and the audit\n"
+	"path to the signed root.  Exit 1, saying which, on any mismatch.  Prints the\n"
+	"proven event.\n";
+
+static int
+audit_verify_proof_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "pub", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *pubp = NULL, *file;
+	struct keyfile_key *pub = NULL;
+	struct audit_proof *p = NULL;
+	struct checkpoint cp;
+	struct cg_err err;
+	char *buf = NULL;
+	size_t len;
+	int c, r = 1;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': pubp = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", vproof_usage, vproof_help); return 0;
+		default: return cli_usage(vproof_usage, NULL);
+		}
+	}
+	if (optind + 1 != argc) return cli_usage(vproof_usage, "expected one proof FILE");
+	file = argv[optind];
+	if (pubp == NULL) return cli_missing(vproof_usage, "--pub");
+	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0)
+		goto out;
+	if (audit_read("proof", file, AUDIT_PROOF_MAX, &buf, &len, 0) != 0)
+		goto out;
+	cg_err_clear(&err);
+	if (audit_proof_parse((unsigned char *)buf, len, &p, &err) != 0 || audit_proof_verify(p, pub, &cp, &err) != 0) {
+		cli_error("%s: proof verification FAILED: %s", file, err.msg);
+		goto out;
+	}
+	if (ctx->out) {
+		fprintf(ctx->out, "proof ok: event %llu is in the log %s of %llu events (root signed by the "
+		    "gateway key)\n", (unsigned long long)p->index, cp.origin, (unsigned long long)cp.size);
+		if (p->erased)
+			fprintf(ctx->out, "the event's payload was erased for retention: proven by its leaf hash\n");
+		else {
+			Crossgate__AuditEvent *e = crossgate__audit_event__unpack(NULL, p->event_len, p->event);
+
+			if (e != NULL) {
+				show_row(ctx->out, p->index, e);
+				crossgate__audit_event__free_unpacked(e, NULL);
+			}
+		}
+	}
+	r = 0;
+out:
+	audit_proof_free(p);
+	free(buf);
+	keyfile_free(pub);
+	return r;
+}
+
+/* ---- witnesses ---------------------------------------------------------------- */
+
+static const char wkeygen_usage[] = "crossgate audit witness-keygen --name NAME --dir DIR [--force]";
+static const char wkeygen_help[] =
+	"Make a witness's Ed25519 key pair: DIR/witness.key (secret, 0600),\n"
+	"DIR/witness.pub, and DIR/witness.vkey, the verifier key line\n"
+	"NAME+KEYID+KEY (C2SP tlog-cosignature, type 0x04) that auditors pass to\n"
+	"'crossgate audit verify --witness'.  NAME is a schema-less URL-like name,\n"
+	"e.g. witness.example.org/auditor1.\n";
+
+static int
+audit_wkeygen_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' }, { "dir", required_argument, NULL, 'd' },
+		{ "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *name = NULL, *dir = NULL;
+	struct keyfile_key *k = NULL, *pub = NULL;
+	struct cg_err err;
+	char path[4096], vkey[NOTE_NAME_MAX + 80], comment[NOTE_NAME_MAX + 40];
+	int c, r = 1, force = 0;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': name = optarg; break;
+		case 'd': dir = optarg; break;
+		case 'f': force = 1; break;
+		case 'h': printf("usage: %s\n\n%s", wkeygen_usage, wkeygen_help); return 0;
+		default: return cli_usage(wkeygen_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(wkeygen_usage, "unexpected argument");
+	if (name == NULL) return cli_missing(wkeygen_usage, "--name");
+	if (dir == NULL) return cli_missing(wkeygen_usage, "--dir");
+	cg_err_clear(&err);
+	if (keyfile_generate(KEYFILE_ED25519_SECRET, &k, &err) != 0 || keyfile_public_of(k, &pub, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (note_format_cosig_key(name, pub->pub, vkey, sizeof(vkey)) != 0) {
+		cli_usage(wkeygen_usage, "--name must be non-empty, at most 128 bytes, without spaces or '+'");
+		r = CLI_USAGE;
+		goto out;
+	}
+	if (cli_mkdir(dir, 0700) != 0)
+		goto out;
+	snprintf(comment, sizeof(comment), "crossgate witness %s", name);
+	snprintf(path, sizeof(path), "%s/witness.key", dir);
+	if (keyfile_write(path, k, comment, force, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/witness.pub", dir);
+	if (keyfile_write(path, pub, comment, force, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	snprintf(path, sizeof(path), "%s/witness.vkey", dir);
+	{
+		char line[sizeof(vkey) + 1];
+
+		snprintf(line, sizeof(line), "%s\n", vkey);
+		if (!force && access(path, F_OK) == 0) {
+			cli_error("%s exists (use --force to replace it)", path);
+			goto out;
+		}
+		if (audit_write("verifier key", path, line, strlen(line)) != 0)
+			goto out;
+	}
+	if (ctx->out)
+		fprintf(ctx->out, "witness key for %s in %s; verifier key:\n%s\n", name, dir, vkey);
+	r = 0;
+out:
+	keyfile_free(k);
+	keyfile_free(pub);
+	return r;
+}
+
+static const char cosign_usage[] =
+	"crossgate audit cosign --db DB --pub GATEWAY_SIGN_PUB --key WITNESS_KEY --name NAME --state FILE";
+static const char cosign_help[] =
+	"Act as a witness (C2SP tlog-cosignature, cosignature/v1): check the gateway's\n"
+	"latest checkpoint with its public key, prove from the stored tree that it is\n"
+	"consistent with the checkpoint this witness last cosigned (kept in the state\n"
+	"FILE; none the first time), cosign it, store the cosignature in the gateway's\n"
+	"database (which serves it with the checkpoint) and update FILE.  Exit 1, and\n"
+	"nothing is cosigned, if the log was rolled back or rewritten since.\n";
+
+static int
+audit_cosign_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "pub", required_argument, NULL, 'p' },
+		{ "key", required_argument, NULL, 'k' }, { "name", required_argument, NULL, 'n' },
+		{ "state", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *db = NULL, *pubp = NULL, *keyp = NULL, *name = NULL, *statep = NULL;
+	struct keyfile_key *pub = NULL, *wk = NULL;
+	struct store *st = NULL;
+	struct cg_err err;
+	char *prev = NULL, *state = NULL;
+	size_t prev_len = 0;
+	uint64_t size;
+	int c, r = 1, rr;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 'p': pubp = optarg; break;
+		case 'k': keyp = optarg; break;
+		case 'n': name = optarg; break;
+		case 's': statep = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", cosign_usage, cosign_help); return 0;
+		default: return cli_usage(cosign_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(cosign_usage, "unexpected argument");
+	if (db == NULL) return cli_missing(cosign_usage, "--db");
+	if (pubp == NULL) return cli_missing(cosign_usage, "--pub");
+	if (keyp == NULL) return cli_missing(cosign_usage, "--key");
+	if (name == NULL) return cli_missing(cosign_usage, "--name");
+	if (statep == NULL) return cli_missing(cosign_usage, "--state");
+	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0 || cli_load_key(keyp, KEYFILE_ED25519_SECRET, &wk) != 0)
+		goto out;
+	rr = audit_read("witness state", statep, NOTE_MAX, &prev, &prev_len, 1);
+	if (rr == -1)
+		goto out;
+	if (audit_open_db(db, &st) != 0)
+		goto out;
+	cg_err_clear(&err);
+	if (audit_cosign(st, pub, wk, name, prev, prev_len, (uint64_t)time(NULL), &state, &size, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (audit_write("witness state", statep, state, strlen(state)) != 0)
+		goto out;
+	if (ctx->out)
+		fprintf(ctx->out, "cosigned the checkpoint at size %llu as %s; state saved to %s\n",
+		    (unsigned long long)size, name, statep);
+	r = 0;
+out:
+	free(prev);
+	free(state);
+	store_close(st);
+	keyfile_free(pub);
+	keyfile_free(wk);
+	return r;
+}
+
+static const char witness_usage[] =
+	"crossgate audit witness " CLI_CLIENT_USAGE "\n"
+	"       --copy LOCAL.db --pub GATEWAY_SIGN_PUB --witness-key WITNESS_KEY --name NAME --state FILE";
+static const char witness_help[] =
+	"Act as a witness over the network, with an auditor's certificate: extend the\n"
+	"local copy LOCAL.db from the gateway ('audit fetch'), verify it with the\n"
+	"gateway's public key, cosign its latest checkpoint after proving it consistent\n"
+	"with the one this witness last cosigned (state FILE), and submit the\n"
+	"cosignature, which the gateway checks and stores.  The state is updated only\n"
+	"once the gateway accepted it.\n";
+
+static int
+audit_witness_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
+		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'K' },
+		{ "timeout", required_argument, NULL, 't' }, { "copy", required_argument, NULL, 'o' },
+		{ "pub", required_argument, NULL, 'p' }, { "witness-key", required_argument, NULL, 'w' },
+		{ "name", required_argument, NULL, 'n' }, { "state", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	struct client_opts co;
+	const char *copyp = NULL, *pubp = NULL, *wkp = NULL, *name = NULL, *statep = NULL;
+	struct keyfile_key *pub = NULL, *wk = NULL;
+	struct store *st = NULL;
+	struct audit_report rep;
+	struct cg_err err;
+	char *prev = NULL, *state = NULL, vkey[NOTE_NAME_MAX + 80], *line;
+	size_t prev_len = 0, len;
+	uint64_t from = 0, got = 0, remote = 0, size = 0;
+	unsigned long v;
+	int c, r = 1;
+
+	memset(&co, 0, sizeof(co));
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'G': co.gateway = optarg; break;
+		case 'C': co.ca = optarg; break;
+		case 'c': co.cert = optarg; break;
+		case 'K': co.key = optarg; break;
+		case 't':
+			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0)
+				return CLI_USAGE;
+			co.timeout_s = (unsigned)v;
+			break;
+		case 'o': copyp = optarg; break;
+		case 'p': pubp = optarg; break;
+		case 'w': wkp = optarg; break;
+		case 'n': name = optarg; break;
+		case 's': statep = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", witness_usage, witness_help); return 0;
+		default: return cli_usage(witness_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(witness_usage, "unexpected argument");
+	if ((r = cli_client_check(&co, witness_usage)) != 0)
+		return r;
+	r = 1;
+	if (copyp == NULL) return cli_missing(witness_usage, "--copy");
+	if (pubp == NULL) return cli_missing(witness_usage, "--pub");
+	if (wkp == NULL) return cli_missing(witness_usage, "--witness-key");
+	if (name == NULL) return cli_missing(witness_usage, "--name");
+	if (statep == NULL) return cli_missing(witness_usage, "--state");
+	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0 || cli_load_key(wkp, KEYFILE_ED25519_SECRET, &wk) != 0)
+		goto out;
+	if (note_format_cosig_key(name, wk->pub, vkey, sizeof(vkey)) != 0) {
+		r = cli_usage(witness_usage, "--name must be non-empty, at most 128 bytes, without spaces or '+'");
+		goto out;
+	}
+	if (audit_read("witness state", statep, NOTE_MAX, &prev, &prev_len, 1) == -1)
+		goto out;
+	cg_err_clear(&err);
+	if (store_open(copyp, STORE_OPEN_CREATE, &st, &err) != 0 || audit_stored_size(st, &from, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (cli_fetch_copy(&co, st, from, &got, &remote, &err) != 0) {
+		cli_error("audit fetch failed: %s", err.msg);
+		goto out;
+	}
+	if (audit_verify(st, pub, &rep, &err) != 0) {
+		cli_error("audit log verification FAILED: %s; refusing to cosign", err.msg);
+		goto out;
+	}
+	if (audit_cosign(st, pub, wk, name, prev, prev_len, (uint64_t)time(NULL), &state, &size, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	/* The state is the note and, last, this witness's line. */
+	len = strlen(state);
+	for (line = state + len - 1; line > state && line[-1] != '\n'; line--)
+		;
+	if (cli_submit_cosignature(&co, size, vkey, line, &err) != 0) {
+		cli_error("submitting the cosignature failed: %s", err.msg);
+		goto out;
+	}
+	if (audit_write("witness state", statep, state, len) != 0)
+		goto out;
+	if (ctx->out)
+		fprintf(ctx->out, "%llu events fetched; the log verifies; cosigned the checkpoint at size %llu as %s "
+		    "and the gateway stored it; state saved to %s\n", (unsigned long long)got, (unsigned long long)size,
+		    name, statep);
+	r = 0;
+out:
+	free(prev);
+	free(state);
+	store_close(st);
+	keyfile_free(pub);
+	keyfile_free(wk);
+	return r;
+}
+
+/* ---- erase --------------------------------------------------------------------- */
+
+static const char erase_usage[] =
+	"crossgate audit erase --db DB --key GATEWAY_SIGN_KEY (--before TIME | --seq FROM-TO) [--reason TEXT]";
+static const char erase_help[] =
+	"Retention: erase the payloads of the events logged before TIME (YYYY-MM-DD,\n"
+	"YYYY-MM-DDTHH:MM:SSZ or unix seconds) or with seq FROM to TO (inclusive).\n"
+	"Their leaf hashes stay, so the tree, every checkpoint, verification and every\n"
+	"proof still hold.  The erasure is itself logged (an audit-erase event with the\n"
+	"count and range), audit-erase events are never erased, and verification\n"
+	"refuses an erased event that no audit-erase event accounts for.\n";
+
+static int
+audit_erase_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "key", required_argument, NULL, 'k' },
+		{ "before", required_argument, NULL, 't' }, { "seq", required_argument, NULL, 's' },
+		{ "reason", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *db = NULL, *keyp = NULL, *before = NULL, *seqs = NULL, *reason = NULL;
+	struct keyfile_key *k = NULL;
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct cg_err err;
+	char why[160], t[AUDIT_TIME_MAX];
+	uint64_t from = 0, to = UINT64_MAX, n = 0;
+	int64_t cutoff = INT64_MAX;
+	int c, r = 1;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 'k': keyp = optarg; break;
+		case 't': before = optarg; break;
+		case 's': seqs = optarg; break;
+		case 'r': reason = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", erase_usage, erase_help); return 0;
+		default: return cli_usage(erase_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(erase_usage, "unexpected argument");
+	if (db == NULL) return cli_missing(erase_usage, "--db");
+	if (keyp == NULL) return cli_missing(erase_usage, "--key");
+	if ((before == NULL) == (seqs == NULL))
+		return cli_usage(erase_usage, "give one of --before or --seq");
+	cg_err_clear(&err);
+	if (before != NULL) {
+		if (audit_parse_time(before, &cutoff, &err) != 0)
+			return cli_usage(erase_usage, err.msg);
+		audit_format_time(cutoff, t);
+		snprintf(why, sizeof(why), "retention: events before %s", t);
+	} else {
+		char buf[64], *dash;
+
+		snprintf(buf, sizeof(buf), "%s", seqs);
+		if ((dash = strchr(buf, '-')) == NULL)
+			return cli_usage(erase_usage, "--seq must be FROM-TO");
+		*dash = '\0';
+		if (audit_parse_u64(buf, &from) != 0 || audit_parse_u64(dash + 1, &to) != 0 || to < from ||
+		    to == UINT64_MAX)
+			return cli_usage(erase_usage, "--seq must be FROM-TO with FROM <= TO");
+		snprintf(why, sizeof(why), "retention: events %llu to %llu", (unsigned long long)from,
+		    (unsigned long long)to);
+		to++;
+	}
+	if (reason != NULL)
+		snprintf(why, sizeof(why), "%s", reason);
+	if (cli_load_key(keyp, KEYFILE_ED25519_SECRET, &k) != 0)
+		goto out;
+	if (audit_open_db(db, &st) != 0)
+		goto out;
+	if (audit_open(st, k, &a, &err) != 0 || audit_erase(a, from, to, cutoff, why, &n, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (ctx->out) {
+		if (n == 0)
+			fprintf(ctx->out, "nothing to erase\n");
+		else
+			fprintf(ctx->out, "erased the payloads of %llu events (leaf hashes kept); logged as event %llu\n",
+			    (unsigned long long)n, (unsigned long long)(audit_size(a) - 1));
+	}
+	r = 0;
+out:
+	audit_free(a);
+	store_close(st);
+	keyfile_free(k);
+	return r;
+}
+
+/* ---- audit --------------------------------------------------------------------- */
+
+static const struct {
+	const char *name;
+	int (*fn)(int, char **, struct cli_ctx *);
+	const char *what;
+} audit_cmds[] = {
+	{ "verify", audit_verify_cmd, "recompute the tree, check every checkpoint [--since, --witness]" },
+	{ "checkpoint", audit_checkpoint_cmd, "save the latest signed checkpoint (for verify --since)" },
+	{ "prove", audit_prove_cmd, "write an inclusion proof file for one event" },
+	{ "verify-proof", audit_verify_proof_cmd, "check an inclusion proof file offline" },
+	{ "show", audit_show_cmd, "print the trail (table or JSON lines)" },
+	{ "witness-keygen", audit_wkeygen_cmd, "make a witness key pair" },
+	{ "cosign", audit_cosign_cmd, "as a witness, cosign the latest checkpoint" },
+	{ "erase", audit_erase_cmd, "erase old payloads, keeping leaf hashes (retention)" },
+	{ "fetch", cli_audit_fetch, "copy a gateway's log over mutual TLS for offline verify (cli_fetch.c)" },
+	{ "witness", audit_witness_cmd, "fetch, verify, cosign and submit over mutual TLS" },
+};
+
+static void
+audit_usage_all(FILE *f)
+{
+	size_t i;
+
+	fprintf(f, "usage: crossgate audit COMMAND [options]   (crossgate audit COMMAND --help)\n\n");
+	for (i = 0; i < sizeof(audit_cmds) / sizeof(audit_cmds[0]); i++)
+		fprintf(f, "  %-15s %s\n", audit_cmds[i].name, audit_cmds[i].what);
+}
+
+int
+cmd_audit(int argc, char **argv, struct cli_ctx *ctx)
+{
+	size_t i;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		audit_usage_all(argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_USAGE : 0;
+	}
+	for (i = 0; i < sizeof(audit_cmds) / sizeof(audit_cmds[0]); i++) {
+		if (strcmp(argv[1], audit_cmds[i].name) == 0)
+			return audit_cmds[i].fn(argc - 1, argv + 1, ctx);
+	}
+	cli_error("unknown audit command '%.40s'", argv[1]);
+	audit_usage_all(stderr);
+	return CLI_USAGE;
+}

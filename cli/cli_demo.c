@@ -1,0 +1,709 @@
+/*
+ * cli_demo.c - `crossgate demo`: the whole file pipeline on synthetic data.
+ *
+ * It runs the same commands a user would (the cmd_* functions of the CLI,
+ * in-process), keeps every input and output under one directory, and writes
+ * steps.sh there with the equivalent command lines, so that each step can be
+ * rerun by hand.
+ *
+ * By default the pipeline runs over the network: certificates are made
+ * (`pki init`), the gateway serves on 127.0.0.1 (an ephemeral port unless
+ * --port) in a child process, both agents pack and push, the analyst pulls
+ * the export, the auditor fetches the audit log and verifies it, and the
+ * gateway is stopped with SIGTERM.  --offline runs the file pipeline instead
+ * (pack, ingest, export, verify on one machine).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <unistd.h>
+#include <jansson.h>
+
+#include "gateway/server.h"
+
+#include "synth/synth.h"
+#include "crypto/keyfile.h"
+#include "cli/cli.h"
+
+static const unsigned char demo_policy_template[] = {
+#include "example_policy.inc"
+	0
+};
+
+#define DEMO_MARKER ".crossgate-demo"
+
+static const char demo_usage[] = "crossgate demo [--dir DIR] [--users N] [--seed N] [--json] [--offline | --port N]";
+
+static const char demo_help[] =
+	"Generate realistic synthetic data for the paid-knowledge platform K and the\n"
+	"game-streaming platform G (messy identifiers, missing consent, duplicates,\n"
+	"a few malformed rows), then generate keys, certificates and a policy, start\n"
+	"the gateway on 127.0.0.1 (mutual TLS; an ephemeral port unless --port N),\n"
+	"let both agents pack and push, the analyst pull the export and the auditor\n"
+	"fetch and verify the audit log, and stop the gateway with SIGTERM.\n"
+	"--offline: the file pipeline instead (pack, ingest, export, verify locally).\n"
+	"Everything stays under DIR (default ./demo): data/ (inputs and the\n"
+	"generator's truth.json), keys/, pki/ (CA and certificates), policy.yaml,\n"
+	"batches/, gateway.db, gateway.log (the server's JSON log), audit-copy.db\n"
+	"(the auditor's copy), out/export.csv, and steps.sh with each step as a\n"
+	"command line.  --users N people per platform (default 50000).\n"
+	"--json prints one JSON summary object instead of progress lines.\n";
+
+/* ---- the gateway in a child process ---- */
+
+static struct server *demo_server;
+
+static void
+demo_on_term(int sig)
+{
+	(void)sig;
+	server_stop(demo_server);
+}
+
+struct demo_gateway {
+	pid_t pid;
+	int port;
+};
+
+/* Bind 127.0.0.1:port in the parent (so the port is known), then serve it in a child. */
+static int
+demo_gateway_start(const char *policy_path, const char *keys, const char *db, const char *cert, const char *key,
+    const char *log_path, int port, struct demo_gateway *g)
+{
+	struct sockaddr_in sin;
+	socklen_t sl = sizeof(sin);
+	char msg[CG_ERR_MSG_MAX + 1];
+	int fd, one = 1, pfd[2], st;
+	ssize_t n;
+
+	g->pid = -1;
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 128) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
+		cli_error("cannot listen on 127.0.0.1:%d: %s", port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	g->port = ntohs(sin.sin_port);
+	fflush(NULL);
+	if (pipe(pfd) != 0 || (g->pid = fork()) < 0) {
+		cli_error("cannot start the gateway: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (g->pid == 0) {
+		struct policy *pol = NULL;
+		struct cli_gw_keys k = { 0 };
+		struct server_config cfg;
+		struct sigaction sa;
+		struct cg_err err;
+		char spool[1300];
+		int lfd, r = 1;
+
+		close(pfd[0]);
+		if ((lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0) {
+			dup2(lfd, STDERR_FILENO);
+			close(lfd);
+		}
+		cg_err_clear(&err);
+		snprintf(spool, sizeof(spool), "%s.spool", db);
+		if (policy_load(policy_path, &pol, NULL, &err) != 0 || cli_load_gateway_keys(keys, &k) != 0) {
+			if (err.msg[0] == '\0')
+				snprintf(err.msg, sizeof(err.msg), "cannot load the gateway keys");
+			goto child_out;
+		}
+		memset(&cfg, 0, sizeof(cfg));
+		cfg.pol = pol;
+		cfg.enc = k.enc;
+		cfg.sign = k.sign;
+		cfg.storage = k.storage;
+		cfg.db_path = db;
+		cfg.spool_dir = spool;
+		cfg.cert = cert;
+		cfg.key = key;
+		cfg.listen_fd = fd;
+		fd = -1;   /* transferred */
+		if (server_new(&cfg, &demo_server, &err) != 0)
+			goto child_out;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_handler = demo_on_term;
+		sigemptyset(&sa.sa_mask);
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		if (write(pfd[1], "", 1) != 1) {
+			/* the demo is gone; serve until told to stop */
+		}
+		close(pfd[1]);
+		pfd[1] = -1;
+		r = server_run(demo_server, &err) != 0;
+		if (r)
+			fprintf(stderr, "crossgate: %s\n", err.msg);
+child_out:
+		if (pfd[1] >= 0) {
+			if (write(pfd[1], err.msg, strlen(err.msg)) < 0) {
+				/* nothing more to do */
+			}
+			close(pfd[1]);
+		}
+		if (fd >= 0)
+			close(fd);
+		server_free(demo_server);
+		cli_gateway_keys_free(&k);
+		policy_free(pol);
+		_exit(r);
+	}
+	close(fd);
+	close(pfd[1]);
+	do
+		n = read(pfd[0], msg, sizeof(msg) - 1);
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == 1 && msg[0] == '\0')
+		return 0;
+	msg[n > 0 ? n : 0] = '\0';
+	cli_error("the gateway did not start: %s (see %s)", n > 0 ? msg : "it exited", log_path);
+	(void)waitpid(g->pid, &st, 0);
+	g->pid = -1;
+	return -1;
+}
+
+/* SIGTERM and wait: the gateway finishes what is in flight, checkpoints and exits 0. */
+static int
+demo_gateway_stop(struct demo_gateway *g)
+{
+	int st;
+
+	if (g->pid <= 0)
+		return -1;
+	kill(g->pid, SIGTERM);
+	while (waitpid(g->pid, &st, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	g->pid = -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* The analyst's DP question: course category x game category counts, for the affinity map. */
+#define DEMO_AFFINITY_KEYS "k_top_course_category,g_top_game_category"
+#define DEMO_AFFINITY_RHO "0.5"
+
+/* The counts of the last "export" audit event of the log in db_path, into es (left as is if none). */
+struct demo_counts {
+	struct export_stats *es;
+	int found;
+};
+
+static int
+demo_counts_cb(const struct audit_record *rec, void *arg)
+{
+	struct demo_counts *dc = arg;
+	Crossgate__AuditEvent *ev;
+	size_t i;
+
+	if (rec->erased || (ev = crossgate__audit_event__unpack(NULL, rec->len, rec->event)) == NULL)
+		return 0;
+	if (strcmp(ev->action, "export") == 0 && strcmp(ev->outcome, "ok") == 0) {
+		for (i = 0; i < ev->n_counts; i++) {
+			const char *k = ev->counts[i]->key;
+			uint64_t v = ev->counts[i]->value;
+			if (strcmp(k, "matched") == 0) dc->es->matched = v;
+			else if (strcmp(k, "no_consent") == 0) dc->es->no_consent = v;
+			else if (strcmp(k, "ambiguous") == 0) dc->es->ambiguous = v;
+			else if (strcmp(k, "superseded") == 0) dc->es->superseded = v;
+		}
+		dc->found = 1;
+	}
+	crossgate__audit_event__free_unpacked(ev, NULL);
+	return 0;
+}
+
+static void
+demo_export_counts(const char *db_path, struct export_stats *es)
+{
+	struct demo_counts dc = { es, 0 };
+	struct store *st = NULL;
+	struct cg_err err;
+
+	if (store_open(db_path, 0, &st, &err) != 0 || audit_iter(st, 0, demo_counts_cb, &dc, &err) != 0)
+		cli_error("%s: cannot read the export's counts: %s", db_path, err.msg);
+	store_close(st);
+}
+
+struct demo_paths {
+	char dir[1024], data[1100], keys[1100], kgw[1200], kk[1200], kg[1200], match[1200], policy[1100];
+	char batches[1100], kbatch[1200], gbatch[1200], db[1100], out[1100], export[1200], affinity[1200];
+	char kcsv[1200], gcsv[1200], steps[1100];
+	char pki[1100], ca[1200], gwcert[1200], gwkey[1200], log[1100], pid[1100], copy[1100];
+};
+
+static int
+demo_mkdir(const char *d)
+{
+	if (mkdir(d, 0700) != 0 && errno != EEXIST) {
+		cli_error("cannot create %s: %s", d, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Run one CLI command in-process and add its command line to steps.sh. */
+static int
+demo_run(FILE *steps, struct cli_ctx *ctx, int (*fn)(int, char **, struct cli_ctx *), char **argv)
+{
+	int argc = 0, i;
+
+	while (argv[argc] != NULL)
+		argc++;
+	if (steps != NULL) {
+		fputs("crossgate", steps);
+		for (i = 0; i < argc; i++)
+			fprintf(steps, " '%s'", argv[i]);
+		fputc('\n', steps);
+	}
+	if (ctx->out != NULL) {
+		fprintf(ctx->out, "\n$ crossgate");
+		for (i = 0; i < argc; i++)
+			fprintf(ctx->out, " %s", argv[i]);
+		fputc('\n', ctx->out);
+	}
+	return fn(argc, argv, ctx);
+}
+
+/* The example policy with the freshly generated partner keys pasted in. */
+static int
+demo_write_policy(const struct demo_paths *p)
+{
+	const char *tmpl = (const char *)demo_policy_template, *at = tmpl, *q;
+	const char *partners[2] = { p->kk, p->kg };
+	struct keyfile_key *pub = NULL;
+	struct cg_err err;
+	char path[1300], line[KEYFILE_LINE_MAX];
+	FILE *f;
+	int i, r = -1;
+
+	if ((f = fopen(p->policy, "w")) == NULL) {
+		cli_error("cannot write %s: %s", p->policy, strerror(errno));
+		return -1;
+	}
+	fputs("# Written by 'crossgate demo' from policy/example.yaml with this run's partner keys.\n", f);
+	for (i = 0; i < 2; i++) {
+		cg_err_clear(&err);
+		if ((q = strstr(at, "signing_key: \"")) == NULL) {
+			cli_error("policy template has no signing_key for partner %d", i + 1);
+			goto out;
+		}
+		q += strlen("signing_key: \"");
+		fwrite(at, 1, (size_t)(q - at), f);
+		snprintf(path, sizeof(path), "%s/sign.pub", partners[i]);
+		if (keyfile_load(path, KEYFILE_ED25519_PUBLIC, &pub, &err) != 0 ||
+		    keyfile_public_line(pub, line, sizeof(line)) != 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+		keyfile_free(pub);
+		pub = NULL;
+		fputs(line, f);
+		if ((at = strchr(q, '"')) == NULL) {
+			cli_error("policy template: unterminated signing_key");
+			goto out;
+		}
+	}
+	fputs(at, f);
+	r = 0;
+out:
+	keyfile_free(pub);
+	if (fclose(f) != 0 && r == 0) {
+		cli_error("cannot write %s: %s", p->policy, strerror(errno));
+		r = -1;
+	}
+	return r;
+}
+
+/* Only ever clear a directory that an earlier demo made. */
+static int
+demo_prepare_dir(const struct demo_paths *p)
+{
+	char marker[1200], path[1300];
+	const char *old[] = { "gateway.db", "gateway.db-wal", "gateway.db-shm", "batches/k.batch",
+		"batches/g.batch", "out/export.csv", "out/export.csv.meta.json", "out/affinity.csv",
+		"out/affinity.csv.meta.json", "audit-copy.db", "audit-copy.db-wal", "audit-copy.db-shm",
+		"gateway.log", "gateway.pid", NULL };
+	struct stat sb;
+	int i;
+
+	snprintf(marker, sizeof(marker), "%s/%s", p->dir, DEMO_MARKER);
+	if (stat(p->dir, &sb) == 0) {
+		if (stat(marker, &sb) != 0) {
+			if (rmdir(p->dir) != 0 && errno != ENOENT) {
+				cli_error("%s exists and was not made by 'crossgate demo'; choose another --dir",
+				    p->dir);
+				return -1;
+			}
+		} else {
+			for (i = 0; old[i] != NULL; i++) {
+				snprintf(path, sizeof(path), "%s/%s", p->dir, old[i]);
+				if (unlink(path) != 0 && errno != ENOENT) {
+					cli_error("cannot remove %s: %s", path, strerror(errno));
+					return -1;
+				}
+			}
+		}
+	}
+	if (demo_mkdir(p->dir) != 0)
+		return -1;
+	{
+		FILE *f = fopen(marker, "w");
+		if (f == NULL) {
+			cli_error("cannot write %s: %s", marker, strerror(errno));
+			return -1;
+		}
+		fputs("made by crossgate demo\n", f);
+		fclose(f);
+	}
+	if (demo_mkdir(p->data) || demo_mkdir(p->keys) || demo_mkdir(p->batches) || demo_mkdir(p->out))
+		return -1;
+	return 0;
+}
+
+static void
+demo_paths_init(struct demo_paths *p, const char *dir)
+{
+	snprintf(p->dir, sizeof(p->dir), "%s", dir);
+	snprintf(p->data, sizeof(p->data), "%s/data", dir);
+	snprintf(p->keys, sizeof(p->keys), "%s/keys", dir);
+	snprintf(p->kgw, sizeof(p->kgw), "%s/gateway", p->keys);
+	snprintf(p->kk, sizeof(p->kk), "%s/k", p->keys);
+	snprintf(p->kg, sizeof(p->kg), "%s/g", p->keys);
+	snprintf(p->match, sizeof(p->match), "%s/match.key", p->keys);
+	snprintf(p->policy, sizeof(p->policy), "%s/policy.yaml", dir);
+	snprintf(p->batches, sizeof(p->batches), "%s/batches", dir);
+	snprintf(p->kbatch, sizeof(p->kbatch), "%s/k.batch", p->batches);
+	snprintf(p->gbatch, sizeof(p->gbatch), "%s/g.batch", p->batches);
+	snprintf(p->db, sizeof(p->db), "%s/gateway.db", dir);
+	snprintf(p->out, sizeof(p->out), "%s/out", dir);
+	snprintf(p->export, sizeof(p->export), "%s/export.csv", p->out);
+	snprintf(p->affinity, sizeof(p->affinity), "%s/affinity.csv", p->out);
+	snprintf(p->kcsv, sizeof(p->kcsv), "%s/k_users.csv", p->data);
+	snprintf(p->gcsv, sizeof(p->gcsv), "%s/g_viewers.csv", p->data);
+	snprintf(p->steps, sizeof(p->steps), "%s/steps.sh", dir);
+	snprintf(p->pki, sizeof(p->pki), "%s/pki", dir);
+	snprintf(p->ca, sizeof(p->ca), "%s/ca.pem", p->pki);
+	snprintf(p->gwcert, sizeof(p->gwcert), "%s/gateway.pem", p->pki);
+	snprintf(p->gwkey, sizeof(p->gwkey), "%s/gateway.key", p->pki);
+	snprintf(p->log, sizeof(p->log), "%s/gateway.log", dir);
+	snprintf(p->pid, sizeof(p->pid), "%s/gateway.pid", dir);
+	snprintf(p->copy, sizeof(p->copy), "%s/audit-copy.db", dir);
+}
+
+int
+cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' }, { "users", required_argument, NULL, 'u' },
+		{ "seed", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+		{ "offline", no_argument, NULL, 'o' }, { "port", required_argument, NULL, 'p' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	struct demo_gateway gw = { -1, 0 };
+	char report[1300];
+	char gwaddr[64] = "", kcert[1300], kkey[1300], gcert[1300], gkey[1300], acert[1300], akey[1300];
+	char ucert[1300], ukey[1300];
+	int offline = 0, port = 0, server_exit = -1;
+	struct demo_paths p;
+	struct synth_opts so;
+	struct synth_truth truth;
+	struct cli_ctx sub;
+	struct pack_stats kstats, gstats;
+	struct cg_err err;
+	const char *dir = "demo";
+	FILE *steps = NULL;
+	char path[1300], *end, kpath[1300], gpath[1300], gwpub[1300], gwsign[1300];
+	int c, json = 0, r = 1;
+
+	synth_opts_default(&so);
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd': dir = optarg; break;
+		case 'u':
+			errno = 0;
+			so.users = strtoull(optarg, &end, 10);
+			if (errno || *end || so.users < 100 || so.users > 20000000) {
+				cli_error("--users must be a number from 100 to 20000000");
+				return 2;
+			}
+			break;
+		case 's':
+			errno = 0;
+			so.seed = strtoull(optarg, &end, 10);
+			if (errno || *end) {
+				cli_error("--seed must be a number");
+				return 2;
+			}
+			break;
+		case 'j': json = 1; break;
+		case 'o': offline = 1; break;
+		case 'p':
+			errno = 0;
+			port = (int)strtol(optarg, &end, 10);
+			if (errno || *end || port < 0 || port > 65535) {
+				cli_error("--port must be a number from 0 to 65535");
+				return 2;
+			}
+			break;
+		case 'h': printf("usage: %s\n\n%s", demo_usage, demo_help); return 0;
+		default: fprintf(stderr, "usage: %s\n", demo_usage); return 2;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "crossgate: unexpected argument '%s'\nusage: %s\n", argv[optind], demo_usage);
+		return 2;
+	}
+	demo_paths_init(&p, dir);
+	if (demo_prepare_dir(&p) != 0)
+		return 1;
+	memset(&sub, 0, sizeof(sub));
+	sub.out = json ? NULL : ctx->out;
+	sub.report_max = 5;   /* the demo shows a few bad rows; `agent pack` by hand shows up to 50 */
+
+	if (sub.out)
+		fprintf(sub.out, "generating %llu users per platform into %s ...\n", (unsigned long long)so.users,
+		    p.data);
+	cg_err_clear(&err);
+	if (synth_write(p.data, &so, &truth, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if ((steps = fopen(p.steps, "w")) == NULL) {
+		cli_error("cannot write %s: %s", p.steps, strerror(errno));
+		goto out;
+	}
+	fprintf(steps, "#!/bin/sh\n# The demo's steps, as command lines (run from the directory the demo ran in).\n"
+	    "set -e\n");
+	{
+		char *kg_gw[] = { "keygen", "gateway", "--dir", p.kgw, "--db", p.db, "--force", NULL };
+		char *kg_k[] = { "keygen", "partner", "--id", "k", "--dir", p.kk, "--force", NULL };
+		char *kg_g[] = { "keygen", "partner", "--id", "g", "--dir", p.kg, "--force", NULL };
+		char *kg_m[] = { "keygen", "match", "--out", p.match, "--force", NULL };
+		if (demo_run(steps, &sub, cmd_keygen, kg_gw) || demo_run(steps, &sub, cmd_keygen, kg_k) ||
+		    demo_run(steps, &sub, cmd_keygen, kg_g) || demo_run(steps, &sub, cmd_keygen, kg_m))
+			goto out;
+	}
+	if (!offline) {
+		char *pk[] = { "pki", "init", "--dir", p.pki, "--client", "partner:k", "--client", "partner:g",
+			"--client", "analyst:analyst", "--client", "auditor:auditor", "--force", NULL };
+		if (demo_run(steps, &sub, cmd_pki, pk))
+			goto out;
+	}
+	if (demo_write_policy(&p) != 0)
+		goto out;
+	fprintf(steps, "# policy.yaml: policy/example.yaml with the partners' sign.pub lines pasted in\n");
+	snprintf(kpath, sizeof(kpath), "%s/sign.key", p.kk);
+	snprintf(gpath, sizeof(gpath), "%s/sign.key", p.kg);
+	snprintf(gwpub, sizeof(gwpub), "%s/enc.pub", p.kgw);
+	snprintf(path, sizeof(path), "%s/sign.pub", p.kgw);
+	snprintf(gwsign, sizeof(gwsign), "%s/sign.key", p.kgw);
+	if (offline) {
+		{
+			char *pc[] = { "policy", "check", p.policy, NULL };
+			if (demo_run(steps, &sub, cmd_policy, pc))
+				goto out;
+		}
+		{
+			char *pk[] = { "agent", "pack", "--policy", p.policy, "--partner", "k", "--input", p.kcsv, "--out",
+				p.kbatch, "--match-key", p.match, "--sign-key", kpath, "--gateway-pub", gwpub, NULL };
+			char *pg[] = { "agent", "pack", "--policy", p.policy, "--partner", "g", "--input", p.gcsv, "--out",
+				p.gbatch, "--match-key", p.match, "--sign-key", gpath, "--gateway-pub", gwpub, NULL };
+			if (demo_run(steps, &sub, cmd_agent, pk))
+				goto out;
+			kstats = sub.pack;
+			if (demo_run(steps, &sub, cmd_agent, pg))
+				goto out;
+			gstats = sub.pack;
+		}
+		{
+			char *in[] = { "gateway", "ingest", "--db", p.db, "--policy", p.policy, "--keys", p.kgw, p.kbatch,
+				p.gbatch, NULL };
+			char *ex[] = { "export", "--db", p.db, "--policy", p.policy, "--keys", p.kgw, "--purpose",
+				"analytics", "--out", p.export, NULL };
+			char *qu[] = { "query", "--db", p.db, "--policy", p.policy, "--keys", p.kgw, "--purpose", "analytics",
+				"--group-by", DEMO_AFFINITY_KEYS, "--metric", "count", "--rho", DEMO_AFFINITY_RHO, "--out",
+				p.affinity, NULL };
+			if (demo_run(steps, &sub, cmd_gateway, in) || demo_run(steps, &sub, cmd_query, qu) ||
+			    demo_run(steps, &sub, cmd_export, ex))
+				goto out;
+		}
+		{
+			char *av[] = { "audit", "verify", "--db", p.db, "--pub", path, "--record-key", gwsign, NULL };
+			(void)demo_run(steps, &sub, cmd_audit, av);
+		}
+	} else {
+		/* The gateway serves in a child; the clients below are this process, as separate machines would be. */
+		if (demo_gateway_start(p.policy, p.kgw, p.db, p.gwcert, p.gwkey, p.log, port, &gw) != 0)
+			goto out;
+		snprintf(gwaddr, sizeof(gwaddr), "localhost:%d", gw.port);
+		snprintf(kcert, sizeof(kcert), "%s/k.pem", p.pki);
+		snprintf(kkey, sizeof(kkey), "%s/k.key", p.pki);
+		snprintf(gcert, sizeof(gcert), "%s/g.pem", p.pki);
+		snprintf(gkey, sizeof(gkey), "%s/g.key", p.pki);
+		snprintf(acert, sizeof(acert), "%s/analyst.pem", p.pki);
+		snprintf(akey, sizeof(akey), "%s/analyst.key", p.pki);
+		snprintf(ucert, sizeof(ucert), "%s/auditor.pem", p.pki);
+		snprintf(ukey, sizeof(ukey), "%s/auditor.key", p.pki);
+		fprintf(steps, "crossgate 'gateway' 'serve' '--db' '%s' '--policy' '%s' '--keys' '%s' '--cert' '%s' "
+		    "'--key' '%s' '--listen' '127.0.0.1:%d' '--pid-file' '%s'\n", p.db, p.policy, p.kgw, p.gwcert,
+		    p.gwkey, gw.port, p.pid);
+		if (sub.out)
+			fprintf(sub.out, "\n$ crossgate gateway serve --db %s --policy %s --keys %s --cert %s --key %s "
+			    "--listen 127.0.0.1:%d   (in the background; JSON log in %s)\n", p.db, p.policy, p.kgw,
+			    p.gwcert, p.gwkey, gw.port, p.log);
+		{
+			char *pk[] = { "agent", "push", "--gateway", gwaddr, "--ca", p.ca, "--cert", kcert, "--key", kkey,
+				"--policy", p.policy, "--partner", "k", "--input", p.kcsv, "--out", p.kbatch,
+				"--match-key", p.match, "--sign-key", kpath, "--gateway-pub", gwpub, NULL };
+			char *pg[] = { "agent", "push", "--gateway", gwaddr, "--ca", p.ca, "--cert", gcert, "--key", gkey,
+				"--policy", p.policy, "--partner", "g", "--input", p.gcsv, "--out", p.gbatch,
+				"--match-key", p.match, "--sign-key", gpath, "--gateway-pub", gwpub, NULL };
+			if (demo_run(steps, &sub, cmd_agent, pk))
+				goto out;
+			kstats = sub.pack;
+			if (demo_run(steps, &sub, cmd_agent, pg))
+				goto out;
+			gstats = sub.pack;
+			sub.ingested_records = sub.pushed_records;
+		}
+		{
+			char *ex[] = { "export", "--gateway", gwaddr, "--ca", p.ca, "--cert", acert, "--key", akey,
+				"--purpose", "analytics", "--out", p.export, NULL };
+			char *qu[] = { "query", "--gateway", gwaddr, "--ca", p.ca, "--cert", acert, "--key", akey,
+				"--purpose", "analytics", "--group-by", DEMO_AFFINITY_KEYS, "--metric", "count", "--rho",
+				DEMO_AFFINITY_RHO, "--out", p.affinity, NULL };
+			/* aggregates first: the default channel; the row export is the exception the policy allows */
+			if (demo_run(steps, &sub, cmd_query, qu) || demo_run(steps, &sub, cmd_export, ex))
+				goto out;
+		}
+		{
+			char *fe[] = { "audit", "fetch", "--gateway", gwaddr, "--ca", p.ca, "--cert", ucert, "--key", ukey,
+				"--out", p.copy, "--pub", path, NULL };
+			(void)demo_run(steps, &sub, cmd_audit, fe);
+		}
+		/*
+		 * The analyst was told only its rows; the join's counts (matched,
+		 * left out for consent, ...) are in the export's audit event, which
+		 * the auditor's verified copy holds.
+		 */
+		demo_export_counts(p.copy, &sub.export);
+		fprintf(steps, "kill \"$(cat '%s')\"\n", p.pid);
+		server_exit = demo_gateway_stop(&gw);
+		if (sub.out)
+			fprintf(sub.out, "\ngateway stopped (SIGTERM), exit status %d\n", server_exit);
+		if (server_exit != 0) {
+			cli_error("the gateway exited with status %d (see %s)", server_exit, p.log);
+			sub.audit_ok = 0;
+		}
+	}
+	/* The analyst's last step: the report, from the export alone. */
+	snprintf(report, sizeof(report), "%s/report.html", p.out);
+	{
+		char *an[] = { "analytics", "report", "--input", p.export, "--aggregates", p.affinity, "--policy", p.policy,
+			"--out", report, NULL };
+		if (demo_run(steps, &sub, cmd_analytics, an))
+			goto out;
+	}
+	if (json) {
+		json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+		    "s:I, s:b, s:s, s:s, s:{s:I, s:I}}",
+		    "dir", p.dir,
+		    "k_rows", (json_int_t)kstats.rows, "g_rows", (json_int_t)gstats.rows,
+		    "rejected_rows", (json_int_t)(kstats.bad_rows + gstats.bad_rows),
+		    "duplicate_rows", (json_int_t)(kstats.duplicates + gstats.duplicates),
+		    "no_match_consent", (json_int_t)(kstats.no_match + gstats.no_match),
+		    "k_packed", (json_int_t)kstats.packed, "g_packed", (json_int_t)gstats.packed,
+		    "ingested_records", (json_int_t)sub.ingested_records,
+		    "matched_subjects", (json_int_t)sub.export.matched,
+		    "left_out_for_consent", (json_int_t)sub.export.no_consent,
+		    "ambiguous", (json_int_t)sub.export.ambiguous,
+		    "exported_rows", (json_int_t)sub.export.exported,
+		    "suppressed_rows", (json_int_t)sub.export.suppressed,
+		    "k", (json_int_t)sub.export.k,
+		    "audit_events", (json_int_t)sub.audit.events,
+		    "audit_verified", sub.audit_ok,
+		    "export", p.export,
+		    "aggregates", p.affinity,
+		    "truth", "matched", (json_int_t)truth.matched,
+		    "exported_before_suppression", (json_int_t)truth.exported_before_suppression);
+		if (o != NULL) {
+			json_object_set_new(o, "mode", json_string(offline ? "offline" : "network"));
+			json_object_set_new(o, "report", json_string(report));
+			if (!offline) {
+				json_object_set_new(o, "gateway", json_string(gwaddr));
+				json_object_set_new(o, "pushed_records", json_integer((json_int_t)sub.pushed_records));
+				json_object_set_new(o, "push_duplicates", json_integer((json_int_t)sub.push_duplicates));
+				json_object_set_new(o, "push_attempts", json_integer((json_int_t)sub.push_attempts));
+				json_object_set_new(o, "fetched_events", json_integer((json_int_t)sub.fetched_events));
+				json_object_set_new(o, "gateway_exit", json_integer(server_exit));
+				json_object_set_new(o, "gateway_log", json_string(p.log));
+				json_object_set_new(o, "audit_copy", json_string(p.copy));
+			}
+		}
+		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+		if (s == NULL) {
+			cli_error("cannot format the JSON summary");
+			json_decref(o);
+			goto out;
+		}
+		printf("%s\n", s);
+		free(s);
+		json_decref(o);
+	} else if (ctx->out) {
+		fprintf(ctx->out,
+		    "\n== crossgate demo summary (%s) ==\n"
+		    "rows read           K %llu, G %llu\n"
+		    "rows rejected       %llu (the first few per file reported above with file:line:column)\n"
+		    "duplicates merged   %llu\n"
+		    "no match consent    %llu users never left their partner\n"
+		    "records ingested    %llu%s\n"
+		    "matched subjects    %llu (generator's truth: %llu)\n"
+		    "left out, consent   %llu\n"
+		    "exported rows       %llu (suppressed below k=%u: %llu; truth before suppression: %llu)\n"
+		    "audit log           %llu events, %s\n"
+		    "aggregates          %s (DP counts, course x game category)\n"
+		    "export              %s\n"
+		    "every step by hand  %s\n"
+		    "analytics report    %s\n",
+		    p.dir, (unsigned long long)kstats.rows, (unsigned long long)gstats.rows,
+		    (unsigned long long)(kstats.bad_rows + gstats.bad_rows),
+		    (unsigned long long)(kstats.duplicates + gstats.duplicates),
+		    (unsigned long long)(kstats.no_match + gstats.no_match),
+		    (unsigned long long)sub.ingested_records, offline ? "" : " (pushed over mutual TLS, acknowledged after commit)",
+		    (unsigned long long)sub.export.matched,
+		    (unsigned long long)truth.matched, (unsigned long long)sub.export.no_consent,
+		    (unsigned long long)sub.export.exported, sub.export.k, (unsigned long long)sub.export.suppressed,
+		    (unsigned long long)truth.exported_before_suppression, (unsigned long long)sub.audit.events,
+		    sub.audit_ok ? "verified" : "VERIFICATION FAILED", p.affinity, p.export, p.steps, report);
+	}
+	if (!offline && ctx->out && !json)
+		fprintf(ctx->out, "gateway             %s, log %s, auditor's copy %s\n", gwaddr, p.log, p.copy);
+	r = sub.audit_ok ? 0 : 1;
+out:
+	if (gw.pid > 0)
+		(void)demo_gateway_stop(&gw);
+	if (steps != NULL)
+		fclose(steps);
+	return r;
+}

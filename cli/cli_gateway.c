@@ -1,0 +1,402 @@
+/* cli_gateway.c - crossgate gateway */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sodium.h>
+
+#include "cli/cli.h"
+#include "gateway/erase.h"
+#include "gateway/stats.h"
+#include "audit/audit.h"
+#include "gateway/ingest.h"
+#include "gateway/server.h"
+#include "store/store.h"
+#include "policy/policy.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- gateway --------------------------------------------------------------- */
+
+static const char gateway_usage[] =
+	"crossgate gateway ingest --db DB --policy FILE --keys DIR BATCH...\n"
+	"       crossgate gateway purge  --db DB --policy FILE --keys DIR [--now TIME]\n"
+	"       crossgate gateway stats  --db DB --policy FILE --partner ID\n"
+	"       crossgate gateway serve  --db DB --policy FILE --keys DIR --cert CERT.pem --key KEY.pem\n"
+	"                                [--listen HOST:PORT] [--spool DIR] [--foreground]\n"
+	"                                [--pid-file FILE] [--port-file FILE]";
+
+static const char gateway_help[] =
+	"Ingest batch files.  Each batch is verified (partner's signature over the\n"
+	"whole file, policy, gateway key), opened, checked record by record against\n"
+	"the policy, and committed in one transaction: all of it or nothing.  A batch\n"
+	"already committed is reported as a duplicate and changes nothing.  Every\n"
+	"outcome is an audit event.  DIR holds the gateway keys of 'crossgate keygen\n"
+	"gateway' (enc.key, sign.key, storage.key).  Exit 1 if any batch was rejected.\n"
+	"A revocation batch (agent revoke) erases the users it names.\n"
+	"\n"
+	"purge: erase every partner's records whose consent is older than its\n"
+	"retention_days in the policy (secure delete, WAL truncated), one audit event\n"
+	"per partner with the count.  --now (YYYY-MM-DD or unix seconds) for a dry\n"
+	"clock in tests; default now.\n"
+	"\n"
+	"stats: a partner's own view: how many of its records are stored and how many\n"
+	"consent to each purpose.  Counts only, never which users, never matches.\n"
+	"\n"
+	"serve: the same over mutual TLS 1.3 (see the policy's network and principals\n"
+	"sections): partners push batches, analysts pull exports, auditors fetch the\n"
+	"audit log; anything else is refused, answered with an error and logged in\n"
+	"the audit log.  A batch is acknowledged only once committed.  Logs are JSON\n"
+	"lines on stderr.  Without --foreground the server goes to the background once\n"
+	"it listens (the command returns 0 then, or 1 with the reason); --pid-file\n"
+	"gets its pid, --port-file the port it listens on (useful with port 0).\n"
+	"SIGTERM or SIGINT: stop accepting, finish requests in flight, checkpoint the\n"
+	"database, exit 0.  --spool (default DB.spool) holds batches being received.\n";
+
+static struct server *gateway_server;
+
+static void
+gateway_on_signal(int sig)
+{
+	(void)sig;
+	server_stop(gateway_server);
+}
+
+static int
+gateway_write_file(const char *path, long value)
+{
+	char tmp[4200];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL)
+		return -1;
+	fprintf(f, "%ld\n", value);
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+struct gateway_serve_args {
+	const char *db, *policy, *keys, *cert, *key, *listen, *spool, *pid_file, *port_file;
+	int foreground;
+};
+
+/*
+ * Set up and run.  `ready` (>= 0) is a pipe to the parent that waits for the
+ * background server: one byte 0 when listening, or the error text.
+ */
+static int
+gateway_serve_run(const struct gateway_serve_args *a, int ready)
+{
+	struct policy *pol = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct server_config cfg;
+	struct server *srv = NULL;
+	struct sigaction sa;
+	struct cg_err err;
+	char spool[4200];
+	int r = 1;
+
+	cg_err_clear(&err);
+	if (policy_load(a->policy, &pol, NULL, &err) != 0)
+		goto fail;
+	if (cli_load_gateway_keys(a->keys, &k) != 0) {
+		cg_err_set(&err, CG_ERR_IO, "cannot load the gateway keys from %s", a->keys);
+		goto fail;
+	}
+	snprintf(spool, sizeof(spool), "%s.spool", a->db);
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.pol = pol;
+	cfg.enc = k.enc;
+	cfg.sign = k.sign;
+	cfg.storage = k.storage;
+	cfg.db_path = a->db;
+	cfg.spool_dir = a->spool != NULL ? a->spool : spool;
+	cfg.cert = a->cert;
+	cfg.key = a->key;
+	cfg.listen = a->listen;
+	cfg.listen_fd = -1;
+	if (server_new(&cfg, &srv, &err) != 0)
+		goto fail;
+	if (a->port_file != NULL && gateway_write_file(a->port_file, server_port(srv)) != 0) {
+		cg_err_set(&err, CG_ERR_IO, "cannot write %s", a->port_file);
+		goto fail;
+	}
+	if (a->pid_file != NULL && gateway_write_file(a->pid_file, (long)getpid()) != 0) {
+		cg_err_set(&err, CG_ERR_IO, "cannot write %s", a->pid_file);
+		goto fail;
+	}
+	gateway_server = srv;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = gateway_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	if (ready >= 0) {
+		if (write(ready, "", 1) != 1) {
+			/* the parent is gone: serve anyway */
+		}
+		close(ready);
+		ready = -1;
+	}
+	if (server_run(srv, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	r = 0;
+	goto out;
+fail:
+	if (ready >= 0) {
+		if (write(ready, err.msg, strlen(err.msg)) < 0) {
+			/* nothing more to do */
+		}
+		close(ready);
+	} else
+		cli_error("%s", err.msg);
+out:
+	gateway_server = NULL;
+	if (a->pid_file != NULL && srv != NULL)
+		unlink(a->pid_file);
+	server_free(srv);
+	cli_gateway_keys_free(&k);
+	policy_free(pol);
+	return r;
+}
+
+static int
+gateway_serve(const struct gateway_serve_args *a)
+{
+	char msg[CG_ERR_MSG_MAX + 1];
+	int pfd[2], st, devnull;
+	ssize_t n;
+	pid_t pid;
+
+	if (a->foreground)
+		return gateway_serve_run(a, -1);
+	/* Fork first: the store is opened in the process that uses it (SQLite locks do not survive fork). */
+	fflush(NULL);
+	if (pipe(pfd) != 0 || (pid = fork()) < 0) {
+		cli_error("cannot start the server in the background: %s", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		close(pfd[0]);
+		setsid();
+		if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
+			dup2(devnull, STDIN_FILENO);
+			dup2(devnull, STDOUT_FILENO);
+			if (devnull > STDERR_FILENO)
+				close(devnull);
+		}
+		_exit(gateway_serve_run(a, pfd[1]));
+	}
+	close(pfd[1]);
+	do
+		n = read(pfd[0], msg, sizeof(msg) - 1);
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == 1 && msg[0] == '\0')
+		return 0;
+	if (n > 0) {
+		msg[n] = '\0';
+		cli_error("%s", msg);
+	} else
+		cli_error("the server exited during start-up");
+	(void)waitpid(pid, &st, 0);
+	return 1;
+}
+
+static int
+gateway_purge(const char *db, const char *policy, const char *keys, const char *now_arg, struct cli_ctx *ctx)
+{
+	struct policy *pol = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct cg_err err;
+	uint64_t erased = 0;
+	int64_t now = (int64_t)time(NULL);
+	int r = 1;
+
+	cg_err_clear(&err);
+	if (now_arg != NULL && audit_parse_time(now_arg, &now, &err) != 0) {
+		cli_error("--now: %s", err.msg);
+		return CLI_USAGE;
+	}
+	if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)
+		goto out;
+	if (store_open(db, 0, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
+	    audit_policy_seen(a, pol->hash, &err) != 0 || erase_purge(st, a, pol, now, 0, &erased, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %llu records past their partner's retention erased\n", db,
+		    (unsigned long long)erased);
+	r = 0;
+out:
+	audit_free(a);
+	store_close(st);
+	cli_gateway_keys_free(&k);
+	policy_free(pol);
+	return r;
+}
+
+static int
+gateway_stats(const char *db, const char *policy, const char *partner, struct cli_ctx *ctx)
+{
+	struct policy *pol = NULL;
+	struct store *st = NULL;
+	struct stats_partner sp;
+	struct cg_err err;
+	size_t i;
+	int r = 1;
+
+	cg_err_clear(&err);
+	if (cli_load_policy(policy, &pol) != 0)
+		goto out;
+	if (store_open(db, 0, &st, &err) != 0 || stats_partner_get(st, pol, partner, &sp, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (ctx->out) {
+		fprintf(ctx->out, "partner %s: %llu records stored from %llu batches\n", partner,
+		    (unsigned long long)sp.records, (unsigned long long)sp.batches);
+		for (i = 0; i < pol->npurposes; i++)
+			fprintf(ctx->out, "  %-12s %llu consent, %llu do not\n", pol->purposes[i],
+			    (unsigned long long)sp.with_purpose[i], (unsigned long long)(sp.records - sp.with_purpose[i]));
+	}
+	r = 0;
+out:
+	store_close(st);
+	policy_free(pol);
+	return r;
+}
+
+int
+cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
+		{ "keys", required_argument, NULL, 'k' }, { "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'K' }, { "listen", required_argument, NULL, 'l' },
+		{ "spool", required_argument, NULL, 's' }, { "foreground", no_argument, NULL, 'f' },
+		{ "pid-file", required_argument, NULL, 'P' }, { "port-file", required_argument, NULL, 'O' },
+		{ "now", required_argument, NULL, 'n' }, { "partner", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	struct gateway_serve_args sa = { 0 };
+	const char *db = NULL, *policy = NULL, *keys = NULL, *now_arg = NULL, *partner = NULL;
+	struct policy *pol = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct ingest_keys ik;
+	struct ingest_result res;
+	struct cg_err err;
+	int c, i, r = 1, failed = 0;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 'p': policy = optarg; break;
+		case 'k': keys = optarg; break;
+		case 'c': sa.cert = optarg; break;
+		case 'K': sa.key = optarg; break;
+		case 'l': sa.listen = optarg; break;
+		case 's': sa.spool = optarg; break;
+		case 'f': sa.foreground = 1; break;
+		case 'P': sa.pid_file = optarg; break;
+		case 'O': sa.port_file = optarg; break;
+		case 'n': now_arg = optarg; break;
+		case 'a': partner = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", gateway_usage, gateway_help); return 0;
+		default: return cli_usage(gateway_usage, NULL);
+		}
+	}
+	if (optind >= argc || (strcmp(argv[optind], "ingest") != 0 && strcmp(argv[optind], "serve") != 0 &&
+	    strcmp(argv[optind], "purge") != 0 && strcmp(argv[optind], "stats") != 0))
+		return cli_usage(gateway_usage, "unknown or missing gateway command (ingest, serve, purge, stats)");
+	if (db == NULL) return cli_missing(gateway_usage, "--db");
+	if (policy == NULL) return cli_missing(gateway_usage, "--policy");
+	if (strcmp(argv[optind], "stats") == 0) {
+		if (partner == NULL) return cli_missing(gateway_usage, "--partner");
+		if (optind + 1 != argc)
+			return cli_usage(gateway_usage, "unexpected argument");
+		return gateway_stats(db, policy, partner, ctx);
+	}
+	if (keys == NULL) return cli_missing(gateway_usage, "--keys");
+	if (strcmp(argv[optind], "serve") == 0) {
+		if (sa.cert == NULL) return cli_missing(gateway_usage, "--cert");
+		if (sa.key == NULL) return cli_missing(gateway_usage, "--key");
+		if (optind + 1 != argc)
+			return cli_usage(gateway_usage, "unexpected argument");
+		sa.db = db;
+		sa.policy = policy;
+		sa.keys = keys;
+		return gateway_serve(&sa);
+	}
+	if (strcmp(argv[optind], "purge") == 0) {
+		if (optind + 1 != argc)
+			return cli_usage(gateway_usage, "unexpected argument");
+		return gateway_purge(db, policy, keys, now_arg, ctx);
+	}
+	if (optind + 1 >= argc)
+		return cli_usage(gateway_usage, "no batch file given");
+	if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)
+		goto out;
+	cg_err_clear(&err);
+	/* A policy the log has not seen before is itself an audit event (old and new hash). */
+	if (store_open(db, STORE_OPEN_CREATE, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
+	    audit_policy_seen(a, pol->hash, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	ik.enc = k.enc;
+	ik.storage = k.storage;
+	for (i = optind + 1; i < argc; i++) {
+		cg_err_clear(&err);
+		if (ingest_batch_file(st, a, pol, &ik, argv[i], &res, &err) != 0) {
+			cli_error("rejected: %s", err.msg);
+			ctx->ingest_rejected++;
+			failed = 1;
+			continue;
+		}
+		if (res.duplicate) {
+			ctx->ingest_duplicates++;
+			if (ctx->out)
+				fprintf(ctx->out, "%s: duplicate: batch already committed, nothing changed\n", argv[i]);
+			continue;
+		}
+		ctx->ingested_records += res.records;
+		if (ctx->out && res.revoked_users > 0)
+			fprintf(ctx->out, "%s: revocation from partner %s: %llu users, %llu records erased\n", argv[i],
+			    res.partner, (unsigned long long)res.revoked_users, (unsigned long long)res.erased);
+		else if (ctx->out)
+			fprintf(ctx->out, "%s: committed %llu records from partner %s%s\n", argv[i],
+			    (unsigned long long)res.records, res.partner,
+			    res.skipped_revoked ? " (users it revoked earlier left out)" : "");
+	}
+	if (store_checkpoint(st, &err) != 0)
+		cli_error("%s", err.msg);
+	r = failed;
+out:
+	audit_free(a);
+	store_close(st);
+	cli_gateway_keys_free(&k);
+	policy_free(pol);
+	return r;
+}
+

@@ -1,0 +1,374 @@
+/* cli_query.c - crossgate query, crossgate budget */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "net/client.h"
+#include "net/rpc.h"
+#include "audit/audit.h"
+#include "gateway/budget.h"
+#include "gateway/query.h"
+#include "store/store.h"
+#include "policy/policy.h"
+
+static const char query_usage[] =
+	"crossgate query --db DB --policy FILE --keys DIR --out CSV [--purpose P]\n"
+	"                [--group-by COL[,COL...]] --metric M [--metric M ...]\n"
+	"                [--rho R | --epsilon E] [--buckets N] [--analyst NAME] [--left ID --right ID]\n"
+	"       crossgate query " CLI_CLIENT_USAGE "\n"
+	"                --out CSV [--purpose P] [--group-by ...] --metric M ... [--rho R | --epsilon E]";
+
+static const char query_help[] =
+	"Differentially private aggregates over the joined subjects that consent to\n"
+	"the purpose (default 'analytics'): the default output channel.\n"
+	"  --group-by   columns named as in a row export (quasi-identifiers by name,\n"
+	"               features as <partner>_<column>); `public` columns of the policy\n"
+	"               use their declared domain, others go through partition selection\n"
+	"  --metric     count | sum:COL | mean:COL | histogram:COL (COL needs policy bounds)\n"
+	"  --rho R      zCDP budget this query spends (discrete Gaussian noise);\n"
+	"               default the policy's privacy.query_rho\n"
+	"  --epsilon E  pure epsilon instead (discrete Laplace noise), charged E^2/2\n"
+	"  --buckets N  ranges of a histogram (default 10)\n"
+	"  --analyst    the analyst principal charged (default 'analyst')\n"
+	"The charge is recorded in the append-only ledger, with an audit event, before\n"
+	"any answer is computed; a query that would overspend the analyst's budget is\n"
+	"refused with what remains.  Groups with a noisy count below the policy's\n"
+	"threshold are withheld.  Writes CSV and CSV.meta.json (the provenance).\n"
+	"With --gateway the gateway answers over mutual TLS; the analyst is the\n"
+	"certificate's principal.\n";
+
+/* Ask a gateway; the answer goes to q->out_path and its .meta.json. */
+static int
+query_remote(const struct client_opts *co, const struct query_spec *q, const char *rho, const char *eps,
+    char *const *metrics, struct query_stats *qs, struct cg_err *err)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	int r;
+
+	memset(qs, 0, sizeof(*qs));
+	qr.purpose = (char *)q->purpose;
+	qr.group_by = (char **)q->group_by;
+	qr.n_group_by = q->ngroup;
+	qr.metrics = (char **)metrics;
+	qr.n_metrics = q->nmetrics;
+	qr.rho = (char *)(rho ? rho : "");
+	qr.epsilon = (char *)(eps ? eps : "");
+	qr.buckets = q->buckets;
+	qr.left = (char *)(q->left ? q->left : "");
+	qr.right = (char *)(q->right ? q->right : "");
+	req.op_case = CROSSGATE__REQUEST__OP_QUERY;
+	req.query = &qr;
+	if ((r = client_open(co, &c, err)) != 0)
+		return r;
+	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
+		goto out;
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_QUERY) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a query");
+		goto out;
+	}
+	qs->groups = resp->query->groups;
+	qs->released = resp->query->released;
+	qs->suppressed = resp->query->suppressed;
+	qs->charged_nano = resp->query->charged_nano;
+	qs->remaining_nano = resp->query->remaining_nano;
+	if ((r = cli_meta_save(q->out_path, resp->query->meta_json, err)) == 0)
+		r = cli_recv_file(c, resp->query->size, q->out_path, err);
+out:
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
+	return r;
+}
+
+/* Split a comma-separated --group-by into spec (pointers into the string, which the caller keeps). */
+static int
+query_groups_add(struct query_spec *q, char *s)
+{
+	char *save = NULL, *tok;
+
+	for (tok = strtok_r(s, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (q->ngroup == QUERY_GROUP_MAX)
+			return -1;
+		q->group_by[q->ngroup++] = tok;
+	}
+	return 0;
+}
+
+int
+cmd_query(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
+		{ "keys", required_argument, NULL, 'k' }, { "out", required_argument, NULL, 'o' },
+		{ "purpose", required_argument, NULL, 'u' }, { "group-by", required_argument, NULL, 'g' },
+		{ "metric", required_argument, NULL, 'm' }, { "rho", required_argument, NULL, 'R' },
+		{ "epsilon", required_argument, NULL, 'E' }, { "buckets", required_argument, NULL, 'n' },
+		{ "analyst", required_argument, NULL, 'a' }, { "left", required_argument, NULL, 'l' },
+		{ "right", required_argument, NULL, 'r' }, { "gateway", required_argument, NULL, 'G' },
+		{ "ca", required_argument, NULL, 'C' }, { "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'K' }, { "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst", *rho = NULL, *eps = NULL;
+	char *metrics[QUERY_METRIC_MAX];
+	struct client_opts co;
+	char *groups[QUERY_GROUP_MAX];
+	size_t ngroups = 0, i;
+	struct query_spec q;
+	struct query_stats qs;
+	struct policy *pol = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct cg_err err;
+	unsigned long v;
+	int c, r = 1;
+
+	memset(&q, 0, sizeof(q));
+	memset(&co, 0, sizeof(co));
+	q.purpose = "analytics";
+	cg_err_clear(&err);
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 'p': policy = optarg; break;
+		case 'k': keys = optarg; break;
+		case 'o': q.out_path = optarg; break;
+		case 'u': q.purpose = optarg; break;
+		case 'a': analyst = optarg; break;
+		case 'l': q.left = optarg; break;
+		case 'r': q.right = optarg; break;
+		case 'g':
+			if (ngroups == QUERY_GROUP_MAX || (groups[ngroups] = strdup(optarg)) == NULL ||
+			    query_groups_add(&q, groups[ngroups++]) != 0) {
+				r = cli_usage(query_usage, "too many --group-by columns");
+				goto out;
+			}
+			break;
+		case 'm':
+			if (q.nmetrics == QUERY_METRIC_MAX) {
+				r = cli_usage(query_usage, "too many --metric");
+				goto out;
+			}
+			if (query_metric_parse(optarg, &q.metrics[q.nmetrics], &err) != 0) {
+				r = cli_usage(query_usage, err.msg);
+				goto out;
+			}
+			metrics[q.nmetrics++] = optarg;
+			break;
+		case 'R':
+		case 'E':
+			if (policy_parse_nano(optarg, strlen(optarg), c == 'R' ? POLICY_RHO_MAX : QUERY_EPSILON_MAX_NANO,
+			    c == 'R' ? &q.rho_nano : &q.epsilon_nano) != 0) {
+				r = cli_usage(query_usage, c == 'R' ? "--rho wants a decimal above 0 (at most 9 decimals)" :
+				    "--epsilon wants a decimal above 0 and at most 1000 (at most 9 decimals)");
+				goto out;
+			}
+			if (c == 'R')
+				rho = optarg;
+			else
+				eps = optarg;
+			break;
+		case 'G': co.gateway = optarg; break;
+		case 'C': co.ca = optarg; break;
+		case 'c': co.cert = optarg; break;
+		case 'K': co.key = optarg; break;
+		case 't':
+			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0) {
+				r = CLI_USAGE;
+				goto out;
+			}
+			co.timeout_s = (unsigned)v;
+			break;
+		case 'n':
+			if (cli_parse_uint("--buckets", optarg, QUERY_BUCKETS_MAX, &v) != 0 || v == 0) {
+				r = CLI_USAGE;
+				goto out;
+			}
+			q.buckets = (uint32_t)v;
+			break;
+		case 'h': printf("usage: %s\n\n%s", query_usage, query_help); r = 0; goto out;
+		default: r = cli_usage(query_usage, NULL); goto out;
+		}
+	}
+	r = CLI_USAGE;
+	if (optind != argc) {
+		r = cli_usage(query_usage, "unexpected argument");
+		goto out;
+	}
+	if (q.rho_nano > 0 && q.epsilon_nano > 0) {
+		r = cli_usage(query_usage, "--rho and --epsilon are two different mechanisms: give one");
+		goto out;
+	}
+	if (co.gateway != NULL) {
+		if ((r = cli_client_check(&co, query_usage)) != 0)
+			goto out;
+		if (q.out_path == NULL) { r = cli_missing(query_usage, "--out"); goto out; }
+		if (q.nmetrics == 0) { r = cli_missing(query_usage, "--metric"); goto out; }
+		if (db != NULL || keys != NULL || policy != NULL) {
+			r = cli_usage(query_usage, "--gateway queries the gateway: no --db, --keys or --policy");
+			goto out;
+		}
+		r = 1;
+		if (query_remote(&co, &q, rho, eps, metrics, &qs, &err) != 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+		if (ctx->out)
+			fprintf(ctx->out, "%s: %llu groups released; charged rho %.9f, %.9f remains (details in %s.meta.json)\n",
+			    q.out_path, (unsigned long long)qs.released, (double)qs.charged_nano / BUDGET_NANO,
+			    (double)qs.remaining_nano / BUDGET_NANO, q.out_path);
+		r = 0;
+		goto out;
+	}
+	if (db == NULL) { r = cli_missing(query_usage, "--db"); goto out; }
+	if (policy == NULL) { r = cli_missing(query_usage, "--policy"); goto out; }
+	if (keys == NULL) { r = cli_missing(query_usage, "--keys"); goto out; }
+	if (q.out_path == NULL) { r = cli_missing(query_usage, "--out"); goto out; }
+	if (q.nmetrics == 0) { r = cli_missing(query_usage, "--metric"); goto out; }
+	r = 1;
+	if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)
+		goto out;
+	q.pol = pol;
+	q.storage = k.storage;
+	if ((q.analyst = policy_principal_by_name(pol, analyst)) == NULL) {
+		cli_error("%s: no principal '%s' in the policy (--analyst names who is charged)", policy, analyst);
+		goto out;
+	}
+	if (store_open(db, 0, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
+	    audit_policy_seen(a, pol->hash, &err) != 0 || query_run(st, a, &q, &qs, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (ctx->out && qs.partition_selection)
+		fprintf(ctx->out, "%s: %llu groups released (keys from the data: how many were withheld below the "
+		    "threshold of %u is not told); charged rho %.9f to '%s', %.9f remains\n", q.out_path,
+		    (unsigned long long)qs.released, pol->privacy.threshold, (double)qs.charged_nano / BUDGET_NANO,
+		    q.analyst->name, (double)qs.remaining_nano / BUDGET_NANO);
+	else if (ctx->out)
+		fprintf(ctx->out, "%s: %llu of %llu groups released (%llu below the threshold of %u withheld); "
+		    "charged rho %.9f to '%s', %.9f remains\n", q.out_path, (unsigned long long)qs.released,
+		    (unsigned long long)qs.groups, (unsigned long long)qs.suppressed, pol->privacy.threshold,
+		    (double)qs.charged_nano / BUDGET_NANO, q.analyst->name, (double)qs.remaining_nano / BUDGET_NANO);
+	r = 0;
+out:
+	for (i = 0; i < ngroups; i++)
+		free(groups[i]);
+	audit_free(a);
+	store_close(st);
+	cli_gateway_keys_free(&k);
+	policy_free(pol);
+	return r;
+}
+
+/* ---- budget ---- */
+
+static const char budget_usage[] = "crossgate budget --db DB --policy FILE [--analyst NAME] [--json]";
+
+static const char budget_help[] =
+	"Show each analyst's privacy budget on each dataset (a pair of partners):\n"
+	"rho spent, the cap and what remains, and row exports taken against the\n"
+	"cap.  Read from the append-only ledgers in the gateway's database.\n";
+
+int
+cmd_budget(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
+		{ "analyst", required_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *db = NULL, *policy = NULL, *only = NULL;
+	struct policy *pol = NULL;
+	struct store *st = NULL;
+	struct cg_err err;
+	json_t *rows = NULL;
+	size_t i, x, y, shown = 0;
+	int c, json = 0, r = 1;
+
+	(void)ctx;
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'b': db = optarg; break;
+		case 'p': policy = optarg; break;
+		case 'a': only = optarg; break;
+		case 'j': json = 1; break;
+		case 'h': printf("usage: %s\n\n%s", budget_usage, budget_help); return 0;
+		default: return cli_usage(budget_usage, NULL);
+		}
+	}
+	if (optind != argc)
+		return cli_usage(budget_usage, "unexpected argument");
+	if (db == NULL) return cli_missing(budget_usage, "--db");
+	if (policy == NULL) return cli_missing(budget_usage, "--policy");
+	if (cli_load_policy(policy, &pol) != 0)
+		return 1;
+	cg_err_clear(&err);
+	if (only != NULL && policy_principal_by_name(pol, only) == NULL) {
+		cli_error("%s: no principal '%s' in the policy", policy, only);
+		goto out;
+	}
+	if (store_open(db, 0, &st, &err) != 0 || (rows = json_array()) == NULL) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (!json)
+		printf("%-16s %-12s %14s %14s %14s %10s\n", "analyst", "dataset", "rho spent", "rho cap", "rho left",
+		    "exports");
+	for (i = 0; i < pol->nprincipals; i++) {
+		const struct policy_principal *pr = &pol->principals[i];
+
+		if (pr->role != POLICY_PRINCIPAL_ANALYST || (only != NULL && strcmp(pr->name, only) != 0))
+			continue;
+		for (x = 0; x < pol->npartners; x++) {
+			for (y = x + 1; y < pol->npartners; y++) {
+				const char *a = pol->partners[x].id, *b = pol->partners[y].id;
+				char ds[80], exports[32] = "";
+				int64_t spent = 0, cap = policy_principal_budget(pol, pr);
+				uint64_t total = 0;
+
+				snprintf(ds, sizeof(ds), "%s+%s", strcmp(a, b) < 0 ? a : b, strcmp(a, b) < 0 ? b : a);
+				if (budget_spent(st, pr->name, ds, &spent, &err) != 0) {
+					cli_error("%s", err.msg);
+					goto out;
+				}
+				if (budget_exports_used(st, pr->name, &total, &err) != 0) {
+					cli_error("%s", err.msg);
+					goto out;
+				}
+				snprintf(exports, sizeof(exports), "%llu/%u", (unsigned long long)total,
+				    policy_principal_max_exports(pol, pr));
+				if (json) {
+					json_array_append_new(rows, json_pack("{s:s, s:s, s:f, s:f, s:f, s:I, s:i}", "analyst",
+					    pr->name, "dataset", ds, "rho_spent", (double)spent / BUDGET_NANO, "rho_cap",
+					    (double)cap / BUDGET_NANO, "rho_remaining", (double)(cap > spent ? cap - spent : 0) /
+					    BUDGET_NANO, "row_exports", (json_int_t)total, "max_exports",
+					    (int)policy_principal_max_exports(pol, pr)));
+				} else
+					printf("%-16s %-12s %14.9f %14.9f %14.9f %10s\n", pr->name, ds, (double)spent / BUDGET_NANO,
+					    (double)cap / BUDGET_NANO, (double)(cap > spent ? cap - spent : 0) / BUDGET_NANO,
+					    exports);
+				shown++;
+			}
+		}
+	}
+	if (json) {
+		char *s = json_dumps(rows, JSON_COMPACT);
+		if (s != NULL)
+			puts(s);
+		free(s);
+	} else if (shown == 0)
+		printf("(no analyst principals in the policy)\n");
+	r = 0;
+out:
+	json_decref(rows);
+	store_close(st);
+	policy_free(pol);
+	return r;
+}
