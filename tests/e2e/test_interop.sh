@@ -1,0 +1,150 @@
+#!/bin/sh
+# Second implementations written from docs/PROTOCOL.md alone (tests/interop/):
+# a Python packer whose batches the C gateway accepts and joins with the C
+# agent's, and a Python auditor that verifies the C gateway's log, its
+# inclusion proofs and its key rotations, and rejects tampered copies.  Both
+# use Debian's python3-nacl, python3-protobuf and python3-yaml (setup.sh) under
+# /usr/bin/python3; the .proto files are compiled here with protoc.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/net_lib.sh"
+PY=/usr/bin/python3
+I=$(cd "$(dirname "$0")/../interop" && pwd)
+PROTO=$(cd "$(dirname "$0")/../../proto" && pwd)
+
+if ! $PY -c 'import nacl, google.protobuf, yaml' 2>/dev/null || ! command -v protoc >/dev/null; then
+	bad "python3-nacl, python3-protobuf, python3-yaml or protobuf-compiler is missing: run 'sh setup.sh'"
+	e2e_done; exit
+fi
+export CG_PB_DIR="$E2E_TMP/pb"
+mkdir -p "$CG_PB_DIR"
+check "the .proto files compile for Python" protoc --python_out="$CG_PB_DIR" -I "$PROTO" \
+	"$PROTO/crossgate.proto" "$PROTO/audit.proto"
+
+D=$E2E_TMP/d
+net_setup "$D" 300 || { bad "demo setup"; cat "$E2E_TMP/demo.err"; e2e_done; exit; }
+POL=$D/policy.yaml
+MATCHED=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["matched_subjects"])' "$E2E_TMP/demo.json")
+# quiet CMD...: run it, showing its output only when it fails
+quiet() { "$@" >"$E2E_TMP/quiet" 2>&1 || { sed 's/^/    /' "$E2E_TMP/quiet" | head -5; return 1; }; }
+keys() { echo "--match-key $D/keys/match.key --sign-key $D/keys/$1/sign.key --gateway-pub $D/keys/gateway/enc.pub"; }
+
+# ---- the packer -------------------------------------------------------------------
+# shellcheck disable=SC2046
+check "the Python packer packs K's CSV" quiet $PY "$I/packer.py" pack --policy "$POL" --partner k \
+	--input "$D/data/k_users.csv" --out "$E2E_TMP/k_py.batch" $(keys k)
+# shellcheck disable=SC2046
+"$CROSSGATE" agent pack --policy "$POL" --partner k --input "$D/data/k_users.csv" --out "$E2E_TMP/k_c.batch" \
+	$(keys k) >/dev/null 2>&1 || bad "the C agent packs K's CSV"
+# shellcheck disable=SC2046
+"$CROSSGATE" agent pack --policy "$POL" --partner g --input "$D/data/g_viewers.csv" --out "$E2E_TMP/g_c.batch" \
+	$(keys g) >/dev/null 2>&1 || bad "the C agent packs G's CSV"
+for x in py c; do
+	$PY "$I/packer.py" read "$E2E_TMP/k_$x.batch" --policy "$POL" --sign-pub "$D/keys/k/sign.pub" \
+		--gateway-key "$D/keys/gateway/enc.key" | sort >"$E2E_TMP/k_$x.jsonl" || bad "the spec reader reads the $x batch"
+done
+N=$(wc -l <"$E2E_TMP/k_c.jsonl")
+check "the C batch holds records" [ "$N" -gt 100 ]
+check "both packers give the same records: tokens, consent and fields ($N)" cmp -s "$E2E_TMP/k_py.jsonl" "$E2E_TMP/k_c.jsonl"
+
+DB=$E2E_TMP/gw.db
+GW="--db $DB --policy $POL --keys $D/keys/gateway"
+# shellcheck disable=SC2086
+check "the gateway ingests the Python batch and the C batch" quiet "$CROSSGATE" gateway ingest $GW \
+	"$E2E_TMP/k_py.batch" "$E2E_TMP/g_c.batch"
+"$CROSSGATE" gateway stats --db "$DB" --policy "$POL" --partner k >"$E2E_TMP/stats" 2>&1
+check "stats count the Python batch's records" grep -q "partner k: $N records stored from 1 batches" "$E2E_TMP/stats"
+# shellcheck disable=SC2086
+"$CROSSGATE" export $GW --out "$E2E_TMP/x.csv" >/dev/null 2>&1 || bad "export"
+M=$("$CROSSGATE" audit show --db "$DB" --type export --format jsonl |
+	$PY -c 'import json,sys; print(json.loads(sys.stdin.readline())["counts"]["matched"])')
+eq "the join matches as many subjects as the C-only demo" "$M" "$MATCHED"
+
+# A byte changed in a record: the signed digest fails; the batch changes nothing.
+$PY - "$E2E_TMP/k_py.batch" "$E2E_TMP/k_bad.batch" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+n = int.from_bytes(b[0:4], "big")
+b[4 + n + 4 + 40] ^= 1          # inside the first record frame
+open(sys.argv[2], "wb").write(b)
+PY
+# shellcheck disable=SC2086
+expect_fail "a tampered Python batch is rejected" "content does not match its signed digest" \
+	"$CROSSGATE" gateway ingest $GW "$E2E_TMP/k_bad.batch"
+expect_fail "the spec reader rejects it too" "the digest or the count does not match the frames" \
+	$PY "$I/packer.py" read "$E2E_TMP/k_bad.batch" --policy "$POL" --sign-pub "$D/keys/k/sign.pub"
+
+# ---- over mutual TLS --------------------------------------------------------------
+# shellcheck disable=SC2046
+$PY "$I/packer.py" pack --policy "$POL" --partner k --input "$D/data/k_users.csv" --out "$E2E_TMP/k_py2.batch" \
+	$(keys k) >/dev/null || bad "pack a second batch"
+net_start "$DB" "$POL" "$E2E_TMP/serve.log" || bad "the gateway serves"
+CL="--gateway localhost:$NET_PORT --ca $D/pki/ca.pem"
+# shellcheck disable=SC2086
+$PY "$I/packer.py" push "$E2E_TMP/k_py2.batch" $CL --cert "$D/pki/k.pem" --key "$D/pki/k.key" >"$E2E_TMP/push" 2>&1
+check "the Python client pushes its batch: committed" grep -q "\"status\": \"PUSH_STATUS_COMMITTED\", \"records\": $N" "$E2E_TMP/push"
+# shellcheck disable=SC2086
+$PY "$I/packer.py" push "$E2E_TMP/k_py2.batch" $CL --cert "$D/pki/k.pem" --key "$D/pki/k.key" >"$E2E_TMP/push" 2>&1
+check "pushing it again is a duplicate" grep -q '"status": "PUSH_STATUS_DUPLICATE"' "$E2E_TMP/push"
+# shellcheck disable=SC2086
+expect_fail "partner g may not push K's batch" "gateway error refused: principal 'g-agent' (partner 'g') may not push" \
+	$PY "$I/packer.py" push "$E2E_TMP/k_py2.batch" $CL --cert "$D/pki/g.pem" --key "$D/pki/g.key"
+
+# ---- the auditor ------------------------------------------------------------------
+AUD="--cert $D/pki/auditor.pem --key $D/pki/auditor.key"
+# The log's first signing key: an auditor keeps it (a rotation replaces sign.pub).
+SPUB=$E2E_TMP/first-sign.pub
+cp "$D/keys/gateway/sign.pub" "$SPUB"
+# shellcheck disable=SC2086
+check "the Python auditor fetches the log" quiet $PY "$I/auditor.py" fetch $CL $AUD --out "$E2E_TMP/log1"
+$PY "$I/auditor.py" verify "$E2E_TMP/log1" --pub "$SPUB" >"$E2E_TMP/v1" 2>&1
+check "it verifies every checkpoint and the tree head" grep -q '"verified": true' "$E2E_TMP/v1"
+SIZE=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["size"])' "$E2E_TMP/v1")
+net_stop || bad "the gateway stops cleanly"
+# The C verifier agrees on the root of the same size.
+"$CROSSGATE" audit checkpoint --db "$DB" --out "$E2E_TMP/cp" >/dev/null 2>&1
+ROOT=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["root"])' "$E2E_TMP/v1")
+check "the recomputed root is in the gateway's checkpoint of that size" \
+	sh -c "[ \"\$(sed -n 2p '$E2E_TMP/cp')\" -ge $SIZE ] && sqlite3 '$DB' \"SELECT note FROM audit_checkpoints WHERE size = $SIZE\" | grep -qF '$ROOT'"
+# Tampered copies: an event rewritten, a checkpoint checked against another key.
+$PY "$I/auditor.py" tamper "$E2E_TMP/log1" "$E2E_TMP/log1.bad" --seq 2
+expect_fail "a rewritten event is caught" "auditor: events up to 2 do not match the checkpoint of size 3" \
+	$PY "$I/auditor.py" verify "$E2E_TMP/log1.bad" --pub "$SPUB"
+expect_fail "another gateway's key is refused" "auditor: no signature by crossgate/gateway/" \
+	$PY "$I/auditor.py" verify "$E2E_TMP/log1" --pub "$D/keys/k/sign.pub"
+
+# Inclusion proofs written by the C gateway.
+"$CROSSGATE" audit prove --db "$DB" --event 3 --out "$E2E_TMP/p3" >/dev/null 2>&1 || bad "audit prove"
+$PY "$I/auditor.py" verify-proof "$E2E_TMP/p3" --pub "$SPUB" >"$E2E_TMP/vp" 2>&1
+check "the Python auditor verifies an inclusion proof" grep -q '"verified": true, "index": 3' "$E2E_TMP/vp"
+$PY - "$E2E_TMP/p3" "$E2E_TMP/p3.bad" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["CG_PB_DIR"])
+import audit_pb2
+p = audit_pb2.InclusionProof.FromString(open(sys.argv[1], "rb").read())
+h = bytearray(p.hashes[0]); h[0] ^= 1; p.hashes[0] = bytes(h)
+open(sys.argv[2], "wb").write(p.SerializeToString())
+PY
+expect_fail "a proof with a changed path hash is rejected" "auditor: event 3 is not in the tree of size" \
+	$PY "$I/auditor.py" verify-proof "$E2E_TMP/p3.bad" --pub "$SPUB"
+
+# A key rotation and an erasure: the first key still verifies everything.
+"$CROSSGATE" keygen gateway --rotate --dir "$D/keys/gateway" --db "$DB" >/dev/null 2>&1 || bad "rotate"
+"$CROSSGATE" audit erase --db "$DB" --key "$D/keys/gateway/sign.key" --seq 1-2 --reason interop >/dev/null 2>&1 ||
+	bad "audit erase"
+net_start "$DB" "$POL" "$E2E_TMP/serve.log" || bad "the gateway serves again"
+CL="--gateway localhost:$NET_PORT --ca $D/pki/ca.pem"
+# shellcheck disable=SC2086
+$PY "$I/auditor.py" fetch $CL $AUD --out "$E2E_TMP/log2" >/dev/null || bad "fetch after the rotation"
+net_stop || bad "the gateway stops cleanly again"
+$PY "$I/auditor.py" verify "$E2E_TMP/log2" --pub "$SPUB" >"$E2E_TMP/v2" 2>&1
+check "after a rotation and an erasure the first key verifies the log" \
+	grep -q '"verified": true.*"rotations": 1, "erased": 2' "$E2E_TMP/v2"
+LAST=$((SIZE + 1))
+"$CROSSGATE" audit prove --db "$DB" --event "$LAST" --out "$E2E_TMP/p4" >/dev/null 2>&1 || bad "prove after rotation"
+$PY "$I/auditor.py" verify-proof "$E2E_TMP/p4" --pub "$SPUB" >"$E2E_TMP/vp4" 2>&1
+check "a proof signed by the new key verifies from the first key" grep -q "\"verified\": true, \"index\": $LAST" "$E2E_TMP/vp4"
+"$CROSSGATE" audit prove --db "$DB" --event 1 --out "$E2E_TMP/p1" >/dev/null 2>&1 || bad "prove an erased event"
+$PY "$I/auditor.py" verify-proof "$E2E_TMP/p1" --pub "$SPUB" >"$E2E_TMP/vp1" 2>&1
+check "an erased event's proof verifies by its leaf hash" grep -q '"index": 1, .*"erased": true' "$E2E_TMP/vp1"
+
+e2e_done
