@@ -28,6 +28,27 @@ MATCHED=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["matched_s
 quiet() { "$@" >"$E2E_TMP/quiet" 2>&1 || { sed 's/^/    /' "$E2E_TMP/quiet" | head -5; return 1; }; }
 keys() { echo "--match-key $D/keys/match.key --sign-key $D/keys/$1/sign.key --gateway-pub $D/keys/gateway/enc.pub"; }
 
+# ---- the worked example of PROTOCOL.md §6, and the C agent on its row -------------------
+DOC=$(cd "$(dirname "$0")/../.." && pwd)/docs/PROTOCOL.md
+if $PY "$I/example.py" "$DOC" >"$E2E_TMP/ex.tokens" 2>"$E2E_TMP/ex.err"; then
+	ok "every value of the worked example is what the spec's code computes"
+else
+	bad "the worked example: $(tail -1 "$E2E_TMP/ex.err")"
+fi
+sed -n 's/^    \(match-key [0-9a-f]* [^ ]*\)$/\1/p' "$DOC" >"$E2E_TMP/ex.match"
+chmod 600 "$E2E_TMP/ex.match"
+{ head -1 "$D/data/k_users.csv"
+  echo 'u1,"  Alice.Smith+news@GoogleMail.com ",+86 (0)138-1234-5678,30,CN-BJ,match;analytics,2024-05-01T12:00:00Z,1,2,3,finance,4'
+} >"$E2E_TMP/ex.csv"
+"$CROSSGATE" agent pack --policy "$POL" --partner k --input "$E2E_TMP/ex.csv" --out "$E2E_TMP/ex.batch" \
+	--match-key "$E2E_TMP/ex.match" --sign-key "$D/keys/k/sign.key" --gateway-pub "$D/keys/gateway/enc.pub" \
+	>/dev/null 2>&1 || bad "the C agent packs the example row"
+$PY "$I/packer.py" read "$E2E_TMP/ex.batch" --policy "$POL" --sign-pub "$D/keys/k/sign.pub" |
+	$PY -c 'import json,sys; r=json.loads(sys.stdin.read()); print(r["tokens"]["1"]); print(r["tokens"]["2"]); print(r["consent_bits"], r["consent_at"])' \
+	>"$E2E_TMP/ex.c" 2>&1
+printf '3 1714564800\n' >>"$E2E_TMP/ex.tokens"
+check "the C agent's tokens and consent for the example row are §6's" cmp -s "$E2E_TMP/ex.tokens" "$E2E_TMP/ex.c"
+
 # ---- the packer -------------------------------------------------------------------
 # shellcheck disable=SC2046
 check "the Python packer packs K's CSV" quiet $PY "$I/packer.py" pack --policy "$POL" --partner k \

@@ -1,8 +1,8 @@
 #!/usr/bin/python3
-"""A crossgate auditor written from docs/PROTOCOL.md alone.
+"""A crossgate auditor implemented to docs/PROTOCOL.md.
 
   auditor.py fetch --gateway HOST:PORT --ca CA --cert CERT --key KEY --out LOG
-      §8.5 audit_fetch over mutual TLS; LOG gets the Response frames as received
+      §8.4 audit_fetch over mutual TLS; LOG gets the Response frames as received
   auditor.py verify LOG --pub GATEWAY_SIGN_PUB
       recompute the RFC 6962 tree from the fetched events and check every
       checkpoint (§9.3) under the key chain (§9.4); print the tree head
@@ -174,7 +174,7 @@ class KeyChain:
         self.keys.append((seq + 1, new.id, new.pub))
 
 
-# ---- §8 fetching ------------------------------------------------------------------------
+# ---- §8.4 fetching ------------------------------------------------------------------------
 
 def read_frame(conn, limit=1 << 20):
     def exact(n):
@@ -286,7 +286,7 @@ def verify_proof(a):
         leaf = p.leaf_hash
     else:
         leaf = leaf_hash(p.event)
-        if p.leaf_hash and p.leaf_hash != leaf:
+        if p.leaf_hash != leaf:
             raise SpecError("leaf_hash is not the event's")
         if pb.AuditEvent.FromString(p.event).seq != p.index:
             raise SpecError("the event's seq is not the proof's index")

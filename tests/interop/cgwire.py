@@ -1,7 +1,7 @@
 """Pieces of docs/PROTOCOL.md shared by the interop packer and auditor.
 
-Written from the specification alone (no crossgate source was consulted for
-it): the section numbers in comments are PROTOCOL.md's.  Uses Debian's
+Implemented to the specification and sharing no code with crossgate: the
+section numbers in comments are PROTOCOL.md's.  Uses Debian's
 python3-nacl and python3-protobuf; the .proto files are compiled by the test
 (protoc --python_out) into a directory named by CG_PB_DIR.
 """

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""A crossgate agent's packer, and a batch reader, written from docs/PROTOCOL.md alone.
+"""A crossgate agent's packer, and a batch reader, implemented to docs/PROTOCOL.md.
 
   packer.py pack --policy P --partner ID --input CSV --out BATCH
                  --match-key K --sign-key K --gateway-pub K
@@ -295,7 +295,7 @@ def pack(a):
                 rows.append(pack_row(line, dict(zip(header, cells)), cols, purposes, rules, country))
             except (SpecError, ValueError):
                 bad += 1
-    # §6.2 rows of one user (sharing a normalized identifier, transitively): the newest wins.
+    # §5.9 rows of one user (sharing a normalized identifier, transitively): the newest wins.
     parent = list(range(len(rows)))
 
     def find(i):
