@@ -55,7 +55,7 @@
  *     limits:                      # every one optional; defaults below
  *       frame_max: 1048576         # receive buffer of a push (>= 65600); batch frames stay
  *                                  # capped at 4 KiB (header) and 64 KiB (docs/PROTOCOL.md §2.2)
- *       preauth_frame_max: 16384   # bytes of a frame until then (request frames)
+ *       preauth_frame_max: 16384   # bytes of every request frame
  *       push_max_bytes: 4294967296 # bytes of one pushed batch
  *       max_connections: 64        # concurrent; more are closed at once
  *       handshake_timeout: 10      # seconds for the whole TLS handshake
