@@ -239,11 +239,40 @@ show_row(FILE *out, uint64_t seq, const Crossgate__AuditEvent *e)
 	    e->partner_id[0] ? e->partner_id : "-", e->reason[0] ? e->reason : "");
 }
 
+/*
+ * What a third party needs to recompute the tree (docs/PROTOCOL.md §9.8): the
+ * leaf hash as stored (an erased event's stands for it), the event bytes, the
+ * erasing event, and the signed checkpoint the event closes.
+ */
 static int
-show_cb(uint64_t seq, const unsigned char *event, size_t len, int erased, void *arg)
+show_json_leaf(json_t *o, const struct audit_record *rec)
+{
+	char hex[2 * MERKLE_HASH_LEN + 1], *b64 = NULL;
+	size_t n = sodium_base64_ENCODED_LEN(rec->len, sodium_base64_VARIANT_ORIGINAL);
+	int r = 0;
+
+	audit_hex(rec->leaf, MERKLE_HASH_LEN, hex, sizeof(hex));
+	if ((b64 = malloc(n)) == NULL)
+		return -1;
+	sodium_bin2base64(b64, n, rec->event, rec->len, sodium_base64_VARIANT_ORIGINAL);
+	if (json_object_set_new(o, "leaf_hash", json_string(hex)) != 0 ||
+	    (!rec->erased && json_object_set_new(o, "event", json_string(b64)) != 0) ||
+	    (rec->erased && json_object_set_new(o, "erased_by", json_integer((json_int_t)rec->erased_by)) != 0) ||
+	    (rec->checkpoint != NULL && json_object_set_new(o, "checkpoint", json_string(rec->checkpoint)) != 0))
+		r = -1;
+	free(b64);
+	return r;
+}
+
+static int
+show_cb(const struct audit_record *rec, void *arg)
 {
 	struct show_arg *s = arg;
 	Crossgate__AuditEvent *e = NULL;
+	uint64_t seq = rec->seq;
+	const unsigned char *event = rec->event;
+	size_t len = rec->len;
+	int erased = rec->erased;
 
 	if (!erased) {
 		if ((e = crossgate__audit_event__unpack(NULL, len, event)) == NULL) {
@@ -260,7 +289,7 @@ show_cb(uint64_t seq, const unsigned char *event, size_t len, int erased, void *
 		return 0;
 	if (s->jsonl) {
 		json_t *o = show_json(seq, e);
-		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		char *line = o && show_json_leaf(o, rec) == 0 ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 		if (line == NULL) {
 			cli_error("out of memory");
@@ -286,7 +315,10 @@ static const char show_help[] =
 	"Print the audit trail, oldest first: time (ISO 8601 UTC), seq, actor, action,\n"
 	"outcome, purpose, counts, policy hash (first 12 hex digits), partner, reason.\n"
 	"--format jsonl prints one JSON object per event (full hashes, key ids) for\n"
-	"SIEM tools.  TIME is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix seconds;\n"
+	"SIEM tools, with what recomputes the tree: leaf_hash (hex), event (the\n"
+	"stored event bytes, base64), erased_by for an erased event, and checkpoint\n"
+	"(the signed note) on the event that closes one (docs/PROTOCOL.md §9).\n"
+	"TIME is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix seconds;\n"
 	"filters keep events at or after --since, with action --type, by --actor.\n"
 	"Erased events show as such (unless a filter is given).  Events hold no\n"
 	"identifier, token or feature value.  This reads; it does not verify (see\n"
@@ -335,7 +367,7 @@ audit_show_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	if (!sa.jsonl)
 		fprintf(sa.out, "%-20s %8s  %-10s %-18s %-9s %-10s %-28s %-12s %-10s %s\n", "time", "seq", "actor",
 		    "action", "outcome", "purpose", "counts", "policy", "partner", "reason");
-	if (audit_walk(st, 0, show_cb, &sa, &err) != 0 || sa.failed) {
+	if (audit_iter(st, 0, show_cb, &sa, &err) != 0 || sa.failed) {
 		if (!sa.failed)
 			cli_error("%s", err.msg);
 		goto out;

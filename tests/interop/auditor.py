@@ -6,6 +6,8 @@
   auditor.py verify LOG --pub GATEWAY_SIGN_PUB
       recompute the RFC 6962 tree from the fetched events and check every
       checkpoint (§9.3) under the key chain (§9.4); print the tree head
+  auditor.py verify-jsonl FILE --pub GATEWAY_SIGN_PUB
+      the same from the output of `crossgate audit show --format jsonl`
   auditor.py verify-proof FILE --pub GATEWAY_SIGN_PUB
       check an inclusion proof file (§9.5)
   auditor.py tamper LOG OUT --seq N
@@ -215,12 +217,31 @@ def fetch(a):
 # ---- verification -------------------------------------------------------------------------
 
 def verify(a):
-    pub = load_key(a.pub, "ed25519-public")
     resp = [pb.Response.FromString(b) for b in frames_of(open(a.log, "rb").read(), lambda i: 1 << 20)]
     head = resp[0].audit_fetch
     recs = [r.audit_record for r in resp[1:1 + head.count]]
     if any(r.WhichOneof("result") != "audit_record" for r in resp[1:1 + head.count]):
         raise SpecError("expected %d audit records" % head.count)
+    verify_records(load_key(a.pub, "ed25519-public"), recs, head.cosignatures)
+
+
+def verify_jsonl(a):
+    """The same from `crossgate audit show --format jsonl` (leaf_hash, event, erased_by, checkpoint)."""
+    import types
+    recs = []
+    for line in open(a.log, encoding="utf-8"):
+        o = json.loads(line)
+        leaf = bytes.fromhex(o["leaf_hash"])
+        event = base64.b64decode(o.get("event", ""), validate=True)
+        erased = bool(o.get("erased"))
+        if not erased and leaf != leaf_hash(event):
+            raise SpecError("event %d: leaf_hash is not the hash of its bytes" % o["seq"])
+        recs.append(types.SimpleNamespace(seq=o["seq"], event=event, erased=erased, leaf_hash=leaf,
+                                          erased_by=o.get("erased_by", 0), checkpoint=o.get("checkpoint", "")))
+    verify_records(load_key(a.pub, "ed25519-public"), recs, 0)
+
+
+def verify_records(pub, recs, ncosig):
     kc, tree, last_cp, claimed, erased_by = KeyChain(pub), Frontier(), None, {}, {}
     for r in recs:
         if r.seq != tree.size:
@@ -255,7 +276,7 @@ def verify(a):
             raise SpecError("events erased by %d are not the ones its audit-erase event claims" % by)
     print(json.dumps({"verified": True, "size": tree.size, "root": base64.b64encode(tree.root()).decode(),
                       "rotations": len(kc.keys) - 1, "erased": sum(len(v) for v in erased_by.values()),
-                      "cosignatures": head.cosignatures, "checkpoint": last_cp}))
+                      "cosignatures": ncosig, "checkpoint": last_cp}))
 
 
 def verify_proof(a):
@@ -318,6 +339,9 @@ def main():
     v = sub.add_parser("verify")
     v.add_argument("log")
     v.add_argument("--pub", required=True)
+    vj = sub.add_parser("verify-jsonl")
+    vj.add_argument("log")
+    vj.add_argument("--pub", required=True)
     vp = sub.add_parser("verify-proof")
     vp.add_argument("file")
     vp.add_argument("--pub", required=True)
@@ -327,7 +351,8 @@ def main():
     t.add_argument("--seq", type=int, required=True)
     a = ap.parse_args()
     try:
-        {"fetch": fetch, "verify": verify, "verify-proof": verify_proof, "tamper": tamper}[a.cmd](a)
+        {"fetch": fetch, "verify": verify, "verify-jsonl": verify_jsonl, "verify-proof": verify_proof,
+         "tamper": tamper}[a.cmd](a)
     except (SpecError, ValueError) as e:
         sys.exit("auditor: %s" % e)
 
