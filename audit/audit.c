@@ -2050,7 +2050,7 @@ audit_consistency_proof(struct store *st, uint64_t m, uint64_t n, unsigned char 
 	return r;
 }
 
-static void
+void
 audit_rotations_free(struct audit_proof_rotation *rot, size_t n)
 {
 	size_t i;
@@ -2064,12 +2064,43 @@ audit_rotations_free(struct audit_proof_rotation *rot, size_t n)
 	free(rot);
 }
 
+Crossgate__Audit__KeyRotation **
+audit_rotations_pb(const struct audit_proof_rotation *rot, size_t n)
+{
+	Crossgate__Audit__KeyRotation **p, *kr;
+	ProtobufCBinaryData *hd;
+	size_t i, j, nh = 0;
+
+	for (i = 0; i < n; i++)
+		nh += rot[i].n_hashes;
+	/* One block: the pointers, the messages, the hash descriptors (all 8-byte multiples). */
+	if ((p = calloc(1, n * (sizeof(*p) + sizeof(*kr)) + nh * sizeof(*hd) + 1)) == NULL)
+		return NULL;
+	kr = (Crossgate__Audit__KeyRotation *)(p + n);
+	hd = (ProtobufCBinaryData *)(kr + n);
+	for (i = 0; i < n; i++) {
+		crossgate__audit__key_rotation__init(&kr[i]);
+		kr[i].index = rot[i].index;
+		kr[i].event.data = rot[i].event;
+		kr[i].event.len = rot[i].event_len;
+		kr[i].checkpoint = rot[i].checkpoint;
+		kr[i].hashes = hd;
+		kr[i].n_hashes = rot[i].n_hashes;
+		for (j = 0; j < rot[i].n_hashes; j++) {
+			hd->data = (uint8_t *)rot[i].hashes[j];
+			(hd++)->len = MERKLE_HASH_LEN;
+		}
+		p[i] = &kr[i];
+	}
+	return p;
+}
+
 /*
  * The stored key-rotate events below tree size `below`, each with its
  * inclusion proof in its own checkpoint (size seq + 1) and that checkpoint:
  * what a verifier needs to follow the chain of keys (nothing here is checked).
  */
-static int
+int
 audit_rotations_load(struct store *st, uint64_t below, struct audit_proof_rotation **out, size_t *n,
     struct cg_err *err)
 {
@@ -2133,7 +2164,7 @@ out:
 }
 
 /* Follow rotations from the chain's last key: each proven in its own checkpoint, signed by the key before. */
-static int
+int
 audit_keychain_follow(struct audit_keychain *kc, const struct audit_proof_rotation *rot, size_t n,
     struct cg_err *err)
 {
@@ -2182,14 +2213,14 @@ int
 audit_prove(struct store *st, uint64_t index, unsigned char **out, size_t *out_len, struct cg_err *err)
 {
 	Crossgate__Audit__InclusionProof pf = CROSSGATE__AUDIT__INCLUSION_PROOF__INIT;
-	Crossgate__Audit__KeyRotation *kr = NULL, **krp = NULL;
-	ProtobufCBinaryData hd[MERKLE_PROOF_MAX], *rhd = NULL;
+	Crossgate__Audit__KeyRotation **krp = NULL;
+	ProtobufCBinaryData hd[MERKLE_PROOF_MAX];
 	unsigned char proof[MERKLE_PROOF_MAX][MERKLE_HASH_LEN], leaf[MERKLE_HASH_LEN], *event = NULL, *buf = NULL;
 	struct audit_proof_rotation *rot = NULL;
 	sqlite3_stmt *s = NULL;
 	char *note = NULL;
 	uint64_t size;
-	size_t plen, elen = 0, i, j, len, n_rot = 0, used = 0;
+	size_t plen, elen = 0, i, len, n_rot = 0;
 	int rc, r, erased = 0;
 
 	*out = NULL;
@@ -2246,33 +2277,12 @@ audit_prove(struct store *st, uint64_t index, unsigned char **out, size_t *out_l
 	/* The chain of keys from the log's first one to the one that signed `note`. */
 	if ((r = audit_rotations_load(st, size, &rot, &n_rot, err)) != 0)
 		goto out;
-	if (n_rot > 0) {
-		size_t nh = 0;
-
-		for (i = 0; i < n_rot; i++)
-			nh += rot[i].n_hashes;
-		if ((kr = calloc(n_rot, sizeof(*kr))) == NULL || (krp = calloc(n_rot, sizeof(*krp))) == NULL ||
-		    (rhd = calloc(nh ? nh : 1, sizeof(*rhd))) == NULL) {
-			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		for (i = 0; i < n_rot; i++) {
-			crossgate__audit__key_rotation__init(&kr[i]);
-			kr[i].index = rot[i].index;
-			kr[i].event.data = rot[i].event;
-			kr[i].event.len = rot[i].event_len;
-			kr[i].checkpoint = rot[i].checkpoint;
-			kr[i].hashes = rhd + used;
-			kr[i].n_hashes = rot[i].n_hashes;
-			for (j = 0; j < rot[i].n_hashes; j++) {
-				rhd[used].data = rot[i].hashes[j];
-				rhd[used++].len = MERKLE_HASH_LEN;
-			}
-			krp[i] = &kr[i];
-		}
-		pf.rotations = krp;
-		pf.n_rotations = n_rot;
+	if (n_rot > 0 && (krp = audit_rotations_pb(rot, n_rot)) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
 	}
+	pf.rotations = krp;
+	pf.n_rotations = n_rot;
 	len = crossgate__audit__inclusion_proof__get_packed_size(&pf);
 	if (len > AUDIT_PROOF_MAX) {
 		r = cg_err_set(err, CG_ERR_LIMIT, "event %llu: proof would exceed %d bytes", (unsigned long long)index,
@@ -2293,9 +2303,7 @@ out:
 	free(buf);
 	free(event);
 	free(note);
-	free(kr);
 	free(krp);
-	free(rhd);
 	audit_rotations_free(rot, n_rot);
 	return r;
 }

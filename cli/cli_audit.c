@@ -18,6 +18,7 @@
 #include "crypto/keyfile.h"
 #include "audit/note.h"
 #include "audit/audit.h"
+#include "audit/consistency.h"
 #include "store/store.h"
 
 #define AUDIT_WITNESS_MAX 32
@@ -240,7 +241,7 @@ show_row(FILE *out, uint64_t seq, const Crossgate__AuditEvent *e)
 }
 
 /*
- * What a third party needs to recompute the tree (docs/PROTOCOL.md §9.8): the
+ * What a third party needs to recompute the tree (docs/PROTOCOL.md §9.9): the
  * leaf hash as stored (an erased event's stands for it), the event bytes, the
  * erasing event, and the signed checkpoint the event closes.
  */
@@ -590,26 +591,35 @@ out:
 
 /* ---- prove / verify-proof -------------------------------------------------------- */
 
-static const char prove_usage[] = "crossgate audit prove --db DB --event N --out FILE";
+static const char prove_usage[] = "crossgate audit prove --db DB --event N --out FILE\n"
+	"       crossgate audit prove --db DB --consistency OLD [--to NEW] --out FILE";
 static const char prove_help[] =
 	"Write a self-contained inclusion proof of event N (its seq): the event bytes,\n"
 	"its index, the RFC 6962 audit path from the stored tree, and the latest signed\n"
 	"checkpoint (with its cosignatures).  Anyone with the gateway's public key checks\n"
 	"it offline with 'crossgate audit verify-proof FILE --pub KEY'.  Format:\n"
-	"crossgate.audit.InclusionProof (proto/audit.proto).\n";
+	"crossgate.audit.InclusionProof (proto/audit.proto).\n"
+	"\n"
+	"--consistency OLD writes a consistency proof instead: the signed checkpoints of\n"
+	"tree sizes OLD and NEW (default: the latest) and the RFC 6962 proof that the\n"
+	"newer tree extends the older one, so that an auditor who kept the checkpoint\n"
+	"of size OLD checks the new one without any event (crossgate.audit.\n"
+	"ConsistencyProof; docs/PROTOCOL.md section 9.6).  Both sizes need a checkpoint\n"
+	"of their own (events appended together share the last one's).\n";
 
 static int
 audit_prove_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'b' }, { "event", required_argument, NULL, 'e' },
+		{ "consistency", required_argument, NULL, 'c' }, { "to", required_argument, NULL, 't' },
 		{ "out", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
-	const char *db = NULL, *outp = NULL, *evp = NULL;
+	const char *db = NULL, *outp = NULL, *evp = NULL, *oldp = NULL, *top = NULL;
 	struct store *st = NULL;
 	struct cg_err err;
 	unsigned char *buf = NULL;
 	size_t len;
-	uint64_t index;
+	uint64_t index = 0, old_size = 0, new_size = 0;
 	int c, r = 1;
 
 	cli_getopt_reset();
@@ -617,6 +627,8 @@ audit_prove_cmd(int argc, char **argv, struct cli_ctx *ctx)
 		switch (c) {
 		case 'b': db = optarg; break;
 		case 'e': evp = optarg; break;
+		case 'c': oldp = optarg; break;
+		case 't': top = optarg; break;
 		case 'o': outp = optarg; break;
 		case 'h': printf("usage: %s\n\n%s", prove_usage, prove_help); return 0;
 		default: return cli_usage(prove_usage, NULL);
@@ -624,20 +636,28 @@ audit_prove_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if (optind < argc) return cli_usage(prove_usage, "unexpected argument");
 	if (db == NULL) return cli_missing(prove_usage, "--db");
-	if (evp == NULL) return cli_missing(prove_usage, "--event");
+	if ((evp == NULL) == (oldp == NULL)) return cli_usage(prove_usage, "give --event or --consistency (one of them)");
+	if (top != NULL && oldp == NULL) return cli_usage(prove_usage, "--to goes with --consistency");
 	if (outp == NULL) return cli_missing(prove_usage, "--out");
-	if (audit_parse_u64(evp, &index) != 0)
+	if (evp != NULL && audit_parse_u64(evp, &index) != 0)
 		return cli_usage(prove_usage, "--event must be an event number (seq)");
+	if (oldp != NULL && (audit_parse_u64(oldp, &old_size) != 0 || old_size == 0 ||
+	    (top != NULL && (audit_parse_u64(top, &new_size) != 0 || new_size < old_size))))
+		return cli_usage(prove_usage, "--consistency and --to must be tree sizes, 0 < OLD <= NEW");
 	if (audit_open_db(db, &st) != 0)
 		goto out;
 	cg_err_clear(&err);
-	if (audit_prove(st, index, &buf, &len, &err) != 0) {
+	if ((oldp != NULL ? consistency_prove(st, old_size, new_size, &buf, &len, &err) :
+	    audit_prove(st, index, &buf, &len, &err)) != 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
 	if (audit_write("proof", outp, buf, len) != 0)
 		goto out;
-	if (ctx->out)
+	if (ctx->out && oldp != NULL)
+		fprintf(ctx->out, "wrote the consistency proof from tree size %llu to %s to %s (%zu bytes)\n",
+		    (unsigned long long)old_size, top != NULL ? top : "the latest", outp, len);
+	else if (ctx->out)
 		fprintf(ctx->out, "wrote the inclusion proof of event %llu to %s (%zu bytes)\n",
 		    (unsigned long long)index, outp, len);
 	r = 0;
@@ -647,19 +667,52 @@ out:
 	return r;
 }
 
-static const char vproof_usage[] = "crossgate audit verify-proof FILE --pub GATEWAY_SIGN_PUB";
+static const char vproof_usage[] = "crossgate audit verify-proof FILE --pub GATEWAY_SIGN_PUB [--since SAVED_CHECKPOINT]";
 static const char vproof_help[] =
 	"Check an inclusion proof file offline with only the gateway's public key: the\n"
 	"checkpoint's signature and form, the event's leaf hash and seq, and the audit\n"
 	"path to the signed root.  Exit 1, saying which, on any mismatch.  Prints the\n"
-	"proven event.\n";
+	"proven event.  A consistency proof file (audit prove --consistency) is checked\n"
+	"the same way: both checkpoints' signatures, then that the newer tree extends\n"
+	"the older one; with --since (a checkpoint saved with 'audit checkpoint'), the\n"
+	"older one must also be the saved one, size and root: a log rewritten and\n"
+	"re-signed since the checkpoint was saved is caught.\n";
+
+/*
+ * A consistency proof starts from the checkpoint the auditor saved: same size,
+ * same root (a saved checkpoint of a rotated log needs 'audit verify --since').
+ */
+static int
+vproof_since(const char *path, const struct keyfile_key *pub, const struct checkpoint *older)
+{
+	struct checkpoint saved;
+	struct cg_err err;
+	char *note = NULL;
+	size_t len;
+	int r = 1;
+
+	if (audit_read("checkpoint", path, NOTE_MAX, &note, &len, 0) != 0)
+		return 1;
+	cg_err_clear(&err);
+	if (audit_checkpoint_check(note, len, pub, &saved, &err) != 0)
+		cli_error("%s: the saved checkpoint does not verify: %s", path, err.msg);
+	else if (saved.size != older->size || sodium_memcmp(saved.root, older->root, sizeof(saved.root)) != 0)
+		cli_error("proof verification FAILED: the proof starts from a tree of %llu events that is not the saved "
+		    "checkpoint's (%llu events, %s): the log was rewritten since it was saved",
+		    (unsigned long long)older->size, (unsigned long long)saved.size, path);
+	else
+		r = 0;
+	free(note);
+	return r;
+}
 
 static int
 audit_verify_proof_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
 	static const struct option opts[] = {
-		{ "pub", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
-	const char *pubp = NULL, *file;
+		{ "pub", required_argument, NULL, 'p' }, { "since", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *pubp = NULL, *file, *sincep = NULL;
 	struct keyfile_key *pub = NULL;
 	struct audit_proof *p = NULL;
 	struct checkpoint cp;
@@ -672,6 +725,7 @@ audit_verify_proof_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pubp = optarg; break;
+		case 's': sincep = optarg; break;
 		case 'h': printf("usage: %s\n\n%s", vproof_usage, vproof_help); return 0;
 		default: return cli_usage(vproof_usage, NULL);
 		}
@@ -684,6 +738,26 @@ audit_verify_proof_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	if (audit_read("proof", file, AUDIT_PROOF_MAX, &buf, &len, 0) != 0)
 		goto out;
 	cg_err_clear(&err);
+	if (consistency_is_file((unsigned char *)buf, len)) {
+		struct checkpoint older;
+
+		if (consistency_verify((unsigned char *)buf, len, pub, &older, &cp, &err) != 0) {
+			cli_error("%s: proof verification FAILED: %s", file, err.msg);
+			goto out;
+		}
+		if (sincep != NULL && vproof_since(sincep, pub, &older) != 0)
+			goto out;
+		if (ctx->out)
+			fprintf(ctx->out, "proof ok: the log %s of %llu events extends its tree of %llu events (both "
+			    "roots signed by the gateway key)\n", cp.origin, (unsigned long long)cp.size,
+			    (unsigned long long)older.size);
+		r = 0;
+		goto out;
+	}
+	if (sincep != NULL) {
+		cli_error("%s: --since goes with a consistency proof file, not an inclusion proof", file);
+		goto out;
+	}
 	if (audit_proof_parse((unsigned char *)buf, len, &p, &err) != 0 || audit_proof_verify(p, pub, &cp, &err) != 0) {
 		cli_error("%s: proof verification FAILED: %s", file, err.msg);
 		goto out;

@@ -168,6 +168,31 @@ check "a proof signed by the new key verifies from the first key" grep -q "\"ver
 $PY "$I/auditor.py" verify-proof "$E2E_TMP/p1" --pub "$SPUB" >"$E2E_TMP/vp1" 2>&1
 check "an erased event's proof verifies by its leaf hash" grep -q '"index": 1, .*"erased": true' "$E2E_TMP/vp1"
 
+# Consistency proof files across the rotation: the first key checks both checkpoints,
+# and the proof must start from the checkpoint the auditor saved before.
+CPS=$(sed -n 2p "$E2E_TMP/cp")   # the checkpoint saved before the rotation
+"$CROSSGATE" audit prove --db "$DB" --consistency "$CPS" --out "$E2E_TMP/cs" >/dev/null 2>&1 || bad "prove --consistency"
+$PY "$I/auditor.py" verify-proof "$E2E_TMP/cs" --pub "$SPUB" --since "$E2E_TMP/cp" >"$E2E_TMP/vcs" 2>&1
+check "the Python auditor checks a consistency proof from its saved checkpoint" \
+	grep -q "\"verified\": true, \"old_size\": $CPS" "$E2E_TMP/vcs"
+check "so does the C verifier" quiet "$CROSSGATE" audit verify-proof "$E2E_TMP/cs" --pub "$SPUB" --since "$E2E_TMP/cp"
+"$CROSSGATE" audit prove --db "$DB" --consistency 3 --out "$E2E_TMP/c3" >/dev/null 2>&1 || bad "prove --consistency"
+$PY "$I/auditor.py" verify-proof "$E2E_TMP/c3" --pub "$SPUB" >"$E2E_TMP/vc3" 2>&1
+check "the Python auditor verifies a consistency proof across the rotation" \
+	grep -q '"verified": true, "old_size": 3, "new_size": ' "$E2E_TMP/vc3"
+$PY - "$E2E_TMP/c3" "$E2E_TMP/c3.bad" <<'PY'
+import os, sys
+sys.path.insert(0, os.environ["CG_PB_DIR"])
+import audit_pb2
+p = audit_pb2.ConsistencyProof.FromString(open(sys.argv[1], "rb").read())
+h = bytearray(p.hashes[-1]); h[5] ^= 1; p.hashes[-1] = bytes(h)
+open(sys.argv[2], "wb").write(p.SerializeToString())
+PY
+expect_fail "the Python auditor rejects a changed consistency hash" "auditor: the tree of size" \
+	$PY "$I/auditor.py" verify-proof "$E2E_TMP/c3.bad" --pub "$SPUB"
+expect_fail "so does the C verifier" "does not extend the tree of size 3" \
+	"$CROSSGATE" audit verify-proof "$E2E_TMP/c3.bad" --pub "$SPUB"
+
 # The same log as `audit show --format jsonl` prints it: leaf hashes, event bytes, checkpoints.
 "$CROSSGATE" audit show --db "$DB" --format jsonl >"$E2E_TMP/log.jsonl" 2>&1 || bad "audit show jsonl"
 $PY "$I/auditor.py" verify-jsonl "$E2E_TMP/log.jsonl" --pub "$SPUB" >"$E2E_TMP/vj" 2>&1

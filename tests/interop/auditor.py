@@ -9,7 +9,7 @@
   auditor.py verify-jsonl FILE --pub GATEWAY_SIGN_PUB
       the same from the output of `crossgate audit show --format jsonl`
   auditor.py verify-proof FILE --pub GATEWAY_SIGN_PUB
-      check an inclusion proof file (§9.5)
+      check an inclusion proof file (§9.5) or a consistency proof file (§9.6)
   auditor.py tamper LOG OUT --seq N
       a copy of LOG whose event N says something else (for the tests)
 
@@ -24,6 +24,7 @@ import ssl
 import struct
 import sys
 
+from google.protobuf.message import DecodeError
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
@@ -279,16 +280,38 @@ def verify_records(pub, recs, ncosig):
                       "cosignatures": ncosig, "checkpoint": last_cp}))
 
 
-def verify_proof(a):
-    pub = load_key(a.pub, "ed25519-public")
-    data = open(a.file, "rb").read()
-    if len(data) > 256 * 1024:
-        raise SpecError("proof file over 256 KiB")
-    p = apb.InclusionProof.FromString(data)
-    if p.format != "crossgate-inclusion-proof/v1":
-        raise SpecError("unknown proof format %r" % p.format)
-    kc = KeyChain(pub)
-    for rot in p.rotations:   # §9.5: each rotation proven in its own checkpoint, signed by the key before
+def consistent(m, n, root_m, root_n, proof):
+    """RFC 9162 §2.1.4.2: does the tree of size n extend the tree of size m (0 < m <= n)?"""
+    if m == n:
+        return not proof and root_m == root_n
+    if m & (m - 1) == 0:
+        proof = [root_m] + proof
+    if not proof:
+        return False
+    fn, sn = m - 1, n - 1
+    while fn & 1:
+        fn >>= 1
+        sn >>= 1
+    fr = sr = proof[0]
+    for c in proof[1:]:
+        if sn == 0:
+            return False
+        if fn & 1 or fn == sn:
+            fr, sr = node_hash(c, fr), node_hash(c, sr)
+            if not fn & 1:
+                while not fn & 1 and fn != 0:
+                    fn >>= 1
+                    sn >>= 1
+        else:
+            sr = node_hash(sr, c)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and fr == root_m and sr == root_n
+
+
+def follow_rotations(kc, rotations):
+    """§9.5: each rotation proven in its own checkpoint, signed by the key before."""
+    for rot in rotations:
         frm, kid, kpub = kc.keys[-1]
         text = note_signed_by(rot.checkpoint, key_name(kid), kpub)
         origin, size, root = checkpoint_body(text)
@@ -298,6 +321,26 @@ def verify_proof(a):
             raise SpecError("rotation %d: inclusion proof fails" % rot.index)
         kc.rotate(rot.index, rot.event)
         kc.check(rot.checkpoint, size)   # and the new key's signature is on it
+
+
+def verify_proof(a):
+    pub = load_key(a.pub, "ed25519-public")
+    data = open(a.file, "rb").read()
+    if len(data) > 256 * 1024:
+        raise SpecError("proof file over 256 KiB")
+    try:   # the two kinds of proof file differ by their format field (§9.5, §9.6)
+        c = apb.ConsistencyProof.FromString(data)
+        if c.format == "crossgate-consistency-proof/v1":
+            return verify_consistency(pub, c, a.since)
+    except DecodeError:
+        pass
+    if a.since:
+        raise SpecError("--since goes with a consistency proof")
+    p = apb.InclusionProof.FromString(data)
+    if p.format != "crossgate-inclusion-proof/v1":
+        raise SpecError("unknown proof format %r" % p.format)
+    kc = KeyChain(pub)
+    follow_rotations(kc, p.rotations)
     text, _ = note_split(p.checkpoint)
     _, size, _ = checkpoint_body(text)
     root = kc.check(p.checkpoint, size)
@@ -314,6 +357,30 @@ def verify_proof(a):
     if any(len(h) != 32 for h in p.hashes) or inclusion_root(p.index, size, leaf, list(p.hashes)) != root:
         raise SpecError("event %d is not in the tree of size %d the checkpoint signs" % (p.index, size))
     print(json.dumps({"verified": True, "index": p.index, "size": size, "erased": p.erased}))
+
+
+def verify_consistency(pub, c, since=None):
+    """§9.6: both checkpoints under the key chain, then the RFC 6962 proof between their roots."""
+    kc = KeyChain(pub)
+    follow_rotations(kc, c.rotations)
+    sizes = []
+    for note in (c.old_checkpoint, c.new_checkpoint):
+        text, _ = note_split(note)
+        size = checkpoint_body(text)[1]
+        sizes.append((size, kc.check(note, size)))
+    (m, root_m), (n, root_n) = sizes
+    if any(r.index >= n for r in c.rotations):
+        raise SpecError("a key rotation is not below the new tree size")
+    if not 0 < m <= n or any(len(h) != 32 for h in c.hashes):
+        raise SpecError("malformed consistency proof")
+    if not consistent(m, n, root_m, root_n, list(c.hashes)):
+        raise SpecError("the tree of size %d does not extend the tree of size %d" % (n, m))
+    if since is not None:   # §9.6: it must start from the checkpoint this auditor saved
+        saved = open(since, encoding="utf-8").read()
+        size = checkpoint_body(note_split(saved)[0])[1]
+        if (size, KeyChain(pub).check(saved, size)) != (m, root_m):
+            raise SpecError("the proof does not start from the saved checkpoint")
+    print(json.dumps({"verified": True, "old_size": m, "new_size": n}))
 
 
 def tamper(a):
@@ -345,6 +412,7 @@ def main():
     vp = sub.add_parser("verify-proof")
     vp.add_argument("file")
     vp.add_argument("--pub", required=True)
+    vp.add_argument("--since", help="a saved checkpoint a consistency proof must start from")
     t = sub.add_parser("tamper")
     t.add_argument("log")
     t.add_argument("out")
