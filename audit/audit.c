@@ -20,8 +20,7 @@
 struct audit {
 	struct store *st;
 	const struct keyfile_key *sign;
-	char origin[AUDIT_ORIGIN_MAX];      /* the log's: its first key's */
-	char name[AUDIT_ORIGIN_MAX];        /* the signing key's note name */
+	char origin[AUDIT_ORIGIN_MAX];      /* the log's: its first key's, and every signature's key name */
 	struct merkle_frontier committed;
 	struct merkle_frontier pending;
 	sqlite3_stmt *ins_event, *ins_cp, *ins_node, *ins_span, *max_seq;
@@ -240,6 +239,24 @@ audit_note_text(const char *note, size_t len, size_t *text_len)
 	return -1;
 }
 
+/*
+ * A gateway key's signature on a note: under the log's origin (the key name
+ * since key names follow C2SP), or under the key's own name `own`, which
+ * logs rotated by earlier versions used after a rotation.  Key ids keep the
+ * two keys of a rotation's checkpoint apart under one name.
+ */
+static int
+audit_note_verify(const char *note, size_t len, const char *origin, const char *own, const unsigned char pub[32],
+    size_t *text_len, struct cg_err *err)
+{
+	if (note_verify(note, len, origin, pub, text_len, err) == 0)
+		return 0;
+	if (strcmp(origin, own) == 0)
+		return CG_ERR_VERIFY;
+	cg_err_clear(err);
+	return note_verify(note, len, own, pub, text_len, err) == 0 ? 0 : CG_ERR_VERIFY;
+}
+
 int
 audit_keychain_check(const struct audit_keychain *kc, const char *note, size_t len, struct checkpoint *cp,
     size_t *text_len, struct cg_err *err)
@@ -261,7 +278,7 @@ audit_keychain_check(const struct audit_keychain *kc, const char *note, size_t l
 	}
 	size = cp->size;
 	k = audit_keychain_signer(kc, size);
-	if (note_verify(note, len, k->name, k->pub, &tl2, &sub) != 0 || tl2 != tl) {
+	if (audit_note_verify(note, len, kc->origin, k->name, k->pub, &tl2, &sub) != 0 || tl2 != tl) {
 		keyfile_id_hex(k->id, hex);
 		memset(cp, 0, sizeof(*cp));
 		return cg_err_set(err, CG_ERR_VERIFY, "checkpoint at size %llu: not signed by gateway key %s, the key "
@@ -275,8 +292,8 @@ audit_keychain_check(const struct audit_keychain *kc, const char *note, size_t l
 	}
 	/* A rotation's own checkpoint carries the new key's signature too: the announced key is held. */
 	for (i = 1; i < kc->n; i++) {
-		if (kc->keys[i].from == cp->size && note_verify(note, len, kc->keys[i].name, kc->keys[i].pub, &tl2,
-		    &sub) != 0) {
+		if (kc->keys[i].from == cp->size && audit_note_verify(note, len, kc->origin, kc->keys[i].name,
+		    kc->keys[i].pub, &tl2, &sub) != 0) {
 			keyfile_id_hex(kc->keys[i].id, hex);
 			memset(cp, 0, sizeof(*cp));
 			return cg_err_set(err, CG_ERR_VERIFY, "checkpoint at size %llu (a key rotation) lacks the "
@@ -626,9 +643,10 @@ audit_last_rotation(struct store *st, uint64_t *seq, unsigned char id[KEYFILE_ID
  * or the key's own for an empty log.
  */
 static int
-audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key *sign, const char *name,
-    char *origin, struct merkle_frontier *out, struct cg_err *err)
+audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key *sign, char *origin,
+    struct merkle_frontier *out, struct cg_err *err)
 {
+	char name[AUDIT_ORIGIN_MAX];
 	struct audit_nodes nodes;
 	struct merkle_frontier f;
 	struct checkpoint cp;
@@ -641,6 +659,7 @@ audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key 
 	int r, rotated;
 
 	memset(&nodes, 0, sizeof(nodes));
+	audit_origin(sign->id, name);
 	if ((r = audit_size_of(st, max_seq, &size, err)) != 0)
 		return r;
 	if ((rotated = audit_last_rotation(st, &rot_seq, rot_id, err)) < 0)
@@ -674,8 +693,8 @@ audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key 
 		goto out;
 	}
 	cg_err_clear(&sub);
-	if (note_verify(note, strlen(note), name, sign->pub, &text_len, &sub) != 0 ||
-	    checkpoint_parse(note, text_len, &cp, &sub) != 0) {
+	if (audit_note_text(note, strlen(note), &text_len) != 0 || checkpoint_parse(note, text_len, &cp, &sub) != 0 ||
+	    audit_note_verify(note, strlen(note), cp.origin, name, sign->pub, &text_len, &sub) != 0) {
 		r = cg_err_set(err, CG_ERR_VERIFY, "%s: audit log: the latest checkpoint (size %llu) is not this "
 		    "gateway key's: %s; run 'crossgate audit verify'", path, (unsigned long long)cp_size, sub.msg);
 		goto out;
@@ -722,7 +741,6 @@ audit_open(struct store *st, const struct keyfile_key *sign, struct audit **out,
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	a->st = st;
 	a->sign = sign;
-	audit_origin(sign->id, a->name);
 	if ((r = audit_prepare(st, "INSERT INTO audit_events(seq, event, leaf) VALUES (?1, ?2, ?3)", &a->ins_event,
 	    err)) != 0 ||
 	    (r = audit_prepare(st, "INSERT INTO audit_checkpoints(size, note) VALUES (?1, ?2)", &a->ins_cp, err)) != 0 ||
@@ -740,7 +758,7 @@ audit_open(struct store *st, const struct keyfile_key *sign, struct audit **out,
 		r = cg_err_set(err, CG_ERR_DB, "%s: audit log: %s", store_path(st), sqlite3_errmsg(store_db(st)));
 		goto out;
 	}
-	r = audit_restore(st, a->max_seq, sign, a->name, a->origin, &a->committed, err);
+	r = audit_restore(st, a->max_seq, sign, a->origin, &a->committed, err);
 	sqlite3_exec(store_db(st), r == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
 	if (r != 0)
 		goto out;
@@ -790,7 +808,7 @@ audit_sync(struct audit *a, struct cg_err *err)
 		return r;
 	if (size == a->committed.size)
 		return 0;
-	if ((r = audit_restore(a->st, a->max_seq, a->sign, a->name, a->origin, &f, err)) != 0)
+	if ((r = audit_restore(a->st, a->max_seq, a->sign, a->origin, &f, err)) != 0)
 		return r;
 	a->committed = a->pending = f;
 	return 0;
@@ -838,7 +856,7 @@ static int
 audit_sign(struct audit *a, const struct merkle_frontier *next, const struct keyfile_key *also, struct cg_err *err)
 {
 	struct checkpoint cp;
-	char body[NOTE_NAME_MAX + 80], name[AUDIT_ORIGIN_MAX], *note = NULL, *note2 = NULL, *tmp;
+	char body[NOTE_NAME_MAX + 80], *note = NULL, *note2 = NULL, *tmp;
 	size_t body_len, len;
 	int r;
 
@@ -848,12 +866,12 @@ audit_sign(struct audit *a, const struct merkle_frontier *next, const struct key
 	merkle_frontier_root(next, cp.root);
 	if (checkpoint_format(&cp, body, sizeof(body), &body_len) != 0)
 		return cg_err_set(err, CG_ERR_INTERNAL, "cannot format checkpoint");
-	if ((r = note_sign(body, body_len, a->name, a->sign->key, &note, err)) != 0)
+	/* Every key signs under the log's origin (C2SP: the key name is the origin); key ids tell keys apart. */
+	if ((r = note_sign(body, body_len, a->origin, a->sign->key, &note, err)) != 0)
 		return r;
 	if (also != NULL) {
 		/* A second signature line: the same text signed by the new key, appended after the first. */
-		audit_origin(also->id, name);
-		if ((r = note_sign(body, body_len, name, also->key, &note2, err)) != 0)
+		if ((r = note_sign(body, body_len, a->origin, also->key, &note2, err)) != 0)
 			goto out;
 		len = strlen(note);
 		if ((tmp = realloc(note, len + strlen(note2 + body_len + 1) + 1)) == NULL) {
@@ -1091,7 +1109,6 @@ audit_rotate(struct audit *a, const struct keyfile_key *next, struct cg_err *err
 	in_txn = 0;
 	a->committed = a->pending = f;
 	a->sign = next;
-	audit_origin(next->id, a->name);
 	r = 0;
 out:
 	if (in_txn) {

@@ -10,8 +10,10 @@
  * removed, reordered or inserted; audit_append_many() signs one per call.
  *
  * The checkpoint origin is "crossgate/gateway/<key id>" of the gateway's first
- * Ed25519 signing key, for the life of the log; a signature's key name is
- * "crossgate/gateway/<key id>" of the key that made it.
+ * Ed25519 signing key, for the life of the log, and every signature's key
+ * name is the origin (C2SP), also after a rotation: the note key id tells the
+ * keys apart.  Logs rotated by earlier versions signed under the new key's own
+ * "crossgate/gateway/<key id>"; verifiers accept both (docs/PROTOCOL.md §9.3).
  *
  * Key rotation (audit_rotate): a "key-rotate" event names the old and the new
  * key (ids and public key lines) and gets a checkpoint of its own, signed by

@@ -153,9 +153,18 @@ class KeyChain:
                 k = cand
         return k
 
+    def signed(self, note, kid, pub):
+        """§9.3: a gateway key signs under the origin; logs rotated by earlier versions used its own name."""
+        try:
+            return note_signed_by(note, self.origin, pub)
+        except SpecError:
+            if key_name(kid) == self.origin:
+                raise
+            return note_signed_by(note, key_name(kid), pub)
+
     def check(self, note, size):
         frm, kid, pub = self.signer(size)
-        text = note_signed_by(note, key_name(kid), pub)
+        text = self.signed(note, kid, pub)
         origin, n, root = checkpoint_body(text)
         if origin != self.origin:
             raise SpecError("checkpoint origin %r is not the log's %r" % (origin, self.origin))
@@ -163,7 +172,7 @@ class KeyChain:
             raise SpecError("checkpoint says size %d, expected %d" % (n, size))
         for f, k, p in self.keys[1:]:
             if f == size:   # a rotation's own checkpoint: the new key signs it too
-                note_signed_by(note, key_name(k), p)
+                self.signed(note, k, p)
         return root
 
     def rotate(self, seq, event):
@@ -313,7 +322,7 @@ def follow_rotations(kc, rotations):
     """§9.5: each rotation proven in its own checkpoint, signed by the key before."""
     for rot in rotations:
         frm, kid, kpub = kc.keys[-1]
-        text = note_signed_by(rot.checkpoint, key_name(kid), kpub)
+        text = kc.signed(rot.checkpoint, kid, kpub)
         origin, size, root = checkpoint_body(text)
         if origin != kc.origin or size != rot.index + 1:
             raise SpecError("rotation %d: checkpoint is not the log's of size %d" % (rot.index, rot.index + 1))
