@@ -784,6 +784,53 @@ out:
 	return r;
 }
 
+/* ---- vkey ----------------------------------------------------------------------- */
+
+static const char vkey_usage[] = "crossgate audit vkey --pub GATEWAY_SIGN_PUB [--key ROTATED_SIGN_PUB]";
+static const char vkey_help[] =
+	"Print the gateway's C2SP verifier key (NAME+KEYID+BASE64), for note and\n"
+	"checkpoint tools outside crossgate.  --pub is the log's first signing key,\n"
+	"whose origin names every signature; --key, a key a rotation brought in\n"
+	"since (default: the first key itself).  docs/PROTOCOL.md section 9.3.\n";
+
+static int
+audit_vkey_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "pub", required_argument, NULL, 'p' }, { "key", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *pubp = NULL, *keyp = NULL;
+	struct keyfile_key *first = NULL, *key = NULL;
+	char origin[AUDIT_ORIGIN_MAX], vkey[NOTE_NAME_MAX + 80];
+	int c, r = 1;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': pubp = optarg; break;
+		case 'k': keyp = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", vkey_usage, vkey_help); return 0;
+		default: return cli_usage(vkey_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(vkey_usage, "unexpected argument");
+	if (pubp == NULL) return cli_missing(vkey_usage, "--pub");
+	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &first) != 0 ||
+	    (keyp != NULL && cli_load_key(keyp, KEYFILE_ED25519_PUBLIC, &key) != 0))
+		goto out;
+	audit_origin(first->id, origin);
+	if (note_format_verifier_key(origin, (key != NULL ? key : first)->pub, vkey, sizeof(vkey)) != 0) {
+		cli_error("cannot format the verifier key");
+		goto out;
+	}
+	fprintf(ctx->out ? ctx->out : stdout, "%s\n", vkey);
+	r = 0;
+out:
+	keyfile_free(first);
+	keyfile_free(key);
+	return r;
+}
+
 /* ---- witnesses ---------------------------------------------------------------- */
 
 static const char wkeygen_usage[] = "crossgate audit witness-keygen --name NAME --dir DIR [--force]";
@@ -1147,9 +1194,10 @@ static const struct {
 } audit_cmds[] = {
 	{ "verify", audit_verify_cmd, "recompute the tree, check every checkpoint [--since, --witness]" },
 	{ "checkpoint", audit_checkpoint_cmd, "save the latest signed checkpoint (for verify --since)" },
-	{ "prove", audit_prove_cmd, "write an inclusion proof file for one event" },
-	{ "verify-proof", audit_verify_proof_cmd, "check an inclusion proof file offline" },
+	{ "prove", audit_prove_cmd, "write an inclusion or consistency proof file" },
+	{ "verify-proof", audit_verify_proof_cmd, "check a proof file offline" },
 	{ "show", audit_show_cmd, "print the trail (table or JSON lines)" },
+	{ "vkey", audit_vkey_cmd, "print the gateway's C2SP verifier key" },
 	{ "witness-keygen", audit_wkeygen_cmd, "make a witness key pair" },
 	{ "cosign", audit_cosign_cmd, "as a witness, cosign the latest checkpoint" },
 	{ "erase", audit_erase_cmd, "erase old payloads, keeping leaf hashes (retention)" },

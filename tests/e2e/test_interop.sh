@@ -48,6 +48,9 @@ $PY "$I/packer.py" read "$E2E_TMP/ex.batch" --policy "$POL" --sign-pub "$D/keys/
 	>"$E2E_TMP/ex.c" 2>&1
 printf '3 1714564800\n' >>"$E2E_TMP/ex.tokens"
 check "the C agent's tokens and consent for the example row are §6's" cmp -s "$E2E_TMP/ex.tokens" "$E2E_TMP/ex.c"
+sed -n 's/^    key line *\(ed25519-public .*\)$/\1/p' "$DOC" >"$E2E_TMP/ex.pub"
+eq "audit vkey prints §6's verifier key" "$("$CROSSGATE" audit vkey --pub "$E2E_TMP/ex.pub" 2>&1)" \
+	"$(sed -n 's/^    verifier key *\([^ ]*\)$/\1/p' "$DOC")"
 
 # ---- the packer -------------------------------------------------------------------
 # shellcheck disable=SC2046
@@ -167,6 +170,20 @@ check "a proof signed by the new key verifies from the first key" grep -q "\"ver
 "$CROSSGATE" audit prove --db "$DB" --event 1 --out "$E2E_TMP/p1" >/dev/null 2>&1 || bad "prove an erased event"
 $PY "$I/auditor.py" verify-proof "$E2E_TMP/p1" --pub "$SPUB" >"$E2E_TMP/vp1" 2>&1
 check "an erased event's proof verifies by its leaf hash" grep -q '"index": 1, .*"erased": true' "$E2E_TMP/vp1"
+
+# The C2SP verifier key `audit vkey` prints checks the gateway's checkpoints with a generic note
+# verifier: the first key's before the rotation, the new key's (still named the origin) after it.
+"$CROSSGATE" audit vkey --pub "$SPUB" >"$E2E_TMP/vkey1" 2>&1 || bad "audit vkey"
+"$CROSSGATE" audit vkey --pub "$SPUB" --key "$D/keys/gateway/sign.pub" >"$E2E_TMP/vkey2" 2>&1 || bad "audit vkey --key"
+check "a rotated-in key's verifier key is named the origin" \
+	[ "$(cut -d+ -f1 "$E2E_TMP/vkey2")" = "$(cut -d+ -f1 "$E2E_TMP/vkey1")" ]
+"$CROSSGATE" audit checkpoint --db "$DB" --out "$E2E_TMP/cp2" >/dev/null 2>&1 || bad "audit checkpoint"
+check "the first key's vkey verifies a checkpoint from before the rotation" \
+	quiet $PY "$I/auditor.py" verify-note "$E2E_TMP/cp" --vkey "$(cat "$E2E_TMP/vkey1")"
+check "the new key's vkey verifies the latest checkpoint" \
+	quiet $PY "$I/auditor.py" verify-note "$E2E_TMP/cp2" --vkey "$(cat "$E2E_TMP/vkey2")"
+expect_fail "and the first key's does not" "auditor: no signature by crossgate/gateway/" \
+	$PY "$I/auditor.py" verify-note "$E2E_TMP/cp2" --vkey "$(cat "$E2E_TMP/vkey1")"
 
 # Consistency proof files across the rotation: the first key checks both checkpoints,
 # and the proof must start from the checkpoint the auditor saved before.

@@ -10,6 +10,8 @@
       the same from the output of `crossgate audit show --format jsonl`
   auditor.py verify-proof FILE --pub GATEWAY_SIGN_PUB
       check an inclusion proof file (§9.5) or a consistency proof file (§9.6)
+  auditor.py verify-note NOTE --vkey NAME+KEYID+BASE64
+      a C2SP signed note checked with a verifier key alone
   auditor.py tamper LOG OUT --seq N
       a copy of LOG whose event N says something else (for the tests)
 
@@ -392,6 +394,16 @@ def verify_consistency(pub, c, since=None):
     print(json.dumps({"verified": True, "old_size": m, "new_size": n}))
 
 
+def verify_note(a):
+    """A generic C2SP check: the note carries a valid signature by the verifier key (NAME+KEYID+BASE64)."""
+    name, kid, b64 = a.vkey.split("+", 2)
+    raw = base64.b64decode(b64, validate=True)
+    if len(raw) != 33 or raw[0] != 1 or note_key_id(name, raw[1:]).hex() != kid:
+        raise SpecError("malformed verifier key")
+    text = note_signed_by(open(a.note, encoding="utf-8").read(), name, raw[1:])
+    print(json.dumps({"verified": True, "origin": text.split("\n")[0], "name": name}))
+
+
 def tamper(a):
     fr = frames_of(open(a.log, "rb").read(), lambda i: 1 << 20)
     out = []
@@ -422,6 +434,9 @@ def main():
     vp.add_argument("file")
     vp.add_argument("--pub", required=True)
     vp.add_argument("--since", help="a saved checkpoint a consistency proof must start from")
+    n = sub.add_parser("verify-note")
+    n.add_argument("note")
+    n.add_argument("--vkey", required=True)
     t = sub.add_parser("tamper")
     t.add_argument("log")
     t.add_argument("out")
@@ -429,7 +444,7 @@ def main():
     a = ap.parse_args()
     try:
         {"fetch": fetch, "verify": verify, "verify-jsonl": verify_jsonl, "verify-proof": verify_proof,
-         "tamper": tamper}[a.cmd](a)
+         "verify-note": verify_note, "tamper": tamper}[a.cmd](a)
     except (SpecError, ValueError) as e:
         sys.exit("auditor: %s" % e)
 
