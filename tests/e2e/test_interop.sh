@@ -159,6 +159,26 @@ net_start "$DB" "$POL" "$E2E_TMP/serve.log" || bad "the gateway serves again"
 CL="--gateway localhost:$NET_PORT --ca $D/pki/ca.pem"
 # shellcheck disable=SC2086
 $PY "$I/auditor.py" fetch $CL $AUD --out "$E2E_TMP/log2" >/dev/null || bad "fetch after the rotation"
+# The consistency proof over the wire (§8.5), from the checkpoint saved before the rotation.
+CPS=$(sed -n 2p "$E2E_TMP/cp")
+# shellcheck disable=SC2086
+check "the Python auditor gets a consistency proof over the wire" \
+	quiet $PY "$I/auditor.py" consistency $CL $AUD --old "$CPS" --out "$E2E_TMP/cw"
+$PY "$I/auditor.py" verify-proof "$E2E_TMP/cw" --pub "$SPUB" --since "$E2E_TMP/cp" >"$E2E_TMP/vcw" 2>&1
+check "and checks it from its saved checkpoint" grep -q "\"verified\": true, \"old_size\": $CPS" "$E2E_TMP/vcw"
+# shellcheck disable=SC2086
+check "the C client fetches one too" quiet "$CROSSGATE" audit fetch $CL $AUD --consistency "$CPS" --out "$E2E_TMP/cw2"
+check "which the C verifier checks from the saved checkpoint" \
+	quiet "$CROSSGATE" audit verify-proof "$E2E_TMP/cw2" --pub "$SPUB" --since "$E2E_TMP/cp"
+# shellcheck disable=SC2086
+expect_fail "a size past the log is the auditor's error" "gateway error rejected: " \
+	$PY "$I/auditor.py" consistency $CL $AUD --old 1 --new 100000 --out "$E2E_TMP/x"
+# shellcheck disable=SC2086
+expect_fail "old size 0 is malformed" "gateway error malformed: request: audit_consistency needs 0 < old_size" \
+	$PY "$I/auditor.py" consistency $CL $AUD --old 0 --out "$E2E_TMP/x"
+# shellcheck disable=SC2086
+expect_fail "a partner may not ask" "gateway error refused: audit_consistency refused: principal 'k-agent' has role partner" \
+	$PY "$I/auditor.py" consistency $CL --cert "$D/pki/k.pem" --key "$D/pki/k.key" --old 1 --out "$E2E_TMP/x"
 net_stop || bad "the gateway stops cleanly again"
 $PY "$I/auditor.py" verify "$E2E_TMP/log2" --pub "$SPUB" >"$E2E_TMP/v2" 2>&1
 check "after a rotation and an erasure the first key verifies the log" \
@@ -187,7 +207,6 @@ expect_fail "and the first key's does not" "auditor: no signature by crossgate/g
 
 # Consistency proof files across the rotation: the first key checks both checkpoints,
 # and the proof must start from the checkpoint the auditor saved before.
-CPS=$(sed -n 2p "$E2E_TMP/cp")   # the checkpoint saved before the rotation
 "$CROSSGATE" audit prove --db "$DB" --consistency "$CPS" --out "$E2E_TMP/cs" >/dev/null 2>&1 || bad "prove --consistency"
 $PY "$I/auditor.py" verify-proof "$E2E_TMP/cs" --pub "$SPUB" --since "$E2E_TMP/cp" >"$E2E_TMP/vcs" 2>&1
 check "the Python auditor checks a consistency proof from its saved checkpoint" \

@@ -3,6 +3,8 @@
 
   auditor.py fetch --gateway HOST:PORT --ca CA --cert CERT --key KEY --out LOG
       §8.4 audit_fetch over mutual TLS; LOG gets the Response frames as received
+  auditor.py consistency --gateway HOST:PORT --ca CA --cert CERT --key KEY --old M [--new N] --out FILE
+      §8.5: the gateway's consistency proof file from tree size M (check it with verify-proof)
   auditor.py verify LOG --pub GATEWAY_SIGN_PUB
       recompute the RFC 6962 tree from the fetched events and check every
       checkpoint (§9.3) under the key chain (§9.4); print the tree head
@@ -205,22 +207,41 @@ def read_frame(conn, limit=1 << 20):
     return exact(n)
 
 
-def fetch(a):
+def connect(a):
+    """§7: TLS 1.3, the deployment's CA only, the server's host name checked, our certificate presented."""
     host, port = a.gateway.rsplit(":", 1)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.load_verify_locations(a.ca)
     ctx.load_cert_chain(a.cert, a.key)
-    with socket.create_connection((host, int(port)), timeout=30) as raw:
-        with ctx.wrap_socket(raw, server_hostname=host) as conn:
-            req = pb.Request(version=1, audit_fetch=pb.AuditFetchRequest(**{"from": 0, "cosignatures": True}))
-            conn.sendall(frame(req.SerializeToString()))
-            got = [read_frame(conn)]
-            head = pb.Response.FromString(got[0])
-            if head.WhichOneof("result") != "audit_fetch":
-                raise SpecError("gateway answered %s" % head)
-            for _ in range(head.audit_fetch.count + head.audit_fetch.cosignatures):
-                got.append(read_frame(conn))
+    raw = socket.create_connection((host, int(port)), timeout=30)
+    return ctx.wrap_socket(raw, server_hostname=host)
+
+
+def consistency(a):
+    """§8.5: the gateway's consistency proof file from tree size --old to --new (0: the latest)."""
+    with connect(a) as conn:
+        req = pb.Request(version=1, audit_consistency=pb.AuditConsistencyRequest(old_size=a.old, new_size=a.new))
+        conn.sendall(frame(req.SerializeToString()))
+        resp = pb.Response.FromString(read_frame(conn))
+    if resp.WhichOneof("result") == "error":
+        raise SpecError("gateway error %s: %s" % (resp.error.code, resp.error.message))
+    if resp.WhichOneof("result") != "audit_consistency":
+        raise SpecError("unexpected answer")
+    with open(a.out, "wb") as f:
+        f.write(resp.audit_consistency.proof)
+
+
+def fetch(a):
+    with connect(a) as conn:
+        req = pb.Request(version=1, audit_fetch=pb.AuditFetchRequest(**{"from": 0, "cosignatures": True}))
+        conn.sendall(frame(req.SerializeToString()))
+        got = [read_frame(conn)]
+        head = pb.Response.FromString(got[0])
+        if head.WhichOneof("result") != "audit_fetch":
+            raise SpecError("gateway answered %s" % head)
+        for _ in range(head.audit_fetch.count + head.audit_fetch.cosignatures):
+            got.append(read_frame(conn))
     with open(a.out, "wb") as f:
         f.write(b"".join(frame(g) for g in got))
     print(json.dumps({"records": head.audit_fetch.count, "cosignatures": head.audit_fetch.cosignatures}))
@@ -424,6 +445,11 @@ def main():
     f = sub.add_parser("fetch")
     for o in ("gateway", "ca", "cert", "key", "out"):
         f.add_argument("--" + o, required=True)
+    cs = sub.add_parser("consistency")
+    for o in ("gateway", "ca", "cert", "key", "out"):
+        cs.add_argument("--" + o, required=True)
+    cs.add_argument("--old", type=int, required=True)
+    cs.add_argument("--new", type=int, default=0)
     v = sub.add_parser("verify")
     v.add_argument("log")
     v.add_argument("--pub", required=True)
@@ -443,7 +469,7 @@ def main():
     t.add_argument("--seq", type=int, required=True)
     a = ap.parse_args()
     try:
-        {"fetch": fetch, "verify": verify, "verify-jsonl": verify_jsonl, "verify-proof": verify_proof,
+        {"fetch": fetch, "consistency": consistency, "verify": verify, "verify-jsonl": verify_jsonl, "verify-proof": verify_proof,
          "verify-note": verify_note, "tamper": tamper}[a.cmd](a)
     except (SpecError, ValueError) as e:
         sys.exit("auditor: %s" % e)
