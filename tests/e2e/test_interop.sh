@@ -56,6 +56,7 @@ eq "audit vkey prints §6's verifier key" "$("$CROSSGATE" audit vkey --pub "$E2E
 # shellcheck disable=SC2046
 check "the Python packer packs K's CSV" quiet $PY "$I/packer.py" pack --policy "$POL" --partner k \
 	--input "$D/data/k_users.csv" --out "$E2E_TMP/k_py.batch" $(keys k)
+cp "$E2E_TMP/quiet" "$E2E_TMP/quiet.pack"
 # shellcheck disable=SC2046
 "$CROSSGATE" agent pack --policy "$POL" --partner k --input "$D/data/k_users.csv" --out "$E2E_TMP/k_c.batch" \
 	$(keys k) >/dev/null 2>&1 || bad "the C agent packs K's CSV"
@@ -96,6 +97,19 @@ expect_fail "a tampered Python batch is rejected" "content does not match its si
 	"$CROSSGATE" gateway ingest $GW "$E2E_TMP/k_bad.batch"
 expect_fail "the spec reader rejects it too" "the digest or the count does not match the frames" \
 	$PY "$I/packer.py" read "$E2E_TMP/k_bad.batch" --policy "$POL" --sign-pub "$D/keys/k/sign.pub"
+
+# A batch id is fresh per batch (§5.2): the same file again is a duplicate, another batch under it is refused.
+# shellcheck disable=SC2086
+check "the same batch again is a duplicate" sh -c "'$CROSSGATE' gateway ingest $GW '$E2E_TMP/k_py.batch' 2>&1 |
+	grep -q 'already committed'"
+BID=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))["batch_id"])' "$E2E_TMP/quiet.pack" 2>/dev/null)
+# shellcheck disable=SC2046
+$PY "$I/packer.py" pack --policy "$POL" --partner k --input "$D/data/k_users.csv" --out "$E2E_TMP/k_reuse.batch" \
+	$(keys k) --batch-id "$BID" >/dev/null || bad "pack under a reused id"
+# shellcheck disable=SC2086
+expect_fail "another batch under a committed id is refused, not taken for a retry" \
+	"batch id $BID was committed before with other content; every batch needs a fresh random id" \
+	"$CROSSGATE" gateway ingest $GW "$E2E_TMP/k_reuse.batch"
 
 # ---- over mutual TLS --------------------------------------------------------------
 # shellcheck disable=SC2046

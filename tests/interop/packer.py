@@ -317,7 +317,7 @@ def pack(a):
     match_bit = 1 << purposes.index("match")
 
     batch_key = os.urandom(32)
-    batch_id = os.urandom(16)
+    batch_id = bytes.fromhex(a.batch_id) if a.batch_id else os.urandom(16)   # §5.2; fixed only in tests
     hdr = pb.BatchHeader(version=1, partner_id=a.partner, batch_id=batch_id, gateway_key_id=gw.id,
                          signer_key_id=sign.id, wrapped_key=SealedBox(PublicKey(gw.pub)).encrypt(batch_key),
                          aead=pb.AEAD_CHACHA20POLY1305_IETF, created_at=int(time.time()),
@@ -480,6 +480,7 @@ def main():
     p = sub.add_parser("pack")
     for o in ("policy", "partner", "input", "out", "match-key", "sign-key", "gateway-pub"):
         p.add_argument("--" + o, required=True)
+    p.add_argument("--batch-id", help="16 bytes in hex instead of a random id (tests of id reuse)")
     r = sub.add_parser("read")
     r.add_argument("batch")
     r.add_argument("--policy", required=True)
