@@ -169,6 +169,11 @@ expect_fail "a proof with a changed path hash is rejected" "auditor: event 3 is 
 "$CROSSGATE" keygen gateway --rotate --dir "$D/keys/gateway" --db "$DB" >/dev/null 2>&1 || bad "rotate"
 "$CROSSGATE" audit erase --db "$DB" --key "$D/keys/gateway/sign.key" --seq 1-2 --reason interop >/dev/null 2>&1 ||
 	bad "audit erase"
+W=$E2E_TMP/w1
+"$CROSSGATE" audit witness-keygen --name witness.example/w1 --dir "$W" >/dev/null 2>&1 || bad "witness-keygen"
+"$CROSSGATE" audit cosign --db "$DB" --pub "$SPUB" --key "$W/witness.key" --name witness.example/w1 \
+	--state "$W/state" >/dev/null 2>&1 || bad "a witness cosigns"
+WSIZE=$(sed -n 2p "$W/state")
 net_start "$DB" "$POL" "$E2E_TMP/serve.log" || bad "the gateway serves again"
 CL="--gateway localhost:$NET_PORT --ca $D/pki/ca.pem"
 # shellcheck disable=SC2086
@@ -197,6 +202,28 @@ net_stop || bad "the gateway stops cleanly again"
 $PY "$I/auditor.py" verify "$E2E_TMP/log2" --pub "$SPUB" >"$E2E_TMP/v2" 2>&1
 check "after a rotation and an erasure the first key verifies the log" \
 	grep -q '"verified": true.*"rotations": 1, "erased": 2' "$E2E_TMP/v2"
+$PY "$I/auditor.py" verify "$E2E_TMP/log2" --pub "$SPUB" --witness "$(cat "$W/witness.vkey")" >"$E2E_TMP/v2w" 2>&1
+check "the witness's cosignature of size $WSIZE verifies (C2SP cosignature/v1)" \
+	grep -q "\"witnessed\": {\"witness.example/w1\": $WSIZE}" "$E2E_TMP/v2w"
+$PY - "$E2E_TMP/log2" "$E2E_TMP/log2.badcosig" <<'PY'
+import base64, os, struct, sys
+sys.path.insert(0, os.environ["CG_PB_DIR"])
+import crossgate_pb2
+data, out, off = open(sys.argv[1], "rb").read(), b"", 0
+while off < len(data):
+    (n,) = struct.unpack(">I", data[off:off + 4])
+    r = crossgate_pb2.Response.FromString(data[off + 4:off + 4 + n])
+    off += 4 + n
+    if r.WhichOneof("result") == "audit_cosignature":
+        dash, name, b64 = r.audit_cosignature.line.rstrip("\n").split(" ")
+        blob = bytearray(base64.b64decode(b64)); blob[20] ^= 1
+        r.audit_cosignature.line = " ".join((dash, name, base64.b64encode(bytes(blob)).decode())) + "\n"
+    b = r.SerializeToString()
+    out += struct.pack(">I", len(b)) + b
+open(sys.argv[2], "wb").write(out)
+PY
+expect_fail "a changed cosignature is refused" "auditor: cosignature by witness.example/w1 of size $WSIZE does not verify" \
+	$PY "$I/auditor.py" verify "$E2E_TMP/log2.badcosig" --pub "$SPUB" --witness "$(cat "$W/witness.vkey")"
 LAST=$((SIZE + 1))
 "$CROSSGATE" audit prove --db "$DB" --event "$LAST" --out "$E2E_TMP/p4" >/dev/null 2>&1 || bad "prove after rotation"
 $PY "$I/auditor.py" verify-proof "$E2E_TMP/p4" --pub "$SPUB" >"$E2E_TMP/vp4" 2>&1

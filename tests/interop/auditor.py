@@ -5,9 +5,10 @@
       §8.4 audit_fetch over mutual TLS; LOG gets the Response frames as received
   auditor.py consistency --gateway HOST:PORT --ca CA --cert CERT --key KEY --old M [--new N] --out FILE
       §8.5: the gateway's consistency proof file from tree size M (check it with verify-proof)
-  auditor.py verify LOG --pub GATEWAY_SIGN_PUB
+  auditor.py verify LOG --pub GATEWAY_SIGN_PUB [--witness VKEY ...]
       recompute the RFC 6962 tree from the fetched events and check every
-      checkpoint (§9.3) under the key chain (§9.4); print the tree head
+      checkpoint (§9.3) under the key chain (§9.4), and the named witnesses'
+      cosignatures (§9.8); print the tree head
   auditor.py verify-jsonl FILE --pub GATEWAY_SIGN_PUB
       the same from the output of `crossgate audit show --format jsonl`
   auditor.py verify-proof FILE --pub GATEWAY_SIGN_PUB
@@ -255,7 +256,40 @@ def verify(a):
     recs = [r.audit_record for r in resp[1:1 + head.count]]
     if any(r.WhichOneof("result") != "audit_record" for r in resp[1:1 + head.count]):
         raise SpecError("expected %d audit records" % head.count)
-    verify_records(load_key(a.pub, "ed25519-public"), recs, head.cosignatures)
+    cosigs = [r.audit_cosignature for r in resp[1 + head.count:]]
+    if len(cosigs) != head.cosignatures or any(r.WhichOneof("result") != "audit_cosignature"
+                                               for r in resp[1 + head.count:]):
+        raise SpecError("expected %d cosignatures after the records" % head.cosignatures)
+    verify_records(load_key(a.pub, "ed25519-public"), recs, head.cosignatures,
+                   witnesses(a.witness or [], recs, cosigs))
+
+
+def witnesses(vkeys, recs, cosigs):
+    """§9.8: the tree sizes each named witness cosigned, every one of its lines verified."""
+    bodies = {r.seq + 1: note_split(r.checkpoint)[0] for r in recs if r.checkpoint}
+    out = {}
+    for vkey in vkeys:
+        name, kid, b64 = vkey.split("+", 2)
+        raw = base64.b64decode(b64, validate=True)
+        if len(raw) != 33 or raw[0] != 4 or note_key_id(name, raw[1:], 4).hex() != kid:
+            raise SpecError("malformed witness verifier key")
+        sizes = []
+        for c in cosigs:
+            parts = c.line.rstrip("\n").split(" ")
+            if len(parts) != 3 or parts[0] != EM_DASH or parts[1] != name:
+                continue
+            blob = base64.b64decode(parts[2], validate=True)
+            if len(blob) != 76 or blob[:4].hex() != kid or c.size not in bodies:
+                raise SpecError("cosignature by %s of size %d is malformed" % (name, c.size))
+            (t,) = struct.unpack(">Q", blob[4:12])
+            msg = b"cosignature/v1\ntime %d\n" % t + bodies[c.size].encode()
+            try:
+                VerifyKey(raw[1:]).verify(msg, blob[12:])
+            except BadSignatureError:
+                raise SpecError("cosignature by %s of size %d does not verify" % (name, c.size))
+            sizes.append(c.size)
+        out[name] = max(sizes) if sizes else 0
+    return out
 
 
 def verify_jsonl(a):
@@ -271,10 +305,10 @@ def verify_jsonl(a):
             raise SpecError("event %d: leaf_hash is not the hash of its bytes" % o["seq"])
         recs.append(types.SimpleNamespace(seq=o["seq"], event=event, erased=erased, leaf_hash=leaf,
                                           erased_by=o.get("erased_by", 0), checkpoint=o.get("checkpoint", "")))
-    verify_records(load_key(a.pub, "ed25519-public"), recs, 0)
+    verify_records(load_key(a.pub, "ed25519-public"), recs, 0, {})
 
 
-def verify_records(pub, recs, ncosig):
+def verify_records(pub, recs, ncosig, cosigned):
     kc, tree, last_cp, claimed, erased_by = KeyChain(pub), Frontier(), None, {}, {}
     for r in recs:
         if r.seq != tree.size:
@@ -309,7 +343,7 @@ def verify_records(pub, recs, ncosig):
             raise SpecError("events erased by %d are not the ones its audit-erase event claims" % by)
     print(json.dumps({"verified": True, "size": tree.size, "root": base64.b64encode(tree.root()).decode(),
                       "rotations": len(kc.keys) - 1, "erased": sum(len(v) for v in erased_by.values()),
-                      "cosignatures": ncosig, "checkpoint": last_cp}))
+                      "cosignatures": ncosig, "witnessed": cosigned, "checkpoint": last_cp}))
 
 
 def consistent(m, n, root_m, root_n, proof):
@@ -453,6 +487,7 @@ def main():
     v = sub.add_parser("verify")
     v.add_argument("log")
     v.add_argument("--pub", required=True)
+    v.add_argument("--witness", action="append", help="a witness verifier key NAME+KEYID+BASE64(0x04||pub)")
     vj = sub.add_parser("verify-jsonl")
     vj.add_argument("log")
     vj.add_argument("--pub", required=True)

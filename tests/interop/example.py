@@ -30,6 +30,8 @@ def main():
         if got != expected:
             sys.exit("example: %s is %s, §6 says %s" % (what, got, expected))
 
+    stamp, secs = re.search(r"\(`(\d{4}-\d\d-\d\dT[\d:]+[+-]\d\d:\d\d)` is (\d+)\)", doc).groups()
+    same("the consent time %s" % stamp, P.parse_time(stamp), int(secs))
     mk = parse_key_line(want(r"\n    (match-key [0-9a-f]{16} \S+)\n"))
     same("the match key", mk.key, bytes(range(32)))
     rules = {}
@@ -46,14 +48,14 @@ def main():
     same("the AD", ad.hex(), ad_hex)
     same("the AD length", len(ad), 124)
     same("nonce 258", P.record_nonce(258).hex(), want(r"index 258 gives\s+`([0-9a-f]{24})`"))
-    pub = parse_key_line(want(r"key line\s+(ed25519-public \S+ \S+)"))
+    pub = parse_key_line(want(r"\n    key line\s+(ed25519-public \S+ \S+)"))
     same("the public key", pub.pub.hex(), want(r"public\s+key `([0-9a-f]{64})`"))
     name = "crossgate/gateway/" + pub.id.hex()
-    same("the key name", name, want(r"key name/origin\s+(\S+)"))
+    same("the key name", name, want(r"\n    key name/origin\s+(\S+)"))
     nk = hashlib.sha256(name.encode() + b"\n\x01" + pub.pub).digest()[:4]
-    same("the note key id", nk.hex(), want(r"note key id\s+([0-9a-f]{8})"))
+    same("the note key id", nk.hex(), want(r"\n    note key id\s+([0-9a-f]{8})"))
     same("the verifier key", "%s+%s+%s" % (name, nk.hex(), base64.b64encode(b"\x01" + pub.pub).decode()),
-         want(r"verifier key\s+(\S+)"))
+         want(r"\n    verifier key\s+(\S+)"))
     ev = pb.AuditEvent(seq=0, time=1714564800, actor="operator", action="keygen", outcome="ok")
     eb = bytes.fromhex(want(r"encoded as\s+`([0-9a-f]+)`"))
     same("the event", pb.AuditEvent.FromString(eb), ev)
