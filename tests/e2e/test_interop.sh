@@ -127,6 +127,28 @@ check "pushing it again is a duplicate" grep -q '"status": "PUSH_STATUS_DUPLICAT
 expect_fail "partner g may not push K's batch" "gateway error refused: principal 'g-agent' (partner 'g') may not push" \
 	$PY "$I/packer.py" push "$E2E_TMP/k_py2.batch" $CL --cert "$D/pki/g.pem" --key "$D/pki/g.key"
 
+# A revocation batch (§5.7) from the Python packer erases K's records of the users it names.
+$PY - "$D/data/k_users.csv" "$E2E_TMP/revoke.csv" <<'PY'
+import csv, sys
+rows = [r for r in csv.DictReader(open(sys.argv[1], encoding="utf-8-sig"))
+        if r["email"].strip() and "match" in r["consent"] and r["email"].isascii() and "@" in r["email"]]
+with open(sys.argv[2], "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["email"])
+    for r in rows[:3]:
+        w.writerow([r["email"]])
+PY
+# shellcheck disable=SC2046
+$PY "$I/packer.py" revoke --policy "$POL" --partner k --input "$E2E_TMP/revoke.csv" --out "$E2E_TMP/k_revoke.batch" \
+	$(keys k) >/dev/null || bad "the Python packer writes a revocation batch"
+BEFORE=$("$CROSSGATE" gateway stats --db "$DB" --policy "$POL" --partner k | sed -n 's/^partner k: \([0-9]*\) records.*/\1/p')
+# shellcheck disable=SC2086
+"$CROSSGATE" gateway ingest $GW "$E2E_TMP/k_revoke.batch" >"$E2E_TMP/rev.out" 2>&1 || bad "the revocation is ingested"
+ERASED=$(sed -n 's/.*revocation from partner k: 3 users, \([0-9]*\) records erased.*/\1/p' "$E2E_TMP/rev.out")
+check "the gateway takes the Python revocation of 3 users and erases their records" [ "${ERASED:-0}" -ge 3 ]
+AFTER=$("$CROSSGATE" gateway stats --db "$DB" --policy "$POL" --partner k | sed -n 's/^partner k: \([0-9]*\) records.*/\1/p')
+eq "stats count exactly those records fewer" "$AFTER" "$((BEFORE - ${ERASED:-0}))"
+
 # ---- the auditor ------------------------------------------------------------------
 AUD="--cert $D/pki/auditor.pem --key $D/pki/auditor.key"
 # The log's first signing key: an auditor keeps it (a rotation replaces sign.pub).

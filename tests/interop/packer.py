@@ -3,6 +3,9 @@
 
   packer.py pack --policy P --partner ID --input CSV --out BATCH
                  --match-key K --sign-key K --gateway-pub K
+  packer.py revoke --policy P --partner ID --input CSV --out BATCH
+                 --match-key K --sign-key K --gateway-pub K [--now UNIX]
+      a revocation batch (§5.7) for the users the CSV's identifier columns name
   packer.py read BATCH --policy P --sign-pub K [--gateway-key K]
       verify a batch (§5.5) and print one JSON line per record:
       tokens, consent, and (with the gateway's X25519 secret key) the fields
@@ -394,6 +397,52 @@ def pack_row(line, row, cols, purposes, rules, country):
     return [line, at, bits, ids, pb.RecordPayload(fields=fields).SerializeToString()]
 
 
+# ---- §5.7 revocation batches ----------------------------------------------------------------
+
+def revoke(a):
+    """A revocation batch: one record per CSV row naming a user by its identifier columns."""
+    raw = open(a.policy, "rb").read()
+    pol = yaml.safe_load(raw)
+    partner = next(p for p in pol["partners"] if p["id"] == a.partner)
+    kinds = {c["name"]: (KIND_EMAIL if c["kind"] == "email" else KIND_PHONE)
+             for c in partner["columns"] if c.get("role") == "identifier"}
+    match = load_key(a.match_key, "match-key")
+    sign = load_key(a.sign_key, "ed25519-secret")
+    gw = load_key(a.gateway_pub, "x25519-public")
+    now = int(a.now) if a.now else int(time.time())
+    batch_key, batch_id = os.urandom(32), os.urandom(16)
+    hdr = pb.BatchHeader(version=1, partner_id=a.partner, batch_id=batch_id, gateway_key_id=gw.id,
+                         signer_key_id=sign.id, wrapped_key=SealedBox(PublicKey(gw.pub)).encrypt(batch_key),
+                         aead=pb.AEAD_CHACHA20POLY1305_IETF, created_at=now,
+                         policy_hash=hashlib.sha256(raw).digest(), kind=1)
+    out = [frame(hdr.SerializeToString())]
+    with open(a.input, newline="", encoding="utf-8-sig") as f:
+        for index, row in enumerate(csv.DictReader(f)):
+            ids = {}
+            for name, cell in row.items():
+                if name not in kinds:
+                    raise SpecError("column %r is not an identifier column" % name)
+                if cell.strip(" \t"):
+                    k = kinds[name]
+                    ids[k] = normalize_email(cell, pol.get("email", {})) if k == KIND_EMAIL else \
+                        normalize_phone(cell, pol.get("default_phone_country", "CN"))
+            toks = [(k, token(match.key, k, ids[k])) for k in (KIND_EMAIL, KIND_PHONE) if k in ids]
+            if not toks:
+                raise SpecError("row %d names no user" % (index + 2))
+            ad = record_ad(batch_id, a.partner, index, 0, now, toks)
+            ct = crypto_aead_chacha20poly1305_ietf_encrypt(b"", ad, record_nonce(index), batch_key)
+            rec = pb.SealedRecord(index=index, consent_bits=0, consent_at=now, ciphertext=ct,
+                                  tokens=[pb.Token(kind=k, value=v) for k, v in toks])
+            out.append(frame(rec.SerializeToString()))
+    n = len(out) - 1
+    digest = hashlib.blake2b(b"".join(out), digest_size=32).digest()
+    sig = SigningKey(sign.key[:32]).sign(signed_message(n, digest)).signature
+    out.append(frame(pb.BatchTrailer(record_count=n, digest=digest, signature=sig).SerializeToString()))
+    with open(a.out, "wb") as f:
+        f.write(b"".join(out))
+    print(json.dumps({"users": n, "batch_id": batch_id.hex()}))
+
+
 # ---- §5.5 reading a batch ---------------------------------------------------------
 
 def read(a):
@@ -481,6 +530,10 @@ def main():
     for o in ("policy", "partner", "input", "out", "match-key", "sign-key", "gateway-pub"):
         p.add_argument("--" + o, required=True)
     p.add_argument("--batch-id", help="16 bytes in hex instead of a random id (tests of id reuse)")
+    v = sub.add_parser("revoke")
+    for o in ("policy", "partner", "input", "out", "match-key", "sign-key", "gateway-pub"):
+        v.add_argument("--" + o, required=True)
+    v.add_argument("--now", help="the revocation time, unix seconds (default: now)")
     r = sub.add_parser("read")
     r.add_argument("batch")
     r.add_argument("--policy", required=True)
@@ -492,7 +545,7 @@ def main():
         u.add_argument("--" + o, required=True)
     a = ap.parse_args()
     try:
-        {"pack": pack, "read": read, "push": push}[a.cmd](a)
+        {"pack": pack, "revoke": revoke, "read": read, "push": push}[a.cmd](a)
     except SpecError as e:
         sys.exit("packer: %s" % e)
 
