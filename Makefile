@@ -46,7 +46,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit e2e asan fuzz fuzz-run valgrind bench demo clean help deps
+.PHONY: all test unit e2e asan fuzz fuzz-run valgrind bench demo clean help deps man install
 # Keep the objects of test programs: they are intermediate files to make.
 .SECONDARY:
 
@@ -60,6 +60,8 @@ help:
 	@echo "make fuzz       build the libFuzzer harnesses; make fuzz-run runs each briefly"
 	@echo "make valgrind   the unit tests under valgrind"
 	@echo "make bench      benchmarks, as ratios against baselines measured in the same run"
+	@echo "make man        man pages crossgate(1) and crossgate-FAMILY(1) from the --help texts"
+	@echo "make install    install the binary and the man pages (PREFIX=$(PREFIX), DESTDIR)"
 	@echo "make deps       install the Debian packages the build needs (as root)"
 	@echo "make clean      remove build outputs"
 
@@ -140,6 +142,17 @@ fuzz-run: fuzz
 
 bench: $(BIN) $(BENCH_BIN)
 	$(Q)sh bench/run.sh $(BUILD)
+
+# Man pages are made from the --help texts themselves (help2man), so they cannot disagree.
+VERSION ?= 0.3
+PREFIX  ?= /usr/local
+man: $(BIN)
+	$(Q)rm -rf $(BUILD)/man && sh docs/man/mkman.sh $(BIN) $(BUILD)/man $(VERSION)
+
+install: $(BIN) man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/crossgate
+	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 demo: $(BIN)
 	$(Q)./$(BIN) demo --dir demo
