@@ -34,9 +34,7 @@ static pthread_once_t join_hkey_once = PTHREAD_ONCE_INIT;
 static void
 join_hkey_init(void)
 {
-	if (sodium_init() < 0)
-		abort();                     /* no randomness: nothing safe to do */
-	randombytes_buf(join_hkey, sizeof(join_hkey));
+	randombytes_buf(join_hkey, sizeof(join_hkey));      /* after sodium_init, checked by the caller */
 }
 
 /* Open-addressing map from a 32-byte token (pointed to, not copied) to an index. */
@@ -294,6 +292,8 @@ join_pairs(struct join *j, struct cg_err *err)
 	double t0 = join_now();
 	int r, s;
 
+	if (sodium_init() < 0)
+		return cg_err_set(err, CG_ERR_INTERNAL, "libsodium cannot initialize: no key for the join's tables");
 	pthread_once(&join_hkey_once, join_hkey_init);
 	memset(sd, 0, sizeof(sd));
 	j->matched = j->superseded = j->ambiguous = 0;
