@@ -646,23 +646,12 @@ int
 main(void)
 {
 	struct world w;
-	struct cg_err err;
-	char *text;
-	size_t cap;
 	int b;
 
 	if (sodium_init() < 0)
 		return 1;
 	world_init(&w, 2);
-	cap = sizeof(policy_fmt) + 2 * KEYFILE_LINE_MAX;
-	if ((text = malloc(cap)) == NULL)
-		return 1;
-	snprintf(text, cap, policy_fmt, w.kline, w.gline);
-	if (policy_parse("join-test.yaml", text, strlen(text), &pol, NULL, &err) != 0) {
-		fprintf(stderr, "policy: %s\n", err.msg);
-		return 1;
-	}
-	free(text);
+	pol = world_policy_fmt(&w, "join-test.yaml", policy_fmt);
 	if ((b = policy_purpose_bit(pol, "analytics")) < 0)
 		return 1;
 	bit_analytics = 1u << b;
