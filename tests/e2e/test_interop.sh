@@ -71,6 +71,33 @@ N=$(wc -l <"$E2E_TMP/k_c.jsonl")
 check "the C batch holds records" [ "$N" -gt 100 ]
 check "both packers give the same records: tokens, consent and fields ($N)" cmp -s "$E2E_TMP/k_py.jsonl" "$E2E_TMP/k_c.jsonl"
 
+# Rows of one key (§5.9): a phone shared by two emails, phone-only rows, a newer row of an email.
+$PY - "$D/data/k_users.csv" "$E2E_TMP/k_keys.csv" <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], encoding="utf-8-sig")))
+h = rows[0]
+E, P, C, T = h.index("email"), h.index("phone"), h.index("consent"), h.index("consent_at")
+both = [r for r in rows[1:] if r[E].strip() and r[P].strip() and "match" in r[C]][:3]
+extra = []
+for i, r in enumerate(both):
+    x = list(r); x[E] = "shared.phone.%d@example.org" % i; extra.append(x)       # another person, same phone
+    y = list(r); y[E] = ""; extra.append(y)                                       # a phone-only row of it
+    z = list(r); z[T] = "2030-01-01T00:00:00Z"; z[C] = "match"; extra.append(z)   # a newer row of the email
+csv.writer(open(sys.argv[2], "w", newline="")).writerows(rows + extra)
+PY
+# shellcheck disable=SC2046
+"$CROSSGATE" agent pack --policy "$POL" --partner k --input "$E2E_TMP/k_keys.csv" --out "$E2E_TMP/kk_c.batch" \
+	$(keys k) >/dev/null 2>&1 || bad "the C agent packs the rows of shared keys"
+# shellcheck disable=SC2046
+$PY "$I/packer.py" pack --policy "$POL" --partner k --input "$E2E_TMP/k_keys.csv" --out "$E2E_TMP/kk_py.batch" \
+	$(keys k) >/dev/null || bad "the Python packer packs the rows of shared keys"
+for x in py c; do
+	$PY "$I/packer.py" read "$E2E_TMP/kk_$x.batch" --policy "$POL" --sign-pub "$D/keys/k/sign.pub" \
+		--gateway-key "$D/keys/gateway/enc.key" | sort >"$E2E_TMP/kk_$x.jsonl" || bad "read the $x batch of shared keys"
+done
+eq "shared phones add the users they should" "$(wc -l <"$E2E_TMP/kk_c.jsonl")" "$((N + 6))"
+check "both packers merge the same rows: one key, the email, else the phone" cmp -s "$E2E_TMP/kk_py.jsonl" "$E2E_TMP/kk_c.jsonl"
+
 DB=$E2E_TMP/gw.db
 GW="--db $DB --policy $POL --keys $D/keys/gateway"
 # shellcheck disable=SC2086

@@ -298,25 +298,16 @@ def pack(a):
                 rows.append(pack_row(line, dict(zip(header, cells)), cols, purposes, rules, country))
             except (SpecError, ValueError):
                 bad += 1
-    # §5.9 rows of one user (sharing a normalized identifier, transitively): the newest wins.
-    parent = list(range(len(rows)))
-
-    def find(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-    for kind in (KIND_EMAIL, KIND_PHONE):
-        first = {}
-        for i, r in enumerate(rows):
-            if kind in r[3]:
-                j = first.setdefault(r[3][kind], i)
-                parent[find(j)] = find(i)
-    winner = {}
+    # §5.9 rows of one user: one key, the normalized email, or the phone of a row without one.
+    groups = {}
     for i, r in enumerate(rows):
-        root = find(i)
-        if root not in winner or (r[1], r[0]) > (rows[winner[root]][1], rows[winner[root]][0]):
-            winner[root] = i
+        key = (KIND_EMAIL, r[3][KIND_EMAIL]) if KIND_EMAIL in r[3] else (KIND_PHONE, r[3][KIND_PHONE])
+        groups.setdefault(key, []).append(i)
+    winner = {}     # row -> the newest row of its key (latest consent_at, then the later line)
+    for members in groups.values():
+        w = max(members, key=lambda i: (rows[i][1], rows[i][0]))
+        for i in members:
+            winner[i] = w
     match_bit = 1 << purposes.index("match")
 
     batch_key = os.urandom(32)
@@ -328,7 +319,7 @@ def pack(a):
     out = [frame(hdr.SerializeToString())]
     index = 0
     for i, r in enumerate(rows):
-        if winner[find(i)] != i or not r[2] & match_bit:
+        if winner[i] != i or not r[2] & match_bit:
             continue
         toks = [(k, token(match.key, k, r[3][k])) for k in (KIND_EMAIL, KIND_PHONE) if k in r[3]]
         ad = record_ad(batch_id, a.partner, index, r[2], r[1], toks)
