@@ -40,7 +40,7 @@ static const char export_help[] =
 	"purpose (default 'analytics') are used.\n"
 	"  --rho R      zCDP budget the release spends; default the policy's\n"
 	"               privacy.export_rho\n"
-	"  --rows N     synthetic rows to draw (at most 100000000); default the model's\n"
+	"  --rows N     synthetic rows to draw (at most 10000000); default the model's\n"
 	"               noisy estimate of the number of subjects\n"
 	"  --bins B     equal-width bins of an int feature's policy bounds (2-100,\n"
 	"               default 10); an int feature without bounds is refused\n"

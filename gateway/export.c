@@ -1,7 +1,6 @@
 /* export.c - see export.h */
 #include "gateway/export.h"
 
-#include <csv.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -91,72 +90,18 @@ export_log(struct audit *a, const struct export_opts *o, struct export_stats *st
 	return r;
 }
 
-/* A label as a CSV cell: as is, or quoted by libcsv when it holds a separator, quote or line break. */
-static char *
-export_cell(const char *label)
-{
-	size_t n = strlen(label), cap = 2 * n + 3;
-	char *out;
-
-	if (strpbrk(label, ",\"\r\n") == NULL)
-		return strdup(label);
-	if ((out = malloc(cap + 1)) == NULL)
-		return NULL;
-	out[csv_write(out, cap, label, n)] = '\0';
-	return out;
-}
-
 static int
-export_write_csv(const char *path, const struct synthrel_schema *s, const uint16_t *rows, uint64_t nrows,
-    struct cg_err *err)
+export_write_csv(const char *path, const struct synthrel_model *m, uint64_t rows, struct cg_err *err)
 {
-	char **cells[SYNTHREL_COLS_MAX] = { 0 };
 	struct outfile of = { 0 };
-	uint64_t r;
-	size_t i, b;
-	int rc = 0;
+	int r;
 
-	for (i = 0; i < s->ncols && rc == 0; i++) {
-		if ((cells[i] = calloc(s->cols[i].nbins, sizeof(char *))) == NULL)
-			rc = CG_ERR_NOMEM;
-		for (b = 0; rc == 0 && b < s->cols[i].nbins; b++)
-			if ((cells[i][b] = export_cell(s->cols[i].labels[b])) == NULL)
-				rc = CG_ERR_NOMEM;
-	}
-	if (rc != 0) {
-		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = outfile_open(&of, path, 0640, err)) != 0)
-		goto out;
-	for (i = 0; i < s->ncols; i++) {
-		char *h = export_cell(s->cols[i].name);
-		if (h == NULL) {
-			rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		fprintf(of.f, "%s%s", i ? "," : "", h);
-		free(h);
-	}
-	fputc('\n', of.f);
-	for (r = 0; r < nrows; r++) {
-		for (i = 0; i < s->ncols; i++) {
-			if (i)
-				fputc(',', of.f);
-			fputs(cells[i][rows[r * s->ncols + i]], of.f);
-		}
-		fputc('\n', of.f);
-	}
-	rc = outfile_commit(&of, err);
-out:
+	if ((r = outfile_open(&of, path, 0640, err)) != 0)
+		return r;
+	if ((r = synthrel_write_csv(m, rows, of.f, err)) == 0)
+		r = outfile_commit(&of, err);
 	outfile_abort(&of);
-	for (i = 0; i < s->ncols; i++) {
-		if (cells[i] != NULL)
-			for (b = 0; b < s->cols[i].nbins; b++)
-				free(cells[i][b]);
-		free(cells[i]);
-	}
-	return rc;
+	return r;
 }
 
 static json_t *
@@ -284,7 +229,6 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 	struct synthrel_schema *schema = NULL;
 	struct synthrel_model *model = NULL;
 	struct export_codes x = { 0 };
-	uint16_t *rows = NULL;
 	unsigned char release_id[16];
 	char dataset[80];
 	size_t ncols = 0, nqi = 0;
@@ -378,12 +322,7 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 		double est = floor(synthrel_model_rows(model) + 0.5);
 		stats->rows = est > (double)SYNTHREL_ROWS_MAX ? SYNTHREL_ROWS_MAX : (uint64_t)est;
 	}
-	if ((rows = malloc((stats->rows + 1) * schema->ncols * sizeof(*rows))) == NULL) {
-		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory drawing the synthetic rows");
-		goto out;
-	}
-	if ((r = synthrel_sample(model, stats->rows, rows, err)) != 0 ||
-	    (r = export_write_csv(o->out_path, schema, rows, stats->rows, err)) != 0 ||
+	if ((r = export_write_csv(o->out_path, model, stats->rows, err)) != 0 ||
 	    (r = export_log(a, o, stats, "ok", NULL, release_id, err)) != 0)
 		goto out;
 	r = export_write_meta(o->out_path, o, dataset, pre.side[0]->id, pre.side[1]->id, schema, model, rho, stats,
@@ -393,7 +332,6 @@ out:
 	if (x.codes != NULL)
 		sodium_memzero(x.codes, x.cap * (schema ? schema->ncols : 0) * sizeof(*x.codes));
 	free(x.codes);
-	free(rows);
 	synthrel_model_free(model);
 	synthrel_schema_free(schema);
 	free(cols);

@@ -1,6 +1,7 @@
 /* synthrel.c - see synthrel.h */
 #include "gateway/synthrel.h"
 
+#include <csv.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -765,4 +766,94 @@ synthrel_sample(const struct synthrel_model *m, uint64_t rows, uint16_t *out, st
 		}
 	}
 	return 0;
+}
+
+/* A label as a CSV cell: as is, or quoted by libcsv when it holds a separator, quote or line break. */
+static char *
+synthrel_cell(const char *label)
+{
+	size_t n = strlen(label), cap = 2 * n + 3;
+	char *out;
+
+	if (strpbrk(label, ",\"\r\n") == NULL)
+		return strdup(label);
+	if ((out = malloc(cap + 1)) == NULL)
+		return NULL;
+	out[csv_write(out, cap, label, n)] = '\0';
+	return out;
+}
+
+int
+synthrel_write_csv(const struct synthrel_model *m, uint64_t rows, FILE *f, struct cg_err *err)
+{
+	const struct synthrel_schema *s = m->s;
+	char **cells[SYNTHREL_COLS_MAX] = { 0 }, *h, *text = NULL;
+	uint16_t *buf = NULL;
+	uint64_t done = 0, r;
+	size_t i, b, linemax = 0;
+	int rc = 0;
+
+	if (rows > SYNTHREL_ROWS_MAX)
+		return cg_err_set(err, CG_ERR_LIMIT, "synthetic release: more than %llu rows asked",
+		    (unsigned long long)SYNTHREL_ROWS_MAX);
+	for (i = 0; i < s->ncols && rc == 0; i++) {
+		if ((cells[i] = calloc(s->cols[i].nbins, sizeof(char *))) == NULL)
+			rc = CG_ERR_NOMEM;
+		for (b = 0; rc == 0 && b < s->cols[i].nbins; b++)
+			if ((cells[i][b] = synthrel_cell(s->cols[i].labels[b])) == NULL)
+				rc = CG_ERR_NOMEM;
+	}
+	if (rc != 0 || (buf = malloc((size_t)SYNTHREL_CHUNK * s->ncols * sizeof(*buf))) == NULL) {
+		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (i = 0; i < s->ncols; i++) {
+		if ((h = synthrel_cell(s->cols[i].name)) == NULL) {
+			rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		fprintf(f, "%s%s", i ? "," : "", h);
+		free(h);
+	}
+	fputc('\n', f);
+	/* one line at a time into a buffer, one fwrite per chunk: stdio per cell is most of the cost */
+	for (i = 0; i < s->ncols; i++)
+		for (b = 0; b < s->cols[i].nbins; b++)
+			linemax += strlen(cells[i][b]) + 1;
+	if ((text = malloc(linemax * SYNTHREL_CHUNK + 1)) == NULL) {
+		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	while (done < rows) {
+		uint64_t n = rows - done < SYNTHREL_CHUNK ? rows - done : SYNTHREL_CHUNK;
+		size_t len = 0;
+
+		if ((rc = synthrel_sample(m, n, buf, err)) != 0)
+			goto out;
+		for (r = 0; r < n; r++) {
+			for (i = 0; i < s->ncols; i++) {
+				const char *cell = cells[i][buf[r * s->ncols + i]];
+				size_t cl = strlen(cell);
+
+				memcpy(text + len, cell, cl);
+				len += cl;
+				text[len++] = i + 1 < s->ncols ? ',' : '\n';
+			}
+		}
+		if (fwrite(text, 1, len, f) != len)
+			break;
+		done += n;
+	}
+	if (ferror(f))
+		rc = cg_err_set(err, CG_ERR_IO, "cannot write the synthetic rows");
+out:
+	for (i = 0; i < s->ncols; i++) {
+		if (cells[i] != NULL)
+			for (b = 0; b < s->cols[i].nbins; b++)
+				free(cells[i][b]);
+		free(cells[i]);
+	}
+	free(buf);
+	free(text);
+	return rc;
 }

@@ -57,6 +57,7 @@
 #define CG_SYNTHREL_H
 
 #include <stdint.h>
+#include <stdio.h>
 #include "base/err.h"
 #include "gateway/join.h"
 
@@ -64,7 +65,7 @@
 #define SYNTHREL_BINS_MAX 100u
 #define SYNTHREL_COLS_MAX 64
 #define SYNTHREL_PAIR_CELLS_MAX (1u << 20)       /* cells of one 2-way table */
-#define SYNTHREL_ROWS_MAX 100000000ull
+#define SYNTHREL_ROWS_MAX 10000000ull
 #define SYNTHREL_STAR "*"
 
 struct synthrel_col {
@@ -139,6 +140,16 @@ double synthrel_model_p1(const struct synthrel_model *m, size_t i, size_t a);
 
 /* Draw rows (out[rows x ncols] bins). */
 int synthrel_sample(const struct synthrel_model *m, uint64_t rows, uint16_t *out, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 3);
+
+/*
+ * Draw `rows` rows and write them to f as CSV: the header of the columns'
+ * names, then one row per line of bin labels (quoted only when a label holds
+ * a comma, quote or line break), drawn and written SYNTHREL_CHUNK rows at a
+ * time so that memory does not grow with rows.  CG_ERR_IO on a write error.
+ */
+#define SYNTHREL_CHUNK 65536u
+int synthrel_write_csv(const struct synthrel_model *m, uint64_t rows, FILE *f, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 3);
 
 #endif
