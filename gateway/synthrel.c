@@ -321,6 +321,8 @@ struct synthrel_model {
 	size_t edges[SYNTHREL_COLS_MAX][2];
 	size_t order[SYNTHREL_COLS_MAX];     /* columns, each after its parent */
 	size_t parent[SYNTHREL_COLS_MAX];    /* SYNTHREL_NONE for the root */
+	double *y1[SYNTHREL_COLS_MAX];       /* the noisy 1-way measurements (DP outputs, kept for tests) */
+	double *y2[SYNTHREL_COLS_MAX];       /* the noisy 2-way measurements of edges[e], [a * nbins_b + b] */
 	double *p1[SYNTHREL_COLS_MAX];       /* each column's marginal */
 	double *cum[SYNTHREL_COLS_MAX];      /* root: cumulative p1; child: per parent bin, cumulative P(child | parent) */
 };
@@ -333,6 +335,8 @@ synthrel_model_free(struct synthrel_model *m)
 	if (m == NULL)
 		return;
 	for (i = 0; i < SYNTHREL_COLS_MAX; i++) {
+		free(m->y1[i]);
+		free(m->y2[i]);
 		free(m->p1[i]);
 		free(m->cum[i]);
 	}
@@ -361,6 +365,18 @@ const struct synthrel_params *
 synthrel_model_params(const struct synthrel_model *m)
 {
 	return &m->par;
+}
+
+double
+synthrel_model_measured(const struct synthrel_model *m, int two_way, size_t idx, size_t cell)
+{
+	const struct synthrel_schema *s = m->s;
+
+	if (!two_way)
+		return idx < s->ncols && cell < s->cols[idx].nbins ? m->y1[idx][cell] : 0;
+	if (idx >= m->nedges || cell >= s->cols[m->edges[idx][0]].nbins * s->cols[m->edges[idx][1]].nbins)
+		return 0;
+	return m->y2[idx][cell];
 }
 
 double
@@ -702,6 +718,11 @@ synthrel_fit(const struct synthrel_schema *s, const uint16_t *codes, size_t n, i
 			acc += m->p1[root][k];
 			m->cum[root][k] = acc;
 		}
+	}
+	for (i = 0; i < SYNTHREL_COLS_MAX; i++) {
+		m->y1[i] = y1[i];
+		m->y2[i] = y2[i];
+		y1[i] = y2[i] = NULL;     /* transferred */
 	}
 	*out = m;
 	m = NULL;

@@ -135,6 +135,12 @@ double synthrel_model_rows(const struct synthrel_model *m);
 /* The tree: nedges = ncols - 1 pairs (a, b) of column indexes, in the order chosen. */
 size_t synthrel_model_edges(const struct synthrel_model *m, size_t (*edges)[2], size_t max);
 const struct synthrel_params *synthrel_model_params(const struct synthrel_model *m);
+/*
+ * A noisy measurement as drawn (before any projection): 1-way of column idx,
+ * or (two_way) 2-way of the idx-th edge, cell a * nbins_b + b.  For tests of
+ * the noise's calibration; 0 out of range.
+ */
+double synthrel_model_measured(const struct synthrel_model *m, int two_way, size_t idx, size_t cell);
 /* The model's probability of bin a of column i (its 1-way marginal). */
 double synthrel_model_p1(const struct synthrel_model *m, size_t i, size_t a);
 

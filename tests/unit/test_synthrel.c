@@ -295,6 +295,65 @@ test_noise_spread(const struct synthrel_schema *s)
 	free(codes);
 }
 
+/*
+ * The noise of each measured cell, as the fit draws it: over many fits, the
+ * residual (measured - exact) of every 1-way and 2-way cell has mean 0 and
+ * the variance the parameters state (d / (2 rho/3) and (d-1) / (2 rho/3)).
+ */
+static void
+test_cell_noise(const struct synthrel_schema *s)
+{
+	const size_t n = 2000, runs = 150;
+	const int64_t rho = 300000000;           /* 0.3: rho/3 = 0.1; variances 25 and 20 for d = 5 */
+	uint16_t *codes = planted(s, n, 0.5);
+	int64_t *exact = malloc((1u << 16) * sizeof(*exact));
+	double s1 = 0, q1 = 0, s2 = 0, q2 = 0, n1 = 0, n2 = 0, v1, v2;
+	struct cg_err err;
+	size_t run, i, e, k;
+
+	if (exact == NULL)
+		abort();
+	for (run = 0; run < runs; run++) {
+		struct synthrel_model *m = NULL;
+		size_t ed[SYNTHREL_COLS_MAX][2], ne;
+
+		if (synthrel_fit(s, codes, n, rho, 0, &m, &err) != 0) {
+			CHECK(0);
+			break;
+		}
+		for (i = 0; i < s->ncols; i++) {
+			synthrel_marginal1(s, codes, n, i, exact);
+			for (k = 0; k < s->cols[i].nbins; k++) {
+				double z = synthrel_model_measured(m, 0, i, k) - (double)exact[k];
+				s1 += z;
+				q1 += z * z;
+				n1++;
+			}
+		}
+		ne = synthrel_model_edges(m, ed, SYNTHREL_COLS_MAX);
+		for (e = 0; e < ne; e++) {
+			synthrel_marginal2(s, codes, n, ed[e][0], ed[e][1], exact);
+			for (k = 0; k < s->cols[ed[e][0]].nbins * s->cols[ed[e][1]].nbins; k++) {
+				double z = synthrel_model_measured(m, 1, e, k) - (double)exact[k];
+				s2 += z;
+				q2 += z * z;
+				n2++;
+			}
+		}
+		synthrel_model_free(m);
+	}
+	v1 = q1 / n1 - (s1 / n1) * (s1 / n1);
+	v2 = q2 / n2 - (s2 / n2) * (s2 / n2);
+	fprintf(stderr, "  cell noise: 1-way variance %.2f (calibrated 25, %.0f cells), 2-way %.2f (calibrated 20, %.0f "
+	    "cells)\n", v1, n1, v2, n2);
+	CHECK(fabs(s1 / n1) < 5 * sqrt(25 / n1));
+	CHECK(fabs(s2 / n2) < 5 * sqrt(20 / n2));
+	CHECK(fabs(v1 - 25) < 0.15 * 25);
+	CHECK(fabs(v2 - 20) < 0.15 * 20);
+	free(exact);
+	free(codes);
+}
+
 /* The fitted tree carries the planted affinity into the sampled rows; the unplanted pairs stay independent. */
 static void
 test_planted(const struct synthrel_schema *s, int noiseless)
@@ -371,6 +430,7 @@ main(void)
 	}
 	test_sensitivity(s);
 	test_noise_spread(s);
+	test_cell_noise(s);
 	test_planted(s, 1);
 	test_planted(s, 0);
 	synthrel_schema_free(s);
