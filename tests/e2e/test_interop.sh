@@ -16,6 +16,7 @@ if ! $PY -c 'import nacl, google.protobuf, yaml' 2>/dev/null || ! command -v pro
 	e2e_done; exit
 fi
 export CG_PB_DIR="$E2E_TMP/pb"
+export PYTHONDONTWRITEBYTECODE=1   # nothing written into the source tree
 mkdir -p "$CG_PB_DIR"
 check "the .proto files compile for Python" protoc --python_out="$CG_PB_DIR" -I "$PROTO" \
 	"$PROTO/crossgate.proto" "$PROTO/audit.proto"
