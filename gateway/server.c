@@ -1,5 +1,6 @@
 /* server.c - see server.h */
 #include "gateway/server.h"
+#include "gateway/admit.h"
 #include "gateway/erase.h"
 #include "gateway/stats.h"
 
@@ -97,10 +98,8 @@ struct server {
 	unsigned active;
 	uint64_t next_conn;
 	struct server_slot *slots;
-	uint64_t n_pushes, n_duplicates, n_rejected, n_refused, n_exports, n_fetches, n_conns, n_busy;
-	int64_t unauth_window;               /* minute of the current rate-limit window */
-	unsigned unauth_logged;
-	uint64_t unauth_suppressed;
+	uint64_t n_pushes, n_duplicates, n_rejected, n_refused, n_exports, n_fetches, n_conns, n_dropped;
+	struct admit *adm;                   /* pre-auth admission, per-source penalties, refusal log limit */
 	uint64_t mem_spooled;                /* bytes reserved by memory spools, the spare's included */
 	struct server_memspool spare;        /* a memory spool kept for the next push (f NULL: none) */
 
@@ -114,6 +113,10 @@ struct server_conn {
 	size_t slot;
 	uint64_t id;
 	struct tls_conn *tc;
+	struct admit_source src;
+	char peer[ADMIT_ADDR_MAX];           /* "ADDR:PORT", from accept() */
+	int authed;                          /* counted as authenticated by s->adm */
+	int64_t preauth_deadline;            /* handshake, and a principal-less connection's first request */
 	const struct policy_principal *pr;
 	char identity[PKI_IDENTITY_MAX + 1];
 	unsigned char *buf;
@@ -211,7 +214,8 @@ server_event_init(struct server *s, Crossgate__AuditEvent *ev, const char *actor
 
 /*
  * A refusal: logged, and an audit event (action "refused", the operation in
- * counts-free `reason`).  Unauthenticated ones are rate-limited.
+ * counts-free `reason`).  Unauthenticated ones are rate-limited, log line and
+ * audit event alike, together with the refusals at accept() (admit.h).
  */
 static void
 server_refused(struct server_conn *c, const char *op, const char *reason, const char *purpose)
@@ -222,31 +226,18 @@ server_refused(struct server_conn *c, const char *op, const char *reason, const 
 	char full[CG_ERR_MSG_MAX + 64];
 	const char *actor = c->pr != NULL ? c->pr->name : "unauthenticated";
 	uint64_t suppressed = 0;
-	int64_t minute = tls_now_ms() / 60000;
 	int log_it = 1;
 
 	pthread_mutex_lock(&s->mu);
 	s->n_refused++;
-	if (c->pr == NULL) {
-		if (minute != s->unauth_window) {
-			s->unauth_window = minute;
-			s->unauth_logged = 0;
-		}
-		if (s->unauth_logged >= SERVER_AUDIT_UNAUTH_PER_MIN) {
-			s->unauth_suppressed++;
-			log_it = 0;
-		} else {
-			s->unauth_logged++;
-			suppressed = s->unauth_suppressed;
-			s->unauth_suppressed = 0;
-		}
-	}
+	if (c->pr == NULL)
+		log_it = admit_log_ok(s->adm, tls_now_ms(), &suppressed);
 	pthread_mutex_unlock(&s->mu);
-	slog(s, "warn", "refused", "conn", json_integer((json_int_t)c->id), "peer",
-	    json_string(c->tc != NULL ? tls_peer_addr(c->tc) : "?"), "principal", json_string(actor), "op",
-	    json_string(op), "reason", json_string(reason), "audited", json_boolean(log_it), NULL);
 	if (!log_it)
 		return;
+	slog(s, "warn", "refused", "conn", json_integer((json_int_t)c->id), "peer", json_string(c->peer),
+	    "principal", json_string(actor), "op", json_string(op), "reason", json_string(reason), "suppressed",
+	    json_integer((json_int_t)suppressed), NULL);
 	snprintf(full, sizeof(full), "%s: %s", op, reason);
 	server_event_init(s, &ev, actor, "refused", "rejected");
 	ev.reason = full;
@@ -1331,7 +1322,8 @@ server_request(struct server_conn *c)
 	Crossgate__Request *req = NULL;
 	struct cg_err err;
 	char msg[CG_ERR_MSG_MAX + 128];
-	int64_t idle = server_deadline(net->idle_timeout);
+	/* a certificate naming no principal is still pre-auth: it gets the handshake's deadline, not idle_timeout */
+	int64_t idle = c->pr != NULL ? server_deadline(net->idle_timeout) : c->preauth_deadline;
 	const char *op;
 	size_t len;
 	int r, keep = 0, w;
@@ -1451,16 +1443,27 @@ server_conn_main(void *arg)
 	int r, fd = c->fd;
 
 	cg_err_clear(&err);
-	r = tls_accept(s->ctx, fd, server_deadline(s->pol->net.handshake_timeout), &c->tc, &err);
+	r = tls_accept(s->ctx, fd, c->preauth_deadline, &c->tc, &err);
 	if (r != 0) {
 		snprintf(reason, sizeof(reason), "%s", err.msg);
+		pthread_mutex_lock(&s->mu);
+		admit_penalise(s->adm, &c->src, tls_now_ms() >= c->preauth_deadline ? ADMIT_OFF_TIMEOUT : ADMIT_OFF_FAILED,
+		    tls_now_ms());
+		pthread_mutex_unlock(&s->mu);
 		server_refused(c, "handshake", reason, NULL);
 		goto out;
 	}
 	if (tls_peer_identity(c->tc, c->identity, &err) == 0)
 		c->pr = policy_principal_find(s->pol, c->identity);
+	pthread_mutex_lock(&s->mu);
+	if (c->pr != NULL) {
+		admit_authenticated(s->adm, &c->src);
+		c->authed = 1;
+	} else
+		admit_penalise(s->adm, &c->src, ADMIT_OFF_FAILED, tls_now_ms());
+	pthread_mutex_unlock(&s->mu);
 	slog(s, "info", "connected", "conn", json_integer((json_int_t)c->id), "peer",
-	    json_string(tls_peer_addr(c->tc)), "principal", json_string(c->pr != NULL ? c->pr->name : "none"),
+	    json_string(c->peer), "principal", json_string(c->pr != NULL ? c->pr->name : "none"),
 	    "role", json_string(c->pr != NULL ? policy_role_name(c->pr->role) : "none"), "handshake_ms",
 	    json_integer((json_int_t)(tls_now_ms() - t0)), NULL);
 	while (server_request(c))
@@ -1472,6 +1475,7 @@ out:
 	/* The slot's fd is closed below: forget it first, so that shutdown never touches a reused fd. */
 	s->slots[c->slot].used = 0;
 	s->slots[c->slot].fd = -1;
+	admit_release(s->adm, &c->src, c->authed);
 	pthread_mutex_unlock(&s->mu);
 	tls_close(c->tc);       /* closes fd; a failed tls_accept already did */
 	free(c->buf);
@@ -1565,7 +1569,6 @@ server_new(const struct server_config *cfg, struct server **out, struct cg_err *
 	s->lfd = cfg->listen_fd;
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	s->log = cfg->log != NULL ? cfg->log : stderr;
-	s->unauth_window = -1;
 	pthread_mutex_init(&s->db_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
@@ -1583,6 +1586,13 @@ server_new(const struct server_config *cfg, struct server **out, struct cg_err *
 	if ((s->slots = calloc(pol->net.max_connections, sizeof(*s->slots))) == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto fail;
+	}
+	{
+		struct admit_config ac = { pol->net.max_connections, pol->net.startups_start, pol->net.startups_rate,
+		    pol->net.startups_full, pol->net.per_source_max, pol->net.penalty_max, SERVER_AUDIT_UNAUTH_PER_MIN };
+
+		if ((r = admit_new(&ac, &s->adm, err)) != 0)
+			goto fail;
 	}
 	if (mkdir(cfg->spool_dir, 0700) != 0 && errno != EEXIST) {
 		r = cg_err_set(err, CG_ERR_IO, "cannot create spool directory %s: %s", cfg->spool_dir, strerror(errno));
@@ -1664,9 +1674,9 @@ static void
 server_heartbeat(struct server *s)
 {
 	Crossgate__AuditEvent ev;
-	Crossgate__AuditEvent__CountsEntry ce[6], *cep[6];
-	const char *names[6] = { "connections", "pushes", "duplicates", "rejected", "refused", "exports" };
-	uint64_t vals[6];
+	Crossgate__AuditEvent__CountsEntry ce[7], *cep[7];
+	const char *names[7] = { "connections", "pushes", "duplicates", "rejected", "refused", "exports", "dropped" };
+	uint64_t vals[7];
 	size_t i;
 
 	pthread_mutex_lock(&s->mu);
@@ -1676,19 +1686,21 @@ server_heartbeat(struct server *s)
 	vals[3] = s->n_rejected;
 	vals[4] = s->n_refused;
 	vals[5] = s->n_exports;
+	vals[6] = s->n_dropped;
 	pthread_mutex_unlock(&s->mu);
 	server_event_init(s, &ev, "gateway", "heartbeat", "ok");
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		crossgate__audit_event__counts_entry__init(&ce[i]);
 		ce[i].key = (char *)names[i];
 		ce[i].value = vals[i];
 		cep[i] = &ce[i];
 	}
 	ev.counts = cep;
-	ev.n_counts = 6;
+	ev.n_counts = 7;
 	server_audit(s, &ev);
 	slog(s, "info", "heartbeat", "connections", json_integer((json_int_t)vals[0]), "pushes",
-	    json_integer((json_int_t)vals[1]), "refused", json_integer((json_int_t)vals[4]), NULL);
+	    json_integer((json_int_t)vals[1]), "refused", json_integer((json_int_t)vals[4]), "dropped",
+	    json_integer((json_int_t)vals[6]), NULL);
 	server_purge(s);
 }
 
@@ -1696,31 +1708,50 @@ static void
 server_accept_one(struct server *s)
 {
 	struct server_conn *c;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct admit_source src;
+	char peer[ADMIT_ADDR_MAX];
+	enum admit_verdict v;
 	pthread_attr_t attr;
 	pthread_t th;
+	uint64_t suppressed = 0;
+	int64_t now;
 	size_t i;
-	int fd;
+	int fd, log_it;
 
-	if ((fd = accept(s->lfd, NULL, NULL)) < 0)
+	if ((fd = accept(s->lfd, (struct sockaddr *)&ss, &sl)) < 0)
 		return;
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	admit_source_of((struct sockaddr *)&ss, sl, &src, peer);
+	now = tls_now_ms();
 	pthread_mutex_lock(&s->mu);
-	if (s->active >= s->pol->net.max_connections) {
-		s->n_busy++;
+	/* admission holds the slot count below max_connections (active == pre-auth + authenticated) */
+	if ((v = admit_check(s->adm, &src, now, randombytes_random())) != ADMIT_OK) {
+		s->n_dropped++;
+		log_it = admit_log_ok(s->adm, now, &suppressed);
 		pthread_mutex_unlock(&s->mu);
 		close(fd);
-		slog(s, "warn", "busy", "max_connections", json_integer(s->pol->net.max_connections), NULL);
+		if (log_it)
+			slog(s, "warn", v == ADMIT_BUSY ? "busy" : "dropped", "peer", json_string(peer), "reason",
+			    json_string(admit_verdict_name(v)), "preauth", json_integer(admit_preauth(s->adm)),
+			    "max_connections", json_integer(s->pol->net.max_connections), "suppressed",
+			    json_integer((json_int_t)suppressed), NULL);
 		return;
 	}
 	for (i = 0; i < s->pol->net.max_connections && s->slots[i].used; i++)
 		;
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	if (i == s->pol->net.max_connections || (c = calloc(1, sizeof(*c))) == NULL) {
+		admit_release(s->adm, &src, 0);
 		pthread_mutex_unlock(&s->mu);
 		close(fd);
 		return;
 	}
 	c->s = s;
 	c->fd = fd;
+	c->src = src;
+	memcpy(c->peer, peer, sizeof(c->peer));
+	c->preauth_deadline = now + (int64_t)s->pol->net.handshake_timeout * 1000;
 	c->slot = i;
 	c->id = ++s->next_conn;
 	s->slots[i].used = 1;
@@ -1736,6 +1767,7 @@ server_accept_one(struct server *s)
 		pthread_mutex_lock(&s->mu);
 		s->slots[i].used = 0;
 		s->active--;
+		admit_release(s->adm, &src, 0);
 		pthread_mutex_unlock(&s->mu);
 		close(fd);
 		free(c);
@@ -1828,6 +1860,7 @@ server_free(struct server *s)
 	if (s->spare.f != NULL)
 		fclose(s->spare.f);
 	free(s->slots);
+	admit_free(s->adm);
 	pthread_mutex_destroy(&s->db_mu);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->log_mu);
