@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "net/client.h"
+#include "base/outfile.h"
 #include "cli/cli.h"
 #include "crypto/keyfile.h"
 #include "audit/note.h"
@@ -69,28 +70,10 @@ fail:
 static int
 audit_write(const char *what, const char *path, const void *data, size_t len)
 {
-	char tmp[4096];
-	int fd, n;
+	struct cg_err err;
 
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		cli_error("%s path too long", what);
-		return -1;
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) {
-		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
-		return -1;
-	}
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
-		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
-		unlink(tmp);
+	if (outfile_write(path, data, len, 0644, &err) != 0) {
+		cli_error("cannot write %s: %s", what, err.msg);
 		return -1;
 	}
 	return 0;

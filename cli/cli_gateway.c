@@ -5,15 +5,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sodium.h>
 
+#include "base/outfile.h"
 #include "cli/cli.h"
 #include "gateway/erase.h"
 #include "gateway/stats.h"
 #include "audit/audit.h"
 #include "gateway/ingest.h"
 #include "gateway/server.h"
+#include "net/tls.h"
 #include "store/store.h"
 #include "policy/policy.h"
 
@@ -69,18 +73,16 @@ gateway_on_signal(int sig)
 	server_stop(gateway_server);
 }
 
+/* A pid or port file: readable by others (0644 less the umask), written the one safe way (base/outfile.h). */
 static int
 gateway_write_file(const char *path, long value)
 {
-	char tmp[4200];
-	FILE *f;
+	struct cg_err err;
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%ld\n", value);
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL)
-		return -1;
-	fprintf(f, "%ld\n", value);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
+	if (outfile_write(path, line, (size_t)n, 0644, &err) != 0) {
+		cli_error("%s", err.msg);
 		return -1;
 	}
 	return 0;
@@ -285,6 +287,26 @@ out:
 	return r;
 }
 
+/*
+ * Every gateway command holds the gateway's secret keys and decrypts records:
+ * no core dump may carry them away (RLIMIT_CORE 0), and the process is not
+ * dumpable (PR_SET_DUMPABLE 0: no core, no ptrace attach or /proc/PID/mem
+ * by the same unprivileged user).  OpenSSL's secure heap keeps the TLS key
+ * in locked pages, as secmem (sodium_malloc) does for the others.
+ */
+static int
+gateway_harden(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0) {
+		cli_error("cannot disable core dumps: %s", strerror(errno));
+		return -1;
+	}
+	tls_secure_heap_init();
+	return 0;
+}
+
 int
 cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -307,6 +329,8 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 	struct cg_err err;
 	int c, i, r = 1, failed = 0;
 
+	if (gateway_harden() != 0)
+		return 1;
 	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {

@@ -195,6 +195,12 @@ main(int argc, char **argv)
 		main_usage(stdout);
 		return 0;
 	}
+	/*
+	 * Nothing crossgate creates is for others unless it says so: databases
+	 * (and SQLite's WAL and SHM, which take the database's mode), spool
+	 * files, exports, answers and keys start 0600 or 0700.
+	 */
+	umask(077);
 	/* A peer that hangs up must be an error return from a write, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	memset(&ctx, 0, sizeof(ctx));

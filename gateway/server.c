@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1518,6 +1520,37 @@ server_bind(struct server *s, const char *listen_on, struct cg_err *err)
 	return 0;
 }
 
+/*
+ * The spool holds pushed batches and answers before they are committed or
+ * sent: a directory of this user's, 0700 (created so), not a symlink.  An
+ * existing one that others could enter or write is refused with the fix.
+ */
+static int
+server_spool_check(const char *dir, struct cg_err *err)
+{
+	struct stat sb;
+	int fd, r = 0;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return cg_err_set(err, CG_ERR_IO, "cannot create spool directory %s: %s", dir, strerror(errno));
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		int e = errno;
+
+		return cg_err_set(err, CG_ERR_IO, "spool directory %s: %s", dir,
+		    lstat(dir, &sb) == 0 && S_ISLNK(sb.st_mode) ? "is a symlink" : strerror(e));
+	}
+	if (fstat(fd, &sb) != 0)
+		r = cg_err_set(err, CG_ERR_IO, "spool directory %s: %s", dir, strerror(errno));
+	else if (sb.st_uid != geteuid())
+		r = cg_err_set(err, CG_ERR_PERM, "spool directory %s is owned by uid %u, not by this user (uid %u)", dir,
+		    (unsigned)sb.st_uid, (unsigned)geteuid());
+	else if ((sb.st_mode & 077) != 0)
+		r = cg_err_set(err, CG_ERR_PERM, "spool directory %s is open to group or others (mode %04o); run: "
+		    "chmod 700 %s", dir, (unsigned)(sb.st_mode & 07777), dir);
+	close(fd);
+	return r;
+}
+
 /* Spool files left by a crash belong to batches never acknowledged: remove them. */
 static void
 server_clean_spool(struct server *s)
@@ -1594,10 +1627,8 @@ server_new(const struct server_config *cfg, struct server **out, struct cg_err *
 		if ((r = admit_new(&ac, &s->adm, err)) != 0)
 			goto fail;
 	}
-	if (mkdir(cfg->spool_dir, 0700) != 0 && errno != EEXIST) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot create spool directory %s: %s", cfg->spool_dir, strerror(errno));
+	if ((r = server_spool_check(cfg->spool_dir, err)) != 0)
 		goto fail;
-	}
 	if ((r = tls_server_ctx(pol->net.ca_path, cfg->cert, cfg->key, &s->ctx, err)) != 0)
 		goto fail;
 	if (s->lfd < 0 && (r = server_bind(s, cfg->listen != NULL ? cfg->listen : pol->net.listen, err)) != 0)
@@ -1786,9 +1817,19 @@ server_run(struct server *s, struct cg_err *err)
 	int r = 0, timeout;
 
 	/* Start and stop are in the JSON log; the audit log gets what the gateway does (and heartbeats). */
-	slog(s, "info", "listening", "listen", json_string(s->listen_addr), "port", json_integer(s->port),
-	    "max_connections", json_integer(s->pol->net.max_connections), "pid", json_integer((json_int_t)getpid()),
-	    NULL);
+	{
+		struct rlimit core;
+
+		/* read back, so that the log shows what holds: not dumpable, no core, keys in locked pages */
+		if (getrlimit(RLIMIT_CORE, &core) != 0)
+			core.rlim_cur = RLIM_INFINITY;
+		slog(s, "info", "listening", "listen", json_string(s->listen_addr), "port", json_integer(s->port),
+		    "max_connections", json_integer(s->pol->net.max_connections), "max_startups_full",
+		    json_integer(s->pol->net.startups_full), "pid", json_integer((json_int_t)getpid()), "dumpable",
+		    json_integer(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)), "core_limit",
+		    core.rlim_cur == RLIM_INFINITY ? json_string("unlimited") : json_integer((json_int_t)core.rlim_cur),
+		    "tls_key_locked", json_boolean(tls_secure_heap_used()), NULL);
+	}
 	next_beat = server_deadline(s->pol->net.heartbeat_interval);
 	while (!s->stop_requested) {
 		now = tls_now_ms();
