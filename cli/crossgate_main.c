@@ -14,28 +14,36 @@
 #include <sodium.h>
 
 #include "base/err.h"
+#include "base/escape.h"
 #include "crypto/keyfile.h"
 #include "net/client.h"
 #include "cli/cli.h"
 #include "policy/policy.h"
 
+/*
+ * Messages quote what came from outside (a batch header's partner_id, CSV
+ * field names, server errors): written escaped (base/escape.h), one line,
+ * nothing a terminal would act on.
+ */
 void
 cli_error(const char *fmt, ...)
 {
+	char msg[4096], *e;
 	va_list ap;
 
-	fputs("crossgate: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	e = escape_text_dup(msg);
+	fprintf(stderr, "crossgate: %s\n", e != NULL ? e : "(out of memory)");
+	free(e);
 }
 
 int
 cli_usage(const char *usage, const char *bad)
 {
 	if (bad != NULL)
-		fprintf(stderr, "crossgate: %s\n", bad);
+		cli_error("%s", bad);
 	fprintf(stderr, "usage: %s\n(try --help)\n", usage);
 	return CLI_USAGE;
 }

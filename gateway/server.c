@@ -1,6 +1,7 @@
 /* server.c - see server.h */
 #include "gateway/server.h"
 #include "gateway/admit.h"
+#include "base/escape.h"
 #include "gateway/erase.h"
 #include "gateway/stats.h"
 
@@ -141,6 +142,22 @@ server_time(char out[96])
 }
 
 /*
+ * A string for a log line: escaped (base/escape.h), so that a reason quoting
+ * a peer's partner_id or field name, or a certificate's name, can neither
+ * drive a terminal that shows the log nor break the line (and is valid
+ * UTF-8, which jansson requires).
+ */
+static json_t *
+slog_str(const char *s)
+{
+	char *e = escape_text_dup(s != NULL ? s : "");
+	json_t *j = e != NULL ? json_string(e) : NULL;
+
+	free(e);
+	return j;
+}
+
+/*
  * One JSON object per line: "time", "level", "event", then key/value pairs
  * (const char *key, json_t *value (stolen), ... NULL).  Values are counts,
  * names and reasons; callers never pass a key, token, identifier or value.
@@ -197,7 +214,7 @@ server_audit(struct server *s, Crossgate__AuditEvent *ev)
 
 	pthread_mutex_lock(&s->db_mu);
 	if (audit_log(s->au, ev, &err) != 0)
-		slog(s, "error", "audit-failed", "action", json_string(ev->action), "reason", json_string(err.msg),
+		slog(s, "error", "audit-failed", "action", slog_str(ev->action), "reason", slog_str(err.msg),
 		    NULL);
 	pthread_mutex_unlock(&s->db_mu);
 }
@@ -237,8 +254,8 @@ server_refused(struct server_conn *c, const char *op, const char *reason, const 
 	pthread_mutex_unlock(&s->mu);
 	if (!log_it)
 		return;
-	slog(s, "warn", "refused", "conn", json_integer((json_int_t)c->id), "peer", json_string(c->peer),
-	    "principal", json_string(actor), "op", json_string(op), "reason", json_string(reason), "suppressed",
+	slog(s, "warn", "refused", "conn", json_integer((json_int_t)c->id), "peer", slog_str(c->peer),
+	    "principal", slog_str(actor), "op", slog_str(op), "reason", slog_str(reason), "suppressed",
 	    json_integer((json_int_t)suppressed), NULL);
 	snprintf(full, sizeof(full), "%s: %s", op, reason);
 	server_event_init(s, &ev, actor, "refused", "rejected");
@@ -275,7 +292,7 @@ server_error(struct server_conn *c, const char *code, const char *op, const char
 	if (c->tc != NULL && rpc_send_error(c->tc, code, op, msg, 0, server_deadline(c->s->pol->net.read_timeout),
 	    &err) != 0)
 		slog(c->s, "info", "send-failed", "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(err.msg), NULL);
+		    slog_str(err.msg), NULL);
 }
 
 /* Replace a spool path inside a message: the peer gets no server paths. */
@@ -502,7 +519,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	if ((f = ms.f) == NULL && (r = server_spool_open(s, "push", c->id, path, &f, &err)) != 0) {
 		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 		slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(err.msg), NULL);
+		    slog_str(err.msg), NULL);
 		return 0;
 	}
 	/*
@@ -608,7 +625,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			if (fwrite(b, 1, off, f) != off) {
 				server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 				slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
-				    json_string(strerror(errno)), NULL);
+				    slog_str(strerror(errno)), NULL);
 				goto out;
 			}
 			got += off;
@@ -633,7 +650,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			if (server_spool_populate(&ms, (size_t)req->size, (size_t)got + have + 1) != 0) {
 				server_error(c, "internal", "push", "the gateway is out of memory; retry later");
 				slog(s, "warn", "push-aborted", "conn", json_integer((json_int_t)c->id), "principal",
-				    json_string(c->pr->name), "reason", json_string("spool memory"), NULL);
+				    slog_str(c->pr->name), "reason", slog_str("spool memory"), NULL);
 				goto out;
 			}
 			if (want > ms.made - (size_t)got - have)
@@ -644,8 +661,8 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			if (tls_timed_out(c->tc))
 				server_error(c, "timeout", "push", "read timed out");
 			slog(s, "warn", "push-aborted", "conn", json_integer((json_int_t)c->id), "principal",
-			    json_string(c->pr->name), "received", json_integer((json_int_t)(got + have)), "reason",
-			    json_string(err.msg), NULL);
+			    slog_str(c->pr->name), "received", json_integer((json_int_t)(got + have)), "reason",
+			    slog_str(err.msg), NULL);
 			goto out;
 		}
 		have += n;
@@ -694,7 +711,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 		server_error(c, r == CG_ERR_DB || r == CG_ERR_NOMEM || r == CG_ERR_IO ? "internal" : "rejected",
 		    "push", err.msg);
 		slog(s, "warn", "push-rejected", "conn", json_integer((json_int_t)c->id), "principal",
-		    json_string(c->pr->name), "reason", json_string(err.msg), NULL);
+		    slog_str(c->pr->name), "reason", slog_str(err.msg), NULL);
 		goto out;
 	}
 	pr.status = res.duplicate ? CROSSGATE__PUSH_STATUS__PUSH_STATUS_DUPLICATE :
@@ -715,14 +732,14 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	pthread_mutex_unlock(&s->mu);
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(net->read_timeout), &err) != 0) {
 		/* Committed but unacknowledged: the client's retry will be answered DUPLICATE. */
-		slog(s, "warn", "ack-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
+		slog(s, "warn", "ack-failed", "conn", json_integer((json_int_t)c->id), "reason", slog_str(err.msg),
 		    NULL);
 		goto out;
 	}
 	t2 = tls_now_us();
 	/* _us too: a receive phase of tens of milliseconds needs finer steps for the bench (bench/bench_net.c) */
-	slog(s, "info", "push", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
-	    "partner", json_string(res.partner), "status", json_string(res.duplicate ? "duplicate" : "committed"),
+	slog(s, "info", "push", "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name),
+	    "partner", slog_str(res.partner), "status", slog_str(res.duplicate ? "duplicate" : "committed"),
 	    "records", json_integer((json_int_t)res.records), "bytes", json_integer((json_int_t)req->size),
 	    "receive_ms", json_integer((json_int_t)((t1 - t0) / 1000)), "commit_ms",
 	    json_integer((json_int_t)((t2 - t1) / 1000)), "receive_us", json_integer((json_int_t)(t1 - t0)),
@@ -863,8 +880,8 @@ server_answer(struct server_conn *c, const char *op, server_answer_fn run, void 
 		server_scrub(err.msg, sizeof(err.msg), path, op);
 		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG || r == CG_ERR_LIMIT ? "rejected" : "internal", op,
 		    err.msg);
-		slog(s, "warn", "answer-failed", "op", json_string(op), "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(err.msg), NULL);
+		slog(s, "warn", "answer-failed", "op", slog_str(op), "conn", json_integer((json_int_t)c->id), "reason",
+		    slog_str(err.msg), NULL);
 		goto out;
 	}
 	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
@@ -876,11 +893,11 @@ server_answer(struct server_conn *c, const char *op, server_answer_fn run, void 
 	*meta_json = meta;
 	if (rpc_write_msg(c->tc, &resp->base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
 	    server_send_chunks(c, f, *size, &err) != 0) {
-		slog(s, "warn", "answer-send-failed", "op", json_string(op), "conn", json_integer((json_int_t)c->id),
-		    "reason", json_string(err.msg), NULL);
+		slog(s, "warn", "answer-send-failed", "op", slog_str(op), "conn", json_integer((json_int_t)c->id),
+		    "reason", slog_str(err.msg), NULL);
 		goto out;
 	}
-	slog(s, "info", op, "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	slog(s, "info", op, "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name),
 	    "bytes", json_integer((json_int_t)*size), NULL);
 	keep = 1;
 out:
@@ -1127,7 +1144,7 @@ server_stats(struct server_conn *c)
 	pthread_mutex_unlock(&s->db_mu);
 	if (r != 0) {
 		server_error(c, "internal", "stats", "the gateway cannot count the records; retry later");
-		slog(s, "error", "stats-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
+		slog(s, "error", "stats-failed", "conn", json_integer((json_int_t)c->id), "reason", slog_str(err.msg),
 		    NULL);
 		return 0;
 	}
@@ -1146,7 +1163,7 @@ server_stats(struct server_conn *c)
 	resp.stats = &sr;
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
 		return 0;
-	slog(s, "info", "stats", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name), NULL);
+	slog(s, "info", "stats", "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name), NULL);
 	return 1;
 }
 
@@ -1190,7 +1207,7 @@ server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
 	if (r != 0 || sf.failed || fflush(sf.f) != 0 || fstat(fileno(sf.f), &sb) != 0 || fseek(sf.f, 0, SEEK_SET) != 0) {
 		server_error(c, "internal", "audit_fetch", "the gateway cannot copy the audit log; retry later");
 		slog(s, "error", "audit-fetch-failed", "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(r != 0 ? err.msg : "spool write failed"), NULL);
+		    slog_str(r != 0 ? err.msg : "spool write failed"), NULL);
 		goto out;
 	}
 	fr.count = sf.count;
@@ -1216,14 +1233,14 @@ server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
 	pthread_mutex_lock(&s->mu);
 	s->n_fetches++;
 	pthread_mutex_unlock(&s->mu);
-	slog(s, "info", "audit-fetch", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	slog(s, "info", "audit-fetch", "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name),
 	    "from", json_integer((json_int_t)req->from), "events", json_integer((json_int_t)sf.count), "bytes",
 	    json_integer((json_int_t)sb.st_size), NULL);
 	keep = 1;
 	goto out;
 sendfail:
 	slog(s, "warn", "audit-fetch-send-failed", "conn", json_integer((json_int_t)c->id), "reason",
-	    json_string(err.msg), NULL);
+	    slog_str(err.msg), NULL);
 out:
 	if (sf.f != NULL)
 		fclose(sf.f);
@@ -1280,7 +1297,7 @@ server_cosign(struct server_conn *c, const Crossgate__AuditCosignRequest *req)
 			server_refused(c, "audit_cosign", err.msg, NULL);
 		else
 			slog(s, "error", "cosign-failed", "conn", json_integer((json_int_t)c->id), "reason",
-			    json_string(err.msg), NULL);
+			    slog_str(err.msg), NULL);
 		return 0;
 	}
 	cr.size = req->size;
@@ -1289,7 +1306,7 @@ server_cosign(struct server_conn *c, const Crossgate__AuditCosignRequest *req)
 	resp.audit_cosign = &cr;
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
 		return 0;
-	slog(s, "info", "audit-cosign", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	slog(s, "info", "audit-cosign", "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name),
 	    "size", json_integer((json_int_t)req->size), NULL);
 	return 1;
 }
@@ -1357,7 +1374,7 @@ server_request(struct server_conn *c)
 			server_refused(c, "frame", "request frame not received in time", NULL);
 		} else
 			slog(s, "info", "read-failed", "conn", json_integer((json_int_t)c->id), "reason",
-			    json_string(err.msg), NULL);
+			    slog_str(err.msg), NULL);
 		return 0;
 	}
 	if ((r = rpc_request_parse(c->buf, len, &req, &err)) != 0) {
@@ -1465,8 +1482,8 @@ server_conn_main(void *arg)
 		admit_penalise(s->adm, &c->src, ADMIT_OFF_FAILED, tls_now_ms());
 	pthread_mutex_unlock(&s->mu);
 	slog(s, "info", "connected", "conn", json_integer((json_int_t)c->id), "peer",
-	    json_string(c->peer), "principal", json_string(c->pr != NULL ? c->pr->name : "none"),
-	    "role", json_string(c->pr != NULL ? policy_role_name(c->pr->role) : "none"), "handshake_ms",
+	    slog_str(c->peer), "principal", slog_str(c->pr != NULL ? c->pr->name : "none"),
+	    "role", slog_str(c->pr != NULL ? policy_role_name(c->pr->role) : "none"), "handshake_ms",
 	    json_integer((json_int_t)(tls_now_ms() - t0)), NULL);
 	while (server_request(c))
 		;
@@ -1696,7 +1713,7 @@ server_purge(struct server *s)
 	r = erase_purge(s->st, s->au, s->pol, (int64_t)time(NULL), 1, &erased, &err);
 	pthread_mutex_unlock(&s->db_mu);
 	if (r != 0)
-		slog(s, "error", "purge-failed", "reason", json_string(err.msg), NULL);
+		slog(s, "error", "purge-failed", "reason", slog_str(err.msg), NULL);
 	else if (erased > 0)
 		slog(s, "info", "purge", "erased", json_integer((json_int_t)erased), NULL);
 }
@@ -1764,8 +1781,8 @@ server_accept_one(struct server *s)
 		pthread_mutex_unlock(&s->mu);
 		close(fd);
 		if (log_it)
-			slog(s, "warn", v == ADMIT_BUSY ? "busy" : "dropped", "peer", json_string(peer), "reason",
-			    json_string(admit_verdict_name(v)), "preauth", json_integer(admit_preauth(s->adm)),
+			slog(s, "warn", v == ADMIT_BUSY ? "busy" : "dropped", "peer", slog_str(peer), "reason",
+			    slog_str(admit_verdict_name(v)), "preauth", json_integer(admit_preauth(s->adm)),
 			    "max_connections", json_integer(s->pol->net.max_connections), "suppressed",
 			    json_integer((json_int_t)suppressed), NULL);
 		return;
@@ -1823,11 +1840,11 @@ server_run(struct server *s, struct cg_err *err)
 		/* read back, so that the log shows what holds: not dumpable, no core, keys in locked pages */
 		if (getrlimit(RLIMIT_CORE, &core) != 0)
 			core.rlim_cur = RLIM_INFINITY;
-		slog(s, "info", "listening", "listen", json_string(s->listen_addr), "port", json_integer(s->port),
+		slog(s, "info", "listening", "listen", slog_str(s->listen_addr), "port", json_integer(s->port),
 		    "max_connections", json_integer(s->pol->net.max_connections), "max_startups_full",
 		    json_integer(s->pol->net.startups_full), "pid", json_integer((json_int_t)getpid()), "dumpable",
 		    json_integer(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)), "core_limit",
-		    core.rlim_cur == RLIM_INFINITY ? json_string("unlimited") : json_integer((json_int_t)core.rlim_cur),
+		    core.rlim_cur == RLIM_INFINITY ? slog_str("unlimited") : json_integer((json_int_t)core.rlim_cur),
 		    "tls_key_locked", json_boolean(tls_secure_heap_used()), NULL);
 	}
 	next_beat = server_deadline(s->pol->net.heartbeat_interval);
@@ -1870,7 +1887,7 @@ server_run(struct server *s, struct cg_err *err)
 		struct cg_err cerr;
 
 		if (store_checkpoint(s->st, &cerr) != 0) {
-			slog(s, "error", "checkpoint-failed", "reason", json_string(cerr.msg), NULL);
+			slog(s, "error", "checkpoint-failed", "reason", slog_str(cerr.msg), NULL);
 			if (r == 0)
 				r = cg_err_set(err, cerr.code, "%s", cerr.msg);
 		}
