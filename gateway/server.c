@@ -790,6 +790,7 @@ server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err 
 		if ((r = rpc_write_msg(c->tc, &resp.base, server_deadline(c->s->pol->net.read_timeout), err)) != 0)
 			break;
 	} while (sent < size);
+	sodium_memzero(b, RPC_CHUNK_MAX);    /* an answer's rows: released statistics or row exports */
 	free(b);
 	return r;
 }
@@ -889,6 +890,8 @@ server_answer(struct server_conn *c, const char *op, server_answer_fn run, void 
 		server_error(c, "internal", op, "the gateway cannot read the answer; retry later");
 		goto out;
 	}
+	/* unbuffered: the answer is read straight into the chunk buffer, which is wiped, not into stdio's */
+	setvbuf(f, NULL, _IONBF, 0);
 	*size = (uint64_t)sb.st_size;
 	*meta_json = meta;
 	if (rpc_write_msg(c->tc, &resp->base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
