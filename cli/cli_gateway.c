@@ -5,8 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sodium.h>
 
@@ -17,7 +15,6 @@
 #include "audit/audit.h"
 #include "gateway/ingest.h"
 #include "gateway/server.h"
-#include "net/tls.h"
 #include "store/store.h"
 #include "policy/policy.h"
 
@@ -287,26 +284,6 @@ out:
 	return r;
 }
 
-/*
- * Every gateway command holds the gateway's secret keys and decrypts records:
- * no core dump may carry them away (RLIMIT_CORE 0), and the process is not
- * dumpable (PR_SET_DUMPABLE 0: no core, no ptrace attach or /proc/PID/mem
- * by the same unprivileged user).  OpenSSL's secure heap keeps the TLS key
- * in locked pages, as secmem (sodium_malloc) does for the others.
- */
-static int
-gateway_harden(void)
-{
-	struct rlimit no_core = { 0, 0 };
-
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0) {
-		cli_error("cannot disable core dumps: %s", strerror(errno));
-		return -1;
-	}
-	tls_secure_heap_init();
-	return 0;
-}
-
 int
 cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -329,8 +306,6 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 	struct cg_err err;
 	int c, i, r = 1, failed = 0;
 
-	if (gateway_harden() != 0)
-		return 1;
 	cli_getopt_reset();
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {

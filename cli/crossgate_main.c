@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sodium.h>
 
@@ -17,6 +19,7 @@
 #include "base/escape.h"
 #include "crypto/keyfile.h"
 #include "net/client.h"
+#include "net/tls.h"
 #include "cli/cli.h"
 #include "policy/policy.h"
 
@@ -185,6 +188,27 @@ main_usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
 }
 
+/*
+ * Every command holds secrets: the gateway's keys and decrypted records, a
+ * partner's match and signing keys, a TLS client key.  No core dump may
+ * carry them away (RLIMIT_CORE 0), and the process is not dumpable
+ * (PR_SET_DUMPABLE 0: no core, no ptrace attach or /proc/PID/mem by the
+ * same unprivileged user).  OpenSSL's secure heap keeps TLS private keys in
+ * locked pages, as secmem (sodium_malloc) does for the others.
+ */
+static int
+main_harden(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0) {
+		cli_error("cannot disable core dumps: %s", strerror(errno));
+		return -1;
+	}
+	tls_secure_heap_init();
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -195,6 +219,8 @@ main(int argc, char **argv)
 		cli_error("cannot initialize libsodium");
 		return 1;
 	}
+	if (main_harden() != 0)
+		return 1;
 	if (argc < 2) {
 		main_usage(stderr);
 		return CLI_USAGE;
