@@ -16,6 +16,7 @@ struct admit_entry {
 	uint32_t preauth;
 	int pen_active;                  /* the penalty reached ADMIT_PENALTY_MIN: refuse until pen_until */
 	int64_t pen_until;               /* ms; <= now: no penalty */
+	uint32_t strikes;                /* penalties served; remembered for penalty_max after the last */
 };
 
 struct admit {
@@ -138,10 +139,12 @@ admit_remove(struct admit *a, struct admit_entry *e)
 	}
 }
 
+/* Nothing to remember: no connection, no penalty, and no strike within the last penalty_max. */
 static int
-admit_idle(const struct admit_entry *e, int64_t now)
+admit_idle(const struct admit *a, const struct admit_entry *e, int64_t now)
 {
-	return e->preauth == 0 && e->pen_until <= now;
+	return e->preauth == 0 && e->pen_until <= now &&
+	    (e->strikes == 0 || now - e->pen_until >= (int64_t)a->cfg.penalty_max * 1000);
 }
 
 /* Drop every idle entry (at most once a second: a full table of penalised sources stays full). */
@@ -154,7 +157,7 @@ admit_sweep(struct admit *a, int64_t now)
 		return;
 	a->last_sweep = now;
 	for (i = 0; i < ADMIT_SOURCES; i++)
-		while (a->t[i].used && admit_idle(&a->t[i], now))
+		while (a->t[i].used && admit_idle(a, &a->t[i], now))
 			admit_remove(a, &a->t[i]);   /* the shift may bring another idle entry to i */
 }
 
@@ -198,10 +201,16 @@ admit_penalise(struct admit *a, const struct admit_source *src, enum admit_offen
 	}
 	cap = now_ms + (int64_t)a->cfg.penalty_max * 1000;
 	e->pen_until += (int64_t)secs * 1000;
+	if (!e->pen_active && e->pen_until - now_ms >= (int64_t)ADMIT_PENALTY_MIN * 1000) {
+		/* a repeat offender serves longer each time: the minimum, doubled per earlier penalty */
+		e->pen_active = 1;
+		if (e->strikes < 30)
+			e->strikes++;
+		if (e->pen_until - now_ms < ((int64_t)ADMIT_PENALTY_MIN * 1000) << (e->strikes - 1))
+			e->pen_until = now_ms + (((int64_t)ADMIT_PENALTY_MIN * 1000) << (e->strikes - 1));
+	}
 	if (e->pen_until > cap)
 		e->pen_until = cap;
-	if (!e->pen_active && e->pen_until - now_ms >= (int64_t)ADMIT_PENALTY_MIN * 1000)
-		e->pen_active = 1;
 }
 
 enum admit_verdict
@@ -213,8 +222,11 @@ admit_check(struct admit *a, const struct admit_source *src, int64_t now_ms, uin
 	if (a->preauth + a->authed >= a->cfg.max_connections)
 		return ADMIT_BUSY;
 	e = admit_find(a, src);
-	if (e != NULL && e->pen_active && e->pen_until > now_ms)
+	if (e != NULL && e->pen_active && e->pen_until > now_ms) {
+		/* knocking while penalised is another offence: a flood keeps itself out */
+		admit_penalise(a, src, ADMIT_OFF_OVER, now_ms);
 		return ADMIT_PENALTY;
+	}
 	if (a->cfg.per_source > 0 && e != NULL && e->preauth >= a->cfg.per_source) {
 		admit_penalise(a, src, ADMIT_OFF_OVER, now_ms);
 		return ADMIT_SOURCE;

@@ -16,10 +16,13 @@
  *   - one source (an IPv4 address, an IPv6 /64) holds at most `per_source`
  *     pre-auth connections (0: no per-source limit);
  *   - a source that offends (a handshake past its deadline, a failed
- *     handshake, a connection over its per-source limit) accrues penalty
- *     seconds; once its penalty reaches ADMIT_PENALTY_MIN it is refused at
- *     once until the penalty expires, up to `penalty_max` seconds ahead
- *     (0: no penalties).
+ *     handshake, a connection over its per-source limit, a connection while
+ *     penalised) accrues penalty seconds; once its penalty reaches
+ *     ADMIT_PENALTY_MIN it is refused at once until the penalty expires, up
+ *     to `penalty_max` seconds ahead (0: no penalties).  Each penalty of a
+ *     repeat offender lasts at least twice the one before (15, 30, 60 s...),
+ *     and a source's record of penalties is forgotten penalty_max seconds
+ *     after its last one.
  * Sources are tracked in a table of ADMIT_SOURCES entries, hashed with a
  * per-process SipHash key (an attacker choosing addresses cannot make
  * lookups slow).  When it is full, an untracked source is admitted under the

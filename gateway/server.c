@@ -103,6 +103,7 @@ struct server {
 	struct server_slot *slots;
 	uint64_t n_pushes, n_duplicates, n_rejected, n_refused, n_exports, n_fetches, n_conns, n_dropped;
 	struct admit *adm;                   /* pre-auth admission, per-source penalties, refusal log limit */
+	uint64_t n_dropped_by[ADMIT_PENALTY + 1];   /* n_dropped by admit verdict */
 	uint64_t mem_spooled;                /* bytes reserved by memory spools, the spare's included */
 	struct server_memspool spare;        /* a memory spool kept for the next push (f NULL: none) */
 
@@ -1727,7 +1728,7 @@ server_heartbeat(struct server *s)
 	Crossgate__AuditEvent ev;
 	Crossgate__AuditEvent__CountsEntry ce[7], *cep[7];
 	const char *names[7] = { "connections", "pushes", "duplicates", "rejected", "refused", "exports", "dropped" };
-	uint64_t vals[7];
+	uint64_t vals[7], by[ADMIT_PENALTY + 1];
 	size_t i;
 
 	pthread_mutex_lock(&s->mu);
@@ -1738,6 +1739,7 @@ server_heartbeat(struct server *s)
 	vals[4] = s->n_refused;
 	vals[5] = s->n_exports;
 	vals[6] = s->n_dropped;
+	memcpy(by, s->n_dropped_by, sizeof(by));
 	pthread_mutex_unlock(&s->mu);
 	server_event_init(s, &ev, "gateway", "heartbeat", "ok");
 	for (i = 0; i < 7; i++) {
@@ -1751,7 +1753,10 @@ server_heartbeat(struct server *s)
 	server_audit(s, &ev);
 	slog(s, "info", "heartbeat", "connections", json_integer((json_int_t)vals[0]), "pushes",
 	    json_integer((json_int_t)vals[1]), "refused", json_integer((json_int_t)vals[4]), "dropped",
-	    json_integer((json_int_t)vals[6]), NULL);
+	    json_integer((json_int_t)vals[6]), "dropped_busy", json_integer((json_int_t)by[ADMIT_BUSY]),
+	    "dropped_startups", json_integer((json_int_t)by[ADMIT_STARTUPS]), "dropped_source",
+	    json_integer((json_int_t)by[ADMIT_SOURCE]), "dropped_penalty", json_integer((json_int_t)by[ADMIT_PENALTY]),
+	    NULL);
 	server_purge(s);
 }
 
@@ -1780,6 +1785,7 @@ server_accept_one(struct server *s)
 	/* admission holds the slot count below max_connections (active == pre-auth + authenticated) */
 	if ((v = admit_check(s->adm, &src, now, randombytes_random())) != ADMIT_OK) {
 		s->n_dropped++;
+		s->n_dropped_by[v]++;
 		log_it = admit_log_ok(s->adm, now, &suppressed);
 		pthread_mutex_unlock(&s->mu);
 		close(fd);

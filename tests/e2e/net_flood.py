@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 """A pre-authentication flood from one source, for test_net_flood.sh.
 
-usage: net_flood.py PORT SOURCE_IP IDLE SLOW SECONDS MAX_ATTEMPTS
+usage: net_flood.py PORT SOURCE_IP[+N] IDLE SLOW SECONDS MAX_ATTEMPTS
   Keeps IDLE bare TCP connections that send nothing and SLOW TLS handshakes
   that drip a real ClientHello one byte every half second open against
-  127.0.0.1:PORT from SOURCE_IP, reconnecting each one the server closes,
+  127.0.0.1:PORT from SOURCE_IP (or from it and the N loopback addresses
+  after it, in turn: a distributed flood), reconnecting each one the server closes,
   for SECONDS or MAX_ATTEMPTS connection attempts (whichever ends first), or
   until SIGTERM.  Prints one line: attempts, how many the server closed, and
   the most connections it held open at once.
 """
 import selectors, signal, socket, ssl, sys, time
 
-port, src = int(sys.argv[1]), sys.argv[2]
+port = int(sys.argv[1])
+base, _, extra = sys.argv[2].partition("+")
+a, b, c, d = map(int, base.split("."))
+sources = ["%d.%d.%d.%d" % (a, b, c, d + i) for i in range(1 + int(extra or 0))]
 n_idle, n_slow, secs, max_attempts = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
 
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -43,7 +47,7 @@ def open_one(kind):
     global attempts
     attempts += 1
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind((src, 0))
+    s.bind((sources[attempts % len(sources)], 0))
     s.setblocking(False)
     try:
         s.connect(("127.0.0.1", port))

@@ -104,6 +104,42 @@ check "at most 60 refusal lines a minute" [ "$(val 'max per minute')" -le 60 ]
 check "the gateway counted the dropped connections (heartbeat: $(val dropped))" [ "$(val dropped)" -ge 1000 ]
 eq "no flood connection completed a handshake" "$(val 'flood connected')" 0
 
+# --- a distributed flood: 32 sources (127.0.0.3 to 127.0.0.34), 8 connections each at most ----------
+# Together they fill every pre-auth slot (max_startups full), so at first new clients may be dropped
+# and the partner's agent retries with backoff; each source's handshakes time out twice and it is
+# penalised, its penalty growing while it keeps knocking.  Then clients get in at once: the rounds
+# below run without retries.
+net_stop
+check "SIGTERM: the gateway exits 0" [ $? -eq 0 ]
+"$CROSSGATE" audit verify --db "$DB" --pub "$D/keys/gateway/sign.pub" >/dev/null 2>&1
+check "the gateway's audit log verifies" [ $? -eq 0 ]
+DB=$E2E_TMP/dist.db
+LOG=$E2E_TMP/dist.log
+net_start "$DB" "$P" "$LOG"
+check "a fresh gateway listens" [ -n "$NET_PORT" ]
+python3 tests/e2e/net_flood.py "$NET_PORT" 127.0.0.3+31 200 64 120 400000 >"$E2E_TMP/flood3" 2>&1 &
+FLOOD=$!
+NET_PIDS="$NET_PIDS $FLOOD"
+sleep 3
+t0=$(date +%s%N)
+"$CROSSGATE" agent push $(net_client k) --retries 12 "$E2E_TMP/k.batch" >"$E2E_TMP/o" 2>&1
+rc=$?
+t1=$(date +%s%N)
+check "distributed flood: the partner's push gets through, retrying" [ $rc -eq 0 ]
+# two handshake deadlines (5 s each) after the flood began, every source that held a slot has timed
+# out twice and serves a penalty, which its knocking keeps extending
+left=$(((t0 + 12000000000 - $(date +%s%N)) / 1000000))
+[ "$left" -gt 0 ] && sleep "$(printf '%d.%03d' $((left / 1000)) $((left % 1000)))"
+N=10 PAUSE=0.3 rounds dist
+check "distributed flood, once its sources are penalised: 10 pushes and 10 fetches succeed, none retried" [ $? -eq 0 ]
+kill -TERM $FLOOD; wait $FLOOD
+cat "$E2E_TMP/flood3"
+echo "distributed flood: first push (retrying) after $(((t1 - t0) / 1000000)) ms; then push $(pct "$E2E_TMP/dist.push"); audit fetch $(pct "$E2E_TMP/dist.fetch")"
+beat=$(grep '"event":"heartbeat"' "$LOG" | tail -1)
+echo "last heartbeat: $beat"
+pen=$(echo "$beat" | sed -n 's/.*"dropped_penalty":\([0-9]*\).*/\1/p')
+check "most of the distributed flood was refused for its penalties ($pen)" [ "${pen:-0}" -ge 1000 ]
+
 net_stop
 check "SIGTERM: the gateway exits 0" [ $? -eq 0 ]
 "$CROSSGATE" audit verify --db "$DB" --pub "$D/keys/gateway/sign.pub" >/dev/null 2>&1

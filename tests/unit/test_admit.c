@@ -146,21 +146,26 @@ main(void)
 	admit_penalise(a, &s1, ADMIT_OFF_TIMEOUT, t + 1000);
 	CHECK_EQ_INT(admit_penalty_left(a, &s1, t + 1000), 19);
 	CHECK_EQ_INT(admit_check(a, &s1, t + 1000, UINT32_MAX), ADMIT_PENALTY);
+	CHECK_EQ_INT(admit_penalty_left(a, &s1, t + 1000), 20);          /* knocking while penalised: +1 s */
 	CHECK_EQ_INT(admit_check(a, &s2, t + 1000, UINT32_MAX), ADMIT_OK);
 	admit_release(a, &s2, 0);
-	CHECK_EQ_INT(admit_check(a, &s1, t + 19999, UINT32_MAX), ADMIT_PENALTY);
-	CHECK_EQ_INT(admit_check(a, &s1, t + 20000, UINT32_MAX), ADMIT_OK);
+	CHECK_EQ_INT(admit_check(a, &s1, t + 21000, UINT32_MAX), ADMIT_OK);
 	admit_release(a, &s1, 0);
-	/* a flood over the per-source limit penalises itself: 1 s for each refusal, refused once at 15 s */
+	/* a repeat offender: the next penalty lasts at least 30 s, the one after 60 s */
+	admit_penalise(a, &s1, ADMIT_OFF_TIMEOUT, t + 30000);
+	admit_penalise(a, &s1, ADMIT_OFF_TIMEOUT, t + 30000);
+	CHECK_EQ_INT(admit_penalty_left(a, &s1, t + 30000), 30);
+	admit_penalise(a, &s1, ADMIT_OFF_TIMEOUT, t + 70000);
+	admit_penalise(a, &s1, ADMIT_OFF_TIMEOUT, t + 70000);
+	CHECK_EQ_INT(admit_penalty_left(a, &s1, t + 70000), 60);
+	CHECK_EQ_INT(admit_check(a, &s1, t + 129000, UINT32_MAX), ADMIT_PENALTY);
+	/* a flood over the per-source limit penalises itself: 1 s for each refusal, refused from 15 s on, and
+	 * every connection while refused adds its second, up to penalty_max */
 	for (i = 0; i < 8; i++)
 		CHECK_EQ_INT(admit_check(a, &s2, t, UINT32_MAX), ADMIT_OK);
 	for (i = 0; i < 2000; i++)
 		(void)admit_check(a, &s2, t, UINT32_MAX);
 	CHECK_EQ_INT(admit_check(a, &s2, t, UINT32_MAX), ADMIT_PENALTY);
-	CHECK_EQ_INT(admit_penalty_left(a, &s2, t), ADMIT_PENALTY_MIN);
-	/* timeouts on top of that are capped at penalty_max */
-	for (i = 0; i < 100; i++)
-		admit_penalise(a, &s2, ADMIT_OFF_TIMEOUT, t);
 	CHECK_EQ_INT(admit_penalty_left(a, &s2, t), 600);
 	admit_free(a);
 
@@ -179,10 +184,15 @@ main(void)
 	}
 	CHECK_EQ_INT(admit_check(a, nth(0), t, UINT32_MAX), ADMIT_PENALTY);
 	CHECK_EQ_INT(admit_check(a, nth(ADMIT_SOURCES - 1), t, UINT32_MAX), ADMIT_OK);
-	/* once the penalties expire, the sweep makes room again */
-	for (i = 0; i < 8; i++)
+	/* penalised sources are remembered for penalty_max after their penalty: still no room at first */
+	for (i = 0; i < 9; i++)
 		CHECK_EQ_INT(admit_check(a, &s2, t + 30000, UINT32_MAX), ADMIT_OK);
-	CHECK_EQ_INT(admit_check(a, &s2, t + 30000, UINT32_MAX), ADMIT_SOURCE);
+	for (i = 0; i < 9; i++)
+		admit_release(a, &s2, 0);
+	/* then the sweep makes room again, and s2 has its per-source limit */
+	for (i = 0; i < 8; i++)
+		CHECK_EQ_INT(admit_check(a, &s2, t + 630000, UINT32_MAX), ADMIT_OK);
+	CHECK_EQ_INT(admit_check(a, &s2, t + 630000, UINT32_MAX), ADMIT_SOURCE);
 	admit_free(a);
 
 	/* refusal log lines: 60 a minute, the rest counted into the next minute's first line */
