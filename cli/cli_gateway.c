@@ -59,7 +59,11 @@ static const char gateway_help[] =
 	"it listens (the command returns 0 then, or 1 with the reason); --pid-file\n"
 	"gets its pid, --port-file the port it listens on (useful with port 0).\n"
 	"SIGTERM or SIGINT: stop accepting, finish requests in flight, checkpoint the\n"
-	"database, exit 0.  --spool (default DB.spool) holds batches being received.\n";
+	"database, exit 0.  --spool (default DB.spool) holds batches being received\n"
+	"and answers being sent: made 0700, and refused unless this user's and 0700.\n"
+	"Unauthenticated connections are admitted by the policy's max_startups,\n"
+	"per_source_max and penalty_max (sources whose handshakes time out or fail\n"
+	"are refused for a while); every refusal line names the peer.\n";
 
 static struct server *gateway_server;
 
