@@ -11,6 +11,10 @@
 static void
 outfile_release(struct outfile *o)
 {
+	if (o->buf != NULL)
+		sodium_memzero(o->buf, OUTFILE_BUF);
+	free(o->buf);
+	o->buf = NULL;
 	free(o->path);
 	free(o->tmp);
 	o->path = o->tmp = NULL;
@@ -29,7 +33,8 @@ outfile_open(struct outfile *o, const char *path, mode_t mode, struct cg_err *er
 	memset(o, 0, sizeof(*o));
 	if (n == 0 || path[n - 1] == '/')
 		return cg_err_set(err, CG_ERR_ARG, "cannot write '%s': not a file name", path);
-	if ((o->path = strdup(path)) == NULL || (o->tmp = malloc(n + 2 + 16 + 5)) == NULL) {
+	if ((o->path = strdup(path)) == NULL || (o->tmp = malloc(n + 2 + 16 + 5)) == NULL ||
+	    (o->buf = malloc(OUTFILE_BUF)) == NULL) {
 		outfile_release(o);
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	}
@@ -54,6 +59,7 @@ outfile_open(struct outfile *o, const char *path, mode_t mode, struct cg_err *er
 		outfile_release(o);
 		return r;
 	}
+	setvbuf(o->f, o->buf, _IOFBF, OUTFILE_BUF);
 	return 0;
 }
 

@@ -12,6 +12,9 @@
  * provenance files, files received from a gateway, audit files and the pid
  * and port files all go through it.
  *
+ * What is written (exports, answers) may be plaintext: f's stdio buffer is
+ * ours and is wiped once f is closed, so no copy is left in freed memory.
+ *
  * Modes: the caller's mode, further narrowed by the process umask
  * (`crossgate` sets 077 at start); 0600 is what to pass unless a file is
  * meant to be shared.
@@ -27,7 +30,10 @@
 struct outfile {
 	FILE *f;                 /* write here between open and commit */
 	char *path, *tmp;        /* owned; freed by commit or abort */
+	char *buf;               /* f's stdio buffer: wiped and freed after f is closed */
 };
+
+#define OUTFILE_BUF (64 * 1024)
 
 /* Create the temporary file for PATH with `mode`. */
 int outfile_open(struct outfile *o, const char *path, mode_t mode, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
