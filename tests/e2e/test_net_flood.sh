@@ -140,6 +140,15 @@ echo "last heartbeat: $beat"
 pen=$(echo "$beat" | sed -n 's/.*"dropped_penalty":\([0-9]*\).*/\1/p')
 check "most of the distributed flood was refused for its penalties ($pen)" [ "${pen:-0}" -ge 1000 ]
 
+# --- a certificate of the CA that names no principal is still pre-auth: the handshake's 5 s, not
+# idle_timeout's 60 s, bound its wait for a first request
+"$CROSSGATE" pki issue --dir "$D/pki" --name stranger --client crossgate:partner:x >/dev/null
+python3 tests/e2e/net_client.py quiet "$NET_PORT" "$D/pki/ca.pem" "$D/pki/stranger.pem" "$D/pki/stranger.key" 30 \
+	>"$E2E_TMP/quiet" 2>&1
+cat "$E2E_TMP/quiet"
+check "a principal-less connection that sends nothing is closed at the pre-auth deadline, long before idle_timeout" \
+	python3 -c "import re, sys; m = re.match(r'closed after ([0-9.]+) s', open(sys.argv[1]).read()); sys.exit(0 if m and float(m.group(1)) < 20 else 1)" "$E2E_TMP/quiet"
+
 net_stop
 check "SIGTERM: the gateway exits 0" [ $? -eq 0 ]
 "$CROSSGATE" audit verify --db "$DB" --pub "$D/keys/gateway/sign.pub" >/dev/null 2>&1
