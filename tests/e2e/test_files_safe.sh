@@ -22,7 +22,7 @@ for o in out out2; do
 done
 eq "the victim of both symlinks is intact" "$(cat "$E2E_TMP/victim")" "precious"
 check "the export is a regular file, not the symlink" sh -c "[ -f '$E2E_TMP/out2.csv' ] && [ ! -L '$E2E_TMP/out2.csv' ]"
-check "the export has its header" grep -q "^pseudonym," "$E2E_TMP/out.csv"
+check "the export has its header" sh -c "head -1 '$E2E_TMP/out.csv' | grep -q 'age,region,'"
 eq "an export is private (0600)" "$(mode "$E2E_TMP/out.csv")" 600
 eq "its provenance file too" "$(mode "$E2E_TMP/out.csv.meta.json")" 600
 check "no temporary file is left" sh -c "! ls -A '$E2E_TMP' | grep -q '^\\..*\\.tmp$'"
