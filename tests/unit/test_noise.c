@@ -6,9 +6,14 @@
  * at 0.7x and 1.3x the scale, so the test has power.  The critical value is
  * for p = 1e-5 (Wilson-Hilferty), so a correct sampler fails about once in
  * 100,000 runs per scale.
+ *
+ * Then the samplers' time per draw must not depend on the value drawn: see
+ * "Timing" below.
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
 #include <sodium.h>
 
 #include "cgtest.h"
@@ -98,6 +103,208 @@ check_fit(const char *what, double (*lp)(int64_t, double), double scale)
 	CHECK(s > critical(df));
 }
 
+/*
+ * Timing: the attack of Jin, McMurtry, Rubinstein, Ohrimenko (S&P 2022).
+ * An observer of the release time must learn nothing about the noise, so
+ * the time of a draw must not depend on the value drawn.  Each draw is timed
+ * alone; afterwards the times of the draws that came out small (|z| < lo)
+ * are compared with those that came out large (|z| >= hi) by two tests with
+ * power: Mann-Whitney (a shift) and Kolmogorov-Smirnov (any difference).
+ * Both are rank tests, so a busy machine's outliers cannot drive them, and
+ * since which draw comes out small is random, load that varies over time
+ * slows both groups alike.  Thresholds are for p ~ 1e-6.
+ *
+ * The old sampler, with its early exits (CKS as written), is kept below
+ * only to show that the test sees its dependence.
+ */
+#define TIMED 40000
+#define MW_Z_MAX 5.0            /* two-sided p = 5.7e-7 */
+#define KS_C 2.694              /* sqrt(-ln(1e-6 / 2) / 2): p = 1e-6 */
+
+static int
+old_bexp_le1(uint32_t n, uint32_t d)
+{
+	uint32_t k = 1;
+
+	while (randombytes_uniform(d * k) < n)
+		k++;
+	return (int)(k & 1);
+}
+
+static int
+old_laplace(uint64_t num, uint64_t den, int64_t *out)
+{
+	uint32_t t = (uint32_t)num, u, x;
+	int64_t v;
+
+	(void)den;
+	for (;;) {
+		u = randombytes_uniform(t);
+		if (!old_bexp_le1(u, t))
+			continue;
+		v = 0;
+		while (old_bexp_le1(1, 1))
+			v++;
+		x = u + t * (uint32_t)v;
+		if (randombytes_uniform(2) == 1) {
+			if (x == 0)
+				continue;
+			*out = -(int64_t)x;
+		} else
+			*out = x;
+		return 0;
+	}
+}
+
+struct timed {
+	double t;
+	int large;
+};
+
+static int
+cmp_timed(const void *a, const void *b)
+{
+	double x = ((const struct timed *)a)->t, y = ((const struct timed *)b)->t;
+
+	return (x > y) - (x < y);
+}
+
+struct timing_stats {
+	size_t small, large;
+	double mw_z;            /* > 0: large draws are slower */
+	double ks_d, ks_crit;
+	double med_small, med_large;
+};
+
+/* Both statistics over the n timed draws (sorted here). */
+static void
+timing_compare(struct timed *s, size_t n, struct timing_stats *st)
+{
+	double n1 = 0, n2 = 0, rank_large = 0, ties = 0, f1 = 0, f2 = 0, u, var;
+	size_t i, j, k, seen_small = 0, seen_large = 0;
+
+	qsort(s, n, sizeof(*s), cmp_timed);
+	for (i = 0; i < n; i++)
+		s[i].large ? n2++ : n1++;
+	st->ks_d = 0;
+	for (i = 0; i < n; i = j) {
+		/* a run of equal times: each gets the average rank */
+		for (j = i; j < n && s[j].t == s[i].t; j++)
+			;
+		for (k = i; k < j; k++) {
+			if (s[k].large) {
+				rank_large += (double)(i + j + 1) / 2;
+				seen_large++;
+			} else
+				seen_small++;
+		}
+		ties += (double)(j - i) * (double)(j - i) * (double)(j - i) - (double)(j - i);
+		f1 = (double)seen_small / n1;
+		f2 = (double)seen_large / n2;
+		if (fabs(f1 - f2) > st->ks_d)
+			st->ks_d = fabs(f1 - f2);
+	}
+	u = rank_large - n2 * (n2 + 1) / 2;
+	var = n1 * n2 / 12 * ((double)n + 1 - ties / ((double)n * ((double)n - 1)));
+	st->mw_z = (u - n1 * n2 / 2) / sqrt(var);
+	st->ks_crit = KS_C * sqrt((n1 + n2) / (n1 * n2));
+	st->small = (size_t)n1;
+	st->large = (size_t)n2;
+	for (i = 0, k = 0; i < n; i++)
+		if (s[i].large && k++ == (size_t)n2 / 2)
+			st->med_large = s[i].t;
+	for (i = 0, k = 0; i < n; i++)
+		if (!s[i].large && k++ == (size_t)n1 / 2)
+			st->med_small = s[i].t;
+}
+
+static double
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+typedef int (*sampler_fn)(uint64_t, uint64_t, int64_t *);
+
+/*
+ * TIMED draws of each of the two samplers, interleaved so that both see the
+ * same machine; draws with lo <= |z| < hi are left out.
+ */
+static void
+timing_measure(sampler_fn f[2], const uint64_t par[2][2], const int64_t lo[2], const int64_t hi[2],
+    struct timing_stats st[2])
+{
+	static struct timed s[2][TIMED];
+	size_t n[2] = { 0, 0 }, i, w;
+
+	for (i = 0; i < TIMED; i++) {
+		for (w = 0; w < 2; w++) {
+			int64_t z;
+			double t0, t1;
+
+			t0 = now_ns();
+			if (f[w](par[w][0], par[w][1], &z) != 0)
+				abort();
+			t1 = now_ns();
+			z = z < 0 ? -z : z;
+			if (z < lo[w] || z >= hi[w]) {
+				s[w][n[w]].t = t1 - t0;
+				s[w][n[w]].large = z >= hi[w];
+				n[w]++;
+			}
+		}
+	}
+	for (w = 0; w < 2; w++)
+		timing_compare(s[w], n[w], &st[w]);
+}
+
+static int
+timing_leaks(const struct timing_stats *st)
+{
+	return fabs(st->mw_z) >= MW_Z_MAX || st->ks_d >= st->ks_crit;
+}
+
+static void
+timing_print(const char *what, const struct timing_stats *st)
+{
+	printf("timing %s: %zu small, %zu large draws; median %.0f vs %.0f ns; Mann-Whitney z %.2f (|z| < %.1f), "
+	    "KS D %.4f (critical %.4f)\n", what, st->small, st->large, st->med_small, st->med_large, st->mw_z, MW_Z_MAX,
+	    st->ks_d, st->ks_crit);
+}
+
+/*
+ * One check: sampler A (a new one) against B, timed interleaved.  A must not
+ * leak; one retry is allowed, as a 2-core CI machine can be very busy.  If
+ * B is the old sampler it must be caught, which shows that the test has
+ * power on this machine at this sample size.
+ */
+static void
+check_timing(const char *what_a, sampler_fn a, uint64_t an, uint64_t ad, int64_t alo, int64_t ahi,
+    const char *what_b, sampler_fn b, uint64_t bn, uint64_t bd, int64_t blo, int64_t bhi, int b_leaks)
+{
+	sampler_fn f[2] = { a, b };
+	const uint64_t par[2][2] = { { an, ad }, { bn, bd } };
+	const int64_t lo[2] = { alo, blo }, hi[2] = { ahi, bhi };
+	struct timing_stats st[2];
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		timing_measure(f, par, lo, hi, st);
+		timing_print(what_a, &st[0]);
+		timing_print(what_b, &st[1]);
+		if (!timing_leaks(&st[0]) && timing_leaks(&st[1]) == b_leaks)
+			break;
+	}
+	CHECK(!timing_leaks(&st[0]));
+	CHECK_EQ_INT(timing_leaks(&st[1]), b_leaks);
+	/* the old sampler's large draws are the slow ones */
+	if (b_leaks)
+		CHECK(st[1].mw_z > MW_Z_MAX);
+}
+
 int
 main(void)
 {
@@ -157,5 +364,16 @@ main(void)
 		CHECK(fabs(hits[0] / 200000.0 - exp(-0.5)) < 0.005);
 		CHECK(fabs(hits[1] / 200000.0 - exp(-2.5)) < 0.003);
 	}
+
+	/*
+	 * Timing.  Laplace at scale 20 (small: |z| < 20, large: |z| >= 40), with
+	 * the old sampler interleaved, which must be caught; then the Gaussian
+	 * at sigma 20 (|z| < 10 against |z| >= 30) interleaved with the Laplace
+	 * at scale 41/2, whose scale's denominator takes the division path.
+	 */
+	check_timing("discrete Laplace, scale 20", noise_laplace, 20, 1, 20, 40,
+	    "old discrete Laplace, scale 20", old_laplace, 20, 1, 20, 40, 1);
+	check_timing("discrete Gaussian, sigma 20", noise_gaussian, 400, 1, 10, 30,
+	    "discrete Laplace, scale 41/2", noise_laplace, 41, 2, 20, 41, 0);
 	CGT_DONE();
 }
