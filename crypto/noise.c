@@ -121,71 +121,80 @@ noise_uniform(u128 bound)
 /*
  * Bernoulli(exp(-1)) with fixed work.  CKS Algorithm 1 at gamma = 1 draws
  * A_k ~ Bernoulli(1/k) for k = 2, 3, ... until one fails at K, and returns
- * 1 iff K is odd: P(K > j) = 1/j!.  One uniform N in [0, 28!) gives all of
- * them at once: "K > j" is "N < 28!/j!", events of probability 1/j!, nested
- * as they must be.  So K = 2 + #{j in 2..28 : N < 28!/j!}, from 27
- * constant-time comparisons (28! < 2^98: the last 15 thresholds fit in 64
- * bits).  N = 0 (K beyond 28, probability 1/28! < 2^-97) sets *fail: the
- * caller retries its whole round.
+ * 1 iff K is odd: P(K > j) = 1/j!.  Two uniform draws give all of them at
+ * once, as the digits of a mixed-radix number: N1 in [0, 7 * 20!) and N2 in
+ * [0, 28!/20!), both below 2^64.  "K > j" is "N1 < 7 * 20!/j!" for j <= 20
+ * and "N1 < 7 and N2 < 28!/j!" for 20 < j <= 28: events of probability 1/j!,
+ * nested as they must be.  So K - 2 counts the thresholds below which the
+ * draws fall: 27 constant-time 64-bit comparisons.  K beyond 28 (N1 < 7 and
+ * N2 = 0, probability 1/28! < 2^-97) sets *fail: the caller retries its
+ * whole round.
  */
-#define F(h, l) (((u128)(h) << 64) | (l))
-static const u128 noise_fact_hi[13] = {
-	F(0x3d925ba47ull, 0xad2cd59dae000000ull),   /* 28!/1! */
-	F(0x1ec92dd23ull, 0xd6966aced7000000ull),   /* 28!/2! */
-	F(0x0a430f461ull, 0x478778ef9d000000ull),   /* 28!/3! */
-	F(0x0290c3d18ull, 0x51e1de3be7400000ull),   /* 28!/4! */
-	F(0x00835a5d1ull, 0xa9f9f93f2e400000ull),   /* 28!/5! */
-	F(0x0015e464dull, 0x9c54543532600000ull),   /* 28!/6! */
-	F(0x000320a0bull, 0x16553099e2a00000ull),   /* 28!/7! */
-	F(0x000064141ull, 0x62caa6133c540000ull),   /* 28!/8! */
-	F(0x00000b1eaull, 0xd216843b06b40000ull),   /* 28!/9! */
-	F(0x0000011caull, 0xae9bda05e7120000ull),   /* 28!/10! */
-	F(0x00000019eull, 0x0fdf9f74e6760000ull),   /* 28!/11! */
-	F(0x000000022ull, 0x8152a29f13348000ull),   /* 28!/12! */
-	F(0x000000002ull, 0xa77c82a9c6668000ull),   /* 28!/13! */
+static const uint64_t noise_fact20[19] = {      /* 7 * 20!/j!, j = 2..20 */
+	0x762bea33c9760000ull,
+	0x2763f8bbedd20000ull,
+	0x09d8fe2efb748000ull,
+	0x01f832d6324a8000ull,
+	0x005408790861c000ull,
+	0x000c0135dca04000ull,
+	0x00018026bb940800ull,
+	0x00002aaef865c800ull,
+	0x00000444b2709400ull,
+	0x00000063560a3c00ull,
+	0x00000008472b8500ull,
+	0x00000000a3035900ull,
+	0x000000000ba4cf80ull,
+	0x0000000000c6b880ull,
+	0x00000000000c6b88ull,
+	0x000000000000bb08ull,
+	0x0000000000000a64ull,
+	0x000000000000008cull,
+	0x0000000000000007ull
 };
-#undef F
-static const uint64_t noise_fact_lo[15] = {
-	0x3088e4c2fbe2c000ull,   /* 28!/14! */
-	0x033c538477314000ull,   /* 28!/15! */
-	0x0033c53847731400ull,   /* 28!/16! */
-	0x00030b99e615d400ull,   /* 28!/17! */
-	0x00002b4fa93a1a00ull,   /* 28!/18! */
-	0x000002478fa4be00ull,   /* 28!/19! */
-	0x0000001d2d950980ull,   /* 28!/20! */
-	0x0000000163b1c380ull,   /* 28!/21! */
-	0x00000000102afd40ull,   /* 28!/22! */
-	0x0000000000b3f4c0ull,   /* 28!/23! */
-	0x0000000000077f88ull,   /* 28!/24! */
-	0x0000000000004cc8ull,   /* 28!/25! */
-	0x00000000000002f4ull,   /* 28!/26! */
-	0x000000000000001cull,   /* 28!/27! */
-	0x0000000000000001ull,   /* 28!/28! */
+static const uint64_t noise_fact28[8] = {       /* 28!/j!, j = 21..28 */
+	0x0000000163b1c380ull,
+	0x00000000102afd40ull,
+	0x0000000000b3f4c0ull,
+	0x0000000000077f88ull,
+	0x0000000000004cc8ull,
+	0x00000000000002f4ull,
+	0x000000000000001cull,
+	0x0000000000000001ull
 };
+#define NOISE_FACT20_BOUND 0xec57d46792ec0000ull   /* 7 * 20! */
+#define NOISE_FACT28_BOUND 0x0000001d2d950980ull   /* 28!/20! < 2^37 */
+
+/* 1 if a < b, else 0, for 64-bit values (cmp, adc: no branch). */
+static inline uint64_t
+ct_lt64(uint64_t a, uint64_t b)
+{
+	uint64_t d;
+
+	return (uint64_t)__builtin_sub_overflow(a, b, &d);
+}
 
 static uint64_t
 noise_bexp1(uint64_t *fail)
 {
-	unsigned char b[13];
-	uint64_t lo, hi, hz, klo = 0, k = 0, d;
-	u128 n;
+	uint64_t n1, n2, k1 = 0, k2 = 0, z;
+	unsigned char b[5];
 	size_t j;
 
+	do
+		noise_random(&n1, sizeof(n1));         /* any byte order: all 64 bits are random */
+	while (!ct_lt64(n1, NOISE_FACT20_BOUND));
 	do {
-		noise_random(b, sizeof(b));
-		memcpy(&lo, b, 8);
-		hi = (uint64_t)b[8] | (uint64_t)b[9] << 8 | (uint64_t)b[10] << 16 | (uint64_t)b[11] << 24 |
-		    (uint64_t)(b[12] & 3) << 32;
-		n = ((u128)hi << 64) | lo;
-	} while (!ct_lt128(n, noise_fact_hi[0]));
-	for (j = 1; j < 13; j++)
-		k += ct_lt128(n, noise_fact_hi[j]);
-	for (j = 0; j < 15; j++)
-		klo += (uint64_t)__builtin_sub_overflow(lo, noise_fact_lo[j], &d);
-	hz = ct_hide(((hi | -hi) >> 63) ^ 1);           /* hi == 0 */
-	k += klo & -hz;
-	*fail |= hz & ct_hide((uint64_t)__builtin_sub_overflow(lo, (uint64_t)1, &d));
-	return k & 1;
+		noise_random(b, sizeof(b));             /* 37 bits */
+		n2 = (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
+		    (uint64_t)(b[4] & 0x1f) << 32;
+	} while (!ct_lt64(n2, NOISE_FACT28_BOUND));
+	for (j = 0; j < 19; j++)
+		k1 += ct_lt64(n1, noise_fact20[j]);
+	for (j = 0; j < 8; j++)
+		k2 += ct_lt64(n2, noise_fact28[j]);
+	z = ct_hide(ct_lt64(n1, 7));                    /* K > 20 */
+	*fail |= z & ct_hide(ct_lt64(n2, 1));
+	return (k1 + (k2 & -z)) & 1;
 }
 
 /*
@@ -324,7 +333,7 @@ wide_uniform(struct wide *x, const struct wide *bound)
  * exp(-n/d) = exp(-1)^w exp(-r/d) with w = floor(n/d), r = n - w d.  w is
  * found by comparing n with d, 2d, ..., (NOISE_GEOM + 1) d, all of them; all
  * NOISE_GEOM Bernoulli(exp(-1)) trials are drawn and the first w count.  For
- * n/d > NOISE_GEOM + 1 the answer is 0, wrong with probability below
+ * n/d >= NOISE_GEOM + 1 the answer is 0, wrong with probability at most
  * e^-57 < 2^-82.
  */
 static uint64_t

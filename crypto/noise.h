@@ -21,22 +21,24 @@
  * varies is independent of the value returned:
  *   - a uniform draw below a bound rejects and redraws while the draw is
  *     above the bound: how often is independent of the value it returns;
- *   - a round of the algorithm (CKS's "reject and start again") is thrown
- *     away or kept whole, after doing the same work either way: the number
- *     of rounds is independent of the value the kept round returns.
- * So the time of a call is a random variable independent of its result (up
- * to effects below the statistical test in tests/unit/test_noise.c, which
- * compares the times of small and large draws over 40,000 draws).
+ *   - CKS's rounds ("reject and start again") are independent, and a round
+ *     is kept or thrown away whole; the round that is kept has done the
+ *     same work whatever it drew (a round may stop as soon as it is known
+ *     to be rejected: its values are thrown away), so the number of rounds
+ *     and their times are independent of the value the kept round returns.
+ * So the time of a call is a random variable independent of its result,
+ * which tests/unit/test_noise.c checks statistically on 40,000 draws.
  *
  * The fixed counts truncate the algorithms; a round that would have needed
  * more is thrown away whole: more than 27 Bernoulli(gamma/k) trials
- * (probability < 1/27! < 2^-93), a factorial draw of 0 (1/28! < 2^-97
- * each), a geometric reaching 56 or an acceptance exponent above 57 (e^-56
- * < 2^-80).  So a round differs from the exact algorithm's with probability
- * below 2^-80, and as rounds are kept with probability above 1/4 (Laplace
- * above 0.31, Gaussian above 0.44), a result is within total variation
- * 2^-77 (Laplace) or 2^-74 (Gaussian) of the exact distribution: counted as
- * delta, negligible next to any delta a release uses.
+ * (probability < 1/27! < 2^-93), a Bernoulli(exp(-1)) whose K passes 28
+ * (1/28! < 2^-97 each), a geometric reaching 56 or an acceptance exponent
+ * of 57 or more (e^-56 < 2^-80).  So a round differs from the exact
+ * algorithm's with probability below 2^-80, and as rounds are kept with
+ * probability above 1/4 (Laplace above 0.31, Gaussian above 0.44), a result
+ * is within total variation 2^-77 (Laplace) or 2^-74 (Gaussian) of the
+ * exact distribution: counted as delta, negligible next to any delta a
+ * release uses.
  */
 #ifndef CG_NOISE_H
 #define CG_NOISE_H
@@ -63,7 +65,7 @@ int noise_gaussian(uint64_t num, uint64_t den, int64_t *out) CG_MUST_CHECK CG_NO
 
 /*
  * Bernoulli(exp(-n/d)) (Algorithm 1), exposed for its tests: 1 or 0, with
- * fixed work; 0 when n/d > 57 (wrong with probability < e^-57) or d == 0.
+ * fixed work; 0 when n/d >= 57 (wrong with probability <= e^-57) or d == 0.
  */
 int noise_bernoulli_exp(unsigned __int128 n, unsigned __int128 d);
 

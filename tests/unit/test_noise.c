@@ -354,26 +354,41 @@ main(void)
 	CHECK_EQ_INT(noise_gaussian(NOISE_PARAM_MAX + 1, 1, &x), CG_ERR_ARG);
 	CHECK_EQ_INT(noise_gaussian(1, 0, &x), CG_ERR_ARG);
 
-	/* Bernoulli(exp(-n/d)) frequencies: exp(-1/2) and exp(-5/2). */
+	/*
+	 * Bernoulli(exp(-n/d)) frequencies: exp(-1/2), exp(-5/2), and exp(-1),
+	 * which is read off one factorial draw (tolerances ~5 standard
+	 * deviations).  Beyond the fixed trials (n/d >= 57) the answer is 0.
+	 */
 	{
-		int hits[2] = { 0, 0 };
+		int hits[3] = { 0, 0, 0 }, beyond = 0;
 		for (j = 0; j < 200000; j++) {
 			hits[0] += noise_bernoulli_exp(1, 2);
 			hits[1] += noise_bernoulli_exp(5, 2);
+			hits[2] += noise_bernoulli_exp(7, 7);
 		}
 		CHECK(fabs(hits[0] / 200000.0 - exp(-0.5)) < 0.005);
 		CHECK(fabs(hits[1] / 200000.0 - exp(-2.5)) < 0.003);
+		CHECK(fabs(hits[2] / 200000.0 - exp(-1)) < 0.005);
+		for (j = 0; j < 1000; j++)
+			beyond += noise_bernoulli_exp(58, 1) + noise_bernoulli_exp((unsigned __int128)1 << 100, 3);
+		CHECK_EQ_INT(beyond, 0);
+		CHECK_EQ_INT(noise_bernoulli_exp(1, 0), 0);
 	}
 
 	/*
 	 * Timing.  Laplace at scale 20 (small: |z| < 20, large: |z| >= 40), with
 	 * the old sampler interleaved, which must be caught; then the Gaussian
 	 * at sigma 20 (|z| < 10 against |z| >= 30) interleaved with the Laplace
-	 * at scale 41/2, whose scale's denominator takes the division path.
+	 * at scale 41/2, whose scale's denominator takes the division path;
+	 * small is below half a standard deviation, large from 1.5 (Gaussian),
+	 * or below one scale and from two (Laplace).
 	 */
 	check_timing("discrete Laplace, scale 20", noise_laplace, 20, 1, 20, 40,
 	    "old discrete Laplace, scale 20", old_laplace, 20, 1, 20, 40, 1);
 	check_timing("discrete Gaussian, sigma 20", noise_gaussian, 400, 1, 10, 30,
 	    "discrete Laplace, scale 41/2", noise_laplace, 41, 2, 20, 41, 0);
+	/* and at a sum's scales, where the acceptance test's numerator and denominator pass 2^64 */
+	check_timing("discrete Gaussian, sigma 2.2e6", noise_gaussian, 5000000000000ull, 1, 1118034, 3354102,
+	    "discrete Laplace, scale 1e12/3", noise_laplace, 1000000000000ull, 3, 333333333333ll, 666666666666ll, 0);
 	CGT_DONE();
 }
