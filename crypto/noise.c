@@ -2,6 +2,7 @@
 #include "crypto/noise.h"
 
 #include <string.h>
+#include <unistd.h>
 #include <sodium.h>
 
 typedef unsigned __int128 u128;
@@ -17,28 +18,50 @@ typedef unsigned __int128 u128;
 #define NOISE_GEOM 56
 
 /*
- * Random bytes come from libsodium's own user-space CSPRNG (ChaCha20 with
- * fast key erasure, seeded from the kernel), fetched 4 KiB at a time: the
- * default randombytes_buf() is a getrandom() system call, and a draw takes
- * about 2 KiB.  Used bytes determine the noise, so they are secret: each
- * sampler wipes what it used before it returns, and a refill overwrites the
- * rest.  How many bytes a draw consumes depends only on rejections that are
- * independent of every value drawn, so the refills' timing is too.
+ * Random bytes: each refill of a 16 KiB pool expands a fresh 32-byte seed
+ * from libsodium's CSPRNG (randombytes_buf, a getrandom() call) with
+ * randombytes_buf_deterministic (ChaCha20): a getrandom() call per 4 KiB
+ * cost more than the sampling, as a draw takes over 1 KiB.  Used bytes
+ * determine the noise, so they are secret: each sampler wipes what it used
+ * before it returns, and a refill overwrites the rest.  How many bytes a
+ * draw consumes depends only on rejections that are independent of every
+ * value drawn, so the refills' timing is too.
  */
 static _Thread_local struct {
-	unsigned char buf[4096];
+	unsigned char buf[16384];
 	size_t pos, wiped;
-} noise_pool = { { 0 }, sizeof(noise_pool.buf), sizeof(noise_pool.buf) };
+	pid_t pid;
+} noise_pool = { { 0 }, sizeof(noise_pool.buf), sizeof(noise_pool.buf), 0 };
 
 static void
 noise_random(void *out, size_t n)
 {
 	if (sizeof(noise_pool.buf) - noise_pool.pos < n) {
-		randombytes_internal_implementation.buf(noise_pool.buf, sizeof(noise_pool.buf));
+		unsigned char seed[randombytes_SEEDBYTES];
+
+		randombytes_buf(seed, sizeof(seed));
+		randombytes_buf_deterministic(noise_pool.buf, sizeof(noise_pool.buf), seed);
+		sodium_memzero(seed, sizeof(seed));
 		noise_pool.pos = noise_pool.wiped = 0;
 	}
 	memcpy(out, noise_pool.buf + noise_pool.pos, n);
 	noise_pool.pos += n;
+}
+
+/*
+ * On entry to a sampler: a child forked after its parent drew noise must not
+ * use the rest of the parent's pool, or both would draw the same noise.
+ */
+static void
+noise_pool_enter(void)
+{
+	pid_t pid = getpid();
+
+	if (noise_pool.pid != pid) {
+		sodium_memzero(noise_pool.buf, sizeof(noise_pool.buf));
+		noise_pool.pos = noise_pool.wiped = sizeof(noise_pool.buf);
+		noise_pool.pid = pid;
+	}
 }
 
 /* Wipe the bytes used since the last wipe. */
@@ -374,6 +397,7 @@ noise_bernoulli_exp(u128 n, u128 d)
 
 	if (d == 0)
 		return 0;
+	noise_pool_enter();
 	wide_set(&wn, n);
 	wide_set(&wd, d);
 	do {
@@ -411,6 +435,7 @@ noise_laplace(uint64_t num, uint64_t den, int64_t *out)
 	*out = 0;
 	if (num == 0 || den == 0 || num > NOISE_PARAM_MAX || den > NOISE_PARAM_MAX)
 		return CG_ERR_ARG;
+	noise_pool_enter();
 	xbits = bits128(t * (NOISE_GEOM + 1));
 	/*
 	 * A round that is kept does the same work whatever it draws, and a
@@ -481,6 +506,7 @@ noise_gaussian(uint64_t num, uint64_t den, int64_t *out)
 		return CG_ERR_ARG;
 	/* floor(sqrt(a/b)) = floor(sqrt(floor(a/b))); t <= 2^31 + 1 (public: it depends on the scale only) */
 	t = noise_isqrt_div(a, b) + 1;
+	noise_pool_enter();
 	/* d = 2 a b t^2 < 2^188 and bt = b t < 2^94, once */
 	wide_set(&wa, a);
 	wide_set(&wbt, b * t);

@@ -14,6 +14,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <sodium.h>
 
 #include "cgtest.h"
@@ -373,6 +375,34 @@ main(void)
 			beyond += noise_bernoulli_exp(58, 1) + noise_bernoulli_exp((unsigned __int128)1 << 100, 3);
 		CHECK_EQ_INT(beyond, 0);
 		CHECK_EQ_INT(noise_bernoulli_exp(1, 0), 0);
+	}
+
+	/*
+	 * A child forked after its parent drew noise draws other noise: the
+	 * samplers' pool of random bytes is not inherited (if it were, parent
+	 * and child would draw the same sequence, as the old pool did).
+	 */
+	{
+		int64_t mine[8], theirs[8];
+		int pfd[2], st;
+		pid_t pid;
+
+		CHECK_EQ_INT(noise_laplace(1000000000, 1, &x), 0);
+		CHECK_EQ_INT(pipe(pfd), 0);
+		if ((pid = fork()) == 0) {
+			for (j = 0; j < 8; j++)
+				if (noise_laplace(1000000000, 1, &theirs[j]) != 0)
+					_exit(1);
+			_exit(write(pfd[1], theirs, sizeof(theirs)) == (ssize_t)sizeof(theirs) ? 0 : 1);
+		}
+		CHECK(pid > 0);
+		close(pfd[1]);
+		for (j = 0; j < 8; j++)
+			CHECK_EQ_INT(noise_laplace(1000000000, 1, &mine[j]), 0);
+		CHECK_EQ_INT(read(pfd[0], theirs, sizeof(theirs)), sizeof(theirs));
+		close(pfd[0]);
+		CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		CHECK(memcmp(mine, theirs, sizeof(mine)) != 0);
 	}
 
 	/*
