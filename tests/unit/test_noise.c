@@ -117,7 +117,9 @@ check_fit(const char *what, double (*lp)(int64_t, double), double scale)
  * slows both groups alike.  Thresholds are for p ~ 1e-6.
  *
  * The old sampler, with its early exits (CKS as written), is kept below
- * only to show that the test sees its dependence.
+ * only to show that the test sees its dependence (z ~ 88).  Measured once:
+ * a busy loop of ~30 ns (2% of a draw) added to the large draws of the new
+ * Laplace gave z ~ 7, KS D 0.064 against 0.040.
  */
 #define TIMED 40000
 #define MW_Z_MAX 5.0            /* two-sided p = 5.7e-7 */
