@@ -391,11 +391,10 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	if ((r = store_begin(st, err)) != 0)
 		goto out;
 	in_txn = 1;
-	if ((r = erase_any(st, pp->id, &tombstones, err)) != 0)
-		goto out;
-	if ((r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
+	if ((r = erase_any(st, pp->id, &tombstones, err)) != 0 ||
+	    (r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
 	    (int64_t)time(NULL), wrapped, sizeof(wrapped), &batch_row, err)) != 0)
-		goto out;
+		goto reject_in_txn;
 	for (;;) {
 		r = batch_reader_next(br, &rec, err);
 		if (r == 0)
@@ -405,10 +404,9 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, keys->storage,
 		    tombstones, &skipped, err);
 		rec = NULL;   /* owned by the reader */
-		if (r == CG_ERR_DB || r == CG_ERR_NOMEM)
-			goto out;
 		if (r != 0) {
-			cg_err_prefix(err, "batch %s", path);
+			if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
+				cg_err_prefix(err, "batch %s", path);
 			goto reject_in_txn;
 		}
 		if (skipped)
@@ -436,10 +434,9 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	ce[1].value = revocation ? erased : nskipped;
 	ev.counts = cev;
 	ev.n_counts = 2;
-	if ((r = audit_append(a, &ev, err)) != 0)
-		goto out;
-	if ((r = store_commit(st, err)) != 0)
-		goto out;
+	/* A failed append or commit (an I/O error, a full disk) is a rejection like any other: logged, nothing kept. */
+	if ((r = audit_append(a, &ev, err)) != 0 || (r = store_commit(st, err)) != 0)
+		goto reject_in_txn;
 	in_txn = 0;
 	audit_txn_end(a, 1);
 	result->records = revocation ? 0 : n;
