@@ -17,8 +17,9 @@
  * loops once per unit of |x|, so the release time tells the noise).  Here
  * every loop of the algorithms runs a fixed number of times, chosen from the
  * public scale only, and results are combined with constant-time selects
- * (no branch, early exit, table index or division on a secret).  What still
- * varies is independent of the value returned:
+ * (no branch, early exit, table index or division on anything that can end
+ * up in the result).  What still varies is independent of the value
+ * returned:
  *   - a uniform draw below a bound rejects and redraws while the draw is
  *     above the bound: how often is independent of the value it returns;
  *   - CKS's rounds ("reject and start again") are independent, and a round
