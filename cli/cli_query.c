@@ -55,30 +55,19 @@ static const char query_help[] =
 	"                  public seed of the initial centres (default 1)\n"
 	"The noise scale of every released statistic is in CSV.meta.json.\n";
 
-/* Ask a gateway; the answer goes to q->out_path and its .meta.json. */
+/* Send a query request; the answer goes to out_path and its .meta.json, its counts into *qs. */
 static int
-query_remote(const struct client_opts *co, const struct query_spec *q, const char *rho, const char *eps,
-    char *const *metrics, struct query_stats *qs, struct cg_err *err)
+query_ask(const struct client_opts *co, Crossgate__QueryRequest *qr, const char *out_path, struct query_stats *qs,
+    struct cg_err *err)
 {
 	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
-	Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
 	struct client *c = NULL;
 	int r;
 
 	memset(qs, 0, sizeof(*qs));
-	qr.purpose = (char *)q->purpose;
-	qr.group_by = (char **)q->group_by;
-	qr.n_group_by = q->ngroup;
-	qr.metrics = (char **)metrics;
-	qr.n_metrics = q->nmetrics;
-	qr.rho = (char *)(rho ? rho : "");
-	qr.epsilon = (char *)(eps ? eps : "");
-	qr.buckets = q->buckets;
-	qr.left = (char *)(q->left ? q->left : "");
-	qr.right = (char *)(q->right ? q->right : "");
 	req.op_case = CROSSGATE__REQUEST__OP_QUERY;
-	req.query = &qr;
+	req.query = qr;
 	if ((r = client_open(co, &c, err)) != 0)
 		return r;
 	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
@@ -92,13 +81,33 @@ query_remote(const struct client_opts *co, const struct query_spec *q, const cha
 	qs->suppressed = resp->query->suppressed;
 	qs->charged_nano = resp->query->charged_nano;
 	qs->remaining_nano = resp->query->remaining_nano;
-	if ((r = cli_meta_save(q->out_path, resp->query->meta_json, err)) == 0)
-		r = cli_recv_file(c, resp->query->size, q->out_path, err);
+	if ((r = cli_meta_save(out_path, resp->query->meta_json, err)) == 0)
+		r = cli_recv_file(c, resp->query->size, out_path, err);
 out:
 	if (resp != NULL)
 		crossgate__response__free_unpacked(resp, NULL);
 	client_close(c);
 	return r;
+}
+
+/* Ask a gateway for aggregates. */
+static int
+query_remote(const struct client_opts *co, const struct query_spec *q, const char *rho, const char *eps,
+    char *const *metrics, struct query_stats *qs, struct cg_err *err)
+{
+	Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
+
+	qr.purpose = (char *)q->purpose;
+	qr.group_by = (char **)q->group_by;
+	qr.n_group_by = q->ngroup;
+	qr.metrics = (char **)metrics;
+	qr.n_metrics = q->nmetrics;
+	qr.rho = (char *)(rho ? rho : "");
+	qr.epsilon = (char *)(eps ? eps : "");
+	qr.buckets = q->buckets;
+	qr.left = (char *)(q->left ? q->left : "");
+	qr.right = (char *)(q->right ? q->right : "");
+	return query_ask(co, &qr, q->out_path, qs, err);
 }
 
 /* Split a comma-separated --group-by into spec (pointers into the string, which the caller keeps). */
@@ -115,15 +124,13 @@ query_groups_add(struct query_spec *q, char *s)
 	return 0;
 }
 
-/* Ask a gateway for model statistics; the answer goes to ms->out_path and its .meta.json. */
+/* Ask a gateway for model statistics. */
 static int
 query_model_remote(const struct client_opts *co, const struct model_spec *ms, const char *model, const char *rho,
     struct model_stats *st, struct cg_err *err)
 {
-	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
 	Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
-	Crossgate__Response *resp = NULL;
-	struct client *c = NULL;
+	struct query_stats qs;
 	int r;
 
 	memset(st, 0, sizeof(*st));
@@ -140,26 +147,12 @@ query_model_remote(const struct client_opts *co, const struct model_spec *ms, co
 	qr.model_steps = ms->steps;
 	qr.model_log1p = ms->log1p;
 	qr.model_seed = ms->seed;
-	req.op_case = CROSSGATE__REQUEST__OP_QUERY;
-	req.query = &qr;
-	if ((r = client_open(co, &c, err)) != 0)
+	if ((r = query_ask(co, &qr, ms->out_path, &qs, err)) != 0)
 		return r;
-	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
-		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_QUERY) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a query");
-		goto out;
-	}
-	st->released = resp->query->released;
-	st->charged_nano = resp->query->charged_nano;
-	st->remaining_nano = resp->query->remaining_nano;
-	if ((r = cli_meta_save(ms->out_path, resp->query->meta_json, err)) == 0)
-		r = cli_recv_file(c, resp->query->size, ms->out_path, err);
-out:
-	if (resp != NULL)
-		crossgate__response__free_unpacked(resp, NULL);
-	client_close(c);
-	return r;
+	st->released = qs.released;
+	st->charged_nano = qs.charged_nano;
+	st->remaining_nano = qs.remaining_nano;
+	return 0;
 }
 
 /* crossgate query --model ...: DP model statistics (gateway/model.h), locally or from a gateway. */

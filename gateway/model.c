@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <sodium.h>
 
 #include "base/outfile.h"
@@ -571,18 +570,16 @@ model_plan_write(const struct model_plan *p, const struct join *j, const char *p
 {
 	const struct model_spec *sp = p->spec;
 	json_t *m = json_object(), *cols = json_array(), *bounds = json_object();
-	struct outfile of = { 0 };
-	char *mpath = NULL, num[64];
+	char num[64];
 	size_t i;
 	int r;
 
 	if ((r = model_write_csv(p, path, err)) != 0)
 		goto out;
-	if (m == NULL || cols == NULL || bounds == NULL || (mpath = malloc(strlen(path) + 16)) == NULL) {
+	if (m == NULL || cols == NULL || bounds == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	sprintf(mpath, "%s.meta.json", path);
 	query_meta_base(m, sp->pol, stats->query_id, sp->purpose, sp->analyst != NULL ? sp->analyst->name : "analyst",
 	    dataset, j, "discrete-gaussian", stats->charged_nano, stats->remaining_nano, stats->audit_index);
 	for (i = 0; i < p->ncols; i++) {
@@ -616,30 +613,15 @@ model_plan_write(const struct model_plan *p, const struct join *j, const char *p
 		json_object_set_new(m, "rho_per_release", json_string(num));
 		json_object_set_new(m, "clusters_released", json_integer((json_int_t)stats->released));
 	}
-	if ((r = outfile_open(&of, mpath, 0640, err)) == 0) {
-		if (json_dumpf(m, of.f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-			r = cg_err_set(err, CG_ERR_IO, "cannot write %s", mpath);
-		r = r != 0 ? r : outfile_commit(&of, err);
-		outfile_abort(&of);
-	}
+	r = query_meta_write(m, path, err);
 out:
 	json_decref(m);
 	json_decref(cols);
 	json_decref(bounds);
-	free(mpath);
 	return r;
 }
 
 /* ---- the run ---- */
-
-static double
-model_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static int
 model_collect(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2],
@@ -696,11 +678,11 @@ model_run(struct store *st, struct audit *a, const struct model_spec *spec, stru
 	if ((r = budget_charge(st, a, spec->analyst->name, dataset, stats->charged_nano,
 	    policy_principal_budget(pol, spec->analyst), spec->purpose, &stats->remaining_nano, err)) != 0)
 		goto out;
-	t0 = model_now();
+	t0 = query_clock();
 	if ((r = join_each(st, spec->storage, &j, pbit, JOIN_BOTH, model_collect, p, &no_consent, err)) != 0)
 		goto out;
-	stats->collect_seconds = model_now() - t0;
-	t0 = model_now();
+	stats->collect_seconds = query_clock() - t0;
+	t0 = query_clock();
 	if ((r = model_plan_release(p, err)) != 0)
 		goto out;
 	if (spec->kind == MODEL_RIDGE)
@@ -711,7 +693,7 @@ model_run(struct store *st, struct audit *a, const struct model_spec *spec, stru
 	if ((r = model_log(a, spec, "ok", NULL, qid, stats, &stats->audit_index, err)) != 0 ||
 	    (r = model_plan_write(p, &j, spec->out_path, dataset, stats, err)) != 0)
 		goto out;
-	stats->release_seconds = model_now() - t0;
+	stats->release_seconds = query_clock() - t0;
 out:
 	model_plan_free(p);
 	join_free(&j);

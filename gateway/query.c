@@ -814,22 +814,40 @@ query_meta_base(json_t *m, const struct policy *pol, const char *query_id, const
 	json_object_set_new(m, "right", json_string(j->side[1]->id));
 }
 
+int
+query_meta_write(json_t *m, const char *out_path, struct cg_err *err)
+{
+	struct outfile of = { 0 };
+	char *mpath;
+	int r;
+
+	if ((mpath = malloc(strlen(out_path) + 16)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	sprintf(mpath, "%s.meta.json", out_path);
+	if ((r = outfile_open(&of, mpath, 0640, err)) == 0) {
+		if (json_dumpf(m, of.f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+			r = cg_err_set(err, CG_ERR_IO, "cannot write %s", mpath);
+		r = r != 0 ? r : outfile_commit(&of, err);
+		outfile_abort(&of);
+	}
+	free(mpath);
+	return r;
+}
+
 static int
 query_write_meta(const struct query_plan *p, const struct join *j, const struct query_stats *stats,
     const char *dataset, struct cg_err *err)
 {
 	const struct query_spec *sp = p->spec;
 	json_t *m = json_object(), *gb = json_array(), *mt = json_array();
-	struct outfile of = { 0 };
-	char *mpath = NULL, num[64];
+	char num[64];
 	size_t i;
 	int r = 0;
 
-	if (m == NULL || gb == NULL || mt == NULL || (mpath = malloc(strlen(sp->out_path) + 16)) == NULL) {
+	if (m == NULL || gb == NULL || mt == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	sprintf(mpath, "%s.meta.json", sp->out_path);
 	for (i = 0; i < sp->ngroup; i++)
 		json_array_append_new(gb, json_string(sp->group_by[i]));
 	for (i = 0; i < sp->nmetrics; i++) {
@@ -858,17 +876,11 @@ query_write_meta(const struct query_plan *p, const struct join *j, const struct 
 	}
 	json_object_set_new(m, "partition_selection", json_boolean(stats->partition_selection));
 	json_object_set_new(m, "delta", json_real(stats->delta));
-	if ((r = outfile_open(&of, mpath, 0640, err)) == 0) {
-		if (json_dumpf(m, of.f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-			r = cg_err_set(err, CG_ERR_IO, "cannot write %s", mpath);
-		r = r != 0 ? r : outfile_commit(&of, err);
-		outfile_abort(&of);
-	}
+	r = query_meta_write(m, sp->out_path, err);
 out:
 	json_decref(m);
 	json_decref(gb);
 	json_decref(mt);
-	free(mpath);
 	return r;
 }
 
@@ -922,8 +934,8 @@ struct query_walk {
 	struct query_plan *p;
 };
 
-static double
-query_now(void)
+double
+query_clock(void)
 {
 	struct timespec ts;
 
@@ -951,7 +963,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	char dataset[80], reason[256];
 	uint64_t no_consent = 0;
 	const char *fault;
-	double t0 = query_now();
+	double t0 = query_clock();
 	int pbit, r;
 
 	memset(stats, 0, sizeof(*stats));
@@ -969,7 +981,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	if ((r = join_run(st, pol, spec->left, spec->right, &j, err)) != 0)
 		goto out;
 	join_dataset(&j, dataset, sizeof(dataset));
-	stats->join_seconds = query_now() - t0;
+	stats->join_seconds = query_clock() - t0;
 	if ((r = query_plan_make(spec, &j, &p, err)) != 0 ||
 	    (r = query_plan_cost(p, &stats->charged_nano, &stats->partition_selection, &stats->delta, err)) != 0)
 		goto out;
@@ -988,19 +1000,19 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	 * The charge is committed before the subjects are even read: no answer,
 	 * and no error that depends on the data, without it; and no refunds.
 	 */
-	t0 = query_now();
+	t0 = query_clock();
 	if ((r = budget_charge(st, a, spec->analyst->name, dataset, stats->charged_nano,
 	    policy_principal_budget(pol, spec->analyst), spec->purpose, &stats->remaining_nano, err)) != 0)
 		goto out;
 	if ((fault = getenv("CROSSGATE_FAULT")) != NULL && strcmp(fault, "after-charge") == 0)
 		_exit(70);
-	stats->release_seconds = query_now() - t0;
+	stats->release_seconds = query_clock() - t0;
 	w.p = p;
-	t0 = query_now();
+	t0 = query_clock();
 	if ((r = join_each(st, spec->storage, &j, pbit, JOIN_BOTH, query_collect, &w, &no_consent, err)) != 0)
 		goto out;
-	stats->collect_seconds = query_now() - t0;
-	t0 = query_now();
+	stats->collect_seconds = query_clock() - t0;
+	t0 = query_clock();
 	stats->groups = query_plan_groups(p);
 	if ((r = query_plan_release(p, err)) != 0 || (r = query_write_csv(p, spec->out_path, stats, err)) != 0)
 		goto out;
@@ -1016,7 +1028,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	if ((r = query_log(a, spec, stats, "ok", NULL, qid, &stats->audit_index, err)) != 0)
 		goto out;
 	r = query_write_meta(p, &j, stats, dataset, err);
-	stats->release_seconds += query_now() - t0;
+	stats->release_seconds += query_clock() - t0;
 out:
 	query_plan_free(p);
 	join_free(&j);

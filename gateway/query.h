@@ -157,6 +157,10 @@ int query_audit_event(struct audit *a, const struct policy *pol, const char *ana
 void query_meta_base(json_t *m, const struct policy *pol, const char *query_id, const char *purpose,
     const char *analyst, const char *dataset, const struct join *j, const char *mechanism, int64_t charged_nano,
     int64_t remaining_nano, uint64_t audit_index);
+/* Write `out_path`.meta.json from m (sorted keys), whole or not at all (base/outfile.h). */
+int query_meta_write(json_t *m, const char *out_path, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+/* Seconds on the monotonic clock, for the stats' timings. */
+double query_clock(void);
 
 int query_run(struct store *st, struct audit *a, const struct query_spec *spec, struct query_stats *stats,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
