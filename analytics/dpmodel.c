@@ -12,6 +12,8 @@
 
 #define DPMODEL_STREAM_BOOT 0x6470626f6f74ull   /* "dpboot" */
 #define DPMODEL_META_MAX (64 * 1024)
+#define DPMODEL_CSV_MAX (1024 * 1024)
+#define DPMODEL_COUNT_MAX 1e12      /* a cluster's noisy count: far above any population, far below overflow */
 
 /* ---- small linear algebra (p <= DPMODEL_P_MAX) ---- */
 
@@ -125,9 +127,10 @@ dpmodel_estimate(const double s[DPMODEL_TERMS_MAX][DPMODEL_TERMS_MAX], size_t p,
 {
 	double l[DPMODEL_P_MAX][DPMODEL_P_MAX], a[DPMODEL_P_MAX][DPMODEL_P_MAX], fit = 0;
 	size_t i, j, y = p + 1;
+	unsigned tries;
 
 	e->n = 4 * s[0][0];
-	if (!(e->n >= 2.0 * (double)(p + 1)))
+	if (!(e->n >= 2.0 * (double)(p + 1)) || !isfinite(e->n))
 		return -1;
 	for (i = 1; i <= y; i++)
 		e->mean[i - 1] = s[0][i] / (2 * s[0][0]);
@@ -137,17 +140,28 @@ dpmodel_estimate(const double s[DPMODEL_TERMS_MAX][DPMODEL_TERMS_MAX], size_t p,
 		e->cxy[i] = s[i + 1][y] - s[0][i + 1] * s[0][y] / s[0][0];
 	}
 	e->cyy = s[y][y] - s[0][y] * s[0][y] / s[0][0];
+	if (!isfinite(e->cyy))
+		return -1;
+	for (i = 0; i < p; i++) {
+		if (!isfinite(e->cxy[i]))
+			return -1;
+		for (j = 0; j < p; j++)
+			if (!isfinite(e->cxx[i][j]))
+				return -1;
+	}
 	/* AdaSSP's lambda, with lambda_min read off the noisy matrix (post-processing) */
 	e->lambda = 3 * sqrt((double)p) * sd - dpmodel_eig_min(e->cxx, p);
 	if (e->lambda < 0)
 		e->lambda = 0;
-	for (;;) {
+	for (tries = 0;; tries++) {
 		memcpy(a, e->cxx, sizeof(a));
 		for (i = 0; i < p; i++)
 			a[i][i] += e->lambda;
 		if (dpmodel_chol(a, p, l) == 0)
 			break;
-		/* the noise made it indefinite beyond the bound: more ridge */
+		/* the noise made it indefinite beyond the bound: more ridge (a release no ridge can fix is refused) */
+		if (tries == 2000 || !isfinite(e->lambda))
+			return -1;
 		e->lambda = e->lambda > 0 ? e->lambda * 2 : sd > 0 ? sd : 1e-9;
 	}
 	dpmodel_chol_solve(l, p, e->cxy, e->b);
@@ -245,8 +259,8 @@ dpmodel_ridge_fit(const struct dpmodel_ridge_release *r, unsigned bootstrap, uin
 		return cg_err_set(err, CG_ERR_ARG, "ridge: 1 to %d features and at most %d bootstrap replicates",
 		    DPMODEL_P_MAX, DPMODEL_BOOTSTRAP_MAX);
 	if (dpmodel_estimate(r->s, p, r->noise_sd, &e) != 0)
-		return cg_err_set(err, CG_ERR_ARG, "ridge: the release's noisy count of subjects is too small for %zu "
-		    "features", p);
+		return cg_err_set(err, CG_ERR_ARG, "ridge: the release cannot support a fit of %zu features (its noisy "
+		    "count of subjects is too small, or its statistics are out of range)", p);
 	out->p = p;
 	out->n = e.n;
 	out->lambda = e.lambda;
@@ -261,9 +275,9 @@ dpmodel_ridge_fit(const struct dpmodel_ridge_release *r, unsigned bootstrap, uin
 	memcpy(cx, e.cxx, sizeof(cx));
 	for (i = 0; i < p; i++)
 		cx[i][i] += e.lambda;
-	while (dpmodel_chol(cx, p, l) != 0)
-		for (i = 0; i < p; i++)
-			cx[i][i] += r->noise_sd > 0 ? r->noise_sd : 1e-9;
+	/* the estimate's own system factored with this lambda: it is positive definite */
+	if (dpmodel_chol(cx, p, l) != 0)
+		return cg_err_set(err, CG_ERR_INTERNAL, "ridge: the fitted system is not positive definite");
 	if ((rep = malloc((size_t)bootstrap * p * sizeof(*rep))) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	/* pass 0: noise and sampling (the interval); pass 1: sampling only (the noise's share) */
@@ -326,6 +340,71 @@ dpmodel_meta(const char *csv_path, json_t **out, struct cg_err *err)
 		return cg_err_set(err, CG_ERR_FORMAT, "%s: %s (line %d)", path, je.text, je.line);
 	}
 	return 0;
+}
+
+static int
+dpmodel_meta_mem(const char *name, const char *buf, size_t len, json_t **out, struct cg_err *err)
+{
+	json_error_t je;
+
+	*out = NULL;
+	if (len > DPMODEL_META_MAX)
+		return cg_err_set(err, CG_ERR_LIMIT, "%s.meta.json: larger than %d bytes", name, DPMODEL_META_MAX);
+	if ((*out = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je)) == NULL || !json_is_object(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return cg_err_set(err, CG_ERR_FORMAT, "%s.meta.json: %s (line %d)", name, je.text, je.line);
+	}
+	return 0;
+}
+
+/* A whole file of at most `max` bytes into a malloc'd buffer. */
+static int
+dpmodel_slurp(const char *path, size_t max, char **out, size_t *len, struct cg_err *err)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	size_t n = 0, got;
+
+	*out = NULL;
+	*len = 0;
+	if (f == NULL)
+		return cg_err_set(err, CG_ERR_IO, "%s: cannot open", path);
+	if ((b = malloc(max + 1)) == NULL) {
+		fclose(f);
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	}
+	while ((got = fread(b + n, 1, max + 1 - n, f)) > 0 && n + got <= max)
+		n += got;
+	if (got > 0 || ferror(f)) {
+		free(b);
+		fclose(f);
+		return got > 0 ? cg_err_set(err, CG_ERR_LIMIT, "%s: larger than %zu bytes", path, max) :
+		    cg_err_set(err, CG_ERR_IO, "%s: read error", path);
+	}
+	fclose(f);
+	*out = b;
+	*len = n;
+	return 0;
+}
+
+/* Read a release's CSV and its .meta.json, then parse them with fn. */
+static int
+dpmodel_load(const char *path, int (*fn)(const char *, const char *, size_t, const char *, size_t, void *,
+    struct cg_err *), void *out, struct cg_err *err)
+{
+	char mpath[4200], *csv = NULL, *meta = NULL;
+	size_t clen, mlen;
+	int r;
+
+	if ((size_t)snprintf(mpath, sizeof(mpath), "%s.meta.json", path) >= sizeof(mpath))
+		return cg_err_set(err, CG_ERR_ARG, "%s: path too long", path);
+	if ((r = dpmodel_slurp(path, DPMODEL_CSV_MAX, &csv, &clen, err)) == 0 &&
+	    (r = dpmodel_slurp(mpath, DPMODEL_META_MAX, &meta, &mlen, err)) == 0)
+		r = fn(path, csv, clen, meta, mlen, out, err);
+	free(csv);
+	free(meta);
+	return r;
 }
 
 static int
@@ -414,8 +493,23 @@ dpmodel_term(const struct dpmodel_ridge_release *r, const char *name)
 	return -1;
 }
 
+static int
+dpmodel_ridge_parse_v(const char *name, const char *csv, size_t csv_len, const char *meta, size_t meta_len,
+    void *out, struct cg_err *err)
+{
+	return dpmodel_ridge_parse(name, csv, csv_len, meta, meta_len, out, err);
+}
+
 int
 dpmodel_ridge_load(const char *path, struct dpmodel_ridge_release *out, struct cg_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return dpmodel_load(path, dpmodel_ridge_parse_v, out, err);
+}
+
+int
+dpmodel_ridge_parse(const char *path, const char *csv, size_t csv_len, const char *meta, size_t meta_len,
+    struct dpmodel_ridge_release *out, struct cg_err *err)
 {
 	struct csvfile *f = NULL;
 	struct csvfile_row *row;
@@ -426,7 +520,7 @@ dpmodel_ridge_load(const char *path, struct dpmodel_ridge_release *out, struct c
 	int r, a, b;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = dpmodel_meta(path, &m, err)) != 0)
+	if ((r = dpmodel_meta_mem(path, meta, meta_len, &m, err)) != 0)
 		return r;
 	if ((r = dpmodel_meta_common(path, m, "ridge", out->names, &out->p, &out->rho, out->query_id, err)) != 0 ||
 	    (r = dpmodel_meta_num(path, m, "fixed_point", &fix, err)) != 0 ||
@@ -447,7 +541,7 @@ dpmodel_ridge_load(const char *path, struct dpmodel_ridge_release *out, struct c
 			goto out;
 	out->noise_sd /= fix * fix;
 	d = out->p + 2;
-	if ((r = csvfile_open(path, &f, err)) != 0)
+	if ((r = csvfile_open_mem(path, csv, csv_len, &f, err)) != 0)
 		goto out;
 	if ((r = csvfile_next(f, &row, err)) != 1 || row->nfields != 3 || strcmp(row->fields[0], "row") != 0 ||
 	    strcmp(row->fields[1], "col") != 0 || strcmp(row->fields[2], "value") != 0) {
@@ -488,8 +582,23 @@ out:
 	return r;
 }
 
+static int
+dpmodel_kmeans_parse_v(const char *name, const char *csv, size_t csv_len, const char *meta, size_t meta_len,
+    void *out, struct cg_err *err)
+{
+	return dpmodel_kmeans_parse(name, csv, csv_len, meta, meta_len, out, err);
+}
+
 int
 dpmodel_kmeans_load(const char *path, struct dpmodel_kmeans_release *out, struct cg_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	return dpmodel_load(path, dpmodel_kmeans_parse_v, out, err);
+}
+
+int
+dpmodel_kmeans_parse(const char *path, const char *csv, size_t csv_len, const char *meta, size_t meta_len,
+    struct dpmodel_kmeans_release *out, struct cg_err *err)
 {
 	struct csvfile *f = NULL;
 	struct csvfile_row *row;
@@ -499,7 +608,7 @@ dpmodel_kmeans_load(const char *path, struct dpmodel_kmeans_release *out, struct
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = dpmodel_meta(path, &m, err)) != 0)
+	if ((r = dpmodel_meta_mem(path, meta, meta_len, &m, err)) != 0)
 		return r;
 	if ((r = dpmodel_meta_common(path, m, "kmeans", out->names, &out->d, &out->rho, out->query_id, err)) != 0 ||
 	    (r = dpmodel_meta_num(path, m, "count_noise_sd", &out->count_noise_sd, err)) != 0 ||
@@ -507,7 +616,7 @@ dpmodel_kmeans_load(const char *path, struct dpmodel_kmeans_release *out, struct
 		goto out;
 	out->steps = steps > 0 && steps < 1e6 ? (unsigned)steps : 0;
 	out->log1p = json_is_true(json_object_get(m, "log1p"));
-	if ((r = csvfile_open(path, &f, err)) != 0)
+	if ((r = csvfile_open_mem(path, csv, csv_len, &f, err)) != 0)
 		goto out;
 	if ((r = csvfile_next(f, &row, err)) != 1 || row->nfields != out->d + 2 || strcmp(row->fields[0], "cluster") != 0 ||
 	    strcmp(row->fields[1], "count") != 0) {
@@ -530,9 +639,10 @@ dpmodel_kmeans_load(const char *path, struct dpmodel_kmeans_release *out, struct
 		}
 		for (i = 0; i <= out->d; i++) {
 			double v = strtod(row->fields[i + 1], &end);
-			if (end == row->fields[i + 1] || *end != '\0' || !isfinite(v) || (i == 0 && v <= 0)) {
+			if (end == row->fields[i + 1] || *end != '\0' || !isfinite(v) || (i == 0 && (v <= 0 ||
+			    v > DPMODEL_COUNT_MAX))) {
 				r = cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: field %zu must be a number%s", path,
-				    (unsigned long long)row->line, i + 2, i == 0 ? " above 0" : "");
+				    (unsigned long long)row->line, i + 2, i == 0 ? " above 0 and at most 1e12" : "");
 				goto out;
 			}
 			if (i == 0)

@@ -70,9 +70,12 @@ struct dpmodel_ridge_fit {
 	double rho;
 };
 
-/* Read a ridge release. */
+/* Read a ridge release (its CSV at most 1 MiB, its .meta.json at most 64 KiB). */
 int dpmodel_ridge_load(const char *csv_path, struct dpmodel_ridge_release *out, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
+/* The same from memory; `name` stands for the CSV file in messages. */
+int dpmodel_ridge_parse(const char *name, const char *csv, size_t csv_len, const char *meta, size_t meta_len,
+    struct dpmodel_ridge_release *out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 6);
 /*
  * Fit with `bootstrap` replicates (0: no intervals; at most
  * DPMODEL_BOOTSTRAP_MAX) from `seed`.  include_noise 0 leaves the DP noise
@@ -97,6 +100,8 @@ struct dpmodel_kmeans_release {
 
 int dpmodel_kmeans_load(const char *csv_path, struct dpmodel_kmeans_release *out, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
+int dpmodel_kmeans_parse(const char *name, const char *csv, size_t csv_len, const char *meta, size_t meta_len,
+    struct dpmodel_kmeans_release *out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 6);
 
 /* The rho a release spent, from `<path>.meta.json` ("rho"): for any release, aggregates too. */
 int dpmodel_release_rho(const char *path, double *rho, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
