@@ -119,6 +119,7 @@ struct dpmodel_est {
 	double n, mean[DPMODEL_P_MAX + 1];
 	double cxx[DPMODEL_P_MAX][DPMODEL_P_MAX], cxy[DPMODEL_P_MAX], cyy;
 	double b[DPMODEL_P_MAX], a;          /* scaled coefficients and intercept */
+	double r2;                           /* explained share of C_yy */
 	double lambda, s2;                   /* ridge term, residual variance (scaled) */
 };
 
@@ -170,6 +171,7 @@ dpmodel_estimate(const double s[DPMODEL_TERMS_MAX][DPMODEL_TERMS_MAX], size_t p,
 		e->a -= e->b[i] * e->mean[i];
 		fit += e->b[i] * e->cxy[i];
 	}
+	e->r2 = e->cyy > 0 ? fmin(1, fmax(0, fit / e->cyy)) : 0;
 	e->s2 = (e->cyy - fit) / (e->n - (double)p - 1);
 	if (!(e->s2 > 0))
 		e->s2 = 0;
@@ -268,6 +270,7 @@ dpmodel_ridge_fit(const struct dpmodel_ridge_release *r, unsigned bootstrap, uin
 	out->bootstrap = bootstrap;
 	wy = r->hi[p] - r->lo[p];
 	out->resid_sd = sqrt(e.s2) * wy;
+	out->r2 = e.r2;
 	dpmodel_unscale(r, &e, out->coef, &out->intercept);
 	if (bootstrap == 0)
 		return 0;

@@ -66,6 +66,7 @@ struct dpmodel_ridge_fit {
 	double lo95[DPMODEL_P_MAX], hi95[DPMODEL_P_MAX], sd[DPMODEL_P_MAX];
 	double noise_share[DPMODEL_P_MAX];            /* of the interval's variance, 0..1 */
 	double resid_sd;                              /* in the target's units */
+	double r2;                                    /* in-sample R^2 from the noisy statistics, in [0, 1] */
 	unsigned bootstrap;
 	double rho;
 };

@@ -178,7 +178,7 @@ html_header(struct html *h)
 	    "<title>crossgate analytics: the shared audience of K and G</title><style>", f);
 	fputs(html_css, f);
 	fputs("</style></head><body>\n<header class=\"hero\"><div class=\"eyebrow\">crossgate analytics"
-	    " &middot; anonymized release only</div>"
+	    " &middot; released outputs only</div>"
 	    "<h1>Who is the shared audience, and what makes it convert?</h1><p class=\"lede\">", f);
 	if (a->data != NULL)
 		fprintf(f, "%s users who use both K (paid knowledge) and G (game live streams), seen only "
@@ -189,16 +189,20 @@ html_header(struct html *h)
 		    "releases: no row leaves the gateway for this report. Every count below covers at least %u "
 		    "people.", a->threshold);
 	fputs("</p></header>\n<main>\n<div class=\"kpis\">", f);
-	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%s</div><div class=\"l\">shared users analysed"
-	    "</div></div>", a->data ? html_count(b1, sizeof(b1), (double)a->rows) : "&ndash;");
+	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%s</div><div class=\"l\">shared users analysed%s"
+	    "</div></div>", a->data ? html_count(b1, sizeof(b1), (double)a->rows) : a->have_dpmix ?
+	    html_count(b1, sizeof(b1), round(a->dpmix.n)) : "&ndash;", a->data == NULL && a->have_dpmix ?
+	    " (a noisy count)" : "");
 	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%zu</div><div class=\"l\">audience segments"
 	    "</div></div>", a->have_dpseg ? a->dpseg.k : a->seg ? a->seg->nseg : (size_t)0);
 	if (a->have_mix)
 		snprintf(b2, sizeof(b2), "%.1f%%", 100.0 * a->mix.cv_r2);
+	else if (a->have_dpmix)
+		snprintf(b2, sizeof(b2), "%.1f%%", 100.0 * a->dpmix.r2);
 	else
 		snprintf(b2, sizeof(b2), "&ndash;");
 	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%s</div><div class=\"l\">of conversion value "
-	    "explained (held-out R&sup2;)</div></div>", b2);
+	    "explained (%s)</div></div>", b2, a->have_mix ? "held-out R&sup2;" : "R&sup2; from the DP statistics");
 	if (a->aff != NULL && a->aff->released > 0) {
 		const struct affinity_pair *p = &a->aff->pairs[a->aff->rules[0]];
 
@@ -730,9 +734,15 @@ html_provenance(struct html *h)
 		fputs(". Without the export&rsquo;s sidecar these numbers cannot be traced to an audit "
 		    "event.</p><dl>", f);
 	} else {
-		fputs("<p class=\"sub\">Every number in this report is computed from this one release, "
-		    "which is an event of the gateway&rsquo;s audit log: <code>crossgate audit show</code> "
-		    "or <code>audit prove --event N</code> finds it.</p><dl>", f);
+		if (a->have_dpmix || a->have_dpseg)
+			fputs("<p class=\"sub\">Every number in this report is computed from the DP releases listed "
+			    "here, each an event of the gateway&rsquo;s audit log (<code>crossgate audit show</code> "
+			    "or <code>audit prove --event N</code> finds it); the details below are the first "
+			    "one&rsquo;s.</p><dl>", f);
+		else
+			fputs("<p class=\"sub\">Every number in this report is computed from this one release, "
+			    "which is an event of the gateway&rsquo;s audit log: <code>crossgate audit show</code> "
+			    "or <code>audit prove --event N</code> finds it.</p><dl>", f);
 		html_dd(f, p->query ? "query id" : "export id", p->export_id);
 		html_dd(f, "purpose", p->purpose);
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)p->k);
@@ -762,6 +772,14 @@ html_provenance(struct html *h)
 		html_dd(f, "export file", a->opts.export_path);
 	if (a->opts.aggregates_path != NULL)
 		html_dd(f, "aggregates file", a->opts.aggregates_path);
+	if (a->have_dpmix) {
+		html_dd(f, "ridge release", a->opts.ridge_path);
+		html_dd(f, "ridge query id", a->dprel.query_id);
+	}
+	if (a->have_dpseg) {
+		html_dd(f, "k-means release", a->opts.kmeans_path);
+		html_dd(f, "k-means query id", a->dpseg.query_id);
+	}
 	snprintf(b, sizeof(b), "%llu rows read", (unsigned long long)a->rows);
 	html_dd(f, "input", b);
 	snprintf(b, sizeof(b), "%u (no count below it is shown)", a->threshold);

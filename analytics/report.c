@@ -202,10 +202,10 @@ report_dp_mix(const struct analytics *a)
 		    a->dprel.names[i], "symbol", i < ANALYTICS_MIX_FEATURES ? analytics_mix_symbols[i] : "",
 		    "coef", report_num(m->coef[i]), "ci95_low", report_num(m->lo95[i]), "ci95_high",
 		    report_num(m->hi95[i]), "sd", report_num(m->sd[i]), "noise_share", report_num(m->noise_share[i])));
-	return json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:s, s:s, s:o}", "available", 1,
+	return json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:s, s:s, s:o}", "available", 1,
 	    "source", "dp-ridge-release", "target", a->dprel.names[m->p], "intercept", report_num(m->intercept),
 	    "coefficients", coefs, "n_noisy", report_num(m->n), "lambda", report_num(m->lambda),
-	    "noise_sd", report_num(a->dprel.noise_sd), "bootstrap", (json_int_t)m->bootstrap,
+	    "noise_sd", report_num(a->dprel.noise_sd), "bootstrap", (json_int_t)m->bootstrap, "r2", report_num(m->r2),
 	    "intervals", "95% parametric bootstrap over the published DP noise and the sampling variance (basic)",
 	    "release", a->dprel.query_id, "rho", report_num(m->rho));
 }
