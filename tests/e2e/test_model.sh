@@ -84,6 +84,11 @@ assert r['dp_content_mix']['rho'] == 0.7 and r['dp_segments']['rho'] == 0.15 and
 c = r['dp_content_mix']['coefficients']
 assert [x['feature'] for x in c] == ['k_course_spend_cents', 'k_learning_minutes', 'g_watch_minutes']
 assert all(x['ci95_low'] < x['coef'] < x['ci95_high'] for x in c)"
+"$CROSSGATE" analytics report --ridge "$D/out/ridge.csv" --kmeans "$D/out/kmeans.csv" \
+	--aggregates "$D/out/affinity.csv" --policy "$D/policy.yaml" --out "$E2E_TMP/rep.html" >/dev/null 2>&1
+check "the HTML report states each figure's rho" sh -c "grep -q 'This figure spent <b>&rho; = 0.7</b>' '$E2E_TMP/rep.html' &&
+	grep -q 'This figure spent <b>&rho; = 0.15</b>' '$E2E_TMP/rep.html' && grep -q 'spent <b>&rho; = 0.15</b> (DP counts)' '$E2E_TMP/rep.html'"
+check "and its intervals include the DP noise" grep -q "95% interval (with the DP noise)" "$E2E_TMP/rep.html"
 printf 'row,col,value\n"1","1",5\n' >"$E2E_TMP/bad.csv"
 cp "$D/out/ridge.csv.meta.json" "$E2E_TMP/bad.csv.meta.json"
 expect_fail "a truncated ridge release is refused" "the entry 1,k_course_spend_cents is missing" \
