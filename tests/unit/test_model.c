@@ -338,7 +338,7 @@ test_ridge_noise_and_coverage(void)
 	struct dpmodel_ridge_release rel;
 	struct dpmodel_ridge_fit fit, wrong;
 	struct cg_err err;
-	const size_t draws = 200, people = 8000;
+	const size_t draws = 400, people = 8000;
 	size_t i, e, c, cover[3] = { 0 }, cover_wrong[3] = { 0 }, within = 0;
 	double ss = 0, sd;
 	int64_t rho;
@@ -376,14 +376,14 @@ test_ridge_noise_and_coverage(void)
 		}
 		within += fabs(fit.coef[1] / 20 - 1) <= 0.1 && fabs(fit.coef[2] / 5 - 1) <= 0.1;
 	}
-	/* the spread of the noise: 3000 draws, the sd within 5% of the published one (its sampling sd is ~1.3%) */
+	/* the spread of the noise: 6000 draws, the sd within 5% of the published one (its sampling sd is ~0.9%) */
 	sd = sqrt(ss / (double)(draws * model_plan_entries(p)));
 	CHECK(fabs(sd / model_plan_noise_sd(p) - 1) < 0.05);
 	printf("ridge over %zu noise draws: coverage gamma %zu, alpha %zu, beta %zu; without the DP noise %zu, %zu, %zu; "
 	    "alpha and beta within 10%%: %zu\n", draws, cover[0], cover[1], cover[2], cover_wrong[0], cover_wrong[1],
 	    cover_wrong[2], within);
 	for (c = 0; c < 3; c++) {
-		/* a 95% interval covers >= 90% of 200 (a 95% one misses that with chance < 0.3%) */
+		/* a 95% interval covers >= 90% of 400 (one that really covers 94% misses that with chance < 0.1%) */
 		CHECK(cover[c] >= draws * 9 / 10);
 		/* the deliberately wrong interval is caught by the same check */
 		CHECK(cover_wrong[c] < draws * 9 / 10);
@@ -401,7 +401,7 @@ test_kmeans(void)
 	struct model_spec m;
 	struct model_plan *p = NULL;
 	struct cg_err err;
-	const size_t people = 8000, draws = 40;
+	const size_t people = 8000, draws = 100;
 	double total, sum = 0, ss = 0, count, centre[MODEL_COLS_MAX], worst = 0;
 	size_t i, c, j;
 	int64_t rho;
@@ -449,8 +449,8 @@ test_kmeans(void)
 	    draws, 100 * worst, sqrt(ss / draws), model_plan_noise_sd(p) / (MODEL_FIX / 2));
 	/* sampling of the population itself moves shares by ~0.5 points at n = 8000 */
 	CHECK(worst < 0.03);
-	/* the count noise has the published spread: sd of the sum sqrt(3) x count sd, within 30% over 40 draws */
-	CHECK(fabs(sqrt(ss / draws) / (sqrt(3.0) * model_plan_noise_sd(p) / (MODEL_FIX / 2)) - 1) < 0.3);
+	/* the count noise has the published spread: sd of the sum sqrt(3) x count sd, within 25% over 100 draws */
+	CHECK(fabs(sqrt(ss / draws) / (sqrt(3.0) * model_plan_noise_sd(p) / (MODEL_FIX / 2)) - 1) < 0.25);
 	(void)sum;
 	model_plan_free(p);
 }
