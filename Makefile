@@ -46,7 +46,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit e2e asan fuzz fuzz-run fuzz-long valgrind bench demo clean help deps man install faults
+.PHONY: all test unit e2e asan fuzz fuzz-run fuzz-long valgrind bench demo accuracy clean help deps man install faults
 # Keep the objects of test programs: they are intermediate files to make.
 .SECONDARY:
 
@@ -55,6 +55,7 @@ all: $(BIN)
 help:
 	@echo "make            build $(BIN)"
 	@echo "make demo       run the whole pipeline on synthetic data (keeps everything under demo/)"
+	@echo "make accuracy   the DP analyses of 50 seeded 50,000-user demos against the planted truth"
 	@echo "make test       unit tests, end-to-end tests and a short fuzz run"
 	@echo "make asan       the whole suite under AddressSanitizer and UBSan"
 	@echo "make fuzz       build the libFuzzer harnesses; make fuzz-run runs each briefly"
@@ -166,6 +167,13 @@ install: $(BIN) man
 
 demo: $(BIN)
 	$(Q)./$(BIN) demo --dir demo
+
+# The DP analyses against the planted truth: 50 seeded demo runs of 50,000
+# users each (README, "DP model statistics"); RUNS=N USERS=N to change.
+RUNS  ?= 50
+USERS ?= 50000
+accuracy: $(BIN)
+	$(Q)python3 tests/e2e/accuracy.py --crossgate ./$(BIN) --runs $(RUNS) --users $(USERS) --check
 
 clean:
 	rm -rf build build-asan build-fuzz
