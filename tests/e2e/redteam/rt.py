@@ -1,0 +1,601 @@
+#!/usr/bin/env python3
+"""crossgate red team: the attacks a partner, an analyst or an observer of
+successive releases would run against what the real binary writes.
+
+Written from the README and the outputs only (not from gateway/export.c or
+gateway/query.c).  Standard library only.  Every attack prints its figure on a
+"redteam: ..." line, then one verdict line per bound it checks:
+"PASS <what>" or "FAIL <what>" (the e2e wrappers turn them into ok/FAIL).
+With --expect breach the verdicts are inverted: the check passes only when the
+attack wins (tests/e2e/test_redteam_canfail.sh, on doctored outputs).
+
+    rt.py rows --release X.csv [--release Y.csv] --data D --holdout H --policy P
+    rt.py diff-query --dir DIR --group region=North [--calib N] [--batch M]
+    rt.py diff-rows --dir DIR --target T.json [--calib N]
+    rt.py exact --data D --policy P --channel NAME FILE...
+    rt.py target --dir DIR                       (the person added between worlds)
+    rt.py doctor-rows|doctor-queries|doctor-meta ...   (outputs that must be caught)
+"""
+import argparse
+import csv
+import glob
+import json
+import math
+import os
+import random
+import re
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import rtdata  # noqa: E402
+
+DELTA = 1e-6
+Z = 1.96
+
+
+# --- bounds ----------------------------------------------------------------------
+
+def eps_of(rho, delta=DELTA):
+    """ρ-zCDP implies (ε, δ)-DP with ε = ρ + 2√(ρ ln(1/δ)) (Bun & Steinke 2016)."""
+    return rho + 2.0 * math.sqrt(rho * math.log(1.0 / delta))
+
+
+def adv_bound(rho, delta=DELTA):
+    """The largest TPR − FPR any test between neighbouring inputs can reach under
+    ρ-zCDP: KL ≤ ρ gives Pinsker √(ρ/2) and Bretagnolle–Huber √(1 − e^−ρ); the
+    (ε, δ) conversion gives (e^ε − 1)(1 − δ)/(e^ε + 1) + δ.  No stated ρ: 0."""
+    if rho is None or rho <= 0:
+        return 0.0
+    e = eps_of(rho, delta)
+    ed = 1.0 if e > 700 else (math.exp(e) - 1) * (1 - delta) / (math.exp(e) + 1) + delta
+    return min(1.0, math.sqrt(rho / 2), math.sqrt(1 - math.exp(-rho)), ed)
+
+
+def rho_text(rho):
+    if rho is None:
+        return "the release states no rho: no DP guarantee, bound taken at rho = 0"
+    return "rho = %g (eps = %.2f at delta = %g)" % (rho, eps_of(rho), DELTA)
+
+
+class Verdicts:
+    def __init__(self, expect):
+        self.breach = expect == "breach"
+
+    def check(self, held, what):
+        """held: the privacy bound held.  Under --expect breach it must not."""
+        good = (not held) if self.breach else held
+        tag = ("attack wins on doctored output: " if self.breach else "") + what
+        print(("PASS " if good else "FAIL ") + tag)
+        sys.stdout.flush()
+
+
+def pct(a, b):
+    return "%d/%d (%.1f%%)" % (a, b, 100.0 * a / b if b else 0.0)
+
+
+def two_prop_margin(p1, n1, p0, n0, z=3.0):
+    """z standard errors of p1 − p0 under the pooled null p1 = p0."""
+    p = (p1 * n1 + p0 * n0) / max(1, n1 + n0)
+    return z * math.sqrt(max(p * (1 - p), 1e-12) * (1.0 / max(1, n1) + 1.0 / max(1, n0)))
+
+
+# --- rows: partner re-identification, tuple matches, membership, linkage ----------
+
+def _sub(items, cols):
+    return [{c: it.get(c) for c in cols} for it in items]
+
+
+def _equal_size(a, b, rnd):
+    n = min(len(a), len(b))
+    return rnd.sample(a, n), rnd.sample(b, n)
+
+
+def attack_reid(label, cols, rows, d, h, v):
+    """Partner K (then G) holds its users' exact values: rows consistent with
+    exactly one of its users are pinned.  Chance: the same against a holdout
+    population from the same generator (another seed) that is in no release."""
+    for pid, name in (("k", "K"), ("g", "G")):
+        pcols = [c for c in cols if c in ("age", "region") or c.startswith(pid + "_")]
+        pop = getattr(d, pid + "_population")
+        hold = getattr(h, pid + "_population")
+        rnd = random.Random(7)
+        pop, hold = _equal_size(pop, hold, rnd)
+        res = []
+        for p in (pop, hold):
+            idx = rtdata.Index(p, pcols)
+            res.append(sum(1 for r in rows if len(idx.consistent({c: r.get(c) for c in pcols})) == 1))
+        n = len(rows)
+        print("redteam: %s partner-%s reidentified rows: %s [chance, holdout population of %d: %s]"
+              % (label, name, pct(res[0], n), len(hold), pct(res[1], n)))
+        p1, p0 = res[0] / max(1, n), res[1] / max(1, n)
+        v.check(p1 <= p0 + two_prop_margin(p1, n, p0, n),
+                "%s: partner-%s pins no more rows to one of its users than chance (%.1f%% vs %.1f%%)"
+                % (label, name, 100 * p1, 100 * p0))
+
+
+def attack_tuples(label, cols, rows, d, h, v):
+    """Rows equal to (consistent with) a real subject's whole tuple, against the
+    same rate for the holdout's subjects."""
+    fcols = [c for c in cols if c in d.members[0]]
+    mem, hold = _equal_size(d.members, h.members, random.Random(11))
+    res = []
+    for p in (mem, hold):
+        idx = rtdata.Index(p, fcols)
+        res.append(sum(1 for r in rows if idx.consistent({c: r.get(c) for c in fcols})))
+    n = len(rows)
+    print("redteam: %s rows matching a real subject's tuple: %s [chance, holdout subjects: %s]"
+          % (label, pct(res[0], n), pct(res[1], n)))
+    p1, p0 = res[0] / max(1, n), res[1] / max(1, n)
+    v.check(p1 <= p0 + two_prop_margin(p1, n, p0, n),
+            "%s: rows match real subjects no more often than holdout subjects (%.1f%% vs %.1f%%)"
+            % (label, 100 * p1, 100 * p0))
+
+
+def attack_membership(label, cols, rows, meta, d, h, v):
+    """Membership inference: is this person (a subject of the release, or a
+    holdout person) in the data?  Score: released rows consistent with what the
+    attacker knows of the person; the threshold is chosen on one half of the
+    people and the advantage TPR − FPR measured on the other half."""
+    rho = rtdata.meta_rho(meta)
+    bound = adv_bound(rho)
+    for who, pref in (("analyst (whole tuple)", None), ("partner-K", "k"), ("partner-G", "g")):
+        acols = [c for c in cols if c in d.members[0] and (pref is None or c in ("age", "region") or c.startswith(pref + "_"))]
+        idx = rtdata.Index(_sub(rows, acols), acols)
+        mem, hold = _equal_size(d.members, h.members, random.Random(13))
+        people = [(1, p) for p in mem] + [(0, p) for p in hold]
+        random.Random(17).shuffle(people)
+        scored = [(y, len(idx.consistent(rtdata.as_constraints(p, acols)))) for y, p in people]
+        half = len(scored) // 2
+        fit, test = scored[:half], scored[half:]
+
+        def adv(part, t):
+            pos = [s for y, s in part if y == 1]
+            neg = [s for y, s in part if y == 0]
+            tpr = sum(1 for s in pos if s >= t) / max(1, len(pos))
+            fpr = sum(1 for s in neg if s >= t) / max(1, len(neg))
+            return tpr - fpr, tpr, fpr, len(pos), len(neg)
+        ts = sorted(set(s for _, s in fit)) + [max([s for _, s in fit] + [0]) + 1]
+        t = max(ts, key=lambda x: adv(fit, x)[0])
+        a, tpr, fpr, n1, n0 = adv(test, t)
+        se = math.sqrt(tpr * (1 - tpr) / max(1, n1) + fpr * (1 - fpr) / max(1, n0))
+        print("redteam: %s membership inference by %s: advantage %.3f [%.3f, %.3f] (TPR %.3f, FPR %.3f, "
+              "%d+%d people); DP bound %.3f from %s"
+              % (label, who, a, a - Z * se, a + Z * se, tpr, fpr, n1, n0, bound, rho_text(rho)))
+        v.check(a - Z * se <= bound, "%s: membership advantage of %s within the DP bound (%.3f, bound %.3f)"
+                % (label, who, a, bound))
+
+
+def attack_linkage(label, cols, rows, cols2, rows2, d, h, v):
+    """Two releases of the same data: a row of A consistent with exactly one row
+    of B and vice versa, whose combined constraints pin one real subject."""
+    common = [c for c in cols if c in cols2]
+    ia = rtdata.Index(_sub(rows, common), common)
+    ib = rtdata.Index(_sub(rows2, common), common)
+    fcols = [c for c in common if c in d.members[0]]
+    mem, hold = _equal_size(d.members, h.members, random.Random(19))
+    im, ih = rtdata.Index(mem, fcols), rtdata.Index(hold, fcols)
+    linked = pinned = chance = 0
+    for r in rows:
+        q = {c: r.get(c) for c in common}
+        bs = ib.consistent(q)
+        if len(bs) != 1:
+            continue
+        back = ia.consistent({c: rows2[bs[0]].get(c) for c in common})
+        if len(back) != 1:
+            continue
+        linked += 1
+        both = rtdata.intersect(q, rows2[bs[0]], fcols)
+        pinned += len(im.consistent(both)) == 1
+        chance += len(ih.consistent(both)) == 1
+    print("redteam: %s linkage between two releases: %s rows uniquely linked, %d of them pinned to one real subject "
+          "[chance, holdout subjects: %d]" % (label, pct(linked, len(rows)), pinned, chance))
+    v.check(pinned == 0, "%s: no row of one release uniquely linked to a row of another that pins a real subject (%d)"
+            % (label, pinned))
+
+
+def attack_row_counts(label, cols, rows, d, v):
+    """Exact counts read off the rows: how many rows fall in each pair of
+    categories, against the true number of subjects there."""
+    cats = [c for c in cols if c in d.members[0] and isinstance(d.members[0][c], str) and c != "region"]
+    if len(cats) < 2:
+        cats = [c for c in cols if c in d.members[0] and isinstance(d.members[0][c], str)]
+    cats = cats[:2]
+    if not cats:
+        print("redteam: %s no categorical columns to count" % label)
+        return
+    rel, tru = {}, {}
+    for r in rows:
+        key = tuple(r.get(c) for c in cats)
+        if all(isinstance(x, str) for x in key):
+            rel[key] = rel.get(key, 0) + 1
+    for m in d.members:
+        key = tuple(m[c] for c in cats)
+        tru[key] = tru.get(key, 0) + 1
+    keys = set(rel) | set(tru)
+    same = sum(1 for k in keys if rel.get(k, 0) == tru.get(k, 0))
+    small = sum(1 for k in keys if rel.get(k, 0) == tru.get(k, 0) and tru.get(k, 0) < 20)
+    print("redteam: %s exact counts from rows: %s groups of %s hold exactly the true number of subjects "
+          "(%d of them below 20); rows %d, subjects %d"
+          % (label, pct(same, len(keys)), " x ".join(cats), small, len(rows), len(d.members)))
+    v.check(same < 0.5 * len(keys), "%s: row counts per %s are not the exact counts (%d of %d groups exact)"
+            % (label, " x ".join(cats), same, len(keys)))
+
+
+def cmd_rows(a):
+    v = Verdicts(a.expect)
+    d = rtdata.Data(a.data, a.policy)
+    h = rtdata.Data(a.holdout, a.policy)
+    cols, rows, meta = rtdata.release_read(a.release[0], d.rmap)
+    print("redteam: %s release %s: %d rows, columns %s; %s"
+          % (a.label, os.path.basename(a.release[0]), len(rows), ",".join(cols), rho_text(rtdata.meta_rho(meta))))
+    if not rows:
+        v.check(True, "%s: empty release" % a.label)
+        return
+    attack_reid(a.label, cols, rows, d, h, v)
+    attack_tuples(a.label, cols, rows, d, h, v)
+    attack_membership(a.label, cols, rows, meta, d, h, v)
+    if len(a.release) > 1:
+        cols2, rows2, _ = rtdata.release_read(a.release[1], d.rmap)
+        attack_linkage(a.label, cols, rows, cols2, rows2, d, h, v)
+    attack_row_counts(a.label, cols, rows, d, v)
+
+
+# --- differencing -------------------------------------------------------------------
+
+def _worlds(ddir):
+    def num(p):
+        return int(re.sub(r"\D", "", os.path.basename(p).split("-", 1)[1]) or 0)
+    return [sorted(glob.glob(os.path.join(ddir, "w%d-*.csv" % w)), key=num) for w in (0, 1)]
+
+
+def _accuracy_bound(rho, n):
+    b = 0.5 + adv_bound(rho) / 2
+    return b, b + 3 * math.sqrt(max(b * (1 - b), 0.25 / max(1, n)) / max(1, n))
+
+
+def _diff_report(v, label, what, correct, n, rho, batch_rho=None, batches=None):
+    acc = correct / max(1, n)
+    b, lim = _accuracy_bound(rho, n)
+    print("redteam: %s differencing %s: attacker accuracy %.3f over %d releases (0.5 = guessing); "
+          "DP bound %.3f (+3 s.e. %.3f) from %s" % (label, what, acc, n, b, lim, rho_text(rho)))
+    v.check(acc <= lim, "%s: differencing %s within the DP bound (%.3f <= %.3f)" % (label, what, acc, lim))
+    if batches:
+        bc, bn, _ = batches
+        bacc = bc / max(1, bn)
+        bb, blim = _accuracy_bound(batch_rho, bn)
+        print("redteam: %s differencing %s, releases averaged %d at a time: accuracy %.3f over %d groups; "
+              "DP bound %.3f (+3 s.e. %.3f) for the composed %s" % (label, what, batches[2], bacc, bn, bb, blim,
+                                                                     rho_text(batch_rho)))
+        v.check(bacc <= blim, "%s: composed differencing %s within the DP bound (%.3f <= %.3f)"
+                % (label, what, bacc, blim))
+
+
+def _guess(cal0, cal1, test):
+    """Midpoint rule from the calibration means; ties count half."""
+    m0, m1 = sum(cal0) / len(cal0), sum(cal1) / len(cal1)
+    mid, sign = (m0 + m1) / 2, (1 if m1 >= m0 else -1)
+    correct = 0.0
+    for w, x in test:
+        s = (x - mid) * sign
+        correct += 0.5 if s == 0 else float((s > 0) == (w == 1))
+    return correct
+
+
+def cmd_diff_query(a):
+    """Releases in world 0 (without the person) and world 1 (with): the
+    attacker learns both worlds' means from labelled releases, then guesses the
+    world of each further release from the person's group count."""
+    v = Verdicts(a.expect)
+    col, val = a.group.split("=", 1)
+    w = _worlds(a.dir)
+    vals, rhos = [[], []], []
+    for i in (0, 1):
+        for f in w[i]:
+            x = 0
+            for r in csv.DictReader(open(f, newline="")):
+                if r.get(col) == val:
+                    x = float(r["count"])
+            vals[i].append(x)
+            rhos.append(rtdata.meta_rho(json.load(open(f + ".meta.json"))) if os.path.exists(f + ".meta.json") else None)
+    if min(len(vals[0]), len(vals[1])) <= a.calib:
+        print("FAIL %s: differencing needs more than %d releases per world (got %d, %d)"
+              % (a.label, a.calib, len(vals[0]), len(vals[1])))
+        return
+    rho = max(rhos) if None not in rhos else None
+    test = [(i, x) for i in (0, 1) for x in vals[i][a.calib:]]
+    correct = _guess(vals[0][:a.calib], vals[1][:a.calib], test)
+    bt = []
+    for i in (0, 1):
+        xs = vals[i][a.calib:]
+        for j in range(0, len(xs) - a.batch + 1, a.batch):
+            bt.append((i, sum(xs[j:j + a.batch]) / a.batch))
+    bc = _guess(vals[0][:a.calib], vals[1][:a.calib], bt)
+    _diff_report(v, a.label, "(one person added, count of %s=%s)" % (col, val), correct, len(test), rho,
+                 None if rho is None else rho * a.batch, (bc, len(bt), a.batch) if a.batch > 1 else None)
+
+
+def cmd_diff_rows(a):
+    """Row releases in world 0 and 1: the score of a release is how many of its
+    rows are consistent with the added person's tuple; the threshold is learnt
+    on labelled releases."""
+    v = Verdicts(a.expect)
+    target = json.load(open(a.target))
+    w = _worlds(a.dir)
+    rmap = rtdata.policy_read(a.policy)[0] if a.policy else None
+    scores, rhos = [[], []], []
+    for i in (0, 1):
+        for f in w[i]:
+            cols, rows, meta = rtdata.release_read(f, rmap)
+            tc = rtdata.as_constraints(target, [c for c in cols if c in target])
+            scores[i].append(sum(1 for r in rows if all(rtdata._fits(r.get(c), tc[c]) for c in tc)))
+            rhos.append(rtdata.meta_rho(meta))
+    if min(len(scores[0]), len(scores[1])) <= a.calib:
+        print("FAIL %s: differencing needs more than %d releases per world" % (a.label, a.calib))
+        return
+    rho = max(rhos) if None not in rhos else None
+    cal = [(i, s) for i in (0, 1) for s in scores[i][:a.calib]]
+    test = [(i, s) for i in (0, 1) for s in scores[i][a.calib:]]
+
+    def acc(part, t):
+        return sum(1 for i, s in part if (s >= t) == (i == 1))
+    ts = sorted(set(s for _, s in cal)) + [max(s for _, s in cal) + 1]
+    t = max(ts, key=lambda x: acc(cal, x))
+    print("redteam: %s rows consistent with the added person: world 0 mean %.2f, world 1 mean %.2f; threshold %d"
+          % (a.label, sum(scores[0]) / len(scores[0]), sum(scores[1]) / len(scores[1]), t))
+    _diff_report(v, a.label, "(one person added, rows consistent with them)", acc(test, t), len(test), rho)
+
+
+# --- exact counts -----------------------------------------------------------------
+
+SKIP_KEYS = {"audit_index", "created", "query_id", "export_id", "policy_hash"}
+
+
+def exact_counts(d):
+    """Exact counts about people an attacker would look for, >= 20 only (smaller
+    numbers collide with everything): the generator's truth, the joined subjects
+    and the subjects per public group."""
+    out = {}
+    for k, x in d.truth.items():
+        if isinstance(x, int) and not isinstance(x, bool):
+            out.setdefault(x, "truth.json " + k)
+    out.setdefault(len(d.members), "subjects consenting to analytics")
+    out.setdefault(d.matched, "matched subjects")
+    groups = {}
+    for m in d.members:
+        for c, x in m.items():
+            if c == "age":
+                x = "%d-%d" % (x // 10 * 10, x // 10 * 10 + 9)
+            if isinstance(x, str):
+                groups[(c, x)] = groups.get((c, x), 0) + 1
+    for (c, x), n in sorted(groups.items()):
+        out.setdefault(n, "subjects with %s = %s" % (c, x))
+    return {n: why for n, why in out.items() if n >= 20}
+
+
+# Tallies of groups, not of people (README: a query's meta gives the groups
+# released and withheld of the declared domain, decided on noisy counts).
+GROUP_KEYS = {"groups", "released", "suppressed"}
+
+
+def _numbers_json(o, key=None):
+    if isinstance(o, dict):
+        query = "group_by" in o or "metrics" in o
+        for k, x in o.items():
+            if k not in SKIP_KEYS and not (query and k in GROUP_KEYS):
+                yield from _numbers_json(x, k)
+    elif isinstance(o, list):
+        for x in o:
+            yield from _numbers_json(x, key)
+    elif isinstance(o, bool):
+        return
+    elif isinstance(o, int):
+        yield key, o
+    elif isinstance(o, float) and o.is_integer():
+        yield key, int(o)
+    elif isinstance(o, str) and re.fullmatch(r"\d+", o):
+        yield key, int(o)
+
+
+def _numbers_text(t):
+    t = re.sub(r"\S*/\S*", " ", t)            # paths
+    t = re.sub(r"\d+ of \d+ groups released( \(\d+ below)?", " ", t)   # group tallies
+    t = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+Z?", " ", t)
+    for m in re.finditer(r"(?<![\w.])\d+(?![\w]|\.\d)", t):
+        yield None, int(m.group(0))
+
+
+def cmd_exact(a):
+    v = Verdicts(a.expect)
+    d = rtdata.Data(a.data, a.policy)
+    exact = exact_counts(d)
+    public = set(int(x) for x in re.findall(r"(?<![\w.])\d+(?![\w.])", open(a.policy).read()))
+    found, scanned = [], 0
+    for f in a.files:
+        if not os.path.exists(f):
+            continue
+        text = open(f, encoding="utf-8", errors="replace").read()
+        try:
+            nums = list(_numbers_json(json.loads(text))) if f.endswith(".json") else list(_numbers_text(text))
+        except ValueError:
+            nums = list(_numbers_text(text))
+        for key, n in nums:
+            scanned += 1
+            if n in exact and n not in public:
+                found.append("%s%s: %d is the exact number of %s"
+                             % (os.path.basename(f), "" if key is None else " '%s'" % key, n, exact[n]))
+    print("redteam: %s exact counts found in outputs, sidecars and messages: %d (%d numbers in %d files checked "
+          "against %d exact counts)" % (a.channel, len(found), scanned, len(a.files), len(exact)))
+    for x in found[:10]:
+        print("    " + x)
+    v.check(not found, "%s: no exact count about people in any output, sidecar, refusal or error (%d found)"
+            % (a.channel, len(found)))
+
+
+# --- the added person and doctored outputs ----------------------------------------
+
+TARGET_K = {"age": 35, "region": "CN-BJ", "course_spend_cents": 499999, "learning_minutes": 49999,
+            "courses_bought": 199, "top_course_category": "history", "conversion_value_cents": 999999}
+TARGET_G = {"age": 35, "region": "CN-BJ", "watch_minutes": 99999, "gift_spend_cents": 499999,
+            "streams_followed": 999, "top_game_category": "card"}
+
+
+def cmd_target(a):
+    """The person added between world 0 and world 1: ordinary quasi-identifiers
+    (so no k-anonymity suppresses them) and features at the top of the policy's
+    bounds, the worst case a DP release must still hide."""
+    email, when = "red.team.target@example.org", "2026-01-01"
+    kh = ["user_id", "email", "phone", "age", "region", "consent", "consent_at"] + list(TARGET_K)[2:]
+    gh = ["user_id", "email", "phone", "age", "region", "consent", "consent_at"] + list(TARGET_G)[2:]
+    for name, head, vals, uid in (("k-one.csv", kh, TARGET_K, "kredteam1"), ("g-one.csv", gh, TARGET_G, "gredteam1")):
+        with open(os.path.join(a.dir, name), "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(head)
+            row = {"user_id": uid, "email": email, "phone": "", "consent": "match;analytics", "consent_at": when}
+            row.update(vals)
+            w.writerow([row[c] for c in head])
+    rmap, other = rtdata.policy_read(a.policy)[:2]
+    t = {"age": 35, "region": rmap.get("CN-BJ", other)}
+    t.update({"k_" + c: x for c, x in TARGET_K.items() if c not in ("age", "region")})
+    t.update({"g_" + c: x for c, x in TARGET_G.items() if c not in ("age", "region")})
+    json.dump(t, open(os.path.join(a.dir, "target.json"), "w"))
+
+
+def _doctor_rows(members, cols, path, rnd, rho, coarse=False):
+    """Exact tuples written as the synthetic channel writes bins: age as a band,
+    numbers as exact values or narrow ranges around the truth, age '*' now and then.
+    coarse: numbers in power-of-two bins (a control: wide bins, no exact value)."""
+    out = []
+    for m in members:
+        row = []
+        for c in cols:
+            x = m.get(c)
+            if c == "age":
+                row.append("*" if rnd.random() < 0.03 else "%d-%d" % (x // 10 * 10, x // 10 * 10 + 9))
+            elif isinstance(x, int) and coarse:
+                e = (x + 1).bit_length() - 1
+                row.append("%d-%d" % ((1 << e) - 1, (1 << (e + 1)) - 2))
+            elif isinstance(x, int):
+                u = rnd.random()
+                if u < 0.5:
+                    row.append(str(x))
+                else:
+                    lo = x - rnd.randint(0, 2)
+                    row.append("%d-%d" % (lo, lo + 2))
+            else:
+                row.append(x)
+        out.append(row)
+    rnd.shuffle(out)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols)
+        w.writerows(out)
+    json.dump({"rho": "%.9f" % rho, "rows": len(out), "doctored": "exact tuples in bin format"},
+              open(path + ".meta.json", "w"))
+
+
+def cmd_doctor_rows(a):
+    d = rtdata.Data(a.data, a.policy)
+    cols = list(d.members[0])
+    members = list(d.members)
+    if a.target:
+        members.append(json.load(open(a.target)))
+    _doctor_rows(members, cols, a.out, random.Random(a.seed), a.rho, a.coarse)
+
+
+def cmd_doctor_queries(a):
+    """Noise-free answers (the exact counts by region) in both worlds."""
+    d = rtdata.Data(a.data, a.policy)
+    target = json.load(open(a.target))
+    base = {}
+    for m in d.members:
+        base[m["region"]] = base.get(m["region"], 0) + 1
+    os.makedirs(a.dir, exist_ok=True)
+    for w in (0, 1):
+        counts = dict(base)
+        if w:
+            counts[target["region"]] = counts.get(target["region"], 0) + 1
+        for i in range(a.n):
+            p = os.path.join(a.dir, "w%d-%d.csv" % (w, i))
+            with open(p, "w", newline="") as f:
+                wr = csv.writer(f)
+                wr.writerow(["region", "count"])
+                for k in sorted(counts):
+                    wr.writerow([k, counts[k]])
+            json.dump({"rho": "%.9f" % a.rho, "doctored": "no noise"}, open(p + ".meta.json", "w"))
+
+
+def cmd_doctor_meta(a):
+    d = rtdata.Data(a.data, a.policy)
+    m = json.load(open(a.input))
+    m["subjects"] = len(d.members)
+    json.dump(m, open(a.out, "w"), indent=2)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+
+    def common(p, label="export"):
+        p.add_argument("--expect", choices=["hold", "breach"], default="hold")
+        p.add_argument("--label", default=label)
+    p = sub.add_parser("rows")
+    common(p)
+    p.add_argument("--release", action="append", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--holdout", required=True)
+    p.add_argument("--policy", required=True)
+    p.set_defaults(fn=cmd_rows)
+    p = sub.add_parser("diff-query")
+    common(p, "query")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--group", required=True)
+    p.add_argument("--calib", type=int, default=20)
+    p.add_argument("--batch", type=int, default=1)
+    p.set_defaults(fn=cmd_diff_query)
+    p = sub.add_parser("diff-rows")
+    common(p)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--policy")
+    p.add_argument("--calib", type=int, default=10)
+    p.set_defaults(fn=cmd_diff_rows)
+    p = sub.add_parser("exact")
+    common(p)
+    p.add_argument("--data", required=True)
+    p.add_argument("--policy", required=True)
+    p.add_argument("--channel", required=True)
+    p.add_argument("files", nargs="*")
+    p.set_defaults(fn=cmd_exact)
+    p = sub.add_parser("target")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--policy", required=True)
+    p.set_defaults(fn=cmd_target)
+    p = sub.add_parser("doctor-rows")
+    p.add_argument("--data", required=True)
+    p.add_argument("--policy", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--target")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--rho", type=float, default=1.0)
+    p.add_argument("--coarse", action="store_true")
+    p.set_defaults(fn=cmd_doctor_rows)
+    p = sub.add_parser("doctor-queries")
+    p.add_argument("--data", required=True)
+    p.add_argument("--policy", required=True)
+    p.add_argument("--target", required=True)
+    p.add_argument("--dir", required=True)
+    p.add_argument("--n", type=int, default=60)
+    p.add_argument("--rho", type=float, default=0.5)
+    p.set_defaults(fn=cmd_doctor_queries)
+    p = sub.add_parser("doctor-meta")
+    p.add_argument("--data", required=True)
+    p.add_argument("--policy", required=True)
+    p.add_argument("--input", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(fn=cmd_doctor_meta)
+    a = ap.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+#!/bin/sh
+# Red team, aggregate channel (crossgate query), through the real binary only
+# (issue 11, item 3; README "Red-team suite"):
+#  - differencing: many releases from two gateways that differ by one person;
+#    the attacker's accuracy at telling them apart must stay within the DP
+#    bound for the rho each release was charged (single and composed);
+#  - exact counts: every output, sidecar, refusal and error an analyst can
+#    obtain, scanned for an exact count about people.
+# The attacks (tests/e2e/redteam/rt.py) are shown to win on doctored outputs by
+# test_redteam_canfail.sh.  RT_USERS, RT_QCAL, RT_QTEST scale it (make redteam).
+. tests/e2e/lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/redteam/setup.sh"
+RT_QCAL=${RT_QCAL:-20}      # labelled releases per world the attacker learns from
+RT_QTEST=${RT_QTEST:-60}    # releases per world it must tell apart
+RT_QRHO=${RT_QRHO:-0.5}     # rho per release: sigma = 1, the attacker has a real chance
+rt_setup
+rt_worlds
+query() { "$CROSSGATE" query --keys "$GW" --policy "$RP" "$@"; }
+
+# --- differencing -------------------------------------------------------------
+DQ=$T/dq
+mkdir -p "$DQ"
+i=0 failed=0
+while [ $i -lt $((RT_QCAL + RT_QTEST)) ]; do
+	for w in 0 1; do
+		db=$W0; [ $w -eq 1 ] && db=$W1
+		query --db "$db" --analyst redteam --rho "$RT_QRHO" --group-by region --metric count \
+			--out "$DQ/w$w-$i.csv" >/dev/null 2>"$T/q.err" || failed=$((failed + 1))
+	done
+	i=$((i + 1))
+done
+eq "query: all $((2 * (RT_QCAL + RT_QTEST))) differencing releases answered" "$failed" 0
+rt_attack diff-query --label query --dir "$DQ" --group region=North --calib "$RT_QCAL" --batch 2
+
+# --- exact counts from everything an analyst can obtain -------------------------
+S=$T/qscan
+mkdir -p "$S"
+ask() { # ask NAME ARGS...: one request, its answer, sidecar and messages kept in $S
+	name=$1; shift
+	query --db "$D/gateway.db" --out "$S/$name.csv" "$@" >"$S/$name.stdout" 2>"$S/$name.stderr"
+	echo $? >"$S/$name.rc"
+}
+ask region --analyst redteam --group-by region --metric count --metric sum:k_course_spend_cents \
+	--metric mean:g_watch_minutes
+ask fine --analyst redteam --group-by age,region,k_top_course_category --metric count
+ask fine2 --analyst redteam --group-by age,region,g_top_game_category --metric count --metric mean:k_learning_minutes
+ask total --analyst redteam --metric count
+ask partition --analyst redteam --group-by k_courses_bought --metric count
+ask partition2 --analyst redteam --group-by g_streams_followed,region --metric count --rho 5
+ask hist --analyst redteam --metric histogram:k_course_spend_cents --buckets 50
+ask eps --analyst redteam --group-by region --metric count --epsilon 0.5
+ask marketing --analyst redteam --purpose marketing --group-by region --metric count
+ask overbudget --analyst poor --group-by region --metric count --rho 0.05
+ask badsum --analyst redteam --metric sum:k_top_course_category
+ask badcol --analyst redteam --group-by nosuch --metric count
+ask nopurpose --analyst redteam --purpose match --group-by region --metric count
+ask stranger --analyst nobody --group-by region --metric count
+"$CROSSGATE" budget --db "$D/gateway.db" --policy "$RP" >"$S/budget.txt" 2>&1
+"$CROSSGATE" budget --db "$D/gateway.db" --policy "$RP" --json >"$S/budget.json" 2>&1
+eq "query: the over-budget request was refused" "$(cat "$S/overbudget.rc")" 1
+check "query: ... saying the budget is exhausted" grep -q exhausted "$S/overbudget.stderr"
+eq "query: the ordinary requests were answered" "$(cat "$S/region.rc" "$S/fine.rc" "$S/total.rc" | tr -d '\n')" 000
+# Answer cells are noisy by design (the differencing attack tests them); the
+# scan reads every sidecar, message and ledger view, and the demo's own aggregates.
+# shellcheck disable=SC2046
+rt_attack exact --data "$D/data" --policy "$P" --channel query $(ls "$S"/*.json "$S"/*.stdout "$S"/*.stderr "$S"/budget.txt) \
+	"$D/out/affinity.csv.meta.json" "$DQ/w0-0.csv.meta.json" "$DQ/w1-0.csv.meta.json"
+e2e_done
