@@ -46,7 +46,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit e2e asan fuzz fuzz-run valgrind bench demo clean help deps
+.PHONY: all test unit e2e asan fuzz fuzz-run valgrind bench demo redteam clean help deps
 # Keep the objects of test programs: they are intermediate files to make.
 .SECONDARY:
 
@@ -60,6 +60,7 @@ help:
 	@echo "make fuzz       build the libFuzzer harnesses; make fuzz-run runs each briefly"
 	@echo "make valgrind   the unit tests under valgrind"
 	@echo "make bench      benchmarks, as ratios against baselines measured in the same run"
+	@echo "make redteam    the red-team attacks on the 50,000-user demo data, with their figures"
 	@echo "make deps       install the Debian packages the build needs (as root)"
 	@echo "make clean      remove build outputs"
 
@@ -143,6 +144,15 @@ bench: $(BIN) $(BENCH_BIN)
 
 demo: $(BIN)
 	$(Q)./$(BIN) demo --dir demo
+
+# The red-team suite (README "Red-team suite") at the demo's scale: the same
+# scripts make test runs on 3,000 users, with more releases for the attacker.
+# Prints every figure and failure (not the ok lines); fails if any check does.
+RT_ENV := RT_USERS=50000 RT_QCAL=20 RT_QTEST=100 RT_XCAL=10 RT_XTEST=40
+redteam: $(BIN)
+	$(Q)rc=0; log=$$(mktemp); for t in tests/e2e/test_redteam_*.sh; do \
+		echo "== $$t"; $(RT_ENV) CROSSGATE=$(CURDIR)/$(BIN) sh $$t >$$log 2>&1 || rc=1; \
+		grep -v '^ok ' $$log; done; rm -f $$log; exit $$rc
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -15,7 +15,8 @@ RT_QTEST=${RT_QTEST:-60}    # releases per world it must tell apart
 RT_QRHO=${RT_QRHO:-0.5}     # rho per release: sigma = 1, the attacker has a real chance
 rt_setup
 rt_worlds
-query() { "$CROSSGATE" query --keys "$GW" --policy "$RP" "$@"; }
+query() { "$CROSSGATE" query --keys "$GW" --policy "$QPOL" "$@"; }
+QPOL=$RP
 
 # --- differencing -------------------------------------------------------------
 DQ=$T/dq
@@ -25,7 +26,7 @@ while [ $i -lt $((RT_QCAL + RT_QTEST)) ]; do
 	for w in 0 1; do
 		db=$W0; [ $w -eq 1 ] && db=$W1
 		query --db "$db" --analyst redteam --rho "$RT_QRHO" --group-by region --metric count \
-			--out "$DQ/w$w-$i.csv" >/dev/null 2>"$T/q.err" || failed=$((failed + 1))
+			--out "$DQ/w$w-$i.csv" >"$DQ/w$w-$i.stdout" 2>"$DQ/w$w-$i.stderr" || failed=$((failed + 1))
 	done
 	i=$((i + 1))
 done
@@ -55,6 +56,17 @@ ask badsum --analyst redteam --metric sum:k_top_course_category
 ask badcol --analyst redteam --group-by nosuch --metric count
 ask nopurpose --analyst redteam --purpose match --group-by region --metric count
 ask stranger --analyst nobody --group-by region --metric count
+# Keys from the data (age and region not public): partition selection, and its
+# refusal when one subject's key could show.
+sed -e 's/generalize: {band: \[10, 20, 40\]}, public: true}/generalize: {band: [10, 20, 40]}}/' \
+	-e '/^        public: true$/d' "$RP" >"$T/np.yaml"
+check "query: policy copy with age and region not public" sh -c "! grep -q '40\]}, public' '$T/np.yaml'"
+QPOL=$T/np.yaml
+ask np-age --analyst redteam --group-by age --metric count
+ask np-fine --analyst redteam --group-by age,region --metric count --metric mean:k_course_spend_cents
+ask np-refused --analyst redteam --group-by age,region --metric count --rho 0.001
+QPOL=$RP
+eq "query: partition selection with too small a rho is refused" "$(cat "$S/np-refused.rc")" 1
 "$CROSSGATE" budget --db "$D/gateway.db" --policy "$RP" >"$S/budget.txt" 2>&1
 "$CROSSGATE" budget --db "$D/gateway.db" --policy "$RP" --json >"$S/budget.json" 2>&1
 eq "query: the over-budget request was refused" "$(cat "$S/overbudget.rc")" 1
@@ -64,5 +76,5 @@ eq "query: the ordinary requests were answered" "$(cat "$S/region.rc" "$S/fine.r
 # scan reads every sidecar, message and ledger view, and the demo's own aggregates.
 # shellcheck disable=SC2046
 rt_attack exact --data "$D/data" --policy "$P" --channel query $(ls "$S"/*.json "$S"/*.stdout "$S"/*.stderr "$S"/budget.txt) \
-	"$D/out/affinity.csv.meta.json" "$DQ/w0-0.csv.meta.json" "$DQ/w1-0.csv.meta.json"
+	"$D/out/affinity.csv.meta.json" $(ls "$DQ"/w0-*.json "$DQ"/w0-*.stdout "$DQ"/w0-*.stderr)
 e2e_done
