@@ -148,7 +148,7 @@ demo: $(BIN)
 # The red-team suite (README "Red-team suite") at the demo's scale: the same
 # scripts make test runs on 3,000 users, with more releases for the attacker.
 # Prints every figure and failure (not the ok lines); fails if any check does.
-RT_ENV := RT_USERS=50000 RT_QCAL=20 RT_QTEST=100 RT_XCAL=10 RT_XTEST=40
+RT_ENV := RT_USERS=50000 RT_QCAL=20 RT_QTEST=100 RT_XCAL=10 RT_XTEST=40 RT_MCAL=20 RT_MTEST=60
 redteam: $(BIN)
 	$(Q)rc=0; log=$$(mktemp); for t in tests/e2e/test_redteam_*.sh; do \
 		echo "== $$t"; $(RT_ENV) CROSSGATE=$(CURDIR)/$(BIN) sh $$t >$$log 2>&1 || rc=1; \

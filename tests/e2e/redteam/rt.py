@@ -12,6 +12,7 @@ attack wins (tests/e2e/test_redteam_canfail.sh, on doctored outputs).
     rt.py rows --release X.csv [--release Y.csv] --data D --holdout H --policy P
     rt.py diff-query --dir DIR --group region=North [--calib N] [--batch M]
     rt.py diff-rows --dir DIR --target T.json [--calib N]
+    rt.py diff-numbers --dir DIR [--calib N]     (any numeric release: model statistics)
     rt.py exact --data D --policy P --channel NAME FILE...
     rt.py target --dir DIR                       (the person added between worlds)
     rt.py doctor-rows|doctor-worlds|doctor-queries|doctor-meta ...   (outputs that must be caught)
@@ -404,6 +405,73 @@ def cmd_diff_rows(a):
                  len(test), rho)
 
 
+def _numbers_of(path):
+    """Every number of a CSV answer, keyed by its row's text cells and its
+    column, or of a JSON answer, keyed by its path."""
+    out = {}
+    if path.endswith(".json"):
+        def walk(o, k):
+            if isinstance(o, dict):
+                for a, b in o.items():
+                    walk(b, k + "/" + a)
+            elif isinstance(o, list):
+                for i, b in enumerate(o):
+                    walk(b, k + "/%d" % i)
+            elif isinstance(o, (int, float)) and not isinstance(o, bool):
+                out[k] = float(o)
+        walk(json.load(open(path)), "")
+        return out
+    rows = list(csv.reader(open(path, newline="")))
+    head = rows[0]
+    for n, r in enumerate(rows[1:]):
+        nums, keys = {}, []
+        for c, x in zip(head, r):
+            try:
+                nums[c] = float(x)
+            except ValueError:
+                keys.append(x)
+        rk = "#%d|%s" % (n, "|".join(keys))   # rows come in a stable order (by key, by cluster)
+        for c, x in nums.items():
+            out[rk + "/" + c] = x
+    return out
+
+
+def cmd_diff_numbers(a):
+    """Any numeric release (model statistics, aggregates) in world 0 and 1: a
+    linear discriminant with a diagonal covariance, learnt on the labelled
+    releases from the numbers that moved most between the worlds (|t| > 2, or
+    all), guesses the world of each further release."""
+    v = Verdicts(a.expect)
+    files = [[f for f in sorted(glob.glob(os.path.join(a.dir, "w%d-*" % w)))
+              if not f.endswith((".meta.json", ".stdout", ".stderr"))] for w in (0, 1)]
+
+    def num(p):
+        return int(re.sub(r"\D", "", os.path.basename(p).split("-", 1)[1].split(".")[0]) or 0)
+    files = [sorted(f, key=num) for f in files]
+    data = [[_numbers_of(f) for f in files[w]] for w in (0, 1)]
+    rhos = [rtdata.meta_rho(json.load(open(f + ".meta.json"))) if os.path.exists(f + ".meta.json") else None
+            for w in (0, 1) for f in files[w]]
+    if min(len(data[0]), len(data[1])) <= a.calib:
+        print("FAIL %s: differencing needs more than %d releases per world" % (a.label, a.calib))
+        return
+    keys = sorted(set.intersection(*[set(x) for w in (0, 1) for x in data[w]]))
+    cal = [data[w][:a.calib] for w in (0, 1)]
+    mu = [{k: sum(x[k] for x in cal[w]) / len(cal[w]) for k in keys} for w in (0, 1)]
+    var = {k: sum((x[k] - mu[w][k]) ** 2 for w in (0, 1) for x in cal[w]) / max(1, 2 * len(cal[0]) - 2) for k in keys}
+    for k in keys:
+        var[k] = max(var[k], 1e-18 * (1 + abs(mu[0][k])) ** 2)
+    t = {k: (mu[1][k] - mu[0][k]) / math.sqrt(var[k] * 2 / len(cal[0])) for k in keys}
+    use = [k for k in keys if abs(t[k]) > 2] or keys
+
+    def score(x):
+        return sum((mu[1][k] - mu[0][k]) / var[k] * (x[k] - (mu[0][k] + mu[1][k]) / 2) for k in use)
+    test = [(w, x) for w in (0, 1) for x in data[w][a.calib:]]
+    correct = sum(0.5 if score(x) == 0 else float((score(x) > 0) == (w == 1)) for w, x in test)
+    rho = max(rhos) if None not in rhos else None
+    print("redteam: %s the attacker weighs %d of the %d released numbers" % (a.label, len(use), len(keys)))
+    _diff_report(v, a.label, "(one person added, %s)" % a.what, correct, len(test), rho)
+
+
 # --- exact counts -----------------------------------------------------------------
 
 SKIP_KEYS = {"audit_index", "created", "query_id", "export_id", "policy_hash"}
@@ -655,6 +723,12 @@ def main():
     p.add_argument("--policy")
     p.add_argument("--calib", type=int, default=10)
     p.set_defaults(fn=cmd_diff_rows)
+    p = sub.add_parser("diff-numbers")
+    common(p, "model")
+    p.add_argument("--dir", required=True)
+    p.add_argument("--calib", type=int, default=20)
+    p.add_argument("--what", default="every released number")
+    p.set_defaults(fn=cmd_diff_numbers)
     p = sub.add_parser("exact")
     common(p)
     p.add_argument("--data", required=True)
