@@ -86,6 +86,24 @@ def _sub(items, cols):
     return [{c: it.get(c) for c in cols} for it in items]
 
 
+def _row_counts(rows, people, cols):
+    """For each row, how many people are consistent with it."""
+    bm = rtdata.BinMatch.make(rows, people, cols)
+    if bm is not None:
+        return [len(bm.people_of_row(i)) for i in range(len(rows))]
+    idx = rtdata.Index(people, cols)
+    return [len(idx.consistent({c: r.get(c) for c in cols})) for r in rows]
+
+
+def _person_counts(rows, people, cols):
+    """For each person, how many rows are consistent with them."""
+    bm = rtdata.BinMatch.make(rows, people, cols)
+    if bm is not None:
+        return [bm.rows_of_person(i) for i in range(len(people))]
+    idx = rtdata.Index(_sub(rows, cols), cols)
+    return [len(idx.consistent(rtdata.as_constraints(p, cols))) for p in people]
+
+
 def _equal_size(a, b, rnd):
     n = min(len(a), len(b))
     return rnd.sample(a, n), rnd.sample(b, n)
@@ -101,10 +119,7 @@ def attack_reid(label, cols, rows, d, h, v):
         hold = getattr(h, pid + "_population")
         rnd = random.Random(7)
         pop, hold = _equal_size(pop, hold, rnd)
-        res = []
-        for p in (pop, hold):
-            idx = rtdata.Index(p, pcols)
-            res.append(sum(1 for r in rows if len(idx.consistent({c: r.get(c) for c in pcols})) == 1))
+        res = [sum(1 for n in _row_counts(rows, p, pcols) if n == 1) for p in (pop, hold)]
         n = len(rows)
         print("redteam: %s partner-%s reidentified rows: %s [chance, holdout population of %d: %s]"
               % (label, name, pct(res[0], n), len(hold), pct(res[1], n)))
@@ -119,10 +134,7 @@ def attack_tuples(label, cols, rows, d, h, v):
     same rate for the holdout's subjects."""
     fcols = [c for c in cols if c in d.members[0]]
     mem, hold = _equal_size(d.members, h.members, random.Random(11))
-    res = []
-    for p in (mem, hold):
-        idx = rtdata.Index(p, fcols)
-        res.append(sum(1 for r in rows if idx.consistent({c: r.get(c) for c in fcols})))
+    res = [sum(1 for n in _row_counts(rows, p, fcols) if n) for p in (mem, hold)]
     n = len(rows)
     print("redteam: %s rows matching a real subject's tuple: %s [chance, holdout subjects: %s]"
           % (label, pct(res[0], n), pct(res[1], n)))
@@ -141,11 +153,11 @@ def attack_membership(label, cols, rows, meta, d, h, v):
     bound = adv_bound(rho)
     for who, pref in (("analyst (whole tuple)", None), ("partner-K", "k"), ("partner-G", "g")):
         acols = [c for c in cols if c in d.members[0] and (pref is None or c in ("age", "region") or c.startswith(pref + "_"))]
-        idx = rtdata.Index(_sub(rows, acols), acols)
         mem, hold = _equal_size(d.members, h.members, random.Random(13))
         people = [(1, p) for p in mem] + [(0, p) for p in hold]
         random.Random(17).shuffle(people)
-        scored = [(y, len(idx.consistent(rtdata.as_constraints(p, acols)))) for y, p in people]
+        counts = _person_counts(rows, [p for _, p in people], acols)
+        scored = [(y, n) for (y, _), n in zip(people, counts)]
         half = len(scored) // 2
         fit, test = scored[:half], scored[half:]
 
@@ -166,28 +178,29 @@ def attack_membership(label, cols, rows, meta, d, h, v):
                 % (label, who, a, bound))
 
 
+def _consistent_rows(a, b, cols):
+    """For each row of release a, the indices of the rows of b consistent with it."""
+    if not any(r.get(c) is None for r in b for c in cols):
+        bm = rtdata.BinMatch.make(a, b, cols, extra=b)
+        if bm is not None:
+            return [bm.people_of_row(i) for i in range(len(a))]
+    ib = rtdata.Index(_sub(b, cols), cols)
+    return [ib.consistent({c: r.get(c) for c in cols}) for r in a]
+
+
 def attack_linkage(label, cols, rows, cols2, rows2, d, h, v):
     """Two releases of the same data: a row of A consistent with exactly one row
     of B and vice versa, whose combined constraints pin one real subject."""
     common = [c for c in cols if c in cols2]
-    ia = rtdata.Index(_sub(rows, common), common)
-    ib = rtdata.Index(_sub(rows2, common), common)
+    ab = _consistent_rows(rows, rows2, common)
+    ba = _consistent_rows(rows2, rows, common)
     fcols = [c for c in common if c in d.members[0]]
     mem, hold = _equal_size(d.members, h.members, random.Random(19))
-    im, ih = rtdata.Index(mem, fcols), rtdata.Index(hold, fcols)
-    linked = pinned = chance = 0
-    for r in rows:
-        q = {c: r.get(c) for c in common}
-        bs = ib.consistent(q)
-        if len(bs) != 1:
-            continue
-        back = ia.consistent({c: rows2[bs[0]].get(c) for c in common})
-        if len(back) != 1:
-            continue
-        linked += 1
-        both = rtdata.intersect(q, rows2[bs[0]], fcols)
-        pinned += len(im.consistent(both)) == 1
-        chance += len(ih.consistent(both)) == 1
+    both = [rtdata.intersect(rows[i], rows2[bs[0]], fcols)
+            for i, bs in enumerate(ab) if len(bs) == 1 and len(ba[bs[0]]) == 1]
+    linked = len(both)
+    pinned = sum(1 for n in _row_counts(both, mem, fcols) if n == 1)
+    chance = sum(1 for n in _row_counts(both, hold, fcols) if n == 1)
     print("redteam: %s linkage between two releases: %s rows uniquely linked, %d of them pinned to one real subject "
           "[chance, holdout subjects: %d]" % (label, pct(linked, len(rows)), pinned, chance))
     # Issue 11 asks for 0.  Links that pin a holdout subject just as often are

@@ -334,3 +334,61 @@ def intersect(a, b, cols):
         else:
             out[c] = (max(x[0], y[0]), min(x[1], y[1]))
     return out
+
+
+class BinMatch:
+    """Fast consistency counts between release rows (constraints) and people
+    (exact values) when, in every column, the release's constraints do not
+    overlap (the bins of a synthetic release, or exact values): each person
+    then falls in at most one bin per column, and consistency is equality of
+    bin numbers except where the row says '*'.  Built with BinMatch.make,
+    which returns None when some column's constraints overlap (use Index)."""
+
+    @staticmethod
+    def make(rows, people, cols, extra=()):
+        """extra: more constraints that share the bins (a second release)."""
+        mappers = []
+        for c in cols:
+            cons = set(r.get(c) for r in list(rows) + list(extra)) - {None}
+            strs = [x for x in cons if isinstance(x, str)]
+            ivs = sorted(x for x in cons if isinstance(x, tuple))
+            if any(ivs[i][0] <= ivs[i - 1][1] for i in range(1, len(ivs))):
+                return None
+            mappers.append((c, {s: i for i, s in enumerate(strs)}, [x[0] for x in ivs], ivs))
+        return BinMatch(rows, people, mappers)
+
+    def __init__(self, rows, people, mappers):
+        def bin_of(m, x):
+            c, sid, los, ivs = m
+            if isinstance(x, str):
+                return ("s", sid[x]) if x in sid else None
+            if isinstance(x, tuple):   # a row's own constraint: exactly one of the bins
+                j = bisect.bisect_left(los, x[0])
+                return ("i", j) if j < len(ivs) and ivs[j] == x else None
+            if isinstance(x, int):
+                j = bisect.bisect_right(los, x) - 1
+                return ("i", j) if j >= 0 and ivs[j][1] >= x else None
+            return None
+        self.rsig = [tuple(None if r.get(m[0]) is None else bin_of(m, r.get(m[0])) for m in mappers) for r in rows]
+        self.psig = [tuple(bin_of(m, p.get(m[0])) for m in mappers) for p in people]
+        self.masks = {}
+        for i, s in enumerate(self.rsig):
+            mask = tuple(x is not None for x in s)
+            self.masks.setdefault(mask, {}).setdefault(tuple(x for x in s if x is not None), []).append(i)
+        self.pmask = {}
+        for mask in self.masks:
+            d = {}
+            for i, s in enumerate(self.psig):
+                d.setdefault(tuple(x for x, k in zip(s, mask) if k), []).append(i)
+            self.pmask[mask] = d
+
+    def people_of_row(self, i):
+        """Indices of the people consistent with row i."""
+        s = self.rsig[i]
+        mask = tuple(x is not None for x in s)
+        return self.pmask[mask].get(tuple(x for x in s if x is not None), [])
+
+    def rows_of_person(self, i):
+        """How many rows are consistent with person i."""
+        s = self.psig[i]
+        return sum(len(d.get(tuple(x for x, k in zip(s, mask) if k), [])) for mask, d in self.masks.items())
