@@ -15,8 +15,8 @@ if ! "$CROSSGATE" query --help 2>&1 | grep -q -- '--model'; then
 	e2e_done
 	exit $?
 fi
-RT_MCAL=${RT_MCAL:-15}      # labelled releases per world the attacker learns from
-RT_MTEST=${RT_MTEST:-30}    # releases per world it must tell apart
+RT_MCAL=${RT_MCAL:-10}      # labelled releases per world the attacker learns from
+RT_MTEST=${RT_MTEST:-25}    # releases per world it must tell apart
 RT_MRHO=${RT_MRHO:-0.5}     # rho per release
 rt_setup
 rt_worlds
