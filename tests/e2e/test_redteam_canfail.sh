@@ -35,7 +35,7 @@ rt_attack rows --label control --release "$T/control.csv" --release "$T/control.
 rt target --dir "$T" --policy "$P"
 rt doctor-queries --data "$D/data" --policy "$P" --target "$T/target.json" --dir "$T/dq" --n 80 --rho 0.5
 rt_attack diff-query --expect breach --label doctored-query --dir "$T/dq" --group region=North --calib 20 --batch 2
-rt_attack diff-numbers --expect breach --label doctored-numbers --dir "$T/dq" --calib 20 --what "every released number"
+rt_attack diff-numbers --expect breach --label doctored-numbers --dir "$T/dq" --calib 20 --what "one person added, every released number"
 rt doctor-worlds --data "$D/data" --policy "$P" --target "$T/target.json" --dir "$T/dx" --n 20 --rho 0.1
 rt_attack diff-rows --expect breach --label doctored-rows --dir "$T/dx" --target "$T/target.json" --policy "$P" --calib 5
 

@@ -40,7 +40,7 @@ for m in ridge kmeans; do
 		i=$((i + 1))
 	done
 	eq "model-$m: all $((2 * (RT_MCAL + RT_MTEST))) differencing releases answered" "$failed" 0
-	rt_attack diff-numbers --label "model-$m" --dir "$dir" --calib "$RT_MCAL" --what "every released statistic"
+	rt_attack diff-numbers --label "model-$m" --dir "$dir" --calib "$RT_MCAL" --what "one person added, every released statistic"
 done
 
 # --- exact counts from everything an analyst can obtain -------------------------

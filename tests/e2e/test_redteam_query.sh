@@ -1,7 +1,8 @@
 #!/bin/sh
 # Red team, aggregate channel (crossgate query), through the real binary only
 # (issue 11, item 3; README "Red-team suite"):
-#  - differencing: many releases from two gateways that differ by one person;
+#  - differencing: many releases from two gateways that differ by one person
+#    (added; then revoked by its partner);
 #    the attacker's accuracy at telling them apart must stay within the DP
 #    bound for the rho each release was charged (single and composed);
 #  - exact counts: every output, sidecar, refusal and error an analyst can
@@ -18,20 +19,18 @@ rt_worlds
 query() { "$CROSSGATE" query --keys "$GW" --policy "$QPOL" "$@"; }
 QPOL=$RP
 
-# --- differencing -------------------------------------------------------------
+# --- differencing: one person added, then that person revoked -----------------
+N=$((RT_QCAL + RT_QTEST))
 DQ=$T/dq
-mkdir -p "$DQ"
-i=0 failed=0
-while [ $i -lt $((RT_QCAL + RT_QTEST)) ]; do
-	for w in 0 1; do
-		db=$W0; [ $w -eq 1 ] && db=$W1
-		query --db "$db" --analyst redteam --rho "$RT_QRHO" --group-by region --metric count \
-			--out "$DQ/w$w-$i.csv" >"$DQ/w$w-$i.stdout" 2>"$DQ/w$w-$i.stderr" || failed=$((failed + 1))
-	done
-	i=$((i + 1))
-done
-eq "query: all $((2 * (RT_QCAL + RT_QTEST))) differencing releases answered" "$failed" 0
+eq "query: all $((2 * N)) releases with and without the added person answered" \
+	"$(rt_worlds_releases "$DQ" "$W0" "$W1" $N query --analyst redteam --rho "$RT_QRHO" --group-by region --metric count)" 0
 rt_attack diff-query --label query --dir "$DQ" --group region=North --calib "$RT_QCAL" --batch 2
+rt_revoked
+DR=$T/dr
+eq "query: all $((2 * N)) releases after and before the revocation answered" \
+	"$(rt_worlds_releases "$DR" "$W2" "$W1" $N query --analyst redteam --rho "$RT_QRHO" --group-by region --metric count)" 0
+rt_attack diff-query --label query-revoked --dir "$DR" --group region=North --calib "$RT_QCAL" \
+	--what "one person revoked by partner K"
 
 # --- exact counts from everything an analyst can obtain -------------------------
 S=$T/qscan

@@ -356,7 +356,7 @@ def cmd_diff_query(a):
         for j in range(0, len(xs) - a.batch + 1, a.batch):
             bt.append((i, sum(xs[j:j + a.batch]) / a.batch))
     bc = _guess(vals[0][:a.calib], vals[1][:a.calib], bt)
-    _diff_report(v, a.label, "(one person added, count of %s=%s)" % (col, val), correct, len(test), rho,
+    _diff_report(v, a.label, "(%s, count of %s=%s)" % (a.what, col, val), correct, len(test), rho,
                  None if rho is None else rho * a.batch, (bc, len(bt), a.batch) if a.batch > 1 else None)
 
 
@@ -416,7 +416,7 @@ def cmd_diff_rows(a):
     print("redteam: %s rows consistent with the added person (whole tuple): world 0 mean %.2f, world 1 mean %.2f; "
           "the attacker scores by %s" % (a.label, sum(x[0] for x in feats[0]) / len(feats[0]),
                                          sum(x[0] for x in feats[1]) / len(feats[1]), name))
-    _diff_report(v, a.label, "(one person added, rows consistent with them)", acc(test, scores[name], t),
+    _diff_report(v, a.label, "(%s, rows consistent with them)" % a.what, acc(test, scores[name], t),
                  len(test), rho)
 
 
@@ -484,7 +484,7 @@ def cmd_diff_numbers(a):
     correct = sum(0.5 if score(x) == 0 else float((score(x) > 0) == (w == 1)) for w, x in test)
     rho = max(rhos) if None not in rhos else None
     print("redteam: %s the attacker weighs %d of the %d released numbers" % (a.label, len(use), len(keys)))
-    _diff_report(v, a.label, "(one person added, %s)" % a.what, correct, len(test), rho)
+    _diff_report(v, a.label, "(%s)" % a.what, correct, len(test), rho)
 
 
 # --- exact counts -----------------------------------------------------------------
@@ -730,6 +730,7 @@ def main():
     p.add_argument("--group", required=True)
     p.add_argument("--calib", type=int, default=20)
     p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--what", default="one person added")
     p.set_defaults(fn=cmd_diff_query)
     p = sub.add_parser("diff-rows")
     common(p)
@@ -737,12 +738,13 @@ def main():
     p.add_argument("--target", required=True)
     p.add_argument("--policy")
     p.add_argument("--calib", type=int, default=10)
+    p.add_argument("--what", default="one person added")
     p.set_defaults(fn=cmd_diff_rows)
     p = sub.add_parser("diff-numbers")
     common(p, "model")
     p.add_argument("--dir", required=True)
     p.add_argument("--calib", type=int, default=20)
-    p.add_argument("--what", default="every released number")
+    p.add_argument("--what", default="one person added, every released number")
     p.set_defaults(fn=cmd_diff_numbers)
     p = sub.add_parser("exact")
     common(p)

@@ -9,6 +9,8 @@
 # and, with rt_worlds, two gateways that differ by one person:
 #   $W0 a copy of the demo's gateway.db, $W1 the same plus the person of
 #   rt.py target (a matched K+G user consenting to analytics), $TARGET their tuple.
+# and, with rt_revoked, $W2: $W1 after partner K revoked that person (a
+# signed revocation batch ingested), to attack releases before and after.
 # rt_attack ARGS... runs tests/e2e/redteam/rt.py and turns its PASS/FAIL lines
 # into ok/bad, printing its "redteam:" figures.
 RT_USERS=${RT_USERS:-3000}
@@ -68,4 +70,33 @@ rt_worlds() {
 	"$CROSSGATE" gateway ingest --db "$W1" --policy "$P" --keys "$GW" "$T/k-one.batch" "$T/g-one.batch" >"$T/ingest.out" 2>&1
 	eq "red team: world 1 = world 0 plus one matched person (one record per side)" \
 		"$(grep -c "committed 1 records" "$T/ingest.out")" 2
+}
+
+rt_revoked() {
+	W2=$T/world2.db
+	sql "$W1" ".backup '$W2'"
+	printf 'email\nred.team.target@example.org\n' >"$T/k-revoke.csv"
+	"$CROSSGATE" agent revoke --policy "$P" --partner k --input "$T/k-revoke.csv" --out "$T/k-revoke.batch" \
+		--match-key "$D/keys/match.key" --sign-key "$D/keys/k/sign.key" --gateway-pub "$GW/enc.pub" >/dev/null 2>"$T/revoke.err"
+	check "red team: partner K's revocation batch for the added person" [ -s "$T/k-revoke.batch" ]
+	"$CROSSGATE" gateway ingest --db "$W2" --policy "$P" --keys "$GW" "$T/k-revoke.batch" >"$T/revoke.out" 2>&1
+	check "red team: world 2 = world 1 after the revocation is ingested" [ $? -eq 0 ]
+}
+
+# rt_worlds_releases DIR DB0 DB1 N CMD...: N releases in each world, alternating,
+# CMD --db DB --out DIR/w<world>-<i>.csv (messages beside them); prints failures.
+rt_worlds_releases() {
+	dir=$1 db0=$2 db1=$3 n=$4
+	shift 4
+	mkdir -p "$dir"
+	i=0 failed=0
+	while [ "$i" -lt "$n" ]; do
+		for w in 0 1; do
+			db=$db0; [ "$w" -eq 1 ] && db=$db1
+			"$@" --db "$db" --out "$dir/w$w-$i.csv" >"$dir/w$w-$i.stdout" 2>"$dir/w$w-$i.stderr" ||
+				failed=$((failed + 1))
+		done
+		i=$((i + 1))
+	done
+	echo "$failed"
 }
