@@ -1,4 +1,5 @@
 # Shared set-up of the red-team tests (sourced after tests/e2e/lib.sh).
+# shellcheck disable=SC2034  # W0, W1, W2, TARGET, H, RP are used by the scripts that source this file
 #
 # Builds, through the real binary only:
 #   $D  the demo's data and gateway (crossgate demo --offline, seed 1, $RT_USERS users)
