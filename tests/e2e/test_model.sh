@@ -21,9 +21,9 @@ import csv, json, math, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 meta = json.load(open(sys.argv[1] + ".meta.json"))
 assert len(rows) == 15 and rows[0]["row"] == "1" and rows[0]["col"] == "1", rows[:2]
-assert meta["model"] == "ridge" and meta["rho"] == "0.700000000" and meta["fixed_point"] == 4096
+assert meta["model"] == "ridge" and meta["rho"] == "0.600000000" and meta["fixed_point"] == 4096
 assert abs(meta["sensitivity_l2"] - math.sqrt(15) * 4096 ** 2 / 4) < 1e-3
-assert abs(meta["noise_sd"] / (meta["sensitivity_l2"] / math.sqrt(2 * 0.7)) - 1) < 1e-3, meta["noise_sd"]
+assert abs(meta["noise_sd"] / (meta["sensitivity_l2"] / math.sqrt(2 * 0.6)) - 1) < 1e-3, meta["noise_sd"]
 assert meta["bounds"]["k_conversion_value_cents"] == [0, 300000]
 k = list(csv.DictReader(open(sys.argv[2])))
 km = json.load(open(sys.argv[2] + ".meta.json"))
@@ -80,13 +80,13 @@ check "the report is built from the DP releases alone" [ $? -eq 0 ]
 check "it states the rho each figure spent" python3 -c "
 import json; r = json.load(open('$E2E_TMP/rep.json'))
 assert r['input']['export'] is None
-assert r['dp_content_mix']['rho'] == 0.7 and r['dp_segments']['rho'] == 0.15 and r['affinity_rho'] == 0.15, r
+assert r['dp_content_mix']['rho'] == 0.6 and r['dp_segments']['rho'] == 0.15 and r['affinity_rho'] == 0.15, r
 c = r['dp_content_mix']['coefficients']
 assert [x['feature'] for x in c] == ['k_course_spend_cents', 'k_learning_minutes', 'g_watch_minutes']
 assert all(x['ci95_low'] < x['coef'] < x['ci95_high'] for x in c)"
 "$CROSSGATE" analytics report --ridge "$D/out/ridge.csv" --kmeans "$D/out/kmeans.csv" \
 	--aggregates "$D/out/affinity.csv" --policy "$D/policy.yaml" --out "$E2E_TMP/rep.html" >/dev/null 2>&1
-check "the HTML report states each figure's rho" sh -c "grep -q 'This figure spent <b>&rho; = 0.7</b>' '$E2E_TMP/rep.html' &&
+check "the HTML report states each figure's rho" sh -c "grep -q 'This figure spent <b>&rho; = 0.6</b>' '$E2E_TMP/rep.html' &&
 	grep -q 'This figure spent <b>&rho; = 0.15</b>' '$E2E_TMP/rep.html' && grep -q 'spent <b>&rho; = 0.15</b> (DP counts)' '$E2E_TMP/rep.html'"
 check "and its intervals include the DP noise" grep -q "95% interval (with the DP noise)" "$E2E_TMP/rep.html"
 printf 'row,col,value\n"1","1",5\n' >"$E2E_TMP/bad.csv"

@@ -182,7 +182,7 @@ eq "synth spent exactly its budget: 0.6 + 0.3 + 0.1" "$(spent synth)" "1.0"
 python3 - "$T/p.yaml" "$T/nobounds.yaml" <<'PY'
 import re, sys
 text = open(sys.argv[1]).read()
-new, n = re.subn(r"(name: course_spend_cents, [^}]*role: feature),\s*bounds: \[0, 500000\]\}", r"\1}", text)
+new, n = re.subn(r"(name: course_spend_cents, [^}]*role: feature),\s*bounds: \[0, 200000\]\}", r"\1}", text)
 assert n == 1, n
 open(sys.argv[2], "w").write(new)
 PY
@@ -198,9 +198,9 @@ check "... the refusal is an audit event" sh -c "'$CROSSGATE' audit show --db '$
 expect_fail "--bins out of range is a usage error" "--bins wants 2 to 100" \
 	export_ --policy "$T/p.yaml" --analyst releaser --bins 1 --out "$T/b1.csv"
 export_ --policy "$T/p.yaml" --analyst releaser --bins 4 --out "$T/b4.csv" >/dev/null 2>&1
-eq "--bins 4: course spend in 4 bins of 125000 (and '*')" \
+eq "--bins 4: course spend in 4 bins of 50000 (and '*')" \
 	"$(jget "$T/b4.csv.meta.json" '[c["bins"] for c in d["columns"] if c["name"] == "k_course_spend_cents"][0]')" \
-	"['0-124999', '125000-249999', '250000-374999', '375000-500000', '*']"
+	"['0-49999', '50000-99999', '100000-149999', '150000-200000', '*']"
 
 # --- every release made here, together ----------------------------------------------
 ALL=""
