@@ -30,14 +30,20 @@ static const char agent_usage[] =
 
 static const char agent_help[] =
 	"pack: read the partner's CSV, check every row against the partner's schema in\n"
-	"the policy, normalize and pseudonymize identifiers with the match key, drop users\n"
-	"without 'match' consent, merge duplicate rows of one user (latest consent_at\n"
-	"wins), seal each record, seal the batch key to the gateway, sign, and write\n"
-	"one batch file.  Bad rows are reported as FILE:LINE:COLUMN (name): reason and\n"
-	"skipped; with --strict any bad row fails the whole file and nothing is written.\n"
-	"Identifiers and local user ids never leave this machine.  With --state FILE\n"
-	"the agent remembers, in FILE (kept here, 0600), which tokens it sent for each\n"
-	"user id, so that a later revocation can name users by their user id.\n"
+	"the policy, normalize and pseudonymize identifiers with the match key, merge\n"
+	"duplicate rows of one user (latest consent_at wins), seal each record, seal\n"
+	"the batch key to the gateway, sign, and write one batch file.  Bad rows are\n"
+	"reported as FILE:LINE:COLUMN (name): reason and skipped; with --strict any bad\n"
+	"row fails the whole file and nothing is written.  Identifiers and local user\n"
+	"ids never leave this machine.  With --state FILE the agent remembers, in FILE\n"
+	"(kept here, 0600), which tokens and consent it sent for each user id, so that\n"
+	"a later revocation can name users by their user id.\n"
+	"A user whose latest row lacks 'match' gets no data record but a withdrawal,\n"
+	"which makes the gateway erase the user: with --state only if the user id was\n"
+	"sent before with 'match' (others are never tokenized); without --state for\n"
+	"every such user with identifiers (the agent cannot know who was sent).  With\n"
+	"--state, a user who keeps 'match' but lost another purpose also gets a\n"
+	"narrowing withdrawal that erases the older, wider records.\n"
 	"\n"
 	"revoke: write a signed revocation batch that makes the gateway erase users.\n"
 	"The CSV's header names some of the partner's identifier columns (email,\n"
@@ -89,9 +95,13 @@ agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *
 	sodium_bin2hex(hex, sizeof(hex), ctx->pack.batch_id, sizeof(ctx->pack.batch_id));
 	if (ctx->out)
 		fprintf(ctx->out, "%s: %llu rows read, %llu bad, %llu duplicate rows merged, %llu users without "
-		    "match consent dropped, %llu records packed into %s (batch %s)\n", o->input,
+		    "match consent never sent, %llu withdrawals sent (%llu lost match, %llu narrowed), %llu records "
+		    "packed into %s (batch %s)\n", o->input,
 		    (unsigned long long)ctx->pack.rows, (unsigned long long)ctx->pack.bad_rows,
-		    (unsigned long long)ctx->pack.duplicates, (unsigned long long)ctx->pack.no_match,
+		    (unsigned long long)ctx->pack.duplicates,
+		    (unsigned long long)(ctx->pack.no_match - ctx->pack.withdrawn),
+		    (unsigned long long)(ctx->pack.withdrawn + ctx->pack.narrowed),
+		    (unsigned long long)ctx->pack.withdrawn, (unsigned long long)ctx->pack.narrowed,
 		    (unsigned long long)ctx->pack.packed, o->output, hex);
 	r = 0;
 out:

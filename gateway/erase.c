@@ -1,6 +1,8 @@
 /* erase.c - see erase.h */
 #include "gateway/erase.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 
@@ -29,18 +31,32 @@ erase_schema(struct store *st, struct cg_err *err)
 	return 0;
 }
 
-/* The tombstone of one token: keyed BLAKE2b, so the table holds no token. */
+/* The tombstone of one token: keyed BLAKE2b under the tombstone subkey, so the table holds no token. */
 static void
-erase_key(const struct keyfile_key *storage, const struct token *t, unsigned char out[32])
+erase_key_sub(const unsigned char sub[32], const struct token *t, unsigned char out[32])
 {
-	unsigned char sub[32], kind = (unsigned char)t->kind;
+	unsigned char kind = (unsigned char)t->kind;
 	crypto_generichash_state h;
 
-	seal_subkey(storage->key, (const unsigned char *)erase_tombstone_ctx, sizeof(erase_tombstone_ctx) - 1, sub);
-	crypto_generichash_init(&h, sub, sizeof(sub), 32);
+	crypto_generichash_init(&h, sub, 32, 32);
 	crypto_generichash_update(&h, &kind, 1);
 	crypto_generichash_update(&h, t->value, TOKEN_LEN);
 	crypto_generichash_final(&h, out, 32);
+}
+
+static void
+erase_subkey(const struct keyfile_key *storage, unsigned char sub[32])
+{
+	seal_subkey(storage->key, (const unsigned char *)erase_tombstone_ctx, sizeof(erase_tombstone_ctx) - 1, sub);
+}
+
+static void
+erase_key(const struct keyfile_key *storage, const struct token *t, unsigned char out[32])
+{
+	unsigned char sub[32];
+
+	erase_subkey(storage, sub);
+	erase_key_sub(sub, t, out);
 	sodium_memzero(sub, sizeof(sub));
 }
 
@@ -49,7 +65,8 @@ static int
 erase_stage_schema(struct store *st, struct cg_err *err)
 {
 	if (sqlite3_exec(store_db(st), "CREATE TEMP TABLE IF NOT EXISTS erase_pending("
-	    "  kind INTEGER NOT NULL, token BLOB NOT NULL, PRIMARY KEY (kind, token)) WITHOUT ROWID;",
+	    "  kind INTEGER NOT NULL, token BLOB NOT NULL, upto INTEGER NOT NULL,"
+	    "  PRIMARY KEY (kind, token)) WITHOUT ROWID;",
 	    NULL, NULL, NULL) != SQLITE_OK)
 		return erase_dberr(st, "create the staging table", err);
 	return 0;
@@ -57,7 +74,7 @@ erase_stage_schema(struct store *st, struct cg_err *err)
 
 int
 erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t revoked_at, struct cg_err *err)
+    const struct token *tokens, size_t n, int64_t revoked_at, int64_t erase_upto, struct cg_err *err)
 {
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *stage = NULL, *tomb = NULL;
@@ -67,8 +84,8 @@ erase_tokens(struct store *st, const struct keyfile_key *storage, const char *pa
 
 	if ((r = erase_schema(st, err)) != 0 || (r = erase_stage_schema(st, err)) != 0)
 		return r;
-	if (sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO temp.erase_pending(kind, token) VALUES (?1, ?2)", -1,
-	    &stage, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(db, "INSERT INTO temp.erase_pending(kind, token, upto) VALUES (?1, ?2, ?3) "
+	    "ON CONFLICT(kind, token) DO UPDATE SET upto = max(upto, excluded.upto)", -1, &stage, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO tombstones(partner, key, revoked_at) VALUES (?1, ?2, ?3) "
 	    "ON CONFLICT(partner, key) DO UPDATE SET revoked_at = max(revoked_at, excluded.revoked_at)", -1,
 	    &tomb, NULL) != SQLITE_OK) {
@@ -82,6 +99,7 @@ erase_tokens(struct store *st, const struct keyfile_key *storage, const char *pa
 		}
 		sqlite3_bind_int(stage, 1, (int)tokens[i].kind);
 		sqlite3_bind_blob(stage, 2, tokens[i].value, TOKEN_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(stage, 3, erase_upto);
 		if (sqlite3_step(stage) != SQLITE_DONE) {
 			r = erase_dberr(st, "stage a token", err);
 			goto out;
@@ -114,9 +132,12 @@ erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_e
 	*erased = 0;
 	if ((r = erase_stage_schema(st, err)) != 0)
 		return r;
-	if (sqlite3_prepare_v2(db, "DELETE FROM records WHERE partner = ?1 AND "
-	    "(email_token IN (SELECT token FROM temp.erase_pending WHERE kind = 1) OR "
-	    " phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2))", -1, &s, NULL) != SQLITE_OK)
+	/* One pass over the partner's records; each staged token is a primary-key lookup. */
+	if (sqlite3_prepare_v2(db, "DELETE FROM records WHERE partner = ?1 AND ("
+	    "EXISTS (SELECT 1 FROM temp.erase_pending p WHERE p.kind = 1 AND p.token = records.email_token "
+	    "        AND records.consent_at <= p.upto) OR "
+	    "EXISTS (SELECT 1 FROM temp.erase_pending p WHERE p.kind = 2 AND p.token = records.phone_token "
+	    "        AND records.consent_at <= p.upto))", -1, &s, NULL) != SQLITE_OK)
 		return erase_dberr(st, "prepare", err);
 	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
 	if (sqlite3_step(s) != SQLITE_DONE) {
@@ -134,33 +155,79 @@ out:
 	return r;
 }
 
+struct erase_check {
+	struct store *st;
+	sqlite3_stmt *get;
+	unsigned char sub[32];               /* the tombstone subkey, derived once */
+	char partner[65];
+};
+
+int
+erase_check_open(struct store *st, const struct keyfile_key *storage, const char *partner, struct erase_check **out,
+    struct cg_err *err)
+{
+	struct erase_check *c;
+
+	*out = NULL;
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	c->st = st;
+	snprintf(c->partner, sizeof(c->partner), "%s", partner);
+	erase_subkey(storage, c->sub);
+	if (sqlite3_prepare_v2(store_db(st), "SELECT revoked_at FROM tombstones WHERE partner = ?1 AND key = ?2",
+	    -1, &c->get, NULL) != SQLITE_OK) {
+		erase_check_close(c);
+		return erase_dberr(st, "prepare", err);
+	}
+	*out = c;
+	return 0;
+}
+
+void
+erase_check_close(struct erase_check *c)
+{
+	if (c == NULL)
+		return;
+	sqlite3_finalize(c->get);
+	sodium_memzero(c->sub, sizeof(c->sub));
+	free(c);
+}
+
+int
+erase_check_tokens(struct erase_check *c, const struct token *tokens, size_t n, int64_t consent_at, int *revoked,
+    struct cg_err *err)
+{
+	unsigned char key[32];
+	size_t i;
+	int rc, r = 0;
+
+	*revoked = 0;
+	for (i = 0; i < n && !*revoked && r == 0; i++) {
+		erase_key_sub(c->sub, &tokens[i], key);
+		sqlite3_bind_text(c->get, 1, c->partner, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(c->get, 2, key, sizeof(key), SQLITE_STATIC);
+		rc = sqlite3_step(c->get);
+		if (rc == SQLITE_ROW && consent_at <= sqlite3_column_int64(c->get, 0))
+			*revoked = 1;
+		else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			r = erase_dberr(c->st, "read tombstones", err);
+		sqlite3_reset(c->get);
+	}
+	return r;
+}
+
 int
 erase_is_revoked(struct store *st, const struct keyfile_key *storage, const char *partner,
     const struct token *tokens, size_t n, int64_t consent_at, int *revoked, struct cg_err *err)
 {
-	sqlite3_stmt *s = NULL;
-	unsigned char key[32];
-	size_t i;
-	int r = 0, rc;
+	struct erase_check *c;
+	int r;
 
 	*revoked = 0;
-	if (sqlite3_prepare_v2(store_db(st), "SELECT revoked_at FROM tombstones WHERE partner = ?1 AND key = ?2",
-	    -1, &s, NULL) != SQLITE_OK)
-		return erase_dberr(st, "prepare", err);
-	for (i = 0; i < n && !*revoked; i++) {
-		erase_key(storage, &tokens[i], key);
-		sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(s, 2, key, sizeof(key), SQLITE_STATIC);
-		rc = sqlite3_step(s);
-		if (rc == SQLITE_ROW && consent_at <= sqlite3_column_int64(s, 0))
-			*revoked = 1;
-		else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			r = erase_dberr(st, "read tombstones", err);
-			break;
-		}
-		sqlite3_reset(s);
-	}
-	sqlite3_finalize(s);
+	if ((r = erase_check_open(st, storage, partner, &c, err)) != 0)
+		return r;
+	r = erase_check_tokens(c, tokens, n, consent_at, revoked, err);
+	erase_check_close(c);
 	return r;
 }
 

@@ -28,15 +28,21 @@ int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(
 
 /*
  * Inside the caller's transaction: record tombstones dated `revoked_at` for
- * the tokens and stage them for erasure.  Nothing is deleted until
- * erase_apply(), which deletes every staged token's records in one pass over
- * the table (a revocation of many users costs one scan, not one per user).
+ * the tokens and stage them for erasure of the records whose consent_at is
+ * at most `erase_upto` (INT64_MAX: all of them, as a revocation does; a
+ * withdrawal erases only what its consent_at supersedes, so that a newer
+ * consent already stored stays).  Nothing is deleted until erase_apply(),
+ * which deletes every staged token's records in one pass over the table (a
+ * revocation of many users costs one scan, not one per user).
  */
 int erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t revoked_at, struct cg_err *err)
+    const struct token *tokens, size_t n, int64_t revoked_at, int64_t erase_upto, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
-/* Inside the same transaction: delete `partner`'s records carrying a staged token; *erased counts them. */
+/*
+ * Inside the same transaction: delete `partner`'s records carrying a staged
+ * token with consent_at at most its erase_upto; *erased counts them.
+ */
 int erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
@@ -44,6 +50,18 @@ int erase_apply(struct store *st, const char *partner, uint64_t *erased, struct 
 int erase_is_revoked(struct store *st, const struct keyfile_key *storage, const char *partner,
     const struct token *tokens, size_t n, int64_t consent_at, int *revoked, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3, 7);
+
+/*
+ * The same check for many records of one batch: the statement prepared and
+ * the tombstone subkey derived once (erase_is_revoked does both per call).
+ * Owned by the caller of erase_check_open; close wipes the subkey.
+ */
+struct erase_check;
+int erase_check_open(struct store *st, const struct keyfile_key *storage, const char *partner,
+    struct erase_check **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+int erase_check_tokens(struct erase_check *c, const struct token *tokens, size_t n, int64_t consent_at, int *revoked,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 5);
+void erase_check_close(struct erase_check *c);
 
 /* *any = 1 if `partner` has tombstones at all (so that ingest can skip the per-record check). */
 int erase_any(struct store *st, const char *partner, int *any, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);

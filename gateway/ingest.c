@@ -7,6 +7,7 @@
 #include <time.h>
 #include <sodium.h>
 
+#include "crypto/merkle.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "gateway/erase.h"
@@ -89,11 +90,58 @@ ingest_field_check(const struct policy_partner *pp, const Crossgate__Field *f, u
 	return 0;
 }
 
+/* What the withdrawal and revocation records of one batch did, for its audit event. */
+struct ingest_tally {
+	uint64_t withdrawn;                  /* withdrawal records without match: the user is erased */
+	uint64_t narrowed;                   /* withdrawal records keeping match: older, wider records erased */
+	uint64_t receipts;                   /* records with a receipt leaf */
+	struct merkle_frontier tree;         /* over the receipt leaves, in record order */
+};
+
+/*
+ * The sealed Withdrawal of a withdrawal or revocation record (ciphertext
+ * opened with the record's associated data): its receipt leaf goes into the
+ * batch's receipt tree.  A revocation record may also be empty (no receipt).
+ */
+static int
+ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[32], const Crossgate__SealedRecord *rec,
+    const unsigned char *ad, size_t ad_len, struct pb_arena *arena, struct ingest_tally *tally, struct cg_err *err)
+{
+	Crossgate__Withdrawal *w;
+	unsigned char pt[128], leaf[MERKLE_HASH_LEN];
+	unsigned long long idx = (unsigned long long)rec->index;
+	size_t pt_len;
+	int r;
+
+	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > SEAL_TAG_LEN + sizeof(pt))
+		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal of %zu bytes", idx, rec->ciphertext.len);
+	pt_len = rec->ciphertext.len - SEAL_TAG_LEN;
+	if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len, pt,
+	    err)) != 0)
+		return cg_err_prefix(err, "record %llu", idx);
+	pb_arena_reset(arena);
+	if ((w = crossgate__withdrawal__unpack(&arena->allocator, pt_len, pt)) == NULL)
+		return cg_err_set(err, arena->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, "record %llu: malformed "
+		    "withdrawal", idx);
+	if (pol->npurposes < 32 && (w->withdrawn >> pol->npurposes) != 0)
+		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: withdraws a purpose the policy does not have", idx);
+	else if (w->receipt_leaf.len != 0 && w->receipt_leaf.len != MERKLE_HASH_LEN)
+		r = cg_err_set(err, CG_ERR_FORMAT, "record %llu: receipt leaf of %zu bytes", idx, w->receipt_leaf.len);
+	else if (w->receipt_leaf.len == MERKLE_HASH_LEN) {
+		merkle_leaf_hash(w->receipt_leaf.data, MERKLE_HASH_LEN, leaf);
+		merkle_frontier_append(&tally->tree, leaf);
+		tally->receipts++;
+	}
+	pb_arena_reset(arena);
+	return r;
+}
+
 static int
 ingest_record(struct store *st, const struct policy *pol, const struct policy_partner *pp,
     const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], int64_t batch_row,
     const Crossgate__SealedRecord *rec, unsigned char **pt, size_t *pt_cap, struct pb_arena *arena,
-    const struct keyfile_key *storage, int tombstones, int *skipped, struct cg_err *err)
+    const struct keyfile_key *storage, struct erase_check *tombstones, int *skipped, struct ingest_tally *tally,
+    struct cg_err *err)
 {
 	struct token toks[SEAL_TOKENS_MAX];
 	unsigned char ad[SEAL_AD_MAX], seen[POLICY_COLUMNS_MAX];
@@ -123,27 +171,45 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 	}
 	*skipped = 0;
 	if (hdr->kind == BATCH_KIND_REVOCATION) {
-		unsigned char none[1];
-
-		/* A revocation record names a user by its tokens; its sealed payload is empty. */
-		if (rec->consent_bits != 0 || rec->ciphertext.len != SEAL_TAG_LEN)
+		/* A revocation record names a user by its tokens; its sealed payload is empty or a receipt. */
+		if (rec->consent_bits != 0 || rec->withdrawal)
 			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: not a revocation record", idx);
 		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, 0,
 		    rec->consent_at, toks, rec->n_tokens)) != 0)
 			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
-		if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len,
-		    none, err)) != 0)
-			return cg_err_prefix(err, "record %llu", idx);
-		if ((r = erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at, err)) != 0)
+		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, arena, tally, err)) != 0)
 			return r;
-		return 0;
+		return erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at, INT64_MAX, err);
+	}
+	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
+		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
+		    "have", idx);
+	if (rec->withdrawal) {
+		int64_t at = rec->consent_at;
+
+		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
+		    rec->consent_at, toks, rec->n_tokens)) != 0)
+			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
+		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, arena, tally, err)) != 0)
+			return r;
+		if (at == INT64_MIN)
+			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal time out of range", idx);
+		/*
+		 * Without match the user goes, as in a revocation dated consent_at;
+		 * with match a data record dated consent_at stays (in this batch or
+		 * another), and everything older, which consented more widely, goes.
+		 */
+		if (rec->consent_bits & match_bit)
+			tally->narrowed++;
+		else
+			tally->withdrawn++;
+		if (rec->consent_bits & match_bit)
+			at--;
+		return erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, at, at, err);
 	}
 	if (!(rec->consent_bits & match_bit))
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
 		    "the partner", idx);
-	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
-		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
-		    "have", idx);
 	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > BATCH_RECORD_MAX)
 		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: ciphertext of %zu bytes", idx,
 		    rec->ciphertext.len);
@@ -184,8 +250,8 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		}
 	}
 	/* A user the partner revoked stays erased, whatever older batch arrives later. */
-	if (tombstones && ((r = erase_is_revoked(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at,
-	    skipped, err)) != 0 || *skipped))
+	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, toks, rec->n_tokens, rec->consent_at, skipped,
+	    err)) != 0 || *skipped))
 		goto out;
 	memset(&sr, 0, sizeof(sr));
 	sr.batch = batch_row;
@@ -283,16 +349,22 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	Crossgate__SealedRecord *rec = NULL;
 	struct pb_arena arena;
 	Crossgate__AuditEvent ev;
-	Crossgate__AuditEvent__CountsEntry ce[2], *cev[2];
+	Crossgate__AuditEvent__CountsEntry ce[5], *cev[5];
+	struct ingest_tally tally;
+	unsigned char root[MERKLE_HASH_LEN];
 	unsigned char digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN], *pt = NULL;
 	char want[17], got[17], reason[CG_ERR_MSG_MAX];
 	size_t pt_cap = 0;
 	uint64_t count = 0, n = 0, nskipped = 0, erased = 0;
 	int64_t batch_row;
-	int r, exists, in_txn = 0, have_digest = 0, skipped = 0, revocation, tombstones = 0;
+	uint64_t withdrawals;
+	struct erase_check *tombstones = NULL;
+	int r, exists, in_txn = 0, have_digest = 0, skipped = 0, revocation, any = 0, rec_withdrawal;
 	size_t i;
 
 	memset(result, 0, sizeof(*result));
+	memset(&tally, 0, sizeof(tally));
+	merkle_frontier_init(&tally.tree);
 	sodium_memzero(batch_key, sizeof(batch_key));
 	if (pb_arena_init(&arena, 4 * BATCH_RECORD_MAX) != 0) {
 		if (f != NULL)
@@ -391,7 +463,8 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	if ((r = store_begin(st, err)) != 0)
 		goto out;
 	in_txn = 1;
-	if ((r = erase_any(st, pp->id, &tombstones, err)) != 0)
+	if ((r = erase_any(st, pp->id, &any, err)) != 0 ||
+	    (any && (r = erase_check_open(st, keys->storage, pp->id, &tombstones, err)) != 0))
 		goto out;
 	if ((r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
 	    (int64_t)time(NULL), wrapped, sizeof(wrapped), &batch_row, err)) != 0)
@@ -402,8 +475,9 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 			break;
 		if (r < 0)
 			goto reject_in_txn;
+		rec_withdrawal = rec->withdrawal;
 		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, keys->storage,
-		    tombstones, &skipped, err);
+		    tombstones, &skipped, &tally, err);
 		rec = NULL;   /* owned by the reader */
 		if (r == CG_ERR_DB || r == CG_ERR_NOMEM)
 			goto out;
@@ -413,12 +487,13 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		}
 		if (skipped)
 			nskipped++;
-		else
+		else if (!rec_withdrawal)
 			n++;
 	}
 	revocation = hdr->kind == BATCH_KIND_REVOCATION;
+	withdrawals = tally.withdrawn + tally.narrowed;
 	/* Every named user's records go in one pass, inside this transaction. */
-	if (revocation && (r = erase_apply(st, pp->id, &erased, err)) != 0)
+	if ((revocation || withdrawals > 0) && (r = erase_apply(st, pp->id, &erased, err)) != 0)
 		goto out;
 	ingest_event_init(&ev, pol, revocation ? "revoke" : "ingest", "ok");
 	ev.partner_id = hdr->partner_id;
@@ -426,7 +501,7 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	ev.batch_digest.data = digest;
 	ev.batch_digest.len = 32;
 	/* Counts only: how many were erased, never which. */
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 5; i++) {
 		crossgate__audit_event__counts_entry__init(&ce[i]);
 		cev[i] = &ce[i];
 	}
@@ -436,6 +511,22 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	ce[1].value = revocation ? erased : nskipped;
 	ev.counts = cev;
 	ev.n_counts = 2;
+	if (!revocation && withdrawals > 0) {
+		/* Withdrawals in a data batch: how many, and how many records they erased; never whose. */
+		ce[2].key = (char *)"withdrawn";
+		ce[2].value = tally.withdrawn;
+		ce[3].key = (char *)"narrowed";
+		ce[3].value = tally.narrowed;
+		ce[4].key = (char *)"erased";
+		ce[4].value = erased;
+		ev.n_counts = 5;
+	}
+	if (tally.receipts > 0) {
+		/* Users check their receipts against this root (agent/receipt.h). */
+		merkle_frontier_root(&tally.tree, root);
+		ev.receipt_root.data = root;
+		ev.receipt_root.len = sizeof(root);
+	}
 	if ((r = audit_append(a, &ev, err)) != 0)
 		goto out;
 	if ((r = store_commit(st, err)) != 0)
@@ -446,8 +537,10 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	result->revoked_users = revocation ? n : 0;
 	result->erased = erased;
 	result->skipped_revoked = nskipped;
+	result->withdrawn = tally.withdrawn;
+	result->narrowed = tally.narrowed;
 	/* The WAL still holds the erased pages until it is checkpointed and truncated. */
-	if (revocation && (r = store_checkpoint(st, err)) != 0)
+	if ((revocation || withdrawals > 0) && (r = store_checkpoint(st, err)) != 0)
 		goto out;
 	r = 0;
 	goto out;
@@ -466,6 +559,7 @@ out:
 		sodium_memzero(pt, pt_cap);
 	free(pt);
 	pb_arena_free(&arena);
+	erase_check_close(tombstones);
 	sodium_memzero(batch_key, sizeof(batch_key));
 	batch_reader_free(br);
 	return r;
