@@ -9,6 +9,7 @@
 
 #include "base/csvfile.h"
 #include "agent/sealer.h"
+#include "agent/receipt.h"
 #include "agent/state.h"
 #include "base/normalize.h"
 #include "crypto/merkle.h"
@@ -483,6 +484,25 @@ pack_remembered(struct pack_ctx *c, struct agent_state *state, const struct pack
 	return 0;
 }
 
+/* The receipt leaf of a withdrawal (NULL without --receipts): the row's email, else its phone. */
+static int
+pack_receipt(struct pack_ctx *c, struct receipt_batch *rb, const struct pack_row *pr, uint32_t withdrawn,
+    unsigned char leaf[RECEIPT_LEAF_LEN], const unsigned char **out, struct cg_err *err)
+{
+	int k = pr->has_id[0] ? 0 : 1;
+	int r;
+
+	*out = NULL;
+	if (rb == NULL)
+		return 0;
+	if ((r = receipt_batch_add(rb, pr->uid_len ? (const char *)c->ids.p + pr->uid_off : NULL, pr->uid_len, pr->line,
+	    k == 0 ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE, (const char *)c->ids.p + pr->id_off[k], pr->id_len[k],
+	    withdrawn, pr->consent_at, leaf, err)) != 0)
+		return r;
+	*out = leaf;
+	return 0;
+}
+
 static int
 pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 {
@@ -492,10 +512,12 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 	struct sealer sl = { 0 };
 	struct token_ctx *tctx = NULL;
 	struct agent_state *state = NULL;
-	unsigned char ct[8192 + SEAL_TAG_LEN];
+	struct receipt_batch *rb = NULL;
+	const unsigned char *leafp;
+	unsigned char ct[8192 + SEAL_TAG_LEN], leaf[RECEIPT_LEAF_LEN];
 	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
 	uint32_t all = pol->npurposes >= 32 ? UINT32_MAX : (1u << pol->npurposes) - 1;
-	uint32_t prev_bits;
+	uint32_t prev_bits, lost;
 	int64_t prev_at;
 	uint64_t index = 0, packed = 0;
 	size_t i, nt, nprev;
@@ -506,6 +528,8 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 		goto out;
 	if (o->state != NULL && ((r = agent_state_open(o->state, &state, err)) != 0 ||
 	    (r = agent_state_begin(state, err)) != 0))
+		goto out;
+	if (o->receipts != NULL && (r = receipt_batch_new(o->receipts, pol, c->pp->id, BATCH_KIND_DATA, &rb, err)) != 0)
 		goto out;
 	for (i = 0; i < c->nrows; i++) {
 		struct pack_row *pr = &c->rows[i];
@@ -531,8 +555,9 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 				continue;
 			if (!known && (r = pack_tokens(c, tctx, pr, prev, &nprev, err)) != 0)
 				goto out;
-			if ((r = pack_withdrawal(c, &sl, index, pr, prev, nprev, (known ? prev_bits : all) &
-			    ~pr->consent_bits, NULL, err)) != 0)
+			lost = (known ? prev_bits : all) & ~pr->consent_bits;
+			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
+			    (r = pack_withdrawal(c, &sl, index, pr, prev, nprev, lost, leafp, err)) != 0)
 				goto out;
 			if (known && (r = agent_state_consent_put(state, c->pp->id, uid, pr->uid_len, pr->consent_bits,
 			    pr->consent_at, err)) != 0)
@@ -550,8 +575,9 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 		/* A user sent before who lost a purpose: the older, wider records go (a narrowing withdrawal). */
 		if (known && (prev_bits & match_bit) && (prev_bits & ~pr->consent_bits & all) != 0 &&
 		    pr->consent_at > prev_at) {
-			if ((r = pack_withdrawal(c, &sl, index, pr, prev, nprev, prev_bits & ~pr->consent_bits, NULL,
-			    err)) != 0)
+			lost = prev_bits & ~pr->consent_bits;
+			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
+			    (r = pack_withdrawal(c, &sl, index, pr, prev, nprev, lost, leafp, err)) != 0)
 				goto out;
 			stats->narrowed++;
 			index++;
@@ -569,10 +595,19 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 		goto out;
 	memcpy(stats->batch_id, sl.batch_id, sizeof(stats->batch_id));
 	stats->packed = packed;
+	/* Receipts last: their tree paths need every leaf of the batch. */
+	if (rb != NULL) {
+		if ((r = receipt_batch_write(rb, sl.batch_id, err)) != 0) {
+			cg_err_prefix(err, "the batch %s is written but its receipts are not: pack again", o->output);
+			goto out;
+		}
+		stats->receipts = receipt_batch_count(rb);
+	}
 	r = 0;
 out:
 	sodium_memzero(toks, sizeof(toks));
 	sodium_memzero(prev, sizeof(prev));
+	receipt_batch_free(rb);
 	sealer_close(&sl);
 	agent_state_close(state);   /* an uncommitted transaction is rolled back */
 	token_ctx_free(tctx);

@@ -48,6 +48,7 @@ struct pack_opts {
 	uint64_t report_max;                /* print at most this many bad-row lines (0: all) */
 	int progress;                       /* print a progress line on stderr */
 	const char *state;                  /* agent state file (state.h) to remember user id -> tokens, or NULL */
+	const char *receipts;               /* directory for the withdrawals' receipts (receipt.h), or NULL */
 };
 
 struct pack_stats {
@@ -58,6 +59,7 @@ struct pack_stats {
 	uint64_t withdrawn;                 /* of those, users sent a withdrawal (the rest: never sent, never tokenized) */
 	uint64_t narrowed;                  /* users keeping `match` who lost another purpose: narrowing withdrawals */
 	uint64_t packed;                    /* data records written */
+	uint64_t receipts;                  /* receipt files written (one per withdrawal, with `receipts`) */
 	unsigned char batch_id[16];
 	unsigned char digest[32];
 };

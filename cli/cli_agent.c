@@ -22,8 +22,10 @@
 static const char agent_usage[] =
 	"crossgate agent pack --policy FILE --partner ID --input CSV --out BATCH\n"
 	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--strict] [--state FILE]\n"
+	"                     [--receipts DIR]\n"
 	"       crossgate agent revoke --policy FILE --partner ID --input CSV --out BATCH\n"
 	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--state FILE]\n"
+	"                     [--receipts DIR]\n"
 	"       crossgate agent push " CLI_CLIENT_USAGE "\n"
 	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)\n"
 	"       crossgate agent stats " CLI_CLIENT_USAGE;
@@ -44,6 +46,11 @@ static const char agent_help[] =
 	"every such user with identifiers (the agent cannot know who was sent).  With\n"
 	"--state, a user who keeps 'match' but lost another purpose also gets a\n"
 	"narrowing withdrawal that erases the older, wider records.\n"
+	"With --receipts DIR every withdrawal (and, for revoke, every user named by an\n"
+	"identifier) gets a receipt, DIR/BATCHID-USERID.receipt (or -line-N), one line\n"
+	"that fits a QR code: hand it to the user.  Once the gateway has ingested the\n"
+	"batch, 'crossgate receipt attach' adds the proof from the gateway's signed log;\n"
+	"the user then checks it offline with 'crossgate receipt verify'.\n"
 	"\n"
 	"revoke: write a signed revocation batch that makes the gateway erase users.\n"
 	"The CSV's header names some of the partner's identifier columns (email,\n"
@@ -72,7 +79,7 @@ agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *
 	char hex[33];
 	int r = 1;
 
-	if (cli_load_policy(policy, &pol) != 0 ||
+	if ((o->receipts != NULL && cli_mkdir(o->receipts, 0700) != 0) || cli_load_policy(policy, &pol) != 0 ||
 	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
 	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
 	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
@@ -103,6 +110,9 @@ agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *
 		    (unsigned long long)(ctx->pack.withdrawn + ctx->pack.narrowed),
 		    (unsigned long long)ctx->pack.withdrawn, (unsigned long long)ctx->pack.narrowed,
 		    (unsigned long long)ctx->pack.packed, o->output, hex);
+	if (ctx->out && o->receipts != NULL)
+		fprintf(ctx->out, "%s: %llu receipts written to %s\n", o->input, (unsigned long long)ctx->pack.receipts,
+		    o->receipts);
 	r = 0;
 out:
 	policy_free(pol);
@@ -124,7 +134,7 @@ agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, con
 	char hex[33];
 	int r = 1;
 
-	if (cli_load_policy(policy, &pol) != 0 ||
+	if ((po->receipts != NULL && cli_mkdir(po->receipts, 0700) != 0) || cli_load_policy(policy, &pol) != 0 ||
 	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
 	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
 	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
@@ -138,6 +148,7 @@ agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, con
 	o.sign = sign;
 	o.gateway = gw;
 	o.state = po->state;
+	o.receipts = po->receipts;
 	o.now = (int64_t)time(NULL);
 	cg_err_clear(&err);
 	if (revoke_pack(&o, &rs, &err) != 0) {
@@ -148,6 +159,10 @@ agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, con
 	if (ctx->out)
 		fprintf(ctx->out, "%s: %llu users to erase, revocation batch %s written to %s\n", o.input,
 		    (unsigned long long)rs.users, hex, o.output);
+	if (ctx->out && o.receipts != NULL)
+		fprintf(ctx->out, "%s: %llu receipts written to %s (%llu users named by user id only have no "
+		    "identifier to bind a receipt to)\n", o.input, (unsigned long long)rs.receipts, o.receipts,
+		    (unsigned long long)rs.no_receipt);
 	r = 0;
 out:
 	policy_free(pol);
@@ -236,7 +251,8 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
 		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' }, { "retries", required_argument, NULL, 'r' },
-		{ "state", required_argument, NULL, 'T' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+		{ "state", required_argument, NULL, 'T' }, { "receipts", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct pack_opts o;
 	struct push_opts po;
 	const char *policy = NULL, *mp = NULL, *sp = NULL, *gp = NULL, *sub;
@@ -257,6 +273,7 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		case 'g': gp = optarg; break;
 		case 'S': o.strict = 1; break;
 		case 'T': o.state = optarg; break;
+		case 'R': o.receipts = optarg; break;
 		case 'G': po.client.gateway = optarg; break;
 		case 'C': po.client.ca = optarg; break;
 		case 'c': po.client.cert = optarg; break;

@@ -1,0 +1,557 @@
+/* receipt.c - see receipt.h */
+#include "agent/receipt.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+#include "base/normalize.h"
+#include "base/outfile.h"
+#include "crypto/merkle.h"
+#include "crypto/token.h"
+
+static const char receipt_domain[] = "crossgate receipt v1\n";
+
+#define RECEIPT_WITHDRAWN_MAX 255
+
+void
+receipt_leaf(const unsigned char nonce[RECEIPT_NONCE_LEN], uint32_t id_kind, int64_t withdrawn_at,
+    const char *withdrawn, const char *normalized, size_t len, unsigned char leaf[RECEIPT_LEAF_LEN])
+{
+	crypto_hash_sha256_state h;
+	unsigned char kind = (unsigned char)id_kind, at[8], wlen;
+	size_t n = strlen(withdrawn);
+	uint64_t u = (uint64_t)withdrawn_at;
+	int i;
+
+	if (n > RECEIPT_WITHDRAWN_MAX)
+		n = RECEIPT_WITHDRAWN_MAX;
+	wlen = (unsigned char)n;
+	for (i = 7; i >= 0; i--, u >>= 8)
+		at[i] = (unsigned char)(u & 0xff);
+	crypto_hash_sha256_init(&h);
+	crypto_hash_sha256_update(&h, (const unsigned char *)receipt_domain, sizeof(receipt_domain) - 1);
+	crypto_hash_sha256_update(&h, nonce, RECEIPT_NONCE_LEN);
+	crypto_hash_sha256_update(&h, &kind, 1);
+	crypto_hash_sha256_update(&h, at, sizeof(at));
+	crypto_hash_sha256_update(&h, &wlen, 1);
+	crypto_hash_sha256_update(&h, (const unsigned char *)withdrawn, n);
+	crypto_hash_sha256_update(&h, (const unsigned char *)normalized, len);
+	crypto_hash_sha256_final(&h, leaf);
+	sodium_memzero(&h, sizeof(h));
+}
+
+/* The purposes of `bits`, by name, joined by ',' (policy order). */
+static void
+receipt_purposes(const struct policy *pol, uint32_t bits, char out[RECEIPT_WITHDRAWN_MAX + 1])
+{
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < pol->npurposes && i < 32; i++) {
+		if (!(bits & (1u << i)))
+			continue;
+		n += (size_t)snprintf(out + n, RECEIPT_WITHDRAWN_MAX + 1 - n, "%s%s", n ? "," : "", pol->purposes[i]);
+		if (n >= RECEIPT_WITHDRAWN_MAX) {
+			out[RECEIPT_WITHDRAWN_MAX] = '\0';
+			break;
+		}
+	}
+}
+
+/* The names of a receipt's withdrawn purposes joined by ',', as the leaf hashes them. */
+static void
+receipt_join(const Crossgate__Receipt *r, char out[RECEIPT_WITHDRAWN_MAX + 1])
+{
+	size_t i, n = 0;
+
+	out[0] = '\0';
+	for (i = 0; i < r->n_withdrawn && n < RECEIPT_WITHDRAWN_MAX; i++)
+		n += (size_t)snprintf(out + n, RECEIPT_WITHDRAWN_MAX + 1 - n, "%s%s", n ? "," : "", r->withdrawn[i]);
+	if (n > RECEIPT_WITHDRAWN_MAX)
+		out[RECEIPT_WITHDRAWN_MAX] = '\0';
+}
+
+/* ---- the agent's side ------------------------------------------------------ */
+
+struct receipt_entry {
+	char name[72];
+	uint32_t id_kind;
+	uint32_t withdrawn;
+	int64_t at;
+	unsigned char nonce[RECEIPT_NONCE_LEN];
+};
+
+struct receipt_batch {
+	char *dir;
+	const struct policy *pol;
+	char partner[65];
+	uint32_t batch_kind;
+	struct receipt_entry *e;
+	unsigned char (*leaves)[MERKLE_HASH_LEN];   /* merkle_leaf_hash of each receipt leaf */
+	size_t n, cap;
+};
+
+int
+receipt_batch_new(const char *dir, const struct policy *pol, const char *partner, uint32_t batch_kind,
+    struct receipt_batch **out, struct cg_err *err)
+{
+	struct receipt_batch *rb;
+
+	*out = NULL;
+	if ((rb = calloc(1, sizeof(*rb))) == NULL || (rb->dir = strdup(dir)) == NULL) {
+		free(rb);
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	}
+	rb->pol = pol;
+	rb->batch_kind = batch_kind;
+	snprintf(rb->partner, sizeof(rb->partner), "%s", partner);
+	*out = rb;
+	return 0;
+}
+
+void
+receipt_batch_free(struct receipt_batch *rb)
+{
+	if (rb == NULL)
+		return;
+	if (rb->e != NULL)
+		sodium_memzero(rb->e, rb->cap * sizeof(*rb->e));
+	free(rb->e);
+	free(rb->leaves);
+	free(rb->dir);
+	free(rb);
+}
+
+uint64_t
+receipt_batch_count(const struct receipt_batch *rb)
+{
+	return rb->n;
+}
+
+/* A user id is a file name only if it is plainly one; anything else is named by its line. */
+static int
+receipt_safe_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	return n > 0 && n <= 64 && s[0] != '.' && s[0] != '-' &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == n;
+}
+
+int
+receipt_batch_add(struct receipt_batch *rb, const char *uid, size_t uid_len, uint64_t line, uint32_t id_kind,
+    const char *normalized, size_t len, uint32_t withdrawn, int64_t withdrawn_at, unsigned char leaf[RECEIPT_LEAF_LEN],
+    struct cg_err *err)
+{
+	struct receipt_entry *e;
+	char names[RECEIPT_WITHDRAWN_MAX + 1], name[72];
+
+	name[0] = '\0';
+	if (uid != NULL && uid_len > 0 && uid_len <= 64) {
+		memcpy(name, uid, uid_len);
+		name[uid_len] = '\0';
+	}
+	if (!receipt_safe_name(name))
+		snprintf(name, sizeof(name), "line-%llu", (unsigned long long)line);
+	if (rb->n == rb->cap) {
+		size_t ncap = rb->cap ? rb->cap * 2 : 64;
+		struct receipt_entry *ne = malloc(ncap * sizeof(*ne));
+		unsigned char (*nl)[MERKLE_HASH_LEN] = realloc(rb->leaves, ncap * sizeof(*nl));
+
+		if (nl != NULL)
+			rb->leaves = nl;
+		if (ne == NULL || nl == NULL) {
+			free(ne);
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		}
+		/* copied by hand so that the old nonces are wiped */
+		if (rb->n)
+			memcpy(ne, rb->e, rb->n * sizeof(*ne));
+		if (rb->e != NULL)
+			sodium_memzero(rb->e, rb->cap * sizeof(*rb->e));
+		free(rb->e);
+		rb->e = ne;
+		rb->cap = ncap;
+	}
+	e = &rb->e[rb->n];
+	memset(e, 0, sizeof(*e));
+	snprintf(e->name, sizeof(e->name), "%s", name);
+	e->id_kind = id_kind;
+	e->withdrawn = withdrawn;
+	e->at = withdrawn_at;
+	randombytes_buf(e->nonce, sizeof(e->nonce));
+	receipt_purposes(rb->pol, withdrawn, names);
+	receipt_leaf(e->nonce, id_kind, withdrawn_at, names, normalized, len, leaf);
+	merkle_leaf_hash(leaf, RECEIPT_LEAF_LEN, rb->leaves[rb->n]);
+	rb->n++;
+	return 0;
+}
+
+int
+receipt_write(const char *path, const Crossgate__Receipt *r, struct cg_err *err)
+{
+	struct outfile of = { 0 };
+	unsigned char *buf = NULL;
+	char *text = NULL;
+	size_t len = crossgate__receipt__get_packed_size(r), tlen;
+	int rc;
+
+	tlen = sodium_base64_encoded_len(len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	if ((buf = malloc(len + 1)) == NULL || (text = malloc(tlen)) == NULL) {
+		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	crossgate__receipt__pack(r, buf);
+	sodium_bin2base64(text, tlen, buf, len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	if ((rc = outfile_open(&of, path, 0600, err)) != 0)
+		goto out;
+	if (fprintf(of.f, "%s%s\n", RECEIPT_PREFIX, text) < 0) {
+		outfile_abort(&of);
+		rc = cg_err_set(err, CG_ERR_IO, "cannot write receipt %s", path);
+		goto out;
+	}
+	rc = outfile_commit(&of, err);
+out:
+	if (buf != NULL)
+		sodium_memzero(buf, len);
+	free(buf);
+	free(text);
+	return rc;
+}
+
+int
+receipt_batch_write(struct receipt_batch *rb, const unsigned char batch_id[16], struct cg_err *err)
+{
+	Crossgate__Receipt r;
+	unsigned char proof[MERKLE_PROOF_MAX][MERKLE_HASH_LEN];
+	ProtobufCBinaryData path[MERKLE_PROOF_MAX];
+	char hex[33], names[RECEIPT_WITHDRAWN_MAX + 1], *np[32], *file = NULL;
+	const struct normalize_email_rules *er = &rb->pol->email;
+	size_t i, j, plen, nn;
+	int rc = 0;
+
+	sodium_bin2hex(hex, sizeof(hex), batch_id, 16);
+	if ((file = malloc(strlen(rb->dir) + 120)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	for (i = 0; i < rb->n && rc == 0; i++) {
+		const struct receipt_entry *e = &rb->e[i];
+
+		if ((rc = merkle_inclusion_proof((const unsigned char (*)[MERKLE_HASH_LEN])rb->leaves, rb->n, i, proof,
+		    &plen, err)) != 0)
+			break;
+		crossgate__receipt__init(&r);
+		r.format = (char *)RECEIPT_FORMAT;
+		r.partner_id = rb->partner;
+		r.batch_id.data = (uint8_t *)batch_id;
+		r.batch_id.len = 16;
+		r.batch_kind = rb->batch_kind;
+		receipt_purposes(rb->pol, e->withdrawn, names);
+		/* split the joined names back into the repeated field (names never hold ',') */
+		for (nn = 0, j = 0; names[0] != '\0' && nn < 32;) {
+			np[nn++] = names + j;
+			while (names[j] != '\0' && names[j] != ',')
+				j++;
+			if (names[j] == '\0')
+				break;
+			names[j++] = '\0';
+		}
+		r.withdrawn = np;
+		r.n_withdrawn = nn;
+		r.withdrawn_at = e->at;
+		r.id_kind = (Crossgate__IdKind)e->id_kind;
+		r.nonce.data = (uint8_t *)e->nonce;
+		r.nonce.len = RECEIPT_NONCE_LEN;
+		r.leaf_index = i;
+		r.tree_size = rb->n;
+		for (j = 0; j < plen; j++) {
+			path[j].data = proof[j];
+			path[j].len = MERKLE_HASH_LEN;
+		}
+		r.path = path;
+		r.n_path = plen;
+		r.gmail_dots = er->gmail_dots != 0;
+		r.plus_tags = er->plus_tags != 0;
+		r.plus_tags_all = er->plus_tags_all != 0;
+		r.googlemail = er->googlemail != 0;
+		r.default_country = (char *)rb->pol->default_country;
+		snprintf(file, strlen(rb->dir) + 120, "%s/%s-%s.receipt", rb->dir, hex, e->name);
+		rc = receipt_write(file, &r, err);
+	}
+	free(file);
+	return rc;
+}
+
+/* ---- reading, proving, attaching ------------------------------------------ */
+
+int
+receipt_read(const char *path, Crossgate__Receipt **out, struct cg_err *err)
+{
+	FILE *f;
+	char *text = NULL;
+	unsigned char *bin = NULL;
+	size_t len = 0, blen = 0, plen = strlen(RECEIPT_PREFIX);
+	int rc = 0;
+
+	*out = NULL;
+	if ((f = fopen(path, "rb")) == NULL)
+		return cg_err_set(err, CG_ERR_IO, "cannot open receipt %s: %s", path, strerror(errno));
+	if ((text = malloc(RECEIPT_FILE_MAX + 1)) == NULL || (bin = malloc(RECEIPT_FILE_MAX)) == NULL) {
+		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	len = fread(text, 1, RECEIPT_FILE_MAX + 1, f);
+	if (ferror(f) || len > RECEIPT_FILE_MAX) {
+		rc = cg_err_set(err, len > RECEIPT_FILE_MAX ? CG_ERR_LIMIT : CG_ERR_IO, "receipt %s: %s", path,
+		    len > RECEIPT_FILE_MAX ? "larger than 512 KiB" : "read error");
+		goto out;
+	}
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
+		len--;
+	text[len] = '\0';
+	if (len < plen || memcmp(text, RECEIPT_PREFIX, plen) != 0 ||
+	    sodium_base642bin(bin, RECEIPT_FILE_MAX, text + plen, len - plen, NULL, &blen, NULL,
+	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
+		rc = cg_err_set(err, CG_ERR_FORMAT, "receipt %s: not a crossgate receipt (one line: %s and base64url)",
+		    path, RECEIPT_PREFIX);
+		goto out;
+	}
+	if ((*out = crossgate__receipt__unpack(NULL, blen, bin)) == NULL ||
+	    (*out)->format == NULL || strcmp((*out)->format, RECEIPT_FORMAT) != 0) {
+		if (*out != NULL)
+			crossgate__receipt__free_unpacked(*out, NULL);
+		*out = NULL;
+		rc = cg_err_set(err, CG_ERR_FORMAT, "receipt %s: not a %s message", path, RECEIPT_FORMAT);
+	}
+out:
+	fclose(f);
+	free(text);
+	free(bin);
+	return rc;
+}
+
+struct receipt_find {
+	const unsigned char *batch_id;
+	uint64_t seq;
+	int found;
+};
+
+static int
+receipt_find_cb(uint64_t seq, const unsigned char *event, size_t len, int erased, void *arg)
+{
+	struct receipt_find *rf = arg;
+	Crossgate__AuditEvent *ev;
+
+	if (erased || (ev = crossgate__audit_event__unpack(NULL, len, event)) == NULL)
+		return 0;
+	if (ev->batch_id.len == 16 && memcmp(ev->batch_id.data, rf->batch_id, 16) == 0 &&
+	    ev->receipt_root.len == MERKLE_HASH_LEN && ev->outcome != NULL && strcmp(ev->outcome, "ok") == 0) {
+		rf->seq = seq;
+		rf->found = 1;
+	}
+	crossgate__audit_event__free_unpacked(ev, NULL);
+	return rf->found;
+}
+
+int
+receipt_prove_batch(struct store *st, const unsigned char batch_id[16], unsigned char **proof, size_t *len,
+    struct cg_err *err)
+{
+	struct receipt_find rf = { batch_id, 0, 0 };
+	char hex[33];
+	int r;
+
+	*proof = NULL;
+	*len = 0;
+	if ((r = audit_walk(st, 0, receipt_find_cb, &rf, err)) < 0)
+		return r;
+	if (!rf.found) {
+		sodium_bin2hex(hex, sizeof(hex), batch_id, 16);
+		return cg_err_set(err, CG_ERR_NOTFOUND, "the log has no committed event of batch %s with a receipt root "
+		    "(not ingested yet, or packed without receipts)", hex);
+	}
+	return audit_prove(st, rf.seq, proof, len, err);
+}
+
+/* The proof's event, unpacked, if it commits the receipt's batch; CG_ERR_VERIFY otherwise. */
+static int
+receipt_event(const Crossgate__Receipt *r, const struct audit_proof *p, Crossgate__AuditEvent **out,
+    struct cg_err *err)
+{
+	Crossgate__AuditEvent *ev;
+
+	*out = NULL;
+	if (p->erased || p->event == NULL)
+		return cg_err_set(err, CG_ERR_VERIFY, "the proven audit event was erased for retention: its receipt "
+		    "root can no longer be read");
+	if ((ev = crossgate__audit_event__unpack(NULL, p->event_len, p->event)) == NULL)
+		return cg_err_set(err, CG_ERR_FORMAT, "the proven audit event does not parse");
+	if (ev->batch_id.len != 16 || r->batch_id.len != 16 || memcmp(ev->batch_id.data, r->batch_id.data, 16) != 0) {
+		crossgate__audit_event__free_unpacked(ev, NULL);
+		return cg_err_set(err, CG_ERR_VERIFY, "the audit proof is for another batch than the receipt's");
+	}
+	if (ev->partner_id == NULL || r->partner_id == NULL || strcmp(ev->partner_id, r->partner_id) != 0 ||
+	    ev->outcome == NULL || strcmp(ev->outcome, "ok") != 0 || ev->receipt_root.len != MERKLE_HASH_LEN) {
+		crossgate__audit_event__free_unpacked(ev, NULL);
+		return cg_err_set(err, CG_ERR_VERIFY, "the audit event does not commit this partner's batch with a "
+		    "receipt root");
+	}
+	*out = ev;
+	return 0;
+}
+
+int
+receipt_attach(const char *path, const unsigned char *proof, size_t len, struct cg_err *err)
+{
+	Crossgate__Receipt *r = NULL;
+	Crossgate__AuditEvent *ev = NULL;
+	struct audit_proof *p = NULL;
+	int rc;
+
+	if ((rc = receipt_read(path, &r, err)) != 0)
+		return rc;
+	if ((rc = audit_proof_parse(proof, len, &p, err)) != 0 || (rc = receipt_event(r, p, &ev, err)) != 0) {
+		cg_err_prefix(err, "receipt %s", path);
+		goto out;
+	}
+	r->audit_proof.data = (uint8_t *)proof;
+	r->audit_proof.len = len;
+	rc = receipt_write(path, r, err);
+	r->audit_proof.data = NULL;   /* borrowed: not freed with the receipt */
+	r->audit_proof.len = 0;
+out:
+	if (ev != NULL)
+		crossgate__audit_event__free_unpacked(ev, NULL);
+	audit_proof_free(p);
+	crossgate__receipt__free_unpacked(r, NULL);
+	return rc;
+}
+
+/* ---- the user's side --------------------------------------------------------- */
+
+static int
+receipt_normalize(const Crossgate__Receipt *r, const char *identifier, char out[NORMALIZE_EMAIL_MAX + 1],
+    struct cg_err *err)
+{
+	struct normalize_email_rules er;
+	struct cg_err sub;
+	int rc;
+
+	cg_err_clear(&sub);
+	if (r->id_kind == CROSSGATE__ID_KIND__ID_KIND_EMAIL) {
+		memset(&er, 0, sizeof(er));
+		er.gmail_dots = r->gmail_dots;
+		er.plus_tags = r->plus_tags;
+		er.plus_tags_all = r->plus_tags_all;
+		er.googlemail = r->googlemail;
+		rc = normalize_email(identifier, strlen(identifier), &er, out, NORMALIZE_EMAIL_MAX + 1, &sub);
+	} else if (r->id_kind == CROSSGATE__ID_KIND__ID_KIND_PHONE) {
+		rc = normalize_phone(identifier, strlen(identifier), r->default_country ? r->default_country : "",
+		    out, NORMALIZE_EMAIL_MAX + 1, &sub);
+	} else {
+		return cg_err_set(err, CG_ERR_FORMAT, "the receipt names no identifier kind");
+	}
+	if (rc != 0)
+		return cg_err_set(err, CG_ERR_VERIFY, "the identifier is not a valid %s, which this receipt is for: %s",
+		    r->id_kind == CROSSGATE__ID_KIND__ID_KIND_EMAIL ? "email" : "phone number", sub.msg);
+	return 0;
+}
+
+/*
+ * Against a copy of the gateway's current log: it verifies, and a
+ * consistency proof shows it extends the receipt's checkpoint, so the
+ * event the receipt proves is still leaf p->index, unchanged.
+ */
+static int
+receipt_check_log(struct store *log, const struct keyfile_key *pub, const struct checkpoint *cp, struct cg_err *err)
+{
+	struct audit_report rep;
+	int rc;
+
+	memset(&rep, 0, sizeof(rep));
+	if ((rc = audit_verify(log, pub, &rep, err)) != 0 || (rc = audit_verify_extends(log, cp, &rep, err)) != 0)
+		return cg_err_prefix(err, "the gateway's current log does not extend the receipt's checkpoint "
+		    "(rewritten or truncated after the receipt was issued)");
+	return 0;
+}
+
+int
+receipt_verify(const Crossgate__Receipt *r, const struct keyfile_key *pub, const char *identifier,
+    const struct audit_witness *w, size_t nw, size_t quorum, struct store *log, struct receipt_result *res,
+    struct cg_err *err)
+{
+	struct audit_proof *p = NULL;
+	Crossgate__AuditEvent *ev = NULL;
+	struct checkpoint cp;
+	unsigned char leaf[RECEIPT_LEAF_LEN], entry[MERKLE_HASH_LEN], path[MERKLE_PROOF_MAX][MERKLE_HASH_LEN];
+	char norm[NORMALIZE_EMAIL_MAX + 1], names[RECEIPT_WITHDRAWN_MAX + 1];
+	size_t i, j;
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (r->nonce.len != RECEIPT_NONCE_LEN || r->batch_id.len != 16 || r->n_path > MERKLE_PROOF_MAX)
+		return cg_err_set(err, CG_ERR_FORMAT, "the receipt is malformed (nonce, batch id or path)");
+	for (i = 0; i < r->n_path; i++)
+		if (r->path[i].len != MERKLE_HASH_LEN)
+			return cg_err_set(err, CG_ERR_FORMAT, "the receipt's path hash %zu is not 32 bytes", i);
+	if (r->audit_proof.len == 0)
+		return cg_err_set(err, CG_ERR_VERIFY, "the receipt has no audit proof yet: the partner attaches it once "
+		    "the gateway has ingested the batch ('crossgate receipt attach')");
+	/* 1. The gateway's signed log holds the batch's event. */
+	if ((rc = audit_proof_parse(r->audit_proof.data, r->audit_proof.len, &p, err)) != 0 ||
+	    (rc = audit_proof_verify(p, pub, &cp, err)) != 0) {
+		cg_err_prefix(err, "the audit proof does not verify with this gateway key");
+		goto out;
+	}
+	if ((rc = receipt_event(r, p, &ev, err)) != 0)
+		goto out;
+	/* 2. This identifier's leaf is in the tree whose root the event commits. */
+	if ((rc = receipt_normalize(r, identifier, norm, err)) != 0)
+		goto out;
+	receipt_join(r, names);
+	receipt_leaf(r->nonce.data, (uint32_t)r->id_kind, r->withdrawn_at, names, norm, strlen(norm), leaf);
+	merkle_leaf_hash(leaf, sizeof(leaf), entry);
+	for (i = 0; i < r->n_path; i++)
+		memcpy(path[i], r->path[i].data, MERKLE_HASH_LEN);
+	if (merkle_verify_inclusion(entry, r->leaf_index, r->tree_size, (const unsigned char (*)[MERKLE_HASH_LEN])path,
+	    r->n_path, ev->receipt_root.data, err) != 0) {
+		rc = cg_err_set(err, CG_ERR_VERIFY, "this identifier, with the receipt's nonce and what it says was "
+		    "withdrawn, is not in the batch's receipt tree that the gateway logged (another user's identifier, "
+		    "or a receipt changed after it was issued)");
+		goto out;
+	}
+	/* 3. Witnesses: the checkpoint is not one the gateway showed only to this user. */
+	for (i = 0; i < nw; i++) {
+		size_t tl;
+		uint64_t ts;
+		for (j = 0; j < i && strcmp(w[j].name, w[i].name) != 0; j++)
+			;
+		if (j < i)
+			continue;   /* a witness named twice counts once */
+		if (note_verify_cosignature(p->checkpoint, strlen(p->checkpoint), w[i].name, w[i].pub, &tl, &ts,
+		    err) == 0)
+			res->witnesses++;
+	}
+	if (res->witnesses < quorum) {
+		rc = cg_err_set(err, CG_ERR_VERIFY, "only %zu of the %zu witnesses cosigned the receipt's checkpoint; "
+		    "the quorum is %zu", res->witnesses, nw, quorum);
+		goto out;
+	}
+	/* 4. Optionally, the gateway's log today still holds what the receipt proves. */
+	if (log != NULL) {
+		if ((rc = receipt_check_log(log, pub, &cp, err)) != 0)
+			goto out;
+		res->log_checked = 1;
+	}
+	res->seq = p->index;
+	res->log_size = cp.size;
+	rc = 0;
+out:
+	sodium_memzero(norm, sizeof(norm));
+	if (ev != NULL)
+		crossgate__audit_event__free_unpacked(ev, NULL);
+	audit_proof_free(p);
+	return rc;
+}
