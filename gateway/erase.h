@@ -40,6 +40,18 @@ int erase_tokens(struct store *st, const struct keyfile_key *storage, const char
     CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
 /*
+ * The same for many records of one batch: the statements prepared and the
+ * tombstone subkey derived once.  Owned by the caller of erase_stager_open;
+ * close wipes the subkey.  erase_apply() then erases what was staged.
+ */
+struct erase_stager;
+int erase_stager_open(struct store *st, const struct keyfile_key *storage, const char *partner,
+    struct erase_stager **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+int erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, int64_t revoked_at,
+    int64_t erase_upto, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+void erase_stager_close(struct erase_stager *s);
+
+/*
  * Inside the same transaction: delete `partner`'s records carrying a staged
  * token with consent_at at most its erase_upto; *erased counts them.
  */

@@ -96,7 +96,20 @@ struct ingest_tally {
 	uint64_t narrowed;                   /* withdrawal records keeping match: older, wider records erased */
 	uint64_t receipts;                   /* records with a receipt leaf */
 	struct merkle_frontier tree;         /* over the receipt leaves, in record order */
+	struct erase_stager *stager;         /* opened at the batch's first withdrawal or revocation record */
 };
+
+/* Stage the record's tokens for erasure up to erase_upto, with tombstones dated revoked_at. */
+static int
+ingest_erase(struct store *st, const struct keyfile_key *storage, const char *partner, struct ingest_tally *tally,
+    const struct token *toks, size_t n, int64_t revoked_at, int64_t erase_upto, struct cg_err *err)
+{
+	int r;
+
+	if (tally->stager == NULL && (r = erase_stager_open(st, storage, partner, &tally->stager, err)) != 0)
+		return r;
+	return erase_stager_add(tally->stager, toks, n, revoked_at, erase_upto, err);
+}
 
 /*
  * The sealed Withdrawal of a withdrawal or revocation record (ciphertext
@@ -179,7 +192,8 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
 		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, arena, tally, err)) != 0)
 			return r;
-		return erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at, INT64_MAX, err);
+		return ingest_erase(st, storage, hdr->partner_id, tally, toks, rec->n_tokens, rec->consent_at, INT64_MAX,
+		    err);
 	}
 	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
@@ -205,7 +219,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 			tally->withdrawn++;
 		if (rec->consent_bits & match_bit)
 			at--;
-		return erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, at, at, err);
+		return ingest_erase(st, storage, hdr->partner_id, tally, toks, rec->n_tokens, at, at, err);
 	}
 	if (!(rec->consent_bits & match_bit))
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
@@ -560,6 +574,7 @@ out:
 	free(pt);
 	pb_arena_free(&arena);
 	erase_check_close(tombstones);
+	erase_stager_close(tally.stager);
 	sodium_memzero(batch_key, sizeof(batch_key));
 	batch_reader_free(br);
 	return r;
