@@ -287,35 +287,26 @@ receipt_batch_write(struct receipt_batch *rb, const unsigned char batch_id[16], 
 /* ---- reading, proving, attaching ------------------------------------------ */
 
 int
-receipt_read(const char *path, Crossgate__Receipt **out, struct cg_err *err)
+receipt_parse(const char *text, size_t len, Crossgate__Receipt **out, struct cg_err *err)
 {
-	FILE *f;
-	char *text = NULL;
 	unsigned char *bin = NULL;
-	size_t len = 0, blen = 0, plen = strlen(RECEIPT_PREFIX);
+	size_t blen = 0, plen = strlen(RECEIPT_PREFIX);
 	int rc = 0;
 
 	*out = NULL;
-	if ((f = fopen(path, "rb")) == NULL)
-		return cg_err_set(err, CG_ERR_IO, "cannot open receipt %s: %s", path, strerror(errno));
-	if ((text = malloc(RECEIPT_FILE_MAX + 1)) == NULL || (bin = malloc(RECEIPT_FILE_MAX)) == NULL) {
-		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	len = fread(text, 1, RECEIPT_FILE_MAX + 1, f);
-	if (ferror(f) || len > RECEIPT_FILE_MAX) {
-		rc = cg_err_set(err, len > RECEIPT_FILE_MAX ? CG_ERR_LIMIT : CG_ERR_IO, "receipt %s: %s", path,
-		    len > RECEIPT_FILE_MAX ? "larger than 512 KiB" : "read error");
-		goto out;
-	}
 	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
 		len--;
-	text[len] = '\0';
-	if (len < plen || memcmp(text, RECEIPT_PREFIX, plen) != 0 ||
-	    sodium_base642bin(bin, RECEIPT_FILE_MAX, text + plen, len - plen, NULL, &blen, NULL,
+	if (len > RECEIPT_FILE_MAX)
+		return cg_err_set(err, CG_ERR_LIMIT, "larger than 512 KiB");
+	if (len < plen || memcmp(text, RECEIPT_PREFIX, plen) != 0 || memchr(text, '\0', len) != NULL)
+		return cg_err_set(err, CG_ERR_FORMAT, "not a crossgate receipt (one line: %s and base64url)",
+		    RECEIPT_PREFIX);
+	if ((bin = malloc(len)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	if (sodium_base642bin(bin, len, text + plen, len - plen, NULL, &blen, NULL,
 	    sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0) {
-		rc = cg_err_set(err, CG_ERR_FORMAT, "receipt %s: not a crossgate receipt (one line: %s and base64url)",
-		    path, RECEIPT_PREFIX);
+		rc = cg_err_set(err, CG_ERR_FORMAT, "not a crossgate receipt (one line: %s and base64url)",
+		    RECEIPT_PREFIX);
 		goto out;
 	}
 	if ((*out = crossgate__receipt__unpack(NULL, blen, bin)) == NULL ||
@@ -323,12 +314,35 @@ receipt_read(const char *path, Crossgate__Receipt **out, struct cg_err *err)
 		if (*out != NULL)
 			crossgate__receipt__free_unpacked(*out, NULL);
 		*out = NULL;
-		rc = cg_err_set(err, CG_ERR_FORMAT, "receipt %s: not a %s message", path, RECEIPT_FORMAT);
+		rc = cg_err_set(err, CG_ERR_FORMAT, "not a %s message", RECEIPT_FORMAT);
 	}
 out:
+	free(bin);
+	return rc;
+}
+
+int
+receipt_read(const char *path, Crossgate__Receipt **out, struct cg_err *err)
+{
+	FILE *f;
+	char *text;
+	size_t len;
+	int rc;
+
+	*out = NULL;
+	if ((f = fopen(path, "rb")) == NULL)
+		return cg_err_set(err, CG_ERR_IO, "cannot open receipt %s: %s", path, strerror(errno));
+	if ((text = malloc(RECEIPT_FILE_MAX + 3)) == NULL) {
+		fclose(f);
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	}
+	len = fread(text, 1, RECEIPT_FILE_MAX + 3, f);
+	if (ferror(f))
+		rc = cg_err_set(err, CG_ERR_IO, "cannot read receipt %s", path);
+	else if ((rc = receipt_parse(text, len, out, err)) != 0)
+		cg_err_prefix(err, "receipt %s", path);
 	fclose(f);
 	free(text);
-	free(bin);
 	return rc;
 }
 

@@ -76,7 +76,14 @@ int receipt_batch_write(struct receipt_batch *rb, const unsigned char batch_id[1
 uint64_t receipt_batch_count(const struct receipt_batch *rb) CG_NONNULL(1);
 void receipt_batch_free(struct receipt_batch *rb);
 
-/* Read a receipt file (one line, or raw protobuf); *out freed with crossgate__receipt__free_unpacked. */
+/*
+ * Parse a receipt's text (RECEIPT_PREFIX and base64url, a final newline
+ * allowed); *out is freed with crossgate__receipt__free_unpacked.
+ * CG_ERR_FORMAT or CG_ERR_LIMIT with why.
+ */
+int receipt_parse(const char *text, size_t len, Crossgate__Receipt **out, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 3);
+/* The same from a file; messages name it. */
 int receipt_read(const char *path, Crossgate__Receipt **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 int receipt_write(const char *path, const Crossgate__Receipt *r, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 

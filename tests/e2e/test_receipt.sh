@@ -34,10 +34,11 @@ KH="user_id,email,phone,age,region,consent,consent_at,course_spend_cents,learnin
 	echo "$KH"
 	for i in 1 2 3; do echo "k$i,user$i@example.com,,25,CN-BJ,,2024-06-01,100,10,1,music,500"; done
 	echo '"k/../4",user4@example.com,,25,CN-BJ,marketing,2024-06-01,100,10,1,music,500'
+	echo "k7,user7@example.com,,25,CN-BJ,analytics,2024-06-02,100,10,1,music,500"
 } >"$E2E_TMP/k2.csv"
 agent pack "$E2E_TMP/k1.csv" "$E2E_TMP/k1.batch" >/dev/null
 agent pack "$E2E_TMP/k2.csv" "$E2E_TMP/k2.batch" --receipts "$R" >"$E2E_TMP/o"
-check "pack writes one receipt per withdrawal" grep -q "4 receipts written to $R" "$E2E_TMP/o"
+check "pack writes one receipt per withdrawal" grep -q "5 receipts written to $R" "$E2E_TMP/o"
 B=$(sed -n 's/.*(batch \([0-9a-f]*\)).*/\1/p' "$E2E_TMP/o")
 check "receipts are named by batch and user id" [ -f "$R/$B-k1.receipt" ] && [ -f "$R/$B-k3.receipt" ]
 check "a user id that is not a plain file name is named by its line" [ -f "$R/$B-line-5.receipt" ]
@@ -57,11 +58,20 @@ expect_fail "attach before ingest: the log has no event for the batch" "no commi
 ingest "$E2E_TMP/k1.batch" "$E2E_TMP/k2.batch"
 cp -r "$R" "$E2E_TMP/unattached"
 "$CROSSGATE" receipt attach --db "$DB" "$R"/*.receipt >"$E2E_TMP/o" 2>&1
-check "attach adds the gateway's proof to every receipt" [ "$(grep -c 'audit proof attached' "$E2E_TMP/o")" -eq 4 ]
+check "attach adds the gateway's proof to every receipt" [ "$(grep -c 'audit proof attached' "$E2E_TMP/o")" -eq 5 ]
 
 verify "$R/$B-k1.receipt" --pub "$PUB" --identifier " User1@Example.COM " >"$E2E_TMP/o" 2>&1
 check "a valid receipt verifies (the identifier as the user writes it)" \
 	grep -q "receipt ok: the withdrawal of match,analytics,marketing by partner k at 2024-06-01T00:00:00Z (batch $B) is committed in event" "$E2E_TMP/o"
+check "the last leaf of a tree of 5 verifies, and says what was withdrawn when" sh -c "'$CROSSGATE' receipt verify '$R/$B-k7.receipt' --pub '$PUB' --identifier user7@example.com | grep -q 'withdrawal of match,marketing by partner k at 2024-06-02T00:00:00Z'"
+for i in 1 2 3 7; do
+	for j in 1 2 3 4 7; do
+		[ "$i" = "$j" ] && continue
+		"$CROSSGATE" receipt verify "$R/$B-k$i.receipt" --pub "$PUB" --identifier "user$j@example.com" >/dev/null 2>&1 &&
+			bad "user $i's receipt verifies for user $j"
+	done
+done
+ok "no receipt verifies for any other user of the batch"
 check "the never-sent user's receipt verifies too" sh -c "'$CROSSGATE' receipt verify '$R/$B-line-5.receipt' --pub '$PUB' --identifier user4@example.com >/dev/null"
 expect_fail "another user's identifier fails" "is not in the batch's receipt tree that the gateway logged" \
 	verify "$R/$B-k1.receipt" --pub "$PUB" --identifier user2@example.com
