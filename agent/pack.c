@@ -406,10 +406,11 @@ pack_wire_tokens(const struct token *toks, size_t nt, Crossgate__Token tok[2], C
 
 /*
  * Seal pt (plen bytes; ct holds plen + SEAL_TAG_LEN) as record `index` of
- * the row's user with the row's consent and these tokens, and add it.
+ * the row's user with consent `bits`, the row's consent time and these
+ * tokens, and add it.
  */
 static int
-pack_record_add(struct pack_ctx *c, struct sealer *sl, uint64_t index, const struct pack_row *pr,
+pack_record_add(struct pack_ctx *c, struct sealer *sl, uint64_t index, const struct pack_row *pr, uint32_t bits,
     const struct token *toks, size_t nt, const unsigned char *pt, size_t plen, unsigned char *ct, int withdrawal,
     struct cg_err *err)
 {
@@ -419,14 +420,14 @@ pack_record_add(struct pack_ctx *c, struct sealer *sl, uint64_t index, const str
 	size_t ad_len;
 	int r;
 
-	if ((r = seal_ad_build(ad, &ad_len, sl->batch_id, c->pp->id, index, pr->consent_bits, pr->consent_at, toks,
-	    nt)) != 0 || (r = seal_record(sl->key, index, ad, ad_len, pt, plen, ct)) != 0)
+	if ((r = seal_ad_build(ad, &ad_len, sl->batch_id, c->pp->id, index, bits, pr->consent_at, toks, nt)) != 0 ||
+	    (r = seal_record(sl->key, index, ad, ad_len, pt, plen, ct)) != 0)
 		return cg_err_set(err, r, "cannot seal record");
 	pack_wire_tokens(toks, nt, tok, tokp);
 	rec.index = index;
 	rec.tokens = tokp;
 	rec.n_tokens = nt;
-	rec.consent_bits = pr->consent_bits;
+	rec.consent_bits = bits;
 	rec.consent_at = pr->consent_at;
 	rec.ciphertext.data = ct;
 	rec.ciphertext.len = plen + SEAL_TAG_LEN;
@@ -436,11 +437,12 @@ pack_record_add(struct pack_ctx *c, struct sealer *sl, uint64_t index, const str
 
 /*
  * A withdrawal record (proto/crossgate.proto SealedRecord.withdrawal): the
- * row's consent bits and time, the tokens the gateway holds for the user,
- * and the sealed Withdrawal (what was withdrawn, the receipt leaf if any).
+ * consent bits left at the gateway (0 when the user lost match) and the
+ * row's time, the tokens the gateway holds for the user, and the sealed
+ * Withdrawal (what was withdrawn, the receipt leaf if any).
  */
 static int
-pack_withdrawal(struct pack_ctx *c, struct sealer *sl, uint64_t index, const struct pack_row *pr,
+pack_withdrawal(struct pack_ctx *c, struct sealer *sl, uint64_t index, const struct pack_row *pr, uint32_t bits,
     const struct token *toks, size_t nt, uint32_t withdrawn, const unsigned char *leaf, struct cg_err *err)
 {
 	Crossgate__Withdrawal w = CROSSGATE__WITHDRAWAL__INIT;
@@ -455,7 +457,7 @@ pack_withdrawal(struct pack_ctx *c, struct sealer *sl, uint64_t index, const str
 	if ((plen = crossgate__withdrawal__get_packed_size(&w)) > sizeof(pt))
 		return cg_err_set(err, CG_ERR_LIMIT, "withdrawal record too large");
 	crossgate__withdrawal__pack(&w, pt);
-	return pack_record_add(c, sl, index, pr, toks, nt, pt, plen, ct, 1, err);
+	return pack_record_add(c, sl, index, pr, bits, toks, nt, pt, plen, ct, 1, err);
 }
 
 /*
@@ -555,9 +557,14 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 				continue;
 			if (!known && (r = pack_tokens(c, tctx, pr, prev, &nprev, err)) != 0)
 				goto out;
-			lost = (known ? prev_bits : all) & ~pr->consent_bits;
+			/*
+			 * The gateway erases the user: it learns only that, not what
+			 * the user still allows the partner (consent 0, and every
+			 * purpose it held is withdrawn).
+			 */
+			lost = known ? prev_bits : all;
 			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
-			    (r = pack_withdrawal(c, &sl, index, pr, prev, nprev, lost, leafp, err)) != 0)
+			    (r = pack_withdrawal(c, &sl, index, pr, 0, prev, nprev, lost, leafp, err)) != 0)
 				goto out;
 			if (known && (r = agent_state_consent_put(state, c->pp->id, uid, pr->uid_len, pr->consent_bits,
 			    pr->consent_at, err)) != 0)
@@ -567,8 +574,8 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 			continue;
 		}
 		if ((r = pack_tokens(c, tctx, pr, toks, &nt, err)) != 0 ||
-		    (r = pack_record_add(c, &sl, index, pr, toks, nt, c->payloads.p + pr->payload_off, pr->payload_len,
-		    ct, 0, err)) != 0)
+		    (r = pack_record_add(c, &sl, index, pr, pr->consent_bits, toks, nt, c->payloads.p + pr->payload_off,
+		    pr->payload_len, ct, 0, err)) != 0)
 			goto out;
 		index++;
 		packed++;
@@ -577,7 +584,7 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 		    pr->consent_at > prev_at) {
 			lost = prev_bits & ~pr->consent_bits;
 			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
-			    (r = pack_withdrawal(c, &sl, index, pr, prev, nprev, lost, leafp, err)) != 0)
+			    (r = pack_withdrawal(c, &sl, index, pr, pr->consent_bits, prev, nprev, lost, leafp, err)) != 0)
 				goto out;
 			stats->narrowed++;
 			index++;

@@ -26,6 +26,11 @@
  * message.  receipt_verify needs only the receipt, the gateway's public key
  * and the user's identifier; witnesses and a copy of the current log are
  * optional, stronger checks.
+ *
+ * A receipt never goes to the gateway: the gateway holds every leaf, and a
+ * leaf with its nonce can be tested against guessed identifiers.  The
+ * gateway sends the partner the proof of the batch's event
+ * (receipt_prove_batch), which names no user.
  */
 #ifndef CG_RECEIPT_H
 #define CG_RECEIPT_H

@@ -1,6 +1,7 @@
 /*
- * cli_receipt.c - crossgate receipt: the partner attaches the gateway's proof
- * to the receipts of a batch; a user verifies their own receipt offline.
+ * cli_receipt.c - crossgate receipt: the gateway proves a batch's event, the
+ * partner attaches the proof to the batch's receipts, a user verifies their
+ * own receipt offline.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -14,13 +15,15 @@
 #include "agent/receipt.h"
 #include "audit/audit.h"
 #include "audit/note.h"
+#include "base/outfile.h"
 #include "crypto/keyfile.h"
 #include "store/store.h"
 
 #define RECEIPT_WITNESS_MAX 32
 
 static const char receipt_usage[] =
-	"crossgate receipt attach (--db GATEWAY_DB | --proof PROOF) RECEIPT...\n"
+	"crossgate receipt prove --db DB --batch BATCH_ID --out PROOF\n"
+	"       crossgate receipt attach (--proof PROOF | --db DB) RECEIPT...\n"
 	"       crossgate receipt verify RECEIPT --pub GATEWAY_SIGN_PUB --identifier EMAIL_OR_PHONE\n"
 	"                     [--witness NAME+KEYID+KEY ... --quorum N] [--log DB]";
 
@@ -28,11 +31,17 @@ static const char receipt_help[] =
 	"A receipt tells a user that the gateway logged their withdrawal or revocation\n"
 	"('crossgate agent pack|revoke --receipts DIR' writes one per user).\n"
 	"\n"
-	"attach: once the gateway has ingested the batch, add to each receipt the\n"
-	"inclusion proof of the batch's audit event in the gateway's signed log: found\n"
-	"by batch id in --db (the gateway's store, or an auditor's copy made with\n"
-	"'crossgate audit fetch'), or given as --proof (from 'crossgate audit prove').\n"
-	"The proof must commit the receipt's batch with a receipt root.\n"
+	"prove: on the gateway (or an auditor's copy of its log, 'crossgate audit\n"
+	"fetch'), write the inclusion proof of the audit event that committed batch\n"
+	"BATCH_ID (32 hex digits, as 'agent pack' prints it) with its receipt root, to\n"
+	"the latest signed checkpoint and its cosignatures.  It holds no identifier:\n"
+	"send it to the partner.  Never send receipts to the gateway: with a receipt's\n"
+	"nonce, the leaf the gateway holds could be tested against guessed identifiers.\n"
+	"\n"
+	"attach: at the partner, add the proof to each receipt of the batch: from\n"
+	"--proof (the file 'receipt prove' or 'audit prove' wrote), or looked up by\n"
+	"batch id in --db (a copy of the log the partner holds).  The proof must\n"
+	"commit the receipt's batch with a receipt root.\n"
 	"\n"
 	"verify: check offline, with nothing but the receipt, the gateway's public\n"
 	"key and the identifier, that the gateway's signed log commits to this\n"
@@ -115,6 +124,42 @@ out:
 }
 
 static int
+receipt_prove_cmd(const char *db, const char *batch, const char *outp, struct cli_ctx *ctx)
+{
+	struct store *st = NULL;
+	struct outfile of = { 0 };
+	struct cg_err err;
+	unsigned char id[16], *proof = NULL;
+	size_t len = 0, idlen = 0;
+	int r = 1;
+
+	if (strlen(batch) != 32 || sodium_hex2bin(id, sizeof(id), batch, 32, NULL, &idlen, NULL) != 0 || idlen != 16)
+		return cli_usage(receipt_usage, "--batch must be a batch id: 32 hex digits");
+	cg_err_clear(&err);
+	if (store_open(db, 0, &st, &err) != 0 || receipt_prove_batch(st, id, &proof, &len, &err) != 0 ||
+	    outfile_open(&of, outp, 0644, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (fwrite(proof, 1, len, of.f) != len) {
+		outfile_abort(&of);
+		cli_error("cannot write %s", outp);
+		goto out;
+	}
+	if (outfile_commit(&of, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	if (ctx->out)
+		fprintf(ctx->out, "proof of batch %s written to %s (%zu bytes)\n", batch, outp, len);
+	r = 0;
+out:
+	free(proof);
+	store_close(st);
+	return r;
+}
+
+static int
 receipt_verify_cmd(const char *file, const char *pubp, const char *identifier, const struct audit_witness *w,
     size_t nw, size_t quorum, const char *logp, struct cli_ctx *ctx)
 {
@@ -171,9 +216,11 @@ cmd_receipt(int argc, char **argv, struct cli_ctx *ctx)
 		{ "db", required_argument, NULL, 'b' }, { "proof", required_argument, NULL, 'f' },
 		{ "pub", required_argument, NULL, 'p' }, { "identifier", required_argument, NULL, 'i' },
 		{ "witness", required_argument, NULL, 'w' }, { "quorum", required_argument, NULL, 'q' },
-		{ "log", required_argument, NULL, 'l' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+		{ "log", required_argument, NULL, 'l' }, { "batch", required_argument, NULL, 'B' },
+		{ "out", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	static struct audit_witness wit[RECEIPT_WITNESS_MAX];
-	const char *db = NULL, *proofp = NULL, *pubp = NULL, *identifier = NULL, *logp = NULL, *sub;
+	const char *db = NULL, *proofp = NULL, *pubp = NULL, *identifier = NULL, *logp = NULL, *batch = NULL;
+	const char *outp = NULL, *sub;
 	struct cg_err err;
 	unsigned long quorum = 0;
 	size_t nw = 0;
@@ -187,6 +234,8 @@ cmd_receipt(int argc, char **argv, struct cli_ctx *ctx)
 		case 'p': pubp = optarg; break;
 		case 'i': identifier = optarg; break;
 		case 'l': logp = optarg; break;
+		case 'B': batch = optarg; break;
+		case 'o': outp = optarg; break;
 		case 'w':
 			if (nw == RECEIPT_WITNESS_MAX)
 				return cli_usage(receipt_usage, "too many --witness keys");
@@ -204,9 +253,18 @@ cmd_receipt(int argc, char **argv, struct cli_ctx *ctx)
 		default: return cli_usage(receipt_usage, NULL);
 		}
 	}
-	if (optind >= argc || (strcmp(argv[optind], "attach") != 0 && strcmp(argv[optind], "verify") != 0))
-		return cli_usage(receipt_usage, "unknown or missing receipt command (attach, verify)");
+	if (optind >= argc || (strcmp(argv[optind], "attach") != 0 && strcmp(argv[optind], "verify") != 0 &&
+	    strcmp(argv[optind], "prove") != 0))
+		return cli_usage(receipt_usage, "unknown or missing receipt command (prove, attach, verify)");
 	sub = argv[optind++];
+	if (strcmp(sub, "prove") == 0) {
+		if (optind != argc)
+			return cli_usage(receipt_usage, "unexpected argument");
+		if (db == NULL) return cli_missing(receipt_usage, "--db");
+		if (batch == NULL) return cli_missing(receipt_usage, "--batch");
+		if (outp == NULL) return cli_missing(receipt_usage, "--out");
+		return receipt_prove_cmd(db, batch, outp, ctx);
+	}
 	if (strcmp(sub, "attach") == 0) {
 		if ((db == NULL) == (proofp == NULL))
 			return cli_usage(receipt_usage, "attach takes one of --db or --proof");

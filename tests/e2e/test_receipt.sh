@@ -53,17 +53,22 @@ PY
 
 expect_fail "before the gateway ingested the batch, there is no proof" "has no audit proof yet" \
 	verify "$R/$B-k1.receipt" --pub "$PUB" --identifier user1@example.com
-expect_fail "attach before ingest: the log has no event for the batch" "no committed event of batch $B" \
-	"$CROSSGATE" receipt attach --db "$DB" "$R/$B-k1.receipt"
+expect_fail "prove before ingest: the log has no event for the batch" "no committed event of batch $B" \
+	"$CROSSGATE" receipt prove --db "$DB" --batch "$B" --out "$E2E_TMP/b.proof"
+expect_fail "prove needs a batch id" "--batch must be a batch id: 32 hex digits" \
+	"$CROSSGATE" receipt prove --db "$DB" --batch "k2.batch" --out "$E2E_TMP/b.proof"
 ingest "$E2E_TMP/k1.batch" "$E2E_TMP/k2.batch"
 cp -r "$R" "$E2E_TMP/unattached"
-"$CROSSGATE" receipt attach --db "$DB" "$R"/*.receipt >"$E2E_TMP/o" 2>&1
+# The gateway proves the batch's event and sends the proof (no identifier in it) to the partner, who attaches it.
+"$CROSSGATE" receipt prove --db "$DB" --batch "$B" --out "$E2E_TMP/b.proof" >/dev/null
+check "the proof names no user" sh -c "! grep -q 'example.com' '$E2E_TMP/b.proof'"
+"$CROSSGATE" receipt attach --proof "$E2E_TMP/b.proof" "$R"/*.receipt >"$E2E_TMP/o" 2>&1
 check "attach adds the gateway's proof to every receipt" [ "$(grep -c 'audit proof attached' "$E2E_TMP/o")" -eq 5 ]
 
 verify "$R/$B-k1.receipt" --pub "$PUB" --identifier " User1@Example.COM " >"$E2E_TMP/o" 2>&1
 check "a valid receipt verifies (the identifier as the user writes it)" \
 	grep -q "receipt ok: the withdrawal of match,analytics,marketing by partner k at 2024-06-01T00:00:00Z (batch $B) is committed in event" "$E2E_TMP/o"
-check "the last leaf of a tree of 5 verifies, and says what was withdrawn when" sh -c "'$CROSSGATE' receipt verify '$R/$B-k7.receipt' --pub '$PUB' --identifier user7@example.com | grep -q 'withdrawal of match,marketing by partner k at 2024-06-02T00:00:00Z'"
+check "the last leaf of a tree of 5 verifies, and says what was withdrawn when" sh -c "'$CROSSGATE' receipt verify '$R/$B-k7.receipt' --pub '$PUB' --identifier user7@example.com | grep -q 'withdrawal of match,analytics,marketing by partner k at 2024-06-02T00:00:00Z'"
 for i in 1 2 3 7; do
 	for j in 1 2 3 4 7; do
 		[ "$i" = "$j" ] && continue
