@@ -70,6 +70,16 @@ for order in "k1 g1 k2" "k1 k2 g1" "g1 k1 k2" "g1 k2 k1" "k2 k1 g1" "k2 g1 k1"; 
 	eq "order $order: the 3 who withdrew are gone (matched, analytics)" "$(exported analytics)" "9 9"
 	eq "order $order: 9 K records stored" "$(krecords)" 9
 done
+# With user 2's newer consent (k3) too: every order of the four batches gives 10.
+for order in $(python3 -c "import itertools
+for p in itertools.permutations(['k1', 'g1', 'k2', 'k3']): print('-'.join(p))"); do
+	fresh "p$order"
+	for b in $(echo "$order" | tr '-' ' '); do ingest "$E2E_TMP/$b.batch" >/dev/null || bad "ingest $b ($order)"; done
+	got="$(exported analytics) $(krecords)"
+	[ "$got" = "10 10 10" ] || bad "order $order: got '$got', expected 10 matched, 10 consenting, 10 K records"
+	n24=$((${n24:-0} + 1))
+done
+eq "all 24 orders of the four batches tried" "$n24" 24
 # The last store got k2 first: k1 came later and its 3 withdrawn users were refused.
 ingest "$E2E_TMP/k1.batch" >"$E2E_TMP/o"
 check "an older batch again is a duplicate" grep -q "duplicate" "$E2E_TMP/o"
@@ -148,4 +158,31 @@ for order in "n1 n2" "n2 n1"; do
 done
 "$CROSSGATE" audit show --db "$DB" --format jsonl >"$E2E_TMP/audit"
 check "the narrowing batch's audit event counts the narrowed" grep -q '"narrowed": *3' "$E2E_TMP/audit"
+# Without the state file the agent cannot know what it sent: the narrower
+# record alone, newest consent_at, narrows the user in the join; the older,
+# wider record stays stored (until retention), as the README says.
+pack k "$E2E_TMP/k1.csv" "$E2E_TMP/m1.batch" >/dev/null
+pack k "$E2E_TMP/n2.csv" "$E2E_TMP/m2.batch" >"$E2E_TMP/o"
+check "without state: no narrowing withdrawal" grep -q "0 withdrawals sent (0 lost match, 0 narrowed), 3 records packed" "$E2E_TMP/o"
+for order in "m1 m2" "m2 m1"; do
+	fresh "m$(echo "$order" | tr -d ' ')"
+	for b in $order g1; do ingest "$E2E_TMP/$b.batch" >/dev/null || bad "ingest $b"; done
+	eq "without state, order $order: analytics loses the 3" "$(exported analytics)" "12 9"
+	eq "without state, order $order: marketing keeps all 12" "$(exported marketing)" "12 12"
+	eq "without state, order $order: the older records stay stored" "$(krecords)" 15
+done
+# A user known by phone only: the withdrawal carries the phone token.
+{
+	echo "$KH"
+	echo "k20,,13900000020,25,CN-BJ,match;analytics,2024-01-01,100,10,1,music,500"
+} >"$E2E_TMP/p1.csv"
+{
+	echo "$KH"
+	echo "k20,,+86 139-0000-0020,25,CN-BJ,,2024-06-01,100,10,1,music,500"
+} >"$E2E_TMP/p2.csv"
+pack k "$E2E_TMP/p1.csv" "$E2E_TMP/p1.batch" >/dev/null
+pack k "$E2E_TMP/p2.csv" "$E2E_TMP/p2.batch" >/dev/null
+fresh phone
+ingest "$E2E_TMP/p1.batch" "$E2E_TMP/p2.batch" >/dev/null
+eq "a phone-only user written another way is withdrawn" "$(krecords)" 0
 e2e_done

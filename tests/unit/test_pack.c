@@ -9,6 +9,7 @@
 #include "cgtest.h"
 #include "world.h"
 #include "agent/pack.h"
+#include "agent/state.h"
 #include "base/normalize.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
@@ -452,6 +453,39 @@ test_withdraw_state(struct world *w)
 	CHECK_EQ_INT(st.no_match, 2);
 	CHECK_EQ_INT(st.withdrawn + st.narrowed, 0);
 	CHECK_EQ_INT(st.packed, 2);
+
+	/*
+	 * A state file from before consents were remembered knows only tokens:
+	 * then every purpose counts as sent, so a user id it knows gets a
+	 * withdrawal or a narrowing, and one it does not know is never tokenized.
+	 */
+	{
+		char old[WORLD_PATH_MAX];
+		struct agent_state *as = NULL;
+		struct token ot[1];
+
+		world_path(w, "old-state.db", old);
+		CHECK_EQ_INT(agent_state_open(old, &as, &err), 0);
+		if (as != NULL) {
+			ot[0].kind = TOKEN_KIND_EMAIL;
+			tok(TOKEN_KIND_EMAIL, "u1@example.com", ot[0].value);
+			CHECK_EQ_INT(agent_state_put(as, "k", "u1", 2, ot, 1, &err), 0);
+			tok(TOKEN_KIND_EMAIL, "u2@example.com", ot[0].value);
+			CHECK_EQ_INT(agent_state_put(as, "k", "u2", 2, ot, 1, &err), 0);
+			agent_state_close(as);
+		}
+		o = world_pack_opts(w, "k", csv, "s2.csv", batch, "old.batch");
+		o.state = old;
+		CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+		CHECK_EQ_INT(st.withdrawn, 1);      /* u1 */
+		CHECK_EQ_INT(st.narrowed, 1);       /* u2: every purpose counts as sent, analytics is gone */
+		CHECK_EQ_INT(st.no_match, 2);       /* u1, and u4 never sent */
+		n = read_batch(w, batch, w->kpub->pub, recs, 16, st.batch_id, digest);
+		CHECK_EQ_INT(n, 4);                 /* u1's withdrawal, u2's record and narrowing, u3's record */
+		CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_4) == NULL);
+		r = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_1);
+		CHECK(r != NULL && r->withdrawal && r->withdrawn == (BIT_MATCH | BIT_ANALYTICS | BIT_MARKETING));
+	}
 
 	/* u1 consents again: a data record, no withdrawal. */
 	o = world_pack_opts(w, "k", csv, "s3.csv", batch, "s3.batch");
