@@ -13,65 +13,65 @@
 #include "crypto/token.h"
 
 static const char receipt_domain[] = "crossgate receipt v1\n";
+static const char receipt_entry_domain[] = "crossgate receipt entry v1\n";
 
-#define RECEIPT_WITHDRAWN_MAX 255
+#define RECEIPT_NAME_MAX 255                /* a purpose name's length byte */
+#define RECEIPT_ENTRY_MAX (sizeof(receipt_entry_domain) - 1 + RECEIPT_LEAF_LEN + 8 + 32 * (1 + RECEIPT_NAME_MAX))
 
 void
-receipt_leaf(const unsigned char nonce[RECEIPT_NONCE_LEN], uint32_t id_kind, int64_t withdrawn_at,
-    const char *withdrawn, const char *normalized, size_t len, unsigned char leaf[RECEIPT_LEAF_LEN])
+receipt_leaf(const unsigned char nonce[RECEIPT_NONCE_LEN], uint32_t id_kind, const char *normalized, size_t len,
+    unsigned char leaf[RECEIPT_LEAF_LEN])
 {
 	crypto_hash_sha256_state h;
-	unsigned char kind = (unsigned char)id_kind, at[8], wlen;
-	size_t n = strlen(withdrawn);
-	uint64_t u = (uint64_t)withdrawn_at;
-	int i;
+	unsigned char kind = (unsigned char)id_kind;
 
-	if (n > RECEIPT_WITHDRAWN_MAX)
-		n = RECEIPT_WITHDRAWN_MAX;
-	wlen = (unsigned char)n;
-	for (i = 7; i >= 0; i--, u >>= 8)
-		at[i] = (unsigned char)(u & 0xff);
 	crypto_hash_sha256_init(&h);
 	crypto_hash_sha256_update(&h, (const unsigned char *)receipt_domain, sizeof(receipt_domain) - 1);
 	crypto_hash_sha256_update(&h, nonce, RECEIPT_NONCE_LEN);
 	crypto_hash_sha256_update(&h, &kind, 1);
-	crypto_hash_sha256_update(&h, at, sizeof(at));
-	crypto_hash_sha256_update(&h, &wlen, 1);
-	crypto_hash_sha256_update(&h, (const unsigned char *)withdrawn, n);
 	crypto_hash_sha256_update(&h, (const unsigned char *)normalized, len);
 	crypto_hash_sha256_final(&h, leaf);
 	sodium_memzero(&h, sizeof(h));
 }
 
-/* The purposes of `bits`, by name, joined by ',' (policy order). */
-static void
-receipt_purposes(const struct policy *pol, uint32_t bits, char out[RECEIPT_WITHDRAWN_MAX + 1])
+int
+receipt_entry_hash(const unsigned char leaf[RECEIPT_LEAF_LEN], int64_t withdrawn_at, const char *const *names,
+    size_t n, unsigned char out[MERKLE_HASH_LEN])
 {
-	size_t i, n = 0;
+	unsigned char e[RECEIPT_ENTRY_MAX];
+	uint64_t u = (uint64_t)withdrawn_at;
+	size_t len = sizeof(receipt_entry_domain) - 1, i, nl;
+	int k;
 
-	out[0] = '\0';
-	for (i = 0; i < pol->npurposes && i < 32; i++) {
-		if (!(bits & (1u << i)))
-			continue;
-		n += (size_t)snprintf(out + n, RECEIPT_WITHDRAWN_MAX + 1 - n, "%s%s", n ? "," : "", pol->purposes[i]);
-		if (n >= RECEIPT_WITHDRAWN_MAX) {
-			out[RECEIPT_WITHDRAWN_MAX] = '\0';
-			break;
-		}
+	if (n > 32)
+		return CG_ERR_LIMIT;
+	memcpy(e, receipt_entry_domain, len);
+	memcpy(e + len, leaf, RECEIPT_LEAF_LEN);
+	len += RECEIPT_LEAF_LEN;
+	for (k = 7; k >= 0; k--, u >>= 8)
+		e[len + (size_t)k] = (unsigned char)(u & 0xff);
+	len += 8;
+	for (i = 0; i < n; i++) {
+		if ((nl = strlen(names[i])) > RECEIPT_NAME_MAX)
+			return CG_ERR_LIMIT;
+		e[len++] = (unsigned char)nl;
+		memcpy(e + len, names[i], nl);
+		len += nl;
 	}
+	merkle_leaf_hash(e, len, out);
+	return 0;
 }
 
-/* The names of a receipt's withdrawn purposes joined by ',', as the leaf hashes them. */
+/* The names of the purposes in `bits`, in policy order; *n of them (at most 32). */
 static void
-receipt_join(const Crossgate__Receipt *r, char out[RECEIPT_WITHDRAWN_MAX + 1])
+receipt_purposes(const struct policy *pol, uint32_t bits, const char *names[32], size_t *n)
 {
-	size_t i, n = 0;
+	size_t i;
 
-	out[0] = '\0';
-	for (i = 0; i < r->n_withdrawn && n < RECEIPT_WITHDRAWN_MAX; i++)
-		n += (size_t)snprintf(out + n, RECEIPT_WITHDRAWN_MAX + 1 - n, "%s%s", n ? "," : "", r->withdrawn[i]);
-	if (n > RECEIPT_WITHDRAWN_MAX)
-		out[RECEIPT_WITHDRAWN_MAX] = '\0';
+	*n = 0;
+	for (i = 0; i < pol->npurposes && i < 32; i++)
+		if (bits & (1u << i))
+			names[(*n)++] = pol->purposes[i];
 }
 
 /* ---- the agent's side ------------------------------------------------------ */
@@ -147,7 +147,10 @@ receipt_batch_add(struct receipt_batch *rb, const char *uid, size_t uid_len, uin
     struct cg_err *err)
 {
 	struct receipt_entry *e;
-	char names[RECEIPT_WITHDRAWN_MAX + 1], name[72];
+	const char *names[32];
+	char name[72];
+	size_t nn;
+	int r;
 
 	name[0] = '\0';
 	if (uid != NULL && uid_len > 0 && uid_len <= 64) {
@@ -183,9 +186,10 @@ receipt_batch_add(struct receipt_batch *rb, const char *uid, size_t uid_len, uin
 	e->withdrawn = withdrawn;
 	e->at = withdrawn_at;
 	randombytes_buf(e->nonce, sizeof(e->nonce));
-	receipt_purposes(rb->pol, withdrawn, names);
-	receipt_leaf(e->nonce, id_kind, withdrawn_at, names, normalized, len, leaf);
-	merkle_leaf_hash(leaf, RECEIPT_LEAF_LEN, rb->leaves[rb->n]);
+	receipt_purposes(rb->pol, withdrawn, names, &nn);
+	receipt_leaf(e->nonce, id_kind, normalized, len, leaf);
+	if ((r = receipt_entry_hash(leaf, withdrawn_at, names, nn, rb->leaves[rb->n])) != 0)
+		return cg_err_set(err, r, "a purpose name is longer than %d bytes", RECEIPT_NAME_MAX);
 	rb->n++;
 	return 0;
 }
@@ -228,7 +232,8 @@ receipt_batch_write(struct receipt_batch *rb, const unsigned char batch_id[16], 
 	Crossgate__Receipt r;
 	unsigned char proof[MERKLE_PROOF_MAX][MERKLE_HASH_LEN];
 	ProtobufCBinaryData path[MERKLE_PROOF_MAX];
-	char hex[33], names[RECEIPT_WITHDRAWN_MAX + 1], *np[32], *file = NULL;
+	const char *names[32];
+	char hex[33], *file = NULL;
 	const struct normalize_email_rules *er = &rb->pol->email;
 	size_t i, j, plen, nn;
 	int rc = 0;
@@ -248,17 +253,8 @@ receipt_batch_write(struct receipt_batch *rb, const unsigned char batch_id[16], 
 		r.batch_id.data = (uint8_t *)batch_id;
 		r.batch_id.len = 16;
 		r.batch_kind = rb->batch_kind;
-		receipt_purposes(rb->pol, e->withdrawn, names);
-		/* split the joined names back into the repeated field (names never hold ',') */
-		for (nn = 0, j = 0; names[0] != '\0' && nn < 32;) {
-			np[nn++] = names + j;
-			while (names[j] != '\0' && names[j] != ',')
-				j++;
-			if (names[j] == '\0')
-				break;
-			names[j++] = '\0';
-		}
-		r.withdrawn = np;
+		receipt_purposes(rb->pol, e->withdrawn, names, &nn);
+		r.withdrawn = (char **)names;
 		r.n_withdrawn = nn;
 		r.withdrawn_at = e->at;
 		r.id_kind = (Crossgate__IdKind)e->id_kind;
@@ -500,7 +496,7 @@ receipt_verify(const Crossgate__Receipt *r, const struct keyfile_key *pub, const
 	Crossgate__AuditEvent *ev = NULL;
 	struct checkpoint cp;
 	unsigned char leaf[RECEIPT_LEAF_LEN], entry[MERKLE_HASH_LEN], path[MERKLE_PROOF_MAX][MERKLE_HASH_LEN];
-	char norm[NORMALIZE_EMAIL_MAX + 1], names[RECEIPT_WITHDRAWN_MAX + 1];
+	char norm[NORMALIZE_EMAIL_MAX + 1];
 	size_t i, j;
 	int rc;
 
@@ -524,9 +520,11 @@ receipt_verify(const Crossgate__Receipt *r, const struct keyfile_key *pub, const
 	/* 2. This identifier's leaf is in the tree whose root the event commits. */
 	if ((rc = receipt_normalize(r, identifier, norm, err)) != 0)
 		goto out;
-	receipt_join(r, names);
-	receipt_leaf(r->nonce.data, (uint32_t)r->id_kind, r->withdrawn_at, names, norm, strlen(norm), leaf);
-	merkle_leaf_hash(leaf, sizeof(leaf), entry);
+	receipt_leaf(r->nonce.data, (uint32_t)r->id_kind, norm, strlen(norm), leaf);
+	if (receipt_entry_hash(leaf, r->withdrawn_at, (const char *const *)r->withdrawn, r->n_withdrawn, entry) != 0) {
+		rc = cg_err_set(err, CG_ERR_FORMAT, "the receipt names too many or too long purposes");
+		goto out;
+	}
 	for (i = 0; i < r->n_path; i++)
 		memcpy(path[i], r->path[i].data, MERKLE_HASH_LEN);
 	if (merkle_verify_inclusion(entry, r->leaf_index, r->tree_size, (const unsigned char (*)[MERKLE_HASH_LEN])path,

@@ -6,17 +6,23 @@
  * agent draws a random 32-byte nonce and puts
  *
  *   leaf = SHA-256("crossgate receipt v1\n" || nonce || id kind (1 byte) ||
- *                  withdrawn_at (8 bytes, big-endian) || n (1 byte) ||
- *                  the withdrawn purposes' names joined by ',' (n bytes) ||
  *                  the normalized identifier)
  *
- * in the user's sealed Withdrawal (proto/crossgate.proto).  The gateway
- * builds the RFC 6962 tree (crypto/merkle.h) whose entries are the batch's
- * leaves in record order and commits its root in the batch's audit event
- * (AuditEvent.receipt_root), which the gateway signs into its log.  The leaf
- * binds the identifier, what was withdrawn and when; the nonce keeps the
- * leaf from being tested against a list of identifiers by anyone who sees
- * it, the gateway included.
+ * in the user's sealed Withdrawal (proto/crossgate.proto), next to the
+ * purposes withdrawn.  The gateway checks those against what the record
+ * does (a withdrawal without match withdraws match; a narrowing withdraws
+ * only purposes the user no longer has, never match) and makes the tree
+ * entry itself, from what it applied:
+ *
+ *   entry = "crossgate receipt entry v1\n" || leaf || withdrawn_at (8 bytes,
+ *           big-endian) || for each withdrawn purpose, in policy order:
+ *           length (1 byte) || name
+ *
+ * and commits the RFC 6962 root over the batch's entries, in record order,
+ * in the batch's audit event (AuditEvent.receipt_root), which it signs into
+ * its log.  So the receipt's "what and when" is the gateway's word, not
+ * only the partner's; the nonce keeps the leaf from being tested against
+ * guessed identifiers by anyone without the receipt, the gateway included.
  *
  * The receipt (proto Receipt) holds the nonce, what was withdrawn, the leaf's
  * tree path (hashes only: nothing about any other user), the normalization
@@ -51,9 +57,16 @@
 #define RECEIPT_FILE_MAX (512 * 1024)
 
 /* The leaf of one receipt (the formula above). */
-void receipt_leaf(const unsigned char nonce[RECEIPT_NONCE_LEN], uint32_t id_kind, int64_t withdrawn_at,
-    const char *withdrawn, const char *normalized, size_t len, unsigned char leaf[RECEIPT_LEAF_LEN])
-    CG_NONNULL(1, 4, 5, 7);
+void receipt_leaf(const unsigned char nonce[RECEIPT_NONCE_LEN], uint32_t id_kind, const char *normalized, size_t len,
+    unsigned char leaf[RECEIPT_LEAF_LEN]) CG_NONNULL(1, 3, 5);
+
+/*
+ * The tree's leaf hash (merkle_leaf_hash) of the entry above, for n purpose
+ * names (at most 32, each at most 255 bytes: CG_ERR_LIMIT otherwise).
+ * gateway/ingest.c builds the same entry from the policy it runs.
+ */
+int receipt_entry_hash(const unsigned char leaf[RECEIPT_LEAF_LEN], int64_t withdrawn_at, const char *const *names,
+    size_t n, unsigned char out[MERKLE_HASH_LEN]) CG_MUST_CHECK CG_NONNULL(1, 5);
 
 /*
  * The receipts of one batch, collected while it is packed.  Owned by the

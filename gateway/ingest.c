@@ -112,19 +112,61 @@ ingest_erase(struct store *st, const struct keyfile_key *storage, const char *pa
 }
 
 /*
+ * A receipt's tree entry as the gateway vouches for it (agent/receipt.h):
+ * "crossgate receipt entry v1\n" || the partner's leaf || consent_at (8
+ * bytes, big-endian) || each withdrawn purpose's name in policy order
+ * (length byte, name), hashed as an RFC 6962 leaf.  The agent's
+ * receipt_entry_hash builds the same bytes; the receipt tests check both
+ * against each other for every tree size from 1 to 9.
+ */
+static void
+ingest_receipt_entry(const struct policy *pol, const unsigned char leaf[MERKLE_HASH_LEN], int64_t at,
+    uint32_t withdrawn, unsigned char out[MERKLE_HASH_LEN])
+{
+	static const char domain[] = "crossgate receipt entry v1\n";
+	unsigned char e[sizeof(domain) - 1 + MERKLE_HASH_LEN + 8 + 32 * 256];
+	uint64_t u = (uint64_t)at;
+	size_t len = sizeof(domain) - 1, i, nl;
+	int k;
+
+	memcpy(e, domain, len);
+	memcpy(e + len, leaf, MERKLE_HASH_LEN);
+	len += MERKLE_HASH_LEN;
+	for (k = 7; k >= 0; k--, u >>= 8)
+		e[len + (size_t)k] = (unsigned char)(u & 0xff);
+	len += 8;
+	for (i = 0; i < pol->npurposes && i < 32; i++) {
+		if (!(withdrawn & (1u << i)))
+			continue;
+		nl = strlen(pol->purposes[i]);
+		nl = nl > 255 ? 255 : nl;   /* the policy's purpose names are short identifiers */
+		e[len++] = (unsigned char)nl;
+		memcpy(e + len, pol->purposes[i], nl);
+		len += nl;
+	}
+	merkle_leaf_hash(e, len, out);
+}
+
+/*
  * The sealed Withdrawal of a withdrawal or revocation record (ciphertext
- * opened with the record's associated data): its receipt leaf goes into the
- * batch's receipt tree.  A revocation record may also be empty (no receipt).
+ * opened with the record's associated data).  What it says was withdrawn
+ * must be what the record does: with `match` gone (a revocation, or a
+ * withdrawal whose consent lacks it), `match` is withdrawn; a narrowing
+ * withdraws something, never `match`, nothing the user still consents to.
+ * Its receipt leaf goes into the batch's receipt tree as the entry the
+ * gateway vouches for.  A revocation record may be empty (no receipt).
  */
 static int
 ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[32], const Crossgate__SealedRecord *rec,
-    const unsigned char *ad, size_t ad_len, struct pb_arena *arena, struct ingest_tally *tally, struct cg_err *err)
+    const unsigned char *ad, size_t ad_len, int erases, struct pb_arena *arena, struct ingest_tally *tally,
+    struct cg_err *err)
 {
 	Crossgate__Withdrawal *w;
 	unsigned char pt[128], leaf[MERKLE_HASH_LEN];
 	unsigned long long idx = (unsigned long long)rec->index;
+	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
 	size_t pt_len;
-	int r;
+	int r = 0;
 
 	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > SEAL_TAG_LEN + sizeof(pt))
 		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal of %zu bytes", idx, rec->ciphertext.len);
@@ -140,8 +182,16 @@ ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[3
 		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: withdraws a purpose the policy does not have", idx);
 	else if (w->receipt_leaf.len != 0 && w->receipt_leaf.len != MERKLE_HASH_LEN)
 		r = cg_err_set(err, CG_ERR_FORMAT, "record %llu: receipt leaf of %zu bytes", idx, w->receipt_leaf.len);
+	else if (erases && w->withdrawn != 0 && !(w->withdrawn & match_bit))
+		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: erases the user but does not say 'match' is withdrawn",
+		    idx);
+	else if (!erases && (w->withdrawn == 0 || (w->withdrawn & (match_bit | rec->consent_bits)) != 0))
+		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: a narrowing must withdraw purposes the user no longer "
+		    "has, never 'match'", idx);
+	else if (erases && w->withdrawn == 0 && w->receipt_leaf.len != 0)
+		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: a receipt must say what was withdrawn", idx);
 	else if (w->receipt_leaf.len == MERKLE_HASH_LEN) {
-		merkle_leaf_hash(w->receipt_leaf.data, MERKLE_HASH_LEN, leaf);
+		ingest_receipt_entry(pol, w->receipt_leaf.data, rec->consent_at, w->withdrawn, leaf);
 		merkle_frontier_append(&tally->tree, leaf);
 		tally->receipts++;
 	}
@@ -190,7 +240,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, 0,
 		    rec->consent_at, toks, rec->n_tokens)) != 0)
 			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
-		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, arena, tally, err)) != 0)
+		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, 1, arena, tally, err)) != 0)
 			return r;
 		return ingest_erase(st, storage, hdr->partner_id, tally, toks, rec->n_tokens, rec->consent_at, INT64_MAX,
 		    err);
@@ -204,7 +254,8 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
 		    rec->consent_at, toks, rec->n_tokens)) != 0)
 			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
-		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, arena, tally, err)) != 0)
+		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, !(rec->consent_bits & match_bit), arena,
+		    tally, err)) != 0)
 			return r;
 		if (at == INT64_MIN)
 			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal time out of range", idx);

@@ -51,6 +51,8 @@ enum fake_bad {
 	FAKE_W_PURPOSE,        /* a withdrawal of a purpose past the policy's purposes */
 	FAKE_W_LEAF,           /* a withdrawal whose receipt leaf is not 32 bytes */
 	FAKE_W_AD,             /* a withdrawal whose consent bits changed after sealing */
+	FAKE_W_NARROW_MATCH,   /* a narrowing (consent keeps match) that says it withdraws match */
+	FAKE_W_ERASE_QUIET,    /* a withdrawal without match that says only analytics is withdrawn */
 };
 
 struct fake_opts {
@@ -174,11 +176,11 @@ fake_batch(struct world *w, const char *name, const struct fake_opts *fo)
 		if (pt_len > sizeof(pt))
 			world_die("fake payload too large", NULL);
 		crossgate__record_payload__pack(&pl, pt);
-		if (bad == FAKE_W_PURPOSE || bad == FAKE_W_LEAF || bad == FAKE_W_AD) {
+		if (bad >= FAKE_W_PURPOSE) {
 			Crossgate__Withdrawal wd = CROSSGATE__WITHDRAWAL__INIT;
 			unsigned char leaf[5] = { 1, 2, 3, 4, 5 };
-			bits = 0;
-			wd.withdrawn = bad == FAKE_W_PURPOSE ? 1u << 5 : BIT_MATCH;
+			bits = bad == FAKE_W_NARROW_MATCH ? BIT_MATCH | BIT_ANALYTICS : 0;
+			wd.withdrawn = bad == FAKE_W_PURPOSE ? 1u << 5 : bad == FAKE_W_ERASE_QUIET ? BIT_ANALYTICS : BIT_MATCH;
 			if (bad == FAKE_W_LEAF) {
 				wd.receipt_leaf.data = leaf;
 				wd.receipt_leaf.len = sizeof(leaf);
@@ -198,7 +200,7 @@ fake_batch(struct world *w, const char *name, const struct fake_opts *fo)
 		rec.tokens = tokp;
 		rec.n_tokens = 1;
 		rec.consent_bits = bad == FAKE_AD || bad == FAKE_W_AD ? bits | 4u : bits;   /* marketing granted after the fact */
-		rec.withdrawal = bad == FAKE_W_PURPOSE || bad == FAKE_W_LEAF || bad == FAKE_W_AD;
+		rec.withdrawal = bad >= FAKE_W_PURPOSE;
 		rec.consent_at = 1700000000;
 		rec.ciphertext.data = ct;
 		rec.ciphertext.len = pt_len + SEAL_TAG_LEN;
@@ -562,6 +564,8 @@ test_malicious(struct world *w)
 		{ FAKE_W_PURPOSE, CG_ERR_POLICY, "record 1: withdraws a purpose the policy does not have" },
 		{ FAKE_W_LEAF, CG_ERR_FORMAT, "record 1: receipt leaf of 5 bytes" },
 		{ FAKE_W_AD, CG_ERR_CRYPTO, "record 1: sealed record 1 does not verify" },
+		{ FAKE_W_NARROW_MATCH, CG_ERR_POLICY, "record 1: a narrowing must withdraw purposes the user no longer has" },
+		{ FAKE_W_ERASE_QUIET, CG_ERR_POLICY, "record 1: erases the user but does not say 'match' is withdrawn" },
 	};
 	struct fake_opts fo;
 	struct ingest_result res;
