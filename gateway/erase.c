@@ -140,20 +140,6 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 }
 
 int
-erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t revoked_at, int64_t erase_upto, struct cg_err *err)
-{
-	struct erase_stager *s;
-	int r;
-
-	if ((r = erase_stager_open(st, storage, partner, &s, err)) != 0)
-		return r;
-	r = erase_stager_add(s, tokens, n, revoked_at, erase_upto, err);
-	erase_stager_close(s);
-	return r;
-}
-
-int
 erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
 {
 	sqlite3 *db = store_db(st);
@@ -250,21 +236,6 @@ erase_check_tokens(struct erase_check *c, const struct token *tokens, size_t n, 
 			r = erase_dberr(c->st, "read tombstones", err);
 		sqlite3_reset(c->get);
 	}
-	return r;
-}
-
-int
-erase_is_revoked(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t consent_at, int *revoked, struct cg_err *err)
-{
-	struct erase_check *c;
-	int r;
-
-	*revoked = 0;
-	if ((r = erase_check_open(st, storage, partner, &c, err)) != 0)
-		return r;
-	r = erase_check_tokens(c, tokens, n, consent_at, revoked, err);
-	erase_check_close(c);
 	return r;
 }
 

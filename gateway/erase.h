@@ -27,22 +27,16 @@
 int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 
 /*
- * Inside the caller's transaction: record tombstones dated `revoked_at` for
- * the tokens and stage them for erasure of the records whose consent_at is
- * at most `erase_upto` (INT64_MAX: all of them, as a revocation does; a
- * withdrawal erases only what its consent_at supersedes, so that a newer
- * consent already stored stays).  Nothing is deleted until erase_apply(),
- * which deletes every staged token's records in one pass over the table (a
- * revocation of many users costs one scan, not one per user).
- */
-int erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t revoked_at, int64_t erase_upto, struct cg_err *err)
-    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
-
-/*
- * The same for many records of one batch: the statements prepared and the
- * tombstone subkey derived once.  Owned by the caller of erase_stager_open;
- * close wipes the subkey.  erase_apply() then erases what was staged.
+ * Inside the caller's transaction, for the records of one batch: record
+ * tombstones dated `revoked_at` for the tokens and stage them for erasure of
+ * the records whose consent_at is at most `erase_upto` (INT64_MAX: all of
+ * them, as a revocation does; a withdrawal erases only what its consent_at
+ * supersedes, so that a newer consent already stored stays).  Nothing is
+ * deleted until erase_apply(), which deletes every staged token's records in
+ * one pass over the table (a revocation of many users costs one scan, not
+ * one per user).  The statements are prepared and the tombstone subkey
+ * derived once per stager; owned by the caller of erase_stager_open, close
+ * wipes the subkey.
  */
 struct erase_stager;
 int erase_stager_open(struct store *st, const struct keyfile_key *storage, const char *partner,
@@ -58,15 +52,11 @@ void erase_stager_close(struct erase_stager *s);
 int erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
-/* *revoked = 1 if a tombstone of `partner` covers one of the tokens at consent time consent_at. */
-int erase_is_revoked(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t consent_at, int *revoked, struct cg_err *err)
-    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 7);
-
 /*
- * The same check for many records of one batch: the statement prepared and
- * the tombstone subkey derived once (erase_is_revoked does both per call).
- * Owned by the caller of erase_check_open; close wipes the subkey.
+ * For the records of one batch: *revoked = 1 if a tombstone of `partner`
+ * covers one of the tokens at consent time consent_at.  The statement is
+ * prepared and the tombstone subkey derived once per check; owned by the
+ * caller of erase_check_open, close wipes the subkey.
  */
 struct erase_check;
 int erase_check_open(struct store *st, const struct keyfile_key *storage, const char *partner,

@@ -264,12 +264,12 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		 * with match a data record dated consent_at stays (in this batch or
 		 * another), and everything older, which consented more widely, goes.
 		 */
-		if (rec->consent_bits & match_bit)
+		if (rec->consent_bits & match_bit) {
 			tally->narrowed++;
-		else
-			tally->withdrawn++;
-		if (rec->consent_bits & match_bit)
 			at--;
+		} else {
+			tally->withdrawn++;
+		}
 		return ingest_erase(st, storage, hdr->partner_id, tally, toks, rec->n_tokens, at, at, err);
 	}
 	if (!(rec->consent_bits & match_bit))
