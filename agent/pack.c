@@ -460,6 +460,20 @@ pack_withdrawal(struct pack_ctx *c, struct sealer *sl, uint64_t index, const str
 	return pack_record_add(c, sl, index, pr, bits, toks, nt, pt, plen, ct, 1, err);
 }
 
+/* The same tokens, in the same order (both sorted by kind)? */
+static int
+pack_same_tokens(const struct token *a, size_t na, const struct token *b, size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (a[i].kind != b[i].kind || sodium_memcmp(a[i].value, b[i].value, TOKEN_LEN) != 0)
+			return 0;
+	return 1;
+}
+
 /*
  * What the agent remembers having sent for the row's user id: *known = 1
  * with the tokens, the consent bits and time.  A state file of an older
@@ -474,9 +488,8 @@ pack_remembered(struct pack_ctx *c, struct agent_state *state, const struct pack
 
 	*known = 0;
 	*nprev = 0;
-	if ((r = agent_state_get(state, c->pp->id, uid, pr->uid_len, prev, nprev, err)) != 0 || *nprev == 0)
-		return r;
-	if ((r = agent_state_consent_get(state, c->pp->id, uid, pr->uid_len, bits, at, &found, err)) != 0)
+	if ((r = agent_state_lookup(state, c->pp->id, uid, pr->uid_len, prev, nprev, bits, at, &found, err)) != 0 ||
+	    *nprev == 0)
 		return r;
 	if (!found) {
 		*bits = all;
@@ -589,10 +602,13 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 			stats->narrowed++;
 			index++;
 		}
+		/* Remember what changed (a pack of the same file again writes nothing). */
 		if (keyed && (!known || pr->consent_at >= prev_at) &&
-		    ((r = agent_state_put(state, c->pp->id, uid, pr->uid_len, toks, nt, err)) != 0 ||
+		    ((!pack_same_tokens(toks, nt, prev, nprev) &&
+		    (r = agent_state_put(state, c->pp->id, uid, pr->uid_len, toks, nt, err)) != 0) ||
+		    ((!known || prev_bits != pr->consent_bits || prev_at != pr->consent_at) &&
 		    (r = agent_state_consent_put(state, c->pp->id, uid, pr->uid_len, pr->consent_bits, pr->consent_at,
-		    err)) != 0))
+		    err)) != 0)))
 			goto out;
 	}
 	/* The state commits first: a batch on disk is never missing from the agent's memory. */

@@ -34,12 +34,15 @@ int agent_state_get(struct agent_state *s, const char *partner, const char *user
     struct token out[2], size_t *n, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5, 6);
 
 /*
- * The consent last sent for a user (a data record's, or a withdrawal's):
- * *found = 0 if none is remembered (never sent, or a state file written
- * before consents were remembered: then only agent_state_get knows).
+ * What was last sent for a user, in one lookup: the tokens (*n = 0 if none,
+ * as agent_state_get), and the consent (a data record's, or a
+ * withdrawal's): *found = 0 if none is remembered (a state file written
+ * before consents were remembered knows only the tokens).
  */
-int agent_state_consent_get(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
-    uint32_t *bits, int64_t *at, int *found, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5, 6, 7);
+int agent_state_lookup(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    struct token out[2], size_t *n, uint32_t *bits, int64_t *at, int *found, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5, 6, 7, 8, 9);
+/* Remember the consent sent for a user (replacing what was remembered before). */
 int agent_state_consent_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
     uint32_t bits, int64_t at, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
