@@ -1,7 +1,7 @@
 /*
  * test_receipt.c - receipts (agent/receipt.c) against the real pipeline: the
  * agent's tree paths and the gateway's committed root agree for every tree
- * size from 1 to 9 (powers of two and not), every user's receipt verifies
+ * size from 1 to 9, and 33 (powers of two and not), every user's receipt verifies
  * for that user only, and each tampering fails with its reason.
  */
 #include <sys/stat.h>
@@ -105,6 +105,7 @@ main(void)
 	world_open_store(&w);
 	for (n = 1; n <= 9; n++)
 		one_size(&w, n);
+	one_size(&w, 33);   /* six levels, a lone leaf promoted at the top */
 
 	/* What is not a receipt says so. */
 	CHECK_EQ_INT(receipt_parse("hello", 5, &r, &err), CG_ERR_FORMAT);
