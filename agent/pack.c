@@ -562,11 +562,15 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 			/*
 			 * A user without match consent is never tokenized unless it may
 			 * be at the gateway: with a state file, only a user id sent
-			 * before with match (and not this row's older self); without
-			 * one the agent cannot know, so every such user with
-			 * identifiers gets a withdrawal (README: "Withdrawal").
+			 * before (whose tokens it remembers; not for a row older than
+			 * what it sent); without one the agent cannot know, so every
+			 * such user with identifiers gets a withdrawal (README:
+			 * "Withdrawal").  A user withdrawn before is withdrawn again
+			 * while the partner's file lists it so: the state is written
+			 * at pack time, and a batch packed but never pushed must not
+			 * lose the withdrawal (the gateway takes it twice harmlessly).
 			 */
-			if (keyed && (!known || !(prev_bits & match_bit) || pr->consent_at < prev_at))
+			if (keyed && (!known || pr->consent_at < prev_at))
 				continue;
 			if (!known && (r = pack_tokens(c, tctx, pr, prev, &nprev, err)) != 0)
 				goto out;
@@ -575,11 +579,12 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 			 * the user still allows the partner (consent 0, and every
 			 * purpose it held is withdrawn).
 			 */
-			lost = known ? prev_bits : all;
+			lost = known && (prev_bits & match_bit) ? prev_bits : all;
 			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
 			    (r = pack_withdrawal(c, &sl, index, pr, 0, prev, nprev, lost, leafp, err)) != 0)
 				goto out;
-			if (known && (r = agent_state_consent_put(state, c->pp->id, uid, pr->uid_len, pr->consent_bits,
+			if (known && (prev_bits != pr->consent_bits || prev_at != pr->consent_at) &&
+			    (r = agent_state_consent_put(state, c->pp->id, uid, pr->uid_len, pr->consent_bits,
 			    pr->consent_at, err)) != 0)
 				goto out;
 			stats->withdrawn++;

@@ -12,9 +12,10 @@
  *
  * Withdrawal.  A user whose latest row lacks `match` gets no data record.
  * With a state file (state.h) the agent knows what it sent before: a user
- * id it sent with `match` gets a withdrawal record (proto SealedRecord
- * .withdrawal) carrying the remembered tokens; one never sent is never
- * tokenized.  Without a state file (or a row without a user id) the agent
+ * id it sent gets a withdrawal record (proto SealedRecord.withdrawal)
+ * carrying the remembered tokens, in every batch that lists it without
+ * `match` (a batch packed but never pushed loses nothing; the gateway takes
+ * a repeated withdrawal harmlessly); one never sent is never tokenized.  Without a state file (or a row without a user id) the agent
  * cannot know, so every such user gets a withdrawal with the tokens of the
  * row's identifiers: the gateway uses them only to erase and to keep a keyed
  * hash, never stores them (README, "Withdrawal").  A user id sent before

@@ -383,7 +383,7 @@ test_messy_file(struct world *w)
  * whose newer row lacks it gets a withdrawal carrying the remembered tokens
  * (even those of identifiers the new row no longer has); one that lost
  * another purpose gets its data record and a narrowing withdrawal; one
- * never sent is never tokenized; nothing is withdrawn twice.
+ * never sent is never tokenized.
  */
 static void
 test_withdraw_state(struct world *w)
@@ -446,13 +446,23 @@ test_withdraw_state(struct world *w)
 	CHECK_EQ_INT(withdrawals, 1);
 	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_4) == NULL);
 
-	/* The same file again: what was withdrawn is remembered, nothing is withdrawn twice. */
+	/*
+	 * The same file again: u1's withdrawal again (the earlier batch may
+	 * never have been pushed), with every purpose the gateway may hold;
+	 * u2's narrowing is remembered as done; u4 still never tokenized.
+	 */
 	o = world_pack_opts(w, "k", csv, "s2.csv", batch, "s2b.batch");
 	o.state = state;
 	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
 	CHECK_EQ_INT(st.no_match, 2);
-	CHECK_EQ_INT(st.withdrawn + st.narrowed, 0);
+	CHECK_EQ_INT(st.withdrawn, 1);
+	CHECK_EQ_INT(st.narrowed, 0);
 	CHECK_EQ_INT(st.packed, 2);
+	n = read_batch(w, batch, w->kpub->pub, recs, 16, st.batch_id, digest);
+	CHECK_EQ_INT(n, 3);
+	r = find_by_token(recs, n, TOKEN_KIND_PHONE, t_1p);
+	CHECK(r != NULL && r->withdrawal && r->withdrawn == (BIT_MATCH | BIT_ANALYTICS | BIT_MARKETING));
+	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_4) == NULL);
 
 	/*
 	 * A state file from before consents were remembered knows only tokens:
