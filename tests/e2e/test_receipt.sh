@@ -35,10 +35,11 @@ KH="user_id,email,phone,age,region,consent,consent_at,course_spend_cents,learnin
 	for i in 1 2 3; do echo "k$i,user$i@example.com,,25,CN-BJ,,2024-06-01,100,10,1,music,500"; done
 	echo '"k/../4",user4@example.com,,25,CN-BJ,marketing,2024-06-01,100,10,1,music,500'
 	echo "k7,user7@example.com,,25,CN-BJ,analytics,2024-06-02,100,10,1,music,500"
+	echo "k8,,13900000008,25,CN-BJ,,2024-06-02,100,10,1,music,500"
 } >"$E2E_TMP/k2.csv"
 agent pack "$E2E_TMP/k1.csv" "$E2E_TMP/k1.batch" >/dev/null
 agent pack "$E2E_TMP/k2.csv" "$E2E_TMP/k2.batch" --receipts "$R" >"$E2E_TMP/o"
-check "pack writes one receipt per withdrawal" grep -q "5 receipts written to $R" "$E2E_TMP/o"
+check "pack writes one receipt per withdrawal" grep -q "6 receipts written to $R" "$E2E_TMP/o"
 B=$(sed -n 's/.*(batch \([0-9a-f]*\)).*/\1/p' "$E2E_TMP/o")
 check "receipts are named by batch and user id" [ -f "$R/$B-k1.receipt" ] && [ -f "$R/$B-k3.receipt" ]
 check "a user id that is not a plain file name is named by its line" [ -f "$R/$B-line-5.receipt" ]
@@ -63,7 +64,7 @@ cp -r "$R" "$E2E_TMP/unattached"
 "$CROSSGATE" receipt prove --db "$DB" --batch "$B" --out "$E2E_TMP/b.proof" >/dev/null
 check "the proof names no user" sh -c "! grep -q 'example.com' '$E2E_TMP/b.proof'"
 "$CROSSGATE" receipt attach --proof "$E2E_TMP/b.proof" "$R"/*.receipt >"$E2E_TMP/o" 2>&1
-check "attach adds the gateway's proof to every receipt" [ "$(grep -c 'audit proof attached' "$E2E_TMP/o")" -eq 5 ]
+check "attach adds the gateway's proof to every receipt" [ "$(grep -c 'audit proof attached' "$E2E_TMP/o")" -eq 6 ]
 
 verify "$R/$B-k1.receipt" --pub "$PUB" --identifier " User1@Example.COM " >"$E2E_TMP/o" 2>&1
 check "a valid receipt verifies (the identifier as the user writes it)" \
@@ -77,6 +78,9 @@ for i in 1 2 3 7; do
 	done
 done
 ok "no receipt verifies for any other user of the batch"
+check "a phone receipt verifies with the number written another way" sh -c "'$CROSSGATE' receipt verify '$R/$B-k8.receipt' --pub '$PUB' --identifier '+86 139-0000-0008' >/dev/null"
+expect_fail "a phone receipt against another number fails" "is not in the batch's receipt tree" \
+	verify "$R/$B-k8.receipt" --pub "$PUB" --identifier "13900000007"
 check "the never-sent user's receipt verifies too" sh -c "'$CROSSGATE' receipt verify '$R/$B-line-5.receipt' --pub '$PUB' --identifier user4@example.com >/dev/null"
 expect_fail "another user's identifier fails" "is not in the batch's receipt tree that the gateway logged" \
 	verify "$R/$B-k1.receipt" --pub "$PUB" --identifier user2@example.com
