@@ -46,7 +46,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit e2e asan fuzz fuzz-run valgrind bench demo clean help deps
+.PHONY: all test unit e2e asan fuzz fuzz-run fuzz-long valgrind bench demo clean help deps man install faults
 # Keep the objects of test programs: they are intermediate files to make.
 .SECONDARY:
 
@@ -58,8 +58,12 @@ help:
 	@echo "make test       unit tests, end-to-end tests and a short fuzz run"
 	@echo "make asan       the whole suite under AddressSanitizer and UBSan"
 	@echo "make fuzz       build the libFuzzer harnesses; make fuzz-run runs each briefly"
+	@echo "make fuzz-long  every harness for SECONDS=600 each: executions, coverage, a corpus kept in build-fuzz/"
 	@echo "make valgrind   the unit tests under valgrind"
 	@echo "make bench      benchmarks, as ratios against baselines measured in the same run"
+	@echo "make faults     kill -9 the gateway KILLS=$(KILLS) times among pushes, queries and exports"
+	@echo "make man        man pages crossgate(1) and crossgate-FAMILY(1) from the --help texts"
+	@echo "make install    install the binary and the man pages (PREFIX=$(PREFIX), DESTDIR)"
 	@echo "make deps       install the Debian packages the build needs (as root)"
 	@echo "make clean      remove build outputs"
 
@@ -138,8 +142,27 @@ fuzz:
 fuzz-run: fuzz
 	$(Q)sh tests/fuzz/run.sh build-fuzz 10
 
+# Every harness for SECONDS (default 600) each, printing executions and coverage.
+fuzz-long: fuzz
+	$(Q)sh tests/fuzz/run.sh build-fuzz $(or $(SECONDS),600) long
+
+KILLS ?= 100
+faults: $(BIN)
+	$(Q)sh tests/faults.sh $(BUILD) $(KILLS)
+
 bench: $(BIN) $(BENCH_BIN)
 	$(Q)sh bench/run.sh $(BUILD)
+
+# Man pages are made from the --help texts themselves (help2man), so they cannot disagree.
+VERSION ?= 0.3
+PREFIX  ?= /usr/local
+man: $(BIN)
+	$(Q)rm -rf $(BUILD)/man && sh docs/man/mkman.sh $(BIN) $(BUILD)/man $(VERSION)
+
+install: $(BIN) man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/bin/crossgate
+	install -m 0644 $(BUILD)/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 demo: $(BIN)
 	$(Q)./$(BIN) demo --dir demo

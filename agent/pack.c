@@ -305,8 +305,9 @@ pack_newer(const struct pack_row *a, const struct pack_row *b)
 }
 
 /*
- * Union rows that share a normalized identifier (transitively), then point
- * every row at the newest row of its group; *dups counts the others.
+ * Group rows by key (the normalized email, or the phone of a row without an
+ * email), then point every row at the newest row of its group; *dups counts
+ * the others.
  */
 static int
 pack_dedupe(struct pack_ctx *c, uint64_t *dups, struct cg_err *err)
@@ -321,12 +322,13 @@ pack_dedupe(struct pack_ctx *c, uint64_t *dups, struct cg_err *err)
 	mask = cap - 1;
 	if ((table = malloc(cap * sizeof(*table))) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	for (k = 0; k < 2; k++) {                 /* one table per identifier kind */
+	for (k = 0; k < 2; k++) {                 /* one table per key kind */
 		memset(table, 0xff, cap * sizeof(*table));
 		for (i = 0; i < c->nrows; i++) {
 			const struct pack_row *ri = &c->rows[i];
 			size_t slot;
-			if (!ri->has_id[k])
+			/* A row's key is its email, else its phone: a shared phone never merges two emails (join.h). */
+			if (!ri->has_id[k] || (k == 1 && ri->has_id[0]))
 				continue;
 			for (slot = ri->dhash[k] & mask;; slot = (slot + 1) & mask) {
 				uint32_t o = table[slot];

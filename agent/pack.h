@@ -3,8 +3,10 @@
  *
  * Each row is checked against the partner's schema in the policy; identifiers
  * are normalized and, for rows whose latest consent includes `match`, turned
- * into tokens (token.h).  Rows of one user within the file (rows sharing a
- * normalized identifier, transitively) are merged: the row with the latest
+ * into tokens (token.h).  Rows of one user within the file (rows of one key:
+ * the normalized email, or the phone of rows without an email, as the
+ * gateway's join groups them; a shared phone never merges two emails) are
+ * merged: the row with the latest
  * consent_at wins (ties: the later line), so a withdrawal in a newer row is
  * never undone by an older one.  Local user ids and identifiers never leave
  * the partner; the payload holds only the feature and quasi-identifier

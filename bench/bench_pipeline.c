@@ -319,8 +319,8 @@ main(int argc, char **argv)
 		    es.join_seconds, nl, nr, es.load_seconds);
 		printf("        %.3f s plain in-memory hash join of the same email and phone tokens\n", t_hash);
 		printf("        ratio %.1fx the plain hash join (target within 3x)\n", es.join_seconds / t_hash);
-		printf("export  %.2f s in all: %llu matched, %llu rows written, %llu suppressed\n", t_export,
-		    (unsigned long long)es.matched, (unsigned long long)es.exported, (unsigned long long)es.suppressed);
+		printf("export  %.2f s in all: %llu synthetic rows (reading %.2f s, fit %.2f s, drawing and writing %.2f s)\n",
+		    t_export, (unsigned long long)es.rows, es.collect_seconds, es.fit_seconds, es.sample_seconds);
 		printf("memory  %.0f MiB peak for the export of %zu + %zu records = %.0f MiB per million subjects "
 		    "(target < 1024)\n", ru.ru_maxrss / 1024.0, nl, nr,
 		    ru.ru_maxrss / 1024.0 / ((double)(nl > nr ? nl : nr) / 1e6));

@@ -40,6 +40,8 @@ struct cli_ctx {
 int cmd_keygen(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_policy(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_agent(int argc, char **argv, struct cli_ctx *ctx);
+/* `crossgate agent recommend` (cli_recommend.c), dispatched by cmd_agent. */
+int cmd_agent_recommend(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_gateway(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_export(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_query(int argc, char **argv, struct cli_ctx *ctx);

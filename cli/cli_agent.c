@@ -28,7 +28,8 @@ static const char agent_usage[] =
 	"                     [--receipts DIR]\n"
 	"       crossgate agent push " CLI_CLIENT_USAGE "\n"
 	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)\n"
-	"       crossgate agent stats " CLI_CLIENT_USAGE;
+	"       crossgate agent stats " CLI_CLIENT_USAGE "\n"
+	"       crossgate agent recommend --policy FILE --partner ID --input CSV --aggregates CSV --out CSV";
 
 static const char agent_help[] =
 	"pack: read the partner's CSV, check every row against the partner's schema in\n"
@@ -68,7 +69,10 @@ static const char agent_help[] =
 	"\n"
 	"stats: ask the gateway what it holds for this partner: how many records, and\n"
 	"how many consent to each purpose.  Counts only: never which users, never\n"
-	"whether they matched.\n";
+	"whether they matched.\n"
+	"\n"
+	"recommend: next-best offers for the partner's own users from released DP\n"
+	"statistics only (crossgate agent recommend --help).\n";
 
 static int
 agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *sp, const char *gp,
@@ -260,6 +264,8 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 	unsigned long v;
 	int c, i, r, push;
 
+	if (argc >= 2 && strcmp(argv[1], "recommend") == 0)
+		return cmd_agent_recommend(argc - 1, argv + 1, ctx);
 	memset(&o, 0, sizeof(o));
 	push_opts_default(&po);
 	cli_getopt_reset();

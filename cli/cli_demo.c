@@ -28,6 +28,8 @@
 #include <unistd.h>
 #include <jansson.h>
 
+#include "gateway/budget.h"
+#include "gateway/join.h"
 #include "gateway/server.h"
 
 #include "synth/synth.h"
@@ -203,46 +205,52 @@ demo_gateway_stop(struct demo_gateway *g)
 #define DEMO_AFFINITY_KEYS "k_top_course_category,g_top_game_category"
 #define DEMO_AFFINITY_RHO "0.5"
 
-/* The counts of the last "export" audit event of the log in db_path, into es (left as is if none). */
-struct demo_counts {
-	struct export_stats *es;
-	int found;
+/*
+ * The operator's own view of the join (matched, consenting, ambiguous), read
+ * here from the store with the gateway's keys after the run.  Exact counts:
+ * the operator's, shown by the demo to compare with the generator's truth;
+ * no analyst-facing output (the release, its sidecar, its audit event)
+ * carries them.
+ */
+struct demo_join {
+	uint64_t matched, consenting, no_consent, ambiguous;
 };
 
 static int
-demo_counts_cb(const struct audit_record *rec, void *arg)
+demo_join_count(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2],
+    struct cg_err *err)
 {
-	struct demo_counts *dc = arg;
-	Crossgate__AuditEvent *ev;
-	size_t i;
-
-	if (rec->erased || (ev = crossgate__audit_event__unpack(NULL, rec->len, rec->event)) == NULL)
-		return 0;
-	if (strcmp(ev->action, "export") == 0 && strcmp(ev->outcome, "ok") == 0) {
-		for (i = 0; i < ev->n_counts; i++) {
-			const char *k = ev->counts[i]->key;
-			uint64_t v = ev->counts[i]->value;
-			if (strcmp(k, "matched") == 0) dc->es->matched = v;
-			else if (strcmp(k, "no_consent") == 0) dc->es->no_consent = v;
-			else if (strcmp(k, "ambiguous") == 0) dc->es->ambiguous = v;
-			else if (strcmp(k, "superseded") == 0) dc->es->superseded = v;
-		}
-		dc->found = 1;
-	}
-	crossgate__audit_event__free_unpacked(ev, NULL);
+	(void)ref;
+	(void)pl;
+	(void)err;
+	((struct demo_join *)ctx)->consenting++;
 	return 0;
 }
 
 static void
-demo_export_counts(const char *db_path, struct export_stats *es)
+demo_join_counts(const char *db_path, const char *policy_path, const char *keys, struct demo_join *dj)
 {
-	struct demo_counts dc = { es, 0 };
+	struct policy *pol = NULL;
 	struct store *st = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct join j;
 	struct cg_err err;
 
-	if (store_open(db_path, 0, &st, &err) != 0 || audit_iter(st, 0, demo_counts_cb, &dc, &err) != 0)
-		cli_error("%s: cannot read the export's counts: %s", db_path, err.msg);
+	memset(&j, 0, sizeof(j));
+	cg_err_clear(&err);
+	if (policy_load(policy_path, &pol, NULL, &err) != 0 || cli_load_gateway_keys(keys, &k) != 0 ||
+	    store_open(db_path, 0, &st, &err) != 0 || join_run(st, pol, NULL, NULL, &j, &err) != 0 ||
+	    join_each(st, k.storage, &j, policy_purpose_bit(pol, "analytics"), 0, demo_join_count, dj, &dj->no_consent,
+	    &err) != 0)
+		cli_error("%s: cannot count the join: %s", db_path, err.msg);
+	else {
+		dj->matched = j.matched;
+		dj->ambiguous = j.ambiguous;
+	}
+	join_free(&j);
 	store_close(st);
+	cli_gateway_keys_free(&k);
+	policy_free(pol);
 }
 
 struct demo_paths {
@@ -425,6 +433,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	char ucert[1300], ukey[1300];
 	int offline = 0, port = 0, server_exit = -1;
 	struct demo_paths p;
+	struct demo_join dj = { 0, 0, 0, 0 };
 	struct synth_opts so;
 	struct synth_truth truth;
 	struct cli_ctx sub;
@@ -593,7 +602,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			char *qu[] = { "query", "--gateway", gwaddr, "--ca", p.ca, "--cert", acert, "--key", akey,
 				"--purpose", "analytics", "--group-by", DEMO_AFFINITY_KEYS, "--metric", "count", "--rho",
 				DEMO_AFFINITY_RHO, "--out", p.affinity, NULL };
-			/* aggregates first: the default channel; the row export is the exception the policy allows */
+			/* aggregates first: the default channel; then DP synthetic rows, charged to the same budget */
 			if (demo_run(steps, &sub, cmd_query, qu) || demo_run(steps, &sub, cmd_export, ex))
 				goto out;
 		}
@@ -602,12 +611,6 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 				"--out", p.copy, "--pub", path, NULL };
 			(void)demo_run(steps, &sub, cmd_audit, fe);
 		}
-		/*
-		 * The analyst was told only its rows; the join's counts (matched,
-		 * left out for consent, ...) are in the export's audit event, which
-		 * the auditor's verified copy holds.
-		 */
-		demo_export_counts(p.copy, &sub.export);
 		fprintf(steps, "kill \"$(cat '%s')\"\n", p.pid);
 		server_exit = demo_gateway_stop(&gw);
 		if (sub.out)
@@ -617,16 +620,17 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			sub.audit_ok = 0;
 		}
 	}
-	/* The analyst's last step: the report, from the export alone. */
+	demo_join_counts(p.db, p.policy, p.kgw, &dj);
+	/* The analyst's last step: the report, from its DP releases (the synthetic rows are binned, not its input). */
 	snprintf(report, sizeof(report), "%s/report.html", p.out);
 	{
-		char *an[] = { "analytics", "report", "--input", p.export, "--aggregates", p.affinity, "--policy", p.policy,
+		char *an[] = { "analytics", "report", "--aggregates", p.affinity, "--policy", p.policy,
 			"--out", report, NULL };
 		if (demo_run(steps, &sub, cmd_analytics, an))
 			goto out;
 	}
 	if (json) {
-		json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, "
+		json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
 		    "s:I, s:b, s:s, s:s, s:{s:I, s:I}}",
 		    "dir", p.dir,
 		    "k_rows", (json_int_t)kstats.rows, "g_rows", (json_int_t)gstats.rows,
@@ -635,12 +639,12 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    "no_match_consent", (json_int_t)(kstats.no_match + gstats.no_match),
 		    "k_packed", (json_int_t)kstats.packed, "g_packed", (json_int_t)gstats.packed,
 		    "ingested_records", (json_int_t)sub.ingested_records,
-		    "matched_subjects", (json_int_t)sub.export.matched,
-		    "left_out_for_consent", (json_int_t)sub.export.no_consent,
-		    "ambiguous", (json_int_t)sub.export.ambiguous,
-		    "exported_rows", (json_int_t)sub.export.exported,
-		    "suppressed_rows", (json_int_t)sub.export.suppressed,
-		    "k", (json_int_t)sub.export.k,
+		    "matched_subjects", (json_int_t)dj.matched,
+		    "left_out_for_consent", (json_int_t)dj.no_consent,
+		    "ambiguous", (json_int_t)dj.ambiguous,
+		    "consenting_subjects", (json_int_t)dj.consenting,
+		    "synthetic_rows", (json_int_t)sub.export.rows,
+		    "export_rho", (double)sub.export.charged_nano / BUDGET_NANO,
 		    "audit_events", (json_int_t)sub.audit.events,
 		    "audit_verified", sub.audit_ok,
 		    "export", p.export,
@@ -678,12 +682,12 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    "duplicates merged   %llu\n"
 		    "no match consent    %llu users: their data never left their partner (a withdrawal did)\n"
 		    "records ingested    %llu%s\n"
-		    "matched subjects    %llu (generator's truth: %llu)\n"
+		    "matched subjects    %llu (generator's truth: %llu; the operator's view, never released)\n"
 		    "left out, consent   %llu\n"
-		    "exported rows       %llu (suppressed below k=%u: %llu; truth before suppression: %llu)\n"
+		    "synthetic rows      %llu (DP synthetic release, rho %.3f; consenting subjects: %llu, truth %llu)\n"
 		    "audit log           %llu events, %s\n"
 		    "aggregates          %s (DP counts, course x game category)\n"
-		    "export              %s\n"
+		    "synthetic export    %s\n"
 		    "every step by hand  %s\n"
 		    "analytics report    %s\n",
 		    p.dir, (unsigned long long)kstats.rows, (unsigned long long)gstats.rows,
@@ -691,10 +695,10 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    (unsigned long long)(kstats.duplicates + gstats.duplicates),
 		    (unsigned long long)(kstats.no_match + gstats.no_match),
 		    (unsigned long long)sub.ingested_records, offline ? "" : " (pushed over mutual TLS, acknowledged after commit)",
-		    (unsigned long long)sub.export.matched,
-		    (unsigned long long)truth.matched, (unsigned long long)sub.export.no_consent,
-		    (unsigned long long)sub.export.exported, sub.export.k, (unsigned long long)sub.export.suppressed,
-		    (unsigned long long)truth.exported_before_suppression, (unsigned long long)sub.audit.events,
+		    (unsigned long long)dj.matched,
+		    (unsigned long long)truth.matched, (unsigned long long)dj.no_consent,
+		    (unsigned long long)sub.export.rows, (double)sub.export.charged_nano / BUDGET_NANO,
+		    (unsigned long long)dj.consenting, (unsigned long long)truth.exported_before_suppression, (unsigned long long)sub.audit.events,
 		    sub.audit_ok ? "verified" : "VERIFICATION FAILED", p.affinity, p.export, p.steps, report);
 	}
 	if (!offline && ctx->out && !json)

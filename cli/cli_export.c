@@ -14,7 +14,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include "audit/audit.h"
+#include "gateway/budget.h"
 #include "gateway/export.h"
+#include "gateway/synthrel.h"
 #include "base/outfile.h"
 #include "store/store.h"
 #include "policy/policy.h"
@@ -23,22 +25,31 @@
 
 static const char export_usage[] =
 	"crossgate export --db DB --policy FILE --keys DIR --out CSV [--purpose P]\n"
-	"                 [--analyst NAME] [--left ID --right ID]\n"
+	"                 [--rho R] [--rows N] [--bins B] [--analyst NAME] [--left ID --right ID]\n"
 	"       crossgate export " CLI_CLIENT_USAGE "\n"
-	"                 --out CSV [--purpose P] [--left ID --right ID]";
+	"                 --out CSV [--purpose P] [--rho R] [--rows N] [--bins B] [--left ID --right ID]";
 
 static const char export_help[] =
-	"A row export, the exception channel (aggregates, `crossgate query`, are the\n"
-	"default): join the partners' records on tokens and write an anonymized CSV of\n"
-	"merged features, with its provenance in CSV.meta.json.  Pseudonyms come from a\n"
-	"fresh key destroyed after the export; quasi-identifiers are generalized by the\n"
-	"policy's hierarchies; classes smaller than k or less than l-diverse on a\n"
-	"sensitive column are suppressed, and the export fails (nothing written) if that\n"
-	"would suppress more than the policy's suppression_limit.  Only subjects whose\n"
-	"records on both sides consent to the purpose (default 'analytics') are used.\n"
+	"A row release of differentially private SYNTHETIC data (MST: McKenna et al.\n"
+	"2021).  No row is a subject's: the gateway bins every released column by the\n"
+	"policy, measures noisy 1-way marginals, chooses a tree of 2-way marginals with\n"
+	"the exponential mechanism, measures them, fits a tree model and draws rows\n"
+	"from it.  The release is charged to the same zCDP budget as `crossgate query`\n"
+	"(per analyst and dataset) before any subject is read; once the budget is spent\n"
+	"nothing is released.  Only subjects whose records on both sides consent to the\n"
+	"purpose (default 'analytics') are used.\n"
+	"  --rho R      zCDP budget the release spends; default the policy's\n"
+	"               privacy.export_rho\n"
+	"  --rows N     synthetic rows to draw (at most 10000000); default the model's\n"
+	"               noisy estimate of the number of subjects\n"
+	"  --bins B     equal-width bins of an int feature's policy bounds (2-100,\n"
+	"               default 10); an int feature without bounds is refused\n"
+	"CSV: the released columns (quasi-identifiers, then <partner>_<column>), one\n"
+	"synthetic row per line, each cell a bin label (\"LO-HI\", an integer, a value,\n"
+	"\"*\" for missing); CSV.meta.json: the provenance (bins, tree, noise, rho).\n"
 	"The analyst (--analyst, default 'analyst', a principal of the policy) needs the\n"
-	"purpose under row_exports and counts one export against its max_exports.\n"
-	"The export, or its refusal, is an audit event.\n"
+	"purpose under row_exports; max_exports caps its releases beside the budget.\n"
+	"The release, or its refusal, is an audit event.\n"
 	"With --gateway the gateway does it and sends the CSV over mutual TLS; the\n"
 	"certificate must be an analyst's whose policy entry allows it.\n";
 
@@ -98,9 +109,10 @@ out:
 
 /* Pull the export from a gateway into out_path (through a .tmp file, renamed when complete). */
 static int
-export_remote(const struct client_opts *co, const char *out_path, const char *purpose, const char *left,
-    const char *right, struct export_stats *st, struct cg_err *err)
+export_remote(const struct client_opts *co, const struct export_opts *o, const char *rho, struct export_stats *st,
+    struct cg_err *err)
 {
+	const char *out_path = o->out_path;
 	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
 	Crossgate__ExportRequest er = CROSSGATE__EXPORT_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
@@ -110,9 +122,12 @@ export_remote(const struct client_opts *co, const char *out_path, const char *pu
 
 	if ((r = client_open(co, &c, err)) != 0)
 		return r;
-	er.purpose = (char *)purpose;
-	er.left = (char *)(left != NULL ? left : "");
-	er.right = (char *)(right != NULL ? right : "");
+	er.purpose = (char *)o->purpose;
+	er.left = (char *)(o->left != NULL ? o->left : "");
+	er.right = (char *)(o->right != NULL ? o->right : "");
+	er.rho = (char *)(rho != NULL ? rho : "");
+	er.rows = o->rows;
+	er.bins = o->bins;
 	req.op_case = CROSSGATE__REQUEST__OP_EXPORT;
 	req.export = &er;
 	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
@@ -122,15 +137,9 @@ export_remote(const struct client_opts *co, const char *out_path, const char *pu
 		goto out;
 	}
 	memset(st, 0, sizeof(*st));
-	st->left_records = resp->export->left_records;
-	st->right_records = resp->export->right_records;
-	st->matched = resp->export->matched;
-	st->ambiguous = resp->export->ambiguous;
-	st->no_consent = resp->export->no_consent;
-	st->exported = resp->export->exported;
-	st->suppressed = resp->export->suppressed;
-	st->superseded = resp->export->superseded;
-	st->k = resp->export->k;
+	st->rows = resp->export->exported;
+	st->charged_nano = resp->export->charged_nano;
+	st->remaining_nano = resp->export->remaining_nano;
 	size = resp->export->size;
 	if ((r = cli_meta_save(out_path, resp->export->meta_json, err)) != 0)
 		goto out;
@@ -152,11 +161,12 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		{ "right", required_argument, NULL, 'r' }, { "gateway", required_argument, NULL, 'G' },
 		{ "ca", required_argument, NULL, 'C' }, { "cert", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'K' }, { "timeout", required_argument, NULL, 't' },
-		{ "analyst", required_argument, NULL, 'a' },
+		{ "analyst", required_argument, NULL, 'a' }, { "rho", required_argument, NULL, 'R' },
+		{ "rows", required_argument, NULL, 'n' }, { "bins", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct client_opts co;
 	unsigned long v;
-	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst";
+	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst", *rho = NULL;
 	struct export_opts o;
 	struct policy *pol = NULL;
 	struct cli_gw_keys k = { 0 };
@@ -177,6 +187,23 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		case 'o': o.out_path = optarg; break;
 		case 'u': o.purpose = optarg; break;
 		case 'a': analyst = optarg; break;
+		case 'R':
+			if (policy_parse_nano(optarg, strlen(optarg), POLICY_RHO_MAX, &o.rho_nano) != 0)
+				return cli_usage(export_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
+			rho = optarg;
+			break;
+		case 'n':
+			if (cli_parse_uint("--rows", optarg, SYNTHREL_ROWS_MAX, &v) != 0)
+				return CLI_USAGE;
+			o.rows = v;
+			break;
+		case 'B':
+			if (cli_parse_uint("--bins", optarg, SYNTHREL_BINS_MAX, &v) != 0)
+				return CLI_USAGE;
+			if (v < 2)
+				return cli_usage(export_usage, "--bins wants 2 to 100");
+			o.bins = (uint32_t)v;
+			break;
 		case 'l': o.left = optarg; break;
 		case 'r': o.right = optarg; break;
 		case 'G': co.gateway = optarg; break;
@@ -201,7 +228,7 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		if (db != NULL || keys != NULL || policy != NULL)
 			return cli_usage(export_usage, "--gateway exports on the gateway: no --db, --keys or --policy");
 		cg_err_clear(&err);
-		if (export_remote(&co, o.out_path, o.purpose, o.left, o.right, &ctx->export, &err) != 0) {
+		if (export_remote(&co, &o, rho, &ctx->export, &err) != 0) {
 			cli_error("%s", err.msg);
 			return 1;
 		}
@@ -229,17 +256,11 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	r = 0;
 summary:
-	if (ctx->out && co.gateway != NULL)
-		fprintf(ctx->out, "%s: %llu rows exported for '%s' (suppressed below k=%u or l: %llu; provenance in "
-		    "%s.meta.json)\n", o.out_path, (unsigned long long)ctx->export.exported, o.purpose, ctx->export.k,
-		    (unsigned long long)ctx->export.suppressed, o.out_path);
-	else if (ctx->out)
-		fprintf(ctx->out, "%s: %llu rows exported for '%s' (matched %llu, left out for consent %llu, "
-		    "suppressed below k=%u or l=%u %llu, ambiguous %llu, superseded %llu)\n", o.out_path,
-		    (unsigned long long)ctx->export.exported, o.purpose, (unsigned long long)ctx->export.matched,
-		    (unsigned long long)ctx->export.no_consent, ctx->export.k, ctx->export.l,
-		    (unsigned long long)ctx->export.suppressed, (unsigned long long)ctx->export.ambiguous,
-		    (unsigned long long)ctx->export.superseded);
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %llu synthetic rows for '%s' (DP, MST); charged rho %.9f, %.9f remains "
+		    "(provenance in %s.meta.json)\n", o.out_path, (unsigned long long)ctx->export.rows, o.purpose,
+		    (double)ctx->export.charged_nano / BUDGET_NANO, (double)ctx->export.remaining_nano / BUDGET_NANO,
+		    o.out_path);
 	if (co.gateway != NULL)
 		return r;
 out:

@@ -74,10 +74,14 @@ out:
 int
 cmd_policy(int argc, char **argv, struct cli_ctx *ctx)
 {
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		printf("usage: %s\n\n%s", policy_usage, policy_help);
-		return 0;
-	}
+	int i;
+
+	/* --help anywhere (crossgate policy diff --help too) prints the help. */
+	for (i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			printf("usage: %s\n\n%s", policy_usage, policy_help);
+			return 0;
+		}
 	if (argc == 3 && strcmp(argv[1], "check") == 0)
 		return policy_check(argv[2], ctx);
 	if (argc == 4 && strcmp(argv[1], "diff") == 0)

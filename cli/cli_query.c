@@ -273,8 +273,9 @@ static const char budget_usage[] = "crossgate budget --db DB --policy FILE [--an
 
 static const char budget_help[] =
 	"Show each analyst's privacy budget on each dataset (a pair of partners):\n"
-	"rho spent, the cap and what remains, and row exports taken against the\n"
-	"cap.  Read from the append-only ledgers in the gateway's database.\n";
+	"rho spent (queries and synthetic row releases alike: one ledger), the cap\n"
+	"and what remains, and row releases taken against max_exports.  Read from\n"
+	"the append-only ledgers in the gateway's database.\n";
 
 int
 cmd_budget(int argc, char **argv, struct cli_ctx *ctx)

@@ -161,7 +161,7 @@ static const struct {
 	{ "agent", cmd_agent, "partner side: pack a CSV into a sealed, signed batch; push it" },
 	{ "gateway", cmd_gateway, "gateway side: ingest batch files, or serve them over mutual TLS" },
 	{ "query", cmd_query, "differentially private aggregates, charged to the analyst's privacy budget" },
-	{ "export", cmd_export, "row export: join, anonymize and export merged features (locally or from a gateway)" },
+	{ "export", cmd_export, "row export: DP synthetic rows of the joined subjects, on the budget (locally or from a gateway)" },
 	{ "budget", cmd_budget, "show each analyst's privacy budget spent and remaining" },
 	{ "audit", cmd_audit, "verify the audit log with the gateway's public key" },
 	{ "receipt", cmd_receipt, "a user's receipt for a withdrawal: attach the gateway's proof, verify it" },

@@ -39,10 +39,12 @@ int budget_charge(struct store *st, struct audit *a, const char *analyst, const 
     CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
 /*
- * Count one row export against the analyst's cap (max_exports) in the same
- * append-only way, before the export is made: CG_ERR_POLICY with an
- * "export-refused" audit event once the cap is reached.  A failed export
- * still counts (what made it fail is information too).
+ * Count one row release against the analyst's cap (max_exports), an extra
+ * cap beside the rho budget, in the same append-only way: CG_ERR_POLICY with
+ * an "export-refused" audit event once the cap is reached.  export.c checks
+ * the cap (budget_exports_used) before the rho charge, so that a capped
+ * analyst loses no budget, and counts the release right after the charge,
+ * before any subject is read; a release that fails later still counts.
  */
 int budget_export_charge(struct store *st, struct audit *a, const char *analyst, const char *purpose, uint32_t cap,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);

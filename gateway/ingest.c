@@ -529,11 +529,10 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		goto out;
 	in_txn = 1;
 	if ((r = erase_any(st, pp->id, &any, err)) != 0 ||
-	    (any && (r = erase_check_open(st, keys->storage, pp->id, &tombstones, err)) != 0))
-		goto out;
-	if ((r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
+	    (any && (r = erase_check_open(st, keys->storage, pp->id, &tombstones, err)) != 0) ||
+	    (r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
 	    (int64_t)time(NULL), wrapped, sizeof(wrapped), &batch_row, err)) != 0)
-		goto out;
+		goto reject_in_txn;
 	for (;;) {
 		r = batch_reader_next(br, &rec, err);
 		if (r == 0)
@@ -544,10 +543,9 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, keys->storage,
 		    tombstones, &skipped, &tally, err);
 		rec = NULL;   /* owned by the reader */
-		if (r == CG_ERR_DB || r == CG_ERR_NOMEM)
-			goto out;
 		if (r != 0) {
-			cg_err_prefix(err, "batch %s", path);
+			if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
+				cg_err_prefix(err, "batch %s", path);
 			goto reject_in_txn;
 		}
 		if (skipped)
@@ -559,7 +557,7 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	withdrawals = tally.withdrawn + tally.narrowed;
 	/* Every named user's records go in one pass, inside this transaction. */
 	if ((revocation || withdrawals > 0) && (r = erase_apply(st, pp->id, &erased, err)) != 0)
-		goto out;
+		goto reject_in_txn;
 	ingest_event_init(&ev, pol, revocation ? "revoke" : "ingest", "ok");
 	ev.partner_id = hdr->partner_id;
 	ev.batch_id = hdr->batch_id;
@@ -592,10 +590,9 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		ev.receipt_root.data = root;
 		ev.receipt_root.len = sizeof(root);
 	}
-	if ((r = audit_append(a, &ev, err)) != 0)
-		goto out;
-	if ((r = store_commit(st, err)) != 0)
-		goto out;
+	/* A failed append or commit (an I/O error, a full disk) is a rejection like any other: logged, nothing kept. */
+	if ((r = audit_append(a, &ev, err)) != 0 || (r = store_commit(st, err)) != 0)
+		goto reject_in_txn;
 	in_txn = 0;
 	audit_txn_end(a, 1);
 	result->records = revocation ? 0 : n;

@@ -1,6 +1,7 @@
 /* join.c - see join.h */
 #include "gateway/join.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,55 +22,70 @@ join_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Open-addressing map from a 32-byte token to a record index. */
+/*
+ * Keyed hashing.  Tokens are chosen by partners (a partner can mint tokens
+ * that share any prefix it likes), so the tables hash them with SipHash
+ * (crypto_shorthash) under a key drawn once per process: without the key no
+ * one can aim tokens at one slot, and probing stays linear in the records.
+ */
+static unsigned char join_hkey[crypto_shorthash_KEYBYTES];
+static pthread_once_t join_hkey_once = PTHREAD_ONCE_INIT;
+
+static void
+join_hkey_init(void)
+{
+	randombytes_buf(join_hkey, sizeof(join_hkey));      /* after sodium_init, checked by the caller */
+}
+
+/* Open-addressing map from a 32-byte token (pointed to, not copied) to an index. */
+struct join_slot {
+	const unsigned char *tok;
+	uint32_t val;
+};
+
 struct join_map {
-	uint32_t *slot;
+	struct join_slot *slot;
 	size_t mask;
+	uint64_t *probes;
 };
 
 static int
-join_map_init(struct join_map *m, size_t n)
+join_map_init(struct join_map *m, size_t n, uint64_t *probes)
 {
 	size_t cap = 16;
 
 	while (cap < n * 2 + 16)
 		cap *= 2;
-	if ((m->slot = malloc(cap * sizeof(*m->slot))) == NULL)
+	if ((m->slot = calloc(cap, sizeof(*m->slot))) == NULL)
 		return CG_ERR_NOMEM;
-	memset(m->slot, 0xff, cap * sizeof(*m->slot));
 	m->mask = cap - 1;
+	m->probes = probes;
 	return 0;
 }
 
-/* Find the token; if absent and `insert` != JOIN_NONE, insert it. Returns the index found or JOIN_NONE. */
+/*
+ * The value of `tok`; if absent, insert it with `insert` unless that is
+ * JOIN_NONE.  Returns the value found (or inserted), or JOIN_NONE.
+ */
 static uint32_t
-join_map_get(struct join_map *m, const struct store_ref *refs, int phone, const unsigned char *tok,
-    uint32_t insert)
+join_map_get(struct join_map *m, const unsigned char *tok, uint32_t insert)
 {
 	uint64_t h;
 	size_t s;
 
-	memcpy(&h, tok, sizeof(h));
-	for (s = h & m->mask;; s = (s + 1) & m->mask) {
-		uint32_t o = m->slot[s];
-		if (o == JOIN_NONE) {
-			if (insert != JOIN_NONE)
-				m->slot[s] = insert;
-			return JOIN_NONE;
+	crypto_shorthash((unsigned char *)&h, tok, TOKEN_LEN, join_hkey);
+	for (s = (size_t)h & m->mask;; s = (s + 1) & m->mask) {
+		(*m->probes)++;
+		if (m->slot[s].tok == NULL) {
+			if (insert == JOIN_NONE)
+				return JOIN_NONE;
+			m->slot[s].tok = tok;
+			m->slot[s].val = insert;
+			return insert;
 		}
-		if (memcmp(phone ? refs[o].phone : refs[o].email, tok, TOKEN_LEN) == 0)
-			return o;
+		if (memcmp(m->slot[s].tok, tok, TOKEN_LEN) == 0)
+			return m->slot[s].val;
 	}
-}
-
-static uint32_t
-join_find(uint32_t *parent, uint32_t i)
-{
-	while (parent[i] != i) {
-		parent[i] = parent[parent[i]];
-		i = parent[i];
-	}
-	return i;
 }
 
 static int
@@ -80,60 +96,243 @@ join_newer(const struct store_ref *a, const struct store_ref *b)
 	return a->id > b->id;
 }
 
+/* A user of one partner: the records of one key (an email, or the phone of records without an email). */
+struct join_user {
+	uint32_t rep;                        /* newest record */
+	uint32_t phone;                      /* a record carrying the user's phone, or JOIN_NONE */
+	uint32_t pair;                       /* the user it is paired with on the other side, or JOIN_NONE */
+	uint8_t by_email;
+	uint8_t epaired;                     /* paired in the email stage */
+	uint8_t phones;                      /* distinct phones over the records, saturating at 2 */
+};
+
 /*
- * One side: group records sharing a token, keep the newest of each group.
- * winner[i] is the index of i's group winner.  The maps end up holding, per
- * token, some record of its group: callers resolve through winner[].
+ * One phone's carriers that are not paired by email, per side: the
+ * phone-only user (at most one: it is keyed by that phone), and the emailed
+ * users (the first, and how many, saturating at 2).
+ */
+struct join_bucket {
+	uint32_t ponly[2];
+	uint32_t email1[2];
+	uint8_t nemail[2];
+	uint32_t any[2];                     /* users of any kind carrying the phone: the first, and how many */
+	uint8_t nany[2];
+};
+
+struct join_side {
+	struct join_user *u;
+	size_t nu;
+	uint32_t *user_of;                   /* record -> user, JOIN_NONE for a record without identifiers */
+	struct join_map emap, pmap;          /* email -> user; phone -> phone-only user */
+};
+
+static void
+join_side_free(struct join_side *sd)
+{
+	free(sd->u);
+	free(sd->user_of);
+	free(sd->emap.slot);
+	free(sd->pmap.slot);
+}
+
+/* Group one partner's records into users by key; a user's newest record represents it. */
+static int
+join_side_users(struct join *j, int s, struct join_side *sd)
+{
+	const struct store_ref *refs = j->refs[s];
+	size_t n = j->nref[s], i;
+
+	if ((sd->u = malloc((n + 1) * sizeof(*sd->u))) == NULL ||
+	    (sd->user_of = malloc((n + 1) * sizeof(*sd->user_of))) == NULL ||
+	    join_map_init(&sd->emap, n, &j->probes) != 0 || join_map_init(&sd->pmap, n, &j->probes) != 0)
+		return CG_ERR_NOMEM;
+	for (i = 0; i < n; i++) {
+		const struct store_ref *r = &refs[i];
+		struct join_map *m = r->has_email ? &sd->emap : &sd->pmap;
+		uint32_t u;
+
+		sd->user_of[i] = JOIN_NONE;
+		if (!r->has_email && !r->has_phone)
+			continue;
+		u = join_map_get(m, r->has_email ? r->email : r->phone, (uint32_t)sd->nu);
+		if (u == sd->nu) {
+			sd->u[u].rep = (uint32_t)i;
+			sd->u[u].phone = JOIN_NONE;
+			sd->u[u].pair = JOIN_NONE;
+			sd->u[u].by_email = r->has_email;
+			sd->u[u].epaired = 0;
+			sd->u[u].phones = 0;
+			sd->nu++;
+		} else {
+			j->superseded++;     /* one of the two is an older record of the user */
+			if (join_newer(r, &refs[sd->u[u].rep]))
+				sd->u[u].rep = (uint32_t)i;
+		}
+		sd->user_of[i] = u;
+		if (r->has_phone) {
+			struct join_user *us = &sd->u[u];
+			if (us->phones == 0) {
+				us->phone = (uint32_t)i;
+				us->phones = 1;
+			} else if (us->phones == 1 && memcmp(refs[us->phone].phone, r->phone, TOKEN_LEN) != 0) {
+				us->phones = 2;
+			}
+		}
+	}
+	return 0;
+}
+
+static void
+join_bucket_add(struct join_bucket *b, int s, uint32_t u, const struct join_user *us, int epaired)
+{
+	if (b->nany[s] == 0) {
+		b->any[s] = u;
+		b->nany[s] = 1;
+	} else if (b->nany[s] == 1 && b->any[s] != u) {
+		b->nany[s] = 2;
+	}
+	if (epaired)
+		return;
+	if (!us->by_email) {
+		b->ponly[s] = u;
+	} else if (b->nemail[s] == 0) {
+		b->email1[s] = u;
+		b->nemail[s] = 1;
+	} else if (b->nemail[s] == 1 && b->email1[s] != u) {
+		b->nemail[s] = 2;
+	}
+}
+
+static void
+join_link(struct join_side sd[2], uint32_t lu, uint32_t ru)
+{
+	sd[0].u[lu].pair = ru;
+	sd[1].u[ru].pair = lu;
+}
+
+/*
+ * The phone stage: a phone pairs two users only if, among the users not
+ * paired by email, it is carried by exactly one compatible pair (at least one
+ * of the two without an email: a phone never pairs two different emails),
+ * and each of the two has that one phone.
  */
 static int
-join_side(const struct store_ref *refs, size_t n, uint32_t **winner_out, struct join_map *emap,
-    struct join_map *pmap, uint64_t *superseded)
+join_phones(struct join *j, struct join_side sd[2], uint64_t *pairs)
 {
-	uint32_t *parent = NULL, *winner = NULL;
-	size_t i;
-	int r = CG_ERR_NOMEM;
+	struct join_bucket *bk = NULL;
+	struct join_map bmap;
+	size_t nb = 0, i, n = j->nref[0] + j->nref[1];
+	int s, r = CG_ERR_NOMEM;
 
-	*winner_out = NULL;
-	if ((parent = malloc((n + 1) * sizeof(*parent))) == NULL ||
-	    (winner = malloc((n + 1) * sizeof(*winner))) == NULL ||
-	    join_map_init(emap, n) != 0 || join_map_init(pmap, n) != 0)
+	memset(&bmap, 0, sizeof(bmap));
+	if ((bk = malloc((n + 1) * sizeof(*bk))) == NULL || join_map_init(&bmap, n, &j->probes) != 0)
 		goto out;
-	for (i = 0; i < n; i++)
-		parent[i] = (uint32_t)i;
-	for (i = 0; i < n; i++) {
-		uint32_t o;
-		if (refs[i].has_email &&
-		    (o = join_map_get(emap, refs, 0, refs[i].email, (uint32_t)i)) != JOIN_NONE) {
-			uint32_t a = join_find(parent, o), b = join_find(parent, (uint32_t)i);
-			if (a != b)
-				parent[a] = b;
-		}
-		if (refs[i].has_phone &&
-		    (o = join_map_get(pmap, refs, 1, refs[i].phone, (uint32_t)i)) != JOIN_NONE) {
-			uint32_t a = join_find(parent, o), b = join_find(parent, (uint32_t)i);
-			if (a != b)
-				parent[a] = b;
+	for (s = 0; s < 2; s++) {
+		for (i = 0; i < j->nref[s]; i++) {
+			const struct store_ref *rf = &j->refs[s][i];
+			uint32_t u = sd[s].user_of[i], b;
+			if (u == JOIN_NONE || !rf->has_phone)
+				continue;
+			b = join_map_get(&bmap, rf->phone, (uint32_t)nb);
+			if (b == nb) {
+				memset(&bk[b], 0xff, sizeof(bk[b]));
+				bk[b].nemail[0] = bk[b].nemail[1] = bk[b].nany[0] = bk[b].nany[1] = 0;
+				nb++;
+			}
+			join_bucket_add(&bk[b], s, u, &sd[s].u[u], sd[s].u[u].epaired);
 		}
 	}
-	for (i = 0; i < n; i++)
-		winner[i] = JOIN_NONE;
-	for (i = 0; i < n; i++) {
-		uint32_t root = join_find(parent, (uint32_t)i);
-		if (winner[root] == JOIN_NONE || join_newer(&refs[i], &refs[winner[root]]))
-			winner[root] = (uint32_t)i;
+	for (i = 0; i < nb; i++) {
+		const struct join_bucket *b = &bk[i];
+		unsigned lp = b->ponly[0] != JOIN_NONE, rp = b->ponly[1] != JOIN_NONE;
+		unsigned right = rp + b->nemail[1];
+		uint32_t lu, ru;
+
+		/* compatible pairs: phone-only left x any right, emailed left x phone-only right */
+		if (lp * right + (unsigned)b->nemail[0] * rp == 0)
+			continue;
+		if (lp * right + (unsigned)b->nemail[0] * rp > 1) {
+			j->ambiguous++;
+			continue;
+		}
+		lu = lp ? b->ponly[0] : b->email1[0];
+		ru = lp ? (rp ? b->ponly[1] : b->email1[1]) : b->ponly[1];
+		if (sd[0].u[lu].phones != 1 || sd[1].u[ru].phones != 1) {
+			j->ambiguous++;          /* a user with two phones could pair twice */
+			continue;
+		}
+		join_link(sd, lu, ru);
+		(*pairs)++;
 	}
-	for (i = 0; i < n; i++) {
-		uint32_t w = winner[join_find(parent, (uint32_t)i)];
-		if (w != i)
-			(*superseded)++;
-		parent[i] = w;
+	/* Paired by email, but the phone is another user's on the other side: counted, never followed. */
+	for (s = 0; s < 2; s++) {
+		for (i = 0; i < sd[s].nu; i++) {
+			const struct join_user *us = &sd[s].u[i];
+			uint32_t b;
+			if (!us->epaired || us->phone == JOIN_NONE)
+				continue;
+			b = join_map_get(&bmap, j->refs[s][us->phone].phone, JOIN_NONE);
+			if (b != JOIN_NONE && (bk[b].nany[1 - s] > 1 || (bk[b].nany[1 - s] == 1 && bk[b].any[1 - s] != us->pair)))
+				j->ambiguous++;
+		}
 	}
-	*winner_out = parent;
-	parent = NULL; /* transferred */
 	r = 0;
 out:
-	free(parent);
-	free(winner);
+	free(bk);
+	free(bmap.slot);
+	return r;
+}
+
+int
+join_pairs(struct join *j, struct cg_err *err)
+{
+	struct join_side sd[2];
+	uint64_t phone_pairs = 0;
+	size_t i;
+	double t0 = join_now();
+	int r, s;
+
+	if (sodium_init() < 0)
+		return cg_err_set(err, CG_ERR_INTERNAL, "libsodium cannot initialize: no key for the join's tables");
+	pthread_once(&join_hkey_once, join_hkey_init);
+	memset(sd, 0, sizeof(sd));
+	j->matched = j->superseded = j->ambiguous = 0;
+	for (s = 0; s < 2; s++)
+		if (j->nref[s] >= JOIN_NONE - 1)
+			return cg_err_set(err, CG_ERR_LIMIT, "too many records for one join");
+	for (s = 0; s < 2; s++)
+		if ((r = join_side_users(j, s, &sd[s])) != 0)
+			goto nomem;
+	/* The email stage: the users of one email on both sides. */
+	for (i = 0; i < sd[0].nu; i++) {
+		uint32_t ru;
+		if (!sd[0].u[i].by_email)
+			continue;
+		ru = join_map_get(&sd[1].emap, j->refs[0][sd[0].u[i].rep].email, JOIN_NONE);
+		if (ru != JOIN_NONE) {
+			join_link(sd, (uint32_t)i, ru);
+			sd[0].u[i].epaired = sd[1].u[ru].epaired = 1;
+			j->matched++;
+		}
+	}
+	if ((r = join_phones(j, sd, &phone_pairs)) != 0)
+		goto nomem;
+	j->matched += phone_pairs;
+	if ((j->pair = malloc((j->nref[0] + 1) * sizeof(*j->pair))) == NULL)
+		goto nomem;
+	for (i = 0; i < j->nref[0]; i++)
+		j->pair[i] = JOIN_NONE;
+	for (i = 0; i < sd[0].nu; i++)
+		if (sd[0].u[i].pair != JOIN_NONE)
+			j->pair[sd[0].u[i].rep] = sd[1].u[sd[0].u[i].pair].rep;
+	j->join_seconds = join_now() - t0;
+	r = 0;
+	goto out;
+nomem:
+	r = cg_err_set(err, CG_ERR_NOMEM, "out of memory joining");
+out:
+	for (s = 0; s < 2; s++)
+		join_side_free(&sd[s]);
 	return r;
 }
 
@@ -265,15 +464,10 @@ int
 join_run(struct store *st, const struct policy *pol, const char *left, const char *right, struct join *j,
     struct cg_err *err)
 {
-	struct join_map emap[2], pmap[2];
-	uint32_t *win[2] = { NULL, NULL };
-	size_t i, nl;
 	double t0;
 	int r, s;
 
 	memset(j, 0, sizeof(*j));
-	memset(emap, 0, sizeof(emap));
-	memset(pmap, 0, sizeof(pmap));
 	if (pol->npartners < 2 && (left == NULL || right == NULL))
 		return cg_err_set(err, CG_ERR_POLICY, "the policy has fewer than two partners: nothing to join");
 	j->side[0] = policy_partner_find(pol, left ? left : pol->partners[0].id);
@@ -285,68 +479,10 @@ join_run(struct store *st, const struct policy *pol, const char *left, const cha
 	for (s = 0; s < 2; s++) {
 		if ((r = store_refs_load(st, j->side[s]->id, &j->refs[s], &j->nref[s], err)) != 0)
 			goto out;
-		if (j->nref[s] >= JOIN_NONE) {
-			r = cg_err_set(err, CG_ERR_LIMIT, "too many records for one join");
-			goto out;
-		}
 	}
 	j->load_seconds = join_now() - t0;
-	t0 = join_now();
-	for (s = 0; s < 2; s++) {
-		if ((r = join_side(j->refs[s], j->nref[s], &win[s], &emap[s], &pmap[s], &j->superseded)) != 0) {
-			r = cg_err_set(err, r, "out of memory joining");
-			goto out;
-		}
-	}
-	nl = j->nref[0];
-	/* pair[left winner] = right winner; pair[nl + right] marks the right side taken */
-	if ((j->pair = malloc((nl + j->nref[1] + 1) * sizeof(*j->pair))) == NULL) {
-		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory joining");
-		goto out;
-	}
-	for (i = 0; i < nl + j->nref[1]; i++)
-		j->pair[i] = JOIN_NONE;
-	for (int pass = 0; pass < 2; pass++) {
-		for (i = 0; i < nl; i++) {
-			const struct store_ref *l = &j->refs[0][i];
-			uint32_t rr;
-			if (win[0][i] != i || j->pair[i] != JOIN_NONE)
-				continue;
-			if (pass == 0 && !l->has_email)
-				continue;
-			if (pass == 1 && !l->has_phone)
-				continue;
-			rr = pass == 0 ? join_map_get(&emap[1], j->refs[1], 0, l->email, JOIN_NONE)
-				       : join_map_get(&pmap[1], j->refs[1], 1, l->phone, JOIN_NONE);
-			if (rr == JOIN_NONE)
-				continue;
-			rr = win[1][rr];
-			if (j->pair[nl + rr] != JOIN_NONE) {
-				j->ambiguous++;     /* that right user is already paired with another */
-				continue;
-			}
-			j->pair[i] = rr;
-			j->pair[nl + rr] = (uint32_t)i;
-			j->matched++;
-		}
-	}
-	/* Paired by email, but the phone points at a different right user: ambiguous, counted. */
-	for (i = 0; i < nl; i++) {
-		uint32_t rr;
-		if (j->pair[i] == JOIN_NONE || !j->refs[0][i].has_phone)
-			continue;
-		rr = join_map_get(&pmap[1], j->refs[1], 1, j->refs[0][i].phone, JOIN_NONE);
-		if (rr != JOIN_NONE && win[1][rr] != j->pair[i])
-			j->ambiguous++;
-	}
-	j->join_seconds = join_now() - t0;
-	r = 0;
+	r = join_pairs(j, err);
 out:
-	for (s = 0; s < 2; s++) {
-		free(win[s]);
-		free(emap[s].slot);
-		free(pmap[s].slot);
-	}
 	if (r != 0)
 		join_free(j);
 	return r;

@@ -407,7 +407,7 @@ query_plan_make(const struct query_spec *spec, const struct join *j, struct quer
 	}
 	/* The count first; then each bounded column summed once, whatever asks for it. */
 	p->nstats = 1;
-	p->stats[0].delta = 1;
+	p->stats[0].delta = join_sensitivity(1);     /* one person moves up to that many subjects (join.h) */
 	for (i = 0; i < spec->nmetrics; i++) {
 		const struct query_metric *m = &spec->metrics[i];
 		const struct join_col *jc;
@@ -450,6 +450,7 @@ query_plan_make(const struct query_spec *spec, const struct join *j, struct quer
 			s->delta = alo > ahi ? alo : ahi;
 			if (s->delta == 0)
 				s->delta = 1;
+			s->delta = join_sensitivity(s->delta);   /* times the subjects one person moves (join.h) */
 		}
 		p->outs[p->nouts].kind = m->kind;
 		p->outs[p->nouts].stat = k;

@@ -920,14 +920,10 @@ server_export_run(struct store *st, struct audit *a, const char *path, void *ctx
 	x->o.out_path = path;
 	if ((r = export_run(st, a, &x->o, &es, err)) != 0)
 		return r;
-	/*
-	 * What the analyst may know: the rows it gets and what was suppressed.
-	 * The other counts (records, matches, consent, duplicates) are about
-	 * everyone, consenting or not: they stay in the audit log.
-	 */
-	x->er->exported = es.exported;
-	x->er->suppressed = es.suppressed;
-	x->er->k = es.k;
+	/* The synthetic rows drawn (a noisy estimate, or what was asked) and the budget: nothing exact about people. */
+	x->er->exported = es.rows;
+	x->er->charged_nano = es.charged_nano;
+	x->er->remaining_nano = es.remaining_nano;
 	return 0;
 }
 
@@ -955,6 +951,12 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 	x.o.purpose = req->purpose;
 	x.o.storage = s->cfg.storage;
 	x.o.analyst = c->pr;
+	x.o.rows = req->rows;
+	x.o.bins = req->bins;
+	if (req->rho[0] && policy_parse_nano(req->rho, strlen(req->rho), POLICY_RHO_MAX, &x.o.rho_nano) != 0) {
+		server_error(c, "malformed", "export", "export: rho must be a decimal above 0 with at most 9 decimals");
+		return 0;
+	}
 	x.er = &er;
 	er.purpose = (char *)req->purpose;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_EXPORT;

@@ -216,6 +216,9 @@ diff_privacy(const struct policy *a, const struct policy *b, FILE *out, struct p
 	if (x->query_rho_nano != y->query_rho_nano)
 		diff_line(out, c, D_CHANGE, "privacy: default query rho %.9g -> %.9g", diff_nano(x->query_rho_nano),
 		    diff_nano(y->query_rho_nano));
+	if (x->export_rho_nano != y->export_rho_nano)
+		diff_line(out, c, D_CHANGE, "privacy: default export rho %.9g -> %.9g", diff_nano(x->export_rho_nano),
+		    diff_nano(y->export_rho_nano));
 	if (x->partition_delta != y->partition_delta)
 		diff_line(out, c, y->partition_delta > x->partition_delta ? D_WIDER : D_NARROWER,
 		    "privacy: partition_delta %g -> %g", x->partition_delta, y->partition_delta);

@@ -1727,6 +1727,9 @@ parse_privacy(struct pctx *c, struct fy_node *n, struct pos keypos, struct polic
 		} else if (key_is(&k, "query_rho")) {
 			if (get_nano(c, val, k.at, "query_rho", &nano) == 0)
 				pv->query_rho_nano = nano;
+		} else if (key_is(&k, "export_rho")) {
+			if (get_nano(c, val, k.at, "export_rho", &nano) == 0)
+				pv->export_rho_nano = nano;
 		} else if (key_is(&k, "budget_rho")) {
 			if (get_nano(c, val, k.at, "budget_rho", &nano) == 0)
 				pv->budget_rho_nano = nano;
@@ -1748,6 +1751,8 @@ parse_privacy(struct pctx *c, struct fy_node *n, struct pos keypos, struct polic
 	}
 	if (pv->query_rho_nano > pv->budget_rho_nano)
 		problem(c, keypos, "privacy: query_rho is larger than budget_rho");
+	if (pv->export_rho_nano > pv->budget_rho_nano)
+		problem(c, keypos, "privacy: export_rho is larger than budget_rho");
 }
 
 static void
@@ -2004,6 +2009,7 @@ policy_parse(const char *name, const char *buf, size_t len, struct policy **out,
 	p->net.heartbeat_interval = POLICY_NET_HEARTBEAT_DEFAULT;
 	p->privacy.threshold = POLICY_THRESHOLD_DEFAULT;
 	p->privacy.query_rho_nano = POLICY_QUERY_RHO_DEFAULT;
+	p->privacy.export_rho_nano = POLICY_EXPORT_RHO_DEFAULT;
 	p->privacy.budget_rho_nano = POLICY_BUDGET_RHO_DEFAULT;
 	p->privacy.partition_delta = POLICY_PARTITION_DELTA_DEFAULT;
 	p->privacy.l = POLICY_L_DEFAULT;

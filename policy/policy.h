@@ -3,7 +3,7 @@
  *
  *   version: 1
  *   name: k-g-cross-marketing
- *   k: 10                          # k-anonymity of row exports (default 10)
+ *   k: 10                          # kept for older policies; no release uses it (default 10)
  *   default_phone_country: CN      # ISO 3166-1 alpha-2
  *   email:                         # provider rules for normalization
  *     gmail_dots: true
@@ -77,30 +77,33 @@
  * Roles: partner = push batches of its own partner id; analyst = pull exports
  * for its purposes; auditor = fetch audit events and checkpoints.  Nothing
  * else is allowed to anyone.  An analyst may also have:
- *       row_exports: [analytics]   # purposes it may take ROW exports for (default none:
+ *       row_exports: [analytics]   # purposes it may take synthetic row releases for (default none:
  *                                  # aggregates only); each must be one of its purposes
  *       budget_rho: 2.0            # its privacy budget per dataset (default privacy.budget_rho)
- *       max_exports: 5             # row exports it may take in all (default privacy.max_exports)
+ *       max_exports: 5             # row releases it may take in all, an extra cap beside its
+ *                                  # budget (default privacy.max_exports)
  *
  * Privacy of outputs (all optional; defaults shown):
  *
  *   privacy:
  *     threshold: 20                # released groups need a noisy count >= this
  *     query_rho: 0.05              # zCDP rho one query is charged unless it asks for another
+ *     export_rho: 0.1              # zCDP rho one synthetic row release (`crossgate export`)
+ *                                  # is charged unless it asks for another; same ledger
  *     budget_rho: 1.0              # cap of rho per analyst and dataset (the joined partner pair)
  *     partition_delta: 0.000001    # largest delta allowed for group keys taken from the data
- *     l: 3                         # l-diversity of row exports on each `sensitive: true` column
- *     suppression_limit: 0.05      # a row export fails rather than suppress more than this share
- *                                  # (1: never fails; suppressed rows are left out all the same)
- *     max_exports: 10              # row exports per analyst (default; per-analyst override above)
+ *     l: 3                         # kept for older policies; no release uses it
+ *     suppression_limit: 0.05      # kept for older policies; no release uses it
+ *     max_exports: 10              # row releases per analyst (default; per-analyst override above)
  *
  * Column keys for outputs: `public: true` (a quasi-identifier or category
  * feature whose generalized values may be query group keys: the domain is
  * enumerated from the policy, so no key comes from the data); `bounds: [lo,
- * hi]` (an int feature's clamp for sums, means and histograms; needed for
- * them); `sensitive: true` (a feature row exports keep l-diverse).  A band may
- * be a hierarchy, `band: [10, 20, 50]`: a row export climbs it (then '*')
- * until no more than the suppression limit is suppressed.
+ * hi]` (an int feature's clamp for sums, means and histograms, and the range
+ * a synthetic row release cuts into bins; needed for them); `sensitive:
+ * true` (kept for older policies; no release uses it).  A band may be a
+ * hierarchy, `band: [10, 20, 50]`: a synthetic release bins by its finest
+ * level with at most 100 bands between the column's min and max.
  *
  * Every problem found is reported as "file:line:column: reason".
  */
@@ -247,6 +250,7 @@ struct policy_principal {
 /* Defaults of the privacy section (see above). */
 #define POLICY_THRESHOLD_DEFAULT 20u
 #define POLICY_QUERY_RHO_DEFAULT 50000000LL      /* nano-rho: 0.05 */
+#define POLICY_EXPORT_RHO_DEFAULT 100000000LL    /* nano-rho: 0.1 */
 #define POLICY_BUDGET_RHO_DEFAULT 1000000000LL   /* nano-rho: 1.0 */
 #define POLICY_RHO_MAX (1000000LL * 1000000000LL) /* nano-rho: 1e6 */
 #define POLICY_PARTITION_DELTA_DEFAULT 1e-6
@@ -257,6 +261,7 @@ struct policy_principal {
 struct policy_privacy {
 	uint32_t threshold;          /* groups and released cells with a (noisy) count below are withheld */
 	int64_t query_rho_nano;      /* what one query is charged unless it asks otherwise */
+	int64_t export_rho_nano;     /* what one synthetic row release is charged unless it asks otherwise */
 	int64_t budget_rho_nano;     /* cap per analyst and dataset */
 	double partition_delta;      /* largest delta of releasing a group key taken from the data */
 	uint32_t l;                  /* l-diversity of row exports on each sensitive column */

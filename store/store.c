@@ -1,5 +1,6 @@
 /* store.c - see store.h */
 #include "store/store.h"
+#include "store/faultvfs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -73,15 +74,18 @@ store_open(const char *path, int flags, struct store **out, struct cg_err *err)
 	struct store *st = NULL;
 	int oflags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
 	int r, i, on = 1;
+	const char *vfs;
 
 	*out = NULL;
+	if ((r = faultvfs_name(&vfs, err)) != 0)
+		return r;
 	if ((st = calloc(1, sizeof(*st))) == NULL || (st->path = strdup(path)) == NULL) {
 		free(st);
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	}
 	if (flags & STORE_OPEN_CREATE)
 		oflags |= SQLITE_OPEN_CREATE;
-	if (sqlite3_open_v2(path, &st->db, oflags, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &st->db, oflags, vfs) != SQLITE_OK) {
 		r = cg_err_set(err, CG_ERR_DB, "cannot open database %s: %s", path,
 		    st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto out;

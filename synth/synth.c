@@ -39,6 +39,7 @@ enum synth_stream {
 	SYNTH_S_SHUFFLE = 16,
 	SYNTH_S_KEYS,
 	SYNTH_S_SEGMENT,
+	SYNTH_S_SHARE,      /* whether a person gives another's phone, and whose */
 };
 
 /* Ways a row is malformed; each makes the agent reject the whole row. */
@@ -318,6 +319,7 @@ synth_opts_default(struct synth_opts *o)
 	o->no_analytics_frac = 0.10;
 	o->bad_frac = 0.002;
 	o->dup_frac = 0.01;
+	o->phone_share_frac = 0;
 	o->seed = 1;
 }
 
@@ -341,6 +343,8 @@ synth_check_opts(const struct synth_opts *o, struct cg_err *err)
 		return cg_err_set(err, CG_ERR_ARG, "synth: no_analytics_frac must be within [0, 1]");
 	if (!synth_frac_ok(o->bad_frac))
 		return cg_err_set(err, CG_ERR_ARG, "synth: bad_frac must be within [0, 1]");
+	if (!synth_frac_ok(o->phone_share_frac))
+		return cg_err_set(err, CG_ERR_ARG, "synth: phone_share_frac must be within [0, 1]");
 	if (!synth_frac_ok(o->dup_frac))
 		return cg_err_set(err, CG_ERR_ARG, "synth: dup_frac must be within [0, 1]");
 	if (o->no_match_frac + o->no_analytics_frac > 1.0)
@@ -414,7 +418,7 @@ synth_u64_str(uint64_t v, char *out)
 }
 
 static void
-synth_person_make(const struct synth_ctx *c, uint64_t p, struct synth_person *pe)
+synth_person_base(const struct synth_ctx *c, uint64_t p, struct synth_person *pe)
 {
 	struct synth_rng r;
 	const char *sur, *giv;
@@ -466,6 +470,31 @@ synth_person_make(const struct synth_ctx *c, uint64_t p, struct synth_person *pe
 	else
 		pe->age = (int)synth_clamp(30.0 + 9.0 * synth_normal(&r), 16, 60);
 	pe->region = synth_weighted(&r, synth_region_w, SYNTH_NELEM(synth_region_w));
+}
+
+/*
+ * A person; with phone_share_frac, some give another person's phone (a
+ * family's, a recycled number): collisions the join must not turn into
+ * false pairs.  Their own stream, so nothing else shifts with the option.
+ */
+static void
+synth_person_make(const struct synth_ctx *c, uint64_t p, struct synth_person *pe)
+{
+	struct synth_person other;
+	struct synth_rng r;
+	uint64_t q;
+
+	synth_person_base(c, p, pe);
+	if (c->o->phone_share_frac <= 0 || c->total < 2)
+		return;
+	synth_rng_init(&r, c->o->seed, p, SYNTH_S_SHARE);
+	if (!synth_chance(&r, c->o->phone_share_frac))
+		return;
+	q = synth_below(&r, c->total - 1);
+	if (q >= p)
+		q++;
+	synth_person_base(c, q, &other);
+	memcpy(pe->phone, other.phone, sizeof(pe->phone));
 }
 
 static unsigned
@@ -1167,7 +1196,7 @@ synth_write_truth(const char *dir, const struct synth_opts *o, const struct synt
 	}
 	/* Seeds above 2^63-1 do not fit a JSON integer here: they are written as a string. */
 	root = json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,"
-	    "s:{s:I,s:f,s:f,s:f,s:f,s:f,s:o}}",
+	    "s:{s:I,s:f,s:f,s:f,s:f,s:f,s:f,s:o}}",
 	    "k_rows", (json_int_t)t->k_rows, "g_rows", (json_int_t)t->g_rows,
 	    "k_bad_rows", (json_int_t)t->k_bad_rows, "g_bad_rows", (json_int_t)t->g_bad_rows,
 	    "k_dup_rows", (json_int_t)t->k_dup_rows, "g_dup_rows", (json_int_t)t->g_dup_rows,
@@ -1179,7 +1208,8 @@ synth_write_truth(const char *dir, const struct synth_opts *o, const struct synt
 	    "opts",
 	    "users", (json_int_t)o->users, "shared_frac", o->shared_frac,
 	    "no_match_frac", o->no_match_frac, "no_analytics_frac", o->no_analytics_frac,
-	    "bad_frac", o->bad_frac, "dup_frac", o->dup_frac, "seed", synth_seed_json(o->seed));
+	    "bad_frac", o->bad_frac, "dup_frac", o->dup_frac, "phone_share_frac", o->phone_share_frac,
+	    "seed", synth_seed_json(o->seed));
 	if (root == NULL || (planted = synth_planted_json()) == NULL ||
 	    json_object_set_new(root, "planted", planted) != 0) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "synth: cannot build truth.json");

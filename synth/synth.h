@@ -5,8 +5,8 @@
  * viewers (game live-streaming platform), with the messiness real exports
  * have: mixed case and stray (also Unicode) white space in emails, gmail dots,
  * "+tags" and googlemail.com, phones in several national and international
- * formats, duplicate rows of one user, missing consent, and a few malformed
- * rows.  Alongside it writes the ground truth the pipeline must reproduce.
+ * formats, duplicate rows of one user, missing consent, a few malformed
+ * rows, and on request phones shared between people.  Alongside it writes the ground truth the pipeline must reproduce.
  *
  * The data is deterministic for a given seed (a non-cryptographic generator:
  * this is test data, nothing here is secret).
@@ -24,6 +24,9 @@ struct synth_opts {
 	double no_analytics_frac;/* rows with match but without `analytics` (default 0.10) */
 	double bad_frac;         /* malformed rows (default 0.002) */
 	double dup_frac;         /* people written twice in one file (default 0.01) */
+	double phone_share_frac; /* people who give another random person's phone, a family's or a recycled
+	                            number: random phone collisions (default 0); every person keeps one email
+	                            of their own, so the truth (who is whom) stays exact */
 	uint64_t seed;           /* default 1 */
 };
 

@@ -5,7 +5,7 @@ Written from the specification (issue 6, gateway/export.h and gateway/query.h
 as contracts), not from the export or query code, so that a bug there is not
 shared here.  Standard library only.
 
-    python3 check_outputs.py --k 10 --l 3 --suppression-limit 0.05 --threshold 20 \
+    python3 check_outputs.py --threshold 20 \
         --input k_users.csv --input g_viewers.csv [--exact N ...] \
         [--band age=10,20,40] [--map region=North,East,...] [--min-sigma 1] \
         --export X.csv [--export Y.csv ...] --query Q.csv [--query R.csv ...]
@@ -15,18 +15,25 @@ Q.csv.meta.json.  The policy's values on the command line are the floor: a
 meta file may state a stricter k, l or limit (a policy copy may ask for more),
 never a laxer one, and the files are checked against the stricter of the two.
 
-Row exports:
-  - the layout: pseudonym, the quasi-identifiers (exactly the meta "levels"
-    keys), then "<left>_..." / "<right>_..." feature columns;
-  - every equivalence class (rows with equal quasi-identifiers) has >= k rows
-    and >= l distinct non-empty values of every meta "sensitive" column;
-  - rows == data rows, candidates == rows + suppressed, and
-    suppressed <= suppression_limit * candidates;
-  - with --band/--map, each quasi-identifier cell is a value of the hierarchy
-    level the meta names (aligned band "lo-hi" of that width, a map group, or
-    '*' at the top);
-  - pseudonyms are 32 lowercase hex digits, unique in an export, and no
-    pseudonym is in two exports.
+Row exports (DP synthetic rows, gateway/export.h):
+  - the meta holds only the documented provenance fields, and none of the
+    --exact numbers anywhere (no row, candidate or suppressed count) but in
+    synthetic_rows, a noisy estimate (rows_from says so) or the rows asked
+    for, which may equal an exact count by chance;
+  - the layout: no pseudonym or any other per-row identifier; the header is
+    exactly the meta's columns in order: quasi-identifiers, then
+    "<left>_..." / "<right>_..." features;
+  - every cell is one of its column's bins as the meta lists them (a range
+    "LO-HI" with LO <= HI, a plain integer, a value, or '*'), so no cell
+    holds a subject's exact value; a column's ranges do not overlap; with
+    --band/--map a quasi-identifier's ranges are aligned bands of a width of
+    the hierarchy and its groups are the map's;
+  - as many data rows as the meta's synthetic_rows;
+  - the mechanism: the tree's edges are d-1 pairs of the columns spanning
+    them; the noise of a 1-way cell has sigma sqrt(3d / (2 rho)) and of a
+    2-way cell sqrt(3(d-1) / (2 rho)) (rho split in three; all of it to the
+    1-way marginal when d = 1); with --min-sigma the 1-way sigma must be at
+    least that.
 Query answers:
   - every released count >= threshold, and as many rows as meta "released";
   - the meta holds only the documented provenance fields, and no number given
@@ -44,7 +51,6 @@ Exit status: 0 all good, 1 violations (one line each, "FILE[:LINE]: what"),
 2 unusable arguments or files.
 """
 import argparse
-import collections
 import csv
 import json
 import math
@@ -58,7 +64,6 @@ PHONE_RUN = re.compile(r"\+?\(?\d[\d ().-]{8,}\d")
 MOBILE_CN = re.compile(r"(86)?1[3-9]\d{9}")
 HEX64 = re.compile(r"[0-9A-Fa-f]{64}")
 B64_32 = re.compile(r"[A-Za-z0-9+/]{43}=")
-PSEUDONYM = re.compile(r"[0-9a-f]{32}")
 BAND = re.compile(r"(-?\d+)-(-?\d+)")
 
 # Provenance fields gateway/query.h documents; anything else could carry data.
@@ -68,11 +73,28 @@ QUERY_META_KEYS = {
     "policy_hash", "audit_index", "created", "left", "right",
 }
 EXPORT_META_KEYS = {
-    "export_id", "purpose", "analyst", "k", "l", "sensitive", "suppression_limit", "rows", "suppressed",
-    "candidates", "levels", "policy_hash", "audit_index", "created", "left", "right",
+    "release_id", "purpose", "analyst", "dataset", "mechanism", "rho", "rho_split", "remaining_rho", "noise",
+    "columns", "omitted", "edges", "synthetic_rows", "rows_from", "binning", "policy_hash", "audit_index",
+    "created", "left", "right",
 }
 # Meta strings that are hex by design: the policy's hash (public), the output's id.
-HEX_BY_DESIGN = {"policy_hash", "export_id", "query_id"}
+HEX_BY_DESIGN = {"policy_hash", "release_id", "query_id"}
+
+
+def meta_numbers(v, key=None):
+    """Every number in a meta file, with the key it is under (numeric strings too)."""
+    if isinstance(v, dict):
+        for k2, v2 in v.items():
+            yield from meta_numbers(v2, k2)
+    elif isinstance(v, list):
+        for v2 in v:
+            yield from meta_numbers(v2, key)
+    elif isinstance(v, bool):
+        return
+    elif isinstance(v, (int, float)):
+        yield key, v
+    elif isinstance(v, str) and re.fullmatch(r"-?\d+(\.\d+)?", v):
+        yield key, float(v)
 
 
 class Unusable(Exception):
@@ -86,7 +108,6 @@ class Checker:
         self.user_ids = set()
         self.emails = set()
         self.phones = set()           # last 11 digits
-        self.seen_pseudonyms = {}     # pseudonym -> export file
         self.bands = parse_hierarchies(args.band, "band", int)
         self.maps = parse_hierarchies(args.map, "map", str)
         self.summary = []
@@ -141,6 +162,15 @@ class Checker:
                         self.fail(where, "%s holds a phone number of the input" % what)
                         return
 
+    def check_label(self, where, label, what="cell"):
+        """A bin label: a range "LO-HI" is two numbers, each checked alone (the dash is not phone punctuation)."""
+        m = BAND.fullmatch(label)
+        if m and int(m.group(1)) <= int(m.group(2)):
+            self.check_text(where, m.group(1), what)
+            self.check_text(where, m.group(2), what)
+        else:
+            self.check_text(where, label, what)
+
     def check_meta_strings(self, path, meta):
         def walk(v, key):
             if isinstance(v, dict):
@@ -150,6 +180,8 @@ class Checker:
             elif isinstance(v, list):
                 for v2 in v:
                     walk(v2, key)
+            elif isinstance(v, str) and key == "bins":
+                self.check_label(path, v, "meta field 'bins'")
             elif isinstance(v, str) and key not in HEX_BY_DESIGN:
                 self.check_text(path, v, "meta field '%s'" % key)
         walk(meta, None)
@@ -177,125 +209,119 @@ class Checker:
     def check_export(self, path):
         meta, mpath = self.meta_of(path, EXPORT_META_KEYS)
         a = self.args
-        k = self.floor_check(mpath, meta, "k", a.k, lambda v, f: v >= f)
-        l_ = self.floor_check(mpath, meta, "l", a.l, lambda v, f: v >= f)
-        limit = self.floor_check(mpath, meta, "suppression_limit", a.suppression_limit,
-                                 lambda v, f: v <= f + 1e-12)
-        levels = meta.get("levels")
-        sensitive = meta.get("sensitive")
-        left, right = meta.get("left"), meta.get("right")
-        if not isinstance(levels, dict) or not levels:
-            raise Unusable("%s: meta 'levels' is missing or empty" % mpath)
-        if not isinstance(sensitive, list) or not all(isinstance(s, str) for s in sensitive):
-            raise Unusable("%s: meta 'sensitive' is not a list of column names" % mpath)
+        self.check_meta_strings(mpath, meta)
+        exact = set(a.exact)
+        # synthetic_rows is the model's noisy estimate (or what was asked): it may hit the exact count by chance
+        if meta.get("rows_from") not in ("noisy estimate", "requested"):
+            self.fail(mpath, "meta rows_from is %r, neither a noisy estimate nor requested" % meta.get("rows_from"))
+        for key, v in meta_numbers(meta):
+            if key not in ("audit_index", "bins", "synthetic_rows") and v in exact:
+                self.fail(mpath, "meta field '%s' = %s is an exact count of the data" % (key, v))
+        cols, edges, left, right = meta.get("columns"), meta.get("edges"), meta.get("left"), meta.get("right")
+        if not isinstance(cols, list) or not cols or not all(
+                isinstance(c, dict) and isinstance(c.get("name"), str) and isinstance(c.get("bins"), list)
+                for c in cols):
+            raise Unusable("%s: meta 'columns' is not a list of {name, bins}" % mpath)
         if not isinstance(left, str) or not isinstance(right, str):
             raise Unusable("%s: meta 'left'/'right' missing" % mpath)
-        self.check_meta_strings(mpath, meta)
+        names = [c["name"] for c in cols]
+        bins = {c["name"]: c["bins"] for c in cols}
+        d = len(cols)
+
+        # The mechanism as the meta states it.
+        try:
+            rho = float(meta.get("rho"))
+        except (TypeError, ValueError):
+            rho = None
+            self.fail(mpath, "meta 'rho' is not a decimal")
+        noise = meta.get("noise") if isinstance(meta.get("noise"), dict) else {}
+        if rho is not None and rho > 0:
+            want1 = math.sqrt((3.0 * d if d > 1 else 1.0) / (2 * rho))
+            s1 = noise.get("one_way_sigma")
+            if not isinstance(s1, (int, float)) or abs(s1 - want1) > 1e-6 * want1:
+                self.fail(mpath, "1-way noise sigma %s is not sqrt(3d / (2 rho)) = %.6g" % (s1, want1))
+            if d > 1:
+                want2 = math.sqrt(3.0 * (d - 1) / (2 * rho))
+                s2 = noise.get("two_way_sigma")
+                if not isinstance(s2, (int, float)) or abs(s2 - want2) > 1e-6 * want2:
+                    self.fail(mpath, "2-way noise sigma %s is not sqrt(3(d-1) / (2 rho)) = %.6g" % (s2, want2))
+            if a.min_sigma is not None and isinstance(s1, (int, float)) and s1 < a.min_sigma:
+                self.fail(mpath, "1-way noise sigma %.6g is below the floor %.6g" % (s1, a.min_sigma))
+            split = meta.get("rho_split") if isinstance(meta.get("rho_split"), dict) else {}
+            try:
+                total = sum(float(v) for v in split.values())
+            except (TypeError, ValueError):
+                total = float("inf")
+            if not split or total > rho + 1e-9:
+                self.fail(mpath, "meta rho_split %s does not stay within rho %s" % (split, rho))
+        if not isinstance(edges, list) or len(edges) != d - 1:
+            self.fail(mpath, "the tree has %s edges, not d - 1 = %d" %
+                      (len(edges) if isinstance(edges, list) else None, d - 1))
+        else:
+            parent = {n: n for n in names}
+
+            def find(x):
+                while parent[x] != x:
+                    x = parent[x]
+                return x
+            for e in edges:
+                if not (isinstance(e, list) and len(e) == 2 and all(x in parent for x in e)) or \
+                        find(e[0]) == find(e[1]):
+                    self.fail(mpath, "edge %s is not a pair of columns joining two parts of the tree" % (e,))
+                    break
+                parent[find(e[0])] = find(e[1])
+
+        # The bins: well formed, ranges disjoint, quasi-identifiers by the policy's hierarchies.
+        for name in names:
+            ranges = []
+            for label in bins[name]:
+                if not isinstance(label, str):
+                    self.fail(mpath, "column '%s' has a bin that is not a label" % name)
+                    continue
+                m = BAND.fullmatch(label)
+                if m:
+                    lo, hi = int(m.group(1)), int(m.group(2))
+                    if lo > hi:
+                        self.fail(mpath, "column '%s' bin '%s' is an empty range" % (name, label))
+                    ranges.append((lo, hi, label))
+                elif re.fullmatch(r"-?\d+", label):
+                    ranges.append((int(label), int(label), label))
+                if name in self.bands and m:
+                    if not any(lo % w == 0 and hi == lo + w - 1 for w in self.bands[name]):
+                        self.fail(mpath, "'%s' bin '%s' is not an aligned band of the hierarchy %s" %
+                                  (name, label, self.bands[name]))
+                elif name in self.maps and label != "*" and label not in self.maps[name]:
+                    self.fail(mpath, "'%s' bin '%s' is not one of the map's groups" % (name, label))
+            ranges.sort()
+            for x, y in zip(ranges, ranges[1:]):
+                if y[0] <= x[1]:
+                    self.fail(mpath, "column '%s' bins '%s' and '%s' overlap" % (name, x[2], y[2]))
 
         header, rows = read_csv(path)
-        if not header or header[0] != "pseudonym":
-            self.fail(path + ":1", "the first column is not 'pseudonym'")
+        if header != names:
+            self.fail(path + ":1", "the header %s is not the meta's columns %s (a pseudonym or any other column "
+                      "would identify rows)" % (header, names))
             return
         prefixes = (left + "_", right + "_")
         first_feature = next((i for i, c in enumerate(header) if c.startswith(prefixes)), len(header))
-        qis = header[1:first_feature]
-        if set(qis) != set(levels) or len(qis) != len(levels):
-            self.fail(path + ":1", "quasi-identifier columns %s are not the meta's levels %s" %
-                      (qis, sorted(levels)))
         for c in header[first_feature:]:
             if not c.startswith(prefixes):
                 self.fail(path + ":1", "column '%s' after the features is not a partner's feature" % c)
-        for s in sensitive:
-            if s not in header:
-                self.fail(path + ":1", "sensitive column '%s' is not in the export" % s)
-        sens_idx = [header.index(s) for s in sensitive if s in header]
-        qi_idx = list(range(1, first_feature))
-
-        # Counts.
-        n = len(rows)
-        rows_meta, sup, cand = meta.get("rows"), meta.get("suppressed"), meta.get("candidates")
-        if not all(isinstance(x, int) and x >= 0 for x in (rows_meta, sup, cand)):
-            self.fail(mpath, "meta rows/suppressed/candidates are not counts")
-        else:
-            if rows_meta != n:
-                self.fail(mpath, "meta rows = %d but the CSV has %d data rows" % (rows_meta, n))
-            if cand != rows_meta + sup:
-                self.fail(mpath, "meta candidates = %d is not rows + suppressed = %d" % (cand, rows_meta + sup))
-            # integer comparison: suppressed / candidates <= limit
-            if cand > 0 and sup > limit * cand + 1e-9:
-                self.fail(mpath, "suppressed %d of %d candidates (%.2f%%) is above the suppression limit of %.2f%%"
-                          % (sup, cand, 100.0 * sup / cand, 100.0 * limit))
-            if cand == 0 and sup > 0:
-                self.fail(mpath, "suppressed %d of 0 candidates" % sup)
-
-        # Rows: shape, pseudonyms, identifiers, generalization.
-        classes = collections.defaultdict(list)
-        mine = {}
+        if meta.get("synthetic_rows") != len(rows):
+            self.fail(mpath, "meta synthetic_rows = %s but the CSV has %d data rows" %
+                      (meta.get("synthetic_rows"), len(rows)))
+        allowed = [set(bins[n]) for n in names]
         for line, row in rows:
             where = "%s:%d" % (path, line)
             if len(row) != len(header):
                 self.fail(where, "%d fields, the header has %d" % (len(row), len(header)))
                 continue
-            p = row[0]
-            if not PSEUDONYM.fullmatch(p):
-                self.fail(where, "pseudonym '%s' is not 32 lowercase hex digits" % p[:40])
-            elif p in mine:
-                self.fail(where, "pseudonym %s repeats line %d of the same export" % (p, mine[p]))
-            else:
-                mine[p] = line
-                other = self.seen_pseudonyms.get(p)
-                if other is not None and other != path:
-                    self.fail(where, "pseudonym %s is also in the export %s" % (p, other))
-            # (a well-formed pseudonym is random hex: its digit runs would look like phone numbers by chance)
             for i, cell in enumerate(row):
-                if i > 0 or not PSEUDONYM.fullmatch(cell):
-                    self.check_text("%s (%s)" % (where, header[i]), cell)
-            for i in qi_idx:
-                self.check_level(where, header[i], row[i], levels.get(header[i]))
-            classes[tuple(row[i] for i in qi_idx)].append((line, row))
-        for p in mine:
-            self.seen_pseudonyms.setdefault(p, path)
-
-        # k-anonymity and l-diversity, class by class.
-        for key, members in sorted(classes.items()):
-            label = ", ".join("%s=%s" % (header[i], v) for i, v in zip(qi_idx, key))
-            first = members[0][0]
-            if len(members) < k:
-                self.fail("%s:%d" % (path, first), "equivalence class (%s) has %d rows, below k = %d" %
-                          (label, len(members), k))
-            for i in sens_idx:
-                distinct = {r[i] for _, r in members if r[i] != ""}
-                if len(distinct) < l_:
-                    self.fail("%s:%d" % (path, first), "equivalence class (%s) has %d distinct values of "
-                              "sensitive column '%s', below l = %d" % (label, len(distinct), header[i], l_))
-        self.summary.append("%s: %d rows, %d classes (smallest %d), k=%s l=%s, suppressed %s of %s, levels %s"
-                            % (os.path.basename(path), n, len(classes),
-                               min((len(m) for m in classes.values()), default=0), k, l_, sup, cand,
-                               json.dumps(levels, sort_keys=True)))
-
-    def check_level(self, where, col, value, level):
-        if not isinstance(level, int) or isinstance(level, bool) or level < 0:
-            self.fail(where, "meta level of '%s' is not a level number" % col)
-            return
-        if col in self.bands:
-            widths = self.bands[col]
-            if level > len(widths):
-                self.fail(where, "'%s' level %d is above the hierarchy's top (%d)" % (col, level, len(widths)))
-            elif level == len(widths):
-                if value != "*":
-                    self.fail(where, "'%s' = '%s' at the top level, not '*'" % (col, value))
-            else:
-                w = widths[level]
-                m = BAND.fullmatch(value)
-                if not m or int(m.group(1)) % w != 0 or int(m.group(2)) != int(m.group(1)) + w - 1:
-                    self.fail(where, "'%s' = '%s' is not a band of width %d (level %d)" % (col, value, w, level))
-        elif col in self.maps:
-            if level > 1:
-                self.fail(where, "'%s' level %d is above a map's top (1)" % (col, level))
-            elif level == 1 and value != "*":
-                self.fail(where, "'%s' = '%s' at the top level, not '*'" % (col, value))
-            elif level == 0 and value not in self.maps[col]:
-                self.fail(where, "'%s' = '%s' is not one of the map's groups" % (col, value))
+                if cell not in allowed[i]:
+                    self.fail("%s (%s)" % (where, header[i]), "'%s' is not one of the column's bins" % cell[:40])
+                self.check_label("%s (%s)" % (where, header[i]), cell)
+        self.summary.append("%s: %d synthetic rows, %d columns, rho %s, tree %s" %
+                            (os.path.basename(path), len(rows), d, meta.get("rho"), json.dumps(edges)))
 
     # --- query answers ------------------------------------------------------------
     def check_query(self, path):
@@ -310,20 +336,7 @@ class Checker:
         # No exact number about the data: none of the --exact values, anywhere.
         exact = set(a.exact)
 
-        def numbers(v, key):
-            if isinstance(v, dict):
-                for k2, v2 in v.items():
-                    yield from numbers(v2, k2)
-            elif isinstance(v, list):
-                for v2 in v:
-                    yield from numbers(v2, key)
-            elif isinstance(v, bool):
-                return
-            elif isinstance(v, (int, float)):
-                yield key, v
-            elif isinstance(v, str) and re.fullmatch(r"-?\d+(\.\d+)?", v):
-                yield key, float(v)
-        for key, v in numbers(meta, None):
+        for key, v in meta_numbers(meta):
             if key != "audit_index" and v in exact:
                 self.fail(mpath, "meta field '%s' = %s is an exact count of the data" % (key, v))
 
@@ -439,12 +452,9 @@ def read_csv(path):
 
 def main(argv):
     ap = argparse.ArgumentParser(description="Independent checker of crossgate's exports and query answers.")
-    ap.add_argument("--export", action="append", default=[], help="a row export CSV (with CSV.meta.json)")
+    ap.add_argument("--export", action="append", default=[], help="a synthetic row export CSV (with CSV.meta.json)")
     ap.add_argument("--query", action="append", default=[], help="a query answer CSV (with CSV.meta.json)")
     ap.add_argument("--input", action="append", default=[], help="an input CSV whose identifiers must not leak")
-    ap.add_argument("--k", type=int, help="the policy's k")
-    ap.add_argument("--l", type=int, help="the policy's l")
-    ap.add_argument("--suppression-limit", type=float, help="the policy's suppression limit (share, 0..1)")
     ap.add_argument("--threshold", type=int, help="the policy's query threshold")
     ap.add_argument("--exact", type=float, action="append", default=[], help="an exact count that must not be told")
     ap.add_argument("--band", action="append", default=[], help="COL=W1,W2,...: a band hierarchy")
@@ -454,8 +464,6 @@ def main(argv):
     a = ap.parse_args(argv)
     if not a.export and not a.query:
         ap.error("nothing to check: give --export and/or --query")
-    if a.export and (a.k is None or a.l is None or a.suppression_limit is None):
-        ap.error("exports need the policy's --k, --l and --suppression-limit")
     if a.query and a.threshold is None:
         ap.error("queries need the policy's --threshold")
     try:

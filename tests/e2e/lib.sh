@@ -42,10 +42,16 @@ e2e_done() {
 	[ "$E2E_FAIL" -eq 0 ]
 }
 
-# lax_privacy IN OUT: the policy with plain k-anonymity for row exports (l = 1,
-# no suppression limit to speak of) and row exports for every purpose, for
-# tests about consent and erasure rather than about the export's hardening.
+# lax_privacy IN OUT: the policy with row exports for every purpose and a
+# budget so large (rho 1,000,000) that a release of rho 100,000 has no noise
+# to speak of (a 1-way cell's sigma ~ 0.01: its row count is the exact number
+# of subjects), for tests about consent and erasure rather than privacy.
 lax_privacy() {
 	sed -e 's/^  l: 3$/  l: 1/' -e 's/^  suppression_limit: 0.05$/  suppression_limit: 1/' \
-	    -e 's/row_exports: \[analytics\]/row_exports: [analytics, marketing]/' "$1" >"$2"
+	    -e 's/row_exports: \[analytics\]/row_exports: [analytics, marketing]/' \
+	    -e 's/budget_rho: 2.0,/budget_rho: 1000000,/' "$1" >"$2"
+}
+# released_rows ARGS...: a near-noiseless synthetic release (lax_privacy's budget) and its row count
+released_rows() {
+	"$CROSSGATE" export --rho 100000 "$@" | sed -n 's/.*: \([0-9]*\) synthetic rows for .*/\1/p'
 }

@@ -15,7 +15,8 @@ check "show exits 0" [ $? -eq 0 ]
 check "show has a header" grep -q "^time  *seq  actor  *action  *outcome  *purpose  *counts  *policy  *partner  *reason" "$E2E_TMP/t"
 eq "show prints one line per event" "$(($(wc -l <"$E2E_TMP/t") - 1))" "$(sql "$DB" "SELECT count(*) FROM audit_events")"
 check "show prints ISO 8601 UTC times" grep -qE "^20[0-9]{2}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z +0  operator  *keygen" "$E2E_TMP/t"
-check "show prints the export's purpose and counts" grep -qE " [0-9]+  analyst +export +ok +analytics +matched=[0-9]+,no_consent" "$E2E_TMP/t"
+check "show prints the export's purpose and the mechanism's figures (none about people)" \
+	grep -qE " [0-9]+  analyst +export +ok +analytics +rho_nano=[0-9]+,synthetic_rows=[0-9]+,columns=11,edges=10 " "$E2E_TMP/t"
 check "show prints the short policy hash and partner" grep -qE " [0-9]+  gateway +ingest +ok +- +records=[0-9]+\S* +[0-9a-f]{12} +k " "$E2E_TMP/t"
 
 "$CROSSGATE" audit show --db "$DB" --format jsonl >"$E2E_TMP/j" 2>&1
@@ -31,7 +32,8 @@ for r in rows:
         assert k in r, k
     assert r["time"].endswith("Z") and "T" in r["time"]
 ex = [r for r in rows if r["action"] == "export"][0]
-assert ex["purpose"] == "analytics" and "matched" in ex["counts"] and len(ex["policy_hash"]) == 64
+assert ex["purpose"] == "analytics" and "rho_nano" in ex["counts"] and len(ex["policy_hash"]) == 64
+assert not set(ex["counts"]) & {"matched", "no_consent", "candidates", "exported", "suppressed"}, ex["counts"]
 kg = [r for r in rows if r["action"] == "keygen"][0]
 assert len(kg["key_ids"]) == 3
 PY

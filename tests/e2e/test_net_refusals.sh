@@ -119,7 +119,8 @@ audit_has "an analyst asking for a partner's view" "stats refused: principal 'an
 # --- the analyst and the auditor still work ------------------------------------------------------
 "$CROSSGATE" export $(net_client analyst) --purpose analytics --out "$E2E_TMP/export.csv" >"$E2E_TMP/o" 2>&1
 check "the analyst pulls the export" [ $? -eq 0 -a -s "$E2E_TMP/export.csv" ]
-check "the export has the pseudonym column" grep -q "^pseudonym," "$E2E_TMP/export.csv"
+check "the export is synthetic: the released columns, no pseudonym" grep -q "^age,region,k_" "$E2E_TMP/export.csv"
+check "... with its provenance" grep -q '"mechanism": "MST' "$E2E_TMP/export.csv.meta.json"
 sleep 1.2
 "$CROSSGATE" audit fetch $(net_client auditor) --out "$E2E_TMP/copy.db" >/dev/null 2>&1
 check "the auditor fetches the audit log" [ $? -eq 0 ]

@@ -4,9 +4,14 @@
 #        run.sh BUILD_DIR runs=N      N inputs each from a fixed seed (make test: the same
 #                                     inputs every run, so CI does not turn red by chance;
 #                                     new findings come from make fuzz-run)
+#        run.sh BUILD_DIR SECONDS long  (make fuzz-long) explore for SECONDS each,
+#                                     keep the grown corpus in BUILD_DIR/corpus/NAME
+#                                     for the next long run, and print each harness's
+#                                     executions and coverage
 set -u
 dir=${1:-build-fuzz}
 secs=${2:-5}
+long=${3:-}
 case "$secs" in
 runs=*) budget="-runs=${secs#runs=} -seed=1"; secs=60; label="${budget%% *}" ;;
 *) budget="-max_total_time=$secs"; label="${secs}s" ;;
@@ -16,19 +21,33 @@ for bin in "$dir"/fuzz_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin" | sed 's/^fuzz_//')
 	corpus="tests/fuzz/corpus/$name"
-	work=$(mktemp -d)
+	if [ -n "$long" ]; then
+		# The grown corpus outlives the run (outside the repository); the seeds join it each time.
+		work="$dir/corpus/$name"; mkdir -p "$work"
+	else
+		work=$(mktemp -d)
+	fi
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
 	# Artifacts (crash-*, leak-*) go to the work directory, never into the repository.
 	if LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp:print_suppressions=0" \
-		timeout $((secs + 60)) "$bin" $budget -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+		timeout $((secs + 60)) "$bin" $budget -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$work.artifact-" \
 		"$work" >"$work.log" 2>&1; then
-		pass=$((pass + 1)); echo "fuzz $name: ok ($label)"
+		pass=$((pass + 1))
+		if [ -n "$long" ]; then
+			execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work.log" | awk '{s+=$1} END {print s+0}')
+			cov=$(grep -o 'cov: [0-9]* ft: [0-9]*' "$work.log" | tail -1)
+			echo "fuzz $name: ok ($label): $execs executions, $cov, corpus $(ls "$work" | wc -l) inputs"
+		else
+			echo "fuzz $name: ok ($label)"
+		fi
 	else
 		fail=$((fail + 1)); echo "fuzz $name: FAILED"; tail -40 "$work.log"
 		for a in "$work".artifact-*; do [ -e "$a" ] && echo "input: $(base64 -w0 "$a")"; done
 	fi
-	rm -rf "$work" "$work.log" "$work".artifact-*
+	if [ -n "$long" ]; then rm -f "$work.log"; else rm -rf "$work" "$work.log"; fi
+	# A crash input is printed above in base64: add it under tests/fuzz/corpus/NAME/ with the fix.
+	rm -f "$work".artifact-*
 done
 echo "fuzz: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

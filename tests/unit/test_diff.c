@@ -121,6 +121,7 @@ main(void)
 	expect("  l: 3", "  l: 2", 1, 0, 0, "privacy: l-diversity l 3 -> 2");
 	expect("  suppression_limit: 0.05", "  suppression_limit: 0.1", 1, 0, 0, "privacy: suppression limit 5% -> 10%");
 	expect("  query_rho: 0.05", "  query_rho: 0.1", 0, 0, 0, "CHANGE    privacy: default query rho 0.05 -> 0.1");
+	expect("  export_rho: 0.1", "  export_rho: 0.3", 0, 0, 0, "CHANGE    privacy: default export rho 0.1 -> 0.3");
 	expect("row_exports: [analytics]", "row_exports: [analytics, marketing]", 1, 0, 0,
 	    "analyst 'analyst' may take row exports for more purposes");
 	expect("budget_rho: 2.0, max_exports: 100", "budget_rho: 3.0, max_exports: 100", 1, 0, 0,

@@ -1,9 +1,11 @@
-/* test_export.c - the join and the anonymized export, on a world whose right answer is known. */
+/* test_export.c - the synthetic row release end to end on a small world: refusals before any charge, one
+ * ledger with queries, the CSV and meta formats, nothing exact and nothing identifying in the output. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -11,21 +13,13 @@
 #include "world.h"
 #include "base/csvfile.h"
 #include "crypto/token.h"
+#include "gateway/budget.h"
 #include "gateway/export.h"
 
 /*
- * K users against G users:
- *   K1-G1  email; K1's phone is unknown to G                      exported
- *   K2-G2  phone only (K2 has no email, G2 another email)         exported
- *   K3-G3a email; K3's phone points at G3b instead                ambiguous, paired by email, exported
- *   K4-G4  email; a newer K4 batch withdraws analytics            superseded, left out for consent
- *   K5-G5  email; G5 never gave analytics                         left out for consent
- *   K6-G6  email; both marketing only                             left out of analytics, in marketing
- *   K7, G7 nobody on the other side
- *   K8-G8, K9-G9 email, analytics; K10-G10 email, marketing only
- * Generalized quasi-identifiers (from K), k = 2:
- *   analytics  (20-29, North) K1 K2; (30-39, Other) K3 K8; (40-49, East) K9 alone: suppressed
- *   marketing  (40-49, East) K6 K10
+ * K users against G users (the join itself is join.c's and test_query's):
+ *   K1-G1, K2-G2 (phone), K3-G3a, K8-G8, K9-G9   analytics on both sides
+ *   K4 withdrew analytics in a newer batch; G5 never gave it; K6, K10 marketing only; K7, G7 alone
  */
 static const char k1_csv[] =
     WORLD_K_HEADER
@@ -65,23 +59,21 @@ static const char *const identifiers[] = {
 	"+8613811110001", "+8613822220002", "+8613833330003",
 };
 
-#define EXPORT_HEADER "pseudonym,age,region,k_course_spend_cents,k_top_course_category,g_watch_minutes," \
-	"g_top_game_category"
-
-#define MAX_ROWS 16
-#define NCOLS 7
+#define EXPORT_HEADER "age,region,k_course_spend_cents,k_top_course_category,g_watch_minutes,g_top_game_category"
+#define NCOLS 6
+#define MAX_ROWS 2000
 
 struct table {
 	char header[256];
 	size_t nrows;
 	int bad_shape;
-	char cell[MAX_ROWS][NCOLS][64];
+	char (*cell)[NCOLS][32];
 };
 
 static unsigned char k2_batch_id[16];
 static struct token_ctx *tctx;
 
-/* Read an export back with the project's own CSV reader. */
+/* Read a release back with the project's own CSV reader. */
 static int
 read_table(const char *path, struct table *t)
 {
@@ -91,8 +83,9 @@ read_table(const char *path, struct table *t)
 	size_t i;
 	int r, first = 1;
 
+	free(t->cell);
 	memset(t, 0, sizeof(*t));
-	if (csvfile_open(path, &f, &err) != 0)
+	if ((t->cell = calloc(MAX_ROWS, sizeof(*t->cell))) == NULL || csvfile_open(path, &f, &err) != 0)
 		return -1;
 	while ((r = csvfile_next(f, &row, &err)) == 1) {
 		if (first) {
@@ -116,42 +109,6 @@ read_table(const char *path, struct table *t)
 	return r == 0 ? 0 : -1;
 }
 
-/* The row whose k_course_spend_cents is `spend`, or -1. */
-static int
-row_of(const struct table *t, const char *spend)
-{
-	size_t i;
-
-	for (i = 0; i < t->nrows; i++)
-		if (strcmp(t->cell[i][3], spend) == 0)
-			return (int)i;
-	return -1;
-}
-
-static void
-check_row(const struct table *t, const char *spend, const char *age, const char *region, const char *kcat,
-    const char *watch, const char *gcat)
-{
-	int i = row_of(t, spend);
-
-	CHECK(i >= 0);
-	if (i < 0) {
-		fprintf(stderr, "  (no row with k_course_spend_cents %s)\n", spend);
-		return;
-	}
-	CHECK_STR(t->cell[i][1], age);
-	CHECK_STR(t->cell[i][2], region);
-	CHECK_STR(t->cell[i][4], kcat);
-	CHECK_STR(t->cell[i][5], watch);
-	CHECK_STR(t->cell[i][6], gcat);
-}
-
-static int
-is_pseudonym(const char *s)
-{
-	return strlen(s) == 32 && strspn(s, "0123456789abcdef") == 32;
-}
-
 static int
 has_bytes(const char *p, size_t n, const void *needle, size_t m)
 {
@@ -163,7 +120,6 @@ has_bytes(const char *p, size_t n, const void *needle, size_t m)
 	return 0;
 }
 
-/* Nothing that identifies a person, locally or across partners, is in the file. */
 static void
 check_no_identifiers(const char *path)
 {
@@ -225,201 +181,267 @@ build(struct world *w)
 	CHECK_EQ_INT(world_records(w), 22);
 }
 
-static void
-check_join_counts(const struct export_stats *s)
+/* The world's policy with bounds on its int features, more analysts, and a budget of 1 per dataset. */
+static struct policy *
+bounded_policy(struct world *w, const char *privacy)
 {
-	CHECK_EQ_INT(s->left_records, 11);
-	CHECK_EQ_INT(s->right_records, 11);
-	CHECK_EQ_INT(s->superseded, 1);   /* K4's first record */
-	CHECK_EQ_INT(s->matched, 9);
-	CHECK_EQ_INT(s->ambiguous, 1);    /* K3's phone */
-}
-
-static void
-test_analytics(struct world *w, char pseudonyms[MAX_ROWS][33], size_t *npseudo)
-{
-	char out[WORLD_PATH_MAX];
-	struct export_opts o = opts(w, w->pol, "analytics", out, "analytics.csv");
-	struct export_stats s;
+	static const struct { const char *from, *to; } edits[] = {
+		{ "course_spend_cents, type: int, min: 0, max: 100000000, role: feature}",
+		  "course_spend_cents, type: int, min: 0, max: 100000000, role: feature, bounds: [0, 9999]}" },
+		{ "watch_minutes, type: int, min: 0, max: 10000000, role: feature}",
+		  "watch_minutes, type: int, min: 0, max: 10000000, role: feature, bounds: [0, 99]}" },
+		{ "privacy: {l: 1, suppression_limit: 0.9, max_exports: 1000}", NULL },
+	};
+	static const char principals[] =
+	    "  - {name: aggonly, role: analyst, identity: \"crossgate:analyst:aggonly\", purposes: [analytics]}\n"
+	    "  - {name: capped, role: analyst, identity: \"crossgate:analyst:capped\", purposes: [analytics],\n"
+	    "     row_exports: [analytics], max_exports: 1}\n"
+	    "  - {name: spender, role: analyst, identity: \"crossgate:analyst:spender\", purposes: [analytics],\n"
+	    "     row_exports: [analytics]}\n";
+	char *text = world_policy_text(w, 2, w->kline, principals), *t2;
+	struct policy *p = NULL;
 	struct cg_err err;
-	struct table t;
-	Crossgate__AuditEvent *ev;
-	uint64_t events = audit_size(w->au);
-	size_t i, j;
-	int round;
-
-	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
-	check_join_counts(&s);
-	CHECK_EQ_INT(s.no_consent, 4);    /* K4 (withdrawn), K5-G5, K6-G6, K10-G10 */
-	CHECK_EQ_INT(s.exported, 4);
-	CHECK_EQ_INT(s.suppressed, 1);    /* K9: alone in (40-49, East) */
-	CHECK_EQ_INT(s.classes, 2);
-	CHECK_EQ_INT(s.k, 2);
-	CHECK(s.load_seconds >= 0 && s.join_seconds >= 0);
-
-	/* The export is two audit events: the export-cap charge, then the export with its counts. */
-	CHECK_EQ_INT(audit_size(w->au), events + 2);
-	ev = world_last_event(w);
-	CHECK_STR(ev->action, "export");
-	CHECK_STR(ev->outcome, "ok");
-	CHECK_STR(ev->actor, "analyst");
-	CHECK_STR(ev->purpose, "analytics");
-	CHECK_EQ_INT(ev->k, 2);
-	CHECK(ev->policy_hash.len == 32 && memcmp(ev->policy_hash.data, w->pol->hash, 32) == 0);
-	CHECK_EQ_INT(world_event_count(ev, "exported"), 4);
-	CHECK_EQ_INT(world_event_count(ev, "suppressed"), 1);
-	CHECK_EQ_INT(world_event_count(ev, "matched"), 9);
-	CHECK_EQ_INT(world_event_count(ev, "ambiguous"), 1);
-	CHECK_EQ_INT(world_event_count(ev, "superseded"), 1);
-	CHECK_EQ_INT(world_event_count(ev, "no_consent"), 4);
-	crossgate__audit_event__free_unpacked(ev, NULL);
-
-	/* Twice: the same rows, under pseudonyms never seen before. */
-	for (round = 0; round < 2; round++) {
-		if (round == 1) {
-			o = opts(w, w->pol, "analytics", out, "analytics2.csv");
-			CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
-			CHECK_EQ_INT(s.exported, 4);
-			ev = world_last_event(w);
-			CHECK_STR(ev->actor, "analyst");
-			crossgate__audit_event__free_unpacked(ev, NULL);
-		}
-		CHECK_EQ_INT(read_table(out, &t), 0);
-		CHECK_STR(t.header, EXPORT_HEADER);
-		CHECK(!t.bad_shape);
-		CHECK_EQ_INT(t.nrows, 4);
-		/* Quasi-identifiers come generalized from the left partner (K), not from G's ages. */
-		check_row(&t, "1111", "20-29", "North", "programming", "11", "moba");
-		check_row(&t, "2222", "20-29", "North", "finance", "22", "fps");
-		check_row(&t, "3333", "30-39", "Other", "language", "33", "rpg");
-		check_row(&t, "8888", "30-39", "Other", "language", "88", "fps");
-		CHECK_EQ_INT(row_of(&t, "9999"), -1);   /* suppressed */
-		CHECK_EQ_INT(row_of(&t, "4444"), -1);   /* withdrawn in a newer batch */
-		CHECK_EQ_INT(row_of(&t, "4445"), -1);
-		CHECK_EQ_INT(row_of(&t, "5555"), -1);
-		CHECK_EQ_INT(row_of(&t, "6666"), -1);
-		CHECK_EQ_INT(row_of(&t, "7777"), -1);
-		CHECK_EQ_INT(row_of(&t, "1010"), -1);
-		for (i = 0; i < t.nrows; i++) {
-			CHECK(strcmp(t.cell[i][5], "99") != 0);   /* G3b is never K3's partner */
-			CHECK(is_pseudonym(t.cell[i][0]));
-			for (j = 0; j < *npseudo; j++)
-				CHECK(strcmp(t.cell[i][0], pseudonyms[j]) != 0);
-			if (*npseudo < MAX_ROWS)
-				snprintf(pseudonyms[(*npseudo)++], 33, "%s", t.cell[i][0]);
-		}
-		check_no_identifiers(out);
-	}
-}
-
-static void
-test_k_large(struct world *w)
-{
-	char out[WORLD_PATH_MAX];
-	struct policy *k3 = world_policy(w, 3, NULL, NULL);
-	struct export_opts o = opts(w, k3, "analytics", out, "analytics-k3.csv");
-	struct export_stats s;
-	struct cg_err err;
-	struct table t;
 	size_t i;
 
-	/*
-	 * k = 3: no class of (age band, region) is large enough, so the export
-	 * climbs the hierarchies (age first: as varied as region, and first),
-	 * until everything is '*' and the five rows are one class.
-	 */
-	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
-	check_join_counts(&s);
-	CHECK_EQ_INT(s.k, 3);
-	CHECK_EQ_INT(s.candidates, 5);
-	CHECK_EQ_INT(s.exported, 5);
-	CHECK_EQ_INT(s.suppressed, 0);
-	CHECK_EQ_INT(s.classes, 1);
-	CHECK_STR(s.levels, "age=1 region=1");
-	CHECK_EQ_INT(read_table(out, &t), 0);
-	CHECK_STR(t.header, EXPORT_HEADER);
-	CHECK_EQ_INT(t.nrows, 5);
-	for (i = 0; i < t.nrows; i++) {
-		CHECK_STR(t.cell[i][1], "*");
-		CHECK_STR(t.cell[i][2], "*");
-	}
+	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		const char *to = edits[i].to ? edits[i].to : privacy;
+		char *at = strstr(text, edits[i].from);
+		size_t cap;
 
-	/* Two marketing rows can never make a class of 3: refused, nothing written. */
-	o = opts(w, k3, "marketing", out, "marketing-k3.csv");
-	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
-	CHECK_CONTAINS(err.msg, "suppression limit");
-	CHECK(!world_exists(w, "marketing-k3.csv"));
-	CHECK(!world_exists(w, "marketing-k3.csv.meta.json"));
-	policy_free(k3);
+		if (at == NULL)
+			world_die("the world policy changed: cannot add bounds", NULL);
+		cap = strlen(text) + strlen(to) + 1;
+		if ((t2 = malloc(cap)) == NULL)
+			world_die("out of memory", NULL);
+		snprintf(t2, cap, "%.*s%s%s", (int)(at - text), text, to, at + strlen(edits[i].from));
+		free(text);
+		text = t2;
+	}
+	if (policy_parse("bounded.yaml", text, strlen(text), &p, NULL, &err) != 0)
+		world_die("policy_parse", &err);
+	free(text);
+	return p;
 }
 
-static void
-test_marketing(struct world *w)
+static int64_t
+spent(struct world *w, const char *analyst)
 {
-	char out[WORLD_PATH_MAX];
-	struct export_opts o = opts(w, w->pol, "marketing", out, "marketing.csv");
+	int64_t n = -1;
+	struct cg_err err;
+
+	if (budget_spent(w->st, analyst, "g+k", &n, &err) != 0)
+		world_die("budget_spent", &err);
+	return n;
+}
+
+static const char *
+last_event_action(struct world *w, char *outcome, size_t size)
+{
+	static char action[64];
+	Crossgate__AuditEvent *ev = world_last_event(w);
+
+	snprintf(action, sizeof(action), "%s", ev->action);
+	snprintf(outcome, size, "%s", ev->outcome);
+	crossgate__audit_event__free_unpacked(ev, NULL);
+	return action;
+}
+
+/* A column without the domain a release bins it by: refused before any charge, nothing written. */
+static void
+test_no_bounds(struct world *w)
+{
+	char out[WORLD_PATH_MAX], outcome[32];
+	struct export_opts o = opts(w, w->pol, "analytics", out, "nobounds.csv");
 	struct export_stats s;
 	struct cg_err err;
-	struct table t;
 
-	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
-	check_join_counts(&s);
-	CHECK_EQ_INT(s.no_consent, 7);
-	CHECK_EQ_INT(s.exported, 2);
-	CHECK_EQ_INT(s.suppressed, 0);
-	CHECK_EQ_INT(s.classes, 1);
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "column 'k_course_spend_cents' has no bounds in the policy");
+	CHECK_EQ_INT(spent(w, "analyst"), 0);
+	CHECK_STR(last_event_action(w, outcome, sizeof(outcome)), "export");
+	CHECK_STR(outcome, "refused");
+	CHECK(!world_exists(w, "nobounds.csv"));
+}
+
+/* Every cell is a label of its column's bins as the meta lists them; the meta has no exact figure. */
+static void
+check_release(const char *out, const struct export_stats *s, uint64_t want_rows)
+{
+	static const char *const keys[] = { "release_id", "purpose", "analyst", "dataset", "mechanism", "rho",
+		"rho_split", "remaining_rho", "noise", "columns", "omitted", "edges", "synthetic_rows", "rows_from",
+		"binning", "policy_hash", "audit_index", "created", "left", "right" };
+	char mpath[WORLD_PATH_MAX + 16];
+	struct table t = { 0 };
+	json_t *m, *cols;
+	json_error_t je;
+	size_t i, c, b, bad = 0, exact = 0;
+	const char *k;
+	json_t *v;
+
+	snprintf(mpath, sizeof(mpath), "%s.meta.json", out);
 	CHECK_EQ_INT(read_table(out, &t), 0);
-	CHECK_EQ_INT(t.nrows, 2);
-	check_row(&t, "6666", "40-49", "East", "finance", "66", "moba");
-	check_row(&t, "1010", "40-49", "East", "finance", "101", "rpg");
+	CHECK_STR(t.header, EXPORT_HEADER);          /* no pseudonym column */
+	CHECK(!t.bad_shape);
+	CHECK_EQ_INT(t.nrows, s->rows);
+	if (want_rows > 0)
+		CHECK_EQ_INT(t.nrows, want_rows);
+	if ((m = json_load_file(mpath, 0, &je)) == NULL) {
+		CHECK(0);
+		free(t.cell);
+		return;
+	}
+	CHECK_EQ_INT(json_object_size(m), sizeof(keys) / sizeof(keys[0]));
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		CHECK(json_object_get(m, keys[i]) != NULL);
+	json_object_foreach(m, k, v)
+		CHECK(strcmp(k, "rows") != 0 && strcmp(k, "candidates") != 0 && strcmp(k, "suppressed") != 0 &&
+		    strcmp(k, "matched") != 0);
+	CHECK_EQ_INT(json_integer_value(json_object_get(m, "synthetic_rows")), s->rows);
+	CHECK_STR(json_string_value(json_object_get(m, "rows_from")), want_rows ? "requested" : "noisy estimate");
+	CHECK_STR(json_string_value(json_object_get(m, "release_id")), s->release_id);
+	CHECK_EQ_INT(json_array_size(json_object_get(m, "edges")), NCOLS - 1);
+	cols = json_object_get(m, "columns");
+	CHECK_EQ_INT(json_array_size(cols), NCOLS);
+	for (i = 0; i < t.nrows; i++)
+		for (c = 0; c < NCOLS && c < json_array_size(cols); c++) {
+			json_t *bins = json_object_get(json_array_get(cols, c), "bins");
+			int found = 0;
+
+			for (b = 0; b < json_array_size(bins); b++)
+				found |= strcmp(json_string_value(json_array_get(bins, b)), t.cell[i][c]) == 0;
+			bad += !found;
+			/* the subjects' exact spends and watch minutes never appear: cells are ranges */
+			exact += strcmp(t.cell[i][2], "1111") == 0 || strcmp(t.cell[i][4], "11") == 0;
+		}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_INT(exact, 0);
+	CHECK_STR(json_string_value(json_array_get(json_object_get(json_array_get(cols, 2), "bins"), 0)), "0-999");
+	json_decref(m);
+	free(t.cell);
 	check_no_identifiers(out);
 }
 
 static void
-test_sides(struct world *w)
+test_release(struct world *w, const struct policy *pol)
 {
-	char out[WORLD_PATH_MAX];
-	struct export_opts o = opts(w, w->pol, "analytics", out, "reversed.csv");
+	char out[WORLD_PATH_MAX], outcome[32];
+	struct export_opts o = opts(w, pol, "analytics", out, "release.csv");
 	struct export_stats s;
 	struct cg_err err;
-	struct table t;
-	int i, seen = 0;
+	Crossgate__AuditEvent *ev;
+	size_t i;
 
-	/* G on the left: its features first, its quasi-identifiers. */
-	o.left = "g";
-	o.right = "k";
 	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
-	CHECK_EQ_INT(s.left_records, 11);
-	CHECK_EQ_INT(s.right_records, 11);
-	CHECK_EQ_INT(s.superseded, 1);
-	CHECK_EQ_INT(s.matched, 9);
-	CHECK_EQ_INT(s.ambiguous, 1);     /* G3b's phone points at K3, already paired by email */
-	CHECK_EQ_INT(s.no_consent, 4);
-	CHECK_EQ_INT(s.exported, 4);      /* (50-59, East) G1 G2; (30-39, North) G3a G8 */
-	CHECK_EQ_INT(s.suppressed, 1);    /* G9 */
-	CHECK_EQ_INT(read_table(out, &t), 0);
-	CHECK_STR(t.header, "pseudonym,age,region,g_watch_minutes,g_top_game_category,k_course_spend_cents,"
-	    "k_top_course_category");
-	CHECK_EQ_INT(t.nrows, 4);
-	for (i = 0; i < (int)t.nrows; i++)
-		if (strcmp(t.cell[i][3], "11") == 0) {
-			seen++;
-			CHECK_STR(t.cell[i][1], "50-59");   /* G1's age */
-			CHECK_STR(t.cell[i][2], "East");
-			CHECK_STR(t.cell[i][5], "1111");
-			CHECK_STR(t.cell[i][6], "programming");
-		}
-	CHECK_EQ_INT(seen, 1);
+	CHECK_EQ_INT(s.charged_nano, 200000000);              /* the policy's export_rho */
+	CHECK_EQ_INT(spent(w, "analyst"), 200000000);
+	CHECK_EQ_INT(s.remaining_nano, 800000000);
+	CHECK_EQ_INT(s.columns, NCOLS);
+	check_release(out, &s, 0);
+	ev = world_last_event(w);
+	CHECK_STR(ev->action, "export");
+	CHECK_STR(ev->outcome, "ok");
+	CHECK_EQ_INT(world_event_count(ev, "rho_nano"), 200000000);
+	CHECK_EQ_INT(world_event_count(ev, "synthetic_rows"), s.rows);
+	for (i = 0; i < ev->n_counts; i++)        /* the mechanism's figures only, none about the subjects */
+		CHECK(strcmp(ev->counts[i]->key, "rho_nano") == 0 || strcmp(ev->counts[i]->key, "synthetic_rows") == 0 ||
+		    strcmp(ev->counts[i]->key, "columns") == 0 || strcmp(ev->counts[i]->key, "edges") == 0);
+	crossgate__audit_event__free_unpacked(ev, NULL);
 
-	/* One partner twice is no join. */
-	o.left = "k";
-	o.right = "k";
-	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_ARG);
-	CHECK_CONTAINS(err.msg, "two different partners");
-	o.left = "zz";
-	o.right = NULL;
-	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_ARG);
-	CHECK_CONTAINS(err.msg, "two different partners");
+	/* Asked for rows, at its own rho. */
+	o = opts(w, pol, "analytics", out, "release-1500.csv");
+	o.rows = 1500;
+	o.rho_nano = 100000000;
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
+	CHECK_EQ_INT(s.rows, 1500);
+	CHECK_EQ_INT(spent(w, "analyst"), 300000000);
+	check_release(out, &s, 1500);
+	CHECK_STR(last_event_action(w, outcome, sizeof(outcome)), "export");
+}
+
+/* One ledger: what queries spend, a release cannot; refusals charge nothing and write nothing. */
+static void
+test_budget(struct world *w, const struct policy *pol)
+{
+	char out[WORLD_PATH_MAX], outcome[32];
+	const struct policy_principal *spender = policy_principal_by_name(pol, "spender");
+	struct export_opts o = opts(w, pol, "analytics", out, "big.csv");
+	struct export_stats s;
+	struct cg_err err;
+	int64_t left = 0;
+
+	o.analyst = spender;
+	o.rho_nano = 1500000000;                 /* more than the whole budget of 1 */
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "nothing is released once the budget is spent");
+	CHECK_CONTAINS(err.msg, "it needs rho 1.500000000 and 'spender' has 1.000000000 of 1.000000000 left on 'g+k'");
+	CHECK_EQ_INT(spent(w, "spender"), 0);
+	CHECK(!world_exists(w, "big.csv"));
+	CHECK_STR(last_event_action(w, outcome, sizeof(outcome)), "budget-refused");
+
+	/* A query (any charge on the same ledger) spends 0.9 ... */
+	CHECK_EQ_INT(budget_charge(w->st, w->au, "spender", "g+k", 900000000, 1000000000, "analytics", &left, &err), 0);
+	/* ... so the release's default 0.2 no longer fits */
+	o = opts(w, pol, "analytics", out, "spent.csv");
+	o.analyst = spender;
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "it needs rho 0.200000000 and 'spender' has 0.100000000 of 1.000000000 left");
+	CHECK_EQ_INT(spent(w, "spender"), 900000000);
+	CHECK(!world_exists(w, "spent.csv"));
+	/* 0.1 still fits, then nothing does */
+	o.rho_nano = 100000000;
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
+	CHECK_EQ_INT(s.remaining_nano, 0);
+	o = opts(w, pol, "analytics", out, "after.csv");
+	o.analyst = spender;
+	o.rho_nano = 1;
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "has 0.000000000 of 1.000000000 left");
+	CHECK(!world_exists(w, "after.csv"));
+}
+
+/* Who may take a release, and the extra cap: both refused before the budget is touched. */
+static void
+test_who(struct world *w, const struct policy *pol)
+{
+	char out[WORLD_PATH_MAX], outcome[32];
+	struct export_opts o = opts(w, pol, "analytics", out, "agg.csv");
+	struct export_stats s;
+	struct cg_err err;
+
+	o.analyst = policy_principal_by_name(pol, "aggonly");
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "analyst 'aggonly' may not take row exports for purpose 'analytics'");
+	CHECK_EQ_INT(spent(w, "aggonly"), 0);
+	CHECK(!world_exists(w, "agg.csv"));
+
+	o = opts(w, pol, "analytics", out, "cap1.csv");
+	o.analyst = policy_principal_by_name(pol, "capped");
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), 0);
+	CHECK_EQ_INT(spent(w, "capped"), 200000000);
+	o = opts(w, pol, "analytics", out, "cap2.csv");
+	o.analyst = policy_principal_by_name(pol, "capped");
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "analyst 'capped' has taken all 1 row exports the policy allows (max_exports)");
+	CHECK_EQ_INT(spent(w, "capped"), 200000000);       /* the cap refused before the charge */
+	CHECK_STR(last_event_action(w, outcome, sizeof(outcome)), "export-refused");
+	CHECK(!world_exists(w, "cap2.csv"));
+}
+
+/* Refusal messages carry no figure about the subjects: only rho amounts, names and the policy's numbers. */
+static void
+test_messages_have_no_counts(struct world *w, const struct policy *pol)
+{
+	char out[WORLD_PATH_MAX];
+	struct export_opts o = opts(w, pol, "analytics", out, "x.csv");
+	struct export_stats s;
+	struct cg_err err;
+	static const char *const counts[] = { " 5 ", " 9 ", "5 rows", "9 rows", "subjects" };
+	size_t i;
+
+	o.analyst = policy_principal_by_name(pol, "spender");
+	CHECK_EQ_INT(export_run(w->st, w->au, &o, &s, &err), CG_ERR_POLICY);
+	for (i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		CHECK(strstr(err.msg, counts[i]) == NULL);
 }
 
 static void
@@ -435,17 +457,16 @@ test_bad_purpose(struct world *w)
 	CHECK(!world_exists(w, "sales.csv"));
 }
 
-/* Consent edited in the database: the AEAD binds it, so the export refuses. */
+/* Consent edited in the database: the AEAD binds it, so the release fails after its charge, writing nothing. */
 static void
-test_tamper(struct world *w)
+test_tamper(struct world *w, const struct policy *pol)
 {
 	char out[WORLD_PATH_MAX], want[64];
-	struct export_opts o = opts(w, w->pol, "analytics", out, "tampered.csv");
+	struct export_opts o = opts(w, pol, "analytics", out, "tampered.csv");
 	struct export_stats s;
 	struct cg_err err;
 	sqlite3_stmt *q = NULL;
-	int64_t id = -1;
-	uint64_t events = audit_size(w->au);
+	int64_t id = -1, before = spent(w, "analyst");
 
 	/* K4's newest record withdrew analytics: grant it back behind the gateway's back. */
 	CHECK_EQ_INT(sqlite3_prepare_v2(store_db(w->st), "SELECT r.id FROM records r JOIN batches b ON b.id = r.batch "
@@ -467,60 +488,7 @@ test_tamper(struct world *w)
 	CHECK_CONTAINS(err.msg, want);
 	CHECK(!world_exists(w, "tampered.csv"));
 	CHECK(!world_exists(w, "tampered.csv.tmp"));
-	CHECK_EQ_INT(audit_size(w->au), events + 1);   /* only the export-cap charge, which is never refunded */
-}
-
-/* A quasi-identifier the left partner left empty is taken from the right partner. */
-static void
-test_qi_fallback(void)
-{
-	struct world w2;
-	struct policy *opt = NULL;
-	struct pack_stats st;
-	struct ingest_result res;
-	struct export_stats s;
-	struct export_opts o;
-	struct cg_err err;
-	struct table t;
-	char out[WORLD_PATH_MAX], *text, *at;
-	static const char band[] = "generalize: {band: 10}}";
-	static const char optional[] = "generalize: {band: 10}, required: false}";
-
-	world_init(&w2, 2);
-	/* K's age (the first band column) becomes optional. */
-	text = world_policy_text(&w2, 2, w2.kline, NULL);
-	at = strstr(text, band);
-	CHECK(at != NULL);
-	if (at != NULL) {
-		char *t2 = malloc(strlen(text) + sizeof(optional));
-		if (t2 == NULL)
-			world_die("out of memory", NULL);
-		snprintf(t2, strlen(text) + sizeof(optional), "%.*s%s%s", (int)(at - text), text, optional,
-		    at + strlen(band));
-		if (policy_parse("optional.yaml", t2, strlen(t2), &opt, NULL, &err) != 0)
-			world_die("policy_parse", &err);
-		free(t2);
-		policy_free(w2.pol);
-		w2.pol = opt;
-	}
-	free(text);
-	world_open_store(&w2);
-	world_pack(&w2, "k", "k.csv", WORLD_K_HEADER
-	    "a,one@example.com,,,CN-BJ,match;analytics,2024-01-01,1,finance\n"
-	    "b,two@example.com,,,CN-BJ,match;analytics,2024-01-01,2,finance\n", "k.batch", &st);
-	CHECK_EQ_INT(st.packed, 2);
-	world_pack(&w2, "g", "g.csv", WORLD_G_HEADER
-	    "a,one@example.com,,33,CN-SH,match;analytics,2024-01-01,10,moba\n"
-	    "b,two@example.com,,37,CN-SH,match;analytics,2024-01-01,20,moba\n", "g.batch", &st);
-	CHECK_EQ_INT(world_ingest(&w2, NULL, "k.batch", &res, &err), 0);
-	CHECK_EQ_INT(world_ingest(&w2, NULL, "g.batch", &res, &err), 0);
-	o = opts(&w2, w2.pol, "analytics", out, "fallback.csv");
-	CHECK_EQ_INT(export_run(w2.st, w2.au, &o, &s, &err), 0);
-	CHECK_EQ_INT(s.exported, 2);
-	CHECK_EQ_INT(read_table(out, &t), 0);
-	check_row(&t, "1", "30-39", "North", "finance", "10", "moba");   /* age from G, region from K */
-	check_row(&t, "2", "30-39", "North", "finance", "20", "moba");
-	world_free(&w2);
+	CHECK_EQ_INT(spent(w, "analyst"), before + 200000000);    /* charged first; never refunded */
 }
 
 int
@@ -528,8 +496,7 @@ main(void)
 {
 	struct world w;
 	struct cg_err err;
-	char pseudonyms[MAX_ROWS][33];
-	size_t npseudo = 0;
+	struct policy *pol;
 
 	if (sodium_init() < 0)
 		return 1;
@@ -538,13 +505,15 @@ main(void)
 	if (token_ctx_new(w.match->key, w.match->key_len, &tctx, &err) != 0)
 		world_die("token_ctx_new", &err);
 	build(&w);
-	test_analytics(&w, pseudonyms, &npseudo);
-	test_k_large(&w);
-	test_marketing(&w);
-	test_sides(&w);
+	pol = bounded_policy(&w, "privacy: {max_exports: 1000, budget_rho: 1.0, export_rho: 0.2}");
+	test_no_bounds(&w);
 	test_bad_purpose(&w);
-	test_tamper(&w);
-	test_qi_fallback();
+	test_release(&w, pol);
+	test_budget(&w, pol);
+	test_who(&w, pol);
+	test_messages_have_no_counts(&w, pol);
+	test_tamper(&w, pol);
+	policy_free(pol);
 	token_ctx_free(tctx);
 	world_free(&w);
 	CGT_DONE();

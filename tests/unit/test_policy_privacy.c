@@ -74,6 +74,7 @@ main(void)
 	if ((p = variant("privacy:", "privacy:", &err)) != NULL) {
 		CHECK_EQ_INT(p->privacy.threshold, 20);
 		CHECK_EQ_INT(p->privacy.query_rho_nano, 50000000);
+		CHECK_EQ_INT(p->privacy.export_rho_nano, 100000000);
 		CHECK_EQ_INT(p->privacy.budget_rho_nano, 1000000000);
 		CHECK_EQ_INT(p->privacy.l, 3);
 		CHECK_EQ_INT(p->privacy.suppression_ppm, 50000);
@@ -101,6 +102,10 @@ main(void)
 		CHECK_EQ_INT(p->privacy.threshold, POLICY_THRESHOLD_DEFAULT);
 		policy_free(p);
 	}
+	if ((p = variant("  export_rho: 0.1\n", "", &err)) != NULL) {
+		CHECK_EQ_INT(p->privacy.export_rho_nano, POLICY_EXPORT_RHO_DEFAULT);
+		policy_free(p);
+	}
 
 	/* Decimals are exact, in nano units. */
 	CHECK_EQ_INT(policy_parse_nano("0.05", 4, POLICY_RHO_MAX, &v), 0);
@@ -120,6 +125,8 @@ main(void)
 	/* Each bad value, refused with its reason. */
 	refused("  threshold: 20", "  threshold: 0", "threshold must be between 1 and 1000000");
 	refused("  query_rho: 0.05", "  query_rho: 5", "query_rho is larger than budget_rho");
+	refused("  export_rho: 0.1", "  export_rho: 1.5", "export_rho is larger than budget_rho");
+	refused("  export_rho: 0.1", "  export_rho: 0", "export_rho must be a decimal number above 0");
 	refused("  budget_rho: 1.0", "  budget_rho: lots", "budget_rho must be a decimal number above 0");
 	refused("  suppression_limit: 0.05", "  suppression_limit: 1.5", "suppression_limit must be a number above 0");
 	refused("  partition_delta: 0.000001", "  partition_delta: 1", "partition_delta must be a number above 0 and below 1");

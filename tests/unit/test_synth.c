@@ -825,6 +825,81 @@ test_empty_and_all_shared(void)
 	remove_set(dir);
 }
 
+/* The canonical (email, phone) of every user id of one file. */
+static size_t
+ids_of_file(const char *path, const struct synth_opts *o, char (*emails)[SYNTH_EMAIL_MAX],
+    char (*phones)[SYNTH_PHONE_MAX], size_t n, size_t cap)
+{
+	struct csvfile *r = NULL;
+	struct csvfile_row *row;
+	struct cg_err err;
+	int rc, first = 1;
+
+	if (csvfile_open(path, &r, &err) != 0)
+		return n;
+	while ((rc = csvfile_next(r, &row, &err)) != 0 && n < cap) {
+		if (rc < 0 || first) {
+			first = 0;
+			continue;
+		}
+		if (synth_canonical_ids(o, row->fields[0], emails[n], SYNTH_EMAIL_MAX, phones[n], SYNTH_PHONE_MAX,
+		    &err) == 0)
+			n++;
+	}
+	csvfile_free(r);
+	return n;
+}
+
+/*
+ * phone_share_frac: that share of people give another's phone, each keeps an
+ * email of their own, and nothing but phones moves (the truth is per person).
+ */
+static void
+test_phone_share(void)
+{
+	char tmpl[] = "/tmp/cg_synth_XXXXXX", path[512];
+	char *dir = mkdtemp(tmpl);
+	static char emails[8000][SYNTH_EMAIL_MAX], phones[8000][SYNTH_PHONE_MAX];
+	struct synth_opts o;
+	struct synth_truth t[2];
+	struct cg_err err;
+	size_t n, i, k, shared[2] = { 0, 0 }, people[2] = { 0, 0 };
+	int pass;
+
+	CHECK(dir != NULL);
+	if (dir == NULL)
+		return;
+	for (pass = 0; pass < 2; pass++) {
+		synth_opts_default(&o);
+		o.users = 2000;
+		o.phone_share_frac = pass ? 0.1 : 0;
+		CHECK_EQ_INT(synth_write(dir, &o, &t[pass], &err), 0);
+		path_in(path, sizeof(path), dir, "k_users.csv");
+		n = ids_of_file(path, &o, emails, phones, 0, 8000);
+		path_in(path, sizeof(path), dir, "g_viewers.csv");
+		n = ids_of_file(path, &o, emails, phones, n, 8000);
+		/* per person (first row of each email): is the phone another person's too? */
+		for (i = 0; i < n; i++) {
+			int first = 1, other = 0;
+			for (k = 0; k < n && first; k++)
+				first = !(k < i && strcmp(emails[k], emails[i]) == 0);
+			if (!first)
+				continue;
+			people[pass]++;
+			for (k = 0; k < n && !other; k++)
+				other = strcmp(phones[k], phones[i]) == 0 && strcmp(emails[k], emails[i]) != 0;
+			shared[pass] += (size_t)other;
+		}
+	}
+	CHECK_EQ_INT(shared[0], 0);
+	/* a sharer and the one whose phone it gives: about twice the share, among the people in the files */
+	CHECK(shared[1] > people[1] / 10 && shared[1] < people[1] * 3 / 10);
+	CHECK_EQ_INT(t[1].matched, t[0].matched);
+	CHECK_EQ_INT(t[1].k_rows, t[0].k_rows);
+	CHECK_EQ_INT(t[1].exported_before_suppression, t[0].exported_before_suppression);
+	remove_set(dir);
+}
+
 static void
 test_errors(void)
 {
@@ -851,6 +926,11 @@ test_errors(void)
 	o.no_analytics_frac = 0.5;
 	CHECK_EQ_INT(synth_write("/tmp", &o, &t, &err), CG_ERR_ARG);
 	CHECK_CONTAINS(err.msg, "no_match_frac + no_analytics_frac must be at most 1");
+
+	synth_opts_default(&o);
+	o.phone_share_frac = 2;
+	CHECK_EQ_INT(synth_write("/tmp", &o, &t, &err), CG_ERR_ARG);
+	CHECK_CONTAINS(err.msg, "phone_share_frac must be within [0, 1]");
 
 	synth_opts_default(&o);
 	o.bad_frac = -0.1;
@@ -881,6 +961,7 @@ main(void)
 	test_pipeline_truth();
 	test_determinism();
 	test_empty_and_all_shared();
+	test_phone_share();
 	test_errors();
 	CGT_DONE();
 }

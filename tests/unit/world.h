@@ -193,6 +193,24 @@ world_policy(const struct world *w, uint32_t k, const char *kline, const char *e
 	return p;
 }
 
+/* A policy parsed from `fmt`, whose two %s are k's and g's signing key lines (caller frees). */
+static inline struct policy *
+world_policy_fmt(const struct world *w, const char *name, const char *fmt)
+{
+	size_t cap = strlen(fmt) + 2 * KEYFILE_LINE_MAX;
+	struct policy *p = NULL;
+	struct cg_err err;
+	char *text = malloc(cap);
+
+	if (text == NULL)
+		world_die("out of memory", NULL);
+	snprintf(text, cap, fmt, w->kline, w->gline);
+	if (policy_parse(name, text, strlen(text), &p, NULL, &err) != 0)
+		world_die("policy_parse", &err);
+	free(text);
+	return p;
+}
+
 /* Keys, a temporary directory and the policy with this k; the store is opened by world_open_store. */
 static inline void
 world_init(struct world *w, uint32_t k)

@@ -7,19 +7,20 @@ one property.
 
     doctor.py MODE IN.csv OUT.csv [ARG]
 
-Modes (IN a row export unless said otherwise):
-  shrink-class       the smallest class cut to k-1 rows (meta rows/suppressed follow)
-  uniform-sensitive  every row of one class given the same sensitive value
-  over-limit         meta: suppressed set to 20% of the candidates
-  laxer-k            meta: k set below the policy's (ARG: the k to state)
-  dup-pseudonym      the second row given the first row's pseudonym
-  share-pseudonym    IN's first pseudonym written into a copy of ARG (another export)
-  raw-qi             a map-generalized cell replaced by a raw value (ARG: column=value)
+Modes (IN a synthetic row export unless said otherwise):
+  raw-value          a feature cell replaced by an exact value (ARG: column=value)
+  add-pseudonym      a first column "pseudonym" of 32 hex digits per row
+  meta-count         meta: "rows" set to ARG (an exact count of the subjects)
+  laxer-noise        meta: the 1-way noise sigma halved (a release that says it added less noise)
+  broken-tree        meta: the last edge of the tree dropped
+  overlap-bins       meta: the first range bin of ARG (a column) widened over the next one
+  row-count          the last row dropped, meta synthetic_rows left as it was
+  raw-qi             a map-generalized cell replaced by a raw value, also listed as a bin (ARG: column=value)
   plant              a feature cell replaced by ARG (an email, a phone, a user id, a token)
   below-threshold    IN a query answer: its first count set to threshold - 1
   exact-count        IN a query answer: meta gains "subjects": ARG
 """
-import collections
+import secrets
 import csv
 import json
 import sys
@@ -42,41 +43,35 @@ def write(path, header, rows, meta):
         json.dump(meta, f, indent=2)
 
 
-def classes(header, rows, meta):
-    qi = [header.index(c) for c in meta["levels"]]
-    out = collections.defaultdict(list)
-    for n, r in enumerate(rows):
-        out[tuple(r[i] for i in qi)].append(n)
-    return out
+def bins_of(meta, col):
+    return next(c["bins"] for c in meta["columns"] if c["name"] == col)
 
 
 def main(mode, src, dst, arg=None):
     header, rows, meta = read(src)
-    if mode == "shrink-class":
-        cls = min(classes(header, rows, meta).values(), key=len)
-        drop = set(cls[meta["k"] - 1:])
-        rows = [r for n, r in enumerate(rows) if n not in drop]
-        meta["rows"] -= len(drop)
-        meta["suppressed"] += len(drop)
-    elif mode == "uniform-sensitive":
-        col = header.index(meta["sensitive"][0])
-        cls = max(classes(header, rows, meta).values(), key=len)
-        for n in cls:
-            rows[n][col] = rows[cls[0]][col]
-    elif mode == "over-limit":
-        meta["suppressed"] = meta["candidates"] // 5
-        meta["candidates"] = meta["rows"] + meta["suppressed"]
-    elif mode == "laxer-k":
-        meta["k"] = int(arg)
-    elif mode == "dup-pseudonym":
-        rows[1][0] = rows[0][0]
-    elif mode == "share-pseudonym":
-        p = rows[0][0]
-        header, rows, meta = read(arg)
-        rows[-1][0] = p
+    if mode == "raw-value":
+        col, value = arg.split("=", 1)
+        rows[0][header.index(col)] = value
+    elif mode == "add-pseudonym":
+        header = ["pseudonym"] + header
+        rows = [[secrets.token_hex(16)] + r for r in rows]
+    elif mode == "meta-count":
+        meta["rows"] = int(arg)
+    elif mode == "laxer-noise":
+        meta["noise"]["one_way_sigma"] /= 2
+    elif mode == "broken-tree":
+        meta["edges"] = meta["edges"][:-1]
+    elif mode == "overlap-bins":
+        b = bins_of(meta, arg)
+        lo, hi = b[0].split("-")
+        nlo, nhi = b[1].split("-")
+        b[0] = "%s-%s" % (lo, nlo if int(nlo) > int(hi) + 1 else int(hi) + 1)
+    elif mode == "row-count":
+        rows = rows[:-1]
     elif mode == "raw-qi":
         col, value = arg.split("=", 1)
         rows[0][header.index(col)] = value
+        bins_of(meta, col).insert(0, value)
     elif mode == "plant":
         rows[len(rows) // 2][-1] = arg
     elif mode == "below-threshold":
