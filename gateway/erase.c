@@ -150,6 +150,9 @@ erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_e
 	if ((r = erase_stage_schema(st, err)) != 0)
 		return r;
 	/*
+	 * A staged token is a user's key (join.h): an email erases the records
+	 * with that email; a phone only the records without an email, since a
+	 * phone another person gives too must not erase that person's records.
 	 * One pass over the partner's records; each staged token is a
 	 * primary-key lookup, and only a record that carries one reads its
 	 * upto (measured: as fast as without the time bound, and 1.8x faster
@@ -158,7 +161,7 @@ erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_e
 	if (sqlite3_prepare_v2(db, "DELETE FROM records WHERE partner = ?1 AND ("
 	    "(email_token IN (SELECT token FROM temp.erase_pending WHERE kind = 1) AND consent_at <= "
 	    "  (SELECT upto FROM temp.erase_pending WHERE kind = 1 AND token = records.email_token)) OR "
-	    "(phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2) AND consent_at <= "
+	    "(email_token IS NULL AND phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2) AND consent_at <= "
 	    "  (SELECT upto FROM temp.erase_pending WHERE kind = 2 AND token = records.phone_token)))", -1, &s, NULL)
 	    != SQLITE_OK)
 		return erase_dberr(st, "prepare", err);

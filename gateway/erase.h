@@ -28,8 +28,10 @@ int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(
 
 /*
  * Inside the caller's transaction, for the records of one batch: record
- * tombstones dated `revoked_at` for the tokens and stage them for erasure of
- * the records whose consent_at is at most `erase_upto` (INT64_MAX: all of
+ * tombstones dated `revoked_at` for the tokens (users' keys, join.h: an
+ * email token, or the phone token of a user without an email) and stage
+ * them for erasure of the records with that key whose consent_at is at most
+ * `erase_upto` (INT64_MAX: all of
  * them, as a revocation does; a withdrawal erases only what its consent_at
  * supersedes, so that a newer consent already stored stays).  Nothing is
  * deleted until erase_apply(), which deletes every staged token's records in
@@ -46,15 +48,17 @@ int erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t 
 void erase_stager_close(struct erase_stager *s);
 
 /*
- * Inside the same transaction: delete `partner`'s records carrying a staged
- * token with consent_at at most its erase_upto; *erased counts them.
+ * Inside the same transaction: delete `partner`'s records whose key is a
+ * staged token (a staged email: the records with that email; a staged
+ * phone: the records with that phone and no email) with consent_at at most
+ * its erase_upto; *erased counts them.
  */
 int erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
 /*
  * For the records of one batch: *revoked = 1 if a tombstone of `partner`
- * covers one of the tokens at consent time consent_at.  The statement is
+ * covers one of the tokens (the record's key) at consent time consent_at.  The statement is
  * prepared and the tombstone subkey derived once per check; owned by the
  * caller of erase_check_open, close wipes the subkey.
  */

@@ -206,7 +206,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
     const struct keyfile_key *storage, struct erase_check *tombstones, int *skipped, struct ingest_tally *tally,
     struct cg_err *err)
 {
-	struct token toks[SEAL_TOKENS_MAX];
+	struct token toks[SEAL_TOKENS_MAX], key;
 	unsigned char ad[SEAL_AD_MAX], seen[POLICY_COLUMNS_MAX];
 	const unsigned char *email = NULL, *phone = NULL;
 	Crossgate__RecordPayload *payload = NULL;
@@ -232,6 +232,14 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		toks[i].kind = (uint32_t)t->kind;
 		memcpy(toks[i].value, t->value.data, TOKEN_LEN);
 	}
+	/*
+	 * The user's key, as the join groups records (join.h): the email token,
+	 * else the phone token.  Erasures, tombstones and the tombstone check
+	 * go by the key alone, so that a phone another person gives too never
+	 * erases or blocks that person's records.
+	 */
+	key.kind = email != NULL ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
+	memcpy(key.value, email != NULL ? email : phone, TOKEN_LEN);
 	*skipped = 0;
 	if (hdr->kind == BATCH_KIND_REVOCATION) {
 		/* A revocation record names a user by its tokens; its sealed payload is empty or a receipt. */
@@ -242,8 +250,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
 		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, 1, arena, tally, err)) != 0)
 			return r;
-		return ingest_erase(st, storage, hdr->partner_id, tally, toks, rec->n_tokens, rec->consent_at, INT64_MAX,
-		    err);
+		return ingest_erase(st, storage, hdr->partner_id, tally, &key, 1, rec->consent_at, INT64_MAX, err);
 	}
 	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
@@ -270,7 +277,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		} else {
 			tally->withdrawn++;
 		}
-		return ingest_erase(st, storage, hdr->partner_id, tally, toks, rec->n_tokens, at, at, err);
+		return ingest_erase(st, storage, hdr->partner_id, tally, &key, 1, at, at, err);
 	}
 	if (!(rec->consent_bits & match_bit))
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
@@ -315,7 +322,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		}
 	}
 	/* A user the partner revoked stays erased, whatever older batch arrives later. */
-	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, toks, rec->n_tokens, rec->consent_at, skipped,
+	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, &key, 1, rec->consent_at, skipped,
 	    err)) != 0 || *skipped))
 		goto out;
 	memset(&sr, 0, sizeof(sr));

@@ -183,4 +183,23 @@ pack k "$E2E_TMP/p2.csv" "$E2E_TMP/p2.batch" >/dev/null
 fresh phone
 ingest "$E2E_TMP/p1.batch" "$E2E_TMP/p2.batch" >/dev/null
 eq "a phone-only user written another way is withdrawn" "$(krecords)" 0
+# Two people give the same phone: one withdrawing never erases the other
+# (erasure goes by the user's key, as the join groups records: the email).
+{
+	echo "$KH"
+	echo "k30,a30@example.com,13900000030,25,CN-BJ,match;analytics,2024-01-01,100,10,1,music,500"
+	echo "k31,b31@example.com,13900000030,25,CN-BJ,match;analytics,2024-01-01,100,10,1,music,500"
+} >"$E2E_TMP/s30.csv"
+{
+	echo "$KH"
+	echo "k31,b31@example.com,13900000030,25,CN-BJ,,2024-06-01,100,10,1,music,500"
+} >"$E2E_TMP/s31.csv"
+pack k "$E2E_TMP/s30.csv" "$E2E_TMP/s30.batch" >/dev/null
+pack k "$E2E_TMP/s31.csv" "$E2E_TMP/s31.batch" >/dev/null
+for order in "s30 s31" "s31 s30"; do
+	fresh "shared$(echo "$order" | tr -d ' ')"
+	for b in $order; do ingest "$E2E_TMP/$b.batch" >/dev/null || bad "ingest $b"; done
+	eq "a shared phone, order $order: the other person's record stays" \
+		"$(sql "$DB" "SELECT count(*) FROM records WHERE partner = 'k'")" 1
+done
 e2e_done
