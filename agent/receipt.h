@@ -29,14 +29,15 @@
  * rules, and, once attached after the batch is ingested, the inclusion proof
  * of the batch's audit event in the gateway's signed log (audit.h).  On disk
  * and in a QR code it is one line: RECEIPT_PREFIX and the base64url of the
- * message.  receipt_verify needs only the receipt, the gateway's public key
- * and the user's identifier; witnesses and a copy of the current log are
- * optional, stronger checks.
+ * message.  Checking it (audit/receipt.h) needs only the receipt, the
+ * gateway's public key and the user's identifier; witnesses and a copy of
+ * the current log are optional, stronger checks.  The hashes are in
+ * crypto/receipt.h, shared with the gateway and the verifier.
  *
  * A receipt never goes to the gateway: the gateway holds every leaf, and a
  * leaf with its nonce can be tested against guessed identifiers.  The
  * gateway sends the partner the proof of the batch's event
- * (receipt_prove_batch), which names no user.
+ * (audit/receipt.h), which names no user.
  */
 #ifndef CG_RECEIPT_H
 #define CG_RECEIPT_H
@@ -44,29 +45,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "base/err.h"
-#include "audit/audit.h"
-#include "crypto/keyfile.h"
+#include "crypto/receipt.h"
 #include "policy/policy.h"
 #include "proto/crossgate.pb-c.h"
-#include "store/store.h"
 
 #define RECEIPT_FORMAT "crossgate-receipt/v1"
 #define RECEIPT_PREFIX "CGR1:"
-#define RECEIPT_NONCE_LEN 32
-#define RECEIPT_LEAF_LEN 32
 #define RECEIPT_FILE_MAX (512 * 1024)
-
-/* The leaf of one receipt (the formula above). */
-void receipt_leaf(const unsigned char nonce[RECEIPT_NONCE_LEN], uint32_t id_kind, const char *normalized, size_t len,
-    unsigned char leaf[RECEIPT_LEAF_LEN]) CG_NONNULL(1, 3, 5);
-
-/*
- * The tree's leaf hash (merkle_leaf_hash) of the entry above, for n purpose
- * names (at most 32, each at most 255 bytes: CG_ERR_LIMIT otherwise).
- * gateway/ingest.c builds the same entry from the policy it runs.
- */
-int receipt_entry_hash(const unsigned char leaf[RECEIPT_LEAF_LEN], int64_t withdrawn_at, const char *const *names,
-    size_t n, unsigned char out[MERKLE_HASH_LEN]) CG_MUST_CHECK CG_NONNULL(1, 5);
 
 /*
  * The receipts of one batch, collected while it is packed.  Owned by the
@@ -88,7 +73,11 @@ int receipt_batch_add(struct receipt_batch *rb, const char *uid, size_t uid_len,
     const char *normalized, size_t len, uint32_t withdrawn, int64_t withdrawn_at, unsigned char leaf[RECEIPT_LEAF_LEN],
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 6, 10);
 
-/* After the batch file is finished: one file per receipt, with its path in the whole tree. */
+/*
+ * After the batch file is finished: one file per receipt, with its path in
+ * the whole tree, each written whole under a temporary name, all flushed by
+ * one syncfs before this returns.
+ */
 int receipt_batch_write(struct receipt_batch *rb, const unsigned char batch_id[16], struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
 uint64_t receipt_batch_count(const struct receipt_batch *rb) CG_NONNULL(1);
@@ -103,44 +92,17 @@ int receipt_parse(const char *text, size_t len, Crossgate__Receipt **out, struct
     CG_MUST_CHECK CG_NONNULL(1, 3);
 /* The same from a file; messages name it. */
 int receipt_read(const char *path, Crossgate__Receipt **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+/* Write a receipt file (0600, whole or not at all). */
 int receipt_write(const char *path, const Crossgate__Receipt *r, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 
 /*
- * The inclusion proof (audit.h audit_prove) of the audit event that
- * committed batch_id with a receipt root, from a gateway's store or an
- * auditor's copy (crossgate audit fetch).  CG_ERR_NOTFOUND if there is none.
- */
-int receipt_prove_batch(struct store *st, const unsigned char batch_id[16], unsigned char **proof, size_t *len,
-    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
-
-/*
- * Put `proof` into the receipt file at path, after checking that it proves
- * the receipt's batch (its event names the batch, partner and a receipt
- * root).  The signature is checked by receipt_verify, with the key the user
- * trusts.
+ * Put `proof` (an inclusion proof file, audit/audit.h, as audit_receipt_prove
+ * writes it) into the receipt file at path, after checking that its event
+ * commits the receipt's batch, of the receipt's partner, with a receipt
+ * root.  Its signature is checked by audit_receipt_verify, with the key the
+ * user trusts.
  */
 int receipt_attach(const char *path, const unsigned char *proof, size_t len, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
-
-struct receipt_result {
-	uint64_t seq;                        /* the batch's audit event */
-	uint64_t log_size;                   /* of the checkpoint that proves it */
-	size_t witnesses;                    /* named witnesses that cosigned that checkpoint */
-	int log_checked;                     /* a copy of the current log was checked too */
-};
-
-/*
- * Check the receipt for `identifier` (as the user writes it; normalized with
- * the receipt's rules): the attached proof verifies under pub (audit.h), its
- * event commits this batch with a receipt root, the leaf of (nonce,
- * identifier, what was withdrawn, when) has the receipt's path to that root;
- * with witnesses, at least `quorum` of them cosigned the checkpoint; with
- * `log` (a copy of the gateway's current log), that log verifies, extends
- * the receipt's checkpoint and still holds the event.  CG_ERR_VERIFY (or
- * CG_ERR_FORMAT for a malformed receipt) with the reason.
- */
-int receipt_verify(const Crossgate__Receipt *r, const struct keyfile_key *pub, const char *identifier,
-    const struct audit_witness *w, size_t nw, size_t quorum, struct store *log, struct receipt_result *res,
-    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 8);
 
 #endif

@@ -14,6 +14,7 @@
 #include "cli/cli.h"
 #include "agent/receipt.h"
 #include "audit/audit.h"
+#include "audit/receipt.h"
 #include "audit/note.h"
 #include "base/outfile.h"
 #include "crypto/keyfile.h"
@@ -97,7 +98,7 @@ receipt_attach_cmd(const char *db, const char *proofp, char **files, int n, stru
 			if (!bad && rc->batch_id.len != 16)
 				bad = cg_err_set(&err, CG_ERR_FORMAT, "receipt without a batch id") != 0;
 			if (!bad)
-				bad = receipt_prove_batch(st, rc->batch_id.data, &p, &plen, &err) != 0;
+				bad = audit_receipt_prove(st, rc->batch_id.data, &p, &plen, &err) != 0;
 			if (rc != NULL)
 				crossgate__receipt__free_unpacked(rc, NULL);
 			if (bad) {
@@ -136,7 +137,7 @@ receipt_prove_cmd(const char *db, const char *batch, const char *outp, struct cl
 	if (strlen(batch) != 32 || sodium_hex2bin(id, sizeof(id), batch, 32, NULL, &idlen, NULL) != 0 || idlen != 16)
 		return cli_usage(receipt_usage, "--batch must be a batch id: 32 hex digits");
 	cg_err_clear(&err);
-	if (store_open(db, 0, &st, &err) != 0 || receipt_prove_batch(st, id, &proof, &len, &err) != 0 ||
+	if (store_open(db, 0, &st, &err) != 0 || audit_receipt_prove(st, id, &proof, &len, &err) != 0 ||
 	    outfile_open(&of, outp, 0644, &err) != 0) {
 		cli_error("%s", err.msg);
 		goto out;
@@ -166,7 +167,7 @@ receipt_verify_cmd(const char *file, const char *pubp, const char *identifier, c
 	Crossgate__Receipt *rc = NULL;
 	struct keyfile_key *pub = NULL;
 	struct store *log = NULL;
-	struct receipt_result res;
+	struct audit_receipt_result res;
 	struct cg_err err;
 	char hex[33], at[AUDIT_TIME_MAX];
 	size_t i;
@@ -183,7 +184,7 @@ receipt_verify_cmd(const char *file, const char *pubp, const char *identifier, c
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	if (receipt_verify(rc, pub, identifier, w, nw, quorum, log, &res, &err) != 0) {
+	if (audit_receipt_verify(rc, pub, identifier, w, nw, quorum, log, &res, &err) != 0) {
 		cli_error("%s: receipt verification FAILED: %s", file, err.msg);
 		goto out;
 	}

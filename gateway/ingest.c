@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "crypto/merkle.h"
+#include "crypto/receipt.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "gateway/erase.h"
@@ -112,39 +113,21 @@ ingest_erase(struct store *st, const struct keyfile_key *storage, const char *pa
 }
 
 /*
- * A receipt's tree entry as the gateway vouches for it (agent/receipt.h):
- * "crossgate receipt entry v1\n" || the partner's leaf || consent_at (8
- * bytes, big-endian) || each withdrawn purpose's name in policy order
- * (length byte, name), hashed as an RFC 6962 leaf.  The agent's
- * receipt_entry_hash builds the same bytes; the receipt tests check both
- * against each other for every tree size from 1 to 9.
+ * A receipt's tree entry as the gateway vouches for it (crypto/receipt.h):
+ * the partner's leaf, the withdrawal's consent_at, and the names of the
+ * purposes it withdrew, in the policy the gateway runs.
  */
-static void
-ingest_receipt_entry(const struct policy *pol, const unsigned char leaf[MERKLE_HASH_LEN], int64_t at,
+static int
+ingest_receipt_entry(const struct policy *pol, const unsigned char leaf[RECEIPT_LEAF_LEN], int64_t at,
     uint32_t withdrawn, unsigned char out[MERKLE_HASH_LEN])
 {
-	static const char domain[] = "crossgate receipt entry v1\n";
-	unsigned char e[sizeof(domain) - 1 + MERKLE_HASH_LEN + 8 + 32 * 256];
-	uint64_t u = (uint64_t)at;
-	size_t len = sizeof(domain) - 1, i, nl;
-	int k;
+	const char *names[32];
+	size_t i, n = 0;
 
-	memcpy(e, domain, len);
-	memcpy(e + len, leaf, MERKLE_HASH_LEN);
-	len += MERKLE_HASH_LEN;
-	for (k = 7; k >= 0; k--, u >>= 8)
-		e[len + (size_t)k] = (unsigned char)(u & 0xff);
-	len += 8;
-	for (i = 0; i < pol->npurposes && i < 32; i++) {
-		if (!(withdrawn & (1u << i)))
-			continue;
-		nl = strlen(pol->purposes[i]);
-		nl = nl > 255 ? 255 : nl;   /* the policy's purpose names are short identifiers */
-		e[len++] = (unsigned char)nl;
-		memcpy(e + len, pol->purposes[i], nl);
-		len += nl;
-	}
-	merkle_leaf_hash(e, len, out);
+	for (i = 0; i < pol->npurposes && i < 32; i++)
+		if (withdrawn & (1u << i))
+			names[n++] = pol->purposes[i];
+	return receipt_entry_hash(leaf, at, names, n, out);
 }
 
 /*
@@ -190,10 +173,13 @@ ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[3
 		    "has, never 'match'", idx);
 	else if (erases && w->withdrawn == 0 && w->receipt_leaf.len != 0)
 		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: a receipt must say what was withdrawn", idx);
-	else if (w->receipt_leaf.len == MERKLE_HASH_LEN) {
-		ingest_receipt_entry(pol, w->receipt_leaf.data, rec->consent_at, w->withdrawn, leaf);
-		merkle_frontier_append(&tally->tree, leaf);
-		tally->receipts++;
+	else if (w->receipt_leaf.len == RECEIPT_LEAF_LEN) {
+		if ((r = ingest_receipt_entry(pol, w->receipt_leaf.data, rec->consent_at, w->withdrawn, leaf)) != 0)
+			r = cg_err_set(err, r, "record %llu: a purpose name too long for a receipt", idx);
+		else {
+			merkle_frontier_append(&tally->tree, leaf);
+			tally->receipts++;
+		}
 	}
 	pb_arena_reset(arena);
 	return r;

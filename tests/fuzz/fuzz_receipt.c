@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "agent/receipt.h"
+#include "audit/receipt.h"
 
 static struct keyfile_key fuzz_pub;
 
@@ -40,7 +41,7 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	Crossgate__Receipt *r = NULL;
-	struct receipt_result res;
+	struct audit_receipt_result res;
 	struct cg_err err;
 
 	cg_err_clear(&err);
@@ -52,7 +53,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (r == NULL || strcmp(r->format, RECEIPT_FORMAT) != 0)
 		abort();
 	cg_err_clear(&err);
-	if (receipt_verify(r, &fuzz_pub, "user1@example.com", NULL, 0, 0, NULL, &res, &err) == 0 || err.msg[0] == '\0')
+	if (audit_receipt_verify(r, &fuzz_pub, "user1@example.com", NULL, 0, 0, NULL, &res, &err) == 0 || err.msg[0] == '\0')
 		abort();
 	crossgate__receipt__free_unpacked(r, NULL);
 	return 0;

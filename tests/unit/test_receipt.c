@@ -10,6 +10,7 @@
 #include "cgtest.h"
 #include "world.h"
 #include "agent/receipt.h"
+#include "audit/receipt.h"
 
 /* A batch withdrawing n users (u0..u{n-1}, email u<i>.x@gmail.com) after they were packed. */
 static void
@@ -20,7 +21,7 @@ one_size(struct world *w, int n)
 	struct pack_opts o;
 	struct pack_stats ps;
 	struct ingest_result res;
-	struct receipt_result rr;
+	struct audit_receipt_result rr;
 	struct cg_err err;
 	unsigned char *proof = NULL;
 	size_t len = 0, tl;
@@ -50,7 +51,7 @@ one_size(struct world *w, int n)
 	CHECK_EQ_INT(ps.receipts, (uint64_t)n);
 	CHECK_EQ_INT(world_ingest(w, NULL, "r.batch", &res, &err), 0);
 	CHECK_EQ_INT(res.withdrawn, (uint64_t)n);
-	CHECK_EQ_INT(receipt_prove_batch(w->st, ps.batch_id, &proof, &len, &err), 0);
+	CHECK_EQ_INT(audit_receipt_prove(w->st, ps.batch_id, &proof, &len, &err), 0);
 	sodium_bin2hex(hex, sizeof(hex), ps.batch_id, 16);
 	for (i = 0; i < n; i++) {
 		Crossgate__Receipt *r = NULL;
@@ -65,26 +66,26 @@ one_size(struct world *w, int n)
 		CHECK_EQ_INT(r->n_withdrawn, 3);
 		/* gmail rules: dots, +tags and googlemail do not matter, as at the partner */
 		snprintf(id, sizeof(id), " u%dx@gmail.com", i);
-		CHECK_EQ_INT(receipt_verify(r, w->gwsignpub, id, NULL, 0, 0, NULL, &rr, &err), 0);
+		CHECK_EQ_INT(audit_receipt_verify(r, w->gwsignpub, id, NULL, 0, 0, NULL, &rr, &err), 0);
 		for (k = 1; k < 3 && n > 1; k++) {
 			j = (i + k) % n;
 			if (j == i)
 				continue;
 			snprintf(id, sizeof(id), "u%dx@gmail.com", j);
-			CHECK_EQ_INT(receipt_verify(r, w->gwsignpub, id, NULL, 0, 0, NULL, &rr, &err), CG_ERR_VERIFY);
+			CHECK_EQ_INT(audit_receipt_verify(r, w->gwsignpub, id, NULL, 0, 0, NULL, &rr, &err), CG_ERR_VERIFY);
 			CHECK_CONTAINS(err.msg, "is not in the batch's receipt tree");
 		}
 		/* another leaf index with the same path: no */
 		r->leaf_index = (r->leaf_index + 1) % (uint64_t)(n + 1);
 		snprintf(id, sizeof(id), "u%dx@gmail.com", i);
-		CHECK_EQ_INT(receipt_verify(r, w->gwsignpub, id, NULL, 0, 0, NULL, &rr, &err), CG_ERR_VERIFY);
+		CHECK_EQ_INT(audit_receipt_verify(r, w->gwsignpub, id, NULL, 0, 0, NULL, &rr, &err), CG_ERR_VERIFY);
 		r->leaf_index = (uint64_t)i;
 		/* a later time in the receipt than the one the gateway logged: no */
 		r->withdrawn_at++;
-		CHECK_EQ_INT(receipt_verify(r, w->gwsignpub, id, NULL, 0, 0, NULL, &rr, &err), CG_ERR_VERIFY);
+		CHECK_EQ_INT(audit_receipt_verify(r, w->gwsignpub, id, NULL, 0, 0, NULL, &rr, &err), CG_ERR_VERIFY);
 		r->withdrawn_at--;
 		/* a key that is not the gateway's: no */
-		CHECK_EQ_INT(receipt_verify(r, w->kpub, id, NULL, 0, 0, NULL, &rr, &err), CG_ERR_VERIFY);
+		CHECK_EQ_INT(audit_receipt_verify(r, w->kpub, id, NULL, 0, 0, NULL, &rr, &err), CG_ERR_VERIFY);
 		CHECK_CONTAINS(err.msg, "the audit proof does not verify with this gateway key");
 		crossgate__receipt__free_unpacked(r, NULL);
 	}
