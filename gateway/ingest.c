@@ -594,9 +594,18 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	result->skipped_revoked = nskipped;
 	result->withdrawn = tally.withdrawn;
 	result->narrowed = tally.narrowed;
-	/* The WAL still holds the erased pages until it is checkpointed and truncated. */
-	if ((revocation || withdrawals > 0) && (r = store_checkpoint(st, err)) != 0)
-		goto out;
+	/*
+	 * The WAL still holds the erased pages until it is checkpointed and
+	 * truncated.  The batch is committed whatever happens here: a failed
+	 * checkpoint is not a rejection, it is left to the next one (the CLI's
+	 * at its end, the server's at its next erasure or at stop) and said in
+	 * result->checkpoint_pending.
+	 */
+	if (erased > 0) {
+		struct cg_err cperr;
+
+		result->checkpoint_pending = store_checkpoint(st, &cperr) != 0;
+	}
 	r = 0;
 	goto out;
 

@@ -12,7 +12,8 @@
  *
  * A revocation batch (proto/batch.h BATCH_KIND_REVOCATION) erases the
  * partner's records of the users it names and leaves tombstones (erase.h);
- * after its commit the WAL is checkpointed and truncated.  A withdrawal
+ * after its commit the WAL is checkpointed and truncated (a failure there
+ * leaves the batch committed: result->checkpoint_pending).  A withdrawal
  * record in a data batch (SealedRecord.withdrawal, proto/crossgate.proto)
  * does the same for the records its consent_at supersedes: all of the
  * user's records up to it when the user lost `match`, the older ones when
@@ -51,6 +52,8 @@ struct ingest_result {
 	uint64_t withdrawn;                  /* withdrawal records without match: users erased */
 	uint64_t narrowed;                   /* withdrawal records keeping match: users' older, wider records erased */
 	int duplicate;                       /* 1: already committed, nothing changed */
+	int checkpoint_pending;              /* 1: committed, but the WAL still holds erased pages (the checkpoint
+	                                        after the erasure failed; the next one truncates it) */
 	unsigned char batch_id[16];
 	unsigned char digest[32];
 };
