@@ -328,6 +328,44 @@ out:
 	return r;
 }
 
+/* The record count stored for a committed batch. */
+static int
+ingest_batch_stored(struct store *st, const unsigned char batch_id[16], uint64_t *n, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT records FROM batches WHERE batch_id = ?1", -1, &s, NULL) != SQLITE_OK)
+		return cg_err_set(err, CG_ERR_DB, "%s: prepare: %s", store_path(st), sqlite3_errmsg(store_db(st)));
+	sqlite3_bind_blob(s, 1, batch_id, 16, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*n = (uint64_t)sqlite3_column_int64(s, 0);
+	else
+		r = cg_err_set(err, CG_ERR_DB, "%s: read the batch's records: %s", store_path(st),
+		    sqlite3_errmsg(store_db(st)));
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* Set the stored batch's record count (inside the batch's transaction). */
+static int
+ingest_batch_records(struct store *st, int64_t batch_row, uint64_t n, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+
+	if (sqlite3_prepare_v2(store_db(st), "UPDATE batches SET records = ?1 WHERE id = ?2", -1, &s, NULL) != SQLITE_OK)
+		return cg_err_set(err, CG_ERR_DB, "%s: prepare: %s", store_path(st), sqlite3_errmsg(store_db(st)));
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)n);
+	sqlite3_bind_int64(s, 2, batch_row);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = cg_err_set(err, CG_ERR_DB, "%s: count the batch's records: %s", store_path(st),
+		    sqlite3_errmsg(store_db(st)));
+	sqlite3_finalize(s);
+	return r;
+}
+
 static void
 ingest_event_init(Crossgate__AuditEvent *ev, const struct policy *pol, const char *action, const char *outcome)
 {
@@ -489,8 +527,9 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		if ((r = audit_log(a, &ev, err)) != 0)
 			goto out;
 		result->duplicate = 1;
-		result->records = count;
-		r = 0;
+		/* What the first ingest stored (a withdrawal record is in count, never stored). */
+		if ((r = ingest_batch_stored(st, hdr->batch_id.data, &result->records, err)) != 0)
+			goto out;
 		goto out;
 	}
 	if (hdr->kind != BATCH_KIND_DATA && hdr->kind != BATCH_KIND_REVOCATION) {
@@ -548,6 +587,13 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	}
 	revocation = hdr->kind == BATCH_KIND_REVOCATION;
 	withdrawals = tally.withdrawn + tally.narrowed;
+	/*
+	 * A data batch's row counts the records it stored: its withdrawal
+	 * records and the records of users it may no longer bring back are not
+	 * stored, and every stored batch must be whole (records == its rows).
+	 */
+	if (!revocation && n != count && (r = ingest_batch_records(st, batch_row, n, err)) != 0)
+		goto reject_in_txn;
 	/* Every named user's records go in one pass, inside this transaction. */
 	if ((revocation || withdrawals > 0) && (r = erase_apply(st, pp->id, &erased, err)) != 0)
 		goto reject_in_txn;

@@ -45,7 +45,7 @@ struct ingest_keys {
 
 struct ingest_result {
 	char partner[65];
-	uint64_t records;                    /* data records stored */
+	uint64_t records;                    /* data records stored (a duplicate: what its first ingest stored) */
 	uint64_t skipped_revoked;            /* data records of users the partner revoked earlier: not stored */
 	uint64_t revoked_users;              /* revocation batch: users named */
 	uint64_t erased;                     /* records erased by a revocation batch or a data batch's withdrawals */
