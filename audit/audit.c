@@ -20,8 +20,7 @@
 struct audit {
 	struct store *st;
 	const struct keyfile_key *sign;
-	char origin[AUDIT_ORIGIN_MAX];      /* the log's: its first key's */
-	char name[AUDIT_ORIGIN_MAX];        /* the signing key's note name */
+	char origin[AUDIT_ORIGIN_MAX];      /* the log's: its first key's, and every signature's key name */
 	struct merkle_frontier committed;
 	struct merkle_frontier pending;
 	sqlite3_stmt *ins_event, *ins_cp, *ins_node, *ins_span, *max_seq;
@@ -240,6 +239,24 @@ audit_note_text(const char *note, size_t len, size_t *text_len)
 	return -1;
 }
 
+/*
+ * A gateway key's signature on a note: under the log's origin (the key name
+ * since key names follow C2SP), or under the key's own name `own`, which
+ * logs rotated by earlier versions used after a rotation.  Key ids keep the
+ * two keys of a rotation's checkpoint apart under one name.
+ */
+static int
+audit_note_verify(const char *note, size_t len, const char *origin, const char *own, const unsigned char pub[32],
+    size_t *text_len, struct cg_err *err)
+{
+	if (note_verify(note, len, origin, pub, text_len, err) == 0)
+		return 0;
+	if (strcmp(origin, own) == 0)
+		return CG_ERR_VERIFY;
+	cg_err_clear(err);
+	return note_verify(note, len, own, pub, text_len, err) == 0 ? 0 : CG_ERR_VERIFY;
+}
+
 int
 audit_keychain_check(const struct audit_keychain *kc, const char *note, size_t len, struct checkpoint *cp,
     size_t *text_len, struct cg_err *err)
@@ -261,7 +278,7 @@ audit_keychain_check(const struct audit_keychain *kc, const char *note, size_t l
 	}
 	size = cp->size;
 	k = audit_keychain_signer(kc, size);
-	if (note_verify(note, len, k->name, k->pub, &tl2, &sub) != 0 || tl2 != tl) {
+	if (audit_note_verify(note, len, kc->origin, k->name, k->pub, &tl2, &sub) != 0 || tl2 != tl) {
 		keyfile_id_hex(k->id, hex);
 		memset(cp, 0, sizeof(*cp));
 		return cg_err_set(err, CG_ERR_VERIFY, "checkpoint at size %llu: not signed by gateway key %s, the key "
@@ -275,8 +292,8 @@ audit_keychain_check(const struct audit_keychain *kc, const char *note, size_t l
 	}
 	/* A rotation's own checkpoint carries the new key's signature too: the announced key is held. */
 	for (i = 1; i < kc->n; i++) {
-		if (kc->keys[i].from == cp->size && note_verify(note, len, kc->keys[i].name, kc->keys[i].pub, &tl2,
-		    &sub) != 0) {
+		if (kc->keys[i].from == cp->size && audit_note_verify(note, len, kc->origin, kc->keys[i].name,
+		    kc->keys[i].pub, &tl2, &sub) != 0) {
 			keyfile_id_hex(kc->keys[i].id, hex);
 			memset(cp, 0, sizeof(*cp));
 			return cg_err_set(err, CG_ERR_VERIFY, "checkpoint at size %llu (a key rotation) lacks the "
@@ -626,9 +643,10 @@ audit_last_rotation(struct store *st, uint64_t *seq, unsigned char id[KEYFILE_ID
  * or the key's own for an empty log.
  */
 static int
-audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key *sign, const char *name,
-    char *origin, struct merkle_frontier *out, struct cg_err *err)
+audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key *sign, char *origin,
+    struct merkle_frontier *out, struct cg_err *err)
 {
+	char name[AUDIT_ORIGIN_MAX];
 	struct audit_nodes nodes;
 	struct merkle_frontier f;
 	struct checkpoint cp;
@@ -641,6 +659,7 @@ audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key 
 	int r, rotated;
 
 	memset(&nodes, 0, sizeof(nodes));
+	audit_origin(sign->id, name);
 	if ((r = audit_size_of(st, max_seq, &size, err)) != 0)
 		return r;
 	if ((rotated = audit_last_rotation(st, &rot_seq, rot_id, err)) < 0)
@@ -674,8 +693,8 @@ audit_restore(struct store *st, sqlite3_stmt *max_seq, const struct keyfile_key 
 		goto out;
 	}
 	cg_err_clear(&sub);
-	if (note_verify(note, strlen(note), name, sign->pub, &text_len, &sub) != 0 ||
-	    checkpoint_parse(note, text_len, &cp, &sub) != 0) {
+	if (audit_note_text(note, strlen(note), &text_len) != 0 || checkpoint_parse(note, text_len, &cp, &sub) != 0 ||
+	    audit_note_verify(note, strlen(note), cp.origin, name, sign->pub, &text_len, &sub) != 0) {
 		r = cg_err_set(err, CG_ERR_VERIFY, "%s: audit log: the latest checkpoint (size %llu) is not this "
 		    "gateway key's: %s; run 'crossgate audit verify'", path, (unsigned long long)cp_size, sub.msg);
 		goto out;
@@ -722,7 +741,6 @@ audit_open(struct store *st, const struct keyfile_key *sign, struct audit **out,
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	a->st = st;
 	a->sign = sign;
-	audit_origin(sign->id, a->name);
 	if ((r = audit_prepare(st, "INSERT INTO audit_events(seq, event, leaf) VALUES (?1, ?2, ?3)", &a->ins_event,
 	    err)) != 0 ||
 	    (r = audit_prepare(st, "INSERT INTO audit_checkpoints(size, note) VALUES (?1, ?2)", &a->ins_cp, err)) != 0 ||
@@ -740,7 +758,7 @@ audit_open(struct store *st, const struct keyfile_key *sign, struct audit **out,
 		r = cg_err_set(err, CG_ERR_DB, "%s: audit log: %s", store_path(st), sqlite3_errmsg(store_db(st)));
 		goto out;
 	}
-	r = audit_restore(st, a->max_seq, sign, a->name, a->origin, &a->committed, err);
+	r = audit_restore(st, a->max_seq, sign, a->origin, &a->committed, err);
 	sqlite3_exec(store_db(st), r == 0 ? "COMMIT" : "ROLLBACK", NULL, NULL, NULL);
 	if (r != 0)
 		goto out;
@@ -790,7 +808,7 @@ audit_sync(struct audit *a, struct cg_err *err)
 		return r;
 	if (size == a->committed.size)
 		return 0;
-	if ((r = audit_restore(a->st, a->max_seq, a->sign, a->name, a->origin, &f, err)) != 0)
+	if ((r = audit_restore(a->st, a->max_seq, a->sign, a->origin, &f, err)) != 0)
 		return r;
 	a->committed = a->pending = f;
 	return 0;
@@ -838,7 +856,7 @@ static int
 audit_sign(struct audit *a, const struct merkle_frontier *next, const struct keyfile_key *also, struct cg_err *err)
 {
 	struct checkpoint cp;
-	char body[NOTE_NAME_MAX + 80], name[AUDIT_ORIGIN_MAX], *note = NULL, *note2 = NULL, *tmp;
+	char body[NOTE_NAME_MAX + 80], *note = NULL, *note2 = NULL, *tmp;
 	size_t body_len, len;
 	int r;
 
@@ -848,12 +866,12 @@ audit_sign(struct audit *a, const struct merkle_frontier *next, const struct key
 	merkle_frontier_root(next, cp.root);
 	if (checkpoint_format(&cp, body, sizeof(body), &body_len) != 0)
 		return cg_err_set(err, CG_ERR_INTERNAL, "cannot format checkpoint");
-	if ((r = note_sign(body, body_len, a->name, a->sign->key, &note, err)) != 0)
+	/* Every key signs under the log's origin (C2SP: the key name is the origin); key ids tell keys apart. */
+	if ((r = note_sign(body, body_len, a->origin, a->sign->key, &note, err)) != 0)
 		return r;
 	if (also != NULL) {
 		/* A second signature line: the same text signed by the new key, appended after the first. */
-		audit_origin(also->id, name);
-		if ((r = note_sign(body, body_len, name, also->key, &note2, err)) != 0)
+		if ((r = note_sign(body, body_len, a->origin, also->key, &note2, err)) != 0)
 			goto out;
 		len = strlen(note);
 		if ((tmp = realloc(note, len + strlen(note2 + body_len + 1) + 1)) == NULL) {
@@ -1091,7 +1109,6 @@ audit_rotate(struct audit *a, const struct keyfile_key *next, struct cg_err *err
 	in_txn = 0;
 	a->committed = a->pending = f;
 	a->sign = next;
-	audit_origin(next->id, a->name);
 	r = 0;
 out:
 	if (in_txn) {
@@ -2050,7 +2067,7 @@ audit_consistency_proof(struct store *st, uint64_t m, uint64_t n, unsigned char 
 	return r;
 }
 
-static void
+void
 audit_rotations_free(struct audit_proof_rotation *rot, size_t n)
 {
 	size_t i;
@@ -2064,12 +2081,43 @@ audit_rotations_free(struct audit_proof_rotation *rot, size_t n)
 	free(rot);
 }
 
+Crossgate__Audit__KeyRotation **
+audit_rotations_pb(const struct audit_proof_rotation *rot, size_t n)
+{
+	Crossgate__Audit__KeyRotation **p, *kr;
+	ProtobufCBinaryData *hd;
+	size_t i, j, nh = 0;
+
+	for (i = 0; i < n; i++)
+		nh += rot[i].n_hashes;
+	/* One block: the pointers, the messages, the hash descriptors (all 8-byte multiples). */
+	if ((p = calloc(1, n * (sizeof(*p) + sizeof(*kr)) + nh * sizeof(*hd) + 1)) == NULL)
+		return NULL;
+	kr = (Crossgate__Audit__KeyRotation *)(p + n);
+	hd = (ProtobufCBinaryData *)(kr + n);
+	for (i = 0; i < n; i++) {
+		crossgate__audit__key_rotation__init(&kr[i]);
+		kr[i].index = rot[i].index;
+		kr[i].event.data = rot[i].event;
+		kr[i].event.len = rot[i].event_len;
+		kr[i].checkpoint = rot[i].checkpoint;
+		kr[i].hashes = hd;
+		kr[i].n_hashes = rot[i].n_hashes;
+		for (j = 0; j < rot[i].n_hashes; j++) {
+			hd->data = (uint8_t *)rot[i].hashes[j];
+			(hd++)->len = MERKLE_HASH_LEN;
+		}
+		p[i] = &kr[i];
+	}
+	return p;
+}
+
 /*
  * The stored key-rotate events below tree size `below`, each with its
  * inclusion proof in its own checkpoint (size seq + 1) and that checkpoint:
  * what a verifier needs to follow the chain of keys (nothing here is checked).
  */
-static int
+int
 audit_rotations_load(struct store *st, uint64_t below, struct audit_proof_rotation **out, size_t *n,
     struct cg_err *err)
 {
@@ -2133,7 +2181,7 @@ out:
 }
 
 /* Follow rotations from the chain's last key: each proven in its own checkpoint, signed by the key before. */
-static int
+int
 audit_keychain_follow(struct audit_keychain *kc, const struct audit_proof_rotation *rot, size_t n,
     struct cg_err *err)
 {
@@ -2182,14 +2230,14 @@ int
 audit_prove(struct store *st, uint64_t index, unsigned char **out, size_t *out_len, struct cg_err *err)
 {
 	Crossgate__Audit__InclusionProof pf = CROSSGATE__AUDIT__INCLUSION_PROOF__INIT;
-	Crossgate__Audit__KeyRotation *kr = NULL, **krp = NULL;
-	ProtobufCBinaryData hd[MERKLE_PROOF_MAX], *rhd = NULL;
+	Crossgate__Audit__KeyRotation **krp = NULL;
+	ProtobufCBinaryData hd[MERKLE_PROOF_MAX];
 	unsigned char proof[MERKLE_PROOF_MAX][MERKLE_HASH_LEN], leaf[MERKLE_HASH_LEN], *event = NULL, *buf = NULL;
 	struct audit_proof_rotation *rot = NULL;
 	sqlite3_stmt *s = NULL;
 	char *note = NULL;
 	uint64_t size;
-	size_t plen, elen = 0, i, j, len, n_rot = 0, used = 0;
+	size_t plen, elen = 0, i, len, n_rot = 0;
 	int rc, r, erased = 0;
 
 	*out = NULL;
@@ -2246,33 +2294,12 @@ audit_prove(struct store *st, uint64_t index, unsigned char **out, size_t *out_l
 	/* The chain of keys from the log's first one to the one that signed `note`. */
 	if ((r = audit_rotations_load(st, size, &rot, &n_rot, err)) != 0)
 		goto out;
-	if (n_rot > 0) {
-		size_t nh = 0;
-
-		for (i = 0; i < n_rot; i++)
-			nh += rot[i].n_hashes;
-		if ((kr = calloc(n_rot, sizeof(*kr))) == NULL || (krp = calloc(n_rot, sizeof(*krp))) == NULL ||
-		    (rhd = calloc(nh ? nh : 1, sizeof(*rhd))) == NULL) {
-			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		for (i = 0; i < n_rot; i++) {
-			crossgate__audit__key_rotation__init(&kr[i]);
-			kr[i].index = rot[i].index;
-			kr[i].event.data = rot[i].event;
-			kr[i].event.len = rot[i].event_len;
-			kr[i].checkpoint = rot[i].checkpoint;
-			kr[i].hashes = rhd + used;
-			kr[i].n_hashes = rot[i].n_hashes;
-			for (j = 0; j < rot[i].n_hashes; j++) {
-				rhd[used].data = rot[i].hashes[j];
-				rhd[used++].len = MERKLE_HASH_LEN;
-			}
-			krp[i] = &kr[i];
-		}
-		pf.rotations = krp;
-		pf.n_rotations = n_rot;
+	if (n_rot > 0 && (krp = audit_rotations_pb(rot, n_rot)) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
 	}
+	pf.rotations = krp;
+	pf.n_rotations = n_rot;
 	len = crossgate__audit__inclusion_proof__get_packed_size(&pf);
 	if (len > AUDIT_PROOF_MAX) {
 		r = cg_err_set(err, CG_ERR_LIMIT, "event %llu: proof would exceed %d bytes", (unsigned long long)index,
@@ -2293,9 +2320,7 @@ out:
 	free(buf);
 	free(event);
 	free(note);
-	free(kr);
 	free(krp);
-	free(rhd);
 	audit_rotations_free(rot, n_rot);
 	return r;
 }

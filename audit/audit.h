@@ -10,8 +10,10 @@
  * removed, reordered or inserted; audit_append_many() signs one per call.
  *
  * The checkpoint origin is "crossgate/gateway/<key id>" of the gateway's first
- * Ed25519 signing key, for the life of the log; a signature's key name is
- * "crossgate/gateway/<key id>" of the key that made it.
+ * Ed25519 signing key, for the life of the log, and every signature's key
+ * name is the origin (C2SP), also after a rotation: the note key id tells the
+ * keys apart.  Logs rotated by earlier versions signed under the new key's own
+ * "crossgate/gateway/<key id>"; verifiers accept both (docs/PROTOCOL.md §9.3).
  *
  * Key rotation (audit_rotate): a "key-rotate" event names the old and the new
  * key (ids and public key lines) and gets a checkpoint of its own, signed by
@@ -56,6 +58,7 @@
 #include "audit/note.h"
 #include "store/store.h"
 #include "proto/crossgate.pb-c.h"
+#include "proto/audit.pb-c.h"
 
 #define AUDIT_ORIGIN_MAX 64
 
@@ -287,6 +290,21 @@ struct audit_proof {
 	} *rotations;                  /* owned, n_rotations of them, in log order */
 	size_t n_rotations;
 };
+
+/*
+ * The key-rotate events below tree size `below`, each with its own checkpoint
+ * and its inclusion proof in it, in log order (*out malloc'd, n of them; free
+ * with audit_rotations_free); and following them from a chain's last key, each
+ * checked under the key before (CG_ERR_VERIFY naming the event).  For proof
+ * files (this module's and consistency.h's).
+ */
+int audit_rotations_load(struct store *st, uint64_t below, struct audit_proof_rotation **out, size_t *n,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 4);
+void audit_rotations_free(struct audit_proof_rotation *rot, size_t n);
+int audit_keychain_follow(struct audit_keychain *kc, const struct audit_proof_rotation *rot, size_t n,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
+/* The rotations as KeyRotation messages pointing into rot: one malloc'd block (free() it), NULL if out of memory. */
+Crossgate__Audit__KeyRotation **audit_rotations_pb(const struct audit_proof_rotation *rot, size_t n);
 
 /* The proof file of event `index` against the latest checkpoint; *out malloc'd, caller frees. */
 int audit_prove(struct store *st, uint64_t index, unsigned char **out, size_t *out_len, struct cg_err *err)

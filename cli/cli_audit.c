@@ -18,6 +18,7 @@
 #include "crypto/keyfile.h"
 #include "audit/note.h"
 #include "audit/audit.h"
+#include "audit/consistency.h"
 #include "store/store.h"
 
 #define AUDIT_WITNESS_MAX 32
@@ -239,11 +240,40 @@ show_row(FILE *out, uint64_t seq, const Crossgate__AuditEvent *e)
 	    e->partner_id[0] ? e->partner_id : "-", e->reason[0] ? e->reason : "");
 }
 
+/*
+ * What a third party needs to recompute the tree (docs/PROTOCOL.md §9.9): the
+ * leaf hash as stored (an erased event's stands for it), the event bytes, the
+ * erasing event, and the signed checkpoint the event closes.
+ */
 static int
-show_cb(uint64_t seq, const unsigned char *event, size_t len, int erased, void *arg)
+show_json_leaf(json_t *o, const struct audit_record *rec)
+{
+	char hex[2 * MERKLE_HASH_LEN + 1], *b64 = NULL;
+	size_t n = sodium_base64_ENCODED_LEN(rec->len, sodium_base64_VARIANT_ORIGINAL);
+	int r = 0;
+
+	audit_hex(rec->leaf, MERKLE_HASH_LEN, hex, sizeof(hex));
+	if ((b64 = malloc(n)) == NULL)
+		return -1;
+	sodium_bin2base64(b64, n, rec->event, rec->len, sodium_base64_VARIANT_ORIGINAL);
+	if (json_object_set_new(o, "leaf_hash", json_string(hex)) != 0 ||
+	    (!rec->erased && json_object_set_new(o, "event", json_string(b64)) != 0) ||
+	    (rec->erased && json_object_set_new(o, "erased_by", json_integer((json_int_t)rec->erased_by)) != 0) ||
+	    (rec->checkpoint != NULL && json_object_set_new(o, "checkpoint", json_string(rec->checkpoint)) != 0))
+		r = -1;
+	free(b64);
+	return r;
+}
+
+static int
+show_cb(const struct audit_record *rec, void *arg)
 {
 	struct show_arg *s = arg;
 	Crossgate__AuditEvent *e = NULL;
+	uint64_t seq = rec->seq;
+	const unsigned char *event = rec->event;
+	size_t len = rec->len;
+	int erased = rec->erased;
 
 	if (!erased) {
 		if ((e = crossgate__audit_event__unpack(NULL, len, event)) == NULL) {
@@ -260,7 +290,7 @@ show_cb(uint64_t seq, const unsigned char *event, size_t len, int erased, void *
 		return 0;
 	if (s->jsonl) {
 		json_t *o = show_json(seq, e);
-		char *line = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		char *line = o && show_json_leaf(o, rec) == 0 ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 
 		if (line == NULL) {
 			cli_error("out of memory");
@@ -286,7 +316,10 @@ static const char show_help[] =
 	"Print the audit trail, oldest first: time (ISO 8601 UTC), seq, actor, action,\n"
 	"outcome, purpose, counts, policy hash (first 12 hex digits), partner, reason.\n"
 	"--format jsonl prints one JSON object per event (full hashes, key ids) for\n"
-	"SIEM tools.  TIME is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix seconds;\n"
+	"SIEM tools, with what recomputes the tree: leaf_hash (hex), event (the\n"
+	"stored event bytes, base64), erased_by for an erased event, and checkpoint\n"
+	"(the signed note) on the event that closes one (docs/PROTOCOL.md §9).\n"
+	"TIME is YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ or unix seconds;\n"
 	"filters keep events at or after --since, with action --type, by --actor.\n"
 	"Erased events show as such (unless a filter is given).  Events hold no\n"
 	"identifier, token or feature value.  This reads; it does not verify (see\n"
@@ -335,7 +368,7 @@ audit_show_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	if (!sa.jsonl)
 		fprintf(sa.out, "%-20s %8s  %-10s %-18s %-9s %-10s %-28s %-12s %-10s %s\n", "time", "seq", "actor",
 		    "action", "outcome", "purpose", "counts", "policy", "partner", "reason");
-	if (audit_walk(st, 0, show_cb, &sa, &err) != 0 || sa.failed) {
+	if (audit_iter(st, 0, show_cb, &sa, &err) != 0 || sa.failed) {
 		if (!sa.failed)
 			cli_error("%s", err.msg);
 		goto out;
@@ -558,26 +591,35 @@ out:
 
 /* ---- prove / verify-proof -------------------------------------------------------- */
 
-static const char prove_usage[] = "crossgate audit prove --db DB --event N --out FILE";
+static const char prove_usage[] = "crossgate audit prove --db DB --event N --out FILE\n"
+	"       crossgate audit prove --db DB --consistency OLD [--to NEW] --out FILE";
 static const char prove_help[] =
 	"Write a self-contained inclusion proof of event N (its seq): the event bytes,\n"
 	"its index, the RFC 6962 audit path from the stored tree, and the latest signed\n"
 	"checkpoint (with its cosignatures).  Anyone with the gateway's public key checks\n"
 	"it offline with 'crossgate audit verify-proof FILE --pub KEY'.  Format:\n"
-	"crossgate.audit.InclusionProof (proto/audit.proto).\n";
+	"crossgate.audit.InclusionProof (proto/audit.proto).\n"
+	"\n"
+	"--consistency OLD writes a consistency proof instead: the signed checkpoints of\n"
+	"tree sizes OLD and NEW (default: the latest) and the RFC 6962 proof that the\n"
+	"newer tree extends the older one, so that an auditor who kept the checkpoint\n"
+	"of size OLD checks the new one without any event (crossgate.audit.\n"
+	"ConsistencyProof; docs/PROTOCOL.md section 9.6).  Both sizes need a checkpoint\n"
+	"of their own (events appended together share the last one's).\n";
 
 static int
 audit_prove_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
 	static const struct option opts[] = {
 		{ "db", required_argument, NULL, 'b' }, { "event", required_argument, NULL, 'e' },
+		{ "consistency", required_argument, NULL, 'c' }, { "to", required_argument, NULL, 't' },
 		{ "out", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
-	const char *db = NULL, *outp = NULL, *evp = NULL;
+	const char *db = NULL, *outp = NULL, *evp = NULL, *oldp = NULL, *top = NULL;
 	struct store *st = NULL;
 	struct cg_err err;
 	unsigned char *buf = NULL;
 	size_t len;
-	uint64_t index;
+	uint64_t index = 0, old_size = 0, new_size = 0;
 	int c, r = 1;
 
 	cli_getopt_reset();
@@ -585,6 +627,8 @@ audit_prove_cmd(int argc, char **argv, struct cli_ctx *ctx)
 		switch (c) {
 		case 'b': db = optarg; break;
 		case 'e': evp = optarg; break;
+		case 'c': oldp = optarg; break;
+		case 't': top = optarg; break;
 		case 'o': outp = optarg; break;
 		case 'h': printf("usage: %s\n\n%s", prove_usage, prove_help); return 0;
 		default: return cli_usage(prove_usage, NULL);
@@ -592,20 +636,28 @@ audit_prove_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if (optind < argc) return cli_usage(prove_usage, "unexpected argument");
 	if (db == NULL) return cli_missing(prove_usage, "--db");
-	if (evp == NULL) return cli_missing(prove_usage, "--event");
+	if ((evp == NULL) == (oldp == NULL)) return cli_usage(prove_usage, "give --event or --consistency (one of them)");
+	if (top != NULL && oldp == NULL) return cli_usage(prove_usage, "--to goes with --consistency");
 	if (outp == NULL) return cli_missing(prove_usage, "--out");
-	if (audit_parse_u64(evp, &index) != 0)
+	if (evp != NULL && audit_parse_u64(evp, &index) != 0)
 		return cli_usage(prove_usage, "--event must be an event number (seq)");
+	if (oldp != NULL && (audit_parse_u64(oldp, &old_size) != 0 || old_size == 0 ||
+	    (top != NULL && (audit_parse_u64(top, &new_size) != 0 || new_size < old_size))))
+		return cli_usage(prove_usage, "--consistency and --to must be tree sizes, 0 < OLD <= NEW");
 	if (audit_open_db(db, &st) != 0)
 		goto out;
 	cg_err_clear(&err);
-	if (audit_prove(st, index, &buf, &len, &err) != 0) {
+	if ((oldp != NULL ? consistency_prove(st, old_size, new_size, &buf, &len, &err) :
+	    audit_prove(st, index, &buf, &len, &err)) != 0) {
 		cli_error("%s", err.msg);
 		goto out;
 	}
 	if (audit_write("proof", outp, buf, len) != 0)
 		goto out;
-	if (ctx->out)
+	if (ctx->out && oldp != NULL)
+		fprintf(ctx->out, "wrote the consistency proof from tree size %llu to %s to %s (%zu bytes)\n",
+		    (unsigned long long)old_size, top != NULL ? top : "the latest", outp, len);
+	else if (ctx->out)
 		fprintf(ctx->out, "wrote the inclusion proof of event %llu to %s (%zu bytes)\n",
 		    (unsigned long long)index, outp, len);
 	r = 0;
@@ -615,19 +667,52 @@ out:
 	return r;
 }
 
-static const char vproof_usage[] = "crossgate audit verify-proof FILE --pub GATEWAY_SIGN_PUB";
+static const char vproof_usage[] = "crossgate audit verify-proof FILE --pub GATEWAY_SIGN_PUB [--since SAVED_CHECKPOINT]";
 static const char vproof_help[] =
 	"Check an inclusion proof file offline with only the gateway's public key: the\n"
 	"checkpoint's signature and form, the event's leaf hash and seq, and the audit\n"
 	"path to the signed root.  Exit 1, saying which, on any mismatch.  Prints the\n"
-	"proven event.\n";
+	"proven event.  A consistency proof file (audit prove --consistency) is checked\n"
+	"the same way: both checkpoints' signatures, then that the newer tree extends\n"
+	"the older one; with --since (a checkpoint saved with 'audit checkpoint'), the\n"
+	"older one must also be the saved one, size and root: a log rewritten and\n"
+	"re-signed since the checkpoint was saved is caught.\n";
+
+/*
+ * A consistency proof starts from the checkpoint the auditor saved: same size,
+ * same root (a saved checkpoint of a rotated log needs 'audit verify --since').
+ */
+static int
+vproof_since(const char *path, const struct keyfile_key *pub, const struct checkpoint *older)
+{
+	struct checkpoint saved;
+	struct cg_err err;
+	char *note = NULL;
+	size_t len;
+	int r = 1;
+
+	if (audit_read("checkpoint", path, NOTE_MAX, &note, &len, 0) != 0)
+		return 1;
+	cg_err_clear(&err);
+	if (audit_checkpoint_check(note, len, pub, &saved, &err) != 0)
+		cli_error("%s: the saved checkpoint does not verify: %s", path, err.msg);
+	else if (saved.size != older->size || sodium_memcmp(saved.root, older->root, sizeof(saved.root)) != 0)
+		cli_error("proof verification FAILED: the proof starts from a tree of %llu events that is not the saved "
+		    "checkpoint's (%llu events, %s): the log was rewritten since it was saved",
+		    (unsigned long long)older->size, (unsigned long long)saved.size, path);
+	else
+		r = 0;
+	free(note);
+	return r;
+}
 
 static int
 audit_verify_proof_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
 	static const struct option opts[] = {
-		{ "pub", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
-	const char *pubp = NULL, *file;
+		{ "pub", required_argument, NULL, 'p' }, { "since", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *pubp = NULL, *file, *sincep = NULL;
 	struct keyfile_key *pub = NULL;
 	struct audit_proof *p = NULL;
 	struct checkpoint cp;
@@ -640,6 +725,7 @@ audit_verify_proof_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p': pubp = optarg; break;
+		case 's': sincep = optarg; break;
 		case 'h': printf("usage: %s\n\n%s", vproof_usage, vproof_help); return 0;
 		default: return cli_usage(vproof_usage, NULL);
 		}
@@ -652,6 +738,26 @@ audit_verify_proof_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	if (audit_read("proof", file, AUDIT_PROOF_MAX, &buf, &len, 0) != 0)
 		goto out;
 	cg_err_clear(&err);
+	if (consistency_is_file((unsigned char *)buf, len)) {
+		struct checkpoint older;
+
+		if (consistency_verify((unsigned char *)buf, len, pub, &older, &cp, &err) != 0) {
+			cli_error("%s: proof verification FAILED: %s", file, err.msg);
+			goto out;
+		}
+		if (sincep != NULL && vproof_since(sincep, pub, &older) != 0)
+			goto out;
+		if (ctx->out)
+			fprintf(ctx->out, "proof ok: the log %s of %llu events extends its tree of %llu events (both "
+			    "roots signed by the gateway key)\n", cp.origin, (unsigned long long)cp.size,
+			    (unsigned long long)older.size);
+		r = 0;
+		goto out;
+	}
+	if (sincep != NULL) {
+		cli_error("%s: --since goes with a consistency proof file, not an inclusion proof", file);
+		goto out;
+	}
 	if (audit_proof_parse((unsigned char *)buf, len, &p, &err) != 0 || audit_proof_verify(p, pub, &cp, &err) != 0) {
 		cli_error("%s: proof verification FAILED: %s", file, err.msg);
 		goto out;
@@ -675,6 +781,53 @@ out:
 	audit_proof_free(p);
 	free(buf);
 	keyfile_free(pub);
+	return r;
+}
+
+/* ---- vkey ----------------------------------------------------------------------- */
+
+static const char vkey_usage[] = "crossgate audit vkey --pub GATEWAY_SIGN_PUB [--key ROTATED_SIGN_PUB]";
+static const char vkey_help[] =
+	"Print the gateway's C2SP verifier key (NAME+KEYID+BASE64), for note and\n"
+	"checkpoint tools outside crossgate.  --pub is the log's first signing key,\n"
+	"whose origin names every signature; --key, a key a rotation brought in\n"
+	"since (default: the first key itself).  docs/PROTOCOL.md section 9.3.\n";
+
+static int
+audit_vkey_cmd(int argc, char **argv, struct cli_ctx *ctx)
+{
+	static const struct option opts[] = {
+		{ "pub", required_argument, NULL, 'p' }, { "key", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+	const char *pubp = NULL, *keyp = NULL;
+	struct keyfile_key *first = NULL, *key = NULL;
+	char origin[AUDIT_ORIGIN_MAX], vkey[NOTE_NAME_MAX + 80];
+	int c, r = 1;
+
+	cli_getopt_reset();
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': pubp = optarg; break;
+		case 'k': keyp = optarg; break;
+		case 'h': printf("usage: %s\n\n%s", vkey_usage, vkey_help); return 0;
+		default: return cli_usage(vkey_usage, NULL);
+		}
+	}
+	if (optind < argc) return cli_usage(vkey_usage, "unexpected argument");
+	if (pubp == NULL) return cli_missing(vkey_usage, "--pub");
+	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &first) != 0 ||
+	    (keyp != NULL && cli_load_key(keyp, KEYFILE_ED25519_PUBLIC, &key) != 0))
+		goto out;
+	audit_origin(first->id, origin);
+	if (note_format_verifier_key(origin, (key != NULL ? key : first)->pub, vkey, sizeof(vkey)) != 0) {
+		cli_error("cannot format the verifier key");
+		goto out;
+	}
+	fprintf(ctx->out ? ctx->out : stdout, "%s\n", vkey);
+	r = 0;
+out:
+	keyfile_free(first);
+	keyfile_free(key);
 	return r;
 }
 
@@ -1041,9 +1194,10 @@ static const struct {
 } audit_cmds[] = {
 	{ "verify", audit_verify_cmd, "recompute the tree, check every checkpoint [--since, --witness]" },
 	{ "checkpoint", audit_checkpoint_cmd, "save the latest signed checkpoint (for verify --since)" },
-	{ "prove", audit_prove_cmd, "write an inclusion proof file for one event" },
-	{ "verify-proof", audit_verify_proof_cmd, "check an inclusion proof file offline" },
+	{ "prove", audit_prove_cmd, "write an inclusion or consistency proof file" },
+	{ "verify-proof", audit_verify_proof_cmd, "check a proof file offline" },
 	{ "show", audit_show_cmd, "print the trail (table or JSON lines)" },
+	{ "vkey", audit_vkey_cmd, "print the gateway's C2SP verifier key" },
 	{ "witness-keygen", audit_wkeygen_cmd, "make a witness key pair" },
 	{ "cosign", audit_cosign_cmd, "as a witness, cosign the latest checkpoint" },
 	{ "erase", audit_erase_cmd, "erase old payloads, keeping leaf hashes (retention)" },

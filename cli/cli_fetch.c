@@ -8,6 +8,7 @@
  * checkpoints, so a gateway that rewrote its past is caught.
  */
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "cli/cli.h"
 #include "store/store.h"
 #include "net/rpc.h"
+#include "base/outfile.h"
 
 /*
  * An erased event arrives as its leaf hash and the event that erased it; a
@@ -54,14 +56,65 @@ fetch_cosig(struct store *st, const Crossgate__AuditCosignature *ac, struct cg_e
 
 static const char fetch_usage[] =
 	"crossgate audit fetch " CLI_CLIENT_USAGE "\n"
-	"                      --out LOCAL.db [--pub GATEWAY_SIGN_PUB]";
+	"                      --out LOCAL.db [--pub GATEWAY_SIGN_PUB]\n"
+	"       crossgate audit fetch " CLI_CLIENT_USAGE "\n"
+	"                      --consistency OLD [--to NEW] --out PROOF";
 
 static const char fetch_help[] =
 	"Copy the gateway's audit log (every event and its signed checkpoint) into\n"
 	"LOCAL.db over mutual TLS, with an auditor's certificate.  An existing copy is\n"
 	"extended from where it ends.  Then run 'crossgate audit verify --db LOCAL.db\n"
 	"--pub GATEWAY_SIGN_PUB' (or give --pub here to verify right away): nothing\n"
-	"secret is needed, and nothing the gateway sends is trusted until verified.\n";
+	"secret is needed, and nothing the gateway sends is trusted until verified.\n"
+	"\n"
+	"--consistency OLD asks for a consistency proof file instead (as 'audit prove\n"
+	"--consistency' writes it): the tree of size NEW (default: the latest) extends\n"
+	"the tree of size OLD.  Check it with 'crossgate audit verify-proof PROOF --pub\n"
+	"GATEWAY_SIGN_PUB --since SAVED_CHECKPOINT': no copy of the log is needed.\n";
+
+/* The consistency proof file the gateway makes (AuditConsistencyRequest), written to `out` whole or not at all. */
+static int
+fetch_consistency(const struct client_opts *co, uint64_t old_size, uint64_t new_size, const char *out, size_t *len,
+    struct cg_err *err)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__AuditConsistencyRequest cr = CROSSGATE__AUDIT_CONSISTENCY_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	struct outfile of;
+	int r;
+
+	memset(&of, 0, sizeof(of));
+	*len = 0;
+	if ((r = client_open(co, &c, err)) != 0)
+		return r;
+	cr.old_size = old_size;
+	cr.new_size = new_size;
+	req.op_case = CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY;
+	req.audit_consistency = &cr;
+	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
+		goto out;
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIT_CONSISTENCY) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a consistency request");
+		goto out;
+	}
+	if ((r = outfile_open(&of, out, 0644, err)) != 0)
+		goto out;
+	if (fwrite(resp->audit_consistency->proof.data, 1, resp->audit_consistency->proof.len, of.f) !=
+	    resp->audit_consistency->proof.len) {
+		r = cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", out, strerror(errno));
+		goto out;
+	}
+	if ((r = outfile_commit(&of, err)) != 0)
+		goto out;
+	*len = resp->audit_consistency->proof.len;
+out:
+	outfile_abort(&of);
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
+	return r;
+}
 
 int
 cli_fetch_copy(const struct client_opts *co, struct store *st, uint64_t from, uint64_t *got, uint64_t *remote_size,
@@ -148,13 +201,15 @@ cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
 		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'K' },
 		{ "timeout", required_argument, NULL, 't' }, { "out", required_argument, NULL, 'o' },
-		{ "pub", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+		{ "pub", required_argument, NULL, 'p' }, { "consistency", required_argument, NULL, 'O' },
+		{ "to", required_argument, NULL, 'N' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct client_opts co;
 	struct keyfile_key *pub = NULL;
 	struct store *st = NULL;
 	struct cg_err err;
-	const char *out = NULL, *pubp = NULL;
-	uint64_t from = 0, got = 0, remote = 0;
+	const char *out = NULL, *pubp = NULL, *oldp = NULL, *top = NULL;
+	uint64_t from = 0, got = 0, remote = 0, old_size = 0, new_size = 0;
+	size_t plen;
 	unsigned long v;
 	int c, r = 1, first = 1;
 
@@ -173,6 +228,8 @@ cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 			break;
 		case 'o': out = optarg; break;
 		case 'p': pubp = optarg; break;
+		case 'O': oldp = optarg; break;
+		case 'N': top = optarg; break;
 		case 'h': printf("usage: %s\n\n%s", fetch_usage, fetch_help); return 0;
 		default: return cli_usage(fetch_usage, NULL);
 		}
@@ -184,6 +241,29 @@ cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 	r = 1;
 	if (out == NULL)
 		return cli_missing(fetch_usage, "--out");
+	if (top != NULL && oldp == NULL)
+		return cli_usage(fetch_usage, "--to goes with --consistency");
+	if (oldp != NULL) {
+		if (pubp != NULL)
+			return cli_usage(fetch_usage, "--pub goes with a copy; check the proof with 'audit verify-proof'");
+		if (cli_parse_uint("--consistency", oldp, ULONG_MAX, &v) != 0)
+			return CLI_USAGE;
+		old_size = v;
+		if (top != NULL && cli_parse_uint("--to", top, ULONG_MAX, &v) != 0)
+			return CLI_USAGE;
+		new_size = top != NULL ? v : 0;
+		if (old_size == 0 || (top != NULL && new_size < old_size))
+			return cli_usage(fetch_usage, "--consistency and --to must be tree sizes, 0 < OLD <= NEW");
+		cg_err_clear(&err);
+		if (fetch_consistency(&co, old_size, new_size, out, &plen, &err) != 0) {
+			cli_error("consistency proof fetch failed: %s", err.msg);
+			return 1;
+		}
+		if (ctx->out)
+			fprintf(ctx->out, "%s: the consistency proof from tree size %llu (%zu bytes); check it with "
+			    "'crossgate audit verify-proof'\n", out, (unsigned long long)old_size, plen);
+		return 0;
+	}
 	if (pubp != NULL && cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0)
 		goto out;
 	cg_err_clear(&err);

@@ -448,7 +448,7 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	Crossgate__AuditEvent__CountsEntry ce[5], *cev[5];
 	struct ingest_tally tally;
 	unsigned char root[MERKLE_HASH_LEN];
-	unsigned char digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN], *pt = NULL;
+	unsigned char digest[32], old_digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN], *pt = NULL;
 	char want[17], got[17], reason[CG_ERR_MSG_MAX];
 	size_t pt_cap = 0;
 	uint64_t count = 0, n = 0, nskipped = 0, erased = 0;
@@ -516,8 +516,18 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), CG_ERR_CRYPTO, err);
 		goto out;
 	}
-	if ((r = store_batch_exists(st, hdr->batch_id.data, 16, &exists, err)) != 0)
+	if ((r = store_batch_digest(st, hdr->batch_id.data, 16, &exists, old_digest, err)) != 0)
 		goto out;
+	/* A retry is the same signed content; another batch under a committed id would be lost as a "duplicate". */
+	if (exists && sodium_memcmp(old_digest, digest, sizeof(old_digest)) != 0) {
+		char idhex[33];
+
+		sodium_bin2hex(idhex, sizeof(idhex), hdr->batch_id.data, 16);
+		cg_err_set(err, CG_ERR_FORMAT, "batch %s: batch id %s was committed before with other content; every "
+		    "batch needs a fresh random id", path, idhex);
+		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), CG_ERR_FORMAT, err);
+		goto out;
+	}
 	if (exists) {
 		ingest_event_init(&ev, pol, "ingest", "duplicate");
 		ev.partner_id = hdr->partner_id;

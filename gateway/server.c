@@ -28,6 +28,7 @@
 
 #include "net/tls.h"
 #include "audit/audit.h"
+#include "audit/consistency.h"
 #include "gateway/export.h"
 #include "gateway/query.h"
 #include "gateway/ingest.h"
@@ -1241,6 +1242,64 @@ out:
 	return keep;
 }
 
+/* ---- a consistency proof ---- */
+
+_Static_assert(RPC_PROOF_MAX == CONSISTENCY_FILE_MAX, "a proof file fits the response check");
+
+/* An auditor that kept an old checkpoint asks for the proof that the log extends it (consistency.h). */
+static int
+server_consistency(struct server_conn *c, const Crossgate__AuditConsistencyRequest *req)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AuditConsistencyResult cr = CROSSGATE__AUDIT_CONSISTENCY_RESULT__INIT;
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce[2], *cep[2] = { &ce[0], &ce[1] };
+	struct cg_err err;
+	unsigned char *proof = NULL;
+	size_t len = 0;
+	int r, keep = 0;
+
+	cg_err_clear(&err);
+	server_event_init(s, &ev, c->pr->name, "audit-consistency", "ok");
+	crossgate__audit_event__counts_entry__init(&ce[0]);
+	crossgate__audit_event__counts_entry__init(&ce[1]);
+	ce[0].key = (char *)"old_size";
+	ce[0].value = req->old_size;
+	ce[1].key = (char *)"new_size";
+	ce[1].value = req->new_size;
+	ev.counts = cep;
+	ev.n_counts = 2;
+	pthread_mutex_lock(&s->db_mu);
+	r = audit_log(s->au, &ev, &err);
+	if (r == 0)
+		r = consistency_prove(s->st, req->old_size, req->new_size, &proof, &len, &err);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r == CG_ERR_NOTFOUND || r == CG_ERR_ARG) {
+		/* Sizes the log has no checkpoint of: the auditor's mistake, said as such. */
+		server_error(c, "rejected", "audit_consistency", err.msg);
+		goto out;
+	}
+	if (r != 0) {
+		server_error(c, "internal", "audit_consistency", "the gateway cannot make the proof; retry later");
+		slog(s, "error", "audit-consistency-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    json_string(err.msg), NULL);
+		goto out;
+	}
+	cr.proof.data = proof;
+	cr.proof.len = len;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_CONSISTENCY;
+	resp.audit_consistency = &cr;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+		goto out;
+	slog(s, "info", "audit-consistency", "conn", json_integer((json_int_t)c->id), "principal",
+	    json_string(c->pr->name), "old_size", json_integer((json_int_t)req->old_size), NULL);
+	keep = 1;
+out:
+	free(proof);
+	return keep;
+}
+
 /* ---- a witness's cosignature ---- */
 
 static int
@@ -1385,6 +1444,7 @@ server_request(struct server_conn *c)
 	    (req->op_case == CROSSGATE__REQUEST__OP_QUERY && c->pr->role != POLICY_PRINCIPAL_ANALYST) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_FETCH && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_COSIGN && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_STATS && c->pr->role != POLICY_PRINCIPAL_PARTNER)) {
 		snprintf(msg, sizeof(msg), "%s refused: principal '%s' has role %s, which may not %s", op,
 		    c->pr->name, policy_role_name(c->pr->role), op);
@@ -1411,6 +1471,9 @@ server_request(struct server_conn *c)
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN:
 		keep = server_cosign(c, req->audit_cosign);
+		break;
+	case CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY:
+		keep = server_consistency(c, req->audit_consistency);
 		break;
 	default:
 		break;

@@ -110,6 +110,7 @@ rpc_op_name(const Crossgate__Request *req)
 	case CROSSGATE__REQUEST__OP_STATS: return "stats";
 	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN: return "audit_cosign";
 	case CROSSGATE__REQUEST__OP_QUERY: return "query";
+	case CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY: return "audit_consistency";
 	default: return "unknown";
 	}
 }
@@ -183,6 +184,14 @@ rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request **out
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
 	case CROSSGATE__REQUEST__OP_STATS:
+		break;
+	case CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY:
+		if (q->audit_consistency->old_size == 0 || (q->audit_consistency->new_size != 0 &&
+		    q->audit_consistency->new_size < q->audit_consistency->old_size)) {
+			cg_err_set(err, CG_ERR_FORMAT, "request: audit_consistency needs 0 < old_size <= new_size "
+			    "(new_size 0: the latest)");
+			goto out;
+		}
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN:
 		if (q->audit_cosign->size == 0 || q->audit_cosign->witness_key[0] == '\0' ||
@@ -262,6 +271,13 @@ rpc_response_parse(const unsigned char *buf, size_t len, Crossgate__Response **o
 		}
 		break;
 	case CROSSGATE__RESPONSE__RESULT_AUDIT_FETCH:
+		break;
+	case CROSSGATE__RESPONSE__RESULT_AUDIT_CONSISTENCY:
+		if (p->audit_consistency->proof.len == 0 || p->audit_consistency->proof.len > RPC_PROOF_MAX) {
+			r = cg_err_set(err, CG_ERR_LIMIT, "response: a consistency proof of %zu bytes (1 to %d)",
+			    p->audit_consistency->proof.len, RPC_PROOF_MAX);
+			goto out;
+		}
 		break;
 	case CROSSGATE__RESPONSE__RESULT_AUDIT_RECORD:
 		/* An erased event comes as its leaf hash and the later event that erased it; nothing else does. */

@@ -29,6 +29,7 @@
 #define RPC_QUERY_GROUP_MAX 8               /* QueryRequest.group_by (query.h: QUERY_GROUP_MAX) */
 #define RPC_QUERY_METRIC_MAX 16             /* QueryRequest.metrics (query.h: QUERY_METRIC_MAX) */
 #define RPC_COSIG_LINE_MAX 256              /* a cosignature line (note.h: NOTE_COSIG_LINE_MAX) */
+#define RPC_PROOF_MAX (256 * 1024)          /* AuditConsistencyResult.proof (consistency.h: CONSISTENCY_FILE_MAX) */
 
 /*
  * Read one frame: wait for its first byte until first_deadline (the idle or
@@ -51,7 +52,7 @@ int rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request *
 int rpc_response_parse(const unsigned char *buf, size_t len, Crossgate__Response **out, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(3);
 
-/* "push", "export", "audit_fetch", "stats", "audit_cosign" or "unknown". */
+/* "push", "export", "audit_fetch", "stats", "audit_cosign", "query", "audit_consistency" or "unknown". */
 const char *rpc_op_name(const Crossgate__Request *req) CG_NONNULL(1);
 
 /* Send an Error response (best effort is the caller's choice: the result says whether it went out). */

@@ -53,8 +53,9 @@
  *                                  # certificates; relative to this file
  *     listen: "127.0.0.1:7443"     # HOST:PORT (IPv4 or [IPv6]); port 0 = any free port
  *     limits:                      # every one optional; defaults below
- *       frame_max: 1048576         # bytes of one frame once authorized (>= 65600)
- *       preauth_frame_max: 16384   # bytes of a frame until then (request frames)
+ *       frame_max: 1048576         # receive buffer of a push (>= 65600); batch frames stay
+ *                                  # capped at 4 KiB (header) and 64 KiB (docs/PROTOCOL.md §2.2)
+ *       preauth_frame_max: 16384   # bytes of every request frame
  *       push_max_bytes: 4294967296 # bytes of one pushed batch
  *       max_connections: 64        # concurrent; more are closed at once
  *       handshake_timeout: 10      # seconds for the whole TLS handshake

@@ -14,7 +14,7 @@ static const char *const store_sql[ST_NSTMT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_BATCH_EXISTS] = "SELECT 1 FROM batches WHERE batch_id = ?1",
+	[ST_BATCH_EXISTS] = "SELECT digest FROM batches WHERE batch_id = ?1",
 	[ST_BATCH_INSERT] = "INSERT INTO batches(batch_id, partner, digest, records, policy_hash, received_at, "
 			    "wrapped_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_RECORD_INSERT] = "INSERT INTO records(batch, partner, idx, email_token, phone_token, consent_bits, "
@@ -196,17 +196,30 @@ int
 store_batch_exists(struct store *st, const unsigned char *batch_id, size_t len, int *exists,
     struct cg_err *err)
 {
+	unsigned char digest[32];
+
+	return store_batch_digest(st, batch_id, len, exists, digest, err);
+}
+
+int
+store_batch_digest(struct store *st, const unsigned char *batch_id, size_t len, int *exists,
+    unsigned char digest[32], struct cg_err *err)
+{
 	sqlite3_stmt *s = st->stmt[ST_BATCH_EXISTS];
 	int rc;
 
 	*exists = 0;
+	memset(digest, 0, 32);
 	sqlite3_bind_blob(s, 1, batch_id, (int)len, SQLITE_STATIC);
 	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*exists = 1;
+		if (sqlite3_column_bytes(s, 0) == 32)
+			memcpy(digest, sqlite3_column_blob(s, 0), 32);
+	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-	if (rc == SQLITE_ROW)
-		*exists = 1;
-	else if (rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_dberr(st, CG_ERR_DB, "look up batch", err);
 	return 0;
 }

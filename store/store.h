@@ -48,6 +48,9 @@ int store_checkpoint(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONN
 
 int store_batch_exists(struct store *st, const unsigned char *batch_id, size_t len, int *exists,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 4);
+/* The same, and the committed batch's digest (zeros if none), so that a reused batch id is told from a retry. */
+int store_batch_digest(struct store *st, const unsigned char *batch_id, size_t len, int *exists,
+    unsigned char digest[32], struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 4, 5);
 int store_batch_insert(struct store *st, const unsigned char *batch_id, size_t id_len, const char *partner,
     const unsigned char digest[32], uint64_t records, const unsigned char policy_hash[32], int64_t received_at,
     const unsigned char *wrapped_key, size_t wrapped_len, int64_t *rowid, struct cg_err *err)

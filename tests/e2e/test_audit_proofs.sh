@@ -231,6 +231,36 @@ while [ "$(sql "$E2E_TMP/t.db" "SELECT count(*) FROM audit_events")" -lt "$N" ];
 check "a truncated and regrown log passes plain verify" [ $? -eq 0 ]
 expect_fail "a truncated and regrown log is caught by verify --since" "does not extend the saved checkpoint at size $N" \
 	"$CROSSGATE" audit verify --db "$E2E_TMP/t.db" --pub "$PUB" --since "$E2E_TMP/cp8"
+# The same offline, from a consistency proof file and the saved checkpoint: no database needed.
+"$CROSSGATE" audit prove --db "$E2E_TMP/t.db" --consistency "$N" --out "$E2E_TMP/cons-t" >/dev/null 2>&1 ||
+	bad "prove --consistency on the regrown log"
+check "alone, the regrown log's consistency proof holds (it is signed)" \
+	sh -c "'$CROSSGATE' audit verify-proof '$E2E_TMP/cons-t' --pub '$PUB' >/dev/null"
+expect_fail "with the saved checkpoint it is caught" \
+	"the proof starts from a tree of $N events that is not the saved checkpoint's ($N events, $E2E_TMP/cp8): the log was rewritten" \
+	"$CROSSGATE" audit verify-proof "$E2E_TMP/cons-t" --pub "$PUB" --since "$E2E_TMP/cp8"
+"$CROSSGATE" audit prove --db "$DB" --consistency "$N" --out "$E2E_TMP/cons" >"$E2E_TMP/o" 2>&1
+check "prove --consistency writes a file" grep -q "wrote the consistency proof from tree size $N to the latest" "$E2E_TMP/o"
+"$CROSSGATE" audit verify-proof "$E2E_TMP/cons" --pub "$PUB" --since "$E2E_TMP/cp8" >"$E2E_TMP/o" 2>&1
+check "the real log's consistency proof from the saved checkpoint verifies" \
+	grep -q "proof ok: the log .* of $N2 events extends its tree of $N events" "$E2E_TMP/o"
+expect_fail "another gateway's key refuses it" "the old checkpoint at size $N: not signed by gateway key" \
+	"$CROSSGATE" audit verify-proof "$E2E_TMP/cons" --pub "$E2E_TMP/other/sign.pub"
+python3 - "$E2E_TMP/cons" "$E2E_TMP/cons-bad" <<'PY'
+import sys
+b = bytearray(open(sys.argv[1], "rb").read())
+i = b.index(bytes([0x22, 0x20]))      # field 4 (hashes), 32 bytes: the first proof hash
+b[i + 2] ^= 1
+open(sys.argv[2], "wb").write(b)
+PY
+expect_fail "a changed proof hash is caught" "the tree of size $N2 does not extend the tree of size $N" \
+	"$CROSSGATE" audit verify-proof "$E2E_TMP/cons-bad" --pub "$PUB"
+expect_fail "sizes out of order are a usage error" "--consistency and --to must be tree sizes, 0 < OLD <= NEW" \
+	"$CROSSGATE" audit prove --db "$DB" --consistency 5 --to 4 --out "$E2E_TMP/x"
+expect_fail "a size past the log is refused" "the log has no signed checkpoint of size 99999" \
+	"$CROSSGATE" audit prove --db "$DB" --consistency 1 --to 99999 --out "$E2E_TMP/x"
+expect_fail "--since does not go with an inclusion proof" "--since goes with a consistency proof file" \
+	"$CROSSGATE" audit verify-proof "$E2E_TMP/p3" --pub "$PUB" --since "$E2E_TMP/cp8"
 # The gateway refuses to grow a log whose stored tree is not the signed one.
 rm -rf "$E2E_TMP/t.db"*
 cp "$DB" "$E2E_TMP/t.db"

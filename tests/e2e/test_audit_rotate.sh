@@ -40,12 +40,32 @@ check "no secret key material in it" sh -c "! grep -q secret '$E2E_TMP/rot.jsonl
 R=$(sql "$DB" "SELECT seq FROM audit_keys")
 eq "the rotation is event $N0" "$R" "$N0"
 NOTE=$(sql "$DB" "SELECT note FROM audit_checkpoints WHERE size = $((R + 1))")
-check "its checkpoint is signed by the old key" sh -c "printf '%s' '$NOTE' | grep -q 'crossgate/gateway/$OLD_ID '"
-check "and by the new key" sh -c "printf '%s' '$NOTE' | grep -q 'crossgate/gateway/$NEW_ID '"
+# Both keys sign under the log's origin (C2SP: key name = origin); their key ids tell them apart.
+sigids() { # sigids NOTE_FILE KEY.pub...: for each key with a signature line in the note, its id and the line's name
+	python3 - "$OLD_ID" "$@" <<'EOF'
+import base64, hashlib, sys
+note = open(sys.argv[2], encoding="utf-8").read()
+sigs = [l.split(" ") for l in note[note.index("\n\n") + 2:].split("\n") if l]
+for path in sys.argv[3:]:
+    _, kid, b64 = [l for l in open(path) if not l.startswith("#")][0].split()
+    for name in ("crossgate/gateway/" + sys.argv[1], "crossgate/gateway/" + kid):
+        want = hashlib.sha256(name.encode() + b"\n\x01" + base64.b64decode(b64)).digest()[:4]
+        if any(s[1] == name and base64.b64decode(s[2])[:4] == want for s in sigs):
+            print(kid, name)
+            break
+EOF
+}
+printf '%s\n' "$NOTE" >"$E2E_TMP/rot.note"
+eq "its checkpoint is signed by the old and the new key, both under the origin" \
+	"$(sigids "$E2E_TMP/rot.note" "$FIRST" "$K/sign.pub" | tr '\n' ' ')" \
+	"$OLD_ID crossgate/gateway/$OLD_ID $NEW_ID crossgate/gateway/$OLD_ID "
 
 # The gateway goes on with the new key; the auditor still has only the first one.
 ingest "$K" >/dev/null 2>&1
 check "the gateway appends with the new key" [ $? -eq 0 ]
+sql "$DB" "SELECT note FROM audit_checkpoints ORDER BY size DESC LIMIT 1" >"$E2E_TMP/last.note"
+eq "later checkpoints: the new key alone, named the origin" "$(sigids "$E2E_TMP/last.note" "$FIRST" "$K/sign.pub")" \
+	"$NEW_ID crossgate/gateway/$OLD_ID"
 "$CROSSGATE" audit verify --db "$DB" --pub "$FIRST" >"$E2E_TMP/o" 2>&1
 check "verify with the first public key passes" [ $? -eq 0 ]
 check "verify reports the rotation" grep -q "key rotation: event $R hands over to signing key $NEW_ID" "$E2E_TMP/o"
@@ -88,7 +108,8 @@ python3 - "$E2E_TMP/f1.db" "$R" "$OLD_ID" <<'EOF'
 import sqlite3, sys
 db = sqlite3.connect(sys.argv[1]); size = int(sys.argv[2]) + 1
 note = db.execute("SELECT note FROM audit_checkpoints WHERE size = ?", (size,)).fetchone()[0]
-lines = [l for l in note.split("\n") if ("crossgate/gateway/" + sys.argv[3] + " ") not in l]
+lines = note.split("\n")
+del lines[lines.index("") + 1]    # the old key's line: the first signature
 db.execute("UPDATE audit_checkpoints SET note = ? WHERE size = ?", ("\n".join(lines), size)); db.commit()
 EOF
 expect_fail "a rotation not signed by the old key is refused" "checkpoint at size $((R + 1)): not signed by gateway key $OLD_ID, the key in force at that size" \
@@ -117,6 +138,27 @@ EOF
 SZ=$(sql "$E2E_TMP/f2.db" "SELECT max(size) FROM audit_checkpoints")
 expect_fail "a checkpoint by an unannounced key is refused" "checkpoint at size $SZ: not signed by gateway key $LAST_ID, the key in force at that size after the verified key rotations" \
 	"$CROSSGATE" audit verify --db "$E2E_TMP/f2.db" --pub "$FIRST"
+# Logs rotated by earlier versions sign later checkpoints under the new key's own name: still accepted.
+cp "$DB" "$E2E_TMP/c1.db"
+python3 - "$E2E_TMP/c1.db" "$K/sign.key" <<'EOF'
+import base64, hashlib, sqlite3, sys
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+typ, kid, b64 = [l for l in open(sys.argv[2]) if not l.startswith("#")][0].split()
+sk = Ed25519PrivateKey.from_private_bytes(base64.b64decode(b64)[:32])
+pub = sk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+name = "crossgate/gateway/" + kid
+db = sqlite3.connect(sys.argv[1])
+size, note = db.execute("SELECT size, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1").fetchone()
+body = note[:note.index("\n\n") + 1]
+keyid = hashlib.sha256(name.encode() + b"\n\x01" + pub).digest()[:4]
+old = body + "\n\u2014 " + name + " " + base64.b64encode(keyid + sk.sign(body.encode())).decode() + "\n"
+db.execute("UPDATE audit_checkpoints SET note = ? WHERE size = ?", (old, size)); db.commit()
+EOF
+"$CROSSGATE" audit verify --db "$E2E_TMP/c1.db" --pub "$FIRST" >/dev/null 2>&1
+check "a checkpoint signed under the new key's own name (earlier versions) verifies" [ $? -eq 0 ]
+"$CROSSGATE" gateway ingest --db "$E2E_TMP/c1.db" --policy "$D/policy.yaml" --keys "$K" "$D/batches/k.batch" >/dev/null 2>&1
+check "and the gateway appends to such a log" [ $? -eq 0 ]
 # 3: the key index edited to name another key.
 cp "$DB" "$E2E_TMP/f3.db"
 sql "$E2E_TMP/f3.db" "UPDATE audit_keys SET key_id = zeroblob(8) WHERE seq = $R"

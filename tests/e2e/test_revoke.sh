@@ -92,7 +92,9 @@ assert needles and not [n for n in needles if n in blob]
 PY
 check "the WAL is truncated" [ ! -s "$DB-wal" ]
 eq "the revocation is one audit event" "$("$CROSSGATE" audit show --db "$DB" --type revoke --format jsonl | wc -l)" 1
-check "which users is never in it" sh -c "! '$CROSSGATE' audit show --db '$DB' --format jsonl | grep -q 'user[0-9]\|k1\b'"
+# (base64 event bytes and checkpoints are left out of the grep: random base64 can spell "k1")
+check "which users is never in it" sh -c "! '$CROSSGATE' audit show --db '$DB' --format jsonl |
+	sed -e 's/\"event\":\"[^\"]*\"//' -e 's/\"checkpoint\":\"[^\"]*\"//' -e 's/\"leaf_hash\":\"[^\"]*\"//' | grep -q 'user[0-9]\|k1\b'"
 
 # An old batch arriving again cannot bring them back.
 agent pack k "$E2E_TMP/k.csv" "$E2E_TMP/k-again.batch" >/dev/null
