@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "analytics/report.h"
+#include "base/escape.h"
 
 #define HTML_K_COLOR "#4f46e5"      /* K, the knowledge platform */
 #define HTML_G_COLOR "#ea580c"      /* G, the live-streaming platform */
@@ -75,19 +76,11 @@ struct html {
 	const struct analytics *a;
 };
 
+/* Names come from the data: escaped by the one helper (markup, controls, bidi overrides, bad UTF-8). */
 static void
 html_esc(FILE *f, const char *s)
 {
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
-		default: fputc(*s, f);
-		}
-	}
+	escape_html(f, s);
 }
 
 /* 1234567 -> "1,234,567". */

@@ -1,7 +1,7 @@
 /*
  * bench_query.c - DP aggregates: the latency of a grouped sum over a store
  * of N joined subjects (default 1,000,000) against a plain C group-by of the
- * same data, and the samplers' draws per second.
+ * same data.  (The samplers' draws per second: bench_noise.c.)
  *
  * usage: bench_query DEMO_DIR   (keys and policy of a demo directory; the
  * data is generated here so that every person is on both platforms)
@@ -19,7 +19,6 @@
 #include "agent/pack.h"
 #include "synth/synth.h"
 #include "crypto/keyfile.h"
-#include "crypto/noise.h"
 #include "audit/audit.h"
 #include "gateway/budget.h"
 #include "gateway/ingest.h"
@@ -228,39 +227,6 @@ main(int argc, char **argv)
 		free(t);
 	}
 
-	/* The samplers: draws per second at a count's scale and at a sum's, against the CSPRNG itself. */
-	{
-		static const struct { const char *what; int gauss; uint64_t num, den; } sc[] = {
-			{ "discrete Gaussian, sigma^2 = 20 (a count at rho 0.05)", 1, 20, 1 },
-			{ "discrete Gaussian, sigma = 2.2e6 (a sum bounded by 5e5 at rho 0.05)", 1, 5000000000000ull, 1 },
-			{ "discrete Laplace, scale 20 (a count at epsilon 0.1)", 0, 20, 1 },
-		};
-		int64_t x, acc = 0;
-		uint32_t u = 0;
-		size_t i, j, draws = 200000;
-		double t, t_rng;
-
-		t_rng = bench_now();
-		for (j = 0; j < draws * 10; j++)
-			u ^= randombytes_uniform(1000000007u);
-		t_rng = bench_now() - t_rng;
-		printf("sampler %9.0f uniform draws/s from libsodium's CSPRNG (randombytes_uniform), the baseline\n",
-		    (double)draws * 10 / t_rng);
-		for (i = 0; i < sizeof(sc) / sizeof(sc[0]); i++) {
-			t = bench_now();
-			for (j = 0; j < draws; j++) {
-				if ((sc[i].gauss ? noise_gaussian(sc[i].num, sc[i].den, &x) : noise_laplace(sc[i].num, sc[i].den,
-				    &x)) != 0)
-					bench_die("sampler", NULL);
-				acc += x;
-			}
-			t = bench_now() - t;
-			printf("        %9.0f draws/s %s: %.1f%% of the uniform rate\n", (double)draws / t, sc[i].what,
-			    100.0 * ((double)draws / t) / ((double)draws * 10 / t_rng));
-		}
-		if (acc == 42 && u == 42)
-			printf(" \n");    /* keeps the loops from being optimized away */
-	}
 	unlink(out);
 	snprintf(path, sizeof(path), "%s.meta.json", out);
 	unlink(path);

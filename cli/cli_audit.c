@@ -14,6 +14,8 @@
 #include <sodium.h>
 
 #include "net/client.h"
+#include "base/escape.h"
+#include "base/outfile.h"
 #include "cli/cli.h"
 #include "crypto/keyfile.h"
 #include "audit/note.h"
@@ -70,28 +72,10 @@ fail:
 static int
 audit_write(const char *what, const char *path, const void *data, size_t len)
 {
-	char tmp[4096];
-	int fd, n;
+	struct cg_err err;
 
-	n = snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof(tmp)) {
-		cli_error("%s path too long", what);
-		return -1;
-	}
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644)) < 0) {
-		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
-		return -1;
-	}
-	if (write(fd, data, len) != (ssize_t)len || fsync(fd) != 0) {
-		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		cli_error("cannot write %s %s: %s", what, path, strerror(errno));
-		unlink(tmp);
+	if (outfile_write(path, data, len, 0644, &err) != 0) {
+		cli_error("cannot write %s: %s", what, err.msg);
 		return -1;
 	}
 	return 0;
@@ -152,6 +136,21 @@ struct show_arg {
 	int failed;
 };
 
+/*
+ * Event strings come from the network and from batch headers (partner ids,
+ * reasons quoting field names): shown escaped (base/escape.h) in both
+ * formats, so that no event can drive the terminal or forge a line.
+ */
+static json_t *
+show_str(const char *s)
+{
+	char *e = escape_text_dup(s);
+	json_t *j = e != NULL ? json_string(e) : NULL;
+
+	free(e);
+	return j;
+}
+
 static json_t *
 show_json(uint64_t seq, const Crossgate__AuditEvent *e)
 {
@@ -169,21 +168,26 @@ show_json(uint64_t seq, const Crossgate__AuditEvent *e)
 	audit_format_time(e->time, t);
 	json_object_set_new(o, "time", json_string(t));
 	json_object_set_new(o, "time_unix", json_integer(e->time));
-	json_object_set_new(o, "actor", json_string(e->actor));
-	json_object_set_new(o, "action", json_string(e->action));
-	json_object_set_new(o, "outcome", json_string(e->outcome));
+	json_object_set_new(o, "actor", show_str(e->actor));
+	json_object_set_new(o, "action", show_str(e->action));
+	json_object_set_new(o, "outcome", show_str(e->outcome));
 	if (e->purpose[0])
-		json_object_set_new(o, "purpose", json_string(e->purpose));
+		json_object_set_new(o, "purpose", show_str(e->purpose));
 	if (e->partner_id[0])
-		json_object_set_new(o, "partner", json_string(e->partner_id));
+		json_object_set_new(o, "partner", show_str(e->partner_id));
 	if (e->reason[0])
-		json_object_set_new(o, "reason", json_string(e->reason));
+		json_object_set_new(o, "reason", show_str(e->reason));
 	if (e->k)
 		json_object_set_new(o, "k", json_integer(e->k));
 	if (e->n_counts > 0) {
 		c = json_object();
-		for (i = 0; i < e->n_counts; i++)
-			json_object_set_new(c, e->counts[i]->key, json_integer((json_int_t)e->counts[i]->value));
+		for (i = 0; i < e->n_counts; i++) {
+			char *key = escape_text_dup(e->counts[i]->key);
+
+			if (key != NULL)
+				json_object_set_new(c, key, json_integer((json_int_t)e->counts[i]->value));
+			free(key);
+		}
 		json_object_set_new(o, "counts", c);
 	}
 	if (e->policy_hash.len) {
@@ -201,22 +205,30 @@ show_json(uint64_t seq, const Crossgate__AuditEvent *e)
 	if (e->n_key_ids > 0) {
 		c = json_array();
 		for (i = 0; i < e->n_key_ids; i++)
-			json_array_append_new(c, json_string(e->key_ids[i]));
+			json_array_append_new(c, show_str(e->key_ids[i]));
 		json_object_set_new(o, "key_ids", c);
 	}
 	if (e->n_public_keys > 0) {
 		c = json_array();
 		for (i = 0; i < e->n_public_keys; i++)
-			json_array_append_new(c, json_string(e->public_keys[i]));
+			json_array_append_new(c, show_str(e->public_keys[i]));
 		json_object_set_new(o, "public_keys", c);
 	}
 	return o;
 }
 
+/* The escape of an event string for a table cell ("-" if empty); freed by show_row. */
+static char *
+show_cell(const char *s, const char *empty)
+{
+	return escape_text_dup(s[0] ? s : empty);
+}
+
 static void
 show_row(FILE *out, uint64_t seq, const Crossgate__AuditEvent *e)
 {
-	char t[AUDIT_TIME_MAX], policy[13] = "-", counts[256] = "", *p = counts;
+	char t[AUDIT_TIME_MAX], policy[13] = "-", counts[256] = "", *p = counts, key[64];
+	char *actor, *action, *outcome, *purpose, *partner, *reason;
 	size_t i, left = sizeof(counts);
 	int n;
 
@@ -225,7 +237,8 @@ show_row(FILE *out, uint64_t seq, const Crossgate__AuditEvent *e)
 		return;
 	}
 	for (i = 0; i < e->n_counts && left > 1; i++) {
-		n = snprintf(p, left, "%s%s=%" PRIu64, i ? "," : "", e->counts[i]->key, e->counts[i]->value);
+		escape_text(key, sizeof(key), e->counts[i]->key);
+		n = snprintf(p, left, "%s%s=%" PRIu64, i ? "," : "", key, e->counts[i]->value);
 		if (n < 0 || (size_t)n >= left)
 			break;
 		p += n;
@@ -234,10 +247,23 @@ show_row(FILE *out, uint64_t seq, const Crossgate__AuditEvent *e)
 	if (e->policy_hash.len)
 		audit_hex(e->policy_hash.data, e->policy_hash.len, policy, sizeof(policy));
 	audit_format_time(e->time, t);
-	fprintf(out, "%-20s %8" PRIu64 "  %-10s %-18s %-9s %-10s %-28s %-12s %-10s %s\n", t, seq,
-	    e->actor[0] ? e->actor : "-", e->action[0] ? e->action : "-", e->outcome[0] ? e->outcome : "-",
-	    e->purpose[0] ? e->purpose : "-", counts[0] ? counts : "-", policy,
-	    e->partner_id[0] ? e->partner_id : "-", e->reason[0] ? e->reason : "");
+	actor = show_cell(e->actor, "-");
+	action = show_cell(e->action, "-");
+	outcome = show_cell(e->outcome, "-");
+	purpose = show_cell(e->purpose, "-");
+	partner = show_cell(e->partner_id, "-");
+	reason = show_cell(e->reason, "");
+	if (actor != NULL && action != NULL && outcome != NULL && purpose != NULL && partner != NULL && reason != NULL)
+		fprintf(out, "%-20s %8" PRIu64 "  %-10s %-18s %-9s %-10s %-28s %-12s %-10s %s\n", t, seq, actor, action,
+		    outcome, purpose, counts[0] ? counts : "-", policy, partner, reason);
+	else
+		fprintf(out, "%-20s %8" PRIu64 "  (out of memory)\n", t, seq);
+	free(actor);
+	free(action);
+	free(outcome);
+	free(purpose);
+	free(partner);
+	free(reason);
 }
 
 /*

@@ -57,14 +57,11 @@ int
 cli_meta_save(const char *out_path, const char *meta, struct cg_err *err)
 {
 	char path[4200];
-	FILE *f;
 
 	snprintf(path, sizeof(path), "%s.meta.json", out_path);
 	if (meta == NULL || meta[0] == '\0')
 		return cg_err_set(err, CG_ERR_FORMAT, "gateway: the export came without its provenance");
-	if ((f = fopen(path, "w")) == NULL || fputs(meta, f) == EOF || fclose(f) != 0)
-		return cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-	return 0;
+	return outfile_write(path, meta, strlen(meta), 0600, err);
 }
 
 int

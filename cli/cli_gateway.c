@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <sodium.h>
 
+#include "base/outfile.h"
 #include "cli/cli.h"
 #include "gateway/erase.h"
 #include "gateway/stats.h"
@@ -58,7 +59,11 @@ static const char gateway_help[] =
 	"it listens (the command returns 0 then, or 1 with the reason); --pid-file\n"
 	"gets its pid, --port-file the port it listens on (useful with port 0).\n"
 	"SIGTERM or SIGINT: stop accepting, finish requests in flight, checkpoint the\n"
-	"database, exit 0.  --spool (default DB.spool) holds batches being received.\n";
+	"database, exit 0.  --spool (default DB.spool) holds batches being received\n"
+	"and answers being sent: made 0700, and refused unless this user's and 0700.\n"
+	"Unauthenticated connections are admitted by the policy's max_startups,\n"
+	"per_source_max and penalty_max (sources whose handshakes time out or fail\n"
+	"are refused for a while); every refusal line names the peer.\n";
 
 static struct server *gateway_server;
 
@@ -69,18 +74,16 @@ gateway_on_signal(int sig)
 	server_stop(gateway_server);
 }
 
+/* A pid or port file: readable by others (0644 less the umask), written the one safe way (base/outfile.h). */
 static int
 gateway_write_file(const char *path, long value)
 {
-	char tmp[4200];
-	FILE *f;
+	struct cg_err err;
+	char line[32];
+	int n = snprintf(line, sizeof(line), "%ld\n", value);
 
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL)
-		return -1;
-	fprintf(f, "%ld\n", value);
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		unlink(tmp);
+	if (outfile_write(path, line, (size_t)n, 0644, &err) != 0) {
+		cli_error("%s", err.msg);
 		return -1;
 	}
 	return 0;

@@ -1,8 +1,10 @@
 /* cli_policy.c - crossgate policy check|diff */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sodium.h>
 
+#include "base/escape.h"
 #include "cli/cli.h"
 #include "policy/diff.h"
 #include "policy/policy.h"
@@ -19,6 +21,15 @@ static const char policy_help[] =
 	"       changes meaning: purposes reordered, normalization or keys changed)\n"
 	"       or CHANGE.  Exit 0 if they agree, 1 if they differ, 2 on errors.\n";
 
+static void
+policy_problem_print(const char *msg)
+{
+	char *e = escape_text_dup(msg);
+
+	fprintf(stderr, "%s\n", e != NULL ? e : "(out of memory)");
+	free(e);
+}
+
 static int
 policy_check(const char *path, struct cli_ctx *ctx)
 {
@@ -30,10 +41,11 @@ policy_check(const char *path, struct cli_ctx *ctx)
 
 	cg_err_clear(&err);
 	if (policy_load(path, &pol, &probs, &err) != 0) {
+		/* problems quote the file (keys, values): escaped, as every message is (base/escape.h) */
 		if (probs.n == 0)
-			fprintf(stderr, "%s\n", err.msg);
+			policy_problem_print(err.msg);
 		for (i = 0; i < probs.n; i++)
-			fprintf(stderr, "%s\n", probs.msgs[i]);
+			policy_problem_print(probs.msgs[i]);
 		fprintf(stderr, "crossgate: %s: %zu problem%s\n", path, probs.n ? probs.n : 1,
 		    probs.n == 1 ? "" : "s");
 		policy_problems_free(&probs);

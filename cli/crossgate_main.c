@@ -10,32 +10,43 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sodium.h>
 
 #include "base/err.h"
+#include "base/escape.h"
 #include "crypto/keyfile.h"
 #include "net/client.h"
+#include "net/tls.h"
 #include "cli/cli.h"
 #include "policy/policy.h"
 
+/*
+ * Messages quote what came from outside (a batch header's partner_id, CSV
+ * field names, server errors): written escaped (base/escape.h), one line,
+ * nothing a terminal would act on.
+ */
 void
 cli_error(const char *fmt, ...)
 {
+	char msg[4096], *e;
 	va_list ap;
 
-	fputs("crossgate: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	e = escape_text_dup(msg);
+	fprintf(stderr, "crossgate: %s\n", e != NULL ? e : "(out of memory)");
+	free(e);
 }
 
 int
 cli_usage(const char *usage, const char *bad)
 {
 	if (bad != NULL)
-		fprintf(stderr, "crossgate: %s\n", bad);
+		cli_error("%s", bad);
 	fprintf(stderr, "usage: %s\n(try --help)\n", usage);
 	return CLI_USAGE;
 }
@@ -178,6 +189,27 @@ main_usage(FILE *f)
 		fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].what);
 }
 
+/*
+ * Every command holds secrets: the gateway's keys and decrypted records, a
+ * partner's match and signing keys, a TLS client key.  No core dump may
+ * carry them away (RLIMIT_CORE 0), and the process is not dumpable
+ * (PR_SET_DUMPABLE 0: no core, no ptrace attach or /proc/PID/mem by the
+ * same unprivileged user).  OpenSSL's secure heap keeps TLS private keys in
+ * locked pages, as secmem (sodium_malloc) does for the others.
+ */
+static int
+main_harden(void)
+{
+	struct rlimit no_core = { 0, 0 };
+
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || setrlimit(RLIMIT_CORE, &no_core) != 0) {
+		cli_error("cannot disable core dumps: %s", strerror(errno));
+		return -1;
+	}
+	tls_secure_heap_init();
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -188,6 +220,8 @@ main(int argc, char **argv)
 		cli_error("cannot initialize libsodium");
 		return 1;
 	}
+	if (main_harden() != 0)
+		return 1;
 	if (argc < 2) {
 		main_usage(stderr);
 		return CLI_USAGE;
@@ -196,6 +230,12 @@ main(int argc, char **argv)
 		main_usage(stdout);
 		return 0;
 	}
+	/*
+	 * Nothing crossgate creates is for others unless it says so: databases
+	 * (and SQLite's WAL and SHM, which take the database's mode), spool
+	 * files, exports, answers and keys start 0600 or 0700.
+	 */
+	umask(077);
 	/* A peer that hangs up must be an error return from a write, not a signal. */
 	signal(SIGPIPE, SIG_IGN);
 	memset(&ctx, 0, sizeof(ctx));

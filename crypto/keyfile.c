@@ -1,6 +1,7 @@
 /* keyfile.c - see keyfile.h */
 #include "crypto/keyfile.h"
 #include "base/b64.h"
+#include "base/outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -523,6 +524,13 @@ keyfile_load(const char *path, enum keyfile_type expect, struct keyfile_key **ou
 		    path, (unsigned int)(st.st_mode & 07777), path);
 		goto out;
 	}
+	/* Someone else's file could be replaced or read by them; only this user's keys are trusted. */
+	if (want->secret && st.st_uid != geteuid()) {
+		r = cg_err_set(err, CG_ERR_PERM,
+		    "key file %s is owned by uid %u, not by the user running crossgate (uid %u); run: chown %u %s",
+		    path, (unsigned int)st.st_uid, (unsigned int)geteuid(), (unsigned int)geteuid(), path);
+		goto out;
+	}
 	if (st.st_size > KEYFILE_FILE_MAX) {
 		r = cg_err_set(err, CG_ERR_LIMIT, "%s: key file is larger than %d bytes",
 		    path, KEYFILE_FILE_MAX);
@@ -575,23 +583,7 @@ keyfile_write_all(int fd, const char *p, size_t len)
 static void
 keyfile_sync_dir(const char *path)
 {
-	char *dir;
-	const char *slash = strrchr(path, '/');
-	int fd;
-
-	if (slash == NULL)
-		dir = strdup(".");
-	else if (slash == path)
-		dir = strdup("/");
-	else
-		dir = strndup(path, (size_t)(slash - path));
-	if (dir == NULL)
-		return;
-	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
-		(void)fsync(fd);
-		close(fd);
-	}
-	free(dir);
+	(void)outfile_sync_dir(path);
 }
 
 int

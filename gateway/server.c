@@ -1,5 +1,7 @@
 /* server.c - see server.h */
 #include "gateway/server.h"
+#include "gateway/admit.h"
+#include "base/escape.h"
 #include "gateway/erase.h"
 #include "gateway/stats.h"
 
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -98,10 +102,9 @@ struct server {
 	unsigned active;
 	uint64_t next_conn;
 	struct server_slot *slots;
-	uint64_t n_pushes, n_duplicates, n_rejected, n_refused, n_exports, n_fetches, n_conns, n_busy;
-	int64_t unauth_window;               /* minute of the current rate-limit window */
-	unsigned unauth_logged;
-	uint64_t unauth_suppressed;
+	uint64_t n_pushes, n_duplicates, n_rejected, n_refused, n_exports, n_fetches, n_conns, n_dropped;
+	struct admit *adm;                   /* pre-auth admission, per-source penalties, refusal log limit */
+	uint64_t n_dropped_by[ADMIT_PENALTY + 1];   /* n_dropped by admit verdict */
 	uint64_t mem_spooled;                /* bytes reserved by memory spools, the spare's included */
 	struct server_memspool spare;        /* a memory spool kept for the next push (f NULL: none) */
 
@@ -115,6 +118,10 @@ struct server_conn {
 	size_t slot;
 	uint64_t id;
 	struct tls_conn *tc;
+	struct admit_source src;
+	char peer[ADMIT_ADDR_MAX];           /* "ADDR:PORT", from accept() */
+	int authed;                          /* counted as authenticated by s->adm */
+	int64_t preauth_deadline;            /* handshake, and a principal-less connection's first request */
 	const struct policy_principal *pr;
 	char identity[PKI_IDENTITY_MAX + 1];
 	unsigned char *buf;
@@ -134,6 +141,22 @@ server_time(char out[96])
 	gmtime_r(&tv.tv_sec, &tm);
 	snprintf(out, 96, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
 	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
+}
+
+/*
+ * A string for a log line: escaped (base/escape.h), so that a reason quoting
+ * a peer's partner_id or field name, or a certificate's name, can neither
+ * drive a terminal that shows the log nor break the line (and is valid
+ * UTF-8, which jansson requires).
+ */
+static json_t *
+slog_str(const char *s)
+{
+	char *e = escape_text_dup(s != NULL ? s : "");
+	json_t *j = e != NULL ? json_string(e) : NULL;
+
+	free(e);
+	return j;
 }
 
 /*
@@ -193,7 +216,7 @@ server_audit(struct server *s, Crossgate__AuditEvent *ev)
 
 	pthread_mutex_lock(&s->db_mu);
 	if (audit_log(s->au, ev, &err) != 0)
-		slog(s, "error", "audit-failed", "action", json_string(ev->action), "reason", json_string(err.msg),
+		slog(s, "error", "audit-failed", "action", slog_str(ev->action), "reason", slog_str(err.msg),
 		    NULL);
 	pthread_mutex_unlock(&s->db_mu);
 }
@@ -212,7 +235,8 @@ server_event_init(struct server *s, Crossgate__AuditEvent *ev, const char *actor
 
 /*
  * A refusal: logged, and an audit event (action "refused", the operation in
- * counts-free `reason`).  Unauthenticated ones are rate-limited.
+ * counts-free `reason`).  Unauthenticated ones are rate-limited, log line and
+ * audit event alike, together with the refusals at accept() (admit.h).
  */
 static void
 server_refused(struct server_conn *c, const char *op, const char *reason, const char *purpose)
@@ -223,31 +247,18 @@ server_refused(struct server_conn *c, const char *op, const char *reason, const 
 	char full[CG_ERR_MSG_MAX + 64];
 	const char *actor = c->pr != NULL ? c->pr->name : "unauthenticated";
 	uint64_t suppressed = 0;
-	int64_t minute = tls_now_ms() / 60000;
 	int log_it = 1;
 
 	pthread_mutex_lock(&s->mu);
 	s->n_refused++;
-	if (c->pr == NULL) {
-		if (minute != s->unauth_window) {
-			s->unauth_window = minute;
-			s->unauth_logged = 0;
-		}
-		if (s->unauth_logged >= SERVER_AUDIT_UNAUTH_PER_MIN) {
-			s->unauth_suppressed++;
-			log_it = 0;
-		} else {
-			s->unauth_logged++;
-			suppressed = s->unauth_suppressed;
-			s->unauth_suppressed = 0;
-		}
-	}
+	if (c->pr == NULL)
+		log_it = admit_log_ok(s->adm, tls_now_ms(), &suppressed);
 	pthread_mutex_unlock(&s->mu);
-	slog(s, "warn", "refused", "conn", json_integer((json_int_t)c->id), "peer",
-	    json_string(c->tc != NULL ? tls_peer_addr(c->tc) : "?"), "principal", json_string(actor), "op",
-	    json_string(op), "reason", json_string(reason), "audited", json_boolean(log_it), NULL);
 	if (!log_it)
 		return;
+	slog(s, "warn", "refused", "conn", json_integer((json_int_t)c->id), "peer", slog_str(c->peer),
+	    "principal", slog_str(actor), "op", slog_str(op), "reason", slog_str(reason), "suppressed",
+	    json_integer((json_int_t)suppressed), NULL);
 	snprintf(full, sizeof(full), "%s: %s", op, reason);
 	server_event_init(s, &ev, actor, "refused", "rejected");
 	ev.reason = full;
@@ -283,7 +294,7 @@ server_error(struct server_conn *c, const char *code, const char *op, const char
 	if (c->tc != NULL && rpc_send_error(c->tc, code, op, msg, 0, server_deadline(c->s->pol->net.read_timeout),
 	    &err) != 0)
 		slog(c->s, "info", "send-failed", "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(err.msg), NULL);
+		    slog_str(err.msg), NULL);
 }
 
 /* Replace a spool path inside a message: the peer gets no server paths. */
@@ -510,7 +521,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	if ((f = ms.f) == NULL && (r = server_spool_open(s, "push", c->id, path, &f, &err)) != 0) {
 		server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 		slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(err.msg), NULL);
+		    slog_str(err.msg), NULL);
 		return 0;
 	}
 	/*
@@ -616,7 +627,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			if (fwrite(b, 1, off, f) != off) {
 				server_error(c, "internal", "push", "the gateway cannot spool the batch; retry later");
 				slog(s, "error", "spool-failed", "conn", json_integer((json_int_t)c->id), "reason",
-				    json_string(strerror(errno)), NULL);
+				    slog_str(strerror(errno)), NULL);
 				goto out;
 			}
 			got += off;
@@ -641,7 +652,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			if (server_spool_populate(&ms, (size_t)req->size, (size_t)got + have + 1) != 0) {
 				server_error(c, "internal", "push", "the gateway is out of memory; retry later");
 				slog(s, "warn", "push-aborted", "conn", json_integer((json_int_t)c->id), "principal",
-				    json_string(c->pr->name), "reason", json_string("spool memory"), NULL);
+				    slog_str(c->pr->name), "reason", slog_str("spool memory"), NULL);
 				goto out;
 			}
 			if (want > ms.made - (size_t)got - have)
@@ -652,8 +663,8 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 			if (tls_timed_out(c->tc))
 				server_error(c, "timeout", "push", "read timed out");
 			slog(s, "warn", "push-aborted", "conn", json_integer((json_int_t)c->id), "principal",
-			    json_string(c->pr->name), "received", json_integer((json_int_t)(got + have)), "reason",
-			    json_string(err.msg), NULL);
+			    slog_str(c->pr->name), "received", json_integer((json_int_t)(got + have)), "reason",
+			    slog_str(err.msg), NULL);
 			goto out;
 		}
 		have += n;
@@ -702,7 +713,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 		server_error(c, r == CG_ERR_DB || r == CG_ERR_NOMEM || r == CG_ERR_IO ? "internal" : "rejected",
 		    "push", err.msg);
 		slog(s, "warn", "push-rejected", "conn", json_integer((json_int_t)c->id), "principal",
-		    json_string(c->pr->name), "reason", json_string(err.msg), NULL);
+		    slog_str(c->pr->name), "reason", slog_str(err.msg), NULL);
 		goto out;
 	}
 	pr.status = res.duplicate ? CROSSGATE__PUSH_STATUS__PUSH_STATUS_DUPLICATE :
@@ -723,14 +734,14 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	pthread_mutex_unlock(&s->mu);
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(net->read_timeout), &err) != 0) {
 		/* Committed but unacknowledged: the client's retry will be answered DUPLICATE. */
-		slog(s, "warn", "ack-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
+		slog(s, "warn", "ack-failed", "conn", json_integer((json_int_t)c->id), "reason", slog_str(err.msg),
 		    NULL);
 		goto out;
 	}
 	t2 = tls_now_us();
 	/* _us too: a receive phase of tens of milliseconds needs finer steps for the bench (bench/bench_net.c) */
-	slog(s, "info", "push", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
-	    "partner", json_string(res.partner), "status", json_string(res.duplicate ? "duplicate" : "committed"),
+	slog(s, "info", "push", "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name),
+	    "partner", slog_str(res.partner), "status", slog_str(res.duplicate ? "duplicate" : "committed"),
 	    "records", json_integer((json_int_t)res.records), "bytes", json_integer((json_int_t)req->size),
 	    "receive_ms", json_integer((json_int_t)((t1 - t0) / 1000)), "commit_ms",
 	    json_integer((json_int_t)((t2 - t1) / 1000)), "receive_us", json_integer((json_int_t)(t1 - t0)),
@@ -781,6 +792,7 @@ server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err 
 		if ((r = rpc_write_msg(c->tc, &resp.base, server_deadline(c->s->pol->net.read_timeout), err)) != 0)
 			break;
 	} while (sent < size);
+	sodium_memzero(b, RPC_CHUNK_MAX);    /* an answer's rows: released statistics or row exports */
 	free(b);
 	return r;
 }
@@ -871,8 +883,8 @@ server_answer(struct server_conn *c, const char *op, server_answer_fn run, void 
 		server_scrub(err.msg, sizeof(err.msg), path, op);
 		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG || r == CG_ERR_LIMIT ? "rejected" : "internal", op,
 		    err.msg);
-		slog(s, "warn", "answer-failed", "op", json_string(op), "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(err.msg), NULL);
+		slog(s, "warn", "answer-failed", "op", slog_str(op), "conn", json_integer((json_int_t)c->id), "reason",
+		    slog_str(err.msg), NULL);
 		goto out;
 	}
 	snprintf(meta_path, sizeof(meta_path), "%s.meta.json", path);
@@ -880,15 +892,17 @@ server_answer(struct server_conn *c, const char *op, server_answer_fn run, void 
 		server_error(c, "internal", op, "the gateway cannot read the answer; retry later");
 		goto out;
 	}
+	/* unbuffered: the answer is read straight into the chunk buffer, which is wiped, not into stdio's */
+	setvbuf(f, NULL, _IONBF, 0);
 	*size = (uint64_t)sb.st_size;
 	*meta_json = meta;
 	if (rpc_write_msg(c->tc, &resp->base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
 	    server_send_chunks(c, f, *size, &err) != 0) {
-		slog(s, "warn", "answer-send-failed", "op", json_string(op), "conn", json_integer((json_int_t)c->id),
-		    "reason", json_string(err.msg), NULL);
+		slog(s, "warn", "answer-send-failed", "op", slog_str(op), "conn", json_integer((json_int_t)c->id),
+		    "reason", slog_str(err.msg), NULL);
 		goto out;
 	}
-	slog(s, "info", op, "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	slog(s, "info", op, "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name),
 	    "bytes", json_integer((json_int_t)*size), NULL);
 	keep = 1;
 out:
@@ -1137,7 +1151,7 @@ server_stats(struct server_conn *c)
 	pthread_mutex_unlock(&s->db_mu);
 	if (r != 0) {
 		server_error(c, "internal", "stats", "the gateway cannot count the records; retry later");
-		slog(s, "error", "stats-failed", "conn", json_integer((json_int_t)c->id), "reason", json_string(err.msg),
+		slog(s, "error", "stats-failed", "conn", json_integer((json_int_t)c->id), "reason", slog_str(err.msg),
 		    NULL);
 		return 0;
 	}
@@ -1156,7 +1170,7 @@ server_stats(struct server_conn *c)
 	resp.stats = &sr;
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
 		return 0;
-	slog(s, "info", "stats", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name), NULL);
+	slog(s, "info", "stats", "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name), NULL);
 	return 1;
 }
 
@@ -1200,7 +1214,7 @@ server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
 	if (r != 0 || sf.failed || fflush(sf.f) != 0 || fstat(fileno(sf.f), &sb) != 0 || fseek(sf.f, 0, SEEK_SET) != 0) {
 		server_error(c, "internal", "audit_fetch", "the gateway cannot copy the audit log; retry later");
 		slog(s, "error", "audit-fetch-failed", "conn", json_integer((json_int_t)c->id), "reason",
-		    json_string(r != 0 ? err.msg : "spool write failed"), NULL);
+		    slog_str(r != 0 ? err.msg : "spool write failed"), NULL);
 		goto out;
 	}
 	fr.count = sf.count;
@@ -1226,14 +1240,14 @@ server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
 	pthread_mutex_lock(&s->mu);
 	s->n_fetches++;
 	pthread_mutex_unlock(&s->mu);
-	slog(s, "info", "audit-fetch", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	slog(s, "info", "audit-fetch", "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name),
 	    "from", json_integer((json_int_t)req->from), "events", json_integer((json_int_t)sf.count), "bytes",
 	    json_integer((json_int_t)sb.st_size), NULL);
 	keep = 1;
 	goto out;
 sendfail:
 	slog(s, "warn", "audit-fetch-send-failed", "conn", json_integer((json_int_t)c->id), "reason",
-	    json_string(err.msg), NULL);
+	    slog_str(err.msg), NULL);
 out:
 	if (sf.f != NULL)
 		fclose(sf.f);
@@ -1348,7 +1362,7 @@ server_cosign(struct server_conn *c, const Crossgate__AuditCosignRequest *req)
 			server_refused(c, "audit_cosign", err.msg, NULL);
 		else
 			slog(s, "error", "cosign-failed", "conn", json_integer((json_int_t)c->id), "reason",
-			    json_string(err.msg), NULL);
+			    slog_str(err.msg), NULL);
 		return 0;
 	}
 	cr.size = req->size;
@@ -1357,7 +1371,7 @@ server_cosign(struct server_conn *c, const Crossgate__AuditCosignRequest *req)
 	resp.audit_cosign = &cr;
 	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
 		return 0;
-	slog(s, "info", "audit-cosign", "conn", json_integer((json_int_t)c->id), "principal", json_string(c->pr->name),
+	slog(s, "info", "audit-cosign", "conn", json_integer((json_int_t)c->id), "principal", slog_str(c->pr->name),
 	    "size", json_integer((json_int_t)req->size), NULL);
 	return 1;
 }
@@ -1392,7 +1406,8 @@ server_request(struct server_conn *c)
 	Crossgate__Request *req = NULL;
 	struct cg_err err;
 	char msg[CG_ERR_MSG_MAX + 128];
-	int64_t idle = server_deadline(net->idle_timeout);
+	/* a certificate naming no principal is still pre-auth: it gets the handshake's deadline, not idle_timeout */
+	int64_t idle = c->pr != NULL ? server_deadline(net->idle_timeout) : c->preauth_deadline;
 	const char *op;
 	size_t len;
 	int r, keep = 0, w;
@@ -1424,7 +1439,7 @@ server_request(struct server_conn *c)
 			server_refused(c, "frame", "request frame not received in time", NULL);
 		} else
 			slog(s, "info", "read-failed", "conn", json_integer((json_int_t)c->id), "reason",
-			    json_string(err.msg), NULL);
+			    slog_str(err.msg), NULL);
 		return 0;
 	}
 	if ((r = rpc_request_parse(c->buf, len, &req, &err)) != 0) {
@@ -1516,17 +1531,28 @@ server_conn_main(void *arg)
 	int r, fd = c->fd;
 
 	cg_err_clear(&err);
-	r = tls_accept(s->ctx, fd, server_deadline(s->pol->net.handshake_timeout), &c->tc, &err);
+	r = tls_accept(s->ctx, fd, c->preauth_deadline, &c->tc, &err);
 	if (r != 0) {
 		snprintf(reason, sizeof(reason), "%s", err.msg);
+		pthread_mutex_lock(&s->mu);
+		admit_penalise(s->adm, &c->src, tls_now_ms() >= c->preauth_deadline ? ADMIT_OFF_TIMEOUT : ADMIT_OFF_FAILED,
+		    tls_now_ms());
+		pthread_mutex_unlock(&s->mu);
 		server_refused(c, "handshake", reason, NULL);
 		goto out;
 	}
 	if (tls_peer_identity(c->tc, c->identity, &err) == 0)
 		c->pr = policy_principal_find(s->pol, c->identity);
+	pthread_mutex_lock(&s->mu);
+	if (c->pr != NULL) {
+		admit_authenticated(s->adm, &c->src);
+		c->authed = 1;
+	} else
+		admit_penalise(s->adm, &c->src, ADMIT_OFF_FAILED, tls_now_ms());
+	pthread_mutex_unlock(&s->mu);
 	slog(s, "info", "connected", "conn", json_integer((json_int_t)c->id), "peer",
-	    json_string(tls_peer_addr(c->tc)), "principal", json_string(c->pr != NULL ? c->pr->name : "none"),
-	    "role", json_string(c->pr != NULL ? policy_role_name(c->pr->role) : "none"), "handshake_ms",
+	    slog_str(c->peer), "principal", slog_str(c->pr != NULL ? c->pr->name : "none"),
+	    "role", slog_str(c->pr != NULL ? policy_role_name(c->pr->role) : "none"), "handshake_ms",
 	    json_integer((json_int_t)(tls_now_ms() - t0)), NULL);
 	while (server_request(c))
 		;
@@ -1537,6 +1563,7 @@ out:
 	/* The slot's fd is closed below: forget it first, so that shutdown never touches a reused fd. */
 	s->slots[c->slot].used = 0;
 	s->slots[c->slot].fd = -1;
+	admit_release(s->adm, &c->src, c->authed);
 	pthread_mutex_unlock(&s->mu);
 	tls_close(c->tc);       /* closes fd; a failed tls_accept already did */
 	free(c->buf);
@@ -1577,6 +1604,37 @@ server_bind(struct server *s, const char *listen_on, struct cg_err *err)
 	freeaddrinfo(res);
 	s->lfd = fd;
 	return 0;
+}
+
+/*
+ * The spool holds pushed batches and answers before they are committed or
+ * sent: a directory of this user's, 0700 (created so), not a symlink.  An
+ * existing one that others could enter or write is refused with the fix.
+ */
+static int
+server_spool_check(const char *dir, struct cg_err *err)
+{
+	struct stat sb;
+	int fd, r = 0;
+
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return cg_err_set(err, CG_ERR_IO, "cannot create spool directory %s: %s", dir, strerror(errno));
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+		int e = errno;
+
+		return cg_err_set(err, CG_ERR_IO, "spool directory %s: %s", dir,
+		    lstat(dir, &sb) == 0 && S_ISLNK(sb.st_mode) ? "is a symlink" : strerror(e));
+	}
+	if (fstat(fd, &sb) != 0)
+		r = cg_err_set(err, CG_ERR_IO, "spool directory %s: %s", dir, strerror(errno));
+	else if (sb.st_uid != geteuid())
+		r = cg_err_set(err, CG_ERR_PERM, "spool directory %s is owned by uid %u, not by this user (uid %u)", dir,
+		    (unsigned)sb.st_uid, (unsigned)geteuid());
+	else if ((sb.st_mode & 077) != 0)
+		r = cg_err_set(err, CG_ERR_PERM, "spool directory %s is open to group or others (mode %04o); run: "
+		    "chmod 700 %s", dir, (unsigned)(sb.st_mode & 07777), dir);
+	close(fd);
+	return r;
 }
 
 /* Spool files left by a crash belong to batches never acknowledged: remove them. */
@@ -1630,7 +1688,6 @@ server_new(const struct server_config *cfg, struct server **out, struct cg_err *
 	s->lfd = cfg->listen_fd;
 	s->stop_pipe[0] = s->stop_pipe[1] = -1;
 	s->log = cfg->log != NULL ? cfg->log : stderr;
-	s->unauth_window = -1;
 	pthread_mutex_init(&s->db_mu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_mutex_init(&s->log_mu, NULL);
@@ -1649,10 +1706,15 @@ server_new(const struct server_config *cfg, struct server **out, struct cg_err *
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto fail;
 	}
-	if (mkdir(cfg->spool_dir, 0700) != 0 && errno != EEXIST) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot create spool directory %s: %s", cfg->spool_dir, strerror(errno));
-		goto fail;
+	{
+		struct admit_config ac = { pol->net.max_connections, pol->net.startups_start, pol->net.startups_rate,
+		    pol->net.startups_full, pol->net.per_source_max, pol->net.penalty_max, SERVER_AUDIT_UNAUTH_PER_MIN };
+
+		if ((r = admit_new(&ac, &s->adm, err)) != 0)
+			goto fail;
 	}
+	if ((r = server_spool_check(cfg->spool_dir, err)) != 0)
+		goto fail;
 	if ((r = tls_server_ctx(pol->net.ca_path, cfg->cert, cfg->key, &s->ctx, err)) != 0)
 		goto fail;
 	if (s->lfd < 0 && (r = server_bind(s, cfg->listen != NULL ? cfg->listen : pol->net.listen, err)) != 0)
@@ -1720,7 +1782,7 @@ server_purge(struct server *s)
 	r = erase_purge(s->st, s->au, s->pol, (int64_t)time(NULL), 1, &erased, &err);
 	pthread_mutex_unlock(&s->db_mu);
 	if (r != 0)
-		slog(s, "error", "purge-failed", "reason", json_string(err.msg), NULL);
+		slog(s, "error", "purge-failed", "reason", slog_str(err.msg), NULL);
 	else if (erased > 0)
 		slog(s, "info", "purge", "erased", json_integer((json_int_t)erased), NULL);
 }
@@ -1729,9 +1791,9 @@ static void
 server_heartbeat(struct server *s)
 {
 	Crossgate__AuditEvent ev;
-	Crossgate__AuditEvent__CountsEntry ce[6], *cep[6];
-	const char *names[6] = { "connections", "pushes", "duplicates", "rejected", "refused", "exports" };
-	uint64_t vals[6];
+	Crossgate__AuditEvent__CountsEntry ce[7], *cep[7];
+	const char *names[7] = { "connections", "pushes", "duplicates", "rejected", "refused", "exports", "dropped" };
+	uint64_t vals[7], by[ADMIT_PENALTY + 1];
 	size_t i;
 
 	pthread_mutex_lock(&s->mu);
@@ -1741,19 +1803,25 @@ server_heartbeat(struct server *s)
 	vals[3] = s->n_rejected;
 	vals[4] = s->n_refused;
 	vals[5] = s->n_exports;
+	vals[6] = s->n_dropped;
+	memcpy(by, s->n_dropped_by, sizeof(by));
 	pthread_mutex_unlock(&s->mu);
 	server_event_init(s, &ev, "gateway", "heartbeat", "ok");
-	for (i = 0; i < 6; i++) {
+	for (i = 0; i < 7; i++) {
 		crossgate__audit_event__counts_entry__init(&ce[i]);
 		ce[i].key = (char *)names[i];
 		ce[i].value = vals[i];
 		cep[i] = &ce[i];
 	}
 	ev.counts = cep;
-	ev.n_counts = 6;
+	ev.n_counts = 7;
 	server_audit(s, &ev);
 	slog(s, "info", "heartbeat", "connections", json_integer((json_int_t)vals[0]), "pushes",
-	    json_integer((json_int_t)vals[1]), "refused", json_integer((json_int_t)vals[4]), NULL);
+	    json_integer((json_int_t)vals[1]), "refused", json_integer((json_int_t)vals[4]), "dropped",
+	    json_integer((json_int_t)vals[6]), "dropped_busy", json_integer((json_int_t)by[ADMIT_BUSY]),
+	    "dropped_startups", json_integer((json_int_t)by[ADMIT_STARTUPS]), "dropped_source",
+	    json_integer((json_int_t)by[ADMIT_SOURCE]), "dropped_penalty", json_integer((json_int_t)by[ADMIT_PENALTY]),
+	    NULL);
 	server_purge(s);
 }
 
@@ -1761,31 +1829,51 @@ static void
 server_accept_one(struct server *s)
 {
 	struct server_conn *c;
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	struct admit_source src;
+	char peer[ADMIT_ADDR_MAX];
+	enum admit_verdict v;
 	pthread_attr_t attr;
 	pthread_t th;
+	uint64_t suppressed = 0;
+	int64_t now;
 	size_t i;
-	int fd;
+	int fd, log_it;
 
-	if ((fd = accept(s->lfd, NULL, NULL)) < 0)
+	if ((fd = accept(s->lfd, (struct sockaddr *)&ss, &sl)) < 0)
 		return;
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	admit_source_of((struct sockaddr *)&ss, sl, &src, peer);
+	now = tls_now_ms();
 	pthread_mutex_lock(&s->mu);
-	if (s->active >= s->pol->net.max_connections) {
-		s->n_busy++;
+	/* admission holds the slot count below max_connections (active == pre-auth + authenticated) */
+	if ((v = admit_check(s->adm, &src, now, randombytes_random())) != ADMIT_OK) {
+		s->n_dropped++;
+		s->n_dropped_by[v]++;
+		log_it = admit_log_ok(s->adm, now, &suppressed);
 		pthread_mutex_unlock(&s->mu);
 		close(fd);
-		slog(s, "warn", "busy", "max_connections", json_integer(s->pol->net.max_connections), NULL);
+		if (log_it)
+			slog(s, "warn", v == ADMIT_BUSY ? "busy" : "dropped", "peer", slog_str(peer), "reason",
+			    slog_str(admit_verdict_name(v)), "preauth", json_integer(admit_preauth(s->adm)),
+			    "max_connections", json_integer(s->pol->net.max_connections), "suppressed",
+			    json_integer((json_int_t)suppressed), NULL);
 		return;
 	}
 	for (i = 0; i < s->pol->net.max_connections && s->slots[i].used; i++)
 		;
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
+	if (i == s->pol->net.max_connections || (c = calloc(1, sizeof(*c))) == NULL) {
+		admit_release(s->adm, &src, 0);
 		pthread_mutex_unlock(&s->mu);
 		close(fd);
 		return;
 	}
 	c->s = s;
 	c->fd = fd;
+	c->src = src;
+	memcpy(c->peer, peer, sizeof(c->peer));
+	c->preauth_deadline = now + (int64_t)s->pol->net.handshake_timeout * 1000;
 	c->slot = i;
 	c->id = ++s->next_conn;
 	s->slots[i].used = 1;
@@ -1801,6 +1889,7 @@ server_accept_one(struct server *s)
 		pthread_mutex_lock(&s->mu);
 		s->slots[i].used = 0;
 		s->active--;
+		admit_release(s->adm, &src, 0);
 		pthread_mutex_unlock(&s->mu);
 		close(fd);
 		free(c);
@@ -1819,9 +1908,19 @@ server_run(struct server *s, struct cg_err *err)
 	int r = 0, timeout;
 
 	/* Start and stop are in the JSON log; the audit log gets what the gateway does (and heartbeats). */
-	slog(s, "info", "listening", "listen", json_string(s->listen_addr), "port", json_integer(s->port),
-	    "max_connections", json_integer(s->pol->net.max_connections), "pid", json_integer((json_int_t)getpid()),
-	    NULL);
+	{
+		struct rlimit core;
+
+		/* read back, so that the log shows what holds: not dumpable, no core, keys in locked pages */
+		if (getrlimit(RLIMIT_CORE, &core) != 0)
+			core.rlim_cur = RLIM_INFINITY;
+		slog(s, "info", "listening", "listen", slog_str(s->listen_addr), "port", json_integer(s->port),
+		    "max_connections", json_integer(s->pol->net.max_connections), "max_startups_full",
+		    json_integer(s->pol->net.startups_full), "pid", json_integer((json_int_t)getpid()), "dumpable",
+		    json_integer(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0)), "core_limit",
+		    core.rlim_cur == RLIM_INFINITY ? slog_str("unlimited") : json_integer((json_int_t)core.rlim_cur),
+		    "tls_key_locked", json_boolean(tls_secure_heap_used()), NULL);
+	}
 	next_beat = server_deadline(s->pol->net.heartbeat_interval);
 	while (!s->stop_requested) {
 		now = tls_now_ms();
@@ -1862,7 +1961,7 @@ server_run(struct server *s, struct cg_err *err)
 		struct cg_err cerr;
 
 		if (store_checkpoint(s->st, &cerr) != 0) {
-			slog(s, "error", "checkpoint-failed", "reason", json_string(cerr.msg), NULL);
+			slog(s, "error", "checkpoint-failed", "reason", slog_str(cerr.msg), NULL);
 			if (r == 0)
 				r = cg_err_set(err, cerr.code, "%s", cerr.msg);
 		}
@@ -1893,6 +1992,7 @@ server_free(struct server *s)
 	if (s->spare.f != NULL)
 		fclose(s->spare.f);
 	free(s->slots);
+	admit_free(s->adm);
 	pthread_mutex_destroy(&s->db_mu);
 	pthread_mutex_destroy(&s->mu);
 	pthread_mutex_destroy(&s->log_mu);

@@ -15,12 +15,16 @@
  * unknown identities, wrong roles, malformed or oversized frames) is answered
  * with an Error naming the operation when a TLS channel exists, logged, and
  * appended to the audit log as an action "refused" event.  Refusals before
- * authentication are rate-limited in the audit log (AUDIT_UNAUTH_PER_MIN a
+ * authentication, and the connections refused at accept(), are rate-limited
+ * in the JSON log and the audit log alike (SERVER_AUDIT_UNAUTH_PER_MIN a
  * minute; the rest are counted in the next one's "suppressed") so that
- * anonymous peers cannot flood it.
+ * anonymous peers cannot flood either.
  *
  * Concurrency: one thread per connection, at most the policy's
- * max_connections (more are closed at once).  Connections read and spool
+ * max_connections (more are closed at once).  Before authentication a
+ * connection is admitted by gateway/admit.h (max_startups, per_source_max,
+ * penalties), so that unauthenticated peers cannot take the slots kept for
+ * principals; every refusal line names the peer's address.  Connections read and spool
  * concurrently; the store and the audit log (one SQLite writer) are used
  * under one mutex, held only for an ingest commit, an export, or copying
  * the audit log to a spool file: never while waiting on a peer.  Every wait

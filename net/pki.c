@@ -14,6 +14,8 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "base/outfile.h"
+
 static int
 pki_ssl_err(struct cg_err *err, int code, const char *what)
 {
@@ -42,61 +44,56 @@ pki_name_ok(const char *s)
 	return 1;
 }
 
-static FILE *
-pki_create(const char *path, mode_t mode, int force, struct cg_err *err)
+/*
+ * Through base/outfile.h (a random temporary name, O_EXCL|O_NOFOLLOW, renamed
+ * into place): a symlink planted at the path cannot redirect a key.  Without
+ * `force` an existing file is refused.  The mode is set exactly (the umask
+ * would narrow a certificate's 0644).
+ */
+static int
+pki_create(struct outfile *o, const char *path, mode_t mode, int force, struct cg_err *err)
 {
-	int fd, flags = O_WRONLY | O_CREAT | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
-	FILE *f;
+	struct stat sb;
+	int r;
 
-	if ((fd = open(path, flags, mode)) < 0) {
-		if (errno == EEXIST)
-			cg_err_set(err, CG_ERR_IO, "%s exists (use --force to replace it)", path);
-		else
-			cg_err_set(err, CG_ERR_IO, "cannot create %s: %s", path, strerror(errno));
-		return NULL;
+	if (!force && lstat(path, &sb) == 0)
+		return cg_err_set(err, CG_ERR_IO, "%s exists (use --force to replace it)", path);
+	if ((r = outfile_open(o, path, mode, err)) != 0)
+		return r;
+	if (fchmod(fileno(o->f), mode) != 0) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+		outfile_abort(o);
 	}
-	/* An existing file keeps its mode through O_TRUNC: a key must still end up 0600. */
-	if (fchmod(fd, mode) != 0 || (f = fdopen(fd, "w")) == NULL) {
-		cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", path, strerror(errno));
-		close(fd);
-		return NULL;
-	}
-	return f;
+	return r;
 }
 
 static int
 pki_write(const char *cert_path, const char *key_path, X509 *x, EVP_PKEY *key, int force, struct cg_err *err)
 {
-	FILE *f = NULL;
-	int r = CG_ERR_IO;
+	struct outfile o;
+	int r;
 
-	if ((f = pki_create(key_path, 0600, force, err)) == NULL)
-		return CG_ERR_IO;
-	if (PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) != 1) {
-		fclose(f);
-		unlink(key_path);
+	if ((r = pki_create(&o, key_path, 0600, force, err)) != 0)
+		return r;
+	if (PEM_write_PrivateKey(o.f, key, NULL, NULL, 0, NULL, NULL) != 1) {
+		outfile_abort(&o);
 		return pki_ssl_err(err, CG_ERR_IO, key_path);
 	}
-	if (fclose(f) != 0) {
-		unlink(key_path);
-		return cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", key_path, strerror(errno));
-	}
-	if ((f = pki_create(cert_path, 0644, force, err)) == NULL)
+	if ((r = outfile_commit(&o, err)) != 0)
+		return r;
+	if ((r = pki_create(&o, cert_path, 0644, force, err)) != 0)
 		goto fail;
-	if (PEM_write_X509(f, x) != 1) {
-		fclose(f);
-		pki_ssl_err(err, CG_ERR_IO, cert_path);
+	if (PEM_write_X509(o.f, x) != 1) {
+		outfile_abort(&o);
+		r = pki_ssl_err(err, CG_ERR_IO, cert_path);
 		goto fail;
 	}
-	if (fclose(f) != 0) {
-		cg_err_set(err, CG_ERR_IO, "cannot write %s: %s", cert_path, strerror(errno));
+	if ((r = outfile_commit(&o, err)) != 0)
 		goto fail;
-	}
 	return 0;
 fail:
-	/* Never leave a key without its certificate (or a half-written certificate). */
+	/* Never leave a key without its certificate. */
 	unlink(key_path);
-	unlink(cert_path);
 	return r;
 }
 

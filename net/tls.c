@@ -17,7 +17,15 @@
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/crypto.h>
 #include <openssl/x509v3.h>
+
+#include <sodium.h>
+
+#include "base/secmem.h"
+
+#define TLS_KEY_FILE_MAX (64 * 1024)
 
 struct tls_conn {
 	SSL *ssl;
@@ -65,16 +73,81 @@ tls_ctx_err(struct cg_err *err, const char *what, const char *path)
 	return cg_err_set(err, CG_ERR_FORMAT, "%s %s: %s", what, path, tls_reason(buf));
 }
 
+/*
+ * The private key, opened once: the descriptor read is the one checked
+ * (a regular file of this user, mode 0600 or stricter), so the file cannot
+ * be swapped between the check and the read.  Its text goes through secmem
+ * and is wiped; the parsed key lives in OpenSSL (its secure heap once
+ * tls_secure_heap_init() ran).
+ */
 static int
-tls_key_private(const char *key, struct cg_err *err)
+tls_key_load(SSL_CTX *ctx, const char *key, struct cg_err *err)
 {
 	struct stat sb;
+	char *buf = NULL;
+	size_t len = 0;
+	ssize_t n;
+	BIO *bio = NULL;
+	EVP_PKEY *pk = NULL;
+	int fd, r = 0;
 
-	if (stat(key, &sb) != 0)
+	if ((fd = open(key, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
 		return cg_err_set(err, CG_ERR_IO, "cannot open %s: %s", key, strerror(errno));
-	if ((sb.st_mode & 077) != 0)
-		return cg_err_set(err, CG_ERR_PERM, "%s: private key readable by group or others (chmod 600)", key);
-	return 0;
+	if (fstat(fd, &sb) != 0) {
+		r = cg_err_set(err, CG_ERR_IO, "cannot stat %s: %s", key, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		r = cg_err_set(err, CG_ERR_IO, "%s: private key is not a regular file", key);
+		goto out;
+	}
+	if ((sb.st_mode & 077) != 0) {
+		r = cg_err_set(err, CG_ERR_PERM, "%s: private key readable by group or others (chmod 600)", key);
+		goto out;
+	}
+	if (sb.st_uid != geteuid()) {
+		r = cg_err_set(err, CG_ERR_PERM, "%s: private key owned by uid %u, not by this user (uid %u)", key,
+		    (unsigned)sb.st_uid, (unsigned)geteuid());
+		goto out;
+	}
+	/* sodium_init() is idempotent; secmem needs it, and a library caller may not have called it */
+	if (sodium_init() < 0 || (buf = secmem_alloc(TLS_KEY_FILE_MAX)) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	while (len < TLS_KEY_FILE_MAX && (n = read(fd, buf + len, TLS_KEY_FILE_MAX - len)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = cg_err_set(err, CG_ERR_IO, "cannot read %s: %s", key, strerror(errno));
+			goto out;
+		}
+		len += (size_t)n;
+	}
+	if ((bio = BIO_new_mem_buf(buf, (int)len)) == NULL ||
+	    (pk = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
+	    SSL_CTX_use_PrivateKey(ctx, pk) != 1)
+		r = tls_ctx_err(err, "cannot load key", key);
+out:
+	EVP_PKEY_free(pk);
+	BIO_free(bio);
+	secmem_free(buf, TLS_KEY_FILE_MAX);
+	close(fd);
+	return r;
+}
+
+void
+tls_secure_heap_init(void)
+{
+	/* Locked (mlock), excluded from core dumps, guard pages: where OpenSSL keeps private key numbers. */
+	if (CRYPTO_secure_malloc_initialized() == 0)
+		(void)CRYPTO_secure_malloc_init(TLS_SECURE_HEAP, 32);
+}
+
+int
+tls_secure_heap_used(void)
+{
+	return CRYPTO_secure_malloc_initialized() && CRYPTO_secure_used() > 0;
 }
 
 static int
@@ -95,12 +168,10 @@ tls_ctx_common(SSL_CTX *ctx, const char *ca, const char *cert, const char *key, 
 	SSL_CTX_set_verify_depth(ctx, 2);
 	if (cert == NULL)
 		return 0;
-	if ((r = tls_key_private(key, err)) != 0)
-		return r;
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1)
 		return tls_ctx_err(err, "cannot load certificate", cert);
-	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
-		return tls_ctx_err(err, "cannot load key", key);
+	if ((r = tls_key_load(ctx, key, err)) != 0)
+		return r;
 	if (SSL_CTX_check_private_key(ctx) != 1)
 		return tls_ctx_err(err, "key does not match certificate", cert);
 	return 0;

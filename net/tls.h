@@ -30,7 +30,11 @@ struct tls_conn;   /* owned by the caller of tls_accept/tls_connect; tls_close f
 int64_t tls_now_ms(void);
 int64_t tls_now_us(void);
 
-/* Contexts (caller frees with SSL_CTX_free).  The key file must not be readable by others. */
+/*
+ * Contexts (caller frees with SSL_CTX_free).  The key file must be a regular
+ * file owned by this user and readable by nobody else; it is opened once and
+ * the descriptor read is the one checked.
+ */
 int tls_server_ctx(const char *ca, const char *cert, const char *key, SSL_CTX **out, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 /* cert and key may both be NULL: a client without a certificate (which every server refuses). */
@@ -75,6 +79,15 @@ const char *tls_peer_addr(const struct tls_conn *c) CG_NONNULL(1);
 
 /* Send close_notify (without waiting long), close the socket, free. NULL is a no-op. */
 void tls_close(struct tls_conn *c);
+
+/*
+ * OpenSSL's secure heap (TLS_SECURE_HEAP bytes, mlock'd, not in core dumps)
+ * for private keys loaded afterwards; best effort (a failed mlock leaves the
+ * ordinary heap).  tls_secure_heap_used() says whether a key landed there.
+ */
+#define TLS_SECURE_HEAP (64 * 1024)
+void tls_secure_heap_init(void);
+int tls_secure_heap_used(void);
 
 /* Split "HOST:PORT" ("[v6]:PORT" too). */
 int tls_split_hostport(const char *s, char host[TLS_HOST_MAX], char port[8], struct cg_err *err)

@@ -1126,6 +1126,26 @@ get_u32_range(struct pctx *c, struct fy_node *v, struct pos keypos, const char *
 		*out = (uint64_t)i64;
 }
 
+/* max_startups: "START:RATE:FULL", OpenSSH's MaxStartups (gateway/admit.h). */
+static void
+parse_startups(struct pctx *c, struct fy_node *v, struct pos keypos, struct policy_network *net)
+{
+	char *s = NULL, tail;
+	unsigned start, rate, full;
+
+	if (get_str(c, v, keypos, "max_startups", 64, &s) != 0)
+		return;
+	if (sscanf(s, "%u:%u:%u%c", &start, &rate, &full, &tail) != 3 || full == 0 || start > full || rate > 100)
+		problem(c, node_pos(v, keypos), "max_startups must be \"START:RATE:FULL\" with 0 < START <= FULL "
+		    "and RATE <= 100 (a percentage)");
+	else {
+		net->startups_start = start;
+		net->startups_rate = rate;
+		net->startups_full = full;
+	}
+	free(s);
+}
+
 static void
 parse_limits(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy_network *net)
 {
@@ -1159,6 +1179,15 @@ parse_limits(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy
 			get_u32_range(c, val, k.at, "max_connections", 1, POLICY_NET_MAX_CONNECTIONS_MAX, &v);
 			if (v)
 				net->max_connections = (uint32_t)v;
+		} else if (key_is(&k, "max_startups")) {
+			parse_startups(c, val, k.at, net);
+		} else if (key_is(&k, "per_source_max")) {
+			get_u32_range(c, val, k.at, "per_source_max", 0, POLICY_NET_MAX_CONNECTIONS_MAX, &v);
+			net->per_source_max = (uint32_t)v;
+			net->per_source_set = 1;
+		} else if (key_is(&k, "penalty_max")) {
+			get_u32_range(c, val, k.at, "penalty_max", 0, 86400, &v);
+			net->penalty_max = (uint32_t)v;
 		} else if (key_is(&k, "handshake_timeout")) {
 			get_u32_range(c, val, k.at, "handshake_timeout", 1, POLICY_NET_TIMEOUT_MAX, &v);
 			if (v)
@@ -1246,6 +1275,16 @@ parse_network(struct pctx *c, struct fy_node *n, struct pos keypos, struct polic
 	if (net->preauth_frame_max > net->frame_max)
 		problem(c, keypos, "network limits: preauth_frame_max (%u) is larger than frame_max (%u)",
 		    net->preauth_frame_max, net->frame_max);
+	if (net->startups_full == 0) {       /* half the slots for handshakes, half kept for principals */
+		net->startups_full = net->max_connections / 2 > 0 ? net->max_connections / 2 : 1;
+		net->startups_start = net->startups_full / 2 > 0 ? net->startups_full / 2 : 1;
+		net->startups_rate = 30;
+	} else if (net->startups_full >= net->max_connections)
+		problem(c, keypos, "network limits: max_startups full (%u) must be below max_connections (%u), "
+		    "so that slots stay reserved for authenticated principals", net->startups_full, net->max_connections);
+	if (!net->per_source_set)
+		net->per_source_max = net->startups_full < POLICY_NET_PER_SOURCE_DEFAULT ? net->startups_full :
+		    POLICY_NET_PER_SOURCE_DEFAULT;
 }
 
 /* Certificate identities: printable ASCII, as a SAN URI or a CN is matched byte for byte. */
@@ -2004,6 +2043,7 @@ policy_parse(const char *name, const char *buf, size_t len, struct policy **out,
 	p->net.push_max_bytes = POLICY_NET_PUSH_MAX_DEFAULT;
 	p->net.max_connections = POLICY_NET_MAX_CONNECTIONS_DEFAULT;
 	p->net.handshake_timeout = POLICY_NET_HANDSHAKE_TIMEOUT_DEFAULT;
+	p->net.penalty_max = POLICY_NET_PENALTY_MAX_DEFAULT;
 	p->net.read_timeout = POLICY_NET_READ_TIMEOUT_DEFAULT;
 	p->net.idle_timeout = POLICY_NET_IDLE_TIMEOUT_DEFAULT;
 	p->net.heartbeat_interval = POLICY_NET_HEARTBEAT_DEFAULT;

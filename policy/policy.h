@@ -58,7 +58,17 @@
  *       preauth_frame_max: 16384   # bytes of every request frame
  *       push_max_bytes: 4294967296 # bytes of one pushed batch
  *       max_connections: 64        # concurrent; more are closed at once
- *       handshake_timeout: 10      # seconds for the whole TLS handshake
+ *       max_startups: "16:30:32"   # unauthenticated connections: from `start` on, a new one
+ *                                  # is dropped with probability rate% rising to 100% at
+ *                                  # `full` (< max_connections: the rest is reserved for
+ *                                  # principals); default full = max_connections / 2,
+ *                                  # start = full / 2, rate 30
+ *       per_source_max: 8          # unauthenticated connections of one IPv4 address or
+ *                                  # IPv6 /64 (0 = no limit); default min(8, full)
+ *       penalty_max: 600           # seconds a source that timed out or failed handshakes
+ *                                  # may be refused for (0 = no penalties; gateway/admit.h)
+ *       handshake_timeout: 5       # seconds for the whole TLS handshake (and, for a
+ *                                  # certificate naming no principal, its first request)
  *       read_timeout: 30           # seconds for one whole frame once it started; a push
  *                                  # must deliver 1 MiB of frames per read_timeout
  *       idle_timeout: 60           # seconds waiting for the next request
@@ -207,7 +217,9 @@ struct policy_partner {
 #define POLICY_NET_PUSH_MAX_DEFAULT (4ull * 1024 * 1024 * 1024)
 #define POLICY_NET_MAX_CONNECTIONS_DEFAULT 64u
 #define POLICY_NET_MAX_CONNECTIONS_MAX 4096u
-#define POLICY_NET_HANDSHAKE_TIMEOUT_DEFAULT 10u
+#define POLICY_NET_HANDSHAKE_TIMEOUT_DEFAULT 5u
+#define POLICY_NET_PER_SOURCE_DEFAULT 8u
+#define POLICY_NET_PENALTY_MAX_DEFAULT 600u
 #define POLICY_NET_READ_TIMEOUT_DEFAULT 30u
 #define POLICY_NET_IDLE_TIMEOUT_DEFAULT 60u
 #define POLICY_NET_TIMEOUT_MAX 3600u
@@ -225,6 +237,10 @@ struct policy_network {
 	uint32_t preauth_frame_max;
 	uint64_t push_max_bytes;
 	uint32_t max_connections;
+	uint32_t startups_start, startups_rate, startups_full;   /* max_startups "start:rate:full" (gateway/admit.h) */
+	uint32_t per_source_max;     /* pre-auth connections of one source; 0 = no limit */
+	int per_source_set;          /* written in the policy (else derived from max_startups) */
+	uint32_t penalty_max;        /* seconds a source can be refused for; 0 = no penalties */
 	uint32_t handshake_timeout, read_timeout, idle_timeout;   /* seconds */
 	uint32_t heartbeat_interval; /* seconds */
 };

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <sodium.h>
 
+#include "base/outfile.h"
 #include "base/secmem.h"
 #include "proto/arena.h"
 #include "proto/frame.h"
@@ -16,9 +17,8 @@
 #define BATCH_SIGN_PREFIX "crossgate batch v1\n"
 
 struct batch_writer {
-	FILE *f;
-	char *path;
-	char *tmp;
+	struct outfile of;                   /* the batch file being written (base/outfile.h) */
+	FILE *f;                             /* of.f until finished */
 	unsigned char *sk;                   /* secmem, 64 bytes */
 	crypto_generichash_state hash;
 	uint64_t count;
@@ -71,7 +71,7 @@ batch_writer_frame(struct batch_writer *w, const ProtobufCMessage *msg, const ch
 	int r;
 
 	if (n > max)
-		return cg_err_set(err, CG_ERR_LIMIT, "%s: %s of %zu bytes is too large (limit %zu)", w->path,
+		return cg_err_set(err, CG_ERR_LIMIT, "%s: %s of %zu bytes is too large (limit %zu)", w->of.path,
 		    what, n, max);
 	if (n > w->cap) {
 		unsigned char *nb = realloc(w->buf, n);
@@ -88,7 +88,7 @@ batch_writer_frame(struct batch_writer *w, const ProtobufCMessage *msg, const ch
 	}
 	/* cg_err_prefix cannot know the code when err is NULL: keep it here. */
 	if ((r = frame_write(w->f, w->buf, n, err)) != 0) {
-		cg_err_prefix(err, "%s", w->tmp);
+		cg_err_prefix(err, "%s", w->of.tmp);
 		return r;
 	}
 	return 0;
@@ -99,30 +99,18 @@ batch_writer_open(const char *path, const Crossgate__BatchHeader *hdr, const uns
     struct batch_writer **out, struct cg_err *err)
 {
 	struct batch_writer *w = NULL;
-	size_t plen = strlen(path);
-	int fd = -1, r;
+	int r;
 
 	*out = NULL;
-	if ((w = calloc(1, sizeof(*w))) == NULL ||
-	    (w->path = strdup(path)) == NULL ||
-	    (w->tmp = malloc(plen + 5)) == NULL ||
-	    (w->sk = secmem_alloc(64)) == NULL) {
+	if ((w = calloc(1, sizeof(*w))) == NULL || (w->sk = secmem_alloc(64)) == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	memcpy(w->tmp, path, plen);
-	memcpy(w->tmp + plen, ".tmp", 5);
 	memcpy(w->sk, sign_sk, 64);
 	crypto_generichash_init(&w->hash, NULL, 0, BATCH_DIGEST_LEN);
-	if ((fd = open(w->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot create %s: %s", w->tmp, strerror(errno));
+	if ((r = outfile_open(&w->of, path, 0600, err)) != 0)
 		goto out;
-	}
-	if ((w->f = fdopen(fd, "wb")) == NULL) {
-		r = cg_err_set(err, CG_ERR_IO, "cannot open %s: %s", w->tmp, strerror(errno));
-		close(fd);
-		goto out;
-	}
+	w->f = w->of.f;
 	setvbuf(w->f, NULL, _IOFBF, 1 << 20);
 	if ((r = batch_writer_frame(w, &hdr->base, "header", BATCH_HEADER_MAX, 1, err)) != 0)
 		goto out;
@@ -170,17 +158,10 @@ batch_writer_finish(struct batch_writer *w, unsigned char digest_out[BATCH_DIGES
 	tr.signature.len = sizeof(sig);
 	if ((r = batch_writer_frame(w, &tr.base, "trailer", BATCH_TRAILER_MAX, 0, err)) != 0)
 		return r;
-	if (fflush(w->f) != 0 || fsync(fileno(w->f)) != 0)
-		return cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", w->tmp, strerror(errno));
-	if (fclose(w->f) != 0) {
-		w->f = NULL;
-		return cg_err_set(err, CG_ERR_IO, "%s: close failed: %s", w->tmp, strerror(errno));
-	}
 	w->f = NULL;
-	if (rename(w->tmp, w->path) != 0)
-		return cg_err_set(err, CG_ERR_IO, "cannot rename %s to %s: %s", w->tmp, w->path,
-		    strerror(errno));
-	w->finished = 1;
+	w->finished = 1;                     /* committed or removed: either way the writer is spent */
+	if ((r = outfile_commit(&w->of, err)) != 0)
+		return r;
 	if (digest_out != NULL)
 		memcpy(digest_out, digest, sizeof(digest));
 	return 0;
@@ -191,14 +172,10 @@ batch_writer_free(struct batch_writer *w)
 {
 	if (w == NULL)
 		return;
-	if (w->f != NULL)
-		fclose(w->f);
-	if (!w->finished && w->tmp != NULL)
-		unlink(w->tmp);
+	if (!w->finished)
+		outfile_abort(&w->of);
 	secmem_free(w->sk, 64);
 	free(w->buf);
-	free(w->tmp);
-	free(w->path);
 	sodium_memzero(&w->hash, sizeof(w->hash));
 	free(w);
 }

@@ -33,8 +33,9 @@
 struct batch_writer;
 
 /*
- * Start writing the batch to `path` (through "path.tmp", renamed by
- * batch_writer_finish, so a half-written batch never has the final name).
+ * Start writing the batch to `path` (mode 0600, through base/outfile.h:
+ * a temporary file renamed by batch_writer_finish, so a half-written batch
+ * never has the final name).
  * `sign_sk` is the partner's 64-byte Ed25519 secret key; it is copied into
  * secmem and wiped by batch_writer_free.
  */

@@ -6,6 +6,8 @@ usage: net_client.py MODE PORT CA [CERT KEY] [N SECONDS]
   bigframe   a request frame header announcing 4294967040 bytes; prints the Error frame
   garbage    plain bytes instead of a TLS ClientHello
   slowloris  open N connections, send nothing, hold them SECONDS; prints how many the server closed
+  quiet      CERT KEY SECONDS: handshake with the certificate, then send nothing; prints after how many
+             seconds the server closed the connection (or "open after SECONDS")
   cosign     CERT KEY SIZE WITNESS_KEY LINE_FILE: submit a cosignature as given; prints the answer
 """
 import socket, ssl, struct, sys, time
@@ -74,6 +76,20 @@ elif mode == "slowloris":
         except OSError:
             closed += 1
     print("closed by server:", closed, "of", len(socks))
+elif mode == "quiet":
+    cert, key, secs = sys.argv[4], sys.argv[5], float(sys.argv[6])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx(cert, key).wrap_socket(raw, server_hostname="localhost") as s:
+            t0 = time.monotonic()
+            s.settimeout(secs)
+            try:
+                while s.recv(4096):
+                    pass
+                print("closed after %.1f s" % (time.monotonic() - t0))
+            except (socket.timeout, TimeoutError):
+                print("open after %g s" % secs)
+            except (OSError, ssl.SSLError):
+                print("closed after %.1f s" % (time.monotonic() - t0))
 elif mode == "cosign":
     cert, key, size, vkey, line = sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7].encode(), open(sys.argv[8], "rb").read()
 

@@ -11,9 +11,13 @@ check "network demo exits 0" [ $? -eq 0 ]
 eq "the demo ran over the network" "$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(d['mode'], d['gateway_exit'], d['audit_verified'], d['pushed_records'] == d['k_packed'] + d['g_packed'])" "$E2E_TMP/demo.json")" "network 0 True True"
 
 # short timeouts and a heartbeat every second, so that the slow cases finish quickly; no
-# retention, whose purges (with every heartbeat) would erase some of the demo's older records
+# retention, whose purges (with every heartbeat) would erase some of the demo's older records.
+# Every client here shares 127.0.0.1, and this test makes it fail on purpose: no per-source limit
+# and no penalties, and room for the 21 silent connections below (test_net_flood.sh tests those).
 P=$D/net.yaml
-net_policy "$D/policy.yaml" "$P" 's/handshake_timeout: 10/handshake_timeout: 2/' 's/read_timeout: 30/read_timeout: 2/' \
+net_policy "$D/policy.yaml" "$P" 's/handshake_timeout: 5/handshake_timeout: 2/' 's/read_timeout: 30/read_timeout: 2/' \
+	's/max_startups: "16:30:32"/max_startups: "40:30:48"/' 's/per_source_max: 8 /per_source_max: 0 /' \
+	's/penalty_max: 600 /penalty_max: 0 /' \
 	's/idle_timeout: 60/idle_timeout: 3/' 's/heartbeat_interval: 300/heartbeat_interval: 1/' \
 	's/retention_days: 1095/retention_days: 36500/'
 mkdir -p "$E2E_TMP/b"

@@ -3,15 +3,18 @@
 # Q's subject and leaves A's alone (the previous rule merged A's and Q's K
 # records over the phone, kept Q's newer one, and the export's spends went
 # from "111 222..." to "222... 999": two subjects moved while one was
-# charged), and a phone shared by two people with emails pairs neither of
-# them with the other.
+# charged), seen through a near-noiseless count and sum.
 . tests/e2e/lib.sh
 D=$E2E_TMP/demo
 "$CROSSGATE" demo --dir "$D" --users 300 --offline --json >/dev/null 2>&1 ||
 	"$CROSSGATE" demo --dir "$D" --users 300 --json >/dev/null 2>&1
 check "demo exits 0" [ -s "$D/policy.yaml" ]
-# This test is about the join, not about the row export's hardening: plain k-anonymity.
-lax_privacy "$D/policy.yaml" "$E2E_TMP/lax.yaml" && cp "$E2E_TMP/lax.yaml" "$D/policy.yaml"
+# This test is about the join, not about noise: a near-noiseless budget, tight spend bounds, threshold 1.
+lax_privacy "$D/policy.yaml" "$E2E_TMP/lax.yaml" &&
+	sed -e 's/bounds: \[0, 500000\]}/bounds: [0, 1000]}/' -e 's/^  threshold: 20$/  threshold: 1/' \
+	"$E2E_TMP/lax.yaml" >"$D/policy.yaml"
+check "the test policy has tight spend bounds and threshold 1" sh -c \
+	"grep -q 'bounds: \[0, 1000\]' '$D/policy.yaml' && grep -q '^  threshold: 1$' '$D/policy.yaml'"
 GW=$D/keys/gateway
 DB=$E2E_TMP/unit.db
 "$CROSSGATE" keygen gateway --dir "$E2E_TMP/gwkeys" --db "$DB" >/dev/null 2>&1
@@ -23,14 +26,14 @@ pack() { # pack PARTNER CSV OUT
 		--match-key "$D/keys/match.key" --sign-key "$D/keys/$1/sign.key" --gateway-pub "$GW/enc.pub" >/dev/null
 }
 ingest() { "$CROSSGATE" gateway ingest --db "$DB" --policy "$D/policy.yaml" --keys "$GW2" "$@" >/dev/null; }
-# The exported K spends, sorted, on one line.
-spends() {
-	"$CROSSGATE" export --db "$DB" --policy "$D/policy.yaml" --keys "$GW2" --purpose analytics \
-		--out "$E2E_TMP/x.csv" >/dev/null &&
-	awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "k_course_spend_cents") c = i; next } { print $c }' \
-		"$E2E_TMP/x.csv" | sort -n | tr '\n' ' ' | sed 's/ $//'
+# The subjects, through a near-noiseless DP answer (lax_privacy's budget, spend
+# bounds [0, 1000], threshold 1): "COUNT SUM" of K's spends, the sum rounded
+# to tens (its noise sigma is about 3).
+subjects() {
+	"$CROSSGATE" query --db "$DB" --policy "$D/policy.yaml" --keys "$GW2" --purpose analytics --rho 100000 \
+		--metric count --metric sum:k_course_spend_cents --out "$E2E_TMP/q.csv" >/dev/null &&
+	awk -F, 'NR == 2 { printf "%d %d\n", $1, int(($2 + 5) / 10) * 10 }' "$E2E_TMP/q.csv"
 }
-
 KH="user_id,email,phone,age,region,consent,consent_at,course_spend_cents,learning_minutes,courses_bought,top_course_category,conversion_value_cents"
 GH="user_id,email,phone,age,region,consent,consent_at,watch_minutes,gift_spend_cents,streams_followed,top_game_category"
 # A (phone 13800000001) and 10 others (k = 10), all in one class: 25, CN-BJ.
@@ -56,9 +59,10 @@ GH="user_id,email,phone,age,region,consent,consent_at,watch_minutes,gift_spend_c
 for b in k1 g1 k2 g2; do pack "$(echo $b | cut -c1)" "$E2E_TMP/$b.csv" "$E2E_TMP/$b.batch"; done
 
 ingest "$E2E_TMP/k1.batch" "$E2E_TMP/g1.batch"
-eq "before Q: A's 111 and the ten 222s" "$(spends)" "111 222 222 222 222 222 222 222 222 222 222"
+eq "before Q: A and the ten others, spends 111 + 10 x 222" "$(subjects)" "11 2330"
 ingest "$E2E_TMP/k2.batch" "$E2E_TMP/g2.batch"
-eq "Q with A's phone adds Q's 999 and leaves A's 111" "$(spends)" "111 222 222 222 222 222 222 222 222 222 222 999"
+# The old rule gave "11 3220": A's subject replaced by Q's (two subjects moved, one charged).
+eq "Q with A's phone adds Q's subject (999) and leaves A's (111)" "$(subjects)" "12 3330"
 
 # The same people in one file each: the agent does not merge A and Q over their phone either.
 cat "$E2E_TMP/k1.csv" >"$E2E_TMP/k3.csv"; tail -n 1 "$E2E_TMP/k2.csv" >>"$E2E_TMP/k3.csv"
@@ -70,5 +74,5 @@ DB=$E2E_TMP/unit2.db
 cp "$GW/enc.key" "$GW/enc.pub" "$E2E_TMP/gwkeys2/" 2>/dev/null
 GW2=$E2E_TMP/gwkeys2
 ingest "$E2E_TMP/k3.batch" "$E2E_TMP/g3.batch"
-eq "one batch each: A and Q both exported" "$(spends)" "111 222 222 222 222 222 222 222 222 222 222 999"
+eq "one batch each: A and Q both counted" "$(subjects)" "12 3330"
 e2e_done

@@ -255,6 +255,13 @@ test_rejections(void)
 	CHECK_EQ_INT(chmod(path, 0660), 0);
 	CHECK_EQ_INT(keyfile_load(path, KEYFILE_X25519_SECRET, &back, &err), CG_ERR_PERM);
 	CHECK_CONTAINS(err.msg, "mode 0660");
+	/* Mode 0600 but another user's file: refused too (only root can give a file away, so only as root). */
+	CHECK_EQ_INT(chmod(path, 0600), 0);
+	if (geteuid() == 0 && chown(path, 4242, (gid_t)-1) == 0) {
+		CHECK_EQ_INT(keyfile_load(path, KEYFILE_X25519_SECRET, &back, &err), CG_ERR_PERM);
+		CHECK(back == NULL);
+		CHECK_CONTAINS(err.msg, "is owned by uid 4242, not by the user running crossgate (uid 0); run: chown 0");
+	}
 	unlink(path);
 
 	/* Corrupt id: one hex digit changed. */

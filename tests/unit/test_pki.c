@@ -43,6 +43,26 @@ main(void)
 	CHECK_EQ_INT(pki_make_ca(at("ca.pem"), at("ca.key"), "test-ca", 30, 0, &err), CG_ERR_IO);
 	CHECK_CONTAINS(err.msg, "exists (use --force to replace it)");
 	CHECK_EQ_INT(pki_make_ca(at("ca.pem"), at("ca.key"), "test-ca", 30, 1, &err), 0);
+	/* --force with symlinks planted at both paths: replaced, their target untouched */
+	{
+		FILE *v = fopen(at("victim"), "w");
+		char buf[16] = "";
+
+		CHECK(v != NULL && fputs("precious", v) >= 0 && fclose(v) == 0);
+		CHECK(symlink(at("victim"), at("s.key")) == 0 && symlink(at("victim"), at("s.pem")) == 0);
+		CHECK_EQ_INT(pki_make_ca(at("s.pem"), at("s.key"), "test-ca", 30, 1, &err), 0);
+		v = fopen(at("victim"), "r");
+		CHECK(v != NULL && fgets(buf, sizeof(buf), v) != NULL);
+		if (v != NULL)
+			fclose(v);
+		CHECK_STR(buf, "precious");
+		CHECK(lstat(at("s.key"), &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0777) == 0600);
+		CHECK(lstat(at("s.pem"), &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 0777) == 0644);
+		/* without --force, a symlink at the path counts as an existing file */
+		CHECK(symlink(at("victim"), at("t.key")) == 0);
+		CHECK_EQ_INT(pki_make_ca(at("t.pem"), at("t.key"), "test-ca", 30, 0, &err), CG_ERR_IO);
+		CHECK_CONTAINS(err.msg, "exists (use --force to replace it)");
+	}
 	CHECK_EQ_INT(pki_make_ca(at("x.pem"), at("x.key"), "bad name", 30, 0, &err), CG_ERR_ARG);
 	CHECK_CONTAINS(err.msg, "CA name must be printable ASCII");
 	CHECK_EQ_INT(pki_make_ca(at("x.pem"), at("x.key"), "ca", 0, 0, &err), CG_ERR_ARG);

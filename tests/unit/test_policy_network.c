@@ -61,7 +61,7 @@ main(void)
 		CHECK_EQ_INT(p->net.frame_max, POLICY_NET_FRAME_MAX_DEFAULT);
 		CHECK_EQ_INT(p->net.preauth_frame_max, POLICY_NET_PREAUTH_FRAME_MAX_DEFAULT);
 		CHECK_EQ_INT(p->net.max_connections, 64);
-		CHECK_EQ_INT(p->net.handshake_timeout, 10);
+		CHECK_EQ_INT(p->net.handshake_timeout, 5);
 		CHECK_EQ_INT(p->nprincipals, 0);
 		policy_free(p);
 	}
@@ -89,6 +89,12 @@ main(void)
 		CHECK_EQ_INT(p->net.preauth_frame_max, 4096);
 		CHECK_EQ_INT(p->net.max_connections, 8);
 		CHECK_EQ_INT(p->net.handshake_timeout, 2);
+		/* pre-auth admission derived from max_connections: half for handshakes, the rest for principals */
+		CHECK_EQ_INT(p->net.startups_full, 4);
+		CHECK_EQ_INT(p->net.startups_start, 2);
+		CHECK_EQ_INT(p->net.startups_rate, 30);
+		CHECK_EQ_INT(p->net.per_source_max, 4);
+		CHECK_EQ_INT(p->net.penalty_max, POLICY_NET_PENALTY_MAX_DEFAULT);
 		CHECK_EQ_INT(p->net.read_timeout, 3);
 		CHECK_EQ_INT(p->net.idle_timeout, 4);
 		CHECK_EQ_INT(p->net.push_max_bytes, 100000);
@@ -111,6 +117,30 @@ main(void)
 		CHECK(!policy_principal_may_export(p, policy_principal_find(p, "crossgate:partner:k"), "marketing"));
 		policy_free(p);
 	}
+
+	/* admission written out; 0 turns the per-source limit and the penalties off */
+	p = parse("network: {ca: c.pem, listen: \"h:1\", limits: {max_connections: 100, max_startups: \"10:50:60\",\n"
+	    "  per_source_max: 0, penalty_max: 0}}\n", &err);
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->net.startups_start, 10);
+		CHECK_EQ_INT(p->net.startups_rate, 50);
+		CHECK_EQ_INT(p->net.startups_full, 60);
+		CHECK_EQ_INT(p->net.per_source_max, 0);
+		CHECK_EQ_INT(p->net.penalty_max, 0);
+		policy_free(p);
+	}
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {max_startups: \"10:30\"}}\n"),
+	    "max_startups must be \"START:RATE:FULL\" with 0 < START <= FULL and RATE <= 100");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {max_startups: \"10:130:20\"}}\n"),
+	    "max_startups must be");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {max_startups: \"30:30:20\"}}\n"),
+	    "max_startups must be");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {max_connections: 8, "
+	    "max_startups: \"2:30:8\"}}\n"), "max_startups full (8) must be below max_connections (8), so that "
+	    "slots stay reserved for authenticated principals");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {penalty_max: 100000}}\n"),
+	    "penalty_max must be between 0 and 86400");
 
 	/* refusals, each with its line and column */
 	CHECK_CONTAINS(refused("network: {listen: \"127.0.0.1:1\"}\n"),

@@ -220,6 +220,19 @@ main(void)
 		chmod(at("k.key"), 0644);
 		CHECK_EQ_INT(tls_client_ctx(at("ca.pem"), at("k.pem"), at("k.key"), &x, &err), CG_ERR_PERM);
 		CHECK_CONTAINS(err.msg, "readable by group or others");
+		/* this user's key only: another owner is refused even at mode 0600 (a root-only check) */
+		chmod(at("k.key"), 0600);
+		if (geteuid() == 0 && chown(at("k.key"), 4242, (gid_t)-1) == 0) {
+			CHECK_EQ_INT(tls_client_ctx(at("ca.pem"), at("k.pem"), at("k.key"), &x, &err), CG_ERR_PERM);
+			CHECK_CONTAINS(err.msg, "private key owned by uid 4242, not by this user (uid 0)");
+			CHECK(chown(at("k.key"), 0, (gid_t)-1) == 0);
+		}
+		/* a symlink is followed, but the file checked is the file read: a public file behind it is refused */
+		chmod(at("k.key"), 0644);
+		unlink(at("link.key"));
+		CHECK(symlink(at("k.key"), at("link.key")) == 0);
+		CHECK_EQ_INT(tls_client_ctx(at("ca.pem"), at("k.pem"), at("link.key"), &x, &err), CG_ERR_PERM);
+		CHECK_CONTAINS(err.msg, "readable by group or others");
 		CHECK_EQ_INT(tls_client_ctx(at("nope.pem"), NULL, NULL, &x, &err), CG_ERR_FORMAT);
 		CHECK_CONTAINS(err.msg, "cannot load CA file");
 		CHECK_EQ_INT(tls_client_ctx(at("ca.pem"), at("k.pem"), NULL, &x, &err), CG_ERR_ARG);
