@@ -189,27 +189,30 @@ out:
 }
 
 /*
- * One receipt of a batch: written as PATH.tmp and renamed, so that a file
- * with the final name is whole; receipt_batch_write flushes them all with
+ * One receipt of a batch: written under a temporary name and renamed, so
+ * that a file with the final name is whole; receipt_batch_write flushes them all with
  * one syncfs (an fsync per file cost 5 ms each: 107 s for 20,000).
  */
 static int
 receipt_write_nosync(const char *path, const Crossgate__Receipt *r, struct cg_err *err)
 {
-	char *text = NULL, *tmp = NULL;
+	char *text = NULL, *tmp = NULL, hex[17];
+	unsigned char rnd[8];
 	size_t len;
 	int fd = -1, rc;
 
 	if ((rc = receipt_text(r, &text, err)) != 0)
 		return rc;
 	len = strlen(text);
-	if ((tmp = malloc(strlen(path) + 5)) == NULL) {
+	if ((tmp = malloc(strlen(path) + 2 + 16 + 5)) == NULL) {
 		rc = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	strcpy(tmp, path);
-	strcat(tmp, ".tmp");
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600)) < 0) {
+	/* As outfile.h does: a name nobody can predict, created exclusively, so a planted symlink is an error. */
+	randombytes_buf(rnd, sizeof(rnd));
+	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
+	snprintf(tmp, strlen(path) + 2 + 16 + 5, "%s.%s.tmp", path, hex);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) < 0) {
 		rc = cg_err_set(err, CG_ERR_IO, "cannot create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
