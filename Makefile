@@ -46,7 +46,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit e2e asan fuzz fuzz-run fuzz-long valgrind bench demo clean help deps man install faults
+.PHONY: all test unit e2e asan fuzz fuzz-run fuzz-long valgrind bench demo accuracy redteam clean help deps man install faults
 # Keep the objects of test programs: they are intermediate files to make.
 .SECONDARY:
 
@@ -55,6 +55,7 @@ all: $(BIN)
 help:
 	@echo "make            build $(BIN)"
 	@echo "make demo       run the whole pipeline on synthetic data (keeps everything under demo/)"
+	@echo "make accuracy   the DP analyses of 50 seeded 50,000-user demos against the planted truth"
 	@echo "make test       unit tests, end-to-end tests and a short fuzz run"
 	@echo "make asan       the whole suite under AddressSanitizer and UBSan"
 	@echo "make fuzz       build the libFuzzer harnesses; make fuzz-run runs each briefly"
@@ -64,6 +65,7 @@ help:
 	@echo "make faults     kill -9 the gateway KILLS=$(KILLS) times among pushes, queries and exports"
 	@echo "make man        man pages crossgate(1) and crossgate-FAMILY(1) from the --help texts"
 	@echo "make install    install the binary and the man pages (PREFIX=$(PREFIX), DESTDIR)"
+	@echo "make redteam    the red-team attacks on the 50,000-user demo data, with their figures"
 	@echo "make deps       install the Debian packages the build needs (as root)"
 	@echo "make clean      remove build outputs"
 
@@ -166,6 +168,21 @@ install: $(BIN) man
 
 demo: $(BIN)
 	$(Q)./$(BIN) demo --dir demo
+
+# The DP analyses against the planted truth: 50 seeded demo runs of 50,000
+# users each (README, "DP model statistics"); RUNS=N USERS=N to change.
+RUNS  ?= 50
+USERS ?= 50000
+accuracy: $(BIN)
+	$(Q)python3 tests/e2e/accuracy.py --crossgate ./$(BIN) --runs $(RUNS) --users $(USERS) --check
+# The red-team suite (README "Red-team suite") at the demo's scale: the same
+# scripts make test runs on 3,000 users, with more releases for the attacker.
+# Prints every figure and failure (not the ok lines); fails if any check does.
+RT_ENV := RT_USERS=50000 RT_QCAL=20 RT_QTEST=100 RT_XCAL=10 RT_XTEST=40 RT_MCAL=20 RT_MTEST=60
+redteam: $(BIN)
+	$(Q)rc=0; log=$$(mktemp); for t in tests/e2e/test_redteam_*.sh; do \
+		echo "== $$t"; $(RT_ENV) CROSSGATE=$(CURDIR)/$(BIN) sh $$t >$$log 2>&1 || rc=1; \
+		grep -v '^ok ' $$log; done; rm -f $$log; exit $$rc
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -20,6 +20,7 @@ analytics_opts_default(struct analytics_opts *o)
 	o->restarts = 10;
 	o->folds = 5;
 	o->bootstrap = 200;
+	o->dp_bootstrap = 2000;
 }
 
 void
@@ -144,10 +145,83 @@ analytics_affinity(struct analytics *a, const struct analytics_opts *o, struct c
 		dataset_pairs_free(p);
 		return rc;
 	}
+	if (a->data == NULL) {
+		snprintf(a->aff_note, sizeof(a->aff_note), "needs DP aggregates by both categories (crossgate query "
+		    "--group-by %s,%s --metric count)", dataset_cat_names[DATASET_COURSE_CAT],
+		    dataset_cat_names[DATASET_GAME_CAT]);
+		return 0;
+	}
 	if (affinity_from_dataset(a->data, a->threshold, &a->aff, &e) != 0) {
 		if ((rc = analytics_unavailable(&e, a->aff_note)) != 0)
 			return cg_err_set(err, rc, "%s", e.msg);
 	}
+	return 0;
+}
+
+/*
+ * A segment's name from its DP centre: learning and watching are "high" when
+ * above the geometric middle of the released centres' range (the clusters
+ * are compared with each other, as the row segments are with the mean).
+ */
+static void
+analytics_dpseg_names(struct analytics *a)
+{
+	struct dpmodel_kmeans_release *k = &a->dpseg;
+	int learn = -1, watch = -1;
+	size_t i, c;
+
+	for (i = 0; i < k->d; i++) {
+		if (strcmp(k->names[i], dataset_num_names[DATASET_LEARN]) == 0)
+			learn = (int)i;
+		if (strcmp(k->names[i], dataset_num_names[DATASET_WATCH]) == 0)
+			watch = (int)i;
+	}
+	for (c = 0; c < k->k; c++) {
+		int hi[2] = { 0, 0 }, f;
+		for (f = 0; f < 2; f++) {
+			int col = f == 0 ? learn : watch;
+			double mn = INFINITY, mx = -INFINITY;
+			if (col < 0)
+				continue;
+			for (i = 0; i < k->k; i++) {
+				mn = fmin(mn, k->centre[i][col]);
+				mx = fmax(mx, k->centre[i][col]);
+			}
+			hi[f] = k->centre[c][col] > sqrt(fmax(mn, 1) * fmax(mx, 1));
+		}
+		snprintf(a->dpseg_name[c], sizeof(a->dpseg_name[c]), "%s", hi[0] && hi[1] ? "All-round fans" :
+		    hi[0] ? "Learners" : hi[1] ? "Gamers" : "Light users");
+	}
+}
+
+/* The content mix and the segments from DP releases: malformed files fail the run. */
+static int
+analytics_dp(struct analytics *a, const struct analytics_opts *o, struct cg_err *err)
+{
+	struct cg_err e;
+	int rc;
+
+	if (o->ridge_path != NULL) {
+		if ((rc = dpmodel_ridge_load(o->ridge_path, &a->dprel, err)) != 0)
+			return rc;
+		cg_err_clear(&e);
+		if (dpmodel_ridge_fit(&a->dprel, o->dp_bootstrap, o->seed, 1, &a->dpmix, &e) != 0) {
+			if ((rc = analytics_unavailable(&e, a->mix_note)) != 0)
+				return cg_err_set(err, rc, "%s", e.msg);
+		} else {
+			a->have_dpmix = 1;
+		}
+	}
+	if (o->kmeans_path != NULL) {
+		if ((rc = dpmodel_kmeans_load(o->kmeans_path, &a->dpseg, err)) != 0)
+			return rc;
+		a->have_dpseg = a->dpseg.k > 0;
+		if (!a->have_dpseg)
+			snprintf(a->seg_note, sizeof(a->seg_note), "every cluster's noisy count is below the threshold");
+		analytics_dpseg_names(a);
+	}
+	if (o->aggregates_path != NULL && dpmodel_release_rho(o->aggregates_path, &a->aff_rho, &e) != 0)
+		a->aff_rho = 0;
 	return 0;
 }
 
@@ -160,8 +234,8 @@ analytics_run(const struct analytics_opts *o, struct analytics **out, struct cg_
 	int rc;
 
 	*out = NULL;
-	if (o->export_path == NULL && o->aggregates_path == NULL)
-		return cg_err_set(err, CG_ERR_ARG, "analytics: no input (an export or aggregates)");
+	if (o->export_path == NULL && o->aggregates_path == NULL && o->ridge_path == NULL && o->kmeans_path == NULL)
+		return cg_err_set(err, CG_ERR_ARG, "analytics: no input (DP releases, aggregates or an export)");
 	if (o->threshold < 1)
 		return cg_err_set(err, CG_ERR_ARG, "analytics: the threshold must be at least 1");
 	if ((a = calloc(1, sizeof(*a))) == NULL)
@@ -176,8 +250,8 @@ analytics_run(const struct analytics_opts *o, struct analytics **out, struct cg_
 	}
 	if (o->meta_path != NULL) {
 		snprintf(meta, sizeof(meta), "%s", o->meta_path);
-	} else if ((rc = provenance_sidecar_path(o->export_path != NULL ? o->export_path :
-	    o->aggregates_path, meta, sizeof(meta), err)) != 0) {
+	} else if ((rc = provenance_sidecar_path(o->export_path != NULL ? o->export_path : o->aggregates_path != NULL ?
+	    o->aggregates_path : o->ridge_path != NULL ? o->ridge_path : o->kmeans_path, meta, sizeof(meta), err)) != 0) {
 		goto out;
 	}
 	cg_err_clear(&e);
@@ -191,9 +265,11 @@ analytics_run(const struct analytics_opts *o, struct analytics **out, struct cg_
 		if ((rc = analytics_mix(a, o, err)) != 0 || (rc = analytics_segments(a, o, err)) != 0)
 			goto out;
 	} else {
-		snprintf(a->mix_note, sizeof(a->mix_note), "needs a row export");
-		snprintf(a->seg_note, sizeof(a->seg_note), "needs a row export");
+		snprintf(a->mix_note, sizeof(a->mix_note), "needs a DP ridge release (crossgate query --model ridge)");
+		snprintf(a->seg_note, sizeof(a->seg_note), "needs a DP k-means release (crossgate query --model kmeans)");
 	}
+	if ((rc = analytics_dp(a, o, err)) != 0)
+		goto out;
 	if ((rc = analytics_affinity(a, o, err)) != 0)
 		goto out;
 	*out = a;

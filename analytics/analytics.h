@@ -10,8 +10,11 @@
  *   segments      k-means (segments.h)
  *   affinity      course category -> game category rules (affinity.h)
  *
- * Inputs: an anonymized row export (dataset.h), its provenance sidecar
- * (provenance.h), and optionally DP aggregates for the affinity.  This
+ * Inputs: DP releases only -- the ridge and k-means model statistics
+ * (dpmodel.h) and DP aggregates for the affinity -- or, as before, an
+ * anonymized row export (dataset.h) with its provenance sidecar
+ * (provenance.h).  With DP releases the report states the rho each figure
+ * spent (from each release's .meta.json).  This
  * folder includes and links nothing of the store, ingest, export, keys or
  * tokens: tests/e2e/test_analytics_boundary.sh checks it.
  *
@@ -27,6 +30,7 @@
 #include "base/err.h"
 #include "analytics/affinity.h"
 #include "analytics/dataset.h"
+#include "analytics/dpmodel.h"
 #include "analytics/provenance.h"
 #include "analytics/ridge.h"
 #include "analytics/segments.h"
@@ -50,6 +54,9 @@ struct analytics_opts {
 	int kmeans_init_first_rows;    /* tests only: see segments.h */
 	size_t folds;
 	unsigned bootstrap;
+	const char *ridge_path;        /* a DP ridge release (gateway/model.h), or NULL */
+	const char *kmeans_path;       /* a DP k-means release, or NULL */
+	unsigned dp_bootstrap;         /* replicates of the DP intervals (dpmodel.h; default 2000) */
 };
 
 /* Owned by the caller of analytics_run; free with analytics_free. */
@@ -67,6 +74,14 @@ struct analytics {
 	char seg_note[ANALYTICS_NOTE_MAX];
 	struct affinity *aff;          /* NULL when unavailable */
 	char aff_note[ANALYTICS_NOTE_MAX];
+	double aff_rho;                /* what the aggregates spent (0: unknown, or from an export) */
+	/* From DP releases (dpmodel.h): the content mix and the segments without any row. */
+	int have_dpmix;
+	struct dpmodel_ridge_release dprel;
+	struct dpmodel_ridge_fit dpmix;
+	int have_dpseg;
+	struct dpmodel_kmeans_release dpseg;
+	char dpseg_name[DPMODEL_K_MAX][48];   /* e.g. "Learners", from the centres */
 };
 
 void analytics_opts_default(struct analytics_opts *o);

@@ -171,7 +171,7 @@ html_header(struct html *h)
 	    "<title>crossgate analytics: the shared audience of K and G</title><style>", f);
 	fputs(html_css, f);
 	fputs("</style></head><body>\n<header class=\"hero\"><div class=\"eyebrow\">crossgate analytics"
-	    " &middot; anonymized release only</div>"
+	    " &middot; released outputs only</div>"
 	    "<h1>Who is the shared audience, and what makes it convert?</h1><p class=\"lede\">", f);
 	if (a->data != NULL)
 		fprintf(f, "%s users who use both K (paid knowledge) and G (game live streams), seen only "
@@ -179,18 +179,23 @@ html_header(struct html *h)
 		    "%u people.", html_count(b1, sizeof(b1), (double)a->rows), a->threshold);
 	else
 		fprintf(f, "The shared audience of K and G, seen only through differentially private "
-		    "aggregates. Every count below covers at least %u people.", a->threshold);
+		    "releases: no row leaves the gateway for this report. Every count below covers at least %u "
+		    "people.", a->threshold);
 	fputs("</p></header>\n<main>\n<div class=\"kpis\">", f);
-	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%s</div><div class=\"l\">shared users analysed"
-	    "</div></div>", a->data ? html_count(b1, sizeof(b1), (double)a->rows) : "&ndash;");
+	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%s</div><div class=\"l\">shared users analysed%s"
+	    "</div></div>", a->data ? html_count(b1, sizeof(b1), (double)a->rows) : a->have_dpmix ?
+	    html_count(b1, sizeof(b1), round(a->dpmix.n)) : "&ndash;", a->data == NULL && a->have_dpmix ?
+	    " (a noisy count)" : "");
 	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%zu</div><div class=\"l\">audience segments"
-	    "</div></div>", a->seg ? a->seg->nseg : (size_t)0);
+	    "</div></div>", a->have_dpseg ? a->dpseg.k : a->seg ? a->seg->nseg : (size_t)0);
 	if (a->have_mix)
 		snprintf(b2, sizeof(b2), "%.1f%%", 100.0 * a->mix.cv_r2);
+	else if (a->have_dpmix)
+		snprintf(b2, sizeof(b2), "%.1f%%", 100.0 * a->dpmix.r2);
 	else
 		snprintf(b2, sizeof(b2), "&ndash;");
 	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%s</div><div class=\"l\">of conversion value "
-	    "explained (held-out R&sup2;)</div></div>", b2);
+	    "explained (%s)</div></div>", b2, a->have_mix ? "held-out R&sup2;" : "R&sup2; from the DP statistics");
 	if (a->aff != NULL && a->aff->released > 0) {
 		const struct affinity_pair *p = &a->aff->pairs[a->aff->rules[0]];
 
@@ -335,6 +340,71 @@ html_mix(struct html *h)
 	    "R&sup2; %.4f (fit on all rows %.4f); %s rows; intervals from %u bootstrap resamples.</p>"
 	    "</div></div></section>\n", m->intercept, m->lambda, m->folds, m->cv_r2, m->r2_train,
 	    html_count(b1, sizeof(b1), (double)m->n), m->bootstrap);
+}
+
+/* The content mix from the DP ridge release (dpmodel.h): no row behind it. */
+static void
+html_dp_mix(struct html *h)
+{
+	const struct analytics *a = h->a;
+	const struct dpmodel_ridge_fit *m = &a->dpmix;
+	char b1[48], b2[48], b3[48];
+	FILE *f = h->f;
+	size_t j;
+
+	fputs("<section id=\"mix\" class=\"card\"><h2>What drives conversion value</h2>"
+	    "<p class=\"sub\">Ridge regression of the conversion value F on course spend C<sup>K</sup>, "
+	    "learning time T<sup>K</sup> and watch time T<sup>G</sup>, fit on the gateway&rsquo;s "
+	    "differentially private sufficient statistics.</p>", f);
+	fprintf(f, "<p class=\"takeaway\">Every minute of learning on K goes with <b style=\"color:%s\">"
+	    "%s</b> more conversion value, every minute of watching on G with <b style=\"color:%s\">%s"
+	    "</b>, and every unit spent on courses with %s more.</p>", HTML_K_COLOR,
+	    html_money(b1, sizeof(b1), m->coef[1]), HTML_G_COLOR, html_money(b2, sizeof(b2), m->coef[2]),
+	    html_money(b3, sizeof(b3), m->coef[0] * 100.0));
+	fputs("<table><thead><tr><th>weight</th><th>cents per unit</th><th>95% interval (with the DP noise)"
+	    "</th><th>share of the DP noise</th></tr></thead><tbody>", f);
+	for (j = 0; j < m->p && j < ANALYTICS_MIX_FEATURES; j++) {
+		static const char *const greek[] = { "&gamma;", "&alpha;", "&beta;" };
+		int col = analytics_mix_cols[j];
+
+		fprintf(f, "<tr><td><span class=\"dot\" style=\"background:%s\"></span>%s %s</td>"
+		    "<td class=\"num\">%.4g</td><td class=\"num\">%.4g&ndash;%.4g</td><td class=\"num\">%.0f%%"
+		    "</td></tr>", html_feature_is_k(col) ? HTML_K_COLOR : HTML_G_COLOR, greek[j],
+		    html_feature_label(col), m->coef[j], m->lo95[j], m->hi95[j], 100 * m->noise_share[j]);
+	}
+	fprintf(f, "</tbody></table><p class=\"note\">&alpha; is the knowledge-content weight and &beta; "
+	    "the live-stream weight (conversion cents per minute); &gamma; is per cent of course spend. "
+	    "Intercept %.4g cents; ridge &lambda; = %.4g (AdaSSP); intervals from %u parametric bootstrap "
+	    "replicates that redraw the published DP noise and the sample. This figure spent "
+	    "<b>&rho; = %.4g</b>.</p></section>\n", m->intercept, m->lambda, m->bootstrap, m->rho);
+}
+
+/* The segments from the DP k-means release: shares from its noisy counts. */
+static void
+html_dp_segments(struct html *h)
+{
+	const struct analytics *a = h->a;
+	const struct dpmodel_kmeans_release *k = &a->dpseg;
+	FILE *f = h->f;
+	size_t i, t;
+
+	fprintf(f, "<section id=\"segments\" class=\"card\"><h2>Audience segments</h2><p class=\"sub\">"
+	    "Differentially private k-means (%u steps%s) at the gateway; shares from the noisy counts "
+	    "(noise standard deviation %.1f people a count). This figure spent <b>&rho; = %.4g</b>.</p>"
+	    "<table><thead><tr><th>segment</th><th>share</th>", k->steps, k->log1p ? ", log scale" : "",
+	    k->count_noise_sd, k->rho);
+	for (t = 0; t < k->d; t++)
+		html_wrap(f, "<th>centre: ", k->names[t], "</th>");
+	fputs("</tr></thead><tbody>", f);
+	for (i = 0; i < k->k; i++) {
+		fprintf(f, "<tr><td><span class=\"dot\" style=\"background:%s\"></span>", html_seg_colors[i % 16]);
+		html_esc(f, a->dpseg_name[i]);
+		fprintf(f, "</td><td class=\"num\">%.1f%%</td>", 100 * k->share[i]);
+		for (t = 0; t < k->d; t++)
+			fprintf(f, "<td class=\"num\">%.4g</td>", k->centre[i][t]);
+		fputs("</tr>", f);
+	}
+	fputs("</tbody></table></section>\n", f);
 }
 
 /* ---- segments ---------------------------------------------------------------- */
@@ -657,9 +727,15 @@ html_provenance(struct html *h)
 		fputs(". Without the export&rsquo;s sidecar these numbers cannot be traced to an audit "
 		    "event.</p><dl>", f);
 	} else {
-		fputs("<p class=\"sub\">Every number in this report is computed from this one release, "
-		    "which is an event of the gateway&rsquo;s audit log: <code>crossgate audit show</code> "
-		    "or <code>audit prove --event N</code> finds it.</p><dl>", f);
+		if (a->have_dpmix || a->have_dpseg)
+			fputs("<p class=\"sub\">Every number in this report is computed from the DP releases listed "
+			    "here, each an event of the gateway&rsquo;s audit log (<code>crossgate audit show</code> "
+			    "or <code>audit prove --event N</code> finds it); the details below are the first "
+			    "one&rsquo;s.</p><dl>", f);
+		else
+			fputs("<p class=\"sub\">Every number in this report is computed from this one release, "
+			    "which is an event of the gateway&rsquo;s audit log: <code>crossgate audit show</code> "
+			    "or <code>audit prove --event N</code> finds it.</p><dl>", f);
 		html_dd(f, p->query ? "query id" : "export id", p->export_id);
 		html_dd(f, "purpose", p->purpose);
 		snprintf(b, sizeof(b), "%llu", (unsigned long long)p->k);
@@ -689,6 +765,14 @@ html_provenance(struct html *h)
 		html_dd(f, "export file", a->opts.export_path);
 	if (a->opts.aggregates_path != NULL)
 		html_dd(f, "aggregates file", a->opts.aggregates_path);
+	if (a->have_dpmix) {
+		html_dd(f, "ridge release", a->opts.ridge_path);
+		html_dd(f, "ridge query id", a->dprel.query_id);
+	}
+	if (a->have_dpseg) {
+		html_dd(f, "k-means release", a->opts.kmeans_path);
+		html_dd(f, "k-means query id", a->dpseg.query_id);
+	}
 	snprintf(b, sizeof(b), "%llu rows read", (unsigned long long)a->rows);
 	html_dd(f, "input", b);
 	snprintf(b, sizeof(b), "%u (no count below it is shown)", a->threshold);
@@ -708,14 +792,26 @@ html_write(const struct analytics *a, const char *path, struct cg_err *err)
 	if ((h.f = fopen(path, "w")) == NULL)
 		return cg_err_set(err, CG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
 	html_header(&h);
-	html_mix(&h);
-	html_segments(&h);
+	if (a->have_dpmix)
+		html_dp_mix(&h);
+	else
+		html_mix(&h);
+	if (a->have_dpseg)
+		html_dp_segments(&h);
+	else
+		html_segments(&h);
 	html_affinity(&h);
+	if (a->aff_rho > 0)
+		fprintf(h.f, "<p class=\"note\">The affinity above spent <b>&rho; = %.4g</b> (DP counts).</p>\n",
+		    a->aff_rho);
 	html_provenance(&h);
 	fputs("</main><footer>Made by <code>crossgate analytics report</code> from released outputs only: "
-	    "it reads no store, token or key. Ridge and k-means follow scikit-learn&rsquo;s definitions "
-	    "and are checked against it; see <code>--format json</code> and <code>--format csv</code> for "
-	    "the numbers behind every chart.</footer></body></html>\n", h.f);
+	    "it reads no store, token or key. ", h.f);
+	fputs(a->have_dpmix || a->have_dpseg ? "The models are fit on the gateway&rsquo;s differentially private "
+	    "statistics (<code>crossgate query --model</code>); " : "Ridge and k-means follow scikit-learn&rsquo;s "
+	    "definitions and are checked against it; ", h.f);
+	fputs("see <code>--format json</code> and <code>--format csv</code> for the numbers behind every chart."
+	    "</footer></body></html>\n", h.f);
 	bad = ferror(h.f);
 	if (fclose(h.f) != 0 || bad)
 		return cg_err_set(err, CG_ERR_IO, "%s: write failed", path);

@@ -186,25 +186,75 @@ report_affinity(const struct analytics *a)
 	    "game_categories", report_levels(&f->game, f->game_count), "pairs", pairs);
 }
 
+/* The content mix from the DP ridge release: coefficients, intervals with the noise, and the rho spent. */
+static json_t *
+report_dp_mix(const struct analytics *a)
+{
+	const struct dpmodel_ridge_fit *m = &a->dpmix;
+	json_t *coefs;
+	size_t i;
+
+	if (!a->have_dpmix)
+		return json_null();
+	coefs = json_array();
+	for (i = 0; i < m->p; i++)
+		json_array_append_new(coefs, json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "feature",
+		    a->dprel.names[i], "symbol", i < ANALYTICS_MIX_FEATURES ? analytics_mix_symbols[i] : "",
+		    "coef", report_num(m->coef[i]), "ci95_low", report_num(m->lo95[i]), "ci95_high",
+		    report_num(m->hi95[i]), "sd", report_num(m->sd[i]), "noise_share", report_num(m->noise_share[i])));
+	return json_pack("{s:b, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:s, s:s, s:o}", "available", 1,
+	    "source", "dp-ridge-release", "target", a->dprel.names[m->p], "intercept", report_num(m->intercept),
+	    "coefficients", coefs, "n_noisy", report_num(m->n), "lambda", report_num(m->lambda),
+	    "noise_sd", report_num(a->dprel.noise_sd), "bootstrap", (json_int_t)m->bootstrap, "r2", report_num(m->r2),
+	    "intervals", "95% parametric bootstrap over the published DP noise and the sampling variance (basic)",
+	    "release", a->dprel.query_id, "rho", report_num(m->rho));
+}
+
+/* The segments from the DP k-means release: shares from the noisy counts. */
+static json_t *
+report_dp_segments(const struct analytics *a)
+{
+	const struct dpmodel_kmeans_release *k = &a->dpseg;
+	json_t *segs, *centre;
+	size_t i, t;
+
+	if (!a->have_dpseg)
+		return json_null();
+	segs = json_array();
+	for (i = 0; i < k->k; i++) {
+		centre = json_object();
+		for (t = 0; t < k->d; t++)
+			json_object_set_new(centre, k->names[t], report_num(k->centre[i][t]));
+		json_array_append_new(segs, json_pack("{s:s, s:o, s:o, s:o}", "name", a->dpseg_name[i], "count_noisy",
+		    report_num(k->count[i]), "share", report_num(k->share[i]), "center", centre));
+	}
+	return json_pack("{s:b, s:s, s:I, s:b, s:o, s:o, s:s, s:o}", "available", 1, "source", "dp-kmeans-release",
+	    "steps", (json_int_t)k->steps, "log1p", k->log1p, "count_noise_sd", report_num(k->count_noise_sd),
+	    "segments", segs, "release", k->query_id, "rho", report_num(k->rho));
+}
+
 int
 report_json(const struct analytics *a, json_t **out, struct cg_err *err)
 {
 	json_t *o;
 
 	*out = NULL;
-	o = json_pack("{s:s, s:i, s:I, s:{s:o, s:o, s:I}, s:o, s:o, s:o, s:o}",
+	o = json_pack("{s:s, s:i, s:I, s:{s:o, s:o, s:o, s:o, s:I}, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 	    "tool", "crossgate analytics", "version", 1, "threshold", (json_int_t)a->threshold,
 	    "input", "export", a->opts.export_path ? json_string(a->opts.export_path) : json_null(),
 	    "aggregates", a->opts.aggregates_path ? json_string(a->opts.aggregates_path) : json_null(),
+	    "ridge", a->opts.ridge_path ? json_string(a->opts.ridge_path) : json_null(),
+	    "kmeans", a->opts.kmeans_path ? json_string(a->opts.kmeans_path) : json_null(),
 	    "rows", (json_int_t)a->rows,
 	    "provenance", report_provenance(a), "content_mix", report_mix(a),
-	    "segments", report_segments(a), "affinity", report_affinity(a));
+	    "segments", report_segments(a), "affinity", report_affinity(a),
+	    "dp_content_mix", report_dp_mix(a), "dp_segments", report_dp_segments(a),
+	    "affinity_rho", a->aff_rho > 0 ? report_num(a->aff_rho) : json_null());
 	if (o == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "cannot build the JSON report");
 	*out = o;
 	return 0;
 }
-
 int
 report_write_json(const struct analytics *a, const char *path, struct cg_err *err)
 {
@@ -379,15 +429,48 @@ report_csv_provenance(const struct analytics *a, FILE *f)
 	fputc('\n', f);
 }
 
+/* The DP content mix and segments (empty tables, headers only, without their releases). */
+static void
+report_csv_dp(const struct analytics *a, FILE *mix, FILE *seg)
+{
+	size_t i;
+
+	for (i = 0; a->have_dpmix && i < a->dpmix.p; i++) {
+		report_csv_text(mix, a->dprel.names[i]);
+		fputc(',', mix);
+		report_csv_num(mix, a->dpmix.coef[i]);
+		fputc(',', mix);
+		report_csv_num(mix, a->dpmix.lo95[i]);
+		fputc(',', mix);
+		report_csv_num(mix, a->dpmix.hi95[i]);
+		fputc(',', mix);
+		report_csv_num(mix, a->dpmix.noise_share[i]);
+		fputc(',', mix);
+		report_csv_num(mix, a->dpmix.rho);
+		fputc('\n', mix);
+	}
+	for (i = 0; a->have_dpseg && i < a->dpseg.k; i++) {
+		fprintf(seg, "%zu,", i + 1);
+		report_csv_text(seg, a->dpseg_name[i]);
+		fputc(',', seg);
+		report_csv_num(seg, a->dpseg.count[i]);
+		fputc(',', seg);
+		report_csv_num(seg, a->dpseg.share[i]);
+		fputc(',', seg);
+		report_csv_num(seg, a->dpseg.rho);
+		fputc('\n', seg);
+	}
+}
+
 int
 report_write_csv(const struct analytics *a, const char *dir, struct cg_err *err)
 {
-	static const char *const names[5] = {
+	static const char *const names[7] = {
 		"content_mix.csv", "segments.csv", "segment_categories.csv", "affinity.csv",
-		"provenance.csv",
+		"provenance.csv", "dp_content_mix.csv", "dp_segments.csv",
 	};
-	char path[5][4200], seg_header[1024];
-	FILE *f[5] = { NULL, NULL, NULL, NULL, NULL };
+	char path[7][4200], seg_header[1024];
+	FILE *f[7] = { NULL, NULL, NULL, NULL, NULL, NULL, NULL };
 	size_t n = 0;
 	int i, c, rc = 0;
 
@@ -401,14 +484,15 @@ report_write_csv(const struct analytics *a, const char *dir, struct cg_err *err)
 		n += (size_t)snprintf(seg_header + n, sizeof(seg_header) - n, ",mean_%s",
 		    dataset_num_names[c]);
 	{
-		const char *headers[5] = {
+		const char *headers[7] = {
 			"feature,symbol,coef,coef_standardized,ci95_low_standardized,"
 			"ci95_high_standardized,rows_used,cv_r2,lambda",
 			seg_header, "segment,column,value,count",
 			"course,game,count,support,confidence,lift", "field,value",
+			"feature,coef,ci95_low,ci95_high,noise_share,rho", "segment,name,count_noisy,share,rho",
 		};
 
-		for (i = 0; i < 5; i++)
+		for (i = 0; i < 7; i++)
 			if ((rc = report_csv_open(dir, names[i], headers[i], &f[i], path[i],
 			    sizeof(path[i]), err)) != 0)
 				goto out;
@@ -417,8 +501,9 @@ report_write_csv(const struct analytics *a, const char *dir, struct cg_err *err)
 	report_csv_segments(a, f[1], f[2]);
 	report_csv_affinity(a, f[3]);
 	report_csv_provenance(a, f[4]);
+	report_csv_dp(a, f[5], f[6]);
  out:
-	for (i = 0; i < 5; i++) {
+	for (i = 0; i < 7; i++) {
 		if (f[i] == NULL)
 			continue;
 		if (report_csv_close(f[i], path[i], err) != 0 && rc == 0)

@@ -10,8 +10,11 @@
  * or an empty CSV cell.
  *
  * CSV files in the directory: content_mix.csv, segments.csv,
- * segment_categories.csv, affinity.csv, provenance.csv (a file for a model
- * that is unavailable has its header only).
+ * segment_categories.csv, affinity.csv, provenance.csv, dp_content_mix.csv
+ * and dp_segments.csv (from DP model releases, with the rho each spent) (a
+ * file for a model that is unavailable has its header only).  The JSON has
+ * "dp_content_mix" and "dp_segments" (null without their releases) and
+ * "affinity_rho".
  */
 #ifndef CG_REPORT_H
 #define CG_REPORT_H

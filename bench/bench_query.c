@@ -87,10 +87,9 @@ int
 main(int argc, char **argv)
 {
 	const char *dir, *env = getenv("BENCH_QUERY_SUBJECTS");
-	char path[4400], data[4200], db[4200], out[4200], csv[4300], batch[4300];
+	char path[4400], data[4200], db[4200], out[4200];
 	struct policy *pol = NULL;
-	struct keyfile_key *match, *sign[2], *gwpub, *gwenc, *gwsign, *storage;
-	struct synth_opts so;
+	struct keyfile_key *storage;
 	struct synth_truth truth;
 	struct store *st = NULL;
 	struct audit *a = NULL;
@@ -99,8 +98,6 @@ main(int argc, char **argv)
 	struct query_stats qs;
 	uint64_t subjects = env ? strtoull(env, NULL, 10) : 1000000;
 	double t_query, t_base, t_mem;
-	const char *parts[2] = { "k", "g" }, *files[2] = { "k_users.csv", "g_viewers.csv" };
-	int s;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: bench_query DEMO_DIR\n");
@@ -112,51 +109,13 @@ main(int argc, char **argv)
 	snprintf(path, sizeof(path), "%s/policy.yaml", dir);
 	if (policy_load(path, &pol, NULL, &e) != 0)
 		bench_die(path, &e);
-	match = bench_key(dir, "match.key", KEYFILE_MATCH);
-	sign[0] = bench_key(dir, "k/sign.key", KEYFILE_ED25519_SECRET);
-	sign[1] = bench_key(dir, "g/sign.key", KEYFILE_ED25519_SECRET);
-	gwpub = bench_key(dir, "gateway/enc.pub", KEYFILE_X25519_PUBLIC);
-	gwenc = bench_key(dir, "gateway/enc.key", KEYFILE_X25519_SECRET);
-	gwsign = bench_key(dir, "gateway/sign.key", KEYFILE_ED25519_SECRET);
 	storage = bench_key(dir, "gateway/storage.key", KEYFILE_STORAGE);
 
 	/* Everyone on both platforms, consenting to analytics: `subjects` joined subjects. */
 	snprintf(data, sizeof(data), "%s/query-data", dir);
 	snprintf(db, sizeof(db), "%s/query.db", dir);
 	snprintf(out, sizeof(out), "%s/query-out.csv", dir);
-	if (mkdir(data, 0700) != 0 && errno != EEXIST)
-		bench_die(data, NULL);
-	synth_opts_default(&so);
-	so.users = subjects + subjects / 13;    /* ~7% share no identifier kind across platforms */
-	so.shared_frac = 1.0;
-	so.no_match_frac = 0;
-	so.no_analytics_frac = 0;
-	so.bad_frac = 0;
-	so.dup_frac = 0;
-	if (synth_write(data, &so, &truth, &e) != 0)
-		bench_die("synth", &e);
-	unlink(db);
-	snprintf(path, sizeof(path), "%s-wal", db);
-	unlink(path);
-	if (store_open(db, STORE_OPEN_CREATE, &st, &e) != 0 || audit_open(st, gwsign, &a, &e) != 0)
-		bench_die(db, &e);
-	for (s = 0; s < 2; s++) {
-		struct pack_opts po;
-		struct pack_stats ps;
-		struct ingest_keys ik = { gwenc, storage };
-		struct ingest_result res;
-
-		snprintf(csv, sizeof(csv), "%s/%s", data, files[s]);
-		snprintf(batch, sizeof(batch), "%s/%s.batch", data, parts[s]);
-		memset(&po, 0, sizeof(po));
-		po.pol = pol; po.partner_id = parts[s]; po.input = csv; po.output = batch;
-		po.match = match; po.sign = sign[s]; po.gateway = gwpub;
-		if (pack_csv(&po, &ps, &e) != 0)
-			bench_die("pack", &e);
-		if (ingest_batch_file(st, a, pol, &ik, batch, &res, &e) != 0)
-			bench_die("ingest", &e);
-		unlink(batch);
-	}
+	bench_joined_store(dir, data, db, pol, subjects, &st, &a, &truth.matched);
 
 	/* The query: a noisy sum of course spend by region and course category. */
 	memset(&q, 0, sizeof(q));

@@ -13,13 +13,24 @@
 #include "policy/policy.h"
 
 static const char analytics_usage[] =
-	"crossgate analytics summary|report --input EXPORT.csv [--aggregates AGG.csv]\n"
+	"crossgate analytics summary|report [--ridge RIDGE.csv] [--kmeans KMEANS.csv] [--aggregates AGG.csv]\n"
+	"                 [--input EXPORT.csv] [--dp-bootstrap N]\n"
 	"                 [--meta FILE] [--policy FILE] [--threshold N] [--format html|json|csv]\n"
 	"                 [--out PATH] [--segments K] [--seed N] [--restarts N] [--folds N]\n"
 	"                 [--bootstrap N] [--kmeans-init first]";
 
 static const char analytics_help[] =
-	"The analytics core, on what the gateway releases and nothing else: an\n"
+	"The analytics core, on what the gateway releases and nothing else.  From\n"
+	"DP releases (the default channel; no row is read):\n"
+	"  --ridge FILE   `crossgate query --model ridge` of k_conversion_value_cents on\n"
+	"                 course spend, learning and watch minutes: the content mix, with\n"
+	"                 95% intervals that include the DP noise (a parametric bootstrap\n"
+	"                 of --dp-bootstrap replicates, default 2000, over the published\n"
+	"                 noise scales and the sampling variance)\n"
+	"  --kmeans FILE  `crossgate query --model kmeans`: the segments, their shares\n"
+	"                 from the noisy counts\n"
+	"  --aggregates   the affinity, as below\n"
+	"Each figure states the rho its release spent (its .meta.json).  Or, from an\n"
 	"anonymized row export (`crossgate export`) and its provenance sidecar\n"
 	"EXPORT.csv.meta.json (--meta to name another), and/or DP aggregates\n"
 	"(`crossgate query` grouped by k_top_course_category,g_top_game_category with a\n"
@@ -55,6 +66,28 @@ analytics_print(FILE *o, const struct analytics *a)
 		    (unsigned long long)a->prov.k, a->prov.policy_hash);
 	else
 		fprintf(o, "provenance          unknown: %s\n", a->prov_note);
+	if (a->have_dpmix) {
+		const struct dpmodel_ridge_fit *m = &a->dpmix;
+
+		fprintf(o, "content mix (DP)    F = %.6g + %.6g C^K + %.6g T^K + %.6g T^G   (rho %.4g)\n", m->intercept,
+		    m->coef[0], m->coef[1], m->coef[2], m->rho);
+		for (i = 0; i < m->p && i < ANALYTICS_MIX_FEATURES; i++)
+			fprintf(o, "                    %-4s %.6g, 95%% interval %.6g .. %.6g (DP noise %.0f%% of its variance)\n",
+			    analytics_mix_symbols[i], m->coef[i], m->lo95[i], m->hi95[i], 100 * m->noise_share[i]);
+		fprintf(o, "                    noisy n %.0f, lambda %.4g, residual sd %.4g\n", m->n, m->lambda,
+		    m->resid_sd);
+	}
+	if (a->have_dpseg) {
+		const struct dpmodel_kmeans_release *k = &a->dpseg;
+
+		fprintf(o, "segments (DP)       %zu, DP k-means %u steps (rho %.4g)\n", k->k, k->steps, k->rho);
+		for (i = 0; i < k->k; i++) {
+			fprintf(o, "  %zu. %-16s %5.1f%%  ", i + 1, a->dpseg_name[i], 100 * k->share[i]);
+			for (t = 0; t < k->d; t++)
+				fprintf(o, " %s %.4g", k->names[t], k->centre[i][t]);
+			fputc('\n', o);
+		}
+	}
 	if (a->have_mix) {
 		const struct ridge_fit *m = &a->mix;
 
@@ -67,7 +100,7 @@ analytics_print(FILE *o, const struct analytics *a)
 		for (i = 0; i < m->p; i++)
 			fprintf(o, "                    %s per SD %.6g, 95%% interval %.6g .. %.6g\n",
 			    analytics_mix_symbols[i], m->coef_std[i], m->boot_lo[i], m->boot_hi[i]);
-	} else {
+	} else if (!a->have_dpmix) {
 		fprintf(o, "content mix         unavailable: %s\n", a->mix_note);
 	}
 	if (a->seg != NULL && a->seg->nseg > 0) {
@@ -84,13 +117,15 @@ analytics_print(FILE *o, const struct analytics *a)
 					fprintf(o, " %s", report_level_name(a, c, g->top[c][t].level));
 			fputc('\n', o);
 		}
-	} else {
+	} else if (!a->have_dpseg) {
 		fprintf(o, "segments            unavailable: %s\n", a->seg_note);
 	}
 	if (a->aff != NULL) {
-		fprintf(o, "affinity            %zu pairs released, %zu withheld (from the %s)\n",
-		    a->aff->released, a->aff->withheld,
-		    a->aff->source == AFFINITY_FROM_EXPORT ? "export" : "aggregates");
+		fprintf(o, "affinity            %zu pairs released, %zu withheld (from the %s", a->aff->released,
+		    a->aff->withheld, a->aff->source == AFFINITY_FROM_EXPORT ? "export" : "aggregates");
+		if (a->aff_rho > 0)
+			fprintf(o, ", rho %.4g", a->aff_rho);
+		fputs(")\n", o);
 		for (i = 0; i < a->aff->released && i < 5; i++) {
 			const struct affinity_pair *p = &a->aff->pairs[a->aff->rules[i]];
 
@@ -120,6 +155,9 @@ cmd_analytics(int argc, char **argv, struct cli_ctx *ctx)
 		{ "folds", required_argument, NULL, 'F' },
 		{ "bootstrap", required_argument, NULL, 'b' },
 		{ "kmeans-init", required_argument, NULL, 'I' },
+		{ "ridge", required_argument, NULL, 'R' },
+		{ "kmeans", required_argument, NULL, 'K' },
+		{ "dp-bootstrap", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -191,6 +229,13 @@ cmd_analytics(int argc, char **argv, struct cli_ctx *ctx)
 				return CLI_USAGE;
 			ao.bootstrap = (unsigned)v;
 			break;
+		case 'R': ao.ridge_path = optarg; break;
+		case 'K': ao.kmeans_path = optarg; break;
+		case 'B':
+			if (cli_parse_uint("--dp-bootstrap", optarg, DPMODEL_BOOTSTRAP_MAX, &v) != 0)
+				return CLI_USAGE;
+			ao.dp_bootstrap = (unsigned)v;
+			break;
 		case 'I':
 			if (strcmp(optarg, "first") != 0)
 				return cli_usage(analytics_usage, "--kmeans-init takes only 'first'");
@@ -205,8 +250,8 @@ cmd_analytics(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if (optind != argc)
 		return cli_usage(analytics_usage, "unexpected argument");
-	if (ao.export_path == NULL && ao.aggregates_path == NULL)
-		return cli_missing(analytics_usage, "--input (or --aggregates)");
+	if (ao.export_path == NULL && ao.aggregates_path == NULL && ao.ridge_path == NULL && ao.kmeans_path == NULL)
+		return cli_missing(analytics_usage, "--ridge, --kmeans, --aggregates (or --input)");
 	if (ao.kmeans_init_first_rows && ao.segments_k == 0)
 		return cli_usage(analytics_usage, "--kmeans-init first needs --segments K");
 	if (strcmp(format, "html") != 0 && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)

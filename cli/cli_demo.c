@@ -8,8 +8,10 @@
  *
  * By default the pipeline runs over the network: certificates are made
  * (`pki init`), the gateway serves on 127.0.0.1 (an ephemeral port unless
- * --port) in a child process, both agents pack and push, the analyst pulls
- * the export, the auditor fetches the audit log and verifies it, and the
+ * --port) in a child process, both agents pack and push, the analyst takes
+ * its DP releases (affinity counts, ridge and k-means statistics: rho 1 in
+ * all) and the export, builds the report from the DP releases alone, the
+ * auditor fetches the audit log and verifies it, and the
  * gateway is stopped with SIGTERM.  --offline runs the file pipeline instead
  * (pack, ingest, export, verify on one machine).
  */
@@ -50,13 +52,15 @@ static const char demo_help[] =
 	"game-streaming platform G (messy identifiers, missing consent, duplicates,\n"
 	"a few malformed rows), then generate keys, certificates and a policy, start\n"
 	"the gateway on 127.0.0.1 (mutual TLS; an ephemeral port unless --port N),\n"
-	"let both agents pack and push, the analyst pull the export and the auditor\n"
+	"let both agents pack and push, the analyst take its DP releases (affinity\n"
+	"counts, ridge and k-means statistics: rho 1 in all) and the export and build\n"
+	"out/report.html and out/report.json from the DP releases alone, the auditor\n"
 	"fetch and verify the audit log, and stop the gateway with SIGTERM.\n"
 	"--offline: the file pipeline instead (pack, ingest, export, verify locally).\n"
 	"Everything stays under DIR (default ./demo): data/ (inputs and the\n"
 	"generator's truth.json), keys/, pki/ (CA and certificates), policy.yaml,\n"
 	"batches/, gateway.db, gateway.log (the server's JSON log), audit-copy.db\n"
-	"(the auditor's copy), out/export.csv, and steps.sh with each step as a\n"
+	"(the auditor's copy), out/ (the releases and the report), and steps.sh with each step as a\n"
 	"command line.  --users N people per platform (default 50000).\n"
 	"--json prints one JSON summary object instead of progress lines.\n";
 
@@ -201,9 +205,21 @@ demo_gateway_stop(struct demo_gateway *g)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
 }
 
-/* The analyst's DP question: course category x game category counts, for the affinity map. */
+/*
+ * The analyst's DP releases, which the report is built from (no row): course
+ * category x game category counts for the affinity map, the ridge statistics
+ * of the content mix and the DP k-means of the segments.  With the synthetic
+ * rows (the policy's export_rho, 0.1) they spend rho 1 of the analyst's budget
+ * on the dataset (most of it on the ridge, whose coefficients need it most;
+ * README "DP model statistics").
+ */
 #define DEMO_AFFINITY_KEYS "k_top_course_category,g_top_game_category"
-#define DEMO_AFFINITY_RHO "0.5"
+#define DEMO_AFFINITY_RHO "0.15"
+#define DEMO_RIDGE_RHO "0.6"
+#define DEMO_RIDGE_X "k_course_spend_cents,k_learning_minutes,g_watch_minutes"
+#define DEMO_RIDGE_Y "k_conversion_value_cents"
+#define DEMO_KMEANS_RHO "0.15"
+#define DEMO_KMEANS_COLS "k_learning_minutes,g_watch_minutes,g_streams_followed"
 
 /*
  * The operator's own view of the join (matched, consenting, ambiguous), read
@@ -256,6 +272,7 @@ demo_join_counts(const char *db_path, const char *policy_path, const char *keys,
 struct demo_paths {
 	char dir[1024], data[1100], keys[1100], kgw[1200], kk[1200], kg[1200], match[1200], policy[1100];
 	char batches[1100], kbatch[1200], gbatch[1200], db[1100], out[1100], export[1200], affinity[1200];
+	char ridge[1200], kmeans[1200], report_json[1200];
 	char kcsv[1200], gcsv[1200], steps[1100];
 	char pki[1100], ca[1200], gwcert[1200], gwkey[1200], log[1100], pid[1100], copy[1100];
 };
@@ -350,7 +367,8 @@ demo_prepare_dir(const struct demo_paths *p)
 	char marker[1200], path[1300];
 	const char *old[] = { "gateway.db", "gateway.db-wal", "gateway.db-shm", "batches/k.batch",
 		"batches/g.batch", "out/export.csv", "out/export.csv.meta.json", "out/affinity.csv",
-		"out/affinity.csv.meta.json", "audit-copy.db", "audit-copy.db-wal", "audit-copy.db-shm",
+		"out/affinity.csv.meta.json", "out/ridge.csv", "out/ridge.csv.meta.json", "out/kmeans.csv",
+		"out/kmeans.csv.meta.json", "out/report.json", "audit-copy.db", "audit-copy.db-wal", "audit-copy.db-shm",
 		"gateway.log", "gateway.pid", NULL };
 	struct stat sb;
 	int i;
@@ -407,6 +425,9 @@ demo_paths_init(struct demo_paths *p, const char *dir)
 	snprintf(p->out, sizeof(p->out), "%s/out", dir);
 	snprintf(p->export, sizeof(p->export), "%s/export.csv", p->out);
 	snprintf(p->affinity, sizeof(p->affinity), "%s/affinity.csv", p->out);
+	snprintf(p->ridge, sizeof(p->ridge), "%s/ridge.csv", p->out);
+	snprintf(p->kmeans, sizeof(p->kmeans), "%s/kmeans.csv", p->out);
+	snprintf(p->report_json, sizeof(p->report_json), "%s/report.json", p->out);
 	snprintf(p->kcsv, sizeof(p->kcsv), "%s/k_users.csv", p->data);
 	snprintf(p->gcsv, sizeof(p->gcsv), "%s/g_viewers.csv", p->data);
 	snprintf(p->steps, sizeof(p->steps), "%s/steps.sh", dir);
@@ -553,7 +574,14 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			char *qu[] = { "query", "--db", p.db, "--policy", p.policy, "--keys", p.kgw, "--purpose", "analytics",
 				"--group-by", DEMO_AFFINITY_KEYS, "--metric", "count", "--rho", DEMO_AFFINITY_RHO, "--out",
 				p.affinity, NULL };
+			char *qr[] = { "query", "--db", p.db, "--policy", p.policy, "--keys", p.kgw, "--purpose", "analytics",
+				"--model", "ridge", "--x", DEMO_RIDGE_X, "--y", DEMO_RIDGE_Y, "--rho", DEMO_RIDGE_RHO, "--out",
+				p.ridge, NULL };
+			char *qk[] = { "query", "--db", p.db, "--policy", p.policy, "--keys", p.kgw, "--purpose", "analytics",
+				"--model", "kmeans", "--cols", DEMO_KMEANS_COLS, "--k", "3", "--steps", "5", "--log1p", "--rho",
+				DEMO_KMEANS_RHO, "--out", p.kmeans, NULL };
 			if (demo_run(steps, &sub, cmd_gateway, in) || demo_run(steps, &sub, cmd_query, qu) ||
+			    demo_run(steps, &sub, cmd_query, qr) || demo_run(steps, &sub, cmd_query, qk) ||
 			    demo_run(steps, &sub, cmd_export, ex))
 				goto out;
 		}
@@ -602,8 +630,15 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			char *qu[] = { "query", "--gateway", gwaddr, "--ca", p.ca, "--cert", acert, "--key", akey,
 				"--purpose", "analytics", "--group-by", DEMO_AFFINITY_KEYS, "--metric", "count", "--rho",
 				DEMO_AFFINITY_RHO, "--out", p.affinity, NULL };
-			/* aggregates first: the default channel; then DP synthetic rows, charged to the same budget */
-			if (demo_run(steps, &sub, cmd_query, qu) || demo_run(steps, &sub, cmd_export, ex))
+			char *qr[] = { "query", "--gateway", gwaddr, "--ca", p.ca, "--cert", acert, "--key", akey,
+				"--purpose", "analytics", "--model", "ridge", "--x", DEMO_RIDGE_X, "--y", DEMO_RIDGE_Y, "--rho",
+				DEMO_RIDGE_RHO, "--out", p.ridge, NULL };
+			char *qk[] = { "query", "--gateway", gwaddr, "--ca", p.ca, "--cert", acert, "--key", akey,
+				"--purpose", "analytics", "--model", "kmeans", "--cols", DEMO_KMEANS_COLS, "--k", "3", "--steps",
+				"5", "--log1p", "--rho", DEMO_KMEANS_RHO, "--out", p.kmeans, NULL };
+			/* DP statistics first, the default channel; then DP synthetic rows, charged to the same budget */
+			if (demo_run(steps, &sub, cmd_query, qu) || demo_run(steps, &sub, cmd_query, qr) ||
+			    demo_run(steps, &sub, cmd_query, qk) || demo_run(steps, &sub, cmd_export, ex))
 				goto out;
 		}
 		{
@@ -621,12 +656,14 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		}
 	}
 	demo_join_counts(p.db, p.policy, p.kgw, &dj);
-	/* The analyst's last step: the report, from its DP releases (the synthetic rows are binned, not its input). */
+	/* The analyst's last step: the report, from the DP releases alone (no row). */
 	snprintf(report, sizeof(report), "%s/report.html", p.out);
 	{
-		char *an[] = { "analytics", "report", "--aggregates", p.affinity, "--policy", p.policy,
-			"--out", report, NULL };
-		if (demo_run(steps, &sub, cmd_analytics, an))
+		char *an[] = { "analytics", "report", "--ridge", p.ridge, "--kmeans", p.kmeans, "--aggregates", p.affinity,
+			"--policy", p.policy, "--out", report, NULL };
+		char *aj[] = { "analytics", "report", "--ridge", p.ridge, "--kmeans", p.kmeans, "--aggregates", p.affinity,
+			"--policy", p.policy, "--format", "json", "--out", p.report_json, NULL };
+		if (demo_run(steps, &sub, cmd_analytics, an) || demo_run(steps, &sub, cmd_analytics, aj))
 			goto out;
 	}
 	if (json) {
@@ -654,6 +691,9 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		if (o != NULL) {
 			json_object_set_new(o, "mode", json_string(offline ? "offline" : "network"));
 			json_object_set_new(o, "report", json_string(report));
+			json_object_set_new(o, "report_json", json_string(p.report_json));
+			json_object_set_new(o, "ridge", json_string(p.ridge));
+			json_object_set_new(o, "kmeans", json_string(p.kmeans));
 			if (!offline) {
 				json_object_set_new(o, "gateway", json_string(gwaddr));
 				json_object_set_new(o, "pushed_records", json_integer((json_int_t)sub.pushed_records));
@@ -687,6 +727,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    "synthetic rows      %llu (DP synthetic release, rho %.3f; consenting subjects: %llu, truth %llu)\n"
 		    "audit log           %llu events, %s\n"
 		    "aggregates          %s (DP counts, course x game category)\n"
+		    "model statistics    %s, %s (DP ridge and k-means)\n"
 		    "synthetic export    %s\n"
 		    "every step by hand  %s\n"
 		    "analytics report    %s\n",
@@ -699,7 +740,8 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    (unsigned long long)truth.matched, (unsigned long long)dj.no_consent,
 		    (unsigned long long)sub.export.rows, (double)sub.export.charged_nano / BUDGET_NANO,
 		    (unsigned long long)dj.consenting, (unsigned long long)truth.exported_before_suppression, (unsigned long long)sub.audit.events,
-		    sub.audit_ok ? "verified" : "VERIFICATION FAILED", p.affinity, p.export, p.steps, report);
+		    sub.audit_ok ? "verified" : "VERIFICATION FAILED", p.affinity, p.ridge, p.kmeans, p.export, p.steps,
+		    report);
 	}
 	if (!offline && ctx->out && !json)
 		fprintf(ctx->out, "gateway             %s, log %s, auditor's copy %s\n", gwaddr, p.log, p.copy);

@@ -10,6 +10,7 @@
 #include "net/rpc.h"
 #include "audit/audit.h"
 #include "gateway/budget.h"
+#include "gateway/model.h"
 #include "gateway/query.h"
 #include "store/store.h"
 #include "policy/policy.h"
@@ -19,7 +20,10 @@ static const char query_usage[] =
 	"                [--group-by COL[,COL...]] --metric M [--metric M ...]\n"
 	"                [--rho R | --epsilon E] [--buckets N] [--analyst NAME] [--left ID --right ID]\n"
 	"       crossgate query " CLI_CLIENT_USAGE "\n"
-	"                --out CSV [--purpose P] [--group-by ...] --metric M ... [--rho R | --epsilon E]";
+	"                --out CSV [--purpose P] [--group-by ...] --metric M ... [--rho R | --epsilon E]\n"
+	"       crossgate query [--db ... | --gateway ...] --out CSV --model ridge --x COL[,COL...] --y COL [--rho R]\n"
+	"       crossgate query [--db ... | --gateway ...] --out CSV --model kmeans --cols COL[,COL...] --k K\n"
+	"                --steps N [--log1p] [--seed N] [--rho R]";
 
 static const char query_help[] =
 	"Differentially private aggregates over the joined subjects that consent to\n"
@@ -38,32 +42,33 @@ static const char query_help[] =
 	"refused with what remains.  Groups with a noisy count below the policy's\n"
 	"threshold are withheld.  Writes CSV and CSV.meta.json (the provenance).\n"
 	"With --gateway the gateway answers over mutual TLS; the analyst is the\n"
-	"certificate's principal.\n";
+	"certificate's principal.\n"
+	"\n"
+	"Model statistics (gateway/model.h), charged like any query, the budget\n"
+	"first; columns need policy bounds (values are clamped to them):\n"
+	"  --model ridge   noisy sufficient statistics (X^T X, X^T y, y^T y, n) of\n"
+	"                  --x COLS and --y COL, each centred and scaled to its bounds;\n"
+	"                  one subject moves the m released entries by at most 1/4 each\n"
+	"                  (L2 sensitivity sqrt(m)/4 in those units)\n"
+	"  --model kmeans  DP k-means (a noisy grid for the initial centres, then\n"
+	"                  --steps DPLloyd steps, all charged up front) over --cols COLS\n"
+	"                  with --k clusters; --log1p clusters log(1 + value); --seed the\n"
+	"                  public seed of the initial centres (default 1)\n"
+	"The noise scale of every released statistic is in CSV.meta.json.\n";
 
-/* Ask a gateway; the answer goes to q->out_path and its .meta.json. */
+/* Send a query request; the answer goes to out_path and its .meta.json, its counts into *qs. */
 static int
-query_remote(const struct client_opts *co, const struct query_spec *q, const char *rho, const char *eps,
-    char *const *metrics, struct query_stats *qs, struct cg_err *err)
+query_ask(const struct client_opts *co, Crossgate__QueryRequest *qr, const char *out_path, struct query_stats *qs,
+    struct cg_err *err)
 {
 	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
-	Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
 	struct client *c = NULL;
 	int r;
 
 	memset(qs, 0, sizeof(*qs));
-	qr.purpose = (char *)q->purpose;
-	qr.group_by = (char **)q->group_by;
-	qr.n_group_by = q->ngroup;
-	qr.metrics = (char **)metrics;
-	qr.n_metrics = q->nmetrics;
-	qr.rho = (char *)(rho ? rho : "");
-	qr.epsilon = (char *)(eps ? eps : "");
-	qr.buckets = q->buckets;
-	qr.left = (char *)(q->left ? q->left : "");
-	qr.right = (char *)(q->right ? q->right : "");
 	req.op_case = CROSSGATE__REQUEST__OP_QUERY;
-	req.query = &qr;
+	req.query = qr;
 	if ((r = client_open(co, &c, err)) != 0)
 		return r;
 	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
@@ -77,13 +82,33 @@ query_remote(const struct client_opts *co, const struct query_spec *q, const cha
 	qs->suppressed = resp->query->suppressed;
 	qs->charged_nano = resp->query->charged_nano;
 	qs->remaining_nano = resp->query->remaining_nano;
-	if ((r = cli_meta_save(q->out_path, resp->query->meta_json, err)) == 0)
-		r = cli_recv_file(c, resp->query->size, q->out_path, err);
+	if ((r = cli_meta_save(out_path, resp->query->meta_json, err)) == 0)
+		r = cli_recv_file(c, resp->query->size, out_path, err);
 out:
 	if (resp != NULL)
 		crossgate__response__free_unpacked(resp, NULL);
 	client_close(c);
 	return r;
+}
+
+/* Ask a gateway for aggregates. */
+static int
+query_remote(const struct client_opts *co, const struct query_spec *q, const char *rho, const char *eps,
+    char *const *metrics, struct query_stats *qs, struct cg_err *err)
+{
+	Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
+
+	qr.purpose = (char *)q->purpose;
+	qr.group_by = (char **)q->group_by;
+	qr.n_group_by = q->ngroup;
+	qr.metrics = (char **)metrics;
+	qr.n_metrics = q->nmetrics;
+	qr.rho = (char *)(rho ? rho : "");
+	qr.epsilon = (char *)(eps ? eps : "");
+	qr.buckets = q->buckets;
+	qr.left = (char *)(q->left ? q->left : "");
+	qr.right = (char *)(q->right ? q->right : "");
+	return query_ask(co, &qr, q->out_path, qs, err);
 }
 
 /* Split a comma-separated --group-by into spec (pointers into the string, which the caller keeps). */
@@ -100,6 +125,121 @@ query_groups_add(struct query_spec *q, char *s)
 	return 0;
 }
 
+/* Ask a gateway for model statistics. */
+static int
+query_model_remote(const struct client_opts *co, const struct model_spec *ms, const char *model, const char *rho,
+    struct model_stats *st, struct cg_err *err)
+{
+	Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
+	struct query_stats qs;
+	int r;
+
+	memset(st, 0, sizeof(*st));
+	qr.purpose = (char *)ms->purpose;
+	qr.rho = (char *)(rho ? rho : "");
+	qr.epsilon = (char *)"";
+	qr.left = (char *)(ms->left ? ms->left : "");
+	qr.right = (char *)(ms->right ? ms->right : "");
+	qr.model = (char *)model;
+	qr.model_cols = (char **)ms->cols;
+	qr.n_model_cols = ms->ncols;
+	qr.model_y = (char *)(ms->y ? ms->y : "");
+	qr.model_k = ms->k;
+	qr.model_steps = ms->steps;
+	qr.model_log1p = ms->log1p;
+	qr.model_seed = ms->seed;
+	if ((r = query_ask(co, &qr, ms->out_path, &qs, err)) != 0)
+		return r;
+	st->released = qs.released;
+	st->charged_nano = qs.charged_nano;
+	st->remaining_nano = qs.remaining_nano;
+	return 0;
+}
+
+/* crossgate query --model ...: DP model statistics (gateway/model.h), locally or from a gateway. */
+static int
+query_model_cmd(const struct client_opts *co, const char *db, const char *policy, const char *keys,
+    const char *analyst, const char *model, char *cols, struct model_spec *ms, const struct query_spec *q,
+    const char *rho, const char *eps, struct cli_ctx *ctx)
+{
+	struct policy *pol = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct store *st = NULL;
+	struct audit *a = NULL;
+	struct model_stats mst;
+	struct cg_err err;
+	char *save = NULL, *tok;
+	int r = CLI_USAGE;
+
+	cg_err_clear(&err);
+	if (model == NULL)
+		return cli_missing(query_usage, "--model");
+	if (model_kind_parse(model, &ms->kind, &err) != 0)
+		return cli_usage(query_usage, err.msg);
+	if (eps != NULL || q->nmetrics || q->ngroup || q->buckets)
+		return cli_usage(query_usage, "--model takes no --epsilon, --metric, --group-by or --buckets");
+	if (cols == NULL)
+		return cli_missing(query_usage, ms->kind == MODEL_RIDGE ? "--x" : "--cols");
+	for (tok = strtok_r(cols, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+		if (ms->ncols == MODEL_COLS_MAX)
+			return cli_usage(query_usage, "too many model columns");
+		ms->cols[ms->ncols++] = tok;
+	}
+	if (ms->kind == MODEL_RIDGE && (ms->y == NULL || ms->k || ms->steps || ms->log1p))
+		return ms->y == NULL ? cli_missing(query_usage, "--y") :
+		    cli_usage(query_usage, "--k, --steps and --log1p are k-means options");
+	if (ms->kind == MODEL_KMEANS && (ms->y != NULL || ms->k == 0 || ms->steps == 0))
+		return ms->y != NULL ? cli_usage(query_usage, "--y is a ridge option") :
+		    cli_missing(query_usage, ms->k == 0 ? "--k" : "--steps");
+	if (q->out_path == NULL)
+		return cli_missing(query_usage, "--out");
+	ms->purpose = q->purpose;
+	ms->left = q->left;
+	ms->right = q->right;
+	ms->rho_nano = q->rho_nano;
+	ms->out_path = q->out_path;
+	if (co->gateway != NULL) {
+		if ((r = cli_client_check(co, query_usage)) != 0)
+			return r;
+		if (db != NULL || keys != NULL || policy != NULL)
+			return cli_usage(query_usage, "--gateway queries the gateway: no --db, --keys or --policy");
+		if (query_model_remote(co, ms, model, rho, &mst, &err) != 0) {
+			cli_error("%s", err.msg);
+			return 1;
+		}
+	} else {
+		if (db == NULL) return cli_missing(query_usage, "--db");
+		if (policy == NULL) return cli_missing(query_usage, "--policy");
+		if (keys == NULL) return cli_missing(query_usage, "--keys");
+		r = 1;
+		if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)
+			goto out;
+		ms->pol = pol;
+		ms->storage = k.storage;
+		if ((ms->analyst = policy_principal_by_name(pol, analyst)) == NULL) {
+			cli_error("%s: no principal '%s' in the policy (--analyst names who is charged)", policy, analyst);
+			goto out;
+		}
+		if (store_open(db, 0, &st, &err) != 0 || audit_open(st, k.sign, &a, &err) != 0 ||
+		    audit_policy_seen(a, pol->hash, &err) != 0 || model_run(st, a, ms, &mst, &err) != 0) {
+			cli_error("%s", err.msg);
+			goto out;
+		}
+	}
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %s statistics released (%llu %s); charged rho %.9f, %.9f remains (noise scales in "
+		    "%s.meta.json)\n", q->out_path, model, (unsigned long long)mst.released,
+		    ms->kind == MODEL_RIDGE ? "entries" : "clusters", (double)mst.charged_nano / BUDGET_NANO,
+		    (double)mst.remaining_nano / BUDGET_NANO, q->out_path);
+	r = 0;
+out:
+	audit_free(a);
+	store_close(st);
+	cli_gateway_keys_free(&k);
+	policy_free(pol);
+	return r;
+}
+
 int
 cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -113,8 +253,15 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 		{ "right", required_argument, NULL, 'r' }, { "gateway", required_argument, NULL, 'G' },
 		{ "ca", required_argument, NULL, 'C' }, { "cert", required_argument, NULL, 'c' },
 		{ "key", required_argument, NULL, 'K' }, { "timeout", required_argument, NULL, 't' },
+		{ "model", required_argument, NULL, 1001 }, { "x", required_argument, NULL, 1002 },
+		{ "cols", required_argument, NULL, 1002 }, { "y", required_argument, NULL, 1003 },
+		{ "k", required_argument, NULL, 1004 }, { "steps", required_argument, NULL, 1005 },
+		{ "log1p", no_argument, NULL, 1006 }, { "seed", required_argument, NULL, 1007 },
 		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst", *rho = NULL, *eps = NULL;
+	const char *model = NULL;
+	char *mcols = NULL;
+	struct model_spec ms;
 	char *metrics[QUERY_METRIC_MAX];
 	struct client_opts co;
 	char *groups[QUERY_GROUP_MAX];
@@ -131,6 +278,8 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 
 	memset(&q, 0, sizeof(q));
 	memset(&co, 0, sizeof(co));
+	memset(&ms, 0, sizeof(ms));
+	ms.seed = 1;
 	q.purpose = "analytics";
 	cg_err_clear(&err);
 	cli_getopt_reset();
@@ -193,9 +342,36 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 			}
 			q.buckets = (uint32_t)v;
 			break;
+		case 1001: model = optarg; break;
+		case 1002:
+			free(mcols);
+			if ((mcols = strdup(optarg)) == NULL) { r = 1; goto out; }
+			break;
+		case 1003: ms.y = optarg; break;
+		case 1004:
+		case 1005:
+			if (cli_parse_uint(c == 1004 ? "--k" : "--steps", optarg, c == 1004 ? MODEL_K_MAX : MODEL_STEPS_MAX,
+			    &v) != 0 || v == 0) {
+				r = CLI_USAGE;
+				goto out;
+			}
+			*(c == 1004 ? &ms.k : &ms.steps) = (uint32_t)v;
+			break;
+		case 1006: ms.log1p = 1; break;
+		case 1007:
+			if (cli_parse_uint("--seed", optarg, UINT32_MAX, &v) != 0) {
+				r = CLI_USAGE;
+				goto out;
+			}
+			ms.seed = v;
+			break;
 		case 'h': printf("usage: %s\n\n%s", query_usage, query_help); r = 0; goto out;
 		default: r = cli_usage(query_usage, NULL); goto out;
 		}
+	}
+	if (model != NULL || mcols != NULL || ms.y != NULL || ms.k != 0 || ms.steps != 0 || ms.log1p) {
+		r = query_model_cmd(&co, db, policy, keys, analyst, model, mcols, &ms, &q, rho, eps, ctx);
+		goto out;
 	}
 	r = CLI_USAGE;
 	if (optind != argc) {
@@ -258,6 +434,7 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 		    (double)qs.charged_nano / BUDGET_NANO, q.analyst->name, (double)qs.remaining_nano / BUDGET_NANO);
 	r = 0;
 out:
+	free(mcols);
 	for (i = 0; i < ngroups; i++)
 		free(groups[i]);
 	audit_free(a);

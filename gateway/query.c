@@ -303,10 +303,13 @@ query_col_find(const struct join_col *cols, size_t n, const char *name)
 	return NULL;
 }
 
-/* A summed (or histogram) column: an int with policy bounds. */
-static int
-query_bounded(const struct join_col *jc, const char *name, struct cg_err *err)
+int
+query_bounded_column(const struct join_col *cols, size_t ncols, const char *name, const struct join_col **out,
+    struct cg_err *err)
 {
+	const struct join_col *jc = query_col_find(cols, ncols, name);
+
+	*out = NULL;
 	if (jc == NULL)
 		return cg_err_set(err, CG_ERR_ARG, "no column '%.64s' is shared for this purpose (columns are named as in "
 		    "a row export: quasi-identifiers by name, features as <partner>_<column>)", name);
@@ -315,12 +318,12 @@ query_bounded(const struct join_col *jc, const char *name, struct cg_err *err)
 	if (!jc->col->has_bounds)
 		return cg_err_set(err, CG_ERR_POLICY, "column '%s' has no bounds in the policy: it cannot be summed "
 		    "(contributions must be bounded)", jc->name);
+	*out = jc;
 	return 0;
 }
 
-/* The noise parameter value = a * b / c rounded UP into num/den <= NOISE_PARAM_MAX: never less noise. */
-static int
-query_scale(unsigned __int128 a, unsigned __int128 c, uint64_t *num, uint64_t *den)
+int
+query_noise_param(unsigned __int128 a, unsigned __int128 c, uint64_t *num, uint64_t *den)
 {
 	while (a > NOISE_PARAM_MAX || c > NOISE_PARAM_MAX) {
 		a = (a + 1) / 2;
@@ -414,8 +417,7 @@ query_plan_make(const struct query_spec *spec, const struct join *j, struct quer
 
 		if (m->kind == QUERY_COUNT)
 			continue;
-		jc = query_col_find(cols, ncols, m->col);
-		if ((r = query_bounded(jc, m->col, err)) != 0)
+		if ((r = query_bounded_column(cols, ncols, m->col, &jc, err)) != 0)
 			goto fail;
 		if (m->kind == QUERY_HISTOGRAM) {
 			struct query_dim *d = &p->dims[p->ndims];
@@ -599,7 +601,7 @@ query_plan_cost(struct query_plan *p, int64_t *rho_nano, int *partition, double 
 		*rho_nano = budget_rho_of_epsilon(sp->epsilon_nano);
 		/* Laplace scale of stat s: delta_s / (epsilon / m) = delta_s * m * 1e9 / eps_nano */
 		for (s = 0; s < p->nstats; s++)
-			if ((r = query_scale((unsigned __int128)p->stats[s].delta * m * BUDGET_NANO,
+			if ((r = query_noise_param((unsigned __int128)p->stats[s].delta * m * BUDGET_NANO,
 			    (unsigned __int128)sp->epsilon_nano, &p->stats[s].num,
 			    &p->stats[s].den)) != 0)
 				return cg_err_set(err, CG_ERR_LIMIT, "the noise for '%s' would be too large: lower its bounds "
@@ -608,7 +610,7 @@ query_plan_cost(struct query_plan *p, int64_t *rho_nano, int *partition, double 
 		*rho_nano = sp->rho_nano > 0 ? sp->rho_nano : sp->pol->privacy.query_rho_nano;
 		/* Gaussian variance of stat s: delta_s^2 / (2 rho / m) = delta_s^2 * m * 1e9 / (2 rho_nano) */
 		for (s = 0; s < p->nstats; s++)
-			if ((r = query_scale((unsigned __int128)p->stats[s].delta * p->stats[s].delta * m * BUDGET_NANO,
+			if ((r = query_noise_param((unsigned __int128)p->stats[s].delta * p->stats[s].delta * m * BUDGET_NANO,
 			    (unsigned __int128)2 * (uint64_t)*rho_nano, &p->stats[s].num,
 			    &p->stats[s].den)) != 0)
 				return cg_err_set(err, CG_ERR_LIMIT, "the noise for '%s' would be too large: lower its bounds "
@@ -785,27 +787,68 @@ query_write_csv(const struct query_plan *p, const char *path, struct query_stats
 	return outfile_commit(&of, err);
 }
 
+void
+query_meta_base(json_t *m, const struct policy *pol, const char *query_id, const char *purpose, const char *analyst,
+    const char *dataset, const struct join *j, const char *mechanism, int64_t charged_nano, int64_t remaining_nano,
+    uint64_t audit_index)
+{
+	char hash[65], when[32], num[64];
+	time_t now = time(NULL);
+	struct tm tm;
+
+	sodium_bin2hex(hash, sizeof(hash), pol->hash, sizeof(pol->hash));
+	gmtime_r(&now, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_set_new(m, "query_id", json_string(query_id));
+	json_object_set_new(m, "purpose", json_string(purpose));
+	json_object_set_new(m, "analyst", json_string(analyst));
+	json_object_set_new(m, "dataset", json_string(dataset));
+	json_object_set_new(m, "mechanism", json_string(mechanism));
+	snprintf(num, sizeof(num), "%.9f", (double)charged_nano / BUDGET_NANO);
+	json_object_set_new(m, "rho", json_string(num));
+	snprintf(num, sizeof(num), "%.9f", (double)remaining_nano / BUDGET_NANO);
+	json_object_set_new(m, "remaining_rho", json_string(num));
+	json_object_set_new(m, "policy_hash", json_string(hash));
+	json_object_set_new(m, "audit_index", json_integer((json_int_t)audit_index));
+	json_object_set_new(m, "created", json_string(when));
+	json_object_set_new(m, "left", json_string(j->side[0]->id));
+	json_object_set_new(m, "right", json_string(j->side[1]->id));
+}
+
+int
+query_meta_write(json_t *m, const char *out_path, struct cg_err *err)
+{
+	struct outfile of = { 0 };
+	char *mpath;
+	int r;
+
+	if ((mpath = malloc(strlen(out_path) + 16)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	sprintf(mpath, "%s.meta.json", out_path);
+	if ((r = outfile_open(&of, mpath, 0640, err)) == 0) {
+		if (json_dumpf(m, of.f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
+			r = cg_err_set(err, CG_ERR_IO, "cannot write %s", mpath);
+		r = r != 0 ? r : outfile_commit(&of, err);
+		outfile_abort(&of);
+	}
+	free(mpath);
+	return r;
+}
+
 static int
 query_write_meta(const struct query_plan *p, const struct join *j, const struct query_stats *stats,
     const char *dataset, struct cg_err *err)
 {
 	const struct query_spec *sp = p->spec;
 	json_t *m = json_object(), *gb = json_array(), *mt = json_array();
-	struct outfile of = { 0 };
-	char *mpath = NULL, hash[65], when[32], num[64];
-	time_t now = time(NULL);
-	struct tm tm;
+	char num[64];
 	size_t i;
 	int r = 0;
 
-	if (m == NULL || gb == NULL || mt == NULL || (mpath = malloc(strlen(sp->out_path) + 16)) == NULL) {
+	if (m == NULL || gb == NULL || mt == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
-	sprintf(mpath, "%s.meta.json", sp->out_path);
-	sodium_bin2hex(hash, sizeof(hash), sp->pol->hash, sizeof(sp->pol->hash));
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	for (i = 0; i < sp->ngroup; i++)
 		json_array_append_new(gb, json_string(sp->group_by[i]));
 	for (i = 0; i < sp->nmetrics; i++) {
@@ -814,23 +857,17 @@ query_write_meta(const struct query_plan *p, const struct join *j, const struct 
 		    q->kind == QUERY_MEAN ? "mean" : "histogram", q->col ? ":" : "", q->col ? q->col : "");
 		json_array_append_new(mt, json_string(num));
 	}
-	json_object_set_new(m, "query_id", json_string(stats->query_id));
-	json_object_set_new(m, "purpose", json_string(sp->purpose));
-	json_object_set_new(m, "analyst", json_string(sp->analyst->name));
-	json_object_set_new(m, "dataset", json_string(dataset));
+	query_meta_base(m, sp->pol, stats->query_id, sp->purpose, sp->analyst->name, dataset, j,
+	    sp->epsilon_nano > 0 ? "discrete-laplace" : "discrete-gaussian", stats->charged_nano,
+	    stats->remaining_nano, stats->audit_index);
 	json_object_set_new(m, "group_by", gb);
 	gb = NULL;
 	json_object_set_new(m, "metrics", mt);
 	mt = NULL;
-	json_object_set_new(m, "mechanism", json_string(sp->epsilon_nano > 0 ? "discrete-laplace" : "discrete-gaussian"));
-	snprintf(num, sizeof(num), "%.9f", (double)stats->charged_nano / BUDGET_NANO);
-	json_object_set_new(m, "rho", json_string(num));
 	if (sp->epsilon_nano > 0) {
 		snprintf(num, sizeof(num), "%.9f", (double)sp->epsilon_nano / BUDGET_NANO);
 		json_object_set_new(m, "epsilon", json_string(num));
 	}
-	snprintf(num, sizeof(num), "%.9f", (double)stats->remaining_nano / BUDGET_NANO);
-	json_object_set_new(m, "remaining_rho", json_string(num));
 	json_object_set_new(m, "threshold", json_integer(sp->pol->privacy.threshold));
 	json_object_set_new(m, "released", json_integer((json_int_t)stats->released));
 	if (!stats->partition_selection) {
@@ -840,22 +877,46 @@ query_write_meta(const struct query_plan *p, const struct join *j, const struct 
 	}
 	json_object_set_new(m, "partition_selection", json_boolean(stats->partition_selection));
 	json_object_set_new(m, "delta", json_real(stats->delta));
-	json_object_set_new(m, "policy_hash", json_string(hash));
-	json_object_set_new(m, "audit_index", json_integer((json_int_t)stats->audit_index));
-	json_object_set_new(m, "created", json_string(when));
-	json_object_set_new(m, "left", json_string(j->side[0]->id));
-	json_object_set_new(m, "right", json_string(j->side[1]->id));
-	if ((r = outfile_open(&of, mpath, 0640, err)) == 0) {
-		if (json_dumpf(m, of.f, JSON_INDENT(2) | JSON_SORT_KEYS) != 0)
-			r = cg_err_set(err, CG_ERR_IO, "cannot write %s", mpath);
-		r = r != 0 ? r : outfile_commit(&of, err);
-		outfile_abort(&of);
-	}
+	r = query_meta_write(m, sp->out_path, err);
 out:
 	json_decref(m);
 	json_decref(gb);
 	json_decref(mt);
-	free(mpath);
+	return r;
+}
+
+int
+query_audit_event(struct audit *a, const struct policy *pol, const char *analyst, const char *action,
+    const char *purpose, const char *outcome, const char *reason, const unsigned char qid[16],
+    const char *const *names, const uint64_t *vals, size_t n, uint64_t *seq, struct cg_err *err)
+{
+	Crossgate__AuditEvent ev;
+	Crossgate__AuditEvent__CountsEntry ce[QUERY_AUDIT_COUNTS_MAX], *cep[QUERY_AUDIT_COUNTS_MAX];
+	size_t i;
+	int r;
+
+	if (n > QUERY_AUDIT_COUNTS_MAX)
+		return cg_err_set(err, CG_ERR_INTERNAL, "too many audit counts");
+	crossgate__audit_event__init(&ev);
+	ev.actor = (char *)(analyst != NULL ? analyst : "analyst");
+	ev.action = (char *)action;
+	ev.outcome = (char *)outcome;
+	ev.reason = (char *)(reason ? reason : "");
+	ev.purpose = (char *)purpose;
+	ev.policy_hash.data = (uint8_t *)pol->hash;
+	ev.policy_hash.len = sizeof(pol->hash);
+	ev.batch_id.data = (uint8_t *)qid;
+	ev.batch_id.len = 16;
+	for (i = 0; i < n; i++) {
+		crossgate__audit_event__counts_entry__init(&ce[i]);
+		ce[i].key = (char *)names[i];
+		ce[i].value = vals[i];
+		cep[i] = &ce[i];
+	}
+	ev.counts = cep;
+	ev.n_counts = n;
+	if ((r = audit_log(a, &ev, err)) == 0 && seq != NULL)
+		*seq = ev.seq;
 	return r;
 }
 
@@ -863,42 +924,19 @@ static int
 query_log(struct audit *a, const struct query_spec *sp, const struct query_stats *stats, const char *outcome,
     const char *reason, const unsigned char *qid, uint64_t *seq, struct cg_err *err)
 {
-	Crossgate__AuditEvent ev;
-	Crossgate__AuditEvent__CountsEntry ce[4], *cep[4];
-	const char *names[4] = { "groups", "released", "suppressed", "rho_nano" };
+	static const char *const names[4] = { "groups", "released", "suppressed", "rho_nano" };
 	uint64_t vals[4] = { stats->groups, stats->released, stats->suppressed, (uint64_t)stats->charged_nano };
-	size_t i;
-	int r;
 
-	crossgate__audit_event__init(&ev);
-	ev.actor = (char *)(sp->analyst != NULL ? sp->analyst->name : "analyst");
-	ev.action = (char *)"query";
-	ev.outcome = (char *)outcome;
-	ev.reason = (char *)(reason ? reason : "");
-	ev.purpose = (char *)sp->purpose;
-	ev.policy_hash.data = (uint8_t *)sp->pol->hash;
-	ev.policy_hash.len = sizeof(sp->pol->hash);
-	ev.batch_id.data = (uint8_t *)qid;
-	ev.batch_id.len = 16;
-	for (i = 0; i < 4; i++) {
-		crossgate__audit_event__counts_entry__init(&ce[i]);
-		ce[i].key = (char *)names[i];
-		ce[i].value = vals[i];
-		cep[i] = &ce[i];
-	}
-	ev.counts = cep;
-	ev.n_counts = 4;
-	if ((r = audit_log(a, &ev, err)) == 0 && seq != NULL)
-		*seq = ev.seq;
-	return r;
+	return query_audit_event(a, sp->pol, sp->analyst != NULL ? sp->analyst->name : NULL, "query", sp->purpose,
+	    outcome, reason, qid, names, vals, 4, seq, err);
 }
 
 struct query_walk {
 	struct query_plan *p;
 };
 
-static double
-query_now(void)
+double
+query_clock(void)
 {
 	struct timespec ts;
 
@@ -926,7 +964,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	char dataset[80], reason[256];
 	uint64_t no_consent = 0;
 	const char *fault;
-	double t0 = query_now();
+	double t0 = query_clock();
 	int pbit, r;
 
 	memset(stats, 0, sizeof(*stats));
@@ -944,7 +982,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	if ((r = join_run(st, pol, spec->left, spec->right, &j, err)) != 0)
 		goto out;
 	join_dataset(&j, dataset, sizeof(dataset));
-	stats->join_seconds = query_now() - t0;
+	stats->join_seconds = query_clock() - t0;
 	if ((r = query_plan_make(spec, &j, &p, err)) != 0 ||
 	    (r = query_plan_cost(p, &stats->charged_nano, &stats->partition_selection, &stats->delta, err)) != 0)
 		goto out;
@@ -963,19 +1001,19 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	 * The charge is committed before the subjects are even read: no answer,
 	 * and no error that depends on the data, without it; and no refunds.
 	 */
-	t0 = query_now();
+	t0 = query_clock();
 	if ((r = budget_charge(st, a, spec->analyst->name, dataset, stats->charged_nano,
 	    policy_principal_budget(pol, spec->analyst), spec->purpose, &stats->remaining_nano, err)) != 0)
 		goto out;
 	if ((fault = getenv("CROSSGATE_FAULT")) != NULL && strcmp(fault, "after-charge") == 0)
 		_exit(70);
-	stats->release_seconds = query_now() - t0;
+	stats->release_seconds = query_clock() - t0;
 	w.p = p;
-	t0 = query_now();
+	t0 = query_clock();
 	if ((r = join_each(st, spec->storage, &j, pbit, JOIN_BOTH, query_collect, &w, &no_consent, err)) != 0)
 		goto out;
-	stats->collect_seconds = query_now() - t0;
-	t0 = query_now();
+	stats->collect_seconds = query_clock() - t0;
+	t0 = query_clock();
 	stats->groups = query_plan_groups(p);
 	if ((r = query_plan_release(p, err)) != 0 || (r = query_write_csv(p, spec->out_path, stats, err)) != 0)
 		goto out;
@@ -991,7 +1029,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	if ((r = query_log(a, spec, stats, "ok", NULL, qid, &stats->audit_index, err)) != 0)
 		goto out;
 	r = query_write_meta(p, &j, stats, dataset, err);
-	stats->release_seconds += query_now() - t0;
+	stats->release_seconds += query_clock() - t0;
 out:
 	query_plan_free(p);
 	join_free(&j);

@@ -52,6 +52,7 @@
 #define CG_QUERY_H
 
 #include <stdint.h>
+#include <jansson.h>
 #include "base/err.h"
 #include "crypto/keyfile.h"
 #include "audit/audit.h"
@@ -134,6 +135,32 @@ int query_plan_release(struct query_plan *p, struct cg_err *err) CG_MUST_CHECK C
 int64_t query_plan_noisy(const struct query_plan *p, size_t group, size_t stat);
 int query_plan_released(const struct query_plan *p, size_t group);
 size_t query_plan_stats(const struct query_plan *p);    /* 1 + summed columns */
+
+/*
+ * Pieces of a release that the model statistics (model.h) share with the
+ * aggregates, so that every release is bounded, noised, audited and
+ * described alike.
+ */
+/* A column summed or modelled: an int with policy bounds, by its output name.  CG_ERR_ARG / CG_ERR_POLICY. */
+int query_bounded_column(const struct join_col *cols, size_t ncols, const char *name, const struct join_col **out,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 3, 4);
+/* The noise parameter a / c rounded UP into num/den <= NOISE_PARAM_MAX: never less noise. CG_ERR_LIMIT. */
+int query_noise_param(unsigned __int128 a, unsigned __int128 c, uint64_t *num, uint64_t *den) CG_MUST_CHECK
+    CG_NONNULL(3, 4);
+#define QUERY_AUDIT_COUNTS_MAX 8
+/* A release's audit event: `action` by `analyst`, with up to QUERY_AUDIT_COUNTS_MAX counts; *seq its index. */
+int query_audit_event(struct audit *a, const struct policy *pol, const char *analyst, const char *action,
+    const char *purpose, const char *outcome, const char *reason, const unsigned char qid[16],
+    const char *const *names, const uint64_t *vals, size_t n, uint64_t *seq, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 4, 5, 6, 8, 13);
+/* The provenance members of every release's .meta.json (query_id, purpose, analyst, dataset, mechanism, rho, ...). */
+void query_meta_base(json_t *m, const struct policy *pol, const char *query_id, const char *purpose,
+    const char *analyst, const char *dataset, const struct join *j, const char *mechanism, int64_t charged_nano,
+    int64_t remaining_nano, uint64_t audit_index);
+/* Write `out_path`.meta.json from m (sorted keys), whole or not at all (base/outfile.h). */
+int query_meta_write(json_t *m, const char *out_path, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+/* Seconds on the monotonic clock, for the stats' timings. */
+double query_clock(void);
 
 int query_run(struct store *st, struct audit *a, const struct query_spec *spec, struct query_stats *stats,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);

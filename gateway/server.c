@@ -34,6 +34,7 @@
 #include "audit/audit.h"
 #include "audit/consistency.h"
 #include "gateway/export.h"
+#include "gateway/model.h"
 #include "gateway/query.h"
 #include "gateway/ingest.h"
 #include "store/store.h"
@@ -988,6 +989,7 @@ server_export(struct server_conn *c, const Crossgate__ExportRequest *req)
 
 struct server_query_ctx {
 	struct query_spec q;
+	struct model_spec m;                 /* a model query (m.kind != 0) instead of q */
 	Crossgate__QueryResult *qr;
 };
 
@@ -998,6 +1000,17 @@ server_query_run(struct store *st, struct audit *a, const char *path, void *ctx,
 	struct query_stats qs;
 	int r;
 
+	if (x->m.kind != 0) {
+		struct model_stats ms;
+
+		x->m.out_path = path;
+		if ((r = model_run(st, a, &x->m, &ms, err)) != 0)
+			return r;
+		x->qr->released = ms.released;
+		x->qr->charged_nano = ms.charged_nano;
+		x->qr->remaining_nano = ms.remaining_nano;
+		return 0;
+	}
 	x->q.out_path = path;
 	if ((r = query_run(st, a, &x->q, &qs, err)) != 0)
 		return r;
@@ -1012,6 +1025,34 @@ server_query_run(struct store *st, struct audit *a, const char *path, void *ctx,
 /* rpc_request_parse bounds the request's lists by these; the spec's arrays must hold them. */
 _Static_assert(RPC_QUERY_GROUP_MAX <= QUERY_GROUP_MAX && RPC_QUERY_METRIC_MAX <= QUERY_METRIC_MAX,
     "a parsed query request must fit a query_spec");
+
+_Static_assert(RPC_QUERY_GROUP_MAX <= MODEL_COLS_MAX, "a parsed model request must fit a model_spec");
+
+/* A model query's spec (gateway/model.h) from the request; rpc.c checked its shape. */
+static int
+server_model_spec(struct server_conn *c, const Crossgate__QueryRequest *req, struct model_spec *m, struct cg_err *err)
+{
+	size_t i;
+
+	if (model_kind_parse(req->model, &m->kind, err) != 0)
+		return CG_ERR_ARG;
+	m->pol = c->s->pol;
+	m->purpose = req->purpose;
+	m->left = req->left[0] ? req->left : NULL;
+	m->right = req->right[0] ? req->right : NULL;
+	for (i = 0; i < req->n_model_cols; i++)
+		m->cols[m->ncols++] = req->model_cols[i];
+	m->y = req->model_y[0] ? req->model_y : NULL;
+	m->k = req->model_k;
+	m->steps = req->model_steps;
+	m->log1p = req->model_log1p;
+	m->seed = req->model_seed;
+	m->analyst = c->pr;
+	m->storage = c->s->cfg.storage;
+	if (req->rho[0] && policy_parse_nano(req->rho, strlen(req->rho), POLICY_RHO_MAX, &m->rho_nano) != 0)
+		return cg_err_set(err, CG_ERR_ARG, "query: rho must be a decimal above 0 with at most 9 decimals");
+	return 0;
+}
 
 static int
 server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
@@ -1036,6 +1077,10 @@ server_query(struct server_conn *c, const Crossgate__QueryRequest *req)
 	q->storage = s->cfg.storage;
 	for (i = 0; i < req->n_group_by; i++)
 		q->group_by[q->ngroup++] = req->group_by[i];
+	if (req->model[0] != '\0' && (r = server_model_spec(c, req, &x.m, &err)) != 0) {
+		server_error(c, "malformed", "query", err.msg);
+		return 0;
+	}
 	for (i = 0; i < req->n_metrics && r == 0; i++)
 		r = query_metric_parse(req->metrics[i], &q->metrics[q->nmetrics++], &err);
 	if (r == 0 && ((req->rho[0] && policy_parse_nano(req->rho, strlen(req->rho), POLICY_RHO_MAX, &q->rho_nano) != 0) ||

@@ -127,6 +127,18 @@ rpc_query_check(const Crossgate__QueryRequest *q, struct cg_err *err)
 	    ((q->left[0] == '\0') != (q->right[0] == '\0')))
 		return cg_err_set(err, CG_ERR_FORMAT, "request: query needs both partner ids or neither, each "
 		    "[a-z0-9_-]{1,%d}", RPC_NAME_MAX);
+	if (q->model[0] != '\0') {
+		/* model statistics (gateway/model.h): their own fields, and none of an aggregate's */
+		if (!rpc_name_ok(q->model) || q->n_model_cols == 0 || q->n_model_cols > RPC_QUERY_GROUP_MAX ||
+		    q->n_group_by != 0 || q->n_metrics != 0 || q->epsilon[0] != '\0' || q->buckets != 0 ||
+		    !rpc_text_ok(q->model_y, 200, 0) || !rpc_text_ok(q->rho, 32, 0))
+			return cg_err_set(err, CG_ERR_FORMAT, "request: a model query needs 1 to %d columns and no "
+			    "aggregate fields", RPC_QUERY_GROUP_MAX);
+		for (i = 0; i < q->n_model_cols; i++)
+			if (q->model_cols[i][0] == '\0' || !rpc_text_ok(q->model_cols[i], 200, 0))
+				return cg_err_set(err, CG_ERR_FORMAT, "request: model column %zu is not a column name", i);
+		return 0;
+	}
 	if (q->n_group_by > RPC_QUERY_GROUP_MAX || q->n_metrics == 0 || q->n_metrics > RPC_QUERY_METRIC_MAX)
 		return cg_err_set(err, CG_ERR_FORMAT, "request: a query needs 1 to %d metrics and at most %d group "
 		    "columns", RPC_QUERY_METRIC_MAX, RPC_QUERY_GROUP_MAX);

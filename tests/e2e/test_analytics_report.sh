@@ -143,5 +143,5 @@ expect_fail "a file that is not an export is refused" "not an export" A summary 
 printf '{"export_id": "zz"' >"$E2E_TMP/bare.csv.meta.json"
 expect_fail "a malformed sidecar is refused with its position" "bare.csv.meta.json:1:" \
 	A summary --input "$E2E_TMP/bare.csv"
-expect_fail "an input is required" "missing required option --input" A report --out x.html
+expect_fail "an input is required" "missing required option --ridge, --kmeans, --aggregates (or --input)" A report --out x.html
 e2e_done

@@ -132,8 +132,9 @@ eq "the duplicate event says so" "$(sql "$D/gateway.db" "SELECT count(*) FROM au
 check "audit log verifies after the replay" [ $? -eq 0 ]
 
 # --- steps.sh reproduces the run by hand ----------------------------------------
-# (keygen x4, policy check, pack x2, ingest, query, export, audit verify, analytics report)
-check "steps.sh lists every step" sh -c "grep -c '^crossgate' '$D/steps.sh' | grep -qx 12"
+# (keygen x4, policy check, pack x2, ingest, query x3 (affinity, ridge, k-means), export, audit verify,
+# analytics report x2 (HTML and JSON, from the DP releases))
+check "steps.sh lists every step" sh -c "grep -c '^crossgate' '$D/steps.sh' | grep -qx 15"
 check "secret key files are 0600" sh -c "[ \$(stat -c %a '$D/keys/gateway/sign.key') = 600 ] && [ \$(stat -c %a '$D/keys/match.key') = 600 ] && [ \$(stat -c %a '$D/keys/k/sign.key') = 600 ]"
 
 e2e_done

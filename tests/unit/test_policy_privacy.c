@@ -90,7 +90,7 @@ main(void)
 		c = policy_column_find(policy_partner_find(p, "k"), "age");
 		CHECK(c != NULL && c->is_public && c->nbands == 3 && c->bands[2] == 40 && c->band == 10);
 		c = policy_column_find(policy_partner_find(p, "k"), "course_spend_cents");
-		CHECK(c != NULL && c->has_bounds && c->lo == 0 && c->hi == 500000 && !c->is_public);
+		CHECK(c != NULL && c->has_bounds && c->lo == 0 && c->hi == 200000 && !c->is_public);
 		c = policy_column_find(policy_partner_find(p, "k"), "top_course_category");
 		CHECK(c != NULL && c->sensitive && c->is_public);
 		policy_free(p);

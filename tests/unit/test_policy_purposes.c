@@ -24,7 +24,7 @@ variant(const char *from, const char *to, struct cg_err *err)
 	return p;
 }
 
-static const char spend[] = "{name: course_spend_cents, type: int, min: 0, max: 100000000, role: feature,\n         bounds: [0, 500000]}";
+static const char spend[] = "{name: course_spend_cents, type: int, min: 0, max: 100000000, role: feature,\n         bounds: [0, 200000]}";
 
 int
 main(void)

@@ -129,6 +129,49 @@ main(void)
 		n = pack_req(&req);
 		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
 		CHECK_CONTAINS(err.msg, "query purpose must be");
+		qr.purpose = "analytics";
+	}
+
+	/* a model query (gateway/model.h): its own fields, and none of an aggregate's */
+	{
+		Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
+		char *cols[] = { "k_spend", "g_watch" }, *metrics[] = { "count" }, *bad_col[] = { "k_spend\n" };
+
+		req.op_case = CROSSGATE__REQUEST__OP_QUERY;
+		req.query = &qr;
+		qr.purpose = "analytics";
+		qr.model = "ridge";
+		qr.model_cols = cols;
+		qr.n_model_cols = 2;
+		qr.model_y = "k_conv";
+		qr.rho = "0.7";
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
+		CHECK(q != NULL && q->query->n_model_cols == 2 && strcmp(q->query->model_y, "k_conv") == 0);
+		crossgate__request__free_unpacked(q, NULL);
+		qr.metrics = metrics;
+		qr.n_metrics = 1;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "a model query needs 1 to 8 columns and no aggregate fields");
+		qr.n_metrics = 0;
+		qr.n_model_cols = 0;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "a model query needs 1 to 8 columns");
+		qr.model_cols = bad_col;
+		qr.n_model_cols = 1;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		CHECK_CONTAINS(err.msg, "model column 0 is not a column name");
+		qr.model_cols = cols;
+		qr.model_y = "k_conv\n";
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		qr.model_y = "";
+		qr.model = "Bad Model";
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
 	}
 
 	/* audit fetch, no operation, garbage, empty */
