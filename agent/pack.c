@@ -9,8 +9,10 @@
 
 #include "base/csvfile.h"
 #include "agent/sealer.h"
+#include "agent/receipt.h"
 #include "agent/state.h"
 #include "base/normalize.h"
+#include "crypto/merkle.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "proto/batch.h"
@@ -373,22 +375,170 @@ out:
 	return r;
 }
 
+/* The tokens of a row's identifiers (email first), into toks; *nt of them. */
+static int
+pack_tokens(struct pack_ctx *c, struct token_ctx *tctx, const struct pack_row *pr, struct token toks[2], size_t *nt,
+    struct cg_err *err)
+{
+	*nt = 0;
+	for (int k = 0; k < 2; k++) {
+		if (!pr->has_id[k])
+			continue;
+		toks[*nt].kind = k == 0 ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
+		if (token_compute(tctx, toks[*nt].kind, (const char *)c->ids.p + pr->id_off[k], pr->id_len[k],
+		    toks[*nt].value) != 0)
+			return cg_err_set(err, CG_ERR_CRYPTO, "cannot compute token");
+		(*nt)++;
+	}
+	return 0;
+}
+
+/* Point the wire tokens at toks (which must outlive the record). */
+static void
+pack_wire_tokens(const struct token *toks, size_t nt, Crossgate__Token tok[2], Crossgate__Token *tokp[2])
+{
+	for (size_t k = 0; k < nt; k++) {
+		crossgate__token__init(&tok[k]);
+		tok[k].kind = (Crossgate__IdKind)toks[k].kind;
+		tok[k].value.data = (uint8_t *)toks[k].value;
+		tok[k].value.len = TOKEN_LEN;
+		tokp[k] = &tok[k];
+	}
+}
+
+/*
+ * Seal pt (plen bytes; ct holds plen + SEAL_TAG_LEN) as record `index` of
+ * the row's user with consent `bits`, the row's consent time and these
+ * tokens, and add it.
+ */
+static int
+pack_record_add(struct pack_ctx *c, struct sealer *sl, uint64_t index, const struct pack_row *pr, uint32_t bits,
+    const struct token *toks, size_t nt, const unsigned char *pt, size_t plen, unsigned char *ct, int withdrawal,
+    struct cg_err *err)
+{
+	Crossgate__SealedRecord rec = CROSSGATE__SEALED_RECORD__INIT;
+	Crossgate__Token tok[2], *tokp[2];
+	unsigned char ad[SEAL_AD_MAX];
+	size_t ad_len;
+	int r;
+
+	if ((r = seal_ad_build(ad, &ad_len, sl->batch_id, c->pp->id, index, bits, pr->consent_at, toks, nt)) != 0 ||
+	    (r = seal_record(sl->key, index, ad, ad_len, pt, plen, ct)) != 0)
+		return cg_err_set(err, r, "cannot seal record");
+	pack_wire_tokens(toks, nt, tok, tokp);
+	rec.index = index;
+	rec.tokens = tokp;
+	rec.n_tokens = nt;
+	rec.consent_bits = bits;
+	rec.consent_at = pr->consent_at;
+	rec.ciphertext.data = ct;
+	rec.ciphertext.len = plen + SEAL_TAG_LEN;
+	rec.withdrawal = withdrawal;
+	return batch_writer_add(sl->w, &rec, err);
+}
+
+/*
+ * A withdrawal record (proto/crossgate.proto SealedRecord.withdrawal): the
+ * consent bits left at the gateway (0 when the user lost match) and the
+ * row's time, the tokens the gateway holds for the user, and the sealed
+ * Withdrawal (what was withdrawn, the receipt leaf if any).
+ */
+static int
+pack_withdrawal(struct pack_ctx *c, struct sealer *sl, uint64_t index, const struct pack_row *pr, uint32_t bits,
+    const struct token *toks, size_t nt, uint32_t withdrawn, const unsigned char *leaf, struct cg_err *err)
+{
+	Crossgate__Withdrawal w = CROSSGATE__WITHDRAWAL__INIT;
+	unsigned char pt[64], ct[64 + SEAL_TAG_LEN];
+	size_t plen;
+
+	w.withdrawn = withdrawn;
+	if (leaf != NULL) {
+		w.receipt_leaf.data = (uint8_t *)leaf;
+		w.receipt_leaf.len = MERKLE_HASH_LEN;
+	}
+	if ((plen = crossgate__withdrawal__get_packed_size(&w)) > sizeof(pt))
+		return cg_err_set(err, CG_ERR_LIMIT, "withdrawal record too large");
+	crossgate__withdrawal__pack(&w, pt);
+	return pack_record_add(c, sl, index, pr, bits, toks, nt, pt, plen, ct, 1, err);
+}
+
+/* The same tokens, in the same order (both sorted by kind)? */
+static int
+pack_same_tokens(const struct token *a, size_t na, const struct token *b, size_t nb)
+{
+	size_t i;
+
+	if (na != nb)
+		return 0;
+	for (i = 0; i < na; i++)
+		if (a[i].kind != b[i].kind || sodium_memcmp(a[i].value, b[i].value, TOKEN_LEN) != 0)
+			return 0;
+	return 1;
+}
+
+/*
+ * What the agent remembers having sent for the row's user id: *known = 1
+ * with the tokens, the consent bits and time.  A state file of an older
+ * version remembers tokens only: then every purpose counts as sent.
+ */
+static int
+pack_remembered(struct pack_ctx *c, struct agent_state *state, const struct pack_row *pr, uint32_t all,
+    struct token prev[2], size_t *nprev, uint32_t *bits, int64_t *at, int *known, struct cg_err *err)
+{
+	const char *uid = (const char *)c->ids.p + pr->uid_off;
+	int r, found;
+
+	*known = 0;
+	*nprev = 0;
+	if ((r = agent_state_lookup(state, c->pp->id, uid, pr->uid_len, prev, nprev, bits, at, &found, err)) != 0 ||
+	    *nprev == 0)
+		return r;
+	if (!found) {
+		*bits = all;
+		*at = INT64_MIN;
+	}
+	*known = 1;
+	return 0;
+}
+
+/* The receipt leaf of a withdrawal (NULL without --receipts): the row's email, else its phone. */
+static int
+pack_receipt(struct pack_ctx *c, struct receipt_batch *rb, const struct pack_row *pr, uint32_t withdrawn,
+    unsigned char leaf[RECEIPT_LEAF_LEN], const unsigned char **out, struct cg_err *err)
+{
+	int k = pr->has_id[0] ? 0 : 1;
+	int r;
+
+	*out = NULL;
+	if (rb == NULL)
+		return 0;
+	if ((r = receipt_batch_add(rb, pr->uid_len ? (const char *)c->ids.p + pr->uid_off : NULL, pr->uid_len, pr->line,
+	    k == 0 ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE, (const char *)c->ids.p + pr->id_off[k], pr->id_len[k],
+	    withdrawn, pr->consent_at, leaf, err)) != 0)
+		return r;
+	*out = leaf;
+	return 0;
+}
+
 static int
 pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 {
 	const struct pack_opts *o = c->o;
 	const struct policy *pol = o->pol;
-	Crossgate__SealedRecord rec = CROSSGATE__SEALED_RECORD__INIT;
-	Crossgate__Token tok[2], *tokp[2];
-	struct token toks[2];
+	struct token toks[2], prev[2];
 	struct sealer sl = { 0 };
 	struct token_ctx *tctx = NULL;
 	struct agent_state *state = NULL;
-	unsigned char ad[SEAL_AD_MAX], ct[8192 + SEAL_TAG_LEN];
+	struct receipt_batch *rb = NULL;
+	const unsigned char *leafp;
+	unsigned char ct[8192 + SEAL_TAG_LEN], leaf[RECEIPT_LEAF_LEN];
 	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
-	uint64_t index = 0;
-	size_t i, ad_len, nt;
-	int r;
+	uint32_t all = pol->npurposes >= 32 ? UINT32_MAX : (1u << pol->npurposes) - 1;
+	uint32_t prev_bits, lost;
+	int64_t prev_at;
+	uint64_t index = 0, packed = 0;
+	size_t i, nt, nprev;
+	int r, known, keyed;
 
 	if ((r = sealer_open(&sl, o->output, pol, c->pp, o->sign, o->gateway, BATCH_KIND_DATA, (int64_t)time(NULL),
 	    err)) != 0 || (r = token_ctx_new(o->match->key, o->match->key_len, &tctx, err)) != 0)
@@ -396,55 +546,77 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 	if (o->state != NULL && ((r = agent_state_open(o->state, &state, err)) != 0 ||
 	    (r = agent_state_begin(state, err)) != 0))
 		goto out;
+	if (o->receipts != NULL && (r = receipt_batch_new(o->receipts, pol, c->pp->id, BATCH_KIND_DATA, &rb, err)) != 0)
+		goto out;
 	for (i = 0; i < c->nrows; i++) {
 		struct pack_row *pr = &c->rows[i];
+		const char *uid = (const char *)c->ids.p + pr->uid_off;
+
 		if (pr->parent != i)
 			continue;                      /* superseded by a newer row of the same user */
-		if (!(pr->consent_bits & match_bit)) {
-			stats->no_match++;             /* never tokenized, never written */
-			continue;
-		}
-		nt = 0;
-		for (int k = 0; k < 2; k++) {
-			if (!pr->has_id[k])
-				continue;
-			toks[nt].kind = k == 0 ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
-			if ((r = token_compute(tctx, toks[nt].kind, (const char *)c->ids.p + pr->id_off[k],
-			    pr->id_len[k], toks[nt].value)) != 0) {
-				r = cg_err_set(err, r, "cannot compute token");
-				goto out;
-			}
-			crossgate__token__init(&tok[nt]);
-			tok[nt].kind = (Crossgate__IdKind)toks[nt].kind;
-			tok[nt].value.data = toks[nt].value;
-			tok[nt].value.len = TOKEN_LEN;
-			tokp[nt] = &tok[nt];
-			nt++;
-		}
-		if ((r = seal_ad_build(ad, &ad_len, sl.batch_id, c->pp->id, index, pr->consent_bits,
-		    pr->consent_at, toks, nt)) != 0) {
-			r = cg_err_set(err, r, "cannot build associated data");
-			goto out;
-		}
-		if ((r = seal_record(sl.key, index, ad, ad_len, c->payloads.p + pr->payload_off, pr->payload_len,
-		    ct)) != 0) {
-			r = cg_err_set(err, r, "cannot seal record");
-			goto out;
-		}
-		rec.index = index;
-		rec.tokens = tokp;
-		rec.n_tokens = nt;
-		rec.consent_bits = pr->consent_bits;
-		rec.consent_at = pr->consent_at;
-		rec.ciphertext.data = ct;
-		rec.ciphertext.len = pr->payload_len + SEAL_TAG_LEN;
-		if ((r = batch_writer_add(sl.w, &rec, err)) != 0)
-			goto out;
-		if (state != NULL && pr->uid_len > 0 &&
-		    (r = agent_state_put(state, c->pp->id, (const char *)c->ids.p + pr->uid_off, pr->uid_len, toks, nt,
+		keyed = state != NULL && pr->uid_len > 0;
+		known = 0;
+		if (keyed && (r = pack_remembered(c, state, pr, all, prev, &nprev, &prev_bits, &prev_at, &known,
 		    err)) != 0)
 			goto out;
+		if (!(pr->consent_bits & match_bit)) {
+			stats->no_match++;
+			/*
+			 * A user without match consent is never tokenized unless it may
+			 * be at the gateway: with a state file, only a user id sent
+			 * before (whose tokens it remembers; not for a row older than
+			 * what it sent); without one the agent cannot know, so every
+			 * such user with identifiers gets a withdrawal (README:
+			 * "Withdrawal").  A user withdrawn before is withdrawn again
+			 * while the partner's file lists it so: the state is written
+			 * at pack time, and a batch packed but never pushed must not
+			 * lose the withdrawal (the gateway takes it twice harmlessly).
+			 */
+			if (keyed && (!known || pr->consent_at < prev_at))
+				continue;
+			if (!known && (r = pack_tokens(c, tctx, pr, prev, &nprev, err)) != 0)
+				goto out;
+			/*
+			 * The gateway erases the user: it learns only that, not what
+			 * the user still allows the partner (consent 0, and every
+			 * purpose it held is withdrawn).
+			 */
+			lost = known && (prev_bits & match_bit) ? prev_bits : all;
+			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
+			    (r = pack_withdrawal(c, &sl, index, pr, 0, prev, nprev, lost, leafp, err)) != 0)
+				goto out;
+			if (known && (prev_bits != pr->consent_bits || prev_at != pr->consent_at) &&
+			    (r = agent_state_consent_put(state, c->pp->id, uid, pr->uid_len, pr->consent_bits,
+			    pr->consent_at, err)) != 0)
+				goto out;
+			stats->withdrawn++;
+			index++;
+			continue;
+		}
+		if ((r = pack_tokens(c, tctx, pr, toks, &nt, err)) != 0 ||
+		    (r = pack_record_add(c, &sl, index, pr, pr->consent_bits, toks, nt, c->payloads.p + pr->payload_off,
+		    pr->payload_len, ct, 0, err)) != 0)
+			goto out;
 		index++;
+		packed++;
+		/* A user sent before who lost a purpose: the older, wider records go (a narrowing withdrawal). */
+		if (known && (prev_bits & match_bit) && (prev_bits & ~pr->consent_bits & all) != 0 &&
+		    pr->consent_at > prev_at) {
+			lost = prev_bits & ~pr->consent_bits;
+			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
+			    (r = pack_withdrawal(c, &sl, index, pr, pr->consent_bits, prev, nprev, lost, leafp, err)) != 0)
+				goto out;
+			stats->narrowed++;
+			index++;
+		}
+		/* Remember what changed (a pack of the same file again writes nothing). */
+		if (keyed && (!known || pr->consent_at >= prev_at) &&
+		    ((!pack_same_tokens(toks, nt, prev, nprev) &&
+		    (r = agent_state_put(state, c->pp->id, uid, pr->uid_len, toks, nt, err)) != 0) ||
+		    ((!known || prev_bits != pr->consent_bits || prev_at != pr->consent_at) &&
+		    (r = agent_state_consent_put(state, c->pp->id, uid, pr->uid_len, pr->consent_bits, pr->consent_at,
+		    err)) != 0)))
+			goto out;
 	}
 	/* The state commits first: a batch on disk is never missing from the agent's memory. */
 	if (state != NULL && (r = agent_state_commit(state, err)) != 0)
@@ -452,10 +624,20 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 	if ((r = batch_writer_finish(sl.w, stats->digest, err)) != 0)
 		goto out;
 	memcpy(stats->batch_id, sl.batch_id, sizeof(stats->batch_id));
-	stats->packed = index;
+	stats->packed = packed;
+	/* Receipts last: their tree paths need every leaf of the batch. */
+	if (rb != NULL) {
+		if ((r = receipt_batch_write(rb, sl.batch_id, err)) != 0) {
+			cg_err_prefix(err, "the batch %s is written but its receipts are not: pack again", o->output);
+			goto out;
+		}
+		stats->receipts = receipt_batch_count(rb);
+	}
 	r = 0;
 out:
 	sodium_memzero(toks, sizeof(toks));
+	sodium_memzero(prev, sizeof(prev));
+	receipt_batch_free(rb);
 	sealer_close(&sl);
 	agent_state_close(state);   /* an uncommitted transaction is rolled back */
 	token_ctx_free(tctx);

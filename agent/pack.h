@@ -8,10 +8,23 @@
  * gateway's join groups them; a shared phone never merges two emails) are
  * merged: the row with the latest
  * consent_at wins (ties: the later line), so a withdrawal in a newer row is
- * never undone by an older one.  Rows without `match` consent are dropped
- * before anything is written and never tokenized.  Local user ids and
- * identifiers never leave the partner; the payload holds only the feature and
- * quasi-identifier columns.
+ * never undone by an older one.  Local user ids and identifiers never leave
+ * the partner; the payload holds only the feature and quasi-identifier
+ * columns.
+ *
+ * Withdrawal.  A user whose latest row lacks `match` gets no data record.
+ * With a state file (state.h) the agent knows what it sent before: a user
+ * id it sent gets a withdrawal record (proto SealedRecord.withdrawal)
+ * carrying the remembered tokens, in every batch that lists it without
+ * `match` (a batch packed but never pushed loses nothing; the gateway takes
+ * a repeated withdrawal harmlessly); one never sent is never tokenized.  Without a state file (or a row without a user id) the agent
+ * cannot know, so every such user gets a withdrawal with the tokens of the
+ * row's identifiers: the gateway uses them only to erase and to keep a keyed
+ * hash, never stores them (README, "Withdrawal").  A user id sent before
+ * with `match` whose newer row keeps `match` but lost another purpose gets
+ * its data record and a narrowing withdrawal (only with a state file: without
+ * one, the gateway's newest-consent rule alone narrows the user).  The state
+ * remembers each user's last consent sent.
  *
  * A bad row is reported ("file:line:column (name): reason", never the value)
  * and counted; it does not stop the others unless `strict`.
@@ -38,14 +51,18 @@ struct pack_opts {
 	uint64_t report_max;                /* print at most this many bad-row lines (0: all) */
 	int progress;                       /* print a progress line on stderr */
 	const char *state;                  /* agent state file (state.h) to remember user id -> tokens, or NULL */
+	const char *receipts;               /* directory for the withdrawals' receipts (receipt.h), or NULL */
 };
 
 struct pack_stats {
 	uint64_t rows;                      /* data rows read */
 	uint64_t bad_rows;
 	uint64_t duplicates;                /* rows superseded by a later row of the same user */
-	uint64_t no_match;                  /* users whose latest row lacks `match` consent: dropped */
-	uint64_t packed;                    /* records written */
+	uint64_t no_match;                  /* users whose latest row lacks `match` consent: no data record */
+	uint64_t withdrawn;                 /* of those, users sent a withdrawal (the rest: never sent, never tokenized) */
+	uint64_t narrowed;                  /* users keeping `match` who lost another purpose: narrowing withdrawals */
+	uint64_t packed;                    /* data records written */
+	uint64_t receipts;                  /* receipt files written (one per withdrawal, with `receipts`) */
 	unsigned char batch_id[16];
 	unsigned char digest[32];
 };

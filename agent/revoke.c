@@ -6,6 +6,7 @@
 #include <sodium.h>
 
 #include "base/csvfile.h"
+#include "agent/receipt.h"
 #include "agent/sealer.h"
 #include "agent/state.h"
 #include "base/normalize.h"
@@ -13,11 +14,23 @@
 #include "crypto/token.h"
 #include "proto/batch.h"
 
+/*
+ * What a receipt needs of one row: the normalized identifier it binds (the
+ * email if the row has one, else the phone; kind 0: none, the row named the
+ * user by user id only) and the user id naming the file.
+ */
+struct revoke_who {
+	uint32_t kind;
+	char norm[NORMALIZE_EMAIL_MAX + 1];
+	const char *uid;
+	size_t uid_len;
+};
+
 /* Tokens of one CSV row; 0 with *n set, or a row error (FORMAT/NOTFOUND) in err. */
 static int
 revoke_row(const struct revoke_opts *o, const struct policy_partner *pp, const int *col, const struct csvfile_row *row,
     size_t nheader, struct token_ctx *tctx, struct agent_state *state, struct token out[2], size_t *n,
-    struct cg_err *err)
+    struct revoke_who *who, struct cg_err *err)
 {
 	char norm[NORMALIZE_EMAIL_MAX + 1];
 	struct cg_err sub;
@@ -25,6 +38,7 @@ revoke_row(const struct revoke_opts *o, const struct policy_partner *pp, const i
 	int r = 0;
 
 	*n = 0;
+	memset(who, 0, sizeof(*who));
 	if (row->nfields != nheader)
 		return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: row has %zu fields, the header has %zu", o->input,
 		    (unsigned long long)row->line, row->nfields, nheader);
@@ -37,6 +51,8 @@ revoke_row(const struct revoke_opts *o, const struct policy_partner *pp, const i
 			continue;
 		cg_err_clear(&sub);
 		if (c->role == POLICY_ROLE_LOCAL_ID) {
+			who->uid = row->fields[i];
+			who->uid_len = row->lens[i];
 			if (state == NULL)
 				return cg_err_set(err, CG_ERR_ARG, "%s:%llu:%zu (%s): a user id needs the agent's state "
 				    "file (--state)", o->input, (unsigned long long)row->line, i + 1, c->name);
@@ -53,6 +69,10 @@ revoke_row(const struct revoke_opts *o, const struct policy_partner *pp, const i
 			    &sub);
 			if (r == 0)
 				r = token_compute(tctx, t[0].kind, norm, strlen(norm), t[0].value);
+			if (r == 0 && (who->kind == 0 || c->id_kind == TOKEN_KIND_EMAIL)) {
+				who->kind = c->id_kind;
+				memcpy(who->norm, norm, sizeof(norm));
+			}
 			sodium_memzero(norm, sizeof(norm));
 			if (r != 0)
 				return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu:%zu (%s): %s", o->input,
@@ -92,7 +112,12 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 	struct agent_state *state = NULL;
 	struct token toks[2];
 	struct cg_err rowerr;
-	unsigned char ad[SEAL_AD_MAX], ct[SEAL_TAG_LEN];
+	struct revoke_who who;
+	struct receipt_batch *rb = NULL;
+	Crossgate__Withdrawal wd;
+	uint32_t all = o->pol->npurposes >= 32 ? UINT32_MAX : (1u << o->pol->npurposes) - 1;
+	unsigned char ad[SEAL_AD_MAX], pt[64], ct[64 + SEAL_TAG_LEN], leaf[RECEIPT_LEAF_LEN];
+	size_t plen;
 	int col[POLICY_COLUMNS_MAX];
 	size_t nheader = 0, nt, i, j, ad_len;
 	int r;
@@ -132,6 +157,9 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 
 	if ((r = sealer_open(&sl, o->output, o->pol, pp, o->sign, o->gateway, BATCH_KIND_REVOCATION, o->now, err)) != 0)
 		goto out;
+	if (o->receipts != NULL &&
+	    (r = receipt_batch_new(o->receipts, o->pol, pp->id, BATCH_KIND_REVOCATION, &rb, err)) != 0)
+		goto out;
 	for (;;) {
 		cg_err_clear(&rowerr);
 		r = csvfile_next(f, &row, &rowerr);
@@ -143,7 +171,7 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 		}
 		stats->rows++;
 		if (r > 0)
-			r = revoke_row(o, pp, col, row, nheader, tctx, state, toks, &nt, &rowerr);
+			r = revoke_row(o, pp, col, row, nheader, tctx, state, toks, &nt, &who, &rowerr);
 		if (r == CG_ERR_ARG || r == CG_ERR_DB || r == CG_ERR_NOMEM) {
 			*err = rowerr;
 			goto out;
@@ -162,8 +190,23 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 			tok[i].value.len = TOKEN_LEN;
 			tokp[i] = &tok[i];
 		}
+		/* Empty, or with a receipt: the Withdrawal of every purpose, with the user's leaf. */
+		plen = 0;
+		if (rb != NULL && who.kind != 0) {
+			crossgate__withdrawal__init(&wd);
+			wd.withdrawn = all;
+			if ((r = receipt_batch_add(rb, who.uid, who.uid_len, row->line, who.kind, who.norm, strlen(who.norm),
+			    all, o->now, leaf, err)) != 0)
+				goto out;
+			wd.receipt_leaf.data = leaf;
+			wd.receipt_leaf.len = sizeof(leaf);
+			plen = crossgate__withdrawal__pack(&wd, pt);
+		} else if (rb != NULL) {
+			stats->no_receipt++;
+		}
+		sodium_memzero(who.norm, sizeof(who.norm));
 		if ((r = seal_ad_build(ad, &ad_len, sl.batch_id, pp->id, stats->users, 0, o->now, toks, nt)) != 0 ||
-		    (r = seal_record(sl.key, stats->users, ad, ad_len, NULL, 0, ct)) != 0) {
+		    (r = seal_record(sl.key, stats->users, ad, ad_len, pt, plen, ct)) != 0) {
 			r = cg_err_set(err, r, "cannot seal a revocation record");
 			goto out;
 		}
@@ -173,14 +216,25 @@ revoke_pack(const struct revoke_opts *o, struct revoke_stats *stats, struct cg_e
 		rec.consent_bits = 0;
 		rec.consent_at = o->now;
 		rec.ciphertext.data = ct;
-		rec.ciphertext.len = sizeof(ct);
+		rec.ciphertext.len = plen + SEAL_TAG_LEN;
 		if ((r = batch_writer_add(sl.w, &rec, err)) != 0)
 			goto out;
 		stats->users++;
 	}
-	if ((r = batch_writer_finish(sl.w, stats->digest, err)) == 0)
-		memcpy(stats->batch_id, sl.batch_id, sizeof(stats->batch_id));
+	if ((r = batch_writer_finish(sl.w, stats->digest, err)) != 0)
+		goto out;
+	memcpy(stats->batch_id, sl.batch_id, sizeof(stats->batch_id));
+	if (rb != NULL) {
+		if ((r = receipt_batch_write(rb, sl.batch_id, err)) != 0) {
+			cg_err_prefix(err, "the revocation batch %s is written but its receipts are not: run again",
+			    o->output);
+			goto out;
+		}
+		stats->receipts = receipt_batch_count(rb);
+	}
 out:
+	sodium_memzero(&who, sizeof(who));
+	receipt_batch_free(rb);
 	sodium_memzero(toks, sizeof(toks));
 	sealer_close(&sl);
 	csvfile_free(f);

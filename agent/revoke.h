@@ -8,7 +8,9 @@
  * revocation batch (BatchHeader.kind = BATCH_KIND_REVOCATION) whose records
  * carry only the user's tokens and the revocation time, sealed like data
  * records so that the tokens are bound to the batch.  Identifiers never
- * leave the partner.
+ * leave the partner.  With `receipts`, each user named by an identifier
+ * gets a receipt (receipt.h) bound to it; the record's sealed payload is
+ * then a Withdrawal of every purpose carrying the receipt leaf (else empty).
  */
 #ifndef CG_REVOKE_H
 #define CG_REVOKE_H
@@ -28,10 +30,13 @@ struct revoke_opts {
 	const struct keyfile_key *gateway;  /* X25519 public */
 	const char *state;                  /* agent state file, needed for rows given by user id only */
 	int64_t now;                        /* revocation time (unix seconds) */
+	const char *receipts;               /* directory for the users' receipts (receipt.h), or NULL */
 };
 
 struct revoke_stats {
 	uint64_t rows, bad_rows, users;
+	uint64_t receipts;                  /* receipt files written */
+	uint64_t no_receipt;                /* users named by user id only: no identifier to bind a receipt to */
 	unsigned char batch_id[16];
 	unsigned char digest[32];
 };

@@ -10,7 +10,7 @@
 struct agent_state {
 	sqlite3 *db;
 	char *path;
-	sqlite3_stmt *del, *put, *get;
+	sqlite3_stmt *del, *put, *get, *cget, *cput;
 };
 
 static int
@@ -43,7 +43,16 @@ agent_state_open(const char *path, struct agent_state **out, struct cg_err *err)
 	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON; PRAGMA synchronous=FULL;"
 	    "CREATE TABLE IF NOT EXISTS sent("
 	    "  partner TEXT NOT NULL, user_id TEXT NOT NULL, kind INTEGER NOT NULL, token BLOB NOT NULL,"
-	    "  PRIMARY KEY (partner, user_id, kind)) WITHOUT ROWID, STRICT;", NULL, NULL, NULL) != SQLITE_OK ||
+	    "  PRIMARY KEY (partner, user_id, kind)) WITHOUT ROWID, STRICT;"
+	    "CREATE TABLE IF NOT EXISTS sent_consent("
+	    "  partner TEXT NOT NULL, user_id TEXT NOT NULL, bits INTEGER NOT NULL, at INTEGER NOT NULL,"
+	    "  PRIMARY KEY (partner, user_id)) WITHOUT ROWID, STRICT;", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT s.kind, s.token, c.bits, c.at FROM sent s LEFT JOIN sent_consent c "
+	    "ON c.partner = s.partner AND c.user_id = s.user_id WHERE s.partner = ?1 AND s.user_id = ?2 ORDER BY s.kind",
+	    -1, &s->cget, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "INSERT INTO sent_consent(partner, user_id, bits, at) VALUES (?1, ?2, ?3, ?4) "
+	    "ON CONFLICT(partner, user_id) DO UPDATE SET bits = excluded.bits, at = excluded.at", -1, &s->cput, NULL)
+	    != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "DELETE FROM sent WHERE partner = ?1 AND user_id = ?2", -1, &s->del, NULL)
 	    != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "INSERT INTO sent(partner, user_id, kind, token) VALUES (?1, ?2, ?3, ?4)", -1,
@@ -68,6 +77,8 @@ agent_state_close(struct agent_state *s)
 	sqlite3_finalize(s->del);
 	sqlite3_finalize(s->put);
 	sqlite3_finalize(s->get);
+	sqlite3_finalize(s->cget);
+	sqlite3_finalize(s->cput);
 	if (s->db != NULL)
 		sqlite3_close(s->db);
 	free(s->path);
@@ -136,5 +147,52 @@ agent_state_get(struct agent_state *s, const char *partner, const char *user_id,
 	sqlite3_reset(s->get);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return agent_state_dberr(s, "look up user", err);
+	return 0;
+}
+
+int
+agent_state_lookup(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    struct token out[2], size_t *n, uint32_t *bits, int64_t *at, int *found, struct cg_err *err)
+{
+	int rc;
+
+	*n = 0;
+	*found = 0;
+	*bits = 0;
+	*at = 0;
+	sqlite3_bind_text(s->cget, 1, partner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->cget, 2, user_id, (int)user_id_len, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s->cget)) == SQLITE_ROW && *n < 2) {
+		if (sqlite3_column_bytes(s->cget, 1) != TOKEN_LEN)
+			continue;
+		out[*n].kind = (uint32_t)sqlite3_column_int(s->cget, 0);
+		memcpy(out[*n].value, sqlite3_column_blob(s->cget, 1), TOKEN_LEN);
+		(*n)++;
+		if (sqlite3_column_type(s->cget, 2) != SQLITE_NULL) {
+			*bits = (uint32_t)sqlite3_column_int64(s->cget, 2);
+			*at = sqlite3_column_int64(s->cget, 3);
+			*found = 1;
+		}
+	}
+	sqlite3_reset(s->cget);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return agent_state_dberr(s, "look up user", err);
+	return 0;
+}
+
+int
+agent_state_consent_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    uint32_t bits, int64_t at, struct cg_err *err)
+{
+	int rc;
+
+	sqlite3_bind_text(s->cput, 1, partner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s->cput, 2, user_id, (int)user_id_len, SQLITE_STATIC);
+	sqlite3_bind_int64(s->cput, 3, (sqlite3_int64)bits);
+	sqlite3_bind_int64(s->cput, 4, at);
+	rc = sqlite3_step(s->cput);
+	sqlite3_reset(s->cput);
+	if (rc != SQLITE_DONE)
+		return agent_state_dberr(s, "remember consent", err);
 	return 0;
 }

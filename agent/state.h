@@ -1,14 +1,17 @@
 /*
  * state.h - the agent's own memory, at the partner's site: which tokens it
  * sent for which local user id, so that a later revocation can name users by
- * their user id.  An SQLite file (0600) that never leaves the partner; it
- * holds tokens, which are already in the partner's batches, and user ids,
- * which are the partner's own.
+ * their user id, and which consent it last sent for them, so that a later
+ * row that lost a purpose becomes a withdrawal (pack.h).  An SQLite file
+ * (0600) that never leaves the partner; it holds tokens, which are already
+ * in the partner's batches, consent bits and times, which are too, and user
+ * ids, which are the partner's own.
  */
 #ifndef CG_AGENT_STATE_H
 #define CG_AGENT_STATE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "base/err.h"
 #include "crypto/token.h"
 
@@ -29,5 +32,18 @@ int agent_state_put(struct agent_state *s, const char *partner, const char *user
 /* The tokens remembered for a user: *n = 0 if none. out holds up to 2. */
 int agent_state_get(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
     struct token out[2], size_t *n, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5, 6);
+
+/*
+ * What was last sent for a user, in one lookup: the tokens (*n = 0 if none,
+ * as agent_state_get), and the consent (a data record's, or a
+ * withdrawal's): *found = 0 if none is remembered (a state file written
+ * before consents were remembered knows only the tokens).
+ */
+int agent_state_lookup(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    struct token out[2], size_t *n, uint32_t *bits, int64_t *at, int *found, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5, 6, 7, 8, 9);
+/* Remember the consent sent for a user (replacing what was remembered before). */
+int agent_state_consent_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    uint32_t bits, int64_t at, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
 #endif

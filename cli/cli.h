@@ -50,6 +50,7 @@ int cmd_audit(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_demo(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_pki(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_analytics(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_receipt(int argc, char **argv, struct cli_ctx *ctx);
 /* `crossgate audit fetch` (cli/cli_fetch.c); reachable as `crossgate fetch` until audit dispatches it. */
 int cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx);
 /* cli/cli_fetch.c, for `audit witness`: extend a local copy from `from`; submit a cosignature line. */

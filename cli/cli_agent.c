@@ -22,8 +22,10 @@
 static const char agent_usage[] =
 	"crossgate agent pack --policy FILE --partner ID --input CSV --out BATCH\n"
 	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--strict] [--state FILE]\n"
+	"                     [--receipts DIR]\n"
 	"       crossgate agent revoke --policy FILE --partner ID --input CSV --out BATCH\n"
 	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--state FILE]\n"
+	"                     [--receipts DIR]\n"
 	"       crossgate agent push " CLI_CLIENT_USAGE "\n"
 	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)\n"
 	"       crossgate agent stats " CLI_CLIENT_USAGE "\n"
@@ -31,14 +33,26 @@ static const char agent_usage[] =
 
 static const char agent_help[] =
 	"pack: read the partner's CSV, check every row against the partner's schema in\n"
-	"the policy, normalize and pseudonymize identifiers with the match key, drop users\n"
-	"without 'match' consent, merge duplicate rows of one user (latest consent_at\n"
-	"wins), seal each record, seal the batch key to the gateway, sign, and write\n"
-	"one batch file.  Bad rows are reported as FILE:LINE:COLUMN (name): reason and\n"
-	"skipped; with --strict any bad row fails the whole file and nothing is written.\n"
-	"Identifiers and local user ids never leave this machine.  With --state FILE\n"
-	"the agent remembers, in FILE (kept here, 0600), which tokens it sent for each\n"
-	"user id, so that a later revocation can name users by their user id.\n"
+	"the policy, normalize and pseudonymize identifiers with the match key, merge\n"
+	"duplicate rows of one user (latest consent_at wins), seal each record, seal\n"
+	"the batch key to the gateway, sign, and write one batch file.  Bad rows are\n"
+	"reported as FILE:LINE:COLUMN (name): reason and skipped; with --strict any bad\n"
+	"row fails the whole file and nothing is written.  Identifiers and local user\n"
+	"ids never leave this machine.  With --state FILE the agent remembers, in FILE\n"
+	"(kept here, 0600), which tokens and consent it sent for each user id, so that\n"
+	"a later revocation can name users by their user id.\n"
+	"A user whose latest row lacks 'match' gets no data record but a withdrawal,\n"
+	"which makes the gateway erase the user: with --state only if the user id was\n"
+	"sent before with 'match' (others are never tokenized); without --state for\n"
+	"every such user with identifiers (the agent cannot know who was sent).  With\n"
+	"--state, a user who keeps 'match' but lost another purpose also gets a\n"
+	"narrowing withdrawal that erases the older, wider records.\n"
+	"With --receipts DIR every withdrawal (and, for revoke, every user named by an\n"
+	"identifier) gets a receipt, DIR/BATCHID-USERID.receipt (or -line-N), one line\n"
+	"that fits a QR code: hand it to the user once 'crossgate receipt attach' has\n"
+	"added the proof the gateway sends for the batch ('crossgate receipt prove');\n"
+	"the user checks it offline with 'crossgate receipt verify'.  Never send\n"
+	"receipts to the gateway.\n"
 	"\n"
 	"revoke: write a signed revocation batch that makes the gateway erase users.\n"
 	"The CSV's header names some of the partner's identifier columns (email,\n"
@@ -70,7 +84,7 @@ agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *
 	char hex[33];
 	int r = 1;
 
-	if (cli_load_policy(policy, &pol) != 0 ||
+	if ((o->receipts != NULL && cli_mkdir(o->receipts, 0700) != 0) || cli_load_policy(policy, &pol) != 0 ||
 	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
 	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
 	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
@@ -93,10 +107,17 @@ agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *
 	sodium_bin2hex(hex, sizeof(hex), ctx->pack.batch_id, sizeof(ctx->pack.batch_id));
 	if (ctx->out)
 		fprintf(ctx->out, "%s: %llu rows read, %llu bad, %llu duplicate rows merged, %llu users without "
-		    "match consent dropped, %llu records packed into %s (batch %s)\n", o->input,
+		    "match consent never sent, %llu withdrawals sent (%llu lost match, %llu narrowed), %llu records "
+		    "packed into %s (batch %s)\n", o->input,
 		    (unsigned long long)ctx->pack.rows, (unsigned long long)ctx->pack.bad_rows,
-		    (unsigned long long)ctx->pack.duplicates, (unsigned long long)ctx->pack.no_match,
+		    (unsigned long long)ctx->pack.duplicates,
+		    (unsigned long long)(ctx->pack.no_match - ctx->pack.withdrawn),
+		    (unsigned long long)(ctx->pack.withdrawn + ctx->pack.narrowed),
+		    (unsigned long long)ctx->pack.withdrawn, (unsigned long long)ctx->pack.narrowed,
 		    (unsigned long long)ctx->pack.packed, o->output, hex);
+	if (ctx->out && o->receipts != NULL)
+		fprintf(ctx->out, "%s: %llu receipts written to %s\n", o->input, (unsigned long long)ctx->pack.receipts,
+		    o->receipts);
 	r = 0;
 out:
 	policy_free(pol);
@@ -118,7 +139,7 @@ agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, con
 	char hex[33];
 	int r = 1;
 
-	if (cli_load_policy(policy, &pol) != 0 ||
+	if ((po->receipts != NULL && cli_mkdir(po->receipts, 0700) != 0) || cli_load_policy(policy, &pol) != 0 ||
 	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
 	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
 	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
@@ -132,6 +153,7 @@ agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, con
 	o.sign = sign;
 	o.gateway = gw;
 	o.state = po->state;
+	o.receipts = po->receipts;
 	o.now = (int64_t)time(NULL);
 	cg_err_clear(&err);
 	if (revoke_pack(&o, &rs, &err) != 0) {
@@ -142,6 +164,10 @@ agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, con
 	if (ctx->out)
 		fprintf(ctx->out, "%s: %llu users to erase, revocation batch %s written to %s\n", o.input,
 		    (unsigned long long)rs.users, hex, o.output);
+	if (ctx->out && o.receipts != NULL)
+		fprintf(ctx->out, "%s: %llu receipts written to %s (%llu users named by user id only have no "
+		    "identifier to bind a receipt to)\n", o.input, (unsigned long long)rs.receipts, o.receipts,
+		    (unsigned long long)rs.no_receipt);
 	r = 0;
 out:
 	policy_free(pol);
@@ -230,7 +256,8 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
 		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
 		{ "timeout", required_argument, NULL, 't' }, { "retries", required_argument, NULL, 'r' },
-		{ "state", required_argument, NULL, 'T' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
+		{ "state", required_argument, NULL, 'T' }, { "receipts", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct pack_opts o;
 	struct push_opts po;
 	const char *policy = NULL, *mp = NULL, *sp = NULL, *gp = NULL, *sub;
@@ -253,6 +280,7 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		case 'g': gp = optarg; break;
 		case 'S': o.strict = 1; break;
 		case 'T': o.state = optarg; break;
+		case 'R': o.receipts = optarg; break;
 		case 'G': po.client.gateway = optarg; break;
 		case 'C': po.client.ca = optarg; break;
 		case 'c': po.client.cert = optarg; break;

@@ -720,7 +720,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    "rows read           K %llu, G %llu\n"
 		    "rows rejected       %llu (the first few per file reported above with file:line:column)\n"
 		    "duplicates merged   %llu\n"
-		    "no match consent    %llu users never left their partner\n"
+		    "no match consent    %llu users: their data never left their partner (a withdrawal did)\n"
 		    "records ingested    %llu%s\n"
 		    "matched subjects    %llu (generator's truth: %llu; the operator's view, never released)\n"
 		    "left out, consent   %llu\n"

@@ -387,6 +387,12 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 		if (ctx->out && res.revoked_users > 0)
 			fprintf(ctx->out, "%s: revocation from partner %s: %llu users, %llu records erased\n", argv[i],
 			    res.partner, (unsigned long long)res.revoked_users, (unsigned long long)res.erased);
+		else if (ctx->out && res.withdrawn + res.narrowed > 0)
+			fprintf(ctx->out, "%s: committed %llu records from partner %s%s; %llu withdrawals without match, "
+			    "%llu narrowings, %llu records erased\n", argv[i], (unsigned long long)res.records, res.partner,
+			    res.skipped_revoked ? " (users it revoked earlier left out)" : "",
+			    (unsigned long long)res.withdrawn, (unsigned long long)res.narrowed,
+			    (unsigned long long)res.erased);
 		else if (ctx->out)
 			fprintf(ctx->out, "%s: committed %llu records from partner %s%s\n", argv[i],
 			    (unsigned long long)res.records, res.partner,

@@ -175,6 +175,7 @@ static const struct {
 	{ "export", cmd_export, "row export: DP synthetic rows of the joined subjects, on the budget (locally or from a gateway)" },
 	{ "budget", cmd_budget, "show each analyst's privacy budget spent and remaining" },
 	{ "audit", cmd_audit, "verify the audit log with the gateway's public key" },
+	{ "receipt", cmd_receipt, "a user's receipt for a withdrawal: attach the gateway's proof, verify it" },
 	{ "analytics", cmd_analytics, "the seed's models and an HTML report, on released outputs only" },
 };
 

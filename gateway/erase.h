@@ -27,23 +27,47 @@
 int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 
 /*
- * Inside the caller's transaction: record tombstones dated `revoked_at` for
- * the tokens and stage them for erasure.  Nothing is deleted until
- * erase_apply(), which deletes every staged token's records in one pass over
- * the table (a revocation of many users costs one scan, not one per user).
+ * Inside the caller's transaction, for the records of one batch: record
+ * tombstones dated `revoked_at` for the tokens (users' keys, join.h: an
+ * email token, or the phone token of a user without an email) and stage
+ * them for erasure of the records with that key whose consent_at is at most
+ * `erase_upto` (INT64_MAX: all of
+ * them, as a revocation does; a withdrawal erases only what its consent_at
+ * supersedes, so that a newer consent already stored stays).  Nothing is
+ * deleted until erase_apply(), which deletes every staged token's records in
+ * one pass over the table (a revocation of many users costs one scan, not
+ * one per user).  The statements are prepared and the tombstone subkey
+ * derived once per stager; owned by the caller of erase_stager_open, close
+ * wipes the subkey.
  */
-int erase_tokens(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t revoked_at, struct cg_err *err)
-    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+struct erase_stager;
+int erase_stager_open(struct store *st, const struct keyfile_key *storage, const char *partner,
+    struct erase_stager **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+int erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, int64_t revoked_at,
+    int64_t erase_upto, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+void erase_stager_close(struct erase_stager *s);
 
-/* Inside the same transaction: delete `partner`'s records carrying a staged token; *erased counts them. */
+/*
+ * Inside the same transaction: delete `partner`'s records whose key is a
+ * staged token (a staged email: the records with that email; a staged
+ * phone: the records with that phone and no email) with consent_at at most
+ * its erase_upto; *erased counts them.
+ */
 int erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
-/* *revoked = 1 if a tombstone of `partner` covers one of the tokens at consent time consent_at. */
-int erase_is_revoked(struct store *st, const struct keyfile_key *storage, const char *partner,
-    const struct token *tokens, size_t n, int64_t consent_at, int *revoked, struct cg_err *err)
-    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 7);
+/*
+ * For the records of one batch: *revoked = 1 if a tombstone of `partner`
+ * covers one of the tokens (the record's key) at consent time consent_at.  The statement is
+ * prepared and the tombstone subkey derived once per check; owned by the
+ * caller of erase_check_open, close wipes the subkey.
+ */
+struct erase_check;
+int erase_check_open(struct store *st, const struct keyfile_key *storage, const char *partner,
+    struct erase_check **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+int erase_check_tokens(struct erase_check *c, const struct token *tokens, size_t n, int64_t consent_at, int *revoked,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 5);
+void erase_check_close(struct erase_check *c);
 
 /* *any = 1 if `partner` has tombstones at all (so that ingest can skip the per-record check). */
 int erase_any(struct store *st, const char *partner, int *any, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);

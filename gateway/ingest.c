@@ -7,6 +7,8 @@
 #include <time.h>
 #include <sodium.h>
 
+#include "crypto/merkle.h"
+#include "crypto/receipt.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "gateway/erase.h"
@@ -89,13 +91,108 @@ ingest_field_check(const struct policy_partner *pp, const Crossgate__Field *f, u
 	return 0;
 }
 
+/* What the withdrawal and revocation records of one batch did, for its audit event. */
+struct ingest_tally {
+	uint64_t withdrawn;                  /* withdrawal records without match: the user is erased */
+	uint64_t narrowed;                   /* withdrawal records keeping match: older, wider records erased */
+	uint64_t receipts;                   /* records with a receipt leaf */
+	struct merkle_frontier tree;         /* over the receipt leaves, in record order */
+	struct erase_stager *stager;         /* opened at the batch's first withdrawal or revocation record */
+};
+
+/* Stage the record's tokens for erasure up to erase_upto, with tombstones dated revoked_at. */
+static int
+ingest_erase(struct store *st, const struct keyfile_key *storage, const char *partner, struct ingest_tally *tally,
+    const struct token *toks, size_t n, int64_t revoked_at, int64_t erase_upto, struct cg_err *err)
+{
+	int r;
+
+	if (tally->stager == NULL && (r = erase_stager_open(st, storage, partner, &tally->stager, err)) != 0)
+		return r;
+	return erase_stager_add(tally->stager, toks, n, revoked_at, erase_upto, err);
+}
+
+/*
+ * A receipt's tree entry as the gateway vouches for it (crypto/receipt.h):
+ * the partner's leaf, the withdrawal's consent_at, and the names of the
+ * purposes it withdrew, in the policy the gateway runs.
+ */
+static int
+ingest_receipt_entry(const struct policy *pol, const unsigned char leaf[RECEIPT_LEAF_LEN], int64_t at,
+    uint32_t withdrawn, unsigned char out[MERKLE_HASH_LEN])
+{
+	const char *names[32];
+	size_t i, n = 0;
+
+	for (i = 0; i < pol->npurposes && i < 32; i++)
+		if (withdrawn & (1u << i))
+			names[n++] = pol->purposes[i];
+	return receipt_entry_hash(leaf, at, names, n, out);
+}
+
+/*
+ * The sealed Withdrawal of a withdrawal or revocation record (ciphertext
+ * opened with the record's associated data).  What it says was withdrawn
+ * must be what the record does: with `match` gone (a revocation, or a
+ * withdrawal whose consent lacks it), `match` is withdrawn; a narrowing
+ * withdraws something, never `match`, nothing the user still consents to.
+ * Its receipt leaf goes into the batch's receipt tree as the entry the
+ * gateway vouches for.  A revocation record may be empty (no receipt).
+ */
+static int
+ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[32], const Crossgate__SealedRecord *rec,
+    const unsigned char *ad, size_t ad_len, int erases, struct pb_arena *arena, struct ingest_tally *tally,
+    struct cg_err *err)
+{
+	Crossgate__Withdrawal *w;
+	unsigned char pt[128], leaf[MERKLE_HASH_LEN];
+	unsigned long long idx = (unsigned long long)rec->index;
+	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
+	size_t pt_len;
+	int r = 0;
+
+	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > SEAL_TAG_LEN + sizeof(pt))
+		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal of %zu bytes", idx, rec->ciphertext.len);
+	pt_len = rec->ciphertext.len - SEAL_TAG_LEN;
+	if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len, pt,
+	    err)) != 0)
+		return cg_err_prefix(err, "record %llu", idx);
+	pb_arena_reset(arena);
+	if ((w = crossgate__withdrawal__unpack(&arena->allocator, pt_len, pt)) == NULL)
+		return cg_err_set(err, arena->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, "record %llu: malformed "
+		    "withdrawal", idx);
+	if (pol->npurposes < 32 && (w->withdrawn >> pol->npurposes) != 0)
+		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: withdraws a purpose the policy does not have", idx);
+	else if (w->receipt_leaf.len != 0 && w->receipt_leaf.len != MERKLE_HASH_LEN)
+		r = cg_err_set(err, CG_ERR_FORMAT, "record %llu: receipt leaf of %zu bytes", idx, w->receipt_leaf.len);
+	else if (erases && w->withdrawn != 0 && !(w->withdrawn & match_bit))
+		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: erases the user but does not say 'match' is withdrawn",
+		    idx);
+	else if (!erases && (w->withdrawn == 0 || (w->withdrawn & (match_bit | rec->consent_bits)) != 0))
+		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: a narrowing must withdraw purposes the user no longer "
+		    "has, never 'match'", idx);
+	else if (erases && w->withdrawn == 0 && w->receipt_leaf.len != 0)
+		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: a receipt must say what was withdrawn", idx);
+	else if (w->receipt_leaf.len == RECEIPT_LEAF_LEN) {
+		if ((r = ingest_receipt_entry(pol, w->receipt_leaf.data, rec->consent_at, w->withdrawn, leaf)) != 0)
+			r = cg_err_set(err, r, "record %llu: a purpose name too long for a receipt", idx);
+		else {
+			merkle_frontier_append(&tally->tree, leaf);
+			tally->receipts++;
+		}
+	}
+	pb_arena_reset(arena);
+	return r;
+}
+
 static int
 ingest_record(struct store *st, const struct policy *pol, const struct policy_partner *pp,
     const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], int64_t batch_row,
     const Crossgate__SealedRecord *rec, unsigned char **pt, size_t *pt_cap, struct pb_arena *arena,
-    const struct keyfile_key *storage, int tombstones, int *skipped, struct cg_err *err)
+    const struct keyfile_key *storage, struct erase_check *tombstones, int *skipped, struct ingest_tally *tally,
+    struct cg_err *err)
 {
-	struct token toks[SEAL_TOKENS_MAX];
+	struct token toks[SEAL_TOKENS_MAX], key;
 	unsigned char ad[SEAL_AD_MAX], seen[POLICY_COLUMNS_MAX];
 	const unsigned char *email = NULL, *phone = NULL;
 	Crossgate__RecordPayload *payload = NULL;
@@ -121,29 +218,56 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		toks[i].kind = (uint32_t)t->kind;
 		memcpy(toks[i].value, t->value.data, TOKEN_LEN);
 	}
+	/*
+	 * The user's key, as the join groups records (join.h): the email token,
+	 * else the phone token.  Erasures, tombstones and the tombstone check
+	 * go by the key alone, so that a phone another person gives too never
+	 * erases or blocks that person's records.
+	 */
+	key.kind = email != NULL ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
+	memcpy(key.value, email != NULL ? email : phone, TOKEN_LEN);
 	*skipped = 0;
 	if (hdr->kind == BATCH_KIND_REVOCATION) {
-		unsigned char none[1];
-
-		/* A revocation record names a user by its tokens; its sealed payload is empty. */
-		if (rec->consent_bits != 0 || rec->ciphertext.len != SEAL_TAG_LEN)
+		/* A revocation record names a user by its tokens; its sealed payload is empty or a receipt. */
+		if (rec->consent_bits != 0 || rec->withdrawal)
 			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: not a revocation record", idx);
 		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, 0,
 		    rec->consent_at, toks, rec->n_tokens)) != 0)
 			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
-		if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len,
-		    none, err)) != 0)
-			return cg_err_prefix(err, "record %llu", idx);
-		if ((r = erase_tokens(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at, err)) != 0)
+		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, 1, arena, tally, err)) != 0)
 			return r;
-		return 0;
+		return ingest_erase(st, storage, hdr->partner_id, tally, &key, 1, rec->consent_at, INT64_MAX, err);
+	}
+	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
+		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
+		    "have", idx);
+	if (rec->withdrawal) {
+		int64_t at = rec->consent_at;
+
+		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
+		    rec->consent_at, toks, rec->n_tokens)) != 0)
+			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
+		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, !(rec->consent_bits & match_bit), arena,
+		    tally, err)) != 0)
+			return r;
+		if (at == INT64_MIN)
+			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal time out of range", idx);
+		/*
+		 * Without match the user goes, as in a revocation dated consent_at;
+		 * with match a data record dated consent_at stays (in this batch or
+		 * another), and everything older, which consented more widely, goes.
+		 */
+		if (rec->consent_bits & match_bit) {
+			tally->narrowed++;
+			at--;
+		} else {
+			tally->withdrawn++;
+		}
+		return ingest_erase(st, storage, hdr->partner_id, tally, &key, 1, at, at, err);
 	}
 	if (!(rec->consent_bits & match_bit))
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
 		    "the partner", idx);
-	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
-		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
-		    "have", idx);
 	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > BATCH_RECORD_MAX)
 		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: ciphertext of %zu bytes", idx,
 		    rec->ciphertext.len);
@@ -184,8 +308,8 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		}
 	}
 	/* A user the partner revoked stays erased, whatever older batch arrives later. */
-	if (tombstones && ((r = erase_is_revoked(st, storage, hdr->partner_id, toks, rec->n_tokens, rec->consent_at,
-	    skipped, err)) != 0 || *skipped))
+	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, &key, 1, rec->consent_at, skipped,
+	    err)) != 0 || *skipped))
 		goto out;
 	memset(&sr, 0, sizeof(sr));
 	sr.batch = batch_row;
@@ -201,6 +325,44 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 out:
 	pb_arena_reset(arena);   /* wipes the decoded payload */
 	sodium_memzero(*pt, pt_len);
+	return r;
+}
+
+/* The record count stored for a committed batch. */
+static int
+ingest_batch_stored(struct store *st, const unsigned char batch_id[16], uint64_t *n, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT records FROM batches WHERE batch_id = ?1", -1, &s, NULL) != SQLITE_OK)
+		return cg_err_set(err, CG_ERR_DB, "%s: prepare: %s", store_path(st), sqlite3_errmsg(store_db(st)));
+	sqlite3_bind_blob(s, 1, batch_id, 16, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*n = (uint64_t)sqlite3_column_int64(s, 0);
+	else
+		r = cg_err_set(err, CG_ERR_DB, "%s: read the batch's records: %s", store_path(st),
+		    sqlite3_errmsg(store_db(st)));
+	sqlite3_finalize(s);
+	return r;
+}
+
+/* Set the stored batch's record count (inside the batch's transaction). */
+static int
+ingest_batch_records(struct store *st, int64_t batch_row, uint64_t n, struct cg_err *err)
+{
+	sqlite3_stmt *s = NULL;
+	int r = 0;
+
+	if (sqlite3_prepare_v2(store_db(st), "UPDATE batches SET records = ?1 WHERE id = ?2", -1, &s, NULL) != SQLITE_OK)
+		return cg_err_set(err, CG_ERR_DB, "%s: prepare: %s", store_path(st), sqlite3_errmsg(store_db(st)));
+	sqlite3_bind_int64(s, 1, (sqlite3_int64)n);
+	sqlite3_bind_int64(s, 2, batch_row);
+	if (sqlite3_step(s) != SQLITE_DONE)
+		r = cg_err_set(err, CG_ERR_DB, "%s: count the batch's records: %s", store_path(st),
+		    sqlite3_errmsg(store_db(st)));
+	sqlite3_finalize(s);
 	return r;
 }
 
@@ -283,16 +445,22 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	Crossgate__SealedRecord *rec = NULL;
 	struct pb_arena arena;
 	Crossgate__AuditEvent ev;
-	Crossgate__AuditEvent__CountsEntry ce[2], *cev[2];
+	Crossgate__AuditEvent__CountsEntry ce[5], *cev[5];
+	struct ingest_tally tally;
+	unsigned char root[MERKLE_HASH_LEN];
 	unsigned char digest[32], old_digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN], *pt = NULL;
 	char want[17], got[17], reason[CG_ERR_MSG_MAX];
 	size_t pt_cap = 0;
 	uint64_t count = 0, n = 0, nskipped = 0, erased = 0;
 	int64_t batch_row;
-	int r, exists, in_txn = 0, have_digest = 0, skipped = 0, revocation, tombstones = 0;
+	uint64_t withdrawals;
+	struct erase_check *tombstones = NULL;
+	int r, exists, in_txn = 0, have_digest = 0, skipped = 0, revocation, any = 0, rec_withdrawal;
 	size_t i;
 
 	memset(result, 0, sizeof(*result));
+	memset(&tally, 0, sizeof(tally));
+	merkle_frontier_init(&tally.tree);
 	sodium_memzero(batch_key, sizeof(batch_key));
 	if (pb_arena_init(&arena, 4 * BATCH_RECORD_MAX) != 0) {
 		if (f != NULL)
@@ -369,8 +537,9 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		if ((r = audit_log(a, &ev, err)) != 0)
 			goto out;
 		result->duplicate = 1;
-		result->records = count;
-		r = 0;
+		/* What the first ingest stored (a withdrawal record is in count, never stored). */
+		if ((r = ingest_batch_stored(st, hdr->batch_id.data, &result->records, err)) != 0)
+			goto out;
 		goto out;
 	}
 	if (hdr->kind != BATCH_KIND_DATA && hdr->kind != BATCH_KIND_REVOCATION) {
@@ -401,7 +570,8 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	if ((r = store_begin(st, err)) != 0)
 		goto out;
 	in_txn = 1;
-	if ((r = erase_any(st, pp->id, &tombstones, err)) != 0 ||
+	if ((r = erase_any(st, pp->id, &any, err)) != 0 ||
+	    (any && (r = erase_check_open(st, keys->storage, pp->id, &tombstones, err)) != 0) ||
 	    (r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
 	    (int64_t)time(NULL), wrapped, sizeof(wrapped), &batch_row, err)) != 0)
 		goto reject_in_txn;
@@ -411,8 +581,9 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 			break;
 		if (r < 0)
 			goto reject_in_txn;
+		rec_withdrawal = rec->withdrawal;
 		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, keys->storage,
-		    tombstones, &skipped, err);
+		    tombstones, &skipped, &tally, err);
 		rec = NULL;   /* owned by the reader */
 		if (r != 0) {
 			if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
@@ -421,20 +592,28 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		}
 		if (skipped)
 			nskipped++;
-		else
+		else if (!rec_withdrawal)
 			n++;
 	}
 	revocation = hdr->kind == BATCH_KIND_REVOCATION;
+	withdrawals = tally.withdrawn + tally.narrowed;
+	/*
+	 * A data batch's row counts the records it stored: its withdrawal
+	 * records and the records of users it may no longer bring back are not
+	 * stored, and every stored batch must be whole (records == its rows).
+	 */
+	if (!revocation && n != count && (r = ingest_batch_records(st, batch_row, n, err)) != 0)
+		goto reject_in_txn;
 	/* Every named user's records go in one pass, inside this transaction. */
-	if (revocation && (r = erase_apply(st, pp->id, &erased, err)) != 0)
-		goto out;
+	if ((revocation || withdrawals > 0) && (r = erase_apply(st, pp->id, &erased, err)) != 0)
+		goto reject_in_txn;
 	ingest_event_init(&ev, pol, revocation ? "revoke" : "ingest", "ok");
 	ev.partner_id = hdr->partner_id;
 	ev.batch_id = hdr->batch_id;
 	ev.batch_digest.data = digest;
 	ev.batch_digest.len = 32;
 	/* Counts only: how many were erased, never which. */
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 5; i++) {
 		crossgate__audit_event__counts_entry__init(&ce[i]);
 		cev[i] = &ce[i];
 	}
@@ -444,6 +623,22 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	ce[1].value = revocation ? erased : nskipped;
 	ev.counts = cev;
 	ev.n_counts = 2;
+	if (!revocation && withdrawals > 0) {
+		/* Withdrawals in a data batch: how many, and how many records they erased; never whose. */
+		ce[2].key = (char *)"withdrawn";
+		ce[2].value = tally.withdrawn;
+		ce[3].key = (char *)"narrowed";
+		ce[3].value = tally.narrowed;
+		ce[4].key = (char *)"erased";
+		ce[4].value = erased;
+		ev.n_counts = 5;
+	}
+	if (tally.receipts > 0) {
+		/* Users check their receipts against this root (agent/receipt.h). */
+		merkle_frontier_root(&tally.tree, root);
+		ev.receipt_root.data = root;
+		ev.receipt_root.len = sizeof(root);
+	}
 	/* A failed append or commit (an I/O error, a full disk) is a rejection like any other: logged, nothing kept. */
 	if ((r = audit_append(a, &ev, err)) != 0 || (r = store_commit(st, err)) != 0)
 		goto reject_in_txn;
@@ -453,9 +648,20 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	result->revoked_users = revocation ? n : 0;
 	result->erased = erased;
 	result->skipped_revoked = nskipped;
-	/* The WAL still holds the erased pages until it is checkpointed and truncated. */
-	if (revocation && (r = store_checkpoint(st, err)) != 0)
-		goto out;
+	result->withdrawn = tally.withdrawn;
+	result->narrowed = tally.narrowed;
+	/*
+	 * The WAL still holds the erased pages until it is checkpointed and
+	 * truncated.  The batch is committed whatever happens here: a failed
+	 * checkpoint is not a rejection, it is left to the next one (the CLI's
+	 * at its end, the server's at its next erasure or at stop) and said in
+	 * result->checkpoint_pending.
+	 */
+	if (erased > 0) {
+		struct cg_err cperr;
+
+		result->checkpoint_pending = store_checkpoint(st, &cperr) != 0;
+	}
 	r = 0;
 	goto out;
 
@@ -473,6 +679,8 @@ out:
 		sodium_memzero(pt, pt_cap);
 	free(pt);
 	pb_arena_free(&arena);
+	erase_check_close(tombstones);
+	erase_stager_close(tally.stager);
 	sodium_memzero(batch_key, sizeof(batch_key));
 	batch_reader_free(br);
 	return r;

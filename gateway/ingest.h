@@ -12,7 +12,15 @@
  *
  * A revocation batch (proto/batch.h BATCH_KIND_REVOCATION) erases the
  * partner's records of the users it names and leaves tombstones (erase.h);
- * after its commit the WAL is checkpointed and truncated.
+ * after its commit the WAL is checkpointed and truncated (a failure there
+ * leaves the batch committed: result->checkpoint_pending).  A withdrawal
+ * record in a data batch (SealedRecord.withdrawal, proto/crossgate.proto)
+ * does the same for the records its consent_at supersedes: all of the
+ * user's records up to it when the user lost `match`, the older ones when
+ * the user kept `match` but lost another purpose.  Either way the tombstone
+ * keeps an older batch arriving later from bringing the user back or
+ * widening the purposes.  Receipt leaves of a batch's withdrawal and
+ * revocation records are committed to in its audit event (receipt_root).
  *
  * At rest a record keeps the partner's ciphertext, whose associated data binds
  * it to its batch, position, consent and tokens; the batch key is stored
@@ -37,11 +45,15 @@ struct ingest_keys {
 
 struct ingest_result {
 	char partner[65];
-	uint64_t records;                    /* data records stored */
+	uint64_t records;                    /* data records stored (a duplicate: what its first ingest stored) */
 	uint64_t skipped_revoked;            /* data records of users the partner revoked earlier: not stored */
 	uint64_t revoked_users;              /* revocation batch: users named */
-	uint64_t erased;                     /* revocation batch: records erased */
+	uint64_t erased;                     /* records erased by a revocation batch or a data batch's withdrawals */
+	uint64_t withdrawn;                  /* withdrawal records without match: users erased */
+	uint64_t narrowed;                   /* withdrawal records keeping match: users' older, wider records erased */
 	int duplicate;                       /* 1: already committed, nothing changed */
+	int checkpoint_pending;              /* 1: committed, but the WAL still holds erased pages (the checkpoint
+	                                        after the erasure failed; the next one truncates it) */
 	unsigned char batch_id[16];
 	unsigned char digest[32];
 };

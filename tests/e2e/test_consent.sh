@@ -71,6 +71,17 @@ pack k "$E2E_TMP/k3.csv" "$E2E_TMP/k3.batch"
 pack g "$E2E_TMP/g3.csv" "$E2E_TMP/g3.batch"
 ingest "$E2E_TMP/k3.batch" "$E2E_TMP/g3.batch"
 eq "analytics after two more users: 11; the 3 who withdrew stay out" "$(export_rows analytics)" 11
+# A full withdrawal (an empty consent cell: no match either) is not dropped by
+# the agent: it reaches the gateway, and the users leave the join.
+{
+	echo "$KH"
+	for i in 4 5 6; do echo "k$i,user$i@example.com,,25,CN-BJ,,2024-09-01,100,10,1,music,500"; done
+} >"$E2E_TMP/k4.csv"
+"$CROSSGATE" agent pack --policy "$D/policy.yaml" --partner k --input "$E2E_TMP/k4.csv" --out "$E2E_TMP/k4.batch" \
+	--match-key "$D/keys/match.key" --sign-key "$D/keys/k/sign.key" --gateway-pub "$GW/enc.pub" >"$E2E_TMP/o"
+check "the agent sends the 3 full withdrawals" grep -q "3 withdrawals sent (3 lost match" "$E2E_TMP/o"
+ingest "$E2E_TMP/k4.batch"
+eq "after a full withdrawal of 3 more: 8" "$(export_rows analytics)" 8
 # Data minimization: a column serves only the purposes the policy lists for it,
 # and a column listed for none never leaves the partner.
 python3 - "$D/policy.yaml" "$E2E_TMP/min.yaml" <<'PY'

@@ -317,15 +317,23 @@ def pack(a):
                          aead=pb.AEAD_CHACHA20POLY1305_IETF, created_at=int(time.time()),
                          policy_hash=hashlib.sha256(raw).digest(), kind=0)
     out = [frame(hdr.SerializeToString())]
-    index = 0
+    index = packed = withdrawn = 0
+    every = (1 << len(purposes)) - 1
     for i, r in enumerate(rows):
-        if winner[i] != i or not r[2] & match_bit:
+        if winner[i] != i:
             continue
         toks = [(k, token(match.key, k, r[3][k])) for k in (KIND_EMAIL, KIND_PHONE) if k in r[3]]
-        ad = record_ad(batch_id, a.partner, index, r[2], r[1], toks)
-        ct = crypto_aead_chacha20poly1305_ietf_encrypt(r[4], ad, record_nonce(index), batch_key)
-        rec = pb.SealedRecord(index=index, consent_bits=r[2], consent_at=r[1], ciphertext=ct,
-                              tokens=[pb.Token(kind=k, value=v) for k, v in toks])
+        # §5.10: a user whose kept row lacks match may be at the gateway (this packer keeps no state):
+        # a withdrawal of every purpose, consent 0, instead of a record.
+        lost = not r[2] & match_bit
+        bits = 0 if lost else r[2]
+        pt = pb.Withdrawal(withdrawn=every).SerializeToString() if lost else r[4]
+        ad = record_ad(batch_id, a.partner, index, bits, r[1], toks)
+        ct = crypto_aead_chacha20poly1305_ietf_encrypt(pt, ad, record_nonce(index), batch_key)
+        rec = pb.SealedRecord(index=index, consent_bits=bits, consent_at=r[1], ciphertext=ct,
+                              tokens=[pb.Token(kind=k, value=v) for k, v in toks], withdrawal=lost)
+        withdrawn += lost
+        packed += not lost
         b = rec.SerializeToString()
         if len(b) > RECORD_MAX:
             raise SpecError("record %d over the record frame limit" % index)
@@ -337,7 +345,7 @@ def pack(a):
     with open(a.out + ".tmp", "wb") as f:
         f.write(b"".join(out))
     os.rename(a.out + ".tmp", a.out)
-    print(json.dumps({"rows": len(rows) + bad, "bad_rows": bad, "packed": index,
+    print(json.dumps({"rows": len(rows) + bad, "bad_rows": bad, "packed": packed, "withdrawn": withdrawn,
                       "batch_id": batch_id.hex(), "digest": digest.hex()}))
 
 
@@ -473,8 +481,13 @@ def read(a):
         if key is not None:
             ad = record_ad(hdr.batch_id, hdr.partner_id, i, rec.consent_bits, rec.consent_at, toks)
             pt = crypto_aead_chacha20poly1305_ietf_decrypt(rec.ciphertext, ad, record_nonce(i), key)
-            out["fields"] = {f.name: (f.int_value if f.WhichOneof("value") == "int_value" else f.str_value)
-                             for f in pb.RecordPayload.FromString(pt).fields}
+            if rec.withdrawal:      # §5.10
+                out["withdrawn"] = pb.Withdrawal.FromString(pt).withdrawn
+            else:
+                out["fields"] = {f.name: (f.int_value if f.WhichOneof("value") == "int_value" else f.str_value)
+                                 for f in pb.RecordPayload.FromString(pt).fields}
+        if rec.withdrawal:
+            out["withdrawal"] = True
         print(json.dumps(out, sort_keys=True))
 
 

@@ -48,6 +48,11 @@ enum fake_bad {
 	FAKE_PURPOSE_BIT,      /* a consent bit past the policy's purposes */
 	FAKE_DUP_FIELD,        /* the same field twice */
 	FAKE_KIND,             /* a batch kind this gateway does not know (header) */
+	FAKE_W_PURPOSE,        /* a withdrawal of a purpose past the policy's purposes */
+	FAKE_W_LEAF,           /* a withdrawal whose receipt leaf is not 32 bytes */
+	FAKE_W_AD,             /* a withdrawal whose consent bits changed after sealing */
+	FAKE_W_NARROW_MATCH,   /* a narrowing (consent keeps match) that says it withdraws match */
+	FAKE_W_ERASE_QUIET,    /* a withdrawal without match that says only analytics is withdrawn */
 };
 
 struct fake_opts {
@@ -171,6 +176,17 @@ fake_batch(struct world *w, const char *name, const struct fake_opts *fo)
 		if (pt_len > sizeof(pt))
 			world_die("fake payload too large", NULL);
 		crossgate__record_payload__pack(&pl, pt);
+		if (bad >= FAKE_W_PURPOSE) {
+			Crossgate__Withdrawal wd = CROSSGATE__WITHDRAWAL__INIT;
+			unsigned char leaf[5] = { 1, 2, 3, 4, 5 };
+			bits = bad == FAKE_W_NARROW_MATCH ? BIT_MATCH | BIT_ANALYTICS : 0;
+			wd.withdrawn = bad == FAKE_W_PURPOSE ? 1u << 5 : bad == FAKE_W_ERASE_QUIET ? BIT_ANALYTICS : BIT_MATCH;
+			if (bad == FAKE_W_LEAF) {
+				wd.receipt_leaf.data = leaf;
+				wd.receipt_leaf.len = sizeof(leaf);
+			}
+			pt_len = crossgate__withdrawal__pack(&wd, pt);
+		}
 		if (seal_ad_build(ad, &ad_len, batch_id, hdr.partner_id, i, bits, 1700000000, &t, 1) != 0 ||
 		    seal_record(key, i, ad, ad_len, pt, pt_len, ct) != 0)
 			world_die("seal", NULL);
@@ -183,7 +199,8 @@ fake_batch(struct world *w, const char *name, const struct fake_opts *fo)
 		rec.index = i;
 		rec.tokens = tokp;
 		rec.n_tokens = 1;
-		rec.consent_bits = bad == FAKE_AD ? bits | 4u : bits;   /* marketing granted after the fact */
+		rec.consent_bits = bad == FAKE_AD || bad == FAKE_W_AD ? bits | 4u : bits;   /* marketing granted after the fact */
+		rec.withdrawal = bad >= FAKE_W_PURPOSE;
 		rec.consent_at = 1700000000;
 		rec.ciphertext.data = ct;
 		rec.ciphertext.len = pt_len + SEAL_TAG_LEN;
@@ -279,6 +296,10 @@ test_good_and_duplicate(struct world *w)
 	CHECK_STR(ev->outcome, "ok");
 	CHECK_STR(ev->partner_id, "k");
 	CHECK_EQ_INT(world_event_count(ev, "records"), 3);
+	/* u4 never consented to match: packed without a state file, it is a withdrawal that erases nothing. */
+	CHECK_EQ_INT(res.withdrawn, 1);
+	CHECK_EQ_INT(world_event_count(ev, "withdrawn"), 1);
+	CHECK_EQ_INT(world_event_count(ev, "erased"), 0);
 	CHECK(ev->batch_digest.len == 32 && memcmp(ev->batch_digest.data, ks.digest, 32) == 0);
 	CHECK(ev->batch_id.len == 16 && memcmp(ev->batch_id.data, ks.batch_id, 16) == 0);
 	crossgate__audit_event__free_unpacked(ev, NULL);
@@ -287,7 +308,7 @@ test_good_and_duplicate(struct world *w)
 	events = audit_size(w->au);
 	CHECK_EQ_INT(world_ingest(w, NULL, "k.batch", &res, &err), 0);
 	CHECK_EQ_INT(res.duplicate, 1);
-	CHECK_EQ_INT(res.records, 3);
+	CHECK_EQ_INT(res.records, 3);     /* what the first ingest stored: u4's withdrawal is not a record */
 	CHECK_EQ_INT(world_records(w), 3);
 	CHECK_EQ_INT(world_batches(w), 1);
 	CHECK_EQ_INT(audit_size(w->au), events + 1);
@@ -540,6 +561,11 @@ test_malicious(struct world *w)
 		{ FAKE_PURPOSE_BIT, CG_ERR_POLICY, "record 1: consent names a purpose the policy does not have" },
 		{ FAKE_DUP_FIELD, CG_ERR_FORMAT, "record 1: field 'course_spend_cents' appears twice" },
 		{ FAKE_KIND, CG_ERR_FORMAT, "batch kind 7 is not supported" },
+		{ FAKE_W_PURPOSE, CG_ERR_POLICY, "record 1: withdraws a purpose the policy does not have" },
+		{ FAKE_W_LEAF, CG_ERR_FORMAT, "record 1: receipt leaf of 5 bytes" },
+		{ FAKE_W_AD, CG_ERR_CRYPTO, "record 1: sealed record 1 does not verify" },
+		{ FAKE_W_NARROW_MATCH, CG_ERR_POLICY, "record 1: a narrowing must withdraw purposes the user no longer has" },
+		{ FAKE_W_ERASE_QUIET, CG_ERR_POLICY, "record 1: erases the user but does not say 'match' is withdrawn" },
 	};
 	struct fake_opts fo;
 	struct ingest_result res;

@@ -9,6 +9,7 @@
 #include "cgtest.h"
 #include "world.h"
 #include "agent/pack.h"
+#include "agent/state.h"
 #include "base/normalize.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
@@ -58,6 +59,9 @@ struct opened {
 	char region[32], category[32];
 	size_t nfields;
 	int unexpected_field;
+	int withdrawal;                    /* a withdrawal record: withdrawn and leaf_len are set instead of fields */
+	uint32_t withdrawn;
+	size_t leaf_len;
 };
 
 static struct token_ctx *tctx;
@@ -134,6 +138,19 @@ read_batch(struct world *w, const char *path, const unsigned char *signer_pub, s
 		    &err) != 0) {
 			fprintf(stderr, "read_batch: record %zu does not open\n", n);
 			CHECK(0);
+			n++;
+			continue;
+		}
+		if (rec->withdrawal) {
+			Crossgate__Withdrawal *wd = crossgate__withdrawal__unpack(NULL, rec->ciphertext.len - SEAL_TAG_LEN,
+			    pt);
+			CHECK(wd != NULL);
+			o->withdrawal = 1;
+			if (wd != NULL) {
+				o->withdrawn = wd->withdrawn;
+				o->leaf_len = wd->receipt_leaf.len;
+			}
+			crossgate__withdrawal__free_unpacked(wd, NULL);
 			n++;
 			continue;
 		}
@@ -221,6 +238,9 @@ test_messy_file(struct world *w)
 	CHECK_EQ_INT(st.bad_rows, 7);
 	CHECK_EQ_INT(st.duplicates, 4);    /* A 1, T1 1, W 1, X 1 */
 	CHECK_EQ_INT(st.no_match, 2);      /* W (withdrawn), N (never) */
+	/* Without a state file the agent cannot know who was sent before: both get a withdrawal. */
+	CHECK_EQ_INT(st.withdrawn, 2);
+	CHECK_EQ_INT(st.narrowed, 0);
 	CHECK_EQ_INT(st.packed, 5);        /* A, T1, T3, P, X */
 
 	/* One report line per bad row: "file:line:col (column): reason", never the value. */
@@ -246,7 +266,7 @@ test_messy_file(struct world *w)
 	free(report);
 
 	n = read_batch(w, batch, w->kpub->pub, recs, 16, st.batch_id, digest);
-	CHECK_EQ_INT(n, 5);
+	CHECK_EQ_INT(n, 7);                /* the 5 records and the 2 withdrawals */
 	CHECK(memcmp(digest, st.digest, 32) == 0);
 	if (n < 0)
 		return;
@@ -300,9 +320,20 @@ test_messy_file(struct world *w)
 		CHECK_EQ_INT(t->spend, 302);
 		CHECK_EQ_INT(t->consent_bits, BIT_MATCH | BIT_ANALYTICS);
 	}
-	/* W withdrew match in its newer row, N never gave it: neither is tokenized into the batch. */
-	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_w) == NULL);
-	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_n) == NULL);
+	/*
+	 * W withdrew match in its newer row, N never gave it: no data record,
+	 * a withdrawal each, dated and consented as the newest row, sealed.
+	 */
+	a = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_w);
+	CHECK(a != NULL && a->withdrawal && a->nfields == 0 && a->leaf_len == 0);
+	if (a != NULL) {
+		/* the gateway learns only that the user goes, not what the user still allows the partner */
+		CHECK_EQ_INT(a->consent_bits, 0);
+		CHECK_EQ_INT(a->withdrawn, BIT_MATCH | BIT_ANALYTICS | BIT_MARKETING);
+		CHECK_EQ_INT(a->consent_at, 1706745600);   /* 2024-02-01 */
+	}
+	a = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_n);
+	CHECK(a != NULL && a->withdrawal);
 	/* P: an email and a phone give two different tokens. */
 	p = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_p);
 	CHECK(p != NULL);
@@ -322,6 +353,8 @@ test_messy_file(struct world *w)
 	}
 	/* Every record has match consent and carries only the four shareable columns. */
 	for (i = 0; i < n; i++) {
+		if (recs[i].withdrawal)
+			continue;
 		CHECK(recs[i].consent_bits & BIT_MATCH);
 		CHECK_EQ_INT(recs[i].nfields, 4);
 		CHECK(!recs[i].unexpected_field);
@@ -349,6 +382,134 @@ test_messy_file(struct world *w)
 		CHECK(memcmp(st.batch_id, st2.batch_id, 16) != 0);
 		CHECK_EQ_INT(st2.packed, 5);
 	}
+}
+
+/*
+ * With a state file the agent knows what it sent: a user id sent with match
+ * whose newer row lacks it gets a withdrawal carrying the remembered tokens
+ * (even those of identifiers the new row no longer has); one that lost
+ * another purpose gets its data record and a narrowing withdrawal; one
+ * never sent is never tokenized.
+ */
+static void
+test_withdraw_state(struct world *w)
+{
+	char csv[WORLD_PATH_MAX], batch[WORLD_PATH_MAX], state[WORLD_PATH_MAX];
+	struct pack_opts o = world_pack_opts(w, "k", csv, "s1.csv", batch, "s1.batch");
+	struct pack_stats st;
+	struct cg_err err;
+	struct opened recs[16];
+	unsigned char digest[32], t_1[TOKEN_LEN], t_1p[TOKEN_LEN], t_2[TOKEN_LEN], t_4[TOKEN_LEN];
+	const struct opened *r;
+	int n, i, withdrawals;
+
+	world_path(w, "withdraw-state.db", state);
+	o.state = state;
+	world_write(w, "s1.csv", WORLD_K_HEADER
+	    "u1,u1@example.com,13900000011,25,CN-BJ,match;analytics;marketing,2024-01-01,100,finance\n"
+	    "u2,u2@example.com,,25,CN-BJ,match;analytics;marketing,2024-01-01,100,finance\n"
+	    "u3,u3@example.com,,25,CN-BJ,match;analytics,2024-01-01,100,finance\n");
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	CHECK_EQ_INT(st.packed, 3);
+	CHECK_EQ_INT(st.withdrawn + st.narrowed, 0);
+
+	o = world_pack_opts(w, "k", csv, "s2.csv", batch, "s2.batch");
+	o.state = state;
+	world_write(w, "s2.csv", WORLD_K_HEADER
+	    "u1,u1@example.com,,25,CN-BJ,,2024-06-01,100,finance\n"                   /* lost everything */
+	    "u2,u2@example.com,,25,CN-BJ,match;marketing,2024-06-01,100,finance\n"    /* lost analytics */
+	    "u3,u3@example.com,,25,CN-BJ,match;analytics,2024-06-01,100,finance\n"    /* unchanged */
+	    "u4,u4@example.com,,25,CN-BJ,analytics,2024-06-01,100,finance\n");        /* never sent */
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	CHECK_EQ_INT(st.no_match, 2);
+	CHECK_EQ_INT(st.withdrawn, 1);
+	CHECK_EQ_INT(st.narrowed, 1);
+	CHECK_EQ_INT(st.packed, 2);
+	n = read_batch(w, batch, w->kpub->pub, recs, 16, st.batch_id, digest);
+	CHECK_EQ_INT(n, 4);
+	tok(TOKEN_KIND_EMAIL, "u1@example.com", t_1);
+	tok(TOKEN_KIND_PHONE, "+8613900000011", t_1p);
+	tok(TOKEN_KIND_EMAIL, "u2@example.com", t_2);
+	tok(TOKEN_KIND_EMAIL, "u4@example.com", t_4);
+	r = find_by_token(recs, n, TOKEN_KIND_PHONE, t_1p);
+	CHECK(r != NULL && r->withdrawal && r->ntokens == 2);
+	if (r != NULL) {
+		CHECK(memcmp(r->tokens[0].value, t_1, TOKEN_LEN) == 0);
+		CHECK_EQ_INT(r->consent_bits, 0);
+		CHECK_EQ_INT(r->withdrawn, BIT_MATCH | BIT_ANALYTICS | BIT_MARKETING);
+	}
+	for (i = 0, withdrawals = 0; i < n; i++) {
+		if (recs[i].ntokens == 1 && memcmp(recs[i].tokens[0].value, t_2, TOKEN_LEN) == 0) {
+			CHECK_EQ_INT(recs[i].consent_bits, BIT_MATCH | BIT_MARKETING);
+			if (recs[i].withdrawal) {
+				CHECK_EQ_INT(recs[i].withdrawn, BIT_ANALYTICS);
+				withdrawals++;
+			} else {
+				CHECK_EQ_INT(recs[i].nfields, 4);
+			}
+		}
+	}
+	CHECK_EQ_INT(withdrawals, 1);
+	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_4) == NULL);
+
+	/*
+	 * The same file again: u1's withdrawal again (the earlier batch may
+	 * never have been pushed), with every purpose the gateway may hold;
+	 * u2's narrowing is remembered as done; u4 still never tokenized.
+	 */
+	o = world_pack_opts(w, "k", csv, "s2.csv", batch, "s2b.batch");
+	o.state = state;
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	CHECK_EQ_INT(st.no_match, 2);
+	CHECK_EQ_INT(st.withdrawn, 1);
+	CHECK_EQ_INT(st.narrowed, 0);
+	CHECK_EQ_INT(st.packed, 2);
+	n = read_batch(w, batch, w->kpub->pub, recs, 16, st.batch_id, digest);
+	CHECK_EQ_INT(n, 3);
+	r = find_by_token(recs, n, TOKEN_KIND_PHONE, t_1p);
+	CHECK(r != NULL && r->withdrawal && r->withdrawn == (BIT_MATCH | BIT_ANALYTICS | BIT_MARKETING));
+	CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_4) == NULL);
+
+	/*
+	 * A state file from before consents were remembered knows only tokens:
+	 * then every purpose counts as sent, so a user id it knows gets a
+	 * withdrawal or a narrowing, and one it does not know is never tokenized.
+	 */
+	{
+		char old[WORLD_PATH_MAX];
+		struct agent_state *as = NULL;
+		struct token ot[1];
+
+		world_path(w, "old-state.db", old);
+		CHECK_EQ_INT(agent_state_open(old, &as, &err), 0);
+		if (as != NULL) {
+			ot[0].kind = TOKEN_KIND_EMAIL;
+			tok(TOKEN_KIND_EMAIL, "u1@example.com", ot[0].value);
+			CHECK_EQ_INT(agent_state_put(as, "k", "u1", 2, ot, 1, &err), 0);
+			tok(TOKEN_KIND_EMAIL, "u2@example.com", ot[0].value);
+			CHECK_EQ_INT(agent_state_put(as, "k", "u2", 2, ot, 1, &err), 0);
+			agent_state_close(as);
+		}
+		o = world_pack_opts(w, "k", csv, "s2.csv", batch, "old.batch");
+		o.state = old;
+		CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+		CHECK_EQ_INT(st.withdrawn, 1);      /* u1 */
+		CHECK_EQ_INT(st.narrowed, 1);       /* u2: every purpose counts as sent, analytics is gone */
+		CHECK_EQ_INT(st.no_match, 2);       /* u1, and u4 never sent */
+		n = read_batch(w, batch, w->kpub->pub, recs, 16, st.batch_id, digest);
+		CHECK_EQ_INT(n, 4);                 /* u1's withdrawal, u2's record and narrowing, u3's record */
+		CHECK(find_by_token(recs, n, TOKEN_KIND_EMAIL, t_4) == NULL);
+		r = find_by_token(recs, n, TOKEN_KIND_EMAIL, t_1);
+		CHECK(r != NULL && r->withdrawal && r->withdrawn == (BIT_MATCH | BIT_ANALYTICS | BIT_MARKETING));
+	}
+
+	/* u1 consents again: a data record, no withdrawal. */
+	o = world_pack_opts(w, "k", csv, "s3.csv", batch, "s3.batch");
+	o.state = state;
+	world_write(w, "s3.csv", WORLD_K_HEADER "u1,u1@example.com,,25,CN-BJ,match,2024-09-01,100,finance\n");
+	CHECK_EQ_INT(pack_csv(&o, &st, &err), 0);
+	CHECK_EQ_INT(st.packed, 1);
+	CHECK_EQ_INT(st.withdrawn + st.narrowed, 0);
 }
 
 static void
@@ -508,6 +669,7 @@ main(void)
 	if (token_ctx_new(w.match->key, w.match->key_len, &tctx, &err) != 0)
 		world_die("token_ctx_new", &err);
 	test_messy_file(&w);
+	test_withdraw_state(&w);
 	test_strict(&w);
 	test_header(&w);
 	test_misuse(&w);
