@@ -3,14 +3,11 @@
 #include "audit/audit_int.h"
 
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <sodium.h>
-
-#include "proto/audit.pb-c.h"
 
 static const char audit_schema_sql[] =
 	"CREATE TABLE IF NOT EXISTS audit_events("

@@ -2,15 +2,8 @@
 #include "audit/audit.h"
 #include "audit/audit_int.h"
 
-#include <inttypes.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <sodium.h>
-
-#include "proto/audit.pb-c.h"
 
 /* ---- serving and copying ------------------------------------------------- */
 

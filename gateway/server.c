@@ -4,7 +4,6 @@
 #include "gateway/admit.h"
 #include "base/escape.h"
 #include "gateway/erase.h"
-#include "gateway/stats.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -12,7 +11,6 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,14 +31,7 @@
 
 #include "net/tls.h"
 #include "audit/audit.h"
-#include "audit/consistency.h"
-#include "gateway/export.h"
-#include "gateway/model.h"
-#include "gateway/query.h"
-#include "gateway/ingest.h"
 #include "store/store.h"
-#include "proto/batch.h"
-#include "proto/frame.h"
 #include "net/rpc.h"
 
 /* ---- logs ---- */

@@ -1,34 +1,16 @@
 /* server_ops.c - see server.h; the other requests: exports, queries, audit fetch, consistency proofs, cosignatures (server_int.h) */
 #include "gateway/server.h"
 #include "gateway/server_int.h"
-#include "gateway/admit.h"
-#include "base/escape.h"
-#include "gateway/erase.h"
 #include "gateway/stats.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
-#include <linux/memfd.h>
 #include <sodium.h>
 
 #include "net/tls.h"
@@ -37,10 +19,7 @@
 #include "gateway/export.h"
 #include "gateway/model.h"
 #include "gateway/query.h"
-#include "gateway/ingest.h"
 #include "store/store.h"
-#include "proto/batch.h"
-#include "proto/frame.h"
 #include "net/rpc.h"
 
 /* ---- streaming a spool file ---- */

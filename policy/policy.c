@@ -4,8 +4,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +14,6 @@
 #include <libfyaml.h>
 #include <sodium.h>
 
-#include "crypto/keyfile.h"
-#include "crypto/token.h"
 #include "base/utf8.h"
 
 /* ---- top level ---- */

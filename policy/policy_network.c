@@ -2,23 +2,12 @@
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <stdarg.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <libfyaml.h>
-#include <sodium.h>
-
-#include "crypto/keyfile.h"
-#include "crypto/token.h"
-#include "base/utf8.h"
 
 /* ---- network and principals ---- */
 

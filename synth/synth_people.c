@@ -2,11 +2,6 @@
 #include "synth/synth.h"
 #include "synth/synth_int.h"
 
-#include <errno.h>
-#include <jansson.h>
-#include <math.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 const char *const synth_domains[] = {
