@@ -1,7 +1,7 @@
 /* policy_int.h - internal to policy/: the types, limits and YAML-reading helpers
  * that policy.c, policy_yaml.c, policy_schema.c, policy_network.c and policy_values.c
- * share.  Not part of the module's interface: nothing outside policy/ includes it
- * (tests/e2e/test_layers.sh keeps folders apart; this header keeps the split private). */
+ * share.  Not part of the module's interface: only policy*.c include it; callers
+ * use policy.h. */
 #ifndef CG_POLICY_INT_H
 #define CG_POLICY_INT_H
 
