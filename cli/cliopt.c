@@ -48,6 +48,11 @@ cliopt_parse(int argc, char **argv, const char *usage, const char *help, const s
 	for (n = 0; opts[n].name != NULL; n++) {
 		if (n == CLIOPT_MAX)
 			abort();    /* CLIOPT_MAX is too small for a table: a programmer's error */
+		/* A destination of another type than its kind wants is a programmer's error too. */
+		if ((opts[n].kind == CLIOPT_FLAG && opts[n].size != sizeof(int)) ||
+		    (opts[n].kind == CLIOPT_STR && opts[n].size != sizeof(const char *)) ||
+		    (opts[n].kind == CLIOPT_LIST && opts[n].size != sizeof(struct cliopt_list)))
+			abort();
 		lo[n].name = opts[n].name;
 		lo[n].has_arg = opts[n].kind == CLIOPT_FLAG ? no_argument : required_argument;
 		lo[n].flag = NULL;
