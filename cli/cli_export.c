@@ -152,7 +152,7 @@ int
 cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct client_opts co;
-	unsigned long v;
+	unsigned long long v;
 	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst", *rho = NULL, *bins = NULL;
 	struct export_opts o;
 	struct policy *pol = NULL;
@@ -177,7 +177,7 @@ cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_usage(export_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
 	/* "--bins wants 2 to 100" is the message users (and test_privacy.sh) know, below the range too. */
 	if (bins != NULL) {
-		if (cli_parse_uint("--bins", bins, SYNTHREL_BINS_MAX, &v) != 0)
+		if (cliopt_number("bins", bins, 0, SYNTHREL_BINS_MAX, &v) != 0)
 			return CLI_USAGE;
 		if (v < 2)
 			return cli_usage(export_usage, "--bins wants 2 to 100");

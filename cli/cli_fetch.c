@@ -204,7 +204,7 @@ cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 	const char *out = NULL, *pubp = NULL, *oldp = NULL, *top = NULL;
 	uint64_t from = 0, got = 0, remote = 0, old_size = 0, new_size = 0;
 	size_t plen;
-	unsigned long v;
+	unsigned long long v;
 	const struct cliopt opts[] = { CLIOPT_CLIENT(&co), CLIOPT_REQ("out", &out), CLIOPT_STR("pub", &pubp),
 		CLIOPT_STR("consistency", &oldp), CLIOPT_STR("to", &top), CLIOPT_END };
 	int r = 1, first = 1;
@@ -218,10 +218,10 @@ cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 	if (oldp != NULL) {
 		if (pubp != NULL)
 			return cli_usage(fetch_usage, "--pub goes with a copy; check the proof with 'audit verify-proof'");
-		if (cli_parse_uint("--consistency", oldp, ULONG_MAX, &v) != 0)
+		if (cliopt_number("consistency", oldp, 0, ULONG_MAX, &v) != 0)
 			return CLI_USAGE;
 		old_size = v;
-		if (top != NULL && cli_parse_uint("--to", top, ULONG_MAX, &v) != 0)
+		if (top != NULL && cliopt_number("to", top, 0, ULONG_MAX, &v) != 0)
 			return CLI_USAGE;
 		new_size = top != NULL ? v : 0;
 		if (old_size == 0 || (top != NULL && new_size < old_size))

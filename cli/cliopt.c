@@ -12,19 +12,33 @@
 #define CLIOPT_HELP 'h'
 #define CLIOPT_BASE 1000        /* getopt_long's value for opts[i] is CLIOPT_BASE + i */
 
-/* Digits only (no sign, no space: strtoull would take " -1" as a huge number), within [min, max]. */
+int
+cliopt_number(const char *name, const char *s, unsigned long long min, unsigned long long max,
+    unsigned long long *out)
+{
+	unsigned long long v = 0;
+	char *end = NULL;
+
+	/* Digits only: strtoull alone would take " 5", "+5" and even "-1" (as a huge number). */
+	if (s[0] >= '0' && s[0] <= '9') {
+		errno = 0;
+		v = strtoull(s, &end, 10);
+	}
+	if (end == NULL || errno != 0 || *end != '\0' || v < min || v > max) {
+		cli_error("--%s must be a number from %llu to %llu", name, min, max);
+		return CLI_USAGE;
+	}
+	*out = v;
+	return 0;
+}
+
 static int
 cliopt_uint(const struct cliopt *o, const char *s)
 {
 	unsigned long long v;
-	char *end;
 
-	errno = 0;
-	v = s[0] >= '0' && s[0] <= '9' ? strtoull(s, &end, 10) : 0;
-	if (s[0] < '0' || s[0] > '9' || errno != 0 || *end != '\0' || v < o->min || v > o->max) {
-		cli_error("--%s must be a number from %llu to %llu", o->name, o->min, o->max);
+	if (cliopt_number(o->name, s, o->min, o->max, &v) != 0)
 		return -1;
-	}
 	switch (o->size) {
 	case 1: *(uint8_t *)o->dst = (uint8_t)v; break;
 	case 2: *(uint16_t *)o->dst = (uint16_t)v; break;
@@ -33,6 +47,14 @@ cliopt_uint(const struct cliopt *o, const char *s)
 	default: abort();   /* a table that names a type this does not know */
 	}
 	return 0;
+}
+
+/* getopt_long keeps global state: reset before each parse (the demo runs many commands in one process). */
+static void
+cliopt_getopt_reset(void)
+{
+	optind = 0;
+	opterr = 1;
 }
 
 int
@@ -62,7 +84,7 @@ cliopt_parse(int argc, char **argv, const char *usage, const char *help, const s
 	lo[n + 1] = (struct option){ NULL, 0, NULL, 0 };
 	memset(seen, 0, sizeof(seen));
 	*exit_code = CLI_USAGE;
-	cli_getopt_reset();
+	cliopt_getopt_reset();
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		if (c == CLIOPT_HELP) {
 			printf("usage: %s\n\n%s", usage, help);

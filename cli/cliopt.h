@@ -64,6 +64,10 @@ struct cliopt {
  * command should go on, or 1 when it should return *exit_code at once (0
  * after --help, CLI_USAGE after an error, already printed).
  */
+/* A number of an option parsed by hand ("--NAME must be a number from MIN to MAX"); 0 or CLI_USAGE. */
+int cliopt_number(const char *name, const char *s, unsigned long long min, unsigned long long max,
+    unsigned long long *out) __attribute__((warn_unused_result, nonnull(1, 2, 5)));
+
 #define CLIOPT_MAX 48
 int cliopt_parse(int argc, char **argv, const char *usage, const char *help, const struct cliopt *opts, int *argi,
     int *exit_code) __attribute__((warn_unused_result, nonnull(2, 3, 4, 5, 7)));
