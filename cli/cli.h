@@ -5,7 +5,9 @@
  * the binary, not the library.
  *
  * Each command is int cmd_x(int argc, char **argv, struct cli_ctx *ctx): it
- * parses its own options (each has --help), prints what it did to ctx->out
+ * declares its options in a table that cli/cliopt.c parses (so --help, an
+ * unknown option, a missing or out-of-range one read the same everywhere),
+ * prints what it did to ctx->out
  * (NULL: silent) and errors to stderr, fills ctx's result for the demo, and
  * returns a process exit code: 0 success, 1 failure, 2 usage error.
  */
