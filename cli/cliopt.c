@@ -73,7 +73,8 @@ cliopt_parse(int argc, char **argv, const char *usage, const char *help, const s
 		/* A destination of another type than its kind wants is a programmer's error too. */
 		if ((opts[n].kind == CLIOPT_FLAG && opts[n].size != sizeof(int)) ||
 		    (opts[n].kind == CLIOPT_STR && opts[n].size != sizeof(const char *)) ||
-		    (opts[n].kind == CLIOPT_LIST && opts[n].size != sizeof(struct cliopt_list)))
+		    (opts[n].kind == CLIOPT_LIST && opts[n].size != sizeof(struct cliopt_list)) ||
+		    (opts[n].kind == CLIOPT_UINT && opts[n].size < 8 && opts[n].max >> (opts[n].size * 8) != 0))
 			abort();
 		lo[n].name = opts[n].name;
 		lo[n].has_arg = opts[n].kind == CLIOPT_FLAG ? no_argument : required_argument;
