@@ -5,7 +5,9 @@
  * the binary, not the library.
  *
  * Each command is int cmd_x(int argc, char **argv, struct cli_ctx *ctx): it
- * parses its own options (each has --help), prints what it did to ctx->out
+ * declares its options in a table that cli/cliopt.c parses (so --help, an
+ * unknown option, a missing or out-of-range one read the same everywhere),
+ * prints what it did to ctx->out
  * (NULL: silent) and errors to stderr, fills ctx's result for the demo, and
  * returns a process exit code: 0 success, 1 failure, 2 usage error.
  */
@@ -65,7 +67,6 @@ struct client_opts;
 #define CLI_CLIENT_USAGE "--gateway HOST:PORT --ca CA.pem --cert CERT.pem --key KEY.pem [--timeout SECONDS]"
 /* Check that the client options are all there; prints a usage error (returns CLI_USAGE) if not. */
 int cli_client_check(const struct client_opts *o, const char *usage);
-int cli_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *out);
 struct client;
 /* Receive `size` bytes of Chunk frames into out_path (through out_path.tmp, renamed when complete). */
 int cli_recv_file(struct client *c, uint64_t size, const char *out_path, struct cg_err *err);
@@ -79,8 +80,6 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print a usage error (and `bad`, if not NULL); returns CLI_USAGE. */
 int cli_usage(const char *usage, const char *bad);
 int cli_missing(const char *usage, const char *opt);
-/* getopt_long keeps global state: reset it before each command (the demo runs many). */
-void cli_getopt_reset(void);
 int cli_mkdir(const char *dir, mode_t mode);
 
 /* Load a policy or a key, printing the error; 0 or -1. */

@@ -1,6 +1,5 @@
 /* cli_agent.c - crossgate agent */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "agent/pack.h"
 #include "agent/push.h"
 #include "net/client.h"
@@ -249,72 +249,36 @@ agent_push_one(const struct push_opts *po, const char *path, struct cli_ctx *ctx
 int
 cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "policy", required_argument, NULL, 'p' }, { "partner", required_argument, NULL, 'P' },
-		{ "input", required_argument, NULL, 'i' }, { "out", required_argument, NULL, 'o' },
-		{ "match-key", required_argument, NULL, 'm' }, { "sign-key", required_argument, NULL, 's' },
-		{ "gateway-pub", required_argument, NULL, 'g' }, { "strict", no_argument, NULL, 'S' },
-		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
-		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'k' },
-		{ "timeout", required_argument, NULL, 't' }, { "retries", required_argument, NULL, 'r' },
-		{ "state", required_argument, NULL, 'T' }, { "receipts", required_argument, NULL, 'R' },
-		{ "threads", required_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct pack_opts o;
 	struct push_opts po;
 	const char *policy = NULL, *mp = NULL, *sp = NULL, *gp = NULL, *sub;
-	unsigned long v;
-	int c, i, r, push;
+	int argi, i, r, push;
+	/* Required options depend on the subcommand (pack, revoke, push, stats), checked after it is known. */
+	const struct cliopt opts[] = { CLIOPT_STR("policy", &policy), CLIOPT_STR("partner", &o.partner_id),
+		CLIOPT_STR("input", &o.input), CLIOPT_STR("out", &o.output), CLIOPT_STR("match-key", &mp),
+		CLIOPT_STR("sign-key", &sp), CLIOPT_STR("gateway-pub", &gp), CLIOPT_FLAG("strict", &o.strict),
+		CLIOPT_CLIENT_OPT(&po.client), CLIOPT_UINT("retries", &po.retries, 0, 100), CLIOPT_STR("state", &o.state),
+		CLIOPT_STR("receipts", &o.receipts), CLIOPT_UINT("threads", &o.threads, 0, 256), CLIOPT_END };
 
 	if (argc >= 2 && strcmp(argv[1], "recommend") == 0)
 		return cmd_agent_recommend(argc - 1, argv + 1, ctx);
 	memset(&o, 0, sizeof(o));
 	push_opts_default(&po);
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p': policy = optarg; break;
-		case 'P': o.partner_id = optarg; break;
-		case 'i': o.input = optarg; break;
-		case 'o': o.output = optarg; break;
-		case 'm': mp = optarg; break;
-		case 's': sp = optarg; break;
-		case 'g': gp = optarg; break;
-		case 'S': o.strict = 1; break;
-		case 'T': o.state = optarg; break;
-		case 'R': o.receipts = optarg; break;
-		case 'j': if (cli_parse_uint("--threads", optarg, 256, &v) != 0) return CLI_USAGE; o.threads = (unsigned)v; break;
-		case 'G': po.client.gateway = optarg; break;
-		case 'C': po.client.ca = optarg; break;
-		case 'c': po.client.cert = optarg; break;
-		case 'k': po.client.key = optarg; break;
-		case 't':
-			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0)
-				return CLI_USAGE;
-			po.client.timeout_s = (unsigned)v;
-			break;
-		case 'r':
-			if (cli_parse_uint("--retries", optarg, 100, &v) != 0)
-				return CLI_USAGE;
-			po.retries = (unsigned)v;
-			break;
-		case 'h': printf("usage: %s\n\n%s", agent_usage, agent_help); return 0;
-		default: return cli_usage(agent_usage, NULL);
-		}
-	}
-	if (optind >= argc || (strcmp(argv[optind], "pack") != 0 && strcmp(argv[optind], "push") != 0 &&
-	    strcmp(argv[optind], "revoke") != 0 && strcmp(argv[optind], "stats") != 0))
+	if (cliopt_parse(argc, argv, agent_usage, agent_help, opts, &argi, &r))
+		return r;
+	if (argi >= argc || (strcmp(argv[argi], "pack") != 0 && strcmp(argv[argi], "push") != 0 &&
+	    strcmp(argv[argi], "revoke") != 0 && strcmp(argv[argi], "stats") != 0))
 		return cli_usage(agent_usage, "unknown or missing agent command (pack, revoke, push, stats)");
-	sub = argv[optind];
+	sub = argv[argi];
 	if (strcmp(sub, "stats") == 0) {
-		if (optind + 1 != argc)
+		if (argi + 1 != argc)
 			return cli_usage(agent_usage, "unexpected argument");
 		if ((r = cli_client_check(&po.client, agent_usage)) != 0)
 			return r;
 		return agent_stats(&po.client, ctx);
 	}
 	if (strcmp(sub, "revoke") == 0) {
-		if (optind + 1 != argc)
+		if (argi + 1 != argc)
 			return cli_usage(agent_usage, "unexpected argument");
 		if (policy == NULL) return cli_missing(agent_usage, "--policy");
 		if (o.partner_id == NULL) return cli_missing(agent_usage, "--partner");
@@ -329,12 +293,12 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 	if (push) {
 		if ((r = cli_client_check(&po.client, agent_usage)) != 0)
 			return r;
-		if (o.input == NULL && optind + 1 >= argc)
+		if (o.input == NULL && argi + 1 >= argc)
 			return cli_usage(agent_usage, "nothing to push: give BATCH files or --input CSV");
-		if (o.input != NULL && optind + 1 < argc)
+		if (o.input != NULL && argi + 1 < argc)
 			return cli_usage(agent_usage, "give BATCH files or --input CSV, not both");
 		po.log = stderr;
-	} else if (optind + 1 != argc)
+	} else if (argi + 1 != argc)
 		return cli_usage(agent_usage, "unexpected argument");
 	if (!push || o.input != NULL) {
 		if (policy == NULL) return cli_missing(agent_usage, "--policy");
@@ -351,7 +315,7 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 		return agent_push_one(&po, o.output, ctx);
 	}
 	r = 0;
-	for (i = optind + 1; i < argc; i++)
+	for (i = argi + 1; i < argc; i++)
 		if (agent_push_one(&po, argv[i], ctx) != 0)
 			r = 1;
 	return r;

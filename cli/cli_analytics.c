@@ -1,12 +1,12 @@
 /* cli_analytics.c - crossgate analytics: the seed's models and the report, on released outputs only. */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "analytics/analytics.h"
 #include "analytics/html.h"
 #include "analytics/report.h"
@@ -141,33 +141,23 @@ analytics_print(FILE *o, const struct analytics *a)
 int
 cmd_analytics(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "input", required_argument, NULL, 'i' },
-		{ "aggregates", required_argument, NULL, 'a' },
-		{ "meta", required_argument, NULL, 'm' },
-		{ "policy", required_argument, NULL, 'p' },
-		{ "threshold", required_argument, NULL, 't' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "out", required_argument, NULL, 'o' },
-		{ "segments", required_argument, NULL, 'k' },
-		{ "seed", required_argument, NULL, 's' },
-		{ "restarts", required_argument, NULL, 'r' },
-		{ "folds", required_argument, NULL, 'F' },
-		{ "bootstrap", required_argument, NULL, 'b' },
-		{ "kmeans-init", required_argument, NULL, 'I' },
-		{ "ridge", required_argument, NULL, 'R' },
-		{ "kmeans", required_argument, NULL, 'K' },
-		{ "dp-bootstrap", required_argument, NULL, 'B' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct analytics_opts ao;
 	struct analytics *a = NULL;
 	struct policy *pol = NULL;
-	const char *policy_path = NULL, *format = "html", *out = NULL, *sub;
-	unsigned long v, threshold = 0;
+	const char *policy_path = NULL, *format = "html", *out = NULL, *sub, *kinit = NULL;
+	unsigned long threshold = 0;   /* 0: the policy's */
 	struct cg_err err;
-	int ch, r = 1, report;
+	int r = 1, report;
+	const struct cliopt opts[] = {
+		CLIOPT_STR("input", &ao.export_path), CLIOPT_STR("aggregates", &ao.aggregates_path),
+		CLIOPT_STR("meta", &ao.meta_path), CLIOPT_STR("policy", &policy_path),
+		CLIOPT_UINT("threshold", &threshold, 1, 1000000000UL), CLIOPT_STR("format", &format),
+		CLIOPT_STR("out", &out), CLIOPT_UINT("segments", &ao.segments_k, 1, KMEANS_K_MAX),
+		CLIOPT_UINT("seed", &ao.seed, 0, 4294967295UL), CLIOPT_UINT("restarts", &ao.restarts, 1, 1000),
+		CLIOPT_UINT("folds", &ao.folds, 2, RIDGE_FOLDS_MAX),
+		CLIOPT_UINT("bootstrap", &ao.bootstrap, 0, RIDGE_BOOTSTRAP_MAX), CLIOPT_STR("kmeans-init", &kinit),
+		CLIOPT_STR("ridge", &ao.ridge_path), CLIOPT_STR("kmeans", &ao.kmeans_path),
+		CLIOPT_UINT("dp-bootstrap", &ao.dp_bootstrap, 0, DPMODEL_BOOTSTRAP_MAX), CLIOPT_END };
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		if (argc >= 2) {
@@ -181,75 +171,14 @@ cmd_analytics(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_usage(analytics_usage, "analytics: the subcommand is summary or report");
 	report = strcmp(sub, "report") == 0;
 	analytics_opts_default(&ao);
-	cli_getopt_reset();
 	argc--;
 	argv++;
-	while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'i': ao.export_path = optarg; break;
-		case 'a': ao.aggregates_path = optarg; break;
-		case 'm': ao.meta_path = optarg; break;
-		case 'p': policy_path = optarg; break;
-		case 'f': format = optarg; break;
-		case 'o': out = optarg; break;
-		case 't':
-			if (cli_parse_uint("--threshold", optarg, 1000000000UL, &threshold) != 0)
-				return CLI_USAGE;
-			if (threshold < 1)
-				return cli_usage(analytics_usage, "--threshold must be at least 1");
-			break;
-		case 'k':
-			if (cli_parse_uint("--segments", optarg, KMEANS_K_MAX, &v) != 0)
-				return CLI_USAGE;
-			if (v < 1)
-				return cli_usage(analytics_usage, "--segments must be at least 1");
-			ao.segments_k = v;
-			break;
-		case 's':
-			if (cli_parse_uint("--seed", optarg, 4294967295UL, &v) != 0)
-				return CLI_USAGE;
-			ao.seed = v;
-			break;
-		case 'r':
-			if (cli_parse_uint("--restarts", optarg, 1000, &v) != 0)
-				return CLI_USAGE;
-			if (v < 1)
-				return cli_usage(analytics_usage, "--restarts must be at least 1");
-			ao.restarts = (unsigned)v;
-			break;
-		case 'F':
-			if (cli_parse_uint("--folds", optarg, RIDGE_FOLDS_MAX, &v) != 0)
-				return CLI_USAGE;
-			if (v < 2)
-				return cli_usage(analytics_usage, "--folds must be at least 2");
-			ao.folds = v;
-			break;
-		case 'b':
-			if (cli_parse_uint("--bootstrap", optarg, RIDGE_BOOTSTRAP_MAX, &v) != 0)
-				return CLI_USAGE;
-			ao.bootstrap = (unsigned)v;
-			break;
-		case 'R': ao.ridge_path = optarg; break;
-		case 'K': ao.kmeans_path = optarg; break;
-		case 'B':
-			if (cli_parse_uint("--dp-bootstrap", optarg, DPMODEL_BOOTSTRAP_MAX, &v) != 0)
-				return CLI_USAGE;
-			ao.dp_bootstrap = (unsigned)v;
-			break;
-		case 'I':
-			if (strcmp(optarg, "first") != 0)
-				return cli_usage(analytics_usage, "--kmeans-init takes only 'first'");
-			ao.kmeans_init_first_rows = 1;
-			break;
-		case 'h':
-			printf("usage: %s\n\n%s", analytics_usage, analytics_help);
-			return 0;
-		default:
-			return cli_usage(analytics_usage, NULL);
-		}
-	}
-	if (optind != argc)
-		return cli_usage(analytics_usage, "unexpected argument");
+	if (cliopt_parse(argc, argv, analytics_usage, analytics_help, opts, NULL, &r))
+		return r;
+	r = 1;
+	if (kinit != NULL && strcmp(kinit, "first") != 0)
+		return cli_usage(analytics_usage, "--kmeans-init takes only 'first'");
+	ao.kmeans_init_first_rows = kinit != NULL;
 	if (ao.export_path == NULL && ao.aggregates_path == NULL && ao.ridge_path == NULL && ao.kmeans_path == NULL)
 		return cli_missing(analytics_usage, "--ridge, --kmeans, --aggregates (or --input)");
 	if (ao.kmeans_init_first_rows && ao.segments_k == 0)

@@ -1,7 +1,6 @@
 /* cli_audit.c - crossgate audit: verify, checkpoint, prove, verify-proof, witnesses, show, erase */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,6 +16,7 @@
 #include "base/escape.h"
 #include "base/outfile.h"
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "crypto/keyfile.h"
 #include "audit/note.h"
 #include "audit/audit.h"
@@ -354,33 +354,20 @@ static const char show_help[] =
 static int
 audit_show_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "since", required_argument, NULL, 's' },
-		{ "type", required_argument, NULL, 't' }, { "actor", required_argument, NULL, 'a' },
-		{ "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct show_arg sa;
 	struct store *st = NULL;
 	struct cg_err err;
 	const char *db = NULL, *since = NULL, *format = "table";
-	int c, r = 1;
+	const struct cliopt opts[] = { CLIOPT_REQ("db", &db), CLIOPT_STR("since", &since), CLIOPT_STR("type", &sa.type),
+		CLIOPT_STR("actor", &sa.actor), CLIOPT_STR("format", &format), CLIOPT_END };
+	int r = 1;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.out = ctx->out ? ctx->out : stdout;
 	sa.since = INT64_MIN;
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 's': since = optarg; break;
-		case 't': sa.type = optarg; break;
-		case 'a': sa.actor = optarg; break;
-		case 'f': format = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", show_usage, show_help); return 0;
-		default: return cli_usage(show_usage, NULL);
-		}
-	}
-	if (optind < argc) return cli_usage(show_usage, "unexpected argument");
-	if (db == NULL) return cli_missing(show_usage, "--db");
+	if (cliopt_parse(argc, argv, show_usage, show_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	if (strcmp(format, "jsonl") == 0)
 		sa.jsonl = 1;
 	else if (strcmp(format, "table") != 0)
@@ -432,13 +419,11 @@ static const char verify_help[] =
 static int
 audit_verify_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "pub", required_argument, NULL, 'p' },
-		{ "since", required_argument, NULL, 's' }, { "witness", required_argument, NULL, 'w' },
-		{ "quorum", required_argument, NULL, 'q' }, { "record-key", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	static struct audit_witness wit[AUDIT_WITNESS_MAX];
-	const char *db = NULL, *pubp = NULL, *recp = NULL, *sincep = NULL, *quorump = NULL;
+	const char *db = NULL, *pubp = NULL, *recp = NULL, *sincep = NULL, *quorump = NULL, *witv[AUDIT_WITNESS_MAX];
+	struct cliopt_list wits = { witv, 0, AUDIT_WITNESS_MAX };
+	const struct cliopt opts[] = { CLIOPT_REQ("db", &db), CLIOPT_REQ("pub", &pubp), CLIOPT_STR("since", &sincep),
+		CLIOPT_LIST("witness", &wits), CLIOPT_STR("quorum", &quorump), CLIOPT_STR("record-key", &recp), CLIOPT_END };
 	struct keyfile_key *pub = NULL, *rec = NULL;
 	struct store *st = NULL;
 	struct audit *a = NULL;
@@ -447,31 +432,16 @@ audit_verify_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	char *saved_note = NULL;
 	size_t saved_len, n_wit = 0, got = 0;
 	uint64_t quorum = 0, wsize = 0;
-	int c, r = 1, vr;
+	int r = 1, vr;
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'p': pubp = optarg; break;
-		case 's': sincep = optarg; break;
-		case 'q': quorump = optarg; break;
-		case 'r': recp = optarg; break;
-		case 'w':
-			if (n_wit == AUDIT_WITNESS_MAX)
-				return cli_usage(verify_usage, "too many --witness keys");
-			cg_err_clear(&err);
-			if (note_parse_cosig_key(optarg, wit[n_wit].name, wit[n_wit].pub, &err) != 0)
-				return cli_usage(verify_usage, err.msg);
-			n_wit++;
-			break;
-		case 'h': printf("usage: %s\n\n%s", verify_usage, verify_help); return 0;
-		default: return cli_usage(verify_usage, NULL);
-		}
+	if (cliopt_parse(argc, argv, verify_usage, verify_help, opts, NULL, &r))
+		return r;
+	r = 1;
+	for (n_wit = 0; n_wit < wits.n; n_wit++) {
+		cg_err_clear(&err);
+		if (note_parse_cosig_key(witv[n_wit], wit[n_wit].name, wit[n_wit].pub, &err) != 0)
+			return cli_usage(verify_usage, err.msg);
 	}
-	if (optind < argc) return cli_usage(verify_usage, "unexpected argument");
-	if (db == NULL) return cli_missing(verify_usage, "--db");
-	if (pubp == NULL) return cli_missing(verify_usage, "--pub");
 	if (quorump != NULL && (audit_parse_u64(quorump, &quorum) != 0 || quorum == 0))
 		return cli_usage(verify_usage, "--quorum must be a positive number");
 	if ((quorump != NULL) != (n_wit > 0))
@@ -575,28 +545,17 @@ static const char checkpoint_help[] =
 static int
 audit_checkpoint_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "out", required_argument, NULL, 'o' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *db = NULL, *outp = NULL;
+	const struct cliopt opts[] = { CLIOPT_REQ("db", &db), CLIOPT_REQ("out", &outp), CLIOPT_END };
 	struct store *st = NULL;
 	struct cg_err err;
 	char *note = NULL;
 	uint64_t size;
-	int c, r = 1;
+	int r = 1;
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'o': outp = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", checkpoint_usage, checkpoint_help); return 0;
-		default: return cli_usage(checkpoint_usage, NULL);
-		}
-	}
-	if (optind < argc) return cli_usage(checkpoint_usage, "unexpected argument");
-	if (db == NULL) return cli_missing(checkpoint_usage, "--db");
-	if (outp == NULL) return cli_missing(checkpoint_usage, "--out");
+	if (cliopt_parse(argc, argv, checkpoint_usage, checkpoint_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	if (audit_open_db(db, &st) != 0)
 		goto out;
 	cg_err_clear(&err);
@@ -636,32 +595,19 @@ static const char prove_help[] =
 static int
 audit_prove_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "event", required_argument, NULL, 'e' },
-		{ "consistency", required_argument, NULL, 'c' }, { "to", required_argument, NULL, 't' },
-		{ "out", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *db = NULL, *outp = NULL, *evp = NULL, *oldp = NULL, *top = NULL;
+	const struct cliopt opts[] = { CLIOPT_REQ("db", &db), CLIOPT_STR("event", &evp), CLIOPT_STR("consistency", &oldp),
+		CLIOPT_STR("to", &top), CLIOPT_STR("out", &outp), CLIOPT_END };
 	struct store *st = NULL;
 	struct cg_err err;
 	unsigned char *buf = NULL;
 	size_t len;
 	uint64_t index = 0, old_size = 0, new_size = 0;
-	int c, r = 1;
+	int r = 1;
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'e': evp = optarg; break;
-		case 'c': oldp = optarg; break;
-		case 't': top = optarg; break;
-		case 'o': outp = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", prove_usage, prove_help); return 0;
-		default: return cli_usage(prove_usage, NULL);
-		}
-	}
-	if (optind < argc) return cli_usage(prove_usage, "unexpected argument");
-	if (db == NULL) return cli_missing(prove_usage, "--db");
+	if (cliopt_parse(argc, argv, prove_usage, prove_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	if ((evp == NULL) == (oldp == NULL)) return cli_usage(prove_usage, "give --event or --consistency (one of them)");
 	if (top != NULL && oldp == NULL) return cli_usage(prove_usage, "--to goes with --consistency");
 	if (outp == NULL) return cli_missing(prove_usage, "--out");
@@ -735,29 +681,21 @@ vproof_since(const char *path, const struct keyfile_key *pub, const struct check
 static int
 audit_verify_proof_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "pub", required_argument, NULL, 'p' }, { "since", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *pubp = NULL, *file, *sincep = NULL;
+	const struct cliopt opts[] = { CLIOPT_STR("pub", &pubp), CLIOPT_STR("since", &sincep), CLIOPT_END };
 	struct keyfile_key *pub = NULL;
 	struct audit_proof *p = NULL;
 	struct checkpoint cp;
 	struct cg_err err;
 	char *buf = NULL;
 	size_t len;
-	int c, r = 1;
+	int r = 1, argi;
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p': pubp = optarg; break;
-		case 's': sincep = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", vproof_usage, vproof_help); return 0;
-		default: return cli_usage(vproof_usage, NULL);
-		}
-	}
-	if (optind + 1 != argc) return cli_usage(vproof_usage, "expected one proof FILE");
-	file = argv[optind];
+	if (cliopt_parse(argc, argv, vproof_usage, vproof_help, opts, &argi, &r))
+		return r;
+	r = 1;
+	if (argi + 1 != argc) return cli_usage(vproof_usage, "expected one proof FILE");
+	file = argv[argi];
 	if (pubp == NULL) return cli_missing(vproof_usage, "--pub");
 	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0)
 		goto out;
@@ -822,25 +760,15 @@ static const char vkey_help[] =
 static int
 audit_vkey_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "pub", required_argument, NULL, 'p' }, { "key", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *pubp = NULL, *keyp = NULL;
+	const struct cliopt opts[] = { CLIOPT_REQ("pub", &pubp), CLIOPT_STR("key", &keyp), CLIOPT_END };
 	struct keyfile_key *first = NULL, *key = NULL;
 	char origin[AUDIT_ORIGIN_MAX], vkey[NOTE_NAME_MAX + 80];
-	int c, r = 1;
+	int r = 1;
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p': pubp = optarg; break;
-		case 'k': keyp = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", vkey_usage, vkey_help); return 0;
-		default: return cli_usage(vkey_usage, NULL);
-		}
-	}
-	if (optind < argc) return cli_usage(vkey_usage, "unexpected argument");
-	if (pubp == NULL) return cli_missing(vkey_usage, "--pub");
+	if (cliopt_parse(argc, argv, vkey_usage, vkey_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &first) != 0 ||
 	    (keyp != NULL && cli_load_key(keyp, KEYFILE_ED25519_PUBLIC, &key) != 0))
 		goto out;
@@ -870,28 +798,17 @@ static const char wkeygen_help[] =
 static int
 audit_wkeygen_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "name", required_argument, NULL, 'n' }, { "dir", required_argument, NULL, 'd' },
-		{ "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *name = NULL, *dir = NULL;
 	struct keyfile_key *k = NULL, *pub = NULL;
 	struct cg_err err;
 	char path[4096], vkey[NOTE_NAME_MAX + 80], comment[NOTE_NAME_MAX + 40];
-	int c, r = 1, force = 0;
+	int r = 1, force = 0;
+	const struct cliopt opts[] = { CLIOPT_REQ("name", &name), CLIOPT_REQ("dir", &dir), CLIOPT_FLAG("force", &force),
+		CLIOPT_END };
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'n': name = optarg; break;
-		case 'd': dir = optarg; break;
-		case 'f': force = 1; break;
-		case 'h': printf("usage: %s\n\n%s", wkeygen_usage, wkeygen_help); return 0;
-		default: return cli_usage(wkeygen_usage, NULL);
-		}
-	}
-	if (optind < argc) return cli_usage(wkeygen_usage, "unexpected argument");
-	if (name == NULL) return cli_missing(wkeygen_usage, "--name");
-	if (dir == NULL) return cli_missing(wkeygen_usage, "--dir");
+	if (cliopt_parse(argc, argv, wkeygen_usage, wkeygen_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	cg_err_clear(&err);
 	if (keyfile_generate(KEYFILE_ED25519_SECRET, &k, &err) != 0 || keyfile_public_of(k, &pub, &err) != 0) {
 		cli_error("%s", err.msg);
@@ -949,37 +866,20 @@ static const char cosign_help[] =
 static int
 audit_cosign_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "pub", required_argument, NULL, 'p' },
-		{ "key", required_argument, NULL, 'k' }, { "name", required_argument, NULL, 'n' },
-		{ "state", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *db = NULL, *pubp = NULL, *keyp = NULL, *name = NULL, *statep = NULL;
+	const struct cliopt opts[] = { CLIOPT_REQ("db", &db), CLIOPT_REQ("pub", &pubp), CLIOPT_REQ("key", &keyp),
+		CLIOPT_REQ("name", &name), CLIOPT_REQ("state", &statep), CLIOPT_END };
 	struct keyfile_key *pub = NULL, *wk = NULL;
 	struct store *st = NULL;
 	struct cg_err err;
 	char *prev = NULL, *state = NULL;
 	size_t prev_len = 0;
 	uint64_t size;
-	int c, r = 1, rr;
+	int r = 1, rr;
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'p': pubp = optarg; break;
-		case 'k': keyp = optarg; break;
-		case 'n': name = optarg; break;
-		case 's': statep = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", cosign_usage, cosign_help); return 0;
-		default: return cli_usage(cosign_usage, NULL);
-		}
-	}
-	if (optind < argc) return cli_usage(cosign_usage, "unexpected argument");
-	if (db == NULL) return cli_missing(cosign_usage, "--db");
-	if (pubp == NULL) return cli_missing(cosign_usage, "--pub");
-	if (keyp == NULL) return cli_missing(cosign_usage, "--key");
-	if (name == NULL) return cli_missing(cosign_usage, "--name");
-	if (statep == NULL) return cli_missing(cosign_usage, "--state");
+	if (cliopt_parse(argc, argv, cosign_usage, cosign_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0 || cli_load_key(keyp, KEYFILE_ED25519_SECRET, &wk) != 0)
 		goto out;
 	rr = audit_read("witness state", statep, NOTE_MAX, &prev, &prev_len, 1);
@@ -1021,15 +921,10 @@ static const char witness_help[] =
 static int
 audit_witness_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
-		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'K' },
-		{ "timeout", required_argument, NULL, 't' }, { "copy", required_argument, NULL, 'o' },
-		{ "pub", required_argument, NULL, 'p' }, { "witness-key", required_argument, NULL, 'w' },
-		{ "name", required_argument, NULL, 'n' }, { "state", required_argument, NULL, 's' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct client_opts co;
 	const char *copyp = NULL, *pubp = NULL, *wkp = NULL, *name = NULL, *statep = NULL;
+	const struct cliopt opts[] = { CLIOPT_CLIENT(&co), CLIOPT_REQ("copy", &copyp), CLIOPT_REQ("pub", &pubp),
+		CLIOPT_REQ("witness-key", &wkp), CLIOPT_REQ("name", &name), CLIOPT_REQ("state", &statep), CLIOPT_END };
 	struct keyfile_key *pub = NULL, *wk = NULL;
 	struct store *st = NULL;
 	struct audit_report rep;
@@ -1037,40 +932,12 @@ audit_witness_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	char *prev = NULL, *state = NULL, vkey[NOTE_NAME_MAX + 80], *line;
 	size_t prev_len = 0, len;
 	uint64_t from = 0, got = 0, remote = 0, size = 0;
-	unsigned long v;
-	int c, r = 1;
+	int r = 1;
 
 	memset(&co, 0, sizeof(co));
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'G': co.gateway = optarg; break;
-		case 'C': co.ca = optarg; break;
-		case 'c': co.cert = optarg; break;
-		case 'K': co.key = optarg; break;
-		case 't':
-			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0)
-				return CLI_USAGE;
-			co.timeout_s = (unsigned)v;
-			break;
-		case 'o': copyp = optarg; break;
-		case 'p': pubp = optarg; break;
-		case 'w': wkp = optarg; break;
-		case 'n': name = optarg; break;
-		case 's': statep = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", witness_usage, witness_help); return 0;
-		default: return cli_usage(witness_usage, NULL);
-		}
-	}
-	if (optind < argc) return cli_usage(witness_usage, "unexpected argument");
-	if ((r = cli_client_check(&co, witness_usage)) != 0)
+	if (cliopt_parse(argc, argv, witness_usage, witness_help, opts, NULL, &r))
 		return r;
 	r = 1;
-	if (copyp == NULL) return cli_missing(witness_usage, "--copy");
-	if (pubp == NULL) return cli_missing(witness_usage, "--pub");
-	if (wkp == NULL) return cli_missing(witness_usage, "--witness-key");
-	if (name == NULL) return cli_missing(witness_usage, "--name");
-	if (statep == NULL) return cli_missing(witness_usage, "--state");
 	if (cli_load_key(pubp, KEYFILE_ED25519_PUBLIC, &pub) != 0 || cli_load_key(wkp, KEYFILE_ED25519_SECRET, &wk) != 0)
 		goto out;
 	if (note_format_cosig_key(name, wk->pub, vkey, sizeof(vkey)) != 0) {
@@ -1135,11 +1002,9 @@ static const char erase_help[] =
 static int
 audit_erase_cmd(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "key", required_argument, NULL, 'k' },
-		{ "before", required_argument, NULL, 't' }, { "seq", required_argument, NULL, 's' },
-		{ "reason", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *db = NULL, *keyp = NULL, *before = NULL, *seqs = NULL, *reason = NULL;
+	const struct cliopt opts[] = { CLIOPT_REQ("db", &db), CLIOPT_REQ("key", &keyp), CLIOPT_STR("before", &before),
+		CLIOPT_STR("seq", &seqs), CLIOPT_STR("reason", &reason), CLIOPT_END };
 	struct keyfile_key *k = NULL;
 	struct store *st = NULL;
 	struct audit *a = NULL;
@@ -1147,23 +1012,11 @@ audit_erase_cmd(int argc, char **argv, struct cli_ctx *ctx)
 	char why[160], t[AUDIT_TIME_MAX];
 	uint64_t from = 0, to = UINT64_MAX, n = 0;
 	int64_t cutoff = INT64_MAX;
-	int c, r = 1;
+	int r = 1;
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'k': keyp = optarg; break;
-		case 't': before = optarg; break;
-		case 's': seqs = optarg; break;
-		case 'r': reason = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", erase_usage, erase_help); return 0;
-		default: return cli_usage(erase_usage, NULL);
-		}
-	}
-	if (optind < argc) return cli_usage(erase_usage, "unexpected argument");
-	if (db == NULL) return cli_missing(erase_usage, "--db");
-	if (keyp == NULL) return cli_missing(erase_usage, "--key");
+	if (cliopt_parse(argc, argv, erase_usage, erase_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	if ((before == NULL) == (seqs == NULL))
 		return cli_usage(erase_usage, "give one of --before or --seq");
 	cg_err_clear(&err);

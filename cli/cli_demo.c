@@ -16,7 +16,6 @@
  * (pack, ingest, export, verify on one machine).
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 #include "synth/synth.h"
 #include "crypto/keyfile.h"
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 
 static const unsigned char demo_policy_template[] = {
 #include "example_policy.inc"
@@ -443,11 +443,6 @@ demo_paths_init(struct demo_paths *p, const char *dir)
 int
 cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' }, { "users", required_argument, NULL, 'u' },
-		{ "seed", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "offline", no_argument, NULL, 'o' }, { "port", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct demo_gateway gw = { -1, 0 };
 	char report[1300];
 	char gwaddr[64] = "", kcert[1300], kkey[1300], gcert[1300], gkey[1300], acert[1300], akey[1300];
@@ -462,48 +457,16 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	struct cg_err err;
 	const char *dir = "demo";
 	FILE *steps = NULL;
-	char path[1300], *end, kpath[1300], gpath[1300], gwpub[1300], gwsign[1300];
-	int c, json = 0, r = 1;
+	char path[1300], kpath[1300], gpath[1300], gwpub[1300], gwsign[1300];
+	int json = 0, r = 1;
+	const struct cliopt opts[] = { CLIOPT_STR("dir", &dir), CLIOPT_UINT("users", &so.users, 100, 20000000),
+		CLIOPT_UINT("seed", &so.seed, 0, UINT64_MAX), CLIOPT_FLAG("json", &json), CLIOPT_FLAG("offline", &offline),
+		CLIOPT_UINT("port", &port, 0, 65535), CLIOPT_END };
 
 	synth_opts_default(&so);
-	optind = 0;
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'u':
-			errno = 0;
-			so.users = strtoull(optarg, &end, 10);
-			if (errno || *end || so.users < 100 || so.users > 20000000) {
-				cli_error("--users must be a number from 100 to 20000000");
-				return 2;
-			}
-			break;
-		case 's':
-			errno = 0;
-			so.seed = strtoull(optarg, &end, 10);
-			if (errno || *end) {
-				cli_error("--seed must be a number");
-				return 2;
-			}
-			break;
-		case 'j': json = 1; break;
-		case 'o': offline = 1; break;
-		case 'p':
-			errno = 0;
-			port = (int)strtol(optarg, &end, 10);
-			if (errno || *end || port < 0 || port > 65535) {
-				cli_error("--port must be a number from 0 to 65535");
-				return 2;
-			}
-			break;
-		case 'h': printf("usage: %s\n\n%s", demo_usage, demo_help); return 0;
-		default: fprintf(stderr, "usage: %s\n", demo_usage); return 2;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "crossgate: unexpected argument '%s'\nusage: %s\n", argv[optind], demo_usage);
-		return 2;
-	}
+	if (cliopt_parse(argc, argv, demo_usage, demo_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	demo_paths_init(&p, dir);
 	if (demo_prepare_dir(&p) != 0)
 		return 1;

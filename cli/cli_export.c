@@ -1,6 +1,5 @@
 /* cli_export.c - crossgate export */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +8,7 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "net/client.h"
 #include "net/rpc.h"
 #include <fcntl.h>
@@ -151,73 +151,38 @@ out:
 int
 cmd_export(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
-		{ "keys", required_argument, NULL, 'k' }, { "out", required_argument, NULL, 'o' },
-		{ "purpose", required_argument, NULL, 'u' }, { "left", required_argument, NULL, 'l' },
-		{ "right", required_argument, NULL, 'r' }, { "gateway", required_argument, NULL, 'G' },
-		{ "ca", required_argument, NULL, 'C' }, { "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'K' }, { "timeout", required_argument, NULL, 't' },
-		{ "analyst", required_argument, NULL, 'a' }, { "rho", required_argument, NULL, 'R' },
-		{ "rows", required_argument, NULL, 'n' }, { "bins", required_argument, NULL, 'B' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct client_opts co;
-	unsigned long v;
-	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst", *rho = NULL;
+	unsigned long long v;
+	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst", *rho = NULL, *bins = NULL;
 	struct export_opts o;
 	struct policy *pol = NULL;
 	struct cli_gw_keys k = { 0 };
 	struct store *st = NULL;
 	struct audit *a = NULL;
 	struct cg_err err;
-	int c, r = 1;
+	int r = 1;
+	const struct cliopt opts[] = { CLIOPT_STR("db", &db), CLIOPT_STR("policy", &policy), CLIOPT_STR("keys", &keys),
+		CLIOPT_STR("out", &o.out_path), CLIOPT_STR("purpose", &o.purpose), CLIOPT_STR("left", &o.left),
+		CLIOPT_STR("right", &o.right), CLIOPT_CLIENT_OPT(&co), CLIOPT_STR("analyst", &analyst),
+		CLIOPT_STR("rho", &rho), CLIOPT_UINT("rows", &o.rows, 0, SYNTHREL_ROWS_MAX), CLIOPT_STR("bins", &bins),
+		CLIOPT_END };
 
 	memset(&o, 0, sizeof(o));
 	memset(&co, 0, sizeof(co));
 	o.purpose = "analytics";
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'p': policy = optarg; break;
-		case 'k': keys = optarg; break;
-		case 'o': o.out_path = optarg; break;
-		case 'u': o.purpose = optarg; break;
-		case 'a': analyst = optarg; break;
-		case 'R':
-			if (policy_parse_nano(optarg, strlen(optarg), POLICY_RHO_MAX, &o.rho_nano) != 0)
-				return cli_usage(export_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
-			rho = optarg;
-			break;
-		case 'n':
-			if (cli_parse_uint("--rows", optarg, SYNTHREL_ROWS_MAX, &v) != 0)
-				return CLI_USAGE;
-			o.rows = v;
-			break;
-		case 'B':
-			if (cli_parse_uint("--bins", optarg, SYNTHREL_BINS_MAX, &v) != 0)
-				return CLI_USAGE;
-			if (v < 2)
-				return cli_usage(export_usage, "--bins wants 2 to 100");
-			o.bins = (uint32_t)v;
-			break;
-		case 'l': o.left = optarg; break;
-		case 'r': o.right = optarg; break;
-		case 'G': co.gateway = optarg; break;
-		case 'C': co.ca = optarg; break;
-		case 'c': co.cert = optarg; break;
-		case 'K': co.key = optarg; break;
-		case 't':
-			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0)
-				return CLI_USAGE;
-			co.timeout_s = (unsigned)v;
-			break;
-		case 'h': printf("usage: %s\n\n%s", export_usage, export_help); return 0;
-		default: return cli_usage(export_usage, NULL);
-		}
+	if (cliopt_parse(argc, argv, export_usage, export_help, opts, NULL, &r))
+		return r;
+	r = 1;
+	if (rho != NULL && policy_parse_nano(rho, strlen(rho), POLICY_RHO_MAX, &o.rho_nano) != 0)
+		return cli_usage(export_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
+	/* "--bins wants 2 to 100" is the message users (and test_privacy.sh) know, below the range too. */
+	if (bins != NULL) {
+		if (cliopt_number("bins", bins, 0, SYNTHREL_BINS_MAX, &v) != 0)
+			return CLI_USAGE;
+		if (v < 2)
+			return cli_usage(export_usage, "--bins wants 2 to 100");
+		o.bins = (uint32_t)v;
 	}
-	if (optind != argc)
-		return cli_usage(export_usage, "unexpected argument");
 	if (co.gateway != NULL) {
 		if ((r = cli_client_check(&co, export_usage)) != 0)
 			return r;

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +16,7 @@
 #include "net/client.h"
 #include "audit/audit.h"
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "store/store.h"
 #include "net/rpc.h"
 #include "base/outfile.h"
@@ -197,12 +197,6 @@ out:
 int
 cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "gateway", required_argument, NULL, 'G' }, { "ca", required_argument, NULL, 'C' },
-		{ "cert", required_argument, NULL, 'c' }, { "key", required_argument, NULL, 'K' },
-		{ "timeout", required_argument, NULL, 't' }, { "out", required_argument, NULL, 'o' },
-		{ "pub", required_argument, NULL, 'p' }, { "consistency", required_argument, NULL, 'O' },
-		{ "to", required_argument, NULL, 'N' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct client_opts co;
 	struct keyfile_key *pub = NULL;
 	struct store *st = NULL;
@@ -210,46 +204,24 @@ cli_audit_fetch(int argc, char **argv, struct cli_ctx *ctx)
 	const char *out = NULL, *pubp = NULL, *oldp = NULL, *top = NULL;
 	uint64_t from = 0, got = 0, remote = 0, old_size = 0, new_size = 0;
 	size_t plen;
-	unsigned long v;
-	int c, r = 1, first = 1;
+	unsigned long long v;
+	const struct cliopt opts[] = { CLIOPT_CLIENT(&co), CLIOPT_REQ("out", &out), CLIOPT_STR("pub", &pubp),
+		CLIOPT_STR("consistency", &oldp), CLIOPT_STR("to", &top), CLIOPT_END };
+	int r = 1, first = 1;
 
 	memset(&co, 0, sizeof(co));
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'G': co.gateway = optarg; break;
-		case 'C': co.ca = optarg; break;
-		case 'c': co.cert = optarg; break;
-		case 'K': co.key = optarg; break;
-		case 't':
-			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0)
-				return CLI_USAGE;
-			co.timeout_s = (unsigned)v;
-			break;
-		case 'o': out = optarg; break;
-		case 'p': pubp = optarg; break;
-		case 'O': oldp = optarg; break;
-		case 'N': top = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", fetch_usage, fetch_help); return 0;
-		default: return cli_usage(fetch_usage, NULL);
-		}
-	}
-	if (optind != argc)
-		return cli_usage(fetch_usage, "unexpected argument");
-	if ((r = cli_client_check(&co, fetch_usage)) != 0)
+	if (cliopt_parse(argc, argv, fetch_usage, fetch_help, opts, NULL, &r))
 		return r;
 	r = 1;
-	if (out == NULL)
-		return cli_missing(fetch_usage, "--out");
 	if (top != NULL && oldp == NULL)
 		return cli_usage(fetch_usage, "--to goes with --consistency");
 	if (oldp != NULL) {
 		if (pubp != NULL)
 			return cli_usage(fetch_usage, "--pub goes with a copy; check the proof with 'audit verify-proof'");
-		if (cli_parse_uint("--consistency", oldp, ULONG_MAX, &v) != 0)
+		if (cliopt_number("consistency", oldp, 0, ULONG_MAX, &v) != 0)
 			return CLI_USAGE;
 		old_size = v;
-		if (top != NULL && cli_parse_uint("--to", top, ULONG_MAX, &v) != 0)
+		if (top != NULL && cliopt_number("to", top, 0, ULONG_MAX, &v) != 0)
 			return CLI_USAGE;
 		new_size = top != NULL ? v : 0;
 		if (old_size == 0 || (top != NULL && new_size < old_size))

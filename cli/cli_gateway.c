@@ -1,6 +1,5 @@
 /* cli_gateway.c - crossgate gateway */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 
 #include "base/outfile.h"
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "gateway/erase.h"
 #include "gateway/stats.h"
 #include "audit/audit.h"
@@ -291,14 +291,6 @@ out:
 int
 cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
-		{ "keys", required_argument, NULL, 'k' }, { "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'K' }, { "listen", required_argument, NULL, 'l' },
-		{ "spool", required_argument, NULL, 's' }, { "foreground", no_argument, NULL, 'f' },
-		{ "pid-file", required_argument, NULL, 'P' }, { "port-file", required_argument, NULL, 'O' },
-		{ "now", required_argument, NULL, 'n' }, { "partner", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct gateway_serve_args sa = { 0 };
 	const char *db = NULL, *policy = NULL, *keys = NULL, *now_arg = NULL, *partner = NULL;
 	struct policy *pol = NULL;
@@ -308,55 +300,45 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 	struct ingest_keys ik;
 	struct ingest_result res;
 	struct cg_err err;
-	int c, i, r = 1, failed = 0;
+	int argi, i, r = 1, failed = 0;
+	/* Required options depend on the subcommand, checked after it is known. */
+	const struct cliopt opts[] = { CLIOPT_STR("db", &db), CLIOPT_STR("policy", &policy), CLIOPT_STR("keys", &keys),
+		CLIOPT_STR("cert", &sa.cert), CLIOPT_STR("key", &sa.key), CLIOPT_STR("listen", &sa.listen),
+		CLIOPT_STR("spool", &sa.spool), CLIOPT_FLAG("foreground", &sa.foreground),
+		CLIOPT_STR("pid-file", &sa.pid_file), CLIOPT_STR("port-file", &sa.port_file), CLIOPT_STR("now", &now_arg),
+		CLIOPT_STR("partner", &partner), CLIOPT_END };
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'p': policy = optarg; break;
-		case 'k': keys = optarg; break;
-		case 'c': sa.cert = optarg; break;
-		case 'K': sa.key = optarg; break;
-		case 'l': sa.listen = optarg; break;
-		case 's': sa.spool = optarg; break;
-		case 'f': sa.foreground = 1; break;
-		case 'P': sa.pid_file = optarg; break;
-		case 'O': sa.port_file = optarg; break;
-		case 'n': now_arg = optarg; break;
-		case 'a': partner = optarg; break;
-		case 'h': printf("usage: %s\n\n%s", gateway_usage, gateway_help); return 0;
-		default: return cli_usage(gateway_usage, NULL);
-		}
-	}
-	if (optind >= argc || (strcmp(argv[optind], "ingest") != 0 && strcmp(argv[optind], "serve") != 0 &&
-	    strcmp(argv[optind], "purge") != 0 && strcmp(argv[optind], "stats") != 0))
+	if (cliopt_parse(argc, argv, gateway_usage, gateway_help, opts, &argi, &r))
+		return r;
+	r = 1;
+	if (argi >= argc || (strcmp(argv[argi], "ingest") != 0 && strcmp(argv[argi], "serve") != 0 &&
+	    strcmp(argv[argi], "purge") != 0 && strcmp(argv[argi], "stats") != 0))
 		return cli_usage(gateway_usage, "unknown or missing gateway command (ingest, serve, purge, stats)");
 	if (db == NULL) return cli_missing(gateway_usage, "--db");
 	if (policy == NULL) return cli_missing(gateway_usage, "--policy");
-	if (strcmp(argv[optind], "stats") == 0) {
+	if (strcmp(argv[argi], "stats") == 0) {
 		if (partner == NULL) return cli_missing(gateway_usage, "--partner");
-		if (optind + 1 != argc)
+		if (argi + 1 != argc)
 			return cli_usage(gateway_usage, "unexpected argument");
 		return gateway_stats(db, policy, partner, ctx);
 	}
 	if (keys == NULL) return cli_missing(gateway_usage, "--keys");
-	if (strcmp(argv[optind], "serve") == 0) {
+	if (strcmp(argv[argi], "serve") == 0) {
 		if (sa.cert == NULL) return cli_missing(gateway_usage, "--cert");
 		if (sa.key == NULL) return cli_missing(gateway_usage, "--key");
-		if (optind + 1 != argc)
+		if (argi + 1 != argc)
 			return cli_usage(gateway_usage, "unexpected argument");
 		sa.db = db;
 		sa.policy = policy;
 		sa.keys = keys;
 		return gateway_serve(&sa);
 	}
-	if (strcmp(argv[optind], "purge") == 0) {
-		if (optind + 1 != argc)
+	if (strcmp(argv[argi], "purge") == 0) {
+		if (argi + 1 != argc)
 			return cli_usage(gateway_usage, "unexpected argument");
 		return gateway_purge(db, policy, keys, now_arg, ctx);
 	}
-	if (optind + 1 >= argc)
+	if (argi + 1 >= argc)
 		return cli_usage(gateway_usage, "no batch file given");
 	if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)
 		goto out;
@@ -369,7 +351,7 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	ik.enc = k.enc;
 	ik.storage = k.storage;
-	for (i = optind + 1; i < argc; i++) {
+	for (i = argi + 1; i < argc; i++) {
 		cg_err_clear(&err);
 		if (ingest_batch_file(st, a, pol, &ik, argv[i], &res, &err) != 0) {
 			cli_error("rejected: %s", err.msg);

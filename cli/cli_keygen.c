@@ -1,6 +1,5 @@
 /* cli_keygen.c - crossgate keygen */
 #include <errno.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "crypto/keyfile.h"
 #include "audit/audit.h"
 #include "store/store.h"
@@ -208,32 +208,19 @@ out:
 int
 cmd_keygen(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' }, { "id", required_argument, NULL, 'i' },
-		{ "out", required_argument, NULL, 'o' }, { "db", required_argument, NULL, 'b' },
-		{ "force", no_argument, NULL, 'f' }, { "rotate", no_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *dir = NULL, *id = NULL, *outp = NULL, *db = NULL, *what;
 	struct keyfile_key *enc = NULL, *enc_pub = NULL, *sign = NULL, *sign_pub = NULL, *storage = NULL;
 	char path[4096], comment[128];
-	int c, force = 0, rotate = 0, r = 1;
+	int force = 0, rotate = 0, r = 1, argi;
+	const struct cliopt opts[] = { CLIOPT_STR("dir", &dir), CLIOPT_STR("id", &id), CLIOPT_STR("out", &outp),
+		CLIOPT_STR("db", &db), CLIOPT_FLAG("force", &force), CLIOPT_FLAG("rotate", &rotate), CLIOPT_END };
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': dir = optarg; break;
-		case 'i': id = optarg; break;
-		case 'o': outp = optarg; break;
-		case 'b': db = optarg; break;
-		case 'f': force = 1; break;
-		case 'r': rotate = 1; break;
-		case 'h': printf("usage: %s\n\n%s", keygen_usage, keygen_help); return 0;
-		default: return cli_usage(keygen_usage, NULL);
-		}
-	}
-	if (optind >= argc)
+	if (cliopt_parse(argc, argv, keygen_usage, keygen_help, opts, &argi, &r))
+		return r;
+	r = 1;
+	if (argi >= argc)
 		return cli_usage(keygen_usage, "say what to generate: gateway, partner or match");
-	what = argv[optind];
+	what = argv[argi];
 	if (rotate && strcmp(what, "gateway") != 0)
 		return cli_usage(keygen_usage, "--rotate is for the gateway's signing key");
 	if (rotate) {

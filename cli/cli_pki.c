@@ -1,6 +1,5 @@
 /* cli_pki.c - crossgate pki */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +9,7 @@
 
 #include "net/pki.h"
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 
 static const char pki_usage[] =
 	"crossgate pki init  --dir DIR [--client ROLE:ID]... [--dns NAME]... [--ip ADDR]... [--days N] [--force]\n"
@@ -38,10 +38,8 @@ static const char pki_help[] =
 
 struct pki_args {
 	const char *dir, *ca_dir, *name, *cn, *client;
-	const char *clients[64];
-	size_t nclients;
-	const char *dns[PKI_NAMES_MAX], *ip[PKI_NAMES_MAX];
-	size_t ndns, nip;
+	const char *clients_v[64], *dns_v[PKI_NAMES_MAX], *ip_v[PKI_NAMES_MAX];
+	struct cliopt_list clients, dns, ip;
 	int days, expired, force, server;
 };
 
@@ -86,10 +84,10 @@ pki_do_issue(const struct pki_args *a, const char *name, const char *identity, i
 	o.expired = a->expired;
 	o.force = a->force;
 	if (server) {
-		for (i = 0; i < a->ndns; i++)
-			o.dns[o.ndns++] = a->dns[i];
-		for (i = 0; i < a->nip; i++)
-			o.ip[o.nip++] = a->ip[i];
+		for (i = 0; i < a->dns.n; i++)
+			o.dns[o.ndns++] = a->dns.v[i];
+		for (i = 0; i < a->ip.n; i++)
+			o.ip[o.nip++] = a->ip.v[i];
 		if (o.ndns + o.nip == 0) {
 			o.dns[o.ndns++] = "localhost";
 			o.ip[o.nip++] = "127.0.0.1";
@@ -150,65 +148,33 @@ pki_do_show(const char *path, struct cli_ctx *ctx)
 int
 cmd_pki(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' }, { "ca-dir", required_argument, NULL, 'C' },
-		{ "name", required_argument, NULL, 'n' }, { "cn", required_argument, NULL, 'N' },
-		{ "client", required_argument, NULL, 'c' }, { "server", no_argument, NULL, 'S' },
-		{ "dns", required_argument, NULL, 'D' }, { "ip", required_argument, NULL, 'I' },
-		{ "days", required_argument, NULL, 'y' }, { "expired", no_argument, NULL, 'e' },
-		{ "force", no_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct pki_args a;
-	unsigned long v;
+	const struct cliopt opts[] = { CLIOPT_STR("dir", &a.dir), CLIOPT_STR("ca-dir", &a.ca_dir),
+		CLIOPT_STR("name", &a.name), CLIOPT_STR("cn", &a.cn), CLIOPT_LIST("client", &a.clients),
+		CLIOPT_FLAG("server", &a.server), CLIOPT_LIST("dns", &a.dns), CLIOPT_LIST("ip", &a.ip),
+		CLIOPT_UINT("days", &a.days, 0, PKI_DAYS_MAX), CLIOPT_FLAG("expired", &a.expired),
+		CLIOPT_FLAG("force", &a.force), CLIOPT_END };
 	const char *sub;
 	size_t i;
-	int c;
+	int argi, r;
 
 	memset(&a, 0, sizeof(a));
 	a.days = PKI_DAYS_DEFAULT;
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd': a.dir = optarg; break;
-		case 'C': a.ca_dir = optarg; break;
-		case 'n': a.name = optarg; break;
-		case 'N': a.cn = optarg; break;
-		case 'c':
-			if (a.nclients == sizeof(a.clients) / sizeof(a.clients[0]))
-				return cli_usage(pki_usage, "too many --client options");
-			a.clients[a.nclients++] = optarg;
-			a.client = optarg;
-			break;
-		case 'S': a.server = 1; break;
-		case 'D':
-			if (a.ndns == PKI_NAMES_MAX)
-				return cli_usage(pki_usage, "too many --dns options");
-			a.dns[a.ndns++] = optarg;
-			break;
-		case 'I':
-			if (a.nip == PKI_NAMES_MAX)
-				return cli_usage(pki_usage, "too many --ip options");
-			a.ip[a.nip++] = optarg;
-			break;
-		case 'y':
-			if (cli_parse_uint("--days", optarg, PKI_DAYS_MAX, &v) != 0)
-				return CLI_USAGE;
-			a.days = (int)v;
-			break;
-		case 'e': a.expired = 1; break;
-		case 'f': a.force = 1; break;
-		case 'h': printf("usage: %s\n\n%s", pki_usage, pki_help); return 0;
-		default: return cli_usage(pki_usage, NULL);
-		}
-	}
-	if (optind >= argc)
+	a.clients = (struct cliopt_list){ a.clients_v, 0, sizeof(a.clients_v) / sizeof(a.clients_v[0]) };
+	a.dns = (struct cliopt_list){ a.dns_v, 0, PKI_NAMES_MAX };
+	a.ip = (struct cliopt_list){ a.ip_v, 0, PKI_NAMES_MAX };
+	if (cliopt_parse(argc, argv, pki_usage, pki_help, opts, &argi, &r))
+		return r;
+	a.client = a.clients.n > 0 ? a.clients.v[a.clients.n - 1] : NULL;
+	if (argi >= argc)
 		return cli_usage(pki_usage, "missing pki command (init, ca, issue, show)");
-	sub = argv[optind];
+	sub = argv[argi];
 	if (strcmp(sub, "show") == 0) {
-		if (optind + 2 != argc)
+		if (argi + 2 != argc)
 			return cli_usage(pki_usage, "pki show takes one certificate file");
-		return pki_do_show(argv[optind + 1], ctx);
+		return pki_do_show(argv[argi + 1], ctx);
 	}
-	if (optind + 1 != argc)
+	if (argi + 1 != argc)
 		return cli_usage(pki_usage, "unexpected argument");
 	if (a.dir == NULL)
 		return cli_missing(pki_usage, "--dir");
@@ -219,7 +185,7 @@ cmd_pki(int argc, char **argv, struct cli_ctx *ctx)
 	if (strcmp(sub, "issue") == 0) {
 		if (a.name == NULL)
 			return cli_missing(pki_usage, "--name");
-		if (a.server == (a.nclients == 1) || a.nclients > 1)
+		if (a.server == (a.clients.n == 1) || a.clients.n > 1)
 			return cli_usage(pki_usage, "pki issue needs exactly one of --server or --client IDENTITY");
 		if (strchr(a.name, '/') != NULL || strcmp(a.name, "ca") == 0)
 			return cli_usage(pki_usage, "--name is a file name stem, not a path, and not 'ca'");
@@ -230,17 +196,17 @@ cmd_pki(int argc, char **argv, struct cli_ctx *ctx)
 			return cli_usage(pki_usage, "--expired is for pki issue");
 		if (pki_do_ca(&a, ctx) != 0 || pki_do_issue(&a, "gateway", NULL, 1, ctx) != 0)
 			return 1;
-		for (i = 0; i < a.nclients; i++) {
-			const char *colon = strchr(a.clients[i], ':');
+		for (i = 0; i < a.clients.n; i++) {
+			const char *colon = strchr(a.clients.v[i], ':');
 			char identity[PKI_IDENTITY_MAX + 1];
 
-			if (colon == NULL || colon == a.clients[i] || colon[1] == '\0' || strchr(colon + 1, '/') != NULL ||
+			if (colon == NULL || colon == a.clients.v[i] || colon[1] == '\0' || strchr(colon + 1, '/') != NULL ||
 			    strcmp(colon + 1, "ca") == 0 || strcmp(colon + 1, "gateway") == 0) {
 				cli_error("--client %s: want ROLE:ID (e.g. partner:k), ID not 'ca' or 'gateway'",
-				    a.clients[i]);
+				    a.clients.v[i]);
 				return CLI_USAGE;
 			}
-			snprintf(identity, sizeof(identity), "%s%s", PKI_URI_PREFIX, a.clients[i]);
+			snprintf(identity, sizeof(identity), "%s%s", PKI_URI_PREFIX, a.clients.v[i]);
 			if (pki_do_issue(&a, colon + 1, identity, 0, ctx) != 0)
 				return 1;
 		}

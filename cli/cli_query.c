@@ -1,11 +1,11 @@
 /* cli_query.c - crossgate query, crossgate budget */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <jansson.h>
 
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "net/client.h"
 #include "net/rpc.h"
 #include "audit/audit.h"
@@ -243,23 +243,9 @@ out:
 int
 cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
-		{ "keys", required_argument, NULL, 'k' }, { "out", required_argument, NULL, 'o' },
-		{ "purpose", required_argument, NULL, 'u' }, { "group-by", required_argument, NULL, 'g' },
-		{ "metric", required_argument, NULL, 'm' }, { "rho", required_argument, NULL, 'R' },
-		{ "epsilon", required_argument, NULL, 'E' }, { "buckets", required_argument, NULL, 'n' },
-		{ "analyst", required_argument, NULL, 'a' }, { "left", required_argument, NULL, 'l' },
-		{ "right", required_argument, NULL, 'r' }, { "gateway", required_argument, NULL, 'G' },
-		{ "ca", required_argument, NULL, 'C' }, { "cert", required_argument, NULL, 'c' },
-		{ "key", required_argument, NULL, 'K' }, { "timeout", required_argument, NULL, 't' },
-		{ "model", required_argument, NULL, 1001 }, { "x", required_argument, NULL, 1002 },
-		{ "cols", required_argument, NULL, 1002 }, { "y", required_argument, NULL, 1003 },
-		{ "k", required_argument, NULL, 1004 }, { "steps", required_argument, NULL, 1005 },
-		{ "log1p", no_argument, NULL, 1006 }, { "seed", required_argument, NULL, 1007 },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *db = NULL, *policy = NULL, *keys = NULL, *analyst = "analyst", *rho = NULL, *eps = NULL;
-	const char *model = NULL;
+	const char *model = NULL, *cols = NULL, *metricv[QUERY_METRIC_MAX], *groupv[QUERY_GROUP_MAX];
+	struct cliopt_list metric_l = { metricv, 0, QUERY_METRIC_MAX }, group_l = { groupv, 0, QUERY_GROUP_MAX };
 	char *mcols = NULL;
 	struct model_spec ms;
 	char *metrics[QUERY_METRIC_MAX];
@@ -273,8 +259,16 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 	struct store *st = NULL;
 	struct audit *a = NULL;
 	struct cg_err err;
-	unsigned long v;
-	int c, r = 1;
+	int r = 1;
+	/* --x and --cols are two names of one option: the last one given counts. */
+	const struct cliopt opts[] = { CLIOPT_STR("db", &db), CLIOPT_STR("policy", &policy), CLIOPT_STR("keys", &keys),
+		CLIOPT_STR("out", &q.out_path), CLIOPT_STR("purpose", &q.purpose), CLIOPT_LIST("group-by", &group_l),
+		CLIOPT_LIST("metric", &metric_l), CLIOPT_STR("rho", &rho), CLIOPT_STR("epsilon", &eps),
+		CLIOPT_UINT("buckets", &q.buckets, 1, QUERY_BUCKETS_MAX), CLIOPT_STR("analyst", &analyst),
+		CLIOPT_STR("left", &q.left), CLIOPT_STR("right", &q.right), CLIOPT_CLIENT_OPT(&co),
+		CLIOPT_STR("model", &model), CLIOPT_STR("x", &cols), CLIOPT_STR("cols", &cols), CLIOPT_STR("y", &ms.y),
+		CLIOPT_UINT("k", &ms.k, 1, MODEL_K_MAX), CLIOPT_UINT("steps", &ms.steps, 1, MODEL_STEPS_MAX),
+		CLIOPT_FLAG("log1p", &ms.log1p), CLIOPT_UINT("seed", &ms.seed, 0, UINT32_MAX), CLIOPT_END };
 
 	memset(&q, 0, sizeof(q));
 	memset(&co, 0, sizeof(co));
@@ -282,100 +276,36 @@ cmd_query(int argc, char **argv, struct cli_ctx *ctx)
 	ms.seed = 1;
 	q.purpose = "analytics";
 	cg_err_clear(&err);
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'p': policy = optarg; break;
-		case 'k': keys = optarg; break;
-		case 'o': q.out_path = optarg; break;
-		case 'u': q.purpose = optarg; break;
-		case 'a': analyst = optarg; break;
-		case 'l': q.left = optarg; break;
-		case 'r': q.right = optarg; break;
-		case 'g':
-			if (ngroups == QUERY_GROUP_MAX || (groups[ngroups] = strdup(optarg)) == NULL ||
-			    query_groups_add(&q, groups[ngroups++]) != 0) {
-				r = cli_usage(query_usage, "too many --group-by columns");
-				goto out;
-			}
-			break;
-		case 'm':
-			if (q.nmetrics == QUERY_METRIC_MAX) {
-				r = cli_usage(query_usage, "too many --metric");
-				goto out;
-			}
-			if (query_metric_parse(optarg, &q.metrics[q.nmetrics], &err) != 0) {
-				r = cli_usage(query_usage, err.msg);
-				goto out;
-			}
-			metrics[q.nmetrics++] = optarg;
-			break;
-		case 'R':
-		case 'E':
-			if (policy_parse_nano(optarg, strlen(optarg), c == 'R' ? POLICY_RHO_MAX : QUERY_EPSILON_MAX_NANO,
-			    c == 'R' ? &q.rho_nano : &q.epsilon_nano) != 0) {
-				r = cli_usage(query_usage, c == 'R' ? "--rho wants a decimal above 0 (at most 9 decimals)" :
-				    "--epsilon wants a decimal above 0 and at most 1000 (at most 9 decimals)");
-				goto out;
-			}
-			if (c == 'R')
-				rho = optarg;
-			else
-				eps = optarg;
-			break;
-		case 'G': co.gateway = optarg; break;
-		case 'C': co.ca = optarg; break;
-		case 'c': co.cert = optarg; break;
-		case 'K': co.key = optarg; break;
-		case 't':
-			if (cli_parse_uint("--timeout", optarg, 3600, &v) != 0) {
-				r = CLI_USAGE;
-				goto out;
-			}
-			co.timeout_s = (unsigned)v;
-			break;
-		case 'n':
-			if (cli_parse_uint("--buckets", optarg, QUERY_BUCKETS_MAX, &v) != 0 || v == 0) {
-				r = CLI_USAGE;
-				goto out;
-			}
-			q.buckets = (uint32_t)v;
-			break;
-		case 1001: model = optarg; break;
-		case 1002:
-			free(mcols);
-			if ((mcols = strdup(optarg)) == NULL) { r = 1; goto out; }
-			break;
-		case 1003: ms.y = optarg; break;
-		case 1004:
-		case 1005:
-			if (cli_parse_uint(c == 1004 ? "--k" : "--steps", optarg, c == 1004 ? MODEL_K_MAX : MODEL_STEPS_MAX,
-			    &v) != 0 || v == 0) {
-				r = CLI_USAGE;
-				goto out;
-			}
-			*(c == 1004 ? &ms.k : &ms.steps) = (uint32_t)v;
-			break;
-		case 1006: ms.log1p = 1; break;
-		case 1007:
-			if (cli_parse_uint("--seed", optarg, UINT32_MAX, &v) != 0) {
-				r = CLI_USAGE;
-				goto out;
-			}
-			ms.seed = v;
-			break;
-		case 'h': printf("usage: %s\n\n%s", query_usage, query_help); r = 0; goto out;
-		default: r = cli_usage(query_usage, NULL); goto out;
+	if (cliopt_parse(argc, argv, query_usage, query_help, opts, NULL, &r))
+		return r;
+	r = CLI_USAGE;
+	for (ngroups = 0; ngroups < group_l.n; ) {
+		if ((groups[ngroups] = strdup(groupv[ngroups])) == NULL || query_groups_add(&q, groups[ngroups++]) != 0) {
+			r = cli_usage(query_usage, "too many --group-by columns");
+			goto out;
 		}
+	}
+	for (; q.nmetrics < metric_l.n; q.nmetrics++) {
+		if (query_metric_parse(metricv[q.nmetrics], &q.metrics[q.nmetrics], &err) != 0) {
+			r = cli_usage(query_usage, err.msg);
+			goto out;
+		}
+		metrics[q.nmetrics] = (char *)metricv[q.nmetrics];
+	}
+	if (rho != NULL && policy_parse_nano(rho, strlen(rho), POLICY_RHO_MAX, &q.rho_nano) != 0) {
+		r = cli_usage(query_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
+		goto out;
+	}
+	if (eps != NULL && policy_parse_nano(eps, strlen(eps), QUERY_EPSILON_MAX_NANO, &q.epsilon_nano) != 0) {
+		r = cli_usage(query_usage, "--epsilon wants a decimal above 0 and at most 1000 (at most 9 decimals)");
+		goto out;
+	}
+	if (cols != NULL && (mcols = strdup(cols)) == NULL) {
+		r = 1;
+		goto out;
 	}
 	if (model != NULL || mcols != NULL || ms.y != NULL || ms.k != 0 || ms.steps != 0 || ms.log1p) {
 		r = query_model_cmd(&co, db, policy, keys, analyst, model, mcols, &ms, &q, rho, eps, ctx);
-		goto out;
-	}
-	r = CLI_USAGE;
-	if (optind != argc) {
-		r = cli_usage(query_usage, "unexpected argument");
 		goto out;
 	}
 	if (q.rho_nano > 0 && q.epsilon_nano > 0) {
@@ -457,34 +387,20 @@ static const char budget_help[] =
 int
 cmd_budget(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "policy", required_argument, NULL, 'p' },
-		{ "analyst", required_argument, NULL, 'a' }, { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	const char *db = NULL, *policy = NULL, *only = NULL;
 	struct policy *pol = NULL;
 	struct store *st = NULL;
 	struct cg_err err;
 	json_t *rows = NULL;
 	size_t i, x, y, shown = 0;
-	int c, json = 0, r = 1;
+	int json = 0, r = 1;
+	const struct cliopt opts[] = { CLIOPT_REQ("db", &db), CLIOPT_REQ("policy", &policy),
+		CLIOPT_STR("analyst", &only), CLIOPT_FLAG("json", &json), CLIOPT_END };
 
 	(void)ctx;
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'p': policy = optarg; break;
-		case 'a': only = optarg; break;
-		case 'j': json = 1; break;
-		case 'h': printf("usage: %s\n\n%s", budget_usage, budget_help); return 0;
-		default: return cli_usage(budget_usage, NULL);
-		}
-	}
-	if (optind != argc)
-		return cli_usage(budget_usage, "unexpected argument");
-	if (db == NULL) return cli_missing(budget_usage, "--db");
-	if (policy == NULL) return cli_missing(budget_usage, "--policy");
+	if (cliopt_parse(argc, argv, budget_usage, budget_help, opts, NULL, &r))
+		return r;
+	r = 1;
 	if (cli_load_policy(policy, &pol) != 0)
 		return 1;
 	cg_err_clear(&err);

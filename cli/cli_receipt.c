@@ -4,7 +4,6 @@
  * own receipt offline.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include <sodium.h>
 
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "agent/receipt.h"
 #include "audit/audit.h"
 #include "audit/receipt.h"
@@ -213,53 +213,33 @@ out:
 int
 cmd_receipt(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "db", required_argument, NULL, 'b' }, { "proof", required_argument, NULL, 'f' },
-		{ "pub", required_argument, NULL, 'p' }, { "identifier", required_argument, NULL, 'i' },
-		{ "witness", required_argument, NULL, 'w' }, { "quorum", required_argument, NULL, 'q' },
-		{ "log", required_argument, NULL, 'l' }, { "batch", required_argument, NULL, 'B' },
-		{ "out", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	static struct audit_witness wit[RECEIPT_WITNESS_MAX];
 	const char *db = NULL, *proofp = NULL, *pubp = NULL, *identifier = NULL, *logp = NULL, *batch = NULL;
-	const char *outp = NULL, *sub;
+	const char *outp = NULL, *sub, *witv[RECEIPT_WITNESS_MAX];
+	struct cliopt_list wits = { witv, 0, RECEIPT_WITNESS_MAX };
 	struct cg_err err;
-	unsigned long quorum = 0;
+	unsigned long quorum = 0;   /* 0: not given */
 	size_t nw = 0;
-	int c, have_quorum = 0;
+	int argi, have_quorum, r;
+	const struct cliopt opts[] = { CLIOPT_STR("db", &db), CLIOPT_STR("proof", &proofp), CLIOPT_STR("pub", &pubp),
+		CLIOPT_STR("identifier", &identifier), CLIOPT_LIST("witness", &wits),
+		CLIOPT_UINT("quorum", &quorum, 1, RECEIPT_WITNESS_MAX), CLIOPT_STR("log", &logp),
+		CLIOPT_STR("batch", &batch), CLIOPT_STR("out", &outp), CLIOPT_END };
 
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'b': db = optarg; break;
-		case 'f': proofp = optarg; break;
-		case 'p': pubp = optarg; break;
-		case 'i': identifier = optarg; break;
-		case 'l': logp = optarg; break;
-		case 'B': batch = optarg; break;
-		case 'o': outp = optarg; break;
-		case 'w':
-			if (nw == RECEIPT_WITNESS_MAX)
-				return cli_usage(receipt_usage, "too many --witness keys");
-			cg_err_clear(&err);
-			if (note_parse_cosig_key(optarg, wit[nw].name, wit[nw].pub, &err) != 0)
-				return cli_usage(receipt_usage, err.msg);
-			nw++;
-			break;
-		case 'q':
-			if (cli_parse_uint("--quorum", optarg, RECEIPT_WITNESS_MAX, &quorum) != 0 || quorum == 0)
-				return cli_usage(receipt_usage, "--quorum must be a positive number");
-			have_quorum = 1;
-			break;
-		case 'h': printf("usage: %s\n\n%s", receipt_usage, receipt_help); return 0;
-		default: return cli_usage(receipt_usage, NULL);
-		}
+	if (cliopt_parse(argc, argv, receipt_usage, receipt_help, opts, &argi, &r))
+		return r;
+	have_quorum = quorum > 0;
+	for (nw = 0; nw < wits.n; nw++) {
+		cg_err_clear(&err);
+		if (note_parse_cosig_key(witv[nw], wit[nw].name, wit[nw].pub, &err) != 0)
+			return cli_usage(receipt_usage, err.msg);
 	}
-	if (optind >= argc || (strcmp(argv[optind], "attach") != 0 && strcmp(argv[optind], "verify") != 0 &&
-	    strcmp(argv[optind], "prove") != 0))
+	if (argi >= argc || (strcmp(argv[argi], "attach") != 0 && strcmp(argv[argi], "verify") != 0 &&
+	    strcmp(argv[argi], "prove") != 0))
 		return cli_usage(receipt_usage, "unknown or missing receipt command (prove, attach, verify)");
-	sub = argv[optind++];
+	sub = argv[argi++];
 	if (strcmp(sub, "prove") == 0) {
-		if (optind != argc)
+		if (argi != argc)
 			return cli_usage(receipt_usage, "unexpected argument");
 		if (db == NULL) return cli_missing(receipt_usage, "--db");
 		if (batch == NULL) return cli_missing(receipt_usage, "--batch");
@@ -269,11 +249,11 @@ cmd_receipt(int argc, char **argv, struct cli_ctx *ctx)
 	if (strcmp(sub, "attach") == 0) {
 		if ((db == NULL) == (proofp == NULL))
 			return cli_usage(receipt_usage, "attach takes one of --db or --proof");
-		if (optind >= argc)
+		if (argi >= argc)
 			return cli_usage(receipt_usage, "no RECEIPT to attach to");
-		return receipt_attach_cmd(db, proofp, argv + optind, argc - optind, ctx);
+		return receipt_attach_cmd(db, proofp, argv + argi, argc - argi, ctx);
 	}
-	if (optind + 1 != argc)
+	if (argi + 1 != argc)
 		return cli_usage(receipt_usage, "verify takes one RECEIPT");
 	if (pubp == NULL) return cli_missing(receipt_usage, "--pub");
 	if (identifier == NULL) return cli_missing(receipt_usage, "--identifier");
@@ -281,5 +261,5 @@ cmd_receipt(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_usage(receipt_usage, "--witness and --quorum go together");
 	if (quorum > nw)
 		return cli_usage(receipt_usage, "--quorum exceeds the number of --witness keys");
-	return receipt_verify_cmd(argv[optind], pubp, identifier, wit, nw, (size_t)quorum, logp, ctx);
+	return receipt_verify_cmd(argv[argi], pubp, identifier, wit, nw, (size_t)quorum, logp, ctx);
 }

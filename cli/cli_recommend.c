@@ -1,12 +1,12 @@
 /* cli_recommend.c - crossgate agent recommend (agent/recommend.h) */
 #include <errno.h>
-#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "agent/recommend.h"
 #include "policy/policy.h"
 
@@ -32,45 +32,28 @@ static const char recommend_help[] =
 int
 cmd_agent_recommend(int argc, char **argv, struct cli_ctx *ctx)
 {
-	static const struct option opts[] = {
-		{ "policy", required_argument, NULL, 'p' }, { "partner", required_argument, NULL, 'P' },
-		{ "input", required_argument, NULL, 'i' }, { "aggregates", required_argument, NULL, 'a' },
-		{ "out", required_argument, NULL, 'o' }, { "weight", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' }, { 0, 0, 0, 0 } };
 	struct recommend_opts o;
 	struct recommend_stats st;
 	struct policy *pol = NULL;
 	struct cg_err err;
-	const char *policy = NULL;
+	const char *policy = NULL, *weight = NULL;
 	char *end;
-	int c, r = 1;
+	int r = 1;
+	const struct cliopt opts[] = { CLIOPT_REQ("policy", &policy), CLIOPT_REQ("partner", &o.partner),
+		CLIOPT_REQ("input", &o.input), CLIOPT_REQ("aggregates", &o.aggregates), CLIOPT_REQ("out", &o.out),
+		CLIOPT_STR("weight", &weight), CLIOPT_END };
 
 	memset(&o, 0, sizeof(o));
 	o.weight = 1;
-	cli_getopt_reset();
-	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-		switch (c) {
-		case 'p': policy = optarg; break;
-		case 'P': o.partner = optarg; break;
-		case 'i': o.input = optarg; break;
-		case 'a': o.aggregates = optarg; break;
-		case 'o': o.out = optarg; break;
-		case 'w':
-			errno = 0;
-			o.weight = strtod(optarg, &end);
-			if (errno != 0 || end == optarg || *end != '\0' || !isfinite(o.weight) || o.weight < 0)
-				return cli_usage(recommend_usage, "--weight must be a finite number, 0 or more");
-			break;
-		case 'h': printf("usage: %s\n\n%s", recommend_usage, recommend_help); return 0;
-		default: return cli_usage(recommend_usage, NULL);
-		}
+	if (cliopt_parse(argc, argv, recommend_usage, recommend_help, opts, NULL, &r))
+		return r;
+	r = 1;
+	if (weight != NULL) {
+		errno = 0;
+		o.weight = strtod(weight, &end);
+		if (errno != 0 || end == weight || *end != '\0' || !isfinite(o.weight) || o.weight < 0)
+			return cli_usage(recommend_usage, "--weight must be a finite number, 0 or more");
 	}
-	if (optind != argc) return cli_usage(recommend_usage, "unexpected argument");
-	if (policy == NULL) return cli_missing(recommend_usage, "--policy");
-	if (o.partner == NULL) return cli_missing(recommend_usage, "--partner");
-	if (o.input == NULL) return cli_missing(recommend_usage, "--input");
-	if (o.aggregates == NULL) return cli_missing(recommend_usage, "--aggregates");
-	if (o.out == NULL) return cli_missing(recommend_usage, "--out");
 	if (cli_load_policy(policy, &pol) != 0)
 		return 1;
 	o.pol = pol;

@@ -4,7 +4,6 @@
  * Commands only parse options, call the modules and print.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -56,14 +55,6 @@ cli_missing(const char *usage, const char *opt)
 {
 	fprintf(stderr, "crossgate: missing required option %s\nusage: %s\n", opt, usage);
 	return CLI_USAGE;
-}
-
-/* getopt_long state is global: reset it before each command so the demo can run many. */
-void
-cli_getopt_reset(void)
-{
-	optind = 0;
-	opterr = 1;
 }
 
 int
@@ -138,22 +129,6 @@ cli_client_check(const struct client_opts *o, const char *usage)
 	if (o->ca == NULL) return cli_missing(usage, "--ca");
 	if (o->cert == NULL) return cli_missing(usage, "--cert");
 	if (o->key == NULL) return cli_missing(usage, "--key");
-	return 0;
-}
-
-int
-cli_parse_uint(const char *opt, const char *s, unsigned long max, unsigned long *out)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max) {
-		cli_error("%s must be a number from 0 to %lu", opt, max);
-		return CLI_USAGE;
-	}
-	*out = v;
 	return 0;
 }
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The gateway's push receive path (gateway/server.c server_push): batches are
+# The gateway's push receive path (gateway/server_push.c server_push): batches are
 # read straight into a memory spool that the next push reuses.  Pushes cut
 # short, announced too short or too long, with a frame over the limit or a
 # tampered byte are refused or rejected and leave nothing behind; the spool
