@@ -1,5 +1,5 @@
 /* pack.c - see pack.h */
-#include "agent/pack.h"
+#include "agent/pack_int.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,279 +11,11 @@
 #include "agent/sealer.h"
 #include "agent/receipt.h"
 #include "agent/state.h"
-#include "base/normalize.h"
+#include "base/workers.h"
 #include "crypto/merkle.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "proto/batch.h"
-
-/* One good row, held until duplicates are resolved. */
-struct pack_row {
-	uint64_t line;
-	int64_t consent_at;
-	uint32_t consent_bits;
-	uint32_t parent;                   /* union-find over rows of one user */
-	uint8_t has_id[2];                 /* email, phone */
-	uint64_t dhash[2];                 /* SipHash of the normalized identifiers, for the dedupe table */
-	size_t id_off[2];                  /* normalized identifiers in the id arena */
-	uint8_t id_len[2];
-	size_t payload_off;                /* serialized RecordPayload in the payload arena */
-	uint32_t payload_len;
-	size_t uid_off;                    /* the local user id, in the id arena (never sent) */
-	uint16_t uid_len;
-};
-
-/* A growable byte arena; `secret` arenas are wiped before they are freed or moved. */
-struct pack_arena {
-	unsigned char *p;
-	size_t len, cap;
-	int secret;
-};
-
-struct pack_ctx {
-	const struct pack_opts *o;
-	const struct policy_partner *pp;
-	int *col_of_field;                 /* CSV field index -> schema column */
-	size_t nheader;
-	struct pack_row *rows;
-	size_t nrows, caprows;
-	struct pack_arena ids;             /* secret: normalized identifiers */
-	struct pack_arena payloads;
-	unsigned char dkey_key[crypto_shorthash_KEYBYTES];
-};
-
-static int
-pack_arena_add(struct pack_arena *a, const void *data, size_t len, size_t *off)
-{
-	if (a->cap - a->len < len) {
-		size_t ncap = a->cap ? a->cap : 65536;
-		unsigned char *np;
-		while (ncap - a->len < len)
-			ncap *= 2;
-		if (!a->secret) {
-			/* realloc can move large blocks without copying them */
-			if ((np = realloc(a->p, ncap)) == NULL)
-				return CG_ERR_NOMEM;
-		} else {
-			/* a secret arena is copied by hand so that the old copy is wiped */
-			if ((np = malloc(ncap)) == NULL)
-				return CG_ERR_NOMEM;
-			if (a->len)
-				memcpy(np, a->p, a->len);
-			if (a->p != NULL)
-				sodium_memzero(a->p, a->cap);
-			free(a->p);
-		}
-		a->p = np;
-		a->cap = ncap;
-	}
-	memcpy(a->p + a->len, data, len);
-	*off = a->len;
-	a->len += len;
-	return 0;
-}
-
-static void
-pack_arena_free(struct pack_arena *a)
-{
-	if (a->p != NULL && a->secret)
-		sodium_memzero(a->p, a->cap);
-	free(a->p);
-	memset(a, 0, sizeof(*a));
-}
-
-/* Map the header row onto the schema: every schema column exactly once, nothing else. */
-static int
-pack_header(struct pack_ctx *c, const char *input, const struct csvfile_row *row, struct cg_err *err)
-{
-	const struct policy_partner *pp = c->pp;
-	unsigned char seen[POLICY_COLUMNS_MAX];
-	size_t i, j;
-
-	memset(seen, 0, sizeof(seen));
-	if (pp->ncolumns > sizeof(seen))
-		return cg_err_set(err, CG_ERR_LIMIT, "partner '%s' has too many columns", pp->id);
-	if ((c->col_of_field = calloc(row->nfields, sizeof(int))) == NULL)
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	c->nheader = row->nfields;
-	for (i = 0; i < row->nfields; i++) {
-		const char *name = row->fields[i];
-		/* A BOM is stripped by the reader; tolerate stray spaces around header names. */
-		while (*name == ' ')
-			name++;
-		for (j = 0; j < pp->ncolumns; j++) {
-			size_t n = strlen(pp->columns[j].name);
-			if (strncmp(pp->columns[j].name, name, n) == 0 &&
-			    strspn(name + n, " ") == strlen(name + n))
-				break;
-		}
-		if (j == pp->ncolumns)
-			return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu:%zu: column '%.64s' is not in partner '%s''s "
-			    "schema in the policy", input, (unsigned long long)row->line, i + 1, name, pp->id);
-		if (seen[j])
-			return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu:%zu: column '%s' appears twice", input,
-			    (unsigned long long)row->line, i + 1, pp->columns[j].name);
-		seen[j] = 1;
-		c->col_of_field[i] = (int)j;
-	}
-	for (j = 0; j < pp->ncolumns; j++)
-		if (!seen[j])
-			return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: missing column '%s' that the policy's "
-			    "schema for partner '%s' declares", input, (unsigned long long)row->line,
-			    pp->columns[j].name, pp->id);
-	return 0;
-}
-
-/* Check and keep one data row. CG_ERR_FORMAT/POLICY: the row is bad (message says where and why). */
-static int
-pack_row_add(struct pack_ctx *c, const char *input, const struct csvfile_row *row, struct cg_err *err)
-{
-	const struct policy *pol = c->o->pol;
-	const struct policy_partner *pp = c->pp;
-	Crossgate__Field fields[POLICY_COLUMNS_MAX], *fp[POLICY_COLUMNS_MAX];
-	Crossgate__RecordPayload payload = CROSSGATE__RECORD_PAYLOAD__INIT;
-	char norm[2][NORMALIZE_EMAIL_MAX + 1];
-	unsigned char pbuf[8192];
-	struct pack_row pr;
-	struct cg_err sub;
-	size_t i, nf = 0, plen, uid = SIZE_MAX;
-	int r, kind, have_consent = 0, have_time = 0;
-
-	memset(&pr, 0, sizeof(pr));
-	pr.line = row->line;
-	if (row->nfields != c->nheader)
-		return cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: row has %zu fields, the header has %zu", input,
-		    (unsigned long long)row->line, row->nfields, c->nheader);
-	for (i = 0; i < row->nfields; i++) {
-		const struct policy_column *col = &pp->columns[c->col_of_field[i]];
-		struct policy_value v;
-
-		cg_err_clear(&sub);
-		if (col->role == POLICY_ROLE_LOCAL_ID) {
-			uid = i;
-			continue;
-		}
-		if (col->role == POLICY_ROLE_IDENTIFIER) {
-			kind = col->id_kind == TOKEN_KIND_EMAIL ? 0 : 1;
-			if (row->lens[i] == 0 || strspn(row->fields[i], " \t") == row->lens[i])
-				continue;
-			if (pr.has_id[kind]) {
-				r = cg_err_set(&sub, CG_ERR_FORMAT, "a second identifier of the same kind");
-			} else if (kind == 0) {
-				r = normalize_email(row->fields[i], row->lens[i], &pol->email, norm[0], sizeof(norm[0]),
-				    &sub);
-			} else {
-				r = normalize_phone(row->fields[i], row->lens[i], pol->default_country, norm[1],
-				    sizeof(norm[1]), &sub);
-			}
-			if (r != 0)
-				goto bad_cell;
-			pr.has_id[kind] = 1;
-			continue;
-		}
-		if ((r = policy_value_parse(pol, col, row->fields[i], row->lens[i], &v, &sub)) != 0)
-			goto bad_cell;
-		switch (col->role) {
-		case POLICY_ROLE_CONSENT:
-			pr.consent_bits = v.bits;
-			have_consent = 1;
-			break;
-		case POLICY_ROLE_CONSENT_TIME:
-			if (v.is_null) {
-				r = cg_err_set(&sub, CG_ERR_FORMAT, "required");
-				goto bad_cell;
-			}
-			pr.consent_at = v.i;
-			have_time = 1;
-			break;
-		default:
-			/* Data minimization: a column shared for no purpose never leaves the partner. */
-			if (v.is_null || !policy_column_shared(col, -1))
-				break;
-			crossgate__field__init(&fields[nf]);
-			fields[nf].name = col->name;
-			if (col->type == POLICY_TYPE_INT) {
-				fields[nf].value_case = CROSSGATE__FIELD__VALUE_INT_VALUE;
-				fields[nf].int_value = v.i;
-			} else {
-				/* The cell is NUL-terminated by the reader; v.s points into it. */
-				fields[nf].value_case = CROSSGATE__FIELD__VALUE_STR_VALUE;
-				fields[nf].str_value = row->fields[i];
-			}
-			fp[nf] = &fields[nf];
-			nf++;
-			break;
-		}
-		continue;
-bad_cell:
-		r = cg_err_set(err, r, "%s:%llu:%zu (%s): %s", input, (unsigned long long)row->line, i + 1,
-		    col->name, sub.msg);
-		goto out;
-	}
-	if (!pr.has_id[0] && !pr.has_id[1]) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: no identifier (email or phone)", input,
-		    (unsigned long long)row->line);
-		goto out;
-	}
-	if (!have_consent || !have_time) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "%s:%llu: consent columns missing", input,
-		    (unsigned long long)row->line);
-		goto out;
-	}
-	payload.fields = fp;
-	payload.n_fields = nf;
-	plen = crossgate__record_payload__get_packed_size(&payload);
-	if (plen > sizeof(pbuf)) {
-		r = cg_err_set(err, CG_ERR_LIMIT, "%s:%llu: record too large", input, (unsigned long long)row->line);
-		goto out;
-	}
-	crossgate__record_payload__pack(&payload, pbuf);
-	if (pack_arena_add(&c->payloads, pbuf, plen, &pr.payload_off) != 0) {
-		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	pr.payload_len = (uint32_t)plen;
-	for (kind = 0; kind < 2; kind++) {
-		size_t n;
-		if (!pr.has_id[kind])
-			continue;
-		n = strlen(norm[kind]);
-		/*
-		 * Duplicates are found on the normalized identifiers themselves (hashed
-		 * with a key that dies with this run, compared exactly), so that users
-		 * without match consent are never tokenized.
-		 */
-		crypto_shorthash((unsigned char *)&pr.dhash[kind], (const unsigned char *)norm[kind], n, c->dkey_key);
-		if (pack_arena_add(&c->ids, norm[kind], n, &pr.id_off[kind]) != 0) {
-			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		pr.id_len[kind] = (uint8_t)n;
-	}
-	if (uid != SIZE_MAX && row->lens[uid] > 0 && row->lens[uid] <= UINT16_MAX) {
-		if (pack_arena_add(&c->ids, row->fields[uid], row->lens[uid], &pr.uid_off) != 0) {
-			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		pr.uid_len = (uint16_t)row->lens[uid];
-	}
-	if (c->nrows == c->caprows) {
-		size_t ncap = c->caprows ? c->caprows * 2 : 4096;
-		struct pack_row *nr = realloc(c->rows, ncap * sizeof(*nr));
-		if (nr == NULL) {
-			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-			goto out;
-		}
-		c->rows = nr;
-		c->caprows = ncap;
-	}
-	pr.parent = (uint32_t)c->nrows;
-	c->rows[c->nrows++] = pr;
-	r = 0;
-out:
-	sodium_memzero(norm, sizeof(norm));
-	return r;
-}
 
 static uint32_t
 pack_find(struct pack_row *rows, uint32_t i)
@@ -377,15 +109,15 @@ out:
 
 /* The tokens of a row's identifiers (email first), into toks; *nt of them. */
 static int
-pack_tokens(struct pack_ctx *c, struct token_ctx *tctx, const struct pack_row *pr, struct token toks[2], size_t *nt,
-    struct cg_err *err)
+pack_tokens(const struct pack_ctx *c, struct token_hasher *h, const struct pack_row *pr, struct token toks[2],
+    size_t *nt, struct cg_err *err)
 {
 	*nt = 0;
 	for (int k = 0; k < 2; k++) {
 		if (!pr->has_id[k])
 			continue;
 		toks[*nt].kind = k == 0 ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
-		if (token_compute(tctx, toks[*nt].kind, (const char *)c->ids.p + pr->id_off[k], pr->id_len[k],
+		if (token_hasher_compute(h, toks[*nt].kind, (const char *)c->ids.p + pr->id_off[k], pr->id_len[k],
 		    toks[*nt].value) != 0)
 			return cg_err_set(err, CG_ERR_CRYPTO, "cannot compute token");
 		(*nt)++;
@@ -406,15 +138,24 @@ pack_wire_tokens(const struct token *toks, size_t nt, Crossgate__Token tok[2], C
 	}
 }
 
+/* One task's record frames, encoded for batch_writer_add_encoded, in index order. */
+struct pack_sealed {
+	unsigned char *buf;
+	size_t len, cap;
+	uint64_t count;
+	int rc;
+	struct cg_err err;
+};
+
 /*
  * Seal pt (plen bytes; ct holds plen + SEAL_TAG_LEN) as record `index` of
  * the row's user with consent `bits`, the row's consent time and these
- * tokens, and add it.
+ * tokens, and append its frame to out.
  */
 static int
-pack_record_add(struct pack_ctx *c, struct sealer *sl, uint64_t index, const struct pack_row *pr, uint32_t bits,
-    const struct token *toks, size_t nt, const unsigned char *pt, size_t plen, unsigned char *ct, int withdrawal,
-    struct cg_err *err)
+pack_record_add(const struct pack_ctx *c, const struct sealer *sl, struct pack_sealed *out, uint64_t index,
+    const struct pack_row *pr, uint32_t bits, const struct token *toks, size_t nt, const unsigned char *pt,
+    size_t plen, unsigned char *ct, int withdrawal, struct cg_err *err)
 {
 	Crossgate__SealedRecord rec = CROSSGATE__SEALED_RECORD__INIT;
 	Crossgate__Token tok[2], *tokp[2];
@@ -434,7 +175,7 @@ pack_record_add(struct pack_ctx *c, struct sealer *sl, uint64_t index, const str
 	rec.ciphertext.data = ct;
 	rec.ciphertext.len = plen + SEAL_TAG_LEN;
 	rec.withdrawal = withdrawal;
-	return batch_writer_add(sl->w, &rec, err);
+	return batch_record_append(&rec, &out->buf, &out->cap, &out->len, err);
 }
 
 /*
@@ -444,8 +185,9 @@ pack_record_add(struct pack_ctx *c, struct sealer *sl, uint64_t index, const str
  * Withdrawal (what was withdrawn, the receipt leaf if any).
  */
 static int
-pack_withdrawal(struct pack_ctx *c, struct sealer *sl, uint64_t index, const struct pack_row *pr, uint32_t bits,
-    const struct token *toks, size_t nt, uint32_t withdrawn, const unsigned char *leaf, struct cg_err *err)
+pack_withdrawal(const struct pack_ctx *c, const struct sealer *sl, struct pack_sealed *out, uint64_t index,
+    const struct pack_row *pr, uint32_t bits, const struct token *toks, size_t nt, uint32_t withdrawn,
+    const unsigned char *leaf, struct cg_err *err)
 {
 	Crossgate__Withdrawal w = CROSSGATE__WITHDRAWAL__INIT;
 	unsigned char pt[64], ct[64 + SEAL_TAG_LEN];
@@ -459,7 +201,7 @@ pack_withdrawal(struct pack_ctx *c, struct sealer *sl, uint64_t index, const str
 	if ((plen = crossgate__withdrawal__get_packed_size(&w)) > sizeof(pt))
 		return cg_err_set(err, CG_ERR_LIMIT, "withdrawal record too large");
 	crossgate__withdrawal__pack(&w, pt);
-	return pack_record_add(c, sl, index, pr, bits, toks, nt, pt, plen, ct, 1, err);
+	return pack_record_add(c, sl, out, index, pr, bits, toks, nt, pt, plen, ct, 1, err);
 }
 
 /* The same tokens, in the same order (both sorted by kind)? */
@@ -520,46 +262,161 @@ pack_receipt(struct pack_ctx *c, struct receipt_batch *rb, const struct pack_row
 	return 0;
 }
 
-static int
-pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
-{
-	const struct pack_opts *o = c->o;
-	const struct policy *pol = o->pol;
-	struct token toks[2], prev[2];
-	struct sealer sl = { 0 };
-	struct token_ctx *tctx = NULL;
-	struct agent_state *state = NULL;
-	struct receipt_batch *rb = NULL;
-	const unsigned char *leafp;
-	unsigned char ct[8192 + SEAL_TAG_LEN], leaf[RECEIPT_LEAF_LEN];
-	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
-	uint32_t all = pol->npurposes >= 32 ? UINT32_MAX : (1u << pol->npurposes) - 1;
-	uint32_t prev_bits, lost;
-	int64_t prev_at;
-	uint64_t index = 0, packed = 0;
-	size_t i, nt, nprev;
-	int r, known, keyed;
+/* One record to seal, as the main thread planned it, in index order. */
+struct pack_job {
+	uint64_t index;
+	uint32_t row;
+	uint32_t bits;                     /* the consent bits the record carries */
+	uint32_t withdrawn;                /* a withdrawal's purposes withdrawn */
+	uint8_t withdrawal;
+	uint8_t have_toks;                 /* toks set by the plan (remembered, or needed for the state) */
+	uint8_t has_leaf;
+	uint8_t nt;
+	struct token toks[2];
+	unsigned char leaf[RECEIPT_LEAF_LEN];
+};
 
-	if ((r = sealer_open(&sl, o->output, pol, c->pp, o->sign, o->gateway, BATCH_KIND_DATA, (int64_t)time(NULL),
-	    err)) != 0 || (r = token_ctx_new(o->match->key, o->match->key_len, &tctx, err)) != 0)
-		goto out;
-	if (o->state != NULL && ((r = agent_state_open(o->state, &state, err)) != 0 ||
-	    (r = agent_state_begin(state, err)) != 0))
-		goto out;
-	if (o->receipts != NULL && (r = receipt_batch_new(o->receipts, pol, c->pp->id, BATCH_KIND_DATA, &rb, err)) != 0)
-		goto out;
-	for (i = 0; i < c->nrows; i++) {
+struct pack_seal_window {
+	const struct pack_ctx *c;
+	const struct sealer *sl;
+	struct token_hasher **hashers;     /* one per worker */
+	struct pack_job *jobs;             /* task_rows * PACK_WINDOW_TASKS */
+	size_t njobs;
+	struct pack_sealed out[PACK_WINDOW_TASKS];
+};
+
+/* The sequential part of writing: decisions that need the state file or the receipts, in row order. */
+struct pack_plan {
+	struct pack_ctx *c;
+	struct pack_stats *stats;
+	struct agent_state *state;
+	struct receipt_batch *rb;
+	struct token_hasher *h;            /* the main thread's */
+	uint32_t match_bit, all;
+	uint64_t index, packed;
+	size_t next;                       /* the next row to plan */
+};
+
+static size_t
+pack_seal_tasks(const struct pack_seal_window *sw)
+{
+	return (sw->njobs + sw->c->task_rows - 1) / sw->c->task_rows;
+}
+
+/* Worker: tokenize and seal one task's records, and encode their frames. */
+static int
+pack_seal_task(void *arg, size_t task, unsigned worker)
+{
+	struct pack_seal_window *sw = arg;
+	const struct pack_ctx *c = sw->c;
+	struct pack_sealed *o = &sw->out[task];
+	unsigned char ct[8192 + SEAL_TAG_LEN];
+	struct token toks[2];
+	size_t i, nt, end = (task + 1) * sw->c->task_rows;
+	int r = 0;
+
+	o->len = 0;
+	o->count = 0;
+	cg_err_clear(&o->err);
+	if (end > sw->njobs)
+		end = sw->njobs;
+	for (i = task * sw->c->task_rows; i < end; i++) {
+		const struct pack_job *j = &sw->jobs[i];
+		const struct pack_row *pr = &c->rows[j->row];
+
+		if (j->have_toks) {
+			memcpy(toks, j->toks, sizeof(toks));
+			nt = j->nt;
+		} else if ((r = pack_tokens(c, sw->hashers[worker], pr, toks, &nt, &o->err)) != 0) {
+			break;
+		}
+		if (j->withdrawal)
+			r = pack_withdrawal(c, sw->sl, o, j->index, pr, j->bits, toks, nt, j->withdrawn,
+			    j->has_leaf ? j->leaf : NULL, &o->err);
+		else
+			r = pack_record_add(c, sw->sl, o, j->index, pr, j->bits, toks, nt, c->payloads.p + pr->payload_off,
+			    pr->payload_len, ct, 0, &o->err);
+		if (r != 0)
+			break;
+		o->count++;
+	}
+	sodium_memzero(toks, sizeof(toks));
+	o->rc = r;
+	return r;
+}
+
+/* Wait for the window's sealing; the message of the first task that failed. */
+static int
+pack_seal_wait(struct workers *pool, struct pack_seal_window *sw, struct cg_err *err)
+{
+	size_t t, ntasks = pack_seal_tasks(sw);
+
+	if (workers_wait(pool) == 0)
+		return 0;
+	for (t = 0; t < ntasks; t++)
+		if (sw->out[t].rc != 0) {
+			*err = sw->out[t].err;
+			return sw->out[t].rc;
+		}
+	return cg_err_set(err, CG_ERR_INTERNAL, "a worker failed without a message");
+}
+
+static int
+pack_seal_write(struct pack_seal_window *sw, struct sealer *sl, struct cg_err *err)
+{
+	size_t t, ntasks = pack_seal_tasks(sw);
+	int r;
+
+	for (t = 0; t < ntasks; t++)
+		if ((r = batch_writer_add_encoded(sl->w, sw->out[t].buf, sw->out[t].len, sw->out[t].count, err)) != 0)
+			return r;
+	return 0;
+}
+
+static struct pack_job *
+pack_job_next(struct pack_seal_window *sw, struct pack_plan *p, uint32_t row)
+{
+	struct pack_job *j = &sw->jobs[sw->njobs++];
+
+	memset(j, 0, sizeof(*j));
+	j->row = row;
+	j->index = p->index++;
+	return j;
+}
+
+/*
+ * Plan the records of the rows from p->next on into sw, until the window
+ * is full: which rows give a data record, a withdrawal or a narrowing
+ * withdrawal, with their indexes, receipts and state updates.  Tokens are
+ * left to the workers unless the state needs them here.
+ */
+static int
+pack_plan(struct pack_plan *p, struct pack_seal_window *sw, struct cg_err *err)
+{
+	struct pack_ctx *c = p->c;
+	struct pack_stats *stats = p->stats;
+	struct agent_state *state = p->state;
+	struct token toks[2], prev[2];
+	const unsigned char *leafp;
+	uint32_t prev_bits = 0, lost;
+	int64_t prev_at = 0;
+	size_t nt = 0, nprev = 0;
+	int r = 0, known, keyed, need;
+
+	for (; p->next < c->nrows && sw->njobs + 2 <= c->task_rows * PACK_WINDOW_TASKS; p->next++) {
+		size_t i = p->next;
 		struct pack_row *pr = &c->rows[i];
 		const char *uid = (const char *)c->ids.p + pr->uid_off;
+		struct pack_job *j;
 
 		if (pr->parent != i)
 			continue;                      /* superseded by a newer row of the same user */
 		keyed = state != NULL && pr->uid_len > 0;
 		known = 0;
-		if (keyed && (r = pack_remembered(c, state, pr, all, prev, &nprev, &prev_bits, &prev_at, &known,
+		if (keyed && (r = pack_remembered(c, state, pr, p->all, prev, &nprev, &prev_bits, &prev_at, &known,
 		    err)) != 0)
 			goto out;
-		if (!(pr->consent_bits & match_bit)) {
+		if (!(pr->consent_bits & p->match_bit)) {
 			stats->no_match++;
 			/*
 			 * A user without match consent is never tokenized unless it may
@@ -574,43 +431,61 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 			 */
 			if (keyed && (!known || pr->consent_at < prev_at))
 				continue;
-			if (!known && (r = pack_tokens(c, tctx, pr, prev, &nprev, err)) != 0)
-				goto out;
+			j = pack_job_next(sw, p, (uint32_t)i);
+			if (known) {                   /* else the workers tokenize the row */
+				memcpy(j->toks, prev, sizeof(prev));
+				j->nt = (uint8_t)nprev;
+				j->have_toks = 1;
+			}
 			/*
 			 * The gateway erases the user: it learns only that, not what
 			 * the user still allows the partner (consent 0, and every
 			 * purpose it held is withdrawn).
 			 */
-			lost = known && (prev_bits & match_bit) ? prev_bits : all;
-			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
-			    (r = pack_withdrawal(c, &sl, index, pr, 0, prev, nprev, lost, leafp, err)) != 0)
+			lost = known && (prev_bits & p->match_bit) ? prev_bits : p->all;
+			if ((r = pack_receipt(c, p->rb, pr, lost, j->leaf, &leafp, err)) != 0)
 				goto out;
+			j->has_leaf = leafp != NULL;
+			j->withdrawal = 1;
+			j->bits = 0;
+			j->withdrawn = lost;
 			if (known && (prev_bits != pr->consent_bits || prev_at != pr->consent_at) &&
 			    (r = agent_state_consent_put(state, c->pp->id, uid, pr->uid_len, pr->consent_bits,
 			    pr->consent_at, err)) != 0)
 				goto out;
 			stats->withdrawn++;
-			index++;
 			continue;
 		}
-		if ((r = pack_tokens(c, tctx, pr, toks, &nt, err)) != 0 ||
-		    (r = pack_record_add(c, &sl, index, pr, pr->consent_bits, toks, nt, c->payloads.p + pr->payload_off,
-		    pr->payload_len, ct, 0, err)) != 0)
-			goto out;
-		index++;
-		packed++;
+		j = pack_job_next(sw, p, (uint32_t)i);
+		j->bits = pr->consent_bits;
+		/* The state remembers the tokens: only then are they computed here. */
+		need = keyed && (!known || pr->consent_at >= prev_at);
+		if (need) {
+			if ((r = pack_tokens(c, p->h, pr, toks, &nt, err)) != 0)
+				goto out;
+			memcpy(j->toks, toks, sizeof(toks));
+			j->nt = (uint8_t)nt;
+			j->have_toks = 1;
+		}
+		p->packed++;
 		/* A user sent before who lost a purpose: the older, wider records go (a narrowing withdrawal). */
-		if (known && (prev_bits & match_bit) && (prev_bits & ~pr->consent_bits & all) != 0 &&
+		if (known && (prev_bits & p->match_bit) && (prev_bits & ~pr->consent_bits & p->all) != 0 &&
 		    pr->consent_at > prev_at) {
 			lost = prev_bits & ~pr->consent_bits;
-			if ((r = pack_receipt(c, rb, pr, lost, leaf, &leafp, err)) != 0 ||
-			    (r = pack_withdrawal(c, &sl, index, pr, pr->consent_bits, prev, nprev, lost, leafp, err)) != 0)
+			j = pack_job_next(sw, p, (uint32_t)i);
+			if ((r = pack_receipt(c, p->rb, pr, lost, j->leaf, &leafp, err)) != 0)
 				goto out;
+			j->has_leaf = leafp != NULL;
+			memcpy(j->toks, prev, sizeof(prev));
+			j->nt = (uint8_t)nprev;
+			j->have_toks = 1;
+			j->withdrawal = 1;
+			j->bits = pr->consent_bits;
+			j->withdrawn = lost;
 			stats->narrowed++;
-			index++;
 		}
 		/* Remember what changed (a pack of the same file again writes nothing). */
-		if (keyed && (!known || pr->consent_at >= prev_at) &&
+		if (need &&
 		    ((!pack_same_tokens(toks, nt, prev, nprev) &&
 		    (r = agent_state_put(state, c->pp->id, uid, pr->uid_len, toks, nt, err)) != 0) ||
 		    ((!known || prev_bits != pr->consent_bits || prev_at != pr->consent_at) &&
@@ -618,28 +493,111 @@ pack_write(struct pack_ctx *c, struct pack_stats *stats, struct cg_err *err)
 		    err)) != 0)))
 			goto out;
 	}
-	/* The state commits first: a batch on disk is never missing from the agent's memory. */
-	if (state != NULL && (r = agent_state_commit(state, err)) != 0)
-		goto out;
-	if ((r = batch_writer_finish(sl.w, stats->digest, err)) != 0)
-		goto out;
-	memcpy(stats->batch_id, sl.batch_id, sizeof(stats->batch_id));
-	stats->packed = packed;
-	/* Receipts last: their tree paths need every leaf of the batch. */
-	if (rb != NULL) {
-		if ((r = receipt_batch_write(rb, sl.batch_id, err)) != 0) {
-			cg_err_prefix(err, "the batch %s is written but its receipts are not: pack again", o->output);
-			goto out;
-		}
-		stats->receipts = receipt_batch_count(rb);
-	}
 	r = 0;
 out:
 	sodium_memzero(toks, sizeof(toks));
 	sodium_memzero(prev, sizeof(prev));
-	receipt_batch_free(rb);
+	return r;
+}
+
+static int
+pack_write(struct pack_ctx *c, struct workers *pool, struct pack_stats *stats, struct cg_err *err)
+{
+	const struct pack_opts *o = c->o;
+	const struct policy *pol = o->pol;
+	struct sealer sl = { 0 };
+	struct token_ctx *tctx = NULL;
+	struct token_hasher **hashers = NULL;
+	struct pack_seal_window sw[2], *pending = NULL, *s;
+	struct pack_plan p;
+	unsigned nthreads = workers_count(pool), t;
+	int r, cur = 0;
+
+	memset(sw, 0, sizeof(sw));
+	memset(&p, 0, sizeof(p));
+	p.c = c;
+	p.stats = stats;
+	p.match_bit = 1u << policy_purpose_bit(pol, "match");
+	p.all = pol->npurposes >= 32 ? UINT32_MAX : (1u << pol->npurposes) - 1;
+	if ((r = sealer_open(&sl, o->output, pol, c->pp, o->sign, o->gateway, BATCH_KIND_DATA, (int64_t)time(NULL),
+	    err)) != 0 || (r = token_ctx_new(o->match->key, o->match->key_len, &tctx, err)) != 0)
+		goto out;
+	/* hashers[nthreads] is the main thread's, for the tokens the state needs. */
+	if ((hashers = calloc(nthreads + 1, sizeof(*hashers))) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	for (t = 0; t <= nthreads; t++)
+		if ((r = token_hasher_new(tctx, &hashers[t], err)) != 0)
+			goto out;
+	p.h = hashers[nthreads];
+	for (t = 0; t < 2; t++) {
+		sw[t].c = c;
+		sw[t].sl = &sl;
+		sw[t].hashers = hashers;
+		if ((sw[t].jobs = calloc((size_t)c->task_rows * PACK_WINDOW_TASKS, sizeof(*sw[t].jobs))) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if (o->state != NULL && ((r = agent_state_open(o->state, &p.state, err)) != 0 ||
+	    (r = agent_state_begin(p.state, err)) != 0))
+		goto out;
+	if (o->receipts != NULL && (r = receipt_batch_new(o->receipts, pol, c->pp->id, BATCH_KIND_DATA, &p.rb, err)) != 0)
+		goto out;
+	/* Plan a window while the workers seal the previous one, then write that one. */
+	do {
+		s = &sw[cur];
+		s->njobs = 0;
+		if ((r = pack_plan(&p, s, err)) != 0)
+			goto out;
+		if (pending != NULL && (r = pack_seal_wait(pool, pending, err)) != 0)
+			goto out;
+		if (s->njobs > 0)
+			workers_start(pool, pack_seal_tasks(s), pack_seal_task, s);
+		if (pending != NULL && (r = pack_seal_write(pending, &sl, err)) != 0)
+			goto out;
+		pending = s->njobs > 0 ? s : NULL;
+		cur ^= 1;
+	} while (p.next < c->nrows);
+	if (pending != NULL && ((r = pack_seal_wait(pool, pending, err)) != 0 ||
+	    (r = pack_seal_write(pending, &sl, err)) != 0))
+		goto out;
+	pending = NULL;
+	/* The state commits first: a batch on disk is never missing from the agent's memory. */
+	if (p.state != NULL && (r = agent_state_commit(p.state, err)) != 0)
+		goto out;
+	if ((r = batch_writer_finish(sl.w, stats->digest, err)) != 0)
+		goto out;
+	memcpy(stats->batch_id, sl.batch_id, sizeof(stats->batch_id));
+	stats->packed = p.packed;
+	/* Receipts last: their tree paths need every leaf of the batch. */
+	if (p.rb != NULL) {
+		if ((r = receipt_batch_write(p.rb, sl.batch_id, err)) != 0) {
+			cg_err_prefix(err, "the batch %s is written but its receipts are not: pack again", o->output);
+			goto out;
+		}
+		stats->receipts = receipt_batch_count(p.rb);
+	}
+	r = 0;
+out:
+	/* A job still running reads the windows and the hashers: it ends before they go. */
+	if (workers_wait(pool) != 0 && r == 0)
+		r = cg_err_set(err, CG_ERR_INTERNAL, "a worker failed");
+	for (t = 0; t < 2; t++) {
+		if (sw[t].jobs != NULL)
+			sodium_memzero(sw[t].jobs, (size_t)c->task_rows * PACK_WINDOW_TASKS * sizeof(*sw[t].jobs));
+		free(sw[t].jobs);
+		for (size_t k = 0; k < PACK_WINDOW_TASKS; k++)
+			free(sw[t].out[k].buf);
+	}
+	if (hashers != NULL)
+		for (t = 0; t <= nthreads; t++)
+			token_hasher_free(hashers[t]);
+	free(hashers);
+	receipt_batch_free(p.rb);
 	sealer_close(&sl);
-	agent_state_close(state);   /* an uncommitted transaction is rolled back */
+	agent_state_close(p.state);   /* an uncommitted transaction is rolled back */
 	token_ctx_free(tctx);
 	return r;
 }
@@ -660,21 +618,28 @@ int
 pack_csv(const struct pack_opts *o, struct pack_stats *stats, struct cg_err *err)
 {
 	struct pack_ctx c;
+	struct pack_window win[2], *pending = NULL, *w;
+	struct workers *pool = NULL;
 	struct csvfile *f = NULL;
 	struct csvfile_row *row;
-	struct cg_err rowerr;
-	int r, progress;
+	struct cg_err rowerr, readerr;
+	int r, progress, cur = 0, read_r = 0;
 
 	memset(stats, 0, sizeof(*stats));
 	memset(&c, 0, sizeof(c));
 	c.o = o;
 	c.ids.secret = 1;
+	c.task_rows = o->task_rows ? o->task_rows : PACK_TASK_ROWS;
+	pack_window_init(&win[0], &c);
+	pack_window_init(&win[1], &c);
 	randombytes_buf(c.dkey_key, sizeof(c.dkey_key));
 	if ((c.pp = policy_partner_find(o->pol, o->partner_id)) == NULL) {
 		r = cg_err_set(err, CG_ERR_POLICY, "partner '%s' is not in the policy", o->partner_id);
 		goto out;
 	}
 	if ((r = sealer_check_keys(c.pp, o->match, o->sign, o->gateway, "packing", err)) != 0)
+		goto out;
+	if ((r = workers_new(o->threads ? o->threads : workers_cpus(), &pool, err)) != 0)
 		goto out;
 	if ((r = csvfile_open(o->input, &f, err)) != 0)
 		goto out;
@@ -686,41 +651,71 @@ pack_csv(const struct pack_opts *o, struct pack_stats *stats, struct cg_err *err
 		goto out;
 	if ((r = pack_header(&c, o->input, row, err)) != 0)
 		goto out;
+	/*
+	 * Read a window while the workers check the previous one, then merge
+	 * that one in order.  A fatal read error is reported after the rows
+	 * before it are merged, as the sequential reader would have met a
+	 * --strict failure among them first.
+	 */
 	for (;;) {
-		cg_err_clear(&rowerr);
-		r = csvfile_next(f, &row, &rowerr);
-		if (r == 0)
-			break;
-		if (r == CG_ERR_IO || r == CG_ERR_NOMEM) {
-			*err = rowerr;
-			goto out;
-		}
-		stats->rows++;
-		/* r < 0 here is a CSV syntax error confined to this row. */
-		if (r > 0)
-			r = pack_row_add(&c, o->input, row, &rowerr);
-		if (r == CG_ERR_NOMEM) {
-			*err = rowerr;
-			goto out;
-		}
-		if (r != 0) {
-			stats->bad_rows++;
-			if (o->strict) {
-				r = cg_err_set(err, CG_ERR_FORMAT, "%s (--strict: nothing written)", rowerr.msg);
-				goto out;
+		w = &win[cur];
+		pack_window_reset(w);
+		w->rows_before = stats->rows;
+		while (w->nrows < (size_t)c.task_rows * PACK_WINDOW_TASKS) {
+			cg_err_clear(&rowerr);
+			r = csvfile_next(f, &row, &rowerr);
+			if (r == 0)
+				break;
+			if (r == CG_ERR_IO || r == CG_ERR_NOMEM) {
+				read_r = r;
+				readerr = rowerr;
+				break;
 			}
-			if (o->report != NULL && (o->report_max == 0 || stats->bad_rows <= o->report_max))
-				fprintf(o->report, "%s\n", rowerr.msg);
+			stats->rows++;
+			/* r < 0 here is a CSV syntax error confined to this row. */
+			if (pack_window_add(w, r > 0 ? row : NULL, r > 0 ? row->line : 0, &rowerr) != 0) {
+				read_r = CG_ERR_NOMEM;
+				cg_err_set(&readerr, CG_ERR_NOMEM, "out of memory");
+				break;
+			}
+			if (progress && (stats->rows & 0xffff) == 0)
+				pack_progress(f, stats->rows, 0);
 		}
-		if (progress && (stats->rows & 0xffff) == 0)
-			pack_progress(f, stats->rows, 0);
+		if (pending != NULL && (r = workers_wait(pool)) != 0) {
+			r = cg_err_set(err, r, "out of memory");
+			goto out;
+		}
+		if (w->nrows > 0)
+			workers_start(pool, pack_window_tasks(w), pack_parse_task, w);
+		if (pending != NULL && (r = pack_merge(&c, pending, stats, err)) != 0)
+			goto out;
+		pending = w->nrows > 0 ? w : NULL;
+		cur ^= 1;
+		if (w->nrows < (size_t)c.task_rows * PACK_WINDOW_TASKS)
+			break;                     /* end of input, or a fatal read error */
+	}
+	if (pending != NULL) {
+		if ((r = workers_wait(pool)) != 0) {
+			r = cg_err_set(err, r, "out of memory");
+			goto out;
+		}
+		if ((r = pack_merge(&c, pending, stats, err)) != 0)
+			goto out;
+	}
+	if (read_r != 0) {
+		*err = readerr;
+		r = read_r;
+		goto out;
 	}
 	if (progress)
 		pack_progress(f, stats->rows, 1);
 	if ((r = pack_dedupe(&c, &stats->duplicates, err)) != 0)
 		goto out;
-	r = pack_write(&c, stats, err);
+	r = pack_write(&c, pool, stats, err);
 out:
+	workers_free(pool);             /* waits for a job still running on the windows */
+	pack_window_free(&win[0]);
+	pack_window_free(&win[1]);
 	csvfile_free(f);
 	free(c.col_of_field);
 	free(c.rows);

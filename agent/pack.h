@@ -26,6 +26,13 @@
  * one, the gateway's newest-consent rule alone narrows the user).  The state
  * remembers each user's last consent sent.
  *
+ * Rows are checked and normalized, and records tokenized, sealed and
+ * encoded, on `threads` worker threads; the CSV reading, the merge by key,
+ * the state and receipts and the writing stay on the calling thread, in
+ * input order, so records, their order and the batch bytes (apart from the
+ * batch's random key, id and the signature over them) do not depend on the
+ * thread count.
+ *
  * A bad row is reported ("file:line:column (name): reason", never the value)
  * and counted; it does not stop the others unless `strict`.
  */
@@ -52,6 +59,9 @@ struct pack_opts {
 	int progress;                       /* print a progress line on stderr */
 	const char *state;                  /* agent state file (state.h) to remember user id -> tokens, or NULL */
 	const char *receipts;               /* directory for the withdrawals' receipts (receipt.h), or NULL */
+	unsigned threads;                   /* worker threads (0: one per online CPU); the output is the same for any */
+	unsigned task_rows;                 /* rows per worker task (0: 2048); small values let a test cross many
+	                                       task and window boundaries */
 };
 
 struct pack_stats {

@@ -139,6 +139,46 @@ batch_writer_add(struct batch_writer *w, const Crossgate__SealedRecord *rec, str
 }
 
 int
+batch_record_append(const Crossgate__SealedRecord *rec, unsigned char **buf, size_t *cap, size_t *len,
+    struct cg_err *err)
+{
+	size_t n = protobuf_c_message_get_packed_size(&rec->base);
+
+	if (n > BATCH_RECORD_MAX)
+		return cg_err_set(err, CG_ERR_LIMIT, "record of %zu bytes is too large (limit %d)", n, BATCH_RECORD_MAX);
+	if (*cap - *len < FRAME_HDR_LEN + n) {
+		size_t ncap = *cap ? *cap : 65536;
+		unsigned char *nb;
+		while (ncap - *len < FRAME_HDR_LEN + n)
+			ncap *= 2;
+		if ((nb = realloc(*buf, ncap)) == NULL)
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		*buf = nb;
+		*cap = ncap;
+	}
+	frame_header(n, *buf + *len);
+	protobuf_c_message_pack(&rec->base, *buf + *len + FRAME_HDR_LEN);
+	*len += FRAME_HDR_LEN + n;
+	return 0;
+}
+
+int
+batch_writer_add_encoded(struct batch_writer *w, const unsigned char *frames, size_t len, uint64_t count,
+    struct cg_err *err)
+{
+	if (w->finished || w->f == NULL)
+		return cg_err_set(err, CG_ERR_ARG, "batch already finished");
+	if (len == 0)
+		return 0;
+	/* The digest streams: hashing the frames in one call hashes the same bytes. */
+	crypto_generichash_update(&w->hash, frames, len);
+	if (fwrite(frames, 1, len, w->f) != len)
+		return cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", w->of.tmp, strerror(errno));
+	w->count += count;
+	return 0;
+}
+
+int
 batch_writer_finish(struct batch_writer *w, unsigned char digest_out[BATCH_DIGEST_LEN], struct cg_err *err)
 {
 	Crossgate__BatchTrailer tr = CROSSGATE__BATCH_TRAILER__INIT;

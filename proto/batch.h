@@ -43,6 +43,22 @@ int batch_writer_open(const char *path, const Crossgate__BatchHeader *hdr, const
     struct batch_writer **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 int batch_writer_add(struct batch_writer *w, const Crossgate__SealedRecord *rec, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
+/*
+ * Records encoded away from the writer (e.g. by worker threads): append
+ * rec as one frame (4-byte length, SealedRecord) at *len in *buf, growing
+ * *buf (owned by the caller; *cap its size).  CG_ERR_LIMIT over
+ * BATCH_RECORD_MAX, CG_ERR_NOMEM.
+ */
+int batch_record_append(const Crossgate__SealedRecord *rec, unsigned char **buf, size_t *cap, size_t *len,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+/*
+ * Add `count` frames made by batch_record_append, whose records carry the
+ * next `count` indexes in order (the caller's contract: the writer does not
+ * decode them).  The file and its digest are byte for byte what
+ * batch_writer_add of the same records gives.
+ */
+int batch_writer_add_encoded(struct batch_writer *w, const unsigned char *frames, size_t len, uint64_t count,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 /* Sign, write the trailer, fsync and rename into place. *digest (may be NULL) gets the batch digest. */
 int batch_writer_finish(struct batch_writer *w, unsigned char digest[BATCH_DIGEST_LEN], struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1);

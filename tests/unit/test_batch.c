@@ -1028,6 +1028,73 @@ cleanup_dir(void)
 		fprintf(stderr, "%s left behind (unexpected files)\n", dir);
 }
 
+/*
+ * Frames encoded away from the writer (the agent's worker threads) and
+ * added in two runs give the file batch_writer_add gives, byte for byte
+ * (the header is fixed and Ed25519 is deterministic), and its digest.
+ */
+static void
+test_encoded(const char *good)
+{
+	Crossgate__BatchHeader hdr;
+	struct batch_writer *w = NULL;
+	struct cg_err err = { 0 };
+	unsigned char *buf = NULL, *a = NULL, *b = NULL, want[BATCH_DIGEST_LEN], got[BATCH_DIGEST_LEN];
+	unsigned char big[BATCH_RECORD_MAX + 1];
+	char path[128];
+	size_t cap = 0, len = 0, first_len = 0, alen, blen;
+	uint64_t i;
+
+	CHECK_EQ_INT(write_batch(good, NREC, BATCH_VERSION, 16, want), 0);
+	path_of(path, sizeof(path), "encoded.cgb");
+	header_build(&hdr, BATCH_VERSION, 16);
+	CHECK_EQ_INT(batch_writer_open(path, &hdr, sk, &w, &err), 0);
+	if (w == NULL)
+		return;
+	for (i = 0; i < NREC; i++) {
+		Crossgate__SealedRecord rec;
+		Crossgate__Token tok, *tokp;
+		struct rec_data d;
+
+		rec_build(&rec, &tok, &tokp, &d, i);
+		CHECK_EQ_INT(batch_record_append(&rec, &buf, &cap, &len, &err), 0);
+		if (i == 1)
+			first_len = len;
+	}
+	CHECK_EQ_INT(batch_writer_add_encoded(w, buf, first_len, 2, &err), 0);
+	CHECK_EQ_INT(batch_writer_add_encoded(w, buf + first_len, len - first_len, NREC - 2, &err), 0);
+	CHECK_EQ_INT(batch_writer_add_encoded(w, buf, 0, 0, &err), 0);
+	CHECK_EQ_INT(batch_writer_finish(w, got, &err), 0);
+	CHECK(memcmp(want, got, sizeof(want)) == 0);
+	a = slurp(good, &alen);
+	b = slurp(path, &blen);
+	CHECK(a != NULL && b != NULL && alen == blen && memcmp(a, b, alen) == 0);
+	/* The writer is spent after finish. */
+	CHECK_EQ_INT(batch_writer_add_encoded(w, buf, len, NREC, &err), CG_ERR_ARG);
+	CHECK_CONTAINS(err.msg, "already finished");
+	batch_writer_free(w);
+
+	/* A record over the reader's limit is refused before it is encoded. */
+	{
+		Crossgate__SealedRecord rec;
+		Crossgate__Token tok, *tokp;
+		struct rec_data d;
+		size_t before = len;
+
+		rec_build(&rec, &tok, &tokp, &d, 0);
+		memset(big, 0x11, sizeof(big));
+		rec.ciphertext.data = big;
+		rec.ciphertext.len = sizeof(big);
+		CHECK_EQ_INT(batch_record_append(&rec, &buf, &cap, &len, &err), CG_ERR_LIMIT);
+		CHECK_CONTAINS(err.msg, "too large (limit 65536)");
+		CHECK_EQ_INT(len, before);
+	}
+	free(a);
+	free(b);
+	free(buf);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -1061,6 +1128,7 @@ main(void)
 	test_changed_after_verify();
 	test_rewritten_after_verify();
 	test_open_stream(good);
+	test_encoded(good);
 
 	sodium_memzero(sk, sizeof(sk));
 	cleanup_dir();

@@ -657,6 +657,144 @@ test_misuse(struct world *w)
 	}
 }
 
+/*
+ * A file of many users in two passes with a state file, cut into tasks of
+ * 7 rows (many task and window boundaries) on 4 threads, and packed on one
+ * thread with the default tasks: the same stats, bad-row report, records
+ * in the same order (tokens, consent, indexes, opened payloads) and the
+ * same file size; only the batch key, id and signature differ.
+ */
+#define THREADS_USERS 1500
+
+static char *
+threads_csv(int pass)
+{
+	size_t cap = (size_t)THREADS_USERS * 2 * 160 + 256, len = 0;
+	char *s = malloc(cap);
+	int i;
+
+	if (s == NULL)
+		world_die("malloc", NULL);
+	len += (size_t)snprintf(s + len, cap - len, "%s", WORLD_K_HEADER);
+	for (i = 0; i < THREADS_USERS; i++) {
+		/* pass 2: every 5th user withdraws match, every 7th narrows, every 11th has a newer duplicate */
+		const char *consent = pass == 1 ? "match;analytics;marketing" :
+		    i % 5 == 0 ? "analytics" : i % 7 == 0 ? "match;analytics" : "match;analytics;marketing";
+		if (i % 97 == 3)
+			len += (size_t)snprintf(s + len, cap - len, "u%d,u%d@example.com,,200,CN-BJ,match,2024-01-01,1,finance\n",
+			    i, i);                               /* bad age */
+		else if (i % 131 == 5)
+			len += (size_t)snprintf(s + len, cap - len, "u%d,\"u%d@exa\"mple.com,,30,CN-BJ,match,2024-01-01,1,"
+			    "finance\n", i, i);                  /* CSV syntax error */
+		else
+			len += (size_t)snprintf(s + len, cap - len, "u%d,U%d@Example.com,%s%d,%d,CN-BJ,%s,2024-0%d-01,%d,"
+			    "finance\n", i, i, i % 3 == 0 ? "139" : "", 10000000 + i, 18 + i % 60, consent, pass * 3, i);
+		if (i % 11 == 0)
+			len += (size_t)snprintf(s + len, cap - len, "v%d,u%d@example.com,,40,CN-SH,%s,2024-0%d-02,%d,"
+			    "language\n", i, i, consent, pass * 3, i + 1);
+	}
+	return s;
+}
+
+static char *
+threads_report(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = calloc(1, 1 << 20);
+
+	if (f == NULL || buf == NULL)
+		world_die(path, NULL);
+	if (fread(buf, 1, (1 << 20) - 1, f) == 0)
+		buf[0] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void
+test_threads_same_output(struct world *w)
+{
+	char csv[WORLD_PATH_MAX], batch[2][WORLD_PATH_MAX], state[2][WORLD_PATH_MAX], rep[2][WORLD_PATH_MAX];
+	char *text[2], *report[2];
+	struct opened *recs[2];
+	struct pack_stats st[2];
+	struct pack_opts o;
+	struct cg_err err;
+	unsigned char digest[32];
+	long size[2];
+	int n[2], pass, k;
+
+	text[0] = threads_csv(1);
+	text[1] = threads_csv(2);
+	recs[0] = calloc(THREADS_USERS * 3, sizeof(struct opened));
+	recs[1] = calloc(THREADS_USERS * 3, sizeof(struct opened));
+	if (recs[0] == NULL || recs[1] == NULL)
+		world_die("calloc", NULL);
+	world_path(w, "threads-state-1.db", state[0]);
+	world_path(w, "threads-state-4.db", state[1]);
+	for (pass = 0; pass < 2; pass++) {
+		world_write(w, "threads.csv", text[pass]);
+		for (k = 0; k < 2; k++) {
+			FILE *f;
+			o = world_pack_opts(w, "k", csv, "threads.csv", batch[k], k == 0 ? "threads-1.batch" : "threads-4.batch");
+			world_path(w, k == 0 ? "threads-1.report" : "threads-4.report", rep[k]);
+			if ((f = fopen(rep[k], "wb")) == NULL)
+				world_die(rep[k], NULL);
+			o.state = state[k];
+			o.report = f;
+			o.threads = k == 0 ? 1 : 4;
+			o.task_rows = k == 0 ? 0 : 7;
+			CHECK_EQ_INT(pack_csv(&o, &st[k], &err), 0);
+			fclose(f);
+			n[k] = read_batch(w, batch[k], w->kpub->pub, recs[k], THREADS_USERS * 3, st[k].batch_id, digest);
+			report[k] = threads_report(rep[k]);
+			f = fopen(batch[k], "rb");
+			size[k] = -1;
+			if (f != NULL && fseek(f, 0, SEEK_END) == 0)
+				size[k] = ftell(f);
+			if (f != NULL)
+				fclose(f);
+		}
+		CHECK(n[0] > THREADS_USERS / 2);
+		CHECK_EQ_INT(n[0], n[1]);
+		CHECK(n[0] == n[1] && memcmp(recs[0], recs[1], (size_t)n[0] * sizeof(struct opened)) == 0);
+		CHECK_EQ_INT(st[0].rows, st[1].rows);
+		CHECK(st[0].bad_rows > 20);
+		CHECK_EQ_INT(st[0].bad_rows, st[1].bad_rows);
+		CHECK(st[0].duplicates > 100);
+		CHECK_EQ_INT(st[0].duplicates, st[1].duplicates);
+		CHECK_EQ_INT(st[0].no_match, st[1].no_match);
+		CHECK_EQ_INT(st[0].withdrawn, st[1].withdrawn);
+		CHECK_EQ_INT(st[0].narrowed, st[1].narrowed);
+		CHECK_EQ_INT(st[0].packed, st[1].packed);
+		CHECK(strlen(report[0]) > 1000);
+		CHECK_STR(report[0], report[1]);
+		CHECK(size[0] > 0);
+		CHECK_EQ_INT(size[0], size[1]);
+		if (pass == 1) {
+			/* The second pass exercised the state's paths: withdrawals and narrowing. */
+			CHECK(st[0].withdrawn > 100);
+			CHECK(st[0].narrowed > 50);
+		}
+		free(report[0]);
+		free(report[1]);
+	}
+
+	/* --strict stops at the same first bad row, with the same message and count. */
+	world_write(w, "threads-strict.csv", messy_csv);
+	o = world_pack_opts(w, "k", csv, "threads-strict.csv", batch[0], "threads-strict.batch");
+	o.strict = 1;
+	o.threads = 3;
+	o.task_rows = 1;
+	CHECK_EQ_INT(pack_csv(&o, &st[0], &err), CG_ERR_FORMAT);
+	CHECK_CONTAINS(err.msg, ":3:2 (email): ");
+	CHECK_EQ_INT(st[0].rows, 2);
+	CHECK(!world_exists(w, "threads-strict.batch"));
+	free(text[0]);
+	free(text[1]);
+	free(recs[0]);
+	free(recs[1]);
+}
+
 int
 main(void)
 {
@@ -673,6 +811,7 @@ main(void)
 	test_strict(&w);
 	test_header(&w);
 	test_misuse(&w);
+	test_threads_same_output(&w);
 	token_ctx_free(tctx);
 	world_free(&w);
 	CGT_DONE();

@@ -48,7 +48,7 @@ test_rfc4231(void)
 			continue;
 		full = json_string_value(json_object_get(c, "hmac_sha256"));
 		trunc = json_string_value(json_object_get(c, "hmac_sha256_truncated_128"));
-		token_hmac_sha256(key, (size_t)klen, data, (size_t)dlen, got);
+		CHECK_EQ_INT(token_hmac_sha256(key, (size_t)klen, data, (size_t)dlen, got), 0);
 		if (full != NULL) {
 			wlen = hex_decode(full, want, sizeof(want));
 			CHECK_EQ_INT(wlen, 32);
@@ -86,14 +86,14 @@ test_token_matches_hmac(void)
 	plen = strlen("crossgate token v1/email/");
 	memcpy(msg, "crossgate token v1/email/", plen);
 	memcpy(msg + plen, email, strlen(email));
-	token_hmac_sha256(key, sizeof(key), msg, plen + strlen(email), want);
+	CHECK_EQ_INT(token_hmac_sha256(key, sizeof(key), msg, plen + strlen(email), want), 0);
 	CHECK_EQ_INT(token_compute(ctx, TOKEN_KIND_EMAIL, email, strlen(email), tok), 0);
 	CHECK(memcmp(tok, want, 32) == 0);
 
 	plen = strlen("crossgate token v1/phone/");
 	memcpy(msg, "crossgate token v1/phone/", plen);
 	memcpy(msg + plen, phone, strlen(phone));
-	token_hmac_sha256(key, sizeof(key), msg, plen + strlen(phone), want);
+	CHECK_EQ_INT(token_hmac_sha256(key, sizeof(key), msg, plen + strlen(phone), want), 0);
 	CHECK_EQ_INT(token_compute(ctx, TOKEN_KIND_PHONE, phone, strlen(phone), tok), 0);
 	CHECK(memcmp(tok, want, 32) == 0);
 
@@ -102,7 +102,7 @@ test_token_matches_hmac(void)
 	CHECK(memcmp(tok, want, 32) == 0);
 
 	/* Empty identifier: the token is HMAC over the prefix alone. */
-	token_hmac_sha256(key, sizeof(key), msg, plen, want);
+	CHECK_EQ_INT(token_hmac_sha256(key, sizeof(key), msg, plen, want), 0);
 	CHECK_EQ_INT(token_compute(ctx, TOKEN_KIND_PHONE, "", 0, tok), 0);
 	CHECK(memcmp(tok, want, 32) == 0);
 	token_ctx_free(ctx);
@@ -150,6 +150,73 @@ out:
 	token_ctx_free(ctx2);
 }
 
+/*
+ * The tokens every partner and every stored record already hold were made
+ * with libsodium's HMAC-SHA-256: the OpenSSL path must give the same bytes,
+ * for every identifier length around the SHA-256 block boundaries (the
+ * prefix is 25 bytes: 30 and 31 bytes of identifier straddle one block,
+ * 94 and 95 two), through token_compute and through a hasher reused
+ * across calls and kinds.
+ */
+static void
+test_same_as_libsodium(void)
+{
+	struct cg_err err = { 0 };
+	struct token_ctx *ctx = NULL;
+	struct token_hasher *h = NULL, *h2 = NULL;
+	crypto_auth_hmacsha256_state st;
+	unsigned char key[32], id[300], msg[400], want[32], got[TOKEN_LEN], got2[TOKEN_LEN];
+	size_t len, plen, mismatches = 0, n = 0;
+	int k;
+
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(id, sizeof(id));
+	CHECK_EQ_INT(token_ctx_new(key, sizeof(key), &ctx, &err), 0);
+	if (ctx == NULL)
+		return;
+	CHECK_EQ_INT(token_hasher_new(ctx, &h, &err), 0);
+	CHECK_EQ_INT(token_hasher_new(ctx, &h2, &err), 0);
+	/* A hasher outlives the ctx it was made from. */
+	token_ctx_free(ctx);
+	ctx = NULL;
+	CHECK_EQ_INT(token_ctx_new(key, sizeof(key), &ctx, &err), 0);
+	if (h == NULL || h2 == NULL || ctx == NULL)
+		goto out;
+	for (len = 0; len < sizeof(id); len++) {
+		for (k = TOKEN_KIND_EMAIL; k <= TOKEN_KIND_PHONE; k++) {
+			const char *prefix = k == TOKEN_KIND_EMAIL ? "crossgate token v1/email/" : "crossgate token v1/phone/";
+			plen = strlen(prefix);
+			memcpy(msg, prefix, plen);
+			memcpy(msg + plen, id, len);
+			crypto_auth_hmacsha256_init(&st, key, sizeof(key));
+			crypto_auth_hmacsha256_update(&st, msg, plen + len);
+			crypto_auth_hmacsha256_final(&st, want);
+			CHECK_EQ_INT(token_hasher_compute(h, (uint32_t)k, (const char *)id, len, got), 0);
+			mismatches += memcmp(got, want, 32) != 0;
+			CHECK_EQ_INT(token_compute(ctx, (uint32_t)k, (const char *)id, len, got2), 0);
+			mismatches += memcmp(got2, want, 32) != 0;
+			n++;
+		}
+	}
+	CHECK_EQ_INT(n, 2 * sizeof(id));
+	CHECK_EQ_INT(mismatches, 0);
+	/* The other hasher, untouched so far, agrees; a bad kind zeroes and fails. */
+	CHECK_EQ_INT(token_hasher_compute(h2, TOKEN_KIND_PHONE, (const char *)id, sizeof(id) - 1, got2), 0);
+	CHECK(memcmp(got, got2, TOKEN_LEN) == 0);
+	memset(got, 0xaa, sizeof(got));
+	CHECK_EQ_INT(token_hasher_compute(h, 3, (const char *)id, 4, got), CG_ERR_ARG);
+	CHECK(sodium_is_zero(got, sizeof(got)));
+	/* ... and leaves the hasher usable. */
+	CHECK_EQ_INT(token_hasher_compute(h, TOKEN_KIND_PHONE, (const char *)id, sizeof(id) - 1, got), 0);
+	CHECK(memcmp(got, got2, TOKEN_LEN) == 0);
+out:
+	sodium_memzero(&st, sizeof(st));
+	token_hasher_free(h);
+	token_hasher_free(h2);
+	token_hasher_free(NULL);
+	token_ctx_free(ctx);
+}
+
 static void
 test_ctx_new_rejects(void)
 {
@@ -171,6 +238,7 @@ main(void)
 	test_rfc4231();
 	test_token_matches_hmac();
 	test_kinds_and_keys();
+	test_same_as_libsodium();
 	test_ctx_new_rejects();
 	CGT_DONE();
 }
