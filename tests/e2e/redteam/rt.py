@@ -204,13 +204,15 @@ def attack_linkage(label, cols, rows, cols2, rows2, d, h, v):
     print("redteam: %s linkage between two releases: %s rows uniquely linked, %d of them pinned to one real subject "
           "[chance, holdout subjects: %d]" % (label, pct(linked, len(rows)), pinned, chance))
     # Issue 11 asks for 0.  Links that pin a holdout subject just as often are
-    # coincidences of a fine binning, not re-identification: allow chance, at
-    # least 1 (one holdout sample of a rare event says little), +3 Poisson
-    # standard deviations: 4 when chance is 0 or 1; an exact channel links all.
-    lam = max(chance, 1)
-    lim = lam + 3 * math.sqrt(lam)
-    v.check(pinned <= lim, "%s: rows of one release uniquely linked to a row of another and pinning a real subject: "
-            "%d, chance %d (limit %.1f)" % (label, pinned, chance, lim))
+    # coincidences of a fine binning, not re-identification.  The holdout is as
+    # large as the members, so without re-identification the two counts are
+    # Poisson of one mean: given their sum n, `pinned` is Binomial(n, 1/2).
+    # Fail when pinning members is that much likelier than chance at p < 1e-3
+    # (an exact channel pins every linked row and no holdout subject: p = 2^-n).
+    n = pinned + chance
+    p = sum(math.comb(n, k) for k in range(pinned, n + 1)) / 2 ** n if n else 1.0
+    v.check(p >= 1e-3, "%s: rows of one release uniquely linked to a row of another and pinning a real subject: "
+            "%d, chance %d (one-sided p = %.2g, limit 1e-3)" % (label, pinned, chance, p))
 
 
 def attack_row_counts(label, cols, rows, d, v):
