@@ -16,6 +16,8 @@
 #include "crypto/keyfile.h"
 #include "audit/audit.h"
 
+#include "fuzz_key.h"
+
 /* The seed corpus's proofs are signed by this key (seed = SHA-256 of the label). */
 #define FUZZ_KEY_LABEL "crossgate fuzz_audit_proof key"
 static struct keyfile_key fuzz_pub;
@@ -26,25 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	static const char label[] = "crossgate key id v1";
-	unsigned char seed[32], sk[64], msg[sizeof(label) - 1 + 1 + 32];
-
 	(void)argc;
 	(void)argv;
-	if (sodium_init() < 0)
-		abort();
-	crypto_hash_sha256(seed, (const unsigned char *)FUZZ_KEY_LABEL, strlen(FUZZ_KEY_LABEL));
-	if (crypto_sign_seed_keypair(fuzz_pub.pub, sk, seed) != 0)
-		abort();
-	sodium_memzero(sk, sizeof(sk));
-	/* keyfile.h: id = BLAKE2b-64("crossgate key id v1" || type byte 4 || pub) */
-	memcpy(msg, label, sizeof(label) - 1);
-	msg[sizeof(label) - 1] = KEYFILE_ED25519_PUBLIC;
-	memcpy(msg + sizeof(label), fuzz_pub.pub, 32);
-	crypto_generichash(fuzz_pub.id, KEYFILE_ID_LEN, msg, sizeof(msg), NULL, 0);
-	fuzz_pub.type = KEYFILE_ED25519_PUBLIC;
-	fuzz_pub.key = fuzz_pub.pub;
-	fuzz_pub.key_len = 32;
+	fuzz_key_public(FUZZ_KEY_LABEL, &fuzz_pub);
 	return 0;
 }
 
