@@ -363,9 +363,9 @@ test_cell_noise(const struct synthrel_schema *s)
  */
 static int
 differencing_right(const struct synthrel_schema *s, const uint16_t *codes, size_t n, int64_t rho, int noiseless,
-    size_t trials)
+    size_t trials, size_t rows)
 {
-	uint16_t *out = malloc(2000 * s->ncols * sizeof(*out));
+	uint16_t *out = malloc(rows * s->ncols * sizeof(*out));
 	struct cg_err err;
 	size_t t, r, right = 0;
 
@@ -376,12 +376,12 @@ differencing_right(const struct synthrel_schema *s, const uint16_t *codes, size_
 		struct synthrel_model *m = NULL;
 
 		if (synthrel_fit(s, codes, n + (size_t)with, rho, noiseless, &m, &err) != 0 ||
-		    synthrel_sample(m, 2000, out, &err) != 0) {
+		    synthrel_sample(m, rows, out, &err) != 0) {
 			synthrel_model_free(m);
 			free(out);
 			return -1;
 		}
-		for (r = 0; r < 2000; r++)
+		for (r = 0; r < rows; r++)
 			said |= out[r * s->ncols] == 11;
 		right += said == with;
 		synthrel_model_free(m);
@@ -400,9 +400,13 @@ test_differencing(const struct synthrel_schema *s)
 	int right;
 
 	codes[n * s->ncols] = 11;                  /* the added subject: age 120-129, nobody else there */
-	right = differencing_right(s, codes, n, rho, 1, 40);
+	/*
+	 * Noiseless, the subject's bin has probability 1/301 per row: 20,000 rows
+	 * miss it with probability e^-66 (2,000 rows missed it one run in forty).
+	 */
+	right = differencing_right(s, codes, n, rho, 1, 40, 20000);
 	CHECK_EQ_INT(right, 40);                   /* noiseless: the subject shows every time */
-	right = differencing_right(s, codes, n, rho, 0, trials);
+	right = differencing_right(s, codes, n, rho, 0, trials, 2000);
 	acc = (double)right / (double)trials;
 	fprintf(stderr, "  differencing: attacker right %.3f of the time (bound %.3f; noiseless 1.000)\n", acc, bound);
 	CHECK(right >= 0 && acc <= bound);
