@@ -9,7 +9,8 @@ gateway/query.c).  Standard library only.  Every attack prints its figure on a
 With --expect breach the verdicts are inverted: the check passes only when the
 attack wins (tests/e2e/test_redteam_canfail.sh, on doctored outputs).
 
-    rt.py rows --release X.csv [--release Y.csv] --data D --holdout H --policy P
+    rt.py rows --release X.csv [--release Y.csv ...] --data D --holdout H --policy P
+                                                 (linkage: the first two; re-identification: all)
     rt.py diff-query --dir DIR --group region=North [--calib N] [--batch M]
     rt.py diff-rows --dir DIR --target T.json [--calib N]
     rt.py diff-numbers --dir DIR [--calib N]     (any numeric release: model statistics)
@@ -109,39 +110,62 @@ def _equal_size(a, b, rnd):
     return rnd.sample(a, n), rnd.sample(b, n)
 
 
-def attack_reid(label, cols, rows, d, h, v):
+# A rate measured on one release moves with the synthesizer's noise, which every
+# row of that release shares: rows are not independent trials across releases,
+# so the spread of the excess over chance is measured between releases.  Both
+# populations are fixed samples, and a model fitted to one of them lands a
+# little more (or less) often in the cells that sample happens to occupy: over
+# 30 releases of the 3,000-user demo the mean excess of partner pins was +1.6
+# points for K and -1.9 for G (one release alone: -4 to +5).  POOL_TOL allows
+# that much sample-specific learning; an export of exact tuples pins 100%.
+POOL_TOL = 0.03
+
+
+def pooled_excess(v, label, what, releases, people, chance, count):
+    """count(rows, people) -> rows hit; the mean over releases of
+    hit(people) - hit(chance), per row, against 3 s.e. (between releases, at
+    least the binomial one) + POOL_TOL."""
+    ex, p1s, p0s, ns = [], [], [], []
+    for rows in releases:
+        n = max(1, len(rows))
+        a, b = count(rows, people) / n, count(rows, chance) / n
+        p1s.append(a)
+        p0s.append(b)
+        ex.append(a - b)
+        ns.append(n)
+    r = len(ex)
+    p1, p0, m = sum(p1s) / r, sum(p0s) / r, sum(ex) / r
+    sd = math.sqrt(sum((x - m) ** 2 for x in ex) / (r - 1)) if r > 1 else 0.0
+    se = max(sd / math.sqrt(r), two_prop_margin(p1, sum(ns), p0, sum(ns), z=1.0))
+    print("redteam: %s %s: %.1f%% [chance, %s: %.1f%%] over %d release(s) of %d rows on average; "
+          "excess %+.1f points (s.e. %.1f)"
+          % (label, what[0], 100 * p1, what[1], 100 * p0, r, sum(ns) // r, 100 * m, 100 * se))
+    v.check(m <= 3 * se + POOL_TOL, "%s: %s (%.1f%% vs %.1f%%, tolerance %.0f points)"
+            % (label, what[2], 100 * p1, 100 * p0, 100 * POOL_TOL))
+
+
+def attack_reid(label, cols, releases, d, h, v):
     """Partner K (then G) holds its users' exact values: rows consistent with
     exactly one of its users are pinned.  Chance: the same against a holdout
     population from the same generator (another seed) that is in no release."""
     for pid, name in (("k", "K"), ("g", "G")):
         pcols = [c for c in cols if c in ("age", "region") or c.startswith(pid + "_")]
-        pop = getattr(d, pid + "_population")
-        hold = getattr(h, pid + "_population")
-        rnd = random.Random(7)
-        pop, hold = _equal_size(pop, hold, rnd)
-        res = [sum(1 for n in _row_counts(rows, p, pcols) if n == 1) for p in (pop, hold)]
-        n = len(rows)
-        print("redteam: %s partner-%s reidentified rows: %s [chance, holdout population of %d: %s]"
-              % (label, name, pct(res[0], n), len(hold), pct(res[1], n)))
-        p1, p0 = res[0] / max(1, n), res[1] / max(1, n)
-        v.check(p1 <= p0 + two_prop_margin(p1, n, p0, n),
-                "%s: partner-%s pins no more rows to one of its users than chance (%.1f%% vs %.1f%%)"
-                % (label, name, 100 * p1, 100 * p0))
+        pop, hold = _equal_size(getattr(d, pid + "_population"), getattr(h, pid + "_population"),
+                                random.Random(7))
+        pooled_excess(v, label, ("partner-%s reidentified rows" % name, "holdout population of %d" % len(hold),
+                                 "partner-%s pins no more rows to one of its users than chance" % name),
+                      releases, pop, hold,
+                      lambda rows, p: sum(1 for k in _row_counts(rows, p, pcols) if k == 1))
 
 
-def attack_tuples(label, cols, rows, d, h, v):
+def attack_tuples(label, cols, releases, d, h, v):
     """Rows equal to (consistent with) a real subject's whole tuple, against the
     same rate for the holdout's subjects."""
     fcols = [c for c in cols if c in d.members[0]]
     mem, hold = _equal_size(d.members, h.members, random.Random(11))
-    res = [sum(1 for n in _row_counts(rows, p, fcols) if n) for p in (mem, hold)]
-    n = len(rows)
-    print("redteam: %s rows matching a real subject's tuple: %s [chance, holdout subjects: %s]"
-          % (label, pct(res[0], n), pct(res[1], n)))
-    p1, p0 = res[0] / max(1, n), res[1] / max(1, n)
-    v.check(p1 <= p0 + two_prop_margin(p1, n, p0, n),
-            "%s: rows match real subjects no more often than holdout subjects (%.1f%% vs %.1f%%)"
-            % (label, 100 * p1, 100 * p0))
+    pooled_excess(v, label, ("rows matching a real subject's tuple", "holdout subjects",
+                             "rows match real subjects no more often than holdout subjects"),
+                  releases, mem, hold, lambda rows, p: sum(1 for k in _row_counts(rows, p, fcols) if k))
 
 
 def attack_membership(label, cols, rows, meta, d, h, v):
@@ -273,12 +297,18 @@ def cmd_rows(a):
     if not rows:
         v.check(True, "%s: empty release" % a.label)
         return
-    attack_reid(a.label, cols, rows, d, h, v)
-    attack_tuples(a.label, cols, rows, d, h, v)
+    releases = [rows]
+    for path in a.release[1:]:
+        c2, r2, _ = rtdata.release_read(path, d.rmap)
+        if c2 != cols:
+            print("FAIL %s: %s has other columns than %s" % (a.label, path, a.release[0]))
+            return
+        releases.append(r2)
+    attack_reid(a.label, cols, releases, d, h, v)
+    attack_tuples(a.label, cols, releases, d, h, v)
     attack_membership(a.label, cols, rows, meta, d, h, v)
-    if len(a.release) > 1:
-        cols2, rows2, _ = rtdata.release_read(a.release[1], d.rmap)
-        attack_linkage(a.label, cols, rows, cols2, rows2, d, h, v)
+    if len(releases) > 1:
+        attack_linkage(a.label, cols, rows, cols, releases[1], d, h, v)
     attack_row_counts(a.label, cols, rows, d, v)
 
 
