@@ -4,7 +4,7 @@
 
 BUILD    ?= build
 CC       ?= cc
-PKGS     := libsodium libprotobuf-c sqlite3 openssl libfyaml jansson
+PKGS     := libsodium libprotobuf-c sqlite3 openssl libfyaml jansson libseccomp
 PROTOC_C ?= protoc-c
 
 Q := @

@@ -585,7 +585,11 @@ audit_sign(struct audit *a, const struct merkle_frontier *next, const struct key
 	if (checkpoint_format(&cp, body, sizeof(body), &body_len) != 0)
 		return cg_err_set(err, CG_ERR_INTERNAL, "cannot format checkpoint");
 	/* Every key signs under the log's origin (C2SP: the key name is the origin); key ids tell keys apart. */
-	if ((r = note_sign(body, body_len, a->origin, a->sign->key, &note, err)) != 0)
+	if (a->sign->agent != NULL)
+		r = a->sign->agent->sign_note(a->sign->agent->ctx, body, body_len, a->origin, &note, err);
+	else
+		r = note_sign(body, body_len, a->origin, a->sign->key, &note, err);
+	if (r != 0)
 		return r;
 	if (also != NULL) {
 		/* A second signature line: the same text signed by the new key, appended after the first. */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sodium.h>
+#include <jansson.h>
 
 #include "base/outfile.h"
 #include "cli/cli.h"
@@ -14,6 +15,8 @@
 #include "gateway/stats.h"
 #include "audit/audit.h"
 #include "gateway/ingest.h"
+#include "gateway/monitor.h"
+#include "gateway/sandbox.h"
 #include "gateway/server.h"
 #include "store/store.h"
 #include "policy/policy.h"
@@ -94,48 +97,111 @@ struct gateway_serve_args {
 	int foreground;
 };
 
+/* What the monitor hands its worker (gateway/monitor.h): everything but the keys, which stay behind. */
+struct gateway_worker {
+	const struct gateway_serve_args *a;
+	const struct policy *pol;
+	struct cli_gw_keys *keys;            /* the monitor's; wiped in the worker before it serves */
+	const char *spool;
+	int lfd;                             /* the monitor's listening socket; each worker gets a copy */
+	int ready;                           /* the first worker's report to a waiting parent, or -1 */
+	pid_t monitor;
+};
+
+/* One line of the JSON log from the worker, outside server.c (set-up, sandbox). */
+static void
+gateway_log(const char *level, const char *event, const char *key, const char *value)
+{
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "level", level, "event", event, "process", "worker", key, value);
+	char *line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	if (line != NULL)
+		fprintf(stderr, "%s\n", line);
+	fflush(stderr);
+	free(line);
+	json_decref(o);
+}
+
+static void
+gateway_worker_wipe(void *arg)
+{
+	cli_gateway_keys_free(((struct gateway_worker *)arg)->keys);
+}
+
 /*
- * Set up and run.  `ready` (>= 0) is a pipe to the parent that waits for the
- * background server: one byte 0 when listening, or the error text.
+ * The sandbox, unless CROSSGATE_TEST_NO_SANDBOX=1 (tests only: it shows the
+ * probe would succeed without it); then CROSSGATE_TEST_SANDBOX_PROBE=1 makes
+ * the worker try to open the key files and read the monitor's memory, and
+ * log what happened (docs/DESIGN.md, tests/e2e/test_privsep.sh).
  */
 static int
-gateway_serve_run(const struct gateway_serve_args *a, int ready)
+gateway_worker_sandbox(const struct gateway_worker *w, const char *spool, struct cg_err *err)
 {
-	struct policy *pol = NULL;
-	struct cli_gw_keys k = { 0 };
+	static const char *const names[] = { "enc.key", "sign.key", "storage.key" };
+	const char *env = getenv("CROSSGATE_TEST_NO_SANDBOX"), *probe = getenv("CROSSGATE_TEST_SANDBOX_PROBE");
+	char paths[3][4200], why[256];
+	const char *files[3];
+	unsigned applied = 0;
+	size_t i;
+	int r;
+
+	if (env != NULL && strcmp(env, "1") == 0)
+		gateway_log("warn", "sandbox", "state", "off (CROSSGATE_TEST_NO_SANDBOX)");
+	else {
+		if ((r = sandbox_apply(w->a->db, spool, &applied, why, sizeof(why), err)) != 0)
+			return r;
+		gateway_log("info", "sandbox", "state", (applied & SANDBOX_LANDLOCK) ? "seccomp and landlock" : "seccomp");
+		if (!(applied & SANDBOX_LANDLOCK))
+			gateway_log("warn", "sandbox", "landlock", why);
+	}
+	if (probe != NULL && strcmp(probe, "1") == 0) {
+		for (i = 0; i < 3; i++) {
+			snprintf(paths[i], sizeof(paths[i]), "%s/%s", w->a->keys, names[i]);
+			files[i] = paths[i];
+		}
+		sandbox_probe(files, 3, w->monitor, stderr);
+	}
+	return 0;
+}
+
+/* The network worker: no key but handles on the monitor's (gateway/monitor.h); sandboxed once set up. */
+static int
+gateway_worker_run(const struct monitor_keys *keys, unsigned restarts, void *arg)
+{
+	struct gateway_worker *w = arg;
+	const struct gateway_serve_args *a = w->a;
 	struct server_config cfg;
 	struct server *srv = NULL;
 	struct sigaction sa;
 	struct cg_err err;
-	char spool[4200];
-	int r = 1;
+	int r = 1, ready = restarts == 0 ? w->ready : -1;
 
 	cg_err_clear(&err);
-	if (policy_load(a->policy, &pol, NULL, &err) != 0)
-		goto fail;
-	if (cli_load_gateway_keys(a->keys, &k) != 0) {
-		cg_err_set(&err, CG_ERR_IO, "cannot load the gateway keys from %s", a->keys);
-		goto fail;
-	}
-	snprintf(spool, sizeof(spool), "%s.spool", a->db);
+	if (restarts > 0 && w->ready >= 0)
+		close(w->ready);
 	memset(&cfg, 0, sizeof(cfg));
-	cfg.pol = pol;
-	cfg.enc = k.enc;
-	cfg.sign = k.sign;
-	cfg.storage = k.storage;
+	cfg.pol = w->pol;
+	cfg.enc = keys->enc;
+	cfg.sign = keys->sign;
+	cfg.storage = keys->storage;
 	cfg.db_path = a->db;
-	cfg.spool_dir = a->spool != NULL ? a->spool : spool;
+	cfg.spool_dir = w->spool;
 	cfg.cert = a->cert;
 	cfg.key = a->key;
 	cfg.listen = a->listen;
-	cfg.listen_fd = -1;
+	if ((cfg.listen_fd = fcntl(w->lfd, F_DUPFD_CLOEXEC, 0)) < 0) {
+		cg_err_set(&err, CG_ERR_IO, "listening socket: %s", strerror(errno));
+		goto fail;
+	}
+	close(w->lfd);
 	if (server_new(&cfg, &srv, &err) != 0)
 		goto fail;
-	if (a->port_file != NULL && gateway_write_file(a->port_file, server_port(srv)) != 0) {
+	if (restarts == 0 && a->port_file != NULL && gateway_write_file(a->port_file, server_port(srv)) != 0) {
 		cg_err_set(&err, CG_ERR_IO, "cannot write %s", a->port_file);
 		goto fail;
 	}
-	if (a->pid_file != NULL && gateway_write_file(a->pid_file, (long)getpid()) != 0) {
+	/* the pid to signal is the monitor's: it passes SIGTERM on, and outlives a worker's crash */
+	if (restarts == 0 && a->pid_file != NULL && gateway_write_file(a->pid_file, (long)w->monitor) != 0) {
 		cg_err_set(&err, CG_ERR_IO, "cannot write %s", a->pid_file);
 		goto fail;
 	}
@@ -147,6 +213,8 @@ gateway_serve_run(const struct gateway_serve_args *a, int ready)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
+	if (gateway_worker_sandbox(w, w->spool, &err) != 0)
+		goto fail;
 	if (ready >= 0) {
 		if (write(ready, "", 1) != 1) {
 			/* the parent is gone: serve anyway */
@@ -170,9 +238,70 @@ fail:
 		cli_error("%s", err.msg);
 out:
 	gateway_server = NULL;
-	if (a->pid_file != NULL && srv != NULL)
-		unlink(a->pid_file);
 	server_free(srv);
+	return r;
+}
+
+/*
+ * Set up and run: the monitor (this process) loads the keys and binds the
+ * port, then runs the worker and restarts it if it dies.  `ready` (>= 0) is
+ * a pipe to the parent that waits for the background server: one byte 0
+ * when listening, or the error text.
+ */
+static int
+gateway_serve_run(const struct gateway_serve_args *a, int ready)
+{
+	struct policy *pol = NULL;
+	struct cli_gw_keys k = { 0 };
+	struct monitor_keys mk;
+	struct gateway_worker w;
+	struct cg_err err;
+	char spool[4200];
+	int lfd = -1, r = 1;
+
+	cg_err_clear(&err);
+	if (policy_load(a->policy, &pol, NULL, &err) != 0)
+		goto fail;
+	if (cli_load_gateway_keys(a->keys, &k) != 0) {
+		cg_err_set(&err, CG_ERR_IO, "cannot load the gateway keys from %s", a->keys);
+		goto fail;
+	}
+	if (server_listen(a->listen != NULL ? a->listen : pol->net.listen != NULL ? pol->net.listen : "", &lfd,
+	    &err) != 0)
+		goto fail;
+	snprintf(spool, sizeof(spool), "%s.spool", a->db);
+	memset(&w, 0, sizeof(w));
+	w.a = a;
+	w.pol = pol;
+	w.keys = &k;
+	w.spool = a->spool != NULL ? a->spool : spool;
+	w.lfd = lfd;
+	w.ready = ready;
+	w.monitor = getpid();
+	mk.enc = k.enc;
+	mk.sign = k.sign;
+	mk.storage = k.storage;
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
+	r = monitor_run(&mk, gateway_worker_run, gateway_worker_wipe, &w, stderr, &err);
+	if (err.msg[0] != '\0')
+		cli_error("%s", err.msg);
+	if (ready >= 0)
+		close(ready);
+	if (a->pid_file != NULL && r == 0)
+		unlink(a->pid_file);
+	goto out;
+fail:
+	if (ready >= 0) {
+		if (write(ready, err.msg, strlen(err.msg)) < 0) {
+			/* nothing more to do */
+		}
+		close(ready);
+	} else
+		cli_error("%s", err.msg);
+out:
+	if (lfd >= 0)
+		close(lfd);
 	cli_gateway_keys_free(&k);
 	policy_free(pol);
 	return r;

@@ -39,12 +39,41 @@ enum keyfile_type {
 	KEYFILE_STORAGE,             /* 32-byte symmetric: the gateway's at-rest key */
 };
 
+/*
+ * The operations on a secret key that another process holds (privilege
+ * separation: gateway/monitor.h).  A key with an agent has key == NULL and
+ * key_len == 0; its type, id and pub are the real key's, so that everything
+ * that needs only those works unchanged, and the few places that need the
+ * secret call the agent instead.  Each returns 0 or a negative CG_ERR_* with
+ * err set (a refusal, or the other process gone).
+ */
+#define KEYFILE_AGENT_WRAPPED_LEN 48     /* a batch key sealed at rest (gateway/ingest.h) */
+#define KEYFILE_AGENT_TOKEN_LEN 32       /* crypto/token.h TOKEN_LEN */
+#define KEYFILE_AGENT_TOMBSTONES_MAX 64  /* tombstones per call */
+struct keyfile_agent {
+	void *ctx;
+	/* X25519 secret: open a batch key sealed to this key (crypto/seal.h seal_unwrap_key). */
+	int (*unwrap_key)(void *ctx, const unsigned char *wrapped, size_t len, unsigned char key[32],
+	    struct cg_err *err);
+	/* Storage key: seal / open a batch key at rest (gateway/ingest.h ingest_wrap_batch_key). */
+	int (*storage_wrap)(void *ctx, const unsigned char batch_id[16], const unsigned char key[32],
+	    unsigned char wrapped[KEYFILE_AGENT_WRAPPED_LEN], struct cg_err *err);
+	int (*storage_unwrap)(void *ctx, const unsigned char batch_id[16], const unsigned char *wrapped, size_t len,
+	    unsigned char key[32], struct cg_err *err);
+	/* Storage key: the tombstones of n <= KEYFILE_AGENT_TOMBSTONES_MAX (kind, token) pairs (gateway/erase.h). */
+	int (*tombstones)(void *ctx, const unsigned char *kinds, const unsigned char *tokens, size_t n,
+	    unsigned char *out, struct cg_err *err);
+	/* Ed25519 secret: sign a checkpoint body as the signed note of `name` (audit/note.h note_sign). */
+	int (*sign_note)(void *ctx, const char *body, size_t len, const char *name, char **note, struct cg_err *err);
+};
+
 struct keyfile_key {
 	enum keyfile_type type;
 	unsigned char id[KEYFILE_ID_LEN];
-	unsigned char *key;      /* owned; secmem for secret types, plain malloc for public */
+	unsigned char *key;      /* owned; secmem for secret types, plain malloc for public; NULL with an agent */
 	size_t key_len;
 	unsigned char pub[32];   /* public half, for the four asymmetric types */
+	const struct keyfile_agent *agent;   /* not owned; NULL: the secret is in key */
 };
 
 /* Names used in files: "x25519-secret", "ed25519-public", "match-key", ... */

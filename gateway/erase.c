@@ -44,10 +44,56 @@ erase_key_sub(const unsigned char sub[32], const struct token *t, unsigned char 
 	crypto_generichash_final(&h, out, 32);
 }
 
+/* The tombstone subkey; with an agent (privilege separation) the monitor derives it and it stays zero here. */
 static void
 erase_subkey(const struct keyfile_key *storage, unsigned char sub[32])
 {
+	if (storage->agent != NULL) {
+		memset(sub, 0, 32);
+		return;
+	}
 	seal_subkey(storage->key, (const unsigned char *)erase_tombstone_ctx, sizeof(erase_tombstone_ctx) - 1, sub);
+}
+
+/* The tombstones of n tokens: here under sub, or by the storage key's agent, which holds the key. */
+static int
+erase_keys(const struct keyfile_key *storage, const unsigned char sub[32], const struct token *t, size_t n,
+    unsigned char (*out)[32], struct cg_err *err)
+{
+	unsigned char kinds[KEYFILE_AGENT_TOMBSTONES_MAX], toks[KEYFILE_AGENT_TOMBSTONES_MAX * TOKEN_LEN];
+	size_t i, done, m;
+	int r;
+
+	if (storage->agent == NULL) {
+		for (i = 0; i < n; i++)
+			erase_key_sub(sub, &t[i], out[i]);
+		return 0;
+	}
+	for (done = 0; done < n; done += m) {
+		m = n - done < KEYFILE_AGENT_TOMBSTONES_MAX ? n - done : KEYFILE_AGENT_TOMBSTONES_MAX;
+		for (i = 0; i < m; i++) {
+			kinds[i] = (unsigned char)t[done + i].kind;
+			memcpy(toks + i * TOKEN_LEN, t[done + i].value, TOKEN_LEN);
+		}
+		r = storage->agent->tombstones(storage->agent->ctx, kinds, toks, m, out[done], err);
+		sodium_memzero(toks, sizeof(toks));
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+int
+erase_tombstones(const struct keyfile_key *storage, const struct token *t, size_t n, unsigned char (*out)[32],
+    struct cg_err *err)
+{
+	unsigned char sub[32];
+	int r;
+
+	erase_subkey(storage, sub);
+	r = erase_keys(storage, sub, t, n, out, err);
+	sodium_memzero(sub, sizeof(sub));
+	return r;
 }
 
 /* The staging table is TEMP: private to this connection, and rolled back with the transaction. */
@@ -66,6 +112,7 @@ struct erase_stager {
 	struct store *st;
 	sqlite3_stmt *stage, *tomb;
 	unsigned char sub[32];               /* the tombstone subkey, derived once */
+	const struct keyfile_key *storage;
 	char partner[65];
 };
 
@@ -84,6 +131,7 @@ erase_stager_open(struct store *st, const struct keyfile_key *storage, const cha
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	s->st = st;
 	snprintf(s->partner, sizeof(s->partner), "%s", partner);
+	s->storage = storage;
 	erase_subkey(storage, s->sub);
 	if (sqlite3_prepare_v2(db, "INSERT INTO temp.erase_pending(kind, token, upto) VALUES (?1, ?2, ?3) "
 	    "ON CONFLICT(kind, token) DO UPDATE SET upto = max(upto, excluded.upto)", -1, &s->stage, NULL) != SQLITE_OK ||
@@ -128,7 +176,8 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 		sqlite3_reset(s->stage);
 		if (r != 0)
 			break;
-		erase_key_sub(s->sub, &tokens[i], key);
+		if ((r = erase_keys(s->storage, s->sub, &tokens[i], 1, &key, err)) != 0)
+			break;
 		sqlite3_bind_text(s->tomb, 1, s->partner, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(s->tomb, 2, key, sizeof(key), SQLITE_STATIC);
 		sqlite3_bind_int64(s->tomb, 3, revoked_at);
@@ -185,6 +234,7 @@ struct erase_check {
 	struct store *st;
 	sqlite3_stmt *get;
 	unsigned char sub[32];               /* the tombstone subkey, derived once */
+	const struct keyfile_key *storage;
 	char partner[65];
 };
 
@@ -199,6 +249,7 @@ erase_check_open(struct store *st, const struct keyfile_key *storage, const char
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	c->st = st;
 	snprintf(c->partner, sizeof(c->partner), "%s", partner);
+	c->storage = storage;
 	erase_subkey(storage, c->sub);
 	if (sqlite3_prepare_v2(store_db(st), "SELECT revoked_at FROM tombstones WHERE partner = ?1 AND key = ?2",
 	    -1, &c->get, NULL) != SQLITE_OK) {
@@ -223,15 +274,18 @@ int
 erase_check_tokens(struct erase_check *c, const struct token *tokens, size_t n, int64_t consent_at, int *revoked,
     struct cg_err *err)
 {
-	unsigned char key[32];
+	unsigned char keys[SEAL_TOKENS_MAX][32];
 	size_t i;
 	int rc, r = 0;
 
 	*revoked = 0;
+	if (n > SEAL_TOKENS_MAX)
+		return cg_err_set(err, CG_ERR_ARG, "a record has at most %d tokens", SEAL_TOKENS_MAX);
+	if ((r = erase_keys(c->storage, c->sub, tokens, n, keys, err)) != 0)
+		return r;
 	for (i = 0; i < n && !*revoked && r == 0; i++) {
-		erase_key_sub(c->sub, &tokens[i], key);
 		sqlite3_bind_text(c->get, 1, c->partner, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(c->get, 2, key, sizeof(key), SQLITE_STATIC);
+		sqlite3_bind_blob(c->get, 2, keys[i], sizeof(keys[i]), SQLITE_STATIC);
 		rc = sqlite3_step(c->get);
 		if (rc == SQLITE_ROW && consent_at <= sqlite3_column_int64(c->get, 0))
 			*revoked = 1;

@@ -23,6 +23,14 @@
 #include "crypto/token.h"
 #include "store/store.h"
 
+/*
+ * The tombstones of n tokens under `storage` (out[i] for tokens[i]); with a
+ * key agent (gateway/monitor.h) the process that holds the key computes them.
+ * What the monitor answers a TOMBSTONES request with.
+ */
+int erase_tombstones(const struct keyfile_key *storage, const struct token *tokens, size_t n, unsigned char (*out)[32],
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 4);
+
 /* Create the tombstone table if needed (idempotent). */
 int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 

@@ -20,8 +20,11 @@ ingest_wrap_batch_key(const struct keyfile_key *storage, const unsigned char bat
     const unsigned char key[32], unsigned char wrapped[INGEST_WRAPPED_KEY_LEN])
 {
 	unsigned char sub[32];
+	struct cg_err ignored;
 	int r;
 
+	if (storage->agent != NULL)
+		return storage->agent->storage_wrap(storage->agent->ctx, batch_id, key, wrapped, &ignored);
 	seal_subkey(storage->key, batch_id, 16, sub);
 	r = seal_record(sub, 0, batch_id, 16, key, 32, wrapped);
 	sodium_memzero(sub, sizeof(sub));
@@ -37,6 +40,8 @@ ingest_unwrap_batch_key(const struct keyfile_key *storage, const unsigned char b
 
 	if (len != INGEST_WRAPPED_KEY_LEN)
 		return cg_err_set(err, CG_ERR_FORMAT, "stored batch key of %zu bytes", len);
+	if (storage->agent != NULL)
+		return storage->agent->storage_unwrap(storage->agent->ctx, batch_id, wrapped, len, key, err);
 	seal_subkey(storage->key, batch_id, 16, sub);
 	r = seal_open_record(sub, 0, batch_id, 16, wrapped, len, key, err);
 	sodium_memzero(sub, sizeof(sub));
@@ -554,8 +559,13 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), CG_ERR_FORMAT, err);
 		goto out;
 	}
-	if ((r = seal_unwrap_key(hdr->wrapped_key.data, hdr->wrapped_key.len, keys->enc->pub, keys->enc->key,
-	    batch_key, err)) != 0) {
+	if (keys->enc->agent != NULL)
+		r = keys->enc->agent->unwrap_key(keys->enc->agent->ctx, hdr->wrapped_key.data, hdr->wrapped_key.len,
+		    batch_key, err);
+	else
+		r = seal_unwrap_key(hdr->wrapped_key.data, hdr->wrapped_key.len, keys->enc->pub, keys->enc->key,
+		    batch_key, err);
+	if (r != 0) {
 		cg_err_prefix(err, "batch %s", path);
 		r = ingest_reject(a, pol, hdr, digest, ingest_reason(err, path, reason), r, err);
 		goto out;

@@ -533,8 +533,8 @@ out:
 
 /* ---- setup ---- */
 
-static int
-server_bind(struct server *s, const char *listen_on, struct cg_err *err)
+int
+server_listen(const char *listen_on, int *out, struct cg_err *err)
 {
 	struct addrinfo hints, *res = NULL;
 	char host[TLS_HOST_MAX], port[8];
@@ -558,7 +558,7 @@ server_bind(struct server *s, const char *listen_on, struct cg_err *err)
 		return r;
 	}
 	freeaddrinfo(res);
-	s->lfd = fd;
+	*out = fd;
 	return 0;
 }
 
@@ -673,7 +673,7 @@ server_new(const struct server_config *cfg, struct server **out, struct cg_err *
 		goto fail;
 	if ((r = tls_server_ctx(pol->net.ca_path, cfg->cert, cfg->key, &s->ctx, err)) != 0)
 		goto fail;
-	if (s->lfd < 0 && (r = server_bind(s, cfg->listen != NULL ? cfg->listen : pol->net.listen, err)) != 0)
+	if (s->lfd < 0 && (r = server_listen(cfg->listen != NULL ? cfg->listen : pol->net.listen, &s->lfd, err)) != 0)
 		goto fail;
 	if (getsockname(s->lfd, (struct sockaddr *)&ss, &sl) == 0)
 		s->port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port) :

@@ -72,6 +72,12 @@ struct server;   /* owned by the caller of server_new */
 /* Bind, load the TLS context, open the store and the audit log, clean the spool. */
 int server_new(const struct server_config *cfg, struct server **out, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
+/*
+ * A listening socket on HOST:PORT (SO_REUSEADDR, close-on-exec) into *fd, for
+ * server_config.listen_fd: a monitor binds once and hands a copy to each
+ * worker it starts (gateway/monitor.h), so a restart keeps the port.
+ */
+int server_listen(const char *listen_on, int *fd, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 /* The bound TCP port (useful with port 0). */
 int server_port(const struct server *s) CG_NONNULL(1);
 /* Serve until server_stop(); then shut down as described above. */

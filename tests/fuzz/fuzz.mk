@@ -3,7 +3,7 @@
 # seed corpus in tests/fuzz/corpus/<name>/.
 FB       := build-fuzz
 FCC      := clang
-PKGS     := libsodium libprotobuf-c sqlite3 openssl libfyaml jansson
+PKGS     := libsodium libprotobuf-c sqlite3 openssl libfyaml jansson libseccomp
 FCFLAGS  := -std=c11 -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -DCG_ASAN=1 -DCG_FUZZ=1 \
 	    -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror \
 	    -fsanitize=fuzzer-no-link,address,undefined -I. -I$(FB)/gen \

@@ -1,0 +1,142 @@
+#!/bin/sh
+# Privilege separation (gateway/monitor.h, gateway/sandbox.h): the network
+# worker holds no gateway key, its sandbox stops it from opening the key
+# files or reading the monitor's memory, and a worker killed mid-push is
+# restarted by the monitor without losing an acknowledged batch.
+#
+# The probe: CROSSGATE_TEST_SANDBOX_PROBE=1 makes the worker, once set up,
+# try to open the three key files and process_vm_readv() the monitor, and
+# log each outcome; CROSSGATE_TEST_NO_SANDBOX=1 runs it without the sandbox,
+# to show the same probe succeeds then (the test could fail).
+. tests/e2e/lib.sh
+. tests/e2e/net_lib.sh
+D=$E2E_TMP/demo
+
+net_setup "$D" 9000
+check "network demo exits 0" [ $? -eq 0 ]
+
+# worker_pid LOG N: the pid in the Nth "listening" line (the worker's)
+worker_pid() {
+	grep '"event":"listening"' "$1" | sed -n "${2}p" | sed 's/.*"pid":\([0-9]*\).*/\1/'
+}
+# probe LOG WHAT: the outcomes of the probe's WHAT lines, one word each
+probe() {
+	grep '"event":"sandbox-probe"' "$1" | grep "\"what\":\"$2\"" | sed 's/.*"outcome":"\([a-z]*\)".*/\1/' |
+		tr '\n' ' ' | sed 's/ $//'
+}
+
+# ---- without the sandbox the probe succeeds: it is a real attempt ----
+LOG0=$E2E_TMP/nosandbox.log
+export CROSSGATE_TEST_NO_SANDBOX=1 CROSSGATE_TEST_SANDBOX_PROBE=1
+net_start "$E2E_TMP/nosandbox.db" "$D/policy.yaml" "$LOG0"
+unset CROSSGATE_TEST_NO_SANDBOX
+check "gateway without sandbox listens" [ -n "$NET_PORT" ]
+check "the unsandboxed worker says so" grep -q '"state":"off (CROSSGATE_TEST_NO_SANDBOX)"' "$LOG0"
+eq "without the sandbox the worker can open the key files" "$(probe "$LOG0" open-key-file)" "allowed allowed allowed"
+if [ "$(id -u)" -eq 0 ]; then
+	eq "without the sandbox the worker (root) can read the monitor's memory" "$(probe "$LOG0" read-monitor-memory)" \
+		"allowed"
+else
+	echo "skip: not root, the kernel refuses process_vm_readv of the non-dumpable monitor without the sandbox too"
+fi
+check "unsandboxed gateway stops cleanly" net_stop
+
+# ---- with the sandbox ----
+LOG=$E2E_TMP/gateway.log
+DB=$E2E_TMP/privsep.db
+net_start "$DB" "$D/policy.yaml" "$LOG"
+unset CROSSGATE_TEST_SANDBOX_PROBE
+check "sandboxed gateway listens" [ -n "$NET_PORT" ]
+MON=$NET_PID
+PORT=$NET_PORT
+check "the worker runs under seccomp" grep -q '"event":"sandbox".*"state":"seccomp' "$LOG"
+if grep -q '"event":"sandbox".*"state":"seccomp and landlock"' "$LOG"; then
+	ok "the worker runs under Landlock"
+	eq "the sandboxed worker cannot open a key file" "$(probe "$LOG" open-key-file)" "denied denied denied"
+	check "each refusal names the errno" [ "$(grep '"what":"open-key-file"' "$LOG" | grep -c 'Permission denied')" -eq 3 ]
+else
+	echo "skip: this kernel has no Landlock ($(grep '"landlock":' "$LOG" | head -1)); key files are not refused by path"
+fi
+eq "the sandboxed worker cannot read the monitor's memory" "$(probe "$LOG" read-monitor-memory)" "denied"
+W1=$(worker_pid "$LOG" 1)
+check "the worker is a process of its own, the monitor's child" \
+	[ -n "$W1" -a "$W1" != "$MON" -a "$(awk '{print $4}' "/proc/$W1/stat" 2>/dev/null)" = "$MON" ]
+
+# ---- the worker's memory holds no gateway key; the monitor's does (the search works) ----
+if [ "$(id -u)" -eq 0 ]; then
+	python3 - "$D/keys/gateway" "$W1" "$MON" >"$E2E_TMP/mem.out" 2>&1 <<'EOF'
+import base64, re, sys
+keydir, worker, monitor = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+secrets = []
+for name in ("enc.key", "sign.key", "storage.key"):
+    for line in open(f"{keydir}/{name}"):
+        if line.startswith("#") or not line.strip():
+            continue
+        raw = base64.b64decode(line.split()[2])
+        secrets.append((name, raw[:32]))   # Ed25519: the seed half is secret
+def found(pid):
+    hits = set()
+    for m in open(f"/proc/{pid}/maps"):
+        a, b = (int(x, 16) for x in m.split()[0].split("-"))
+        if "r" not in m.split()[1] or "[vvar" in m or "[vsyscall" in m:
+            continue
+        try:
+            with open(f"/proc/{pid}/mem", "rb", 0) as f:
+                f.seek(a)
+                data = f.read(b - a)
+        except OSError:
+            continue
+        for name, s in secrets:
+            if s in data:
+                hits.add(name)
+    return sorted(hits)
+print("worker", " ".join(found(worker)) or "none")
+print("monitor", " ".join(found(monitor)) or "none")
+EOF
+	eq "the monitor's memory holds the three keys (the search finds them)" \
+		"$(sed -n 's/^monitor //p' "$E2E_TMP/mem.out")" "enc.key sign.key storage.key"
+	eq "the worker's memory holds none of them" "$(sed -n 's/^worker //p' "$E2E_TMP/mem.out")" "none"
+else
+	echo "skip: reading /proc/PID/mem of the processes needs root"
+fi
+
+# ---- kill -9 the worker mid-push: the monitor restarts it, nothing acknowledged is lost ----
+pack_chunks k "$D/data/k_users.csv" 1000 "$D/policy.yaml" "$E2E_TMP/b" &&
+	pack_chunks g "$D/data/g_viewers.csv" 1000 "$D/policy.yaml" "$E2E_TMP/b"
+check "batches packed" [ $? -eq 0 ]
+nb=$(ls "$E2E_TMP/b"/*.batch | wc -l)
+for p in k g; do
+	"$CROSSGATE" agent push $(net_client $p) --retries 12 "$E2E_TMP/b/$p"-*.batch >"$E2E_TMP/$p.out" 2>"$E2E_TMP/$p.err" &
+	eval "AGENT_$p=\$!"
+	NET_PIDS="$NET_PIDS $!"
+done
+i=0
+while [ "$(grep -c '"event":"push"' "$LOG")" -lt 3 ] && [ $i -lt 500 ]; do
+	sleep 0.01; i=$((i + 1))
+done
+kill -9 "$W1"
+acked_at_kill=$(cat "$E2E_TMP/k.out" "$E2E_TMP/g.out" | grep -c "committed\|duplicate")
+check "the kill came after some acknowledgements and before the last ($acked_at_kill of $nb)" \
+	[ "$acked_at_kill" -ge 1 -a "$acked_at_kill" -lt "$nb" ]
+wait "$AGENT_k"; rk=$?
+wait "$AGENT_g"; rg=$?
+check "the monitor outlives its worker" kill -0 "$MON"
+check "the monitor logs the worker's death by SIGKILL" grep -q '"event":"worker-died","process":"monitor","signal":9' "$LOG"
+W2=$(worker_pid "$LOG" 2)
+check "a new worker serves ($W2)" [ -n "$W2" -a "$W2" != "$W1" ]
+check "K's agent completes (retries)" [ $rk -eq 0 ]
+check "G's agent completes (retries)" [ $rg -eq 0 ]
+eq "every batch was acknowledged once by its agent" "$(cat "$E2E_TMP/k.out" "$E2E_TMP/g.out" | grep -c "committed\|duplicate")" "$nb"
+eq "every batch is stored" "$(sql "$DB" "SELECT count(*) FROM batches")" "$nb"
+eq "no batch is stored twice" "$(sql "$DB" "SELECT count(DISTINCT batch_id) FROM batches")" "$nb"
+# a push after the restart goes through the new worker and its monitor channel
+"$CROSSGATE" agent push $(net_client k) "$E2E_TMP/b/k-0000.batch" >"$E2E_TMP/again.out" 2>&1
+check "a batch pushed again after the restart is a duplicate" grep -q "duplicate" "$E2E_TMP/again.out"
+"$CROSSGATE" export $(net_client analyst) --purpose analytics --out "$E2E_TMP/x.csv" >"$E2E_TMP/x.out" 2>&1
+check "an export through the new worker (batch keys opened by the monitor)" grep -q "synthetic rows" "$E2E_TMP/x.out"
+check "the gateway stops cleanly (SIGTERM to the monitor)" net_stop
+check "no process is left" [ ! -d "/proc/$W2" ]
+"$CROSSGATE" audit verify --db "$DB" --pub "$D/keys/gateway/sign.pub" >"$E2E_TMP/verify.out" 2>&1
+check "audit verify passes after the worker's crash" grep -q "audit log ok" "$E2E_TMP/verify.out"
+
+e2e_done
