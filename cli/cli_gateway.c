@@ -108,20 +108,6 @@ struct gateway_worker {
 	pid_t monitor;
 };
 
-/* One line of the JSON log from the worker, outside server.c (set-up, sandbox). */
-static void
-gateway_log(const char *level, const char *event, const char *key, const char *value)
-{
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "level", level, "event", event, "process", "worker", key, value);
-	char *line = o != NULL ? json_dumps(o, JSON_COMPACT) : NULL;
-
-	if (line != NULL)
-		fprintf(stderr, "%s\n", line);
-	fflush(stderr);
-	free(line);
-	json_decref(o);
-}
-
 static void
 gateway_worker_wipe(void *arg)
 {
@@ -146,13 +132,16 @@ gateway_worker_sandbox(const struct gateway_worker *w, const char *spool, struct
 	int r;
 
 	if (env != NULL && strcmp(env, "1") == 0)
-		gateway_log("warn", "sandbox", "state", "off (CROSSGATE_TEST_NO_SANDBOX)");
+		monitor_log(stderr, "warn", "sandbox", "process", json_string("worker"), "state",
+		    json_string("off (CROSSGATE_TEST_NO_SANDBOX)"), NULL);
 	else {
 		if ((r = sandbox_apply(w->a->db, spool, &applied, why, sizeof(why), err)) != 0)
 			return r;
-		gateway_log("info", "sandbox", "state", (applied & SANDBOX_LANDLOCK) ? "seccomp and landlock" : "seccomp");
+		monitor_log(stderr, "info", "sandbox", "process", json_string("worker"), "state",
+		    json_string((applied & SANDBOX_LANDLOCK) ? "seccomp and landlock" : "seccomp"), NULL);
 		if (!(applied & SANDBOX_LANDLOCK))
-			gateway_log("warn", "sandbox", "landlock", why);
+			monitor_log(stderr, "warn", "sandbox", "process", json_string("worker"), "landlock", json_string(why),
+			    NULL);
 	}
 	if (probe != NULL && strcmp(probe, "1") == 0) {
 		for (i = 0; i < 3; i++) {

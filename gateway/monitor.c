@@ -2,6 +2,7 @@
 #include "gateway/monitor.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <sodium.h>
+#include <jansson.h>
 
 #include "audit/note.h"
 #include "crypto/seal.h"
@@ -530,18 +532,41 @@ monitor_on_signal(int sig)
 		(void)kill(p, sig);
 }
 
-static void
-monitor_log(FILE *log, const char *level, const char *event, const char *detail, int value)
+void
+monitor_log(FILE *log, const char *level, const char *event, ...)
 {
-	time_t now = time(NULL);
+	json_t *o = json_object();
+	struct timespec ts;
 	struct tm tm;
-	char ts[32];
+	char when[96], *line;
+	const char *k;
+	va_list ap;
 
-	gmtime_r(&now, &tm);
-	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(log, "{\"time\":\"%s\",\"level\":\"%s\",\"event\":\"%s\",\"process\":\"monitor\",\"%s\":%d}\n", ts, level,
-	    event, detail, value);
-	fflush(log);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000 % 1000));
+	if (o != NULL) {
+		json_object_set_new(o, "time", json_string(when));
+		json_object_set_new(o, "level", json_string(level));
+		json_object_set_new(o, "event", json_string(event));
+	}
+	va_start(ap, event);
+	while ((k = va_arg(ap, const char *)) != NULL) {
+		json_t *v = va_arg(ap, json_t *);
+
+		if (o != NULL && v != NULL)
+			json_object_set_new(o, k, v);
+		else
+			json_decref(v);
+	}
+	va_end(ap);
+	if (o != NULL && (line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII)) != NULL) {
+		fprintf(log, "%s\n", line);
+		fflush(log);
+		free(line);
+	}
+	json_decref(o);
 }
 
 int
@@ -601,7 +626,8 @@ monitor_run(const struct monitor_keys *k, monitor_worker_fn worker, void (*wipe)
 		cg_err_clear(&serr);
 		if (monitor_serve(k, sv[0], &served, &serr) != 0) {
 			/* a worker that breaks the protocol is not to be trusted further */
-			monitor_log(log, "error", "worker-protocol", "pid", (int)pid);
+			monitor_log(log, "error", "worker-protocol", "process", json_string("monitor"), "pid",
+			    json_integer(pid), "reason", json_string(serr.msg), NULL);
 			(void)kill(pid, SIGKILL);
 		}
 		close(sv[0]);
@@ -623,7 +649,8 @@ monitor_run(const struct monitor_keys *k, monitor_worker_fn worker, void (*wipe)
 			    "not restarted", MONITOR_FAST_DEATHS_MAX, WTERMSIG(st));
 			break;
 		}
-		monitor_log(log, "warn", "worker-died", "signal", WTERMSIG(st));
+		monitor_log(log, "warn", "worker-died", "process", json_string("monitor"), "signal",
+		    json_integer(WTERMSIG(st)), "restarts", json_integer(restarts + 1), NULL);
 		restarts++;
 	}
 	sigaction(SIGTERM, &old_term, NULL);

@@ -74,6 +74,12 @@ void monitor_client_free(struct monitor_client *c);
  * `log` gets one JSON line per restart.  Returns the last worker's exit
  * status (0: stopped cleanly), or 1 with err set.
  */
+/*
+ * One JSON line on log, as the server's (time, level, event), then pairs of
+ * const char *key and json_t *value (stolen), ending with NULL.
+ */
+void monitor_log(FILE *log, const char *level, const char *event, ...) CG_NONNULL(1, 2, 3);
+
 typedef int (*monitor_worker_fn)(const struct monitor_keys *handles, unsigned restarts, void *arg);
 int monitor_run(const struct monitor_keys *k, monitor_worker_fn worker, void (*wipe)(void *), void *arg, FILE *log,
     struct cg_err *err) CG_NONNULL(1, 2, 3, 5);

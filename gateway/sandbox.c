@@ -15,9 +15,12 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <jansson.h>
 #include <seccomp.h>
 #include <sqlite3.h>
 #include <termios.h>
+
+#include "gateway/monitor.h"
 
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)      /* ABI 3; Debian 12's headers stop at ABI 2 */
@@ -205,10 +208,9 @@ static volatile unsigned char sandbox_probe_target[64] = { 1 };
 static void
 sandbox_probe_log(FILE *log, const char *what, size_t index, int allowed, int e)
 {
-	fprintf(log, "{\"event\":\"sandbox-probe\",\"process\":\"worker\",\"what\":\"%s\",\"index\":%zu,"
-	    "\"outcome\":\"%s\",\"errno\":\"%s\"}\n", what, index, allowed ? "allowed" : "denied",
-	    allowed ? "" : strerror(e));
-	fflush(log);
+	monitor_log(log, allowed ? "error" : "info", "sandbox-probe", "process", json_string("worker"), "what",
+	    json_string(what), "index", json_integer((json_int_t)index), "outcome", json_string(allowed ? "allowed" :
+	    "denied"), "errno", json_string(allowed ? "" : strerror(e)), NULL);
 }
 
 void

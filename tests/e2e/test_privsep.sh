@@ -121,7 +121,7 @@ check "the kill came after some acknowledgements and before the last ($acked_at_
 wait "$AGENT_k"; rk=$?
 wait "$AGENT_g"; rg=$?
 check "the monitor outlives its worker" kill -0 "$MON"
-check "the monitor logs the worker's death by SIGKILL" grep -q '"event":"worker-died","process":"monitor","signal":9' "$LOG"
+check "the monitor logs the worker's death by SIGKILL" grep -q '"event":"worker-died","process":"monitor","signal":9,' "$LOG"
 W2=$(worker_pid "$LOG" 2)
 check "a new worker serves ($W2)" [ -n "$W2" -a "$W2" != "$W1" ]
 check "K's agent completes (retries)" [ $rk -eq 0 ]
