@@ -66,7 +66,11 @@ static const char gateway_help[] =
 	"and answers being sent: made 0700, and refused unless this user's and 0700.\n"
 	"Unauthenticated connections are admitted by the policy's max_startups,\n"
 	"per_source_max and penalty_max (sources whose handshakes time out or fail\n"
-	"are refused for a while); every refusal line names the peer.\n";
+	"are refused for a while); every refusal line names the peer.\n"
+	"Privilege separation: the process started keeps the keys (the monitor, the\n"
+	"pid in --pid-file) and forks a worker that wipes them and serves under\n"
+	"seccomp and Landlock, asking the monitor for each key operation; a worker\n"
+	"killed by a signal is restarted.\n";
 
 static struct server *gateway_server;
 
