@@ -189,6 +189,15 @@ gateway_worker_run(const struct monitor_keys *keys, unsigned restarts, void *arg
 	close(w->lfd);
 	if (server_new(&cfg, &srv, &err) != 0)
 		goto fail;
+	/* before the port file: whoever waits for it may signal at once */
+	gateway_server = srv;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = gateway_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGHUP, SIG_IGN);
+	signal(SIGPIPE, SIG_IGN);
 	if (restarts == 0 && a->port_file != NULL && gateway_write_file(a->port_file, server_port(srv)) != 0) {
 		cg_err_set(&err, CG_ERR_IO, "cannot write %s", a->port_file);
 		goto fail;
@@ -198,14 +207,6 @@ gateway_worker_run(const struct monitor_keys *keys, unsigned restarts, void *arg
 		cg_err_set(&err, CG_ERR_IO, "cannot write %s", a->pid_file);
 		goto fail;
 	}
-	gateway_server = srv;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = gateway_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGHUP, SIG_IGN);
-	signal(SIGPIPE, SIG_IGN);
 	if (gateway_worker_sandbox(w, w->spool, &err) != 0)
 		goto fail;
 	if (ready >= 0) {

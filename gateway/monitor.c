@@ -639,6 +639,11 @@ monitor_run(const struct monitor_keys *k, monitor_worker_fn worker, void (*wipe)
 			break;
 		}
 		status = 1;
+		if (monitor_stopping && (WTERMSIG(st) == SIGTERM || WTERMSIG(st) == SIGINT)) {
+			/* the stop came while the worker was still setting up, before its own handlers: nothing in flight */
+			status = 0;
+			break;
+		}
 		if (monitor_stopping) {
 			cg_err_set(err, CG_ERR_INTERNAL, "the worker died (signal %d) while stopping", WTERMSIG(st));
 			break;

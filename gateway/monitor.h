@@ -70,9 +70,11 @@ void monitor_client_free(struct monitor_client *c);
  * answered; a worker killed by a signal is restarted (restarts counts them),
  * unless it died within MONITOR_FAST_DEATH_SECONDS of its start
  * MONITOR_FAST_DEATHS_MAX times in a row or a stop was asked.  SIGTERM and
- * SIGINT to the monitor are passed to the worker, which stops cleanly.
- * `log` gets one JSON line per restart.  Returns the last worker's exit
- * status (0: stopped cleanly), or 1 with err set.
+ * SIGINT to the monitor are passed to the worker, which stops cleanly (a
+ * worker that the passed signal kills before it has its handlers counts as
+ * stopped: it served nothing yet).  `log` gets one JSON line per restart.
+ * Returns the last worker's exit status (0: stopped cleanly), or 1 with err
+ * set.
  */
 /*
  * One JSON line on log, as the server's (time, level, event), then pairs of

@@ -74,28 +74,38 @@ for name in ("enc.key", "sign.key", "storage.key"):
             continue
         raw = base64.b64decode(line.split()[2])
         secrets.append((name, raw[:32]))   # Ed25519: the seed half is secret
-def found(pid):
-    hits = set()
+def regions(pid):
     for m in open(f"/proc/{pid}/maps"):
         a, b = (int(x, 16) for x in m.split()[0].split("-"))
-        if "r" not in m.split()[1] or "[vvar" in m or "[vsyscall" in m:
-            continue
-        try:
-            with open(f"/proc/{pid}/mem", "rb", 0) as f:
+        if "r" in m.split()[1] and "[vvar" not in m and "[vsyscall" not in m:
+            yield a, b
+def found(pid):
+    hits = set()
+    with open(f"/proc/{pid}/mem", "rb", 0) as f:
+        for a, b in regions(pid):
+            try:
                 f.seek(a)
                 data = f.read(b - a)
-        except OSError:
-            continue
-        for name, s in secrets:
-            if s in data:
-                hits.add(name)
+            except OSError:
+                continue
+            for name, s in secrets:
+                if s in data:
+                    hits.add(name)
     return sorted(hits)
-print("worker", " ".join(found(worker)) or "none")
-print("monitor", " ".join(found(monitor)) or "none")
+# A sanitizer build reserves terabytes of shadow memory: too much to read.
+if any(b - a > 64 << 30 for pid in (worker, monitor) for a, b in regions(pid)):
+    print("skip")
+else:
+    print("worker", " ".join(found(worker)) or "none")
+    print("monitor", " ".join(found(monitor)) or "none")
 EOF
-	eq "the monitor's memory holds the three keys (the search finds them)" \
-		"$(sed -n 's/^monitor //p' "$E2E_TMP/mem.out")" "enc.key sign.key storage.key"
-	eq "the worker's memory holds none of them" "$(sed -n 's/^worker //p' "$E2E_TMP/mem.out")" "none"
+	if grep -qx skip "$E2E_TMP/mem.out"; then
+		echo "skip: a sanitizer build's address space (terabytes of shadow) is too large to search for the keys"
+	else
+		eq "the monitor's memory holds the three keys (the search finds them)" \
+			"$(sed -n 's/^monitor //p' "$E2E_TMP/mem.out")" "enc.key sign.key storage.key"
+		eq "the worker's memory holds none of them" "$(sed -n 's/^worker //p' "$E2E_TMP/mem.out")" "none"
+	fi
 else
 	echo "skip: reading /proc/PID/mem of the processes needs root"
 fi

@@ -48,7 +48,8 @@ answer(const Crossgate__Monitor__MonitorRequest *q, const unsigned char *extra, 
 	int refused = -1, ok;
 
 	n = crossgate__monitor__monitor_request__pack(q, buf);
-	memcpy(buf + n, extra, extra_len);
+	if (extra_len > 0)
+		memcpy(buf + n, extra, extra_len);
 	CHECK(monitor_answer(&real, buf, n + extra_len, &resp, &resp_len, &refused) == 0);
 	r = crossgate__monitor__monitor_response__unpack(NULL, resp_len, resp);
 	CHECK(r != NULL);
