@@ -218,6 +218,7 @@ sandbox_probe(const char *const *files, size_t n, pid_t monitor, FILE *log)
 {
 	unsigned char buf[sizeof(sandbox_probe_target)];
 	struct iovec local = { buf, sizeof(buf) }, remote = { (void *)sandbox_probe_target, sizeof(buf) };
+	char path[64];
 	ssize_t got;
 	size_t i;
 	int fd;
@@ -230,5 +231,12 @@ sandbox_probe(const char *const *files, size_t n, pid_t monitor, FILE *log)
 	}
 	got = process_vm_readv(monitor, &local, 1, &remote, 1, 0);
 	sandbox_probe_log(log, "read-monitor-memory", 0, got == (ssize_t)sizeof(buf), errno);
+	/* the other way in: the monitor's memory as a file */
+	snprintf(path, sizeof(path), "/proc/%ld/mem", (long)monitor);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) >= 0)
+		got = pread(fd, buf, sizeof(buf), (off_t)(uintptr_t)sandbox_probe_target);
+	sandbox_probe_log(log, "open-monitor-mem", 0, fd >= 0 && got == (ssize_t)sizeof(buf), errno);
+	if (fd >= 0)
+		close(fd);
 	explicit_bzero(buf, sizeof(buf));
 }

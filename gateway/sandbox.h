@@ -36,7 +36,8 @@ int sandbox_apply(const char *db_path, const char *spool_dir, unsigned *applied,
  * For the tests (CROSSGATE_TEST_SANDBOX_PROBE, docs/DESIGN.md): try what a
  * compromised worker would, and log one JSON line each with the outcome,
  * "denied" or "allowed": open each of the n files, and read the memory of
- * process `monitor` (process_vm_readv) at an address it has mapped.
+ * process `monitor` at an address it has mapped, by process_vm_readv and
+ * through /proc/PID/mem.
  */
 void sandbox_probe(const char *const *files, size_t n, pid_t monitor, FILE *log) CG_NONNULL(4);
 

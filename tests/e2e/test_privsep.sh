@@ -36,6 +36,7 @@ eq "without the sandbox the worker can open the key files" "$(probe "$LOG0" open
 if [ "$(id -u)" -eq 0 ]; then
 	eq "without the sandbox the worker (root) can read the monitor's memory" "$(probe "$LOG0" read-monitor-memory)" \
 		"allowed"
+	eq "without the sandbox the worker (root) can read /proc/MONITOR/mem" "$(probe "$LOG0" open-monitor-mem)" "allowed"
 else
 	echo "skip: not root, the kernel refuses process_vm_readv of the non-dumpable monitor without the sandbox too"
 fi
@@ -58,6 +59,7 @@ else
 	echo "skip: this kernel has no Landlock ($(grep '"landlock":' "$LOG" | head -1)); key files are not refused by path"
 fi
 eq "the sandboxed worker cannot read the monitor's memory" "$(probe "$LOG" read-monitor-memory)" "denied"
+eq "nor open /proc/MONITOR/mem" "$(probe "$LOG" open-monitor-mem)" "denied"
 W1=$(worker_pid "$LOG" 1)
 check "the worker is a process of its own, the monitor's child" \
 	[ -n "$W1" -a "$W1" != "$MON" -a "$(awk '{print $4}' "/proc/$W1/stat" 2>/dev/null)" = "$MON" ]
