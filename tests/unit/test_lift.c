@@ -13,6 +13,8 @@
  *    exclude 0 far more often than 5%, while the release's stay near 5%;
  *  - the noise drawn has the variances the header states (sample variances
  *    over 3,000 releases), and Q's sensitivity bound holds;
+ *  - a differencing attack on neighbouring experiments does no better than
+ *    rho-zCDP allows, and would catch noise half as large;
  *  - bad inputs are refused with their reason, and no estimate is ever NaN.
  * The experiments' data are seeded; the noise is the CSPRNG's.
  */
@@ -249,6 +251,80 @@ test_q_sensitivity(void)
 	CHECK(worst > 0);        /* the bound is reached: it is not loose */
 }
 
+/*
+ * The differencing attack: neighbouring experiments, with and without one
+ * treatment subject who converted with the capped value (every statistic
+ * moves by its whole sensitivity: n and conversions by 1, the value sum and
+ * Q by the cap).  The attacker weighs each noisy figure's distance from the
+ * public neighbour by d_k / sigma_k^2 and guesses "with" above the midpoint:
+ * the best test against Gaussian noise, right with probability
+ * Phi(sqrt(2 rho) / 2) at the rho charged.  Over 2,000 releases of each it
+ * must do no better (+ 3 standard errors); against the noise halved (a
+ * sensitivity understated by 2) the same attack is far above the bound.
+ */
+static void
+test_differencing(void)
+{
+	enum { DRAWS = 2000 };
+	const double rho = 0.5;
+	struct lift_arm c, t, t1;
+	struct lift_release rl;
+	struct cg_err e;
+	double d[4], w[4], mid = 0, right = 0, right_half = 0, bound, se;
+	unsigned i, k;
+
+	experiment(21, 1000, 0.1, 0.1, &c, &t);
+	t1 = t;
+	lift_arm_add(&t1, 1, CAP, CAP);
+	d[0] = (double)(t1.n - t.n);
+	d[1] = (double)(t1.conversions - t.conversions);
+	d[2] = (double)(t1.value_sum - t.value_sum);
+	d[3] = (double)(t1.value_sq_sum / CAP) - (double)(t.value_sq_sum / CAP);
+	CHECK(d[0] == 1 && d[1] == 1 && d[2] == CAP && d[3] == CAP);     /* the worst neighbour */
+	for (i = 0; i < 2 * DRAWS; i++) {
+		const struct lift_arm *tr = i % 2 ? &t1 : &t;
+		double x[4], ex[4], s = 0, sh = 0;
+
+		if (lift_release_make(&c, tr, CAP, rho, CONF, &rl, &e) != 0) {
+			CHECK(!"release refused");
+			return;
+		}
+		if (i == 0) {
+			const double *v = &rl.noise.var_n;
+
+			for (k = 0; k < 4; k++) {
+				w[k] = d[k] / v[k];
+				mid += w[k] * d[k] / 2;
+			}
+		}
+		x[0] = rl.treatment.n;
+		x[1] = rl.treatment.conversions;
+		x[2] = rl.treatment.value_sum;
+		x[3] = rl.treatment.value_sq;
+		ex[0] = (double)tr->n;
+		ex[1] = (double)tr->conversions;
+		ex[2] = (double)tr->value_sum;
+		ex[3] = (double)(tr->value_sq_sum / CAP);
+		for (k = 0; k < 4; k++) {
+			/* from the release and the public neighbour without the subject */
+			s += w[k] * (x[k] - (ex[k] - (i % 2 ? d[k] : 0)));
+			/* the same, had the noise been half as large */
+			sh += w[k] * ((i % 2 ? d[k] : 0) + (x[k] - ex[k]) / 2);
+		}
+		right += (s > mid) == (i % 2 == 1);
+		right_half += (sh > mid) == (i % 2 == 1);
+	}
+	right /= 2.0 * DRAWS;
+	right_half /= 2.0 * DRAWS;
+	bound = 0.5 * erfc(-(sqrt(2 * rl.rho) / 2) / sqrt(2.0));      /* Phi(sqrt(2 rho) / 2), the rho charged */
+	se = sqrt(bound * (1 - bound) / (2.0 * DRAWS));
+	printf("differencing on the lift release: attacker right %.3f (bound %.3f at rho %.2g); against half the noise "
+	    "%.3f\n", right, bound, rho, right_half);
+	CHECK(fabs(2 * mid - 2 * rl.rho) < 1e-6);       /* sum d_k^2 / sigma_k^2 = 2 rho: the split adds up */
+	CHECK(right <= bound + 3 * se);
+	CHECK(right_half > bound + 3 * se);
+}
+
 static void
 test_arm_add(void)
 {
@@ -380,6 +456,7 @@ main(void)
 	test_extreme_figures();
 	test_q_sensitivity();
 	test_noise_scale();
+	test_differencing();
 	test_planted_lift();
 	test_no_lift();
 	test_noise_term_matters();
