@@ -238,3 +238,50 @@ out:
 		memset(out, 0, sizeof(*out));
 	return r;
 }
+
+/* ---- JSON ---- */
+
+static json_t *
+lift_interval_json(const struct lift_interval *iv)
+{
+	return json_pack("{s:f, s:f, s:f, s:f}", "est", iv->est, "se", iv->se, "lo", iv->lo, "hi", iv->hi);
+}
+
+static json_t *
+lift_arm_json(const struct lift_noisy *a, const struct lift_arm_est *e)
+{
+	return json_pack("{s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:f}", "n", (json_int_t)a->n, "conversions",
+	    (json_int_t)a->conversions, "value_sum", (json_int_t)a->value_sum, "value_sq_over_cap",
+	    (json_int_t)a->value_sq, "rate", e->rate, "rate_se", e->rate_se, "value_mean", e->value_mean, "value_se",
+	    e->value_se);
+}
+
+/* One number per statistic, in the order n, conversions, value sum, Q. */
+static json_t *
+lift_per_stat_json(double n, double c, double s, double q)
+{
+	return json_pack("{s:f, s:f, s:f, s:f}", "n", n, "conversions", c, "value_sum", s, "value_sq_over_cap", q);
+}
+
+json_t *
+lift_release_json(const struct lift_release *rl)
+{
+	const struct lift_noise *nz = &rl->noise;
+	const struct lift_estimates *e = &rl->est;
+	double cap = (double)rl->value_cap;
+
+	/* json_pack's "o" steals each reference, and on failure releases every one (jansson >= 2.11) */
+	return json_pack("{s:s, s:f, s:I, s:o, s:f, s:f, s:I, s:o, s:o, s:o, s:o, s:{s:o, s:o, s:o}}",
+	    "mechanism", "discrete Gaussian, rho-zCDP", "rho", rl->rho, "rho_nano", (json_int_t)rl->rho_nano,
+	    "rho_share", lift_per_stat_json(LIFT_SHARE_N / 10.0, LIFT_SHARE_C / 10.0, LIFT_SHARE_S / 10.0,
+	    LIFT_SHARE_Q / 10.0),
+	    "confidence", rl->confidence, "z", e->z, "value_cap", (json_int_t)rl->value_cap,
+	    "sensitivity", lift_per_stat_json(1, 1, cap, cap),
+	    "noise_sd", lift_per_stat_json(sqrt(nz->var_n), sqrt(nz->var_conversions), sqrt(nz->var_value_sum),
+	    sqrt(nz->var_value_sq)),
+	    "control", lift_arm_json(&rl->control, &e->control),
+	    "treatment", lift_arm_json(&rl->treatment, &e->treatment),
+	    "lift", "rate", lift_interval_json(&e->rate_diff),
+	    "rate_relative", e->rel_ok ? lift_interval_json(&e->rate_rel) : json_null(),
+	    "value_per_subject", lift_interval_json(&e->value_diff));
+}

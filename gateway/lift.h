@@ -91,6 +91,7 @@
 #define CG_LIFT_H
 
 #include <stdint.h>
+#include <jansson.h>
 #include "base/err.h"
 
 #define LIFT_N_MAX (1ull << 40)
@@ -172,6 +173,19 @@ int lift_release_make(const struct lift_arm *control, const struct lift_arm *tre
 int lift_estimate(const struct lift_noisy *control, const struct lift_noisy *treatment,
     const struct lift_noise *noise, double value_cap, double confidence, struct lift_estimates *out,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 6);
+
+/*
+ * The release as JSON, for a .meta.json or a report: {"mechanism",
+ * "rho", "rho_nano", "rho_share" {n, conversions, value_sum,
+ * value_sq_over_cap}, "confidence", "z", "value_cap", "sensitivity" and
+ * "noise_sd" (per statistic, as rho_share), "control" and "treatment"
+ * (noisy n, conversions, value_sum, value_sq_over_cap, and rate, rate_se,
+ * value_mean, value_se), "lift" {"rate", "rate_relative" (null when not
+ * estimated), "value_per_subject"}, each {est, se, lo, hi}}.  Only noisy
+ * figures and what follows from them.  NULL when out of memory; the
+ * caller owns the result (json_decref).
+ */
+json_t *lift_release_json(const struct lift_release *rl) CG_NONNULL(1);
 
 /* The normal quantile z with P(|Z| <= z) = confidence, for 0 < confidence < 1 (else 0). */
 double lift_z(double confidence);

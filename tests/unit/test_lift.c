@@ -15,7 +15,8 @@
  *    over 3,000 releases), and Q's sensitivity bound holds;
  *  - a differencing attack on neighbouring experiments does no better than
  *    rho-zCDP allows, and would catch noise half as large;
- *  - bad inputs are refused with their reason, and no estimate is ever NaN.
+ *  - bad inputs are refused with their reason, and no estimate is ever NaN;
+ *  - the release's JSON holds its figures, noise scales and intervals.
  * The experiments' data are seeded; the noise is the CSPRNG's.
  */
 #include <math.h>
@@ -446,6 +447,45 @@ test_extreme_figures(void)
 	CHECK(lift_z(1.0) == 0 && lift_z(0) == 0);
 }
 
+/* The JSON of a release holds its noisy figures, noise scales, shares and intervals, and nothing else. */
+static void
+test_json(void)
+{
+	struct lift_arm c, t;
+	struct lift_release rl;
+	struct cg_err e;
+	json_t *j, *v;
+	const char *key;
+	size_t nkeys = 0;
+
+	experiment(31, 5000, 0.1, 0.12, &c, &t);
+	CHECK_EQ_INT(lift_release_make(&c, &t, CAP, DEMO_RHO, CONF, &rl, &e), 0);
+	if ((j = lift_release_json(&rl)) == NULL) {
+		CHECK(!"no JSON");
+		return;
+	}
+	json_object_foreach(j, key, v)
+		nkeys++;
+	CHECK_EQ_INT(nkeys, 12);
+	CHECK_EQ_INT(json_integer_value(json_object_get(j, "rho_nano")), 50000000);
+	CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(j, "treatment"), "n")), (long long)rl.treatment.n);
+	CHECK_EQ_INT(json_integer_value(json_object_get(json_object_get(j, "control"), "value_sq_over_cap")),
+	    (long long)rl.control.value_sq);
+	CHECK(json_real_value(json_object_get(json_object_get(json_object_get(j, "lift"), "rate"), "lo")) ==
+	    rl.est.rate_diff.lo);
+	CHECK(json_real_value(json_object_get(json_object_get(json_object_get(j, "lift"), "value_per_subject"), "hi")) ==
+	    rl.est.value_diff.hi);
+	CHECK(json_real_value(json_object_get(json_object_get(j, "noise_sd"), "value_sum")) ==
+	    sqrt(rl.noise.var_value_sum));
+	CHECK(json_real_value(json_object_get(json_object_get(j, "sensitivity"), "value_sq_over_cap")) == CAP);
+	CHECK(json_is_object(json_object_get(json_object_get(j, "lift"), "rate_relative")));
+	json_decref(j);
+	rl.est.rel_ok = 0;
+	j = lift_release_json(&rl);
+	CHECK(j != NULL && json_is_null(json_object_get(json_object_get(j, "lift"), "rate_relative")));
+	json_decref(j);
+}
+
 int
 main(void)
 {
@@ -455,6 +495,7 @@ main(void)
 	test_bad_input();
 	test_extreme_figures();
 	test_q_sensitivity();
+	test_json();
 	test_noise_scale();
 	test_differencing();
 	test_planted_lift();
