@@ -2,8 +2,9 @@
  * test_outcomes.c - outcome batches (issue 14): agent/outcomes.c packs what
  * each user did after a campaign, by the user ids of the agent's state; the
  * gateway (ingest) keeps them sealed in the outcomes table, never among the
- * records; a revocation erases them; a malformed CSV fails whole with file,
- * line, column and reason.
+ * records, and reads them back only if they verify (gateway/outcome.c); a
+ * revocation erases them; a malformed CSV fails whole with file, line,
+ * column and reason.
  */
 #include <sodium.h>
 
@@ -11,7 +12,7 @@
 #include "world.h"
 #include "agent/outcomes.h"
 #include "agent/revoke.h"
-#include "crypto/seal.h"
+#include "gateway/outcome.h"
 #include "proto/batch.h"
 
 static const char k_csv[] =
@@ -45,48 +46,31 @@ pack(struct fixture *f, const char *name, const char *text, struct outcomes_stat
 	return outcomes_pack(&f->o, st, err);
 }
 
-/* The stored outcomes of `experiment`, opened as the gateway would: how many, conversions, total value. */
-static void
-stored_sums(struct fixture *f, const char *experiment, int64_t *n, int64_t *conv, int64_t *value)
+struct sums {
+	int64_t n, conv, value;
+	int tokens_ok;
+};
+
+static int
+sum_one(void *ctx, const struct outcome_seen *o, struct cg_err *err)
 {
-	sqlite3_stmt *q = NULL;
-	struct cg_err err;
+	struct sums *s = ctx;
 
-	*n = *conv = *value = 0;
-	CHECK(sqlite3_prepare_v2(store_db(f->w.st), "SELECT o.idx, o.email_token, o.phone_token, o.consent_bits, "
-	    "o.consent_at, o.payload, b.batch_id, b.wrapped_key, o.partner FROM outcomes o JOIN batches b "
-	    "ON b.id = o.batch WHERE o.experiment = ?1", -1, &q, NULL) == SQLITE_OK);
-	sqlite3_bind_text(q, 1, experiment, -1, SQLITE_STATIC);
-	while (sqlite3_step(q) == SQLITE_ROW) {
-		struct token toks[2];
-		unsigned char key[32], ad[SEAL_AD_MAX], pt[256];
-		const unsigned char *ct = sqlite3_column_blob(q, 5);
-		size_t nt = 0, ad_len, ct_len = (size_t)sqlite3_column_bytes(q, 5);
-		Crossgate__Outcome *oc;
-		int c;
+	(void)err;
+	s->n++;
+	s->conv += o->converted;
+	s->value += o->value_cents;
+	s->tokens_ok &= o->ntokens >= 1 && strcmp(o->partner, "k") == 0;
+	return 0;
+}
 
-		for (c = 1; c <= 2; c++)
-			if (sqlite3_column_type(q, c) == SQLITE_BLOB) {
-				toks[nt].kind = c == 1 ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
-				memcpy(toks[nt++].value, sqlite3_column_blob(q, c), TOKEN_LEN);
-			}
-		if (ct_len > sizeof(pt) || ingest_unwrap_batch_key(f->w.storage, sqlite3_column_blob(q, 6),
-		    sqlite3_column_blob(q, 7), (size_t)sqlite3_column_bytes(q, 7), key, &err) != 0 ||
-		    seal_ad_build(ad, &ad_len, sqlite3_column_blob(q, 6), (const char *)sqlite3_column_text(q, 8),
-		    (uint64_t)sqlite3_column_int64(q, 0), (uint32_t)sqlite3_column_int64(q, 3), sqlite3_column_int64(q, 4),
-		    toks, nt) != 0 ||
-		    seal_open_record(key, (uint64_t)sqlite3_column_int64(q, 0), ad, ad_len, ct, ct_len, pt, &err) != 0 ||
-		    (oc = crossgate__outcome__unpack(NULL, ct_len - SEAL_TAG_LEN, pt)) == NULL) {
-			CHECK(!"a stored outcome does not open");
-			continue;
-		}
-		CHECK_STR(oc->experiment, experiment);
-		(*n)++;
-		*conv += oc->converted;
-		*value += oc->value_cents;
-		crossgate__outcome__free_unpacked(oc, NULL);
-	}
-	sqlite3_finalize(q);
+/* The stored outcomes of `experiment`, opened by the gateway's reader: how many, conversions, total value. */
+static int
+stored_sums(struct fixture *f, const char *experiment, struct sums *s, struct cg_err *err)
+{
+	memset(s, 0, sizeof(*s));
+	s->tokens_ok = 1;
+	return outcome_each(f->w.st, f->w.storage, experiment, sum_one, s, err);
 }
 
 static void
@@ -95,7 +79,7 @@ test_round_trip(struct fixture *f)
 	struct outcomes_stats st;
 	struct ingest_result res;
 	struct cg_err err;
-	int64_t n, conv, value;
+	struct sums sm;
 
 	CHECK_EQ_INT(pack(f, "out1", "user_id,converted,value_cents,at\n"
 	    "u1,1,1250,2024-06-01\n"
@@ -111,10 +95,13 @@ test_round_trip(struct fixture *f)
 	CHECK_EQ_INT(res.records, 3);
 	CHECK_EQ_INT(world_sql_int(&f->w, "SELECT count(*) FROM outcomes WHERE experiment = ?1", "exp-1"), 3);
 	CHECK_EQ_INT(world_records(&f->w), 4);  /* no outcome is a record: no join or query sees one */
-	stored_sums(f, "exp-1", &n, &conv, &value);
-	CHECK_EQ_INT(n, 3);
-	CHECK_EQ_INT(conv, 2);
-	CHECK_EQ_INT(value, 1349);
+	CHECK_EQ_INT(stored_sums(f, "exp-1", &sm, &err), 0);
+	CHECK_EQ_INT(sm.n, 3);
+	CHECK_EQ_INT(sm.conv, 2);
+	CHECK_EQ_INT(sm.value, 1349);
+	CHECK(sm.tokens_ok);
+	CHECK_EQ_INT(stored_sums(f, "exp-2", &sm, &err), 0);
+	CHECK_EQ_INT(sm.n, 0);
 	{
 		Crossgate__AuditEvent *ev = world_last_event(&f->w);
 
@@ -163,6 +150,21 @@ test_revocation(struct fixture *f)
 	CHECK_EQ_INT(res.skipped_revoked, 1);
 	CHECK_EQ_INT(res.records, 1);
 	CHECK_EQ_INT(world_sql_int(&f->w, "SELECT count(*) FROM outcomes", NULL), 3);
+}
+
+/* An outcome whose consent or tokens were edited in the database does not open: it never counts. */
+static void
+test_tamper(struct fixture *f)
+{
+	struct sums sm;
+	struct cg_err err;
+	char *e = NULL;
+
+	CHECK_EQ_INT(sqlite3_exec(store_db(f->w.st), "UPDATE outcomes SET consent_bits = consent_bits | 4 WHERE id = "
+	    "(SELECT min(id) FROM outcomes)", NULL, NULL, &e), SQLITE_OK);
+	sqlite3_free(e);
+	CHECK_EQ_INT(stored_sums(f, "exp-1", &sm, &err), CG_ERR_VERIFY);
+	CHECK_CONTAINS(err.msg, "does not verify (database altered?)");
 }
 
 static void
@@ -281,6 +283,7 @@ main(void)
 	test_round_trip(&f);
 	test_malformed(&f);
 	test_revocation(&f);
+	test_tamper(&f);
 	test_outcome_check();
 	CGT_DONE();
 }
