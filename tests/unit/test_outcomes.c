@@ -285,5 +285,6 @@ main(void)
 	test_revocation(&f);
 	test_tamper(&f);
 	test_outcome_check();
+	world_free(&f.w);
 	CGT_DONE();
 }
