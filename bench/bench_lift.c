@@ -25,7 +25,7 @@
 #include "analytics/prng.h"
 #include "gateway/lift.h"
 
-#define BENCH_REPS 5
+#define BENCH_REPS 20
 #define CAP 20000
 
 struct outcome {

@@ -108,20 +108,6 @@ lift_estimate(const struct lift_noisy *control, const struct lift_noisy *treatme
 
 /* ---- the release ---- */
 
-void
-lift_arm_add(struct lift_arm *a, int converted, int64_t value, int64_t value_cap)
-{
-	uint64_t v = value <= 0 || value_cap <= 0 ? 0 : value > value_cap ? (uint64_t)value_cap : (uint64_t)value;
-
-	a->n += a->n < UINT64_MAX;
-	a->conversions += converted != 0 && a->conversions < UINT64_MAX;
-	if (__builtin_add_overflow(a->value_sum, (int64_t)v, &a->value_sum))
-		a->value_sum = INT64_MAX;
-	/* v <= LIFT_VALUE_CAP_MAX < 2^32 is not assumed: a product beyond 64 bits saturates too */
-	if (v > UINT32_MAX || __builtin_add_overflow(a->value_sq_sum, v * v, &a->value_sq_sum))
-		a->value_sq_sum = UINT64_MAX;
-}
-
 int
 lift_release_cost(double rho, int64_t *rho_nano, struct cg_err *err)
 {

@@ -155,8 +155,21 @@ struct lift_release {
 /*
  * Add one subject to an arm: converted (nonzero: yes) and its value, clamped
  * here to [0, value_cap].  Sums saturate (lift_release_make refuses them).
+ * Inline: it runs once per subject of an experiment.
  */
-void lift_arm_add(struct lift_arm *a, int converted, int64_t value, int64_t value_cap) CG_NONNULL(1);
+static inline void
+lift_arm_add(struct lift_arm *a, int converted, int64_t value, int64_t value_cap)
+{
+	uint64_t v = value <= 0 || value_cap <= 0 ? 0 : value > value_cap ? (uint64_t)value_cap : (uint64_t)value;
+
+	a->n += a->n < UINT64_MAX;
+	a->conversions += converted != 0 && a->conversions < UINT64_MAX;
+	if (__builtin_add_overflow(a->value_sum, (int64_t)v, &a->value_sum))
+		a->value_sum = INT64_MAX;
+	/* v * v beyond 64 bits (v >= 2^32, above any cap accepted) saturates too */
+	if (v > UINT32_MAX || __builtin_add_overflow(a->value_sq_sum, v * v, &a->value_sq_sum))
+		a->value_sq_sum = UINT64_MAX;
+}
 
 /* The rho (nano) a release at `rho` charges.  CG_ERR_ARG for rho outside (0, LIFT_RHO_MAX]. */
 int lift_release_cost(double rho, int64_t *rho_nano, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(2);
