@@ -135,14 +135,15 @@ lift_arm_check(const struct lift_arm *a, const char *arm, int64_t cap, struct cg
 	if (a->value_sum < 0)
 		return cg_err_set(err, CG_ERR_ARG, "the %s arm's value sum is negative: values must be clamped to "
 		    "[0, value_cap] per subject", arm);
-	if (n * c * c > UINT64_MAX)
-		return cg_err_set(err, CG_ERR_ARG, "the %s arm is too large for this value cap (n cap^2 beyond 64 bits): "
-		    "lower the cap", arm);
 	if (s > n * c)
 		return cg_err_set(err, CG_ERR_ARG, "the %s arm's value sum exceeds n x value_cap: values must be clamped "
 		    "to [0, value_cap] per subject", arm);
-	/* Cauchy-Schwarz below (sum v)^2 <= n sum v^2; above, v^2 <= cap v.  Also catches a sum of squares left 0. */
-	if (s * s > n * a->value_sq_sum || a->value_sq_sum > c * s)
+	/*
+	 * Cauchy-Schwarz below, (sum v)^2 <= n sum v^2, as a division so that it
+	 * stays within 128 bits (s^2 < 2^126); above, v^2 <= cap v (< 2^93).
+	 * Also catches a sum of squares left 0.
+	 */
+	if ((s * s + n - 1) / n > a->value_sq_sum || a->value_sq_sum > c * s)
 		return cg_err_set(err, CG_ERR_ARG, "the %s arm's sum of squared values does not agree with its value sum "
 		    "and the cap", arm);
 	return 0;
@@ -207,7 +208,7 @@ lift_release_make(const struct lift_arm *control, const struct lift_arm *treatme
 		exact[i][0] = (int64_t)arm[i]->n;
 		exact[i][1] = (int64_t)arm[i]->conversions;
 		exact[i][2] = arm[i]->value_sum;
-		exact[i][3] = (int64_t)(arm[i]->value_sq_sum / (uint64_t)value_cap);    /* <= sum v < 2^63 */
+		exact[i][3] = (int64_t)(arm[i]->value_sq_sum / (uint64_t)value_cap);    /* <= sum v < 2^63: checked */
 		if ((r = lift_noisy_draw(num[0], den[0], exact[i][0], &noisy[i]->n, err)) != 0 ||
 		    (r = lift_noisy_draw(num[1], den[1], exact[i][1], &noisy[i]->conversions, err)) != 0 ||
 		    (r = lift_noisy_draw(num[2], den[2], exact[i][2], &noisy[i]->value_sum, err)) != 0 ||

@@ -75,8 +75,9 @@
  * caller made no experiment; `experiment create` refuses arms below the
  * policy's minimum audience, so this is a misuse, not data), conversions
  * above n, a negative or unclamped value sum, an inconsistent sum of squares,
- * n above LIFT_N_MAX, value_cap outside [1, LIFT_VALUE_CAP_MAX], n cap^2
- * beyond 64 bits, rho not in (0, LIFT_RHO_MAX], confidence not in (0, 1).
+ * n above LIFT_N_MAX, value_cap outside [1, LIFT_VALUE_CAP_MAX], rho not in
+ * (0, LIFT_RHO_MAX], confidence not in (0, 1).  None of these depends on
+ * the data of a correct caller: they are contract checks, not releases.
  * CG_ERR_LIMIT: noise too large to sample (a huge cap at a tiny rho); or,
  * after the noise, an arm whose noisy size is below LIFT_MIN_N: a rate over
  * a handful of subjects, or over a noisy negative denominator, has no
@@ -104,12 +105,16 @@
 #define LIFT_MIN_N 30.0                      /* the smallest noisy arm size estimated from */
 #define LIFT_REL_CV_MAX 0.25                 /* the largest se(p_c) / p_c a relative lift is given for */
 
-/* One arm's exact aggregates.  value_sq_sum is the sum of v^2 over the arm's subjects, v clamped. */
+/*
+ * One arm's exact aggregates.  value_sq_sum is the sum of v^2 over the arm's
+ * subjects, v clamped: 128 bits, so that no size of experiment or cap is
+ * refused for overflowing it (n cap^2 < 2^40 2^60).
+ */
 struct lift_arm {
 	uint64_t n;
 	uint64_t conversions;
 	int64_t value_sum;
-	uint64_t value_sq_sum;
+	unsigned __int128 value_sq_sum;
 };
 
 /* One arm's noisy figures, as released (doubles: lift_estimate also takes figures from elsewhere). */
@@ -154,7 +159,8 @@ struct lift_release {
 
 /*
  * Add one subject to an arm: converted (nonzero: yes) and its value, clamped
- * here to [0, value_cap].  Sums saturate (lift_release_make refuses them).
+ * here to [0, value_cap].  The value sum saturates (lift_release_make then
+ * refuses it).
  * Inline: it runs once per subject of an experiment.
  */
 static inline void
@@ -166,9 +172,8 @@ lift_arm_add(struct lift_arm *a, int converted, int64_t value, int64_t value_cap
 	a->conversions += converted != 0 && a->conversions < UINT64_MAX;
 	if (__builtin_add_overflow(a->value_sum, (int64_t)v, &a->value_sum))
 		a->value_sum = INT64_MAX;
-	/* v * v beyond 64 bits (v >= 2^32, above any cap accepted) saturates too */
-	if (v > UINT32_MAX || __builtin_add_overflow(a->value_sq_sum, v * v, &a->value_sq_sum))
-		a->value_sq_sum = UINT64_MAX;
+	/* v <= cap <= LIFT_VALUE_CAP_MAX < 2^30 for any arm a release accepts: far from 128 bits */
+	a->value_sq_sum += (unsigned __int128)v * v;
 }
 
 /* The rho (nano) a release at `rho` charges.  CG_ERR_ARG for rho outside (0, LIFT_RHO_MAX]. */

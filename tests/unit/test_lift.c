@@ -392,6 +392,16 @@ test_bad_input(void)
 	refused(&c, &t, CAP, DEMO_RHO, NAN, CG_ERR_ARG, "confidence level");
 	/* a cap whose noise the sampler cannot draw at this rho */
 	refused(&c, &t, 100000000, 1e-6, CONF, CG_ERR_LIMIT, "the noise for the value sum would be too large");
+	/* no size of experiment is refused for its sum of squares: 2^30 subjects at a cap of 10^6 (n cap^2 ~ 2^70) */
+	{
+		struct lift_arm big = { 1ull << 30, 1ull << 26, (int64_t)(1ull << 26) * 1000000, 0 };
+		struct lift_release rl;
+		struct cg_err e;
+
+		big.value_sq_sum = (unsigned __int128)(1ull << 26) * 1000000 * 1000000;   /* 2^26 converters at the cap */
+		CHECK_EQ_INT(lift_release_make(&big, &big, 1000000, 1.0, CONF, &rl, &e), 0);
+		CHECK(fabs(rl.est.control.rate - 1.0 / 16) < 1e-4 && fabs(rl.est.control.value_mean - 62500) < 1);
+	}
 	/* a handful of subjects: the noisy size (sd 2.2) is below 30 whatever is drawn */
 	x = c;
 	x.n = 3;
