@@ -4,8 +4,11 @@
  *  - planted lift: 20,000 subjects per arm, control conversion 10%,
  *    treatment 10.5% (+5% relative, +0.5 points absolute), values of
  *    converters exponential with mean 30.00 capped at 200.00 (cents), at the
- *    policy's default rho 0.05: over 50 seeded experiments the 95% intervals
- *    cover the planted rate lift, relative lift and value lift in >= 45;
+ *    policy's default rho 0.05: over 4 blocks of 50 seeded experiments the
+ *    95% intervals cover the planted rate lift, relative lift and value lift
+ *    in >= 90% of the 200 (each block's count is printed: the issue's "90%
+ *    of 50 runs"; one block alone falls below 45 with probability about 4%
+ *    even at exactly 95% coverage, so the assertion is on all 200);
  *  - no lift: over 400 experiments the intervals exclude 0 at a rate within
  *    a binomial bound (two-sided, 1e-3) of the nominal 5%;
  *  - the noise term matters: at 2,000 subjects per arm and rho 0.01 the same
@@ -94,9 +97,10 @@ binom_consistent(unsigned x, unsigned n, double p, double alpha)
 static void
 test_planted_lift(void)
 {
-	enum { RUNS = 50, N = 20000 };
+	enum { BLOCK = 50, RUNS = 4 * BLOCK, N = 20000 };
 	double pc = 0.10, pt = 0.105, value_lift = (pt - pc) * capped_mean();
 	unsigned cov_rate = 0, cov_rel = 0, cov_value = 0, detected = 0, rel = 0, i;
+	unsigned blk[4][3] = { { 0 } };
 	double mean_est = 0, mean_se = 0;
 	struct lift_arm c, t;
 	struct lift_release rl;
@@ -109,22 +113,30 @@ test_planted_lift(void)
 			fprintf(stderr, "  %s\n", e.msg);
 			return;
 		}
-		cov_rate += covers(&rl.est.rate_diff, pt - pc);
-		cov_value += covers(&rl.est.value_diff, value_lift);
+		blk[i / BLOCK][0] += covers(&rl.est.rate_diff, pt - pc);
+		blk[i / BLOCK][1] += rl.est.rel_ok && covers(&rl.est.rate_rel, pt / pc - 1);
+		blk[i / BLOCK][2] += covers(&rl.est.value_diff, value_lift);
 		rel += rl.est.rel_ok;
-		cov_rel += rl.est.rel_ok && covers(&rl.est.rate_rel, pt / pc - 1);
 		detected += rl.est.rate_diff.lo > 0;
 		mean_est += rl.est.rate_diff.est / RUNS;
 		mean_se += rl.est.rate_diff.se / RUNS;
 	}
+	for (i = 0; i < 4; i++) {
+		cov_rate += blk[i][0];
+		cov_rel += blk[i][1];
+		cov_value += blk[i][2];
+	}
 	printf("planted lift (+5%% relative: 10%% -> 10.5%%, %u subjects/arm, rho %.2f, %.0f%% intervals), %u runs:\n"
-	    "  covered: rate lift %u, relative lift %u, value lift %u; rate lift detected (lo > 0) in %u\n",
-	    N, DEMO_RHO, CONF * 100, RUNS, cov_rate, cov_rel, cov_value, detected);
+	    "  covered: rate lift %u, relative lift %u, value lift %u; rate lift detected (lo > 0) in %u\n"
+	    "  per block of 50 runs: rate %u %u %u %u, relative %u %u %u %u, value %u %u %u %u\n",
+	    N, DEMO_RHO, CONF * 100, RUNS, cov_rate, cov_rel, cov_value, detected,
+	    blk[0][0], blk[1][0], blk[2][0], blk[3][0], blk[0][1], blk[1][1], blk[2][1], blk[3][1],
+	    blk[0][2], blk[1][2], blk[2][2], blk[3][2]);
 	CHECK_EQ_INT(rel, RUNS);
-	CHECK(cov_rate >= 45);
-	CHECK(cov_rel >= 45);
-	CHECK(cov_value >= 45);
-	/* the rate lift is centred on the truth: the mean of 50 estimates is within 4 of its standard errors */
+	CHECK(cov_rate >= RUNS * 9 / 10);
+	CHECK(cov_rel >= RUNS * 9 / 10);
+	CHECK(cov_value >= RUNS * 9 / 10);
+	/* the rate lift is centred on the truth: the mean of the estimates is within 4 of its standard errors */
 	CHECK(fabs(mean_est - (pt - pc)) < 4 * mean_se / sqrt(RUNS));
 	CHECK_EQ_INT(rl.rho_nano, 50000000);
 }
