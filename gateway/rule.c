@@ -443,24 +443,41 @@ rule_put(char *out, size_t size, size_t *len, const char *s)
 	*len += n;
 }
 
+/*
+ * The fewest parentheses that give back the same tree: "and" binds tighter
+ * than "or" and both group to the left, so parentheses surround an "or"
+ * under an "and" or a "not", an "and" under a "not", and a right operand of
+ * its parent's own kind.  A canonical form re-parses to the same tree, no
+ * deeper than the rule it came from.
+ */
 static void
 rule_canon_node(const struct rule *r, int i, char *out, size_t size, size_t *len)
 {
 	const struct rule_node *nd = &r->n[i];
-	int q;
+	int q, k;
 
 	switch (nd->kind) {
 	case RULE_AND:
 	case RULE_OR:
-		rule_put(out, size, len, "(");
-		rule_canon_node(r, nd->a, out, size, len);
-		rule_put(out, size, len, nd->kind == RULE_AND ? " and " : " or ");
-		rule_canon_node(r, nd->b, out, size, len);
-		rule_put(out, size, len, ")");
+		for (k = 0; k < 2; k++) {
+			const struct rule_node *ch = &r->n[k == 0 ? nd->a : nd->b];
+			int paren = (nd->kind == RULE_AND && ch->kind == RULE_OR) || (k == 1 && ch->kind == nd->kind);
+
+			if (k == 1)
+				rule_put(out, size, len, nd->kind == RULE_AND ? " and " : " or ");
+			if (paren)
+				rule_put(out, size, len, "(");
+			rule_canon_node(r, k == 0 ? nd->a : nd->b, out, size, len);
+			if (paren)
+				rule_put(out, size, len, ")");
+		}
 		break;
 	case RULE_NOT:
-		rule_put(out, size, len, "not ");
+		q = r->n[nd->a].kind == RULE_AND || r->n[nd->a].kind == RULE_OR;
+		rule_put(out, size, len, q ? "not (" : "not ");
 		rule_canon_node(r, nd->a, out, size, len);
+		if (q)
+			rule_put(out, size, len, ")");
 		break;
 	case RULE_CMP:
 		/* an int column's threshold bare (as parsed: "0600" is 600); anything else quoted */

@@ -31,8 +31,9 @@
  * Limits: RULE_TEXT_MAX bytes, RULE_NODES_MAX nodes, RULE_DEPTH_MAX nesting.
  *
  * The canonical form (rule_canon) prints the parsed rule with one space
- * between tokens, every "and"/"or" parenthesized and every string value
- * quoted; its SHA-256 is the rule hash of the audit events.  Owned by the
+ * between tokens, the fewest parentheses that keep its tree, every string
+ * value quoted and int thresholds as numbers; its SHA-256 is the rule hash
+ * of the audit events (the same for the same rule however it is spaced).  Owned by the
  * caller of rule_parse; rule_free releases everything.
  */
 #ifndef CG_RULE_H

@@ -280,16 +280,26 @@ test_canon(void)
 	if (a == NULL || b == NULL || c == NULL)
 		return;
 	rule_canon(a, ca, sizeof(ca));
-	CHECK_STR(ca, "(k_cat = \"x\" or (age = \"20-29\" and not region = \"North\"))");
+	CHECK_STR(ca, "k_cat = \"x\" or age = \"20-29\" and not region = \"North\"");
+	rule_canon(c, ca, sizeof(ca));
+	CHECK_STR(ca, "(k_cat = \"x\" or age = \"20-29\") and not region = \"North\"");
 	rule_hash_hex(a, ha);
 	rule_hash_hex(b, hb);
 	rule_hash_hex(c, hc);
 	CHECK_STR(ha, hb);                                   /* spacing and quotes do not matter */
 	CHECK(strcmp(ha, hc) != 0);                          /* grouping does */
-	CHECK_EQ_INT(rule_canon(a, NULL, 0), strlen(ca));
+	CHECK_EQ_INT(rule_canon(c, NULL, 0), strlen(ca));
 	rule_free(a);
 	rule_free(b);
 	rule_free(c);
+	/* parentheses that change the tree stay; others go */
+	a = parse_bind("((k_spend = 1)) or (k_spend = 2 or k_spend = 3) or not (k_cat = x and ((k_cat = y)))", &err);
+	CHECK(a != NULL);
+	if (a != NULL) {
+		rule_canon(a, ca, sizeof(ca));
+		CHECK_STR(ca, "k_spend = 1 or (k_spend = 2 or k_spend = 3) or not (k_cat = \"x\" and k_cat = \"y\")");
+		rule_free(a);
+	}
 	a = parse_bind("k_spend >= 0600", &err);
 	CHECK(a != NULL);
 	if (a != NULL) {
