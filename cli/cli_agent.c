@@ -30,7 +30,8 @@ static const char agent_usage[] =
 	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)\n"
 	"       crossgate agent stats " CLI_CLIENT_USAGE "\n"
 	"       crossgate agent recommend --policy FILE --partner ID --input CSV --aggregates CSV --out CSV\n"
-	"       crossgate agent audience --partner ID --sign-key FILE --state FILE --out-dir DIR --in SEALED...";
+	"       crossgate agent audience --partner ID --sign-key FILE --state FILE --out-dir DIR\n"
+	"                     (--in SEALED... | --gateway ... [--all])";
 
 static const char agent_help[] =
 	"pack: read the partner's CSV, check every row against the partner's schema in\n"

@@ -13,6 +13,7 @@
 #include "base/outfile.h"
 #include "gateway/audience.h"
 #include "gateway/budget.h"
+#include "net/client.h"
 #include "store/store.h"
 #include "policy/policy.h"
 
@@ -46,19 +47,24 @@ static const char audience_help[] =
 	"take: the operator's offline path (tests, demo): write the deliveries\n"
 	"waiting for partner ID as DIR/NAME-ID.sealed (0600) and mark them taken;\n"
 	"--all also those taken before.  The partner opens them with 'crossgate agent\n"
-	"audience'.\n";
+	"audience --in'; over the network it pulls its own with 'crossgate agent\n"
+	"audience --gateway'.\n";
 
 static const char agent_audience_usage[] =
-	"crossgate agent audience --partner ID --sign-key FILE --state FILE --out-dir DIR --in SEALED...";
+	"crossgate agent audience --partner ID --sign-key FILE --state FILE --out-dir DIR\n"
+	"                         (--in SEALED... | " CLI_CLIENT_USAGE " [--all])";
 
 static const char agent_audience_help[] =
 	"Open the audiences the gateway delivered to this partner (sealed to its\n"
 	"signing key, --sign-key), map each token back to the partner's own user ids\n"
 	"through the agent's --state file (the one 'agent pack --state' wrote), and\n"
-	"write DIR/NAME.csv (0600): a header 'user_id', then the user ids.  --in names\n"
-	"sealed files written by 'crossgate audience take' (repeatable).  A delivery\n"
-	"sealed to another partner does not open.  A token the state file does not\n"
-	"know is counted, not named.\n";
+	"write DIR/NAME.csv (0600): a header 'user_id', then the user ids.  With\n"
+	"--gateway the deliveries waiting for this partner are pulled over mutual TLS\n"
+	"(the gateway sends only the deliveries of the partner the certificate names);\n"
+	"--all pulls those pulled before too.  With --in, sealed files written by\n"
+	"'crossgate audience take' are opened instead (repeatable).  A delivery sealed\n"
+	"to another partner does not open.  A token the state file does not know\n"
+	"leaves its user out (the output says so).\n";
 
 /* ---- crossgate audience create / take ---- */
 
@@ -239,24 +245,94 @@ agent_audience_read(const char *path, unsigned char **buf, size_t *len, struct c
 	return 0;
 }
 
+/* Pull this partner's deliveries over mutual TLS, each through DIR/.audience-pull.sealed, and open them. */
+static int
+agent_audience_pull(const struct client_opts *co, int all, const struct keyfile_key *sk, const char *partner,
+    struct agent_state *state, const char *dir, struct cli_ctx *ctx, struct cg_err *err)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__AudienceFetchRequest ar = CROSSGATE__AUDIENCE_FETCH_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	char tmp[4096];
+	uint32_t n, i;
+	int r;
+
+	snprintf(tmp, sizeof(tmp), "%s/.audience-pull.sealed", dir);
+	ar.all = all != 0;
+	req.op_case = CROSSGATE__REQUEST__OP_AUDIENCE_FETCH;
+	req.audience_fetch = &ar;
+	if ((r = client_open(co, &c, err)) != 0)
+		return r;
+	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
+		goto out;
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIENCE_FETCH) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to an audience fetch");
+		goto out;
+	}
+	if (strcmp(resp->audience_fetch->partner, partner) != 0) {
+		r = cg_err_set(err, CG_ERR_ARG, "the certificate is partner '%s''s, not '%s''s",
+		    resp->audience_fetch->partner, partner);
+		goto out;
+	}
+	n = resp->audience_fetch->deliveries;
+	if (n == 0 && ctx->out)
+		fprintf(ctx->out, "no delivery waiting for partner %s\n", partner);
+	for (i = 0; i < n; i++) {
+		unsigned char *buf = NULL;
+		size_t len = 0;
+		uint64_t size;
+
+		crossgate__response__free_unpacked(resp, NULL);
+		resp = NULL;
+		if ((r = client_recv(c, &resp, err)) != 0)
+			goto out;
+		if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIENCE_DELIVERY) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "gateway: expected an audience delivery");
+			goto out;
+		}
+		size = resp->audience_delivery->size;
+		if ((r = cli_recv_file(c, size, tmp, err)) != 0 || (r = agent_audience_read(tmp, &buf, &len, err)) != 0)
+			goto out;
+		remove(tmp);
+		r = agent_audience_open_one(buf, len, sk, partner, state, dir, ctx, err);
+		free(buf);
+		if (r != 0)
+			goto out;
+	}
+out:
+	remove(tmp);
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
+	return r;
+}
+
 int
 cmd_agent_audience(int argc, char **argv, struct cli_ctx *ctx)
 {
 	const char *partner = NULL, *skp = NULL, *statep = NULL, *dir = NULL, *inv[64];
 	struct cliopt_list in_l = { inv, 0, 64 };
+	struct client_opts co;
 	struct keyfile_key *sk = NULL;
 	struct agent_state *state = NULL;
 	struct cg_err err;
-	int r;
+	int all = 0, r;
 	size_t i;
 	const struct cliopt opts[] = { CLIOPT_REQ("partner", &partner), CLIOPT_REQ("sign-key", &skp),
-		CLIOPT_REQ("state", &statep), CLIOPT_REQ("out-dir", &dir), CLIOPT_LIST("in", &in_l), CLIOPT_END };
+		CLIOPT_REQ("state", &statep), CLIOPT_REQ("out-dir", &dir), CLIOPT_LIST("in", &in_l),
+		CLIOPT_FLAG("all", &all), CLIOPT_CLIENT_OPT(&co), CLIOPT_END };
 
+	memset(&co, 0, sizeof(co));
 	cg_err_clear(&err);
 	if (cliopt_parse(argc, argv, agent_audience_usage, agent_audience_help, opts, NULL, &r))
 		return r;
-	if (in_l.n == 0)
-		return cli_missing(agent_audience_usage, "--in");
+	if ((in_l.n > 0) == (co.gateway != NULL))
+		return cli_usage(agent_audience_usage, "give --in SEALED... or --gateway (one of them)");
+	if (co.gateway != NULL && (r = cli_client_check(&co, agent_audience_usage)) != 0)
+		return r;
+	if (in_l.n > 0 && all)
+		return cli_usage(agent_audience_usage, "--all goes with --gateway");
 	r = 1;
 	if (cli_load_key(skp, KEYFILE_ED25519_SECRET, &sk) != 0)
 		return 1;
@@ -278,6 +354,10 @@ cmd_agent_audience(int argc, char **argv, struct cli_ctx *ctx)
 			cli_error("%s: %s", inv[i], err.msg);
 			goto out;
 		}
+	}
+	if (co.gateway != NULL && agent_audience_pull(&co, all, sk, partner, state, dir, ctx, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
 	}
 	r = 0;
 out:

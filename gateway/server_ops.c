@@ -19,6 +19,7 @@
 #include "gateway/export.h"
 #include "gateway/model.h"
 #include "gateway/query.h"
+#include "gateway/audience.h"
 #include "store/store.h"
 #include "net/rpc.h"
 
@@ -429,6 +430,66 @@ server_fetch_cosig_cb(const struct audit_cosig *c, void *arg)
 		return 1;
 	sf->cosigs++;
 	return 0;
+}
+
+/*
+ * A partner pulls its audience deliveries (gateway/audience.h): only those of
+ * the partner its certificate's principal names, each already sealed to that
+ * partner's signing key; taking them and their audit events commit before
+ * anything is sent (a delivery lost in transit is fetched again with `all`).
+ */
+int
+server_audience_fetch(struct server_conn *c, const Crossgate__AudienceFetchRequest *req)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AudienceFetchResult ar = CROSSGATE__AUDIENCE_FETCH_RESULT__INIT;
+	Crossgate__AudienceDelivery ad = CROSSGATE__AUDIENCE_DELIVERY__INIT;
+	struct audience_delivery *d = NULL;
+	struct cg_err err;
+	size_t n = 0, i;
+	int r, keep = 0;
+
+	cg_err_clear(&err);
+	pthread_mutex_lock(&s->db_mu);
+	r = audience_fetch(s->st, s->au, c->pr->partner, req->all, &d, &n, &err);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0) {
+		server_error(c, "internal", "audience_fetch", "the gateway cannot read the deliveries; retry later");
+		server_slog(s, "error", "audience-fetch-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    server_slog_str(err.msg), NULL);
+		return 0;
+	}
+	ar.partner = c->pr->partner;
+	ar.deliveries = (uint32_t)n;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIENCE_FETCH;
+	resp.audience_fetch = &ar;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		FILE *f;
+
+		ad.id = d[i].id;
+		ad.audience = d[i].audience;
+		ad.created = d[i].created;
+		ad.size = d[i].len;
+		resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIENCE_DELIVERY;
+		resp.audience_delivery = &ad;
+		if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+			goto out;
+		if ((f = fmemopen(d[i].sealed, d[i].len, "rb")) == NULL)
+			goto out;
+		r = server_send_chunks(c, f, d[i].len, &err);
+		fclose(f);
+		if (r != 0)
+			goto out;
+	}
+	server_slog(s, "info", "audience-fetch", "conn", json_integer((json_int_t)c->id), "principal",
+	    server_slog_str(c->pr->name), NULL);
+	keep = 1;
+out:
+	audience_deliveries_free(d, n);
+	return keep;
 }
 
 /* A partner's own view: counts of its stored records per purpose. */

@@ -111,6 +111,7 @@ rpc_op_name(const Crossgate__Request *req)
 	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN: return "audit_cosign";
 	case CROSSGATE__REQUEST__OP_QUERY: return "query";
 	case CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY: return "audit_consistency";
+	case CROSSGATE__REQUEST__OP_AUDIENCE_FETCH: return "audience_fetch";
 	default: return "unknown";
 	}
 }
@@ -196,6 +197,7 @@ rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request **out
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
 	case CROSSGATE__REQUEST__OP_STATS:
+	case CROSSGATE__REQUEST__OP_AUDIENCE_FETCH:
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY:
 		if (q->audit_consistency->old_size == 0 || (q->audit_consistency->new_size != 0 &&
@@ -314,6 +316,20 @@ rpc_response_parse(const unsigned char *buf, size_t len, Crossgate__Response **o
 	case CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGN:
 		if (!rpc_text_ok(p->audit_cosign->witness, RPC_WITNESS_MAX, 0)) {
 			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audit cosign result");
+			goto out;
+		}
+		break;
+	case CROSSGATE__RESPONSE__RESULT_AUDIENCE_FETCH:
+		if (!rpc_name_ok(p->audience_fetch->partner)) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audience fetch result");
+			goto out;
+		}
+		break;
+	case CROSSGATE__RESPONSE__RESULT_AUDIENCE_DELIVERY:
+		if (strlen(p->audience_delivery->id) != 32 || strspn(p->audience_delivery->id, "0123456789abcdef") != 32 ||
+		    !rpc_name_ok(p->audience_delivery->audience) || p->audience_delivery->size == 0 ||
+		    p->audience_delivery->size > RPC_DELIVERY_MAX) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audience delivery");
 			goto out;
 		}
 		break;
