@@ -1,6 +1,6 @@
 /*
  * delivery.h - an audience delivery: the tokens of one partner's own users in
- * an audience, sealed to that partner (docs/PROTOCOL.md §8.7).
+ * an audience, sealed to that partner (docs/PROTOCOL.md §8.8).
  *
  * Plaintext (all integers big-endian):
  *

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Audience deliveries over mutual TLS (docs/PROTOCOL.md §8.7): each partner's
+# Audience deliveries over mutual TLS (docs/PROTOCOL.md §8.8): each partner's
 # agent pulls only its own deliveries, authenticated by its certificate, and
 # maps them back to its own user ids; an analyst may not pull; a pulled
 # delivery is not sent again unless asked for with --all.
