@@ -33,9 +33,10 @@ audience_schema(struct store *st, struct cg_err *err)
 	    "  id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, analyst TEXT NOT NULL, rule TEXT NOT NULL,"
 	    "  rule_hash TEXT NOT NULL, left_partner TEXT NOT NULL, right_partner TEXT NOT NULL,"
 	    "  noisy_size INTEGER NOT NULL, created INTEGER NOT NULL) STRICT;"
-	    "CREATE TABLE IF NOT EXISTS audience_members("
-	    "  audience TEXT NOT NULL, partner TEXT NOT NULL, kind INTEGER NOT NULL, token BLOB NOT NULL) STRICT;"
-	    "CREATE INDEX IF NOT EXISTS audience_members_of ON audience_members(audience, partner);"
+	    /* subject: the member's index in the audience, the same for its two partners' rows */
+	    "CREATE TABLE IF NOT EXISTS audience_members(audience TEXT NOT NULL, subject INTEGER NOT NULL,"
+	    "  partner TEXT NOT NULL, kind INTEGER NOT NULL, token BLOB NOT NULL) STRICT;"
+	    "CREATE INDEX IF NOT EXISTS audience_members_of ON audience_members(audience, subject);"
 	    "CREATE TABLE IF NOT EXISTS audience_deliveries("
 	    "  id TEXT PRIMARY KEY, audience TEXT NOT NULL, partner TEXT NOT NULL, created INTEGER NOT NULL,"
 	    "  sealed BLOB NOT NULL, fetched INTEGER NOT NULL DEFAULT 0) STRICT;"
@@ -246,46 +247,37 @@ out:
 	return r;
 }
 
-/* Store one side's members and its sealed delivery, with an "audience-deliver" event (in the transaction). */
-static int
-audience_deliver(struct store *st, struct audit *a, const struct audience_spec *sp, const struct policy_partner *pp,
-    const unsigned char id[16], const char *id_hex, struct token *tok, size_t n, int64_t created, struct cg_err *err)
+int
+audience_delivery_add(struct store *st, struct audit *a, const struct policy *pol, const char *name,
+    const unsigned char id[16], const struct policy_partner *pp, const struct token *tok, size_t n, int64_t created,
+    struct cg_err *err)
 {
 	struct delivery d;
 	Crossgate__AuditEvent ev;
 	unsigned char *sealed = NULL, did[16];
 	sqlite3_stmt *s = NULL;
-	size_t len = 0, i;
-	char did_hex[33];
+	size_t len = 0;
+	char did_hex[33], id_hex[33];
 	int r;
 
 	memset(&d, 0, sizeof(d));
 	memcpy(d.audience_id, id, 16);
+	sodium_bin2hex(id_hex, sizeof(id_hex), id, 16);
 	snprintf(d.partner, sizeof(d.partner), "%s", pp->id);
-	snprintf(d.name, sizeof(d.name), "%s", sp->name);
+	snprintf(d.name, sizeof(d.name), "%s", name);
 	d.created = created;
-	d.tokens = tok;
+	/* a copy: delivery_seal sorts its tokens, and the caller's order pairs them with the other side's */
+	if (n > 0 && (d.tokens = malloc(n * sizeof(*tok))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory sealing a delivery");
+	if (n > 0)
+		memcpy(d.tokens, tok, n * sizeof(*tok));
 	d.n = n;
-	if ((r = delivery_seal(&d, pp->signing_pub, &sealed, &len, err)) != 0)
+	r = delivery_seal(&d, pp->signing_pub, &sealed, &len, err);
+	if (d.tokens != NULL)
+		sodium_memzero(d.tokens, n * sizeof(*tok));
+	free(d.tokens);
+	if (r != 0)
 		return r;
-	if (sqlite3_prepare_v2(store_db(st), "INSERT INTO audience_members(audience, partner, kind, token) "
-	    "VALUES (?1, ?2, ?3, ?4)", -1, &s, NULL) != SQLITE_OK) {
-		r = audience_dberr(st, "prepare", err);
-		goto out;
-	}
-	for (i = 0; i < n; i++) {
-		sqlite3_bind_text(s, 1, sp->name, -1, SQLITE_STATIC);
-		sqlite3_bind_text(s, 2, pp->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int(s, 3, (int)tok[i].kind);
-		sqlite3_bind_blob(s, 4, tok[i].value, TOKEN_LEN, SQLITE_STATIC);
-		if (sqlite3_step(s) != SQLITE_DONE) {
-			r = audience_dberr(st, "store the members", err);
-			goto out;
-		}
-		sqlite3_reset(s);
-	}
-	sqlite3_finalize(s);
-	s = NULL;
 	randombytes_buf(did, sizeof(did));
 	sodium_bin2hex(did_hex, sizeof(did_hex), did, sizeof(did));
 	if (sqlite3_prepare_v2(store_db(st), "INSERT INTO audience_deliveries(id, audience, partner, created, sealed) "
@@ -294,7 +286,7 @@ audience_deliver(struct store *st, struct audit *a, const struct audience_spec *
 		goto out;
 	}
 	sqlite3_bind_text(s, 1, did_hex, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, sp->name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, pp->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, created);
 	sqlite3_bind_blob64(s, 5, sealed, len, SQLITE_STATIC);
@@ -312,12 +304,39 @@ audience_deliver(struct store *st, struct audit *a, const struct audience_spec *
 	ev.purpose = (char *)AUDIENCE_PURPOSE;
 	ev.batch_id.data = did;
 	ev.batch_id.len = sizeof(did);
-	ev.policy_hash.data = (uint8_t *)sp->pol->hash;
-	ev.policy_hash.len = sizeof(sp->pol->hash);
+	ev.policy_hash.data = (uint8_t *)pol->hash;
+	ev.policy_hash.len = sizeof(pol->hash);
 	r = audit_append(a, &ev, err);
 out:
 	sqlite3_finalize(s);
 	free(sealed);
+	return r;
+}
+
+/* Both partners' key tokens of every member, by subject index (in the caller's transaction). */
+static int
+audience_members_store(struct store *st, const char *name, const struct policy_partner *const side[2],
+    struct token *const tok[2], size_t n, struct cg_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	size_t i;
+	int s, r = 0;
+
+	if (sqlite3_prepare_v2(store_db(st), "INSERT INTO audience_members(audience, subject, partner, kind, token) "
+	    "VALUES (?1, ?2, ?3, ?4, ?5)", -1, &q, NULL) != SQLITE_OK)
+		return audience_dberr(st, "prepare", err);
+	for (i = 0; i < n && r == 0; i++)
+		for (s = 0; s < 2 && r == 0; s++) {
+			sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+			sqlite3_bind_int64(q, 2, (int64_t)i);
+			sqlite3_bind_text(q, 3, side[s]->id, -1, SQLITE_STATIC);
+			sqlite3_bind_int(q, 4, (int)tok[s][i].kind);
+			sqlite3_bind_blob(q, 5, tok[s][i].value, TOKEN_LEN, SQLITE_STATIC);
+			if (sqlite3_step(q) != SQLITE_DONE)
+				r = audience_dberr(st, "store the members", err);
+			sqlite3_reset(q);
+		}
+	sqlite3_finalize(q);
 	return r;
 }
 
@@ -485,11 +504,12 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 		if (r != 0)
 			goto out;
 	}
+	if ((r = audience_members_store(st, sp->name, side, w.tok, w.n, err)) != 0)
+		goto out;
 	for (s = 0; s < 2; s++) {
 		if (!policy_partner_may_receive(pol, side[s]->id))
 			continue;
-		if ((r = audience_deliver(st, a, sp, side[s], id, stats->audience_id, w.tok[s], w.n, (int64_t)now,
-		    err)) != 0)
+		if ((r = audience_delivery_add(st, a, pol, sp->name, id, side[s], w.tok[s], w.n, (int64_t)now, err)) != 0)
 			goto out;
 		snprintf(stats->recipients[stats->nrecipients++], sizeof(stats->recipients[0]), "%s", side[s]->id);
 	}

@@ -50,6 +50,7 @@
 #include "base/err.h"
 #include "audit/audit.h"
 #include "crypto/keyfile.h"
+#include "crypto/token.h"
 #include "store/store.h"
 #include "policy/policy.h"
 
@@ -81,6 +82,17 @@ int audience_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNU
 
 int audience_create(struct store *st, struct audit *a, const struct audience_spec *spec, struct audience_stats *stats,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
+/*
+ * Seal the tokens tok[0..n) (not changed) to partner pp as a delivery of
+ * audience `name` (id: its 16-byte id), store it pending, with an
+ * "audience-deliver" audit event; in the caller's transaction (store_begin,
+ * audit_append).  Experiments (gateway/experiment.h) deliver their
+ * treatment arm with it.
+ */
+int audience_delivery_add(struct store *st, struct audit *a, const struct policy *pol, const char *name,
+    const unsigned char id[16], const struct policy_partner *pp, const struct token *tok, size_t n, int64_t created,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 5, 6);
 
 /* One stored delivery, sealed (crypto/delivery.h). */
 struct audience_delivery {
