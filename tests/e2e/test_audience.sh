@@ -124,4 +124,40 @@ check "audit: deliveries and fetches are events" sh -c "grep -q '\"audience-deli
 check "audit: no user id of the delivered list is in the trail" sh -c \
 	"! grep -qF -f '$T/got.k' '$T/audit.jsonl'"
 check "audit: the log verifies" "$CROSSGATE" audit verify --db "$W/gw.db" --pub "$GW/sign.pub"
+
+# Experiments (item 3, first step): a keyed split; only treatment users reach the campaign partner.
+E="$CROSSGATE experiment create --db $W/gw.db --keys $GW"
+expect_fail "an experiment on an audience the partner already fetched is refused" \
+	"partner 'k' has already fetched audience 'young': its control users would reach the campaign" \
+	$E --policy "$W/k.yaml" --audience young --name exp0 --partner k
+expect_fail "with two receivers the campaign partner must be named" "name the campaign partner with --partner" \
+	$E --policy "$W/kg.yaml" --audience prog --name exp1
+expect_fail "an experiment on no audience" "no audience named 'nope'" $E --policy "$W/kg.yaml" --audience nope --name exp1
+$E --policy "$W/kg.yaml" --audience prog --name exp1 --partner k >"$T/exp.out" 2>&1
+check "an experiment on 'prog' for partner k" grep -q "experiment 'exp1' on audience 'prog': holdout 0.5; treatment delivered to k" "$T/exp.out"
+"$CROSSGATE" audience take $A --policy "$W/kg.yaml" --partner k --out-dir "$W/kd3" >/dev/null 2>&1
+check "k's pending full delivery of 'prog' was withdrawn" sh -c "! ls '$W'/kd3/prog-* >/dev/null 2>&1"
+"$CROSSGATE" agent audience --partner k --sign-key "$D/keys/k/sign.key" --state "$W/k.state" --out-dir "$W/kout" \
+	--in "$W"/kd3/exp1-*.sealed >/dev/null 2>&1
+tail -n +2 "$W/kout/exp1.csv" | sort >"$T/treat.k"
+python3 "$TRUTH" "$D/data" "$W/kg.yaml" k programming "$T/prog.k"
+# control: the arm-0 tokens of k, mapped to k's user ids through k's own state file (as the agent maps)
+sqlite3 "$W/k.state" "ATTACH '$W/gw.db' AS gw; SELECT DISTINCT s.user_id FROM sent s JOIN gw.experiment_subjects e
+	ON e.token = s.token WHERE s.partner = 'k' AND e.partner = 'k' AND e.experiment = 'exp1' AND e.arm = 0 AND
+	(s.kind = 1 OR NOT EXISTS (SELECT 1 FROM sent m WHERE m.partner = 'k' AND m.user_id = s.user_id AND m.kind = 1))" |
+	sort >"$T/control.k"
+check "  both arms are non-empty" sh -c "[ -s '$T/treat.k' ] && [ -s '$T/control.k' ]"
+check "  no control user reaches the campaign partner" sh -c "[ -z \"\$(comm -12 '$T/treat.k' '$T/control.k')\" ]"
+check "  treatment and control are exactly the audience's users" sh -c \
+	"sort -m '$T/treat.k' '$T/control.k' | cmp -s - '$T/prog.k'"
+n=$(sqlite3 "$W/gw.db" "SELECT count(*) FROM experiment_subjects WHERE experiment = 'exp1' AND partner = 'g'")
+eq "  every subject's g token has its arm too" "$n" "$(wc -l <"$T/prog.k" | tr -d ' ')"
+n=$(sqlite3 "$W/gw.db" "SELECT count(*) FROM (SELECT arm FROM experiment_subjects WHERE experiment = 'exp1'
+	GROUP BY arm HAVING count(*) % 2 = 0)")
+eq "  each arm holds both partners' tokens of its subjects" "$n" "2"
+"$CROSSGATE" audit show --db "$W/gw.db" --format jsonl >"$T/audit2.jsonl"
+check "audit: the experiment event names audience, partner and holdout only" grep -q \
+	'"action":"experiment","outcome":"ok","purpose":"marketing","partner":"k","reason":"audience prog; campaign partner k","counts":{"holdout_ppm":500000}' "$T/audit2.jsonl"
+expect_fail "an experiment name is used once" "the name 'exp1' is taken" \
+	$E --policy "$W/kg.yaml" --audience prog --name exp1 --partner k
 e2e_done
