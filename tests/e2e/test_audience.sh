@@ -25,6 +25,9 @@ check "policy check: a marketing section is valid" "$CROSSGATE" policy check "$W
 check "policy check: the demo's policy without one stays valid" "$CROSSGATE" policy check "$W/none.yaml"
 expect_fail "policy check: an unknown receiver is named" "receivers: 'x' is not a partner of the policy" \
 	"$CROSSGATE" policy check "$W/bad.yaml"
+"$CROSSGATE" policy diff "$W/none.yaml" "$W/kg.yaml" >"$T/diff.out" 2>&1
+check "policy diff: a new receiver is a widening" grep -q "WIDER.*marketing: partner 'g' may now receive audiences" "$T/diff.out"
+check "policy diff: a lower min_audience is a widening" grep -q "WIDER.*marketing: min_audience 1000 -> 20" "$T/diff.out"
 expect_fail "policy check: holdout 1 is refused" "holdout must be above 0 and below 1" "$CROSSGATE" policy check "$W/bad.yaml"
 
 # The partners pack with --state (their token -> user id memory) and the gateway ingests.
