@@ -118,6 +118,7 @@
  *     audience_rho: 0.05           # zCDP rho of an audience's noisy size (default privacy.query_rho)
  *     refusal_noise: 50            # scale of the discrete Laplace noise the refusal test adds
  *     max_refusals: 20             # refusals an analyst may get in all; then no more audiences
+ *                                  # (0: no audience at all)
  *     holdout: 0.5                 # share of an experiment's audience held out as control
  *
  * Column keys for outputs: `public: true` (a quasi-identifier or category
