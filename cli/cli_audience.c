@@ -20,6 +20,8 @@
 static const char audience_usage[] =
 	"crossgate audience create --db DB --policy FILE --keys DIR --name NAME --rule RULE\n"
 	"                          [--analyst NAME] [--rho R] [--left ID --right ID]\n"
+	"       crossgate audience create " CLI_CLIENT_USAGE "\n"
+	"                          --name NAME --rule RULE [--rho R] [--left ID --right ID]\n"
 	"       crossgate audience take --db DB --policy FILE --keys DIR --partner ID --out-dir DIR [--all]";
 
 static const char audience_help[] =
@@ -42,7 +44,8 @@ static const char audience_help[] =
 	"--rho, plus the refusal test's epsilon as rho) and the only answer is the\n"
 	"noisy size.  Each receiving partner gets a pending delivery: the tokens it\n"
 	"sent for its own members, sealed to its signing key.  Every step is an\n"
-	"audit event (rule hash, purpose, noisy size, recipients).\n"
+	"audit event (rule hash, purpose, noisy size, recipients).  With --gateway the\n"
+	"gateway does it over mutual TLS; the analyst is the certificate's principal.\n"
 	"\n"
 	"take: the operator's offline path (tests, demo): write the deliveries\n"
 	"waiting for partner ID as DIR/NAME-ID.sealed (0600) and mark them taken;\n"
@@ -67,6 +70,73 @@ static const char agent_audience_help[] =
 	"leaves its user out (the output says so).\n";
 
 /* ---- crossgate audience create / take ---- */
+
+/* What the analyst sees: the noisy size, the charge, the recipients. */
+static void
+audience_print(const struct cli_ctx *ctx, const char *name, const struct audience_stats *as)
+{
+	size_t i;
+
+	if (ctx->json) {
+		printf("{\"audience\": \"%s\", \"id\": \"%s\", \"rule_sha256\": \"%s\", \"noisy_size\": %lld, "
+		    "\"charged_rho\": %.9f, \"remaining_rho\": %.9f, \"recipients\": [", name, as->audience_id,
+		    as->rule_hash, (long long)as->noisy_size, (double)as->charged_nano / BUDGET_NANO,
+		    (double)as->remaining_nano / BUDGET_NANO);
+		for (i = 0; i < as->nrecipients; i++)
+			printf("%s\"%s\"", i ? ", " : "", as->recipients[i]);
+		printf("]}\n");
+	} else if (ctx->out) {
+		fprintf(ctx->out, "audience '%s': noisy size %lld (rule sha256 %.16s...); charged rho %.9f, %.9f remains; "
+		    "delivered to", name, (long long)as->noisy_size, as->rule_hash, (double)as->charged_nano / BUDGET_NANO,
+		    (double)as->remaining_nano / BUDGET_NANO);
+		for (i = 0; i < as->nrecipients; i++)
+			fprintf(ctx->out, "%s%s", i ? ", " : " ", as->recipients[i]);
+		fprintf(ctx->out, "\n");
+	}
+}
+
+/* Ask a gateway for an audience; fills the analyst's answer into *as. */
+static int
+audience_remote(const struct client_opts *co, const struct audience_spec *sp, const char *rho,
+    struct audience_stats *as, struct cg_err *err)
+{
+	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
+	Crossgate__AudienceCreateRequest ar = CROSSGATE__AUDIENCE_CREATE_REQUEST__INIT;
+	Crossgate__Response *resp = NULL;
+	struct client *c = NULL;
+	size_t i;
+	int r;
+
+	memset(as, 0, sizeof(*as));
+	ar.name = (char *)sp->name;
+	ar.rule = (char *)sp->rule;
+	ar.rho = (char *)(rho ? rho : "");
+	ar.left = (char *)(sp->left ? sp->left : "");
+	ar.right = (char *)(sp->right ? sp->right : "");
+	req.op_case = CROSSGATE__REQUEST__OP_AUDIENCE_CREATE;
+	req.audience_create = &ar;
+	if ((r = client_open(co, &c, err)) != 0)
+		return r;
+	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
+		goto out;
+	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIENCE_CREATE) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to an audience");
+		goto out;
+	}
+	snprintf(as->audience_id, sizeof(as->audience_id), "%s", resp->audience_create->id);
+	snprintf(as->rule_hash, sizeof(as->rule_hash), "%s", resp->audience_create->rule_sha256);
+	as->noisy_size = resp->audience_create->noisy_size;
+	as->charged_nano = resp->audience_create->charged_nano;
+	as->remaining_nano = resp->audience_create->remaining_nano;
+	for (i = 0; i < resp->audience_create->n_recipients && i < 2; i++)
+		snprintf(as->recipients[as->nrecipients++], sizeof(as->recipients[0]), "%s",
+		    resp->audience_create->recipients[i]);
+out:
+	if (resp != NULL)
+		crossgate__response__free_unpacked(resp, NULL);
+	client_close(c);
+	return r;
+}
 
 static int
 audience_take(struct store *st, struct audit *a, const char *partner, const char *dir, int all, struct cli_ctx *ctx,
@@ -104,13 +174,16 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 	struct audit *a = NULL;
 	const char *analyst = "analyst";
 	struct cg_err err;
+	struct client_opts co;
 	int all = 0, argi, r;
 	const struct cliopt opts[] = { CLIOPT_STR("db", &db), CLIOPT_STR("policy", &policy), CLIOPT_STR("keys", &keys),
 		CLIOPT_STR("name", &sp.name), CLIOPT_STR("rule", &sp.rule), CLIOPT_STR("analyst", &analyst),
 		CLIOPT_STR("rho", &rho), CLIOPT_STR("left", &sp.left), CLIOPT_STR("right", &sp.right),
-		CLIOPT_STR("partner", &partner), CLIOPT_STR("out-dir", &dir), CLIOPT_FLAG("all", &all), CLIOPT_END };
+		CLIOPT_STR("partner", &partner), CLIOPT_STR("out-dir", &dir), CLIOPT_FLAG("all", &all),
+		CLIOPT_CLIENT_OPT(&co), CLIOPT_END };
 
 	memset(&sp, 0, sizeof(sp));
+	memset(&co, 0, sizeof(co));
 	cg_err_clear(&err);
 	if (cliopt_parse(argc, argv, audience_usage, audience_help, opts, &argi, &r))
 		return r;
@@ -118,6 +191,27 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 		return cli_usage(audience_usage, argi >= argc ? "missing audience command (create, take)" :
 		    "unknown audience command (create, take) or an extra argument");
 	sub = argv[argi];
+	if (co.gateway != NULL) {
+		if (strcmp(sub, "create") != 0)
+			return cli_usage(audience_usage, "only 'create' goes to a gateway (a partner pulls with 'crossgate "
+			    "agent audience --gateway')");
+		if ((r = cli_client_check(&co, audience_usage)) != 0)
+			return r;
+		if (db != NULL || keys != NULL || policy != NULL || partner != NULL || dir != NULL || all)
+			return cli_usage(audience_usage, "--gateway asks the gateway: no --db, --keys, --policy or 'take' options");
+		if (sp.name == NULL) return cli_missing(audience_usage, "--name");
+		if (sp.rule == NULL) return cli_missing(audience_usage, "--rule");
+		if (rho != NULL && policy_parse_nano(rho, strlen(rho), POLICY_RHO_MAX, &sp.rho_nano) != 0)
+			return cli_usage(audience_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
+		if ((sp.left == NULL) != (sp.right == NULL))
+			return cli_usage(audience_usage, "--left and --right go together");
+		if (audience_remote(&co, &sp, rho, &as, &err) != 0) {
+			cli_error("%s", err.msg);
+			return 1;
+		}
+		audience_print(ctx, sp.name, &as);
+		return 0;
+	}
 	if (db == NULL) return cli_missing(audience_usage, "--db");
 	if (policy == NULL) return cli_missing(audience_usage, "--policy");
 	if (keys == NULL) return cli_missing(audience_usage, "--keys");
@@ -166,21 +260,7 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	if (ctx->json) {
-		printf("{\"audience\": \"%s\", \"id\": \"%s\", \"rule_sha256\": \"%s\", \"noisy_size\": %lld, "
-		    "\"charged_rho\": %.9f, \"remaining_rho\": %.9f, \"recipients\": [", sp.name, as.audience_id, as.rule_hash,
-		    (long long)as.noisy_size, (double)as.charged_nano / BUDGET_NANO, (double)as.remaining_nano / BUDGET_NANO);
-		for (size_t i = 0; i < as.nrecipients; i++)
-			printf("%s\"%s\"", i ? ", " : "", as.recipients[i]);
-		printf("]}\n");
-	} else if (ctx->out) {
-		fprintf(ctx->out, "audience '%s': noisy size %lld (rule sha256 %.16s...); charged rho %.9f, %.9f remains; "
-		    "delivered to", sp.name, (long long)as.noisy_size, as.rule_hash, (double)as.charged_nano / BUDGET_NANO,
-		    (double)as.remaining_nano / BUDGET_NANO);
-		for (size_t i = 0; i < as.nrecipients; i++)
-			fprintf(ctx->out, "%s%s", i ? ", " : " ", as.recipients[i]);
-		fprintf(ctx->out, "\n");
-	}
+	audience_print(ctx, sp.name, &as);
 	r = 0;
 out:
 	audit_free(a);

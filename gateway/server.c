@@ -417,7 +417,8 @@ server_request(struct server_conn *c)
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_COSIGN && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_STATS && c->pr->role != POLICY_PRINCIPAL_PARTNER) ||
-	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIENCE_FETCH && c->pr->role != POLICY_PRINCIPAL_PARTNER)) {
+	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIENCE_FETCH && c->pr->role != POLICY_PRINCIPAL_PARTNER) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIENCE_CREATE && c->pr->role != POLICY_PRINCIPAL_ANALYST)) {
 		snprintf(msg, sizeof(msg), "%s refused: principal '%s' has role %s, which may not %s", op,
 		    c->pr->name, policy_role_name(c->pr->role), op);
 		server_error(c, "refused", op, msg);
@@ -449,6 +450,9 @@ server_request(struct server_conn *c)
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIENCE_FETCH:
 		keep = server_audience_fetch(c, req->audience_fetch);
+		break;
+	case CROSSGATE__REQUEST__OP_AUDIENCE_CREATE:
+		keep = server_audience_create(c, req->audience_create);
 		break;
 	default:
 		break;

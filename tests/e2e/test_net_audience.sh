@@ -1,5 +1,6 @@
 #!/bin/sh
-# Audience deliveries over mutual TLS (docs/PROTOCOL.md §8.8): each partner's
+# Audiences over mutual TLS (docs/PROTOCOL.md §8.8): the analyst defines one
+# and gets the noisy size and the charge (a partner may not); each partner's
 # agent pulls only its own deliveries, authenticated by its certificate, and
 # maps them back to its own user ids; an analyst may not pull; a pulled
 # delivery is not sent again unless asked for with --all.
@@ -21,11 +22,17 @@ for p in k g; do
 done
 DB=$W/gw.db
 "$CROSSGATE" gateway ingest --db "$DB" --policy "$P" --keys "$GW" "$W/k.batch" "$W/g.batch" >/dev/null 2>&1
-"$CROSSGATE" audience create --db "$DB" --policy "$P" --keys "$GW" --name prog \
-	--rule "k_top_course_category = programming" >"$W/create.out" 2>&1
-check "an audience for k and g" grep -q "delivered to k, g" "$W/create.out"
 net_start "$DB" "$P" "$E2E_TMP/log"
 check "the server starts" [ -n "$NET_PORT" ]
+"$CROSSGATE" audience create $(net_client analyst) --name prog --rule "k_top_course_category = programming" \
+	>"$W/create.out" 2>&1
+check "the analyst defines an audience for k and g over the network" grep -q "delivered to k, g" "$W/create.out"
+check "  and is told the noisy size and the charge (0.05 + (1/2)^2/2)" grep -q \
+	"audience 'prog': noisy size -\{0,1\}[0-9]* (rule sha256 [0-9a-f]\{16\}...); charged rho 0.175000000" "$W/create.out"
+expect_fail "a partner may not define audiences" "role partner, which may not audience_create" \
+	"$CROSSGATE" audience create $(net_client k) --name kk --rule "g_watch_minutes >= 0"
+expect_fail "a bad rule comes back with its offset" "rule: offset 9: expected a value, found the end of the rule (rejected)" \
+	"$CROSSGATE" audience create $(net_client analyst) --name bad --rule "g_watch >"
 
 pull() { # pull PARTNER CERT OUTDIR [--all]
 	"$CROSSGATE" agent audience --partner "$1" --sign-key "$D/keys/$1/sign.key" --state "$W/$1.state" \
