@@ -128,6 +128,21 @@ check "audit: no user id of the delivered list is in the trail" sh -c \
 	"! grep -qF -f '$T/got.k' '$T/audit.jsonl'"
 check "audit: the log verifies" "$CROSSGATE" audit verify --db "$W/gw.db" --pub "$GW/sign.pub"
 
+# The refusal as an oracle: with min_audience at the audience's true size and refusal noise of scale 20,
+# one decision is a coin flip.  Fresh noise per request would let an analyst average it away (ten
+# decisions all alike with probability ~0.002); the noise is fixed per member set, so every request for
+# the same members, however the rule is written, gets the same decision.
+NY=$(wc -l <"$T/want.k" | tr -d ' ')
+{ cat "$D/policy.yaml"; printf 'marketing:\n  min_audience: %s\n  refusal_noise: 20\n  max_refusals: 100\n  receivers: [k]\n  sources: [k, g]\n' "$NY"; } >"$W/coin.yaml"
+cp "$W/gw.db" "$W/coin.db"
+: >"$T/decisions"
+for i in 0 1 2 3 4 5 6 7 8 9; do
+	if [ $((i % 2)) -eq 0 ]; then R="$RULE"; else R='(g_top_game_category=strategy and not region=North) or age=20-29'; fi
+	if "$CROSSGATE" audience create --db "$W/coin.db" --keys "$GW" --policy "$W/coin.yaml" --name coin$i --rule "$R" \
+		>/dev/null 2>&1; then echo accepted >>"$T/decisions"; else echo refused >>"$T/decisions"; fi
+done
+eq "ten requests for the same members (two spellings of the rule) get one decision" "$(sort -u "$T/decisions" | wc -l | tr -d ' ')" "1"
+
 # Experiments (item 3, first step): a keyed split; only treatment users reach the campaign partner.
 E="$CROSSGATE experiment create --db $W/gw.db --keys $GW"
 expect_fail "an experiment on an audience the partner already fetched is refused" \
