@@ -139,7 +139,7 @@ out:
 }
 
 static int
-audience_take(struct store *st, struct audit *a, const char *partner, const char *dir, int all, struct cli_ctx *ctx,
+audience_take(struct store *st, struct audit *a, const struct policy *pol, const char *partner, const char *dir, int all, struct cli_ctx *ctx,
     struct cg_err *err)
 {
 	struct audience_delivery *d = NULL;
@@ -147,7 +147,7 @@ audience_take(struct store *st, struct audit *a, const char *partner, const char
 	char path[4096];
 	int r;
 
-	if ((r = audience_fetch(st, a, partner, all, &d, &n, err)) != 0)
+	if ((r = audience_fetch(st, a, pol, partner, all, &d, &n, err)) != 0)
 		return r;
 	for (i = 0; i < n && r == 0; i++) {
 		snprintf(path, sizeof(path), "%s/%s-%s.sealed", dir, d[i].audience, d[i].id);
@@ -243,7 +243,7 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 		}
 		if (cli_mkdir(dir, 0700) != 0)
 			goto out;
-		if (audience_take(st, a, partner, dir, all, ctx, &err) != 0) {
+		if (audience_take(st, a, pol, partner, dir, all, ctx, &err) != 0) {
 			cli_error("%s", err.msg);
 			goto out;
 		}

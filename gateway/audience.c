@@ -12,6 +12,7 @@
 #include "crypto/noise.h"
 #include "crypto/seal.h"
 #include "gateway/budget.h"
+#include "gateway/experiment.h"
 #include "gateway/join.h"
 #include "gateway/query.h"
 #include "gateway/rule.h"
@@ -37,9 +38,11 @@ audience_schema(struct store *st, struct cg_err *err)
 	    "CREATE TABLE IF NOT EXISTS audience_members(audience TEXT NOT NULL, subject INTEGER NOT NULL,"
 	    "  partner TEXT NOT NULL, kind INTEGER NOT NULL, token BLOB NOT NULL) STRICT;"
 	    "CREATE INDEX IF NOT EXISTS audience_members_of ON audience_members(audience, subject);"
+	    /* audience: the delivery's name (an audience's, or an experiment's: experiment = 1, its treatment arm);
+	     * the tokens are read and sealed when the partner fetches, so an erasure before then takes effect */
 	    "CREATE TABLE IF NOT EXISTS audience_deliveries("
 	    "  id TEXT PRIMARY KEY, audience TEXT NOT NULL, partner TEXT NOT NULL, created INTEGER NOT NULL,"
-	    "  sealed BLOB NOT NULL, fetched INTEGER NOT NULL DEFAULT 0) STRICT;"
+	    "  audience_id TEXT NOT NULL, experiment INTEGER NOT NULL, fetched INTEGER NOT NULL DEFAULT 0) STRICT;"
 	    "CREATE INDEX IF NOT EXISTS audience_deliveries_for ON audience_deliveries(partner, fetched);"
 	    /* append-only: a refusal cannot be taken back to get more tries */
 	    "CREATE TABLE IF NOT EXISTS audience_refusals(id INTEGER PRIMARY KEY, analyst TEXT NOT NULL,"
@@ -249,39 +252,19 @@ out:
 
 int
 audience_delivery_add(struct store *st, struct audit *a, const struct policy *pol, const char *name,
-    const unsigned char id[16], const struct policy_partner *pp, const struct token *tok, size_t n, int64_t created,
-    struct cg_err *err)
+    const unsigned char id[16], const struct policy_partner *pp, int experiment, int64_t created, struct cg_err *err)
 {
-	struct delivery d;
 	Crossgate__AuditEvent ev;
-	unsigned char *sealed = NULL, did[16];
+	unsigned char did[16];
 	sqlite3_stmt *s = NULL;
-	size_t len = 0;
 	char did_hex[33], id_hex[33];
 	int r;
 
-	memset(&d, 0, sizeof(d));
-	memcpy(d.audience_id, id, 16);
 	sodium_bin2hex(id_hex, sizeof(id_hex), id, 16);
-	snprintf(d.partner, sizeof(d.partner), "%s", pp->id);
-	snprintf(d.name, sizeof(d.name), "%s", name);
-	d.created = created;
-	/* a copy: delivery_seal sorts its tokens, and the caller's order pairs them with the other side's */
-	if (n > 0 && (d.tokens = malloc(n * sizeof(*tok))) == NULL)
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory sealing a delivery");
-	if (n > 0)
-		memcpy(d.tokens, tok, n * sizeof(*tok));
-	d.n = n;
-	r = delivery_seal(&d, pp->signing_pub, &sealed, &len, err);
-	if (d.tokens != NULL)
-		sodium_memzero(d.tokens, n * sizeof(*tok));
-	free(d.tokens);
-	if (r != 0)
-		return r;
 	randombytes_buf(did, sizeof(did));
 	sodium_bin2hex(did_hex, sizeof(did_hex), did, sizeof(did));
-	if (sqlite3_prepare_v2(store_db(st), "INSERT INTO audience_deliveries(id, audience, partner, created, sealed) "
-	    "VALUES (?1, ?2, ?3, ?4, ?5)", -1, &s, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(store_db(st), "INSERT INTO audience_deliveries(id, audience, partner, created, "
+	    "audience_id, experiment) VALUES (?1, ?2, ?3, ?4, ?5, ?6)", -1, &s, NULL) != SQLITE_OK) {
 		r = audience_dberr(st, "prepare", err);
 		goto out;
 	}
@@ -289,7 +272,8 @@ audience_delivery_add(struct store *st, struct audit *a, const struct policy *po
 	sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s, 3, pp->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 4, created);
-	sqlite3_bind_blob64(s, 5, sealed, len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, id_hex, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 6, experiment ? 1 : 0);
 	if (sqlite3_step(s) != SQLITE_DONE) {
 		r = audience_dberr(st, "store the delivery", err);
 		goto out;
@@ -309,7 +293,6 @@ audience_delivery_add(struct store *st, struct audit *a, const struct policy *po
 	r = audit_append(a, &ev, err);
 out:
 	sqlite3_finalize(s);
-	free(sealed);
 	return r;
 }
 
@@ -509,7 +492,7 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	for (s = 0; s < 2; s++) {
 		if (!policy_partner_may_receive(pol, side[s]->id))
 			continue;
-		if ((r = audience_delivery_add(st, a, pol, sp->name, id, side[s], w.tok[s], w.n, (int64_t)now, err)) != 0)
+		if ((r = audience_delivery_add(st, a, pol, sp->name, id, side[s], 0, (int64_t)now, err)) != 0)
 			goto out;
 		snprintf(stats->recipients[stats->nrecipients++], sizeof(stats->recipients[0]), "%s", side[s]->id);
 	}
@@ -550,10 +533,56 @@ audience_deliveries_free(struct audience_delivery *d, size_t n)
 	free(d);
 }
 
-int
-audience_fetch(struct store *st, struct audit *a, const char *partner, int all, struct audience_delivery **out,
+/* The tokens a pending delivery holds now: the audience's members at `partner`, or an experiment's treatment. */
+static int
+audience_delivery_tokens(struct store *st, const char *name, const char *partner, int experiment, struct token **out,
     size_t *n, struct cg_err *err)
 {
+	sqlite3_stmt *q = NULL;
+	size_t cap = 0;
+	int rc, r = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (sqlite3_prepare_v2(store_db(st), experiment ?
+	    "SELECT m.kind, m.token FROM experiment_subjects e JOIN experiments x ON x.name = e.experiment "
+	    "JOIN audience_members m ON m.audience = x.audience AND m.partner = e.partner AND m.token = e.token "
+	    "WHERE e.experiment = ?1 AND e.partner = ?2 AND e.arm = 1" :
+	    "SELECT kind, token FROM audience_members WHERE audience = ?1 AND partner = ?2", -1, &q, NULL) != SQLITE_OK)
+		return audience_dberr(st, "prepare", err);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(q, 2, partner, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(q, 1) != TOKEN_LEN) {
+			r = cg_err_set(err, CG_ERR_DB, "a stored member's token is malformed");
+			goto out;
+		}
+		if (*n == cap) {
+			size_t ncap = cap ? cap * 2 : 1024;
+			struct token *t = realloc(*out, ncap * sizeof(*t));
+			if (t == NULL) {
+				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory reading a delivery");
+				goto out;
+			}
+			*out = t;
+			cap = ncap;
+		}
+		(*out)[*n].kind = (uint32_t)sqlite3_column_int(q, 0);
+		memcpy((*out)[*n].value, sqlite3_column_blob(q, 1), TOKEN_LEN);
+		(*n)++;
+	}
+	if (rc != SQLITE_DONE)
+		r = audience_dberr(st, "read the members", err);
+out:
+	sqlite3_finalize(q);
+	return r;
+}
+
+int
+audience_fetch(struct store *st, struct audit *a, const struct policy *pol, const char *partner, int all,
+    struct audience_delivery **out, size_t *n, struct cg_err *err)
+{
+	const struct policy_partner *pp = policy_partner_find(pol, partner);
 	struct audience_delivery *d = NULL;
 	sqlite3_stmt *q = NULL, *u = NULL;
 	size_t cnt = 0, cap = 0;
@@ -561,12 +590,15 @@ audience_fetch(struct store *st, struct audit *a, const char *partner, int all, 
 
 	*out = NULL;
 	*n = 0;
+	if (pp == NULL)
+		return cg_err_set(err, CG_ERR_ARG, "no partner '%s' in the policy", partner);
 	if ((r = audience_schema(st, err)) != 0 || (r = store_begin(st, err)) != 0)
 		return r;
 	in_txn = 1;
-	if (sqlite3_prepare_v2(store_db(st), all ? "SELECT id, audience, created, sealed FROM audience_deliveries WHERE "
-	    "partner = ?1 ORDER BY created, rowid" : "SELECT id, audience, created, sealed FROM audience_deliveries WHERE "
-	    "partner = ?1 AND fetched = 0 ORDER BY created, rowid", -1, &q, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(store_db(st), all ? "SELECT id, audience, created, audience_id, experiment FROM "
+	    "audience_deliveries WHERE partner = ?1 ORDER BY created, rowid" : "SELECT id, audience, created, audience_id, "
+	    "experiment FROM audience_deliveries WHERE partner = ?1 AND fetched = 0 ORDER BY created, rowid", -1, &q,
+	    NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(store_db(st), "UPDATE audience_deliveries SET fetched = fetched + 1 WHERE id = ?1", -1, &u,
 	    NULL) != SQLITE_OK) {
 		r = audience_dberr(st, "prepare", err);
@@ -575,11 +607,11 @@ audience_fetch(struct store *st, struct audit *a, const char *partner, int all, 
 	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
 	while ((r = sqlite3_step(q)) == SQLITE_ROW) {
 		struct audience_delivery *x;
+		struct delivery dl;
 		Crossgate__AuditEvent ev;
-		const void *blob = sqlite3_column_blob(q, 3);
-		int blen = sqlite3_column_bytes(q, 3);
 		unsigned char idb[16];
 		size_t idl = 0;
+		const char *aid = (const char *)sqlite3_column_text(q, 3);
 
 		if (cnt == cap) {
 			size_t ncap = cap ? cap * 2 : 8;
@@ -592,16 +624,28 @@ audience_fetch(struct store *st, struct audit *a, const char *partner, int all, 
 		}
 		x = &d[cnt];
 		memset(x, 0, sizeof(*x));
+		cnt++;
 		snprintf(x->id, sizeof(x->id), "%s", (const char *)sqlite3_column_text(q, 0));
 		snprintf(x->audience, sizeof(x->audience), "%s", (const char *)sqlite3_column_text(q, 1));
 		x->created = sqlite3_column_int64(q, 2);
-		if (blen <= 0 || (x->sealed = malloc((size_t)blen)) == NULL) {
-			r = cg_err_set(err, blen <= 0 ? CG_ERR_DB : CG_ERR_NOMEM, "a stored delivery is unreadable");
+		/* sealed now, from the members as they are now: a user erased since the audience is not in it */
+		memset(&dl, 0, sizeof(dl));
+		if (aid == NULL || sodium_hex2bin(dl.audience_id, sizeof(dl.audience_id), aid, strlen(aid), NULL, &idl,
+		    NULL) != 0 || idl != sizeof(dl.audience_id)) {
+			r = cg_err_set(err, CG_ERR_DB, "a stored delivery is malformed");
 			goto out;
 		}
-		memcpy(x->sealed, blob, (size_t)blen);
-		x->len = (size_t)blen;
-		cnt++;
+		snprintf(dl.partner, sizeof(dl.partner), "%s", partner);
+		snprintf(dl.name, sizeof(dl.name), "%s", x->audience);
+		dl.created = x->created;
+		if ((r = audience_delivery_tokens(st, x->audience, partner, sqlite3_column_int(q, 4), &dl.tokens, &dl.n,
+		    err)) == 0)
+			r = delivery_seal(&dl, pp->signing_pub, &x->sealed, &x->len, err);
+		if (dl.tokens != NULL)
+			sodium_memzero(dl.tokens, dl.n * sizeof(*dl.tokens));
+		free(dl.tokens);
+		if (r != 0)
+			goto out;
 		sqlite3_bind_text(u, 1, x->id, -1, SQLITE_STATIC);
 		if (sqlite3_step(u) != SQLITE_DONE) {
 			r = audience_dberr(st, "mark a delivery fetched", err);
@@ -643,4 +687,39 @@ out:
 	}
 	audience_deliveries_free(d, cnt);
 	return r;
+}
+
+int
+audience_erase_staged(struct store *st, const char *partner, struct cg_err *err)
+{
+	/*
+	 * A staged token is a user's key (join.h), as erase_apply reads it; an
+	 * audience member's token is its key too (audience_key_token), so the
+	 * kinds match exactly.  The subject goes at both partners: its
+	 * experiment arms first (found through its members), then its members.
+	 */
+	static const char *const sql[2] = {
+		"DELETE FROM experiment_subjects WHERE EXISTS (SELECT 1 FROM experiments x JOIN audience_members m "
+		"ON m.audience = x.audience AND m.token = experiment_subjects.token AND m.partner = experiment_subjects.partner "
+		"WHERE x.name = experiment_subjects.experiment AND m.subject IN (SELECT k.subject FROM audience_members k "
+		"WHERE k.audience = x.audience AND k.partner = ?1 AND k.token IN "
+		"(SELECT token FROM temp.erase_pending p WHERE p.kind = k.kind)))",
+		"DELETE FROM audience_members WHERE (audience, subject) IN (SELECT audience, subject FROM audience_members k "
+		"WHERE k.partner = ?1 AND k.token IN (SELECT token FROM temp.erase_pending p WHERE p.kind = k.kind))",
+	};
+	sqlite3_stmt *q = NULL;
+	int i, r;
+
+	if ((r = audience_schema(st, err)) != 0 || (r = experiment_schema(st, err)) != 0)
+		return r;
+	for (i = 0; i < 2; i++) {
+		if (sqlite3_prepare_v2(store_db(st), sql[i], -1, &q, NULL) != SQLITE_OK)
+			return audience_dberr(st, "prepare", err);
+		sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
+		r = sqlite3_step(q) == SQLITE_DONE ? 0 : audience_dberr(st, "erase members", err);
+		sqlite3_finalize(q);
+		if (r != 0)
+			return r;
+	}
+	return 0;
 }

@@ -29,11 +29,14 @@
  *     audience_rho (or --rho; default privacy.query_rho) + (1/t)^2 / 2.
  *  4. The noisy size: n plus discrete Gaussian noise of variance 1 / (2 rho)
  *     (sensitivity 1, join_sensitivity), the analyst's only answer.
- *  5. Deliveries: for each of the two partners that may receive
- *     (marketing: receivers), the tokens that partner sent for its members
- *     (crypto/delivery.h), sealed to it, stored as a pending delivery in
- *     `audience_deliveries`; the members' tokens stay in `audience_members`
- *     (for experiments).  The partner fetches only its own (audience_fetch).
+ *  5. Deliveries: the members' key tokens at both partners are stored in
+ *     `audience_members` (by subject); for each of the two partners that may
+ *     receive (marketing: receivers) a pending delivery is recorded in
+ *     `audience_deliveries`.  When the partner fetches it (only its own,
+ *     audience_fetch), the tokens that partner sent for its members are
+ *     sealed to it (crypto/delivery.h); a user erased in the meantime
+ *     (revocation, withdrawal, retention: gateway/erase.h) is no longer a
+ *     member.
  *  6. Audit events: "audience" (ok or refused; reason: the rule's SHA-256
  *     and the recipients; counts: noisy_size, rho_nano, recipients; never a
  *     user, a token or an exact count), "audience-deliver" per delivery, and
@@ -84,15 +87,15 @@ int audience_create(struct store *st, struct audit *a, const struct audience_spe
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
 /*
- * Seal the tokens tok[0..n) (not changed) to partner pp as a delivery of
- * audience `name` (id: its 16-byte id), store it pending, with an
- * "audience-deliver" audit event; in the caller's transaction (store_begin,
- * audit_append).  Experiments (gateway/experiment.h) deliver their
- * treatment arm with it.
+ * A pending delivery to partner pp named `name` (id: the audience's or the
+ * experiment's 16-byte id), with an "audience-deliver" audit event, in the
+ * caller's transaction (store_begin, audit_append).  It holds the audience's
+ * members at pp or, with `experiment`, experiment `name`'s treatment arm at
+ * pp (gateway/experiment.h), read and sealed when pp fetches it.
  */
 int audience_delivery_add(struct store *st, struct audit *a, const struct policy *pol, const char *name,
-    const unsigned char id[16], const struct policy_partner *pp, const struct token *tok, size_t n, int64_t created,
-    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 5, 6);
+    const unsigned char id[16], const struct policy_partner *pp, int experiment, int64_t created, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 5, 6);
 
 /* One stored delivery, sealed (crypto/delivery.h). */
 struct audience_delivery {
@@ -105,13 +108,23 @@ struct audience_delivery {
 
 /*
  * The deliveries waiting for partner `partner` (all of them with `all`,
- * fetched before or not), oldest first; each is marked fetched, with an
+ * fetched before or not), oldest first, each sealed now to the partner's
+ * signing key in `pol` from the members as they are now (a user erased
+ * since, gateway/erase.h, is left out); each is marked fetched, with an
  * "audience-fetch" audit event, in one transaction.  *out is malloc'd:
  * audience_deliveries_free.  Only the partner's own: the caller has
  * authenticated the partner (server: its certificate's principal).
  */
-int audience_fetch(struct store *st, struct audit *a, const char *partner, int all, struct audience_delivery **out,
-    size_t *n, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5, 6);
+int audience_fetch(struct store *st, struct audit *a, const struct policy *pol, const char *partner, int all,
+    struct audience_delivery **out, size_t *n, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 6, 7);
+
+/*
+ * In the caller's transaction (erase.c, with the tokens staged in
+ * temp.erase_pending as erase_apply deletes records by): remove the erased
+ * users of `partner` from every audience (the whole subject, both partners'
+ * rows) and experiment, so that no pending delivery holds them.
+ */
+int audience_erase_staged(struct store *st, const char *partner, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 void audience_deliveries_free(struct audience_delivery *d, size_t n);
 
 /*

@@ -1,5 +1,6 @@
 /* erase.c - see erase.h */
 #include "gateway/erase.h"
+#include "gateway/audience.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,6 +172,9 @@ erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_e
 		goto out;
 	}
 	*erased = (uint64_t)sqlite3_changes(db);
+	/* and from audiences and experiments, so that no pending delivery holds the user (audience.h) */
+	if ((r = audience_erase_staged(st, partner, err)) != 0)
+		goto out;
 	if (sqlite3_exec(db, "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK) {
 		r = erase_dberr(st, "clear the staging table", err);
 		goto out;

@@ -130,20 +130,17 @@ experiment_refuse(struct audit *a, const struct experiment_spec *sp, const char 
 	return code;
 }
 
-/* Arms for every member, recorded; the campaign partner's treatment tokens into *treat (malloc'd). */
+/* Arms for every member, recorded at both partners. */
 static int
 experiment_split(struct store *st, const struct experiment_spec *sp, const unsigned char key[32],
-    const char side[2][65], int camp, struct token **treat, size_t *ntreat, struct cg_err *err)
+    const char side[2][65], struct cg_err *err)
 {
 	sqlite3_stmt *q = NULL, *ins = NULL;
 	unsigned char subj[EXPERIMENT_SUBJECT_LEN];
 	struct token cur[2];
-	size_t cap = 0;
 	int64_t subject = -1;
 	int have = 0, r = 0, rc, s;
 
-	*treat = NULL;
-	*ntreat = 0;
 	if (sqlite3_prepare_v2(store_db(st), "SELECT subject, partner, kind, token FROM audience_members "
 	    "WHERE audience = ?1 ORDER BY subject", -1, &q, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(store_db(st), "INSERT INTO experiment_subjects(experiment, partner, token, arm) "
@@ -177,19 +174,6 @@ experiment_split(struct store *st, const struct experiment_spec *sp, const unsig
 					goto out;
 				}
 				sqlite3_reset(ins);
-			}
-			if (arm == 1) {
-				if (*ntreat == cap) {
-					size_t ncap = cap ? cap * 2 : 1024;
-					struct token *p = realloc(*treat, ncap * sizeof(*p));
-					if (p == NULL) {
-						r = cg_err_set(err, CG_ERR_NOMEM, "out of memory splitting an audience");
-						goto out;
-					}
-					*treat = p;
-					cap = ncap;
-				}
-				(*treat)[(*ntreat)++] = cur[camp];
 			}
 			have = 0;
 		} else if (have != 0 && (rc == SQLITE_DONE || sqlite3_column_int64(q, 0) != subject)) {
@@ -225,8 +209,7 @@ experiment_create(struct store *st, struct audit *a, const struct experiment_spe
 	unsigned char key[32], sub[SEAL_KEY_LEN], nonce[crypto_secretbox_NONCEBYTES], boxed[32 + crypto_secretbox_MACBYTES];
 	unsigned char blob[sizeof(nonce) + sizeof(boxed)], id[16], label[sizeof(experiment_key_label) + AUDIENCE_NAME_MAX];
 	char owner[65], side[2][65], id_hex[33], reason[256];
-	struct token *treat = NULL;
-	size_t ntreat = 0, llen;
+	size_t llen;
 	int64_t n = 0;
 	int r, camp = -1, s, in_txn = 0;
 	sqlite3_stmt *q = NULL;
@@ -324,8 +307,8 @@ experiment_create(struct store *st, struct audit *a, const struct experiment_spe
 		r = experiment_dberr(st, "store the experiment", err);
 		goto out;
 	}
-	if ((r = experiment_split(st, sp, key, side, camp, &treat, &ntreat, err)) != 0 ||
-	    (r = audience_delivery_add(st, a, pol, sp->name, id, pp, treat, ntreat, (int64_t)now, err)) != 0)
+	if ((r = experiment_split(st, sp, key, side, err)) != 0 ||
+	    (r = audience_delivery_add(st, a, pol, sp->name, id, pp, 1, (int64_t)now, err)) != 0)
 		goto out;
 	{
 		Crossgate__AuditEvent ev;
@@ -363,8 +346,5 @@ out:
 		audit_txn_end(a, 0);
 	}
 	sodium_memzero(key, sizeof(key));
-	if (treat != NULL)
-		sodium_memzero(treat, ntreat * sizeof(*treat));
-	free(treat);
 	return r;
 }

@@ -501,7 +501,7 @@ server_audience_create(struct server_conn *c, const Crossgate__AudienceCreateReq
 
 /*
  * A partner pulls its audience deliveries (gateway/audience.h): only those of
- * the partner its certificate's principal names, each already sealed to that
+ * the partner its certificate's principal names, each sealed to that
  * partner's signing key; taking them and their audit events commit before
  * anything is sent (a delivery lost in transit is fetched again with `all`).
  */
@@ -519,7 +519,7 @@ server_audience_fetch(struct server_conn *c, const Crossgate__AudienceFetchReque
 
 	cg_err_clear(&err);
 	pthread_mutex_lock(&s->db_mu);
-	r = audience_fetch(s->st, s->au, c->pr->partner, req->all, &d, &n, &err);
+	r = audience_fetch(s->st, s->au, s->pol, c->pr->partner, req->all, &d, &n, &err);
 	pthread_mutex_unlock(&s->db_mu);
 	if (r != 0) {
 		server_error(c, "internal", "audience_fetch", "the gateway cannot read the deliveries; retry later");

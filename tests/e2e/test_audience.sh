@@ -153,12 +153,21 @@ expect_fail "with two receivers the campaign partner must be named" "name the ca
 expect_fail "an experiment on no audience" "no audience named 'nope'" $E --policy "$W/kg.yaml" --audience nope --name exp1
 $E --policy "$W/kg.yaml" --audience prog --name exp1 --partner k >"$T/exp.out" 2>&1
 check "an experiment on 'prog' for partner k" grep -q "experiment 'exp1' on audience 'prog': holdout 0.5; treatment delivered to k" "$T/exp.out"
+# K revokes one of the audience's users before the delivery is fetched: the user is in no delivery, no arm.
+python3 "$TRUTH" "$D/data" "$W/kg.yaml" k programming "$T/prog.k"
+RV=$(head -1 "$T/prog.k")
+printf 'user_id\n%s\n' "$RV" >"$W/revoke.csv"
+"$CROSSGATE" agent revoke --policy "$W/kg.yaml" --partner k --input "$W/revoke.csv" --out "$W/revoke.batch" \
+	--match-key "$D/keys/match.key" --sign-key "$D/keys/k/sign.key" --gateway-pub "$GW/enc.pub" \
+	--state "$W/k.state" >/dev/null 2>&1
+"$CROSSGATE" gateway ingest --db "$W/gw.db" --policy "$W/kg.yaml" --keys "$GW" "$W/revoke.batch" >/dev/null 2>&1
+check "k revokes one of the audience's users" [ $? -eq 0 ]
+grep -vx "$RV" "$T/prog.k" >"$T/prog.k.left"
 "$CROSSGATE" audience take $A --policy "$W/kg.yaml" --partner k --out-dir "$W/kd3" >/dev/null 2>&1
 check "k's pending full delivery of 'prog' was withdrawn" sh -c "! ls '$W'/kd3/prog-* >/dev/null 2>&1"
 "$CROSSGATE" agent audience --partner k --sign-key "$D/keys/k/sign.key" --state "$W/k.state" --out-dir "$W/kout" \
 	--in "$W"/kd3/exp1-*.sealed >/dev/null 2>&1
 tail -n +2 "$W/kout/exp1.csv" | sort >"$T/treat.k"
-python3 "$TRUTH" "$D/data" "$W/kg.yaml" k programming "$T/prog.k"
 # control: the arm-0 tokens of k, mapped to k's user ids through k's own state file (as the agent maps)
 sqlite3 "$W/k.state" "ATTACH '$W/gw.db' AS gw; SELECT DISTINCT s.user_id FROM sent s JOIN gw.experiment_subjects e
 	ON e.token = s.token WHERE s.partner = 'k' AND e.partner = 'k' AND e.experiment = 'exp1' AND e.arm = 0 AND
@@ -166,10 +175,11 @@ sqlite3 "$W/k.state" "ATTACH '$W/gw.db' AS gw; SELECT DISTINCT s.user_id FROM se
 	sort >"$T/control.k"
 check "  both arms are non-empty" sh -c "[ -s '$T/treat.k' ] && [ -s '$T/control.k' ]"
 check "  no control user reaches the campaign partner" sh -c "[ -z \"\$(comm -12 '$T/treat.k' '$T/control.k')\" ]"
-check "  treatment and control are exactly the audience's users" sh -c \
-	"sort -m '$T/treat.k' '$T/control.k' | cmp -s - '$T/prog.k'"
+check "  treatment and control are exactly the audience's users but the revoked one" sh -c \
+	"sort -m '$T/treat.k' '$T/control.k' | cmp -s - '$T/prog.k.left'"
+check "  the revoked user is in neither" sh -c "! grep -qx '$RV' '$T/treat.k' '$T/control.k'"
 n=$(sqlite3 "$W/gw.db" "SELECT count(*) FROM experiment_subjects WHERE experiment = 'exp1' AND partner = 'g'")
-eq "  every subject's g token has its arm too" "$n" "$(wc -l <"$T/prog.k" | tr -d ' ')"
+eq "  every remaining subject's g token has its arm too" "$n" "$(wc -l <"$T/prog.k.left" | tr -d ' ')"
 n=$(sqlite3 "$W/gw.db" "SELECT count(*) FROM (SELECT arm FROM experiment_subjects WHERE experiment = 'exp1'
 	GROUP BY arm HAVING count(*) % 2 = 0)")
 eq "  each arm holds both partners' tokens of its subjects" "$n" "2"
