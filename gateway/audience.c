@@ -689,31 +689,28 @@ out:
 	return r;
 }
 
-int
-audience_erase_staged(struct store *st, const char *partner, struct cg_err *err)
+/* Delete the subjects whose `partner` row matches `cond` (on k: kind, token) from experiments and audiences. */
+static int
+audience_erase_where(struct store *st, const char *partner, const char *cond, struct cg_err *err)
 {
-	/*
-	 * A staged token is a user's key (join.h), as erase_apply reads it; an
-	 * audience member's token is its key too (audience_key_token), so the
-	 * kinds match exactly.  The subject goes at both partners: its
-	 * experiment arms first (found through its members), then its members.
-	 */
-	static const char *const sql[2] = {
+	/* The subject goes at both partners: its experiment arms first (found through its members), then its members. */
+	static const char *const fmt[2] = {
 		"DELETE FROM experiment_subjects WHERE EXISTS (SELECT 1 FROM experiments x JOIN audience_members m "
 		"ON m.audience = x.audience AND m.token = experiment_subjects.token AND m.partner = experiment_subjects.partner "
 		"WHERE x.name = experiment_subjects.experiment AND m.subject IN (SELECT k.subject FROM audience_members k "
-		"WHERE k.audience = x.audience AND k.partner = ?1 AND k.token IN "
-		"(SELECT token FROM temp.erase_pending p WHERE p.kind = k.kind)))",
+		"WHERE k.audience = x.audience AND k.partner = ?1 AND %s))",
 		"DELETE FROM audience_members WHERE (audience, subject) IN (SELECT audience, subject FROM audience_members k "
-		"WHERE k.partner = ?1 AND k.token IN (SELECT token FROM temp.erase_pending p WHERE p.kind = k.kind))",
+		"WHERE k.partner = ?1 AND %s)",
 	};
 	sqlite3_stmt *q = NULL;
+	char sql[1024];
 	int i, r;
 
 	if ((r = audience_schema(st, err)) != 0 || (r = experiment_schema(st, err)) != 0)
 		return r;
 	for (i = 0; i < 2; i++) {
-		if (sqlite3_prepare_v2(store_db(st), sql[i], -1, &q, NULL) != SQLITE_OK)
+		snprintf(sql, sizeof(sql), fmt[i], cond);
+		if (sqlite3_prepare_v2(store_db(st), sql, -1, &q, NULL) != SQLITE_OK)
 			return audience_dberr(st, "prepare", err);
 		sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
 		r = sqlite3_step(q) == SQLITE_DONE ? 0 : audience_dberr(st, "erase members", err);
@@ -722,4 +719,53 @@ audience_erase_staged(struct store *st, const char *partner, struct cg_err *err)
 			return r;
 	}
 	return 0;
+}
+
+int
+audience_erase_staged(struct store *st, const char *partner, struct cg_err *err)
+{
+	/*
+	 * A staged token is a user's key (join.h), as erase_apply reads it; an
+	 * audience member's token is its key too (audience_key_token), so the
+	 * kinds match exactly.
+	 */
+	return audience_erase_where(st, partner, "k.token IN (SELECT token FROM temp.erase_pending p WHERE p.kind = k.kind)",
+	    err);
+}
+
+int
+audience_erase_orphans(struct store *st, const char *partner, struct cg_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	int64_t any = 0;
+	int r;
+
+	if ((r = audience_schema(st, err)) != 0)
+		return r;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT EXISTS(SELECT 1 FROM audience_members WHERE partner = ?1)", -1, &q,
+	    NULL) != SQLITE_OK)
+		return audience_dberr(st, "prepare", err);
+	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
+	if (sqlite3_step(q) == SQLITE_ROW)
+		any = sqlite3_column_int64(q, 0);
+	sqlite3_finalize(q);
+	if (!any)
+		return 0;
+	/* the keys the partner's records still have, in one pass over them */
+	if (sqlite3_exec(store_db(st), "CREATE TEMP TABLE IF NOT EXISTS audience_keys(kind INTEGER NOT NULL, "
+	    "token BLOB NOT NULL, PRIMARY KEY (kind, token)) WITHOUT ROWID; DELETE FROM temp.audience_keys;", NULL, NULL,
+	    NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(store_db(st), "INSERT OR IGNORE INTO temp.audience_keys SELECT CASE WHEN email_token IS NOT "
+	    "NULL THEN 1 ELSE 2 END, coalesce(email_token, phone_token) FROM records WHERE partner = ?1 AND "
+	    "coalesce(email_token, phone_token) IS NOT NULL", -1, &q, NULL) != SQLITE_OK)
+		return audience_dberr(st, "prepare", err);
+	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
+	r = sqlite3_step(q) == SQLITE_DONE ? 0 : audience_dberr(st, "read the keys", err);
+	sqlite3_finalize(q);
+	if (r == 0)
+		r = audience_erase_where(st, partner, "NOT EXISTS (SELECT 1 FROM temp.audience_keys p WHERE p.kind = k.kind "
+		    "AND p.token = k.token)", err);
+	if (sqlite3_exec(store_db(st), "DELETE FROM temp.audience_keys", NULL, NULL, NULL) != SQLITE_OK && r == 0)
+		r = audience_dberr(st, "clear the keys", err);
+	return r;
 }

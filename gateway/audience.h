@@ -125,6 +125,8 @@ int audience_fetch(struct store *st, struct audit *a, const struct policy *pol, 
  * rows) and experiment, so that no pending delivery holds them.
  */
 int audience_erase_staged(struct store *st, const char *partner, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+/* The same for the users of `partner` left with no record at all (retention, erase.c's erase_expired). */
+int audience_erase_orphans(struct store *st, const char *partner, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 void audience_deliveries_free(struct audience_delivery *d, size_t n);
 
 /*

@@ -263,6 +263,9 @@ erase_expired(struct store *st, const char *partner, int64_t before, uint64_t *e
 	else
 		*erased = (uint64_t)sqlite3_changes(store_db(st));
 	sqlite3_finalize(s);
+	/* users left with no record leave every audience and experiment too (audience.h) */
+	if (r == 0 && *erased > 0)
+		r = audience_erase_orphans(st, partner, err);
 	return r;
 }
 

@@ -186,6 +186,22 @@ eq "  each arm holds both partners' tokens of its subjects" "$n" "2"
 "$CROSSGATE" audit show --db "$W/gw.db" --format jsonl >"$T/audit2.jsonl"
 check "audit: the experiment event names audience, partner and holdout only" grep -q \
 	'"action":"experiment","outcome":"ok","purpose":"marketing","partner":"k","reason":"audience prog; campaign partner k","counts":{"holdout_ppm":500000}' "$T/audit2.jsonl"
+# Retention: records of k older than a year (as of 2025-06-01; the demo keeps 3 years) are purged; their users leave the audience
+# and the experiment at both partners.
+sed '0,/retention_days: [0-9]*/s//retention_days: 365/' "$W/kg.yaml" >"$W/ret.yaml"
+orph() { sqlite3 "$W/gw.db" "SELECT count(*) FROM audience_members m WHERE m.partner = 'k' AND NOT EXISTS
+	(SELECT 1 FROM records r WHERE r.partner = 'k' AND ((m.kind = 1 AND r.email_token = m.token) OR
+	(m.kind = 2 AND r.email_token IS NULL AND r.phone_token = m.token)))"; }
+before=$(sqlite3 "$W/gw.db" "SELECT count(*) FROM audience_members WHERE partner = 'k'")
+"$CROSSGATE" gateway purge --db "$W/gw.db" --policy "$W/ret.yaml" --keys "$GW" --now 2025-06-01 >/dev/null 2>&1
+check "retention purges k's old records" [ $? -eq 0 ]
+after=$(sqlite3 "$W/gw.db" "SELECT count(*) FROM audience_members WHERE partner = 'k'")
+check "  some audience members were among them" [ "$after" -lt "$before" ]
+eq "  no member is left whose records are gone" "$(orph)" "0"
+eq "  and the audiences lost them at g too" "$(sqlite3 "$W/gw.db" "SELECT count(*) FROM audience_members WHERE partner = 'g'")" "$after"
+eq "  and the experiment's arms at both partners" \
+	"$(sqlite3 "$W/gw.db" "SELECT count(*) FROM experiment_subjects WHERE experiment = 'exp1' AND partner = 'g'")" \
+	"$(sqlite3 "$W/gw.db" "SELECT count(*) FROM experiment_subjects WHERE experiment = 'exp1' AND partner = 'k'")"
 expect_fail "an experiment name is used once" "the name 'exp1' is taken" \
 	$E --policy "$W/kg.yaml" --audience prog --name exp1 --partner k
 e2e_done
