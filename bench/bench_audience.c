@@ -2,7 +2,8 @@
  * bench_audience.c - an audience over a store of N joined subjects (default
  * 1,000,000): `audience_create` (join, marketing consent on both sides, the
  * rule on both partners' opened records, the refusal test, the charge, the
- * noisy size, two sealed deliveries) against a plain C pass over the same
+ * noisy size, the members stored) and the receiving partners' fetches (each
+ * delivery read and sealed) against a plain C pass over the same
  * stored data: read both partners' records, pair them by email token, then
  * by phone token, in hash tables (without the join's ambiguity rules: a
  * close baseline, not the same join), open both, check the consent bits and
@@ -101,6 +102,18 @@ main(int argc, char **argv)
 	t_aud = bench_now();
 	if (audience_create(st, a, &sp, &as, &e) != 0)
 		bench_die("audience", &e);
+	{
+		const char *who[2] = { "k", "g" };
+		struct audience_delivery *d = NULL;
+		size_t nd = 0;
+		int i;
+
+		for (i = 0; i < 2; i++) {
+			if (audience_fetch(st, a, pol, who[i], 0, &d, &nd, &e) != 0 || nd != 1)
+				bench_die("fetch", &e);
+			audience_deliveries_free(d, nd);
+		}
+	}
 	t_aud = bench_now() - t_aud;
 
 	/* The baseline: the same members by plain C over the same store. */
@@ -179,8 +192,8 @@ main(int argc, char **argv)
 		free(refs[0]);
 		free(refs[1]);
 	}
-	printf("audience %.2f s for an audience over %llu joined subjects (rule on both partners, two sealed "
-	    "deliveries; noisy size %lld)\n", t_aud, (unsigned long long)matched, (long long)as.noisy_size);
+	printf("audience %.2f s for an audience over %llu joined subjects and both partners' fetches (rule on both "
+	    "partners, two deliveries sealed; noisy size %lld)\n", t_aud, (unsigned long long)matched, (long long)as.noisy_size);
 	printf("         %.2f s plain C over the same store: read both partners' records, pair by email then phone "
 	    "token, open both, consent and predicate\n", t_base);
 	printf("         ratio %.2fx the plain C pass over the same stored data; the two agree on the members "
