@@ -9,6 +9,7 @@
 
 #include "analytics/report.h"
 #include "base/escape.h"
+#include "base/outfile.h"
 
 #define HTML_K_COLOR "#4f46e5"      /* K, the knowledge platform */
 #define HTML_G_COLOR "#ea580c"      /* G, the live-streaming platform */
@@ -785,12 +786,14 @@ html_provenance(struct html *h)
 int
 html_write(const struct analytics *a, const char *path, struct cg_err *err)
 {
+	struct outfile of;
 	struct html h;
-	int bad;
+	int rc;
 
 	h.a = a;
-	if ((h.f = fopen(path, "w")) == NULL)
-		return cg_err_set(err, CG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+	if ((rc = outfile_open(&of, path, 0600, err)) != 0)
+		return rc;
+	h.f = of.f;
 	html_header(&h);
 	if (a->have_dpmix)
 		html_dp_mix(&h);
@@ -812,8 +815,6 @@ html_write(const struct analytics *a, const char *path, struct cg_err *err)
 	    "definitions and are checked against it; ", h.f);
 	fputs("see <code>--format json</code> and <code>--format csv</code> for the numbers behind every chart."
 	    "</footer></body></html>\n", h.f);
-	bad = ferror(h.f);
-	if (fclose(h.f) != 0 || bad)
-		return cg_err_set(err, CG_ERR_IO, "%s: write failed", path);
-	return 0;
+	/* a write error is kept by the stream: commit sees it and removes the file */
+	return outfile_commit(&of, err);
 }

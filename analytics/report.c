@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "base/outfile.h"
 
 static json_t *
 report_num(double v)
@@ -298,24 +299,17 @@ report_csv_num(FILE *f, double v)
 }
 
 static int
-report_csv_open(const char *dir, const char *name, const char *header, FILE **out, char *path,
-    size_t size, struct cg_err *err)
+report_csv_open(const char *dir, const char *name, const char *header, struct outfile *out,
+    struct cg_err *err)
 {
-	if ((size_t)snprintf(path, size, "%s/%s", dir, name) >= size)
+	char path[4200];
+	int rc;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
 		return cg_err_set(err, CG_ERR_ARG, "%s: directory path too long", dir);
-	if ((*out = fopen(path, "w")) == NULL)
-		return cg_err_set(err, CG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
-	fprintf(*out, "%s\n", header);
-	return 0;
-}
-
-static int
-report_csv_close(FILE *f, const char *path, struct cg_err *err)
-{
-	int bad = ferror(f);
-
-	if (fclose(f) != 0 || bad)
-		return cg_err_set(err, CG_ERR_IO, "%s: write failed", path);
+	if ((rc = outfile_open(out, path, 0600, err)) != 0)
+		return rc;
+	fprintf(out->f, "%s\n", header);
 	return 0;
 }
 
@@ -469,11 +463,13 @@ report_write_csv(const struct analytics *a, const char *dir, struct cg_err *err)
 		"content_mix.csv", "segments.csv", "segment_categories.csv", "affinity.csv",
 		"provenance.csv", "dp_content_mix.csv", "dp_segments.csv",
 	};
-	char path[7][4200], seg_header[1024];
-	FILE *f[7] = { NULL, NULL, NULL, NULL, NULL, NULL, NULL };
+	char seg_header[1024];
+	struct outfile of[7];
+	FILE *f[7];
 	size_t n = 0;
 	int i, c, rc = 0;
 
+	memset(of, 0, sizeof(of));
 	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
 		return cg_err_set(err, CG_ERR_IO, "%s: cannot create: %s", dir, strerror(errno));
 	n = (size_t)snprintf(seg_header, sizeof(seg_header), "segment,name,size,share");
@@ -493,21 +489,24 @@ report_write_csv(const struct analytics *a, const char *dir, struct cg_err *err)
 		};
 
 		for (i = 0; i < 7; i++)
-			if ((rc = report_csv_open(dir, names[i], headers[i], &f[i], path[i],
-			    sizeof(path[i]), err)) != 0)
+			if ((rc = report_csv_open(dir, names[i], headers[i], &of[i], err)) != 0)
 				goto out;
+			else
+				f[i] = of[i].f;
 	}
 	report_csv_mix(a, f[0]);
 	report_csv_segments(a, f[1], f[2]);
 	report_csv_affinity(a, f[3]);
 	report_csv_provenance(a, f[4]);
 	report_csv_dp(a, f[5], f[6]);
+	/* each file appears whole; after a failure the rest are not written */
+	for (i = 0; i < 7; i++)
+		if (rc == 0)
+			rc = outfile_commit(&of[i], err);
+		else
+			outfile_abort(&of[i]);
  out:
-	for (i = 0; i < 7; i++) {
-		if (f[i] == NULL)
-			continue;
-		if (report_csv_close(f[i], path[i], err) != 0 && rc == 0)
-			rc = err->code;
-	}
+	for (i = 0; i < 7; i++)
+		outfile_abort(&of[i]);
 	return rc;
 }

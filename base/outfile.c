@@ -94,7 +94,11 @@ outfile_commit(struct outfile *o, struct cg_err *err)
 
 	if (o->f == NULL)
 		return cg_err_set(err, CG_ERR_ARG, "outfile: not open");
-	if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
+	/* ferror first: a write that failed earlier (a full disk mid-file) is
+	 * remembered by the stream even when the final flush succeeds */
+	if (ferror(o->f))
+		r = cg_err_set(err, CG_ERR_IO, "%s: write failed", o->tmp);
+	else if (fflush(o->f) != 0 || fsync(fileno(o->f)) != 0)
 		r = cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", o->tmp, strerror(errno));
 	if (fclose(o->f) != 0 && r == 0)
 		r = cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", o->tmp, strerror(errno));

@@ -9,8 +9,9 @@
  * it over PATH (rename replaces a symlink at PATH, never writes through it)
  * and fsyncs the directory, so the new name survives a crash; anything that
  * fails removes the temporary file.  Batches, exports, query answers, their
- * provenance files, files received from a gateway, audit files and the pid
- * and port files all go through it.
+ * provenance files, files received from a gateway, audit files, the pid
+ * and port files, the analytics report and the demo's data, policy and
+ * steps all go through it.
  *
  * What is written (exports, answers) may be plaintext: f's stdio buffer is
  * ours and is wiped once f is closed, so no copy is left in freed memory.

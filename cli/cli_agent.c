@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "cli/cliopt.h"
+#include "agent/outcomes.h"
 #include "agent/pack.h"
 #include "agent/push.h"
 #include "net/client.h"
@@ -26,6 +27,8 @@ static const char agent_usage[] =
 	"       crossgate agent revoke --policy FILE --partner ID --input CSV --out BATCH\n"
 	"                     --match-key FILE --sign-key FILE --gateway-pub FILE [--state FILE]\n"
 	"                     [--receipts DIR]\n"
+	"       crossgate agent outcomes --policy FILE --partner ID --state FILE --experiment EXP\n"
+	"                     --input CSV --out BATCH --match-key FILE --sign-key FILE --gateway-pub FILE\n"
 	"       crossgate agent push " CLI_CLIENT_USAGE "\n"
 	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)\n"
 	"       crossgate agent stats " CLI_CLIENT_USAGE "\n"
@@ -63,6 +66,14 @@ static const char agent_help[] =
 	"with --state, by a user id packed before.  Push it or ingest it like any\n"
 	"batch.  A row that names nobody fails the whole file.\n"
 	"\n"
+	"outcomes: after a campaign, write a signed outcome batch for experiment EXP:\n"
+	"what each user did.  The CSV's header is the partner's user id column,\n"
+	"converted (0 or 1), value_cents (whole cents, 0 unless converted) and at (ISO\n"
+	"8601).  Users are named by the user ids packed before with --state (their\n"
+	"tokens come from the state; no identifier is read); a user id the state does\n"
+	"not know, or that withdrew 'match', is skipped and counted.  Any bad row fails\n"
+	"the whole file (FILE:LINE:COLUMN (name): reason) and nothing is written.\n"
+	"\n"
 	"push: send batch files to the gateway over mutual TLS (or, with --input, pack\n"
 	"the CSV into --out first and push that).  The gateway answers only once a\n"
 	"batch is committed; when the connection fails first, the push is retried\n"
@@ -80,25 +91,48 @@ static const char agent_help[] =
 	"audience: open the audiences the gateway delivered to this partner into CSVs\n"
 	"of its own user ids (crossgate agent audience --help).\n";
 
+/* The policy and the keys every batch-writing command loads. */
+struct agent_keys {
+	struct policy *pol;
+	struct keyfile_key *match, *sign, *gw;
+};
+
+/* 0, or -1 with the error printed (k is then freed by agent_keys_free all the same). */
+static int
+agent_keys_load(struct agent_keys *k, const char *policy, const char *mp, const char *sp, const char *gp)
+{
+	memset(k, 0, sizeof(*k));
+	if (cli_load_policy(policy, &k->pol) != 0 || cli_load_key(mp, KEYFILE_MATCH, &k->match) != 0 ||
+	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &k->sign) != 0 || cli_load_key(gp, KEYFILE_X25519_PUBLIC, &k->gw) != 0)
+		return -1;
+	return 0;
+}
+
+static void
+agent_keys_free(struct agent_keys *k)
+{
+	policy_free(k->pol);
+	keyfile_free(k->match);
+	keyfile_free(k->sign);
+	keyfile_free(k->gw);
+	memset(k, 0, sizeof(*k));
+}
+
 static int
 agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *sp, const char *gp,
     struct cli_ctx *ctx)
 {
-	struct policy *pol = NULL;
-	struct keyfile_key *match = NULL, *sign = NULL, *gw = NULL;
+	struct agent_keys k = { 0 };
 	struct cg_err err;
 	char hex[33];
 	int r = 1;
 
-	if ((o->receipts != NULL && cli_mkdir(o->receipts, 0700) != 0) || cli_load_policy(policy, &pol) != 0 ||
-	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
-	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
-	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
+	if ((o->receipts != NULL && cli_mkdir(o->receipts, 0700) != 0) || agent_keys_load(&k, policy, mp, sp, gp) != 0)
 		goto out;
-	o->pol = pol;
-	o->match = match;
-	o->sign = sign;
-	o->gateway = gw;
+	o->pol = k.pol;
+	o->match = k.match;
+	o->sign = k.sign;
+	o->gateway = k.gw;
 	o->report = stderr;
 	o->report_max = ctx->report_max ? ctx->report_max : 50;
 	o->progress = ctx->out != NULL;
@@ -126,11 +160,62 @@ agent_pack(struct pack_opts *o, const char *policy, const char *mp, const char *
 		    o->receipts);
 	r = 0;
 out:
-	policy_free(pol);
-	keyfile_free(match);
-	keyfile_free(sign);
-	keyfile_free(gw);
+	agent_keys_free(&k);
 	return r;
+}
+
+static int
+agent_outcomes(const struct pack_opts *po, const char *experiment, const char *policy, const char *mp,
+    const char *sp, const char *gp, struct cli_ctx *ctx)
+{
+	struct outcomes_opts o;
+	struct outcomes_stats os;
+	struct agent_keys k = { 0 };
+	struct cg_err err;
+	char hex[33];
+	int r = 1;
+
+	if (agent_keys_load(&k, policy, mp, sp, gp) != 0)
+		goto out;
+	memset(&o, 0, sizeof(o));
+	o.pol = k.pol;
+	o.partner_id = po->partner_id;
+	o.experiment = experiment;
+	o.input = po->input;
+	o.output = po->output;
+	o.state = po->state;
+	o.match = k.match;
+	o.sign = k.sign;
+	o.gateway = k.gw;
+	o.now = (int64_t)time(NULL);
+	cg_err_clear(&err);
+	if (outcomes_pack(&o, &os, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	sodium_bin2hex(hex, sizeof(hex), os.batch_id, sizeof(os.batch_id));
+	if (ctx->out)
+		fprintf(ctx->out, "%s: %llu rows, %llu outcomes packed (%llu skipped: user ids never packed with "
+		    "'match' in this state), outcome batch %s written to %s\n", o.input, (unsigned long long)os.rows,
+		    (unsigned long long)os.packed, (unsigned long long)os.unknown, hex, o.output);
+	r = 0;
+out:
+	agent_keys_free(&k);
+	return r;
+}
+
+/* The options every batch-writing command needs: 0, or the usage status. */
+static int
+agent_batch_opts_check(const char *policy, const struct pack_opts *o, const char *mp, const char *sp, const char *gp)
+{
+	if (policy == NULL) return cli_missing(agent_usage, "--policy");
+	if (o->partner_id == NULL) return cli_missing(agent_usage, "--partner");
+	if (o->input == NULL) return cli_missing(agent_usage, "--input");
+	if (o->output == NULL) return cli_missing(agent_usage, "--out");
+	if (mp == NULL) return cli_missing(agent_usage, "--match-key");
+	if (sp == NULL) return cli_missing(agent_usage, "--sign-key");
+	if (gp == NULL) return cli_missing(agent_usage, "--gateway-pub");
+	return 0;
 }
 
 static int
@@ -139,25 +224,21 @@ agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, con
 {
 	struct revoke_opts o;
 	struct revoke_stats rs;
-	struct policy *pol = NULL;
-	struct keyfile_key *match = NULL, *sign = NULL, *gw = NULL;
+	struct agent_keys k = { 0 };
 	struct cg_err err;
 	char hex[33];
 	int r = 1;
 
-	if ((po->receipts != NULL && cli_mkdir(po->receipts, 0700) != 0) || cli_load_policy(policy, &pol) != 0 ||
-	    cli_load_key(mp, KEYFILE_MATCH, &match) != 0 ||
-	    cli_load_key(sp, KEYFILE_ED25519_SECRET, &sign) != 0 ||
-	    cli_load_key(gp, KEYFILE_X25519_PUBLIC, &gw) != 0)
+	if ((po->receipts != NULL && cli_mkdir(po->receipts, 0700) != 0) || agent_keys_load(&k, policy, mp, sp, gp) != 0)
 		goto out;
 	memset(&o, 0, sizeof(o));
-	o.pol = pol;
+	o.pol = k.pol;
 	o.partner_id = po->partner_id;
 	o.input = po->input;
 	o.output = po->output;
-	o.match = match;
-	o.sign = sign;
-	o.gateway = gw;
+	o.match = k.match;
+	o.sign = k.sign;
+	o.gateway = k.gw;
 	o.state = po->state;
 	o.receipts = po->receipts;
 	o.now = (int64_t)time(NULL);
@@ -176,10 +257,7 @@ agent_revoke(const struct pack_opts *po, const char *policy, const char *mp, con
 		    (unsigned long long)rs.no_receipt);
 	r = 0;
 out:
-	policy_free(pol);
-	keyfile_free(match);
-	keyfile_free(sign);
-	keyfile_free(gw);
+	agent_keys_free(&k);
 	return r;
 }
 
@@ -256,14 +334,15 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 {
 	struct pack_opts o;
 	struct push_opts po;
-	const char *policy = NULL, *mp = NULL, *sp = NULL, *gp = NULL, *sub;
+	const char *policy = NULL, *mp = NULL, *sp = NULL, *gp = NULL, *experiment = NULL, *sub;
 	int argi, i, r, push;
 	/* Required options depend on the subcommand (pack, revoke, push, stats), checked after it is known. */
 	const struct cliopt opts[] = { CLIOPT_STR("policy", &policy), CLIOPT_STR("partner", &o.partner_id),
 		CLIOPT_STR("input", &o.input), CLIOPT_STR("out", &o.output), CLIOPT_STR("match-key", &mp),
 		CLIOPT_STR("sign-key", &sp), CLIOPT_STR("gateway-pub", &gp), CLIOPT_FLAG("strict", &o.strict),
 		CLIOPT_CLIENT_OPT(&po.client), CLIOPT_UINT("retries", &po.retries, 0, 100), CLIOPT_STR("state", &o.state),
-		CLIOPT_STR("receipts", &o.receipts), CLIOPT_UINT("threads", &o.threads, 0, 256), CLIOPT_END };
+		CLIOPT_STR("receipts", &o.receipts), CLIOPT_UINT("threads", &o.threads, 0, 256),
+		CLIOPT_STR("experiment", &experiment), CLIOPT_END };
 
 	if (argc >= 2 && strcmp(argv[1], "recommend") == 0)
 		return cmd_agent_recommend(argc - 1, argv + 1, ctx);
@@ -274,8 +353,9 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 	if (cliopt_parse(argc, argv, agent_usage, agent_help, opts, &argi, &r))
 		return r;
 	if (argi >= argc || (strcmp(argv[argi], "pack") != 0 && strcmp(argv[argi], "push") != 0 &&
-	    strcmp(argv[argi], "revoke") != 0 && strcmp(argv[argi], "stats") != 0))
-		return cli_usage(agent_usage, "unknown or missing agent command (pack, revoke, push, stats)");
+	    strcmp(argv[argi], "revoke") != 0 && strcmp(argv[argi], "stats") != 0 &&
+	    strcmp(argv[argi], "outcomes") != 0))
+		return cli_usage(agent_usage, "unknown or missing agent command (pack, revoke, outcomes, push, stats)");
 	sub = argv[argi];
 	if (strcmp(sub, "stats") == 0) {
 		if (argi + 1 != argc)
@@ -284,17 +364,16 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 			return r;
 		return agent_stats(&po.client, ctx);
 	}
-	if (strcmp(sub, "revoke") == 0) {
+	if (strcmp(sub, "revoke") == 0 || strcmp(sub, "outcomes") == 0) {
 		if (argi + 1 != argc)
 			return cli_usage(agent_usage, "unexpected argument");
-		if (policy == NULL) return cli_missing(agent_usage, "--policy");
-		if (o.partner_id == NULL) return cli_missing(agent_usage, "--partner");
-		if (o.input == NULL) return cli_missing(agent_usage, "--input");
-		if (o.output == NULL) return cli_missing(agent_usage, "--out");
-		if (mp == NULL) return cli_missing(agent_usage, "--match-key");
-		if (sp == NULL) return cli_missing(agent_usage, "--sign-key");
-		if (gp == NULL) return cli_missing(agent_usage, "--gateway-pub");
-		return agent_revoke(&o, policy, mp, sp, gp, ctx);
+		if ((r = agent_batch_opts_check(policy, &o, mp, sp, gp)) != 0)
+			return r;
+		if (sub[0] == 'r')
+			return agent_revoke(&o, policy, mp, sp, gp, ctx);
+		if (o.state == NULL) return cli_missing(agent_usage, "--state");
+		if (experiment == NULL) return cli_missing(agent_usage, "--experiment");
+		return agent_outcomes(&o, experiment, policy, mp, sp, gp, ctx);
 	}
 	push = strcmp(sub, "push") == 0;
 	if (push) {
@@ -308,13 +387,8 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 	} else if (argi + 1 != argc)
 		return cli_usage(agent_usage, "unexpected argument");
 	if (!push || o.input != NULL) {
-		if (policy == NULL) return cli_missing(agent_usage, "--policy");
-		if (o.partner_id == NULL) return cli_missing(agent_usage, "--partner");
-		if (o.input == NULL) return cli_missing(agent_usage, "--input");
-		if (o.output == NULL) return cli_missing(agent_usage, "--out");
-		if (mp == NULL) return cli_missing(agent_usage, "--match-key");
-		if (sp == NULL) return cli_missing(agent_usage, "--sign-key");
-		if (gp == NULL) return cli_missing(agent_usage, "--gateway-pub");
+		if ((r = agent_batch_opts_check(policy, &o, mp, sp, gp)) != 0)
+			return r;
 		if (agent_pack(&o, policy, mp, sp, gp, ctx) != 0)
 			return 1;
 		if (!push)

@@ -34,6 +34,7 @@
 #include "gateway/server.h"
 
 #include "synth/synth.h"
+#include "base/outfile.h"
 #include "crypto/keyfile.h"
 #include "cli/cli.h"
 #include "cli/cliopt.h"
@@ -317,15 +318,18 @@ demo_write_policy(const struct demo_paths *p)
 	const char *tmpl = (const char *)demo_policy_template, *at = tmpl, *q;
 	const char *partners[2] = { p->kk, p->kg };
 	struct keyfile_key *pub = NULL;
+	struct outfile of;
 	struct cg_err err;
 	char path[1300], line[KEYFILE_LINE_MAX];
 	FILE *f;
 	int i, r = -1;
 
-	if ((f = fopen(p->policy, "w")) == NULL) {
-		cli_error("cannot write %s: %s", p->policy, strerror(errno));
+	cg_err_clear(&err);
+	if (outfile_open(&of, p->policy, 0600, &err) != 0) {
+		cli_error("%s", err.msg);
 		return -1;
 	}
+	f = of.f;
 	fputs("# Written by 'crossgate demo' from policy/example.yaml with this run's partner keys.\n", f);
 	for (i = 0; i < 2; i++) {
 		cg_err_clear(&err);
@@ -350,13 +354,14 @@ demo_write_policy(const struct demo_paths *p)
 		}
 	}
 	fputs(at, f);
-	r = 0;
+	cg_err_clear(&err);
+	if (outfile_commit(&of, &err) != 0)
+		cli_error("%s", err.msg);
+	else
+		r = 0;
 out:
 	keyfile_free(pub);
-	if (fclose(f) != 0 && r == 0) {
-		cli_error("cannot write %s: %s", p->policy, strerror(errno));
-		r = -1;
-	}
+	outfile_abort(&of);
 	return r;
 }
 
@@ -394,13 +399,14 @@ demo_prepare_dir(const struct demo_paths *p)
 	if (demo_mkdir(p->dir) != 0)
 		return -1;
 	{
-		FILE *f = fopen(marker, "w");
-		if (f == NULL) {
-			cli_error("cannot write %s: %s", marker, strerror(errno));
+		static const char made[] = "made by crossgate demo\n";
+		struct cg_err err;
+
+		cg_err_clear(&err);
+		if (outfile_write(marker, made, sizeof(made) - 1, 0600, &err) != 0) {
+			cli_error("%s", err.msg);
 			return -1;
 		}
-		fputs("made by crossgate demo\n", f);
-		fclose(f);
 	}
 	if (demo_mkdir(p->data) || demo_mkdir(p->keys) || demo_mkdir(p->batches) || demo_mkdir(p->out))
 		return -1;
@@ -456,6 +462,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	struct pack_stats kstats, gstats;
 	struct cg_err err;
 	const char *dir = "demo";
+	struct outfile steps_of = { 0 };
 	FILE *steps = NULL;
 	char path[1300], kpath[1300], gpath[1300], gwpub[1300], gwsign[1300];
 	int json = 0, r = 1;
@@ -482,10 +489,11 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		cli_error("%s", err.msg);
 		goto out;
 	}
-	if ((steps = fopen(p.steps, "w")) == NULL) {
-		cli_error("cannot write %s: %s", p.steps, strerror(errno));
+	if (outfile_open(&steps_of, p.steps, 0600, &err) != 0) {
+		cli_error("%s", err.msg);
 		goto out;
 	}
+	steps = steps_of.f;
 	fprintf(steps, "#!/bin/sh\n# The demo's steps, as command lines (run from the directory the demo ran in).\n"
 	    "set -e\n");
 	{
@@ -712,7 +720,11 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 out:
 	if (gw.pid > 0)
 		(void)demo_gateway_stop(&gw);
-	if (steps != NULL)
-		fclose(steps);
+	/* the steps that ran are written even when one failed: they are how to rerun it */
+	cg_err_clear(&err);
+	if (steps != NULL && outfile_commit(&steps_of, &err) != 0) {
+		cli_error("%s", err.msg);
+		r = 1;
+	}
 	return r;
 }

@@ -63,7 +63,9 @@ static const char gateway_help[] =
 	"and answers being sent: made 0700, and refused unless this user's and 0700.\n"
 	"Unauthenticated connections are admitted by the policy's max_startups,\n"
 	"per_source_max and penalty_max (sources whose handshakes time out or fail\n"
-	"are refused for a while); every refusal line names the peer.\n";
+	"are refused for a while); the partners' networks listed in trusted_sources\n"
+	"get trusted_startups slots of their own, which a flood from elsewhere cannot\n"
+	"take; every refusal line names the peer.\n";
 
 static struct server *gateway_server;
 

@@ -13,7 +13,8 @@
 struct admit_entry {
 	int used;
 	struct admit_source src;
-	uint32_t preauth;
+	uint32_t preauth;                /* all its pre-auth connections ... */
+	uint32_t tpre;                   /* ... of which in the trusted slots */
 	int pen_active;                  /* the penalty reached ADMIT_PENALTY_MIN: refuse until pen_until */
 	int64_t pen_until;               /* ms; <= now: no penalty */
 	uint32_t strikes;                /* penalties served; remembered for penalty_max after the last */
@@ -25,7 +26,7 @@ struct admit {
 	struct admit_entry *t;           /* ADMIT_SOURCES entries, linear probing */
 	uint32_t n;                      /* entries in use */
 	int64_t last_sweep;
-	uint32_t preauth, authed;
+	uint32_t preauth, tpre, authed;  /* common pre-auth, trusted pre-auth, authenticated */
 	int64_t log_window;              /* minute of the current log window */
 	uint32_t log_count;
 	uint64_t log_suppressed;
@@ -38,12 +39,22 @@ int
 admit_new(const struct admit_config *cfg, struct admit **out, struct cg_err *err)
 {
 	struct admit *a;
+	size_t i;
 
 	*out = NULL;
 	if (cfg->full == 0 || cfg->start > cfg->full || cfg->full > cfg->max_connections || cfg->rate > 100)
 		return cg_err_set(err, CG_ERR_ARG, "admission: need start <= full <= max_connections and rate <= 100 "
 		    "(start %u, rate %u, full %u, max_connections %u)", cfg->start, cfg->rate, cfg->full,
 		    cfg->max_connections);
+	if (cfg->trusted_startups > cfg->max_connections - cfg->full)
+		return cg_err_set(err, CG_ERR_ARG, "admission: full (%u) + trusted_startups (%u) exceed max_connections (%u)",
+		    cfg->full, cfg->trusted_startups, cfg->max_connections);
+	if (cfg->ntrusted > ADMIT_TRUSTED_MAX)
+		return cg_err_set(err, CG_ERR_ARG, "admission: more than %d trusted networks", ADMIT_TRUSTED_MAX);
+	for (i = 0; i < cfg->ntrusted; i++)
+		if (cfg->trusted[i].bits > 128)
+			return cg_err_set(err, CG_ERR_ARG, "admission: trusted network %zu: prefix of %u bits",
+			    i + 1, cfg->trusted[i].bits);
 	if ((a = calloc(1, sizeof(*a))) == NULL || (a->t = calloc(ADMIT_SOURCES, sizeof(*a->t))) == NULL) {
 		free(a);
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
@@ -213,13 +224,30 @@ admit_penalise(struct admit *a, const struct admit_source *src, enum admit_offen
 		e->pen_until = cap;
 }
 
+int
+admit_trusted(const struct admit *a, const struct admit_source *src)
+{
+	size_t i;
+
+	for (i = 0; i < a->cfg.ntrusted; i++) {
+		const struct admit_prefix *p = &a->cfg.trusted[i];
+		unsigned whole = p->bits / 8, rest = p->bits % 8;
+
+		if (memcmp(src->b, p->b, whole) != 0)
+			continue;
+		if (rest == 0 || ((src->b[whole] ^ p->b[whole]) & (0xffu << (8 - rest)) & 0xffu) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 enum admit_verdict
 admit_check(struct admit *a, const struct admit_source *src, int64_t now_ms, uint32_t rnd)
 {
 	struct admit_entry *e;
 	uint32_t p;
 
-	if (a->preauth + a->authed >= a->cfg.max_connections)
+	if (a->preauth + a->tpre + a->authed >= a->cfg.max_connections)
 		return ADMIT_BUSY;
 	e = admit_find(a, src);
 	if (e != NULL && e->pen_active && e->pen_until > now_ms) {
@@ -230,6 +258,14 @@ admit_check(struct admit *a, const struct admit_source *src, int64_t now_ms, uin
 	if (a->cfg.per_source > 0 && e != NULL && e->preauth >= a->cfg.per_source) {
 		admit_penalise(a, src, ADMIT_OFF_OVER, now_ms);
 		return ADMIT_SOURCE;
+	}
+	/* a trusted source takes a slot of its own while there is one (an untracked source, table full,
+	 * could not give it back: it competes for the common slots) */
+	if (a->tpre < a->cfg.trusted_startups && admit_trusted(a, src) && (e = admit_get(a, src, now_ms)) != NULL) {
+		e->preauth++;
+		e->tpre++;
+		a->tpre++;
+		return ADMIT_OK;
 	}
 	if (a->preauth >= a->cfg.full)
 		return ADMIT_STARTUPS;
@@ -251,7 +287,12 @@ admit_preauth_done(struct admit *a, const struct admit_source *src)
 {
 	struct admit_entry *e = admit_find(a, src);
 
-	if (a->preauth > 0)
+	/* a source's connections are interchangeable: give back a trusted slot first */
+	if (e != NULL && e->tpre > 0) {
+		e->tpre--;
+		if (a->tpre > 0)
+			a->tpre--;
+	} else if (a->preauth > 0)
 		a->preauth--;
 	if (e != NULL && e->preauth > 0)
 		e->preauth--;
@@ -281,6 +322,12 @@ uint32_t
 admit_preauth(const struct admit *a)
 {
 	return a->preauth;
+}
+
+uint32_t
+admit_preauth_trusted(const struct admit *a)
+{
+	return a->tpre;
 }
 
 uint32_t

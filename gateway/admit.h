@@ -23,6 +23,12 @@
  *     repeat offender lasts at least twice the one before (15, 30, 60 s...),
  *     and a source's record of penalties is forgotten penalty_max seconds
  *     after its last one.
+ *   - sources in the operator's trusted networks (the partners' egress
+ *     addresses, policy `trusted_sources`) have `trusted_startups` pre-auth
+ *     slots of their own, outside `full` and the early drop: a flood from
+ *     anywhere else cannot take them.  When they are all in use, a trusted
+ *     source competes for the common slots like any other.  Its per-source
+ *     limit and its penalties still apply.
  * Sources are tracked in a table of ADMIT_SOURCES entries, hashed with a
  * per-process SipHash key (an attacker choosing addresses cannot make
  * lookups slow).  When it is full, an untracked source is admitted under the
@@ -49,17 +55,28 @@
 #define ADMIT_PENALTY_OVER 1u           /* a connection over the source's pre-auth limit */
 #define ADMIT_ADDR_MAX 64               /* "[v6]:port" text */
 
+/* A source: the IPv4 address (as v4-mapped IPv6) or the IPv6 /64. */
+struct admit_source {
+	unsigned char b[16];
+};
+
+#define ADMIT_TRUSTED_MAX 64
+
+/* A trusted network: the first `bits` bits of b (an IPv4 /n is v4-mapped: 96 + n). */
+struct admit_prefix {
+	unsigned char b[16];
+	unsigned bits;                  /* 0..128; an IPv6 prefix longer than 64 can only name one /64 */
+};
+
 struct admit_config {
 	uint32_t max_connections;
 	uint32_t start, rate, full;     /* rate in percent */
 	uint32_t per_source;            /* 0: none */
 	uint32_t penalty_max;           /* seconds; 0: no penalties */
 	uint32_t log_per_min;
-};
-
-/* A source: the IPv4 address (as v4-mapped IPv6) or the IPv6 /64. */
-struct admit_source {
-	unsigned char b[16];
+	uint32_t trusted_startups;      /* pre-auth slots of the trusted networks; 0: none */
+	size_t ntrusted;
+	struct admit_prefix trusted[ADMIT_TRUSTED_MAX];
 };
 
 enum admit_verdict {
@@ -78,7 +95,8 @@ enum admit_offence {
 
 struct admit;
 
-/* Checks start <= full <= max_connections (policy_load keeps full below it) and rate <= 100 (CG_ERR_ARG says which). */
+/* Checks start <= full <= max_connections (policy_load keeps full below it), full + trusted_startups <=
+ * max_connections, rate <= 100 and the trusted prefixes (CG_ERR_ARG says which). */
 int admit_new(const struct admit_config *cfg, struct admit **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 void admit_free(struct admit *a);
 
@@ -101,8 +119,12 @@ void admit_release(struct admit *a, const struct admit_source *src, int authenti
 void admit_penalise(struct admit *a, const struct admit_source *src, enum admit_offence off, int64_t now_ms)
     CG_NONNULL(1, 2);
 
-/* Counts, for logs and tests. */
+/* Is src in a trusted network? */
+int admit_trusted(const struct admit *a, const struct admit_source *src) CG_NONNULL(1, 2);
+
+/* Counts, for logs and tests: pre-auth connections in the common slots, in the trusted slots, authenticated. */
 uint32_t admit_preauth(const struct admit *a) CG_NONNULL(1);
+uint32_t admit_preauth_trusted(const struct admit *a) CG_NONNULL(1);
 uint32_t admit_authed(const struct admit *a) CG_NONNULL(1);
 /* Seconds of penalty src still serves (0: none or expired). */
 uint32_t admit_penalty_left(struct admit *a, const struct admit_source *src, int64_t now_ms) CG_NONNULL(1, 2);

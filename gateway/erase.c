@@ -143,13 +143,6 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 int
 erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
 {
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *s = NULL;
-	int r;
-
-	*erased = 0;
-	if ((r = erase_stage_schema(st, err)) != 0)
-		return r;
 	/*
 	 * A staged token is a user's key (join.h): an email erases the records
 	 * with that email; a phone only the records without an email, since a
@@ -157,21 +150,42 @@ erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_e
 	 * One pass over the partner's records; each staged token is a
 	 * primary-key lookup, and only a record that carries one reads its
 	 * upto (measured: as fast as without the time bound, and 1.8x faster
-	 * than a correlated EXISTS on every record).
+	 * than a correlated EXISTS on every record).  The user's outcomes
+	 * (outcome batches, store.h) go by the same rule, dated by the consent
+	 * they were sent under.
 	 */
-	if (sqlite3_prepare_v2(db, "DELETE FROM records WHERE partner = ?1 AND ("
-	    "(email_token IN (SELECT token FROM temp.erase_pending WHERE kind = 1) AND consent_at <= "
-	    "  (SELECT upto FROM temp.erase_pending WHERE kind = 1 AND token = records.email_token)) OR "
-	    "(email_token IS NULL AND phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2) AND consent_at <= "
-	    "  (SELECT upto FROM temp.erase_pending WHERE kind = 2 AND token = records.phone_token)))", -1, &s, NULL)
-	    != SQLITE_OK)
-		return erase_dberr(st, "prepare", err);
-	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
-	if (sqlite3_step(s) != SQLITE_DONE) {
-		r = erase_dberr(st, "erase records", err);
-		goto out;
+	static const char *const sql[2] = {
+		"DELETE FROM records WHERE partner = ?1 AND ("
+		"(email_token IN (SELECT token FROM temp.erase_pending WHERE kind = 1) AND consent_at <= "
+		"  (SELECT upto FROM temp.erase_pending WHERE kind = 1 AND token = records.email_token)) OR "
+		"(email_token IS NULL AND phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2) AND "
+		"  consent_at <= (SELECT upto FROM temp.erase_pending WHERE kind = 2 AND token = records.phone_token)))",
+		"DELETE FROM outcomes WHERE partner = ?1 AND ("
+		"(email_token IN (SELECT token FROM temp.erase_pending WHERE kind = 1) AND consent_at <= "
+		"  (SELECT upto FROM temp.erase_pending WHERE kind = 1 AND token = outcomes.email_token)) OR "
+		"(email_token IS NULL AND phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2) AND "
+		"  consent_at <= (SELECT upto FROM temp.erase_pending WHERE kind = 2 AND token = outcomes.phone_token)))",
+	};
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *s = NULL;
+	size_t i;
+	int r;
+
+	*erased = 0;
+	if ((r = erase_stage_schema(st, err)) != 0)
+		return r;
+	for (i = 0; i < 2; i++) {
+		if (sqlite3_prepare_v2(db, sql[i], -1, &s, NULL) != SQLITE_OK)
+			return erase_dberr(st, "prepare", err);
+		sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			r = erase_dberr(st, i == 0 ? "erase records" : "erase outcomes", err);
+			goto out;
+		}
+		*erased += (uint64_t)sqlite3_changes(db);
+		sqlite3_finalize(s);
+		s = NULL;
 	}
-	*erased = (uint64_t)sqlite3_changes(db);
 	/* and from audiences and experiments, so that no pending delivery holds the user (audience.h) */
 	if ((r = audience_erase_staged(st, partner, err)) != 0)
 		goto out;
@@ -252,17 +266,25 @@ erase_expired(struct store *st, const char *partner, int64_t before, uint64_t *e
 	sqlite3_stmt *s = NULL;
 	int r = 0;
 
+	static const char *const sql[2] = {
+		"DELETE FROM records WHERE partner = ?1 AND consent_at < ?2",
+		"DELETE FROM outcomes WHERE partner = ?1 AND consent_at < ?2",   /* a user's outcomes age with it */
+	};
+	size_t i;
+
 	*erased = 0;
-	if (sqlite3_prepare_v2(store_db(st), "DELETE FROM records WHERE partner = ?1 AND consent_at < ?2", -1, &s,
-	    NULL) != SQLITE_OK)
-		return erase_dberr(st, "prepare", err);
-	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, before);
-	if (sqlite3_step(s) != SQLITE_DONE)
-		r = erase_dberr(st, "erase expired records", err);
-	else
-		*erased = (uint64_t)sqlite3_changes(store_db(st));
-	sqlite3_finalize(s);
+	for (i = 0; i < 2 && r == 0; i++) {
+		if (sqlite3_prepare_v2(store_db(st), sql[i], -1, &s, NULL) != SQLITE_OK)
+			return erase_dberr(st, "prepare", err);
+		sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 2, before);
+		if (sqlite3_step(s) != SQLITE_DONE)
+			r = erase_dberr(st, "erase expired records", err);
+		else
+			*erased += (uint64_t)sqlite3_changes(store_db(st));
+		sqlite3_finalize(s);
+		s = NULL;
+	}
 	/* users left with no record leave every audience and experiment too (audience.h) */
 	if (r == 0 && *erased > 0)
 		r = audience_erase_orphans(st, partner, err);

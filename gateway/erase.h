@@ -51,7 +51,8 @@ void erase_stager_close(struct erase_stager *s);
  * Inside the same transaction: delete `partner`'s records whose key is a
  * staged token (a staged email: the records with that email; a staged
  * phone: the records with that phone and no email) with consent_at at most
- * its erase_upto; *erased counts them.
+ * its erase_upto, and the outcomes (store.h) of that key alike; *erased
+ * counts both.
  */
 int erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3);
@@ -72,7 +73,7 @@ void erase_check_close(struct erase_check *c);
 /* *any = 1 if `partner` has tombstones at all (so that ingest can skip the per-record check). */
 int erase_any(struct store *st, const char *partner, int *any, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
-/* Inside the caller's transaction: delete `partner`'s records whose consent_at is before `before`. */
+/* Inside the caller's transaction: delete `partner`'s records and outcomes whose consent_at is before `before`. */
 int erase_expired(struct store *st, const char *partner, int64_t before, uint64_t *erased, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 4);
 

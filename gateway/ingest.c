@@ -185,6 +185,84 @@ ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[3
 	return r;
 }
 
+/* The stored row of a record (or an outcome): its tokens and consent, its payload kept as sealed by the partner. */
+static void
+ingest_store_row(const Crossgate__BatchHeader *hdr, int64_t batch_row, const Crossgate__SealedRecord *rec,
+    const unsigned char *email, const unsigned char *phone, struct store_record *sr)
+{
+	memset(sr, 0, sizeof(*sr));
+	sr->batch = batch_row;
+	sr->partner = hdr->partner_id;
+	sr->idx = rec->index;
+	sr->email_token = email;
+	sr->phone_token = phone;
+	sr->consent_bits = rec->consent_bits;
+	sr->consent_at = rec->consent_at;
+	sr->payload = rec->ciphertext.data;
+	sr->payload_len = rec->ciphertext.len;
+}
+
+/*
+ * One record of an outcome batch (PROTOCOL.md §5.11): the user's consent as
+ * the partner last sent it must include match; the Outcome opens under the
+ * data records' associated data and obeys batch_outcome_check; a user the
+ * partner revoked is skipped as a data record would be.  Kept sealed, in the
+ * outcomes table, never among the records.
+ */
+static int
+ingest_outcome(struct store *st, const struct policy *pol, const Crossgate__BatchHeader *hdr,
+    const unsigned char batch_key[32], int64_t batch_row, const Crossgate__SealedRecord *rec,
+    const struct token *toks, const struct token *key, struct pb_arena *arena, struct erase_check *tombstones,
+    int *skipped, struct cg_err *err)
+{
+	unsigned char ad[SEAL_AD_MAX], pt[256];
+	const unsigned char *email = NULL, *phone = NULL;
+	Crossgate__Outcome *oc;
+	struct store_record sr;
+	unsigned long long idx = (unsigned long long)rec->index;
+	size_t ad_len, pt_len = 0, i;
+	int r;
+
+	if (rec->withdrawal)
+		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: a withdrawal in an outcome batch", idx);
+	if (!(rec->consent_bits & (1u << policy_purpose_bit(pol, "match"))))
+		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
+		    "the partner", idx);
+	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > SEAL_TAG_LEN + sizeof(pt))
+		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: outcome of %zu bytes", idx, rec->ciphertext.len);
+	for (i = 0; i < rec->n_tokens; i++) {
+		if (toks[i].kind == TOKEN_KIND_EMAIL)
+			email = rec->tokens[i]->value.data;
+		else
+			phone = rec->tokens[i]->value.data;
+	}
+	if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
+	    rec->consent_at, toks, rec->n_tokens)) != 0)
+		return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
+	pt_len = rec->ciphertext.len - SEAL_TAG_LEN;
+	if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len, pt,
+	    err)) != 0)
+		return cg_err_prefix(err, "record %llu", idx);
+	pb_arena_reset(arena);
+	if ((oc = crossgate__outcome__unpack(&arena->allocator, pt_len, pt)) == NULL) {
+		r = cg_err_set(err, arena->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, "record %llu: malformed outcome", idx);
+		goto out;
+	}
+	if ((r = batch_outcome_check(oc, err)) != 0) {
+		cg_err_prefix(err, "record %llu", idx);
+		goto out;
+	}
+	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, key, 1, rec->consent_at, skipped, err)) != 0 ||
+	    *skipped))
+		goto out;
+	ingest_store_row(hdr, batch_row, rec, email, phone, &sr);
+	r = store_outcome_insert(st, &sr, oc->experiment, err);
+out:
+	pb_arena_reset(arena);   /* wipes the decoded outcome */
+	sodium_memzero(pt, sizeof(pt));
+	return r;
+}
+
 static int
 ingest_record(struct store *st, const struct policy *pol, const struct policy_partner *pp,
     const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], int64_t batch_row,
@@ -241,6 +319,9 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
 		    "have", idx);
+	if (hdr->kind == BATCH_KIND_OUTCOMES)
+		return ingest_outcome(st, pol, hdr, batch_key, batch_row, rec, toks, &key, arena, tombstones, skipped,
+		    err);
 	if (rec->withdrawal) {
 		int64_t at = rec->consent_at;
 
@@ -311,16 +392,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, &key, 1, rec->consent_at, skipped,
 	    err)) != 0 || *skipped))
 		goto out;
-	memset(&sr, 0, sizeof(sr));
-	sr.batch = batch_row;
-	sr.partner = hdr->partner_id;
-	sr.idx = rec->index;
-	sr.email_token = email;
-	sr.phone_token = phone;
-	sr.consent_bits = rec->consent_bits;
-	sr.consent_at = rec->consent_at;
-	sr.payload = rec->ciphertext.data;   /* kept as sealed by the partner */
-	sr.payload_len = rec->ciphertext.len;
+	ingest_store_row(hdr, batch_row, rec, email, phone, &sr);
 	r = store_record_insert(st, &sr, err);
 out:
 	pb_arena_reset(arena);   /* wipes the decoded payload */
@@ -542,7 +614,7 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 			goto out;
 		goto out;
 	}
-	if (hdr->kind != BATCH_KIND_DATA && hdr->kind != BATCH_KIND_REVOCATION) {
+	if (hdr->kind != BATCH_KIND_DATA && hdr->kind != BATCH_KIND_REVOCATION && hdr->kind != BATCH_KIND_OUTCOMES) {
 		/* Unknown kinds are not data: never store them as records. */
 		cg_err_set(err, CG_ERR_FORMAT, "batch %s: batch kind %u is not supported by this gateway", path,
 		    hdr->kind);
@@ -617,7 +689,7 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		crossgate__audit_event__counts_entry__init(&ce[i]);
 		cev[i] = &ce[i];
 	}
-	ce[0].key = (char *)(revocation ? "users" : "records");
+	ce[0].key = (char *)(revocation ? "users" : hdr->kind == BATCH_KIND_OUTCOMES ? "outcomes" : "records");
 	ce[0].value = n;
 	ce[1].key = (char *)(revocation ? "erased" : "skipped_revoked");
 	ce[1].value = revocation ? erased : nskipped;

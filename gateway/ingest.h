@@ -22,6 +22,15 @@
  * widening the purposes.  Receipt leaves of a batch's withdrawal and
  * revocation records are committed to in its audit event (receipt_root).
  *
+ * An outcome batch (BATCH_KIND_OUTCOMES, agent/outcomes.h) holds what users
+ * did after a campaign: each record must consent to `match`, its Outcome
+ * must open and obey batch_outcome_check(), and it goes, sealed as
+ * received, into the outcomes table (store.h), never among the records that
+ * joins and queries read; a revoked user's outcome is skipped like a data
+ * record, and erasures take a user's outcomes with its records (erase.h).
+ * Whether the partner takes part in the experiment is the experiment's
+ * business when its lift is measured, not checked here.
+ *
  * At rest a record keeps the partner's ciphertext, whose associated data binds
  * it to its batch, position, consent and tokens; the batch key is stored
  * sealed under a subkey of the gateway's storage key (envelope encryption), so
@@ -45,7 +54,8 @@ struct ingest_keys {
 
 struct ingest_result {
 	char partner[65];
-	uint64_t records;                    /* data records stored (a duplicate: what its first ingest stored) */
+	uint64_t records;                    /* data records (outcome batch: outcomes) stored (a duplicate: what its
+	                                        first ingest stored) */
 	uint64_t skipped_revoked;            /* data records of users the partner revoked earlier: not stored */
 	uint64_t revoked_users;              /* revocation batch: users named */
 	uint64_t erased;                     /* records erased by a revocation batch or a data batch's withdrawals */

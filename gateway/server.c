@@ -672,8 +672,14 @@ server_new(const struct server_config *cfg, struct server **out, struct cg_err *
 	}
 	{
 		struct admit_config ac = { pol->net.max_connections, pol->net.startups_start, pol->net.startups_rate,
-		    pol->net.startups_full, pol->net.per_source_max, pol->net.penalty_max, SERVER_AUDIT_UNAUTH_PER_MIN };
+		    pol->net.startups_full, pol->net.per_source_max, pol->net.penalty_max, SERVER_AUDIT_UNAUTH_PER_MIN,
+		    pol->net.trusted_startups, pol->net.ntrusted, { { { 0 }, 0 } } };
+		size_t i;
 
+		for (i = 0; i < pol->net.ntrusted && i < ADMIT_TRUSTED_MAX; i++) {
+			memcpy(ac.trusted[i].b, pol->net.trusted[i].b, sizeof(ac.trusted[i].b));
+			ac.trusted[i].bits = pol->net.trusted[i].bits;
+		}
 		if ((r = admit_new(&ac, &s->adm, err)) != 0)
 			goto fail;
 	}

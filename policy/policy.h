@@ -65,6 +65,13 @@
  *                                  # start = full / 2, rate 30
  *       per_source_max: 8          # unauthenticated connections of one IPv4 address or
  *                                  # IPv6 /64 (0 = no limit); default min(8, full)
+ *       trusted_sources: ["192.0.2.7", "198.51.100.0/24", "2001:db8:1::/48"]
+ *                                  # the partners' egress networks (IPv6 prefixes up to
+ *                                  # /64): they get pre-auth slots of their own that a
+ *                                  # flood from elsewhere cannot take; none by default
+ *       trusted_startups: 8        # those slots, outside max_startups (full +
+ *                                  # trusted_startups < max_connections); default
+ *                                  # min(8, (max_connections - full) / 2)
  *       penalty_max: 600           # seconds a source that timed out or failed handshakes
  *                                  # may be refused for (0 = no penalties; gateway/admit.h)
  *       handshake_timeout: 5       # seconds for the whole TLS handshake (and, for a
@@ -233,6 +240,8 @@ struct policy_partner {
 #define POLICY_NET_MAX_CONNECTIONS_MAX 4096u
 #define POLICY_NET_HANDSHAKE_TIMEOUT_DEFAULT 5u
 #define POLICY_NET_PER_SOURCE_DEFAULT 8u
+#define POLICY_NET_TRUSTED_MAX 64          /* = ADMIT_TRUSTED_MAX */
+#define POLICY_NET_TRUSTED_STARTUPS_DEFAULT 8u
 #define POLICY_NET_PENALTY_MAX_DEFAULT 600u
 #define POLICY_NET_READ_TIMEOUT_DEFAULT 30u
 #define POLICY_NET_IDLE_TIMEOUT_DEFAULT 60u
@@ -255,6 +264,13 @@ struct policy_network {
 	uint32_t per_source_max;     /* pre-auth connections of one source; 0 = no limit */
 	int per_source_set;          /* written in the policy (else derived from max_startups) */
 	uint32_t penalty_max;        /* seconds a source can be refused for; 0 = no penalties */
+	size_t ntrusted;             /* trusted_sources: networks with pre-auth slots of their own */
+	struct policy_prefix {
+		unsigned char b[16]; /* IPv6, or IPv4 v4-mapped (::ffff:a.b.c.d, bits 96 + n) */
+		unsigned bits;
+	} trusted[POLICY_NET_TRUSTED_MAX];
+	uint32_t trusted_startups;   /* their pre-auth slots (0 without trusted_sources) */
+	int trusted_startups_set;
 	uint32_t handshake_timeout, read_timeout, idle_timeout;   /* seconds */
 	uint32_t heartbeat_interval; /* seconds */
 };

@@ -2,6 +2,7 @@
 #include "policy/policy.h"
 #include "policy/policy_int.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,78 @@ policy_get_u32_range(struct pctx *c, struct fy_node *v, struct pos keypos, const
 		policy_problem(c, policy_node_pos(v, keypos), "%s must be between %" PRIu64 " and %" PRIu64, what, lo, hi);
 	else
 		*out = (uint64_t)i64;
+}
+
+/* "ADDR" or "ADDR/BITS", IPv4 or IPv6 (no brackets), no host bits set past the prefix. */
+static int
+prefix_parse(const char *s, struct policy_prefix *out, const char **why)
+{
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	unsigned long bits = 0;
+	unsigned char v4[4];
+	unsigned i, max;
+	char *end;
+
+	memset(out, 0, sizeof(*out));
+	*why = "is not an IPv4 or IPv6 address, optionally with /BITS";
+	if (alen == 0 || alen >= sizeof(addr))
+		return -1;
+	memcpy(addr, s, alen);
+	addr[alen] = '\0';
+	if (inet_pton(AF_INET, addr, v4) == 1) {
+		out->b[10] = out->b[11] = 0xff;
+		memcpy(out->b + 12, v4, 4);
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, out->b) == 1)
+		max = 128;
+	else
+		return -1;
+	if (slash != NULL) {
+		if (slash[1] < '0' || slash[1] > '9' || (bits = strtoul(slash + 1, &end, 10)) > max || *end != '\0') {
+			*why = max == 32 ? "has a prefix that is not /0 to /32" : "has a prefix that is not /0 to /128";
+			return -1;
+		}
+	} else
+		bits = max;
+	if (max == 128 && bits > 64) {
+		*why = "is an IPv6 prefix longer than /64 (sources are counted per /64)";
+		return -1;
+	}
+	out->bits = (unsigned)bits + (max == 32 ? 96 : 0);
+	for (i = out->bits; i < 128; i++)
+		if (out->b[i / 8] & (0x80u >> (i % 8))) {
+			*why = "has address bits set past its prefix";
+			return -1;
+		}
+	return 0;
+}
+
+static void
+parse_trusted(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy_network *net)
+{
+	struct fy_node *item;
+	void *it = NULL;
+
+	if (policy_want_sequence(c, n, keypos, "trusted_sources") != 0)
+		return;
+	while ((item = fy_node_sequence_iterate(n, &it)) != NULL) {
+		struct pos at = policy_node_pos(item, keypos);
+		const char *why;
+		char *s;
+
+		if (policy_get_str(c, item, keypos, "a trusted source", 64, &s) != 0)
+			continue;
+		if (net->ntrusted == POLICY_NET_TRUSTED_MAX)
+			policy_problem(c, at, "trusted_sources: more than %d networks", POLICY_NET_TRUSTED_MAX);
+		else if (prefix_parse(s, &net->trusted[net->ntrusted], &why) != 0)
+			policy_problem(c, at, "trusted source \"%s\" %s", strspn(s, "0123456789abcdefABCDEF.:/") ==
+			    strlen(s) ? s : "?", why);
+		else
+			net->ntrusted++;
+		free(s);
+	}
 }
 
 /* max_startups: "START:RATE:FULL", OpenSSH's MaxStartups (gateway/admit.h). */
@@ -111,6 +184,12 @@ parse_limits(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy
 			policy_get_u32_range(c, val, k.at, "per_source_max", 0, POLICY_NET_MAX_CONNECTIONS_MAX, &v);
 			net->per_source_max = (uint32_t)v;
 			net->per_source_set = 1;
+		} else if (policy_key_is(&k, "trusted_sources")) {
+			parse_trusted(c, val, k.at, net);
+		} else if (policy_key_is(&k, "trusted_startups")) {
+			policy_get_u32_range(c, val, k.at, "trusted_startups", 1, POLICY_NET_MAX_CONNECTIONS_MAX, &v);
+			net->trusted_startups = (uint32_t)v;
+			net->trusted_startups_set = 1;
 		} else if (policy_key_is(&k, "penalty_max")) {
 			policy_get_u32_range(c, val, k.at, "penalty_max", 0, 86400, &v);
 			net->penalty_max = (uint32_t)v;
@@ -211,6 +290,19 @@ policy_parse_network(struct pctx *c, struct fy_node *n, struct pos keypos, struc
 	if (!net->per_source_set)
 		net->per_source_max = net->startups_full < POLICY_NET_PER_SOURCE_DEFAULT ? net->startups_full :
 		    POLICY_NET_PER_SOURCE_DEFAULT;
+	if (net->trusted_startups_set && net->ntrusted == 0)
+		policy_problem(c, keypos, "network limits: trusted_startups without trusted_sources");
+	else if (net->ntrusted > 0 && !net->trusted_startups_set) {
+		net->trusted_startups = (net->max_connections - net->startups_full) / 2;
+		if (net->trusted_startups > POLICY_NET_TRUSTED_STARTUPS_DEFAULT)
+			net->trusted_startups = POLICY_NET_TRUSTED_STARTUPS_DEFAULT;
+		if (net->trusted_startups == 0)
+			policy_problem(c, keypos, "network limits: no slot left for trusted_sources (max_connections %u, "
+			    "max_startups full %u)", net->max_connections, net->startups_full);
+	} else if (net->ntrusted > 0 && net->startups_full + net->trusted_startups >= net->max_connections)
+		policy_problem(c, keypos, "network limits: max_startups full (%u) + trusted_startups (%u) must be below "
+		    "max_connections (%u), so that slots stay reserved for authenticated principals",
+		    net->startups_full, net->trusted_startups, net->max_connections);
 }
 
 /* Certificate identities: printable ASCII, as a SAN URI or a CN is matched byte for byte. */

@@ -470,3 +470,29 @@ batch_reader_free(struct batch_reader *r)
 	free(r->path);
 	free(r);
 }
+
+int
+batch_experiment_check(const char *experiment, struct cg_err *err)
+{
+	size_t n = experiment != NULL ? strlen(experiment) : 0;
+
+	if (n == 0 || n > BATCH_EXPERIMENT_MAX)
+		return cg_err_set(err, CG_ERR_FORMAT, "an experiment id is 1 to %d characters", BATCH_EXPERIMENT_MAX);
+	if (strspn(experiment, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n)
+		return cg_err_set(err, CG_ERR_FORMAT, "an experiment id is letters, digits, '.', '_' and '-' only");
+	return 0;
+}
+
+int
+batch_outcome_check(const Crossgate__Outcome *o, struct cg_err *err)
+{
+	int r;
+
+	if ((r = batch_experiment_check(o->experiment, err)) != 0)
+		return r;
+	if (o->value_cents < 0 || o->value_cents > BATCH_OUTCOME_VALUE_MAX)
+		return cg_err_set(err, CG_ERR_FORMAT, "an outcome's value is 0 to 10^12 cents");
+	if (!o->converted && o->value_cents != 0)
+		return cg_err_set(err, CG_ERR_FORMAT, "an outcome without a conversion has value 0");
+	return 0;
+}

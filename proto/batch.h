@@ -24,6 +24,7 @@
 #define BATCH_VERSION 1
 #define BATCH_KIND_DATA 0              /* BatchHeader.kind: records with sealed payloads */
 #define BATCH_KIND_REVOCATION 1        /* records naming users (tokens only) to erase */
+#define BATCH_KIND_OUTCOMES 2          /* records with a sealed Outcome each (agent/outcomes.h) */
 #define BATCH_DIGEST_LEN 32
 #define BATCH_HEADER_MAX 4096          /* before the signature is checked */
 #define BATCH_RECORD_MAX (64 * 1024)
@@ -96,6 +97,18 @@ int batch_reader_verify(struct batch_reader *r, const unsigned char pub[32], uin
 int batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
 void batch_reader_free(struct batch_reader *r);
+
+/*
+ * The content rules of an Outcome (an outcome batch's record, PROTOCOL.md
+ * §5.11), which the agent packs by and the gateway checks: experiment 1 to
+ * BATCH_EXPERIMENT_MAX of [A-Za-z0-9._-]; value_cents in [0,
+ * BATCH_OUTCOME_VALUE_MAX], 0 unless converted.  CG_ERR_FORMAT with the
+ * reason (never the value).
+ */
+#define BATCH_EXPERIMENT_MAX 64
+#define BATCH_OUTCOME_VALUE_MAX 1000000000000LL   /* 10^12 cents: beyond is a unit mistake */
+int batch_experiment_check(const char *experiment, struct cg_err *err) CG_MUST_CHECK;
+int batch_outcome_check(const Crossgate__Outcome *o, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 
 /* The signed message for a count and digest (for tests and other transports). */
 #define BATCH_SIGNED_LEN (19 + 8 + BATCH_DIGEST_LEN)

@@ -6,7 +6,7 @@
 #include <string.h>
 
 enum {
-	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_BATCH_EXISTS, ST_BATCH_INSERT, ST_RECORD_INSERT,
+	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_BATCH_EXISTS, ST_BATCH_INSERT, ST_RECORD_INSERT, ST_OUTCOME_INSERT,
 	ST_REFS, ST_SEALED, ST_COUNT, ST_COUNT_ALL, ST_NSTMT
 };
 
@@ -19,6 +19,8 @@ static const char *const store_sql[ST_NSTMT] = {
 			    "wrapped_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[ST_RECORD_INSERT] = "INSERT INTO records(batch, partner, idx, email_token, phone_token, consent_bits, "
 			     "consent_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+	[ST_OUTCOME_INSERT] = "INSERT INTO outcomes(batch, partner, idx, email_token, phone_token, consent_bits, "
+			      "consent_at, payload, experiment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_REFS] = "SELECT id, consent_at, consent_bits, email_token, phone_token FROM records "
 		    "WHERE partner = ?1 ORDER BY id",
 	[ST_SEALED] = "SELECT r.batch, r.idx, b.batch_id, r.partner, r.payload, b.wrapped_key FROM records r "
@@ -26,6 +28,18 @@ static const char *const store_sql[ST_NSTMT] = {
 	[ST_COUNT] = "SELECT count(*) FROM records WHERE partner = ?1",
 	[ST_COUNT_ALL] = "SELECT count(*) FROM records",
 };
+
+/* The columns of a stored record, which an outcome (an outcome batch's record) has too. */
+#define STORE_RECORD_COLUMNS \
+	"  id INTEGER PRIMARY KEY," \
+	"  batch INTEGER NOT NULL REFERENCES batches(id)," \
+	"  partner TEXT NOT NULL," \
+	"  idx INTEGER NOT NULL," \
+	"  email_token BLOB," \
+	"  phone_token BLOB," \
+	"  consent_bits INTEGER NOT NULL," \
+	"  consent_at INTEGER NOT NULL," \
+	"  payload BLOB NOT NULL"
 
 static const char store_schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB) STRICT;"
@@ -38,16 +52,10 @@ static const char store_schema[] =
 	"  policy_hash BLOB NOT NULL,"
 	"  received_at INTEGER NOT NULL,"
 	"  wrapped_key BLOB NOT NULL) STRICT;"
-	"CREATE TABLE IF NOT EXISTS records("
-	"  id INTEGER PRIMARY KEY,"
-	"  batch INTEGER NOT NULL REFERENCES batches(id),"
-	"  partner TEXT NOT NULL,"
-	"  idx INTEGER NOT NULL,"
-	"  email_token BLOB,"
-	"  phone_token BLOB,"
-	"  consent_bits INTEGER NOT NULL,"
-	"  consent_at INTEGER NOT NULL,"
-	"  payload BLOB NOT NULL) STRICT;"
+	"CREATE TABLE IF NOT EXISTS records(" STORE_RECORD_COLUMNS ") STRICT;"
+	/* An outcome batch's records (BATCH_KIND_OUTCOMES): the Outcome kept sealed as received, like a record */
+	"CREATE TABLE IF NOT EXISTS outcomes(" STORE_RECORD_COLUMNS ", experiment TEXT NOT NULL) STRICT;"
+	"CREATE INDEX IF NOT EXISTS outcomes_experiment ON outcomes(experiment);"
 	"CREATE TABLE IF NOT EXISTS audit_events("
 	"  seq INTEGER PRIMARY KEY,"
 	"  event BLOB NOT NULL,"
@@ -246,11 +254,10 @@ store_batch_insert(struct store *st, const unsigned char *batch_id, size_t id_le
 	return 0;
 }
 
-int
-store_record_insert(struct store *st, const struct store_record *rec, struct cg_err *err)
+/* Bind a record's columns ?1..?8, in the order records and outcomes share. */
+static void
+store_record_bind(sqlite3_stmt *s, const struct store_record *rec)
 {
-	sqlite3_stmt *s = st->stmt[ST_RECORD_INSERT];
-
 	sqlite3_bind_int64(s, 1, rec->batch);
 	sqlite3_bind_text(s, 2, rec->partner, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 3, (sqlite3_int64)rec->idx);
@@ -265,7 +272,23 @@ store_record_insert(struct store *st, const struct store_record *rec, struct cg_
 	sqlite3_bind_int64(s, 6, rec->consent_bits);
 	sqlite3_bind_int64(s, 7, rec->consent_at);
 	sqlite3_bind_blob(s, 8, rec->payload, (int)rec->payload_len, SQLITE_STATIC);
+}
+
+int
+store_record_insert(struct store *st, const struct store_record *rec, struct cg_err *err)
+{
+	store_record_bind(st->stmt[ST_RECORD_INSERT], rec);
 	return store_step_done(st, ST_RECORD_INSERT, "insert record", err);
+}
+
+int
+store_outcome_insert(struct store *st, const struct store_record *rec, const char *experiment, struct cg_err *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_OUTCOME_INSERT];
+
+	store_record_bind(s, rec);
+	sqlite3_bind_text(s, 9, experiment, -1, SQLITE_STATIC);
+	return store_step_done(st, ST_OUTCOME_INSERT, "insert outcome", err);
 }
 
 int

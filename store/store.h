@@ -8,6 +8,9 @@
  *           wrapped_key)               batch key sealed under the storage key
  *   records(id, batch, partner, idx, email_token, phone_token, consent_bits,
  *           consent_at, payload)       payload = the partner's AEAD ciphertext
+ *   outcomes(id, batch, partner, idx, email_token, phone_token, consent_bits,
+ *           consent_at, payload, experiment)   an outcome batch's records,
+ *                                      payload = AEAD(Outcome) as received
  *   audit_events(seq, event, leaf)     see audit.h
  *   audit_checkpoints(size, note)
  *
@@ -69,6 +72,12 @@ struct store_record {
 };
 int store_record_insert(struct store *st, const struct store_record *rec, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2);
+/*
+ * A record of an outcome batch, into the `outcomes` table (the same columns
+ * and the experiment id): never a records row, so no join or query sees it.
+ */
+int store_outcome_insert(struct store *st, const struct store_record *rec, const char *experiment,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
 /* What the join needs of a record: no payload. */
 struct store_ref {

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/outfile.h"
 
 static const char *const synth_k_header =
     "user_id,email,phone,age,region,consent,consent_at,course_spend_cents,learning_minutes,"
@@ -347,7 +348,8 @@ synth_write_file(const struct synth_ctx *c, const char *dir, int platform, uint6
 	char path[4096];
 	struct synth_buf *b = NULL;
 	uint32_t *ord = NULL;
-	FILE *f = NULL;
+	struct outfile of = { 0 };
+	FILE *f;
 	uint64_t i;
 	int r;
 
@@ -361,11 +363,9 @@ synth_write_file(const struct synth_ctx *c, const char *dir, int platform, uint6
 		r = cg_err_set(err, CG_ERR_NOMEM, "synth: out of memory");
 		goto out;
 	}
-	if ((f = fopen(path, "wb")) == NULL) {
-		r = cg_err_set(err, CG_ERR_IO, "%s: cannot create: %s", path, strerror(errno));
+	if ((r = outfile_open(&of, path, 0600, err)) != 0)
 		goto out;
-	}
-	setvbuf(f, NULL, _IOFBF, 1 << 20);
+	f = of.f;
 	fputs(platform == SYNTH_K ? synth_k_header : synth_g_header, f);
 	fputs(platform == SYNTH_K ? "\n" : "\r\n", f);
 	for (i = 0; i < nrows; i++) {
@@ -379,20 +379,9 @@ synth_write_file(const struct synth_ctx *c, const char *dir, int platform, uint6
 		if (fwrite(b->b, 1, b->n, f) != b->n)
 			break;
 	}
-	if (ferror(f)) {
-		r = cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-		goto out;
-	}
-	r = fclose(f);
-	f = NULL;
-	if (r != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
-		goto out;
-	}
-	r = 0;
+	r = outfile_commit(&of, err);
  out:
-	if (f != NULL)
-		fclose(f);
+	outfile_abort(&of);
 	free(b);
 	free(ord);
 	return r;
@@ -436,7 +425,7 @@ static int
 synth_write_truth(const char *dir, const struct synth_opts *o, const struct synth_truth *t,
     struct cg_err *err)
 {
-	char path[4096];
+	char path[4096], *text = NULL;
 	json_t *root = NULL, *planted;
 	int r;
 
@@ -465,12 +454,13 @@ synth_write_truth(const char *dir, const struct synth_opts *o, const struct synt
 		r = cg_err_set(err, CG_ERR_NOMEM, "synth: cannot build truth.json");
 		goto out;
 	}
-	if (json_dump_file(root, path, JSON_INDENT(2) | JSON_REAL_PRECISION(15)) != 0) {
-		r = cg_err_set(err, CG_ERR_IO, "%s: cannot write", path);
+	if ((text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(15))) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "synth: cannot build truth.json");
 		goto out;
 	}
-	r = 0;
+	r = outfile_write(path, text, strlen(text), 0600, err);
  out:
+	free(text);
 	json_decref(root);
 	return r;
 }

@@ -1,26 +1,27 @@
 #!/bin/sh
 # The analytics core reads released outputs only: analytics/*.c includes no
 # header of the store, ingest, export, audit, keys or tokens, and the objects
-# it links (its own, plus the CSV reader, the error module and the text escaper it uses) need no
+# it links (its own, plus the CSV reader, the error module, the text escaper and the safe file
+# writer it uses) need no
 # symbol from any other crossgate module.
 . tests/e2e/lib.sh
 OBJ=$(dirname "$CROSSGATE")/obj
 LIB=$(dirname "$CROSSGATE")/libcrossgate.a
 
 # The headers analytics may include: its own, errors, the CSV reader, the text escaper (for HTML),
-# system and library headers.
+# the safe file writer, system and library headers.
 grep -h '^[[:space:]]*#[[:space:]]*include' analytics/*.c analytics/*.h >"$E2E_TMP/includes"
 check "analytics has #include lines to check" [ -s "$E2E_TMP/includes" ]
-grep -v -E '#[[:space:]]*include[[:space:]]+(<[a-z0-9_/.]+>|"analytics/[a-z_]+\.h"|"base/err\.h"|"base/csvfile\.h"|"base/escape\.h")' \
+grep -v -E '#[[:space:]]*include[[:space:]]+(<[a-z0-9_/.]+>|"analytics/[a-z_]+\.h"|"base/err\.h"|"base/csvfile\.h"|"base/escape\.h"|"base/outfile\.h")' \
 	"$E2E_TMP/includes" >"$E2E_TMP/bad_includes"
 if [ -s "$E2E_TMP/bad_includes" ]; then bad "analytics includes another module:"; cat "$E2E_TMP/bad_includes"
-else ok "analytics includes only its own headers, base/err.h, base/csvfile.h and base/escape.h"; fi
+else ok "analytics includes only its own headers, base/err.h, base/csvfile.h, base/escape.h and base/outfile.h"; fi
 check "no sqlite, sodium key or OpenSSL header" sh -c "! grep -Eq '<(sqlite3|openssl/|sodium)' '$E2E_TMP/includes'"
 
 # Link closure: every symbol the closure needs and does not define must not be
 # defined anywhere in libcrossgate.a (it then comes from libc, libm, jansson,
 # libcsv or libsodium's memory wiping).
-CLOSURE="$OBJ/analytics/*.o $OBJ/base/csvfile.o $OBJ/base/err.o $OBJ/base/escape.o $OBJ/base/utf8.o"
+CLOSURE="$OBJ/analytics/*.o $OBJ/base/csvfile.o $OBJ/base/err.o $OBJ/base/escape.o $OBJ/base/utf8.o $OBJ/base/outfile.o"
 # shellcheck disable=SC2086
 check "the analytics objects are built" ls $CLOSURE >/dev/null
 # shellcheck disable=SC2086

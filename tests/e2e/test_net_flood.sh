@@ -32,7 +32,7 @@ rounds() {
 	i=0
 	while [ $i -lt "$N" ]; do
 		t0=$(date +%s%N)
-		"$CROSSGATE" agent push $(net_client k) --retries 0 "$E2E_TMP/k.batch" >"$E2E_TMP/o" 2>&1 || {
+		"$CROSSGATE" agent push $(net_client k) --retries 0 "${BATCH:-$E2E_TMP/k.batch}" >"$E2E_TMP/o" 2>&1 || {
 			fails=$((fails + 1)); sed 's/^/    push: /' "$E2E_TMP/o" | head -3; }
 		t1=$(date +%s%N)
 		"$CROSSGATE" audit fetch $(net_client auditor) --out "$E2E_TMP/copy.db" >"$E2E_TMP/o" 2>&1 || {
@@ -172,4 +172,42 @@ fails=$?
 kill -TERM $FLOOD; wait $FLOOD
 check "control: with the admission limits off, the same flood makes clients fail ($fails of 10)" [ "$fails" -ge 5 ]
 net_stop
+
+# --- the partners' network trusted: the distributed flood never locks them out -------------------
+# With trusted_sources: ["127.0.0.1"] the clients have 8 pre-auth slots of their own: from the first
+# second of the same 32-source flood, before any penalty, every push and fetch gets in without a retry.
+# tflood NAME POLICY: a fresh gateway, the 32-source flood, and 10 rounds without retries from its
+# first second on; returns the failures
+tflood() {
+	net_start "$E2E_TMP/$1.db" "$2" "$E2E_TMP/$1.log"
+	python3 tests/e2e/net_flood.py "$NET_PORT" 127.0.0.3+31 200 64 40 200000 >"$E2E_TMP/$1.flood" 2>&1 &
+	FLOOD=$!
+	NET_PIDS="$NET_PIDS $FLOOD"
+	sleep 1
+	N=10 PAUSE=0.3 rounds "$1" >"$E2E_TMP/$1.rounds"
+	fails=$?
+	kill -TERM $FLOOD; wait $FLOOD
+	net_stop
+	echo "distributed flood, $1: $fails of 20 failed; push $(pct "$E2E_TMP/$1.push"); audit fetch $(pct "$E2E_TMP/$1.fetch")"
+	return $fails
+}
+tflood untrusted "$P"
+fails=$?
+check "control: without a trusted network, the flood's first seconds make clients fail ($fails of 20)" [ "$fails" -ge 1 ]
+net_policy "$P" "$D/trusted.yaml" 's/^    per_source_max: 8 /    trusted_sources: ["127.0.0.1"]\n    per_source_max: 8 /'
+check "the policy lists 127.0.0.1 as trusted" grep -q 'trusted_sources: \["127.0.0.1"\]' "$D/trusted.yaml"
+"$CROSSGATE" agent pack --policy "$D/trusted.yaml" --partner k --input "$D/data/k_users.csv" --out "$E2E_TMP/kt.batch" \
+	--match-key "$D/keys/match.key" --sign-key "$D/keys/k/sign.key" --gateway-pub "$D/keys/gateway/enc.pub" \
+	>/dev/null 2>&1
+check "a batch is packed under that policy" [ -s "$E2E_TMP/kt.batch" ]
+BATCH=$E2E_TMP/kt.batch tflood trusted "$D/trusted.yaml"
+fails=$?
+sed 's/^/    /' "$E2E_TMP/trusted.rounds" | head -5
+eq "distributed flood, partners trusted: 10 pushes and 10 fetches succeed at once, none retried" "$fails" 0
+check "no trusted push or fetch waited for an attacker's connection to time out" python3 -c "
+import sys
+v = [int(x) for f in sys.argv[1:] for x in open(f)]
+sys.exit(0 if max(v) < 5000 else 1)" "$E2E_TMP/trusted.push" "$E2E_TMP/trusted.fetch"
+dropped=$(grep -c '"event":"dropped"' "$E2E_TMP/trusted.log")
+check "the flood itself was still refused ($dropped refusal lines)" [ "$dropped" -ge 10 ]
 e2e_done

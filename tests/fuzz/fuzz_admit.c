@@ -6,7 +6,9 @@
  * never lets all connections exceed max_connections nor pre-auth ones
  * exceed `full` or a source's per_source limit, that a source with more
  * than ADMIT_PENALTY_MIN seconds of penalty left is never admitted, that a
- * penalty never exceeds penalty_max, and that the counts return to zero when all end.
+ * penalty never exceeds penalty_max, that the trusted slots go to trusted
+ * sources only and stay within trusted_startups, and that the counts return
+ * to zero when all end.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -50,6 +52,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.per_source = data[4] % 10;
 	cfg.penalty_max = (data[5] & 1) ? 0 : 30 + data[5];
 	cfg.log_per_min = 3;
+	if ((data[4] & 0x40) && cfg.max_connections > cfg.full) {
+		/* 10.0.0.0/30 trusted: sources 0, 1 and 2 (10.0.0.1 to .3) */
+		cfg.trusted_startups = 1 + data[4] % (cfg.max_connections - cfg.full);
+		cfg.ntrusted = 1;
+		cfg.trusted[0].b[10] = cfg.trusted[0].b[11] = 0xff;
+		cfg.trusted[0].b[12] = 10;
+		cfg.trusted[0].bits = 96 + 30;
+	}
 	if (admit_new(&cfg, &a, &err) != 0)
 		abort();
 	for (k = 0; k < NSRC; k++) {
@@ -74,10 +84,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			enum admit_verdict v;
 			size_t j;
 
+			uint32_t tpre = admit_preauth_trusted(a);
+
 			left = admit_penalty_left(a, &src[s], now);
 			v = admit_check(a, &src[s], now, (uint32_t)arg * 16843009u);
 			if (v == ADMIT_OK) {
-				if (pre + auth + 1 > cfg.max_connections || pre + 1 > cfg.full ||
+				/* the common slots stay within full, the trusted ones within trusted_startups
+				 * and only for the trusted sources */
+				if (pre + auth + 1 > cfg.max_connections || admit_preauth(a) > cfg.full ||
+				    admit_preauth_trusted(a) > cfg.trusted_startups ||
+				    (admit_preauth_trusted(a) > tpre && (cfg.ntrusted == 0 || s > 2)) ||
 				    (cfg.per_source && pre_of[s] + 1 > cfg.per_source) || left > ADMIT_PENALTY_MIN)
 					abort();
 				for (j = 0; j < NCONN && c[j].live; j++)
@@ -130,13 +146,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)admit_log_ok(a, now, &supp);
 			break;
 		}
-		if (admit_preauth(a) != pre || admit_authed(a) != auth)
+		if (admit_preauth(a) + admit_preauth_trusted(a) != pre || admit_authed(a) != auth)
 			abort();
 	}
 	for (k = 0; k < NCONN; k++)
 		if (c[k].live)
 			admit_release(a, &src[c[k].src], c[k].authed);
-	if (admit_preauth(a) != 0 || admit_authed(a) != 0)
+	if (admit_preauth(a) != 0 || admit_preauth_trusted(a) != 0 || admit_authed(a) != 0)
 		abort();
 	admit_free(a);
 	return 0;

@@ -35,7 +35,7 @@ nth(unsigned i)
 static struct admit *
 make(uint32_t max, uint32_t start, uint32_t rate, uint32_t full, uint32_t per_source, uint32_t penalty_max)
 {
-	struct admit_config c = { max, start, rate, full, per_source, penalty_max, 60 };
+	struct admit_config c = { max, start, rate, full, per_source, penalty_max, 60, 0, 0, { { { 0 }, 0 } } };
 	struct admit *a = NULL;
 	struct cg_err err;
 
@@ -51,7 +51,7 @@ main(void)
 	struct admit_source s1, s2, s6a, s6b;
 	struct sockaddr_in6 in6;
 	struct cg_err err;
-	struct admit_config bad = { 8, 4, 30, 9, 0, 0, 60 };
+	struct admit_config bad = { 8, 4, 30, 9, 0, 0, 60, 0, 0, { { { 0 }, 0 } } };
 	char text[ADMIT_ADDR_MAX];
 	uint64_t supp;
 	unsigned i, drops;
@@ -194,6 +194,55 @@ main(void)
 		CHECK_EQ_INT(admit_check(a, &s2, t + 630000, UINT32_MAX), ADMIT_OK);
 	CHECK_EQ_INT(admit_check(a, &s2, t + 630000, UINT32_MAX), ADMIT_SOURCE);
 	admit_free(a);
+
+	/* trusted networks: 192.0.2.0/24 and 2001:db8:1::/48, 4 slots of their own */
+	{
+		struct admit_config c = { 64, 16, 30, 32, 8, 600, 60, 4, 2, { { { 0 }, 0 } } };
+		struct admit_source t1 = v4("192.0.2.200", text), t2 = v4("192.0.3.1", text);
+
+		c.trusted[0].b[10] = c.trusted[0].b[11] = 0xff;
+		inet_pton(AF_INET, "192.0.2.0", c.trusted[0].b + 12);
+		c.trusted[0].bits = 96 + 24;
+		inet_pton(AF_INET6, "2001:db8:1::", c.trusted[1].b);
+		c.trusted[1].bits = 48;
+		CHECK_EQ_INT(admit_new(&c, &a, &err), 0);
+		CHECK(admit_trusted(a, &s1) && admit_trusted(a, &t1) && admit_trusted(a, &s6a));
+		CHECK(!admit_trusted(a, &t2) && !admit_trusted(a, nth(5)));
+		/* a flood from 32 sources takes every common slot ... */
+		for (i = 0; i < 32 * 8; i++)
+			(void)admit_check(a, nth(i % 32), t, UINT32_MAX);
+		CHECK_EQ_INT(admit_preauth(a), 32);
+		CHECK_EQ_INT(admit_check(a, &t2, t, 0), ADMIT_STARTUPS);
+		/* ... not the trusted ones: 4 of them, then a trusted source competes like anyone */
+		for (i = 0; i < 4; i++)
+			CHECK_EQ_INT(admit_check(a, i % 2 ? &s1 : &s6a, t, 0), ADMIT_OK);
+		CHECK_EQ_INT(admit_preauth_trusted(a), 4);
+		CHECK_EQ_INT(admit_check(a, &t1, t, 0), ADMIT_STARTUPS);
+		/* a trusted slot given back is a trusted slot again */
+		admit_authenticated(a, &s1);
+		CHECK_EQ_INT(admit_preauth_trusted(a), 3);
+		CHECK_EQ_INT(admit_check(a, &t1, t, 0), ADMIT_OK);
+		/* the per-source limit and penalties still hold for a trusted source */
+		admit_penalise(a, &t1, ADMIT_OFF_TIMEOUT, t);
+		admit_penalise(a, &t1, ADMIT_OFF_TIMEOUT, t);
+		admit_release(a, &t1, 0);
+		CHECK_EQ_INT(admit_check(a, &t1, t, 0), ADMIT_PENALTY);
+		/* everything ends: the counts are back to zero */
+		admit_release(a, &s1, 1);
+		admit_release(a, &s1, 0);
+		admit_release(a, &s6a, 0);
+		admit_release(a, &s6a, 0);
+		for (i = 0; i < 32 * 8; i++)
+			admit_release(a, nth(i % 32), 0);
+		CHECK_EQ_INT(admit_preauth(a), 0);
+		CHECK_EQ_INT(admit_preauth_trusted(a), 0);
+		CHECK_EQ_INT(admit_authed(a), 0);
+		admit_free(a);
+		/* the trusted slots come out of the authenticated principals' share, never all of it */
+		c.trusted_startups = 33;
+		CHECK_EQ_INT(admit_new(&c, &a, &err), CG_ERR_ARG);
+		CHECK_CONTAINS(err.msg, "full (32) + trusted_startups (33) exceed max_connections (64)");
+	}
 
 	/* refusal log lines: 60 a minute, the rest counted into the next minute's first line */
 	a = make(64, 16, 30, 32, 8, 600);

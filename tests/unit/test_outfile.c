@@ -117,6 +117,16 @@ main(void)
 	CHECK_CONTAINS(err.msg, "cannot rename");
 	CHECK_EQ_INT(entries(), 8);              /* the temporary file of the failed commit is gone */
 
+	/* a write that failed before the final flush (the stream's error flag: here
+	 * a read from the write-only stream) fails the commit and keeps the old file */
+	CHECK_EQ_INT(outfile_open(&o, at("a.csv"), 0600, &err), 0);
+	fputs("lost", o.f);
+	CHECK(fgetc(o.f) == EOF && ferror(o.f));
+	CHECK_EQ_INT(outfile_commit(&o, &err), CG_ERR_IO);
+	CHECK_CONTAINS(err.msg, "write failed");
+	CHECK_STR(slurp(at("a.csv")), "one\n");
+	CHECK_EQ_INT(entries(), 8);
+
 	/* a relative name: the directory is "." */
 	CHECK_EQ_INT(chdir(dir), 0);
 	CHECK_EQ_INT(outfile_write("rel.txt", "r\n", 2, 0600, &err), 0);

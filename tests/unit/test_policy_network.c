@@ -130,6 +130,46 @@ main(void)
 		CHECK_EQ_INT(p->net.penalty_max, 0);
 		policy_free(p);
 	}
+	/* trusted networks: their own pre-auth slots, min(8, (max_connections - full) / 2) by default */
+	p = parse("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_sources: [\"192.0.2.7\", \"198.51.100.0/24\",\n"
+	    "  \"2001:db8:1::/48\"]}}\n", &err);
+	CHECK(p != NULL);
+	if (p != NULL) {
+		static const unsigned char v4[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 0 };
+
+		CHECK_EQ_INT((int)p->net.ntrusted, 3);
+		CHECK_EQ_INT(p->net.trusted[0].bits, 128);
+		CHECK_EQ_INT(p->net.trusted[1].bits, 120);
+		CHECK(memcmp(p->net.trusted[1].b, v4, 16) == 0);
+		CHECK_EQ_INT(p->net.trusted[2].bits, 48);
+		CHECK(p->net.trusted[2].b[0] == 0x20 && p->net.trusted[2].b[1] == 0x01 && p->net.trusted[2].b[5] == 1);
+		CHECK_EQ_INT(p->net.trusted_startups, 8);
+		policy_free(p);
+	}
+	p = parse("network: {ca: c.pem, listen: \"h:1\", limits: {max_connections: 10, trusted_sources: [\"10.0.0.0/8\"]}}\n",
+	    &err);
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK_EQ_INT(p->net.trusted_startups, 2);        /* (10 - 5) / 2 */
+		policy_free(p);
+	}
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_sources: [\"10.0.0.1/8\"]}}\n"),
+	    "trusted source \"10.0.0.1/8\" has address bits set past its prefix");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_sources: [\"10.0.0.0/33\"]}}\n"),
+	    "trusted source \"10.0.0.0/33\" has a prefix that is not /0 to /32");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_sources: [\"2001:db8::/96\"]}}\n"),
+	    "is an IPv6 prefix longer than /64 (sources are counted per /64)");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_sources: [\"partner.example\"]}}\n"),
+	    "trusted source \"?\" is not an IPv4 or IPv6 address");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_sources: [\"10.0.0.0/\"]}}\n"),
+	    "has a prefix that is not /0 to /32");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_startups: 4}}\n"),
+	    "trusted_startups without trusted_sources");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_sources: [\"10.0.0.0/8\"], "
+	    "trusted_startups: 32}}\n"), "max_startups full (32) + trusted_startups (32) must be below max_connections (64)");
+	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {trusted_sources: \"10.0.0.0/8\"}}\n"),
+	    "trusted_sources");
+
 	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {max_startups: \"10:30\"}}\n"),
 	    "max_startups must be \"START:RATE:FULL\" with 0 < START <= FULL and RATE <= 100");
 	CHECK_CONTAINS(refused("network: {ca: c.pem, listen: \"h:1\", limits: {max_startups: \"10:130:20\"}}\n"),
