@@ -24,7 +24,9 @@ static const char experiment_help[] =
 	"delivery named EXP with its TREATMENT users only, pulled and opened like any\n"
 	"audience ('crossgate agent audience'); the audience's own pending delivery to\n"
 	"it is withdrawn, and an audience it has already fetched is refused, so that\n"
-	"control users never reach it.  Nothing is charged: no statistic is released.\n"
+	"control users never reach it.  An experiment whose smaller arm would hold\n"
+	"fewer than min_audience subjects (judged on the audience's noisy size) is\n"
+	"refused.  Nothing is charged: no statistic is released.\n"
 	"The analyst (default 'analyst') must be the audience's.  An audit event\n"
 	"records the experiment (audience, partner, holdout), never the arms' sizes.\n";
 

@@ -63,21 +63,23 @@ experiment_name_ok(const char *s)
 	return n > 0 && n <= AUDIENCE_NAME_MAX && strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
 }
 
-/* The audience's owner and its two partners (left, right), or CG_ERR_NOTFOUND. */
+/* The audience's owner, its two partners (left, right) and its released noisy size, or CG_ERR_NOTFOUND. */
 static int
-experiment_audience(struct store *st, const char *name, char analyst[65], char side[2][65], struct cg_err *err)
+experiment_audience(struct store *st, const char *name, char analyst[65], char side[2][65], int64_t *noisy,
+    struct cg_err *err)
 {
 	sqlite3_stmt *q = NULL;
 	int r;
 
-	if (sqlite3_prepare_v2(store_db(st), "SELECT analyst, left_partner, right_partner FROM audiences WHERE name = ?1",
-	    -1, &q, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(store_db(st), "SELECT analyst, left_partner, right_partner, noisy_size FROM audiences "
+	    "WHERE name = ?1", -1, &q, NULL) != SQLITE_OK)
 		return experiment_dberr(st, "prepare", err);
 	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
 	if ((r = sqlite3_step(q)) == SQLITE_ROW) {
 		snprintf(analyst, 65, "%s", (const char *)sqlite3_column_text(q, 0));
 		snprintf(side[0], 65, "%s", (const char *)sqlite3_column_text(q, 1));
 		snprintf(side[1], 65, "%s", (const char *)sqlite3_column_text(q, 2));
+		*noisy = sqlite3_column_int64(q, 3);
 		r = 0;
 	} else if (r == SQLITE_DONE)
 		r = cg_err_set(err, CG_ERR_NOTFOUND, "no audience named '%s'", name);
@@ -210,7 +212,7 @@ experiment_create(struct store *st, struct audit *a, const struct experiment_spe
 	unsigned char blob[sizeof(nonce) + sizeof(boxed)], id[16], label[sizeof(experiment_key_label) + AUDIENCE_NAME_MAX];
 	char owner[65], side[2][65], id_hex[33], reason[256];
 	size_t llen;
-	int64_t n = 0;
+	int64_t n = 0, noisy = 0, share;
 	int r, camp = -1, s, in_txn = 0;
 	sqlite3_stmt *q = NULL;
 	time_t now = time(NULL);
@@ -226,7 +228,7 @@ experiment_create(struct store *st, struct audit *a, const struct experiment_spe
 		    sp->analyst != NULL ? sp->analyst->name : "?", AUDIENCE_PURPOSE);
 		return experiment_refuse(a, sp, "analyst not granted marketing", CG_ERR_POLICY, err);
 	}
-	if ((r = experiment_audience(st, sp->audience, owner, side, err)) != 0)
+	if ((r = experiment_audience(st, sp->audience, owner, side, &noisy, err)) != 0)
 		return r;
 	if (strcmp(owner, sp->analyst->name) != 0) {
 		cg_err_set(err, CG_ERR_POLICY, "audience '%s' is another analyst's", sp->audience);
@@ -251,6 +253,20 @@ experiment_create(struct store *st, struct audit *a, const struct experiment_spe
 		return experiment_refuse(a, sp, "the campaign partner may not receive audiences", CG_ERR_POLICY, err);
 	}
 	snprintf(stats->partner, sizeof(stats->partner), "%s", pp->id);
+	/*
+	 * Each arm must be about min_audience or more, judged on the size
+	 * already released to this analyst (the noisy size), so that the
+	 * refusal reveals nothing new; the lift (lift.h) counts on it.
+	 */
+	share = pol->marketing.holdout_nano < 500000000 ? pol->marketing.holdout_nano :
+	    1000000000 - pol->marketing.holdout_nano;
+	if ((__int128)noisy * share < (__int128)pol->marketing.min_audience * 1000000000) {
+		cg_err_set(err, CG_ERR_POLICY, "audience '%s' (noisy size %lld) would give an arm of about %lld subjects, "
+		    "below the policy's min_audience %u: make a larger audience, or a holdout nearer 0.5", sp->audience,
+		    (long long)noisy, (long long)((__int128)noisy * share / 1000000000), pol->marketing.min_audience);
+		return experiment_refuse(a, sp, "an arm would be smaller than min_audience (by the noisy size)",
+		    CG_ERR_POLICY, err);
+	}
 	if ((r = experiment_count(st, "SELECT count(*) FROM audience_deliveries WHERE audience = ?1 AND partner = ?2 "
 	    "AND fetched > 0", sp->audience, pp->id, &n, err)) != 0)
 		return r;

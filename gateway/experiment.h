@@ -14,6 +14,10 @@
  * nor the analyst can tell a subject's arm from its tokens, and no one can
  * steer it.
  *
+ * An experiment whose smaller arm would hold fewer than min_audience
+ * subjects, judged on the audience's noisy size (released already: the
+ * refusal reveals nothing new), times min(holdout, 1 - holdout), is refused.
+ *
  * Every member's tokens at both partners are recorded with its arm in
  * `experiment_subjects(experiment TEXT, partner TEXT, token BLOB, arm
  * INTEGER)` (for the outcome batches and the lift estimate of later steps).

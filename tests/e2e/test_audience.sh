@@ -151,7 +151,11 @@ expect_fail "an experiment on an audience the partner already fetched is refused
 expect_fail "with two receivers the campaign partner must be named" "name the campaign partner with --partner" \
 	$E --policy "$W/kg.yaml" --audience prog --name exp1
 expect_fail "an experiment on no audience" "no audience named 'nope'" $E --policy "$W/kg.yaml" --audience nope --name exp1
-$E --policy "$W/kg.yaml" --audience prog --name exp1 --partner k >"$T/exp.out" 2>&1
+{ cat "$D/policy.yaml"; printf 'marketing:\n  min_audience: 30\n  refusal_noise: 2\n  receivers: [k, g]\n  sources: [k, g]\n'; } >"$W/m30.yaml"
+{ cat "$D/policy.yaml"; printf 'marketing:\n  min_audience: 10\n  refusal_noise: 2\n  receivers: [k, g]\n  sources: [k, g]\n'; } >"$W/m10.yaml"
+expect_fail "an experiment whose arms would be below min_audience (by the noisy size) is refused" \
+	"would give an arm of about" $E --policy "$W/m30.yaml" --audience prog --name exp1 --partner k
+$E --policy "$W/m10.yaml" --audience prog --name exp1 --partner k >"$T/exp.out" 2>&1
 check "an experiment on 'prog' for partner k" grep -q "experiment 'exp1' on audience 'prog': holdout 0.5; treatment delivered to k" "$T/exp.out"
 # K revokes one of the audience's users before the delivery is fetched: the user is in no delivery, no arm.
 python3 "$TRUTH" "$D/data" "$W/kg.yaml" k programming "$T/prog.k"
