@@ -10,7 +10,7 @@
 struct agent_state {
 	sqlite3 *db;
 	char *path;
-	sqlite3_stmt *del, *put, *get, *cget, *cput;
+	sqlite3_stmt *del, *put, *get, *cget, *cput, *users;
 };
 
 static int
@@ -46,7 +46,12 @@ agent_state_open(const char *path, struct agent_state **out, struct cg_err *err)
 	    "  PRIMARY KEY (partner, user_id, kind)) WITHOUT ROWID, STRICT;"
 	    "CREATE TABLE IF NOT EXISTS sent_consent("
 	    "  partner TEXT NOT NULL, user_id TEXT NOT NULL, bits INTEGER NOT NULL, at INTEGER NOT NULL,"
-	    "  PRIMARY KEY (partner, user_id)) WITHOUT ROWID, STRICT;", NULL, NULL, NULL) != SQLITE_OK ||
+	    "  PRIMARY KEY (partner, user_id)) WITHOUT ROWID, STRICT;"
+	    "CREATE INDEX IF NOT EXISTS sent_token ON sent(partner, kind, token);", NULL, NULL, NULL) != SQLITE_OK ||
+	    /* join.h: a user without an email is keyed by its phone; one with an email never by its phone */
+	    sqlite3_prepare_v2(s->db, "SELECT s.user_id FROM sent s WHERE s.partner = ?1 AND s.kind = ?2 AND s.token = ?3 "
+	    "AND (?2 = 1 OR NOT EXISTS (SELECT 1 FROM sent e WHERE e.partner = s.partner AND e.user_id = s.user_id "
+	    "AND e.kind = 1)) ORDER BY s.user_id", -1, &s->users, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db, "SELECT s.kind, s.token, c.bits, c.at FROM sent s LEFT JOIN sent_consent c "
 	    "ON c.partner = s.partner AND c.user_id = s.user_id WHERE s.partner = ?1 AND s.user_id = ?2 ORDER BY s.kind",
 	    -1, &s->cget, NULL) != SQLITE_OK ||
@@ -78,6 +83,7 @@ agent_state_close(struct agent_state *s)
 	sqlite3_finalize(s->put);
 	sqlite3_finalize(s->get);
 	sqlite3_finalize(s->cget);
+	sqlite3_finalize(s->users);
 	sqlite3_finalize(s->cput);
 	if (s->db != NULL)
 		sqlite3_close(s->db);
@@ -194,5 +200,24 @@ agent_state_consent_put(struct agent_state *s, const char *partner, const char *
 	sqlite3_reset(s->cput);
 	if (rc != SQLITE_DONE)
 		return agent_state_dberr(s, "remember consent", err);
+	return 0;
+}
+
+int
+agent_state_users_of(struct agent_state *s, const char *partner, const struct token *t, agent_state_user_fn fn,
+    void *ctx, struct cg_err *err)
+{
+	int rc, r = 0;
+
+	sqlite3_bind_text(s->users, 1, partner, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s->users, 2, (int)t->kind);
+	sqlite3_bind_blob(s->users, 3, t->value, TOKEN_LEN, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s->users)) == SQLITE_ROW && r == 0)
+		r = fn(ctx, (const char *)sqlite3_column_text(s->users, 0), (size_t)sqlite3_column_bytes(s->users, 0), err);
+	sqlite3_reset(s->users);
+	if (r != 0)
+		return r;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return agent_state_dberr(s, "look up a token", err);
 	return 0;
 }

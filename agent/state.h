@@ -46,4 +46,15 @@ int agent_state_lookup(struct agent_state *s, const char *partner, const char *u
 int agent_state_consent_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
     uint32_t bits, int64_t at, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
+/*
+ * The user ids whose remembered tokens make `t` their key at the gateway
+ * (gateway/join.h): for an email token, the users who sent it; for a phone
+ * token, the users who sent it and no email.  fn is called once per user id
+ * (not NUL-terminated; len bytes), in user id order; a nonzero return stops
+ * the walk and is returned.
+ */
+typedef int (*agent_state_user_fn)(void *ctx, const char *user_id, size_t len, struct cg_err *err);
+int agent_state_users_of(struct agent_state *s, const char *partner, const struct token *t, agent_state_user_fn fn,
+    void *ctx, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
 #endif

@@ -44,6 +44,11 @@ int cmd_policy(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_agent(int argc, char **argv, struct cli_ctx *ctx);
 /* `crossgate agent recommend` (cli_recommend.c), dispatched by cmd_agent. */
 int cmd_agent_recommend(int argc, char **argv, struct cli_ctx *ctx);
+/* `crossgate audience` and `crossgate agent audience` (cli_audience.c). */
+int cmd_audience(int argc, char **argv, struct cli_ctx *ctx);
+int cmd_agent_audience(int argc, char **argv, struct cli_ctx *ctx);
+/* `crossgate experiment` (cli_experiment.c). */
+int cmd_experiment(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_gateway(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_export(int argc, char **argv, struct cli_ctx *ctx);
 int cmd_query(int argc, char **argv, struct cli_ctx *ctx);

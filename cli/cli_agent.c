@@ -32,7 +32,9 @@ static const char agent_usage[] =
 	"       crossgate agent push " CLI_CLIENT_USAGE "\n"
 	"                     [--retries N] (BATCH... | --input CSV --out BATCH and the pack options)\n"
 	"       crossgate agent stats " CLI_CLIENT_USAGE "\n"
-	"       crossgate agent recommend --policy FILE --partner ID --input CSV --aggregates CSV --out CSV";
+	"       crossgate agent recommend --policy FILE --partner ID --input CSV --aggregates CSV --out CSV\n"
+	"       crossgate agent audience --partner ID --sign-key FILE --state FILE --out-dir DIR\n"
+	"                     (--in SEALED... | --gateway ... [--all])";
 
 static const char agent_help[] =
 	"pack: read the partner's CSV, check every row against the partner's schema in\n"
@@ -84,7 +86,10 @@ static const char agent_help[] =
 	"whether they matched.\n"
 	"\n"
 	"recommend: next-best offers for the partner's own users from released DP\n"
-	"statistics only (crossgate agent recommend --help).\n";
+	"statistics only (crossgate agent recommend --help).\n"
+	"\n"
+	"audience: open the audiences the gateway delivered to this partner into CSVs\n"
+	"of its own user ids (crossgate agent audience --help).\n";
 
 /* The policy and the keys every batch-writing command loads. */
 struct agent_keys {
@@ -341,6 +346,8 @@ cmd_agent(int argc, char **argv, struct cli_ctx *ctx)
 
 	if (argc >= 2 && strcmp(argv[1], "recommend") == 0)
 		return cmd_agent_recommend(argc - 1, argv + 1, ctx);
+	if (argc >= 2 && strcmp(argv[1], "audience") == 0)
+		return cmd_agent_audience(argc - 1, argv + 1, ctx);
 	memset(&o, 0, sizeof(o));
 	push_opts_default(&po);
 	if (cliopt_parse(argc, argv, agent_usage, agent_help, opts, &argi, &r))

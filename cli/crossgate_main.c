@@ -148,6 +148,8 @@ static const struct {
 	{ "gateway", cmd_gateway, "gateway side: ingest batch files, or serve them over mutual TLS" },
 	{ "query", cmd_query, "differentially private aggregates, charged to the analyst's privacy budget" },
 	{ "export", cmd_export, "row export: DP synthetic rows of the joined subjects, on the budget (locally or from a gateway)" },
+	{ "audience", cmd_audience, "audiences under marketing consent: a noisy size for the analyst, sealed deliveries to partners" },
+	{ "experiment", cmd_experiment, "A/B experiments on an audience: keyed treatment/control split, treatment delivered" },
 	{ "budget", cmd_budget, "show each analyst's privacy budget spent and remaining" },
 	{ "audit", cmd_audit, "verify the audit log with the gateway's public key" },
 	{ "receipt", cmd_receipt, "a user's receipt for a withdrawal: attach the gateway's proof, verify it" },

@@ -1,5 +1,6 @@
 /* erase.c - see erase.h */
 #include "gateway/erase.h"
+#include "gateway/audience.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,6 +235,9 @@ erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_e
 		sqlite3_finalize(s);
 		s = NULL;
 	}
+	/* and from audiences and experiments, so that no pending delivery holds the user (audience.h) */
+	if ((r = audience_erase_staged(st, partner, err)) != 0)
+		goto out;
 	if (sqlite3_exec(db, "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK) {
 		r = erase_dberr(st, "clear the staging table", err);
 		goto out;
@@ -335,6 +339,9 @@ erase_expired(struct store *st, const char *partner, int64_t before, uint64_t *e
 		sqlite3_finalize(s);
 		s = NULL;
 	}
+	/* users left with no record leave every audience and experiment too (audience.h) */
+	if (r == 0 && *erased > 0)
+		r = audience_erase_orphans(st, partner, err);
 	return r;
 }
 

@@ -416,7 +416,9 @@ server_request(struct server_conn *c)
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_FETCH && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_COSIGN && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
 	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY && c->pr->role != POLICY_PRINCIPAL_AUDITOR) ||
-	    (req->op_case == CROSSGATE__REQUEST__OP_STATS && c->pr->role != POLICY_PRINCIPAL_PARTNER)) {
+	    (req->op_case == CROSSGATE__REQUEST__OP_STATS && c->pr->role != POLICY_PRINCIPAL_PARTNER) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIENCE_FETCH && c->pr->role != POLICY_PRINCIPAL_PARTNER) ||
+	    (req->op_case == CROSSGATE__REQUEST__OP_AUDIENCE_CREATE && c->pr->role != POLICY_PRINCIPAL_ANALYST)) {
 		snprintf(msg, sizeof(msg), "%s refused: principal '%s' has role %s, which may not %s", op,
 		    c->pr->name, policy_role_name(c->pr->role), op);
 		server_error(c, "refused", op, msg);
@@ -445,6 +447,12 @@ server_request(struct server_conn *c)
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY:
 		keep = server_consistency(c, req->audit_consistency);
+		break;
+	case CROSSGATE__REQUEST__OP_AUDIENCE_FETCH:
+		keep = server_audience_fetch(c, req->audience_fetch);
+		break;
+	case CROSSGATE__REQUEST__OP_AUDIENCE_CREATE:
+		keep = server_audience_create(c, req->audience_create);
 		break;
 	default:
 		break;

@@ -126,6 +126,8 @@ int server_push(struct server_conn *c, const Crossgate__PushRequest *req);
 int server_export(struct server_conn *c, const Crossgate__ExportRequest *req);
 int server_query(struct server_conn *c, const Crossgate__QueryRequest *req);
 int server_stats(struct server_conn *c);
+int server_audience_fetch(struct server_conn *c, const Crossgate__AudienceFetchRequest *req);
+int server_audience_create(struct server_conn *c, const Crossgate__AudienceCreateRequest *req);
 int server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req);
 int server_consistency(struct server_conn *c, const Crossgate__AuditConsistencyRequest *req);
 int server_cosign(struct server_conn *c, const Crossgate__AuditCosignRequest *req);

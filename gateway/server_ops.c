@@ -19,6 +19,8 @@
 #include "gateway/export.h"
 #include "gateway/model.h"
 #include "gateway/query.h"
+#include "gateway/audience.h"
+#include "gateway/rule.h"
 #include "store/store.h"
 #include "net/rpc.h"
 
@@ -429,6 +431,132 @@ server_fetch_cosig_cb(const struct audit_cosig *c, void *arg)
 		return 1;
 	sf->cosigs++;
 	return 0;
+}
+
+_Static_assert(RPC_RULE_MAX == RULE_TEXT_MAX, "a rule the request check lets through fits the parser");
+
+/*
+ * An analyst defines an audience (gateway/audience.h), on a connection of its
+ * own like a query: the join is a long read.  The answer is the noisy size
+ * and the charge; refusals are audit events already (audience.c, budget.c).
+ */
+int
+server_audience_create(struct server_conn *c, const Crossgate__AudienceCreateRequest *req)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AudienceCreateResult ar = CROSSGATE__AUDIENCE_CREATE_RESULT__INIT;
+	struct audience_spec sp;
+	struct audience_stats as;
+	struct store *rst = NULL;
+	struct audit *rau = NULL;
+	struct cg_err err;
+	char *rec[2];
+	size_t i;
+	int r;
+
+	cg_err_clear(&err);
+	memset(&sp, 0, sizeof(sp));
+	sp.pol = s->pol;
+	sp.analyst = c->pr;
+	sp.name = req->name;
+	sp.rule = req->rule;
+	sp.left = req->left[0] ? req->left : NULL;
+	sp.right = req->right[0] ? req->right : NULL;
+	sp.storage = s->cfg.storage;
+	if (req->rho[0] && policy_parse_nano(req->rho, strlen(req->rho), POLICY_RHO_MAX, &sp.rho_nano) != 0) {
+		server_error(c, "malformed", "audience_create", "audience: rho must be a decimal above 0 with at most 9 "
+		    "decimals");
+		return 0;
+	}
+	if ((r = server_reader_open(s, &rst, &rau, &err)) == 0)
+		r = audience_create(rst, rau, &sp, &as, &err);
+	audit_free(rau);
+	store_close(rst);
+	if (r != 0) {
+		server_error(c, r == CG_ERR_POLICY || r == CG_ERR_ARG || r == CG_ERR_FORMAT || r == CG_ERR_LIMIT ?
+		    "rejected" : "internal", "audience_create", err.msg);
+		server_slog(s, "warn", "audience-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    server_slog_str(err.msg), NULL);
+		return 0;
+	}
+	ar.name = (char *)req->name;
+	ar.id = as.audience_id;
+	ar.rule_sha256 = as.rule_hash;
+	ar.noisy_size = as.noisy_size;
+	ar.charged_nano = as.charged_nano;
+	ar.remaining_nano = as.remaining_nano;
+	for (i = 0; i < as.nrecipients; i++)
+		rec[i] = as.recipients[i];
+	ar.recipients = rec;
+	ar.n_recipients = as.nrecipients;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIENCE_CREATE;
+	resp.audience_create = &ar;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+		return 0;
+	server_slog(s, "info", "audience", "conn", json_integer((json_int_t)c->id), "principal",
+	    server_slog_str(c->pr->name), NULL);
+	return 1;
+}
+
+/*
+ * A partner pulls its audience deliveries (gateway/audience.h): only those of
+ * the partner its certificate's principal names, each sealed to that
+ * partner's signing key; taking them and their audit events commit before
+ * anything is sent (a delivery lost in transit is fetched again with `all`).
+ */
+int
+server_audience_fetch(struct server_conn *c, const Crossgate__AudienceFetchRequest *req)
+{
+	struct server *s = c->s;
+	Crossgate__Response resp = CROSSGATE__RESPONSE__INIT;
+	Crossgate__AudienceFetchResult ar = CROSSGATE__AUDIENCE_FETCH_RESULT__INIT;
+	Crossgate__AudienceDelivery ad = CROSSGATE__AUDIENCE_DELIVERY__INIT;
+	struct audience_delivery *d = NULL;
+	struct cg_err err;
+	size_t n = 0, i;
+	int r, keep = 0;
+
+	cg_err_clear(&err);
+	pthread_mutex_lock(&s->db_mu);
+	r = audience_fetch(s->st, s->au, s->pol, c->pr->partner, req->all, &d, &n, &err);
+	pthread_mutex_unlock(&s->db_mu);
+	if (r != 0) {
+		server_error(c, "internal", "audience_fetch", "the gateway cannot read the deliveries; retry later");
+		server_slog(s, "error", "audience-fetch-failed", "conn", json_integer((json_int_t)c->id), "reason",
+		    server_slog_str(err.msg), NULL);
+		return 0;
+	}
+	ar.partner = c->pr->partner;
+	ar.deliveries = (uint32_t)n;
+	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIENCE_FETCH;
+	resp.audience_fetch = &ar;
+	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		FILE *f;
+
+		ad.id = d[i].id;
+		ad.audience = d[i].audience;
+		ad.created = d[i].created;
+		ad.size = d[i].len;
+		resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIENCE_DELIVERY;
+		resp.audience_delivery = &ad;
+		if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+			goto out;
+		if ((f = fmemopen(d[i].sealed, d[i].len, "rb")) == NULL)
+			goto out;
+		r = server_send_chunks(c, f, d[i].len, &err);
+		fclose(f);
+		if (r != 0)
+			goto out;
+	}
+	server_slog(s, "info", "audience-fetch", "conn", json_integer((json_int_t)c->id), "principal",
+	    server_slog_str(c->pr->name), NULL);
+	keep = 1;
+out:
+	audience_deliveries_free(d, n);
+	return keep;
 }
 
 /* A partner's own view: counts of its stored records per purpose. */

@@ -111,6 +111,8 @@ rpc_op_name(const Crossgate__Request *req)
 	case CROSSGATE__REQUEST__OP_AUDIT_COSIGN: return "audit_cosign";
 	case CROSSGATE__REQUEST__OP_QUERY: return "query";
 	case CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY: return "audit_consistency";
+	case CROSSGATE__REQUEST__OP_AUDIENCE_FETCH: return "audience_fetch";
+	case CROSSGATE__REQUEST__OP_AUDIENCE_CREATE: return "audience_create";
 	default: return "unknown";
 	}
 }
@@ -196,7 +198,20 @@ rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request **out
 		break;
 	case CROSSGATE__REQUEST__OP_AUDIT_FETCH:
 	case CROSSGATE__REQUEST__OP_STATS:
+	case CROSSGATE__REQUEST__OP_AUDIENCE_FETCH:
 		break;
+	case CROSSGATE__REQUEST__OP_AUDIENCE_CREATE: {
+		const Crossgate__AudienceCreateRequest *ac = q->audience_create;
+
+		if (!rpc_name_ok(ac->name) || ac->rule[0] == '\0' || !rpc_text_ok(ac->rule, RPC_RULE_MAX, 0) ||
+		    !rpc_text_ok(ac->rho, 32, 0) || (ac->left[0] != '\0' && !rpc_name_ok(ac->left)) ||
+		    (ac->right[0] != '\0' && !rpc_name_ok(ac->right)) || ((ac->left[0] == '\0') != (ac->right[0] == '\0'))) {
+			cg_err_set(err, CG_ERR_FORMAT, "request: audience_create needs a name [a-z0-9_-]{1,%d}, a rule of "
+			    "printable ASCII (at most %d bytes), and both partner ids or neither", RPC_NAME_MAX, RPC_RULE_MAX);
+			goto out;
+		}
+		break;
+	}
 	case CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY:
 		if (q->audit_consistency->old_size == 0 || (q->audit_consistency->new_size != 0 &&
 		    q->audit_consistency->new_size < q->audit_consistency->old_size)) {
@@ -314,6 +329,37 @@ rpc_response_parse(const unsigned char *buf, size_t len, Crossgate__Response **o
 	case CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGN:
 		if (!rpc_text_ok(p->audit_cosign->witness, RPC_WITNESS_MAX, 0)) {
 			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audit cosign result");
+			goto out;
+		}
+		break;
+	case CROSSGATE__RESPONSE__RESULT_AUDIENCE_CREATE: {
+		const Crossgate__AudienceCreateResult *ac = p->audience_create;
+		size_t i;
+
+		if (!rpc_name_ok(ac->name) || strlen(ac->id) != 32 || strspn(ac->id, "0123456789abcdef") != 32 ||
+		    strlen(ac->rule_sha256) != 64 || strspn(ac->rule_sha256, "0123456789abcdef") != 64 ||
+		    ac->charged_nano < 0 || ac->remaining_nano < 0 || ac->n_recipients > 2) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audience result");
+			goto out;
+		}
+		for (i = 0; i < ac->n_recipients; i++)
+			if (!rpc_name_ok(ac->recipients[i])) {
+				cg_err_set(err, CG_ERR_FORMAT, "response: malformed audience result");
+				goto out;
+			}
+		break;
+	}
+	case CROSSGATE__RESPONSE__RESULT_AUDIENCE_FETCH:
+		if (!rpc_name_ok(p->audience_fetch->partner)) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audience fetch result");
+			goto out;
+		}
+		break;
+	case CROSSGATE__RESPONSE__RESULT_AUDIENCE_DELIVERY:
+		if (strlen(p->audience_delivery->id) != 32 || strspn(p->audience_delivery->id, "0123456789abcdef") != 32 ||
+		    !rpc_name_ok(p->audience_delivery->audience) || p->audience_delivery->size == 0 ||
+		    p->audience_delivery->size > RPC_DELIVERY_MAX) {
+			cg_err_set(err, CG_ERR_FORMAT, "response: malformed audience delivery");
 			goto out;
 		}
 		break;

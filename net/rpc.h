@@ -22,6 +22,8 @@
 #define RPC_CHUNK_MAX (64 * 1024)           /* bytes of data in one Chunk */
 #define RPC_RESPONSE_MAX (1024 * 1024)      /* a client's cap on one response frame */
 #define RPC_NAME_MAX 32                     /* purposes and partner ids */
+#define RPC_DELIVERY_MAX (4ull << 30)       /* bytes of one sealed audience delivery */
+#define RPC_RULE_MAX 4096                   /* bytes of an audience rule (= RULE_TEXT_MAX) */
 #define RPC_MESSAGE_MAX 512                 /* Error.message */
 #define RPC_CHECKPOINT_MAX 8192             /* AuditRecord.checkpoint */
 #define RPC_EVENT_MAX (64 * 1024)           /* AuditRecord.event */

@@ -201,6 +201,44 @@ diff_more_purposes(const struct policy *x, uint32_t bits, const struct policy *o
 	return 0;
 }
 
+/* Audiences (marketing:): a partner newly allowed to receive or source, or a lower bar, widens. */
+static void
+diff_marketing(const struct policy *a, const struct policy *b, FILE *out, struct policy_diff_counts *c)
+{
+	const struct policy_marketing *x = &a->marketing, *y = &b->marketing;
+	size_t i;
+
+	for (i = 0; i < b->npartners; i++) {
+		const char *id = b->partners[i].id;
+		int ra = policy_partner_find(a, id) != NULL && policy_partner_may_receive(a, id);
+		int rb = policy_partner_may_receive(b, id);
+		int sa = policy_partner_find(a, id) != NULL && policy_partner_may_source(a, id);
+		int sb = policy_partner_may_source(b, id);
+
+		if (ra != rb)
+			diff_line(out, c, rb ? D_WIDER : D_NARROWER, "marketing: partner '%s' %s receive audiences", id,
+			    rb ? "may now" : "may no longer");
+		if (sa != sb)
+			diff_line(out, c, sb ? D_WIDER : D_NARROWER, "marketing: partner '%s' %s select audiences (source)",
+			    id, sb ? "may now" : "may no longer");
+	}
+	if (x->min_audience != y->min_audience)
+		diff_line(out, c, y->min_audience < x->min_audience ? D_WIDER : D_NARROWER,
+		    "marketing: min_audience %u -> %u", x->min_audience, y->min_audience);
+	if (x->refusal_noise != y->refusal_noise)
+		diff_line(out, c, y->refusal_noise < x->refusal_noise ? D_WIDER : D_NARROWER,
+		    "marketing: refusal_noise %u -> %u", x->refusal_noise, y->refusal_noise);
+	if (x->max_refusals != y->max_refusals)
+		diff_line(out, c, y->max_refusals > x->max_refusals ? D_WIDER : D_NARROWER,
+		    "marketing: max_refusals %u -> %u", x->max_refusals, y->max_refusals);
+	if (x->audience_rho_nano != y->audience_rho_nano)
+		diff_line(out, c, D_CHANGE, "marketing: audience rho %.9g -> %.9g", diff_nano(x->audience_rho_nano),
+		    diff_nano(y->audience_rho_nano));
+	if (x->holdout_nano != y->holdout_nano)
+		diff_line(out, c, D_CHANGE, "marketing: holdout %.9g -> %.9g", diff_nano(x->holdout_nano),
+		    diff_nano(y->holdout_nano));
+}
+
 static void
 diff_privacy(const struct policy *a, const struct policy *b, FILE *out, struct policy_diff_counts *c)
 {
@@ -306,4 +344,5 @@ policy_diff(const struct policy *a, const struct policy *b, FILE *out, struct po
 		if (policy_partner_find(b, a->partners[i].id) == NULL)
 			diff_line(out, c, D_NARROWER, "partners: partner '%s' removed", a->partners[i].id);
 	diff_privacy(a, b, out, c);
+	diff_marketing(a, b, out, c);
 }

@@ -327,8 +327,8 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 	void *it = NULL;
 	int seen_version = 0, seen_name = 0, seen_country = 0, seen_purposes = 0;
 	int seen_partners = 0;
-	struct fy_node *principals = NULL;
-	struct pos prpos = { 0, 0 };
+	struct fy_node *principals = NULL, *marketing = NULL;
+	struct pos prpos = { 0, 0 }, mkpos = { 0, 0 };
 	struct key k;
 
 	at = policy_node_pos(root, start);
@@ -384,6 +384,10 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 			policy_parse_network(c, v, k.at, p);
 		} else if (policy_key_is(&k, "privacy")) {
 			parse_privacy(c, v, k.at, p);
+		} else if (policy_key_is(&k, "marketing")) {
+			/* after the loop: it names partners and is checked against the privacy section */
+			marketing = v;
+			mkpos = k.at;
 		} else if (policy_key_is(&k, "principals")) {
 			/* after the loop: they name partners and purposes, wherever those are written */
 			principals = v;
@@ -393,6 +397,8 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 	}
 	if (principals != NULL)
 		policy_parse_principals(c, principals, prpos, p);
+	if (marketing != NULL)
+		policy_parse_marketing(c, marketing, mkpos, p);
 	resolve_column_purposes(c, p);
 	check_output_names(c, p);
 	if (!seen_version)
@@ -580,6 +586,10 @@ policy_parse(const char *name, const char *buf, size_t len, struct policy **out,
 	p->privacy.l = POLICY_L_DEFAULT;
 	p->privacy.suppression_ppm = POLICY_SUPPRESSION_PPM_DEFAULT;
 	p->privacy.max_exports = POLICY_MAX_EXPORTS_DEFAULT;
+	p->marketing.min_audience = POLICY_MIN_AUDIENCE_DEFAULT;
+	p->marketing.refusal_noise = POLICY_REFUSAL_NOISE_DEFAULT;
+	p->marketing.max_refusals = POLICY_MAX_REFUSALS_DEFAULT;
+	p->marketing.holdout_nano = POLICY_HOLDOUT_DEFAULT;
 	if (len > POLICY_FILE_MAX) {
 		struct pos none = { 0, 0 };
 

@@ -114,6 +114,20 @@
  *     suppression_limit: 0.05      # kept for older policies; no release uses it
  *     max_exports: 10              # row releases per analyst (default; per-analyst override above)
  *
+ * Audiences (`crossgate audience`, gateway/audience.h; all optional, defaults shown):
+ *
+ *   marketing:
+ *     min_audience: 1000           # an audience smaller than this (by a noisy count) is refused
+ *     receivers: [k, g]            # partners that may receive audiences (default none: every
+ *                                  # audience is refused)
+ *     sources: [k, g]              # partners whose columns a rule may read (default none);
+ *                                  # an audience's two partners must both be sources
+ *     audience_rho: 0.05           # zCDP rho of an audience's noisy size (default privacy.query_rho)
+ *     refusal_noise: 50            # scale of the discrete Laplace noise the refusal test adds
+ *     max_refusals: 20             # refusals an analyst may get in all; then no more audiences
+ *                                  # (0: no audience at all)
+ *     holdout: 0.5                 # share of an experiment's audience held out as control
+ *
  * Column keys for outputs: `public: true` (a quasi-identifier or category
  * feature whose generalized values may be query group keys: the domain is
  * enumerated from the policy, so no key comes from the data); `bounds: [lo,
@@ -302,6 +316,23 @@ struct policy_privacy {
 	uint32_t max_exports;        /* row exports per analyst */
 };
 
+#define POLICY_MIN_AUDIENCE_DEFAULT 1000u
+#define POLICY_REFUSAL_NOISE_DEFAULT 50u
+#define POLICY_MAX_REFUSALS_DEFAULT 20u
+#define POLICY_HOLDOUT_DEFAULT 500000000LL       /* nano: 0.5 */
+
+struct policy_marketing {
+	int present;                 /* the policy has a marketing section */
+	uint32_t min_audience;
+	uint64_t receivers;          /* bit i: partners[i] may receive audiences */
+	uint64_t sources;            /* bit i: partners[i]'s columns may select an audience */
+	int has_sources;
+	int64_t audience_rho_nano;   /* 0: privacy.query_rho */
+	uint32_t refusal_noise;      /* discrete Laplace scale of the refusal test */
+	uint32_t max_refusals;       /* refusals per analyst, in all */
+	int64_t holdout_nano;        /* an experiment's control share, in 1e-9 */
+};
+
 struct policy {
 	int version;
 	char *name;
@@ -318,6 +349,7 @@ struct policy {
 	struct policy_principal *principals;
 	size_t nprincipals;
 	struct policy_privacy privacy; /* defaults filled in even when absent */
+	struct policy_marketing marketing; /* defaults filled in even when absent */
 };
 
 /* All problems found, one message each ("file:line:col: reason"). Owned by the caller. */
@@ -359,6 +391,9 @@ int policy_principal_may_row_export(const struct policy *p, const struct policy_
 /* The analyst's budget cap (nano-rho) and row-export cap, its own or the policy's default. */
 int64_t policy_principal_budget(const struct policy *p, const struct policy_principal *pr);
 uint32_t policy_principal_max_exports(const struct policy *p, const struct policy_principal *pr);
+/* May partner `id` receive audiences / serve as an audience's source (marketing: receivers / sources)? */
+int policy_partner_may_receive(const struct policy *p, const char *id) CG_NONNULL(1, 2);
+int policy_partner_may_source(const struct policy *p, const char *id) CG_NONNULL(1, 2);
 /* The principal named `name`, or NULL. */
 const struct policy_principal *policy_principal_by_name(const struct policy *p, const char *name);
 

@@ -72,6 +72,9 @@ void policy_get_u32_range(struct pctx *c, struct fy_node *v, struct pos keypos, 
 void policy_parse_network(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p);
 void policy_parse_principals(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p);
 
+/* policy_marketing.c (after the partners and the privacy section: it names partners, compares to budget_rho) */
+void policy_parse_marketing(struct pctx *c, struct fy_node *n, struct pos keypos, struct policy *p);
+
 /* policy_values.c */
 int policy_digits(const char *s, size_t n);
 

@@ -911,7 +911,7 @@ test_errors(void)
 	synth_opts_default(&o);
 	o.users = 10;
 	CHECK_EQ_INT(synth_write("/nonexistent/cg_synth", &o, &t, &err), CG_ERR_IO);
-	CHECK_CONTAINS(err.msg, "k_users.csv: cannot create");
+	CHECK_CONTAINS(err.msg, "cannot create a temporary file for /nonexistent/cg_synth/k_users.csv");
 	CHECK_EQ_INT(t.k_rows, 0);
 
 	o.shared_frac = 1.5;
