@@ -63,6 +63,8 @@ struct keyfile_agent {
 	/* Storage key: the tombstones of n <= KEYFILE_AGENT_TOMBSTONES_MAX (kind, token) pairs (gateway/erase.h). */
 	int (*tombstones)(void *ctx, const unsigned char *kinds, const unsigned char *tokens, size_t n,
 	    unsigned char *out, struct cg_err *err);
+	/* Storage key: the audience refusal test's HMAC of a member-set digest (gateway/audience.h). */
+	int (*refusal_mac)(void *ctx, const unsigned char digest[32], unsigned char out[32], struct cg_err *err);
 	/* Ed25519 secret: sign a checkpoint body as the signed note of `name` (audit/note.h note_sign). */
 	int (*sign_note)(void *ctx, const char *body, size_t len, const char *name, char **note, struct cg_err *err);
 };

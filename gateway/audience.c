@@ -76,25 +76,49 @@ audience_count(struct store *st, const char *sql, const char *arg, int64_t *out,
 	return r;
 }
 
-int64_t
-audience_refusal_noise(const unsigned char key[32], const unsigned char digest[32], uint32_t t)
+/* HMAC-SHA-256 under `key` of the label and the member-set digest: the refusal test's randomness. */
+static void
+audience_refusal_hmac(const unsigned char key[32], const unsigned char digest[32], unsigned char h[32])
 {
-	unsigned char h[crypto_auth_hmacsha256_BYTES];
-	double u[2], g[2];
-	uint64_t x;
-	int i, b;
-
 	crypto_auth_hmacsha256_state hs;
+
 	crypto_auth_hmacsha256_init(&hs, key, 32);
 	crypto_auth_hmacsha256_update(&hs, (const unsigned char *)audience_refusal_label, sizeof(audience_refusal_label));
 	crypto_auth_hmacsha256_update(&hs, digest, 32);
 	crypto_auth_hmacsha256_final(&hs, h);
-	/*
-	 * Discrete Laplace as the difference of two geometric variables,
-	 * floor(-t ln U) with U uniform in (0, 1] from 53 bits each.  Floating
-	 * point is used here only to decide one bit (refused or not), never to
-	 * print a value, so its rounding cannot leak a count (Mironov 2012).
-	 */
+	sodium_memzero(&hs, sizeof(hs));
+}
+
+int
+audience_refusal_mac(const struct keyfile_key *storage, const unsigned char digest[32], unsigned char h[32],
+    struct cg_err *err)
+{
+	unsigned char key[32];
+
+	if (storage->agent != NULL)   /* privilege separation: the monitor holds the storage key */
+		return storage->agent->refusal_mac(storage->agent->ctx, digest, h, err);
+	if (storage->key_len < SEAL_KEY_LEN)
+		return cg_err_set(err, CG_ERR_ARG, "the storage key is too short");
+	seal_subkey(storage->key, (const unsigned char *)audience_refusal_label, sizeof(audience_refusal_label) - 1,
+	    key);
+	audience_refusal_hmac(key, digest, h);
+	sodium_memzero(key, sizeof(key));
+	return 0;
+}
+
+/*
+ * Discrete Laplace as the difference of two geometric variables,
+ * floor(-t ln U) with U uniform in (0, 1] from 53 bits each.  Floating
+ * point is used here only to decide one bit (refused or not), never to
+ * print a value, so its rounding cannot leak a count (Mironov 2012).
+ */
+static int64_t
+audience_noise_of(const unsigned char h[32], uint32_t t)
+{
+	double u[2], g[2];
+	uint64_t x;
+	int i, b;
+
 	for (i = 0; i < 2; i++) {
 		x = 0;
 		for (b = 0; b < 8; b++)
@@ -102,9 +126,19 @@ audience_refusal_noise(const unsigned char key[32], const unsigned char digest[3
 		u[i] = ((double)(x >> 11) + 1.0) / 9007199254740992.0;
 		g[i] = floor(-(double)t * log(u[i]));
 	}
-	sodium_memzero(h, sizeof(h));
-	sodium_memzero(&hs, sizeof(hs));
 	return (int64_t)g[0] - (int64_t)g[1];
+}
+
+int64_t
+audience_refusal_noise(const unsigned char key[32], const unsigned char digest[32], uint32_t t)
+{
+	unsigned char h[crypto_auth_hmacsha256_BYTES];
+	int64_t z;
+
+	audience_refusal_hmac(key, digest, h);
+	z = audience_noise_of(h, t);
+	sodium_memzero(h, sizeof(h));
+	return z;
 }
 
 /* The members, as join_each hands them over: each side's key token, and a digest of the set. */
@@ -420,13 +454,9 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	if ((r = join_each(st, sp->storage, &j, pbit, JOIN_BOTH, audience_collect, &w, &no_consent, err)) != 0)
 		goto out;
 	crypto_generichash_final(&w.digest, digest, sizeof(digest));
-	if (sp->storage->key_len < SEAL_KEY_LEN) {
-		r = cg_err_set(err, CG_ERR_ARG, "the storage key is too short");
+	if ((r = audience_refusal_mac(sp->storage, digest, key, err)) != 0)
 		goto out;
-	}
-	seal_subkey(sp->storage->key, (const unsigned char *)audience_refusal_label, sizeof(audience_refusal_label) - 1,
-	    key);
-	z = audience_refusal_noise(key, digest, pol->marketing.refusal_noise);
+	z = audience_noise_of(key, pol->marketing.refusal_noise);
 	sodium_memzero(key, sizeof(key));
 	if ((int64_t)w.n + z < (int64_t)pol->marketing.min_audience) {
 		snprintf(reason, sizeof(reason), "rule sha256 %s; smaller than min_audience %u by a noisy test",

@@ -136,5 +136,12 @@ void audience_deliveries_free(struct audience_delivery *d, size_t n);
  */
 int64_t audience_refusal_noise(const unsigned char key[32], const unsigned char digest[32], uint32_t t)
     CG_NONNULL(1, 2);
+/*
+ * The refusal test's HMAC of a member-set digest under the refusal subkey of
+ * `storage` (the noise is drawn from it); with a key agent the monitor
+ * computes it (gateway/monitor.h), the subkey never leaves it.
+ */
+int audience_refusal_mac(const struct keyfile_key *storage, const unsigned char digest[32], unsigned char h[32],
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
 
 #endif

@@ -18,6 +18,7 @@
 #include "audit/note.h"
 #include "crypto/seal.h"
 #include "crypto/token.h"
+#include "gateway/audience.h"
 #include "gateway/erase.h"
 #include "gateway/ingest.h"
 #include "proto/monitor.pb-c.h"
@@ -30,6 +31,7 @@ typedef Crossgate__Monitor__MonitorResponse monitor_resp;
 /* Which fields each op takes; every other field must be empty. */
 enum {
 	MF_WRAPPED = 1, MF_BATCH_ID = 2, MF_KEY = 4, MF_KINDS = 8, MF_TOKENS = 16, MF_CHECKPOINT = 32, MF_NAME = 64,
+	MF_DIGEST = 128,
 };
 
 static unsigned
@@ -37,7 +39,8 @@ monitor_fields(const monitor_req *q)
 {
 	return (q->wrapped.len ? MF_WRAPPED : 0) | (q->batch_id.len ? MF_BATCH_ID : 0) | (q->key.len ? MF_KEY : 0) |
 	    (q->kinds.len ? MF_KINDS : 0) | (q->tokens.len ? MF_TOKENS : 0) |
-	    (q->checkpoint.len ? MF_CHECKPOINT : 0) | (q->name != NULL && q->name[0] != '\0' ? MF_NAME : 0);
+	    (q->checkpoint.len ? MF_CHECKPOINT : 0) | (q->name != NULL && q->name[0] != '\0' ? MF_NAME : 0) |
+	    (q->digest.len ? MF_DIGEST : 0);
 }
 
 static int
@@ -136,6 +139,14 @@ monitor_do(const struct monitor_keys *k, const monitor_req *q, monitor_resp *r, 
 			return rc;
 		r->note = *note;
 		return 0;
+	case CROSSGATE__MONITOR__OP__REFUSAL_MAC:
+		if ((rc = monitor_check_fields(q, MF_DIGEST, err)) != 0 ||
+		    (rc = monitor_len("digest", q->digest.len, 32, err)) != 0 ||
+		    (rc = audience_refusal_mac(k->storage, q->digest.data, key, err)) != 0)
+			return rc;
+		r->mac.data = key;
+		r->mac.len = 32;
+		return 0;
 	default:
 		return cg_err_set(err, CG_ERR_FORMAT, "unknown op %d", (int)q->op);
 	}
@@ -166,7 +177,7 @@ monitor_answer(const struct monitor_keys *k, const unsigned char *req, size_t le
 	if (rc != 0) {
 		*refused = 1;
 		r.note = (char *)protobuf_c_empty_string;
-		r.key.len = r.wrapped.len = r.tombstones.len = 0;
+		r.key.len = r.wrapped.len = r.tombstones.len = r.mac.len = 0;
 		r.error = err.msg;
 		r.code = rc < 0 && rc >= CG_ERR_MIN ? rc : CG_ERR_INTERNAL;
 	} else
@@ -339,6 +350,7 @@ monitor_resp_free(monitor_resp *r)
 		return;
 	sodium_memzero(r->key.data, r->key.len);
 	sodium_memzero(r->tombstones.data, r->tombstones.len);
+	sodium_memzero(r->mac.data, r->mac.len);
 	crossgate__monitor__monitor_response__free_unpacked(r, NULL);
 }
 
@@ -461,6 +473,26 @@ monitor_sign_note(void *ctx, const char *body, size_t len, const char *name, cha
 	return rc;
 }
 
+static int
+monitor_refusal_mac(void *ctx, const unsigned char digest[32], unsigned char out[32], struct cg_err *err)
+{
+	monitor_req q = CROSSGATE__MONITOR__MONITOR_REQUEST__INIT;
+	monitor_resp *r;
+	int rc = 0;
+
+	q.op = CROSSGATE__MONITOR__OP__REFUSAL_MAC;
+	q.digest.data = (unsigned char *)digest;
+	q.digest.len = 32;
+	if ((rc = monitor_call(ctx, &q, &r, err)) != 0)
+		return rc;
+	if (r->mac.len != 32)
+		rc = cg_err_set(err, CG_ERR_FORMAT, "monitor: a MAC of %zu bytes", r->mac.len);
+	else
+		memcpy(out, r->mac.data, 32);
+	monitor_resp_free(r);
+	return rc;
+}
+
 static void
 monitor_handle(struct keyfile_key *h, const struct keyfile_key *real, const struct keyfile_agent *agent)
 {
@@ -490,6 +522,7 @@ monitor_client_new(int fd, const struct keyfile_key *enc, const struct keyfile_k
 	c->agent.storage_unwrap = monitor_storage_unwrap;
 	c->agent.tombstones = monitor_tombstones;
 	c->agent.sign_note = monitor_sign_note;
+	c->agent.refusal_mac = monitor_refusal_mac;
 	monitor_handle(&c->enc, enc, &c->agent);
 	monitor_handle(&c->sign, sign, &c->agent);
 	monitor_handle(&c->storage, storage, &c->agent);

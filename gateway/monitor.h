@@ -6,7 +6,8 @@
  * runs the server (TLS, frames, batches, SQLite) with key handles
  * (crypto/keyfile.h struct keyfile_agent) whose operations are requests to
  * the monitor: open a batch key sealed to the gateway, seal or open a batch
- * key at rest, compute tombstones, sign an audit checkpoint.  The protocol
+ * key at rest, compute tombstones, sign an audit checkpoint, compute an
+ * audience refusal test's HMAC.  The protocol
  * is proto/monitor.proto; docs/DESIGN.md "Process model" says what each side
  * holds and why SQLite stays with the worker.
  *

@@ -3,7 +3,7 @@
  * against a compromised worker: the input as one request to monitor_answer(),
  * whose answer must decode and, when it is not a refusal, carry exactly what
  * the request's op returns (a key of 32 bytes, a sealed key of 48, 32 bytes
- * per token, a note); then as a stream of frames to monitor_serve().  The
+ * per token, a note, a MAC of 32); then as a stream of frames to monitor_serve().  The
  * keys are fixed (seeds from labels), so runs repeat.
  */
 #include <stdint.h>
@@ -78,6 +78,10 @@ check_answer(const uint8_t *data, size_t size)
 			break;
 		case CROSSGATE__MONITOR__OP__TOMBSTONES:
 			if (r->tombstones.len != 32 * q->kinds.len || q->kinds.len == 0 || r->key.len)
+				abort();
+			break;
+		case CROSSGATE__MONITOR__OP__REFUSAL_MAC:
+			if (r->mac.len != 32 || r->key.len)
 				abort();
 			break;
 		case CROSSGATE__MONITOR__OP__SIGN_CHECKPOINT:

@@ -13,6 +13,7 @@
 
 #include "audit/note.h"
 #include "crypto/seal.h"
+#include "gateway/audience.h"
 #include "gateway/erase.h"
 #include "gateway/ingest.h"
 #include "proto/monitor.pb-c.h"
@@ -144,6 +145,17 @@ test_refusals(void)
 	q.name = (char *)"log/a";
 	CHECK(answer(&q, NULL, 0, why, sizeof(why)));
 
+	crossgate__monitor__monitor_request__init(&q);
+	q.op = CROSSGATE__MONITOR__OP__REFUSAL_MAC;
+	q.digest.data = b;
+	q.digest.len = 31;
+	CHECK(!answer(&q, NULL, 0, why, sizeof(why)));
+	CHECK_CONTAINS(why, "digest of 31 bytes, not 32");
+	q.digest.len = 32;
+	q.name = (char *)"x";
+	CHECK(!answer(&q, NULL, 0, why, sizeof(why)));
+	CHECK_CONTAINS(why, "fields the op does not take");
+
 	{
 		static const unsigned char junk[] = { 0xff, 0xff, 0xff };
 		unsigned char *resp = NULL;
@@ -229,6 +241,19 @@ test_ops(void)
 	free(note);
 	CHECK(h.sign->agent->sign_note(h.sign->agent->ctx, "free text\n", 10, "free text", &note, &err) == CG_ERR_FORMAT);
 	CHECK_CONTAINS(err.msg, "monitor: not a checkpoint body");
+
+	/* an audience's refusal test: the monitor's HMAC is the one the key gives offline */
+	{
+		unsigned char digest[32], m1[32], m2[32];
+
+		randombytes_buf(digest, sizeof(digest));
+		CHECK(audience_refusal_mac(h.storage, digest, m1, &err) == 0);
+		CHECK(audience_refusal_mac(real.storage, digest, m2, &err) == 0);
+		CHECK(memcmp(m1, m2, 32) == 0);
+		digest[0] ^= 1;
+		CHECK(audience_refusal_mac(h.storage, digest, m2, &err) == 0);
+		CHECK(memcmp(m1, m2, 32) != 0);
+	}
 
 	monitor_client_free(c);   /* the worker goes: the monitor's session ends cleanly */
 	pthread_join(t, NULL);
