@@ -276,7 +276,10 @@ experiment_create(struct store *st, struct audit *a, const struct experiment_spe
 		return experiment_refuse(a, sp, "the campaign partner already fetched the audience", CG_ERR_POLICY, err);
 	}
 
-	/* The key: random, kept only sealed under a subkey of the storage key. */
+	/* The key: random, kept only sealed under a subkey of the storage key (held here, not by a monitor). */
+	if (sp->storage->agent != NULL || sp->storage->key == NULL)
+		return cg_err_set(err, CG_ERR_ARG, "experiment '%s': the storage key is not in this process (experiments "
+		    "are created offline, with the key file)", sp->name);
 	randombytes_buf(key, sizeof(key));
 	randombytes_buf(nonce, sizeof(nonce));
 	randombytes_buf(id, sizeof(id));
