@@ -123,10 +123,6 @@ join_sensitivity(uint64_t per_subject)
 /* "g+k": the dataset a join is, for budgets and audit events: the partner ids in sorted order. */
 void join_dataset(const struct join *j, char *out, size_t size) CG_NONNULL(1, 2);
 
-/* Open one stored record's payload. Caller frees *out with crossgate__record_payload__free_unpacked. */
-int join_open(struct store *st, const struct keyfile_key *storage, const struct store_ref *ref,
-    Crossgate__RecordPayload **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
-
 /* The field named `name` of a payload, or NULL. */
 const Crossgate__Field *join_field(const Crossgate__RecordPayload *p, const char *name);
 

@@ -7,7 +7,7 @@
 
 enum {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_BATCH_EXISTS, ST_BATCH_INSERT, ST_RECORD_INSERT,
-	ST_REFS, ST_SEALED, ST_COUNT, ST_COUNT_ALL, ST_NSTMT
+	ST_REFS, ST_REFS_ALL, ST_SEALED, ST_SCAN, ST_BATCHES, ST_COUNT, ST_COUNT_ALL, ST_NSTMT
 };
 
 static const char *const store_sql[ST_NSTMT] = {
@@ -21,6 +21,10 @@ static const char *const store_sql[ST_NSTMT] = {
 			     "consent_at, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 	[ST_REFS] = "SELECT id, consent_at, consent_bits, email_token, phone_token FROM records "
 		    "WHERE partner = ?1 ORDER BY id",
+	/* No index on partner: one pass over the table in rowid order serves both sides of a join. */
+	[ST_REFS_ALL] = "SELECT id, consent_at, consent_bits, email_token, phone_token, partner FROM records ORDER BY id",
+	[ST_SCAN] = "SELECT id, partner, batch, idx, payload FROM records ORDER BY id",
+	[ST_BATCHES] = "SELECT id, batch_id, partner, wrapped_key FROM batches ORDER BY id",
 	[ST_SEALED] = "SELECT r.batch, r.idx, b.batch_id, r.partner, r.payload, b.wrapped_key FROM records r "
 		      "JOIN batches b ON b.id = r.batch WHERE r.id = ?1",
 	[ST_COUNT] = "SELECT count(*) FROM records WHERE partner = ?1",
@@ -268,12 +272,41 @@ store_record_insert(struct store *st, const struct store_record *rec, struct cg_
 	return store_step_done(st, ST_RECORD_INSERT, "insert record", err);
 }
 
+/* Append the current row of s (id, consent_at, consent_bits, email_token, phone_token) to *v. */
+static int
+store_ref_push(sqlite3_stmt *s, struct store_ref **v, size_t *len, size_t *cap)
+{
+	struct store_ref *ref, *nv;
+
+	if (*len == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		if ((nv = realloc(*v, ncap * sizeof(**v))) == NULL)
+			return CG_ERR_NOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	ref = &(*v)[(*len)++];
+	memset(ref, 0, sizeof(*ref));
+	ref->id = sqlite3_column_int64(s, 0);
+	ref->consent_at = sqlite3_column_int64(s, 1);
+	ref->consent_bits = (uint32_t)sqlite3_column_int64(s, 2);
+	if (sqlite3_column_bytes(s, 3) == TOKEN_LEN) {
+		memcpy(ref->email, sqlite3_column_blob(s, 3), TOKEN_LEN);
+		ref->has_email = 1;
+	}
+	if (sqlite3_column_bytes(s, 4) == TOKEN_LEN) {
+		memcpy(ref->phone, sqlite3_column_blob(s, 4), TOKEN_LEN);
+		ref->has_phone = 1;
+	}
+	return 0;
+}
+
 int
 store_refs_load(struct store *st, const char *partner, struct store_ref **refs, size_t *n,
     struct cg_err *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_REFS];
-	struct store_ref *v = NULL, *nv;
+	struct store_ref *v = NULL;
 	size_t len = 0, cap = 0;
 	int rc, r;
 
@@ -281,27 +314,9 @@ store_refs_load(struct store *st, const char *partner, struct store_ref **refs, 
 	*n = 0;
 	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_ref *ref;
-		if (len == cap) {
-			cap = cap ? cap * 2 : 1024;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading records");
-				goto out;
-			}
-			v = nv;
-		}
-		ref = &v[len++];
-		memset(ref, 0, sizeof(*ref));
-		ref->id = sqlite3_column_int64(s, 0);
-		ref->consent_at = sqlite3_column_int64(s, 1);
-		ref->consent_bits = (uint32_t)sqlite3_column_int64(s, 2);
-		if (sqlite3_column_bytes(s, 3) == TOKEN_LEN) {
-			memcpy(ref->email, sqlite3_column_blob(s, 3), TOKEN_LEN);
-			ref->has_email = 1;
-		}
-		if (sqlite3_column_bytes(s, 4) == TOKEN_LEN) {
-			memcpy(ref->phone, sqlite3_column_blob(s, 4), TOKEN_LEN);
-			ref->has_phone = 1;
+		if (store_ref_push(s, &v, &len, &cap) != 0) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading records");
+			goto out;
 		}
 	}
 	if (rc != SQLITE_DONE) {
@@ -315,6 +330,127 @@ store_refs_load(struct store *st, const char *partner, struct store_ref **refs, 
 out:
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
+	free(v);
+	return r;
+}
+
+int
+store_refs_load_pair(struct store *st, const char *const partner[2], struct store_ref *refs[2], size_t n[2],
+    struct cg_err *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_REFS_ALL];
+	struct store_ref *v[2] = { NULL, NULL };
+	size_t len[2] = { 0, 0 }, cap[2] = { 0, 0 };
+	int rc, r, k;
+
+	for (k = 0; k < 2; k++) {
+		refs[k] = NULL;
+		n[k] = 0;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(s, 5);
+
+		for (k = 0; k < 2; k++)
+			if (p != NULL && strcmp(p, partner[k]) == 0)
+				break;
+		if (k < 2 && store_ref_push(s, &v[k], &len[k], &cap[k]) != 0) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading records");
+			goto out;
+		}
+	}
+	if (rc != SQLITE_DONE) {
+		r = store_dberr(st, CG_ERR_DB, "read records", err);
+		goto out;
+	}
+	for (k = 0; k < 2; k++) {
+		refs[k] = v[k];
+		n[k] = len[k];
+		v[k] = NULL; /* transferred */
+	}
+	r = 0;
+out:
+	sqlite3_reset(s);
+	for (k = 0; k < 2; k++)
+		free(v[k]);
+	return r;
+}
+
+int
+store_scan_next(struct store *st, struct store_scan_row *row, struct cg_err *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_SCAN];
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_DONE) {
+		sqlite3_reset(s);
+		return 0;
+	}
+	if (rc != SQLITE_ROW) {
+		rc = store_dberr(st, CG_ERR_DB, "scan records", err);
+		sqlite3_reset(s);
+		return rc;
+	}
+	row->id = sqlite3_column_int64(s, 0);
+	row->partner = (const char *)sqlite3_column_text(s, 1);
+	if (row->partner == NULL)
+		row->partner = "";
+	row->batch = sqlite3_column_int64(s, 2);
+	row->idx = (uint64_t)sqlite3_column_int64(s, 3);
+	row->payload = sqlite3_column_blob(s, 4);
+	row->payload_len = (size_t)sqlite3_column_bytes(s, 4);
+	return 1;
+}
+
+void
+store_scan_end(struct store *st)
+{
+	sqlite3_reset(st->stmt[ST_SCAN]);
+}
+
+int
+store_batches_load(struct store *st, struct store_batch **out, size_t *n, struct cg_err *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_BATCHES];
+	struct store_batch *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_batch *b;
+		if (len == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading batches");
+				goto out;
+			}
+			v = nv;
+		}
+		b = &v[len++];
+		memset(b, 0, sizeof(*b));
+		b->id = sqlite3_column_int64(s, 0);
+		/* The same checks as store_sealed_get, reported when a record of the batch is read. */
+		if (sqlite3_column_bytes(s, 1) != 16 || sqlite3_column_bytes(s, 2) > 64 ||
+		    sqlite3_column_bytes(s, 3) > (int)sizeof(b->wrapped_key)) {
+			b->damaged = 1;
+			continue;
+		}
+		memcpy(b->batch_id, sqlite3_column_blob(s, 1), 16);
+		b->wrapped_len = (size_t)sqlite3_column_bytes(s, 3);
+		if (b->wrapped_len)
+			memcpy(b->wrapped_key, sqlite3_column_blob(s, 3), b->wrapped_len);
+	}
+	if (rc != SQLITE_DONE) {
+		r = store_dberr(st, CG_ERR_DB, "read batches", err);
+		goto out;
+	}
+	*out = v;
+	*n = len;
+	v = NULL; /* transferred */
+	r = 0;
+out:
+	sqlite3_reset(s);
 	free(v);
 	return r;
 }

@@ -84,6 +84,43 @@ struct store_ref {
 int store_refs_load(struct store *st, const char *partner, struct store_ref **refs, size_t *n,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
+/*
+ * The same for two partners in one pass over the table (rowid order: the
+ * table has no index on partner, so a scan per partner reads every row).
+ */
+int store_refs_load_pair(struct store *st, const char *const partner[2], struct store_ref *refs[2], size_t n[2],
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
+/*
+ * A sequential scan of every record, in id order, for readers that open
+ * many records (gateway/join.c): one statement instead of a lookup each.
+ * store_scan_next gives the next row: 1, 0 at the end, or a negative
+ * CG_ERR_DB.  The row's pointers are SQLite's, valid until the next call;
+ * the scan restarts after its end, an error or store_scan_end, which a
+ * reader that stops early must call.  One scan per store at a time.
+ */
+struct store_scan_row {
+	int64_t id;
+	int64_t batch;                        /* batches.id */
+	uint64_t idx;
+	const char *partner;
+	const unsigned char *payload;
+	size_t payload_len;
+};
+int store_scan_next(struct store *st, struct store_scan_row *row, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+void store_scan_end(struct store *st) CG_NONNULL(1);
+
+/* Every batch (malloc'd array in id order, caller frees); damaged: a batch_id, partner or wrapped key of a bad size. */
+struct store_batch {
+	int64_t id;
+	unsigned char batch_id[16];
+	unsigned char wrapped_key[64];
+	size_t wrapped_len;
+	int damaged;
+};
+int store_batches_load(struct store *st, struct store_batch **out, size_t *n, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+
 /* A record's stored payload and the fields it is sealed with. *payload is malloc'd; caller frees. */
 struct store_sealed {
 	int64_t batch;
