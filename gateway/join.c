@@ -338,42 +338,21 @@ out:
 }
 
 /*
- * Opening one record: the batch key (the last one a thread used is kept, as
- * records come batch by batch), the associated data rebuilt from the join's
- * tokens and consent, and the AEAD check, which is what binds consent: a
- * consent bit or a token edited in the database fails it.  Kept in locked
- * memory (base/secmem.h) for the walk only.
+ * Open one record of the join with its batch's key: the associated data is
+ * rebuilt from the join's tokens and consent, and the AEAD check is what
+ * binds consent: a consent bit or a token edited in the database fails it.
  */
-struct join_keycache {
-	int valid;
-	size_t batch;                        /* index into the walk's batches */
-	unsigned char key[32];
-};
-
-/* The sealed fields of a record from the scan, and where its plaintext goes. */
-struct join_item {
-	const struct store_ref *ref;
-	size_t batch;                        /* index into the walk's batches */
-	uint64_t idx;
-	size_t ct_off, ct_len, pt_off;
-	uint32_t slot;                       /* the pair it belongs to */
-	uint8_t side;
-};
-
 static int
-join_open_item(struct store *st, const struct keyfile_key *storage, const struct store_batch *b,
-    const struct join_item *it, const char *partner, const unsigned char *ct, struct join_keycache *kc,
-    unsigned char *pt, struct cg_err *err)
+join_open_record(const struct join *j, int side, size_t rec, const unsigned char batch_id[16],
+    const unsigned char key[32], const char *dbpath, unsigned char *pt, struct cg_err *err)
 {
-	const struct store_ref *ref = it->ref;
+	const struct store_ref *ref = &j->refs[side][rec];
+	const struct store_payload *sp = &j->pay.rec[side][rec];
 	struct token toks[2];
 	unsigned char ad[SEAL_AD_MAX];
 	size_t ad_len, nt = 0;
 	int r;
 
-	if (b->damaged)
-		return cg_err_set(err, CG_ERR_FORMAT, "%s: record %lld: damaged batch row", store_path(st),
-		    (long long)ref->id);
 	if (ref->has_email) {
 		toks[nt].kind = TOKEN_KIND_EMAIL;
 		memcpy(toks[nt++].value, ref->email, TOKEN_LEN);
@@ -382,22 +361,14 @@ join_open_item(struct store *st, const struct keyfile_key *storage, const struct
 		toks[nt].kind = TOKEN_KIND_PHONE;
 		memcpy(toks[nt++].value, ref->phone, TOKEN_LEN);
 	}
-	if ((r = seal_ad_build(ad, &ad_len, b->batch_id, partner, it->idx, ref->consent_bits, ref->consent_at,
-	    toks, nt)) != 0)
+	if ((r = seal_ad_build(ad, &ad_len, batch_id, j->side[side]->id, sp->idx, ref->consent_bits,
+	    ref->consent_at, toks, nt)) != 0)
 		return cg_err_set(err, r, "record %lld: cannot build associated data", (long long)ref->id);
-	if (it->ct_len < SEAL_TAG_LEN)
+	if (sp->len < SEAL_TAG_LEN)
 		return cg_err_set(err, CG_ERR_FORMAT, "record %lld: cannot read payload", (long long)ref->id);
-	if (!kc->valid || kc->batch != it->batch) {
-		kc->valid = 0;
-		if ((r = ingest_unwrap_batch_key(storage, b->batch_id, b->wrapped_key, b->wrapped_len, kc->key,
-		    err)) != 0)
-			return cg_err_prefix(err, "%s: record %lld", store_path(st), (long long)ref->id);
-		kc->valid = 1;
-		kc->batch = it->batch;
-	}
-	if ((r = seal_open_record(kc->key, it->idx, ad, ad_len, ct, it->ct_len, pt, err)) != 0)
+	if ((r = seal_open_record(key, sp->idx, ad, ad_len, sp->ct, sp->len, pt, err)) != 0)
 		/* Consent bits or tokens edited in the database fail here: they are bound to the payload. */
-		return cg_err_prefix(err, "%s: stored record %lld does not verify (database altered?)", store_path(st),
+		return cg_err_prefix(err, "%s: stored record %lld does not verify (database altered?)", dbpath,
 		    (long long)ref->id);
 	return 0;
 }
@@ -424,6 +395,7 @@ join_free(struct join *j)
 	}
 	free(j->pair);
 	j->pair = NULL;
+	store_payloads_free(&j->pay);
 }
 
 void
@@ -459,7 +431,7 @@ join_run(struct store *st, const struct policy *pol, const char *left, const cha
 	t0 = join_now();
 	ids[0] = j->side[0]->id;
 	ids[1] = j->side[1]->id;
-	if ((r = store_refs_load_pair(st, ids, j->refs, j->nref, err)) != 0)
+	if ((r = store_refs_load_pair(st, ids, j->refs, j->nref, &j->pay, err)) != 0)
 		goto out;
 	j->load_seconds = join_now() - t0;
 	r = join_pairs(j, err);
@@ -526,284 +498,188 @@ join_col_field(const struct join_col *jc, Crossgate__RecordPayload *const pl[2],
 }
 
 /*
- * join_each reads the store once, in rowid order, and opens records in
- * parallel.  Pass 1: a sequential scan (store_scan_next) picks the records
- * of the consenting pairs out of the table, JOIN_CHUNK at a time, and worker
- * threads open each chunk (join_open_item) while the scan reads the next;
- * the plaintexts stay in memory, one block per chunk, wiped at the end.
- * Pass 2: pairs in order, JOIN_GROUP at a time, are unpacked by the workers
- * while the caller's fn runs, on this thread, over the previous group, so fn
- * sees the pairs in the same order as a record-by-record walk.
+ * join_each: the records were read by join_run's sequential scan; here the
+ * pairs, in order, JOIN_GROUP at a time, are opened and unpacked by worker
+ * threads (one per core) while the caller's fn runs, on this thread, over
+ * the group before, so fn sees the pairs in the order of a record-by-record
+ * walk, and the first record that does not verify, in that order, is the
+ * error.  Each task unpacks into its own arena (no malloc per field), reset
+ * when its group is reused and wiped at the end, as is each plaintext.
  */
-#define JOIN_CHUNK 8192u                 /* records per open job */
-#define JOIN_OPEN_TASK 256u              /* records per open task */
-#define JOIN_GROUP 2048u                 /* pairs per unpack job */
-#define JOIN_UNPACK_TASK 128u            /* pairs per unpack task */
+#define JOIN_GROUP 4096u                 /* pairs per job */
+#define JOIN_TASK 256u                   /* pairs per task */
+#define JOIN_NTASK (JOIN_GROUP / JOIN_TASK)
+#define JOIN_ARENA_BLOCK ((size_t)256 << 10)
 
-struct join_chunk {
-	struct join_item *it;                /* JOIN_CHUNK */
-	size_t n;
-	unsigned char *ct;                   /* the ciphertexts, back to back */
-	size_t ct_len, ct_cap, pt_len;
-	unsigned char *pt;                   /* the block the plaintexts go to, owned by the walk's list */
-	struct cg_err terr[JOIN_CHUNK / JOIN_OPEN_TASK];
+/* A bump allocator for protobuf-c: free is a no-op, join_arena_reset frees all at once. */
+struct join_arena {
+	unsigned char **blk;
+	size_t *cap, nblk, cblk, cur, used;
+	int nomem;
+};
+
+static void *
+join_arena_alloc(void *data, size_t n)
+{
+	struct join_arena *ar = data;
+
+	n = (n + 15) & ~(size_t)15;
+	while (ar->cur < ar->nblk && ar->used + n > ar->cap[ar->cur]) {
+		ar->cur++;
+		ar->used = 0;
+	}
+	if (ar->cur == ar->nblk) {
+		size_t size = n > JOIN_ARENA_BLOCK ? n : JOIN_ARENA_BLOCK;
+		if (ar->nblk == ar->cblk) {
+			size_t ncap = ar->cblk ? ar->cblk * 2 : 8;
+			unsigned char **nb = realloc(ar->blk, ncap * sizeof(*nb));
+			size_t *nc;
+			if (nb == NULL)
+				return NULL;
+			ar->blk = nb;
+			if ((nc = realloc(ar->cap, ncap * sizeof(*nc))) == NULL)
+				return NULL;
+			ar->cap = nc;
+			ar->cblk = ncap;
+		}
+		if ((ar->blk[ar->nblk] = malloc(size)) == NULL)
+			return NULL;
+		ar->cap[ar->nblk++] = size;
+		ar->used = 0;
+	}
+	ar->used += n;
+	return ar->blk[ar->cur] + ar->used - n;
+}
+
+static void
+join_arena_free_one(void *data, void *p)
+{
+	(void)data;
+	(void)p;
+}
+
+static void
+join_arena_reset(struct join_arena *ar)
+{
+	ar->cur = 0;
+	ar->used = 0;
+}
+
+/* Wipe (the fields are feature values) and free. */
+static void
+join_arena_free(struct join_arena *ar)
+{
+	size_t i;
+
+	for (i = 0; i < ar->nblk; i++) {
+		sodium_memzero(ar->blk[i], ar->cap[i]);
+		free(ar->blk[i]);
+	}
+	free(ar->blk);
+	free(ar->cap);
+	memset(ar, 0, sizeof(*ar));
+}
+
+struct join_keyfail {
+	size_t batch;
+	struct cg_err err;
 };
 
 struct join_walk {
-	struct store *st;
 	const struct keyfile_key *storage;
 	const struct join *j;
+	const char *dbpath;
 	unsigned sides;
 	struct workers *pool;
 	struct store_batch *b;
 	size_t nb;
-	struct join_keycache *kc;            /* one per worker, locked memory */
-	unsigned nkc;
-	struct join_chunk ch[2];
-	struct join_chunk *job;              /* the chunk the workers are opening */
-	unsigned char **blocks;              /* every chunk's plaintexts, and their sizes for the wipe */
-	size_t *block_len, nblocks, cblocks;
+	size_t *bidx[2];                     /* record -> its batch in b, SIZE_MAX if none */
+	unsigned char (*key)[32];            /* each batch's key, unwrapped once (locked memory) */
+	int *kstate;                         /* per batch: 0 not needed, 1 unwrapped, else why not */
+	struct join_keyfail *fail;           /* the batches whose key does not unwrap */
+	size_t nfail;
+	unsigned nkc;                        /* worker threads */
+	unsigned char **scratch;             /* a plaintext buffer per worker */
+	size_t *scratch_len;
 	size_t npairs;
 	uint32_t *left;                      /* pair -> its left record */
-	uint32_t *slot_of[2];                /* record -> its pair, JOIN_NONE if not read */
-	unsigned char **pt[2];               /* pair -> its side's plaintext */
-	uint32_t *pt_len[2];
-	/* pass 2 */
-	Crossgate__RecordPayload **pl[2];    /* two groups of JOIN_GROUP pairs x 2 sides */
+	/* two groups in flight: the one fn walks and the one the workers open */
+	Crossgate__RecordPayload **pl[2];    /* JOIN_GROUP pairs x 2 sides */
+	struct join_arena arena[2][JOIN_NTASK];
+	struct cg_err gerr[2][JOIN_NTASK];
 	size_t g_first[2], g_n[2];
-	struct cg_err gerr[2][JOIN_GROUP / JOIN_UNPACK_TASK];
-	int gbuf;                            /* the buffer the running unpack job fills */
+	int gbuf;                            /* the group the running job fills */
 };
 
-static int
-join_open_task(void *arg, size_t task, unsigned worker)
-{
-	struct join_walk *w = arg;
-	struct join_chunk *c = w->job;
-	size_t i = task * JOIN_OPEN_TASK, end = i + JOIN_OPEN_TASK < c->n ? i + JOIN_OPEN_TASK : c->n;
-	int r;
-
-	for (; i < end; i++) {
-		const struct join_item *it = &c->it[i];
-		if ((r = join_open_item(w->st, w->storage, &w->b[it->batch], it, w->j->side[it->side]->id,
-		    c->ct + it->ct_off, &w->kc[worker], c->pt + it->pt_off, &c->terr[task])) != 0)
-			return r;
-	}
-	return 0;
-}
-
-/* Wait for the open job; its error is the lowest task's, with that task's message. */
-static int
-join_open_wait(struct join_walk *w, struct cg_err *err)
-{
-	struct join_chunk *c = w->job;
-	size_t t;
-	int r;
-
-	if (c == NULL)
-		return 0;
-	r = workers_wait(w->pool);
-	w->job = NULL;                       /* only now: the workers read it until they are done */
-	if (r == 0)
-		return 0;
-	for (t = 0; t < (c->n + JOIN_OPEN_TASK - 1) / JOIN_OPEN_TASK; t++)
-		if (c->terr[t].code != 0) {
-			if (err != NULL)
-				*err = c->terr[t];
-			return c->terr[t].code;
-		}
-	return cg_err_set(err, r, "opening records failed");
-}
-
-/* Give the chunk its plaintext block and start opening it. */
-static int
-join_open_start(struct join_walk *w, struct join_chunk *c, struct cg_err *err)
-{
-	size_t i, pos = 0;
-
-	if (c->n == 0)
-		return 0;
-	if (w->nblocks == w->cblocks) {
-		size_t ncap = w->cblocks ? w->cblocks * 2 : 64;
-		unsigned char **nb = realloc(w->blocks, ncap * sizeof(*nb));
-		size_t *nl;
-		if (nb == NULL)
-			return cg_err_set(err, CG_ERR_NOMEM, "out of memory reading records");
-		w->blocks = nb;
-		if ((nl = realloc(w->block_len, ncap * sizeof(*nl))) == NULL)
-			return cg_err_set(err, CG_ERR_NOMEM, "out of memory reading records");
-		w->block_len = nl;
-		w->cblocks = ncap;
-	}
-	for (i = 0; i < c->n; i++) {
-		struct join_item *it = &c->it[i];
-		size_t len = it->ct_len >= SEAL_TAG_LEN ? it->ct_len - SEAL_TAG_LEN : 0;
-		it->pt_off = pos;
-		pos += len;
-	}
-	if ((c->pt = malloc(pos ? pos : 1)) == NULL)
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory reading records");
-	w->blocks[w->nblocks] = c->pt;
-	w->block_len[w->nblocks++] = pos;
-	for (i = 0; i < c->n; i++) {
-		const struct join_item *it = &c->it[i];
-		w->pt[it->side][it->slot] = c->pt + it->pt_off;
-		w->pt_len[it->side][it->slot] = (uint32_t)(it->ct_len >= SEAL_TAG_LEN ? it->ct_len - SEAL_TAG_LEN : 0);
-	}
-	memset(c->terr, 0, sizeof(c->terr));
-	w->job = c;
-	workers_start(w->pool, (c->n + JOIN_OPEN_TASK - 1) / JOIN_OPEN_TASK, join_open_task, w);
-	return 0;
-}
-
-/* The batch of a record, by binary search in the batches (id order). */
+/* The record of side s in pair k. */
 static size_t
-join_batch_find(const struct join_walk *w, int64_t id)
-{
-	size_t lo = 0, hi = w->nb;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (w->b[mid].id < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < w->nb && w->b[lo].id == id ? lo : SIZE_MAX;
-}
-
-/* Add a scanned row to the chunk being filled. */
-static int
-join_chunk_add(struct join_walk *w, struct join_chunk *c, int s, size_t rec, const struct store_scan_row *row,
-    struct cg_err *err)
-{
-	struct join_item *it = &c->it[c->n];
-	size_t bi = join_batch_find(w, row->batch);
-
-	if (bi == SIZE_MAX)
-		return cg_err_set(err, CG_ERR_NOTFOUND, "record %lld not found", (long long)row->id);
-	if (row->payload_len > UINT32_MAX)
-		return cg_err_set(err, CG_ERR_FORMAT, "record %lld: cannot read payload", (long long)row->id);
-	if (c->ct_len + row->payload_len > c->ct_cap) {
-		size_t ncap = c->ct_cap ? c->ct_cap : 1 << 20;
-		unsigned char *nc;
-		while (ncap < c->ct_len + row->payload_len)
-			ncap *= 2;
-		if ((nc = realloc(c->ct, ncap)) == NULL)
-			return cg_err_set(err, CG_ERR_NOMEM, "out of memory reading records");
-		c->ct = nc;
-		c->ct_cap = ncap;
-	}
-	it->ref = &w->j->refs[s][rec];
-	it->batch = bi;
-	it->idx = row->idx;
-	it->ct_off = c->ct_len;
-	it->ct_len = row->payload_len;
-	it->slot = w->slot_of[s][rec];
-	it->side = (uint8_t)s;
-	if (row->payload_len)
-		memcpy(c->ct + c->ct_len, row->payload, row->payload_len);
-	c->ct_len += row->payload_len;
-	c->n++;
-	return 0;
-}
-
-/* Pass 1: scan the table once and open every record a pair needs. */
-static int
-join_walk_open(struct join_walk *w, struct cg_err *err)
-{
-	const struct join *j = w->j;
-	struct store_scan_row row;
-	size_t pos[2] = { 0, 0 };
-	struct join_chunk *fill = &w->ch[0];
-	int r, s, more;
-
-	while ((more = store_scan_next(w->st, &row, err)) == 1) {
-		for (s = 0; s < 2; s++)
-			if ((w->sides & (1u << s)) && strcmp(row.partner, j->side[s]->id) == 0)
-				break;
-		if (s == 2)
-			continue;
-		/* Records the join saw and the scan does not were erased since: an error, as a lookup would be. */
-		for (; pos[s] < j->nref[s] && j->refs[s][pos[s]].id < row.id; pos[s]++)
-			if (w->slot_of[s][pos[s]] != JOIN_NONE) {
-				r = cg_err_set(err, CG_ERR_NOTFOUND, "record %lld not found", (long long)j->refs[s][pos[s]].id);
-				goto fail;
-			}
-		if (pos[s] == j->nref[s] || j->refs[s][pos[s]].id != row.id)
-			continue;                /* stored after the join was made */
-		if (w->slot_of[s][pos[s]] != JOIN_NONE && (r = join_chunk_add(w, fill, s, pos[s], &row, err)) != 0)
-			goto fail;
-		pos[s]++;
-		if (fill->n == JOIN_CHUNK) {
-			if ((r = join_open_wait(w, err)) != 0 || (r = join_open_start(w, fill, err)) != 0)
-				goto fail;
-			fill = fill == &w->ch[0] ? &w->ch[1] : &w->ch[0];
-			fill->n = fill->ct_len = 0;
-		}
-	}
-	if (more < 0) {
-		(void)join_open_wait(w, NULL);
-		return more;
-	}
-	for (s = 0; s < 2; s++)
-		for (; pos[s] < j->nref[s]; pos[s]++)
-			if (w->slot_of[s][pos[s]] != JOIN_NONE) {
-				(void)join_open_wait(w, NULL);
-				return cg_err_set(err, CG_ERR_NOTFOUND, "record %lld not found",
-				    (long long)j->refs[s][pos[s]].id);
-			}
-	if ((r = join_open_wait(w, err)) != 0 || (r = join_open_start(w, fill, err)) != 0)
-		return r;
-	return join_open_wait(w, err);
-fail:
-	store_scan_end(w->st);
-	(void)join_open_wait(w, NULL);
-	return r;
-}
-
-static const struct store_ref *
-join_walk_ref(const struct join_walk *w, size_t k, int s)
+join_walk_rec(const struct join_walk *w, size_t k, int s)
 {
 	uint32_t l = w->left[k];
 
-	return s == 0 ? &w->j->refs[0][l] : &w->j->refs[1][w->j->pair[l]];
+	return s == 0 ? l : w->j->pair[l];
 }
 
+/* Open and unpack one side of one pair into the task's arena. */
 static int
-join_unpack_task(void *arg, size_t task, unsigned worker)
+join_walk_one(struct join_walk *w, size_t k, int s, struct join_arena *ar, unsigned worker,
+    Crossgate__RecordPayload **out, struct cg_err *err)
 {
-	struct join_walk *w = arg;
-	int g = w->gbuf, s;
-	size_t i = task * JOIN_UNPACK_TASK, end = i + JOIN_UNPACK_TASK < w->g_n[g] ? i + JOIN_UNPACK_TASK : w->g_n[g];
+	const struct join *j = w->j;
+	ProtobufCAllocator alloc = { join_arena_alloc, join_arena_free_one, ar };
+	size_t rec = join_walk_rec(w, k, s), bi, len, f;
+	long long id = (long long)j->refs[s][rec].id;
+	int r;
 
-	(void)worker;
-	for (; i < end; i++) {
-		size_t k = w->g_first[g] + i;
-		for (s = 0; s < 2; s++) {
-			Crossgate__RecordPayload *p;
-			if (!(w->sides & (1u << s)))
-				continue;
-			p = crossgate__record_payload__unpack(NULL, w->pt_len[s][k], w->pt[s][k]);
-			w->pl[g][i * 2 + (size_t)s] = p;
-			if (p == NULL)
-				return cg_err_set(&w->gerr[g][task], CG_ERR_FORMAT, "stored record %lld: malformed payload",
-				    (long long)join_walk_ref(w, k, s)->id);
-		}
+	len = j->pay.rec[s][rec].len;
+	if ((bi = w->bidx[s][rec]) == SIZE_MAX)
+		return cg_err_set(err, CG_ERR_NOTFOUND, "record %lld not found", id);
+	if (w->b[bi].damaged)
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: record %lld: damaged batch row", w->dbpath, id);
+	if (w->kstate[bi] != 1) {
+		for (f = 0; f < w->nfail && w->fail[f].batch != bi; f++)
+			;
+		if (f == w->nfail)
+			return cg_err_set(err, CG_ERR_INTERNAL, "record %lld: its batch key was not unwrapped", id);
+		*err = w->fail[f].err;
+		return cg_err_prefix(err, "%s: record %lld", w->dbpath, id);
 	}
+	if (len > w->scratch_len[worker]) {
+		unsigned char *nb = malloc(len);
+		if (nb == NULL)
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		sodium_memzero(w->scratch[worker], w->scratch_len[worker]);
+		free(w->scratch[worker]);
+		w->scratch[worker] = nb;
+		w->scratch_len[worker] = len;
+	}
+	if ((r = join_open_record(j, s, rec, w->b[bi].batch_id, w->key[bi], w->dbpath, w->scratch[worker], err)) != 0)
+		return r;
+	*out = crossgate__record_payload__unpack(&alloc, len - SEAL_TAG_LEN, w->scratch[worker]);
+	sodium_memzero(w->scratch[worker], len - SEAL_TAG_LEN);
+	if (*out == NULL)
+		return cg_err_set(err, CG_ERR_FORMAT, "stored record %lld: malformed payload", id);
 	return 0;
 }
 
-static void
-join_group_free(struct join_walk *w, int g)
+static int
+join_walk_task(void *arg, size_t task, unsigned worker)
 {
-	size_t i;
+	struct join_walk *w = arg;
+	int g = w->gbuf, s, r;
+	size_t i = task * JOIN_TASK, end = i + JOIN_TASK < w->g_n[g] ? i + JOIN_TASK : w->g_n[g];
+	struct join_arena *ar = &w->arena[g][task];
 
-	for (i = 0; i < JOIN_GROUP * 2; i++)
-		if (w->pl[g][i] != NULL) {
-			crossgate__record_payload__free_unpacked(w->pl[g][i], NULL);
-			w->pl[g][i] = NULL;
+	join_arena_reset(ar);
+	for (; i < end; i++)
+		for (s = 0; s < 2; s++) {
+			if (!(w->sides & (1u << s)))
+				continue;
+			if ((r = join_walk_one(w, w->g_first[g] + i, s, ar, worker, &w->pl[g][i * 2 + (size_t)s],
+			    &w->gerr[g][task])) != 0)
+				return r;
 		}
+	return 0;
 }
 
 static void
@@ -812,10 +688,12 @@ join_group_start(struct join_walk *w, int g, size_t first)
 	w->gbuf = g;
 	w->g_first[g] = first;
 	w->g_n[g] = w->npairs - first < JOIN_GROUP ? w->npairs - first : JOIN_GROUP;
+	memset(w->pl[g], 0, JOIN_GROUP * 2 * sizeof(*w->pl[g]));
 	memset(w->gerr[g], 0, sizeof(w->gerr[g]));
-	workers_start(w->pool, (w->g_n[g] + JOIN_UNPACK_TASK - 1) / JOIN_UNPACK_TASK, join_unpack_task, w);
+	workers_start(w->pool, (w->g_n[g] + JOIN_TASK - 1) / JOIN_TASK, join_walk_task, w);
 }
 
+/* Wait for the job; its error is the lowest failed task's, with that task's message. */
 static int
 join_group_wait(struct join_walk *w, int g, struct cg_err *err)
 {
@@ -824,81 +702,133 @@ join_group_wait(struct join_walk *w, int g, struct cg_err *err)
 
 	if (r == 0)
 		return 0;
-	for (t = 0; t < JOIN_GROUP / JOIN_UNPACK_TASK; t++)
+	for (t = 0; t < JOIN_NTASK; t++)
 		if (w->gerr[g][t].code != 0) {
 			*err = w->gerr[g][t];
 			return w->gerr[g][t].code;
 		}
-	return cg_err_set(err, r, "unpacking records failed");
+	return cg_err_set(err, r, "opening records failed");
 }
 
-/* Pass 2: fn over the pairs in order, each group unpacked by the workers while fn runs over the one before. */
+/* fn over the pairs in order, each group opened by the workers while fn runs over the one before. */
 static int
 join_walk_calls(struct join_walk *w, join_fn fn, void *ctx, struct cg_err *err)
 {
 	size_t first = 0, i;
-	int g = 0, r = 0, s, running = 0;
+	int g = 0, r = 0, s, running;
 
 	if (w->npairs == 0)
 		return 0;
 	join_group_start(w, 0, 0);
-	running = 1;
 	while (first < w->npairs) {
-		running = 0;
 		if ((r = join_group_wait(w, g, err)) != 0)
-			break;
-		if (first + w->g_n[g] < w->npairs) {
+			return r;
+		running = first + w->g_n[g] < w->npairs;
+		if (running)
 			join_group_start(w, 1 - g, first + w->g_n[g]);
-			running = 1;
-		}
 		for (i = 0; i < w->g_n[g] && r == 0; i++) {
 			const struct store_ref *ref[2];
 			Crossgate__RecordPayload *pl[2];
 			for (s = 0; s < 2; s++) {
-				ref[s] = join_walk_ref(w, first + i, s);
+				ref[s] = &w->j->refs[s][join_walk_rec(w, first + i, s)];
 				pl[s] = w->pl[g][i * 2 + (size_t)s];
 			}
 			r = fn(ctx, ref, pl, err);
 		}
-		join_group_free(w, g);
-		if (r != 0)
-			break;
+		if (r != 0) {
+			int rw = running ? workers_wait(w->pool) : 0;
+			(void)rw;                    /* fn's error is the one returned */
+			return r;
+		}
 		first += w->g_n[g];
 		g = 1 - g;
 	}
-	if (running && workers_wait(w->pool) != 0 && r == 0)
-		r = cg_err_set(err, CG_ERR_INTERNAL, "unpacking records failed");
-	join_group_free(w, 0);
-	join_group_free(w, 1);
-	return r;
+	return 0;
 }
 
 static void
 join_walk_free(struct join_walk *w)
 {
-	size_t i;
-	int s;
+	unsigned i;
+	int g, s;
+	size_t t;
 
-	for (i = 0; i < w->nblocks; i++) {
-		sodium_memzero(w->blocks[i], w->block_len[i]);
-		free(w->blocks[i]);
-	}
-	free(w->blocks);
-	free(w->block_len);
-	for (i = 0; i < 2; i++) {
-		free(w->ch[i].it);
-		free(w->ch[i].ct);
-		free(w->pl[i]);
-	}
-	for (s = 0; s < 2; s++) {
-		free(w->slot_of[s]);
-		free(w->pt[s]);
-		free(w->pt_len[s]);
-	}
-	free(w->left);
-	free(w->b);
-	secmem_free(w->kc, w->nkc * sizeof(*w->kc));
 	workers_free(w->pool);
+	for (g = 0; g < 2; g++) {
+		free(w->pl[g]);
+		for (t = 0; t < JOIN_NTASK; t++)
+			join_arena_free(&w->arena[g][t]);
+	}
+	for (i = 0; w->scratch != NULL && i < w->nkc; i++) {
+		if (w->scratch[i] != NULL)
+			sodium_memzero(w->scratch[i], w->scratch_len[i]);
+		free(w->scratch[i]);
+	}
+	free(w->scratch);
+	free(w->scratch_len);
+	for (s = 0; s < 2; s++)
+		free(w->bidx[s]);
+	free(w->left);
+	secmem_free(w->key, (w->nb + 1) * sizeof(*w->key));
+	free(w->kstate);
+	free(w->fail);
+	free(w->b);
+}
+
+/* Each record's batch, by a merge: records and batches are both in id order, and a batch's rows mostly follow it. */
+static int
+join_walk_batches(struct join_walk *w, struct store *st, struct cg_err *err)
+{
+	const struct join *j = w->j;
+	size_t i, lo, hi;
+	int r, s;
+
+	if ((r = store_batches_load(st, &w->b, &w->nb, err)) != 0)
+		return r;
+	for (s = 0; s < 2; s++) {
+		size_t last = 0;
+		if ((w->bidx[s] = malloc((j->nref[s] + 1) * sizeof(*w->bidx[s]))) == NULL)
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		for (i = 0; i < j->nref[s]; i++) {
+			int64_t id = j->pay.rec[s][i].batch;
+			if (!(last < w->nb && w->b[last].id == id)) {
+				for (lo = 0, hi = w->nb; lo < hi;) {
+					size_t mid = lo + (hi - lo) / 2;
+					if (w->b[mid].id < id)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				last = lo;
+			}
+			w->bidx[s][i] = last < w->nb && w->b[last].id == id ? last : SIZE_MAX;
+		}
+	}
+	/* The keys of the batches the walk opens, once each, here: records of two batches alternate in a walk. */
+	if ((w->key = secmem_alloc((w->nb + 1) * sizeof(*w->key))) == NULL ||
+	    (w->kstate = calloc(w->nb + 1, sizeof(*w->kstate))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	for (i = 0; i < w->npairs; i++)
+		for (s = 0; s < 2; s++)
+			if ((w->sides & (1u << s)) && (lo = w->bidx[s][join_walk_rec(w, i, s)]) != SIZE_MAX)
+				w->kstate[lo] = -1;
+	for (i = 0; i < w->nb; i++) {
+		struct cg_err e;
+		struct join_keyfail *nf;
+		if (w->kstate[i] == 0 || w->b[i].damaged)
+			continue;
+		if ((r = ingest_unwrap_batch_key(w->storage, w->b[i].batch_id, w->b[i].wrapped_key, w->b[i].wrapped_len,
+		    w->key[i], &e)) == 0) {
+			w->kstate[i] = 1;
+			continue;
+		}
+		if ((nf = realloc(w->fail, (w->nfail + 1) * sizeof(*nf))) == NULL)
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		w->fail = nf;
+		w->fail[w->nfail].batch = i;
+		w->fail[w->nfail++].err = e;
+	}
+	return 0;
 }
 
 int
@@ -908,51 +838,37 @@ join_each(struct store *st, const struct keyfile_key *storage, const struct join
 	uint32_t bit = UINT32_C(1) << pbit;
 	struct join_walk w;
 	size_t i;
-	int r, s;
+	int r, g;
 
 	memset(&w, 0, sizeof(w));
-	w.st = st;
 	w.storage = storage;
 	w.j = j;
+	w.dbpath = store_path(st);
 	w.sides = sides & JOIN_BOTH;
+	if (w.sides != 0 && ((j->nref[0] > 0 && j->pay.rec[0] == NULL) || (j->nref[1] > 0 && j->pay.rec[1] == NULL)))
+		return cg_err_set(err, CG_ERR_ARG, "the join holds no payloads: it was not read by join_run");
 	if ((w.left = malloc((j->nref[0] + 1) * sizeof(*w.left))) == NULL)
 		goto nomem;
-	for (s = 0; s < 2; s++)
-		if ((w.slot_of[s] = malloc((j->nref[s] + 1) * sizeof(*w.slot_of[s]))) == NULL)
-			goto nomem;
-		else
-			memset(w.slot_of[s], 0xff, (j->nref[s] + 1) * sizeof(*w.slot_of[s]));
 	/* The pairs used, in left record order; the others are counted out for consent. */
 	for (i = 0; i < j->nref[0]; i++) {
-		const struct store_ref *l, *rt;
 		if (j->pair[i] == JOIN_NONE)
 			continue;
-		l = &j->refs[0][i];
-		rt = &j->refs[1][j->pair[i]];
-		if (!(l->consent_bits & bit) || !(rt->consent_bits & bit)) {
+		if (!(j->refs[0][i].consent_bits & bit) || !(j->refs[1][j->pair[i]].consent_bits & bit)) {
 			(*no_consent)++;
 			continue;
 		}
-		w.slot_of[0][i] = (uint32_t)w.npairs;
-		w.slot_of[1][j->pair[i]] = (uint32_t)w.npairs;
 		w.left[w.npairs++] = (uint32_t)i;
 	}
-	for (s = 0; s < 2; s++)
-		if ((w.pt[s] = calloc(w.npairs + 1, sizeof(*w.pt[s]))) == NULL ||
-		    (w.pt_len[s] = calloc(w.npairs + 1, sizeof(*w.pt_len[s]))) == NULL)
-			goto nomem;
-	for (i = 0; i < 2; i++)
-		if ((w.ch[i].it = malloc(JOIN_CHUNK * sizeof(*w.ch[i].it))) == NULL ||
-		    (w.pl[i] = calloc(JOIN_GROUP * 2, sizeof(*w.pl[i]))) == NULL)
+	for (g = 0; g < 2; g++)
+		if ((w.pl[g] = calloc(JOIN_GROUP * 2, sizeof(*w.pl[g]))) == NULL)
 			goto nomem;
 	w.nkc = workers_cpus();
-	if ((w.kc = secmem_alloc(w.nkc * sizeof(*w.kc))) == NULL)
+	if ((w.scratch = calloc(w.nkc, sizeof(*w.scratch))) == NULL ||
+	    (w.scratch_len = calloc(w.nkc, sizeof(*w.scratch_len))) == NULL)
 		goto nomem;
-	memset(w.kc, 0, w.nkc * sizeof(*w.kc));
 	if ((r = workers_new(w.nkc, &w.pool, err)) != 0)
 		goto out;
-	if (w.npairs > 0 && w.sides != 0 && ((r = store_batches_load(st, &w.b, &w.nb, err)) != 0 ||
-	    (r = join_walk_open(&w, err)) != 0))
+	if (w.npairs > 0 && w.sides != 0 && (r = join_walk_batches(&w, st, err)) != 0)
 		goto out;
 	r = join_walk_calls(&w, fn, ctx, err);
 	goto out;

@@ -77,6 +77,7 @@ struct join {
 	const struct policy_partner *side[2];
 	struct store_ref *refs[2];
 	size_t nref[2];
+	struct store_payloads pay;           /* the records' sealed payloads, read with the refs (join_run) */
 	uint32_t *pair;                      /* pair[i], i a left record: its right record, or JOIN_NONE */
 	uint64_t superseded;                 /* older records of a user, replaced by a newer one */
 	uint64_t matched;                    /* pairs */
@@ -88,7 +89,8 @@ struct join {
 
 /*
  * Join partners `left` and `right` (NULL: the policy's first two).  The
- * store is only read.  CG_ERR_ARG if they are not two different partners of
+ * store is only read, in one sequential scan of the records table that
+ * also keeps every record's sealed payload in memory, for join_each.  CG_ERR_ARG if they are not two different partners of
  * the policy.
  */
 int join_run(struct store *st, const struct policy *pol, const char *left, const char *right, struct join *j,

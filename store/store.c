@@ -7,7 +7,7 @@
 
 enum {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_BATCH_EXISTS, ST_BATCH_INSERT, ST_RECORD_INSERT,
-	ST_REFS, ST_REFS_ALL, ST_SEALED, ST_SCAN, ST_BATCHES, ST_COUNT, ST_COUNT_ALL, ST_NSTMT
+	ST_REFS, ST_REFS_ALL, ST_SEALED, ST_BATCHES, ST_COUNT, ST_COUNT_ALL, ST_NSTMT
 };
 
 static const char *const store_sql[ST_NSTMT] = {
@@ -22,8 +22,8 @@ static const char *const store_sql[ST_NSTMT] = {
 	[ST_REFS] = "SELECT id, consent_at, consent_bits, email_token, phone_token FROM records "
 		    "WHERE partner = ?1 ORDER BY id",
 	/* No index on partner: one pass over the table in rowid order serves both sides of a join. */
-	[ST_REFS_ALL] = "SELECT id, consent_at, consent_bits, email_token, phone_token, partner FROM records ORDER BY id",
-	[ST_SCAN] = "SELECT id, partner, batch, idx, payload FROM records ORDER BY id",
+	[ST_REFS_ALL] = "SELECT id, consent_at, consent_bits, email_token, phone_token, partner, batch, idx, payload "
+			"FROM records ORDER BY id",
 	[ST_BATCHES] = "SELECT id, batch_id, partner, wrapped_key FROM batches ORDER BY id",
 	[ST_SEALED] = "SELECT r.batch, r.idx, b.batch_id, r.partner, r.payload, b.wrapped_key FROM records r "
 		      "JOIN batches b ON b.id = r.batch WHERE r.id = ?1",
@@ -334,26 +334,87 @@ out:
 	return r;
 }
 
+/* Copy a payload into the arena's blocks (STORE_PAYLOAD_BLOCK bytes, or one for a larger payload). */
+#define STORE_PAYLOAD_BLOCK ((size_t)4 << 20)
+static int
+store_payload_copy(struct store_payloads *pay, size_t *used, const void *src, size_t len,
+    const unsigned char **out)
+{
+	unsigned char *blk;
+
+	if (pay->nblocks == 0 || *used + len > pay->block_len[pay->nblocks - 1]) {
+		size_t size = len > STORE_PAYLOAD_BLOCK ? len : STORE_PAYLOAD_BLOCK;
+		if (pay->nblocks == pay->cblocks) {
+			size_t ncap = pay->cblocks ? pay->cblocks * 2 : 64;
+			unsigned char **nb = realloc(pay->blocks, ncap * sizeof(*nb));
+			size_t *nl;
+			if (nb == NULL)
+				return CG_ERR_NOMEM;
+			pay->blocks = nb;
+			if ((nl = realloc(pay->block_len, ncap * sizeof(*nl))) == NULL)
+				return CG_ERR_NOMEM;
+			pay->block_len = nl;
+			pay->cblocks = ncap;
+		}
+		if ((blk = malloc(size)) == NULL)
+			return CG_ERR_NOMEM;
+		pay->blocks[pay->nblocks] = blk;
+		pay->block_len[pay->nblocks++] = size;
+		*used = 0;
+	}
+	blk = pay->blocks[pay->nblocks - 1];
+	if (len)
+		memcpy(blk + *used, src, len);
+	*out = blk + *used;
+	*used += len;
+	return 0;
+}
+
+/* Append the payload columns of the current row of s (batch, idx, payload at 6, 7, 8) to rec[*len]. */
+static int
+store_payload_push(sqlite3_stmt *s, struct store_payloads *pay, int k, size_t *used, size_t len, size_t *cap)
+{
+	struct store_payload *p, *nv;
+
+	if (len == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		if ((nv = realloc(pay->rec[k], ncap * sizeof(*nv))) == NULL)
+			return CG_ERR_NOMEM;
+		pay->rec[k] = nv;
+		*cap = ncap;
+	}
+	p = &pay->rec[k][len];
+	p->batch = sqlite3_column_int64(s, 6);
+	p->idx = (uint64_t)sqlite3_column_int64(s, 7);
+	p->len = (size_t)sqlite3_column_bytes(s, 8);
+	return store_payload_copy(pay, used, sqlite3_column_blob(s, 8), p->len, &p->ct);
+}
+
 int
 store_refs_load_pair(struct store *st, const char *const partner[2], struct store_ref *refs[2], size_t n[2],
-    struct cg_err *err)
+    struct store_payloads *pay, struct cg_err *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_REFS_ALL];
 	struct store_ref *v[2] = { NULL, NULL };
-	size_t len[2] = { 0, 0 }, cap[2] = { 0, 0 };
+	size_t len[2] = { 0, 0 }, cap[2] = { 0, 0 }, pcap[2] = { 0, 0 }, used = 0;
 	int rc, r, k;
 
 	for (k = 0; k < 2; k++) {
 		refs[k] = NULL;
 		n[k] = 0;
 	}
+	if (pay != NULL)
+		memset(pay, 0, sizeof(*pay));
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *p = (const char *)sqlite3_column_text(s, 5);
 
 		for (k = 0; k < 2; k++)
 			if (p != NULL && strcmp(p, partner[k]) == 0)
 				break;
-		if (k < 2 && store_ref_push(s, &v[k], &len[k], &cap[k]) != 0) {
+		if (k == 2)
+			continue;
+		if ((pay != NULL && store_payload_push(s, pay, k, &used, len[k], &pcap[k]) != 0) ||
+		    store_ref_push(s, &v[k], &len[k], &cap[k]) != 0) {
 			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading records");
 			goto out;
 		}
@@ -372,39 +433,23 @@ out:
 	sqlite3_reset(s);
 	for (k = 0; k < 2; k++)
 		free(v[k]);
+	if (r != 0 && pay != NULL)
+		store_payloads_free(pay);
 	return r;
 }
 
-int
-store_scan_next(struct store *st, struct store_scan_row *row, struct cg_err *err)
-{
-	sqlite3_stmt *s = st->stmt[ST_SCAN];
-	int rc = sqlite3_step(s);
-
-	if (rc == SQLITE_DONE) {
-		sqlite3_reset(s);
-		return 0;
-	}
-	if (rc != SQLITE_ROW) {
-		rc = store_dberr(st, CG_ERR_DB, "scan records", err);
-		sqlite3_reset(s);
-		return rc;
-	}
-	row->id = sqlite3_column_int64(s, 0);
-	row->partner = (const char *)sqlite3_column_text(s, 1);
-	if (row->partner == NULL)
-		row->partner = "";
-	row->batch = sqlite3_column_int64(s, 2);
-	row->idx = (uint64_t)sqlite3_column_int64(s, 3);
-	row->payload = sqlite3_column_blob(s, 4);
-	row->payload_len = (size_t)sqlite3_column_bytes(s, 4);
-	return 1;
-}
-
 void
-store_scan_end(struct store *st)
+store_payloads_free(struct store_payloads *pay)
 {
-	sqlite3_reset(st->stmt[ST_SCAN]);
+	size_t i;
+
+	for (i = 0; i < pay->nblocks; i++)
+		free(pay->blocks[i]);
+	free(pay->blocks);
+	free(pay->block_len);
+	free(pay->rec[0]);
+	free(pay->rec[1]);
+	memset(pay, 0, sizeof(*pay));
 }
 
 int

@@ -85,30 +85,30 @@ int store_refs_load(struct store *st, const char *partner, struct store_ref **re
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
 /*
- * The same for two partners in one pass over the table (rowid order: the
- * table has no index on partner, so a scan per partner reads every row).
+ * A record's sealed payload, as the join's scan read it, so that it is
+ * opened without another read: the ciphertext points into the arena.
  */
-int store_refs_load_pair(struct store *st, const char *const partner[2], struct store_ref *refs[2], size_t n[2],
-    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
-
-/*
- * A sequential scan of every record, in id order, for readers that open
- * many records (gateway/join.c): one statement instead of a lookup each.
- * store_scan_next gives the next row: 1, 0 at the end, or a negative
- * CG_ERR_DB.  The row's pointers are SQLite's, valid until the next call;
- * the scan restarts after its end, an error or store_scan_end, which a
- * reader that stops early must call.  One scan per store at a time.
- */
-struct store_scan_row {
-	int64_t id;
+struct store_payload {
 	int64_t batch;                        /* batches.id */
 	uint64_t idx;
-	const char *partner;
-	const unsigned char *payload;
-	size_t payload_len;
+	const unsigned char *ct;
+	size_t len;
 };
-int store_scan_next(struct store *st, struct store_scan_row *row, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
-void store_scan_end(struct store *st) CG_NONNULL(1);
+struct store_payloads {
+	struct store_payload *rec[2];         /* parallel to the refs of each partner */
+	unsigned char **blocks;               /* the arena */
+	size_t *block_len, nblocks, cblocks;
+};
+void store_payloads_free(struct store_payloads *pay) CG_NONNULL(1);
+
+/*
+ * The refs of two partners in one pass over the table in rowid order (the
+ * table has no index on partner: a scan per partner would read every row
+ * twice), and, if pay is not NULL, their payloads (free with
+ * store_payloads_free; on error nothing is left to free).
+ */
+int store_refs_load_pair(struct store *st, const char *const partner[2], struct store_ref *refs[2], size_t n[2],
+    struct store_payloads *pay, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
 /* Every batch (malloc'd array in id order, caller frees); damaged: a batch_id, partner or wrapped key of a bad size. */
 struct store_batch {
