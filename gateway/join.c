@@ -125,6 +125,9 @@ struct join_side {
 	size_t nu;
 	uint32_t *user_of;                   /* record -> user, JOIN_NONE for a record without identifiers */
 	struct join_map emap, pmap;          /* email -> user; phone -> phone-only user */
+	uint64_t probes, superseded;         /* this side's, added to the join's at the end */
+	struct join *j;                      /* for join_side_thread */
+	int s, r;
 };
 
 static void
@@ -145,7 +148,7 @@ join_side_users(struct join *j, int s, struct join_side *sd)
 
 	if ((sd->u = malloc((n + 1) * sizeof(*sd->u))) == NULL ||
 	    (sd->user_of = malloc((n + 1) * sizeof(*sd->user_of))) == NULL ||
-	    join_map_init(&sd->emap, n, &j->probes) != 0 || join_map_init(&sd->pmap, n, &j->probes) != 0)
+	    join_map_init(&sd->emap, n, &sd->probes) != 0 || join_map_init(&sd->pmap, n, &sd->probes) != 0)
 		return CG_ERR_NOMEM;
 	for (i = 0; i < n; i++) {
 		const struct store_ref *r = &refs[i];
@@ -165,7 +168,7 @@ join_side_users(struct join *j, int s, struct join_side *sd)
 			sd->u[u].phones = 0;
 			sd->nu++;
 		} else {
-			j->superseded++;     /* one of the two is an older record of the user */
+			sd->superseded++;    /* one of the two is an older record of the user */
 			if (join_newer(r, &refs[sd->u[u].rep]))
 				sd->u[u].rep = (uint32_t)i;
 		}
@@ -181,6 +184,16 @@ join_side_users(struct join *j, int s, struct join_side *sd)
 		}
 	}
 	return 0;
+}
+
+/* The two sides' users are independent: one side is grouped on a thread of its own. */
+static void *
+join_side_thread(void *arg)
+{
+	struct join_side *sd = arg;
+
+	sd->r = join_side_users(sd->j, sd->s, sd);
+	return NULL;
 }
 
 static void
@@ -291,7 +304,8 @@ join_pairs(struct join *j, struct cg_err *err)
 	uint64_t phone_pairs = 0;
 	size_t i;
 	double t0 = join_now();
-	int r, s;
+	pthread_t th;
+	int r, s, threaded = 0;
 
 	if (sodium_init() < 0)
 		return cg_err_set(err, CG_ERR_INTERNAL, "libsodium cannot initialize: no key for the join's tables");
@@ -301,9 +315,19 @@ join_pairs(struct join *j, struct cg_err *err)
 	for (s = 0; s < 2; s++)
 		if (j->nref[s] >= JOIN_NONE - 1)
 			return cg_err_set(err, CG_ERR_LIMIT, "too many records for one join");
-	for (s = 0; s < 2; s++)
-		if ((r = join_side_users(j, s, &sd[s])) != 0)
-			goto nomem;
+	for (s = 0; s < 2; s++) {
+		sd[s].j = j;
+		sd[s].s = s;
+	}
+	if (pthread_create(&th, NULL, join_side_thread, &sd[0]) != 0)
+		join_side_thread(&sd[0]);
+	else
+		threaded = 1;
+	join_side_thread(&sd[1]);
+	if (threaded)
+		pthread_join(th, NULL);
+	if (sd[0].r != 0 || sd[1].r != 0)
+		goto nomem;
 	/* The email stage: the users of one email on both sides. */
 	for (i = 0; i < sd[0].nu; i++) {
 		uint32_t ru;
@@ -332,8 +356,11 @@ join_pairs(struct join *j, struct cg_err *err)
 nomem:
 	r = cg_err_set(err, CG_ERR_NOMEM, "out of memory joining");
 out:
-	for (s = 0; s < 2; s++)
+	for (s = 0; s < 2; s++) {
+		j->probes += sd[s].probes;
+		j->superseded += sd[s].superseded;
 		join_side_free(&sd[s]);
+	}
 	return r;
 }
 
