@@ -12,6 +12,7 @@
 #include "base/secmem.h"
 #include "crypto/token.h"
 #include "base/workers.h"
+#include "proto/arena.h"
 #include "gateway/ingest.h"
 
 static double
@@ -38,10 +39,16 @@ join_hkey_init(void)
 	randombytes_buf(join_hkey, sizeof(join_hkey));      /* after sodium_init, checked by the caller */
 }
 
-/* Open-addressing map from a 32-byte token (pointed to, not copied) to an index. */
+/*
+ * Open-addressing map from a 32-byte token (pointed to, not copied) to an
+ * index.  The slot keeps 32 more bits of the hash (in what would be
+ * padding): a probe compares tokens only when they match, so most probes
+ * never touch the records the tokens live in.
+ */
 struct join_slot {
 	const unsigned char *tok;
 	uint32_t val;
+	uint32_t tag;
 };
 
 struct join_map {
@@ -74,7 +81,10 @@ join_map_get(struct join_map *m, const unsigned char *tok, uint32_t insert)
 	uint64_t h;
 	size_t s;
 
+	uint32_t tag;
+
 	crypto_shorthash((unsigned char *)&h, tok, TOKEN_LEN, join_hkey);
+	tag = (uint32_t)(h >> 32);
 	for (s = (size_t)h & m->mask;; s = (s + 1) & m->mask) {
 		(*m->probes)++;
 		if (m->slot[s].tok == NULL) {
@@ -82,9 +92,10 @@ join_map_get(struct join_map *m, const unsigned char *tok, uint32_t insert)
 				return JOIN_NONE;
 			m->slot[s].tok = tok;
 			m->slot[s].val = insert;
+			m->slot[s].tag = tag;
 			return insert;
 		}
-		if (memcmp(m->slot[s].tok, tok, TOKEN_LEN) == 0)
+		if (m->slot[s].tag == tag && memcmp(m->slot[s].tok, tok, TOKEN_LEN) == 0)
 			return m->slot[s].val;
 	}
 }
@@ -319,7 +330,8 @@ join_pairs(struct join *j, struct cg_err *err)
 		sd[s].j = j;
 		sd[s].s = s;
 	}
-	if (pthread_create(&th, NULL, join_side_thread, &sd[0]) != 0)
+	/* a thread only where it pays: small joins (tests draw thousands) stay on this one */
+	if (j->nref[0] + j->nref[1] < 65536 || pthread_create(&th, NULL, join_side_thread, &sd[0]) != 0)
 		join_side_thread(&sd[0]);
 	else
 		threaded = 1;
@@ -530,82 +542,14 @@ join_col_field(const struct join_col *jc, Crossgate__RecordPayload *const pl[2],
  * threads (one per core) while the caller's fn runs, on this thread, over
  * the group before, so fn sees the pairs in the order of a record-by-record
  * walk, and the first record that does not verify, in that order, is the
- * error.  Each task unpacks into its own arena (no malloc per field), reset
- * when its group is reused and wiped at the end, as is each plaintext.
+ * error.  Each task unpacks into its own arena (proto/arena.h: no malloc per
+ * field), wiped when its group is reused and at the end, as is each
+ * plaintext.
  */
 #define JOIN_GROUP 4096u                 /* pairs per job */
 #define JOIN_TASK 256u                   /* pairs per task */
 #define JOIN_NTASK (JOIN_GROUP / JOIN_TASK)
-#define JOIN_ARENA_BLOCK ((size_t)256 << 10)
-
-/* A bump allocator for protobuf-c: free is a no-op, join_arena_reset frees all at once. */
-struct join_arena {
-	unsigned char **blk;
-	size_t *cap, nblk, cblk, cur, used;
-	int nomem;
-};
-
-static void *
-join_arena_alloc(void *data, size_t n)
-{
-	struct join_arena *ar = data;
-
-	n = (n + 15) & ~(size_t)15;
-	while (ar->cur < ar->nblk && ar->used + n > ar->cap[ar->cur]) {
-		ar->cur++;
-		ar->used = 0;
-	}
-	if (ar->cur == ar->nblk) {
-		size_t size = n > JOIN_ARENA_BLOCK ? n : JOIN_ARENA_BLOCK;
-		if (ar->nblk == ar->cblk) {
-			size_t ncap = ar->cblk ? ar->cblk * 2 : 8;
-			unsigned char **nb = realloc(ar->blk, ncap * sizeof(*nb));
-			size_t *nc;
-			if (nb == NULL)
-				return NULL;
-			ar->blk = nb;
-			if ((nc = realloc(ar->cap, ncap * sizeof(*nc))) == NULL)
-				return NULL;
-			ar->cap = nc;
-			ar->cblk = ncap;
-		}
-		if ((ar->blk[ar->nblk] = malloc(size)) == NULL)
-			return NULL;
-		ar->cap[ar->nblk++] = size;
-		ar->used = 0;
-	}
-	ar->used += n;
-	return ar->blk[ar->cur] + ar->used - n;
-}
-
-static void
-join_arena_free_one(void *data, void *p)
-{
-	(void)data;
-	(void)p;
-}
-
-static void
-join_arena_reset(struct join_arena *ar)
-{
-	ar->cur = 0;
-	ar->used = 0;
-}
-
-/* Wipe (the fields are feature values) and free. */
-static void
-join_arena_free(struct join_arena *ar)
-{
-	size_t i;
-
-	for (i = 0; i < ar->nblk; i++) {
-		sodium_memzero(ar->blk[i], ar->cap[i]);
-		free(ar->blk[i]);
-	}
-	free(ar->blk);
-	free(ar->cap);
-	memset(ar, 0, sizeof(*ar));
-}
+#define JOIN_ARENA ((size_t)512 << 10)   /* per task: 256 pairs of decoded records fit */
 
 struct join_keyfail {
 	size_t batch;
@@ -632,7 +576,7 @@ struct join_walk {
 	uint32_t *left;                      /* pair -> its left record */
 	/* two groups in flight: the one fn walks and the one the workers open */
 	Crossgate__RecordPayload **pl[2];    /* JOIN_GROUP pairs x 2 sides */
-	struct join_arena arena[2][JOIN_NTASK];
+	struct pb_arena arena[2][JOIN_NTASK];
 	struct cg_err gerr[2][JOIN_NTASK];
 	size_t g_first[2], g_n[2];
 	int gbuf;                            /* the group the running job fills */
@@ -649,11 +593,10 @@ join_walk_rec(const struct join_walk *w, size_t k, int s)
 
 /* Open and unpack one side of one pair into the task's arena. */
 static int
-join_walk_one(struct join_walk *w, size_t k, int s, struct join_arena *ar, unsigned worker,
+join_walk_one(struct join_walk *w, size_t k, int s, struct pb_arena *ar, unsigned worker,
     Crossgate__RecordPayload **out, struct cg_err *err)
 {
 	const struct join *j = w->j;
-	ProtobufCAllocator alloc = { join_arena_alloc, join_arena_free_one, ar };
 	size_t rec = join_walk_rec(w, k, s), bi, len, f;
 	long long id = (long long)j->refs[s][rec].id;
 	int r;
@@ -682,10 +625,11 @@ join_walk_one(struct join_walk *w, size_t k, int s, struct join_arena *ar, unsig
 	}
 	if ((r = join_open_record(j, s, rec, w->b[bi].batch_id, w->key[bi], w->dbpath, w->scratch[worker], err)) != 0)
 		return r;
-	*out = crossgate__record_payload__unpack(&alloc, len - SEAL_TAG_LEN, w->scratch[worker]);
+	*out = crossgate__record_payload__unpack(&ar->allocator, len - SEAL_TAG_LEN, w->scratch[worker]);
 	sodium_memzero(w->scratch[worker], len - SEAL_TAG_LEN);
 	if (*out == NULL)
-		return cg_err_set(err, CG_ERR_FORMAT, "stored record %lld: malformed payload", id);
+		return cg_err_set(err, ar->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, ar->failed ? "out of memory" :
+		    "stored record %lld: malformed payload", id);
 	return 0;
 }
 
@@ -695,9 +639,9 @@ join_walk_task(void *arg, size_t task, unsigned worker)
 	struct join_walk *w = arg;
 	int g = w->gbuf, s, r;
 	size_t i = task * JOIN_TASK, end = i + JOIN_TASK < w->g_n[g] ? i + JOIN_TASK : w->g_n[g];
-	struct join_arena *ar = &w->arena[g][task];
+	struct pb_arena *ar = &w->arena[g][task];
 
-	join_arena_reset(ar);
+	pb_arena_reset(ar);
 	for (; i < end; i++)
 		for (s = 0; s < 2; s++) {
 			if (!(w->sides & (1u << s)))
@@ -784,7 +728,7 @@ join_walk_free(struct join_walk *w)
 	for (g = 0; g < 2; g++) {
 		free(w->pl[g]);
 		for (t = 0; t < JOIN_NTASK; t++)
-			join_arena_free(&w->arena[g][t]);
+			pb_arena_free(&w->arena[g][t]);
 	}
 	for (i = 0; w->scratch != NULL && i < w->nkc; i++) {
 		if (w->scratch[i] != NULL)
@@ -886,9 +830,14 @@ join_each(struct store *st, const struct keyfile_key *storage, const struct join
 		}
 		w.left[w.npairs++] = (uint32_t)i;
 	}
-	for (g = 0; g < 2; g++)
+	for (g = 0; g < 2; g++) {
+		size_t t;
 		if ((w.pl[g] = calloc(JOIN_GROUP * 2, sizeof(*w.pl[g]))) == NULL)
 			goto nomem;
+		for (t = 0; t < JOIN_NTASK; t++)
+			if (pb_arena_init(&w.arena[g][t], JOIN_ARENA) != 0)
+				goto nomem;
+	}
 	w.nkc = workers_cpus();
 	if ((w.scratch = calloc(w.nkc, sizeof(*w.scratch))) == NULL ||
 	    (w.scratch_len = calloc(w.nkc, sizeof(*w.scratch_len))) == NULL)
