@@ -13,6 +13,7 @@
 #include "crypto/token.h"
 #include "base/workers.h"
 #include "proto/arena.h"
+#include "proto/payload.h"
 #include "gateway/ingest.h"
 
 static double
@@ -542,9 +543,9 @@ join_col_field(const struct join_col *jc, Crossgate__RecordPayload *const pl[2],
  * threads (one per core) while the caller's fn runs, on this thread, over
  * the group before, so fn sees the pairs in the order of a record-by-record
  * walk, and the first record that does not verify, in that order, is the
- * error.  Each task unpacks into its own arena (proto/arena.h: no malloc per
- * field), wiped when its group is reused and at the end, as is each
- * plaintext.
+ * error.  Each task decodes (proto/payload.h) into its own arena
+ * (proto/arena.h: no malloc per field), wiped when its group is reused and
+ * at the end, as is each plaintext.
  */
 #define JOIN_GROUP 4096u                 /* pairs per job */
 #define JOIN_TASK 256u                   /* pairs per task */
@@ -625,7 +626,7 @@ join_walk_one(struct join_walk *w, size_t k, int s, struct pb_arena *ar, unsigne
 	}
 	if ((r = join_open_record(j, s, rec, w->b[bi].batch_id, w->key[bi], w->dbpath, w->scratch[worker], err)) != 0)
 		return r;
-	*out = crossgate__record_payload__unpack(&ar->allocator, len - SEAL_TAG_LEN, w->scratch[worker]);
+	*out = payload_unpack(ar, len - SEAL_TAG_LEN, w->scratch[worker]);
 	sodium_memzero(w->scratch[worker], len - SEAL_TAG_LEN);
 	if (*out == NULL)
 		return cg_err_set(err, ar->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, ar->failed ? "out of memory" :
