@@ -320,6 +320,7 @@ main(int argc, char **argv)
 	audit_free(a);
 	store_close(st);
 	unlink(db);
+	keyfile_free(storage);
 	policy_free(pol);
 	return 0;
 }
