@@ -383,11 +383,10 @@ out:
  * binds consent: a consent bit or a token edited in the database fails it.
  */
 static int
-join_open_record(const struct join *j, int side, size_t rec, const unsigned char batch_id[16],
-    const unsigned char key[32], const char *dbpath, unsigned char *pt, struct cg_err *err)
+join_open_record(const struct store_ref *ref, const struct store_payload *sp, const char *partner,
+    const unsigned char batch_id[16], const unsigned char key[32], const char *dbpath, unsigned char *pt,
+    struct cg_err *err)
 {
-	const struct store_ref *ref = &j->refs[side][rec];
-	const struct store_payload *sp = &j->pay.rec[side][rec];
 	struct token toks[2];
 	unsigned char ad[SEAL_AD_MAX];
 	size_t ad_len, nt = 0;
@@ -401,7 +400,7 @@ join_open_record(const struct join *j, int side, size_t rec, const unsigned char
 		toks[nt].kind = TOKEN_KIND_PHONE;
 		memcpy(toks[nt++].value, ref->phone, TOKEN_LEN);
 	}
-	if ((r = seal_ad_build(ad, &ad_len, batch_id, j->side[side]->id, sp->idx, ref->consent_bits,
+	if ((r = seal_ad_build(ad, &ad_len, batch_id, partner, sp->idx, ref->consent_bits,
 	    ref->consent_at, toks, nt)) != 0)
 		return cg_err_set(err, r, "record %lld: cannot build associated data", (long long)ref->id);
 	if (sp->len < SEAL_TAG_LEN)
@@ -427,6 +426,7 @@ join_field(const Crossgate__RecordPayload *p, const char *name)
 void
 join_free(struct join *j)
 {
+	size_t i;
 	int s;
 
 	for (s = 0; s < 2; s++) {
@@ -435,7 +435,13 @@ join_free(struct join *j)
 	}
 	free(j->pair);
 	j->pair = NULL;
+	for (i = 0; i < j->pay.nblocks; i++)
+		sodium_memzero(j->pay.blocks[i], j->pay.block_len[i]);   /* plaintexts opened in place */
 	store_payloads_free(&j->pay);
+	for (s = 0; s < 2; s++) {
+		free(j->opened[s]);
+		j->opened[s] = NULL;
+	}
 }
 
 void
@@ -450,35 +456,6 @@ join_dataset(const struct join *j, char *out, size_t size)
 		b = t;
 	}
 	snprintf(out, size, "%s+%s", a, b);
-}
-
-int
-join_run(struct store *st, const struct policy *pol, const char *left, const char *right, struct join *j,
-    struct cg_err *err)
-{
-	const char *ids[2];
-	double t0;
-	int r;
-
-	memset(j, 0, sizeof(*j));
-	if (pol->npartners < 2 && (left == NULL || right == NULL))
-		return cg_err_set(err, CG_ERR_POLICY, "the policy has fewer than two partners: nothing to join");
-	j->side[0] = policy_partner_find(pol, left ? left : pol->partners[0].id);
-	j->side[1] = policy_partner_find(pol, right ? right : pol->partners[1].id);
-	if (j->side[0] == NULL || j->side[1] == NULL || j->side[0] == j->side[1])
-		return cg_err_set(err, CG_ERR_ARG, "the join needs two different partners of the policy");
-
-	t0 = join_now();
-	ids[0] = j->side[0]->id;
-	ids[1] = j->side[1]->id;
-	if ((r = store_refs_load_pair(st, ids, j->refs, j->nref, &j->pay, err)) != 0)
-		goto out;
-	j->load_seconds = join_now() - t0;
-	r = join_pairs(j, err);
-out:
-	if (r != 0)
-		join_free(j);
-	return r;
 }
 
 void
@@ -557,19 +534,123 @@ struct join_keyfail {
 	struct cg_err err;
 };
 
+/* The batches and their keys, each unwrapped once (a failure is kept, told only for a record read). */
+struct join_keys {
+	struct store_batch *b;
+	size_t nb;
+	unsigned char (*key)[32];            /* locked memory */
+	int *ok;                             /* per batch: its key unwrapped */
+	struct join_keyfail *fail;
+	size_t nfail;
+};
+
+static void
+join_keys_free(struct join_keys *k)
+{
+	secmem_free(k->key, (k->nb + 1) * sizeof(*k->key));
+	free(k->ok);
+	free(k->fail);
+	free(k->b);
+	memset(k, 0, sizeof(*k));
+}
+
+static int
+join_keys_load(struct store *st, const struct keyfile_key *storage, struct join_keys *k, struct cg_err *err)
+{
+	size_t i;
+	int r;
+
+	memset(k, 0, sizeof(*k));
+	if ((r = store_batches_load(st, &k->b, &k->nb, err)) != 0)
+		return r;
+	if ((k->key = secmem_alloc((k->nb + 1) * sizeof(*k->key))) == NULL ||
+	    (k->ok = calloc(k->nb + 1, sizeof(*k->ok))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	for (i = 0; i < k->nb; i++) {
+		struct cg_err e;
+		struct join_keyfail *nf;
+		if (k->b[i].damaged)
+			continue;
+		if (ingest_unwrap_batch_key(storage, k->b[i].batch_id, k->b[i].wrapped_key, k->b[i].wrapped_len,
+		    k->key[i], &e) == 0) {
+			k->ok[i] = 1;
+			continue;
+		}
+		if ((nf = realloc(k->fail, (k->nfail + 1) * sizeof(*nf))) == NULL)
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		k->fail = nf;
+		k->fail[k->nfail].batch = i;
+		k->fail[k->nfail++].err = e;
+	}
+	return 0;
+}
+
+/* The index of batch `id`; *last is a hint (records come batch by batch).  SIZE_MAX if none. */
+static size_t
+join_keys_find(const struct join_keys *k, int64_t id, size_t *last)
+{
+	size_t lo = 0, hi = k->nb;
+
+	if (*last < k->nb && k->b[*last].id == id)
+		return *last;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (k->b[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < k->nb && k->b[lo].id == id)
+		return *last = lo;
+	return SIZE_MAX;
+}
+
+/* 0 if the record of batch bi can be opened, else why not (the messages a lookup by id gave). */
+static int
+join_keys_check(const struct join_keys *k, size_t bi, const char *dbpath, long long id, struct cg_err *err)
+{
+	size_t f;
+
+	if (bi == SIZE_MAX)
+		return cg_err_set(err, CG_ERR_NOTFOUND, "record %lld not found", id);
+	if (k->b[bi].damaged)
+		return cg_err_set(err, CG_ERR_FORMAT, "%s: record %lld: damaged batch row", dbpath, id);
+	if (k->ok[bi])
+		return 0;
+	for (f = 0; f < k->nfail && k->fail[f].batch != bi; f++)
+		;
+	if (f == k->nfail)
+		return cg_err_set(err, CG_ERR_INTERNAL, "record %lld: its batch key was not unwrapped", id);
+	*err = k->fail[f].err;
+	return cg_err_prefix(err, "%s: record %lld", dbpath, id);
+}
+
+/* A plaintext buffer of at least len bytes; the old one is wiped. */
+static unsigned char *
+join_scratch(unsigned char **buf, size_t *cap, size_t len)
+{
+	unsigned char *nb;
+
+	if (len <= *cap)
+		return *buf;
+	if ((nb = malloc(len)) == NULL)
+		return NULL;
+	if (*buf != NULL)
+		sodium_memzero(*buf, *cap);
+	free(*buf);
+	*buf = nb;
+	*cap = len;
+	return nb;
+}
+
 struct join_walk {
 	const struct keyfile_key *storage;
 	const struct join *j;
 	const char *dbpath;
 	unsigned sides;
 	struct workers *pool;
-	struct store_batch *b;
-	size_t nb;
-	size_t *bidx[2];                     /* record -> its batch in b, SIZE_MAX if none */
-	unsigned char (*key)[32];            /* each batch's key, unwrapped once (locked memory) */
-	int *kstate;                         /* per batch: 0 not needed, 1 unwrapped, else why not */
-	struct join_keyfail *fail;           /* the batches whose key does not unwrap */
-	size_t nfail;
+	struct join_keys keys;
+	size_t *bidx[2];                     /* record -> its batch, SIZE_MAX if none */
 	unsigned nkc;                        /* worker threads */
 	unsigned char **scratch;             /* a plaintext buffer per worker */
 	size_t *scratch_len;
@@ -598,36 +679,26 @@ join_walk_one(struct join_walk *w, size_t k, int s, struct pb_arena *ar, unsigne
     Crossgate__RecordPayload **out, struct cg_err *err)
 {
 	const struct join *j = w->j;
-	size_t rec = join_walk_rec(w, k, s), bi, len, f;
+	size_t rec = join_walk_rec(w, k, s), len = j->pay.rec[s][rec].len;
 	long long id = (long long)j->refs[s][rec].id;
+	unsigned char *pt;
 	int r;
 
-	len = j->pay.rec[s][rec].len;
-	if ((bi = w->bidx[s][rec]) == SIZE_MAX)
-		return cg_err_set(err, CG_ERR_NOTFOUND, "record %lld not found", id);
-	if (w->b[bi].damaged)
-		return cg_err_set(err, CG_ERR_FORMAT, "%s: record %lld: damaged batch row", w->dbpath, id);
-	if (w->kstate[bi] != 1) {
-		for (f = 0; f < w->nfail && w->fail[f].batch != bi; f++)
-			;
-		if (f == w->nfail)
-			return cg_err_set(err, CG_ERR_INTERNAL, "record %lld: its batch key was not unwrapped", id);
-		*err = w->fail[f].err;
-		return cg_err_prefix(err, "%s: record %lld", w->dbpath, id);
+	/* Opened by join_run's scan: the plaintext is in place of the ciphertext. */
+	if (j->opened[s] != NULL && j->opened[s][rec]) {
+		*out = payload_unpack(ar, len - SEAL_TAG_LEN, j->pay.rec[s][rec].ct);
+		goto decoded;
 	}
-	if (len > w->scratch_len[worker]) {
-		unsigned char *nb = malloc(len);
-		if (nb == NULL)
-			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-		sodium_memzero(w->scratch[worker], w->scratch_len[worker]);
-		free(w->scratch[worker]);
-		w->scratch[worker] = nb;
-		w->scratch_len[worker] = len;
-	}
-	if ((r = join_open_record(j, s, rec, w->b[bi].batch_id, w->key[bi], w->dbpath, w->scratch[worker], err)) != 0)
+	if ((r = join_keys_check(&w->keys, w->bidx[s][rec], w->dbpath, id, err)) != 0)
 		return r;
-	*out = payload_unpack(ar, len - SEAL_TAG_LEN, w->scratch[worker]);
-	sodium_memzero(w->scratch[worker], len - SEAL_TAG_LEN);
+	if ((pt = join_scratch(&w->scratch[worker], &w->scratch_len[worker], len)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	if ((r = join_open_record(&j->refs[s][rec], &j->pay.rec[s][rec], j->side[s]->id,
+	    w->keys.b[w->bidx[s][rec]].batch_id, w->keys.key[w->bidx[s][rec]], w->dbpath, pt, err)) != 0)
+		return r;
+	*out = payload_unpack(ar, len - SEAL_TAG_LEN, pt);
+	sodium_memzero(pt, len - SEAL_TAG_LEN);
+decoded:
 	if (*out == NULL)
 		return cg_err_set(err, ar->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, ar->failed ? "out of memory" :
 		    "stored record %lld: malformed payload", id);
@@ -741,64 +812,24 @@ join_walk_free(struct join_walk *w)
 	for (s = 0; s < 2; s++)
 		free(w->bidx[s]);
 	free(w->left);
-	secmem_free(w->key, (w->nb + 1) * sizeof(*w->key));
-	free(w->kstate);
-	free(w->fail);
-	free(w->b);
+	join_keys_free(&w->keys);
 }
 
-/* Each record's batch, by a merge: records and batches are both in id order, and a batch's rows mostly follow it. */
+/* Each record's batch, and every batch key. */
 static int
 join_walk_batches(struct join_walk *w, struct store *st, struct cg_err *err)
 {
 	const struct join *j = w->j;
-	size_t i, lo, hi;
+	size_t i, last = 0;
 	int r, s;
 
-	if ((r = store_batches_load(st, &w->b, &w->nb, err)) != 0)
+	if ((r = join_keys_load(st, w->storage, &w->keys, err)) != 0)
 		return r;
 	for (s = 0; s < 2; s++) {
-		size_t last = 0;
 		if ((w->bidx[s] = malloc((j->nref[s] + 1) * sizeof(*w->bidx[s]))) == NULL)
 			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-		for (i = 0; i < j->nref[s]; i++) {
-			int64_t id = j->pay.rec[s][i].batch;
-			if (!(last < w->nb && w->b[last].id == id)) {
-				for (lo = 0, hi = w->nb; lo < hi;) {
-					size_t mid = lo + (hi - lo) / 2;
-					if (w->b[mid].id < id)
-						lo = mid + 1;
-					else
-						hi = mid;
-				}
-				last = lo;
-			}
-			w->bidx[s][i] = last < w->nb && w->b[last].id == id ? last : SIZE_MAX;
-		}
-	}
-	/* The keys of the batches the walk opens, once each, here: records of two batches alternate in a walk. */
-	if ((w->key = secmem_alloc((w->nb + 1) * sizeof(*w->key))) == NULL ||
-	    (w->kstate = calloc(w->nb + 1, sizeof(*w->kstate))) == NULL)
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	for (i = 0; i < w->npairs; i++)
-		for (s = 0; s < 2; s++)
-			if ((w->sides & (1u << s)) && (lo = w->bidx[s][join_walk_rec(w, i, s)]) != SIZE_MAX)
-				w->kstate[lo] = -1;
-	for (i = 0; i < w->nb; i++) {
-		struct cg_err e;
-		struct join_keyfail *nf;
-		if (w->kstate[i] == 0 || w->b[i].damaged)
-			continue;
-		if ((r = ingest_unwrap_batch_key(w->storage, w->b[i].batch_id, w->b[i].wrapped_key, w->b[i].wrapped_len,
-		    w->key[i], &e)) == 0) {
-			w->kstate[i] = 1;
-			continue;
-		}
-		if ((nf = realloc(w->fail, (w->nfail + 1) * sizeof(*nf))) == NULL)
-			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-		w->fail = nf;
-		w->fail[w->nfail].batch = i;
-		w->fail[w->nfail++].err = e;
+		for (i = 0; i < j->nref[s]; i++)
+			w->bidx[s][i] = join_keys_find(&w->keys, j->pay.rec[s][i].batch, &last);
 	}
 	return 0;
 }
@@ -854,4 +885,211 @@ nomem:
 out:
 	join_walk_free(&w);
 	return r;
+}
+
+/*
+ * join_run_open: while the scan reads on, the workers open each record of
+ * the two partners in place (a chunk of JOIN_SCAN_CHUNK rows at a time), so
+ * that the AEAD work runs on the cores the single-threaded scan leaves idle.
+ * A record that does not open is left sealed, and join_each opens it again
+ * when a pair needs it, with the error a lookup gave; one that no pair needs
+ * never fails anything.
+ */
+#define JOIN_SCAN_CHUNK 8192u
+#define JOIN_SCAN_TASK 512u
+
+struct join_scan_item {
+	struct store_ref ref;                /* copies: the refs may move while the workers run */
+	struct store_payload p;              /* p.ct is in the arena, which does not move */
+	size_t i, batch;
+	int k;
+	uint8_t ok;
+};
+
+struct join_scan {
+	struct join *j;
+	const char *dbpath;
+	struct join_keys keys;
+	struct workers *pool;
+	unsigned nthreads;
+	unsigned char **scratch;
+	size_t *scratch_len;
+	struct join_scan_item *it[2];
+	size_t n[2];
+	int fill, job;                       /* the chunk being filled; the one the workers open, -1 none */
+	size_t last, cap[2];
+};
+
+static int
+join_scan_task(void *arg, size_t task, unsigned worker)
+{
+	struct join_scan *sc = arg;
+	struct join_scan_item *it = sc->it[sc->job];
+	size_t i = task * JOIN_SCAN_TASK, end = i + JOIN_SCAN_TASK < sc->n[sc->job] ? i + JOIN_SCAN_TASK :
+	    sc->n[sc->job];
+	struct cg_err e;
+
+	for (; i < end; i++) {
+		struct join_scan_item *x = &it[i];
+		unsigned char *pt;
+		if (x->batch == SIZE_MAX || !sc->keys.ok[x->batch] || x->p.len < SEAL_TAG_LEN ||
+		    (pt = join_scratch(&sc->scratch[worker], &sc->scratch_len[worker], x->p.len)) == NULL)
+			continue;
+		if (join_open_record(&x->ref, &x->p, sc->j->side[x->k]->id, sc->keys.b[x->batch].batch_id,
+		    sc->keys.key[x->batch], sc->dbpath, pt, &e) != 0)
+			continue;                /* left sealed: join_each tells why, if a pair needs it */
+		memcpy(x->p.ct, pt, x->p.len - SEAL_TAG_LEN);
+		sodium_memzero(pt, x->p.len - SEAL_TAG_LEN);
+		x->ok = 1;
+	}
+	return 0;
+}
+
+/* Wait for the running chunk and mark what opened. */
+static int
+join_scan_wait(struct join_scan *sc)
+{
+	struct join *j = sc->j;
+	size_t i;
+
+	if (sc->job < 0)
+		return 0;
+	(void)!workers_wait(sc->pool);        /* the tasks never fail: a record that does not open stays sealed */
+	for (i = 0; i < sc->n[sc->job]; i++) {
+		const struct join_scan_item *x = &sc->it[sc->job][i];
+		int k = x->k;
+		if (x->i >= sc->cap[k]) {
+			size_t ncap = sc->cap[k] ? sc->cap[k] : 65536;
+			uint8_t *no;
+			while (ncap <= x->i)
+				ncap *= 2;
+			if ((no = realloc(j->opened[k], ncap)) == NULL)
+				return CG_ERR_NOMEM;
+			memset(no + sc->cap[k], 0, ncap - sc->cap[k]);
+			j->opened[k] = no;
+			sc->cap[k] = ncap;
+		}
+		j->opened[k][x->i] = x->ok;
+	}
+	sc->job = -1;
+	return 0;
+}
+
+static int
+join_scan_row(void *ctx, int k, size_t i, const struct store_ref *ref, const struct store_payload *p)
+{
+	struct join_scan *sc = ctx;
+	struct join_scan_item *x;
+	int r;
+
+	if (k < 0 || sc->n[sc->fill] == JOIN_SCAN_CHUNK) {
+		/* the chunk is full, or the scan is over: open it while the scan goes on */
+		if ((r = join_scan_wait(sc)) != 0)
+			return r;
+		if (sc->n[sc->fill] > 0) {
+			sc->job = sc->fill;
+			workers_start(sc->pool, (sc->n[sc->job] + JOIN_SCAN_TASK - 1) / JOIN_SCAN_TASK, join_scan_task, sc);
+			sc->fill = 1 - sc->fill;
+			sc->n[sc->fill] = 0;
+		}
+		if (k < 0)
+			return join_scan_wait(sc);
+	}
+	x = &sc->it[sc->fill][sc->n[sc->fill]++];
+	x->ref = *ref;
+	x->p = *p;
+	x->i = i;
+	x->k = k;
+	x->ok = 0;
+	x->batch = join_keys_find(&sc->keys, p->batch, &sc->last);
+	return 0;
+}
+
+/* join_run and join_run_open: storage NULL leaves the records sealed. */
+static int
+join_load(struct store *st, const struct policy *pol, const struct keyfile_key *storage, const char *left,
+    const char *right, struct join *j, struct cg_err *err)
+{
+	struct join_scan sc;
+	const char *ids[2];
+	double t0;
+	unsigned w;
+	int r, s;
+
+	memset(j, 0, sizeof(*j));
+	memset(&sc, 0, sizeof(sc));
+	sc.job = -1;
+	if (pol->npartners < 2 && (left == NULL || right == NULL))
+		return cg_err_set(err, CG_ERR_POLICY, "the policy has fewer than two partners: nothing to join");
+	j->side[0] = policy_partner_find(pol, left ? left : pol->partners[0].id);
+	j->side[1] = policy_partner_find(pol, right ? right : pol->partners[1].id);
+	if (j->side[0] == NULL || j->side[1] == NULL || j->side[0] == j->side[1])
+		return cg_err_set(err, CG_ERR_ARG, "the join needs two different partners of the policy");
+
+	t0 = join_now();
+	ids[0] = j->side[0]->id;
+	ids[1] = j->side[1]->id;
+	if (storage != NULL) {
+		sc.j = j;
+		sc.dbpath = store_path(st);
+		sc.nthreads = workers_cpus();
+		if ((r = join_keys_load(st, storage, &sc.keys, err)) != 0 ||
+		    (r = workers_new(sc.nthreads, &sc.pool, err)) != 0)
+			goto out;
+		if ((sc.scratch = calloc(sc.nthreads, sizeof(*sc.scratch))) == NULL ||
+		    (sc.scratch_len = calloc(sc.nthreads, sizeof(*sc.scratch_len))) == NULL ||
+		    (sc.it[0] = malloc(JOIN_SCAN_CHUNK * sizeof(*sc.it[0]))) == NULL ||
+		    (sc.it[1] = malloc(JOIN_SCAN_CHUNK * sizeof(*sc.it[1]))) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	}
+	if ((r = store_refs_load_pair(st, ids, j->refs, j->nref, &j->pay, storage ? join_scan_row : NULL, &sc,
+	    err)) != 0) {
+		if (r == CG_ERR_NOMEM && err != NULL && err->code != CG_ERR_NOMEM)
+			cg_err_set(err, r, "out of memory opening records");
+		goto out;
+	}
+	/* every record has its flag: the arrays cover the partners' records */
+	for (s = 0; storage != NULL && s < 2; s++)
+		if (sc.cap[s] < j->nref[s] + 1) {
+			uint8_t *no = realloc(j->opened[s], j->nref[s] + 1);
+			if (no == NULL) {
+				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+			memset(no + sc.cap[s], 0, j->nref[s] + 1 - sc.cap[s]);
+			j->opened[s] = no;
+		}
+	j->load_seconds = join_now() - t0;
+	r = join_pairs(j, err);
+out:
+	workers_free(sc.pool);
+	for (w = 0; sc.scratch != NULL && w < sc.nthreads; w++) {
+		if (sc.scratch[w] != NULL)
+			sodium_memzero(sc.scratch[w], sc.scratch_len[w]);
+		free(sc.scratch[w]);
+	}
+	free(sc.scratch);
+	free(sc.scratch_len);
+	free(sc.it[0]);
+	free(sc.it[1]);
+	join_keys_free(&sc.keys);
+	if (r != 0)
+		join_free(j);
+	return r;
+}
+
+int
+join_run_open(struct store *st, const struct policy *pol, const struct keyfile_key *storage, const char *left,
+    const char *right, struct join *j, struct cg_err *err)
+{
+	return join_load(st, pol, storage, left, right, j, err);
+}
+
+int
+join_run(struct store *st, const struct policy *pol, const char *left, const char *right, struct join *j,
+    struct cg_err *err)
+{
+	return join_load(st, pol, NULL, left, right, j, err);
 }

@@ -78,6 +78,7 @@ struct join {
 	struct store_ref *refs[2];
 	size_t nref[2];
 	struct store_payloads pay;           /* the records' sealed payloads, read with the refs (join_run) */
+	uint8_t *opened[2];                  /* per record, join_run_open: its payload was opened in place */
 	uint32_t *pair;                      /* pair[i], i a left record: its right record, or JOIN_NONE */
 	uint64_t superseded;                 /* older records of a user, replaced by a newer one */
 	uint64_t matched;                    /* pairs */
@@ -95,6 +96,15 @@ struct join {
  */
 int join_run(struct store *st, const struct policy *pol, const char *left, const char *right, struct join *j,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 5);
+
+/*
+ * The same, and the records opened (verified and decrypted, in place) on
+ * every core while the scan reads, with the storage key: join_each then
+ * only decodes them.  A record that does not open stays sealed; join_each
+ * tells why only if a pair it walks needs it.  storage NULL: join_run.
+ */
+int join_run_open(struct store *st, const struct policy *pol, const struct keyfile_key *storage, const char *left,
+    const char *right, struct join *j, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 6);
 void join_free(struct join *j);
 
 /*

@@ -337,8 +337,7 @@ out:
 /* Copy a payload into the arena's blocks (STORE_PAYLOAD_BLOCK bytes, or one for a larger payload). */
 #define STORE_PAYLOAD_BLOCK ((size_t)4 << 20)
 static int
-store_payload_copy(struct store_payloads *pay, size_t *used, const void *src, size_t len,
-    const unsigned char **out)
+store_payload_copy(struct store_payloads *pay, size_t *used, const void *src, size_t len, unsigned char **out)
 {
 	unsigned char *blk;
 
@@ -392,7 +391,7 @@ store_payload_push(sqlite3_stmt *s, struct store_payloads *pay, int k, size_t *u
 
 int
 store_refs_load_pair(struct store *st, const char *const partner[2], struct store_ref *refs[2], size_t n[2],
-    struct store_payloads *pay, struct cg_err *err)
+    struct store_payloads *pay, store_row_fn fn, void *ctx, struct cg_err *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_REFS_ALL];
 	struct store_ref *v[2] = { NULL, NULL };
@@ -418,6 +417,9 @@ store_refs_load_pair(struct store *st, const char *const partner[2], struct stor
 			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading records");
 			goto out;
 		}
+		if (fn != NULL && (r = fn(ctx, k, len[k] - 1, &v[k][len[k] - 1],
+		    pay != NULL ? &pay->rec[k][len[k] - 1] : NULL)) != 0)
+			goto out;
 	}
 	if (rc != SQLITE_DONE) {
 		r = store_dberr(st, CG_ERR_DB, "read records", err);
@@ -431,6 +433,17 @@ store_refs_load_pair(struct store *st, const char *const partner[2], struct stor
 	r = 0;
 out:
 	sqlite3_reset(s);
+	if (fn != NULL) {
+		int rf = fn(ctx, -1, 0, NULL, NULL);
+		if (r == 0 && rf != 0) {
+			r = rf;
+			for (k = 0; k < 2; k++) {
+				v[k] = refs[k];          /* taken back, to be freed */
+				refs[k] = NULL;
+				n[k] = 0;
+			}
+		}
+	}
 	for (k = 0; k < 2; k++)
 		free(v[k]);
 	if (r != 0 && pay != NULL)

@@ -355,7 +355,7 @@ test_records(void)
 		size_t pn[2], n1, nb = 0, k2;
 		int side;
 
-		CHECK_EQ_INT(store_refs_load_pair(st, both, pr, pn, &pay, &err), 0);
+		CHECK_EQ_INT(store_refs_load_pair(st, both, pr, pn, &pay, NULL, NULL, &err), 0);
 		for (side = 0; side < 2; side++) {
 			CHECK_EQ_INT(store_refs_load(st, both[side], &one, &n1, &err), 0);
 			CHECK_EQ_INT(pn[side], n1);
@@ -373,7 +373,7 @@ test_records(void)
 		}
 		store_payloads_free(&pay);
 		/* without payloads */
-		CHECK_EQ_INT(store_refs_load_pair(st, both, pr, pn, NULL, &err), 0);
+		CHECK_EQ_INT(store_refs_load_pair(st, both, pr, pn, NULL, NULL, NULL, &err), 0);
 		CHECK_EQ_INT(pn[0], 2);
 		CHECK_EQ_INT(pn[1], 4);
 		free(pr[0]);
