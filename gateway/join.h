@@ -162,10 +162,15 @@ const Crossgate__Field *join_col_field(const struct join_col *jc, Crossgate__Rec
 /*
  * Call fn for every pair whose both sides consent to purpose bit `pbit`, with
  * the payloads of the sides in `sides` (bit 0 left, bit 1 right) opened
- * (owned by join_each; valid during the call; a side not asked for is NULL,
- * so it costs no read and no decryption).  Pairs left out for consent are
- * counted in *no_consent.  fn returns 0 or an error, which stops the walk
- * and is returned.
+ * (owned by join_each, in an arena: valid during the call only, never
+ * freed by fn; a side not asked for is NULL and is not decoded).  Pairs
+ * left out for consent are counted in *no_consent.  fn runs on the calling
+ * thread, over the pairs in left record order, while worker threads open
+ * and decode the next group of pairs (a record join_run_open opened is only
+ * decoded).  The first record of the walk's order that does not open is
+ * the error, and no pair of its group reaches fn; fn returns 0 or an error,
+ * which stops the walk and is returned.  The join must come from join_run
+ * or join_run_open (CG_ERR_ARG otherwise: it holds the payloads).
  */
 #define JOIN_BOTH 3u
 typedef int (*join_fn)(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2],
