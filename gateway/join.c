@@ -13,7 +13,6 @@
 #include "crypto/token.h"
 #include "base/workers.h"
 #include "proto/arena.h"
-#include "proto/payload.h"
 #include "gateway/ingest.h"
 
 static double
@@ -520,7 +519,7 @@ join_col_field(const struct join_col *jc, Crossgate__RecordPayload *const pl[2],
  * threads (one per core) while the caller's fn runs, on this thread, over
  * the group before, so fn sees the pairs in the order of a record-by-record
  * walk, and the first record that does not verify, in that order, is the
- * error.  Each task decodes (proto/payload.h) into its own arena
+ * error.  Each task unpacks (protobuf-c) into its own arena
  * (proto/arena.h: no malloc per field), wiped when its group is reused and
  * at the end, as is each plaintext.
  */
@@ -686,7 +685,7 @@ join_walk_one(struct join_walk *w, size_t k, int s, struct pb_arena *ar, unsigne
 
 	/* Opened by join_run's scan: the plaintext is in place of the ciphertext. */
 	if (j->opened[s] != NULL && j->opened[s][rec]) {
-		*out = payload_unpack(ar, len - SEAL_TAG_LEN, j->pay.rec[s][rec].ct);
+		*out = crossgate__record_payload__unpack(&ar->allocator, len - SEAL_TAG_LEN, j->pay.rec[s][rec].ct);
 		goto decoded;
 	}
 	if ((r = join_keys_check(&w->keys, w->bidx[s][rec], w->dbpath, id, err)) != 0)
@@ -696,7 +695,7 @@ join_walk_one(struct join_walk *w, size_t k, int s, struct pb_arena *ar, unsigne
 	if ((r = join_open_record(&j->refs[s][rec], &j->pay.rec[s][rec], j->side[s]->id,
 	    w->keys.b[w->bidx[s][rec]].batch_id, w->keys.key[w->bidx[s][rec]], w->dbpath, pt, err)) != 0)
 		return r;
-	*out = payload_unpack(ar, len - SEAL_TAG_LEN, pt);
+	*out = crossgate__record_payload__unpack(&ar->allocator, len - SEAL_TAG_LEN, pt);
 	sodium_memzero(pt, len - SEAL_TAG_LEN);
 decoded:
 	if (*out == NULL)
