@@ -94,6 +94,7 @@ struct pack_ctx {
 	struct pack_arena payloads;
 	unsigned char dkey_key[crypto_shorthash_KEYBYTES];
 	size_t task_rows;                  /* rows (records) per worker task */
+	size_t rows_hint;                  /* rows the whole file likely holds (0: unknown), to size rows and arenas */
 };
 
 /* pack_read.c: the header, the rows, and the windows of rows the workers check. */
