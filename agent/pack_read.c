@@ -329,7 +329,7 @@ int
 pack_window_add(struct pack_window *w, const struct csvfile_row *row, uint64_t line, const struct cg_err *syntax)
 {
 	struct pack_raw *raw;
-	size_t off;
+	size_t off, need = 0;
 
 	if (pack_grow((void **)&w->rows, &w->caprows, w->nrows, 1, sizeof(*w->rows)) != 0)
 		return CG_ERR_NOMEM;
@@ -348,12 +348,19 @@ pack_window_add(struct pack_window *w, const struct csvfile_row *row, uint64_t l
 	}
 	if (pack_grow((void **)&w->fields, &w->capf, w->nf, row->nfields, sizeof(*w->fields)) != 0)
 		return CG_ERR_NOMEM;
+	/* One reservation per row: this copy runs on the reading thread, which bounds the speed-up. */
+	for (size_t i = 0; i < row->nfields; i++)
+		need += row->lens[i] + 1;
+	if (pack_arena_reserve(&w->text, need) != 0)
+		return CG_ERR_NOMEM;
+	off = w->text.len;
 	for (size_t i = 0; i < row->nfields; i++) {
-		if (pack_arena_add(&w->text, row->fields[i], row->lens[i] + 1, &off) != 0)
-			return CG_ERR_NOMEM;
+		memcpy(w->text.p + off, row->fields[i], row->lens[i] + 1);   /* with its NUL */
 		w->fields[w->nf + i].off = off;
 		w->fields[w->nf + i].len = row->lens[i];
+		off += row->lens[i] + 1;
 	}
+	w->text.len = off;
 	raw->nfields = (uint32_t)row->nfields;
 	w->nf += row->nfields;
 	w->nrows++;
