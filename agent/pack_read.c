@@ -204,7 +204,10 @@ bad_cell:
 	}
 	payload.fields = fp;
 	payload.n_fields = nf;
-	/* One walk: the size is measured only when the bound does not fit the buffer. */
+	/* One walk: the size is measured only when the bound does not fit the buffer (or counts
+	 * fewer fields than the schema has) */
+	if (crossgate__record_payload__descriptor.n_fields != 1 || crossgate__field__descriptor.n_fields != 3)
+		pbound = SIZE_MAX;
 	if (pbound > sizeof(pbuf) && crossgate__record_payload__get_packed_size(&payload) > sizeof(pbuf)) {
 		r = cg_err_set(err, CG_ERR_LIMIT, "%s:%llu: record too large", input, (unsigned long long)row->line);
 		goto out;

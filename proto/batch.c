@@ -148,7 +148,9 @@ batch_record_bound(const Crossgate__SealedRecord *rec)
 {
 	size_t n = 11 + 11 + 11 + 2 + 11 + rec->ciphertext.len;   /* index, bits, at, withdrawal, ciphertext */
 
-	if (rec->base.n_unknown_fields != 0)
+	/* the bound counts these fields: a schema that grows falls back to measuring, never overflows */
+	if (rec->base.n_unknown_fields != 0 || crossgate__sealed_record__descriptor.n_fields != 6 ||
+	    crossgate__token__descriptor.n_fields != 2)
 		return SIZE_MAX;
 	for (size_t i = 0; i < rec->n_tokens; i++) {
 		if (rec->tokens[i]->base.n_unknown_fields != 0)
