@@ -39,7 +39,8 @@ covers() { python3 -c 'import sys; lo,hi,x=map(float,sys.argv[1:]); sys.exit(0 i
 
 # An audience of every matched user with marketing consent at both partners, an experiment on it for k.
 setup() { # AUDIENCE EXPERIMENT
-	"$CROSSGATE" audience create $A --name "$1" --rule "g_watch_minutes >= 0" >/dev/null 2>"$T/err.$1" &&
+	"$CROSSGATE" audience create $A --name "$1" --rule "g_watch_minutes >= 0" --out "$W/$1.json" \
+		>/dev/null 2>"$T/err.$1" &&
 	"$CROSSGATE" experiment create $A --audience "$1" --name "$2" --partner k >/dev/null 2>>"$T/err.$1" &&
 	"$CROSSGATE" audience take $A --partner k --out-dir "$W/kd.$2" >/dev/null 2>&1 &&
 	"$CROSSGATE" agent audience --partner k --sign-key "$D/keys/k/sign.key" --state "$W/k.state" \
@@ -48,6 +49,9 @@ setup() { # AUDIENCE EXPERIMENT
 setup all spring
 check "audience and experiment 'spring'; k opens its treatment list" [ -s "$W/kout/spring.csv" ]
 python3 tests/e2e/audience_truth.py "$D/data" "$P" k watch0 "$T/aud.k"
+check "  audience create --out writes the noisy size (within 20 of the truth: sigma 3.2) and the charge" python3 -c "
+import json, sys; d = json.load(open('$W/all.json')); n = $(wc -l <"$T/aud.k")
+sys.exit(0 if abs(d['noisy_size'] - n) <= 20 and abs(d['charged_rho'] - 0.0502) < 1e-9 and d['recipients'] == ['k'] else 1)"
 check "  the audience holds at least 2000 of k's users (the generator's truth)" [ "$(wc -l <"$T/aud.k")" -ge 2000 ]
 
 # The campaign: treatment converts at 30%, control at 10% (planted: +0.20, +350 cents per subject).
