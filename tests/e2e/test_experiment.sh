@@ -120,4 +120,28 @@ check "  no planted lift: the rate interval includes 0" covers "$(field "$W/flat
 	"$(field "$W/flat.json" '["lift"]["rate"]["hi"]')" 0
 check "  and the value interval too" covers "$(field "$W/flat.json" '["lift"]["value_per_subject"]["lo"]')" \
 	"$(field "$W/flat.json" '["lift"]["value_per_subject"]["hi"]')" 0
+
+# The join, the window and the clamp, exactly: at rho 500 (a policy with a budget for it; last, as
+# it spends the ledger far past the demo policy's cap) the noise
+# on n and conversions has sd 0.1 and 0.06 (|noise| >= 0.5 with probability < 1e-6), on the value
+# sum 100/sqrt(2*200) = 5 cents; the released figures must be the helper's exact aggregates.
+sed 's/budget_rho: 2.0/budget_rho: 1000/' "$P" >"$W/big.yaml"
+printf '  value_cap: 100\n' >>"$W/big.yaml"
+setup all1 exact
+python3 tests/e2e/campaign_exact.py "$T/aud.k" "$W/kout/exact.csv" "$D/data/k_users.csv" "$W/exact.csv" 5 100 >"$T/exact.want"
+outcomes k exact "$W/exact.csv" "$W/exact.batch"
+"$CROSSGATE" gateway ingest $A "$W/exact.batch" >/dev/null 2>&1
+"$CROSSGATE" experiment lift --db "$W/gw.db" --policy "$W/big.yaml" --keys "$GW" --name exact --rho 500 \
+	--out "$W/exact.json" >/dev/null 2>"$T/exact.err"
+python3 - "$W/exact.json" $(cat "$T/exact.want") <<'PY' && ok "the released figures are the exact per-arm aggregates: outcomes before the experiment, after the lift or of non-subjects ignored, each subject's value summed and clamped to value_cap" || bad "exact aggregates: $(cat "$T/exact.err")"
+import json, sys
+d = json.load(open(sys.argv[1]))
+w = list(map(int, sys.argv[2:8]))
+for i, arm in enumerate(("control", "treatment")):
+    a = d[arm]
+    assert round(a["n"]) == w[3 * i] and round(a["conversions"]) == w[3 * i + 1], (arm, a, w)
+    assert abs(a["value_sum"] - w[3 * i + 2]) <= 30, (arm, a, w)
+assert d["value_cap"] == 100 and w[1] > 100 and w[4] > 100
+PY
+
 e2e_done
