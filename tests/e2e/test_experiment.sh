@@ -127,6 +127,8 @@ check "  and the value interval too" covers "$(field "$W/flat.json" '["lift"]["v
 # sum 100/sqrt(2*200) = 5 cents; the released figures must be the helper's exact aggregates.
 sed 's/budget_rho: 2.0/budget_rho: 1000/' "$P" >"$W/big.yaml"
 printf '  value_cap: 100\n' >>"$W/big.yaml"
+"$CROSSGATE" policy diff "$P" "$W/big.yaml" >"$T/diff.out" 2>&1
+check "policy diff shows the lift's value cap" grep -q "marketing: value_cap 10000 -> 100" "$T/diff.out"
 setup all1 exact
 python3 tests/e2e/campaign_exact.py "$T/aud.k" "$W/kout/exact.csv" "$D/data/k_users.csv" "$W/exact.csv" 5 100 >"$T/exact.want"
 outcomes k exact "$W/exact.csv" "$W/exact.batch"
