@@ -237,6 +237,12 @@ diff_marketing(const struct policy *a, const struct policy *b, FILE *out, struct
 	if (x->holdout_nano != y->holdout_nano)
 		diff_line(out, c, D_CHANGE, "marketing: holdout %.9g -> %.9g", diff_nano(x->holdout_nano),
 		    diff_nano(y->holdout_nano));
+	if (x->value_cap != y->value_cap)
+		/* the noise scales with the cap: a change of utility, not of privacy */
+		diff_line(out, c, D_CHANGE, "marketing: value_cap %lld -> %lld", (long long)x->value_cap, (long long)y->value_cap);
+	if (x->lift_rho_nano != y->lift_rho_nano)
+		diff_line(out, c, D_CHANGE, "marketing: lift rho %.9g -> %.9g", diff_nano(x->lift_rho_nano),
+		    diff_nano(y->lift_rho_nano));
 }
 
 static void

@@ -590,6 +590,7 @@ policy_parse(const char *name, const char *buf, size_t len, struct policy **out,
 	p->marketing.refusal_noise = POLICY_REFUSAL_NOISE_DEFAULT;
 	p->marketing.max_refusals = POLICY_MAX_REFUSALS_DEFAULT;
 	p->marketing.holdout_nano = POLICY_HOLDOUT_DEFAULT;
+	p->marketing.value_cap = POLICY_VALUE_CAP_DEFAULT;
 	if (len > POLICY_FILE_MAX) {
 		struct pos none = { 0, 0 };
 
