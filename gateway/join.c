@@ -352,7 +352,7 @@ join_pairs(struct join *j, struct cg_err *err)
 			j->matched++;
 		}
 	}
-	if ((r = join_phones(j, sd, &phone_pairs)) != 0)
+	if (!j->no_phone_stage && (r = join_phones(j, sd, &phone_pairs)) != 0)
 		goto nomem;
 	j->matched += phone_pairs;
 	if ((j->pair = malloc((j->nref[0] + 1) * sizeof(*j->pair))) == NULL)
@@ -1020,6 +1020,7 @@ join_load(struct store *st, const struct policy *pol, const struct keyfile_key *
 	sc.job = -1;
 	if (pol->npartners < 2 && (left == NULL || right == NULL))
 		return cg_err_set(err, CG_ERR_POLICY, "the policy has fewer than two partners: nothing to join");
+	j->no_phone_stage = pol->phone_never;
 	j->side[0] = policy_partner_find(pol, left ? left : pol->partners[0].id);
 	j->side[1] = policy_partner_find(pol, right ? right : pol->partners[1].id);
 	if (j->side[0] == NULL || j->side[1] == NULL || j->side[0] == j->side[1])

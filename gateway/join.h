@@ -16,6 +16,9 @@
  *     pairs two different emails) and each carries that one phone.  A phone
  *     with two or more compatible pairs pairs nobody (counted as ambiguous),
  *     so no pair depends on the order of the records.
+ *     With the policy's `phone_matching: never` there is no phone stage:
+ *     only emails pair users (a shared phone never makes a pair; a person who
+ *     gave one partner only a phone is not matched).
  *  4. A subject is used for a purpose only if both sides' newest records
  *     consent to it.
  * Each subject contributes one row to an export and counts once in any
@@ -75,6 +78,7 @@
 /* The pairs of a join.  Owns every array; join_free releases them. */
 struct join {
 	const struct policy_partner *side[2];
+	int no_phone_stage;                  /* the policy's phone_matching: never (0 for a join built by hand) */
 	struct store_ref *refs[2];
 	size_t nref[2];
 	struct store_payloads pay;           /* the records' sealed payloads, read with the refs (join_run) */

@@ -336,6 +336,11 @@ policy_diff(const struct policy *a, const struct policy *b, FILE *out, struct po
 	if (strcmp(a->default_country, b->default_country) != 0)
 		diff_line(out, c, D_BREAKS, "normalization: default phone country %s -> %s: national numbers get "
 		    "other tokens", a->default_country, b->default_country);
+	if (a->phone_never != b->phone_never)
+		diff_line(out, c, b->phone_never ? D_NARROWER : D_WIDER, "matching: phone_matching %s -> %s: %s",
+		    a->phone_never ? "never" : "unique", b->phone_never ? "never" : "unique", b->phone_never ?
+		    "users known to one partner by their phone only are no longer matched" :
+		    "a phone now pairs users that no email pairs");
 	if (a->email.gmail_dots != b->email.gmail_dots || a->email.plus_tags != b->email.plus_tags ||
 	    a->email.plus_tags_all != b->email.plus_tags_all || a->email.googlemail != b->email.googlemail)
 		diff_line(out, c, D_BREAKS, "normalization: email rules changed: some addresses get other tokens");

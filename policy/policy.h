@@ -5,6 +5,11 @@
  *   name: k-g-cross-marketing
  *   k: 10                          # kept for older policies; no release uses it (default 10)
  *   default_phone_country: CN      # ISO 3166-1 alpha-2
+ *   phone_matching: unique         # unique (default): a phone pairs two users across partners
+ *                                  # when they are its only compatible pair (gateway/join.h);
+ *                                  # never: only emails pair users (no false pair from a
+ *                                  # shared phone, and no pair of a person who gave one
+ *                                  # partner only a phone)
  *   email:                         # provider rules for normalization
  *     gmail_dots: true
  *     plus_tags: true              # gmail/googlemail "+tag"
@@ -346,6 +351,7 @@ struct policy {
 	size_t npurposes;
 	uint32_t k;
 	char default_country[3];
+	int phone_never;             /* phone_matching: never (0: unique, the default) */
 	struct normalize_email_rules email;
 	struct policy_partner *partners;
 	size_t npartners;

@@ -9,6 +9,8 @@
  *  - no true pair lost to a merge: a person's pair is missing only where the
  *    gateway cannot tell (their only common identifier is a phone that
  *    another candidate carries too), and each such loss is accounted for;
+ *  - with the policy's phone_matching: never, no false pair at all: the
+ *    email pairs are the default rule's, its phone pairs are given up;
  *  - the read path: join_run_open (records opened on the workers during the
  *    scan) gives the same pairs, opens every record, and join_each hands the
  *    same pairs and payloads, in the same order, as over join_run's join.
@@ -357,7 +359,7 @@ walk_digest(struct world *w, const struct policy *pol, const struct join *j, uns
 }
 
 static void
-measure(uint64_t users, double share, uint64_t seed, struct tally *t)
+measure(uint64_t users, double share, uint64_t seed, int phone_never, struct tally *t)
 {
 	struct world w;
 	struct synth_opts so;
@@ -376,6 +378,7 @@ measure(uint64_t users, double share, uint64_t seed, struct tally *t)
 	memset(t, 0, sizeof(*t));
 	world_init(&w, 2);
 	pol = demo_policy(&w);
+	pol->phone_never = phone_never;
 	synth_opts_default(&so);
 	so.users = users;
 	so.phone_share_frac = share;
@@ -466,13 +469,13 @@ main(void)
 	if (sodium_init() < 0)
 		return 1;
 	/* Without shared phones the join is the truth, exactly. */
-	measure(users, 0, 3, &t);
+	measure(users, 0, 3, 0, &t);
 	CHECK(t.truth > 0);
 	CHECK_EQ_INT(t.pairs, t.truth);
 	CHECK_EQ_INT(t.right, t.truth);
 	for (seed = 1; seed <= 2; seed++) {
 		/* By default 5% of people give another's phone: at 4,000 users, a few hundred collisions a run. */
-		measure(users, share, (uint64_t)seed, &t);
+		measure(users, share, (uint64_t)seed, 0, &t);
 		printf("join vs truth (%llu users, seed %d, %.1f%% give another's phone): %llu true pairs; the join made "
 		    "%llu: %llu right (%llu by a phone), %llu false (%llu of them two records that look like one person's), "
 		    "%llu through a key two people share; %llu true pairs missing (%llu: a phone someone else gives "
@@ -498,6 +501,25 @@ main(void)
 		 */
 		CHECK_EQ_INT(t.wrong, t.wrong_alone);
 		CHECK(t.right > t.truth * 9 / 10);
+		/*
+		 * phone_matching: never (policy.h): no false pair at all and no
+		 * pair through a shared key; the email pairs are exactly the
+		 * default rule's, and what is given up is its pairs by a phone.
+		 */
+		{
+			struct tally tn;
+
+			measure(users, share, (uint64_t)seed, 1, &tn);
+			printf("  phone_matching never: %llu pairs, %llu right, %llu false, %llu through a shared key; "
+			    "%llu true pairs by a phone alone not made\n", (unsigned long long)tn.pairs,
+			    (unsigned long long)tn.right, (unsigned long long)tn.wrong, (unsigned long long)tn.twin,
+			    (unsigned long long)t.right_phone);
+			CHECK_EQ_INT(tn.wrong, 0);
+			CHECK_EQ_INT(tn.twin, 0);
+			CHECK_EQ_INT(tn.right_phone, 0);
+			CHECK_EQ_INT(tn.right, t.right - t.right_phone);
+			CHECK_EQ_INT(tn.pairs, tn.right);
+		}
 	}
 	CGT_DONE();
 }
