@@ -681,6 +681,9 @@ pack_csv(const struct pack_opts *o, struct pack_stats *stats, struct cg_err *err
 			if (progress && (stats->rows & 0xffff) == 0)
 				pack_progress(f, stats->rows, 0);
 		}
+		/* The file's size over the first window's bytes: how many rows to make room for. */
+		if (stats->rows == w->nrows && csvfile_size(f) > 0 && csvfile_offset(f) > 0)
+			c.rows_hint = (size_t)((double)w->nrows * (double)csvfile_size(f) / (double)csvfile_offset(f));
 		if (pending != NULL && (r = workers_wait(pool)) != 0) {
 			r = cg_err_set(err, r, "out of memory");
 			goto out;

@@ -272,6 +272,8 @@ analytics_run(const struct analytics_opts *o, struct analytics **out, struct cg_
 		goto out;
 	if ((rc = analytics_affinity(a, o, err)) != 0)
 		goto out;
+	if ((rc = activation_load(o->audience_path, o->lift_path, &a->act, err)) != 0)
+		goto out;
 	*out = a;
 	a = NULL;   /* transferred */
 	rc = 0;

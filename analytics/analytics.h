@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "base/err.h"
+#include "analytics/activation.h"
 #include "analytics/affinity.h"
 #include "analytics/dataset.h"
 #include "analytics/dpmodel.h"
@@ -57,6 +58,8 @@ struct analytics_opts {
 	const char *ridge_path;        /* a DP ridge release (gateway/model.h), or NULL */
 	const char *kmeans_path;       /* a DP k-means release, or NULL */
 	unsigned dp_bootstrap;         /* replicates of the DP intervals (dpmodel.h; default 2000) */
+	const char *audience_path;     /* an audience's answer (audience create --out), or NULL */
+	const char *lift_path;         /* an experiment's lift release (experiment lift --out), or NULL */
 };
 
 /* Owned by the caller of analytics_run; free with analytics_free. */
@@ -82,6 +85,7 @@ struct analytics {
 	int have_dpseg;
 	struct dpmodel_kmeans_release dpseg;
 	char dpseg_name[DPMODEL_K_MAX][48];   /* e.g. "Learners", from the centres */
+	struct activation act;         /* the activation and experiment section (activation.h) */
 };
 
 void analytics_opts_default(struct analytics_opts *o);

@@ -783,6 +783,68 @@ html_provenance(struct html *h)
 	fputs("</dl></section>\n", f);
 }
 
+/* An interval on an axis that includes 0: the line (line.ci), the estimate (circle.est) and 0 (line.zero). */
+static void
+html_interval_svg(FILE *f, const char *id, const struct activation_interval *iv)
+{
+	double lo = iv->lo < 0 ? iv->lo : 0, hi = iv->hi > 0 ? iv->hi : 0, w = 520, pad = 20, span;
+
+	span = hi - lo > 0 ? hi - lo : 1;
+#define HX(v) (pad + ((v) - lo) / span * (w - 2 * pad))
+	fprintf(f, "<svg id=\"%s\" width=\"%.0f\" height=\"44\" viewBox=\"0 0 %.0f 44\" role=\"img\">"
+	    "<line class=\"zero\" x1=\"%.1f\" x2=\"%.1f\" y1=\"4\" y2=\"40\" stroke=\"#94a3b8\" "
+	    "stroke-dasharray=\"3 3\"/><line class=\"ci\" x1=\"%.1f\" x2=\"%.1f\" y1=\"22\" y2=\"22\" "
+	    "stroke=\"#2563eb\" stroke-width=\"4\"/><circle class=\"est\" cx=\"%.1f\" cy=\"22\" r=\"6\" "
+	    "fill=\"#1e3a8a\"/></svg>", id, w, w, HX(0), HX(0), HX(iv->lo), HX(iv->hi), HX(iv->est));
+#undef HX
+}
+
+/* Activation and experiment: noisy audience size, the lift with its interval, the rho they spent. */
+static void
+html_activation(struct html *h)
+{
+	const struct activation *c = &h->a->act;
+	FILE *f = h->f;
+
+	if (!c->have_audience && !c->have_lift)
+		return;
+	fputs("<section id=\"activation\" class=\"card\"><h2>Activation and experiment</h2><p class=\"sub\">"
+	    "An audience defined under the purpose marketing, an A/B experiment on it (treatment reached by the "
+	    "campaign, control held out), and the campaign&rsquo;s lift measured with differential privacy. "
+	    "Every figure here is noisy; the intervals include the noise.</p><dl>", f);
+	if (c->have_audience) {
+		fputs("<dt>audience</dt><dd>", f);
+		html_esc(f, c->audience);
+		fprintf(f, ": noisy size <b class=\"audience-size\">%.0f</b> (&rho; %.4g)</dd>", c->audience_noisy,
+		    c->audience_rho);
+	}
+	if (c->have_lift) {
+		fputs("<dt>experiment</dt><dd>", f);
+		html_esc(f, c->experiment);
+		fputs(", campaign by partner ", f);
+		html_esc(f, c->partner);
+		fprintf(f, ": noisy arms control %.0f, treatment %.0f</dd>", c->n[0], c->n[1]);
+		fprintf(f, "<dt>conversion rate</dt><dd>control %.2f%%, treatment %.2f%%</dd>", c->rate[0] * 100,
+		    c->rate[1] * 100);
+		fprintf(f, "<dt>conversion lift</dt><dd class=\"lift-rate\"><b>%+.2f points</b> (%.4g%% interval "
+		    "%+.2f to %+.2f)</dd>", c->rate_diff.est * 100, c->confidence * 100, c->rate_diff.lo * 100,
+		    c->rate_diff.hi * 100);
+		if (c->rel_ok)
+			fprintf(f, "<dt>relative lift</dt><dd>%+.1f%% (%+.1f%% to %+.1f%%)</dd>", c->rate_rel.est * 100,
+			    c->rate_rel.lo * 100, c->rate_rel.hi * 100);
+		fprintf(f, "<dt>value per subject</dt><dd class=\"lift-value\">%+.2f (%+.2f to %+.2f), values capped "
+		    "at %.2f</dd>", c->value_diff.est / 100, c->value_diff.lo / 100, c->value_diff.hi / 100,
+		    c->value_cap / 100);
+	}
+	fprintf(f, "<dt>&rho; spent</dt><dd class=\"act-rho\">%.4g</dd></dl>",
+	    (c->have_audience ? c->audience_rho : 0) + (c->have_lift ? c->rho : 0));
+	if (c->have_lift) {
+		fputs("<p class=\"note\">The conversion lift&rsquo;s interval (blue) against 0 (dashed):</p>", f);
+		html_interval_svg(f, "lift-interval", &c->rate_diff);
+	}
+	fputs("</section>\n", f);
+}
+
 int
 html_write(const struct analytics *a, const char *path, struct cg_err *err)
 {
@@ -807,6 +869,7 @@ html_write(const struct analytics *a, const char *path, struct cg_err *err)
 	if (a->aff_rho > 0)
 		fprintf(h.f, "<p class=\"note\">The affinity above spent <b>&rho; = %.4g</b> (DP counts).</p>\n",
 		    a->aff_rho);
+	html_activation(&h);
 	html_provenance(&h);
 	fputs("</main><footer>Made by <code>crossgate analytics report</code> from released outputs only: "
 	    "it reads no store, token or key. ", h.f);

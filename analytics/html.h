@@ -9,7 +9,9 @@
  * feature); segment sizes (svg#segment-sizes: one rect.seg-bar per segment)
  * and profiles (one svg.profile per segment); the affinity heat map
  * (svg#affinity-heatmap: one rect.cell per course x game pair, class
- * "withheld" when below the threshold); and the provenance box
+ * "withheld" when below the threshold); with an audience or a lift file,
+ * section#activation (noisy audience size, the lift with its interval in
+ * svg#lift-interval, the rho spent); and the provenance box
  * (section#provenance).  Tests count those elements.
  *
  * Every text that comes from the input (category names, provenance

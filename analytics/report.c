@@ -234,6 +234,35 @@ report_dp_segments(const struct analytics *a)
 	    "segments", segs, "release", k->query_id, "rho", report_num(k->rho));
 }
 
+static json_t *
+report_interval(const struct activation_interval *iv)
+{
+	return json_pack("{s:o, s:o, s:o}", "est", report_num(iv->est), "lo", report_num(iv->lo), "hi",
+	    report_num(iv->hi));
+}
+
+/* The activation and experiment section: noisy figures from the released files, as read. */
+static json_t *
+report_activation(const struct analytics *a)
+{
+	const struct activation *c = &a->act;
+	json_t *o = json_object();
+
+	if (o == NULL)
+		return NULL;
+	json_object_set_new(o, "audience", !c->have_audience ? json_null() : json_pack("{s:s, s:o, s:o}", "name",
+	    c->audience, "noisy_size", report_num(c->audience_noisy), "rho", report_num(c->audience_rho)));
+	json_object_set_new(o, "lift", !c->have_lift ? json_null() : json_pack("{s:s, s:s, s:o, s:o, s:o, s:[o,o], "
+	    "s:[o,o], s:o, s:o, s:o}", "experiment", c->experiment, "campaign_partner", c->partner,
+	    "rho", report_num(c->rho), "confidence", report_num(c->confidence), "value_cap", report_num(c->value_cap),
+	    "noisy_n", report_num(c->n[0]), report_num(c->n[1]), "rate", report_num(c->rate[0]), report_num(c->rate[1]),
+	    "rate_lift", report_interval(&c->rate_diff),
+	    "rate_lift_relative", c->rel_ok ? report_interval(&c->rate_rel) : json_null(),
+	    "value_lift_per_subject", report_interval(&c->value_diff)));
+	json_object_set_new(o, "rho", report_num((c->have_audience ? c->audience_rho : 0) + (c->have_lift ? c->rho : 0)));
+	return o;
+}
+
 int
 report_json(const struct analytics *a, json_t **out, struct cg_err *err)
 {
@@ -253,6 +282,10 @@ report_json(const struct analytics *a, json_t **out, struct cg_err *err)
 	    "affinity_rho", a->aff_rho > 0 ? report_num(a->aff_rho) : json_null());
 	if (o == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "cannot build the JSON report");
+	if ((a->act.have_audience || a->act.have_lift) && json_object_set_new(o, "activation", report_activation(a)) != 0) {
+		json_decref(o);
+		return cg_err_set(err, CG_ERR_NOMEM, "cannot build the JSON report");
+	}
 	*out = o;
 	return 0;
 }

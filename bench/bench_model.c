@@ -181,7 +181,7 @@ walk_run(struct store *st, const struct policy *pol, const struct keyfile_key *s
 	double t = bench_now();
 
 	memset(&j, 0, sizeof(j));
-	if (join_run(st, pol, NULL, NULL, &j, &e) != 0 ||
+	if (join_run_open(st, pol, storage, NULL, NULL, &j, &e) != 0 ||
 	    join_each(st, storage, &j, policy_purpose_bit(pol, "analytics"), JOIN_BOTH, fn, w, &no_consent, &e) != 0)
 		bench_die("walk", &e);
 	join_free(&j);
@@ -340,7 +340,7 @@ main(int argc, char **argv)
 
 		memset(&b, 0, sizeof(b));
 		memset(&j, 0, sizeof(j));
-		if (join_run(st, pol, NULL, NULL, &j, &e) != 0 || model_plan_make(&mr, &j, &b.ridge, &e) != 0 ||
+		if (join_run_open(st, pol, storage, NULL, NULL, &j, &e) != 0 || model_plan_make(&mr, &j, &b.ridge, &e) != 0 ||
 		    model_plan_make(&mk, &j, &b.km, &e) != 0 || query_plan_make(&q, &j, &b.aff, &e) != 0 ||
 		    model_plan_cost(b.ridge, &rho, &e) != 0 || model_plan_cost(b.km, &rho, &e) != 0)
 			bench_die("plans", &e);

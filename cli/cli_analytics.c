@@ -14,7 +14,7 @@
 
 static const char analytics_usage[] =
 	"crossgate analytics summary|report [--ridge RIDGE.csv] [--kmeans KMEANS.csv] [--aggregates AGG.csv]\n"
-	"                 [--input EXPORT.csv] [--dp-bootstrap N]\n"
+	"                 [--input EXPORT.csv] [--dp-bootstrap N] [--audience A.json] [--lift L.json]\n"
 	"                 [--meta FILE] [--policy FILE] [--threshold N] [--format html|json|csv]\n"
 	"                 [--out PATH] [--segments K] [--seed N] [--restarts N] [--folds N]\n"
 	"                 [--bootstrap N] [--kmeans-init first]";
@@ -35,6 +35,10 @@ static const char analytics_help[] =
 	"EXPORT.csv.meta.json (--meta to name another), and/or DP aggregates\n"
 	"(`crossgate query` grouped by k_top_course_category,g_top_game_category with a\n"
 	"count) for the affinity.\n"
+	"  --audience FILE, --lift FILE   the activation and experiment section: an\n"
+	"                 audience's answer (`crossgate audience create --out`: its noisy\n"
+	"                 size) and an experiment's DP lift (`crossgate experiment lift\n"
+	"                 --out`: the lift with its interval), and the rho they spent\n"
 	"\n"
 	"  content mix  ridge regression of k_conversion_value_cents on course spend,\n"
 	"               learning minutes and watch minutes; penalty by --folds-fold\n"
@@ -157,7 +161,8 @@ cmd_analytics(int argc, char **argv, struct cli_ctx *ctx)
 		CLIOPT_UINT("folds", &ao.folds, 2, RIDGE_FOLDS_MAX),
 		CLIOPT_UINT("bootstrap", &ao.bootstrap, 0, RIDGE_BOOTSTRAP_MAX), CLIOPT_STR("kmeans-init", &kinit),
 		CLIOPT_STR("ridge", &ao.ridge_path), CLIOPT_STR("kmeans", &ao.kmeans_path),
-		CLIOPT_UINT("dp-bootstrap", &ao.dp_bootstrap, 0, DPMODEL_BOOTSTRAP_MAX), CLIOPT_END };
+		CLIOPT_UINT("dp-bootstrap", &ao.dp_bootstrap, 0, DPMODEL_BOOTSTRAP_MAX),
+		CLIOPT_STR("audience", &ao.audience_path), CLIOPT_STR("lift", &ao.lift_path), CLIOPT_END };
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		if (argc >= 2) {

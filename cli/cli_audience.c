@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "cli/cliopt.h"
@@ -19,9 +20,9 @@
 
 static const char audience_usage[] =
 	"crossgate audience create --db DB --policy FILE --keys DIR --name NAME --rule RULE\n"
-	"                          [--analyst NAME] [--rho R] [--left ID --right ID]\n"
+	"                          [--analyst NAME] [--rho R] [--left ID --right ID] [--out FILE.json]\n"
 	"       crossgate audience create " CLI_CLIENT_USAGE "\n"
-	"                          --name NAME --rule RULE [--rho R] [--left ID --right ID]\n"
+	"                          --name NAME --rule RULE [--rho R] [--left ID --right ID] [--out FILE.json]\n"
 	"       crossgate audience take --db DB --policy FILE --keys DIR --partner ID --out-dir DIR [--all]";
 
 static const char audience_help[] =
@@ -46,6 +47,8 @@ static const char audience_help[] =
 	"sent for its own members, sealed to its signing key.  Every step is an\n"
 	"audit event (rule hash, purpose, noisy size, recipients).  With --gateway the\n"
 	"gateway does it over mutual TLS; the analyst is the certificate's principal.\n"
+	"--out FILE.json also writes the analyst's answer (noisy size, charge,\n"
+	"recipients) as JSON, e.g. for 'crossgate analytics report --audience'.\n"
 	"\n"
 	"take: the operator's offline path (tests, demo): write the deliveries\n"
 	"waiting for partner ID as DIR/NAME-ID.sealed (0600) and mark them taken;\n"
@@ -93,6 +96,38 @@ audience_print(const struct cli_ctx *ctx, const char *name, const struct audienc
 			fprintf(ctx->out, "%s%s", i ? ", " : " ", as->recipients[i]);
 		fprintf(ctx->out, "\n");
 	}
+}
+
+/* The analyst's answer as a file (what --json prints): for the analytics report. */
+static int
+audience_write(const char *path, const char *name, const struct audience_stats *as)
+{
+	json_t *j = json_pack("{s:s, s:s, s:s, s:I, s:f, s:f, s:[]}", "audience", name, "id", as->audience_id,
+	    "rule_sha256", as->rule_hash, "noisy_size", (json_int_t)as->noisy_size, "charged_rho",
+	    (double)as->charged_nano / BUDGET_NANO, "remaining_rho", (double)as->remaining_nano / BUDGET_NANO,
+	    "recipients");
+	struct outfile of = { 0 };
+	struct cg_err err;
+	char *s = NULL;
+	size_t i;
+	int r = -1;
+
+	for (i = 0; j != NULL && i < as->nrecipients; i++)
+		json_array_append_new(json_object_get(j, "recipients"), json_string(as->recipients[i]));
+	if (j == NULL || (s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+		cli_error("out of memory");
+		goto out;
+	}
+	if (outfile_open(&of, path, 0600, &err) != 0 || fprintf(of.f, "%s\n", s) < 0 || outfile_commit(&of, &err) != 0) {
+		outfile_abort(&of);
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	r = 0;
+out:
+	free(s);
+	json_decref(j);
+	return r;
 }
 
 /* Ask a gateway for an audience; fills the analyst's answer into *as. */
@@ -166,6 +201,7 @@ int
 cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 {
 	const char *db = NULL, *policy = NULL, *keys = NULL, *rho = NULL, *partner = NULL, *dir = NULL, *sub;
+	const char *outp = NULL;
 	struct audience_spec sp;
 	struct audience_stats as;
 	struct policy *pol = NULL;
@@ -180,7 +216,7 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 		CLIOPT_STR("name", &sp.name), CLIOPT_STR("rule", &sp.rule), CLIOPT_STR("analyst", &analyst),
 		CLIOPT_STR("rho", &rho), CLIOPT_STR("left", &sp.left), CLIOPT_STR("right", &sp.right),
 		CLIOPT_STR("partner", &partner), CLIOPT_STR("out-dir", &dir), CLIOPT_FLAG("all", &all),
-		CLIOPT_CLIENT_OPT(&co), CLIOPT_END };
+		CLIOPT_STR("out", &outp), CLIOPT_CLIENT_OPT(&co), CLIOPT_END };
 
 	memset(&sp, 0, sizeof(sp));
 	memset(&co, 0, sizeof(co));
@@ -210,7 +246,7 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 			return 1;
 		}
 		audience_print(ctx, sp.name, &as);
-		return 0;
+		return outp != NULL && audience_write(outp, sp.name, &as) != 0;
 	}
 	if (db == NULL) return cli_missing(audience_usage, "--db");
 	if (policy == NULL) return cli_missing(audience_usage, "--policy");
@@ -223,6 +259,8 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 		if (rho != NULL && policy_parse_nano(rho, strlen(rho), POLICY_RHO_MAX, &sp.rho_nano) != 0)
 			return cli_usage(audience_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
 	} else {
+		if (outp != NULL)
+			return cli_usage(audience_usage, "--out is an option of 'create' (take writes into --out-dir)");
 		if (partner == NULL) return cli_missing(audience_usage, "--partner");
 		if (dir == NULL) return cli_missing(audience_usage, "--out-dir");
 		if (sp.name != NULL || sp.rule != NULL || rho != NULL || sp.left != NULL || sp.right != NULL)
@@ -261,7 +299,7 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 		goto out;
 	}
 	audience_print(ctx, sp.name, &as);
-	r = 0;
+	r = outp != NULL && audience_write(outp, sp.name, &as) != 0;
 out:
 	audit_free(a);
 	store_close(st);

@@ -12,9 +12,13 @@
  * its DP releases (affinity counts, ridge and k-means statistics: rho 1 in
  * all) and the export, builds the report from the DP releases alone, the
  * auditor fetches the audit log and verifies it, and the
- * gateway is stopped with SIGTERM.  --offline runs the file pipeline instead
+ * gateway is stopped with SIGTERM.  With 4,000 users or more per platform
+ * the marketing loop follows (demo_marketing: an audience, an experiment, a
+ * simulated campaign with a planted lift, K's outcomes, the DP lift), and the
+ * report gains its activation and experiment section.  --offline runs the file pipeline instead
  * (pack, ingest, export, verify on one machine).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +30,11 @@
 #include <sys/wait.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <time.h>
 #include <unistd.h>
 #include <jansson.h>
+#include <sodium.h>
+#include <sqlite3.h>
 
 #include "gateway/budget.h"
 #include "gateway/join.h"
@@ -57,6 +64,11 @@ static const char demo_help[] =
 	"counts, ridge and k-means statistics: rho 1 in all) and the export and build\n"
 	"out/report.html and out/report.json from the DP releases alone, the auditor\n"
 	"fetch and verify the audit log, and stop the gateway with SIGTERM.\n"
+	"With --users 4000 or more, the marketing loop follows: an amended policy\n"
+	"(policy-marketing.yaml), an audience, an experiment whose campaign K runs,\n"
+	"the campaign simulated from the seed (K's users convert at 10%, 15% if\n"
+	"reached), K's outcome batch, and the DP lift (out/audience.json,\n"
+	"out/lift.json), shown in the report's activation and experiment section.\n"
 	"--offline: the file pipeline instead (pack, ingest, export, verify locally).\n"
 	"Everything stays under DIR (default ./demo): data/ (inputs and the\n"
 	"generator's truth.json), keys/, pki/ (CA and certificates), policy.yaml,\n"
@@ -276,6 +288,9 @@ struct demo_paths {
 	char ridge[1200], kmeans[1200], report_json[1200];
 	char kcsv[1200], gcsv[1200], steps[1100];
 	char pki[1100], ca[1200], gwcert[1200], gwkey[1200], log[1100], pid[1100], copy[1100];
+	/* the marketing loop (issue 14): K's agent state, the amended policy, the campaign's files */
+	char kstate[1100], mpolicy[1100], deliveries[1200], kaud[1200], outcomes[1200], obatch[1200];
+	char audience_json[1200], lift[1200];
 };
 
 static int
@@ -309,6 +324,244 @@ demo_run(FILE *steps, struct cli_ctx *ctx, int (*fn)(int, char **, struct cli_ct
 		fputc('\n', ctx->out);
 	}
 	return fn(argc, argv, ctx);
+}
+
+/*
+ * ---- the marketing loop (issue 14): audience, experiment, campaign, outcomes, lift ----
+ *
+ * After the analytics releases, the partners amend the agreement with a
+ * marketing section (policy-marketing.yaml: K may receive audiences, both
+ * are sources), and the analyst, granted marketing in the example policy,
+ * defines an audience, splits it into an experiment whose campaign K runs,
+ * and measures the lift of the campaign from the outcomes K pushes.  The
+ * analyst's spend on this: the audience's noisy size (query_rho 0.05) and
+ * its refusal test ((1/50)^2 / 2 = 0.0002), the lift (query_rho 0.05):
+ * rho 0.1002, on the same ledger as the analytics releases' rho 1 (the
+ * example policy gives this analyst budget_rho 2).
+ */
+#define DEMO_MKT_USERS_MIN 4000            /* below, the arms would be too small to measure (min_audience) */
+#define DEMO_MKT_POLICY "marketing:\n  min_audience: 100\n  receivers: [k]\n  sources: [k, g]\n"
+#define DEMO_AUDIENCE "reachable"
+#define DEMO_AUDIENCE_RULE "g_watch_minutes >= 0"
+#define DEMO_EXPERIMENT "spring"
+#define DEMO_RATE_CONTROL 0.10             /* a K user's conversion rate without the campaign */
+#define DEMO_RATE_TREATED 0.15             /* with it: the planted lift, +5 points */
+
+/* The amended policy: the demo's policy and a marketing section. */
+static int
+demo_write_mpolicy(const struct demo_paths *p)
+{
+	struct outfile of = { 0 };
+	struct cg_err err;
+	char buf[8192];
+	size_t n;
+	FILE *in;
+	int r = -1;
+
+	cg_err_clear(&err);
+	if ((in = fopen(p->policy, "r")) == NULL) {
+		cli_error("cannot read %s: %s", p->policy, strerror(errno));
+		return -1;
+	}
+	if (outfile_open(&of, p->mpolicy, 0600, &err) != 0)
+		goto out;
+	while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+		fwrite(buf, 1, n, of.f);
+	fputs("\n# Amended by 'crossgate demo': K may receive audiences; both partners are sources.\n" DEMO_MKT_POLICY,
+	    of.f);
+	if (ferror(in) || outfile_commit(&of, &err) != 0)
+		goto out;
+	r = 0;
+out:
+	if (r != 0)
+		cli_error("%s: %s", p->mpolicy, err.msg[0] ? err.msg : "cannot write");
+	outfile_abort(&of);
+	fclose(in);
+	return r;
+}
+
+/* The one file in dir whose name starts with prefix (the delivery `audience take` wrote). */
+static int
+demo_find(const char *dir, const char *prefix, char *out, size_t size)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int found = 0;
+
+	if (d == NULL)
+		return -1;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) {
+			snprintf(out, size, "%s/%s", dir, e->d_name);
+			found++;
+		}
+	closedir(d);
+	return found == 1 ? 0 : -1;
+}
+
+static int
+demo_cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The campaign, simulated from the seed: every K user converts with
+ * DEMO_RATE_TREATED if the campaign reached it (it is in the experiment's
+ * delivery, K's own treatment list) and DEMO_RATE_CONTROL otherwise; a
+ * converter spends 5.00 to 30.00.  K reports every user it knows (its
+ * agent's state): it cannot tell control users from anyone else, and the
+ * gateway counts only the experiment's subjects.  Deterministic: a BLAKE2b
+ * of the seed and the user id decides.
+ */
+static int
+demo_simulate(const struct demo_paths *p, uint64_t seed)
+{
+	char treated_path[1300], line[512], **treated = NULL, ts[32];
+	size_t nt = 0, cap = 0;
+	struct outfile of = { 0 };
+	struct cg_err err;
+	sqlite3 *db = NULL;
+	sqlite3_stmt *q = NULL;
+	unsigned char key[32], h[16];
+	time_t now = time(NULL);
+	struct tm tm;
+	FILE *f;
+	int r = -1, i;
+
+	cg_err_clear(&err);
+	snprintf(treated_path, sizeof(treated_path), "%s/%s.csv", p->kaud, DEMO_EXPERIMENT);
+	if ((f = fopen(treated_path, "r")) == NULL) {
+		cli_error("cannot read %s: %s", treated_path, strerror(errno));
+		return -1;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		line[strcspn(line, "\r\n")] = '\0';
+		if (strcmp(line, "user_id") == 0 || line[0] == '\0')
+			continue;
+		if (nt == cap) {
+			char **nb = realloc(treated, (cap = cap ? 2 * cap : 1024) * sizeof(*nb));
+			if (nb == NULL)
+				break;
+			treated = nb;
+		}
+		if ((treated[nt] = strdup(line)) == NULL)
+			break;
+		nt++;
+	}
+	fclose(f);
+	qsort(treated, nt, sizeof(*treated), demo_cmp_str);
+	for (i = 0; i < 8; i++)
+		key[i] = (unsigned char)(seed >> (8 * i));
+	memcpy(key + 8, "crossgate demo campaign v1\0\0\0\0\0\0", 24);
+	gmtime_r(&now, &tm);
+	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (sqlite3_open_v2(p->kstate, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT DISTINCT user_id FROM sent WHERE partner = 'k' ORDER BY user_id", -1, &q,
+	    NULL) != SQLITE_OK) {
+		cli_error("%s: %s", p->kstate, db ? sqlite3_errmsg(db) : "cannot open");
+		goto out;
+	}
+	if (outfile_open(&of, p->outcomes, 0600, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	fputs("user_id,converted,value_cents,at\n", of.f);
+	while (sqlite3_step(q) == SQLITE_ROW) {
+		const char *u = (const char *)sqlite3_column_text(q, 0);
+		int in = bsearch(&u, treated, nt, sizeof(*treated), demo_cmp_str) != NULL;
+		uint64_t x = 0, y = 0;
+
+		crypto_generichash(h, sizeof(h), (const unsigned char *)u, strlen(u), key, sizeof(key));
+		for (i = 0; i < 8; i++) {
+			x = x << 8 | h[i];
+			y = y << 8 | h[8 + i];
+		}
+		if ((double)(x >> 11) / 9007199254740992.0 < (in ? DEMO_RATE_TREATED : DEMO_RATE_CONTROL))
+			fprintf(of.f, "%s,1,%llu,%s\n", u, (unsigned long long)(500 + y % 2501), ts);
+		else
+			fprintf(of.f, "%s,0,0,%s\n", u, ts);
+	}
+	if (outfile_commit(&of, &err) != 0) {
+		cli_error("%s", err.msg);
+		goto out;
+	}
+	r = 0;
+out:
+	outfile_abort(&of);
+	sqlite3_finalize(q);
+	sqlite3_close(db);
+	while (nt > 0)
+		free(treated[--nt]);
+	free(treated);
+	return r;
+}
+
+/* The loop's commands, offline against the gateway's store (the gateway is stopped). */
+static int
+demo_marketing(FILE *steps, struct cli_ctx *sub, const struct demo_paths *p, uint64_t seed, const char *kpath,
+    const char *gwpub)
+{
+	char sealed[1600];
+	char *ac[] = { "audience", "create", "--db", (char *)p->db, "--policy", (char *)p->mpolicy, "--keys",
+		(char *)p->kgw, "--name", DEMO_AUDIENCE, "--rule", DEMO_AUDIENCE_RULE, "--out", (char *)p->audience_json,
+		NULL };
+	char *ec[] = { "experiment", "create", "--db", (char *)p->db, "--policy", (char *)p->mpolicy, "--keys",
+		(char *)p->kgw, "--audience", DEMO_AUDIENCE, "--name", DEMO_EXPERIMENT, "--partner", "k", NULL };
+	char *tk[] = { "audience", "take", "--db", (char *)p->db, "--policy", (char *)p->mpolicy, "--keys",
+		(char *)p->kgw, "--partner", "k", "--out-dir", (char *)p->deliveries, NULL };
+	char *ag[] = { "agent", "audience", "--partner", "k", "--sign-key", (char *)kpath, "--state", (char *)p->kstate,
+		"--out-dir", (char *)p->kaud, "--in", sealed, NULL };
+	char *oc[] = { "agent", "outcomes", "--policy", (char *)p->mpolicy, "--partner", "k", "--state",
+		(char *)p->kstate, "--experiment", DEMO_EXPERIMENT, "--input", (char *)p->outcomes, "--out",
+		(char *)p->obatch, "--match-key", (char *)p->match, "--sign-key", (char *)kpath, "--gateway-pub",
+		(char *)gwpub, NULL };
+	char *in[] = { "gateway", "ingest", "--db", (char *)p->db, "--policy", (char *)p->mpolicy, "--keys",
+		(char *)p->kgw, (char *)p->obatch, NULL };
+	char *lf[] = { "experiment", "lift", "--db", (char *)p->db, "--policy", (char *)p->mpolicy, "--keys",
+		(char *)p->kgw, "--name", DEMO_EXPERIMENT, "--out", (char *)p->lift, NULL };
+	char prefix[64];
+
+	if (demo_write_mpolicy(p) != 0 || demo_mkdir(p->deliveries) != 0 || demo_mkdir(p->kaud) != 0)
+		return -1;
+	{
+		/* an earlier run's deliveries (the directory is the demo's own: demo_prepare_dir checked) */
+		DIR *d = opendir(p->deliveries);
+		struct dirent *e;
+		char old[1600];
+
+		while (d != NULL && (e = readdir(d)) != NULL) {
+			size_t l = strlen(e->d_name);
+
+			if (l > 7 && strcmp(e->d_name + l - 7, ".sealed") == 0) {
+				snprintf(old, sizeof(old), "%s/%s", p->deliveries, e->d_name);
+				(void)unlink(old);
+			}
+		}
+		if (d != NULL)
+			closedir(d);
+	}
+	fprintf(steps, "# policy-marketing.yaml: policy.yaml and a marketing section (K receives; K and G are sources)\n");
+	if (demo_run(steps, sub, cmd_audience, ac) || demo_run(steps, sub, cmd_experiment, ec) ||
+	    demo_run(steps, sub, cmd_audience, tk))
+		return -1;
+	snprintf(prefix, sizeof(prefix), "%s-", DEMO_EXPERIMENT);
+	if (demo_find(p->deliveries, prefix, sealed, sizeof(sealed)) != 0) {
+		cli_error("%s: no single delivery of experiment '%s'", p->deliveries, DEMO_EXPERIMENT);
+		return -1;
+	}
+	if (demo_run(steps, sub, cmd_agent, ag))
+		return -1;
+	fprintf(steps, "# data/k_outcomes.csv: the campaign simulated from the seed (cli_demo.c demo_simulate)\n");
+	if (sub->out)
+		fprintf(sub->out, "\nsimulating the campaign: K's users convert at %.0f%%, %.0f%% if the campaign reached "
+		    "them -> %s\n", DEMO_RATE_CONTROL * 100, DEMO_RATE_TREATED * 100, p->outcomes);
+	if (demo_simulate(p, seed) != 0)
+		return -1;
+	if (demo_run(steps, sub, cmd_agent, oc) || demo_run(steps, sub, cmd_gateway, in) ||
+	    demo_run(steps, sub, cmd_experiment, lf))
+		return -1;
+	return 0;
 }
 
 /* The example policy with the freshly generated partner keys pasted in. */
@@ -374,7 +627,8 @@ demo_prepare_dir(const struct demo_paths *p)
 		"batches/g.batch", "out/export.csv", "out/export.csv.meta.json", "out/affinity.csv",
 		"out/affinity.csv.meta.json", "out/ridge.csv", "out/ridge.csv.meta.json", "out/kmeans.csv",
 		"out/kmeans.csv.meta.json", "out/report.json", "audit-copy.db", "audit-copy.db-wal", "audit-copy.db-shm",
-		"gateway.log", "gateway.pid", NULL };
+		"gateway.log", "gateway.pid", "k.state", "k.state-wal", "k.state-shm", "out/audience.json",
+		"out/lift.json", "batches/k-outcomes.batch", NULL };
 	struct stat sb;
 	int i;
 
@@ -444,6 +698,14 @@ demo_paths_init(struct demo_paths *p, const char *dir)
 	snprintf(p->log, sizeof(p->log), "%s/gateway.log", dir);
 	snprintf(p->pid, sizeof(p->pid), "%s/gateway.pid", dir);
 	snprintf(p->copy, sizeof(p->copy), "%s/audit-copy.db", dir);
+	snprintf(p->kstate, sizeof(p->kstate), "%s/k.state", dir);
+	snprintf(p->mpolicy, sizeof(p->mpolicy), "%s/policy-marketing.yaml", dir);
+	snprintf(p->deliveries, sizeof(p->deliveries), "%s/deliveries", p->out);
+	snprintf(p->kaud, sizeof(p->kaud), "%s/k-audiences", p->data);
+	snprintf(p->outcomes, sizeof(p->outcomes), "%s/k_outcomes.csv", p->data);
+	snprintf(p->obatch, sizeof(p->obatch), "%s/k-outcomes.batch", p->batches);
+	snprintf(p->audience_json, sizeof(p->audience_json), "%s/audience.json", p->out);
+	snprintf(p->lift, sizeof(p->lift), "%s/lift.json", p->out);
 }
 
 int
@@ -465,7 +727,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	struct outfile steps_of = { 0 };
 	FILE *steps = NULL;
 	char path[1300], kpath[1300], gpath[1300], gwpub[1300], gwsign[1300];
-	int json = 0, r = 1;
+	int json = 0, r = 1, mkt;
 	const struct cliopt opts[] = { CLIOPT_STR("dir", &dir), CLIOPT_UINT("users", &so.users, 100, 20000000),
 		CLIOPT_UINT("seed", &so.seed, 0, UINT64_MAX), CLIOPT_FLAG("json", &json), CLIOPT_FLAG("offline", &offline),
 		CLIOPT_UINT("port", &port, 0, 65535), CLIOPT_END };
@@ -474,6 +736,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	if (cliopt_parse(argc, argv, demo_usage, demo_help, opts, NULL, &r))
 		return r;
 	r = 1;
+	mkt = so.users >= DEMO_MKT_USERS_MIN;
 	demo_paths_init(&p, dir);
 	if (demo_prepare_dir(&p) != 0)
 		return 1;
@@ -527,7 +790,8 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		}
 		{
 			char *pk[] = { "agent", "pack", "--policy", p.policy, "--partner", "k", "--input", p.kcsv, "--out",
-				p.kbatch, "--match-key", p.match, "--sign-key", kpath, "--gateway-pub", gwpub, NULL };
+				p.kbatch, "--match-key", p.match, "--sign-key", kpath, "--gateway-pub", gwpub, "--state",
+				p.kstate, NULL };
 			char *pg[] = { "agent", "pack", "--policy", p.policy, "--partner", "g", "--input", p.gcsv, "--out",
 				p.gbatch, "--match-key", p.match, "--sign-key", gpath, "--gateway-pub", gwpub, NULL };
 			if (demo_run(steps, &sub, cmd_agent, pk))
@@ -556,6 +820,8 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			    demo_run(steps, &sub, cmd_export, ex))
 				goto out;
 		}
+		if (mkt && demo_marketing(steps, &sub, &p, so.seed, kpath, gwpub) != 0)
+			goto out;
 		{
 			char *av[] = { "audit", "verify", "--db", p.db, "--pub", path, "--record-key", gwsign, NULL };
 			(void)demo_run(steps, &sub, cmd_audit, av);
@@ -583,7 +849,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		{
 			char *pk[] = { "agent", "push", "--gateway", gwaddr, "--ca", p.ca, "--cert", kcert, "--key", kkey,
 				"--policy", p.policy, "--partner", "k", "--input", p.kcsv, "--out", p.kbatch,
-				"--match-key", p.match, "--sign-key", kpath, "--gateway-pub", gwpub, NULL };
+				"--match-key", p.match, "--sign-key", kpath, "--gateway-pub", gwpub, "--state", p.kstate, NULL };
 			char *pg[] = { "agent", "push", "--gateway", gwaddr, "--ca", p.ca, "--cert", gcert, "--key", gkey,
 				"--policy", p.policy, "--partner", "g", "--input", p.gcsv, "--out", p.gbatch,
 				"--match-key", p.match, "--sign-key", gpath, "--gateway-pub", gwpub, NULL };
@@ -625,15 +891,20 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			cli_error("the gateway exited with status %d (see %s)", server_exit, p.log);
 			sub.audit_ok = 0;
 		}
+		/* experiments are made and measured at the gateway's store (no RPC for them yet): after the stop */
+		if (mkt && demo_marketing(steps, &sub, &p, so.seed, kpath, gwpub) != 0)
+			goto out;
 	}
 	demo_join_counts(p.db, p.policy, p.kgw, &dj);
 	/* The analyst's last step: the report, from the DP releases alone (no row). */
 	snprintf(report, sizeof(report), "%s/report.html", p.out);
 	{
 		char *an[] = { "analytics", "report", "--ridge", p.ridge, "--kmeans", p.kmeans, "--aggregates", p.affinity,
-			"--policy", p.policy, "--out", report, NULL };
+			"--policy", p.policy, "--out", report, mkt ? "--audience" : NULL, p.audience_json, "--lift", p.lift,
+			NULL };
 		char *aj[] = { "analytics", "report", "--ridge", p.ridge, "--kmeans", p.kmeans, "--aggregates", p.affinity,
-			"--policy", p.policy, "--format", "json", "--out", p.report_json, NULL };
+			"--policy", p.policy, "--format", "json", "--out", p.report_json, mkt ? "--audience" : NULL,
+			p.audience_json, "--lift", p.lift, NULL };
 		if (demo_run(steps, &sub, cmd_analytics, an) || demo_run(steps, &sub, cmd_analytics, aj))
 			goto out;
 	}
@@ -665,6 +936,11 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			json_object_set_new(o, "report_json", json_string(p.report_json));
 			json_object_set_new(o, "ridge", json_string(p.ridge));
 			json_object_set_new(o, "kmeans", json_string(p.kmeans));
+			if (mkt) {
+				json_object_set_new(o, "audience", json_string(p.audience_json));
+				json_object_set_new(o, "lift", json_string(p.lift));
+				json_object_set_new(o, "planted_rate_lift", json_real(DEMO_RATE_TREATED - DEMO_RATE_CONTROL));
+			}
 			if (!offline) {
 				json_object_set_new(o, "gateway", json_string(gwaddr));
 				json_object_set_new(o, "pushed_records", json_integer((json_int_t)sub.pushed_records));
@@ -716,6 +992,21 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	}
 	if (!offline && ctx->out && !json)
 		fprintf(ctx->out, "gateway             %s, log %s, auditor's copy %s\n", gwaddr, p.log, p.copy);
+	if (ctx->out && !json) {
+		json_t *l = mkt ? json_load_file(p.lift, 0, NULL) : NULL;
+		json_t *rt = json_object_get(json_object_get(l, "lift"), "rate");
+
+		if (!mkt)
+			fprintf(ctx->out, "marketing loop      skipped: fewer than %d users per platform\n", DEMO_MKT_USERS_MIN);
+		else if (rt != NULL)
+			fprintf(ctx->out, "audience            %s (noisy size)\n"
+			    "experiment lift     %s: conversion %+.2f points (95%% interval %+.2f to %+.2f; planted %+.0f), "
+			    "rho %.2f\n", p.audience_json, p.lift,
+			    100 * json_number_value(json_object_get(rt, "est")),
+			    100 * json_number_value(json_object_get(rt, "lo")), 100 * json_number_value(json_object_get(rt, "hi")),
+			    100 * (DEMO_RATE_TREATED - DEMO_RATE_CONTROL), json_number_value(json_object_get(l, "rho")));
+		json_decref(l);
+	}
 	r = sub.audit_ok ? 0 : 1;
 out:
 	if (gw.pid > 0)

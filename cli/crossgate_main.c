@@ -149,7 +149,7 @@ static const struct {
 	{ "query", cmd_query, "differentially private aggregates, charged to the analyst's privacy budget" },
 	{ "export", cmd_export, "row export: DP synthetic rows of the joined subjects, on the budget (locally or from a gateway)" },
 	{ "audience", cmd_audience, "audiences under marketing consent: a noisy size for the analyst, sealed deliveries to partners" },
-	{ "experiment", cmd_experiment, "A/B experiments on an audience: keyed treatment/control split, treatment delivered" },
+	{ "experiment", cmd_experiment, "A/B experiments on an audience: keyed treatment/control split, treatment delivered; DP lift" },
 	{ "budget", cmd_budget, "show each analyst's privacy budget spent and remaining" },
 	{ "audit", cmd_audit, "verify the audit log with the gateway's public key" },
 	{ "receipt", cmd_receipt, "a user's receipt for a withdrawal: attach the gateway's proof, verify it" },

@@ -55,6 +55,29 @@ experiment_arm(const unsigned char key[32], const unsigned char subject[66], int
 	return (unsigned __int128)x < cut ? 0 : 1;
 }
 
+int
+experiment_partner(struct store *st, const char *name, char partner[65], struct cg_err *err)
+{
+	sqlite3_stmt *q = NULL;
+	int r;
+
+	if ((r = experiment_schema(st, err)) != 0)
+		return r;
+	if (sqlite3_prepare_v2(store_db(st), "SELECT partner FROM experiments WHERE name = ?1", -1, &q, NULL) !=
+	    SQLITE_OK)
+		return experiment_dberr(st, "prepare", err);
+	sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
+	if ((r = sqlite3_step(q)) == SQLITE_ROW) {
+		snprintf(partner, 65, "%s", (const char *)sqlite3_column_text(q, 0));
+		r = 0;
+	} else if (r == SQLITE_DONE)
+		r = cg_err_set(err, CG_ERR_NOTFOUND, "no experiment named '%.64s'", name);
+	else
+		r = experiment_dberr(st, "read the experiment", err);
+	sqlite3_finalize(q);
+	return r;
+}
+
 static int
 experiment_name_ok(const char *s)
 {

@@ -64,6 +64,14 @@ int experiment_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NON
 int experiment_create(struct store *st, struct audit *a, const struct experiment_spec *spec,
     struct experiment_stats *stats, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
+/*
+ * The campaign partner of experiment `name` (its outcomes may come from it
+ * alone: gateway/ingest.c refuses another's).  CG_ERR_NOTFOUND when there is
+ * no such experiment, CG_ERR_DB.
+ */
+int experiment_partner(struct store *st, const char *name, char partner[65], struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+
 /* The arm of a subject (its two key tokens, 33 bytes each) under an experiment key: 1 treatment, 0 control. */
 int experiment_arm(const unsigned char key[32], const unsigned char subject[66], int64_t holdout_nano)
     CG_NONNULL(1, 2);

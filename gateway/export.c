@@ -301,7 +301,7 @@ export_run(struct store *st, struct audit *a, const struct export_opts *o, struc
 	if ((r = budget_export_charge(st, a, o->analyst->name, o->purpose, cap, err)) != 0)
 		goto out;
 
-	if ((r = join_run(st, pol, o->left, o->right, &j, err)) != 0)
+	if ((r = join_run_open(st, pol, o->storage, o->left, o->right, &j, err)) != 0)
 		goto out;
 	stats->load_seconds = j.load_seconds;
 	stats->join_seconds = j.join_seconds;

@@ -12,6 +12,7 @@
 #include "crypto/seal.h"
 #include "crypto/token.h"
 #include "gateway/erase.h"
+#include "gateway/experiment.h"
 #include "proto/arena.h"
 #include "proto/batch.h"
 
@@ -103,6 +104,7 @@ struct ingest_tally {
 	uint64_t receipts;                   /* records with a receipt leaf */
 	struct merkle_frontier tree;         /* over the receipt leaves, in record order */
 	struct erase_stager *stager;         /* opened at the batch's first withdrawal or revocation record */
+	char outcome_exp[65];                /* the experiment an outcome of this batch was last accepted for */
 };
 
 /* Stage the record's tokens for erasure up to erase_upto, with tombstones dated revoked_at. */
@@ -218,7 +220,7 @@ static int
 ingest_outcome(struct store *st, const struct policy *pol, const Crossgate__BatchHeader *hdr,
     const unsigned char batch_key[32], int64_t batch_row, const Crossgate__SealedRecord *rec,
     const struct token *toks, const struct token *key, struct pb_arena *arena, struct erase_check *tombstones,
-    int *skipped, struct cg_err *err)
+    int *skipped, struct ingest_tally *tally, struct cg_err *err)
 {
 	unsigned char ad[SEAL_AD_MAX], pt[256];
 	const unsigned char *email = NULL, *phone = NULL;
@@ -256,6 +258,30 @@ ingest_outcome(struct store *st, const struct policy *pol, const Crossgate__Batc
 	if ((r = batch_outcome_check(oc, err)) != 0) {
 		cg_err_prefix(err, "record %llu", idx);
 		goto out;
+	}
+	/*
+	 * Only the partner that ran the campaign reports its outcomes: another
+	 * partner's could not be joined to the arms it was never given, and
+	 * would let it steer the lift.  The whole batch is refused (the caller
+	 * rolls back and audits the rejection).  One look-up per experiment a
+	 * batch names, not per outcome.
+	 */
+	if (strcmp(tally->outcome_exp, oc->experiment) != 0) {
+		char camp[65];
+
+		if ((r = experiment_partner(st, oc->experiment, camp, err)) != 0) {
+			if (r == CG_ERR_NOTFOUND)
+				cg_err_set(err, CG_ERR_POLICY, "record %llu: an outcome for experiment '%.64s', which this "
+				    "gateway does not have (crossgate experiment create)", idx, oc->experiment);
+			r = r == CG_ERR_NOTFOUND ? CG_ERR_POLICY : r;
+			goto out;
+		}
+		if (strcmp(camp, hdr->partner_id) != 0) {
+			r = cg_err_set(err, CG_ERR_POLICY, "record %llu: experiment '%.64s' is run by partner '%s'; "
+			    "partner '%.64s' may not send its outcomes", idx, oc->experiment, camp, hdr->partner_id);
+			goto out;
+		}
+		snprintf(tally->outcome_exp, sizeof(tally->outcome_exp), "%s", oc->experiment);
 	}
 	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, key, 1, rec->consent_at, skipped, err)) != 0 ||
 	    *skipped))
@@ -326,7 +352,7 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		    "have", idx);
 	if (hdr->kind == BATCH_KIND_OUTCOMES)
 		return ingest_outcome(st, pol, hdr, batch_key, batch_row, rec, toks, &key, arena, tombstones, skipped,
-		    err);
+		    tally, err);
 	if (rec->withdrawal) {
 		int64_t at = rec->consent_at;
 

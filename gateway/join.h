@@ -16,6 +16,9 @@
  *     pairs two different emails) and each carries that one phone.  A phone
  *     with two or more compatible pairs pairs nobody (counted as ambiguous),
  *     so no pair depends on the order of the records.
+ *     With the policy's `phone_matching: never` there is no phone stage:
+ *     only emails pair users (a shared phone never makes a pair; a person who
+ *     gave one partner only a phone is not matched).
  *  4. A subject is used for a purpose only if both sides' newest records
  *     consent to it.
  * Each subject contributes one row to an export and counts once in any
@@ -75,8 +78,11 @@
 /* The pairs of a join.  Owns every array; join_free releases them. */
 struct join {
 	const struct policy_partner *side[2];
+	int no_phone_stage;                  /* the policy's phone_matching: never (0 for a join built by hand) */
 	struct store_ref *refs[2];
 	size_t nref[2];
+	struct store_payloads pay;           /* the records' sealed payloads, read with the refs (join_run) */
+	uint8_t *opened[2];                  /* per record, join_run_open: its payload was opened in place */
 	uint32_t *pair;                      /* pair[i], i a left record: its right record, or JOIN_NONE */
 	uint64_t superseded;                 /* older records of a user, replaced by a newer one */
 	uint64_t matched;                    /* pairs */
@@ -88,11 +94,21 @@ struct join {
 
 /*
  * Join partners `left` and `right` (NULL: the policy's first two).  The
- * store is only read.  CG_ERR_ARG if they are not two different partners of
+ * store is only read, in one sequential scan of the records table that
+ * also keeps every record's sealed payload in memory, for join_each.  CG_ERR_ARG if they are not two different partners of
  * the policy.
  */
 int join_run(struct store *st, const struct policy *pol, const char *left, const char *right, struct join *j,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 5);
+
+/*
+ * The same, and the records opened (verified and decrypted, in place) on
+ * every core while the scan reads, with the storage key: join_each then
+ * only decodes them.  A record that does not open stays sealed; join_each
+ * tells why only if a pair it walks needs it.  storage NULL: join_run.
+ */
+int join_run_open(struct store *st, const struct policy *pol, const struct keyfile_key *storage, const char *left,
+    const char *right, struct join *j, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 6);
 void join_free(struct join *j);
 
 /*
@@ -123,10 +139,6 @@ join_sensitivity(uint64_t per_subject)
 /* "g+k": the dataset a join is, for budgets and audit events: the partner ids in sorted order. */
 void join_dataset(const struct join *j, char *out, size_t size) CG_NONNULL(1, 2);
 
-/* Open one stored record's payload. Caller frees *out with crossgate__record_payload__free_unpacked. */
-int join_open(struct store *st, const struct keyfile_key *storage, const struct store_ref *ref,
-    Crossgate__RecordPayload **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
-
 /* The field named `name` of a payload, or NULL. */
 const Crossgate__Field *join_field(const Crossgate__RecordPayload *p, const char *name);
 
@@ -154,10 +166,15 @@ const Crossgate__Field *join_col_field(const struct join_col *jc, Crossgate__Rec
 /*
  * Call fn for every pair whose both sides consent to purpose bit `pbit`, with
  * the payloads of the sides in `sides` (bit 0 left, bit 1 right) opened
- * (owned by join_each; valid during the call; a side not asked for is NULL,
- * so it costs no read and no decryption).  Pairs left out for consent are
- * counted in *no_consent.  fn returns 0 or an error, which stops the walk
- * and is returned.
+ * (owned by join_each, in an arena: valid during the call only, never
+ * freed by fn; a side not asked for is NULL and is not decoded).  Pairs
+ * left out for consent are counted in *no_consent.  fn runs on the calling
+ * thread, over the pairs in left record order, while worker threads open
+ * and decode the next group of pairs (a record join_run_open opened is only
+ * decoded).  The first record of the walk's order that does not open is
+ * the error, and no pair of its group reaches fn; fn returns 0 or an error,
+ * which stops the walk and is returned.  The join must come from join_run
+ * or join_run_open (CG_ERR_ARG otherwise: it holds the payloads).
  */
 #define JOIN_BOTH 3u
 typedef int (*join_fn)(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2],

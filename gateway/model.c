@@ -669,7 +669,7 @@ model_run(struct store *st, struct audit *a, const struct model_spec *spec, stru
 		return cg_err_set(err, CG_ERR_POLICY, "analyst '%s' may not query for purpose '%s' (its policy purposes)",
 		    spec->analyst ? spec->analyst->name : "?", spec->purpose);
 	}
-	if ((r = join_run(st, pol, spec->left, spec->right, &j, err)) != 0)
+	if ((r = join_run_open(st, pol, spec->storage, spec->left, spec->right, &j, err)) != 0)
 		goto out;
 	join_dataset(&j, dataset, sizeof(dataset));
 	/* every refusal that does not depend on the data, before the charge */

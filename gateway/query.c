@@ -979,7 +979,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 		return cg_err_set(err, CG_ERR_POLICY, "analyst '%s' may not query for purpose '%s' (its policy purposes)",
 		    spec->analyst ? spec->analyst->name : "?", spec->purpose);
 	}
-	if ((r = join_run(st, pol, spec->left, spec->right, &j, err)) != 0)
+	if ((r = join_run_open(st, pol, spec->storage, spec->left, spec->right, &j, err)) != 0)
 		goto out;
 	join_dataset(&j, dataset, sizeof(dataset));
 	stats->join_seconds = query_clock() - t0;

@@ -237,6 +237,12 @@ diff_marketing(const struct policy *a, const struct policy *b, FILE *out, struct
 	if (x->holdout_nano != y->holdout_nano)
 		diff_line(out, c, D_CHANGE, "marketing: holdout %.9g -> %.9g", diff_nano(x->holdout_nano),
 		    diff_nano(y->holdout_nano));
+	if (x->value_cap != y->value_cap)
+		/* the noise scales with the cap: a change of utility, not of privacy */
+		diff_line(out, c, D_CHANGE, "marketing: value_cap %lld -> %lld", (long long)x->value_cap, (long long)y->value_cap);
+	if (x->lift_rho_nano != y->lift_rho_nano)
+		diff_line(out, c, D_CHANGE, "marketing: lift rho %.9g -> %.9g", diff_nano(x->lift_rho_nano),
+		    diff_nano(y->lift_rho_nano));
 }
 
 static void
@@ -330,6 +336,11 @@ policy_diff(const struct policy *a, const struct policy *b, FILE *out, struct po
 	if (strcmp(a->default_country, b->default_country) != 0)
 		diff_line(out, c, D_BREAKS, "normalization: default phone country %s -> %s: national numbers get "
 		    "other tokens", a->default_country, b->default_country);
+	if (a->phone_never != b->phone_never)
+		diff_line(out, c, b->phone_never ? D_NARROWER : D_WIDER, "matching: phone_matching %s -> %s: %s",
+		    a->phone_never ? "never" : "unique", b->phone_never ? "never" : "unique", b->phone_never ?
+		    "users known to one partner by their phone only are no longer matched" :
+		    "a phone now pairs users that no email pairs");
 	if (a->email.gmail_dots != b->email.gmail_dots || a->email.plus_tags != b->email.plus_tags ||
 	    a->email.plus_tags_all != b->email.plus_tags_all || a->email.googlemail != b->email.googlemail)
 		diff_line(out, c, D_BREAKS, "normalization: email rules changed: some addresses get other tokens");

@@ -372,6 +372,14 @@ parse_root(struct pctx *c, struct fy_node *root, struct policy *p)
 			else
 				memcpy(p->default_country, s, 3);
 			free(s);
+		} else if (policy_key_is(&k, "phone_matching")) {
+			if (policy_get_str(c, v, k.at, "phone_matching", POLICY_VALUE_MAX, &s) != 0)
+				continue;
+			if (strcmp(s, "unique") == 0 || strcmp(s, "never") == 0)
+				p->phone_never = strcmp(s, "never") == 0;
+			else
+				policy_problem(c, policy_node_pos(v, k.at), "phone_matching must be unique or never");
+			free(s);
 		} else if (policy_key_is(&k, "email")) {
 			parse_email(c, v, k.at, p);
 		} else if (policy_key_is(&k, "purposes")) {
@@ -590,6 +598,7 @@ policy_parse(const char *name, const char *buf, size_t len, struct policy **out,
 	p->marketing.refusal_noise = POLICY_REFUSAL_NOISE_DEFAULT;
 	p->marketing.max_refusals = POLICY_MAX_REFUSALS_DEFAULT;
 	p->marketing.holdout_nano = POLICY_HOLDOUT_DEFAULT;
+	p->marketing.value_cap = POLICY_VALUE_CAP_DEFAULT;
 	if (len > POLICY_FILE_MAX) {
 		struct pos none = { 0, 0 };
 

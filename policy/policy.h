@@ -5,6 +5,11 @@
  *   name: k-g-cross-marketing
  *   k: 10                          # kept for older policies; no release uses it (default 10)
  *   default_phone_country: CN      # ISO 3166-1 alpha-2
+ *   phone_matching: unique         # unique (default): a phone pairs two users across partners
+ *                                  # when they are its only compatible pair (gateway/join.h);
+ *                                  # never: only emails pair users (no false pair from a
+ *                                  # shared phone, and no pair of a person who gave one
+ *                                  # partner only a phone)
  *   email:                         # provider rules for normalization
  *     gmail_dots: true
  *     plus_tags: true              # gmail/googlemail "+tag"
@@ -127,6 +132,8 @@
  *     max_refusals: 20             # refusals an analyst may get in all; then no more audiences
  *                                  # (0: no audience at all)
  *     holdout: 0.5                 # share of an experiment's audience held out as control
+ *     value_cap: 10000             # a subject's outcome value in a lift, clamped (cents, 1..1e9)
+ *     lift_rho: 0.05               # rho of an experiment's lift (default privacy.query_rho)
  *
  * Column keys for outputs: `public: true` (a quasi-identifier or category
  * feature whose generalized values may be query group keys: the domain is
@@ -320,6 +327,7 @@ struct policy_privacy {
 #define POLICY_REFUSAL_NOISE_DEFAULT 50u
 #define POLICY_MAX_REFUSALS_DEFAULT 20u
 #define POLICY_HOLDOUT_DEFAULT 500000000LL       /* nano: 0.5 */
+#define POLICY_VALUE_CAP_DEFAULT 10000           /* an experiment subject's value cap, in cents: 100.00 */
 
 struct policy_marketing {
 	int present;                 /* the policy has a marketing section */
@@ -331,6 +339,8 @@ struct policy_marketing {
 	uint32_t refusal_noise;      /* discrete Laplace scale of the refusal test */
 	uint32_t max_refusals;       /* refusals per analyst, in all */
 	int64_t holdout_nano;        /* an experiment's control share, in 1e-9 */
+	int64_t value_cap;           /* a subject's outcome value in a lift is clamped to [0, value_cap] cents */
+	int64_t lift_rho_nano;       /* rho of an experiment's lift release; 0: privacy.query_rho */
 };
 
 struct policy {
@@ -341,6 +351,7 @@ struct policy {
 	size_t npurposes;
 	uint32_t k;
 	char default_country[3];
+	int phone_never;             /* phone_matching: never (0: unique, the default) */
 	struct normalize_email_rules email;
 	struct policy_partner *partners;
 	size_t npartners;

@@ -82,11 +82,21 @@ policy_parse_marketing(struct pctx *c, struct fy_node *n, struct pos keypos, str
 				else
 					m->holdout_nano = nano;
 			}
+		} else if (policy_key_is(&k, "value_cap")) {
+			/* the lift's bound (gateway/lift.h: LIFT_VALUE_CAP_MAX) */
+			policy_get_u32_range(c, val, k.at, "value_cap", 1, 1000000000, &v);
+			if (v)
+				m->value_cap = (int64_t)v;
+		} else if (policy_key_is(&k, "lift_rho")) {
+			if (policy_get_nano(c, val, k.at, "lift_rho", &nano) == 0)
+				m->lift_rho_nano = nano;
 		} else
 			policy_unknown_key(c, &k, "in marketing");
 	}
 	if (m->audience_rho_nano > p->privacy.budget_rho_nano)
 		policy_problem(c, keypos, "marketing: audience_rho is larger than privacy.budget_rho");
+	if (m->lift_rho_nano > p->privacy.budget_rho_nano)
+		policy_problem(c, keypos, "marketing: lift_rho is larger than privacy.budget_rho");
 }
 
 int

@@ -7,7 +7,7 @@
 
 enum {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_BATCH_EXISTS, ST_BATCH_INSERT, ST_RECORD_INSERT, ST_OUTCOME_INSERT,
-	ST_REFS, ST_SEALED, ST_COUNT, ST_COUNT_ALL, ST_NSTMT
+	ST_REFS, ST_REFS_ALL, ST_SEALED, ST_BATCHES, ST_COUNT, ST_COUNT_ALL, ST_NSTMT
 };
 
 static const char *const store_sql[ST_NSTMT] = {
@@ -23,6 +23,10 @@ static const char *const store_sql[ST_NSTMT] = {
 			      "consent_at, payload, experiment) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_REFS] = "SELECT id, consent_at, consent_bits, email_token, phone_token FROM records "
 		    "WHERE partner = ?1 ORDER BY id",
+	/* No index on partner: one pass over the table in rowid order serves both sides of a join. */
+	[ST_REFS_ALL] = "SELECT id, consent_at, consent_bits, email_token, phone_token, partner, batch, idx, payload "
+			"FROM records ORDER BY id",
+	[ST_BATCHES] = "SELECT id, batch_id, partner, wrapped_key FROM batches ORDER BY id",
 	[ST_SEALED] = "SELECT r.batch, r.idx, b.batch_id, r.partner, r.payload, b.wrapped_key FROM records r "
 		      "JOIN batches b ON b.id = r.batch WHERE r.id = ?1",
 	[ST_COUNT] = "SELECT count(*) FROM records WHERE partner = ?1",
@@ -281,6 +285,35 @@ store_record_insert(struct store *st, const struct store_record *rec, struct cg_
 	return store_step_done(st, ST_RECORD_INSERT, "insert record", err);
 }
 
+/* Append the current row of s (id, consent_at, consent_bits, email_token, phone_token) to *v. */
+static int
+store_ref_push(sqlite3_stmt *s, struct store_ref **v, size_t *len, size_t *cap)
+{
+	struct store_ref *ref, *nv;
+
+	if (*len == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		if ((nv = realloc(*v, ncap * sizeof(**v))) == NULL)
+			return CG_ERR_NOMEM;
+		*v = nv;
+		*cap = ncap;
+	}
+	ref = &(*v)[(*len)++];
+	memset(ref, 0, sizeof(*ref));
+	ref->id = sqlite3_column_int64(s, 0);
+	ref->consent_at = sqlite3_column_int64(s, 1);
+	ref->consent_bits = (uint32_t)sqlite3_column_int64(s, 2);
+	if (sqlite3_column_bytes(s, 3) == TOKEN_LEN) {
+		memcpy(ref->email, sqlite3_column_blob(s, 3), TOKEN_LEN);
+		ref->has_email = 1;
+	}
+	if (sqlite3_column_bytes(s, 4) == TOKEN_LEN) {
+		memcpy(ref->phone, sqlite3_column_blob(s, 4), TOKEN_LEN);
+		ref->has_phone = 1;
+	}
+	return 0;
+}
+
 int
 store_outcome_insert(struct store *st, const struct store_record *rec, const char *experiment, struct cg_err *err)
 {
@@ -296,7 +329,7 @@ store_refs_load(struct store *st, const char *partner, struct store_ref **refs, 
     struct cg_err *err)
 {
 	sqlite3_stmt *s = st->stmt[ST_REFS];
-	struct store_ref *v = NULL, *nv;
+	struct store_ref *v = NULL;
 	size_t len = 0, cap = 0;
 	int rc, r;
 
@@ -304,27 +337,9 @@ store_refs_load(struct store *st, const char *partner, struct store_ref **refs, 
 	*n = 0;
 	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_ref *ref;
-		if (len == cap) {
-			cap = cap ? cap * 2 : 1024;
-			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
-				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading records");
-				goto out;
-			}
-			v = nv;
-		}
-		ref = &v[len++];
-		memset(ref, 0, sizeof(*ref));
-		ref->id = sqlite3_column_int64(s, 0);
-		ref->consent_at = sqlite3_column_int64(s, 1);
-		ref->consent_bits = (uint32_t)sqlite3_column_int64(s, 2);
-		if (sqlite3_column_bytes(s, 3) == TOKEN_LEN) {
-			memcpy(ref->email, sqlite3_column_blob(s, 3), TOKEN_LEN);
-			ref->has_email = 1;
-		}
-		if (sqlite3_column_bytes(s, 4) == TOKEN_LEN) {
-			memcpy(ref->phone, sqlite3_column_blob(s, 4), TOKEN_LEN);
-			ref->has_phone = 1;
+		if (store_ref_push(s, &v, &len, &cap) != 0) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading records");
+			goto out;
 		}
 	}
 	if (rc != SQLITE_DONE) {
@@ -338,6 +353,185 @@ store_refs_load(struct store *st, const char *partner, struct store_ref **refs, 
 out:
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
+	free(v);
+	return r;
+}
+
+/* Copy a payload into the arena's blocks (STORE_PAYLOAD_BLOCK bytes, or one for a larger payload). */
+#define STORE_PAYLOAD_BLOCK ((size_t)4 << 20)
+static int
+store_payload_copy(struct store_payloads *pay, size_t *used, const void *src, size_t len, unsigned char **out)
+{
+	unsigned char *blk;
+
+	if (pay->nblocks == 0 || *used + len > pay->block_len[pay->nblocks - 1]) {
+		size_t size = len > STORE_PAYLOAD_BLOCK ? len : STORE_PAYLOAD_BLOCK;
+		if (pay->nblocks == pay->cblocks) {
+			size_t ncap = pay->cblocks ? pay->cblocks * 2 : 64;
+			unsigned char **nb = realloc(pay->blocks, ncap * sizeof(*nb));
+			size_t *nl;
+			if (nb == NULL)
+				return CG_ERR_NOMEM;
+			pay->blocks = nb;
+			if ((nl = realloc(pay->block_len, ncap * sizeof(*nl))) == NULL)
+				return CG_ERR_NOMEM;
+			pay->block_len = nl;
+			pay->cblocks = ncap;
+		}
+		if ((blk = malloc(size)) == NULL)
+			return CG_ERR_NOMEM;
+		pay->blocks[pay->nblocks] = blk;
+		pay->block_len[pay->nblocks++] = size;
+		*used = 0;
+	}
+	blk = pay->blocks[pay->nblocks - 1];
+	if (len)
+		memcpy(blk + *used, src, len);
+	*out = blk + *used;
+	*used += len;
+	return 0;
+}
+
+/* Append the payload columns of the current row of s (batch, idx, payload at 6, 7, 8) to rec[*len]. */
+static int
+store_payload_push(sqlite3_stmt *s, struct store_payloads *pay, int k, size_t *used, size_t len, size_t *cap)
+{
+	struct store_payload *p, *nv;
+
+	if (len == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 1024;
+		if ((nv = realloc(pay->rec[k], ncap * sizeof(*nv))) == NULL)
+			return CG_ERR_NOMEM;
+		pay->rec[k] = nv;
+		*cap = ncap;
+	}
+	p = &pay->rec[k][len];
+	p->batch = sqlite3_column_int64(s, 6);
+	p->idx = (uint64_t)sqlite3_column_int64(s, 7);
+	p->len = (size_t)sqlite3_column_bytes(s, 8);
+	return store_payload_copy(pay, used, sqlite3_column_blob(s, 8), p->len, &p->ct);
+}
+
+int
+store_refs_load_pair(struct store *st, const char *const partner[2], struct store_ref *refs[2], size_t n[2],
+    struct store_payloads *pay, store_row_fn fn, void *ctx, struct cg_err *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_REFS_ALL];
+	struct store_ref *v[2] = { NULL, NULL };
+	size_t len[2] = { 0, 0 }, cap[2] = { 0, 0 }, pcap[2] = { 0, 0 }, used = 0;
+	int rc, r, k;
+
+	for (k = 0; k < 2; k++) {
+		refs[k] = NULL;
+		n[k] = 0;
+	}
+	if (pay != NULL)
+		memset(pay, 0, sizeof(*pay));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *p = (const char *)sqlite3_column_text(s, 5);
+
+		for (k = 0; k < 2; k++)
+			if (p != NULL && strcmp(p, partner[k]) == 0)
+				break;
+		if (k == 2)
+			continue;
+		if ((pay != NULL && store_payload_push(s, pay, k, &used, len[k], &pcap[k]) != 0) ||
+		    store_ref_push(s, &v[k], &len[k], &cap[k]) != 0) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading records");
+			goto out;
+		}
+		if (fn != NULL && (r = fn(ctx, k, len[k] - 1, &v[k][len[k] - 1],
+		    pay != NULL ? &pay->rec[k][len[k] - 1] : NULL)) != 0)
+			goto out;
+	}
+	if (rc != SQLITE_DONE) {
+		r = store_dberr(st, CG_ERR_DB, "read records", err);
+		goto out;
+	}
+	for (k = 0; k < 2; k++) {
+		refs[k] = v[k];
+		n[k] = len[k];
+		v[k] = NULL; /* transferred */
+	}
+	r = 0;
+out:
+	sqlite3_reset(s);
+	if (fn != NULL) {
+		int rf = fn(ctx, -1, 0, NULL, NULL);
+		if (r == 0 && rf != 0) {
+			r = rf;
+			for (k = 0; k < 2; k++) {
+				v[k] = refs[k];          /* taken back, to be freed */
+				refs[k] = NULL;
+				n[k] = 0;
+			}
+		}
+	}
+	for (k = 0; k < 2; k++)
+		free(v[k]);
+	if (r != 0 && pay != NULL)
+		store_payloads_free(pay);
+	return r;
+}
+
+void
+store_payloads_free(struct store_payloads *pay)
+{
+	size_t i;
+
+	for (i = 0; i < pay->nblocks; i++)
+		free(pay->blocks[i]);
+	free(pay->blocks);
+	free(pay->block_len);
+	free(pay->rec[0]);
+	free(pay->rec[1]);
+	memset(pay, 0, sizeof(*pay));
+}
+
+int
+store_batches_load(struct store *st, struct store_batch **out, size_t *n, struct cg_err *err)
+{
+	sqlite3_stmt *s = st->stmt[ST_BATCHES];
+	struct store_batch *v = NULL, *nv;
+	size_t len = 0, cap = 0;
+	int rc, r;
+
+	*out = NULL;
+	*n = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_batch *b;
+		if (len == cap) {
+			cap = cap ? cap * 2 : 64;
+			if ((nv = realloc(v, cap * sizeof(*v))) == NULL) {
+				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory loading batches");
+				goto out;
+			}
+			v = nv;
+		}
+		b = &v[len++];
+		memset(b, 0, sizeof(*b));
+		b->id = sqlite3_column_int64(s, 0);
+		/* The same checks as store_sealed_get, reported when a record of the batch is read. */
+		if (sqlite3_column_bytes(s, 1) != 16 || sqlite3_column_bytes(s, 2) > 64 ||
+		    sqlite3_column_bytes(s, 3) > (int)sizeof(b->wrapped_key)) {
+			b->damaged = 1;
+			continue;
+		}
+		memcpy(b->batch_id, sqlite3_column_blob(s, 1), 16);
+		b->wrapped_len = (size_t)sqlite3_column_bytes(s, 3);
+		if (b->wrapped_len)
+			memcpy(b->wrapped_key, sqlite3_column_blob(s, 3), b->wrapped_len);
+	}
+	if (rc != SQLITE_DONE) {
+		r = store_dberr(st, CG_ERR_DB, "read batches", err);
+		goto out;
+	}
+	*out = v;
+	*n = len;
+	v = NULL; /* transferred */
+	r = 0;
+out:
+	sqlite3_reset(s);
 	free(v);
 	return r;
 }

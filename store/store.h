@@ -93,6 +93,50 @@ struct store_ref {
 int store_refs_load(struct store *st, const char *partner, struct store_ref **refs, size_t *n,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
+/*
+ * A record's sealed payload, as the join's scan read it, so that it is
+ * opened without another read: the ciphertext points into the arena.
+ */
+struct store_payload {
+	int64_t batch;                        /* batches.id */
+	uint64_t idx;
+	unsigned char *ct;                    /* the arena's: a reader may open it in place */
+	size_t len;
+};
+struct store_payloads {
+	struct store_payload *rec[2];         /* parallel to the refs of each partner */
+	unsigned char **blocks;               /* the arena */
+	size_t *block_len, nblocks, cblocks;
+};
+void store_payloads_free(struct store_payloads *pay) CG_NONNULL(1);
+
+/*
+ * The refs of two partners in one pass over the table in rowid order (the
+ * table has no index on partner: a scan per partner would read every row
+ * twice), and, if pay is not NULL, their payloads (free with
+ * store_payloads_free; on error nothing is left to free).  fn, if not NULL,
+ * sees each row as it is added (partner k, its index i; p NULL without
+ * payloads), so that work on the rows can start while the scan reads on
+ * (the arrays may move between calls: copy what a thread keeps, except the
+ * payload bytes, which stay put); it is called once more with k = -1 when
+ * the scan ends, well or not, before anything is freed.  A non-zero return
+ * stops the scan and is returned.
+ */
+typedef int (*store_row_fn)(void *ctx, int k, size_t i, const struct store_ref *ref, const struct store_payload *p);
+int store_refs_load_pair(struct store *st, const char *const partner[2], struct store_ref *refs[2], size_t n[2],
+    struct store_payloads *pay, store_row_fn fn, void *ctx, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
+/* Every batch (malloc'd array in id order, caller frees); damaged: a batch_id, partner or wrapped key of a bad size. */
+struct store_batch {
+	int64_t id;
+	unsigned char batch_id[16];
+	unsigned char wrapped_key[64];
+	size_t wrapped_len;
+	int damaged;
+};
+int store_batches_load(struct store *st, struct store_batch **out, size_t *n, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+
 /* A record's stored payload and the fields it is sealed with. *payload is malloc'd; caller frees. */
 struct store_sealed {
 	int64_t batch;

@@ -131,6 +131,32 @@ assert r["provenance"]["known"] and r["provenance"]["release"] == "query"
 assert not r["content_mix"]["available"] and not r["segments"]["available"]
 PY
 
+# --- the activation and experiment section (the demo's marketing loop) ------------
+R=$D/out/report.html
+check "the demo's report has the activation and experiment section" grep -q '<section id="activation"' "$R"
+python3 - "$R" "$D/out/audience.json" "$D/out/lift.json" "$D/out/report.json" <<'PY' && ok "it shows the noisy audience size, the lift with its interval and the rho spent, as released" || bad "activation section"
+import json, re, sys
+html, aud, lift, rep = open(sys.argv[1]).read(), *(json.load(open(p)) for p in sys.argv[2:5])
+sec = re.search(r'<section id="activation".*?</section>', html, re.S).group(0)
+assert '<b class="audience-size">%d</b>' % aud["noisy_size"] in sec, sec
+r = lift["lift"]["rate"]
+want = "<b>%+.2f points</b> (95%% interval %+.2f to %+.2f)" % (r["est"] * 100, r["lo"] * 100, r["hi"] * 100)
+assert want in sec, (want, sec)
+assert '<dd class="act-rho">0.1002</dd>' in sec, sec
+assert sec.count('class="ci"') == 1 and sec.count('class="zero"') == 1 and 'id="lift-interval"' in sec
+act = rep["activation"]
+assert act["lift"]["rate_lift"] == {k: r[k] for k in ("est", "lo", "hi")} and act["audience"]["noisy_size"] == aud["noisy_size"]
+PY
+if chrome "$R" "$E2E_TMP/demo.png"; then
+	check "  the browser renders the lift's interval" grep -q 'id="lift-interval"' "$R.dom"
+fi
+python3 -c "import json,sys; d=json.load(open(sys.argv[1])); del d['lift']; json.dump(d, open(sys.argv[2], 'w'))" \
+	"$D/out/lift.json" "$E2E_TMP/nolift.json"
+expect_fail "a lift file without its lift is refused, naming the field" "nolift.json: no object 'lift'" \
+	A report --aggregates "$D/out/affinity.csv" --lift "$E2E_TMP/nolift.json" --out "$E2E_TMP/x.html"
+expect_fail "an unreadable audience file is refused" "nothere.json: cannot read" \
+	A report --aggregates "$D/out/affinity.csv" --audience "$E2E_TMP/nothere.json" --out "$E2E_TMP/x.html"
+
 # --- without provenance, and bad input ------------------------------------------
 cp "$X" "$E2E_TMP/bare.csv"
 A report --input "$E2E_TMP/bare.csv" --out "$E2E_TMP/bare.html" >/dev/null

@@ -42,6 +42,13 @@ ingest "$E2E_TMP/k.batch" >/dev/null
 agent outcomes "$E2E_TMP/out.csv" "$E2E_TMP/out.batch" --state "$STATE" --experiment spring-a >"$E2E_TMP/msg"
 check "outcomes packs and says how many were skipped" grep -q "12 rows, 10 outcomes packed (2 skipped" "$E2E_TMP/msg"
 check "the batch is private (0600)" [ "$(stat -c %a "$E2E_TMP/out.batch")" = 600 ]
+expect_fail "outcomes for an experiment the gateway does not have are refused" \
+	"an outcome for experiment 'spring-a', which this gateway does not have" ingest "$E2E_TMP/out.batch"
+eq "  nothing stored" "$(sql "$DB" "SELECT count(*) FROM outcomes")" 0
+expect_fail "a lift of an unknown experiment is refused" "no experiment named 'spring-a'" \
+	"$CROSSGATE" experiment lift --db "$DB" --policy "$P" --keys "$E2E_TMP/gwkeys" --name spring-a --out "$E2E_TMP/l.json"
+# A stand-in for `experiment create` (it needs an audience of min_audience; test_experiment.sh makes real ones).
+sql "$DB" "INSERT INTO experiments VALUES ('spring-a', '00', 'a', 'k', 'analyst', 500000000, x'00', 0)"
 ingest "$E2E_TMP/out.batch" >/dev/null
 eq "the gateway stored 10 outcomes for the experiment" \
 	"$(sql "$DB" "SELECT count(*) FROM outcomes WHERE experiment = 'spring-a' AND partner = 'k'")" 10

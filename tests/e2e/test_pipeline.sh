@@ -28,6 +28,26 @@ eq "audit log verified" "$(j 'd["audit_verified"]')" "True"
 check "every bad row was reported with file:line:column" \
 	grep -Eq 'k_users.csv:[0-9]+:[0-9]+ \([a-z_]+\): ' "$E2E_TMP/demo.err"
 
+# --- the marketing loop (issue 14): audience, experiment, campaign, outcomes, DP lift -----
+eq "the summary names the lift release" "$(j 'd["lift"]')" "$D/out/lift.json"
+python3 - "$D/out/lift.json" "$D/out/audience.json" "$D/out/report.json" <<'PY' && ok "the lift (rho 0.05) and the audience's noisy size are released, and the report shows both" || bad "lift, audience or report section"
+import json, math, sys
+lift, aud, rep = (json.load(open(p)) for p in sys.argv[1:4])
+r = lift["lift"]["rate"]
+assert lift["rho_nano"] == 50000000 and lift["experiment"] == "spring" and lift["campaign_partner"] == "k", lift
+assert all(math.isfinite(r[k]) for k in ("est", "lo", "hi")) and r["lo"] <= r["est"] <= r["hi"], r
+assert aud["audience"] == "reachable" and aud["noisy_size"] > 200 and aud["recipients"] == ["k"], aud
+act = rep["activation"]
+assert act["audience"]["noisy_size"] == aud["noisy_size"] and act["lift"]["rate_lift"]["lo"] == r["lo"], act
+assert abs(act["rho"] - 0.1002) < 1e-9, act["rho"]
+PY
+"$CROSSGATE" budget --db "$D/gateway.db" --policy "$D/policy.yaml" --json >"$E2E_TMP/budget.json"
+eq "the analyst spent rho 1 on analytics and 0.1002 on the marketing loop, on one ledger" \
+	"$(python3 -c "import json; print('%.9f' % sum(r['rho_spent'] for r in json.load(open('$E2E_TMP/budget.json'))))")" "1.100200000"
+"$CROSSGATE" audit show --db "$D/gateway.db" --type experiment-lift --format jsonl >"$E2E_TMP/lift.jsonl"
+check "the lift is an audit event" grep -q '"ok"' "$E2E_TMP/lift.jsonl"
+check "steps.sh has the loop's commands" sh -c "grep -q \"'experiment' 'create'\" '$D/steps.sh' && grep -q \"'experiment' 'lift'\" '$D/steps.sh' && grep -q \"'agent' 'outcomes'\" '$D/steps.sh'"
+
 # --- the export holds nothing that identifies a person -----------------------
 X=$D/out/export.csv
 check "export exists" [ -s "$X" ]
@@ -132,9 +152,10 @@ eq "the duplicate event says so" "$(sql "$D/gateway.db" "SELECT count(*) FROM au
 check "audit log verifies after the replay" [ $? -eq 0 ]
 
 # --- steps.sh reproduces the run by hand ----------------------------------------
-# (keygen x4, policy check, pack x2, ingest, query x3 (affinity, ridge, k-means), export, audit verify,
-# analytics report x2 (HTML and JSON, from the DP releases))
-check "steps.sh lists every step" sh -c "grep -c '^crossgate' '$D/steps.sh' | grep -qx 15"
+# (network mode: keygen x4, pki init, gateway serve, push x2, query x3 (affinity, ridge, k-means), export,
+# audit fetch; the marketing loop: audience create, experiment create, audience take, agent audience,
+# agent outcomes, gateway ingest, experiment lift; analytics report x2 (HTML and JSON, from the DP releases))
+check "steps.sh lists every step" sh -c "grep -c '^crossgate' '$D/steps.sh' | grep -qx 22"
 check "secret key files are 0600" sh -c "[ \$(stat -c %a '$D/keys/gateway/sign.key') = 600 ] && [ \$(stat -c %a '$D/keys/match.key') = 600 ] && [ \$(stat -c %a '$D/keys/k/sign.key') = 600 ]"
 
 e2e_done

@@ -8,7 +8,12 @@
  *  - no false pair: a shared phone never pairs two different people;
  *  - no true pair lost to a merge: a person's pair is missing only where the
  *    gateway cannot tell (their only common identifier is a phone that
- *    another candidate carries too), and each such loss is accounted for.
+ *    another candidate carries too), and each such loss is accounted for;
+ *  - with the policy's phone_matching: never, no false pair at all: the
+ *    email pairs are the default rule's, its phone pairs are given up;
+ *  - the read path: join_run_open (records opened on the workers during the
+ *    scan) gives the same pairs, opens every record, and join_each hands the
+ *    same pairs and payloads, in the same order, as over join_run's join.
  *
  * CG_JOIN_TRUTH_USERS=50000 runs the same measurement at the size of the
  * README's figure (the default is small, for `make unit`).
@@ -318,8 +323,43 @@ classify(const struct join *j, const struct keys *ks, struct tally *t)
 	free(cr);
 }
 
+/* A digest of what join_each hands fn: the pairs' record ids and every field of both payloads, in order. */
+static int
+digest_pair(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2], struct cg_err *err)
+{
+	crypto_generichash_state *h = ctx;
+	size_t s, i;
+
+	(void)err;
+	for (s = 0; s < 2; s++) {
+		crypto_generichash_update(h, (const unsigned char *)&ref[s]->id, sizeof(ref[s]->id));
+		for (i = 0; i < pl[s]->n_fields; i++) {
+			const Crossgate__Field *f = pl[s]->fields[i];
+			crypto_generichash_update(h, (const unsigned char *)f->name, strlen(f->name) + 1);
+			if (f->value_case == CROSSGATE__FIELD__VALUE_INT_VALUE)
+				crypto_generichash_update(h, (const unsigned char *)&f->int_value, sizeof(f->int_value));
+			else if (f->value_case == CROSSGATE__FIELD__VALUE_STR_VALUE)
+				crypto_generichash_update(h, (const unsigned char *)f->str_value, strlen(f->str_value) + 1);
+		}
+	}
+	return 0;
+}
+
 static void
-measure(uint64_t users, double share, uint64_t seed, struct tally *t)
+walk_digest(struct world *w, const struct policy *pol, const struct join *j, unsigned char out[32], uint64_t *nc)
+{
+	crypto_generichash_state h;
+	struct cg_err err;
+
+	crypto_generichash_init(&h, NULL, 0, 32);
+	*nc = 0;
+	CHECK_EQ_INT(join_each(w->st, w->storage, j, policy_purpose_bit(pol, "analytics"), JOIN_BOTH, digest_pair, &h,
+	    nc, &err), 0);
+	crypto_generichash_final(&h, out, 32);
+}
+
+static void
+measure(uint64_t users, double share, uint64_t seed, int phone_never, struct tally *t)
 {
 	struct world w;
 	struct synth_opts so;
@@ -338,6 +378,7 @@ measure(uint64_t users, double share, uint64_t seed, struct tally *t)
 	memset(t, 0, sizeof(*t));
 	world_init(&w, 2);
 	pol = demo_policy(&w);
+	pol->phone_never = phone_never;
 	synth_opts_default(&so);
 	so.users = users;
 	so.phone_share_frac = share;
@@ -384,6 +425,31 @@ measure(uint64_t users, double share, uint64_t seed, struct tally *t)
 			t->wrong++;
 	}
 	classify(&j, &ks, t);
+	/*
+	 * join_run_open (records opened while the scan reads, on the workers)
+	 * makes the same pairs, opens every record, and join_each hands fn the
+	 * same pairs and payloads in the same order as over join_run's join.
+	 */
+	{
+		struct join jo;
+		unsigned char d1[32], d2[32];
+		uint64_t nc1, nc2;
+		size_t nopen = 0, k2;
+
+		CHECK_EQ_INT(join_run_open(w.st, pol, w.storage, "k", "g", &jo, &err), 0);
+		CHECK_EQ_INT(jo.nref[0], j.nref[0]);
+		CHECK_EQ_INT(jo.nref[1], j.nref[1]);
+		CHECK(memcmp(jo.pair, j.pair, j.nref[0] * sizeof(*j.pair)) == 0);
+		for (s = 0; s < 2; s++)
+			for (k2 = 0; k2 < jo.nref[s]; k2++)
+				nopen += jo.opened[s][k2];
+		CHECK_EQ_INT(nopen, j.nref[0] + j.nref[1]);
+		walk_digest(&w, pol, &j, d1, &nc1);
+		walk_digest(&w, pol, &jo, d2, &nc2);
+		CHECK(memcmp(d1, d2, 32) == 0);
+		CHECK_EQ_INT(nc1, nc2);
+		join_free(&jo);
+	}
 	join_free(&j);
 	free(ks.k);
 	token_ctx_free(tc);
@@ -403,13 +469,13 @@ main(void)
 	if (sodium_init() < 0)
 		return 1;
 	/* Without shared phones the join is the truth, exactly. */
-	measure(users, 0, 3, &t);
+	measure(users, 0, 3, 0, &t);
 	CHECK(t.truth > 0);
 	CHECK_EQ_INT(t.pairs, t.truth);
 	CHECK_EQ_INT(t.right, t.truth);
 	for (seed = 1; seed <= 2; seed++) {
 		/* By default 5% of people give another's phone: at 4,000 users, a few hundred collisions a run. */
-		measure(users, share, (uint64_t)seed, &t);
+		measure(users, share, (uint64_t)seed, 0, &t);
 		printf("join vs truth (%llu users, seed %d, %.1f%% give another's phone): %llu true pairs; the join made "
 		    "%llu: %llu right (%llu by a phone), %llu false (%llu of them two records that look like one person's), "
 		    "%llu through a key two people share; %llu true pairs missing (%llu: a phone someone else gives "
@@ -435,6 +501,25 @@ main(void)
 		 */
 		CHECK_EQ_INT(t.wrong, t.wrong_alone);
 		CHECK(t.right > t.truth * 9 / 10);
+		/*
+		 * phone_matching: never (policy.h): no false pair at all and no
+		 * pair through a shared key; the email pairs are exactly the
+		 * default rule's, and what is given up is its pairs by a phone.
+		 */
+		{
+			struct tally tn;
+
+			measure(users, share, (uint64_t)seed, 1, &tn);
+			printf("  phone_matching never: %llu pairs, %llu right, %llu false, %llu through a shared key; "
+			    "%llu true pairs by a phone alone not made\n", (unsigned long long)tn.pairs,
+			    (unsigned long long)tn.right, (unsigned long long)tn.wrong, (unsigned long long)tn.twin,
+			    (unsigned long long)t.right_phone);
+			CHECK_EQ_INT(tn.wrong, 0);
+			CHECK_EQ_INT(tn.twin, 0);
+			CHECK_EQ_INT(tn.right_phone, 0);
+			CHECK_EQ_INT(tn.right, t.right - t.right_phone);
+			CHECK_EQ_INT(tn.pairs, tn.right);
+		}
 	}
 	CGT_DONE();
 }

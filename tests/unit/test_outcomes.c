@@ -4,7 +4,9 @@
  * gateway (ingest) keeps them sealed in the outcomes table, never among the
  * records, and reads them back only if they verify (gateway/outcome.c); a
  * revocation erases them; a malformed CSV fails whole with file, line,
- * column and reason.
+ * column and reason.  Only the partner an experiment names may send its
+ * outcomes: a batch for an unknown experiment, or for another partner's, is
+ * refused whole and audited.
  */
 #include <sodium.h>
 
@@ -12,6 +14,7 @@
 #include "world.h"
 #include "agent/outcomes.h"
 #include "agent/revoke.h"
+#include "gateway/experiment.h"
 #include "gateway/outcome.h"
 #include "proto/batch.h"
 
@@ -114,6 +117,43 @@ test_round_trip(struct fixture *f)
 	CHECK_EQ_INT(world_ingest(&f->w, NULL, "out1.batch", &res, &err), 0);
 	CHECK_EQ_INT(res.duplicate, 1);
 	CHECK_EQ_INT(world_sql_int(&f->w, "SELECT count(*) FROM outcomes", NULL), 3);
+}
+
+/*
+ * An experiment's outcomes come from its campaign partner only (ingest.c):
+ * k's outcomes for an experiment g runs, or for one the gateway does not
+ * have, are refused whole, nothing stored, the rejection audited.
+ */
+static void
+test_campaign_partner(struct fixture *f)
+{
+	static const char *const cases[2][2] = {
+		{ "exp-g", "experiment 'exp-g' is run by partner 'g'; partner 'k' may not send its outcomes" },
+		{ "exp-none", "an outcome for experiment 'exp-none', which this gateway does not have" },
+	};
+	struct outcomes_stats st;
+	struct ingest_result res;
+	struct cg_err err;
+	int before = world_sql_int(&f->w, "SELECT count(*) FROM outcomes", NULL), i;
+
+	for (i = 0; i < 2; i++) {
+		f->o.experiment = cases[i][0];
+		CHECK_EQ_INT(pack(f, "outg", "user_id,converted,value_cents,at\nu1,1,100,2024-06-01\n"
+		    "u2,0,0,2024-06-01\n", &st, &err), 0);
+		CHECK_EQ_INT(world_ingest(&f->w, NULL, "outg.batch", &res, &err), CG_ERR_POLICY);
+		CHECK_CONTAINS(err.msg, cases[i][1]);
+		CHECK_EQ_INT(world_sql_int(&f->w, "SELECT count(*) FROM outcomes", NULL), before);
+		CHECK_EQ_INT(world_sql_int(&f->w, "SELECT count(*) FROM outcomes WHERE experiment = ?1", cases[i][0]), 0);
+		{
+			Crossgate__AuditEvent *ev = world_last_event(&f->w);
+
+			CHECK_STR(ev->action, "ingest");
+			CHECK_STR(ev->outcome, "rejected");
+			CHECK_CONTAINS(ev->reason, cases[i][1]);
+			crossgate__audit_event__free_unpacked(ev, NULL);
+		}
+	}
+	f->o.experiment = "exp-1";
 }
 
 /* A revocation erases the user's outcomes; outcomes of that user packed again later are skipped. */
@@ -272,6 +312,13 @@ main(void)
 
 		CHECK_EQ_INT(world_ingest(&f.w, NULL, "k.batch", &res, &err), 0);
 	}
+	{
+		/* Stand-ins for `experiment create` (which needs an audience): exp-1 run by k, exp-g by g. */
+		CHECK_EQ_INT(experiment_schema(f.w.st, &err), 0);
+		CHECK_EQ_INT(sqlite3_exec(store_db(f.w.st), "INSERT INTO experiments VALUES "
+		    "('exp-1', '00', 'a', 'k', 'analyst', 500000000, x'00', 0), "
+		    "('exp-g', '01', 'a', 'g', 'analyst', 500000000, x'00', 0)", NULL, NULL, NULL), SQLITE_OK);
+	}
 	f.o.pol = f.w.pol;
 	f.o.partner_id = "k";
 	f.o.experiment = "exp-1";
@@ -281,6 +328,7 @@ main(void)
 	f.o.gateway = f.w.gwencpub;
 	f.o.now = 1720000000;
 	test_round_trip(&f);
+	test_campaign_partner(&f);
 	test_malformed(&f);
 	test_revocation(&f);
 	test_tamper(&f);

@@ -343,6 +343,8 @@ static const struct bad_case bad_cases[] = {
 	  "t.yaml:12:", "duplicate purpose 'match'" },
 	{ HEAD COLS3 "default_phone_country: CN\npurposes: [analytics, marketing]\n",
 	  "t.yaml:12:", "purposes must include 'match'" },
+	{ HEAD COLS3 "default_phone_country: CN\nphone_matching: sometimes\npurposes: [match, analytics]\n",
+	  "t.yaml:12:", "phone_matching must be unique or never" },
 	{ HEAD COLS3 "default_phone_country: CN\npurposes: [match]\n",
 	  "t.yaml:12:", "purposes must include 'analytics'" },
 	{ HEAD COLS3 "default_phone_country: CN\npurposes: [match, analytics, Bad Name]\n",

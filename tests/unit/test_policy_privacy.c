@@ -122,6 +122,21 @@ main(void)
 	CHECK(policy_parse_nano("1000001", 7, POLICY_RHO_MAX, &v) != 0);
 	CHECK(policy_parse_nano("99999999999999999999", 20, POLICY_RHO_MAX, &v) != 0);
 
+	/* The lift's keys in marketing: as written, else the defaults (value_cap 100.00, lift_rho query_rho's). */
+	if ((p = variant("principals:", "marketing:\n  value_cap: 5000\n  lift_rho: 0.2\nprincipals:", &err)) != NULL) {
+		CHECK_EQ_INT(p->marketing.value_cap, 5000);
+		CHECK_EQ_INT(p->marketing.lift_rho_nano, 200000000);
+		policy_free(p);
+	} else
+		fprintf(stderr, "marketing: %s\n", err.msg);
+	if ((p = variant("principals:", "principals:", &err)) != NULL) {
+		CHECK_EQ_INT(p->marketing.value_cap, POLICY_VALUE_CAP_DEFAULT);
+		CHECK_EQ_INT(p->marketing.lift_rho_nano, 0);
+		policy_free(p);
+	}
+	refused("principals:", "marketing:\n  value_cap: 0\nprincipals:", "value_cap must be between 1 and 1000000000");
+	refused("principals:", "marketing:\n  lift_rho: 5\nprincipals:", "lift_rho is larger than privacy.budget_rho");
+
 	/* Each bad value, refused with its reason. */
 	refused("  threshold: 20", "  threshold: 0", "threshold must be between 1 and 1000000");
 	refused("  query_rho: 0.05", "  query_rho: 5", "query_rho is larger than budget_rho");

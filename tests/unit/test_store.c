@@ -346,6 +346,56 @@ test_records(void)
 	CHECK_EQ_INT(n, 0);
 	free(refs);
 
+	/* Both partners in one pass: the same refs as a load each, and each record's payload, batch and index. */
+	{
+		const char *both[2] = { "beta", "alpha" };
+		struct store_ref *pr[2], *one;
+		struct store_payloads pay;
+		struct store_batch *bs = NULL;
+		size_t pn[2], n1, nb = 0, k2;
+		int side;
+
+		CHECK_EQ_INT(store_refs_load_pair(st, both, pr, pn, &pay, NULL, NULL, &err), 0);
+		for (side = 0; side < 2; side++) {
+			CHECK_EQ_INT(store_refs_load(st, both[side], &one, &n1, &err), 0);
+			CHECK_EQ_INT(pn[side], n1);
+			CHECK(n1 == 0 || memcmp(pr[side], one, n1 * sizeof(*one)) == 0);
+			for (k2 = 0; k2 < pn[side] && k2 < n1; k2++) {
+				CHECK_EQ_INT(store_sealed_get(st, pr[side][k2].id, &sealed, &err), 0);
+				CHECK_EQ_INT(pay.rec[side][k2].batch, sealed.batch);
+				CHECK_EQ_INT(pay.rec[side][k2].idx, sealed.idx);
+				CHECK_EQ_INT(pay.rec[side][k2].len, sealed.payload_len);
+				CHECK(memcmp(pay.rec[side][k2].ct, sealed.payload, sealed.payload_len) == 0);
+				free(sealed.payload);
+			}
+			free(one);
+			free(pr[side]);
+		}
+		store_payloads_free(&pay);
+		/* without payloads */
+		CHECK_EQ_INT(store_refs_load_pair(st, both, pr, pn, NULL, NULL, NULL, &err), 0);
+		CHECK_EQ_INT(pn[0], 2);
+		CHECK_EQ_INT(pn[1], 4);
+		free(pr[0]);
+		free(pr[1]);
+
+		CHECK_EQ_INT(store_batches_load(st, &bs, &nb, &err), 0);
+		CHECK_EQ_INT(nb, 2);
+		if (nb == 2) {
+			unsigned char id[16];
+
+			fill(id, sizeof(id), 10);
+			CHECK_EQ_INT(bs[0].id, batch_a);
+			CHECK_EQ_INT(bs[1].id, batch_b);
+			CHECK(memcmp(bs[0].batch_id, id, 16) == 0);
+			CHECK_EQ_INT(bs[0].wrapped_len, sizeof(wrapped));
+			CHECK(memcmp(bs[0].wrapped_key, wrapped, sizeof(wrapped)) == 0);
+			CHECK_EQ_INT(bs[0].damaged, 0);
+			CHECK_EQ_INT(bs[1].wrapped_len, 40);
+		}
+		free(bs);
+	}
+
 	CHECK_EQ_INT(store_sealed_get(st, ids[3], &sealed, &err), 0);
 	CHECK_EQ_INT(sealed.batch, batch_a);
 	CHECK_EQ_INT(sealed.idx, 3);
@@ -449,6 +499,20 @@ test_sealed_edges(void)
 	CHECK_EQ_INT(store_sealed_get(st, id, &sealed, &err), CG_ERR_FORMAT);
 	CHECK(sealed.payload == NULL);
 	CHECK_CONTAINS(err.msg, "damaged");
+	/* the join's batch list says so too, for the records of that batch only */
+	{
+		struct store_batch *bs = NULL;
+		size_t nb = 0, i, ndamaged = 0;
+
+		CHECK_EQ_INT(store_batches_load(st, &bs, &nb, &err), 0);
+		for (i = 0; i < nb; i++) {
+			ndamaged += (size_t)bs[i].damaged;
+			if (bs[i].id == batch)
+				CHECK_EQ_INT(bs[i].damaged, 1);
+		}
+		CHECK_EQ_INT(ndamaged, 1);
+		free(bs);
+	}
 	store_close(st);
 }
 
