@@ -264,7 +264,7 @@ test_example(void)
 	if (k != NULL) {
 		CHECK_STR(k->name, "Paid-knowledge platform");
 		CHECK_EQ_INT(k->ncolumns, 12);
-		CHECK_EQ_INT(k->line, 18);
+		CHECK_EQ_INT(k->line, 19);
 		check_signing_key(k);
 		check_common_columns(k);
 		check_int_col(k, "course_spend_cents", 0, 100000000, POLICY_ROLE_FEATURE);
@@ -275,7 +275,7 @@ test_example(void)
 		CHECK(policy_column_find(k, "watch_minutes") == NULL);
 		CHECK(policy_column_find(k, "EMAIL") == NULL);
 		CHECK_STR(k->columns[0].name, "user_id");
-		CHECK_EQ_INT(k->columns[0].line, 23);
+		CHECK_EQ_INT(k->columns[0].line, 24);
 		CHECK_EQ_INT(k->retention_days, 1095);
 	}
 	if (g != NULL) {
