@@ -64,16 +64,18 @@ segment_canon(const struct segment *s, char *out, size_t size)
 	return n + (w > 0 ? (size_t)w : 0);
 }
 
-/* The whole CSV in memory (it is small), for its hash and its parse from the same bytes. */
+/* A whole file in memory (it is small): the CSV for its hash and its parse from the same bytes. */
 static int
-segment_slurp(const char *path, char **buf, size_t *len, struct cg_err *err)
+segment_slurp(const char *path, const char *shown, char **buf, size_t *len, struct cg_err *err)
 {
 	FILE *f = fopen(path, "rb");
 	size_t n;
+	int r;
 
 	*buf = NULL;
 	if (f == NULL)
-		return cg_err_set(err, CG_ERR_IO, "segment %s: %s", path, strerror(errno));
+		return cg_err_set(err, errno == ENOENT ? CG_ERR_FORMAT : CG_ERR_IO, "segment %s: %s%s", shown,
+		    path == shown ? "" : "no readable sidecar: ", strerror(errno));
 	if ((*buf = malloc(SEGMENT_FILE_MAX + 1)) == NULL) {
 		fclose(f);
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
@@ -81,28 +83,32 @@ segment_slurp(const char *path, char **buf, size_t *len, struct cg_err *err)
 	n = fread(*buf, 1, SEGMENT_FILE_MAX + 1, f);
 	if (ferror(f)) {
 		fclose(f);
-		return cg_err_set(err, CG_ERR_IO, "segment %s: read error", path);
+		r = cg_err_set(err, CG_ERR_IO, "segment %s: read error", shown);
+		goto fail;
 	}
 	fclose(f);
-	if (n > SEGMENT_FILE_MAX)
-		return cg_err_set(err, CG_ERR_FORMAT, "segment %s: larger than a released k-means output", path);
+	if (n > SEGMENT_FILE_MAX) {
+		r = cg_err_set(err, CG_ERR_FORMAT, "segment %s: larger than a released k-means output", shown);
+		goto fail;
+	}
 	*len = n;
 	return 0;
+fail:
+	free(*buf);
+	*buf = NULL;
+	return r;
 }
 
 /* The sidecar: a k-means release's, with bounds for every column. */
 static int
-segment_meta(struct segment *s, const char *path, struct cg_err *err)
+segment_meta(struct segment *s, const char *path, const char *meta, size_t mlen, struct cg_err *err)
 {
-	char mpath[512];
 	json_error_t je;
 	json_t *m, *cols, *bounds, *v;
 	size_t i;
 	int r = 0;
 
-	if (snprintf(mpath, sizeof(mpath), "%s.meta.json", path) >= (int)sizeof(mpath))
-		return cg_err_set(err, CG_ERR_ARG, "segment %s: path too long", path);
-	if ((m = json_load_file(mpath, 0, &je)) == NULL)
+	if ((m = json_loadb(meta, mlen, 0, &je)) == NULL)
 		return cg_err_set(err, CG_ERR_FORMAT, "segment %s: no readable sidecar %s.meta.json (%s): not a released "
 		    "k-means output", path, path, je.text);
 	v = json_object_get(m, "model");
@@ -248,28 +254,63 @@ out:
 }
 
 int
+segment_read(const char *path, char **csv, size_t *len, char **meta, size_t *mlen, struct cg_err *err)
+{
+	char mpath[512];
+	int r;
+
+	*csv = *meta = NULL;
+	if (snprintf(mpath, sizeof(mpath), "%s.meta.json", path) >= (int)sizeof(mpath))
+		return cg_err_set(err, CG_ERR_ARG, "segment %.64s...: path too long", path);
+	if ((r = segment_slurp(path, path, csv, len, err)) == 0 && (r = segment_slurp(mpath, path, meta, mlen, err)) == 0)
+		return 0;
+	free(*csv);
+	free(*meta);
+	*csv = *meta = NULL;
+	return r;
+}
+
+int
 segment_load(const char *path, uint32_t cluster, struct segment **out, struct cg_err *err)
 {
-	struct segment *s;
-	char *buf = NULL;
-	size_t len = 0, i, declared;
+	char *buf, *meta;
+	size_t len = 0, mlen = 0;
 	int r;
 
 	*out = NULL;
+	if ((r = segment_read(path, &buf, &len, &meta, &mlen, err)) != 0)
+		return r;
+	r = segment_load_mem(path, buf, len, meta, mlen, cluster, out, err);
+	free(buf);
+	free(meta);
+	return r;
+}
+
+int
+segment_load_mem(const char *name, const char *csv, size_t len, const char *meta, size_t mlen, uint32_t cluster,
+    struct segment **out, struct cg_err *err)
+{
+	struct segment *s;
+	size_t i, declared;
+	int r;
+
+	*out = NULL;
+	if (len > SEGMENT_FILE_MAX || mlen > SEGMENT_FILE_MAX)
+		return cg_err_set(err, CG_ERR_FORMAT, "segment %s: larger than a released k-means output", name);
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	snprintf(s->path, sizeof(s->path), "%s", path);
+	snprintf(s->path, sizeof(s->path), "%s", name);
 	s->cluster = cluster;
-	if ((r = segment_slurp(path, &buf, &len, err)) != 0 || (r = segment_meta(s, path, err)) != 0)
+	if ((r = segment_meta(s, s->path, meta, mlen, err)) != 0)
 		goto out;
-	crypto_hash_sha256(s->hash, (const unsigned char *)buf, len);
+	crypto_hash_sha256(s->hash, (const unsigned char *)csv, len);
 	declared = s->nclusters;
 	s->nclusters = 0;
-	if ((r = segment_rows(s, path, buf, len, err)) != 0)
+	if ((r = segment_rows(s, s->path, csv, len, err)) != 0)
 		goto out;
 	if (s->nclusters != declared) {
 		r = cg_err_set(err, CG_ERR_FORMAT, "segment %s: %zu clusters where the sidecar says %zu were released: the "
-		    "CSV and its sidecar do not belong together", path, s->nclusters, declared);
+		    "CSV and its sidecar do not belong together", s->path, s->nclusters, declared);
 		goto out;
 	}
 	for (i = 0; i < s->nclusters; i++)
@@ -277,17 +318,16 @@ segment_load(const char *path, uint32_t cluster, struct segment **out, struct cg
 			break;
 	if (i == s->nclusters) {
 		if (cluster < 1 || cluster > s->k)
-			r = cg_err_set(err, CG_ERR_ARG, "segment %s: --cluster %u: the model has clusters 1..%u", path, cluster,
-			    s->k);
+			r = cg_err_set(err, CG_ERR_ARG, "segment %s: --cluster %u: the model has clusters 1..%u", s->path,
+			    cluster, s->k);
 		else
 			r = cg_err_set(err, CG_ERR_ARG, "segment %s: cluster %u was not released (its noisy count was below "
-			    "the threshold): choose one of the file's clusters", path, cluster);
+			    "the threshold): choose one of the file's clusters", s->path, cluster);
 		goto out;
 	}
 	*out = s;
 	s = NULL;
 out:
-	free(buf);
 	segment_free(s);
 	return r;
 }
