@@ -15,6 +15,8 @@
 #include "gateway/audience.h"
 #include "gateway/budget.h"
 #include "gateway/model.h"
+#include "gateway/segment.h"
+#include "net/rpc.h"
 #include "net/client.h"
 #include "store/store.h"
 #include "policy/policy.h"
@@ -24,7 +26,8 @@ static const char audience_usage[] =
 	"                          (--rule RULE | --segment KMEANS.csv --cluster N)\n"
 	"                          [--analyst NAME] [--rho R] [--left ID --right ID] [--out FILE.json]\n"
 	"       crossgate audience create " CLI_CLIENT_USAGE "\n"
-	"                          --name NAME --rule RULE [--rho R] [--left ID --right ID] [--out FILE.json]\n"
+	"                          --name NAME (--rule RULE | --segment KMEANS.csv --cluster N)\n"
+	"                          [--rho R] [--left ID --right ID] [--out FILE.json]\n"
 	"       crossgate audience take --db DB --policy FILE --keys DIR --partner ID --out-dir DIR [--all]";
 
 static const char audience_help[] =
@@ -56,8 +59,7 @@ static const char audience_help[] =
 	"sent for its own members, sealed to its signing key.  Every step is an\n"
 	"audit event (rule or segment file hash and cluster, purpose, noisy size,\n"
 	"recipients).  With --gateway the gateway does it over mutual TLS; the\n"
-	"analyst is the certificate's principal (rules only: a segment audience is\n"
-	"created at the gateway's host, with --db).\n"
+	"analyst is the certificate's principal (a segment's two files are sent).\n"
 	"--out FILE.json also writes the analyst's answer (noisy size, charge,\n"
 	"recipients) as JSON, e.g. for 'crossgate analytics report --audience'.\n"
 	"\n"
@@ -158,19 +160,32 @@ audience_remote(const struct client_opts *co, const struct audience_spec *sp, co
 	Crossgate__AudienceCreateRequest ar = CROSSGATE__AUDIENCE_CREATE_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
 	struct client *c = NULL;
+	char *csv = NULL, *meta = NULL;
 	size_t i;
 	int r;
 
 	memset(as, 0, sizeof(*as));
 	ar.name = (char *)sp->name;
-	ar.rule = (char *)sp->rule;
+	ar.rule = (char *)(sp->rule ? sp->rule : "");
+	if (sp->segment != NULL) {
+		/* the released files' bytes go as they are: the gateway checks them as it would read them */
+		if ((r = segment_read(sp->segment, &csv, &ar.segment_csv.len, &meta, &ar.segment_meta.len, err)) != 0)
+			return r;
+		if (ar.segment_csv.len > RPC_SEGMENT_MAX || ar.segment_meta.len > RPC_SEGMENT_MAX) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "segment %s: larger than a released k-means output", sp->segment);
+			goto out;
+		}
+		ar.segment_csv.data = (uint8_t *)csv;
+		ar.segment_meta.data = (uint8_t *)meta;
+		ar.cluster = sp->cluster;
+	}
 	ar.rho = (char *)(rho ? rho : "");
 	ar.left = (char *)(sp->left ? sp->left : "");
 	ar.right = (char *)(sp->right ? sp->right : "");
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIENCE_CREATE;
 	req.audience_create = &ar;
 	if ((r = client_open(co, &c, err)) != 0)
-		return r;
+		goto out;
 	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
 		goto out;
 	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIENCE_CREATE) {
@@ -180,6 +195,7 @@ audience_remote(const struct client_opts *co, const struct audience_spec *sp, co
 	snprintf(as->audience_id, sizeof(as->audience_id), "%s", resp->audience_create->id);
 	snprintf(as->rule_hash, sizeof(as->rule_hash), "%s", resp->audience_create->rule_sha256);
 	as->noisy_size = resp->audience_create->noisy_size;
+	as->cluster = resp->audience_create->cluster;
 	as->charged_nano = resp->audience_create->charged_nano;
 	as->remaining_nano = resp->audience_create->remaining_nano;
 	for (i = 0; i < resp->audience_create->n_recipients && i < 2; i++)
@@ -189,6 +205,8 @@ out:
 	if (resp != NULL)
 		crossgate__response__free_unpacked(resp, NULL);
 	client_close(c);
+	free(csv);
+	free(meta);
 	return r;
 }
 
@@ -214,6 +232,23 @@ audience_take(struct store *st, struct audit *a, const struct policy *pol, const
 		fprintf(ctx->out, "no delivery waiting for partner %s\n", partner);
 	audience_deliveries_free(d, n);
 	return r;
+}
+
+/* --rule, or --segment with --cluster: one of them. */
+static int
+audience_target(struct audience_spec *sp, const char *segment, uint32_t cluster)
+{
+	if (sp->rule != NULL && segment != NULL)
+		return cli_usage(audience_usage, "--rule and --segment exclude each other: an audience is one or the other");
+	if (segment != NULL && cluster == 0)
+		return cli_missing(audience_usage, "--cluster");
+	if (segment == NULL && cluster != 0)
+		return cli_usage(audience_usage, "--cluster goes with --segment");
+	if (sp->rule == NULL && segment == NULL)
+		return cli_missing(audience_usage, "--rule (or --segment)");
+	sp->segment = segment;
+	sp->cluster = cluster;
+	return 0;
 }
 
 int
@@ -257,10 +292,8 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 		if (db != NULL || keys != NULL || policy != NULL || partner != NULL || dir != NULL || all)
 			return cli_usage(audience_usage, "--gateway asks the gateway: no --db, --keys, --policy or 'take' options");
 		if (sp.name == NULL) return cli_missing(audience_usage, "--name");
-		if (segment != NULL || cluster != 0)
-			return cli_usage(audience_usage, "--segment audiences are created at the gateway's host (--db), not "
-			    "with --gateway");
-		if (sp.rule == NULL) return cli_missing(audience_usage, "--rule");
+		if ((r = audience_target(&sp, segment, cluster)) != 0)
+			return r;
 		if (rho != NULL && policy_parse_nano(rho, strlen(rho), POLICY_RHO_MAX, &sp.rho_nano) != 0)
 			return cli_usage(audience_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
 		if ((sp.left == NULL) != (sp.right == NULL))
@@ -277,15 +310,8 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 	if (keys == NULL) return cli_missing(audience_usage, "--keys");
 	if (strcmp(sub, "create") == 0) {
 		if (sp.name == NULL) return cli_missing(audience_usage, "--name");
-		if (sp.rule != NULL && segment != NULL)
-			return cli_usage(audience_usage, "--rule and --segment exclude each other: an audience is one or the "
-			    "other");
-		if (segment != NULL && cluster == 0) return cli_missing(audience_usage, "--cluster");
-		if (segment == NULL && cluster != 0)
-			return cli_usage(audience_usage, "--cluster goes with --segment");
-		if (sp.rule == NULL && segment == NULL) return cli_missing(audience_usage, "--rule (or --segment)");
-		sp.segment = segment;
-		sp.cluster = cluster;
+		if ((r = audience_target(&sp, segment, cluster)) != 0)
+			return r;
 		if (partner != NULL || dir != NULL || all)
 			return cli_usage(audience_usage, "--partner, --out-dir and --all are options of 'take'");
 		if (rho != NULL && policy_parse_nano(rho, strlen(rho), POLICY_RHO_MAX, &sp.rho_nano) != 0)

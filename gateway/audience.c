@@ -405,7 +405,9 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 		    "with --cluster), one of them");
 	if (sp->rule != NULL && (r = rule_parse(sp->rule, strlen(sp->rule), &rule, err)) != 0)
 		return r;
-	if (sp->segment != NULL && (r = segment_load(sp->segment, sp->cluster, &seg, err)) != 0)
+	if (sp->segment != NULL && (r = sp->segment_csv != NULL ? segment_load_mem(sp->segment, sp->segment_csv,
+	    sp->segment_csv_len, sp->segment_meta != NULL ? sp->segment_meta : "", sp->segment_meta_len, sp->cluster, &seg,
+	    err) : segment_load(sp->segment, sp->cluster, &seg, err)) != 0)
 		return r;
 	if ((cols = calloc(JOIN_COLS_MAX, sizeof(*cols))) == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");

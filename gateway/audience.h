@@ -70,7 +70,9 @@ struct audience_spec {
 	const struct policy_principal *analyst;
 	const char *name;                    /* [a-z0-9_-]{1,32}, unique */
 	const char *rule;                    /* a rule (rule.h), or else: */
-	const char *segment;                 /* a released k-means CSV (segment.h) and */
+	const char *segment;                 /* a released k-means CSV (segment.h), read from this path, */
+	const char *segment_csv, *segment_meta;   /* or, if set, from these bytes (segment's name in messages) */
+	size_t segment_csv_len, segment_meta_len;
 	uint32_t cluster;                    /* the cluster of it whose subjects are the audience */
 	const char *left, *right;            /* partner ids; default the policy's first two */
 	int64_t rho_nano;                    /* 0: marketing.audience_rho, else privacy.query_rho */
