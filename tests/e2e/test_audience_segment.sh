@@ -70,6 +70,12 @@ expect_fail "a CSV whose columns its sidecar does not name" "the CSV and its sid
 	"$CROSSGATE" audience create $A --name s1 --segment "$W/mixed.csv" --cluster "$C"
 eq "binding errors charge nothing" "$(spent)" "$S1"
 
+# Below the minimum (min_audience above the whole population): refused on the noisy count, uncharged, audited.
+{ cat "$D/policy.yaml"; printf 'marketing:\n  min_audience: 100000\n  refusal_noise: 2\n  receivers: [k]\n  sources: [k, g]\n'; } >"$W/big.yaml"
+expect_fail "a segment below min_audience is refused" "is smaller than the policy's minimum of 100000 (decided on a noisy count; nothing was charged" \
+	"$CROSSGATE" audience create --db "$W/gw.db" --keys "$GW" --policy "$W/big.yaml" --name small --segment "$W/km.csv" --cluster "$C"
+eq "  the refusal charges nothing" "$(spent)" "$S1"
+
 # The segment audience: charged as a rule's, delivered sealed to k, mapped back through k's state.
 "$CROSSGATE" audience create $A --name seg --segment "$W/km.csv" --cluster "$C" >"$T/create.out" 2>"$T/create.err"
 check "a segment audience is created" grep -q "audience 'seg': noisy size .*(segment sha256 [0-9a-f]\{16\}... cluster $C)" "$T/create.out"
@@ -100,6 +106,8 @@ H=$(sha256sum "$W/km.csv" | cut -d' ' -f1)
 "$CROSSGATE" audit show --db "$W/gw.db" --format jsonl >"$T/audit.jsonl"
 check "audit: the audience event has the segment's hash and cluster" grep -q \
 	"\"action\":\"audience\",\"outcome\":\"ok\",\"purpose\":\"marketing\",\"reason\":\"segment sha256 $H cluster $C; recipients k\"" "$T/audit.jsonl"
+check "audit: the refusal names the segment too" grep -q \
+	"\"action\":\"audience\",\"outcome\":\"refused\".*\"reason\":\"segment sha256 $H cluster $C; smaller than min_audience 100000" "$T/audit.jsonl"
 check "audit: no user id of the delivered list is in the trail" sh -c "! grep -qF -f '$T/got.k' '$T/audit.jsonl'"
 check "audit: the log verifies" "$CROSSGATE" audit verify --db "$W/gw.db" --pub "$GW/sign.pub"
 e2e_done
