@@ -195,7 +195,7 @@ segment_rows(struct segment *s, const char *path, const char *buf, size_t len, s
 	int r, hdr = 1;
 
 	if ((r = csvfile_open_mem(path, buf, len, &cf, err)) != 0)
-		return r;
+		return cg_err_set(err, r, "segment %s: cannot read the CSV", path);
 	while ((r = csvfile_next(cf, &row, err)) == 1) {
 		double v;
 		if (row->nfields != s->ncols + 2) {
@@ -243,8 +243,14 @@ segment_rows(struct segment *s, const char *path, const char *buf, size_t len, s
 		}
 		s->nclusters++;
 	}
-	if (r < 0)
+	if (r < 0) {
+		/* csvfile's "NAME:LINE: reason", said as a segment's */
+		char why[sizeof(err->msg)];
+
+		snprintf(why, sizeof(why), "%s", err->msg);
+		r = cg_err_set(err, r, "segment %s", why);
 		goto out;
+	}
 	r = 0;
 	if (hdr)
 		r = cg_err_set(err, CG_ERR_FORMAT, "segment %s: empty: not a released k-means output", path);

@@ -37,13 +37,13 @@ struct segment;
 
 /* Read PATH and PATH.meta.json; `cluster` (1-based, as in the CSV) must be a released cluster. */
 int segment_load(const char *path, uint32_t cluster, struct segment **out, struct cg_err *err) CG_MUST_CHECK
-    CG_NONNULL(1, 3);
+    CG_NONNULL(1, 3, 4);
 /* The two files' bytes (malloc'd, the caller frees them), e.g. to send them to a gateway. */
 int segment_read(const char *path, char **csv, size_t *len, char **meta, size_t *mlen, struct cg_err *err)
     CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4, 5);
 /* The same from the two files' bytes (a request over the network); `name` is used in messages. */
 int segment_load_mem(const char *name, const char *csv, size_t len, const char *meta, size_t mlen, uint32_t cluster,
-    struct segment **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 7);
+    struct segment **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 7, 8);
 void segment_free(struct segment *s);
 
 /* Resolve the columns against cols (join_columns' output for marketing, kept by the caller while used). */
