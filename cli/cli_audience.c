@@ -14,15 +14,20 @@
 #include "base/outfile.h"
 #include "gateway/audience.h"
 #include "gateway/budget.h"
+#include "gateway/model.h"
+#include "gateway/segment.h"
+#include "net/rpc.h"
 #include "net/client.h"
 #include "store/store.h"
 #include "policy/policy.h"
 
 static const char audience_usage[] =
-	"crossgate audience create --db DB --policy FILE --keys DIR --name NAME --rule RULE\n"
+	"crossgate audience create --db DB --policy FILE --keys DIR --name NAME\n"
+	"                          (--rule RULE | --segment KMEANS.csv --cluster N)\n"
 	"                          [--analyst NAME] [--rho R] [--left ID --right ID] [--out FILE.json]\n"
 	"       crossgate audience create " CLI_CLIENT_USAGE "\n"
-	"                          --name NAME --rule RULE [--rho R] [--left ID --right ID] [--out FILE.json]\n"
+	"                          --name NAME (--rule RULE | --segment KMEANS.csv --cluster N)\n"
+	"                          [--rho R] [--left ID --right ID] [--out FILE.json]\n"
 	"       crossgate audience take --db DB --policy FILE --keys DIR --partner ID --out-dir DIR [--all]";
 
 static const char audience_help[] =
@@ -36,6 +41,13 @@ static const char audience_help[] =
 	"  (age = 20-29, region = North); joined by and, or, not and parentheses.\n"
 	"A value is a word of letters, digits, '_', '.', '+', '-' or is \"quoted\".\n"
 	"A bad rule is refused with the byte offset and the reason.\n"
+	"Or --segment FILE --cluster N (instead of --rule): the subjects whose nearest\n"
+	"centre of a released k-means model ('crossgate query --model kmeans --out\n"
+	"FILE', with FILE.meta.json beside it) is cluster N, in the space the model\n"
+	"clustered in (its columns clamped to its bounds, log1p if it used it).  The\n"
+	"centres are public DP output: no further charge for them.  A file that is\n"
+	"not a released k-means output, a sidecar that does not match it, a column\n"
+	"not shared for marketing or a cluster not released is refused, uncharged.\n"
 	"The policy's marketing section decides: receivers (partners that get\n"
 	"audiences; none: refused), sources (partners whose data may select one),\n"
 	"min_audience (default 1000).  An audience below the minimum is refused,\n"
@@ -45,8 +57,9 @@ static const char audience_help[] =
 	"--rho, plus the refusal test's epsilon as rho) and the only answer is the\n"
 	"noisy size.  Each receiving partner gets a pending delivery: the tokens it\n"
 	"sent for its own members, sealed to its signing key.  Every step is an\n"
-	"audit event (rule hash, purpose, noisy size, recipients).  With --gateway the\n"
-	"gateway does it over mutual TLS; the analyst is the certificate's principal.\n"
+	"audit event (rule or segment file hash and cluster, purpose, noisy size,\n"
+	"recipients).  With --gateway the gateway does it over mutual TLS; the\n"
+	"analyst is the certificate's principal (a segment's two files are sent).\n"
 	"--out FILE.json also writes the analyst's answer (noisy size, charge,\n"
 	"recipients) as JSON, e.g. for 'crossgate analytics report --audience'.\n"
 	"\n"
@@ -89,8 +102,14 @@ audience_print(const struct cli_ctx *ctx, const char *name, const struct audienc
 			printf("%s\"%s\"", i ? ", " : "", as->recipients[i]);
 		printf("]}\n");
 	} else if (ctx->out) {
-		fprintf(ctx->out, "audience '%s': noisy size %lld (rule sha256 %.16s...); charged rho %.9f, %.9f remains; "
-		    "delivered to", name, (long long)as->noisy_size, as->rule_hash, (double)as->charged_nano / BUDGET_NANO,
+		char what[64];
+
+		if (as->cluster)
+			snprintf(what, sizeof(what), "segment sha256 %.16s... cluster %u", as->rule_hash, as->cluster);
+		else
+			snprintf(what, sizeof(what), "rule sha256 %.16s...", as->rule_hash);
+		fprintf(ctx->out, "audience '%s': noisy size %lld (%s); charged rho %.9f, %.9f remains; delivered to", name,
+		    (long long)as->noisy_size, what, (double)as->charged_nano / BUDGET_NANO,
 		    (double)as->remaining_nano / BUDGET_NANO);
 		for (i = 0; i < as->nrecipients; i++)
 			fprintf(ctx->out, "%s%s", i ? ", " : " ", as->recipients[i]);
@@ -112,6 +131,8 @@ audience_write(const char *path, const char *name, const struct audience_stats *
 	size_t i;
 	int r = -1;
 
+	if (j != NULL && as->cluster)
+		json_object_set_new(j, "segment_cluster", json_integer(as->cluster));
 	for (i = 0; j != NULL && i < as->nrecipients; i++)
 		json_array_append_new(json_object_get(j, "recipients"), json_string(as->recipients[i]));
 	if (j == NULL || (s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
@@ -139,19 +160,32 @@ audience_remote(const struct client_opts *co, const struct audience_spec *sp, co
 	Crossgate__AudienceCreateRequest ar = CROSSGATE__AUDIENCE_CREATE_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
 	struct client *c = NULL;
+	char *csv = NULL, *meta = NULL;
 	size_t i;
 	int r;
 
 	memset(as, 0, sizeof(*as));
 	ar.name = (char *)sp->name;
-	ar.rule = (char *)sp->rule;
+	ar.rule = (char *)(sp->rule ? sp->rule : "");
+	if (sp->segment != NULL) {
+		/* the released files' bytes go as they are: the gateway checks them as it would read them */
+		if ((r = segment_read(sp->segment, &csv, &ar.segment_csv.len, &meta, &ar.segment_meta.len, err)) != 0)
+			return r;
+		if (ar.segment_csv.len > RPC_SEGMENT_MAX || ar.segment_meta.len > RPC_SEGMENT_MAX) {
+			r = cg_err_set(err, CG_ERR_FORMAT, "segment %s: larger than a released k-means output", sp->segment);
+			goto out;
+		}
+		ar.segment_csv.data = (uint8_t *)csv;
+		ar.segment_meta.data = (uint8_t *)meta;
+		ar.cluster = sp->cluster;
+	}
 	ar.rho = (char *)(rho ? rho : "");
 	ar.left = (char *)(sp->left ? sp->left : "");
 	ar.right = (char *)(sp->right ? sp->right : "");
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIENCE_CREATE;
 	req.audience_create = &ar;
 	if ((r = client_open(co, &c, err)) != 0)
-		return r;
+		goto out;
 	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
 		goto out;
 	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIENCE_CREATE) {
@@ -161,6 +195,7 @@ audience_remote(const struct client_opts *co, const struct audience_spec *sp, co
 	snprintf(as->audience_id, sizeof(as->audience_id), "%s", resp->audience_create->id);
 	snprintf(as->rule_hash, sizeof(as->rule_hash), "%s", resp->audience_create->rule_sha256);
 	as->noisy_size = resp->audience_create->noisy_size;
+	as->cluster = resp->audience_create->cluster;
 	as->charged_nano = resp->audience_create->charged_nano;
 	as->remaining_nano = resp->audience_create->remaining_nano;
 	for (i = 0; i < resp->audience_create->n_recipients && i < 2; i++)
@@ -170,6 +205,8 @@ out:
 	if (resp != NULL)
 		crossgate__response__free_unpacked(resp, NULL);
 	client_close(c);
+	free(csv);
+	free(meta);
 	return r;
 }
 
@@ -197,11 +234,29 @@ audience_take(struct store *st, struct audit *a, const struct policy *pol, const
 	return r;
 }
 
+/* --rule, or --segment with --cluster: one of them. */
+static int
+audience_target(struct audience_spec *sp, const char *segment, uint32_t cluster)
+{
+	if (sp->rule != NULL && segment != NULL)
+		return cli_usage(audience_usage, "--rule and --segment exclude each other: an audience is one or the other");
+	if (segment != NULL && cluster == 0)
+		return cli_missing(audience_usage, "--cluster");
+	if (segment == NULL && cluster != 0)
+		return cli_usage(audience_usage, "--cluster goes with --segment");
+	if (sp->rule == NULL && segment == NULL)
+		return cli_missing(audience_usage, "--rule (or --segment)");
+	sp->segment = segment;
+	sp->cluster = cluster;
+	return 0;
+}
+
 int
 cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 {
 	const char *db = NULL, *policy = NULL, *keys = NULL, *rho = NULL, *partner = NULL, *dir = NULL, *sub;
-	const char *outp = NULL;
+	const char *outp = NULL, *segment = NULL;
+	uint32_t cluster = 0;
 	struct audience_spec sp;
 	struct audience_stats as;
 	struct policy *pol = NULL;
@@ -214,6 +269,7 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 	int all = 0, argi, r;
 	const struct cliopt opts[] = { CLIOPT_STR("db", &db), CLIOPT_STR("policy", &policy), CLIOPT_STR("keys", &keys),
 		CLIOPT_STR("name", &sp.name), CLIOPT_STR("rule", &sp.rule), CLIOPT_STR("analyst", &analyst),
+		CLIOPT_STR("segment", &segment), CLIOPT_UINT("cluster", &cluster, 1, MODEL_K_MAX),
 		CLIOPT_STR("rho", &rho), CLIOPT_STR("left", &sp.left), CLIOPT_STR("right", &sp.right),
 		CLIOPT_STR("partner", &partner), CLIOPT_STR("out-dir", &dir), CLIOPT_FLAG("all", &all),
 		CLIOPT_STR("out", &outp), CLIOPT_CLIENT_OPT(&co), CLIOPT_END };
@@ -236,7 +292,8 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 		if (db != NULL || keys != NULL || policy != NULL || partner != NULL || dir != NULL || all)
 			return cli_usage(audience_usage, "--gateway asks the gateway: no --db, --keys, --policy or 'take' options");
 		if (sp.name == NULL) return cli_missing(audience_usage, "--name");
-		if (sp.rule == NULL) return cli_missing(audience_usage, "--rule");
+		if ((r = audience_target(&sp, segment, cluster)) != 0)
+			return r;
 		if (rho != NULL && policy_parse_nano(rho, strlen(rho), POLICY_RHO_MAX, &sp.rho_nano) != 0)
 			return cli_usage(audience_usage, "--rho wants a decimal above 0 (at most 9 decimals)");
 		if ((sp.left == NULL) != (sp.right == NULL))
@@ -253,7 +310,8 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 	if (keys == NULL) return cli_missing(audience_usage, "--keys");
 	if (strcmp(sub, "create") == 0) {
 		if (sp.name == NULL) return cli_missing(audience_usage, "--name");
-		if (sp.rule == NULL) return cli_missing(audience_usage, "--rule");
+		if ((r = audience_target(&sp, segment, cluster)) != 0)
+			return r;
 		if (partner != NULL || dir != NULL || all)
 			return cli_usage(audience_usage, "--partner, --out-dir and --all are options of 'take'");
 		if (rho != NULL && policy_parse_nano(rho, strlen(rho), POLICY_RHO_MAX, &sp.rho_nano) != 0)
@@ -263,8 +321,10 @@ cmd_audience(int argc, char **argv, struct cli_ctx *ctx)
 			return cli_usage(audience_usage, "--out is an option of 'create' (take writes into --out-dir)");
 		if (partner == NULL) return cli_missing(audience_usage, "--partner");
 		if (dir == NULL) return cli_missing(audience_usage, "--out-dir");
-		if (sp.name != NULL || sp.rule != NULL || rho != NULL || sp.left != NULL || sp.right != NULL)
-			return cli_usage(audience_usage, "'take' takes no --name, --rule, --rho, --left or --right");
+		if (sp.name != NULL || sp.rule != NULL || segment != NULL || cluster != 0 || rho != NULL ||
+		    sp.left != NULL || sp.right != NULL)
+			return cli_usage(audience_usage, "'take' takes no --name, --rule, --segment, --cluster, --rho, --left "
+			    "or --right");
 	}
 	r = 1;
 	if (cli_load_policy(policy, &pol) != 0 || cli_load_gateway_keys(keys, &k) != 0)

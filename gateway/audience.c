@@ -16,6 +16,7 @@
 #include "gateway/join.h"
 #include "gateway/query.h"
 #include "gateway/rule.h"
+#include "gateway/segment.h"
 
 #define AUDIENCE_GROW 4096
 static const char audience_refusal_label[] = "crossgate audience refusal v1";
@@ -143,7 +144,8 @@ audience_refusal_noise(const unsigned char key[32], const unsigned char digest[3
 
 /* The members, as join_each hands them over: each side's key token, and a digest of the set. */
 struct audience_walk {
-	struct rule *rule;
+	struct rule *rule;                   /* the rule, or */
+	struct segment *seg;                 /* the segment */
 	struct token *tok[2];
 	size_t n, cap;
 	crypto_generichash_state digest;
@@ -164,7 +166,7 @@ audience_collect(void *ctx, const struct store_ref *const ref[2], Crossgate__Rec
 	struct audience_walk *w = ctx;
 	int s;
 
-	if (!rule_eval(w->rule, pl))
+	if (w->rule != NULL ? !rule_eval(w->rule, pl) : !segment_eval(w->seg, pl))
 		return 0;
 	if (w->n == w->cap) {
 		size_t ncap = w->cap ? w->cap * 2 : AUDIENCE_GROW;
@@ -367,8 +369,9 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	struct join pre, j;
 	struct join_col *cols = NULL;
 	struct rule *rule = NULL;
+	struct segment *seg = NULL;
 	unsigned char id[16], digest[32], key[32];
-	char dataset[80], reason[256], canon[RULE_TEXT_MAX * 2];
+	char dataset[80], reason[256], what[128], canon[RULE_TEXT_MAX * 2];
 	size_t ncols = 0, nqi = 0, i;
 	uint64_t no_consent = 0;
 	int64_t refusals = 0, exists = 0, rho, test_rho, z, noise;
@@ -431,17 +434,34 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 		    err);
 	}
 	stats->refusals_left = pol->marketing.max_refusals - (uint32_t)refusals;
-	if ((r = rule_parse(sp->rule, strlen(sp->rule), &rule, err)) != 0)
+	if ((sp->rule == NULL) == (sp->segment == NULL))
+		return cg_err_set(err, CG_ERR_ARG, "an audience is defined by a rule or by a segment (--rule or --segment "
+		    "with --cluster), one of them");
+	if (sp->rule != NULL && (r = rule_parse(sp->rule, strlen(sp->rule), &rule, err)) != 0)
+		return r;
+	if (sp->segment != NULL && (r = sp->segment_csv != NULL ? segment_load_mem(sp->segment, sp->segment_csv,
+	    sp->segment_csv_len, sp->segment_meta != NULL ? sp->segment_meta : "", sp->segment_meta_len, sp->cluster, &seg,
+	    err) : segment_load(sp->segment, sp->cluster, &seg, err)) != 0)
 		return r;
 	if ((cols = calloc(JOIN_COLS_MAX, sizeof(*cols))) == NULL) {
 		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 		goto out;
 	}
 	join_columns(&pre, pbit, cols, &ncols, &nqi);
-	if ((r = rule_bind(rule, cols, ncols, err)) != 0)
-		goto out;
-	rule_hash_hex(rule, stats->rule_hash);
-	rule_canon(rule, canon, sizeof(canon));
+	if (rule != NULL) {
+		if ((r = rule_bind(rule, cols, ncols, err)) != 0)
+			goto out;
+		rule_hash_hex(rule, stats->rule_hash);
+		rule_canon(rule, canon, sizeof(canon));
+		snprintf(what, sizeof(what), "rule sha256 %s", stats->rule_hash);
+	} else {
+		if ((r = segment_bind(seg, cols, ncols, err)) != 0)
+			goto out;
+		segment_hash_hex(seg, stats->rule_hash);
+		segment_canon(seg, canon, sizeof(canon));
+		snprintf(what, sizeof(what), "segment sha256 %s cluster %u", stats->rule_hash, sp->cluster);
+		stats->cluster = sp->cluster;
+	}
 	rho = sp->rho_nano > 0 ? sp->rho_nano : pol->marketing.audience_rho_nano > 0 ? pol->marketing.audience_rho_nano :
 	    pol->privacy.query_rho_nano;
 	test_rho = budget_rho_of_epsilon((BUDGET_NANO + pol->marketing.refusal_noise - 1) / pol->marketing.refusal_noise);
@@ -450,6 +470,7 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	if ((r = join_run(st, pol, side[0]->id, side[1]->id, &j, err)) != 0)
 		goto out;
 	w.rule = rule;
+	w.seg = seg;
 	crypto_generichash_init(&w.digest, NULL, 0, sizeof(digest));
 	if ((r = join_each(st, sp->storage, &j, pbit, JOIN_BOTH, audience_collect, &w, &no_consent, err)) != 0)
 		goto out;
@@ -459,8 +480,8 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	z = audience_noise_of(key, pol->marketing.refusal_noise);
 	sodium_memzero(key, sizeof(key));
 	if ((int64_t)w.n + z < (int64_t)pol->marketing.min_audience) {
-		snprintf(reason, sizeof(reason), "rule sha256 %s; smaller than min_audience %u by a noisy test",
-		    stats->rule_hash, pol->marketing.min_audience);
+		snprintf(reason, sizeof(reason), "%s; smaller than min_audience %u by a noisy test", what,
+		    pol->marketing.min_audience);
 		if ((r = audience_refusal_record(st, a, sp, id, stats, reason, err)) != 0)
 			goto out;
 		stats->refusals_left--;
@@ -526,7 +547,7 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 			goto out;
 		snprintf(stats->recipients[stats->nrecipients++], sizeof(stats->recipients[0]), "%s", side[s]->id);
 	}
-	snprintf(reason, sizeof(reason), "rule sha256 %s; recipients", stats->rule_hash);
+	snprintf(reason, sizeof(reason), "%s; recipients", what);
 	for (i = 0; i < stats->nrecipients; i++) {
 		size_t l = strlen(reason);
 		snprintf(reason + l, sizeof(reason) - l, "%s%s", i ? "," : " ", stats->recipients[i]);
@@ -546,6 +567,7 @@ out:
 		free(w.tok[s]);
 	}
 	rule_free(rule);
+	segment_free(seg);
 	free(cols);
 	join_free(&j);
 	return r;

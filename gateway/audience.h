@@ -3,10 +3,14 @@
  *
  *   crossgate audience create --name NAME --rule "k_top_course_category = programming and g_watch_minutes >= 600"
  *
+ *   crossgate audience create --name NAME --segment KMEANS.csv --cluster 2
+ *
  * An analyst granted the purpose `marketing` defines an audience by a rule
- * (gateway/rule.h) over the joined columns shared for marketing.  Members are
- * the joined subjects (gateway/join.h) whose newest records consent to
- * `marketing` on BOTH sides and that the rule selects.  Then, in order:
+ * (gateway/rule.h) over the joined columns shared for marketing, or by a DP
+ * segment (gateway/segment.h): the subjects whose nearest released k-means
+ * centre is the given cluster.  Members are the joined subjects
+ * (gateway/join.h) whose newest records consent to `marketing` on BOTH sides
+ * and that the rule or segment selects.  Then, in order:
  *
  *  1. Policy checks (nothing read yet): the analyst holds `marketing`, the
  *     policy names receivers (marketing: receivers; none: refused), both
@@ -37,14 +41,15 @@
  *     sealed to it (crypto/delivery.h); a user erased in the meantime
  *     (revocation, withdrawal, retention: gateway/erase.h) is no longer a
  *     member.
- *  6. Audit events: "audience" (ok or refused; reason: the rule's SHA-256
- *     and the recipients; counts: noisy_size, rho_nano, recipients; never a
+ *  6. Audit events: "audience" (ok or refused; reason: the rule's SHA-256,
+ *     or "segment sha256 H cluster N", H the released CSV's, and the recipients; counts: noisy_size, rho_nano, recipients; never a
  *     user, a token or an exact count), "audience-deliver" per delivery, and
  *     "audience-fetch" when a partner takes one.
  *
  * Errors: CG_ERR_POLICY (refused; the message says why and how to proceed),
- * CG_ERR_FORMAT (a bad rule: "rule: offset N: reason"), CG_ERR_ARG (a bad
- * name), CG_ERR_DB / CG_ERR_IO / CG_ERR_NOMEM.
+ * CG_ERR_FORMAT (a bad rule: "rule: offset N: reason"; a file that is not a
+ * released k-means output: "segment FILE: reason"), CG_ERR_ARG (a bad name,
+ * both or neither of a rule and a segment, a cluster that was not released), CG_ERR_DB / CG_ERR_IO / CG_ERR_NOMEM.
  */
 #ifndef CG_AUDIENCE_H
 #define CG_AUDIENCE_H
@@ -64,7 +69,11 @@ struct audience_spec {
 	const struct policy *pol;
 	const struct policy_principal *analyst;
 	const char *name;                    /* [a-z0-9_-]{1,32}, unique */
-	const char *rule;
+	const char *rule;                    /* a rule (rule.h), or else: */
+	const char *segment;                 /* a released k-means CSV (segment.h), read from this path, */
+	const char *segment_csv, *segment_meta;   /* or, if set, from these bytes (segment's name in messages) */
+	size_t segment_csv_len, segment_meta_len;
+	uint32_t cluster;                    /* the cluster of it whose subjects are the audience */
 	const char *left, *right;            /* partner ids; default the policy's first two */
 	int64_t rho_nano;                    /* 0: marketing.audience_rho, else privacy.query_rho */
 	const struct keyfile_key *storage;
@@ -72,7 +81,8 @@ struct audience_spec {
 
 struct audience_stats {
 	char audience_id[33];
-	char rule_hash[65];
+	char rule_hash[65];                  /* or the segment file's SHA-256 */
+	uint32_t cluster;                    /* a segment's cluster; 0 for a rule */
 	int64_t noisy_size;
 	int64_t charged_nano, remaining_nano;
 	char recipients[2][65];

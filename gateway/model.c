@@ -160,6 +160,24 @@ fail:
 	return r;
 }
 
+int64_t
+model_coord(int64_t x, int64_t lo, int64_t hi, int log1p_)
+{
+	int64_t z;
+
+	x = x < lo ? lo : x > hi ? hi : x;
+	if (log1p_) {
+		double tlo = log1p((double)lo), u = (log1p((double)x) - tlo) / (log1p((double)hi) - tlo);
+		z = (int64_t)llround(u * MODEL_FIX) - MODEL_HALF;
+	} else {
+		/* exact integer rounding: (x - lo) F / (hi - lo), to nearest */
+		unsigned __int128 span = (unsigned __int128)((__int128)hi - lo);
+		unsigned __int128 v = (unsigned __int128)((__int128)x - lo) * MODEL_FIX + span / 2;
+		z = (int64_t)(v / span) - MODEL_HALF;
+	}
+	return z < -MODEL_HALF ? -MODEL_HALF : z > MODEL_HALF ? MODEL_HALF : z;
+}
+
 /* The fixed-point coordinate of a column's value (model.h); 0 and no value if absent. */
 static int
 model_fix(const struct model_plan *p, const struct model_col *mc, Crossgate__RecordPayload *const pl[2],
@@ -167,24 +185,10 @@ model_fix(const struct model_plan *p, const struct model_col *mc, Crossgate__Rec
 {
 	const struct policy_column *c;
 	const Crossgate__Field *f = join_col_field(&mc->jc, pl, &c);
-	int64_t x;
 
 	if (f == NULL || f->value_case != CROSSGATE__FIELD__VALUE_INT_VALUE)
 		return -1;
-	x = f->int_value < mc->lo ? mc->lo : f->int_value > mc->hi ? mc->hi : f->int_value;
-	if (p->spec->kind == MODEL_KMEANS && p->spec->log1p) {
-		double u = (log1p((double)x) - mc->tlo) / (mc->thi - mc->tlo);
-		*z = (int64_t)llround(u * MODEL_FIX) - MODEL_HALF;
-	} else {
-		/* exact integer rounding: (x - lo) F / (hi - lo), to nearest */
-		unsigned __int128 span = (unsigned __int128)((__int128)mc->hi - mc->lo);
-		unsigned __int128 v = (unsigned __int128)((__int128)x - mc->lo) * MODEL_FIX + span / 2;
-		*z = (int64_t)(v / span) - MODEL_HALF;
-	}
-	if (*z < -MODEL_HALF)
-		*z = -MODEL_HALF;
-	if (*z > MODEL_HALF)
-		*z = MODEL_HALF;
+	*z = model_coord(f->int_value, mc->lo, mc->hi, p->spec->kind == MODEL_KMEANS && p->spec->log1p);
 	return 0;
 }
 

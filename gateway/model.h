@@ -118,6 +118,13 @@ struct model_stats {
 	double collect_seconds, release_seconds;
 };
 
+/*
+ * The fixed-point coordinate z above of value x for a column with bounds
+ * [lo, hi] (lo < hi; with log1p, lo >= 0): clamped, transformed, scaled.
+ * The one definition the model and a segment audience (segment.h) share.
+ */
+int64_t model_coord(int64_t x, int64_t lo, int64_t hi, int log1p_);
+
 /* "ridge" or "kmeans"; CG_ERR_ARG otherwise. */
 int model_kind_parse(const char *s, enum model_kind *out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 

@@ -460,7 +460,16 @@ server_audience_create(struct server_conn *c, const Crossgate__AudienceCreateReq
 	sp.pol = s->pol;
 	sp.analyst = c->pr;
 	sp.name = req->name;
-	sp.rule = req->rule;
+	sp.rule = req->rule[0] ? req->rule : NULL;
+	if (req->segment_csv.len > 0) {
+		/* rpc.c checked the sizes and the cluster; segment.c checks the content */
+		sp.segment = "(request)";
+		sp.segment_csv = (const char *)req->segment_csv.data;
+		sp.segment_csv_len = req->segment_csv.len;
+		sp.segment_meta = (const char *)req->segment_meta.data;
+		sp.segment_meta_len = req->segment_meta.len;
+		sp.cluster = req->cluster;
+	}
 	sp.left = req->left[0] ? req->left : NULL;
 	sp.right = req->right[0] ? req->right : NULL;
 	sp.storage = s->cfg.storage;
@@ -483,6 +492,7 @@ server_audience_create(struct server_conn *c, const Crossgate__AudienceCreateReq
 	ar.name = (char *)req->name;
 	ar.id = as.audience_id;
 	ar.rule_sha256 = as.rule_hash;
+	ar.cluster = as.cluster;
 	ar.noisy_size = as.noisy_size;
 	ar.charged_nano = as.charged_nano;
 	ar.remaining_nano = as.remaining_nano;

@@ -203,11 +203,17 @@ rpc_request_parse(const unsigned char *buf, size_t len, Crossgate__Request **out
 	case CROSSGATE__REQUEST__OP_AUDIENCE_CREATE: {
 		const Crossgate__AudienceCreateRequest *ac = q->audience_create;
 
-		if (!rpc_name_ok(ac->name) || ac->rule[0] == '\0' || !rpc_text_ok(ac->rule, RPC_RULE_MAX, 0) ||
+		int seg = ac->segment_csv.len > 0;
+
+		if (!rpc_name_ok(ac->name) || (ac->rule[0] == '\0') != seg || !rpc_text_ok(ac->rule, RPC_RULE_MAX, 0) ||
+		    (seg && (ac->segment_csv.len > RPC_SEGMENT_MAX || ac->segment_meta.len == 0 ||
+		    ac->segment_meta.len > RPC_SEGMENT_MAX || ac->cluster < 1 || ac->cluster > 16)) ||
+		    (!seg && (ac->segment_meta.len > 0 || ac->cluster != 0)) ||
 		    !rpc_text_ok(ac->rho, 32, 0) || (ac->left[0] != '\0' && !rpc_name_ok(ac->left)) ||
 		    (ac->right[0] != '\0' && !rpc_name_ok(ac->right)) || ((ac->left[0] == '\0') != (ac->right[0] == '\0'))) {
 			cg_err_set(err, CG_ERR_FORMAT, "request: audience_create needs a name [a-z0-9_-]{1,%d}, a rule of "
-			    "printable ASCII (at most %d bytes), and both partner ids or neither", RPC_NAME_MAX, RPC_RULE_MAX);
+			    "printable ASCII (at most %d bytes) or a segment (CSV and sidecar of at most %d bytes each, a "
+			    "cluster 1..16), and both partner ids or neither", RPC_NAME_MAX, RPC_RULE_MAX, RPC_SEGMENT_MAX);
 			goto out;
 		}
 		break;

@@ -24,6 +24,7 @@
 #define RPC_NAME_MAX 32                     /* purposes and partner ids */
 #define RPC_DELIVERY_MAX (4ull << 30)       /* bytes of one sealed audience delivery */
 #define RPC_RULE_MAX 4096                   /* bytes of an audience rule (= RULE_TEXT_MAX) */
+#define RPC_SEGMENT_MAX 6144                /* bytes of a segment's CSV, and of its sidecar (a request is small) */
 #define RPC_MESSAGE_MAX 512                 /* Error.message */
 #define RPC_CHECKPOINT_MAX 8192             /* AuditRecord.checkpoint */
 #define RPC_EVENT_MAX (64 * 1024)           /* AuditRecord.event */

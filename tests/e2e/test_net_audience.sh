@@ -59,7 +59,22 @@ expect_fail "an analyst may not pull deliveries" "role analyst, which may not au
 	"$CROSSGATE" agent audience --partner k --sign-key "$D/keys/k/sign.key" --state "$W/k.state" \
 	--out-dir "$W/y" $(net_client analyst)
 audit_has "an analyst may not pull deliveries" "may not audience_fetch" "$DB"
+
+# A segment audience over the network: the analyst's released k-means files are sent as they are.
+"$CROSSGATE" query $(net_client analyst) --model kmeans --cols k_learning_minutes,g_watch_minutes --k 3 --steps 5 --log1p \
+	--rho 1 --out "$W/km.csv" >/dev/null 2>&1
+C=$(python3 -c "import csv; r=list(csv.DictReader(open('$W/km.csv'))); print(max(r, key=lambda x: float(x['count']))['cluster'])")
+check "the analyst releases k-means over the network (with its sidecar)" [ -s "$W/km.csv.meta.json" ]
+expect_fail "a cluster out of range comes back refused" "segment (request): --cluster 9: the model has clusters 1..3 (rejected)" \
+	"$CROSSGATE" audience create $(net_client analyst) --name segbad --segment "$W/km.csv" --cluster 9
+"$CROSSGATE" audience create $(net_client analyst) --name seg --segment "$W/km.csv" --cluster "$C" >"$W/seg.out" 2>&1
+check "a segment audience is defined over the network" grep -q \
+	"audience 'seg': noisy size -\{0,1\}[0-9]* (segment sha256 $(sha256sum "$W/km.csv" | cut -c1-16)... cluster $C); charged rho 0.175000000" "$W/seg.out"
+pull g g "$W/gs" >/dev/null 2>&1
+tail -n +2 "$W/gs/seg.csv" | sort >"$W/got.gs"
+python3 tests/e2e/audience_truth.py "$D/data" "$P" g "segment:$W/km.csv:$C" "$W/want.gs"
+check "  g's list is exactly g's users nearest that centre" sh -c "[ -s '$W/want.gs' ] && cmp -s '$W/got.gs' '$W/want.gs'"
 net_stop
 n=$(sql "$DB" "SELECT count(*) FROM audit_events WHERE instr(event, 'audience-fetch') > 0")
-check "every pull of a delivery is an audit event (3)" [ "$n" -eq 3 ]
+check "every pull of a delivery is an audit event (4)" [ "$n" -eq 4 ]
 e2e_done

@@ -83,6 +83,53 @@ main(void)
 	CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
 	crossgate__request__free_unpacked(q, NULL);
 
+	/* audience_create: a rule or a segment (its two files and a cluster), exactly one of them */
+	{
+		Crossgate__AudienceCreateRequest ac = CROSSGATE__AUDIENCE_CREATE_REQUEST__INIT;
+		static unsigned char csv[RPC_SEGMENT_MAX + 1], meta[] = "{}";
+
+		req.op_case = CROSSGATE__REQUEST__OP_AUDIENCE_CREATE;
+		req.audience_create = &ac;
+		ac.name = "seg";
+		ac.rule = "g_watch >= 1";
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
+		crossgate__request__free_unpacked(q, NULL);
+		ac.segment_csv.data = csv;
+		ac.segment_csv.len = 10;
+		ac.segment_meta.data = meta;
+		ac.segment_meta.len = 2;
+		ac.cluster = 2;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);     /* both */
+		CHECK_CONTAINS(err.msg, "a rule of printable ASCII (at most 4096 bytes) or a segment");
+		ac.rule = "";
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), 0);
+		CHECK(q != NULL && q->audience_create->cluster == 2 && q->audience_create->segment_csv.len == 10);
+		crossgate__request__free_unpacked(q, NULL);
+		ac.cluster = 0;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);     /* no cluster */
+		ac.cluster = 17;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);
+		ac.cluster = 1;
+		ac.segment_csv.len = RPC_SEGMENT_MAX + 1;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);     /* too large */
+		ac.segment_csv.len = 10;
+		ac.segment_meta.len = 0;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);     /* no sidecar */
+		ac.segment_csv.len = 0;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);     /* neither, a stray cluster */
+		ac.cluster = 0;
+		n = pack_req(&req);
+		CHECK_EQ_INT(rpc_request_parse(buf, n, &q, &err), CG_ERR_FORMAT);     /* neither */
+	}
+
 	/* query: names and numbers checked here, their meaning by query.c */
 	{
 		Crossgate__QueryRequest qr = CROSSGATE__QUERY_REQUEST__INIT;
