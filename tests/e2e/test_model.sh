@@ -77,13 +77,16 @@ rm -f "$D/out/export.csv" "$D/out/export.csv.meta.json"
 	--aggregates "$D/out/affinity.csv" --policy "$D/policy.yaml" --format json --out "$E2E_TMP/rep.json" \
 	>/dev/null 2>"$E2E_TMP/rep.err"
 check "the report is built from the DP releases alone" [ $? -eq 0 ]
+# (the interval is the basic bootstrap's, 2 coef - the replicates' quantiles: a
+# biased bootstrap distribution can leave coef outside it, as ridge's shrinkage
+# under heavy noise did once in CI; only its order is asserted here)
 check "it states the rho each figure spent" python3 -c "
 import json; r = json.load(open('$E2E_TMP/rep.json'))
 assert r['input']['export'] is None
 assert r['dp_content_mix']['rho'] == 0.6 and r['dp_segments']['rho'] == 0.15 and r['affinity_rho'] == 0.15, r
 c = r['dp_content_mix']['coefficients']
 assert [x['feature'] for x in c] == ['k_course_spend_cents', 'k_learning_minutes', 'g_watch_minutes']
-assert all(x['ci95_low'] < x['coef'] < x['ci95_high'] for x in c)"
+assert all(x['ci95_low'] < x['ci95_high'] for x in c)"
 "$CROSSGATE" analytics report --ridge "$D/out/ridge.csv" --kmeans "$D/out/kmeans.csv" \
 	--aggregates "$D/out/affinity.csv" --policy "$D/policy.yaml" --out "$E2E_TMP/rep.html" >/dev/null 2>&1
 check "the HTML report states each figure's rho" sh -c "grep -q 'This figure spent <b>&rho; = 0.6</b>' '$E2E_TMP/rep.html' &&
