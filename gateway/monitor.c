@@ -1,5 +1,6 @@
 /* monitor.c - see monitor.h */
 #include "gateway/monitor.h"
+#include "gateway/logline.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -567,38 +568,17 @@ monitor_on_signal(int sig)
 void
 monitor_log(FILE *log, const char *level, const char *event, ...)
 {
-	json_t *o = json_object();
-	struct timespec ts;
-	struct tm tm;
-	char when[96], *line;
-	const char *k;
+	char *line;
 	va_list ap;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(when, sizeof(when), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-	    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)(ts.tv_nsec / 1000000 % 1000));
-	if (o != NULL) {
-		json_object_set_new(o, "time", json_string(when));
-		json_object_set_new(o, "level", json_string(level));
-		json_object_set_new(o, "event", json_string(event));
-	}
 	va_start(ap, event);
-	while ((k = va_arg(ap, const char *)) != NULL) {
-		json_t *v = va_arg(ap, json_t *);
-
-		if (o != NULL && v != NULL)
-			json_object_set_new(o, k, v);
-		else
-			json_decref(v);
-	}
+	line = logline_vmake(level, event, ap);
 	va_end(ap);
-	if (o != NULL && (line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII)) != NULL) {
+	if (line != NULL) {
 		fprintf(log, "%s\n", line);
 		fflush(log);
 		free(line);
 	}
-	json_decref(o);
 }
 
 int

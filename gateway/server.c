@@ -4,6 +4,7 @@
 #include "gateway/admit.h"
 #include "base/escape.h"
 #include "gateway/erase.h"
+#include "gateway/logline.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -36,18 +37,6 @@
 
 /* ---- logs ---- */
 
-static void
-server_time(char out[96])
-{
-	struct timeval tv;
-	struct tm tm;
-
-	gettimeofday(&tv, NULL);
-	gmtime_r(&tv.tv_sec, &tm);
-	snprintf(out, 96, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(tv.tv_usec / 1000));
-}
-
 /*
  * A string for a log line: escaped (base/escape.h), so that a reason quoting
  * a peer's partner_id or field name, or a certificate's name, can neither
@@ -72,37 +61,19 @@ server_slog_str(const char *s)
 void
 server_slog(struct server *s, const char *level, const char *event, ...)
 {
-	json_t *o = json_object();
-	const char *k;
-	char ts[96], *line;
+	char *line;
 	va_list ap;
 
-	server_time(ts);
-	if (o != NULL) {
-		json_object_set_new(o, "time", json_string(ts));
-		json_object_set_new(o, "level", json_string(level));
-		json_object_set_new(o, "event", json_string(event));
-	}
 	va_start(ap, event);
-	while ((k = va_arg(ap, const char *)) != NULL) {
-		json_t *v = va_arg(ap, json_t *);
-
-		if (o != NULL && v != NULL)
-			json_object_set_new(o, k, v);
-		else
-			json_decref(v);
-	}
+	line = logline_vmake(level, event, ap);
 	va_end(ap);
-	if (o == NULL || (line = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII)) == NULL) {
-		json_decref(o);
+	if (line == NULL)
 		return;
-	}
 	pthread_mutex_lock(&s->log_mu);
 	fprintf(s->log, "%s\n", line);
 	fflush(s->log);
 	pthread_mutex_unlock(&s->log_mu);
 	free(line);
-	json_decref(o);
 }
 
 /* A string that came from the network, safe for a log line or a message. */
