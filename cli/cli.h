@@ -77,6 +77,9 @@ struct client;
 int cli_recv_file(struct client *c, uint64_t size, const char *out_path, struct cg_err *err);
 /* The provenance a gateway sent, beside out_path as out_path.meta.json. */
 int cli_meta_save(const char *out_path, const char *meta, struct cg_err *err);
+/* j, indented with sorted keys, as the file path (base/outfile.h); prints the error; 0 or -1.  j stays the caller's. */
+struct json_t;
+int cli_json_save(const char *path, const struct json_t *j);
 
 #define CLI_USAGE 2   /* exit code of a usage error */
 

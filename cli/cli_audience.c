@@ -125,28 +125,18 @@ audience_write(const char *path, const char *name, const struct audience_stats *
 	    "rule_sha256", as->rule_hash, "noisy_size", (json_int_t)as->noisy_size, "charged_rho",
 	    (double)as->charged_nano / BUDGET_NANO, "remaining_rho", (double)as->remaining_nano / BUDGET_NANO,
 	    "recipients");
-	struct outfile of = { 0 };
-	struct cg_err err;
-	char *s = NULL;
 	size_t i;
-	int r = -1;
+	int r;
 
-	if (j != NULL && as->cluster)
-		json_object_set_new(j, "segment_cluster", json_integer(as->cluster));
-	for (i = 0; j != NULL && i < as->nrecipients; i++)
-		json_array_append_new(json_object_get(j, "recipients"), json_string(as->recipients[i]));
-	if (j == NULL || (s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+	if (j == NULL) {
 		cli_error("out of memory");
-		goto out;
+		return -1;
 	}
-	if (outfile_open(&of, path, 0600, &err) != 0 || fprintf(of.f, "%s\n", s) < 0 || outfile_commit(&of, &err) != 0) {
-		outfile_abort(&of);
-		cli_error("%s", err.msg);
-		goto out;
-	}
-	r = 0;
-out:
-	free(s);
+	if (as->cluster)
+		json_object_set_new(j, "segment_cluster", json_integer(as->cluster));
+	for (i = 0; i < as->nrecipients; i++)
+		json_array_append_new(json_object_get(j, "recipients"), json_string(as->recipients[i]));
+	r = cli_json_save(path, j);
 	json_decref(j);
 	return r;
 }

@@ -8,7 +8,6 @@
 #include "cli/cli.h"
 #include "cli/cliopt.h"
 #include "audit/audit.h"
-#include "base/outfile.h"
 #include "gateway/budget.h"
 #include "gateway/experiment.h"
 #include "gateway/explift.h"
@@ -56,9 +55,6 @@ static int
 experiment_lift_write(const char *path, const struct explift_spec *sp, const struct explift_result *lr)
 {
 	json_t *j = lift_release_json(&lr->rl);
-	struct outfile of = { 0 };
-	struct cg_err err;
-	char *s = NULL;
 	int r = -1;
 
 	if (j == NULL || json_object_set_new(j, "experiment", json_string(sp->name)) != 0 ||
@@ -69,19 +65,10 @@ experiment_lift_write(const char *path, const struct explift_spec *sp, const str
 	    json_object_set_new(j, "window", json_pack("{s:I, s:I}", "from", (json_int_t)lr->window_from, "to",
 	    (json_int_t)lr->window_to)) != 0 ||
 	    json_object_set_new(j, "charged_rho", json_real((double)lr->charged_nano / BUDGET_NANO)) != 0 ||
-	    json_object_set_new(j, "remaining_rho", json_real((double)lr->remaining_nano / BUDGET_NANO)) != 0 ||
-	    (s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS)) == NULL) {
+	    json_object_set_new(j, "remaining_rho", json_real((double)lr->remaining_nano / BUDGET_NANO)) != 0)
 		cli_error("out of memory");
-		goto out;
-	}
-	if (outfile_open(&of, path, 0600, &err) != 0 || fprintf(of.f, "%s\n", s) < 0 || outfile_commit(&of, &err) != 0) {
-		outfile_abort(&of);
-		cli_error("%s", err.msg);
-		goto out;
-	}
-	r = 0;
-out:
-	free(s);
+	else
+		r = cli_json_save(path, j);
 	json_decref(j);
 	return r;
 }

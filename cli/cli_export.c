@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sodium.h>
+#include <jansson.h>
 
 #include "cli/cli.h"
 #include "cli/cliopt.h"
@@ -62,6 +63,27 @@ cli_meta_save(const char *out_path, const char *meta, struct cg_err *err)
 	if (meta == NULL || meta[0] == '\0')
 		return cg_err_set(err, CG_ERR_FORMAT, "gateway: the export came without its provenance");
 	return outfile_write(path, meta, strlen(meta), 0600, err);
+}
+
+int
+cli_json_save(const char *path, const json_t *j)
+{
+	struct outfile of = { 0 };
+	struct cg_err err;
+	char *s = json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+	int r = -1;
+
+	cg_err_clear(&err);
+	if (s == NULL)
+		cli_error("out of memory");
+	else if (outfile_open(&of, path, 0600, &err) != 0 || fprintf(of.f, "%s\n", s) < 0 ||
+	    outfile_commit(&of, &err) != 0) {
+		outfile_abort(&of);
+		cli_error("%s", err.msg);
+	} else
+		r = 0;
+	free(s);
+	return r;
 }
 
 int
