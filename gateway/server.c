@@ -160,6 +160,12 @@ server_deadline(uint32_t seconds)
 	return tls_now_ms() + (int64_t)seconds * 1000;
 }
 
+int
+server_send(struct server_conn *c, const ProtobufCMessage *m, struct cg_err *err)
+{
+	return rpc_write_msg(c->tc, m, server_deadline(c->s->pol->net.read_timeout), err);
+}
+
 /* Answer with an Error (best effort: the peer may be gone). */
 void
 server_error(struct server_conn *c, const char *code, const char *op, const char *msg)

@@ -112,6 +112,8 @@ const char *server_name_or(const char *s);
 void server_event_init(struct server *s, Crossgate__AuditEvent *ev, const char *actor, const char *action, const char *outcome);
 void server_refused(struct server_conn *c, const char *op, const char *reason, const char *purpose);
 int64_t server_deadline(uint32_t seconds);
+/* Send one message to c within the policy's read_timeout (rpc_write_msg's 0 or error). */
+int server_send(struct server_conn *c, const ProtobufCMessage *m, struct cg_err *err);
 void server_error(struct server_conn *c, const char *code, const char *op, const char *msg);
 void server_scrub(char *msg, size_t size, const char *path, const char *with);
 int server_spool_open(struct server *s, const char *kind, uint64_t id, char path[1200], FILE **out, struct cg_err *err);

@@ -51,7 +51,7 @@ server_send_chunks(struct server_conn *c, FILE *f, uint64_t size, struct cg_err 
 		ch.data.data = b;
 		ch.data.len = n;
 		ch.last = sent >= size;
-		if ((r = rpc_write_msg(c->tc, &resp.base, server_deadline(c->s->pol->net.read_timeout), err)) != 0)
+		if ((r = server_send(c, &resp.base, err)) != 0)
 			break;
 	} while (sent < size);
 	sodium_memzero(b, RPC_CHUNK_MAX);    /* an answer's rows: released statistics or row exports */
@@ -158,7 +158,7 @@ server_answer(struct server_conn *c, const char *op, server_answer_fn run, void 
 	setvbuf(f, NULL, _IONBF, 0);
 	*size = (uint64_t)sb.st_size;
 	*meta_json = meta;
-	if (rpc_write_msg(c->tc, &resp->base, server_deadline(s->pol->net.read_timeout), &err) != 0 ||
+	if (server_send(c, &resp->base, &err) != 0 ||
 	    server_send_chunks(c, f, *size, &err) != 0) {
 		server_slog(s, "warn", "answer-send-failed", "op", server_slog_str(op), "conn", json_integer((json_int_t)c->id),
 		    "reason", server_slog_str(err.msg), NULL);
@@ -502,7 +502,7 @@ server_audience_create(struct server_conn *c, const Crossgate__AudienceCreateReq
 	ar.n_recipients = as.nrecipients;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIENCE_CREATE;
 	resp.audience_create = &ar;
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+	if (server_send(c, &resp.base, &err) != 0)
 		return 0;
 	server_slog(s, "info", "audience", "conn", json_integer((json_int_t)c->id), "principal",
 	    server_slog_str(c->pr->name), NULL);
@@ -541,7 +541,7 @@ server_audience_fetch(struct server_conn *c, const Crossgate__AudienceFetchReque
 	ar.deliveries = (uint32_t)n;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIENCE_FETCH;
 	resp.audience_fetch = &ar;
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+	if (server_send(c, &resp.base, &err) != 0)
 		goto out;
 	for (i = 0; i < n; i++) {
 		FILE *f;
@@ -552,7 +552,7 @@ server_audience_fetch(struct server_conn *c, const Crossgate__AudienceFetchReque
 		ad.size = d[i].len;
 		resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIENCE_DELIVERY;
 		resp.audience_delivery = &ad;
-		if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+		if (server_send(c, &resp.base, &err) != 0)
 			goto out;
 		if ((f = fmemopen(d[i].sealed, d[i].len, "rb")) == NULL)
 			goto out;
@@ -610,7 +610,7 @@ server_stats(struct server_conn *c)
 	sr.n_purposes = s->pol->npurposes;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_STATS;
 	resp.stats = &sr;
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+	if (server_send(c, &resp.base, &err) != 0)
 		return 0;
 	server_slog(s, "info", "stats", "conn", json_integer((json_int_t)c->id), "principal", server_slog_str(c->pr->name), NULL);
 	return 1;
@@ -664,7 +664,7 @@ server_fetch(struct server_conn *c, const Crossgate__AuditFetchRequest *req)
 	fr.cosignatures = sf.cosigs;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_FETCH;
 	resp.audit_fetch = &fr;
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+	if (server_send(c, &resp.base, &err) != 0)
 		goto sendfail;
 	{
 		unsigned char *b = malloc(RPC_CHUNK_MAX);
@@ -746,7 +746,7 @@ server_consistency(struct server_conn *c, const Crossgate__AuditConsistencyReque
 	cr.proof.len = len;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_CONSISTENCY;
 	resp.audit_consistency = &cr;
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+	if (server_send(c, &resp.base, &err) != 0)
 		goto out;
 	server_slog(s, "info", "audit-consistency", "conn", json_integer((json_int_t)c->id), "principal",
 	    json_string(c->pr->name), "old_size", json_integer((json_int_t)req->old_size), NULL);
@@ -811,7 +811,7 @@ server_cosign(struct server_conn *c, const Crossgate__AuditCosignRequest *req)
 	cr.witness = name;
 	resp.result_case = CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGN;
 	resp.audit_cosign = &cr;
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(s->pol->net.read_timeout), &err) != 0)
+	if (server_send(c, &resp.base, &err) != 0)
 		return 0;
 	server_slog(s, "info", "audit-cosign", "conn", json_integer((json_int_t)c->id), "principal", server_slog_str(c->pr->name),
 	    "size", json_integer((json_int_t)req->size), NULL);

@@ -325,7 +325,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 	else
 		s->n_pushes++;
 	pthread_mutex_unlock(&s->mu);
-	if (rpc_write_msg(c->tc, &resp.base, server_deadline(net->read_timeout), &err) != 0) {
+	if (server_send(c, &resp.base, &err) != 0) {
 		/* Committed but unacknowledged: the client's retry will be answered DUPLICATE. */
 		server_slog(s, "warn", "ack-failed", "conn", json_integer((json_int_t)c->id), "reason", server_slog_str(err.msg),
 		    NULL);
