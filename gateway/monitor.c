@@ -355,16 +355,17 @@ monitor_resp_free(monitor_resp *r)
 	crossgate__monitor__monitor_response__free_unpacked(r, NULL);
 }
 
-/* A 32-byte key out of an answer. */
+/* 32 bytes (a key, or a MAC: `what`) out of an answer's field b; the answer is freed. */
 static int
-monitor_key_out(monitor_resp *r, unsigned char key[32], struct cg_err *err)
+monitor_out32(monitor_resp *r, const ProtobufCBinaryData *b, const char *what, unsigned char out[32],
+    struct cg_err *err)
 {
 	int rc = 0;
 
-	if (r->key.len != 32)
-		rc = cg_err_set(err, CG_ERR_FORMAT, "monitor: a key of %zu bytes", r->key.len);
+	if (b->len != 32)
+		rc = cg_err_set(err, CG_ERR_FORMAT, "monitor: a %s of %zu bytes", what, b->len);
 	else
-		memcpy(key, r->key.data, 32);
+		memcpy(out, b->data, 32);
 	monitor_resp_free(r);
 	return rc;
 }
@@ -383,7 +384,7 @@ monitor_unwrap_key(void *ctx, const unsigned char *wrapped, size_t len, unsigned
 	q.wrapped.len = len;
 	if ((rc = monitor_call(ctx, &q, &r, err)) != 0)
 		return rc;
-	return monitor_key_out(r, key, err);
+	return monitor_out32(r, &r->key, "key", key, err);
 }
 
 static int
@@ -424,7 +425,7 @@ monitor_storage_unwrap(void *ctx, const unsigned char batch_id[16], const unsign
 	q.wrapped.len = len;
 	if ((rc = monitor_call(ctx, &q, &r, err)) != 0)
 		return rc;
-	return monitor_key_out(r, key, err);
+	return monitor_out32(r, &r->key, "key", key, err);
 }
 
 static int
@@ -486,12 +487,7 @@ monitor_refusal_mac(void *ctx, const unsigned char digest[32], unsigned char out
 	q.digest.len = 32;
 	if ((rc = monitor_call(ctx, &q, &r, err)) != 0)
 		return rc;
-	if (r->mac.len != 32)
-		rc = cg_err_set(err, CG_ERR_FORMAT, "monitor: a MAC of %zu bytes", r->mac.len);
-	else
-		memcpy(out, r->mac.data, 32);
-	monitor_resp_free(r);
-	return rc;
+	return monitor_out32(r, &r->mac, "MAC", out, err);
 }
 
 static void
