@@ -355,17 +355,17 @@ monitor_resp_free(monitor_resp *r)
 	crossgate__monitor__monitor_response__free_unpacked(r, NULL);
 }
 
-/* 32 bytes (a key, or a MAC: `what`) out of an answer's field b; the answer is freed. */
+/* Exactly `len` bytes (a key, a MAC, a sealed key: `what`) out of an answer's field b; the answer is freed. */
 static int
-monitor_out32(monitor_resp *r, const ProtobufCBinaryData *b, const char *what, unsigned char out[32],
+monitor_out(monitor_resp *r, const ProtobufCBinaryData *b, const char *what, unsigned char *out, size_t len,
     struct cg_err *err)
 {
 	int rc = 0;
 
-	if (b->len != 32)
+	if (b->len != len)
 		rc = cg_err_set(err, CG_ERR_FORMAT, "monitor: a %s of %zu bytes", what, b->len);
 	else
-		memcpy(out, b->data, 32);
+		memcpy(out, b->data, len);
 	monitor_resp_free(r);
 	return rc;
 }
@@ -384,7 +384,7 @@ monitor_unwrap_key(void *ctx, const unsigned char *wrapped, size_t len, unsigned
 	q.wrapped.len = len;
 	if ((rc = monitor_call(ctx, &q, &r, err)) != 0)
 		return rc;
-	return monitor_out32(r, &r->key, "key", key, err);
+	return monitor_out(r, &r->key, "key", key, 32, err);
 }
 
 static int
@@ -402,12 +402,7 @@ monitor_storage_wrap(void *ctx, const unsigned char batch_id[16], const unsigned
 	q.key.len = 32;
 	if ((rc = monitor_call(ctx, &q, &r, err)) != 0)
 		return rc;
-	if (r->wrapped.len != KEYFILE_AGENT_WRAPPED_LEN)
-		rc = cg_err_set(err, CG_ERR_FORMAT, "monitor: a sealed key of %zu bytes", r->wrapped.len);
-	else
-		memcpy(wrapped, r->wrapped.data, KEYFILE_AGENT_WRAPPED_LEN);
-	monitor_resp_free(r);
-	return rc;
+	return monitor_out(r, &r->wrapped, "sealed key", wrapped, KEYFILE_AGENT_WRAPPED_LEN, err);
 }
 
 static int
@@ -425,7 +420,7 @@ monitor_storage_unwrap(void *ctx, const unsigned char batch_id[16], const unsign
 	q.wrapped.len = len;
 	if ((rc = monitor_call(ctx, &q, &r, err)) != 0)
 		return rc;
-	return monitor_out32(r, &r->key, "key", key, err);
+	return monitor_out(r, &r->key, "key", key, 32, err);
 }
 
 static int
@@ -487,7 +482,7 @@ monitor_refusal_mac(void *ctx, const unsigned char digest[32], unsigned char out
 	q.digest.len = 32;
 	if ((rc = monitor_call(ctx, &q, &r, err)) != 0)
 		return rc;
-	return monitor_out32(r, &r->mac, "MAC", out, err);
+	return monitor_out(r, &r->mac, "MAC", out, 32, err);
 }
 
 static void
