@@ -35,6 +35,21 @@ check "agent pack with a planted k.batch.tmp symlink exits 0" [ $? -eq 0 ]
 eq "the victim is intact" "$(cat "$E2E_TMP/victim")" "precious"
 eq "the batch is private (0600)" "$(mode "$E2E_TMP/k.batch")" 600
 
+# the analytics report, HTML and CSV (a planted symlink at the report and at one of the CSV files)
+ln -s "$E2E_TMP/victim" "$E2E_TMP/rep.html"
+mkdir -p "$E2E_TMP/repcsv"
+ln -s "$E2E_TMP/victim" "$E2E_TMP/repcsv/content_mix.csv"
+rep() { "$CROSSGATE" analytics report --ridge "$D/out/ridge.csv" --kmeans "$D/out/kmeans.csv" \
+	--aggregates "$D/out/affinity.csv" --policy "$D/policy.yaml" "$@" >"$E2E_TMP/o" 2>&1; }
+rep --out "$E2E_TMP/rep.html"
+check "analytics report to a planted rep.html symlink exits 0" [ $? -eq 0 ]
+rep --format csv --out "$E2E_TMP/repcsv"
+check "analytics report --format csv over a planted content_mix.csv symlink exits 0" [ $? -eq 0 ]
+eq "the victim is intact" "$(cat "$E2E_TMP/victim")" "precious"
+check "the report and the CSV are regular files, not the symlinks" sh -c "[ -f '$E2E_TMP/rep.html' ] &&
+	[ ! -L '$E2E_TMP/rep.html' ] && [ -f '$E2E_TMP/repcsv/content_mix.csv' ] && [ ! -L '$E2E_TMP/repcsv/content_mix.csv' ]"
+eq "the report is private (0600)" "$(mode "$E2E_TMP/rep.html")" 600
+
 # --- the gateway's files ------------------------------------------------------------------------
 eq "the demo's database is 0600" "$(mode "$D/gateway.db")" 600
 DB=$E2E_TMP/gw.db
