@@ -79,6 +79,7 @@
 struct join {
 	const struct policy_partner *side[2];
 	int no_phone_stage;                  /* the policy's phone_matching: never (0 for a join built by hand) */
+	unsigned threads;                    /* join_pairs' threads: 0 one per core (one below 65,536 records) */
 	struct store_ref *refs[2];
 	size_t nref[2];
 	struct store_payloads pay;           /* the records' sealed payloads, read with the refs (join_run) */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sodium.h>
 
+#include "base/workers.h"
 #include "crypto/token.h"
 /*
  * Keyed hashing.  Tokens are chosen by partners (a partner can mint tokens
@@ -41,11 +42,10 @@ struct join_slot {
 struct join_map {
 	struct join_slot *slot;
 	size_t mask;
-	uint64_t *probes;
 };
 
 static int
-join_map_init(struct join_map *m, size_t n, uint64_t *probes)
+join_map_init(struct join_map *m, size_t n)
 {
 	size_t cap = 16;
 
@@ -54,26 +54,32 @@ join_map_init(struct join_map *m, size_t n, uint64_t *probes)
 	if ((m->slot = calloc(cap, sizeof(*m->slot))) == NULL)
 		return CG_ERR_NOMEM;
 	m->mask = cap - 1;
-	m->probes = probes;
 	return 0;
 }
 
-/*
- * The value of `tok`; if absent, insert it with `insert` unless that is
- * JOIN_NONE.  Returns the value found (or inserted), or JOIN_NONE.
- */
-static uint32_t
-join_map_get(struct join_map *m, const unsigned char *tok, uint32_t insert)
+static uint64_t
+join_hash(const unsigned char *tok)
 {
 	uint64_t h;
-	size_t s;
-
-	uint32_t tag;
 
 	crypto_shorthash((unsigned char *)&h, tok, TOKEN_LEN, join_hkey);
-	tag = (uint32_t)(h >> 32);
+	return h;
+}
+
+/*
+ * The value of `tok` (its hash h); if absent, insert it with `insert`
+ * unless that is JOIN_NONE.  Returns the value found (or inserted), or
+ * JOIN_NONE.  Every slot looked at is counted in *probes: each task counts
+ * its own.
+ */
+static uint32_t
+join_map_geth(struct join_map *m, const unsigned char *tok, uint64_t h, uint32_t insert, uint64_t *probes)
+{
+	uint32_t tag = (uint32_t)(h >> 32);
+	size_t s;
+
 	for (s = (size_t)h & m->mask;; s = (s + 1) & m->mask) {
-		(*m->probes)++;
+		(*probes)++;
 		if (m->slot[s].tok == NULL) {
 			if (insert == JOIN_NONE)
 				return JOIN_NONE;
@@ -85,6 +91,12 @@ join_map_get(struct join_map *m, const unsigned char *tok, uint32_t insert)
 		if (m->slot[s].tag == tag && memcmp(m->slot[s].tok, tok, TOKEN_LEN) == 0)
 			return m->slot[s].val;
 	}
+}
+
+static uint32_t
+join_map_get(struct join_map *m, const unsigned char *tok, uint32_t insert, uint64_t *probes)
+{
+	return join_map_geth(m, tok, join_hash(tok), insert, probes);
 }
 
 static int
@@ -124,8 +136,6 @@ struct join_side {
 	uint32_t *user_of;                   /* record -> user, JOIN_NONE for a record without identifiers */
 	struct join_map emap, pmap;          /* email -> user; phone -> phone-only user */
 	uint64_t probes, superseded;         /* this side's, added to the join's at the end */
-	struct join *j;                      /* for join_side_thread */
-	int s, r;
 };
 
 static void
@@ -146,7 +156,7 @@ join_side_users(struct join *j, int s, struct join_side *sd)
 
 	if ((sd->u = malloc((n + 1) * sizeof(*sd->u))) == NULL ||
 	    (sd->user_of = malloc((n + 1) * sizeof(*sd->user_of))) == NULL ||
-	    join_map_init(&sd->emap, n, &sd->probes) != 0 || join_map_init(&sd->pmap, n, &sd->probes) != 0)
+	    join_map_init(&sd->emap, n) != 0 || join_map_init(&sd->pmap, n) != 0)
 		return CG_ERR_NOMEM;
 	for (i = 0; i < n; i++) {
 		const struct store_ref *r = &refs[i];
@@ -156,7 +166,7 @@ join_side_users(struct join *j, int s, struct join_side *sd)
 		sd->user_of[i] = JOIN_NONE;
 		if (!r->has_email && !r->has_phone)
 			continue;
-		u = join_map_get(m, r->has_email ? r->email : r->phone, (uint32_t)sd->nu);
+		u = join_map_get(m, r->has_email ? r->email : r->phone, (uint32_t)sd->nu, &sd->probes);
 		if (u == sd->nu) {
 			sd->u[u].rep = (uint32_t)i;
 			sd->u[u].phone = JOIN_NONE;
@@ -182,16 +192,6 @@ join_side_users(struct join *j, int s, struct join_side *sd)
 		}
 	}
 	return 0;
-}
-
-/* The two sides' users are independent: one side is grouped on a thread of its own. */
-static void *
-join_side_thread(void *arg)
-{
-	struct join_side *sd = arg;
-
-	sd->r = join_side_users(sd->j, sd->s, sd);
-	return NULL;
 }
 
 static void
@@ -223,39 +223,134 @@ join_link(struct join_side sd[2], uint32_t lu, uint32_t ru)
 }
 
 /*
- * The phone stage: a phone pairs two users only if, among the users not
- * paired by email, it is carried by exactly one compatible pair (at least one
- * of the two without an email: a phone never pairs two different emails),
- * and each of the two has that one phone.
+ * The stages run as jobs of a worker pool, one thread per core on a large
+ * join.  Each stage is split so that no two tasks write the same user:
+ *   - users: one task per side;
+ *   - email: tasks over ranges of left users; an email has one user a
+ *     side, so each right user is written by one task at most;
+ *   - phone: one task per partition of the phones (by their keyed hash),
+ *     each with its own buckets.  A user paired here has exactly one phone,
+ *     hence one partition; every other field a task reads was written by
+ *     an earlier stage.
+ * Each task counts into its own slot, summed at the end, so the pairs and
+ * the counters are those of the sequential walk.
  */
-static int
-join_phones(struct join *j, struct join_side sd[2], uint64_t *pairs)
-{
-	struct join_bucket *bk = NULL;
-	struct join_map bmap;
-	size_t nb = 0, i, n = j->nref[0] + j->nref[1];
-	int s, r = CG_ERR_NOMEM;
+#define JOIN_SMALL 65536u                /* records: below this, one thread (tests draw thousands) */
+#define JOIN_EMAIL_TASKS 64u
 
-	memset(&bmap, 0, sizeof(bmap));
-	if ((bk = malloc((n + 1) * sizeof(*bk))) == NULL || join_map_init(&bmap, n, &j->probes) != 0)
-		goto out;
-	for (s = 0; s < 2; s++) {
-		for (i = 0; i < j->nref[s]; i++) {
-			const struct store_ref *rf = &j->refs[s][i];
-			uint32_t u = sd[s].user_of[i], b;
-			if (u == JOIN_NONE || !rf->has_phone)
-				continue;
-			b = join_map_get(&bmap, rf->phone, (uint32_t)nb);
-			if (b == nb) {
-				memset(&bk[b], 0xff, sizeof(bk[b]));
-				bk[b].nemail[0] = bk[b].nemail[1] = bk[b].nany[0] = bk[b].nany[1] = 0;
-				nb++;
-			}
-			join_bucket_add(&bk[b], s, u, &sd[s].u[u], sd[s].u[u].epaired);
+struct join_part {
+	struct join_bucket *bk;
+	size_t nb;
+	struct join_map bmap;
+	uint64_t probes, pairs, ambiguous;
+};
+
+struct join_stage {
+	struct join *j;
+	struct join_side *sd;
+	unsigned nparts;
+	uint64_t *ph[2];                     /* record -> its phone's hash (records with a phone and a user) */
+	struct join_part *part;
+	uint64_t eprobes[JOIN_EMAIL_TASKS], ematched[JOIN_EMAIL_TASKS];
+};
+
+static unsigned
+join_part_of(uint64_t h, unsigned nparts)
+{
+	/* the tag's bits: the slot index comes from the low bits, which stay spread within a partition */
+	return (unsigned)((h >> 32) % nparts);
+}
+
+static int
+join_users_task(void *arg, size_t task, unsigned worker)
+{
+	struct join_stage *st = arg;
+
+	(void)worker;
+	return join_side_users(st->j, (int)task, &st->sd[task]);
+}
+
+/* The email stage: the users of one email on both sides. */
+static int
+join_email_task(void *arg, size_t task, unsigned worker)
+{
+	struct join_stage *st = arg;
+	struct join_side *sd = st->sd;
+	size_t per = (sd[0].nu + JOIN_EMAIL_TASKS - 1) / JOIN_EMAIL_TASKS, i = task * per;
+	size_t end = i + per < sd[0].nu ? i + per : sd[0].nu;
+
+	(void)worker;
+	for (; i < end; i++) {
+		uint32_t ru;
+		if (!sd[0].u[i].by_email)
+			continue;
+		ru = join_map_get(&sd[1].emap, st->j->refs[0][sd[0].u[i].rep].email, JOIN_NONE, &st->eprobes[task]);
+		if (ru != JOIN_NONE) {
+			join_link(sd, (uint32_t)i, ru);
+			sd[0].u[i].epaired = sd[1].u[ru].epaired = 1;
+			st->ematched[task]++;
 		}
 	}
-	for (i = 0; i < nb; i++) {
-		const struct join_bucket *b = &bk[i];
+	return 0;
+}
+
+/* Each phone's keyed hash, once: the partitions and their tables use it. */
+static int
+join_phash_task(void *arg, size_t task, unsigned worker)
+{
+	struct join_stage *st = arg;
+	const struct join *j = st->j;
+	int s = (int)(task & 1);
+	size_t n = j->nref[s], per = (n + 15) / 16, i = (task >> 1) * per, end = i + per < n ? i + per : n;
+
+	(void)worker;
+	for (; i < end; i++)
+		if (j->refs[s][i].has_phone && st->sd[s].user_of[i] != JOIN_NONE)
+			st->ph[s][i] = join_hash(j->refs[s][i].phone);
+	return 0;
+}
+
+/*
+ * The phone stage, over one partition of the phones: a phone pairs two
+ * users only if, among the users not paired by email, it is carried by
+ * exactly one compatible pair (at least one of the two without an email: a
+ * phone never pairs two different emails), and each of the two has that
+ * one phone.
+ */
+static int
+join_phone_task(void *arg, size_t task, unsigned worker)
+{
+	struct join_stage *st = arg;
+	const struct join *j = st->j;
+	struct join_side *sd = st->sd;
+	struct join_part *pt = &st->part[task];
+	size_t n = 0, i;
+	int s;
+
+	(void)worker;
+	for (s = 0; s < 2; s++)
+		for (i = 0; i < j->nref[s]; i++)
+			if (j->refs[s][i].has_phone && sd[s].user_of[i] != JOIN_NONE &&
+			    join_part_of(st->ph[s][i], st->nparts) == task)
+				n++;
+	if ((pt->bk = malloc((n + 1) * sizeof(*pt->bk))) == NULL || join_map_init(&pt->bmap, n) != 0)
+		return CG_ERR_NOMEM;
+	for (s = 0; s < 2; s++) {
+		for (i = 0; i < j->nref[s]; i++) {
+			uint32_t u = sd[s].user_of[i], b;
+			if (u == JOIN_NONE || !j->refs[s][i].has_phone || join_part_of(st->ph[s][i], st->nparts) != task)
+				continue;
+			b = join_map_geth(&pt->bmap, j->refs[s][i].phone, st->ph[s][i], (uint32_t)pt->nb, &pt->probes);
+			if (b == pt->nb) {
+				memset(&pt->bk[b], 0xff, sizeof(pt->bk[b]));
+				pt->bk[b].nemail[0] = pt->bk[b].nemail[1] = pt->bk[b].nany[0] = pt->bk[b].nany[1] = 0;
+				pt->nb++;
+			}
+			join_bucket_add(&pt->bk[b], s, u, &sd[s].u[u], sd[s].u[u].epaired);
+		}
+	}
+	for (i = 0; i < pt->nb; i++) {
+		const struct join_bucket *b = &pt->bk[i];
 		unsigned lp = b->ponly[0] != JOIN_NONE, rp = b->ponly[1] != JOIN_NONE;
 		unsigned right = rp + b->nemail[1];
 		uint32_t lu, ru;
@@ -264,85 +359,119 @@ join_phones(struct join *j, struct join_side sd[2], uint64_t *pairs)
 		if (lp * right + (unsigned)b->nemail[0] * rp == 0)
 			continue;
 		if (lp * right + (unsigned)b->nemail[0] * rp > 1) {
-			j->ambiguous++;
+			pt->ambiguous++;
 			continue;
 		}
 		lu = lp ? b->ponly[0] : b->email1[0];
 		ru = lp ? (rp ? b->ponly[1] : b->email1[1]) : b->ponly[1];
 		if (sd[0].u[lu].phones != 1 || sd[1].u[ru].phones != 1) {
-			j->ambiguous++;          /* a user with two phones could pair twice */
+			pt->ambiguous++;         /* a user with two phones could pair twice */
 			continue;
 		}
 		join_link(sd, lu, ru);
-		(*pairs)++;
+		pt->pairs++;
 	}
 	/* Paired by email, but the phone is another user's on the other side: counted, never followed. */
 	for (s = 0; s < 2; s++) {
 		for (i = 0; i < sd[s].nu; i++) {
 			const struct join_user *us = &sd[s].u[i];
+			uint64_t h;
 			uint32_t b;
 			if (!us->epaired || us->phone == JOIN_NONE)
 				continue;
-			b = join_map_get(&bmap, j->refs[s][us->phone].phone, JOIN_NONE);
-			if (b != JOIN_NONE && (bk[b].nany[1 - s] > 1 || (bk[b].nany[1 - s] == 1 && bk[b].any[1 - s] != us->pair)))
-				j->ambiguous++;
+			h = st->ph[s][us->phone];
+			if (join_part_of(h, st->nparts) != task)
+				continue;
+			b = join_map_geth(&pt->bmap, j->refs[s][us->phone].phone, h, JOIN_NONE, &pt->probes);
+			if (b != JOIN_NONE && (pt->bk[b].nany[1 - s] > 1 ||
+			    (pt->bk[b].nany[1 - s] == 1 && pt->bk[b].any[1 - s] != us->pair)))
+				pt->ambiguous++;
 		}
 	}
-	r = 0;
-out:
-	free(bk);
-	free(bmap.slot);
-	return r;
+	return 0;
+}
+
+static int
+join_stage_run(struct workers *pool, size_t ntasks, workers_fn fn, struct join_stage *st)
+{
+	workers_start(pool, ntasks, fn, st);
+	return workers_wait(pool);
+}
+
+static int
+join_phones(struct workers *pool, struct join_stage *st)
+{
+	unsigned t;
+	int r, s;
+
+	st->nparts = workers_count(pool);
+	for (s = 0; s < 2; s++)
+		if ((st->ph[s] = malloc((st->j->nref[s] + 1) * sizeof(*st->ph[s]))) == NULL)
+			return CG_ERR_NOMEM;
+	if ((st->part = calloc(st->nparts, sizeof(*st->part))) == NULL)
+		return CG_ERR_NOMEM;
+	if ((r = join_stage_run(pool, 32, join_phash_task, st)) != 0 ||
+	    (r = join_stage_run(pool, st->nparts, join_phone_task, st)) != 0)
+		return r;
+	for (t = 0; t < st->nparts; t++) {
+		st->j->matched += st->part[t].pairs;
+		st->j->ambiguous += st->part[t].ambiguous;
+		st->j->probes += st->part[t].probes;
+	}
+	return 0;
+}
+
+static void
+join_stage_free(struct join_stage *st)
+{
+	unsigned t;
+
+	for (t = 0; st->part != NULL && t < st->nparts; t++) {
+		free(st->part[t].bk);
+		free(st->part[t].bmap.slot);
+	}
+	free(st->part);
+	free(st->ph[0]);
+	free(st->ph[1]);
 }
 
 int
 join_pairs(struct join *j, struct cg_err *err)
 {
 	struct join_side sd[2];
-	uint64_t phone_pairs = 0;
+	struct join_stage st;
+	struct workers *pool = NULL;
 	size_t i;
-	pthread_t th;
-	int r, s, threaded = 0;
+	unsigned t;
+	int r, s;
 
 	if (sodium_init() < 0)
 		return cg_err_set(err, CG_ERR_INTERNAL, "libsodium cannot initialize: no key for the join's tables");
 	pthread_once(&join_hkey_once, join_hkey_init);
 	memset(sd, 0, sizeof(sd));
+	memset(&st, 0, sizeof(st));
 	j->matched = j->superseded = j->ambiguous = 0;
 	for (s = 0; s < 2; s++)
 		if (j->nref[s] >= JOIN_NONE - 1)
 			return cg_err_set(err, CG_ERR_LIMIT, "too many records for one join");
-	for (s = 0; s < 2; s++) {
-		sd[s].j = j;
-		sd[s].s = s;
+	st.j = j;
+	st.sd = sd;
+	t = j->threads ? j->threads : j->nref[0] + j->nref[1] < JOIN_SMALL ? 1 : workers_cpus();
+	if ((r = workers_new(t, &pool, err)) != 0)
+		return r;
+	if ((r = join_stage_run(pool, 2, join_users_task, &st)) != 0 ||
+	    (r = join_stage_run(pool, JOIN_EMAIL_TASKS, join_email_task, &st)) != 0)
+		goto fail;
+	for (t = 0; t < JOIN_EMAIL_TASKS; t++) {
+		j->matched += st.ematched[t];
+		j->probes += st.eprobes[t];
 	}
-	/* a thread only where it pays: small joins (tests draw thousands) stay on this one */
-	if (j->nref[0] + j->nref[1] < 65536 || pthread_create(&th, NULL, join_side_thread, &sd[0]) != 0)
-		join_side_thread(&sd[0]);
-	else
-		threaded = 1;
-	join_side_thread(&sd[1]);
-	if (threaded)
-		pthread_join(th, NULL);
-	if (sd[0].r != 0 || sd[1].r != 0)
-		goto nomem;
-	/* The email stage: the users of one email on both sides. */
-	for (i = 0; i < sd[0].nu; i++) {
-		uint32_t ru;
-		if (!sd[0].u[i].by_email)
-			continue;
-		ru = join_map_get(&sd[1].emap, j->refs[0][sd[0].u[i].rep].email, JOIN_NONE);
-		if (ru != JOIN_NONE) {
-			join_link(sd, (uint32_t)i, ru);
-			sd[0].u[i].epaired = sd[1].u[ru].epaired = 1;
-			j->matched++;
-		}
+	if (!j->no_phone_stage && (r = join_phones(pool, &st)) != 0)
+		goto fail;
+	if ((j->pair = malloc((j->nref[0] + 1) * sizeof(*j->pair))) == NULL) {
+		r = CG_ERR_NOMEM;
+		goto fail;
 	}
-	if (!j->no_phone_stage && (r = join_phones(j, sd, &phone_pairs)) != 0)
-		goto nomem;
-	j->matched += phone_pairs;
-	if ((j->pair = malloc((j->nref[0] + 1) * sizeof(*j->pair))) == NULL)
-		goto nomem;
 	for (i = 0; i < j->nref[0]; i++)
 		j->pair[i] = JOIN_NONE;
 	for (i = 0; i < sd[0].nu; i++)
@@ -350,9 +479,11 @@ join_pairs(struct join *j, struct cg_err *err)
 			j->pair[sd[0].u[i].rep] = sd[1].u[sd[0].u[i].pair].rep;
 	r = 0;
 	goto out;
-nomem:
-	r = cg_err_set(err, CG_ERR_NOMEM, "out of memory joining");
+fail:
+	r = cg_err_set(err, r, r == CG_ERR_NOMEM ? "out of memory joining" : "joining failed");
 out:
+	workers_free(pool);
+	join_stage_free(&st);
 	for (s = 0; s < 2; s++) {
 		j->probes += sd[s].probes;
 		j->superseded += sd[s].superseded;
