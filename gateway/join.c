@@ -147,6 +147,12 @@ join_columns(const struct join *j, int purpose_bit, struct join_col *cols, size_
 	*ncols = n;
 }
 
+unsigned
+join_col_sides(const struct join_col *jc)
+{
+	return (1u << jc->side) | (jc->alt != NULL ? 1u << (1 - jc->side) : 0);
+}
+
 const Crossgate__Field *
 join_col_field(const struct join_col *jc, Crossgate__RecordPayload *const pl[2], const struct policy_column **c)
 {
@@ -332,6 +338,8 @@ join_walk_one(struct join_walk *w, size_t k, int s, struct pb_arena *ar, unsigne
 
 	/* Opened by join_run's scan: the plaintext is in place of the ciphertext. */
 	if (j->opened[s] != NULL && j->opened[s][rec]) {
+		if (out == NULL)
+			return 0;            /* verified, and not read by fn */
 		*out = crossgate__record_payload__unpack(&ar->allocator, len - SEAL_TAG_LEN, j->pay.rec[s][rec].ct);
 		goto decoded;
 	}
@@ -342,6 +350,10 @@ join_walk_one(struct join_walk *w, size_t k, int s, struct pb_arena *ar, unsigne
 	if ((r = join_open_record(&j->refs[s][rec], &j->pay.rec[s][rec], j->side[s]->id,
 	    w->keys.b[w->bidx[s][rec]].batch_id, w->keys.key[w->bidx[s][rec]], w->dbpath, pt, err)) != 0)
 		return r;
+	if (out == NULL) {
+		sodium_memzero(pt, len - SEAL_TAG_LEN);
+		return 0;
+	}
 	*out = crossgate__record_payload__unpack(&ar->allocator, len - SEAL_TAG_LEN, pt);
 	sodium_memzero(pt, len - SEAL_TAG_LEN);
 decoded:
@@ -361,13 +373,11 @@ join_walk_task(void *arg, size_t task, unsigned worker)
 
 	pb_arena_reset(ar);
 	for (; i < end; i++)
-		for (s = 0; s < 2; s++) {
-			if (!(w->sides & (1u << s)))
-				continue;
-			if ((r = join_walk_one(w, w->g_first[g] + i, s, ar, worker, &w->pl[g][i * 2 + (size_t)s],
-			    &w->gerr[g][task])) != 0)
+		for (s = 0; s < 2; s++)
+			/* a side fn does not read is still verified: its seal binds the consent the pair was kept for */
+			if ((r = join_walk_one(w, w->g_first[g] + i, s, ar, worker, (w->sides & (1u << s)) ?
+			    &w->pl[g][i * 2 + (size_t)s] : NULL, &w->gerr[g][task])) != 0)
 				return r;
-		}
 	return 0;
 }
 
@@ -494,7 +504,7 @@ join_each(struct store *st, const struct keyfile_key *storage, const struct join
 	w.j = j;
 	w.dbpath = store_path(st);
 	w.sides = sides & JOIN_BOTH;
-	if (w.sides != 0 && ((j->nref[0] > 0 && j->pay.rec[0] == NULL) || (j->nref[1] > 0 && j->pay.rec[1] == NULL)))
+	if (((j->nref[0] > 0 && j->pay.rec[0] == NULL) || (j->nref[1] > 0 && j->pay.rec[1] == NULL)))
 		return cg_err_set(err, CG_ERR_ARG, "the join holds no payloads: it was not read by join_run");
 	if ((w.left = malloc((j->nref[0] + 1) * sizeof(*w.left))) == NULL)
 		goto nomem;
@@ -522,7 +532,7 @@ join_each(struct store *st, const struct keyfile_key *storage, const struct join
 		goto nomem;
 	if ((r = workers_new(w.nkc, &w.pool, err)) != 0)
 		goto out;
-	if (w.npairs > 0 && w.sides != 0 && (r = join_walk_batches(&w, st, err)) != 0)
+	if (w.npairs > 0 && (r = join_walk_batches(&w, st, err)) != 0)
 		goto out;
 	r = join_walk_calls(&w, fn, ctx, err);
 	goto out;
