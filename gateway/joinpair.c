@@ -93,10 +93,18 @@ join_map_geth(struct join_map *m, const unsigned char *tok, uint64_t h, uint32_t
 	}
 }
 
-static uint32_t
-join_map_get(struct join_map *m, const unsigned char *tok, uint32_t insert, uint64_t *probes)
+/*
+ * The tables are far larger than the caches, so nearly every lookup waits
+ * for memory.  The loops below hash a block of JOIN_AHEAD keys and ask for
+ * their slots first, then look them up in order: the waits overlap, and
+ * the lookups (and so every result) are those of the plain loop.
+ */
+#define JOIN_AHEAD 16u
+
+static void
+join_map_prefetch(const struct join_map *m, uint64_t h)
 {
-	return join_map_geth(m, tok, join_hash(tok), insert, probes);
+	__builtin_prefetch(&m->slot[(size_t)h & m->mask]);
 }
 
 static int
@@ -147,12 +155,28 @@ join_side_free(struct join_side *sd)
 	free(sd->pmap.slot);
 }
 
+/* The keys of records i.. (a block), hashed, and their slots asked for. */
+static void
+join_side_ahead(const struct store_ref *refs, size_t i, size_t n, const struct join_side *sd, uint64_t h[JOIN_AHEAD])
+{
+	size_t k;
+
+	for (k = 0; k < JOIN_AHEAD && i + k < n; k++) {
+		const struct store_ref *r = &refs[i + k];
+		if (!r->has_email && !r->has_phone)
+			continue;
+		h[k] = join_hash(r->has_email ? r->email : r->phone);
+		join_map_prefetch(r->has_email ? &sd->emap : &sd->pmap, h[k]);
+	}
+}
+
 /* Group one partner's records into users by key; a user's newest record represents it. */
 static int
 join_side_users(struct join *j, int s, struct join_side *sd)
 {
 	const struct store_ref *refs = j->refs[s];
 	size_t n = j->nref[s], i;
+	uint64_t h[JOIN_AHEAD];
 
 	if ((sd->u = malloc((n + 1) * sizeof(*sd->u))) == NULL ||
 	    (sd->user_of = malloc((n + 1) * sizeof(*sd->user_of))) == NULL ||
@@ -163,10 +187,13 @@ join_side_users(struct join *j, int s, struct join_side *sd)
 		struct join_map *m = r->has_email ? &sd->emap : &sd->pmap;
 		uint32_t u;
 
+		if (i % JOIN_AHEAD == 0)
+			join_side_ahead(refs, i, n, sd, h);
 		sd->user_of[i] = JOIN_NONE;
 		if (!r->has_email && !r->has_phone)
 			continue;
-		u = join_map_get(m, r->has_email ? r->email : r->phone, (uint32_t)sd->nu, &sd->probes);
+		u = join_map_geth(m, r->has_email ? r->email : r->phone, h[i % JOIN_AHEAD], (uint32_t)sd->nu,
+		    &sd->probes);
 		if (u == sd->nu) {
 			sd->u[u].rep = (uint32_t)i;
 			sd->u[u].phone = JOIN_NONE;
@@ -279,12 +306,22 @@ join_email_task(void *arg, size_t task, unsigned worker)
 	size_t per = (sd[0].nu + JOIN_EMAIL_TASKS - 1) / JOIN_EMAIL_TASKS, i = task * per;
 	size_t end = i + per < sd[0].nu ? i + per : sd[0].nu;
 
+	uint64_t h[JOIN_AHEAD];
+	size_t k;
+
 	(void)worker;
 	for (; i < end; i++) {
 		uint32_t ru;
+		if ((i - task * per) % JOIN_AHEAD == 0)
+			for (k = 0; k < JOIN_AHEAD && i + k < end; k++)
+				if (sd[0].u[i + k].by_email) {
+					h[k] = join_hash(st->j->refs[0][sd[0].u[i + k].rep].email);
+					join_map_prefetch(&sd[1].emap, h[k]);
+				}
 		if (!sd[0].u[i].by_email)
 			continue;
-		ru = join_map_get(&sd[1].emap, st->j->refs[0][sd[0].u[i].rep].email, JOIN_NONE, &st->eprobes[task]);
+		ru = join_map_geth(&sd[1].emap, st->j->refs[0][sd[0].u[i].rep].email, h[(i - task * per) % JOIN_AHEAD],
+		    JOIN_NONE, &st->eprobes[task]);
 		if (ru != JOIN_NONE) {
 			join_link(sd, (uint32_t)i, ru);
 			sd[0].u[i].epaired = sd[1].u[ru].epaired = 1;
@@ -338,6 +375,9 @@ join_phone_task(void *arg, size_t task, unsigned worker)
 	for (s = 0; s < 2; s++) {
 		for (i = 0; i < j->nref[s]; i++) {
 			uint32_t u = sd[s].user_of[i], b;
+			size_t a = i + JOIN_AHEAD;
+			if (a < j->nref[s] && sd[s].user_of[a] != JOIN_NONE && j->refs[s][a].has_phone)
+				join_map_prefetch(&pt->bmap, st->ph[s][a]);
 			if (u == JOIN_NONE || !j->refs[s][i].has_phone || join_part_of(st->ph[s][i], st->nparts) != task)
 				continue;
 			b = join_map_geth(&pt->bmap, j->refs[s][i].phone, st->ph[s][i], (uint32_t)pt->nb, &pt->probes);
@@ -374,9 +414,11 @@ join_phone_task(void *arg, size_t task, unsigned worker)
 	/* Paired by email, but the phone is another user's on the other side: counted, never followed. */
 	for (s = 0; s < 2; s++) {
 		for (i = 0; i < sd[s].nu; i++) {
-			const struct join_user *us = &sd[s].u[i];
+			const struct join_user *us = &sd[s].u[i], *ua;
 			uint64_t h;
 			uint32_t b;
+			if (i + JOIN_AHEAD < sd[s].nu && (ua = &sd[s].u[i + JOIN_AHEAD])->epaired && ua->phone != JOIN_NONE)
+				join_map_prefetch(&pt->bmap, st->ph[s][ua->phone]);
 			if (!us->epaired || us->phone == JOIN_NONE)
 				continue;
 			h = st->ph[s][us->phone];
