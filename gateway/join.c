@@ -331,15 +331,18 @@ join_walk_one(struct join_walk *w, size_t k, int s, struct pb_arena *ar, unsigne
     Crossgate__RecordPayload **out, struct cg_err *err)
 {
 	const struct join *j = w->j;
-	size_t rec = join_walk_rec(w, k, s), len = j->pay.rec[s][rec].len;
-	long long id = (long long)j->refs[s][rec].id;
+	size_t rec = join_walk_rec(w, k, s), len;
+	long long id;
 	unsigned char *pt;
 	int r;
 
+	/* Opened by join_run's scan and not read by fn: verified, and nothing else to touch. */
+	if (out == NULL && j->opened[s] != NULL && j->opened[s][rec])
+		return 0;
+	len = j->pay.rec[s][rec].len;
+	id = (long long)j->refs[s][rec].id;
 	/* Opened by join_run's scan: the plaintext is in place of the ciphertext. */
 	if (j->opened[s] != NULL && j->opened[s][rec]) {
-		if (out == NULL)
-			return 0;            /* verified, and not read by fn */
 		*out = crossgate__record_payload__unpack(&ar->allocator, len - SEAL_TAG_LEN, j->pay.rec[s][rec].ct);
 		goto decoded;
 	}
