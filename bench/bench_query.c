@@ -305,9 +305,9 @@ main(int argc, char **argv)
 	r_query = 2.0 * (double)truth.matched / t_query;
 	r_base = (double)opened / t_base;
 	printf("query   %.2f s for a noisy grouped sum over %llu joined subjects (%llu groups, %llu released): "
-	    "join %.2f s, read+open+aggregate %.2f s, charge+noise+write %.3f s\n", t_query,
+	    "join %.2f s (scan+open %.2f s, pairing %.2f s), decode+aggregate %.2f s, charge+noise+write %.3f s\n", t_query,
 	    (unsigned long long)truth.matched, (unsigned long long)qs.groups, (unsigned long long)qs.released,
-	    qs.join_seconds, qs.collect_seconds, qs.release_seconds);
+	    qs.join_seconds, qs.load_seconds, qs.join_seconds - qs.load_seconds, qs.collect_seconds, qs.release_seconds);
 	printf("        %.0f records/s (both records of each subject, opened and verified, on %u threads); "
 	    "peak RSS during the query %.0f MiB (%.0f MiB before it)\n", r_query, workers_cpus(), rss_query, rss_base);
 	printf("        baseline %.2f s: one sequential scan of the %llu stored records, each AEAD opened against its "

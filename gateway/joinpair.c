@@ -51,8 +51,15 @@ join_map_init(struct join_map *m, size_t n)
 
 	while (cap < n * 2 + 16)
 		cap *= 2;
-	if ((m->slot = calloc(cap, sizeof(*m->slot))) == NULL)
+	/*
+	 * Not calloc: a large calloc maps zero pages on first touch, which
+	 * here comes in random order, one page fault per lookup, and a prefetch
+	 * of a page not yet mapped is dropped.  One sequential pass maps them
+	 * all first: the users stage of a 1M x 1M join took half the time.
+	 */
+	if ((m->slot = malloc(cap * sizeof(*m->slot))) == NULL)
 		return CG_ERR_NOMEM;
+	memset(m->slot, 0, cap * sizeof(*m->slot));
 	m->mask = cap - 1;
 	return 0;
 }

@@ -998,6 +998,7 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 		goto out;
 	join_dataset(&j, dataset, sizeof(dataset));
 	stats->join_seconds = query_clock() - t0;
+	stats->load_seconds = j.load_seconds;
 	if ((r = query_plan_make(spec, &j, &p, err)) != 0 ||
 	    (r = query_plan_cost(p, &stats->charged_nano, &stats->partition_selection, &stats->delta, err)) != 0)
 		goto out;

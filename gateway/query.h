@@ -103,8 +103,9 @@ struct query_stats {
 	double delta;
 	uint64_t audit_index;                /* of the "query" event */
 	char query_id[33];
-	double join_seconds;                 /* reading tokens and consent, pairing */
-	double collect_seconds;              /* reading, opening and aggregating the subjects' records */
+	double join_seconds;                 /* scanning and opening the records, pairing */
+	double load_seconds;                 /* of which the scan: reading and opening every record */
+	double collect_seconds;              /* decoding and aggregating the opened records */
 	double release_seconds;              /* the charge, the noise and the files */
 };
 
