@@ -340,7 +340,7 @@ main(int argc, char **argv)
 	{
 		struct store *st;
 		struct audit *a;
-		struct ingest_keys ik = { gwenc, storage };
+		struct ingest_keys ik = { gwenc, storage, 0 };
 		struct ingest_result res;
 		unlink(db);
 		snprintf(path, sizeof(path), "%s-wal", db); unlink(path);
