@@ -673,8 +673,10 @@ ingest_records(struct store *st, const struct ingest_ctx *c, struct batch_reader
 		w->n = 0;
 		w->len = 0;
 		while (w->n < INGEST_WINDOW && (rr = batch_reader_next_frame(br, &fr, &readerr)) == 1)
-			if ((rr = ingest_window_add(w, &fr, &readerr)) != 0)
+			if ((r = ingest_window_add(w, &fr, &readerr)) != 0) {
+				rr = r;
 				break;
+			}
 		/* A task returns 0: its failure is its record's, for the writer. */
 		if (pending != NULL && workers_wait(pool) != 0) {
 			r = cg_err_set(err, CG_ERR_INTERNAL, "a worker failed");
