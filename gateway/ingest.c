@@ -144,21 +144,23 @@ ingest_receipt_entry(const struct policy *pol, const unsigned char leaf[RECEIPT_
  * must be what the record does: with `match` gone (a revocation, or a
  * withdrawal whose consent lacks it), `match` is withdrawn; a narrowing
  * withdraws something, never `match`, nothing the user still consents to.
- * Its receipt leaf goes into the batch's receipt tree as the entry the
- * gateway vouches for.  A revocation record may be empty (no receipt).
+ * Its receipt leaf gives the entry the gateway vouches for (*has_entry set),
+ * which the writer adds to the batch's receipt tree in record order.  A
+ * revocation record may be empty (no receipt).  Any thread may run it.
  */
 static int
 ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[32], const Crossgate__SealedRecord *rec,
-    const unsigned char *ad, size_t ad_len, int erases, struct pb_arena *arena, struct ingest_tally *tally,
-    struct cg_err *err)
+    const unsigned char *ad, size_t ad_len, int erases, struct pb_arena *arena, unsigned char entry[MERKLE_HASH_LEN],
+    int *has_entry, struct cg_err *err)
 {
 	Crossgate__Withdrawal *w;
-	unsigned char pt[128], leaf[MERKLE_HASH_LEN];
+	unsigned char pt[128];
 	unsigned long long idx = (unsigned long long)rec->index;
 	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
 	size_t pt_len;
 	int r = 0;
 
+	*has_entry = 0;
 	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > SEAL_TAG_LEN + sizeof(pt))
 		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal of %zu bytes", idx, rec->ciphertext.len);
 	pt_len = rec->ciphertext.len - SEAL_TAG_LEN;
@@ -182,12 +184,10 @@ ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[3
 	else if (erases && w->withdrawn == 0 && w->receipt_leaf.len != 0)
 		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: a receipt must say what was withdrawn", idx);
 	else if (w->receipt_leaf.len == RECEIPT_LEAF_LEN) {
-		if ((r = ingest_receipt_entry(pol, w->receipt_leaf.data, rec->consent_at, w->withdrawn, leaf)) != 0)
+		if ((r = ingest_receipt_entry(pol, w->receipt_leaf.data, rec->consent_at, w->withdrawn, entry)) != 0)
 			r = cg_err_set(err, r, "record %llu: a purpose name too long for a receipt", idx);
-		else {
-			merkle_frontier_append(&tally->tree, leaf);
-			tally->receipts++;
-		}
+		else
+			*has_entry = 1;
 	}
 	pb_arena_reset(arena);
 	return r;
@@ -312,25 +312,31 @@ struct ingest_scratch {
 	struct pb_arena arena;
 };
 
-/* ingest_record_check: the record is the writer's to check further (a revocation, an outcome, a withdrawal). */
-#define INGEST_DEFER 1
+/* ingest_record_check: a withdrawal or revocation record, checked, for the writer to stage its erasure. */
+#define INGEST_ERASE 1
+/* ingest_record_check: an outcome record, for the writer to check further (it looks up its experiment). */
+#define INGEST_DEFER 2
 
 /* A record as ingest_record_check left it, for the writer. */
 struct ingest_checked {
 	Crossgate__SealedRecord *rec;        /* decoded into its task's arena; NULL if decoding failed */
-	int rc;                              /* 0: ready to store; INGEST_DEFER; or the record's error */
+	int rc;                              /* 0: ready to store; INGEST_ERASE; INGEST_DEFER; or the record's error */
 	int decode_failed;                   /* the error is the reader's (its message names the batch already) */
 	struct token toks[2], key;           /* the record's tokens; the user's key (email, else phone) */
 	size_t ntoks;
 	const unsigned char *email, *phone;  /* into rec */
+	unsigned char entry[MERKLE_HASH_LEN];   /* INGEST_ERASE: the receipt entry, if has_entry */
+	int has_entry;
 };
 
 /*
  * Every check of a record that needs no store: its tokens, its consent, and
- * for a data record its seal (the associated data binds batch, position,
- * consent and tokens) and payload against the partner's schema.  Returns 0
- * when the record may be stored as it is, INGEST_DEFER when the writer goes
- * on (ingest_record_store), or the error.  Any thread may run it.
+ * its seal (the associated data binds batch, position, consent and tokens)
+ * with what it holds: a data record's payload against the partner's schema,
+ * a withdrawal or revocation record's Withdrawal.  Returns 0 when a data
+ * record may be stored as it is, INGEST_ERASE for a checked withdrawal or
+ * revocation record, INGEST_DEFER for an outcome (the writer goes on, in
+ * ingest_record_store), or the error.  Any thread may run it.
  */
 static int
 ingest_record_check(const struct ingest_ctx *c, const Crossgate__SealedRecord *rec, struct ingest_scratch *s,
@@ -371,13 +377,35 @@ ingest_record_check(const struct ingest_ctx *c, const Crossgate__SealedRecord *r
 	 */
 	k->key.kind = k->email != NULL ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
 	memcpy(k->key.value, k->email != NULL ? k->email : k->phone, TOKEN_LEN);
-	if (hdr->kind == BATCH_KIND_REVOCATION)
-		return INGEST_DEFER;
+	k->has_entry = 0;
+	if (hdr->kind == BATCH_KIND_REVOCATION) {
+		/* A revocation record names a user by its tokens; its sealed payload is empty or a receipt. */
+		if (rec->consent_bits != 0 || rec->withdrawal)
+			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: not a revocation record", idx);
+		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, 0,
+		    rec->consent_at, k->toks, k->ntoks)) != 0)
+			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
+		if ((r = ingest_withdrawal_open(pol, c->batch_key, rec, ad, ad_len, 1, &s->arena, k->entry, &k->has_entry,
+		    err)) != 0)
+			return r;
+		return INGEST_ERASE;
+	}
 	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
 		    "have", idx);
-	if (hdr->kind == BATCH_KIND_OUTCOMES || rec->withdrawal)
+	if (hdr->kind == BATCH_KIND_OUTCOMES)
 		return INGEST_DEFER;
+	if (rec->withdrawal) {
+		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
+		    rec->consent_at, k->toks, k->ntoks)) != 0)
+			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
+		if ((r = ingest_withdrawal_open(pol, c->batch_key, rec, ad, ad_len, !(rec->consent_bits & c->match_bit),
+		    &s->arena, k->entry, &k->has_entry, err)) != 0)
+			return r;
+		if (rec->consent_at == INT64_MIN)
+			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal time out of range", idx);
+		return INGEST_ERASE;
+	}
 	if (!(rec->consent_bits & c->match_bit))
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
 		    "the partner", idx);
@@ -430,8 +458,9 @@ out:
 
 /*
  * The writer's part of a record ingest_record_check passed: a data record
- * is stored unless its user was revoked; a revocation, withdrawal or
- * outcome record is checked further and applied (s: the writer's scratch).
+ * is stored unless its user was revoked; a withdrawal or revocation record
+ * stages its erasure and tombstone; an outcome is checked further and
+ * stored (s: the writer's scratch).
  */
 static int
 ingest_record_store(struct store *st, const struct ingest_ctx *c, int64_t batch_row, const struct ingest_checked *k,
@@ -440,10 +469,8 @@ ingest_record_store(struct store *st, const struct ingest_ctx *c, int64_t batch_
 {
 	const Crossgate__SealedRecord *rec = k->rec;
 	const Crossgate__BatchHeader *hdr = c->hdr;
-	unsigned char ad[SEAL_AD_MAX];
-	unsigned long long idx = (unsigned long long)rec->index;
 	struct store_record sr;
-	size_t ad_len;
+	int64_t at;
 	int r;
 
 	*skipped = 0;
@@ -455,44 +482,29 @@ ingest_record_store(struct store *st, const struct ingest_ctx *c, int64_t batch_
 		ingest_store_row(hdr, batch_row, rec, k->email, k->phone, &sr);
 		return store_record_insert(st, &sr, err);
 	}
-	if (hdr->kind == BATCH_KIND_REVOCATION) {
-		/* A revocation record names a user by its tokens; its sealed payload is empty or a receipt. */
-		if (rec->consent_bits != 0 || rec->withdrawal)
-			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: not a revocation record", idx);
-		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, 0,
-		    rec->consent_at, k->toks, k->ntoks)) != 0)
-			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
-		if ((r = ingest_withdrawal_open(c->pol, c->batch_key, rec, ad, ad_len, 1, &s->arena, tally, err)) != 0)
-			return r;
-		return ingest_erase(st, storage, hdr->partner_id, tally, &k->key, 1, rec->consent_at, INT64_MAX, err);
-	}
-	if (hdr->kind == BATCH_KIND_OUTCOMES)
+	if (k->rc == INGEST_DEFER)
 		return ingest_outcome(st, c->pol, hdr, c->batch_key, batch_row, rec, k->toks, &k->key, &s->arena,
 		    tombstones, skipped, tally, err);
-	{
-		int64_t at = rec->consent_at;
-
-		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
-		    rec->consent_at, k->toks, k->ntoks)) != 0)
-			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
-		if ((r = ingest_withdrawal_open(c->pol, c->batch_key, rec, ad, ad_len, !(rec->consent_bits & c->match_bit),
-		    &s->arena, tally, err)) != 0)
-			return r;
-		if (at == INT64_MIN)
-			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal time out of range", idx);
-		/*
-		 * Without match the user goes, as in a revocation dated consent_at;
-		 * with match a data record dated consent_at stays (in this batch or
-		 * another), and everything older, which consented more widely, goes.
-		 */
-		if (rec->consent_bits & c->match_bit) {
-			tally->narrowed++;
-			at--;
-		} else {
-			tally->withdrawn++;
-		}
-		return ingest_erase(st, storage, hdr->partner_id, tally, &k->key, 1, at, at, err);
+	if (k->has_entry) {
+		/* Users check their receipts against the batch's root (agent/receipt.h): entries in record order. */
+		merkle_frontier_append(&tally->tree, k->entry);
+		tally->receipts++;
 	}
+	if (hdr->kind == BATCH_KIND_REVOCATION)
+		return ingest_erase(st, storage, hdr->partner_id, tally, &k->key, 1, rec->consent_at, INT64_MAX, err);
+	/*
+	 * Without match the user goes, as in a revocation dated consent_at;
+	 * with match a data record dated consent_at stays (in this batch or
+	 * another), and everything older, which consented more widely, goes.
+	 */
+	at = rec->consent_at;
+	if (rec->consent_bits & c->match_bit) {
+		tally->narrowed++;
+		at--;
+	} else {
+		tally->withdrawn++;
+	}
+	return ingest_erase(st, storage, hdr->partner_id, tally, &k->key, 1, at, at, err);
 }
 
 /*
