@@ -526,6 +526,7 @@ struct ingest_task {
 
 struct ingest_window {
 	const struct ingest_ctx *c;
+	struct batch_reader *br;             /* task 0 hashes the window's frames into its pass-2 digest */
 	struct ingest_scratch *scratch;      /* one per worker */
 	unsigned char *bytes;                /* the frames, one after the other */
 	size_t len, cap, n;
@@ -535,19 +536,33 @@ struct ingest_window {
 	struct ingest_task task[INGEST_WINDOW_TASKS];
 };
 
+/* The window's tasks: its frames' hash, then one per INGEST_TASK_RECORDS records. */
 static size_t
 ingest_window_tasks(const struct ingest_window *w)
 {
-	return (w->n + INGEST_TASK_RECORDS - 1) / INGEST_TASK_RECORDS;
+	return 1 + (w->n + INGEST_TASK_RECORDS - 1) / INGEST_TASK_RECORDS;
 }
 
-/* Worker: decode and check one task's records, up to the first that fails. */
+/*
+ * Worker: task 0 hashes the window's frames for the reader's end-of-batch
+ * check (windows are hashed in order: a window's job ends before the next
+ * one starts); the others decode and check a slice of records, up to the
+ * first that fails.
+ */
 static int
 ingest_task_run(void *arg, size_t task, unsigned worker)
 {
 	struct ingest_window *w = arg;
-	struct ingest_task *t = &w->task[task];
-	size_t i, end = (task + 1) * INGEST_TASK_RECORDS;
+	struct ingest_task *t;
+	size_t i, end;
+
+	if (task == 0) {
+		for (i = 0; i < w->n; i++)
+			batch_reader_rehash(w->br, w->bytes + w->off[i], w->flen[i]);
+		return 0;
+	}
+	t = &w->task[--task];
+	end = (task + 1) * INGEST_TASK_RECORDS;
 
 	pb_arena_reset(&t->arena);
 	cg_err_clear(&t->err);
@@ -667,6 +682,7 @@ ingest_records(struct store *st, const struct ingest_ctx *c, struct batch_reader
 			goto out;
 		}
 		win[k]->c = c;
+		win[k]->br = br;
 		win[k]->scratch = scratch;
 		for (i = 0; i < INGEST_WINDOW_TASKS; i++)
 			if (pb_arena_init(&win[k]->task[i].arena, (size_t)INGEST_TASK_RECORDS * 512) != 0) {
@@ -676,6 +692,7 @@ ingest_records(struct store *st, const struct ingest_ctx *c, struct batch_reader
 	}
 	if ((r = workers_new(nthreads, &pool, err)) != 0)
 		goto out;
+	batch_reader_hash_by_caller(br);
 	/*
 	 * A read error, or the reader's end-of-batch check, is the batch's
 	 * only after the records before it: it is reported once they are stored.
@@ -711,6 +728,9 @@ ingest_records(struct store *st, const struct ingest_ctx *c, struct batch_reader
 		    counts, err)) != 0)
 			goto out;
 	}
+	/* The frames' hash is complete: were they the ones verified? */
+	if (rr == 0)
+		rr = batch_reader_finish(br, &readerr);
 	if (rr < 0) {
 		*err = readerr;
 		r = rr;

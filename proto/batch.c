@@ -37,6 +37,7 @@ struct batch_reader {
 	uint64_t next_index;
 	int verified;
 	int done;                         /* pass 2 reached the end and matched */
+	int caller_hashes;                /* batch_reader_hash_by_caller: pass 2's frames hashed by the caller */
 	unsigned char *buf;
 	size_t cap;
 	struct pb_arena arena;            /* the current record */
@@ -438,17 +439,8 @@ batch_reader_next_frame(struct batch_reader *r, struct batch_frame *fr, struct c
 		return 0;
 	if (!r->verified)
 		return cg_err_set(err, CG_ERR_ARG, "batch %s: records read before verification", r->path);
-	if (r->next_index == r->count) {
-		unsigned char digest[BATCH_DIGEST_LEN];
-
-		/* The records handed out must be the ones that were verified, even if the file changed. */
-		crypto_generichash_final(&r->rehash, digest, sizeof(digest));
-		r->verified = 0;
-		if (memcmp(digest, r->digest, sizeof(digest)) != 0)
-			return cg_err_set(err, CG_ERR_CRYPTO, "batch %s: file changed while being read", r->path);
-		r->done = 1;
-		return 0;
-	}
+	if (r->next_index == r->count)
+		return r->caller_hashes ? 0 : batch_reader_finish(r, err);
 	rc = frame_read(r->f, BATCH_RECORD_MAX, &r->buf, &r->cap, &len, &r->offset, err);
 	if (rc == 0)
 		rc = cg_err_set(err, CG_ERR_INCOMPLETE, "file changed while reading");
@@ -456,14 +448,50 @@ batch_reader_next_frame(struct batch_reader *r, struct batch_frame *fr, struct c
 		cg_err_prefix(err, "batch %s", r->path);
 		return rc;
 	}
-	frame_header(len, fh);
-	crypto_generichash_update(&r->rehash, fh, sizeof(fh));
-	crypto_generichash_update(&r->rehash, r->buf, len);
+	if (!r->caller_hashes) {
+		frame_header(len, fh);
+		crypto_generichash_update(&r->rehash, fh, sizeof(fh));
+		crypto_generichash_update(&r->rehash, r->buf, len);
+	}
 	fr->data = r->buf;
 	fr->len = len;
 	fr->offset = at;
 	fr->index = r->next_index++;
 	return 1;
+}
+
+void
+batch_reader_hash_by_caller(struct batch_reader *r)
+{
+	r->caller_hashes = 1;
+}
+
+void
+batch_reader_rehash(struct batch_reader *r, const unsigned char *frame, size_t len)
+{
+	unsigned char fh[FRAME_HDR_LEN];
+
+	frame_header(len, fh);
+	crypto_generichash_update(&r->rehash, fh, sizeof(fh));
+	crypto_generichash_update(&r->rehash, frame, len);
+}
+
+int
+batch_reader_finish(struct batch_reader *r, struct cg_err *err)
+{
+	unsigned char digest[BATCH_DIGEST_LEN];
+
+	if (r->done)
+		return 0;
+	if (!r->verified || r->next_index != r->count)
+		return cg_err_set(err, CG_ERR_ARG, "batch %s: finished before its last record", r->path);
+	/* The records handed out must be the ones that were verified, even if the file changed. */
+	crypto_generichash_final(&r->rehash, digest, sizeof(digest));
+	r->verified = 0;
+	if (memcmp(digest, r->digest, sizeof(digest)) != 0)
+		return cg_err_set(err, CG_ERR_CRYPTO, "batch %s: file changed while being read", r->path);
+	r->done = 1;
+	return 0;
 }
 
 const char *

@@ -123,6 +123,20 @@ int batch_record_decode(const char *name, const struct batch_frame *fr, struct p
     Crossgate__SealedRecord **rec, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
 /*
+ * Pass 2's hashing off the reading thread.  After batch_reader_hash_by_caller
+ * (before the first frame), batch_reader_next_frame no longer hashes the
+ * frames it hands out and returns 0 after the last one without the
+ * end-of-batch check; the caller passes every frame, in order, to
+ * batch_reader_rehash (any one thread at a time, never concurrently with
+ * another rehash), then calls batch_reader_finish, which is that check:
+ * CG_ERR_CRYPTO "file changed while being read" if the frames hashed are not
+ * the ones verified.  Nothing may be committed before it returns 0.
+ */
+void batch_reader_hash_by_caller(struct batch_reader *r) CG_NONNULL(1);
+void batch_reader_rehash(struct batch_reader *r, const unsigned char *frame, size_t len) CG_NONNULL(1);
+int batch_reader_finish(struct batch_reader *r, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
+
+/*
  * The content rules of an Outcome (an outcome batch's record, PROTOCOL.md
  * §5.11), which the agent packs by and the gateway checks: experiment 1 to
  * BATCH_EXPERIMENT_MAX of [A-Za-z0-9._-]; value_cents in [0,
