@@ -75,12 +75,8 @@ push_once(const struct push_opts *o, const char *path, FILE *f, uint64_t size, s
 		}
 		sent += n;
 	}
-	if ((r = client_recv(c, &resp, err)) != 0)
+	if ((r = client_recv_expect(c, CROSSGATE__RESPONSE__RESULT_PUSH, "a push", &resp, err)) != 0)
 		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_PUSH) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a push");
-		goto out;
-	}
 	res->duplicate = resp->push->status == CROSSGATE__PUSH_STATUS__PUSH_STATUS_DUPLICATE;
 	res->records = resp->push->records;
 	res->bytes = size;

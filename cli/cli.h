@@ -101,4 +101,27 @@ struct cli_gw_keys {
 int cli_load_gateway_keys(const char *dir, struct cli_gw_keys *k);
 void cli_gateway_keys_free(struct cli_gw_keys *k);
 
+/*
+ * `crossgate gateway serve` in the background (cli_gateway.c), the one way
+ * the gateway is served, also by the demo: a forked process that loads the
+ * policy and keys and stays as the monitor of a sandboxed network worker
+ * (gateway/monitor.h, gateway/sandbox.h).  It keeps stdin and stdout on
+ * /dev/null, stderr (its JSON log) on log_fd if >= 0, and closes every other
+ * descriptor it inherited but listen_fd.  Returns once the worker is set up
+ * and sandboxed: 0 with *pid the monitor's (SIGTERM stops both; its exit
+ * status is the worker's, 0 when it stopped cleanly), or -1 with the reason
+ * in why, the process reaped.  listen_fd stays the caller's to close.
+ */
+struct cli_gateway_serve {
+	const char *db, *policy, *keys, *cert, *key;
+	const char *listen;     /* HOST:PORT to bind (NULL: the policy's network.listen); with listen_fd, its address */
+	const char *spool;      /* or NULL: DB.spool */
+	const char *pid_file;   /* or NULL: gets the monitor's pid, removed when it stops cleanly */
+	const char *port_file;  /* or NULL: gets the port */
+	int listen_fd;          /* a socket already listening, served instead of binding; or -1 */
+	int log_fd;             /* the server's stderr, or -1: the caller's */
+	int detach;             /* 1: a session of its own, outliving the caller; 0: SIGTERM when the caller dies */
+};
+int cli_gateway_serve_start(const struct cli_gateway_serve *a, pid_t *pid, char *why, size_t why_size);
+
 #endif

@@ -267,21 +267,15 @@ agent_stats(const struct client_opts *co, struct cli_ctx *ctx)
 	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
 	Crossgate__StatsRequest sq = CROSSGATE__STATS_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
-	struct client *c = NULL;
 	struct cg_err err;
 	size_t i;
-	int r = 1;
 
 	cg_err_clear(&err);
 	req.op_case = CROSSGATE__REQUEST__OP_STATS;
 	req.stats = &sq;
-	if (client_open(co, &c, &err) != 0 || client_send(c, &req, &err) != 0 || client_recv(c, &resp, &err) != 0) {
+	if (client_call(co, &req, CROSSGATE__RESPONSE__RESULT_STATS, "a stats request", NULL, &resp, &err) != 0) {
 		cli_error("stats: %s", err.msg);
-		goto out;
-	}
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_STATS) {
-		cli_error("stats: the gateway answered something else");
-		goto out;
+		return 1;
 	}
 	if (ctx->out) {
 		fprintf(ctx->out, "partner %s: %llu records stored from %llu batches\n", resp->stats->partner,
@@ -291,12 +285,8 @@ agent_stats(const struct client_opts *co, struct cli_ctx *ctx)
 			    (unsigned long long)resp->stats->purposes[i]->consenting,
 			    (unsigned long long)(resp->stats->records - resp->stats->purposes[i]->consenting));
 	}
-	r = 0;
-out:
-	if (resp != NULL)
-		crossgate__response__free_unpacked(resp, NULL);
-	client_close(c);
-	return r;
+	crossgate__response__free_unpacked(resp, NULL);
+	return 0;
 }
 
 static int

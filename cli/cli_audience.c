@@ -149,7 +149,6 @@ audience_remote(const struct client_opts *co, const struct audience_spec *sp, co
 	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
 	Crossgate__AudienceCreateRequest ar = CROSSGATE__AUDIENCE_CREATE_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
-	struct client *c = NULL;
 	char *csv = NULL, *meta = NULL;
 	size_t i;
 	int r;
@@ -174,14 +173,9 @@ audience_remote(const struct client_opts *co, const struct audience_spec *sp, co
 	ar.right = (char *)(sp->right ? sp->right : "");
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIENCE_CREATE;
 	req.audience_create = &ar;
-	if ((r = client_open(co, &c, err)) != 0)
+	if ((r = client_call(co, &req, CROSSGATE__RESPONSE__RESULT_AUDIENCE_CREATE, "an audience", NULL, &resp,
+	    err)) != 0)
 		goto out;
-	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
-		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIENCE_CREATE) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to an audience");
-		goto out;
-	}
 	snprintf(as->audience_id, sizeof(as->audience_id), "%s", resp->audience_create->id);
 	snprintf(as->rule_hash, sizeof(as->rule_hash), "%s", resp->audience_create->rule_sha256);
 	as->noisy_size = resp->audience_create->noisy_size;
@@ -194,7 +188,6 @@ audience_remote(const struct client_opts *co, const struct audience_spec *sp, co
 out:
 	if (resp != NULL)
 		crossgate__response__free_unpacked(resp, NULL);
-	client_close(c);
 	free(csv);
 	free(meta);
 	return r;
@@ -430,14 +423,9 @@ agent_audience_pull(const struct client_opts *co, int all, const struct keyfile_
 	ar.all = all != 0;
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIENCE_FETCH;
 	req.audience_fetch = &ar;
-	if ((r = client_open(co, &c, err)) != 0)
+	if ((r = client_call(co, &req, CROSSGATE__RESPONSE__RESULT_AUDIENCE_FETCH, "an audience fetch", &c, &resp,
+	    err)) != 0)
 		return r;
-	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
-		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIENCE_FETCH) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to an audience fetch");
-		goto out;
-	}
 	if (strcmp(resp->audience_fetch->partner, partner) != 0) {
 		r = cg_err_set(err, CG_ERR_ARG, "the certificate is partner '%s''s, not '%s''s",
 		    resp->audience_fetch->partner, partner);

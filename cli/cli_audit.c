@@ -1080,7 +1080,7 @@ static const struct {
 	{ "witness-keygen", audit_wkeygen_cmd, "make a witness key pair" },
 	{ "cosign", audit_cosign_cmd, "as a witness, cosign the latest checkpoint" },
 	{ "erase", audit_erase_cmd, "erase old payloads, keeping leaf hashes (retention)" },
-	{ "fetch", cli_audit_fetch, "copy a gateway's log over mutual TLS for offline verify (cli_fetch.c)" },
+	{ "fetch", cli_audit_fetch, "copy a gateway's log over mutual TLS for offline verify" },
 	{ "witness", audit_witness_cmd, "fetch, verify, cosign and submit over mutual TLS" },
 };
 

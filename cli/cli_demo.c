@@ -8,7 +8,8 @@
  *
  * By default the pipeline runs over the network: certificates are made
  * (`pki init`), the gateway serves on 127.0.0.1 (an ephemeral port unless
- * --port) in a child process, both agents pack and push, the analyst takes
+ * --port) in a child process, privilege-separated as `gateway serve` is (a
+ * monitor with the keys and its sandboxed worker), both agents pack and push, the analyst takes
  * its DP releases (affinity counts, ridge and k-means statistics: rho 1 in
  * all) and the export, builds the report from the DP releases alone, the
  * auditor fetches the audit log and verifies it, and the
@@ -38,7 +39,6 @@
 
 #include "gateway/budget.h"
 #include "gateway/join.h"
-#include "gateway/server.h"
 
 #include "synth/synth.h"
 #include "base/outfile.h"
@@ -59,7 +59,8 @@ static const char demo_help[] =
 	"Generate realistic synthetic data for the paid-knowledge platform K and the\n"
 	"game-streaming platform G (messy identifiers, missing consent, duplicates,\n"
 	"a few malformed rows), then generate keys, certificates and a policy, start\n"
-	"the gateway on 127.0.0.1 (mutual TLS; an ephemeral port unless --port N),\n"
+	"the gateway on 127.0.0.1 (mutual TLS; an ephemeral port unless --port N) as\n"
+	"`gateway serve` runs it, a monitor holding the keys and a sandboxed worker,\n"
 	"let both agents pack and push, the analyst take its DP releases (affinity\n"
 	"counts, ridge and k-means statistics: rho 1 in all) and the export and build\n"
 	"out/report.html and out/report.json from the DP releases alone, the auditor\n"
@@ -72,37 +73,33 @@ static const char demo_help[] =
 	"--offline: the file pipeline instead (pack, ingest, export, verify locally).\n"
 	"Everything stays under DIR (default ./demo): data/ (inputs and the\n"
 	"generator's truth.json), keys/, pki/ (CA and certificates), policy.yaml,\n"
-	"batches/, gateway.db, gateway.log (the server's JSON log), audit-copy.db\n"
+	"batches/, gateway.db, gateway.log (the server's JSON log), gateway.pid (the\n"
+	"monitor's pid while it runs), audit-copy.db\n"
 	"(the auditor's copy), out/ (the releases and the report), and steps.sh with each step as a\n"
 	"command line.  --users N people per platform (default 50000).\n"
 	"--json prints one JSON summary object instead of progress lines.\n";
 
 /* ---- the gateway in a child process ---- */
 
-static struct server *demo_server;
-
-static void
-demo_on_term(int sig)
-{
-	(void)sig;
-	server_stop(demo_server);
-}
-
 struct demo_gateway {
-	pid_t pid;
+	pid_t pid;   /* the monitor's */
 	int port;
 };
 
-/* Bind 127.0.0.1:port in the parent (so the port is known), then serve it in a child. */
+/*
+ * Bind 127.0.0.1:port here (so the port is known), then serve it in the
+ * background exactly as `gateway serve` does (cli_gateway_serve_start): a
+ * monitor with the keys, the demo's child, and its sandboxed worker; the
+ * JSON log appended to log_path, the monitor's pid in pid_path.
+ */
 static int
 demo_gateway_start(const char *policy_path, const char *keys, const char *db, const char *cert, const char *key,
-    const char *log_path, int port, struct demo_gateway *g)
+    const char *log_path, const char *pid_path, int port, struct demo_gateway *g)
 {
 	struct sockaddr_in sin;
 	socklen_t sl = sizeof(sin);
-	char msg[CG_ERR_MSG_MAX + 1];
-	int fd, one = 1, pfd[2], st;
-	ssize_t n;
+	char why[CG_ERR_MSG_MAX + 1], addr[32];
+	int fd, logfd = -1, one = 1, r = -1;
 
 	g->pid = -1;
 	memset(&sin, 0, sizeof(sin));
@@ -114,92 +111,31 @@ demo_gateway_start(const char *policy_path, const char *keys, const char *db, co
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 || listen(fd, 128) != 0 ||
 	    getsockname(fd, (struct sockaddr *)&sin, &sl) != 0) {
 		cli_error("cannot listen on 127.0.0.1:%d: %s", port, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
+		goto out;
 	}
 	g->port = ntohs(sin.sin_port);
-	fflush(NULL);
-	if (pipe(pfd) != 0 || (g->pid = fork()) < 0) {
-		cli_error("cannot start the gateway: %s", strerror(errno));
-		close(fd);
-		return -1;
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", g->port);
+	if ((logfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		cli_error("cannot open %s: %s", log_path, strerror(errno));
+		goto out;
 	}
-	if (g->pid == 0) {
-		struct policy *pol = NULL;
-		struct cli_gw_keys k = { 0 };
-		struct server_config cfg;
-		struct sigaction sa;
-		struct cg_err err;
-		char spool[1300];
-		int lfd, r = 1;
+	{
+		/* listen: what the log says it listens on, fd being that socket; not detached: the demo stops it,
+		 * and if the demo dies it gets SIGTERM */
+		const struct cli_gateway_serve sa = { .db = db, .policy = policy_path, .keys = keys, .cert = cert,
+			.key = key, .pid_file = pid_path, .listen = addr, .listen_fd = fd, .log_fd = logfd, .detach = 0 };
 
-		close(pfd[0]);
-		if ((lfd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)) >= 0) {
-			dup2(lfd, STDERR_FILENO);
-			close(lfd);
-		}
-		cg_err_clear(&err);
-		snprintf(spool, sizeof(spool), "%s.spool", db);
-		if (policy_load(policy_path, &pol, NULL, &err) != 0 || cli_load_gateway_keys(keys, &k) != 0) {
-			if (err.msg[0] == '\0')
-				snprintf(err.msg, sizeof(err.msg), "cannot load the gateway keys");
-			goto child_out;
-		}
-		memset(&cfg, 0, sizeof(cfg));
-		cfg.pol = pol;
-		cfg.enc = k.enc;
-		cfg.sign = k.sign;
-		cfg.storage = k.storage;
-		cfg.db_path = db;
-		cfg.spool_dir = spool;
-		cfg.cert = cert;
-		cfg.key = key;
-		cfg.listen_fd = fd;
-		fd = -1;   /* transferred */
-		if (server_new(&cfg, &demo_server, &err) != 0)
-			goto child_out;
-		memset(&sa, 0, sizeof(sa));
-		sa.sa_handler = demo_on_term;
-		sigemptyset(&sa.sa_mask);
-		sigaction(SIGTERM, &sa, NULL);
-		sigaction(SIGINT, &sa, NULL);
-		signal(SIGPIPE, SIG_IGN);
-		if (write(pfd[1], "", 1) != 1) {
-			/* the demo is gone; serve until told to stop */
-		}
-		close(pfd[1]);
-		pfd[1] = -1;
-		r = server_run(demo_server, &err) != 0;
-		if (r)
-			fprintf(stderr, "crossgate: %s\n", err.msg);
-child_out:
-		if (pfd[1] >= 0) {
-			if (write(pfd[1], err.msg, strlen(err.msg)) < 0) {
-				/* nothing more to do */
-			}
-			close(pfd[1]);
-		}
-		if (fd >= 0)
-			close(fd);
-		server_free(demo_server);
-		cli_gateway_keys_free(&k);
-		policy_free(pol);
-		_exit(r);
+		r = cli_gateway_serve_start(&sa, &g->pid, why, sizeof(why));
 	}
-	close(fd);
-	close(pfd[1]);
-	do
-		n = read(pfd[0], msg, sizeof(msg) - 1);
-	while (n < 0 && errno == EINTR);
-	close(pfd[0]);
-	if (n == 1 && msg[0] == '\0')
-		return 0;
-	msg[n > 0 ? n : 0] = '\0';
-	cli_error("the gateway did not start: %s (see %s)", n > 0 ? msg : "it exited", log_path);
-	(void)waitpid(g->pid, &st, 0);
-	g->pid = -1;
-	return -1;
+	if (r != 0) {
+		cli_error("the gateway did not start: %s (see %s)", why, log_path);
+	}
+out:
+	if (logfd >= 0)
+		close(logfd);
+	if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 /* SIGTERM and wait: the gateway finishes what is in flight, checkpoints and exits 0. */
@@ -827,8 +763,8 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 			(void)demo_run(steps, &sub, cmd_audit, av);
 		}
 	} else {
-		/* The gateway serves in a child; the clients below are this process, as separate machines would be. */
-		if (demo_gateway_start(p.policy, p.kgw, p.db, p.gwcert, p.gwkey, p.log, port, &gw) != 0)
+		/* The gateway serves in a child (its monitor); the clients below are this process, as separate machines would be. */
+		if (demo_gateway_start(p.policy, p.kgw, p.db, p.gwcert, p.gwkey, p.log, p.pid, port, &gw) != 0)
 			goto out;
 		snprintf(gwaddr, sizeof(gwaddr), "localhost:%d", gw.port);
 		snprintf(kcert, sizeof(kcert), "%s/k.pem", p.pki);
@@ -840,12 +776,13 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		snprintf(ucert, sizeof(ucert), "%s/auditor.pem", p.pki);
 		snprintf(ukey, sizeof(ukey), "%s/auditor.key", p.pki);
 		fprintf(steps, "crossgate 'gateway' 'serve' '--db' '%s' '--policy' '%s' '--keys' '%s' '--cert' '%s' "
-		    "'--key' '%s' '--listen' '127.0.0.1:%d' '--pid-file' '%s'\n", p.db, p.policy, p.kgw, p.gwcert,
-		    p.gwkey, gw.port, p.pid);
+		    "'--key' '%s' '--listen' '127.0.0.1:%d' '--pid-file' '%s' 2>>'%s'\n", p.db, p.policy, p.kgw, p.gwcert,
+		    p.gwkey, gw.port, p.pid, p.log);
 		if (sub.out)
 			fprintf(sub.out, "\n$ crossgate gateway serve --db %s --policy %s --keys %s --cert %s --key %s "
-			    "--listen 127.0.0.1:%d   (in the background; JSON log in %s)\n", p.db, p.policy, p.kgw,
-			    p.gwcert, p.gwkey, gw.port, p.log);
+			    "--listen 127.0.0.1:%d --pid-file %s   (in the background: a monitor with the keys and its "
+			    "sandboxed worker; JSON log in %s)\n", p.db, p.policy, p.kgw, p.gwcert, p.gwkey, gw.port, p.pid,
+			    p.log);
 		{
 			char *pk[] = { "agent", "push", "--gateway", gwaddr, "--ca", p.ca, "--cert", kcert, "--key", kkey,
 				"--policy", p.policy, "--partner", "k", "--input", p.kcsv, "--out", p.kbatch,

@@ -139,8 +139,6 @@ export_remote(const struct client_opts *co, const struct export_opts *o, const c
 	uint64_t size;
 	int r;
 
-	if ((r = client_open(co, &c, err)) != 0)
-		return r;
 	er.purpose = (char *)o->purpose;
 	er.left = (char *)(o->left != NULL ? o->left : "");
 	er.right = (char *)(o->right != NULL ? o->right : "");
@@ -149,12 +147,8 @@ export_remote(const struct client_opts *co, const struct export_opts *o, const c
 	er.bins = o->bins;
 	req.op_case = CROSSGATE__REQUEST__OP_EXPORT;
 	req.export = &er;
-	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
-		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_EXPORT) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to an export");
-		goto out;
-	}
+	if ((r = client_call(co, &req, CROSSGATE__RESPONSE__RESULT_EXPORT, "an export", &c, &resp, err)) != 0)
+		return r;
 	memset(st, 0, sizeof(*st));
 	st->rows = resp->export->exported;
 	st->charged_nano = resp->export->charged_nano;

@@ -80,24 +80,18 @@ fetch_consistency(const struct client_opts *co, uint64_t old_size, uint64_t new_
 	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
 	Crossgate__AuditConsistencyRequest cr = CROSSGATE__AUDIT_CONSISTENCY_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
-	struct client *c = NULL;
 	struct outfile of;
 	int r;
 
 	memset(&of, 0, sizeof(of));
 	*len = 0;
-	if ((r = client_open(co, &c, err)) != 0)
-		return r;
 	cr.old_size = old_size;
 	cr.new_size = new_size;
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIT_CONSISTENCY;
 	req.audit_consistency = &cr;
-	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
-		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIT_CONSISTENCY) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a consistency request");
-		goto out;
-	}
+	if ((r = client_call(co, &req, CROSSGATE__RESPONSE__RESULT_AUDIT_CONSISTENCY, "a consistency request", NULL,
+	    &resp, err)) != 0)
+		return r;
 	if ((r = outfile_open(&of, out, 0644, err)) != 0)
 		goto out;
 	if (fwrite(resp->audit_consistency->proof.data, 1, resp->audit_consistency->proof.len, of.f) !=
@@ -110,9 +104,7 @@ fetch_consistency(const struct client_opts *co, uint64_t old_size, uint64_t new_
 	*len = resp->audit_consistency->proof.len;
 out:
 	outfile_abort(&of);
-	if (resp != NULL)
-		crossgate__response__free_unpacked(resp, NULL);
-	client_close(c);
+	crossgate__response__free_unpacked(resp, NULL);
 	return r;
 }
 
@@ -128,18 +120,12 @@ cli_fetch_copy(const struct client_opts *co, struct store *st, uint64_t from, ui
 	int r, in_txn = 0;
 
 	*got = 0;
-	if ((r = client_open(co, &c, err)) != 0)
-		return r;
 	fr.from = from;
 	fr.cosignatures = 1;
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIT_FETCH;
 	req.audit_fetch = &fr;
-	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
-		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIT_FETCH) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to an audit fetch");
-		goto out;
-	}
+	if ((r = client_call(co, &req, CROSSGATE__RESPONSE__RESULT_AUDIT_FETCH, "an audit fetch", &c, &resp, err)) != 0)
+		return r;
 	count = resp->audit_fetch->count;
 	cosigs = resp->audit_fetch->cosignatures;
 	*remote_size = resp->audit_fetch->size;
@@ -280,23 +266,17 @@ cli_submit_cosignature(const struct client_opts *co, uint64_t size, const char *
 	Crossgate__Request req = CROSSGATE__REQUEST__INIT;
 	Crossgate__AuditCosignRequest cr = CROSSGATE__AUDIT_COSIGN_REQUEST__INIT;
 	Crossgate__Response *resp = NULL;
-	struct client *c = NULL;
 	int r;
 
-	if ((r = client_open(co, &c, err)) != 0)
-		return r;
 	cr.size = size;
 	cr.witness_key = (char *)vkey;
 	cr.line = (char *)line;
 	req.op_case = CROSSGATE__REQUEST__OP_AUDIT_COSIGN;
 	req.audit_cosign = &cr;
-	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
-		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGN || resp->audit_cosign->size != size)
+	if ((r = client_call(co, &req, CROSSGATE__RESPONSE__RESULT_AUDIT_COSIGN, "a cosignature", NULL, &resp, err)) != 0)
+		return r;
+	if (resp->audit_cosign->size != size)
 		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a cosignature");
-out:
-	if (resp != NULL)
-		crossgate__response__free_unpacked(resp, NULL);
-	client_close(c);
+	crossgate__response__free_unpacked(resp, NULL);
 	return r;
 }

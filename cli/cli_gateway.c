@@ -1,4 +1,5 @@
 /* cli_gateway.c - crossgate gateway */
+#define _GNU_SOURCE   /* close_range */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -100,14 +102,9 @@ gateway_write_file(const char *path, long value)
 	return 0;
 }
 
-struct gateway_serve_args {
-	const char *db, *policy, *keys, *cert, *key, *listen, *spool, *pid_file, *port_file;
-	int foreground;
-};
-
 /* What the monitor hands its worker (gateway/monitor.h): everything but the keys, which stay behind. */
 struct gateway_worker {
-	const struct gateway_serve_args *a;
+	const struct cli_gateway_serve *a;
 	const struct policy *pol;
 	struct cli_gw_keys *keys;            /* the monitor's; wiped in the worker before it serves */
 	const char *spool;
@@ -166,7 +163,7 @@ static int
 gateway_worker_run(const struct monitor_keys *keys, unsigned restarts, void *arg)
 {
 	struct gateway_worker *w = arg;
-	const struct gateway_serve_args *a = w->a;
+	const struct cli_gateway_serve *a = w->a;
 	struct server_config cfg;
 	struct server *srv = NULL;
 	struct sigaction sa;
@@ -242,12 +239,12 @@ out:
 
 /*
  * Set up and run: the monitor (this process) loads the keys and binds the
- * port, then runs the worker and restarts it if it dies.  `ready` (>= 0) is
- * a pipe to the parent that waits for the background server: one byte 0
- * when listening, or the error text.
+ * port (or takes a->listen_fd over), then runs the worker and restarts it if
+ * it dies.  `ready` (>= 0) is a pipe to the parent that waits for the
+ * background server: one byte 0 when listening, or the error text.
  */
 static int
-gateway_serve_run(const struct gateway_serve_args *a, int ready)
+gateway_serve_run(const struct cli_gateway_serve *a, int ready)
 {
 	struct policy *pol = NULL;
 	struct cli_gw_keys k = { 0 };
@@ -264,7 +261,9 @@ gateway_serve_run(const struct gateway_serve_args *a, int ready)
 		cg_err_set(&err, CG_ERR_IO, "cannot load the gateway keys from %s", a->keys);
 		goto fail;
 	}
-	if (server_listen(a->listen != NULL ? a->listen : pol->net.listen != NULL ? pol->net.listen : "", &lfd,
+	if (a->listen_fd >= 0)
+		lfd = a->listen_fd;
+	else if (server_listen(a->listen != NULL ? a->listen : pol->net.listen != NULL ? pol->net.listen : "", &lfd,
 	    &err) != 0)
 		goto fail;
 	snprintf(spool, sizeof(spool), "%s.spool", a->db);
@@ -305,32 +304,82 @@ out:
 	return r;
 }
 
-static int
-gateway_serve(const struct gateway_serve_args *a)
+/*
+ * Close every descriptor from 3 up but keep1 and keep2 (-1: none): a
+ * background server inherits nothing else of its caller's, such as the
+ * demo's open steps.sh, which a compromised worker could otherwise write to.
+ */
+static void
+gateway_close_inherited(int keep1, int keep2)
+{
+	int keep[2] = { keep1 < keep2 ? keep1 : keep2, keep1 < keep2 ? keep2 : keep1 };
+	unsigned from = 3;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < from)
+			continue;
+		if ((unsigned)keep[i] > from)
+			(void)close_range(from, (unsigned)keep[i] - 1, 0);
+		from = (unsigned)keep[i] + 1;
+	}
+	(void)close_range(from, ~0u, 0);
+}
+
+/* The background server's process, forked: its descriptors set up, then the monitor (gateway_serve_run). */
+static void __attribute__((noreturn))
+gateway_serve_child(const struct cli_gateway_serve *a, int ready, pid_t parent)
+{
+	struct cli_gateway_serve b = *a;
+	int devnull;
+
+	if (a->detach)
+		setsid();
+	else if (prctl(PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid() != parent)
+		_exit(1);   /* the caller, who would stop it, is gone already */
+	/* what must outlive the redirections below goes above stderr (a caller may have closed its stdin) */
+	if (ready < 3)
+		ready = fcntl(ready, F_DUPFD_CLOEXEC, 3);
+	if (a->listen_fd >= 0 && a->listen_fd < 3)
+		b.listen_fd = fcntl(a->listen_fd, F_DUPFD_CLOEXEC, 3);
+	if (ready < 0 || (a->listen_fd >= 0 && b.listen_fd < 0))
+		_exit(1);
+	if (a->log_fd >= 0 && a->log_fd != STDERR_FILENO)
+		dup2(a->log_fd, STDERR_FILENO);
+	if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
+		dup2(devnull, STDIN_FILENO);
+		dup2(devnull, STDOUT_FILENO);
+		if (devnull > STDERR_FILENO)
+			close(devnull);
+	}
+	gateway_close_inherited(ready, b.listen_fd);
+	_exit(gateway_serve_run(&b, ready));
+}
+
+int
+cli_gateway_serve_start(const struct cli_gateway_serve *a, pid_t *pid, char *why, size_t why_size)
 {
 	char msg[CG_ERR_MSG_MAX + 1];
-	int pfd[2], st, devnull;
+	pid_t parent = getpid();
+	int pfd[2], st;
 	ssize_t n;
-	pid_t pid;
 
-	if (a->foreground)
-		return gateway_serve_run(a, -1);
+	*pid = -1;
 	/* Fork first: the store is opened in the process that uses it (SQLite locks do not survive fork). */
 	fflush(NULL);
-	if (pipe(pfd) != 0 || (pid = fork()) < 0) {
-		cli_error("cannot start the server in the background: %s", strerror(errno));
-		return 1;
+	if (pipe(pfd) != 0) {
+		snprintf(why, why_size, "cannot start the server in the background: %s", strerror(errno));
+		return -1;
 	}
-	if (pid == 0) {
+	if ((*pid = fork()) < 0) {
+		snprintf(why, why_size, "cannot start the server in the background: %s", strerror(errno));
 		close(pfd[0]);
-		setsid();
-		if ((devnull = open("/dev/null", O_RDWR)) >= 0) {
-			dup2(devnull, STDIN_FILENO);
-			dup2(devnull, STDOUT_FILENO);
-			if (devnull > STDERR_FILENO)
-				close(devnull);
-		}
-		_exit(gateway_serve_run(a, pfd[1]));
+		close(pfd[1]);
+		return -1;
+	}
+	if (*pid == 0) {
+		close(pfd[0]);
+		gateway_serve_child(a, pfd[1], parent);
 	}
 	close(pfd[1]);
 	do
@@ -339,13 +388,27 @@ gateway_serve(const struct gateway_serve_args *a)
 	close(pfd[0]);
 	if (n == 1 && msg[0] == '\0')
 		return 0;
-	if (n > 0) {
-		msg[n] = '\0';
-		cli_error("%s", msg);
-	} else
-		cli_error("the server exited during start-up");
-	(void)waitpid(pid, &st, 0);
-	return 1;
+	msg[n > 0 ? n : 0] = '\0';
+	snprintf(why, why_size, "%s", n > 0 ? msg : "the server exited during start-up");
+	while (waitpid(*pid, &st, 0) < 0 && errno == EINTR)
+		;
+	*pid = -1;
+	return -1;
+}
+
+static int
+gateway_serve(const struct cli_gateway_serve *a, int foreground)
+{
+	char why[CG_ERR_MSG_MAX + 1];
+	pid_t pid;
+
+	if (foreground)
+		return gateway_serve_run(a, -1);
+	if (cli_gateway_serve_start(a, &pid, why, sizeof(why)) != 0) {
+		cli_error("%s", why);
+		return 1;
+	}
+	return 0;
 }
 
 static int
@@ -418,7 +481,7 @@ out:
 int
 cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 {
-	struct gateway_serve_args sa = { 0 };
+	struct cli_gateway_serve sa = { .listen_fd = -1, .log_fd = -1, .detach = 1 };
 	const char *db = NULL, *policy = NULL, *keys = NULL, *now_arg = NULL, *partner = NULL;
 	struct policy *pol = NULL;
 	struct cli_gw_keys k = { 0 };
@@ -427,12 +490,12 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 	struct ingest_keys ik;
 	struct ingest_result res;
 	struct cg_err err;
-	int argi, i, r = 1, failed = 0;
+	int argi, i, r = 1, failed = 0, foreground = 0;
 	unsigned threads = 0;
 	/* Required options depend on the subcommand, checked after it is known. */
 	const struct cliopt opts[] = { CLIOPT_STR("db", &db), CLIOPT_STR("policy", &policy), CLIOPT_STR("keys", &keys),
 		CLIOPT_STR("cert", &sa.cert), CLIOPT_STR("key", &sa.key), CLIOPT_STR("listen", &sa.listen),
-		CLIOPT_STR("spool", &sa.spool), CLIOPT_FLAG("foreground", &sa.foreground),
+		CLIOPT_STR("spool", &sa.spool), CLIOPT_FLAG("foreground", &foreground),
 		CLIOPT_STR("pid-file", &sa.pid_file), CLIOPT_STR("port-file", &sa.port_file), CLIOPT_STR("now", &now_arg),
 		CLIOPT_STR("partner", &partner), CLIOPT_UINT("threads", &threads, 0, 256), CLIOPT_END };
 
@@ -459,7 +522,7 @@ cmd_gateway(int argc, char **argv, struct cli_ctx *ctx)
 		sa.db = db;
 		sa.policy = policy;
 		sa.keys = keys;
-		return gateway_serve(&sa);
+		return gateway_serve(&sa, foreground);
 	}
 	if (strcmp(argv[argi], "purge") == 0) {
 		if (argi + 1 != argc)

@@ -6,6 +6,7 @@
 
 #include "base/escape.h"
 #include "cli/cli.h"
+#include "cli/cliopt.h"
 #include "policy/diff.h"
 #include "policy/policy.h"
 
@@ -86,17 +87,16 @@ out:
 int
 cmd_policy(int argc, char **argv, struct cli_ctx *ctx)
 {
-	int i;
+	/* No option but --help, from the same table helper as every command (crossgate policy diff --help too). */
+	const struct cliopt opts[] = { CLIOPT_END };
+	int argi, r, n;
 
-	/* --help anywhere (crossgate policy diff --help too) prints the help. */
-	for (i = 1; i < argc; i++)
-		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-			printf("usage: %s\n\n%s", policy_usage, policy_help);
-			return 0;
-		}
-	if (argc == 3 && strcmp(argv[1], "check") == 0)
-		return policy_check(argv[2], ctx);
-	if (argc == 4 && strcmp(argv[1], "diff") == 0)
-		return policy_diff_cmd(argv[2], argv[3], ctx);
+	if (cliopt_parse(argc, argv, policy_usage, policy_help, opts, &argi, &r))
+		return r;
+	n = argc - argi;
+	if (n == 2 && strcmp(argv[argi], "check") == 0)
+		return policy_check(argv[argi + 1], ctx);
+	if (n == 3 && strcmp(argv[argi], "diff") == 0)
+		return policy_diff_cmd(argv[argi + 1], argv[argi + 2], ctx);
 	return cli_usage(policy_usage, NULL);
 }

@@ -44,8 +44,9 @@ static const char query_help[] =
 	"With --gateway the gateway answers over mutual TLS; the analyst is the\n"
 	"certificate's principal.\n"
 	"\n"
-	"Model statistics (gateway/model.h), charged like any query, the budget\n"
-	"first; columns need policy bounds (values are clamped to them):\n"
+	"Model statistics (the README's \"DP model statistics\"), charged like any\n"
+	"query, the budget first; columns need policy bounds (values are clamped to\n"
+	"them):\n"
 	"  --model ridge   noisy sufficient statistics (X^T X, X^T y, y^T y, n) of\n"
 	"                  --x COLS and --y COL, each centred and scaled to its bounds;\n"
 	"                  one subject moves the m released entries by at most 1/4 each\n"
@@ -69,14 +70,8 @@ query_ask(const struct client_opts *co, Crossgate__QueryRequest *qr, const char 
 	memset(qs, 0, sizeof(*qs));
 	req.op_case = CROSSGATE__REQUEST__OP_QUERY;
 	req.query = qr;
-	if ((r = client_open(co, &c, err)) != 0)
+	if ((r = client_call(co, &req, CROSSGATE__RESPONSE__RESULT_QUERY, "a query", &c, &resp, err)) != 0)
 		return r;
-	if ((r = client_send(c, &req, err)) != 0 || (r = client_recv(c, &resp, err)) != 0)
-		goto out;
-	if (resp->result_case != CROSSGATE__RESPONSE__RESULT_QUERY) {
-		r = cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to a query");
-		goto out;
-	}
 	qs->groups = resp->query->groups;
 	qs->released = resp->query->released;
 	qs->suppressed = resp->query->suppressed;
@@ -84,9 +79,7 @@ query_ask(const struct client_opts *co, Crossgate__QueryRequest *qr, const char 
 	qs->remaining_nano = resp->query->remaining_nano;
 	if ((r = cli_meta_save(out_path, resp->query->meta_json, err)) == 0)
 		r = cli_recv_file(c, resp->query->size, out_path, err);
-out:
-	if (resp != NULL)
-		crossgate__response__free_unpacked(resp, NULL);
+	crossgate__response__free_unpacked(resp, NULL);
 	client_close(c);
 	return r;
 }

@@ -79,6 +79,7 @@
 struct join {
 	const struct policy_partner *side[2];
 	int no_phone_stage;                  /* the policy's phone_matching: never (0 for a join built by hand) */
+	unsigned threads;                    /* join_pairs' threads: 0 one per core (one below 65,536 records) */
 	struct store_ref *refs[2];
 	size_t nref[2];
 	struct store_payloads pay;           /* the records' sealed payloads, read with the refs (join_run) */
@@ -159,6 +160,9 @@ struct join_col {
 void join_columns(const struct join *j, int purpose_bit, struct join_col *cols, size_t *ncols, size_t *nqi)
     CG_NONNULL(1, 3, 4, 5);
 
+/* The payload sides (JOIN_LEFT, JOIN_RIGHT) jc is read from: join_col_field's fallback reads the other. */
+unsigned join_col_sides(const struct join_col *jc) CG_NONNULL(1);
+
 /* A column's field in a subject's two payloads; *c is the column it is read against. NULL: absent. */
 const Crossgate__Field *join_col_field(const struct join_col *jc, Crossgate__RecordPayload *const pl[2],
     const struct policy_column **c) CG_NONNULL(1, 2, 3);
@@ -167,7 +171,8 @@ const Crossgate__Field *join_col_field(const struct join_col *jc, Crossgate__Rec
  * Call fn for every pair whose both sides consent to purpose bit `pbit`, with
  * the payloads of the sides in `sides` (bit 0 left, bit 1 right) opened
  * (owned by join_each, in an arena: valid during the call only, never
- * freed by fn; a side not asked for is NULL and is not decoded).  Pairs
+ * freed by fn; a side not asked for is NULL and is not decoded, but its
+ * record is verified all the same: its seal binds the consent).  Pairs
  * left out for consent are counted in *no_consent.  fn runs on the calling
  * thread, over the pairs in left record order, while worker threads open
  * and decode the next group of pairs (a record join_run_open opened is only
@@ -176,6 +181,8 @@ const Crossgate__Field *join_col_field(const struct join_col *jc, Crossgate__Rec
  * which stops the walk and is returned.  The join must come from join_run
  * or join_run_open (CG_ERR_ARG otherwise: it holds the payloads).
  */
+#define JOIN_LEFT 1u
+#define JOIN_RIGHT 2u
 #define JOIN_BOTH 3u
 typedef int (*join_fn)(void *ctx, const struct store_ref *const ref[2], Crossgate__RecordPayload *const pl[2],
     struct cg_err *err);

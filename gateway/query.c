@@ -554,6 +554,21 @@ query_plan_add(struct query_plan *p, Crossgate__RecordPayload *const pl[2], stru
 	return 0;
 }
 
+/* The payload sides the plan's columns are read from: join_each decodes only those. */
+static unsigned
+query_plan_sides(const struct query_plan *p)
+{
+	unsigned m = 0;
+	size_t i;
+
+	for (i = 0; i < p->ndims; i++)
+		m |= join_col_sides(&p->dims[i].jc);
+	for (i = 1; i < p->nstats; i++)
+		if (p->stats[i].jc.col != NULL)
+			m |= join_col_sides(&p->stats[i].jc);
+	return m;
+}
+
 size_t
 query_plan_groups(const struct query_plan *p)
 {
@@ -1010,7 +1025,8 @@ query_run(struct store *st, struct audit *a, const struct query_spec *spec, stru
 	stats->release_seconds = query_clock() - t0;
 	w.p = p;
 	t0 = query_clock();
-	if ((r = join_each(st, spec->storage, &j, pbit, JOIN_BOTH, query_collect, &w, &no_consent, err)) != 0)
+	if ((r = join_each(st, spec->storage, &j, pbit, query_plan_sides(p), query_collect, &w, &no_consent,
+	    err)) != 0)
 		goto out;
 	stats->collect_seconds = query_clock() - t0;
 	t0 = query_clock();

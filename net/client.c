@@ -112,6 +112,47 @@ client_recv(struct client *c, Crossgate__Response **out, struct cg_err *err)
 }
 
 int
+client_recv_expect(struct client *c, Crossgate__Response__ResultCase expected, const char *what,
+    Crossgate__Response **out, struct cg_err *err)
+{
+	Crossgate__Response *resp = NULL;
+	int r;
+
+	*out = NULL;
+	if ((r = client_recv(c, &resp, err)) != 0)
+		return r;
+	if (resp->result_case != expected) {
+		crossgate__response__free_unpacked(resp, NULL);
+		return cg_err_set(err, CG_ERR_FORMAT, "gateway: unexpected answer to %s", what);
+	}
+	*out = resp;
+	return 0;
+}
+
+int
+client_call(const struct client_opts *o, Crossgate__Request *req, Crossgate__Response__ResultCase expected,
+    const char *what, struct client **cp, Crossgate__Response **resp, struct cg_err *err)
+{
+	struct client *c = NULL;
+	int r;
+
+	*resp = NULL;
+	if (cp != NULL)
+		*cp = NULL;
+	if ((r = client_open(o, &c, err)) != 0)
+		return r;
+	if ((r = client_send(c, req, err)) != 0 || (r = client_recv_expect(c, expected, what, resp, err)) != 0)
+		goto out;
+	if (cp != NULL) {
+		*cp = c;
+		c = NULL;   /* transferred */
+	}
+out:
+	client_close(c);
+	return r;
+}
+
+int
 client_retryable(int code, const struct cg_err *err)
 {
 	if (code == CG_ERR_IO || code == CG_ERR_INCOMPLETE)

@@ -16,6 +16,7 @@ walked=0
 for c in $(cat "$E2E_TMP/cmds"); do
 	"$CROSSGATE" "$c" --help >"$E2E_TMP/h" 2>"$E2E_TMP/e"
 	rc=$?
+	cat "$E2E_TMP/h" >>"$E2E_TMP/all"
 	if [ $rc -eq 0 ] && grep -q "usage: crossgate $c" "$E2E_TMP/h"; then walked=$((walked + 1))
 	else bad "crossgate $c --help: exit $rc, stdout lacks its usage"; fi
 	# Subcommands: "crossgate C SUB" in usage lines, or "  SUB  text" command lists.
@@ -23,11 +24,14 @@ for c in $(cat "$E2E_TMP/cmds"); do
 	for s in $(cat "$E2E_TMP/subs"); do
 		"$CROSSGATE" "$c" "$s" --help >"$E2E_TMP/sh" 2>"$E2E_TMP/se"
 		rc=$?
+		cat "$E2E_TMP/sh" >>"$E2E_TMP/all"
 		if [ $rc -eq 0 ] && [ -s "$E2E_TMP/sh" ] && grep -q "usage" "$E2E_TMP/sh"; then walked=$((walked + 1))
 		else bad "crossgate $c $s --help: exit $rc"; sed 's/^/    /' "$E2E_TMP/se" | head -3; fi
 	done
 done
 check "walked every command and subcommand ($walked help texts)" [ "$walked" -ge 25 ]
+# The help texts are the man pages too (docs/man/mkman.sh): they speak of commands, not of C files.
+check "no help text names a C source file" sh -c "! grep -E '[a-z_]+\.c\b' '$E2E_TMP/all'"
 
 # The walk can fail: a subcommand that does not exist is an error, not help.
 check "policy diff --help, the case that used to exit 2, now exits 0" sh -c "\"$CROSSGATE\" policy diff --help >/dev/null"

@@ -26,4 +26,16 @@ done
 check "a page for each of the $n families" [ "$n" -ge 11 ]
 check "the audit page has a section per subcommand" [ "$(grep -c '^\.SS' "$E2E_TMP/man/crossgate-audit.1")" -ge 9 ]
 
+# `make install` puts the binary and every page under DESTDIR/PREFIX (the binary is taken as built: -o).
+B=$(cd "$(dirname "$CROSSGATE")" && pwd)
+R=$E2E_TMP/root
+check "make install DESTDIR PREFIX=/usr runs" env -u MAKEFLAGS -u MAKELEVEL make -s --no-print-directory \
+	-o "$B/crossgate" install BUILD="$B" DESTDIR="$R" PREFIX=/usr
+check "it installs the binary" [ -x "$R/usr/bin/crossgate" ]
+eq "and crossgate(1) with a page per family" "$(find "$R/usr/share/man/man1" -name 'crossgate*.1' | wc -l)" "$((n + 1))"
+# The same text as the page made above from --help, but for the .TH line (version, date).
+grep -v '^\.TH' "$R/usr/share/man/man1/crossgate-audit.1" >"$E2E_TMP/inst.1"
+grep -v '^\.TH' "$E2E_TMP/man/crossgate-audit.1" >"$E2E_TMP/made.1"
+check "the installed audit page is the one made from --help" cmp -s "$E2E_TMP/inst.1" "$E2E_TMP/made.1"
+
 e2e_done

@@ -15,6 +15,7 @@
 #include "crypto/token.h"
 #include "gateway/budget.h"
 #include "gateway/export.h"
+#include "gateway/query.h"
 
 /*
  * K users against G users (the join itself is join.c's and test_query's):
@@ -457,6 +458,53 @@ test_bad_purpose(struct world *w)
 	CHECK(!world_exists(w, "sales.csv"));
 }
 
+/*
+ * A query reads only K's columns, so the walk decodes only K's payloads; a
+ * G record edited in the database must still fail it: the pair is kept for
+ * the consent that record's seal binds.
+ */
+static void
+test_query_unread_side(struct world *w, const struct policy *pol)
+{
+	char out[WORLD_PATH_MAX], want[64];
+	struct query_spec q;
+	struct query_stats qs;
+	struct cg_err err;
+	sqlite3_stmt *st = NULL;
+	int64_t id = -1;
+	int flip;
+
+	memset(&q, 0, sizeof(q));
+	q.pol = pol;
+	q.purpose = "analytics";
+	q.analyst = policy_principal_by_name(pol, "analyst");
+	q.storage = w->storage;
+	world_path(w, "k-only.csv", out);
+	q.out_path = out;
+	CHECK_EQ_INT(query_metric_parse("sum:k_course_spend_cents", &q.metrics[q.nmetrics++], &err), 0);
+	CHECK_EQ_INT(query_run(w->st, w->au, &q, &qs, &err), 0);
+	/* the newest G record of a user with analytics consent: a subject the query walks */
+	CHECK_EQ_INT(sqlite3_prepare_v2(store_db(w->st), "SELECT id FROM records WHERE partner = 'g' AND consent_bits & 2 "
+	    "ORDER BY id DESC LIMIT 1", -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		id = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	CHECK(id > 0);
+	for (flip = 0; flip < 2; flip++) {       /* an unused purpose bit set, then cleared again */
+		CHECK_EQ_INT(sqlite3_prepare_v2(store_db(w->st), "UPDATE records SET consent_bits = (consent_bits | 128) - (consent_bits & 128) "
+		    "WHERE id = ?1", -1, &st, NULL), SQLITE_OK);
+		sqlite3_bind_int64(st, 1, id);
+		CHECK_EQ_INT(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+		if (flip == 0) {
+			CHECK_EQ_INT(query_run(w->st, w->au, &q, &qs, &err), CG_ERR_CRYPTO);
+			snprintf(want, sizeof(want), "stored record %lld does not verify", (long long)id);
+			CHECK_CONTAINS(err.msg, want);
+		}
+	}
+	CHECK_EQ_INT(query_run(w->st, w->au, &q, &qs, &err), 0);
+}
+
 /* Consent edited in the database: the AEAD binds it, so the release fails after its charge, writing nothing. */
 static void
 test_tamper(struct world *w, const struct policy *pol)
@@ -512,6 +560,7 @@ main(void)
 	test_budget(&w, pol);
 	test_who(&w, pol);
 	test_messages_have_no_counts(&w, pol);
+	test_query_unread_side(&w, pol);
 	test_tamper(&w, pol);
 	policy_free(pol);
 	token_ctx_free(tctx);

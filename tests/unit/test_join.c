@@ -656,6 +656,66 @@ test_probes(void)
 	CHECK(probes[1] < 2 * probes[0]);
 }
 
+/*
+ * The pairing on several threads is the pairing on one: a world of many
+ * people with few phones (so the phone stage pairs, and finds ambiguity),
+ * joined on 1 and on 2, 3 and 8 threads, gives the same pairs and counters.
+ */
+static void
+test_threads(void)
+{
+	static const size_t np = 40000;
+	static const unsigned nth[] = { 1, 2, 3, 8 };
+	struct join j[4];
+	struct cg_err err;
+	struct person p;
+	size_t i, t;
+	int s, v;
+
+	memset(j, 0, sizeof(j));
+	for (t = 0; t < 4; t++) {
+		j[t].threads = nth[t];
+		for (s = 0; s < 2; s++)
+			if ((j[t].refs[s] = calloc(np * 2 + 1, sizeof(struct store_ref))) == NULL)
+				return;
+	}
+	rng_state = 99;
+	for (i = 0; i < np; i++) {
+		person_random(&p, (uint32_t)i, (uint32_t)(np / 2));
+		for (s = 0; s < 2; s++)
+			for (v = 0; v < p.nver[s] && p.ids[s] != 0; v++) {
+				struct store_ref r;
+				memset(&r, 0, sizeof(r));
+				r.id = (int64_t)(i * 8 + (size_t)s * 4 + (size_t)v + 1);
+				r.consent_at = p.at[s][v];
+				r.consent_bits = p.consent[s][v];
+				r.has_email = (p.ids[s] & 1) != 0;
+				r.has_phone = (p.ids[s] & 2) != 0;
+				if (r.has_email)
+					tok_make(r.email, 1, p.email);
+				if (r.has_phone)
+					tok_make(r.phone, 2, p.phone);
+				for (t = 0; t < 4; t++)
+					j[t].refs[s][j[t].nref[s]++] = r;
+			}
+	}
+	for (t = 0; t < 4; t++)
+		CHECK_EQ_INT(join_pairs(&j[t], &err), 0);
+	printf("threads: %llu pairs, %llu ambiguous, %llu superseded over %zu + %zu records\n",
+	    (unsigned long long)j[0].matched, (unsigned long long)j[0].ambiguous,
+	    (unsigned long long)j[0].superseded, j[0].nref[0], j[0].nref[1]);
+	CHECK(j[0].matched > np / 4);
+	CHECK(j[0].ambiguous > 100);
+	for (t = 1; t < 4; t++) {
+		CHECK_EQ_INT(j[t].matched, j[0].matched);
+		CHECK_EQ_INT(j[t].ambiguous, j[0].ambiguous);
+		CHECK_EQ_INT(j[t].superseded, j[0].superseded);
+		CHECK(memcmp(j[t].pair, j[0].pair, j[0].nref[0] * sizeof(*j[0].pair)) == 0);
+	}
+	for (t = 0; t < 4; t++)
+		join_free(&j[t]);
+}
+
 int
 main(void)
 {
@@ -675,6 +735,7 @@ main(void)
 	test_attack();
 	test_phone_rules();
 	test_probes();
+	test_threads();
 
 	policy_free(pol);
 	world_free(&w);
