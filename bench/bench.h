@@ -102,7 +102,7 @@ bench_joined_store(const char *dir, const char *data, const char *db, const stru
 	for (s = 0; s < 2; s++) {
 		struct pack_opts po;
 		struct pack_stats ps;
-		struct ingest_keys ik = { gwenc, storage };
+		struct ingest_keys ik = { gwenc, storage, 0 };
 		struct ingest_result res;
 
 		snprintf(csv, sizeof(csv), "%s/%s", data, files[s]);

@@ -453,6 +453,7 @@ main(int argc, char **argv)
 		    rounds);
 		ik.enc = enc;
 		ik.storage = storage;
+		ik.threads = 0;
 		local_s = local_ingest(ldb, pol, sign, &ik, &lrecs, &lbytes);
 		printf("local ingest  %8.0f MB/s   %9.0f records/s  the same two files, no network (%llu records)\n",
 		    mbs((double)lbytes, local_s), (double)lrecs / local_s, (unsigned long long)lrecs);

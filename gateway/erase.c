@@ -189,62 +189,194 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 	return r;
 }
 
+/* The staged tokens in memory, for one probe per row: open addressing under a keyed hash (SipHash, random key). */
+struct erase_staged {
+	unsigned char token[TOKEN_LEN];
+	int64_t upto;
+	uint8_t kind;                        /* 0: empty slot */
+};
+
+struct erase_table {
+	struct erase_staged *slot;
+	size_t mask;
+	unsigned char key[crypto_shorthash_KEYBYTES];
+};
+
+static size_t
+erase_table_home(const struct erase_table *t, uint8_t kind, const unsigned char token[TOKEN_LEN])
+{
+	unsigned char in[1 + TOKEN_LEN], h[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	in[0] = kind;
+	memcpy(in + 1, token, TOKEN_LEN);
+	crypto_shorthash(h, in, sizeof(in), t->key);
+	memcpy(&v, h, sizeof(v));
+	return (size_t)v & t->mask;
+}
+
+/* The staged token's erase_upto, or NULL. */
+static const struct erase_staged *
+erase_table_find(const struct erase_table *t, uint8_t kind, const unsigned char *token)
+{
+	size_t i;
+
+	for (i = erase_table_home(t, kind, token); t->slot[i].kind != 0; i = (i + 1) & t->mask)
+		if (t->slot[i].kind == kind && memcmp(t->slot[i].token, token, TOKEN_LEN) == 0)
+			return &t->slot[i];
+	return NULL;
+}
+
+/* temp.erase_pending into t (free t->slot). */
+static int
+erase_table_load(struct store *st, struct erase_table *t, struct cg_err *err)
+{
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *s = NULL;
+	size_t n = 0, cap = 16, i;
+	int rc, r;
+
+	memset(t, 0, sizeof(*t));
+	randombytes_buf(t->key, sizeof(t->key));
+	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM temp.erase_pending", -1, &s, NULL) != SQLITE_OK)
+		return erase_dberr(st, "prepare", err);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = (size_t)sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	s = NULL;
+	while (cap < 2 * n + 16)
+		cap *= 2;
+	if ((t->slot = calloc(cap, sizeof(*t->slot))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
+	t->mask = cap - 1;
+	if (sqlite3_prepare_v2(db, "SELECT kind, token, upto FROM temp.erase_pending", -1, &s, NULL) != SQLITE_OK)
+		return erase_dberr(st, "prepare", err);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int kind = sqlite3_column_int(s, 0);
+
+		/* erase_stager_add stages emails and phones of TOKEN_LEN bytes, once each (the primary key) */
+		if ((kind != TOKEN_KIND_EMAIL && kind != TOKEN_KIND_PHONE) || sqlite3_column_bytes(s, 1) != TOKEN_LEN) {
+			r = cg_err_set(err, CG_ERR_INTERNAL, "a staged erasure of an unknown kind");
+			goto out;
+		}
+		for (i = erase_table_home(t, (uint8_t)kind, sqlite3_column_blob(s, 1)); t->slot[i].kind != 0;
+		    i = (i + 1) & t->mask)
+			;
+		t->slot[i].kind = (uint8_t)kind;
+		memcpy(t->slot[i].token, sqlite3_column_blob(s, 1), TOKEN_LEN);
+		t->slot[i].upto = sqlite3_column_int64(s, 2);
+	}
+	r = rc == SQLITE_DONE ? 0 : erase_dberr(st, "read the staged erasures", err);
+out:
+	sqlite3_finalize(s);
+	return r;
+}
+
+/*
+ * Delete the partner's rows of one table (records or outcomes) whose key
+ * is staged: a staged email erases the rows with that email; a staged phone
+ * only the rows without an email, since a phone another person gives too
+ * must not erase that person's rows; either only up to its erase_upto.  One
+ * pass over the table, a probe in memory per row, then the rows found are
+ * deleted by id (a correlated IN on every row cost as much as inserting
+ * the batch's records).
+ */
+static int
+erase_rows(struct store *st, int outcomes, const char *partner, const struct erase_table *t, uint64_t *erased,
+    struct cg_err *err)
+{
+	static const char *const scan[2] = {
+		"SELECT id, email_token, phone_token, consent_at FROM records WHERE partner = ?1",
+		"SELECT id, email_token, phone_token, consent_at FROM outcomes WHERE partner = ?1",
+	};
+	static const char *const del[2] = {
+		"DELETE FROM records WHERE id = ?1",
+		"DELETE FROM outcomes WHERE id = ?1",
+	};
+	sqlite3 *db = store_db(st);
+	sqlite3_stmt *s = NULL;
+	int64_t *ids = NULL, *nids;
+	size_t n = 0, cap = 0, i;
+	int rc, r;
+
+	if (sqlite3_prepare_v2(db, scan[outcomes], -1, &s, NULL) != SQLITE_OK)
+		return erase_dberr(st, "prepare", err);
+	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const struct erase_staged *hit = NULL;
+
+		if (sqlite3_column_type(s, 1) != SQLITE_NULL) {
+			if (sqlite3_column_bytes(s, 1) == TOKEN_LEN)
+				hit = erase_table_find(t, TOKEN_KIND_EMAIL, sqlite3_column_blob(s, 1));
+		} else if (sqlite3_column_bytes(s, 2) == TOKEN_LEN) {
+			hit = erase_table_find(t, TOKEN_KIND_PHONE, sqlite3_column_blob(s, 2));
+		}
+		if (hit == NULL || sqlite3_column_int64(s, 3) > hit->upto)
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			if ((nids = realloc(ids, cap * sizeof(*ids))) == NULL) {
+				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory erasing");
+				goto out;
+			}
+			ids = nids;
+		}
+		ids[n++] = sqlite3_column_int64(s, 0);
+	}
+	if (rc != SQLITE_DONE) {
+		r = erase_dberr(st, outcomes ? "erase outcomes" : "erase records", err);
+		goto out;
+	}
+	sqlite3_finalize(s);
+	if (sqlite3_prepare_v2(db, del[outcomes], -1, &s, NULL) != SQLITE_OK) {
+		s = NULL;
+		r = erase_dberr(st, "prepare", err);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		sqlite3_bind_int64(s, 1, ids[i]);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			r = erase_dberr(st, outcomes ? "erase outcomes" : "erase records", err);
+			goto out;
+		}
+		*erased += (uint64_t)sqlite3_changes(db);
+		sqlite3_reset(s);
+	}
+	r = 0;
+out:
+	sqlite3_finalize(s);
+	free(ids);
+	return r;
+}
+
 int
 erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
 {
 	/*
-	 * A staged token is a user's key (join.h): an email erases the records
-	 * with that email; a phone only the records without an email, since a
-	 * phone another person gives too must not erase that person's records.
-	 * One pass over the partner's records; each staged token is a
-	 * primary-key lookup, and only a record that carries one reads its
-	 * upto (measured: as fast as without the time bound, and 1.8x faster
-	 * than a correlated EXISTS on every record).  The user's outcomes
-	 * (outcome batches, store.h) go by the same rule, dated by the consent
-	 * they were sent under.
+	 * A staged token is a user's key (join.h).  The user's outcomes
+	 * (outcome batches, store.h) go by the same rule as its records, dated
+	 * by the consent they were sent under.
 	 */
-	static const char *const sql[2] = {
-		"DELETE FROM records WHERE partner = ?1 AND ("
-		"(email_token IN (SELECT token FROM temp.erase_pending WHERE kind = 1) AND consent_at <= "
-		"  (SELECT upto FROM temp.erase_pending WHERE kind = 1 AND token = records.email_token)) OR "
-		"(email_token IS NULL AND phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2) AND "
-		"  consent_at <= (SELECT upto FROM temp.erase_pending WHERE kind = 2 AND token = records.phone_token)))",
-		"DELETE FROM outcomes WHERE partner = ?1 AND ("
-		"(email_token IN (SELECT token FROM temp.erase_pending WHERE kind = 1) AND consent_at <= "
-		"  (SELECT upto FROM temp.erase_pending WHERE kind = 1 AND token = outcomes.email_token)) OR "
-		"(email_token IS NULL AND phone_token IN (SELECT token FROM temp.erase_pending WHERE kind = 2) AND "
-		"  consent_at <= (SELECT upto FROM temp.erase_pending WHERE kind = 2 AND token = outcomes.phone_token)))",
-	};
-	sqlite3 *db = store_db(st);
-	sqlite3_stmt *s = NULL;
-	size_t i;
+	struct erase_table t;
 	int r;
 
 	*erased = 0;
 	if ((r = erase_stage_schema(st, err)) != 0)
 		return r;
-	for (i = 0; i < 2; i++) {
-		if (sqlite3_prepare_v2(db, sql[i], -1, &s, NULL) != SQLITE_OK)
-			return erase_dberr(st, "prepare", err);
-		sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
-		if (sqlite3_step(s) != SQLITE_DONE) {
-			r = erase_dberr(st, i == 0 ? "erase records" : "erase outcomes", err);
-			goto out;
-		}
-		*erased += (uint64_t)sqlite3_changes(db);
-		sqlite3_finalize(s);
-		s = NULL;
-	}
+	if ((r = erase_table_load(st, &t, err)) != 0 ||
+	    (r = erase_rows(st, 0, partner, &t, erased, err)) != 0 || (r = erase_rows(st, 1, partner, &t, erased, err)) != 0)
+		goto out;
 	/* and from audiences and experiments, so that no pending delivery holds the user (audience.h) */
 	if ((r = audience_erase_staged(st, partner, err)) != 0)
 		goto out;
-	if (sqlite3_exec(db, "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK) {
+	if (sqlite3_exec(store_db(st), "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK) {
 		r = erase_dberr(st, "clear the staging table", err);
 		goto out;
 	}
 	r = 0;
 out:
-	sqlite3_finalize(s);
+	free(t.slot);
+	sodium_memzero(t.key, sizeof(t.key));
 	return r;
 }
 

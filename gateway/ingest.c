@@ -7,6 +7,7 @@
 #include <time.h>
 #include <sodium.h>
 
+#include "base/workers.h"
 #include "crypto/merkle.h"
 #include "crypto/receipt.h"
 #include "crypto/seal.h"
@@ -143,21 +144,23 @@ ingest_receipt_entry(const struct policy *pol, const unsigned char leaf[RECEIPT_
  * must be what the record does: with `match` gone (a revocation, or a
  * withdrawal whose consent lacks it), `match` is withdrawn; a narrowing
  * withdraws something, never `match`, nothing the user still consents to.
- * Its receipt leaf goes into the batch's receipt tree as the entry the
- * gateway vouches for.  A revocation record may be empty (no receipt).
+ * Its receipt leaf gives the entry the gateway vouches for (*has_entry set),
+ * which the writer adds to the batch's receipt tree in record order.  A
+ * revocation record may be empty (no receipt).  Any thread may run it.
  */
 static int
 ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[32], const Crossgate__SealedRecord *rec,
-    const unsigned char *ad, size_t ad_len, int erases, struct pb_arena *arena, struct ingest_tally *tally,
-    struct cg_err *err)
+    const unsigned char *ad, size_t ad_len, int erases, struct pb_arena *arena, unsigned char entry[MERKLE_HASH_LEN],
+    int *has_entry, struct cg_err *err)
 {
 	Crossgate__Withdrawal *w;
-	unsigned char pt[128], leaf[MERKLE_HASH_LEN];
+	unsigned char pt[128];
 	unsigned long long idx = (unsigned long long)rec->index;
 	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
 	size_t pt_len;
 	int r = 0;
 
+	*has_entry = 0;
 	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > SEAL_TAG_LEN + sizeof(pt))
 		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal of %zu bytes", idx, rec->ciphertext.len);
 	pt_len = rec->ciphertext.len - SEAL_TAG_LEN;
@@ -181,12 +184,10 @@ ingest_withdrawal_open(const struct policy *pol, const unsigned char batch_key[3
 	else if (erases && w->withdrawn == 0 && w->receipt_leaf.len != 0)
 		r = cg_err_set(err, CG_ERR_POLICY, "record %llu: a receipt must say what was withdrawn", idx);
 	else if (w->receipt_leaf.len == RECEIPT_LEAF_LEN) {
-		if ((r = ingest_receipt_entry(pol, w->receipt_leaf.data, rec->consent_at, w->withdrawn, leaf)) != 0)
+		if ((r = ingest_receipt_entry(pol, w->receipt_leaf.data, rec->consent_at, w->withdrawn, entry)) != 0)
 			r = cg_err_set(err, r, "record %llu: a purpose name too long for a receipt", idx);
-		else {
-			merkle_frontier_append(&tally->tree, leaf);
-			tally->receipts++;
-		}
+		else
+			*has_entry = 1;
 	}
 	pb_arena_reset(arena);
 	return r;
@@ -294,23 +295,63 @@ out:
 	return r;
 }
 
+/* What checking a record needs, the same for every record of the batch; read-only, shared by the workers. */
+struct ingest_ctx {
+	const struct policy *pol;
+	const struct policy_partner *pp;
+	const Crossgate__BatchHeader *hdr;
+	const unsigned char *batch_key;      /* the batch's, wiped by ingest_batch */
+	const char *path;                    /* the batch's name in messages */
+	uint32_t match_bit;
+};
+
+/* One thread's memory for a decrypted payload: wiped after each record. */
+struct ingest_scratch {
+	unsigned char *pt;
+	size_t pt_cap;
+	struct pb_arena arena;
+};
+
+/* ingest_record_check: a withdrawal or revocation record, checked, for the writer to stage its erasure. */
+#define INGEST_ERASE 1
+/* ingest_record_check: an outcome record, for the writer to check further (it looks up its experiment). */
+#define INGEST_DEFER 2
+
+/* A record as ingest_record_check left it, for the writer. */
+struct ingest_checked {
+	Crossgate__SealedRecord *rec;        /* decoded into its task's arena; NULL if decoding failed */
+	int rc;                              /* 0: ready to store; INGEST_ERASE; INGEST_DEFER; or the record's error */
+	int decode_failed;                   /* the error is the reader's (its message names the batch already) */
+	struct token toks[2], key;           /* the record's tokens; the user's key (email, else phone) */
+	size_t ntoks;
+	const unsigned char *email, *phone;  /* into rec */
+	unsigned char entry[MERKLE_HASH_LEN];   /* INGEST_ERASE: the receipt entry, if has_entry */
+	int has_entry;
+};
+
+/*
+ * Every check of a record that needs no store: its tokens, its consent, and
+ * its seal (the associated data binds batch, position, consent and tokens)
+ * with what it holds: a data record's payload against the partner's schema,
+ * a withdrawal or revocation record's Withdrawal.  Returns 0 when a data
+ * record may be stored as it is, INGEST_ERASE for a checked withdrawal or
+ * revocation record, INGEST_DEFER for an outcome (the writer goes on, in
+ * ingest_record_store), or the error.  Any thread may run it.
+ */
 static int
-ingest_record(struct store *st, const struct policy *pol, const struct policy_partner *pp,
-    const Crossgate__BatchHeader *hdr, const unsigned char batch_key[32], int64_t batch_row,
-    const Crossgate__SealedRecord *rec, unsigned char **pt, size_t *pt_cap, struct pb_arena *arena,
-    const struct keyfile_key *storage, struct erase_check *tombstones, int *skipped, struct ingest_tally *tally,
-    struct cg_err *err)
+ingest_record_check(const struct ingest_ctx *c, const Crossgate__SealedRecord *rec, struct ingest_scratch *s,
+    struct ingest_checked *k, struct cg_err *err)
 {
-	struct token toks[SEAL_TOKENS_MAX], key;
+	const struct policy *pol = c->pol;
+	const Crossgate__BatchHeader *hdr = c->hdr;
 	unsigned char ad[SEAL_AD_MAX], seen[POLICY_COLUMNS_MAX];
-	const unsigned char *email = NULL, *phone = NULL;
 	Crossgate__RecordPayload *payload = NULL;
-	struct store_record sr;
 	unsigned long long idx = (unsigned long long)rec->index;
-	uint32_t match_bit = 1u << policy_purpose_bit(pol, "match");
 	size_t ad_len, i, pt_len = 0, cursor = 0;
 	int r;
 
+	k->email = k->phone = NULL;
+	k->ntoks = 0;
 	if (rec->n_tokens == 0 || rec->n_tokens > 2)
 		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: %zu tokens (1 or 2 expected)", idx,
 		    rec->n_tokens);
@@ -318,116 +359,398 @@ ingest_record(struct store *st, const struct policy *pol, const struct policy_pa
 		const Crossgate__Token *t = rec->tokens[i];
 		if (t->value.len != TOKEN_LEN)
 			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: token of %zu bytes", idx, t->value.len);
-		if (t->kind == CROSSGATE__ID_KIND__ID_KIND_EMAIL && email == NULL)
-			email = t->value.data;
-		else if (t->kind == CROSSGATE__ID_KIND__ID_KIND_PHONE && phone == NULL)
-			phone = t->value.data;
+		if (t->kind == CROSSGATE__ID_KIND__ID_KIND_EMAIL && k->email == NULL)
+			k->email = t->value.data;
+		else if (t->kind == CROSSGATE__ID_KIND__ID_KIND_PHONE && k->phone == NULL)
+			k->phone = t->value.data;
 		else
 			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: unknown or repeated token kind", idx);
-		toks[i].kind = (uint32_t)t->kind;
-		memcpy(toks[i].value, t->value.data, TOKEN_LEN);
+		k->toks[i].kind = (uint32_t)t->kind;
+		memcpy(k->toks[i].value, t->value.data, TOKEN_LEN);
 	}
+	k->ntoks = rec->n_tokens;
 	/*
 	 * The user's key, as the join groups records (join.h): the email token,
 	 * else the phone token.  Erasures, tombstones and the tombstone check
 	 * go by the key alone, so that a phone another person gives too never
 	 * erases or blocks that person's records.
 	 */
-	key.kind = email != NULL ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
-	memcpy(key.value, email != NULL ? email : phone, TOKEN_LEN);
-	*skipped = 0;
+	k->key.kind = k->email != NULL ? TOKEN_KIND_EMAIL : TOKEN_KIND_PHONE;
+	memcpy(k->key.value, k->email != NULL ? k->email : k->phone, TOKEN_LEN);
+	k->has_entry = 0;
 	if (hdr->kind == BATCH_KIND_REVOCATION) {
 		/* A revocation record names a user by its tokens; its sealed payload is empty or a receipt. */
 		if (rec->consent_bits != 0 || rec->withdrawal)
 			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: not a revocation record", idx);
 		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, 0,
-		    rec->consent_at, toks, rec->n_tokens)) != 0)
+		    rec->consent_at, k->toks, k->ntoks)) != 0)
 			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
-		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, 1, arena, tally, err)) != 0)
+		if ((r = ingest_withdrawal_open(pol, c->batch_key, rec, ad, ad_len, 1, &s->arena, k->entry, &k->has_entry,
+		    err)) != 0)
 			return r;
-		return ingest_erase(st, storage, hdr->partner_id, tally, &key, 1, rec->consent_at, INT64_MAX, err);
+		return INGEST_ERASE;
 	}
 	if (pol->npurposes < 32 && (rec->consent_bits >> pol->npurposes) != 0)
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: consent names a purpose the policy does not "
 		    "have", idx);
 	if (hdr->kind == BATCH_KIND_OUTCOMES)
-		return ingest_outcome(st, pol, hdr, batch_key, batch_row, rec, toks, &key, arena, tombstones, skipped,
-		    tally, err);
+		return INGEST_DEFER;
 	if (rec->withdrawal) {
-		int64_t at = rec->consent_at;
-
 		if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
-		    rec->consent_at, toks, rec->n_tokens)) != 0)
+		    rec->consent_at, k->toks, k->ntoks)) != 0)
 			return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
-		if ((r = ingest_withdrawal_open(pol, batch_key, rec, ad, ad_len, !(rec->consent_bits & match_bit), arena,
-		    tally, err)) != 0)
+		if ((r = ingest_withdrawal_open(pol, c->batch_key, rec, ad, ad_len, !(rec->consent_bits & c->match_bit),
+		    &s->arena, k->entry, &k->has_entry, err)) != 0)
 			return r;
-		if (at == INT64_MIN)
+		if (rec->consent_at == INT64_MIN)
 			return cg_err_set(err, CG_ERR_FORMAT, "record %llu: withdrawal time out of range", idx);
-		/*
-		 * Without match the user goes, as in a revocation dated consent_at;
-		 * with match a data record dated consent_at stays (in this batch or
-		 * another), and everything older, which consented more widely, goes.
-		 */
-		if (rec->consent_bits & match_bit) {
-			tally->narrowed++;
-			at--;
-		} else {
-			tally->withdrawn++;
-		}
-		return ingest_erase(st, storage, hdr->partner_id, tally, &key, 1, at, at, err);
+		return INGEST_ERASE;
 	}
-	if (!(rec->consent_bits & match_bit))
+	if (!(rec->consent_bits & c->match_bit))
 		return cg_err_set(err, CG_ERR_POLICY, "record %llu: no 'match' consent, so it must not have left "
 		    "the partner", idx);
 	if (rec->ciphertext.len < SEAL_TAG_LEN || rec->ciphertext.len > BATCH_RECORD_MAX)
 		return cg_err_set(err, CG_ERR_FORMAT, "record %llu: ciphertext of %zu bytes", idx,
 		    rec->ciphertext.len);
 	if ((r = seal_ad_build(ad, &ad_len, hdr->batch_id.data, hdr->partner_id, rec->index, rec->consent_bits,
-	    rec->consent_at, toks, rec->n_tokens)) != 0)
+	    rec->consent_at, k->toks, rec->n_tokens)) != 0)
 		return cg_err_set(err, r, "record %llu: cannot build associated data", idx);
 	pt_len = rec->ciphertext.len - SEAL_TAG_LEN;
-	if (*pt_cap < pt_len + 1) {
+	if (s->pt_cap < pt_len + 1) {
 		unsigned char *nb;
-		if (*pt != NULL)
-			sodium_memzero(*pt, *pt_cap);
-		free(*pt);
-		*pt_cap = 0;
+		if (s->pt != NULL)
+			sodium_memzero(s->pt, s->pt_cap);
+		free(s->pt);
+		s->pt = NULL;
+		s->pt_cap = 0;
 		if ((nb = malloc(pt_len + 1)) == NULL)
 			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-		*pt = nb;
-		*pt_cap = pt_len + 1;
+		s->pt = nb;
+		s->pt_cap = pt_len + 1;
 	}
-	if ((r = seal_open_record(batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len,
-	    *pt, err)) != 0)
+	if ((r = seal_open_record(c->batch_key, rec->index, ad, ad_len, rec->ciphertext.data, rec->ciphertext.len,
+	    s->pt, err)) != 0)
 		return cg_err_prefix(err, "record %llu", idx);
-	pb_arena_reset(arena);
-	if ((payload = crossgate__record_payload__unpack(&arena->allocator, pt_len, *pt)) == NULL) {
-		r = cg_err_set(err, arena->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, "record %llu: malformed payload",
+	pb_arena_reset(&s->arena);
+	if ((payload = crossgate__record_payload__unpack(&s->arena.allocator, pt_len, s->pt)) == NULL) {
+		r = cg_err_set(err, s->arena.failed ? CG_ERR_NOMEM : CG_ERR_FORMAT, "record %llu: malformed payload",
 		    idx);
 		goto out;
 	}
 	memset(seen, 0, sizeof(seen));
 	for (i = 0; i < payload->n_fields; i++)
-		if ((r = ingest_field_check(pp, payload->fields[i], rec->index, seen, &cursor, err)) != 0)
+		if ((r = ingest_field_check(c->pp, payload->fields[i], rec->index, seen, &cursor, err)) != 0)
 			goto out;
-	for (i = 0; i < pp->ncolumns && i < sizeof(seen); i++) {
-		const struct policy_column *c = &pp->columns[i];
-		if (policy_column_shared(c, -1) && c->required && !seen[i]) {
+	for (i = 0; i < c->pp->ncolumns && i < sizeof(seen); i++) {
+		const struct policy_column *col = &c->pp->columns[i];
+		if (policy_column_shared(col, -1) && col->required && !seen[i]) {
 			r = cg_err_set(err, CG_ERR_POLICY, "record %llu: required field '%s' is missing", idx,
-			    c->name);
+			    col->name);
 			goto out;
 		}
 	}
-	/* A user the partner revoked stays erased, whatever older batch arrives later. */
-	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, &key, 1, rec->consent_at, skipped,
-	    err)) != 0 || *skipped))
-		goto out;
-	ingest_store_row(hdr, batch_row, rec, email, phone, &sr);
-	r = store_record_insert(st, &sr, err);
+	r = 0;
 out:
-	pb_arena_reset(arena);   /* wipes the decoded payload */
-	sodium_memzero(*pt, pt_len);
+	pb_arena_reset(&s->arena);   /* wipes the decoded payload */
+	sodium_memzero(s->pt, pt_len);
+	return r;
+}
+
+/*
+ * The writer's part of a record ingest_record_check passed: a data record
+ * is stored unless its user was revoked; a withdrawal or revocation record
+ * stages its erasure and tombstone; an outcome is checked further and
+ * stored (s: the writer's scratch).
+ */
+static int
+ingest_record_store(struct store *st, const struct ingest_ctx *c, int64_t batch_row, const struct ingest_checked *k,
+    struct ingest_scratch *s, const struct keyfile_key *storage, struct erase_check *tombstones, int *skipped,
+    struct ingest_tally *tally, struct cg_err *err)
+{
+	const Crossgate__SealedRecord *rec = k->rec;
+	const Crossgate__BatchHeader *hdr = c->hdr;
+	struct store_record sr;
+	int64_t at;
+	int r;
+
+	*skipped = 0;
+	if (k->rc == 0) {
+		/* A user the partner revoked stays erased, whatever older batch arrives later. */
+		if (tombstones != NULL && ((r = erase_check_tokens(tombstones, &k->key, 1, rec->consent_at, skipped,
+		    err)) != 0 || *skipped))
+			return r;
+		ingest_store_row(hdr, batch_row, rec, k->email, k->phone, &sr);
+		return store_record_insert(st, &sr, err);
+	}
+	if (k->rc == INGEST_DEFER)
+		return ingest_outcome(st, c->pol, hdr, c->batch_key, batch_row, rec, k->toks, &k->key, &s->arena,
+		    tombstones, skipped, tally, err);
+	if (k->has_entry) {
+		/* Users check their receipts against the batch's root (agent/receipt.h): entries in record order. */
+		merkle_frontier_append(&tally->tree, k->entry);
+		tally->receipts++;
+	}
+	if (hdr->kind == BATCH_KIND_REVOCATION)
+		return ingest_erase(st, storage, hdr->partner_id, tally, &k->key, 1, rec->consent_at, INT64_MAX, err);
+	/*
+	 * Without match the user goes, as in a revocation dated consent_at;
+	 * with match a data record dated consent_at stays (in this batch or
+	 * another), and everything older, which consented more widely, goes.
+	 */
+	at = rec->consent_at;
+	if (rec->consent_bits & c->match_bit) {
+		tally->narrowed++;
+		at--;
+	} else {
+		tally->withdrawn++;
+	}
+	return ingest_erase(st, storage, hdr->partner_id, tally, &k->key, 1, at, at, err);
+}
+
+/*
+ * The records in windows: the writer reads a window of frames while the
+ * workers decode and check the previous one (ingest_record_check), then
+ * stores that one in record order.  The first failure in record order is
+ * the batch's, as one thread would have met it: records before it are
+ * stored (and rolled back with the batch), none after it is looked at.
+ * Memory: two windows of frames and their decoded records.
+ */
+#define INGEST_TASK_RECORDS 256
+#define INGEST_WINDOW_TASKS 16
+#define INGEST_WINDOW (INGEST_TASK_RECORDS * INGEST_WINDOW_TASKS)
+
+struct ingest_task {
+	struct pb_arena arena;               /* the task's decoded records, until its window is stored */
+	struct cg_err err;                   /* the message of its first failure */
+};
+
+struct ingest_window {
+	const struct ingest_ctx *c;
+	struct batch_reader *br;             /* task 0 hashes the window's frames into its pass-2 digest */
+	struct ingest_scratch *scratch;      /* one per worker */
+	unsigned char *bytes;                /* the frames, one after the other */
+	size_t len, cap, n;
+	size_t off[INGEST_WINDOW], flen[INGEST_WINDOW];
+	uint64_t at[INGEST_WINDOW], first_index;
+	struct ingest_checked out[INGEST_WINDOW];
+	struct ingest_task task[INGEST_WINDOW_TASKS];
+};
+
+/* The window's tasks: its frames' hash, then one per INGEST_TASK_RECORDS records. */
+static size_t
+ingest_window_tasks(const struct ingest_window *w)
+{
+	return 1 + (w->n + INGEST_TASK_RECORDS - 1) / INGEST_TASK_RECORDS;
+}
+
+/*
+ * Worker: task 0 hashes the window's frames for the reader's end-of-batch
+ * check (windows are hashed in order: a window's job ends before the next
+ * one starts); the others decode and check a slice of records, up to the
+ * first that fails.
+ */
+static int
+ingest_task_run(void *arg, size_t task, unsigned worker)
+{
+	struct ingest_window *w = arg;
+	struct ingest_task *t;
+	size_t i, end;
+
+	if (task == 0) {
+		for (i = 0; i < w->n; i++)
+			batch_reader_rehash(w->br, w->bytes + w->off[i], w->flen[i]);
+		return 0;
+	}
+	t = &w->task[--task];
+	end = (task + 1) * INGEST_TASK_RECORDS;
+
+	pb_arena_reset(&t->arena);
+	cg_err_clear(&t->err);
+	if (end > w->n)
+		end = w->n;
+	for (i = task * INGEST_TASK_RECORDS; i < end; i++) {
+		struct ingest_checked *k = &w->out[i];
+		struct batch_frame fr = { w->bytes + w->off[i], w->flen[i], w->at[i], w->first_index + i };
+
+		k->decode_failed = 0;
+		if ((k->rc = batch_record_decode(w->c->path, &fr, &t->arena, &k->rec, &t->err)) != 0)
+			k->decode_failed = 1;
+		else
+			k->rc = ingest_record_check(w->c, k->rec, &w->scratch[worker], k, &t->err);
+		if (k->rc < 0)
+			break;
+	}
+	return 0;   /* a failure is the record's, found by the writer in record order */
+}
+
+/* Add the reader's current frame to the window. */
+static int
+ingest_window_add(struct ingest_window *w, const struct batch_frame *fr, struct cg_err *err)
+{
+	if (w->n == 0)
+		w->first_index = fr->index;
+	if (w->cap - w->len < fr->len) {
+		size_t ncap = w->cap ? w->cap : (size_t)1 << 20;
+		unsigned char *nb;
+
+		while (ncap - w->len < fr->len)
+			ncap *= 2;
+		if ((nb = realloc(w->bytes, ncap)) == NULL)
+			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		w->bytes = nb;
+		w->cap = ncap;
+	}
+	if (fr->len > 0)
+		memcpy(w->bytes + w->len, fr->data, fr->len);
+	w->off[w->n] = w->len;
+	w->flen[w->n] = fr->len;
+	w->at[w->n] = fr->offset;
+	w->len += fr->len;
+	w->n++;
+	return 0;
+}
+
+/* The running counts of a batch's records, as the writer stores them. */
+struct ingest_counts {
+	uint64_t stored, skipped;
+};
+
+/* Writer: store a checked window in record order; the first failure is the batch's. */
+static int
+ingest_window_store(struct store *st, const struct ingest_ctx *c, int64_t batch_row, struct ingest_window *w,
+    struct ingest_scratch *s, const struct keyfile_key *storage, struct erase_check *tombstones,
+    struct ingest_tally *tally, struct ingest_counts *counts, struct cg_err *err)
+{
+	size_t i;
+	int r, skipped;
+
+	for (i = 0; i < w->n; i++) {
+		const struct ingest_checked *k = &w->out[i];
+
+		r = k->rc;
+		if (r < 0)
+			*err = w->task[i / INGEST_TASK_RECORDS].err;
+		else
+			r = ingest_record_store(st, c, batch_row, k, s, storage, tombstones, &skipped, tally, err);
+		if (r != 0) {
+			if (!k->decode_failed && r != CG_ERR_DB && r != CG_ERR_NOMEM)
+				cg_err_prefix(err, "batch %s", c->path);
+			return r;
+		}
+		if (skipped)
+			counts->skipped++;
+		else if (!k->rec->withdrawal)
+			counts->stored++;
+	}
+	return 0;
+}
+
+static void
+ingest_scratch_free(struct ingest_scratch *s)
+{
+	if (s->pt != NULL)
+		sodium_memzero(s->pt, s->pt_cap);
+	free(s->pt);
+	pb_arena_free(&s->arena);
+}
+
+/* The batch's records, read, checked on `nthreads` threads and stored (inside the batch's transaction). */
+static int
+ingest_records(struct store *st, const struct ingest_ctx *c, struct batch_reader *br, unsigned nthreads,
+    int64_t batch_row, const struct keyfile_key *storage, struct erase_check *tombstones, struct ingest_tally *tally,
+    struct ingest_counts *counts, struct cg_err *err)
+{
+	struct workers *pool = NULL;
+	struct ingest_scratch *scratch = NULL;     /* [nthreads] is the writer's */
+	struct ingest_window *win[2] = { NULL, NULL }, *w, *pending = NULL;
+	struct batch_frame fr;
+	struct cg_err readerr;
+	unsigned i;
+	int r, rr = 1, cur = 0, k;
+
+	memset(counts, 0, sizeof(*counts));
+	if ((scratch = calloc(nthreads + 1, sizeof(*scratch))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	for (i = 0; i <= nthreads; i++)
+		if (pb_arena_init(&scratch[i].arena, 4 * BATCH_RECORD_MAX) != 0) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+	for (k = 0; k < 2; k++) {
+		if ((win[k] = calloc(1, sizeof(*win[k]))) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+			goto out;
+		}
+		win[k]->c = c;
+		win[k]->br = br;
+		win[k]->scratch = scratch;
+		for (i = 0; i < INGEST_WINDOW_TASKS; i++)
+			if (pb_arena_init(&win[k]->task[i].arena, (size_t)INGEST_TASK_RECORDS * 512) != 0) {
+				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+				goto out;
+			}
+	}
+	if ((r = workers_new(nthreads, &pool, err)) != 0)
+		goto out;
+	batch_reader_hash_by_caller(br);
+	/*
+	 * A read error, or the reader's end-of-batch check, is the batch's
+	 * only after the records before it: it is reported once they are stored.
+	 */
+	do {
+		w = win[cur];
+		w->n = 0;
+		w->len = 0;
+		while (w->n < INGEST_WINDOW && (rr = batch_reader_next_frame(br, &fr, &readerr)) == 1)
+			if ((r = ingest_window_add(w, &fr, &readerr)) != 0) {
+				rr = r;
+				break;
+			}
+		/* A task returns 0: its failure is its record's, for the writer. */
+		if (pending != NULL && workers_wait(pool) != 0) {
+			r = cg_err_set(err, CG_ERR_INTERNAL, "a worker failed");
+			goto out;
+		}
+		if (w->n > 0)
+			workers_start(pool, ingest_window_tasks(w), ingest_task_run, w);
+		if (pending != NULL && (r = ingest_window_store(st, c, batch_row, pending, &scratch[nthreads], storage,
+		    tombstones, tally, counts, err)) != 0)
+			goto out;
+		pending = w->n > 0 ? w : NULL;
+		cur ^= 1;
+	} while (rr == 1);
+	if (pending != NULL) {
+		if (workers_wait(pool) != 0) {
+			r = cg_err_set(err, CG_ERR_INTERNAL, "a worker failed");
+			goto out;
+		}
+		if ((r = ingest_window_store(st, c, batch_row, pending, &scratch[nthreads], storage, tombstones, tally,
+		    counts, err)) != 0)
+			goto out;
+	}
+	/* The frames' hash is complete: were they the ones verified? */
+	if (rr == 0)
+		rr = batch_reader_finish(br, &readerr);
+	if (rr < 0) {
+		*err = readerr;
+		r = rr;
+		goto out;
+	}
+	r = 0;
+out:
+	workers_free(pool);   /* waits for a job still running on a window */
+	for (k = 0; k < 2; k++) {
+		if (win[k] == NULL)
+			continue;
+		for (i = 0; i < INGEST_WINDOW_TASKS; i++)
+			pb_arena_free(&win[k]->task[i].arena);
+		free(win[k]->bytes);
+		free(win[k]);
+	}
+	if (scratch != NULL)
+		for (i = 0; i <= nthreads; i++)
+			ingest_scratch_free(&scratch[i]);
+	free(scratch);
 	return r;
 }
 
@@ -545,31 +868,26 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	struct batch_reader *br = NULL;
 	const Crossgate__BatchHeader *hdr;
 	const struct policy_partner *pp;
-	Crossgate__SealedRecord *rec = NULL;
-	struct pb_arena arena;
+	struct ingest_ctx ctx;
+	struct ingest_counts counts;
 	Crossgate__AuditEvent ev;
 	Crossgate__AuditEvent__CountsEntry ce[5], *cev[5];
 	struct ingest_tally tally;
 	unsigned char root[MERKLE_HASH_LEN];
-	unsigned char digest[32], old_digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN], *pt = NULL;
+	unsigned char digest[32], old_digest[32], batch_key[32], wrapped[INGEST_WRAPPED_KEY_LEN];
 	char want[17], got[17], reason[CG_ERR_MSG_MAX];
-	size_t pt_cap = 0;
 	uint64_t count = 0, n = 0, nskipped = 0, erased = 0;
 	int64_t batch_row;
 	uint64_t withdrawals;
 	struct erase_check *tombstones = NULL;
-	int r, exists, in_txn = 0, have_digest = 0, skipped = 0, revocation, any = 0, rec_withdrawal;
+	int r, exists, in_txn = 0, have_digest = 0, revocation, any = 0;
+	unsigned nthreads;
 	size_t i;
 
 	memset(result, 0, sizeof(*result));
 	memset(&tally, 0, sizeof(tally));
 	merkle_frontier_init(&tally.tree);
 	sodium_memzero(batch_key, sizeof(batch_key));
-	if (pb_arena_init(&arena, 4 * BATCH_RECORD_MAX) != 0) {
-		if (f != NULL)
-			fclose(f);
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
-	}
 	if ((r = f != NULL ? batch_reader_open_stream(f, path, &br, err) : batch_reader_open(path, &br, err)) != 0) {
 		r = ingest_reject(a, pol, NULL, NULL, ingest_reason(err, path, reason), r, err);
 		goto out;
@@ -683,26 +1001,23 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	    (r = store_batch_insert(st, hdr->batch_id.data, 16, pp->id, digest, count, pol->hash,
 	    (int64_t)time(NULL), wrapped, sizeof(wrapped), &batch_row, err)) != 0)
 		goto reject_in_txn;
-	for (;;) {
-		r = batch_reader_next(br, &rec, err);
-		if (r == 0)
-			break;
-		if (r < 0)
-			goto reject_in_txn;
-		rec_withdrawal = rec->withdrawal;
-		r = ingest_record(st, pol, pp, hdr, batch_key, batch_row, rec, &pt, &pt_cap, &arena, keys->storage,
-		    tombstones, &skipped, &tally, err);
-		rec = NULL;   /* owned by the reader */
-		if (r != 0) {
-			if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
-				cg_err_prefix(err, "batch %s", path);
-			goto reject_in_txn;
-		}
-		if (skipped)
-			nskipped++;
-		else if (!rec_withdrawal)
-			n++;
-	}
+	ctx.pol = pol;
+	ctx.pp = pp;
+	ctx.hdr = hdr;
+	ctx.batch_key = batch_key;
+	ctx.path = path;
+	ctx.match_bit = 1u << policy_purpose_bit(pol, "match");
+	/* Threads beyond the batch's tasks would idle. */
+	nthreads = keys->threads ? keys->threads : workers_cpus();
+	if (nthreads > WORKERS_MAX)
+		nthreads = WORKERS_MAX;
+	if ((uint64_t)nthreads > (count + INGEST_TASK_RECORDS - 1) / INGEST_TASK_RECORDS)
+		nthreads = count > 0 ? (unsigned)((count + INGEST_TASK_RECORDS - 1) / INGEST_TASK_RECORDS) : 1;
+	if ((r = ingest_records(st, &ctx, br, nthreads, batch_row, keys->storage, tombstones, &tally, &counts,
+	    err)) != 0)
+		goto reject_in_txn;
+	n = counts.stored;
+	nskipped = counts.skipped;
 	revocation = hdr->kind == BATCH_KIND_REVOCATION;
 	withdrawals = tally.withdrawn + tally.narrowed;
 	/*
@@ -783,10 +1098,6 @@ out:
 		store_rollback(st);
 		audit_txn_end(a, 0);
 	}
-	if (pt != NULL)
-		sodium_memzero(pt, pt_cap);
-	free(pt);
-	pb_arena_free(&arena);
 	erase_check_close(tombstones);
 	erase_stager_close(tally.stager);
 	sodium_memzero(batch_key, sizeof(batch_key));

@@ -50,6 +50,8 @@
 struct ingest_keys {
 	const struct keyfile_key *enc;       /* gateway X25519 secret key */
 	const struct keyfile_key *storage;   /* gateway storage key */
+	unsigned threads;                    /* threads that decode, open and check records (0: one per CPU); one
+	                                        thread stores them, and the result is the same for any count */
 };
 
 struct ingest_result {

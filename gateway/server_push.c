@@ -276,6 +276,7 @@ server_push(struct server_conn *c, const Crossgate__PushRequest *req)
 
 	keys.enc = s->cfg.enc;
 	keys.storage = s->cfg.storage;
+	keys.threads = 0;   /* one per CPU */
 	cg_err_clear(&err);
 	pthread_mutex_lock(&s->db_mu);
 	if (ms.f != NULL) {

@@ -37,6 +37,7 @@ struct batch_reader {
 	uint64_t next_index;
 	int verified;
 	int done;                         /* pass 2 reached the end and matched */
+	int caller_hashes;                /* batch_reader_hash_by_caller: pass 2's frames hashed by the caller */
 	unsigned char *buf;
 	size_t cap;
 	struct pb_arena arena;            /* the current record */
@@ -426,30 +427,20 @@ out:
 }
 
 int
-batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct cg_err *err)
+batch_reader_next_frame(struct batch_reader *r, struct batch_frame *fr, struct cg_err *err)
 {
-	Crossgate__SealedRecord *sr;
+	unsigned char fh[FRAME_HDR_LEN];
 	uint64_t at = r->offset;
 	size_t len;
 	int rc;
 
-	*rec = NULL;
+	memset(fr, 0, sizeof(*fr));
 	if (r->done)
 		return 0;
 	if (!r->verified)
 		return cg_err_set(err, CG_ERR_ARG, "batch %s: records read before verification", r->path);
-	if (r->next_index == r->count) {
-		unsigned char digest[BATCH_DIGEST_LEN];
-
-		/* The records handed out must be the ones that were verified, even if the file changed. */
-		crypto_generichash_final(&r->rehash, digest, sizeof(digest));
-		r->verified = 0;
-		if (memcmp(digest, r->digest, sizeof(digest)) != 0)
-			return cg_err_set(err, CG_ERR_CRYPTO, "batch %s: file changed while being read", r->path);
-		r->done = 1;
-		return 0;
-	}
-	pb_arena_reset(&r->arena);
+	if (r->next_index == r->count)
+		return r->caller_hashes ? 0 : batch_reader_finish(r, err);
 	rc = frame_read(r->f, BATCH_RECORD_MAX, &r->buf, &r->cap, &len, &r->offset, err);
 	if (rc == 0)
 		rc = cg_err_set(err, CG_ERR_INCOMPLETE, "file changed while reading");
@@ -457,24 +448,90 @@ batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct 
 		cg_err_prefix(err, "batch %s", r->path);
 		return rc;
 	}
-	{
-		unsigned char fh[FRAME_HDR_LEN];
+	if (!r->caller_hashes) {
 		frame_header(len, fh);
 		crypto_generichash_update(&r->rehash, fh, sizeof(fh));
 		crypto_generichash_update(&r->rehash, r->buf, len);
 	}
-	sr = crossgate__sealed_record__unpack(&r->arena.allocator, len, r->buf);
+	fr->data = r->buf;
+	fr->len = len;
+	fr->offset = at;
+	fr->index = r->next_index++;
+	return 1;
+}
+
+void
+batch_reader_hash_by_caller(struct batch_reader *r)
+{
+	r->caller_hashes = 1;
+}
+
+void
+batch_reader_rehash(struct batch_reader *r, const unsigned char *frame, size_t len)
+{
+	unsigned char fh[FRAME_HDR_LEN];
+
+	frame_header(len, fh);
+	crypto_generichash_update(&r->rehash, fh, sizeof(fh));
+	crypto_generichash_update(&r->rehash, frame, len);
+}
+
+int
+batch_reader_finish(struct batch_reader *r, struct cg_err *err)
+{
+	unsigned char digest[BATCH_DIGEST_LEN];
+
+	if (r->done)
+		return 0;
+	if (!r->verified || r->next_index != r->count)
+		return cg_err_set(err, CG_ERR_ARG, "batch %s: finished before its last record", r->path);
+	/* The records handed out must be the ones that were verified, even if the file changed. */
+	crypto_generichash_final(&r->rehash, digest, sizeof(digest));
+	r->verified = 0;
+	if (memcmp(digest, r->digest, sizeof(digest)) != 0)
+		return cg_err_set(err, CG_ERR_CRYPTO, "batch %s: file changed while being read", r->path);
+	r->done = 1;
+	return 0;
+}
+
+const char *
+batch_reader_name(const struct batch_reader *r)
+{
+	return r->path;
+}
+
+int
+batch_record_decode(const char *name, const struct batch_frame *fr, struct pb_arena *arena,
+    Crossgate__SealedRecord **rec, struct cg_err *err)
+{
+	Crossgate__SealedRecord *sr;
+
+	*rec = NULL;
+	sr = crossgate__sealed_record__unpack(&arena->allocator, fr->len, fr->data);
 	if (sr == NULL)
-		return cg_err_set(err, r->arena.failed ? CG_ERR_NOMEM : CG_ERR_FORMAT,
-		    "batch %s: offset %llu: malformed record %llu", r->path,
-		    (unsigned long long)at, (unsigned long long)r->next_index);
-	if (sr->index != r->next_index) {
+		return cg_err_set(err, arena->failed ? CG_ERR_NOMEM : CG_ERR_FORMAT,
+		    "batch %s: offset %llu: malformed record %llu", name,
+		    (unsigned long long)fr->offset, (unsigned long long)fr->index);
+	if (sr->index != fr->index)
 		return cg_err_set(err, CG_ERR_FORMAT, "batch %s: offset %llu: record index %llu, expected %llu",
-		    r->path, (unsigned long long)at, (unsigned long long)sr->index,
-		    (unsigned long long)r->next_index);
-	}
-	r->next_index++;
+		    name, (unsigned long long)fr->offset, (unsigned long long)sr->index,
+		    (unsigned long long)fr->index);
 	*rec = sr;
+	return 0;
+}
+
+int
+batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, struct cg_err *err)
+{
+	struct batch_frame fr;
+	int rc;
+
+	*rec = NULL;
+	pb_arena_reset(&r->arena);
+	if ((rc = batch_reader_next_frame(r, &fr, err)) != 1)
+		return rc;
+	if ((rc = batch_record_decode(r->path, &fr, &r->arena, rec, err)) != 0)
+		return rc;
 	return 1;
 }
 

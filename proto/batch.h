@@ -99,6 +99,44 @@ int batch_reader_next(struct batch_reader *r, Crossgate__SealedRecord **rec, str
 void batch_reader_free(struct batch_reader *r);
 
 /*
+ * batch_reader_next in two halves, so that records can be decoded away from
+ * the reader (by worker threads).  batch_reader_next_frame hands out the
+ * next record's frame as read and hashed (fr->data is the reader's, valid
+ * until its next call; fr->offset its file offset, fr->index the index the
+ * record must carry); it returns 1, or 0 after the last record with the same
+ * end-of-batch check as batch_reader_next.  batch_record_decode decodes a
+ * frame into `arena` (the record lives until the arena is reset) with the
+ * checks and messages of batch_reader_next; `name` is
+ * batch_reader_name(r).  It touches no reader: any thread may call it.
+ */
+struct pb_arena;
+struct batch_frame {
+	const unsigned char *data;
+	size_t len;
+	uint64_t offset;
+	uint64_t index;
+};
+int batch_reader_next_frame(struct batch_reader *r, struct batch_frame *fr, struct cg_err *err)
+    CG_MUST_CHECK CG_NONNULL(1, 2);
+const char *batch_reader_name(const struct batch_reader *r) CG_NONNULL(1);
+int batch_record_decode(const char *name, const struct batch_frame *fr, struct pb_arena *arena,
+    Crossgate__SealedRecord **rec, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
+
+/*
+ * Pass 2's hashing off the reading thread.  After batch_reader_hash_by_caller
+ * (before the first frame), batch_reader_next_frame no longer hashes the
+ * frames it hands out and returns 0 after the last one without the
+ * end-of-batch check; the caller passes every frame, in order, to
+ * batch_reader_rehash (any one thread at a time, never concurrently with
+ * another rehash), then calls batch_reader_finish, which is that check:
+ * CG_ERR_CRYPTO "file changed while being read" if the frames hashed are not
+ * the ones verified.  Nothing may be committed before it returns 0.
+ */
+void batch_reader_hash_by_caller(struct batch_reader *r) CG_NONNULL(1);
+void batch_reader_rehash(struct batch_reader *r, const unsigned char *frame, size_t len) CG_NONNULL(1);
+int batch_reader_finish(struct batch_reader *r, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
+
+/*
  * The content rules of an Outcome (an outcome batch's record, PROTOCOL.md
  * §5.11), which the agent packs by and the gateway checks: experiment 1 to
  * BATCH_EXPERIMENT_MAX of [A-Za-z0-9._-]; value_cents in [0,

@@ -109,9 +109,16 @@ store_open(const char *path, int flags, struct store **out, struct cg_err *err)
 		r = store_dberr(st, CG_ERR_DB, "configure", err);
 		goto out;
 	}
-	/* secure_delete so that erased rows leave no ciphertext or token behind. */
+	/*
+	 * secure_delete so that erased rows leave no ciphertext or token behind.
+	 * A 64 MiB page cache (main and temp): a batch's transaction appends
+	 * records but also inserts tombstones and stages erasures at random
+	 * keys, which with the default 2 MiB re-read pages from the WAL
+	 * (measured: a batch with 100k withdrawals spent half as long on them).
+	 */
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; "
-	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0;",
+	    "PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0; "
+	    "PRAGMA cache_size=-65536; PRAGMA temp.cache_size=-65536;",
 	    NULL, NULL, NULL) != SQLITE_OK) {
 		r = store_dberr(st, CG_ERR_DB, "set pragmas", err);
 		goto out;

@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "proto/arena.h"
 #include "proto/batch.h"
 #include "proto/frame.h"
 #include "tests/unit/cgtest.h"
@@ -1095,6 +1096,75 @@ test_encoded(const char *good)
 	unlink(path);
 }
 
+/*
+ * Pass 2 hashed by the caller (as ingest's workers do): the frames come out
+ * unhashed, the caller's hash of them is checked by batch_reader_finish, and
+ * a file rewritten after verification is caught there, not before.
+ */
+static void
+test_hash_by_caller(void)
+{
+	char path[128];
+	unsigned char digest[BATCH_DIGEST_LEN], *file;
+	size_t off[NREC + 2], flen[NREC + 2], len, n;
+	struct batch_reader *r = NULL;
+	struct batch_frame fr;
+	Crossgate__SealedRecord *rec;
+	struct pb_arena arena;
+	struct cg_err err = { 0 };
+	uint64_t count;
+	int rc, got, pass;
+
+	path_of(path, sizeof(path), "byhand.cgb");
+	CHECK_EQ_INT(write_batch(path, NREC, BATCH_VERSION, 16, digest), 0);
+	file = slurp(path, &len);
+	CHECK(file != NULL);
+	if (file == NULL || pb_arena_init(&arena, 65536) != 0)
+		return;
+	n = frame_offsets(file, len, off, flen, NREC + 2);
+	CHECK_EQ_INT(n, NREC + 2);
+	for (pass = 0; pass < 2 && n == NREC + 2; pass++) {
+		CHECK_EQ_INT(batch_reader_open(path, &r, &err), 0);
+		if (r == NULL)
+			break;
+		CHECK_EQ_INT(batch_reader_verify(r, pk, &count, digest, &err), 0);
+		batch_reader_hash_by_caller(r);
+		if (pass == 1) {
+			/* the last byte of record 1's ciphertext, which no decoder checks */
+			file[off[2] + flen[2] - 1] ^= 0x01;
+			CHECK_EQ_INT(spew(path, file, len), 0);
+		}
+		got = 0;
+		while ((rc = batch_reader_next_frame(r, &fr, &err)) == 1) {
+			CHECK_EQ_INT(fr.index, got);
+			CHECK_EQ_INT(fr.offset, off[got + 1]);
+			if (got == 0)
+				CHECK_EQ_INT(batch_reader_finish(r, &err), CG_ERR_ARG);
+			CHECK_EQ_INT(batch_record_decode(batch_reader_name(r), &fr, &arena, &rec, &err), 0);
+			CHECK(rec != NULL && rec->index == (uint64_t)got);
+			batch_reader_rehash(r, fr.data, fr.len);
+			pb_arena_reset(&arena);
+			got++;
+		}
+		CHECK_EQ_INT(rc, 0);
+		CHECK_EQ_INT(got, NREC);
+		if (pass == 0) {
+			CHECK_EQ_INT(batch_reader_finish(r, &err), 0);
+		} else {
+			CHECK_EQ_INT(batch_reader_finish(r, &err), CG_ERR_CRYPTO);
+			CHECK_CONTAINS(err.msg, "file changed while being read");
+			CHECK_CONTAINS(err.msg, path);
+			file[off[2] + flen[2] - 1] ^= 0x01;
+			CHECK_EQ_INT(spew(path, file, len), 0);
+		}
+		batch_reader_free(r);
+		r = NULL;
+	}
+	pb_arena_free(&arena);
+	free(file);
+	unlink(path);
+}
+
 int
 main(void)
 {
@@ -1127,6 +1197,7 @@ main(void)
 	test_signed_but_wrong();
 	test_changed_after_verify();
 	test_rewritten_after_verify();
+	test_hash_by_caller();
 	test_open_stream(good);
 	test_encoded(good);
 

@@ -319,7 +319,7 @@ test_good_and_duplicate(struct world *w)
 
 	/* From an open stream (how the server ingests its memory spool): a duplicate too. */
 	{
-		struct ingest_keys keys = { w->gwenc, w->storage };
+		struct ingest_keys keys = { w->gwenc, w->storage, 0 };
 		char path[WORLD_PATH_MAX];
 		FILE *f;
 

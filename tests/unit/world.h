@@ -288,7 +288,7 @@ static inline int
 world_ingest(struct world *w, const struct policy *pol, const char *batch_name, struct ingest_result *res,
     struct cg_err *err)
 {
-	struct ingest_keys keys = { w->gwenc, w->storage };
+	struct ingest_keys keys = { w->gwenc, w->storage, 0 };
 	char path[WORLD_PATH_MAX];
 
 	world_path(w, batch_name, path);
