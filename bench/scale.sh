@@ -12,6 +12,7 @@
 #   USERS=N        people per platform (default 10000000; the demo's 100..20000000)
 #   SCALE_DIR=DIR  work directory (default BUILD_DIR/scale; emptied first, by
 #                  `crossgate demo`, which clears only a directory it made)
+#   CROSSGATE=BIN  the binary (default BUILD_DIR/crossgate)
 #   SCALE_KEEP=1   keep the data, batches and store afterwards (default: removed,
 #                  they take about 1.3 GB per million users)
 # Exit 0 only if every stage exits 0 and leaves its output; a stage over the
@@ -26,9 +27,10 @@ TIME=/usr/bin/time
 die() { echo "bench-scale: $*" >&2; exit 1; }
 
 case $users in ''|*[!0-9]*) die "USERS must be a number of people per platform, not '$users'" ;; esac
-[ -x "$build/crossgate" ] || die "$build/crossgate is not built (make)"
+bin=${CROSSGATE:-$build/crossgate}
+[ -x "$bin" ] || die "$bin is not built (make)"
 [ -x "$TIME" ] || die "$TIME is missing: install Debian's 'time' package (sh setup.sh)"
-cg=$(cd "$build" && pwd)/crossgate
+cg=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
 
 # Disk: measured at 1M users per platform, the CSVs, batches, store (its WAL
 # while ingesting) and the agent's state took about 1.3 GB per million users;
