@@ -46,7 +46,7 @@ UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 
-.PHONY: all test unit e2e asan fuzz fuzz-run fuzz-long valgrind bench demo accuracy redteam clean help deps man install faults
+.PHONY: all test unit e2e asan fuzz fuzz-run fuzz-long valgrind bench bench-scale demo accuracy redteam clean help deps man install faults
 # Keep the objects of test programs: they are intermediate files to make.
 .SECONDARY:
 
@@ -62,6 +62,7 @@ help:
 	@echo "make fuzz-long  every harness for SECONDS=600 each: executions, coverage, a corpus kept in build-fuzz/"
 	@echo "make valgrind   the unit tests under valgrind"
 	@echo "make bench      benchmarks, as ratios against baselines measured in the same run"
+	@echo "make bench-scale  the file pipeline at USERS=10000000 per platform: each stage's time and peak memory"
 	@echo "make faults     kill -9 the gateway KILLS=$(KILLS) times among pushes, queries and exports"
 	@echo "make man        man pages crossgate(1) and crossgate-FAMILY(1) from the --help texts"
 	@echo "make install    install the binary and the man pages (PREFIX=$(PREFIX), DESTDIR)"
@@ -154,6 +155,12 @@ faults: $(BIN)
 
 bench: $(BIN) $(BENCH_BIN)
 	$(Q)sh bench/run.sh $(BUILD)
+
+# The file pipeline end to end at USERS per platform (default 10M here, not
+# the accuracy target's 50,000): each stage's time and peak memory.
+bench-scale: $(BIN)
+	$(Q)USERS=$(if $(filter command line environment,$(origin USERS)),$(USERS),10000000) \
+		sh bench/scale.sh $(BUILD)
 
 # Man pages are made from the --help texts themselves (help2man), so they cannot disagree.
 VERSION ?= 0.3

@@ -10,7 +10,7 @@ set -eu
 PKGS="gcc make pkg-config libsodium-dev libssl-dev protobuf-c-compiler libprotobuf-c-dev
 libsqlite3-dev sqlite3 libfyaml-dev libjansson-dev libcsv-dev clang libclang-rt-14-dev python3 python3-cryptography
 python3-numpy python3-sklearn python3-pil chromium help2man python3-nacl python3-protobuf python3-yaml
-protobuf-compiler libseccomp-dev"
+protobuf-compiler libseccomp-dev time"
 
 missing=""
 for p in $PKGS; do

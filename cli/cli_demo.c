@@ -53,7 +53,7 @@ static const unsigned char demo_policy_template[] = {
 
 #define DEMO_MARKER ".crossgate-demo"
 
-static const char demo_usage[] = "crossgate demo [--dir DIR] [--users N] [--seed N] [--json] [--offline | --port N]";
+static const char demo_usage[] = "crossgate demo [--dir DIR] [--users N] [--seed N] [--json] [--offline | --port N | --data-only]";
 
 static const char demo_help[] =
 	"Generate realistic synthetic data for the paid-knowledge platform K and the\n"
@@ -77,7 +77,10 @@ static const char demo_help[] =
 	"monitor's pid while it runs), audit-copy.db\n"
 	"(the auditor's copy), out/ (the releases and the report), and steps.sh with each step as a\n"
 	"command line.  --users N people per platform (default 50000).\n"
-	"--json prints one JSON summary object instead of progress lines.\n";
+	"--json prints one JSON summary object instead of progress lines.\n"
+	"--data-only: stop once the data, the keys and the policy are written\n"
+	"(nothing packed, ingested or released; steps.sh has the key commands):\n"
+	"the inputs for running the steps by hand, as make bench-scale does.\n";
 
 /* ---- the gateway in a child process ---- */
 
@@ -644,6 +647,39 @@ demo_paths_init(struct demo_paths *p, const char *dir)
 	snprintf(p->lift, sizeof(p->lift), "%s/lift.json", p->out);
 }
 
+/*
+ * --data-only: where the inputs are, for whoever runs the steps by hand
+ * (make bench-scale reads the JSON).  Row counts are of the files written,
+ * as the generator's truth.json has them.
+ */
+static int
+demo_data_only_summary(const struct demo_paths *p, const struct synth_truth *t, int json, FILE *out)
+{
+	if (json) {
+		json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I}", "dir", p->dir, "k_csv", p->kcsv,
+		    "g_csv", p->gcsv, "policy", p->policy, "keys", p->keys, "match_key", p->match, "steps", p->steps,
+		    "k_rows", (json_int_t)t->k_rows, "g_rows", (json_int_t)t->g_rows);
+		char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+		json_decref(o);
+		if (s == NULL) {
+			cli_error("cannot format the JSON summary");
+			return 1;
+		}
+		printf("%s\n", s);
+		free(s);
+	} else if (out) {
+		fprintf(out, "\n== crossgate demo --data-only (%s) ==\n"
+		    "inputs              %s (%llu rows), %s (%llu rows)\n"
+		    "keys                %s (gateway/, k/, g/, match.key)\n"
+		    "policy              %s\n"
+		    "nothing was packed, ingested or released; the steps: crossgate demo --offline does them\n",
+		    p->dir, p->kcsv, (unsigned long long)t->k_rows, p->gcsv, (unsigned long long)t->g_rows, p->keys,
+		    p->policy);
+	}
+	return 0;
+}
+
 int
 cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 {
@@ -663,15 +699,17 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	struct outfile steps_of = { 0 };
 	FILE *steps = NULL;
 	char path[1300], kpath[1300], gpath[1300], gwpub[1300], gwsign[1300];
-	int json = 0, r = 1, mkt;
+	int json = 0, r = 1, mkt, data_only = 0;
 	const struct cliopt opts[] = { CLIOPT_STR("dir", &dir), CLIOPT_UINT("users", &so.users, 100, 20000000),
 		CLIOPT_UINT("seed", &so.seed, 0, UINT64_MAX), CLIOPT_FLAG("json", &json), CLIOPT_FLAG("offline", &offline),
-		CLIOPT_UINT("port", &port, 0, 65535), CLIOPT_END };
+		CLIOPT_UINT("port", &port, 0, 65535), CLIOPT_FLAG("data-only", &data_only), CLIOPT_END };
 
 	synth_opts_default(&so);
 	if (cliopt_parse(argc, argv, demo_usage, demo_help, opts, NULL, &r))
 		return r;
 	r = 1;
+	if (data_only && port != 0)
+		return cli_usage(demo_usage, "--data-only runs no gateway: --port has no use with it");
 	mkt = so.users >= DEMO_MKT_USERS_MIN;
 	demo_paths_init(&p, dir);
 	if (demo_prepare_dir(&p) != 0)
@@ -704,7 +742,7 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 		    demo_run(steps, &sub, cmd_keygen, kg_g) || demo_run(steps, &sub, cmd_keygen, kg_m))
 			goto out;
 	}
-	if (!offline) {
+	if (!offline && !data_only) {
 		char *pk[] = { "pki", "init", "--dir", p.pki, "--client", "partner:k", "--client", "partner:g",
 			"--client", "analyst:analyst", "--client", "auditor:auditor", "--force", NULL };
 		if (demo_run(steps, &sub, cmd_pki, pk))
@@ -718,6 +756,10 @@ cmd_demo(int argc, char **argv, struct cli_ctx *ctx)
 	snprintf(gwpub, sizeof(gwpub), "%s/enc.pub", p.kgw);
 	snprintf(path, sizeof(path), "%s/sign.pub", p.kgw);
 	snprintf(gwsign, sizeof(gwsign), "%s/sign.key", p.kgw);
+	if (data_only) {
+		r = demo_data_only_summary(&p, &truth, json, ctx->out);
+		goto out;
+	}
 	if (offline) {
 		{
 			char *pc[] = { "policy", "check", p.policy, NULL };

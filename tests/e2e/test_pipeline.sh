@@ -158,4 +158,24 @@ check "audit log verifies after the replay" [ $? -eq 0 ]
 check "steps.sh lists every step" sh -c "grep -c '^crossgate' '$D/steps.sh' | grep -qx 22"
 check "secret key files are 0600" sh -c "[ \$(stat -c %a '$D/keys/gateway/sign.key') = 600 ] && [ \$(stat -c %a '$D/keys/match.key') = 600 ] && [ \$(stat -c %a '$D/keys/k/sign.key') = 600 ]"
 
+
+# --- demo --data-only and make bench-scale, at a size that cannot rot unnoticed ---
+"$CROSSGATE" demo --data-only --json --dir "$E2E_TMP/only" --users 300 >"$E2E_TMP/only.json" 2>"$E2E_TMP/only.err"
+check "demo --data-only exits 0" [ $? -eq 0 ]
+check "--data-only writes the inputs, keys and policy and packs nothing" sh -c "[ -s '$E2E_TMP/only/data/k_users.csv' ] && \
+	[ -s '$E2E_TMP/only/keys/match.key' ] && [ -s '$E2E_TMP/only/policy.yaml' ] && [ ! -e '$E2E_TMP/only/batches/k.batch' ]"
+eq "--data-only's JSON has K's row count, as truth.json" \
+	"$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['k_rows'])" "$E2E_TMP/only.json")" \
+	"$(python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['k_rows'])" "$E2E_TMP/only/data/truth.json")"
+expect_fail "--data-only with --port is refused" "--port has no use" "$CROSSGATE" demo --data-only --port 1 --dir "$E2E_TMP/p"
+SC="env CROSSGATE=$CROSSGATE SCALE_DIR=$E2E_TMP/scale sh bench/scale.sh"
+USERS=2000 $SC >"$E2E_TMP/scale.out" 2>"$E2E_TMP/scale.err"
+check "bench-scale at 2,000 users per platform exits 0" [ $? -eq 0 ]
+check "its table has every stage, with records, and the total" sh -c "for s in generate pack-k pack-g ingest query \
+	release audit-verify; do grep -Eq \"^\$s +[1-9][0-9]* \" '$E2E_TMP/scale.out' || exit 1; done; grep -q '^total ' '$E2E_TMP/scale.out'"
+check "it states both targets and removes its work dir" sh -c "grep -q 'whole run < 600 s wall: met' '$E2E_TMP/scale.out' && \
+	grep -q 'at every stage:' '$E2E_TMP/scale.out' && [ ! -e '$E2E_TMP/scale' ]"
+expect_fail "bench-scale fails loudly, naming the stage, when one fails" "stage 'generate' failed" env USERS=50 $SC
+expect_fail "bench-scale checks the free disk first" "needs about" env USERS=999999999999 $SC
+
 e2e_done
