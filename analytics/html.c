@@ -180,8 +180,8 @@ html_header(struct html *h)
 		    "%u people.", html_count(b1, sizeof(b1), (double)a->rows), a->threshold);
 	else
 		fprintf(f, "The shared audience of K and G, seen only through differentially private "
-		    "releases: no row leaves the gateway for this report. Every count below covers at least %u "
-		    "people.", a->threshold);
+		    "releases: no row leaves the gateway for this report. Every count below is a noisy count "
+		    "of at least %u.", a->threshold);
 	fputs("</p></header>\n<main>\n<div class=\"kpis\">", f);
 	fprintf(f, "<div class=\"kpi\"><div class=\"v\">%s</div><div class=\"l\">shared users analysed%s"
 	    "</div></div>", a->data ? html_count(b1, sizeof(b1), (double)a->rows) : a->have_dpmix ?

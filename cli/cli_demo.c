@@ -9,9 +9,10 @@
  * By default the pipeline runs over the network: certificates are made
  * (`pki init`), the gateway serves on 127.0.0.1 (an ephemeral port unless
  * --port) in a child process, privilege-separated as `gateway serve` is (a
- * monitor with the keys and its sandboxed worker), both agents pack and push, the analyst takes
- * its DP releases (affinity counts, ridge and k-means statistics: rho 1 in
- * all) and the export, builds the report from the DP releases alone, the
+ * monitor with the keys and its sandboxed worker), both agents pack and push,
+ * the analyst takes its DP releases (affinity counts, ridge and k-means
+ * statistics and the export: rho 0.9 in all), builds the report from the DP
+ * releases alone, the
  * auditor fetches the audit log and verifies it, and the
  * gateway is stopped with SIGTERM.  With 4,000 users or more per platform
  * the marketing loop follows (demo_marketing: an audience, an experiment, a
@@ -62,7 +63,7 @@ static const char demo_help[] =
 	"the gateway on 127.0.0.1 (mutual TLS; an ephemeral port unless --port N) as\n"
 	"`gateway serve` runs it, a monitor holding the keys and a sandboxed worker,\n"
 	"let both agents pack and push, the analyst take its DP releases (affinity\n"
-	"counts, ridge and k-means statistics: rho 1 in all) and the export and build\n"
+	"counts, ridge and k-means statistics, the export: rho 0.9 in all) and build\n"
 	"out/report.html and out/report.json from the DP releases alone, the auditor\n"
 	"fetch and verify the audit log, and stop the gateway with SIGTERM.\n"
 	"With --users 4000 or more, the marketing loop follows: an amended policy\n"
@@ -161,12 +162,15 @@ demo_gateway_stop(struct demo_gateway *g)
  * The analyst's DP releases, which the report is built from (no row): course
  * category x game category counts for the affinity map, the ridge statistics
  * of the content mix and the DP k-means of the segments.  With the synthetic
- * rows (the policy's export_rho, 0.1) they spend rho 1 of the analyst's budget
- * on the dataset (most of it on the ridge, whose coefficients need it most;
- * README "DP model statistics").
+ * rows (the policy's export_rho, 0.1) they spend rho 0.9 of the analyst's
+ * budget on the dataset (most of it on the ridge, whose coefficients need it
+ * most; README "DP model statistics"), so that with the marketing loop's 0.1
+ * every release of the demo together spends rho 1 per analyst and dataset.
+ * The affinity's counts are large at the demo's sizes: rho 0.05 leaves the
+ * planted lift plain.
  */
 #define DEMO_AFFINITY_KEYS "k_top_course_category,g_top_game_category"
-#define DEMO_AFFINITY_RHO "0.15"
+#define DEMO_AFFINITY_RHO "0.05"
 #define DEMO_RIDGE_RHO "0.6"
 #define DEMO_RIDGE_X "k_course_spend_cents,k_learning_minutes,g_watch_minutes"
 #define DEMO_RIDGE_Y "k_conversion_value_cents"
@@ -273,13 +277,13 @@ demo_run(FILE *steps, struct cli_ctx *ctx, int (*fn)(int, char **, struct cli_ct
  * are sources), and the analyst, granted marketing in the example policy,
  * defines an audience, splits it into an experiment whose campaign K runs,
  * and measures the lift of the campaign from the outcomes K pushes.  The
- * analyst's spend on this: the audience's noisy size (query_rho 0.05) and
- * its refusal test ((1/50)^2 / 2 = 0.0002), the lift (query_rho 0.05):
- * rho 0.1002, on the same ledger as the analytics releases' rho 1 (the
- * example policy gives this analyst budget_rho 2).
+ * analyst's spend on this: the audience's noisy size (audience_rho 0.0498)
+ * and its refusal test ((1/50)^2 / 2 = 0.0002), the lift (query_rho 0.05):
+ * rho 0.1, on the same ledger as the analytics releases' rho 0.9, rho 1 in
+ * all (the example policy gives this analyst budget_rho 2).
  */
 #define DEMO_MKT_USERS_MIN 4000            /* below, the arms would be too small to measure (min_audience) */
-#define DEMO_MKT_POLICY "marketing:\n  min_audience: 100\n  receivers: [k]\n  sources: [k, g]\n"
+#define DEMO_MKT_POLICY "marketing:\n  min_audience: 100\n  receivers: [k]\n  sources: [k, g]\n  audience_rho: 0.0498\n"
 #define DEMO_AUDIENCE "reachable"
 #define DEMO_AUDIENCE_RULE "g_watch_minutes >= 0"
 #define DEMO_EXPERIMENT "spring"

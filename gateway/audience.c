@@ -374,7 +374,7 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	char dataset[80], reason[256], what[128], canon[RULE_TEXT_MAX * 2];
 	size_t ncols = 0, nqi = 0, i;
 	uint64_t no_consent = 0;
-	int64_t refusals = 0, exists = 0, rho, test_rho, z, noise;
+	int64_t refusals = 0, exists = 0, rho, test_rho, z, noise, spent = 0, cap;
 	uint64_t num, den;
 	int pbit, r, s, in_txn = 0;
 	time_t now = time(NULL);
@@ -465,6 +465,24 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	rho = sp->rho_nano > 0 ? sp->rho_nano : pol->marketing.audience_rho_nano > 0 ? pol->marketing.audience_rho_nano :
 	    pol->privacy.query_rho_nano;
 	test_rho = budget_rho_of_epsilon((BUDGET_NANO + pol->marketing.refusal_noise - 1) / pol->marketing.refusal_noise);
+
+	/*
+	 * The budget, before the data is read.  Once it cannot pay for the audience, the size test below
+	 * would still answer a question about the data for nothing: "smaller than the minimum" and
+	 * "exhausted" differ, and an analyst could ask it of member set after member set.  The charge
+	 * (step 3) checks again, atomically.
+	 */
+	if ((r = budget_spent(st, sp->analyst->name, dataset, &spent, err)) != 0)
+		goto out;
+	cap = policy_principal_budget(pol, sp->analyst);
+	if (spent > cap || rho + test_rho > cap - spent) {
+		cg_err_set(err, CG_ERR_POLICY, "privacy budget of '%s' on '%s' exhausted: the query needs rho %.9f, %.9f "
+		    "of %.9f remains", sp->analyst->name, dataset, (double)(rho + test_rho) / BUDGET_NANO,
+		    (double)(spent > cap ? 0 : cap - spent) / BUDGET_NANO, (double)cap / BUDGET_NANO);
+		r = audience_refuse(a, sp, id, stats, "privacy budget exhausted (checked before the size test)",
+		    CG_ERR_POLICY, err);
+		goto out;
+	}
 
 	/* 2. The members, and the refusal test on their noisy count. */
 	if ((r = join_run(st, pol, side[0]->id, side[1]->id, &j, err)) != 0)

@@ -3,8 +3,8 @@
 
 Runs `crossgate demo --offline --seed S` for S = 1..RUNS (fresh data, keys and
 noise every run), reads out/report.json (built from the DP releases only:
-ridge rho 0.6, k-means 0.15, affinity 0.15; with the synthetic rows, 0.1,
-rho 1 in all) and
+ridge rho 0.6, k-means 0.15, affinity 0.05; with the synthetic rows, 0.1,
+rho 0.9, and with the marketing loop's 0.1, rho 1 in all) and
 data/truth.json, and prints:
   - the share of runs with alpha (T^K) and beta (T^G) within 10% of 20 and 5
     (target >= 80%);

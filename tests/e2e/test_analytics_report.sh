@@ -142,7 +142,7 @@ assert '<b class="audience-size">%d</b>' % aud["noisy_size"] in sec, sec
 r = lift["lift"]["rate"]
 want = "<b>%+.2f points</b> (95%% interval %+.2f to %+.2f)" % (r["est"] * 100, r["lo"] * 100, r["hi"] * 100)
 assert want in sec, (want, sec)
-assert '<dd class="act-rho">0.1002</dd>' in sec, sec
+assert '<dd class="act-rho">0.1</dd>' in sec, sec
 assert sec.count('class="ci"') == 1 and sec.count('class="zero"') == 1 and 'id="lift-interval"' in sec
 act = rep["activation"]
 assert act["lift"]["rate_lift"] == {k: r[k] for k in ("est", "lo", "hi")} and act["audience"]["noisy_size"] == aud["noisy_size"]

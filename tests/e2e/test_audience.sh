@@ -208,4 +208,20 @@ eq "  and the experiment's arms at both partners" \
 	"$(sqlite3 "$W/gw.db" "SELECT count(*) FROM experiment_subjects WHERE experiment = 'exp1' AND partner = 'k'")"
 expect_fail "an experiment name is used once" "the name 'exp1' is taken" \
 	$E --policy "$W/kg.yaml" --audience prog --name exp1 --partner k
+
+# Once the budget cannot pay for an audience, the size test is not run: a large and a tiny audience get
+# the same refusal, so being "smaller than the minimum" is not answered for free after the budget is spent.
+left=$("$CROSSGATE" budget --db "$W/gw.db" --policy "$W/kg.yaml" --json | python3 -c \
+	'import json,sys; print("%.9f" % json.load(sys.stdin)[0]["rho_remaining"])')
+"$CROSSGATE" query $A --policy "$W/kg.yaml" --metric count --rho "$left" --out "$T/spend.csv" >/dev/null 2>&1
+eq "the rest of the budget is spent by a query" "$(spent)" "$("$CROSSGATE" budget --db "$W/gw.db" --policy "$W/kg.yaml" \
+	--json | python3 -c 'import json,sys; print("%.9f" % json.load(sys.stdin)[0]["rho_cap"])')"
+r0=$(refusals)
+expect_fail "a large audience is then refused: the budget is exhausted" "exhausted: the query needs rho 0.175000000, 0.000000000 of" \
+	"$CROSSGATE" audience create $A --policy "$W/kg.yaml" --name late1 --rule "g_watch_minutes >= 0"
+cp "$T/err" "$T/late1.err"
+expect_fail "a tiny audience gets the same refusal, not 'smaller than the minimum'" "exhausted: the query needs rho 0.175000000" \
+	"$CROSSGATE" audience create $A --policy "$W/kg.yaml" --name late2 --rule "g_watch_minutes >= 9000000"
+check "  the two messages are the same" cmp -s "$T/late1.err" "$T/err"
+eq "  and neither is a refusal of the size test" "$(refusals)" "$r0"
 e2e_done

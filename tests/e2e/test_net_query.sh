@@ -17,8 +17,8 @@ check "the server starts" [ -n "$NET_PORT" ]
 rc=$?
 check "the analyst's query succeeds" [ $rc -eq 0 ] || cat "$E2E_TMP/q.out"
 # (the demo's own releases: affinity counts, the ridge and k-means statistics and the synthetic rows
-# spent 1.0 of the analyst's 2.0)
-check "it reports the charge" grep -q "charged rho 0.500000000, 0.500000000 remains" "$E2E_TMP/q.out"
+# spent 0.9 of the analyst's 2.0)
+check "it reports the charge" grep -q "charged rho 0.500000000, 0.600000000 remains" "$E2E_TMP/q.out"
 eq "the CSV header" "$(head -1 "$E2E_TMP/q.csv")" "region,k_top_course_category,count,mean_k_course_spend_cents"
 python3 - "$E2E_TMP/q.csv" "$E2E_TMP/q.csv.meta.json" <<'PY' && ok "released counts reach the threshold; the provenance names the analyst and charge" || bad "query answer or provenance"
 import csv, json, sys
@@ -34,7 +34,7 @@ check "no spool file is left behind" sh -c "! ls '$DB.spool' 2>/dev/null | grep 
 expect_fail "a partner may not query" "role partner, which may not query" \
 	"$CROSSGATE" query $(net_client k) --out "$E2E_TMP/k.csv" --metric count
 audit_has "a partner may not query" "may not query" "$DB"
-expect_fail "an overspend is refused with what remains" "0.500000000 of 2.000000000 remains" \
+expect_fail "an overspend is refused with what remains" "0.600000000 of 2.000000000 remains" \
 	"$CROSSGATE" query $(net_client analyst) --out "$E2E_TMP/big.csv" --metric count --rho 1.6
 check "nothing is written for a refused query" [ ! -e "$E2E_TMP/big.csv" ]
 expect_fail "a malformed metric is refused" "bad metric" \
@@ -62,8 +62,8 @@ eq "the pushed records are stored" "$(sql "$DB" "SELECT count(*) FROM records")"
 net_stop
 check "the server stops cleanly" [ $? -eq 0 ]
 "$CROSSGATE" budget --db "$DB" --policy "$D/policy.yaml" >"$E2E_TMP/b" 2>&1
-# 1.0 by the demo, 0.5 and 0.05 by the queries here, 0.1 by the concurrent release: one ledger
-check "budget shows the spend" grep -qE "^analyst +g\+k +1\.650000000 +2\.000000000 +0\.350000000" "$E2E_TMP/b"
+# 0.9 by the demo, 0.5 and 0.05 by the queries here, 0.1 by the concurrent release: one ledger
+check "budget shows the spend" grep -qE "^analyst +g\+k +1\.550000000 +2\.000000000 +0\.450000000" "$E2E_TMP/b"
 check "the charge is an audit event" sh -c "'$CROSSGATE' audit show --db '$DB' --type budget-charge --format jsonl | grep -q rho_nano"
 check "the overspend is an audit event" sh -c "'$CROSSGATE' audit show --db '$DB' --type budget-refused --format jsonl | grep -q remaining_nano"
 "$CROSSGATE" audit verify --db "$DB" --pub "$D/keys/gateway/sign.pub" >/dev/null 2>&1
