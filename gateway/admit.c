@@ -27,8 +27,8 @@ struct admit {
 	uint32_t n;                      /* entries in use */
 	int64_t last_sweep;
 	uint32_t preauth, tpre, authed;  /* common pre-auth, trusted pre-auth, authenticated */
-	int64_t log_window;              /* minute of the current log window */
-	uint32_t log_count;
+	int64_t *log_at;                 /* times of the last log_per_min lines logged, a ring */
+	uint32_t log_count, log_next;
 	uint64_t log_suppressed;
 };
 
@@ -49,18 +49,23 @@ admit_new(const struct admit_config *cfg, struct admit **out, struct cg_err *err
 	if (cfg->trusted_startups > cfg->max_connections - cfg->full)
 		return cg_err_set(err, CG_ERR_ARG, "admission: full (%u) + trusted_startups (%u) exceed max_connections (%u)",
 		    cfg->full, cfg->trusted_startups, cfg->max_connections);
+	if (cfg->log_per_min == 0 || cfg->log_per_min > ADMIT_LOG_MAX)
+		return cg_err_set(err, CG_ERR_ARG, "admission: log_per_min must be 1 to %d (%u)", ADMIT_LOG_MAX,
+		    cfg->log_per_min);
 	if (cfg->ntrusted > ADMIT_TRUSTED_MAX)
 		return cg_err_set(err, CG_ERR_ARG, "admission: more than %d trusted networks", ADMIT_TRUSTED_MAX);
 	for (i = 0; i < cfg->ntrusted; i++)
 		if (cfg->trusted[i].bits > 128)
 			return cg_err_set(err, CG_ERR_ARG, "admission: trusted network %zu: prefix of %u bits",
 			    i + 1, cfg->trusted[i].bits);
-	if ((a = calloc(1, sizeof(*a))) == NULL || (a->t = calloc(ADMIT_SOURCES, sizeof(*a->t))) == NULL) {
+	if ((a = calloc(1, sizeof(*a))) == NULL || (a->t = calloc(ADMIT_SOURCES, sizeof(*a->t))) == NULL ||
+	    (a->log_at = calloc(cfg->log_per_min, sizeof(*a->log_at))) == NULL) {
+		if (a != NULL)
+			free(a->t);
 		free(a);
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	}
 	a->cfg = *cfg;
-	a->log_window = -1;
 	a->last_sweep = INT64_MIN;
 	crypto_shorthash_keygen(a->key);
 	*out = a;
@@ -73,6 +78,7 @@ admit_free(struct admit *a)
 	if (a == NULL)
 		return;
 	free(a->t);
+	free(a->log_at);
 	free(a);
 }
 
@@ -346,21 +352,24 @@ admit_penalty_left(struct admit *a, const struct admit_source *src, int64_t now_
 	return (uint32_t)((e->pen_until - now_ms + 999) / 1000);
 }
 
+/*
+ * A sliding minute, not a calendar one: windows of fixed minutes would let
+ * 60 lines close one window and 60 more open the next, 120 within a
+ * minute.  A line is logged when fewer than log_per_min were in the 60 s
+ * before it, i.e. when the oldest of the last log_per_min is that old.
+ */
 int
 admit_log_ok(struct admit *a, int64_t now_ms, uint64_t *suppressed)
 {
-	int64_t minute = now_ms / 60000;
-
 	*suppressed = 0;
-	if (minute != a->log_window) {
-		a->log_window = minute;
-		a->log_count = 0;
-	}
-	if (a->log_count >= a->cfg.log_per_min) {
+	if (a->log_count == a->cfg.log_per_min && now_ms - a->log_at[a->log_next] < 60000) {
 		a->log_suppressed++;
 		return 0;
 	}
-	a->log_count++;
+	if (a->log_count < a->cfg.log_per_min)
+		a->log_count++;
+	a->log_at[a->log_next] = now_ms;
+	a->log_next = (a->log_next + 1) % a->cfg.log_per_min;
 	*suppressed = a->log_suppressed;
 	a->log_suppressed = 0;
 	return 1;

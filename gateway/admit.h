@@ -34,8 +34,8 @@
  * lookups slow).  When it is full, an untracked source is admitted under the
  * global limits only (as OpenSSH's "permissive" overflow mode).
  *
- * Refusal log lines go through admit_log_ok(): at most `log_per_min` a
- * minute, the rest counted and reported with the next line.
+ * Refusal log lines go through admit_log_ok(): at most `log_per_min` in
+ * any 60 s, the rest counted and reported with the next line logged.
  *
  * Not thread-safe: the server calls it under its own mutex.  Time is passed
  * in (monotonic milliseconds) and so is randomness, so that tests are exact.
@@ -61,6 +61,7 @@ struct admit_source {
 };
 
 #define ADMIT_TRUSTED_MAX 64
+#define ADMIT_LOG_MAX 100000
 
 /* A trusted network: the first `bits` bits of b (an IPv4 /n is v4-mapped: 96 + n). */
 struct admit_prefix {

@@ -254,5 +254,25 @@ main(void)
 	CHECK_EQ_INT(supp, 500);
 	CHECK(admit_log_ok(a, t + 60001, &supp) && supp == 0);
 	admit_free(a);
+	/*
+	 * Any 60 s, not calendar minutes: 60 lines at the end of one minute
+	 * leave none for the start of the next: 60 lines 0.1 s before a
+	 * minute starts, none for the 59.9 s after, then one as each ages out.
+	 */
+	a = make(64, 16, 30, 32, 8, 600);
+	{
+		int64_t m0 = 60000 * 1000;
+		unsigned logged = 0;
+		for (i = 0; i < 60; i++)
+			logged += (unsigned)admit_log_ok(a, m0 - 100, &supp);
+		CHECK_EQ_INT(logged, 60);
+		for (i = 0, logged = 0; i < 200; i++)
+			logged += (unsigned)admit_log_ok(a, m0 + 100 + i * 100, &supp);
+		CHECK_EQ_INT(logged, 0);        /* 0.2 s to 20.1 s after them: within 60 s */
+		CHECK(admit_log_ok(a, m0 + 59900, &supp));
+		CHECK_EQ_INT(supp, 200);
+		CHECK(admit_log_ok(a, m0 + 59900, &supp) && supp == 0);
+	}
+	admit_free(a);
 	CGT_DONE();
 }
