@@ -40,7 +40,7 @@ agent_state_open(const char *path, struct agent_state **out, struct cg_err *err)
 	}
 	sqlite3_busy_timeout(s->db, 10000);
 	if (sqlite3_db_config(s->db, SQLITE_DBCONFIG_DEFENSIVE, 1, &on) != SQLITE_OK ||
-	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON; PRAGMA synchronous=FULL;"
+	    sqlite3_exec(s->db, "PRAGMA journal_mode=WAL; PRAGMA secure_delete=ON; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536;"
 	    "CREATE TABLE IF NOT EXISTS sent("
 	    "  partner TEXT NOT NULL, user_id TEXT NOT NULL, kind INTEGER NOT NULL, token BLOB NOT NULL,"
 	    "  PRIMARY KEY (partner, user_id, kind)) WITHOUT ROWID, STRICT;"
