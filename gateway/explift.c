@@ -253,11 +253,11 @@ explift_run(struct store *st, struct audit *a, const struct explift_spec *sp, st
 		goto out;
 	for (i = 0; i < w.n; i++)
 		lift_arm_add(&arm[w.s[i].arm], w.s[i].converted, w.s[i].value, pol->marketing.value_cap);
-	if (arm[0].n == 0 || arm[1].n == 0) {
-		cg_err_set(err, CG_ERR_ARG, "experiment '%s' has no subject left in an arm (erasure): no lift", sp->name);
-		r = explift_refuse(a, sp, out->partner, id, "an arm has no subject left", CG_ERR_ARG, err);
-		goto out;
-	}
+	/*
+	 * An arm erasure emptied is not refused here: a refusal before the charge
+	 * would say for free that an arm holds no one.  It is released like any
+	 * other, and its noisy size refuses it after the charge.
+	 */
 
 	/* 3. The charge, before any noise is drawn; no refunds. */
 	if ((r = budget_charge(st, a, sp->analyst->name, out->dataset, rho_nano, policy_principal_budget(pol, sp->analyst),

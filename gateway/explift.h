@@ -27,19 +27,19 @@
  *
  * Charge and audit.  Refused before anything is charged (with an
  * "experiment-lift" audit event, outcome "refused"): an analyst without
- * the purpose marketing, an experiment that is another analyst's, an arm
- * with no subject left (erasure can empty one: a contract check of lift.h,
- * not a release), and a charge over the budget (budget.h logs its own
- * refusal).  Otherwise lift_release_cost(rho) is charged to the analyst's
+ * the purpose marketing, an experiment that is another analyst's, and a
+ * charge over the budget (budget.h logs its own refusal): none depends on
+ * the data.  Otherwise lift_release_cost(rho) is charged to the analyst's
  * ledger for the audience's dataset (the joined partner pair, as the
  * audience was charged), then the noise is drawn.  An arm whose noisy size
  * is below LIFT_MIN_N is refused after the noise (CG_ERR_LIMIT): the charge
- * stands, as lift.h says.  A release is audited by an "experiment-lift"
+ * stands, as lift.h says.  So is an arm that erasure emptied: refusing it
+ * before the charge would tell, for free, that it holds no one.  A release is audited by an "experiment-lift"
  * event: the experiment's id, rho, and in its reason the noisy figures and
  * intervals only; never an exact count, a user or a token.
  *
  * Errors: CG_ERR_NOTFOUND (no such experiment), CG_ERR_POLICY (refused,
- * with the reason), CG_ERR_ARG (bad rho or confidence; an empty arm),
+ * with the reason), CG_ERR_ARG (bad rho or confidence),
  * CG_ERR_LIMIT, CG_ERR_VERIFY (an outcome altered in the database),
  * CG_ERR_DB, CG_ERR_NOMEM.
  */

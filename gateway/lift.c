@@ -126,8 +126,6 @@ lift_arm_check(const struct lift_arm *a, const char *arm, int64_t cap, struct cg
 {
 	unsigned __int128 n = a->n, s = (unsigned __int128)(a->value_sum < 0 ? 0 : a->value_sum), c = (uint64_t)cap;
 
-	if (a->n == 0)
-		return cg_err_set(err, CG_ERR_ARG, "the %s arm is empty: an experiment needs subjects in both arms", arm);
 	if (a->n > LIFT_N_MAX)
 		return cg_err_set(err, CG_ERR_ARG, "the %s arm has more than 2^40 subjects", arm);
 	if (a->conversions > a->n)
@@ -141,9 +139,10 @@ lift_arm_check(const struct lift_arm *a, const char *arm, int64_t cap, struct cg
 	/*
 	 * Cauchy-Schwarz below, (sum v)^2 <= n sum v^2, as a division so that it
 	 * stays within 128 bits (s^2 < 2^126); above, v^2 <= cap v (< 2^93).
-	 * Also catches a sum of squares left 0.
+	 * Also catches a sum of squares left 0.  An empty arm has s = 0, so its
+	 * sum of squares must be 0 too.
 	 */
-	if ((s * s + n - 1) / n > a->value_sq_sum || a->value_sq_sum > c * s)
+	if ((n > 0 && (s * s + n - 1) / n > a->value_sq_sum) || a->value_sq_sum > c * s)
 		return cg_err_set(err, CG_ERR_ARG, "the %s arm's sum of squared values does not agree with its value sum "
 		    "and the cap", arm);
 	return 0;

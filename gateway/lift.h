@@ -71,17 +71,15 @@
  * fields are 0.  No field is ever NaN or infinite.  With every noise
  * variance 0, the intervals are the textbook ones that ignore the noise.
  *
- * Refusals (CG_ERR_ARG, before any noise is drawn): an empty arm (n = 0: the
- * caller made no experiment; `experiment create` refuses arms below the
- * policy's minimum audience, so this is a misuse, not data), conversions
- * above n, a negative or unclamped value sum, an inconsistent sum of squares,
+ * Refusals (CG_ERR_ARG, before any noise is drawn): conversions above n, a negative or unclamped value sum, an inconsistent sum of squares,
  * n above LIFT_N_MAX, value_cap outside [1, LIFT_VALUE_CAP_MAX], rho not in
  * (0, LIFT_RHO_MAX], confidence not in (0, 1).  None of these depends on
  * the data of a correct caller: they are contract checks, not releases.
  * CG_ERR_LIMIT: noise too large to sample (a huge cap at a tiny rho); or,
  * after the noise, an arm whose noisy size is below LIFT_MIN_N: a rate over
  * a handful of subjects, or over a noisy negative denominator, has no
- * meaningful interval.  That refusal is post-processing of the noisy N (it
+ * meaningful interval.  An empty arm (erasure can empty one) is not a
+ * contract error: it is noised and refused so, like any small arm.  That refusal is post-processing of the noisy N (it
  * leaks nothing more), but the noise has been drawn: the caller's charge
  * stands.  No exact figure is in any message.
  *
