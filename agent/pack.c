@@ -540,8 +540,9 @@ pack_write(struct pack_ctx *c, struct workers *pool, struct pack_stats *stats, s
 			goto out;
 		}
 	}
+	/* the pack looks up every user of the file: the state is read once, in order (state.h) */
 	if (o->state != NULL && ((r = agent_state_open(o->state, &p.state, err)) != 0 ||
-	    (r = agent_state_begin(p.state, err)) != 0))
+	    (r = agent_state_begin(p.state, err)) != 0 || (r = agent_state_cache(p.state, c->pp->id, err)) != 0))
 		goto out;
 	if (o->receipts != NULL && (r = receipt_batch_new(o->receipts, pol, c->pp->id, BATCH_KIND_DATA, &p.rb, err)) != 0)
 		goto out;

@@ -5,18 +5,309 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 #include <sqlite3.h>
+
+/* One user of the cached partner: what the state remembers, and what changed. */
+struct agent_state_user {
+	size_t uid_off;                      /* in the cache's id arena */
+	uint32_t uid_len;
+	uint8_t ntok, has_consent, in_db;    /* in_db: its tokens are rows of `sent` */
+	uint8_t dirty_tok, dirty_consent;
+	uint32_t bits;
+	int64_t at;
+	struct token tok[2];                 /* by kind, as the table's order */
+};
+
+struct agent_state_cache {
+	char *partner;
+	struct agent_state_user *u;
+	size_t n, cap;
+	uint32_t *slot;                      /* user index + 1; 0 empty */
+	size_t mask;
+	char *ids;
+	size_t ids_len, ids_cap;
+	unsigned char key[crypto_shorthash_KEYBYTES];
+};
 
 struct agent_state {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *del, *put, *get, *cget, *cput, *users;
+	struct agent_state_cache *cache;     /* agent_state_cache(): one partner's users in memory */
 };
 
 static int
 agent_state_dberr(struct agent_state *s, const char *what, struct cg_err *err)
 {
 	return cg_err_set(err, CG_ERR_DB, "agent state %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+/*
+ * The cache.  A pack looks up every user of its file, and its first pack
+ * inserts every one: one lookup and three inserts a user, each at a random
+ * place in B-trees far larger than SQLite's page cache (a pack of 10M users
+ * took 12 minutes, 11 of them here).  So a pack reads its partner's users
+ * once, in key order, into a table in memory; lookups are served from it,
+ * changes are kept in it, and agent_state_commit() writes the changed users
+ * in user id order.  Tokens and user ids are wiped when it goes.
+ */
+static void
+agent_state_cache_free(struct agent_state_cache *c)
+{
+	if (c == NULL)
+		return;
+	if (c->u != NULL)
+		sodium_memzero(c->u, c->cap * sizeof(*c->u));
+	if (c->ids != NULL)
+		sodium_memzero(c->ids, c->ids_cap);
+	sodium_memzero(c->key, sizeof(c->key));
+	free(c->u);
+	free(c->ids);
+	free(c->slot);
+	free(c->partner);
+	free(c);
+}
+
+static int
+agent_state_cache_grow(struct agent_state_cache *c)
+{
+	size_t ncap = c->cap ? c->cap * 2 : 1024, nslots = ncap * 2, i;
+	struct agent_state_user *nu;
+	uint32_t *ns;
+
+	if (ncap >= UINT32_MAX / 2)
+		return CG_ERR_LIMIT;
+	if ((nu = malloc(ncap * sizeof(*nu))) == NULL || (ns = calloc(nslots, sizeof(*ns))) == NULL) {
+		free(nu);
+		return CG_ERR_NOMEM;
+	}
+	if (c->n > 0)
+		memcpy(nu, c->u, c->n * sizeof(*nu));
+	if (c->u != NULL)
+		sodium_memzero(c->u, c->cap * sizeof(*c->u));
+	free(c->u);
+	free(c->slot);
+	c->u = nu;
+	c->cap = ncap;
+	c->slot = ns;
+	c->mask = nslots - 1;
+	for (i = 0; i < c->n; i++) {
+		uint64_t h;
+		size_t sl;
+		crypto_shorthash((unsigned char *)&h, (const unsigned char *)c->ids + c->u[i].uid_off, c->u[i].uid_len,
+		    c->key);
+		for (sl = (size_t)h & c->mask; c->slot[sl] != 0; sl = (sl + 1) & c->mask)
+			;
+		c->slot[sl] = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
+/* The user `uid`, added (empty) if absent and `add`; NULL if absent and not added, or out of memory. */
+static struct agent_state_user *
+agent_state_cache_find(struct agent_state_cache *c, const char *uid, size_t len, int add, int *nomem)
+{
+	struct agent_state_user *u;
+	uint64_t h;
+	size_t sl;
+
+	*nomem = 0;
+	if (c->cap > 0) {
+		crypto_shorthash((unsigned char *)&h, (const unsigned char *)uid, len, c->key);
+		for (sl = (size_t)h & c->mask; c->slot[sl] != 0; sl = (sl + 1) & c->mask) {
+			u = &c->u[c->slot[sl] - 1];
+			if (u->uid_len == len && memcmp(c->ids + u->uid_off, uid, len) == 0)
+				return u;
+		}
+	}
+	if (!add)
+		return NULL;
+	if (len > UINT32_MAX || (c->n == c->cap && agent_state_cache_grow(c) != 0))
+		goto nomem;
+	if (c->ids_len + len > c->ids_cap) {
+		size_t ncap = c->ids_cap ? c->ids_cap : 65536;
+		char *ni;
+		while (ncap < c->ids_len + len)
+			ncap *= 2;
+		if ((ni = malloc(ncap)) == NULL)
+			goto nomem;
+		if (c->ids_len > 0)
+			memcpy(ni, c->ids, c->ids_len);
+		if (c->ids != NULL)
+			sodium_memzero(c->ids, c->ids_cap);
+		free(c->ids);
+		c->ids = ni;
+		c->ids_cap = ncap;
+	}
+	crypto_shorthash((unsigned char *)&h, (const unsigned char *)uid, len, c->key);
+	for (sl = (size_t)h & c->mask; c->slot[sl] != 0; sl = (sl + 1) & c->mask)
+		;
+	u = &c->u[c->n];
+	memset(u, 0, sizeof(*u));
+	u->uid_off = c->ids_len;
+	u->uid_len = (uint32_t)len;
+	memcpy(c->ids + c->ids_len, uid, len);
+	c->ids_len += len;
+	c->slot[sl] = (uint32_t)++c->n;
+	return u;
+nomem:
+	*nomem = 1;
+	return NULL;
+}
+
+/* The cache serves calls about its partner only. */
+static struct agent_state_cache *
+agent_state_cached(struct agent_state *s, const char *partner)
+{
+	return s->cache != NULL && strcmp(s->cache->partner, partner) == 0 ? s->cache : NULL;
+}
+
+int
+agent_state_cache(struct agent_state *s, const char *partner, struct cg_err *err)
+{
+	struct agent_state_cache *c;
+	sqlite3_stmt *q = NULL;
+	int rc, r = 0, nomem;
+
+	if (s->cache != NULL)
+		return cg_err_set(err, CG_ERR_INTERNAL, "agent state %s: already cached", s->path);
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->partner = strdup(partner)) == NULL) {
+		free(c);
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	}
+	crypto_shorthash_keygen(c->key);
+	/*
+	 * Each table in its own key order, so each is one sequential read.  The
+	 * consents first: a user may have a consent remembered and no tokens
+	 * (its tokens forgotten); a later put must still find that consent.
+	 */
+	if (sqlite3_prepare_v2(s->db, "SELECT user_id, bits, at FROM sent_consent WHERE partner = ?1 ORDER BY user_id", -1,
+	    &q, NULL) != SQLITE_OK) {
+		r = agent_state_dberr(s, "read", err);
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct agent_state_user *u;
+		if ((u = agent_state_cache_find(c, (const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
+		    1, &nomem)) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory reading agent state %s", s->path);
+			goto out;
+		}
+		u->has_consent = 1;
+		u->bits = (uint32_t)sqlite3_column_int64(q, 1);
+		u->at = sqlite3_column_int64(q, 2);
+	}
+	if (rc != SQLITE_DONE) {
+		r = agent_state_dberr(s, "read", err);
+		goto out;
+	}
+	sqlite3_finalize(q);
+	q = NULL;
+	if (sqlite3_prepare_v2(s->db, "SELECT user_id, kind, token FROM sent WHERE partner = ?1 ORDER BY user_id, kind",
+	    -1, &q, NULL) != SQLITE_OK) {
+		r = agent_state_dberr(s, "read", err);
+		goto out;
+	}
+	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+		struct agent_state_user *u;
+		if ((u = agent_state_cache_find(c, (const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
+		    1, &nomem)) == NULL) {
+			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory reading agent state %s", s->path);
+			goto out;
+		}
+		u->in_db = 1;                    /* its rows go before new ones are written, even a malformed one */
+		if (sqlite3_column_bytes(q, 2) != TOKEN_LEN || u->ntok == 2)
+			continue;                    /* as agent_state_lookup: a malformed token is not remembered */
+		u->tok[u->ntok].kind = (uint32_t)sqlite3_column_int(q, 1);
+		memcpy(u->tok[u->ntok].value, sqlite3_column_blob(q, 2), TOKEN_LEN);
+		u->ntok++;
+	}
+	if (rc != SQLITE_DONE) {
+		r = agent_state_dberr(s, "read", err);
+		goto out;
+	}
+	s->cache = c;
+	c = NULL;
+out:
+	sqlite3_finalize(q);
+	agent_state_cache_free(c);
+	return r;
+}
+
+static const struct agent_state_cache *agent_state_sort_cache;   /* qsort has no context argument */
+
+static int
+agent_state_uid_cmp(const void *a, const void *b)
+{
+	const struct agent_state_cache *c = agent_state_sort_cache;
+	const struct agent_state_user *x = &c->u[*(const uint32_t *)a], *y = &c->u[*(const uint32_t *)b];
+	size_t n = x->uid_len < y->uid_len ? x->uid_len : y->uid_len;
+	int d = memcmp(c->ids + x->uid_off, c->ids + y->uid_off, n);
+
+	return d != 0 ? d : (x->uid_len > y->uid_len) - (x->uid_len < y->uid_len);
+}
+
+static int agent_state_sql_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    const struct token *tokens, size_t n, int forget, struct cg_err *err);
+static int agent_state_sql_consent_put(struct agent_state *s, const char *partner, const char *user_id,
+    size_t user_id_len, uint32_t bits, int64_t at, struct cg_err *err);
+
+/*
+ * Write the changed users, in user id order: the B-trees are then filled
+ * from left to right.  When most of the table is rewritten (a first pack),
+ * the token index is dropped and built again after, from sorted keys.
+ */
+static int
+agent_state_cache_flush(struct agent_state *s, struct cg_err *err)
+{
+	struct agent_state_cache *c = s->cache;
+	uint32_t *order = NULL;
+	size_t i, nd = 0, ntok = 0, indb = 0;
+	int r = 0, rebuild;
+
+	if (c == NULL)
+		return 0;
+	for (i = 0; i < c->n; i++) {
+		nd += c->u[i].dirty_tok || c->u[i].dirty_consent;
+		ntok += c->u[i].dirty_tok;
+		indb += c->u[i].in_db;
+	}
+	if (nd == 0)
+		return 0;
+	if ((order = malloc(nd * sizeof(*order))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	for (i = 0, nd = 0; i < c->n; i++)
+		if (c->u[i].dirty_tok || c->u[i].dirty_consent)
+			order[nd++] = (uint32_t)i;
+	agent_state_sort_cache = c;
+	qsort(order, nd, sizeof(*order), agent_state_uid_cmp);
+	rebuild = ntok >= 65536 && ntok >= 2 * indb;
+	if (rebuild && sqlite3_exec(s->db, "DROP INDEX IF EXISTS sent_token", NULL, NULL, NULL) != SQLITE_OK) {
+		r = agent_state_dberr(s, "drop the token index", err);
+		goto out;
+	}
+	for (i = 0; i < nd && r == 0; i++) {
+		struct agent_state_user *u = &c->u[order[i]];
+		const char *uid = c->ids + u->uid_off;
+		if (u->dirty_tok) {
+			r = agent_state_sql_put(s, c->partner, uid, u->uid_len, u->tok, u->ntok, u->in_db, err);
+			u->in_db = u->ntok > 0;
+			u->dirty_tok = 0;
+		}
+		if (r == 0 && u->dirty_consent) {
+			r = agent_state_sql_consent_put(s, c->partner, uid, u->uid_len, u->bits, u->at, err);
+			u->dirty_consent = 0;
+		}
+	}
+	if (r == 0 && rebuild && sqlite3_exec(s->db, "CREATE INDEX IF NOT EXISTS sent_token ON sent(partner, kind, token)",
+	    NULL, NULL, NULL) != SQLITE_OK)
+		r = agent_state_dberr(s, "build the token index", err);
+out:
+	free(order);
+	return r;
 }
 
 int
@@ -79,6 +370,7 @@ agent_state_close(struct agent_state *s)
 {
 	if (s == NULL)
 		return;
+	agent_state_cache_free(s->cache);
 	sqlite3_finalize(s->del);
 	sqlite3_finalize(s->put);
 	sqlite3_finalize(s->get);
@@ -102,24 +394,30 @@ agent_state_begin(struct agent_state *s, struct cg_err *err)
 int
 agent_state_commit(struct agent_state *s, struct cg_err *err)
 {
+	int r;
+
+	if ((r = agent_state_cache_flush(s, err)) != 0)
+		return r;
 	if (sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		return agent_state_dberr(s, "commit", err);
 	return 0;
 }
 
-int
-agent_state_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
-    const struct token *tokens, size_t n, struct cg_err *err)
+static int
+agent_state_sql_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    const struct token *tokens, size_t n, int forget, struct cg_err *err)
 {
 	size_t i;
 
-	sqlite3_bind_text(s->del, 1, partner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s->del, 2, user_id, (int)user_id_len, SQLITE_STATIC);
-	if (sqlite3_step(s->del) != SQLITE_DONE) {
+	if (forget) {
+		sqlite3_bind_text(s->del, 1, partner, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s->del, 2, user_id, (int)user_id_len, SQLITE_STATIC);
+		if (sqlite3_step(s->del) != SQLITE_DONE) {
+			sqlite3_reset(s->del);
+			return agent_state_dberr(s, "forget user", err);
+		}
 		sqlite3_reset(s->del);
-		return agent_state_dberr(s, "forget user", err);
 	}
-	sqlite3_reset(s->del);
 	for (i = 0; i < n; i++) {
 		sqlite3_bind_text(s->put, 1, partner, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s->put, 2, user_id, (int)user_id_len, SQLITE_STATIC);
@@ -134,13 +432,74 @@ agent_state_put(struct agent_state *s, const char *partner, const char *user_id,
 	return 0;
 }
 
+/* Tokens in the table's order (by kind), at most 2. */
+static void
+agent_state_user_set(struct agent_state_user *u, const struct token *tokens, size_t n)
+{
+	size_t i;
+
+	u->ntok = 0;
+	for (i = 0; i < n && i < 2; i++)
+		u->tok[u->ntok++] = tokens[i];
+	if (u->ntok == 2 && u->tok[0].kind > u->tok[1].kind) {
+		struct token t = u->tok[0];
+		u->tok[0] = u->tok[1];
+		u->tok[1] = t;
+		sodium_memzero(&t, sizeof(t));
+	}
+	u->dirty_tok = 1;
+}
+
+int
+agent_state_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    const struct token *tokens, size_t n, struct cg_err *err)
+{
+	struct agent_state_cache *c = agent_state_cached(s, partner);
+	struct agent_state_user *u;
+	int nomem;
+
+	if (c == NULL)
+		return agent_state_sql_put(s, partner, user_id, user_id_len, tokens, n, 1, err);
+	if ((u = agent_state_cache_find(c, user_id, user_id_len, 1, &nomem)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	agent_state_user_set(u, tokens, n);
+	return 0;
+}
+
+/* From the cache: *n = 0 and *found = 0 for a user without tokens, as the SQL lookup's join. */
+static void
+agent_state_cache_get(struct agent_state_cache *c, const char *user_id, size_t user_id_len, struct token out[2],
+    size_t *n, uint32_t *bits, int64_t *at, int *found)
+{
+	int nomem;
+	const struct agent_state_user *u = agent_state_cache_find(c, user_id, user_id_len, 0, &nomem);
+	size_t i;
+
+	*n = 0;
+	if (u == NULL || u->ntok == 0)
+		return;
+	for (i = 0; i < u->ntok; i++)
+		out[i] = u->tok[i];
+	*n = u->ntok;
+	if (u->has_consent && found != NULL) {
+		*bits = u->bits;
+		*at = u->at;
+		*found = 1;
+	}
+}
+
 int
 agent_state_get(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
     struct token out[2], size_t *n, struct cg_err *err)
 {
+	struct agent_state_cache *c = agent_state_cached(s, partner);
 	int rc;
 
 	*n = 0;
+	if (c != NULL) {
+		agent_state_cache_get(c, user_id, user_id_len, out, n, NULL, NULL, NULL);
+		return 0;
+	}
 	sqlite3_bind_text(s->get, 1, partner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->get, 2, user_id, (int)user_id_len, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s->get)) == SQLITE_ROW && *n < 2) {
@@ -160,12 +519,17 @@ int
 agent_state_lookup(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
     struct token out[2], size_t *n, uint32_t *bits, int64_t *at, int *found, struct cg_err *err)
 {
+	struct agent_state_cache *c = agent_state_cached(s, partner);
 	int rc;
 
 	*n = 0;
 	*found = 0;
 	*bits = 0;
 	*at = 0;
+	if (c != NULL) {
+		agent_state_cache_get(c, user_id, user_id_len, out, n, bits, at, found);
+		return 0;
+	}
 	sqlite3_bind_text(s->cget, 1, partner, -1, SQLITE_STATIC);
 	sqlite3_bind_text(s->cget, 2, user_id, (int)user_id_len, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s->cget)) == SQLITE_ROW && *n < 2) {
@@ -190,6 +554,25 @@ int
 agent_state_consent_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
     uint32_t bits, int64_t at, struct cg_err *err)
 {
+	struct agent_state_cache *c = agent_state_cached(s, partner);
+	struct agent_state_user *u;
+	int nomem;
+
+	if (c == NULL)
+		return agent_state_sql_consent_put(s, partner, user_id, user_id_len, bits, at, err);
+	if ((u = agent_state_cache_find(c, user_id, user_id_len, 1, &nomem)) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	u->has_consent = 1;
+	u->bits = bits;
+	u->at = at;
+	u->dirty_consent = 1;
+	return 0;
+}
+
+static int
+agent_state_sql_consent_put(struct agent_state *s, const char *partner, const char *user_id, size_t user_id_len,
+    uint32_t bits, int64_t at, struct cg_err *err)
+{
 	int rc;
 
 	sqlite3_bind_text(s->cput, 1, partner, -1, SQLITE_STATIC);
@@ -209,6 +592,9 @@ agent_state_users_of(struct agent_state *s, const char *partner, const struct to
 {
 	int rc, r = 0;
 
+	/* the walk reads the tables: what the cache changed goes there first */
+	if ((r = agent_state_cache_flush(s, err)) != 0)
+		return r;
 	sqlite3_bind_text(s->users, 1, partner, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s->users, 2, (int)t->kind);
 	sqlite3_bind_blob(s->users, 3, t->value, TOKEN_LEN, SQLITE_STATIC);

@@ -21,6 +21,17 @@ int agent_state_open(const char *path, struct agent_state **out, struct cg_err *
     CG_MUST_CHECK CG_NONNULL(1, 2);
 void agent_state_close(struct agent_state *s);
 
+/*
+ * Read every user remembered for `partner` into memory (one sequential
+ * read), inside a transaction: from then on lookups about that partner are
+ * answered from memory and changes are kept there, to be written, in user
+ * id order, by agent_state_commit() (agent_state_users_of() writes them
+ * first).  For a caller that looks up most users, as a pack of a partner's
+ * file does; memory grows with the users (about 130 bytes each).
+ * CG_ERR_NOMEM, CG_ERR_DB.
+ */
+int agent_state_cache(struct agent_state *s, const char *partner, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
+
 /* Group many puts in one transaction. */
 int agent_state_begin(struct agent_state *s, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 int agent_state_commit(struct agent_state *s, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
