@@ -182,12 +182,17 @@ static int
 join_side_users(struct join *j, int s, struct join_side *sd)
 {
 	const struct store_ref *refs = j->refs[s];
-	size_t n = j->nref[s], i;
+	size_t n = j->nref[s], i, ne = 0, np = 0;
 	uint64_t h[JOIN_AHEAD];
 
+	/* each table sized for its own keys: both are zeroed in full (join_map_init) */
+	for (i = 0; i < n; i++) {
+		ne += refs[i].has_email;
+		np += !refs[i].has_email && refs[i].has_phone;
+	}
 	if ((sd->u = malloc((n + 1) * sizeof(*sd->u))) == NULL ||
 	    (sd->user_of = malloc((n + 1) * sizeof(*sd->user_of))) == NULL ||
-	    join_map_init(&sd->emap, n) != 0 || join_map_init(&sd->pmap, n) != 0)
+	    join_map_init(&sd->emap, ne) != 0 || join_map_init(&sd->pmap, np) != 0)
 		return CG_ERR_NOMEM;
 	for (i = 0; i < n; i++) {
 		const struct store_ref *r = &refs[i];
