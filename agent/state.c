@@ -166,9 +166,13 @@ agent_state_cached(struct agent_state *s, const char *partner)
 int
 agent_state_cache(struct agent_state *s, const char *partner, struct cg_err *err)
 {
+	static const char *const sql[2] = {
+		"SELECT user_id, bits, at FROM sent_consent WHERE partner = ?1 ORDER BY user_id",
+		"SELECT user_id, kind, token FROM sent WHERE partner = ?1 ORDER BY user_id, kind"
+	};
 	struct agent_state_cache *c;
 	sqlite3_stmt *q = NULL;
-	int rc, r = 0, nomem;
+	int rc, r = 0, nomem, t;
 
 	if (s->cache != NULL)
 		return cg_err_set(err, CG_ERR_INTERNAL, "agent state %s: already cached", s->path);
@@ -182,52 +186,38 @@ agent_state_cache(struct agent_state *s, const char *partner, struct cg_err *err
 	 * consents first: a user may have a consent remembered and no tokens
 	 * (its tokens forgotten); a later put must still find that consent.
 	 */
-	if (sqlite3_prepare_v2(s->db, "SELECT user_id, bits, at FROM sent_consent WHERE partner = ?1 ORDER BY user_id", -1,
-	    &q, NULL) != SQLITE_OK) {
-		r = agent_state_dberr(s, "read", err);
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct agent_state_user *u;
-		if ((u = agent_state_cache_find(c, (const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
-		    1, &nomem)) == NULL) {
-			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory reading agent state %s", s->path);
+	for (t = 0; t < 2; t++) {
+		if (sqlite3_prepare_v2(s->db, sql[t], -1, &q, NULL) != SQLITE_OK) {
+			r = agent_state_dberr(s, "read", err);
 			goto out;
 		}
-		u->has_consent = 1;
-		u->bits = (uint32_t)sqlite3_column_int64(q, 1);
-		u->at = sqlite3_column_int64(q, 2);
-	}
-	if (rc != SQLITE_DONE) {
-		r = agent_state_dberr(s, "read", err);
-		goto out;
-	}
-	sqlite3_finalize(q);
-	q = NULL;
-	if (sqlite3_prepare_v2(s->db, "SELECT user_id, kind, token FROM sent WHERE partner = ?1 ORDER BY user_id, kind",
-	    -1, &q, NULL) != SQLITE_OK) {
-		r = agent_state_dberr(s, "read", err);
-		goto out;
-	}
-	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
-		struct agent_state_user *u;
-		if ((u = agent_state_cache_find(c, (const char *)sqlite3_column_text(q, 0), (size_t)sqlite3_column_bytes(q, 0),
-		    1, &nomem)) == NULL) {
-			r = cg_err_set(err, CG_ERR_NOMEM, "out of memory reading agent state %s", s->path);
+		sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
+		while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+			struct agent_state_user *u = agent_state_cache_find(c, (const char *)sqlite3_column_text(q, 0),
+			    (size_t)sqlite3_column_bytes(q, 0), 1, &nomem);
+			if (u == NULL) {
+				r = cg_err_set(err, CG_ERR_NOMEM, "out of memory reading agent state %s", s->path);
+				goto out;
+			}
+			if (t == 0) {
+				u->has_consent = 1;
+				u->bits = (uint32_t)sqlite3_column_int64(q, 1);
+				u->at = sqlite3_column_int64(q, 2);
+				continue;
+			}
+			u->in_db = 1;                /* its rows go before new ones are written, even a malformed one */
+			if (sqlite3_column_bytes(q, 2) != TOKEN_LEN || u->ntok == 2)
+				continue;            /* as agent_state_lookup: a malformed token is not remembered */
+			u->tok[u->ntok].kind = (uint32_t)sqlite3_column_int(q, 1);
+			memcpy(u->tok[u->ntok].value, sqlite3_column_blob(q, 2), TOKEN_LEN);
+			u->ntok++;
+		}
+		if (rc != SQLITE_DONE) {
+			r = agent_state_dberr(s, "read", err);
 			goto out;
 		}
-		u->in_db = 1;                    /* its rows go before new ones are written, even a malformed one */
-		if (sqlite3_column_bytes(q, 2) != TOKEN_LEN || u->ntok == 2)
-			continue;                    /* as agent_state_lookup: a malformed token is not remembered */
-		u->tok[u->ntok].kind = (uint32_t)sqlite3_column_int(q, 1);
-		memcpy(u->tok[u->ntok].value, sqlite3_column_blob(q, 2), TOKEN_LEN);
-		u->ntok++;
-	}
-	if (rc != SQLITE_DONE) {
-		r = agent_state_dberr(s, "read", err);
-		goto out;
+		sqlite3_finalize(q);
+		q = NULL;
 	}
 	s->cache = c;
 	c = NULL;
