@@ -1,4 +1,5 @@
 /* state.c - see state.h */
+#define _GNU_SOURCE   /* qsort_r: the user order compares ids held by the cache */
 #include "agent/state.h"
 
 #include <fcntl.h>
@@ -69,6 +70,31 @@ agent_state_cache_free(struct agent_state_cache *c)
 	free(c);
 }
 
+/*
+ * The slot of `uid`: where it is (and *found its user), or the empty slot
+ * where it goes (*found NULL).  The table is never full: it has twice the
+ * slots of the users' capacity.
+ */
+static size_t
+agent_state_cache_slot(const struct agent_state_cache *c, const char *uid, size_t len,
+    struct agent_state_user **found)
+{
+	uint64_t h;
+	size_t sl;
+
+	crypto_shorthash((unsigned char *)&h, (const unsigned char *)uid, len, c->key);
+	for (sl = (size_t)h & c->mask; c->slot[sl] != 0; sl = (sl + 1) & c->mask) {
+		struct agent_state_user *u = &c->u[c->slot[sl] - 1];
+		if (found != NULL && u->uid_len == len && memcmp(c->ids + u->uid_off, uid, len) == 0) {
+			*found = u;
+			return sl;
+		}
+	}
+	if (found != NULL)
+		*found = NULL;
+	return sl;
+}
+
 static int
 agent_state_cache_grow(struct agent_state_cache *c)
 {
@@ -92,15 +118,8 @@ agent_state_cache_grow(struct agent_state_cache *c)
 	c->cap = ncap;
 	c->slot = ns;
 	c->mask = nslots - 1;
-	for (i = 0; i < c->n; i++) {
-		uint64_t h;
-		size_t sl;
-		crypto_shorthash((unsigned char *)&h, (const unsigned char *)c->ids + c->u[i].uid_off, c->u[i].uid_len,
-		    c->key);
-		for (sl = (size_t)h & c->mask; c->slot[sl] != 0; sl = (sl + 1) & c->mask)
-			;
-		c->slot[sl] = (uint32_t)i + 1;
-	}
+	for (i = 0; i < c->n; i++)
+		c->slot[agent_state_cache_slot(c, c->ids + c->u[i].uid_off, c->u[i].uid_len, NULL)] = (uint32_t)i + 1;
 	return 0;
 }
 
@@ -109,22 +128,23 @@ static struct agent_state_user *
 agent_state_cache_find(struct agent_state_cache *c, const char *uid, size_t len, int add, int *nomem)
 {
 	struct agent_state_user *u;
-	uint64_t h;
-	size_t sl;
+	size_t sl = 0;
 
 	*nomem = 0;
 	if (c->cap > 0) {
-		crypto_shorthash((unsigned char *)&h, (const unsigned char *)uid, len, c->key);
-		for (sl = (size_t)h & c->mask; c->slot[sl] != 0; sl = (sl + 1) & c->mask) {
-			u = &c->u[c->slot[sl] - 1];
-			if (u->uid_len == len && memcmp(c->ids + u->uid_off, uid, len) == 0)
-				return u;
-		}
+		sl = agent_state_cache_slot(c, uid, len, &u);
+		if (u != NULL)
+			return u;
 	}
 	if (!add)
 		return NULL;
-	if (len > UINT32_MAX || (c->n == c->cap && agent_state_cache_grow(c) != 0))
+	if (len > UINT32_MAX)
 		goto nomem;
+	if (c->n == c->cap) {
+		if (agent_state_cache_grow(c) != 0)
+			goto nomem;
+		sl = agent_state_cache_slot(c, uid, len, NULL);   /* the table was rebuilt */
+	}
 	if (c->ids_len + len > c->ids_cap) {
 		size_t ncap = c->ids_cap ? c->ids_cap : 65536;
 		char *ni;
@@ -140,9 +160,6 @@ agent_state_cache_find(struct agent_state_cache *c, const char *uid, size_t len,
 		c->ids = ni;
 		c->ids_cap = ncap;
 	}
-	crypto_shorthash((unsigned char *)&h, (const unsigned char *)uid, len, c->key);
-	for (sl = (size_t)h & c->mask; c->slot[sl] != 0; sl = (sl + 1) & c->mask)
-		;
 	u = &c->u[c->n];
 	memset(u, 0, sizeof(*u));
 	u->uid_off = c->ids_len;
@@ -227,12 +244,10 @@ out:
 	return r;
 }
 
-static const struct agent_state_cache *agent_state_sort_cache;   /* qsort has no context argument */
-
 static int
-agent_state_uid_cmp(const void *a, const void *b)
+agent_state_uid_cmp(const void *a, const void *b, void *arg)
 {
-	const struct agent_state_cache *c = agent_state_sort_cache;
+	const struct agent_state_cache *c = arg;
 	const struct agent_state_user *x = &c->u[*(const uint32_t *)a], *y = &c->u[*(const uint32_t *)b];
 	size_t n = x->uid_len < y->uid_len ? x->uid_len : y->uid_len;
 	int d = memcmp(c->ids + x->uid_off, c->ids + y->uid_off, n);
@@ -272,8 +287,7 @@ agent_state_cache_flush(struct agent_state *s, struct cg_err *err)
 	for (i = 0, nd = 0; i < c->n; i++)
 		if (c->u[i].dirty_tok || c->u[i].dirty_consent)
 			order[nd++] = (uint32_t)i;
-	agent_state_sort_cache = c;
-	qsort(order, nd, sizeof(*order), agent_state_uid_cmp);
+	qsort_r(order, nd, sizeof(*order), agent_state_uid_cmp, c);
 	rebuild = ntok >= 65536 && ntok >= 2 * indb;
 	if (rebuild && sqlite3_exec(s->db, "DROP INDEX IF EXISTS sent_token", NULL, NULL, NULL) != SQLITE_OK) {
 		r = agent_state_dberr(s, "drop the token index", err);
