@@ -39,6 +39,8 @@ audience_schema(struct store *st, struct cg_err *err)
 	    "CREATE TABLE IF NOT EXISTS audience_members(audience TEXT NOT NULL, subject INTEGER NOT NULL,"
 	    "  partner TEXT NOT NULL, kind INTEGER NOT NULL, token BLOB NOT NULL) STRICT;"
 	    "CREATE INDEX IF NOT EXISTS audience_members_of ON audience_members(audience, subject);"
+	    /* an experiment subject's member row, for deliveries and erasure (experiment_subjects holds no subject) */
+	    "CREATE INDEX IF NOT EXISTS audience_members_token ON audience_members(audience, partner, token);"
 	    /* audience: the delivery's name (an audience's, or an experiment's: experiment = 1, its treatment arm);
 	     * the tokens are read and sealed when the partner fetches, so an erasure before then takes effect */
 	    "CREATE TABLE IF NOT EXISTS audience_deliveries("
@@ -374,7 +376,7 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	char dataset[80], reason[256], what[128], canon[RULE_TEXT_MAX * 2];
 	size_t ncols = 0, nqi = 0, i;
 	uint64_t no_consent = 0;
-	int64_t refusals = 0, exists = 0, rho, test_rho, z, noise, spent = 0, cap;
+	int64_t refusals = 0, exists = 0, rho, test_rho, z, noise;
 	uint64_t num, den;
 	int pbit, r, s, in_txn = 0;
 	time_t now = time(NULL);
@@ -472,15 +474,12 @@ audience_create(struct store *st, struct audit *a, const struct audience_spec *s
 	 * "exhausted" differ, and an analyst could ask it of member set after member set.  The charge
 	 * (step 3) checks again, atomically.
 	 */
-	if ((r = budget_spent(st, sp->analyst->name, dataset, &spent, err)) != 0)
-		goto out;
-	cap = policy_principal_budget(pol, sp->analyst);
-	if (spent > cap || rho + test_rho > cap - spent) {
-		cg_err_set(err, CG_ERR_POLICY, "privacy budget of '%s' on '%s' exhausted: the query needs rho %.9f, %.9f "
-		    "of %.9f remains", sp->analyst->name, dataset, (double)(rho + test_rho) / BUDGET_NANO,
-		    (double)(spent > cap ? 0 : cap - spent) / BUDGET_NANO, (double)cap / BUDGET_NANO);
+	r = budget_fits(st, sp->analyst->name, dataset, rho + test_rho, policy_principal_budget(pol, sp->analyst), err);
+	if (r == CG_ERR_POLICY) {
 		r = audience_refuse(a, sp, id, stats, "privacy budget exhausted (checked before the size test)",
 		    CG_ERR_POLICY, err);
+		goto out;
+	} else if (r != 0) {
 		goto out;
 	}
 
@@ -759,36 +758,51 @@ out:
 	return r;
 }
 
-/* Delete the subjects whose `partner` row matches `cond` (on k: kind, token) from experiments and audiences. */
+/*
+ * Delete the subjects whose `partner` row matches `cond` (on k: kind, token) from experiments and audiences.
+ * The subject goes at both partners.  The matching (audience, subject) pairs are found in one pass over the
+ * partner's members, into a temporary table; every other step is then an indexed lookup per row, so a
+ * withdrawal of many users costs time linear in the tables (a correlated subquery per experiment subject took
+ * more than 10 minutes for 1,200 withdrawals against audiences of 6,000).
+ */
 static int
 audience_erase_where(struct store *st, const char *partner, const char *cond, struct cg_err *err)
 {
-	/* The subject goes at both partners: its experiment arms first (found through its members), then its members. */
-	static const char *const fmt[2] = {
+	static const char *const del[2] = {
+		/* its experiment arms first, found through its members' rows */
 		"DELETE FROM experiment_subjects WHERE EXISTS (SELECT 1 FROM experiments x JOIN audience_members m "
-		"ON m.audience = x.audience AND m.token = experiment_subjects.token AND m.partner = experiment_subjects.partner "
-		"WHERE x.name = experiment_subjects.experiment AND m.subject IN (SELECT k.subject FROM audience_members k "
-		"WHERE k.audience = x.audience AND k.partner = ?1 AND %s))",
-		"DELETE FROM audience_members WHERE (audience, subject) IN (SELECT audience, subject FROM audience_members k "
-		"WHERE k.partner = ?1 AND %s)",
+		"ON m.audience = x.audience AND m.partner = experiment_subjects.partner AND m.token = experiment_subjects.token "
+		"JOIN temp.audience_gone g ON g.audience = m.audience AND g.subject = m.subject "
+		"WHERE x.name = experiment_subjects.experiment)",
+		"DELETE FROM audience_members WHERE (audience, subject) IN (SELECT audience, subject FROM temp.audience_gone)",
 	};
+	sqlite3 *db = store_db(st);
 	sqlite3_stmt *q = NULL;
-	char sql[1024];
+	char sql[512];
 	int i, r;
 
 	if ((r = audience_schema(st, err)) != 0 || (r = experiment_schema(st, err)) != 0)
 		return r;
-	for (i = 0; i < 2; i++) {
-		snprintf(sql, sizeof(sql), fmt[i], cond);
-		if (sqlite3_prepare_v2(store_db(st), sql, -1, &q, NULL) != SQLITE_OK)
-			return audience_dberr(st, "prepare", err);
-		sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
-		r = sqlite3_step(q) == SQLITE_DONE ? 0 : audience_dberr(st, "erase members", err);
-		sqlite3_finalize(q);
-		if (r != 0)
-			return r;
-	}
-	return 0;
+	if (sqlite3_exec(db, "CREATE TEMP TABLE IF NOT EXISTS audience_gone(audience TEXT NOT NULL, subject INTEGER NOT "
+	    "NULL, PRIMARY KEY (audience, subject)) WITHOUT ROWID; DELETE FROM temp.audience_gone;", NULL, NULL, NULL) !=
+	    SQLITE_OK)
+		return audience_dberr(st, "prepare the erasure", err);
+	snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO temp.audience_gone SELECT audience, subject FROM "
+	    "audience_members k WHERE k.partner = ?1 AND %s", cond);
+	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
+		return audience_dberr(st, "prepare", err);
+	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
+	r = sqlite3_step(q) == SQLITE_DONE ? 0 : audience_dberr(st, "find the erased members", err);
+	sqlite3_finalize(q);
+	if (r != 0 || sqlite3_changes(db) == 0)
+		goto out;
+	for (i = 0; i < 2 && r == 0; i++)
+		if (sqlite3_exec(db, del[i], NULL, NULL, NULL) != SQLITE_OK)
+			r = audience_dberr(st, "erase members", err);
+out:
+	if (sqlite3_exec(db, "DELETE FROM temp.audience_gone", NULL, NULL, NULL) != SQLITE_OK && r == 0)
+		r = audience_dberr(st, "clear the erased members", err);
+	return r;
 }
 
 int

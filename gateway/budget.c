@@ -217,6 +217,16 @@ out:
 	return r;
 }
 
+/* The one wording of a charge that does not fit, whether refused by the charge or by budget_fits(). */
+static int
+budget_exhausted(const char *analyst, const char *dataset, int64_t rho_nano, int64_t left, int64_t cap_nano,
+    struct cg_err *err)
+{
+	return cg_err_set(err, CG_ERR_POLICY, "privacy budget of '%s' on '%s' exhausted: the query needs rho %.9f, "
+	    "%.9f of %.9f remains", analyst, dataset, (double)rho_nano / BUDGET_NANO, (double)left / BUDGET_NANO,
+	    (double)cap_nano / BUDGET_NANO);
+}
+
 int
 budget_charge(struct store *st, struct audit *a, const char *analyst, const char *dataset, int64_t rho_nano,
     int64_t cap_nano, const char *purpose, int64_t *remaining_nano, struct cg_err *err)
@@ -228,10 +238,23 @@ budget_charge(struct store *st, struct audit *a, const char *analyst, const char
 	if (remaining_nano != NULL)
 		*remaining_nano = left;
 	if (r == CG_ERR_POLICY)
-		return cg_err_set(err, CG_ERR_POLICY, "privacy budget of '%s' on '%s' exhausted: the query needs "
-		    "rho %.9f, %.9f of %.9f remains", analyst, dataset, (double)rho_nano / BUDGET_NANO,
-		    (double)left / BUDGET_NANO, (double)cap_nano / BUDGET_NANO);
+		return budget_exhausted(analyst, dataset, rho_nano, left, cap_nano, err);
 	return r;
+}
+
+int
+budget_fits(struct store *st, const char *analyst, const char *dataset, int64_t rho_nano, int64_t cap_nano,
+    struct cg_err *err)
+{
+	int64_t spent = 0;
+	int r;
+
+	if ((r = budget_spent(st, analyst, dataset, &spent, err)) != 0)
+		return r;
+	if (rho_nano > cap_nano - spent)     /* the charge's own test */
+		return budget_exhausted(analyst, dataset, rho_nano, spent > cap_nano ? 0 : cap_nano - spent, cap_nano,
+		    err);
+	return 0;
 }
 
 int

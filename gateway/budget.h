@@ -39,6 +39,16 @@ int budget_charge(struct store *st, struct audit *a, const char *analyst, const 
     CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 
 /*
+ * Whether `rho_nano` would fit under `cap_nano` now: 0, or CG_ERR_POLICY
+ * with budget_charge's message.  Reads only: no audit event, no lock, so
+ * the charge itself must still be made (and may still be refused).  For a
+ * release whose refusal test would answer a question about the data even
+ * once the budget cannot pay for the release.
+ */
+int budget_fits(struct store *st, const char *analyst, const char *dataset, int64_t rho_nano, int64_t cap_nano,
+    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+
+/*
  * Count one row release against the analyst's cap (max_exports), an extra
  * cap beside the rho budget, in the same append-only way: CG_ERR_POLICY with
  * an "export-refused" audit event once the cap is reached.  export.c checks

@@ -68,6 +68,7 @@ main(void)
 	struct audit_report rep;
 	struct cg_err err = { 0 };
 	int64_t left, spent;
+	uint64_t n_audit;
 	pid_t kids[4];
 	int i, status, ok_children = 0;
 
@@ -88,6 +89,17 @@ main(void)
 	/* Within the cap: recorded, with what remains. */
 	CHECK_EQ_INT(budget_charge(st, a, "ana", "kg", 300000000, BUDGET_NANO, "analytics", &left, &err), 0);
 	CHECK_EQ_INT(left, 700000000);
+	/* budget_fits: the charge's test and message, nothing recorded or audited. */
+	n_audit = audit_size(a);
+	CHECK_EQ_INT(budget_fits(st, "ana", "kg", 700000000, BUDGET_NANO, &err), 0);
+	CHECK_EQ_INT(budget_fits(st, "ana", "kg", 700000001, BUDGET_NANO, &err), CG_ERR_POLICY);
+	CHECK_CONTAINS(err.msg, "privacy budget of 'ana' on 'kg' exhausted: the query needs rho 0.700000001, "
+	    "0.700000000 of 1.000000000 remains");
+	CHECK_EQ_INT(budget_fits(st, "ana", "kg", 1, 200000000, &err), CG_ERR_POLICY);   /* spent past a lowered cap */
+	CHECK_CONTAINS(err.msg, "0.000000000 of 0.200000000 remains");
+	CHECK_EQ_INT(budget_spent(st, "ana", "kg", &spent, &err), 0);
+	CHECK_EQ_INT(spent, 300000000);
+	CHECK_EQ_INT(audit_size(a), n_audit);
 	CHECK_EQ_INT(budget_charge(st, a, "ana", "kg", 700000000, BUDGET_NANO, "analytics", &left, &err), 0);
 	CHECK_EQ_INT(left, 0);
 	/* Over it: refused, with the remaining budget in the message, and logged. */
