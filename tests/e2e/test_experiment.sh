@@ -146,4 +146,40 @@ for i, arm in enumerate(("control", "treatment")):
 assert d["value_cap"] == 100 and w[1] > 100 and w[4] > 100
 PY
 
+# An arm emptied by erasure (issue 11's attack on the lift): k withdraws match consent from every
+# user of an experiment's treatment arm, then the analyst asks for the lift.  Refused before the
+# charge, "no one is left" would be an exact answer for free; the lift is charged, noised and
+# refused on the arm's noisy size.  (On big.yaml: the ledger is past the demo policy's cap.)
+A="--db $W/gw.db --policy $W/big.yaml --keys $GW"
+setup all2 gone
+check "experiment 'gone' for the erasure; k opens its treatment list" [ -s "$W/kout/gone.csv" ]
+python3 - "$D/data/k_users.csv" "$W/kout/gone.csv" "$W/k_gone.csv" <<'PY'
+import csv, sys
+gone = {r[0] for r in csv.reader(open(sys.argv[2])) if r and r[0] != "user_id"}
+src = csv.reader(open(sys.argv[1])); out = csv.writer(open(sys.argv[3], "w", newline=""))
+head = next(src); out.writerow(head); c = head.index("consent")
+for r in src:
+    if r[0] in gone:
+        r[c] = "analytics;marketing"
+    out.writerow(r)
+PY
+"$CROSSGATE" agent pack --policy "$W/big.yaml" --partner k --input "$W/k_gone.csv" --out "$W/k_gone.batch" \
+	--match-key "$D/keys/match.key" --sign-key "$D/keys/k/sign.key" --gateway-pub "$GW/enc.pub" \
+	--state "$W/k.state" >"$T/gone.pack" 2>&1
+check "  k withdraws the whole treatment arm ($(wc -l <"$W/kout/gone.csv") lines)" \
+	grep -q "withdrawals sent ($(($(wc -l <"$W/kout/gone.csv") - 1)) lost match" "$T/gone.pack"
+# A hang guard, not a timing: this takes well under a second; the erasure's old correlated subquery took
+# more than 10 minutes here.
+check "  the withdrawal batch is ingested (in under 120 s)" timeout 120 "$CROSSGATE" gateway ingest $A "$W/k_gone.batch"
+eq "  the arm is empty at the gateway" "$(sql "$W/gw.db" "SELECT count(*) FROM experiment_subjects WHERE experiment = 'gone' AND arm = 1")" 0
+check "  the control arm is not" [ "$(sql "$W/gw.db" "SELECT count(*) FROM experiment_subjects WHERE experiment = 'gone' AND arm = 0")" -gt 1000 ]
+S3=$(spent)
+expect_fail "the lift of an emptied arm is refused on its noisy size" "treatment arm's noisy size is below 30" \
+	"$CROSSGATE" experiment lift $A --name gone --rho 0.1 --out "$W/gone.json"
+eq "  after the charge: exactly rho 0.1 spent (a free refusal would have told 'no one is left')" \
+	"$(python3 -c "print('%.9f' % ($(spent) - $S3))")" "0.100000000"
+check "  no file written" [ ! -e "$W/gone.json" ]
+"$CROSSGATE" audit show --db "$W/gw.db" --type experiment-lift --format jsonl >"$T/gone.jsonl"
+check "  the refusal is audited as after the charge" grep -q '"refused".*gone: the release failed after the charge (a noisy arm below the minimum)' "$T/gone.jsonl"
+
 e2e_done
