@@ -15,9 +15,22 @@ escape_invisible(uint32_t cp)
 	    (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
 }
 
+/* `digits` hex digits of v into p; snprintf cost most of a fuzzing run's time on bytes escaped one by one. */
+static size_t
+escape_hex(char *p, uint32_t v, int digits)
+{
+	static const char hex[] = "0123456789abcdef";
+	int i;
+
+	for (i = digits - 1; i >= 0; i--, v >>= 4)
+		p[i] = hex[v & 15];
+	return (size_t)digits;
+}
+
 /*
- * The escape of the character at s (len bytes left) into piece (up to 13
- * bytes: "\u{XXXXXX}" at most); how many input bytes it covers in *used.
+ * The escape of the character at s (len bytes left) into piece (up to 8
+ * bytes: "\u{XXXX}", as every invisible code point is below U+10000); how
+ * many input bytes it covers in *used.
  */
 static size_t
 escape_one(const unsigned char *s, size_t len, char piece[16], size_t *used)
@@ -40,11 +53,17 @@ escape_one(const unsigned char *s, size_t len, char piece[16], size_t *used)
 	case '\t': memcpy(piece, "\\t", 2); return 2;
 	default: break;
 	}
-	if (s[0] < 0x80 || (n = utf8_decode(s, len, &cp)) == 0)
-		return (size_t)snprintf(piece, 16, "\\x%02x", s[0]);
+	if (s[0] < 0x80 || (n = utf8_decode(s, len, &cp)) == 0) {
+		memcpy(piece, "\\x", 2);
+		return 2 + escape_hex(piece + 2, s[0], 2);
+	}
 	*used = n;
-	if (escape_invisible(cp))
-		return (size_t)snprintf(piece, 16, "\\u{%04x}", (unsigned)cp);
+	if (escape_invisible(cp)) {
+		memcpy(piece, "\\u{", 3);
+		escape_hex(piece + 3, cp, 4);
+		piece[7] = '}';
+		return 8;
+	}
 	memcpy(piece, s, n);
 	return n;
 }
