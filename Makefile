@@ -59,7 +59,8 @@ help:
 	@echo "make test       unit tests, end-to-end tests and a short fuzz run"
 	@echo "make asan       the whole suite under AddressSanitizer and UBSan"
 	@echo "make fuzz       build the libFuzzer harnesses; make fuzz-run runs each briefly"
-	@echo "make fuzz-long  every harness for SECONDS=600 each: executions, coverage, a corpus kept in build-fuzz/"
+	@echo "make fuzz-long  every harness for SECONDS=600 each (or RUNS=N inputs each; FUZZ_ONLY=\"names\"):"
+	@echo "                executions, coverage, a corpus kept in build-fuzz/"
 	@echo "make valgrind   the unit tests under valgrind"
 	@echo "make bench      benchmarks, as ratios against baselines measured in the same run"
 	@echo "make bench-scale  the file pipeline at USERS=10000000 per platform: each stage's time and peak memory"
@@ -147,7 +148,7 @@ fuzz-run: fuzz
 
 # Every harness for SECONDS (default 600) each, printing executions and coverage.
 fuzz-long: fuzz
-	$(Q)sh tests/fuzz/run.sh build-fuzz $(or $(SECONDS),600) long
+	$(Q)sh tests/fuzz/run.sh build-fuzz $(if $(RUNS),runs=$(RUNS),$(or $(SECONDS),600)) long
 
 KILLS ?= 100
 faults: $(BIN)

@@ -8,18 +8,24 @@
 #                                     keep the grown corpus in BUILD_DIR/corpus/NAME
 #                                     for the next long run, and print each harness's
 #                                     executions and coverage
+#        run.sh BUILD_DIR runs=N long   (make fuzz-long RUNS=N) the same, N inputs each,
+#                                     randomly, however long that takes
+# FUZZ_ONLY="name ..." limits a run to those harnesses.
 set -u
 dir=${1:-build-fuzz}
 secs=${2:-5}
 long=${3:-}
 case "$secs" in
-runs=*) budget="-runs=${secs#runs=} -seed=1"; secs=60; label="${budget%% *}" ;;
+runs=*)
+	if [ -n "$long" ]; then budget="-runs=${secs#runs=}"; secs=604800; else budget="-runs=${secs#runs=} -seed=1"; secs=60; fi
+	label="${budget%% *}" ;;
 *) budget="-max_total_time=$secs"; label="${secs}s" ;;
 esac
 pass=0; fail=0
 for bin in "$dir"/fuzz_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin" | sed 's/^fuzz_//')
+	case " ${FUZZ_ONLY:-$name} " in *" $name "*) ;; *) continue ;; esac
 	corpus="tests/fuzz/corpus/$name"
 	if [ -n "$long" ]; then
 		# The grown corpus outlives the run (outside the repository); the seeds join it each time.
