@@ -35,8 +35,10 @@ for bin in "$dir"/fuzz_*; do
 	fi
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
 	# Artifacts (crash-*, leak-*) go to the work directory, never into the repository.
+	# A harness's own flags (tests/fuzz/NAME.options, e.g. -max_len), in every mode.
+	opts=$(cat "tests/fuzz/$name.options" 2>/dev/null || :)
 	if LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp:print_suppressions=0" \
-		timeout $((secs + 60)) "$bin" $budget -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		timeout $((secs + 60)) "$bin" $budget $opts -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$work.artifact-" \
 		"$work" >"$work.log" 2>&1; then
 		pass=$((pass + 1))
