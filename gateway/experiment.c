@@ -31,7 +31,9 @@ experiment_schema(struct store *st, struct cg_err *err)
 	    "CREATE TABLE IF NOT EXISTS experiment_subjects("
 	    "  experiment TEXT NOT NULL, partner TEXT NOT NULL, token BLOB NOT NULL, arm INTEGER NOT NULL"
 	    "  CHECK (arm IN (0, 1))) STRICT;"
-	    "CREATE INDEX IF NOT EXISTS experiment_subjects_of ON experiment_subjects(experiment, partner, token);";
+	    "CREATE INDEX IF NOT EXISTS experiment_subjects_of ON experiment_subjects(experiment, partner, token);"
+	    /* an erasure goes from an audience's members to its experiments */
+	    "CREATE INDEX IF NOT EXISTS experiments_audience ON experiments(audience);";
 
 	if (sqlite3_exec(store_db(st), sql, NULL, NULL, NULL) != SQLITE_OK)
 		return experiment_dberr(st, "create", err);
