@@ -39,7 +39,7 @@ audience_schema(struct store *st, struct cg_err *err)
 	    "CREATE TABLE IF NOT EXISTS audience_members(audience TEXT NOT NULL, subject INTEGER NOT NULL,"
 	    "  partner TEXT NOT NULL, kind INTEGER NOT NULL, token BLOB NOT NULL) STRICT;"
 	    "CREATE INDEX IF NOT EXISTS audience_members_of ON audience_members(audience, subject);"
-	    /* an experiment subject's member row, for deliveries and erasure (experiment_subjects holds no subject) */
+	    /* an experiment subject's member row, for its delivery (experiment_subjects holds no subject) */
 	    "CREATE INDEX IF NOT EXISTS audience_members_token ON audience_members(audience, partner, token);"
 	    /* audience: the delivery's name (an audience's, or an experiment's: experiment = 1, its treatment arm);
 	     * the tokens are read and sealed when the partner fetches, so an erasure before then takes effect */
@@ -763,9 +763,9 @@ out:
  * built per row) from experiments and audiences.  The subject goes at both partners.  The matching
  * (audience, subject) pairs are found in one pass over the partner's members, into a temporary table; the
  * deletes are driven from it by indexed lookups (CROSS JOIN fixes that order: without statistics SQLite
- * would scan every experiment subject instead), so the work is linear in the members plus what goes.
- * Correlated subqueries here took more than 10 minutes for 1,200 withdrawals against audiences of 6,000
- * (tests/unit/test_audience_erase.c counts the work).
+ * would scan every experiment subject instead), so the work is linear in the members plus what goes
+ * (tests/unit/test_audience_erase.c counts it; the correlated subqueries this replaced held an ingest
+ * for minutes).
  */
 static int
 audience_erase_where(struct store *st, const char *partner, const char *cond, struct cg_err *err)
@@ -789,8 +789,9 @@ audience_erase_where(struct store *st, const char *partner, const char *cond, st
 	    "NULL, PRIMARY KEY (audience, subject)) WITHOUT ROWID; DELETE FROM temp.audience_gone;", NULL, NULL, NULL) !=
 	    SQLITE_OK)
 		return audience_dberr(st, "prepare the erasure", err);
-	snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO temp.audience_gone SELECT audience, subject FROM "
-	    "audience_members k WHERE k.partner = ?1 AND %s", cond);
+	if ((size_t)snprintf(sql, sizeof(sql), "INSERT OR IGNORE INTO temp.audience_gone SELECT audience, subject "
+	    "FROM audience_members k WHERE k.partner = ?1 AND %s", cond) >= sizeof(sql))
+		return cg_err_set(err, CG_ERR_INTERNAL, "erasure: the member condition is too long");
 	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) != SQLITE_OK)
 		return audience_dberr(st, "prepare", err);
 	sqlite3_bind_text(q, 1, partner, -1, SQLITE_STATIC);
