@@ -249,9 +249,11 @@ budget_fits(struct store *st, const char *analyst, const char *dataset, int64_t 
 	int64_t spent = 0;
 	int r;
 
+	if (rho_nano <= 0 || cap_nano < 0)   /* the charge's own tests, in its order */
+		return cg_err_set(err, CG_ERR_ARG, "budget: a charge must be positive");
 	if ((r = budget_spent(st, analyst, dataset, &spent, err)) != 0)
 		return r;
-	if (rho_nano > cap_nano - spent)     /* the charge's own test */
+	if (rho_nano > cap_nano - spent)
 		return budget_exhausted(analyst, dataset, rho_nano, spent > cap_nano ? 0 : cap_nano - spent, cap_nano,
 		    err);
 	return 0;

@@ -40,7 +40,8 @@ int budget_charge(struct store *st, struct audit *a, const char *analyst, const 
 
 /*
  * Whether `rho_nano` would fit under `cap_nano` now: 0, or CG_ERR_POLICY
- * with budget_charge's message.  Reads only: no audit event, no lock, so
+ * with budget_charge's message (CG_ERR_ARG for a charge that is not
+ * positive, as budget_charge).  Reads only: no audit event, no lock, so
  * the charge itself must still be made (and may still be refused).  For a
  * release whose refusal test would answer a question about the data even
  * once the budget cannot pay for the release.

@@ -95,6 +95,7 @@ main(void)
 	CHECK_EQ_INT(budget_fits(st, "ana", "kg", 700000001, BUDGET_NANO, &err), CG_ERR_POLICY);
 	CHECK_CONTAINS(err.msg, "privacy budget of 'ana' on 'kg' exhausted: the query needs rho 0.700000001, "
 	    "0.700000000 of 1.000000000 remains");
+	CHECK_EQ_INT(budget_fits(st, "ana", "kg", 0, BUDGET_NANO, &err), CG_ERR_ARG);
 	CHECK_EQ_INT(budget_fits(st, "ana", "kg", 1, 200000000, &err), CG_ERR_POLICY);   /* spent past a lowered cap */
 	CHECK_CONTAINS(err.msg, "0.000000000 of 0.200000000 remains");
 	CHECK_EQ_INT(budget_spent(st, "ana", "kg", &spent, &err), 0);
