@@ -10,7 +10,9 @@
 #                                     executions and coverage
 #        run.sh BUILD_DIR runs=N long   (make fuzz-long RUNS=N) the same, N inputs each,
 #                                     randomly, however long that takes
-# FUZZ_ONLY="name ..." limits a run to those harnesses.
+# FUZZ_ONLY="name ..." limits a run to those harnesses (names apart by spaces).
+# tests/fuzz/NAME.options: the harness's own libFuzzer flags, apart by
+# whitespace; lines starting with # are comments.
 set -u
 dir=${1:-build-fuzz}
 secs=${2:-5}
@@ -22,6 +24,9 @@ runs=*)
 *) budget="-max_total_time=$secs"; label="${secs}s" ;;
 esac
 pass=0; fail=0
+for name in ${FUZZ_ONLY:-}; do
+	[ -x "$dir/fuzz_$name" ] || { echo "fuzz: no harness named '$name' in $dir (FUZZ_ONLY)"; exit 1; }
+done
 for bin in "$dir"/fuzz_*; do
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin" | sed 's/^fuzz_//')
@@ -36,9 +41,10 @@ for bin in "$dir"/fuzz_*; do
 	[ -d "$corpus" ] && cp -r "$corpus"/. "$work"/ 2>/dev/null
 	# Artifacts (crash-*, leak-*) go to the work directory, never into the repository.
 	# A harness's own flags (tests/fuzz/NAME.options, e.g. -max_len), in every mode.
-	opts=$(cat "tests/fuzz/$name.options" 2>/dev/null || :)
+	opts=$(grep -v '^[[:space:]]*#' "tests/fuzz/$name.options" 2>/dev/null || :)
+	set -f; set -- $opts; set +f          # words, never globs
 	if LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp:print_suppressions=0" \
-		timeout $((secs + 60)) "$bin" $budget $opts -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		timeout $((secs + 60)) "$bin" $budget "$@" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
 		-artifact_prefix="$work.artifact-" \
 		"$work" >"$work.log" 2>&1; then
 		pass=$((pass + 1))
