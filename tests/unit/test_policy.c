@@ -640,6 +640,12 @@ test_limits_and_io(void)
 			{ "a: \xe4\xb8\xad\xff\n", "j.yaml:1:5: the policy file is not valid UTF-8" },
 			{ "a: b\x01\n", "j.yaml:1:5: control character" },
 			{ "a: b\n\x7f", "j.yaml:2:1: control character" },
+			/* what libfyaml 0.7.12 crashes on (fuzz_policy): refused before it sees them */
+			{ "\n? ?5 {}:\n? {}:\t?  {}\n", "j.yaml:2:1: an explicit YAML key ('? ')" },
+			{ "a:\n  - ? b:\t? c\n", "j.yaml:2:5: an explicit YAML key ('? ')" },
+			{ "?", "j.yaml:1:1: an explicit YAML key ('? ')" },
+			{ "a:\tb\n", "j.yaml:1:3: a tab: a policy is indented and separated with spaces only" },
+			{ "# a\tcomment\n", "j.yaml:1:4: a tab" },
 		};
 		static const char nul[] = "a: b\0c\n";
 		size_t i;
