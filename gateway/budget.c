@@ -149,6 +149,15 @@ budget_event(Crossgate__AuditEvent *ev, Crossgate__AuditEvent__CountsEntry *ce, 
 	ev->n_counts = 2;
 }
 
+/* A charge is positive and its cap not negative: CG_ERR_ARG otherwise (the charge and budget_fits alike). */
+static int
+budget_amount_check(int64_t amount, int64_t cap, struct cg_err *err)
+{
+	if (amount <= 0 || cap < 0)
+		return cg_err_set(err, CG_ERR_ARG, "budget: a charge must be positive");
+	return 0;
+}
+
 /* Check and record one charge, with its audit event, in one IMMEDIATE transaction. CG_ERR_POLICY if over the cap. */
 static int
 budget_ledger_charge(struct store *st, struct audit *a, const struct budget_ledger *l, const char *analyst,
@@ -163,8 +172,8 @@ budget_ledger_charge(struct store *st, struct audit *a, const struct budget_ledg
 
 	if (remaining != NULL)
 		*remaining = 0;
-	if (amount <= 0 || cap < 0)
-		return cg_err_set(err, CG_ERR_ARG, "budget: a charge must be positive");
+	if ((r = budget_amount_check(amount, cap, err)) != 0)
+		return r;
 	if ((r = budget_schema(st, err)) != 0)
 		return r;
 	/* IMMEDIATE: the write lock is taken before the balance is read, so two charges cannot both fit. */
@@ -249,11 +258,10 @@ budget_fits(struct store *st, const char *analyst, const char *dataset, int64_t 
 	int64_t spent = 0;
 	int r;
 
-	if (rho_nano <= 0 || cap_nano < 0)   /* the charge's own tests, in its order */
-		return cg_err_set(err, CG_ERR_ARG, "budget: a charge must be positive");
-	if ((r = budget_spent(st, analyst, dataset, &spent, err)) != 0)
+	if ((r = budget_amount_check(rho_nano, cap_nano, err)) != 0 ||
+	    (r = budget_spent(st, analyst, dataset, &spent, err)) != 0)
 		return r;
-	if (rho_nano > cap_nano - spent)
+	if (rho_nano > cap_nano - spent)     /* the charge's own test */
 		return budget_exhausted(analyst, dataset, rho_nano, spent > cap_nano ? 0 : cap_nano - spent, cap_nano,
 		    err);
 	return 0;
