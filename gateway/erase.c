@@ -109,12 +109,26 @@ erase_stage_schema(struct store *st, struct cg_err *err)
 	return 0;
 }
 
+/* A staged token: what erase_apply erases, in memory until then. */
+struct erase_staged {
+	unsigned char token[TOKEN_LEN];
+	int64_t upto;
+	uint8_t kind;                        /* 0: empty slot (struct erase_table) */
+};
+
 struct erase_stager {
 	struct store *st;
-	sqlite3_stmt *stage, *tomb;
+	sqlite3_stmt *tomb;
 	unsigned char sub[32];               /* the tombstone subkey, derived once */
 	const struct keyfile_key *storage;
 	char partner[65];
+	/*
+	 * The staged tokens in arrival order, duplicates included: an upsert
+	 * into a table keyed at random cost the writer as much per withdrawal
+	 * as a record's insert; erase_apply sorts them once.
+	 */
+	struct erase_staged *v;
+	size_t n, cap;
 };
 
 int
@@ -126,7 +140,7 @@ erase_stager_open(struct store *st, const struct keyfile_key *storage, const cha
 	int r;
 
 	*out = NULL;
-	if ((r = erase_schema(st, err)) != 0 || (r = erase_stage_schema(st, err)) != 0)
+	if ((r = erase_schema(st, err)) != 0)
 		return r;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
@@ -134,9 +148,7 @@ erase_stager_open(struct store *st, const struct keyfile_key *storage, const cha
 	snprintf(s->partner, sizeof(s->partner), "%s", partner);
 	s->storage = storage;
 	erase_subkey(storage, s->sub);
-	if (sqlite3_prepare_v2(db, "INSERT INTO temp.erase_pending(kind, token, upto) VALUES (?1, ?2, ?3) "
-	    "ON CONFLICT(kind, token) DO UPDATE SET upto = max(upto, excluded.upto)", -1, &s->stage, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "INSERT INTO tombstones(partner, key, revoked_at) VALUES (?1, ?2, ?3) "
+	if (sqlite3_prepare_v2(db, "INSERT INTO tombstones(partner, key, revoked_at) VALUES (?1, ?2, ?3) "
 	    "ON CONFLICT(partner, key) DO UPDATE SET revoked_at = max(revoked_at, excluded.revoked_at)", -1,
 	    &s->tomb, NULL) != SQLITE_OK) {
 		r = erase_dberr(st, "prepare", err);
@@ -152,10 +164,31 @@ erase_stager_close(struct erase_stager *s)
 {
 	if (s == NULL)
 		return;
-	sqlite3_finalize(s->stage);
 	sqlite3_finalize(s->tomb);
 	sodium_memzero(s->sub, sizeof(s->sub));
+	if (s->v != NULL)
+		sodium_memzero(s->v, s->cap * sizeof(*s->v));
+	free(s->v);
 	free(s);
+}
+
+/* Room for one more staged token; the old array is wiped, as it holds tokens. */
+static int
+erase_stager_grow(struct erase_stager *s, struct cg_err *err)
+{
+	size_t ncap = s->cap ? s->cap * 2 : 1024;
+	struct erase_staged *nv;
+
+	if (ncap > SIZE_MAX / sizeof(*nv) || (nv = malloc(ncap * sizeof(*nv))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
+	if (s->v != NULL) {
+		memcpy(nv, s->v, s->n * sizeof(*nv));
+		sodium_memzero(s->v, s->cap * sizeof(*s->v));
+		free(s->v);
+	}
+	s->v = nv;
+	s->cap = ncap;
+	return 0;
 }
 
 int
@@ -167,16 +200,16 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 	int r = 0;
 
 	for (i = 0; i < n && r == 0; i++) {
+		struct erase_staged *e;
+
 		if (tokens[i].kind != TOKEN_KIND_EMAIL && tokens[i].kind != TOKEN_KIND_PHONE)
 			return cg_err_set(err, CG_ERR_FORMAT, "token %zu: unknown kind", i);
-		sqlite3_bind_int(s->stage, 1, (int)tokens[i].kind);
-		sqlite3_bind_blob(s->stage, 2, tokens[i].value, TOKEN_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(s->stage, 3, erase_upto);
-		if (sqlite3_step(s->stage) != SQLITE_DONE)
-			r = erase_dberr(s->st, "stage a token", err);
-		sqlite3_reset(s->stage);
-		if (r != 0)
+		if (s->n == s->cap && (r = erase_stager_grow(s, err)) != 0)
 			break;
+		e = &s->v[s->n++];
+		memcpy(e->token, tokens[i].value, TOKEN_LEN);
+		e->upto = erase_upto;
+		e->kind = (uint8_t)tokens[i].kind;
 		if ((r = erase_keys(s->storage, s->sub, &tokens[i], 1, &key, err)) != 0)
 			break;
 		sqlite3_bind_text(s->tomb, 1, s->partner, -1, SQLITE_STATIC);
@@ -190,12 +223,6 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 }
 
 /* The staged tokens in memory, for one probe per row: open addressing under a keyed hash (SipHash, random key). */
-struct erase_staged {
-	unsigned char token[TOKEN_LEN];
-	int64_t upto;
-	uint8_t kind;                        /* 0: empty slot */
-};
-
 struct erase_table {
 	struct erase_staged *slot;
 	size_t mask;
@@ -227,46 +254,71 @@ erase_table_find(const struct erase_table *t, uint8_t kind, const unsigned char 
 	return NULL;
 }
 
-/* temp.erase_pending into t (free t->slot). */
 static int
-erase_table_load(struct store *st, struct erase_table *t, struct cg_err *err)
+erase_staged_cmp(const void *a, const void *b)
 {
-	sqlite3 *db = store_db(st);
+	const struct erase_staged *x = a, *y = b;
+
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	return memcmp(x->token, y->token, TOKEN_LEN);
+}
+
+/*
+ * The stager's tokens, each once with its largest erase_upto, in key order
+ * into temp.erase_pending (which audience_erase_staged joins against: in
+ * order, each insert appends) and into t (free t->slot).
+ */
+static int
+erase_table_build(struct erase_stager *sg, struct erase_table *t, struct cg_err *err)
+{
+	sqlite3 *db = store_db(sg->st);
 	sqlite3_stmt *s = NULL;
-	size_t n = 0, cap = 16, i;
-	int rc, r;
+	size_t n = 0, cap = 16, i, j;
+	int r;
 
 	memset(t, 0, sizeof(*t));
 	randombytes_buf(t->key, sizeof(t->key));
-	if (sqlite3_prepare_v2(db, "SELECT count(*) FROM temp.erase_pending", -1, &s, NULL) != SQLITE_OK)
-		return erase_dberr(st, "prepare", err);
-	if (sqlite3_step(s) == SQLITE_ROW)
-		n = (size_t)sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	s = NULL;
+	if (sg->n > 0) {
+		qsort(sg->v, sg->n, sizeof(*sg->v), erase_staged_cmp);
+		for (i = 1; i < sg->n; i++) {
+			if (erase_staged_cmp(&sg->v[n], &sg->v[i]) == 0) {
+				if (sg->v[i].upto > sg->v[n].upto)
+					sg->v[n].upto = sg->v[i].upto;
+				continue;
+			}
+			sg->v[++n] = sg->v[i];
+		}
+		n++;
+		sodium_memzero(sg->v + n, (sg->n - n) * sizeof(*sg->v));
+		sg->n = n;
+	}
 	while (cap < 2 * n + 16)
 		cap *= 2;
 	if ((t->slot = calloc(cap, sizeof(*t->slot))) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
 	t->mask = cap - 1;
-	if (sqlite3_prepare_v2(db, "SELECT kind, token, upto FROM temp.erase_pending", -1, &s, NULL) != SQLITE_OK)
-		return erase_dberr(st, "prepare", err);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int kind = sqlite3_column_int(s, 0);
+	/* empty unless an earlier apply in this transaction failed after filling it */
+	if (sqlite3_exec(db, "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT INTO temp.erase_pending(kind, token, upto) VALUES (?1, ?2, ?3)", -1, &s,
+	    NULL) != SQLITE_OK)
+		return erase_dberr(sg->st, "stage the erased tokens", err);
+	for (j = 0; j < n; j++) {
+		const struct erase_staged *e = &sg->v[j];
 
-		/* erase_stager_add stages emails and phones of TOKEN_LEN bytes, once each (the primary key) */
-		if ((kind != TOKEN_KIND_EMAIL && kind != TOKEN_KIND_PHONE) || sqlite3_column_bytes(s, 1) != TOKEN_LEN) {
-			r = cg_err_set(err, CG_ERR_INTERNAL, "a staged erasure of an unknown kind");
+		sqlite3_bind_int(s, 1, e->kind);
+		sqlite3_bind_blob(s, 2, e->token, TOKEN_LEN, SQLITE_STATIC);
+		sqlite3_bind_int64(s, 3, e->upto);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			r = erase_dberr(sg->st, "stage the erased tokens", err);
 			goto out;
 		}
-		for (i = erase_table_home(t, (uint8_t)kind, sqlite3_column_blob(s, 1)); t->slot[i].kind != 0;
-		    i = (i + 1) & t->mask)
+		sqlite3_reset(s);
+		for (i = erase_table_home(t, e->kind, e->token); t->slot[i].kind != 0; i = (i + 1) & t->mask)
 			;
-		t->slot[i].kind = (uint8_t)kind;
-		memcpy(t->slot[i].token, sqlite3_column_blob(s, 1), TOKEN_LEN);
-		t->slot[i].upto = sqlite3_column_int64(s, 2);
+		t->slot[i] = *e;
 	}
-	r = rc == SQLITE_DONE ? 0 : erase_dberr(st, "read the staged erasures", err);
+	r = 0;
 out:
 	sqlite3_finalize(s);
 	return r;
@@ -350,20 +402,23 @@ out:
 }
 
 int
-erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
+erase_apply(struct erase_stager *sg, uint64_t *erased, struct cg_err *err)
 {
 	/*
 	 * A staged token is a user's key (join.h).  The user's outcomes
 	 * (outcome batches, store.h) go by the same rule as its records, dated
 	 * by the consent they were sent under.
 	 */
+	struct store *st = sg->st;
+	const char *partner = sg->partner;
 	struct erase_table t;
 	int r;
 
 	*erased = 0;
+	memset(&t, 0, sizeof(t));
 	if ((r = erase_stage_schema(st, err)) != 0)
 		return r;
-	if ((r = erase_table_load(st, &t, err)) != 0 ||
+	if ((r = erase_table_build(sg, &t, err)) != 0 ||
 	    (r = erase_rows(st, 0, partner, &t, erased, err)) != 0 || (r = erase_rows(st, 1, partner, &t, erased, err)) != 0)
 		goto out;
 	/* and from audiences and experiments, so that no pending delivery holds the user (audience.h) */
@@ -375,6 +430,8 @@ erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_e
 	}
 	r = 0;
 out:
+	if (t.slot != NULL)
+		sodium_memzero(t.slot, (t.mask + 1) * sizeof(*t.slot));
 	free(t.slot);
 	sodium_memzero(t.key, sizeof(t.key));
 	return r;

@@ -41,7 +41,8 @@ int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(
  * them for erasure of the records with that key whose consent_at is at most
  * `erase_upto` (INT64_MAX: all of
  * them, as a revocation does; a withdrawal erases only what its consent_at
- * supersedes, so that a newer consent already stored stays).  Nothing is
+ * supersedes, so that a newer consent already stored stays).  The tokens
+ * are staged in memory, wiped by close.  Nothing is
  * deleted until erase_apply(), which deletes every staged token's records in
  * one pass over the table (a revocation of many users costs one scan, not
  * one per user).  The statements are prepared and the tombstone subkey
@@ -56,14 +57,13 @@ int erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t 
 void erase_stager_close(struct erase_stager *s);
 
 /*
- * Inside the same transaction: delete `partner`'s records whose key is a
- * staged token (a staged email: the records with that email; a staged
+ * Inside the same transaction: delete the stager's partner's records whose
+ * key is a staged token (a staged email: the records with that email; a staged
  * phone: the records with that phone and no email) with consent_at at most
  * its erase_upto, and the outcomes (store.h) of that key alike; *erased
  * counts both.
  */
-int erase_apply(struct store *st, const char *partner, uint64_t *erased, struct cg_err *err)
-    CG_MUST_CHECK CG_NONNULL(1, 2, 3);
+int erase_apply(struct erase_stager *s, uint64_t *erased, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 
 /*
  * For the records of one batch: *revoked = 1 if a tombstone of `partner`

@@ -1028,7 +1028,7 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	if (!revocation && n != count && (r = ingest_batch_records(st, batch_row, n, err)) != 0)
 		goto reject_in_txn;
 	/* Every named user's records go in one pass, inside this transaction. */
-	if ((revocation || withdrawals > 0) && (r = erase_apply(st, pp->id, &erased, err)) != 0)
+	if (tally.stager != NULL && (r = erase_apply(tally.stager, &erased, err)) != 0)
 		goto reject_in_txn;
 	ingest_event_init(&ev, pol, revocation ? "revoke" : "ingest", "ok");
 	ev.partner_id = hdr->partner_id;

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "cgtest.h"
+#include "cgtest_sql.h"
 #include "gateway/audience.h"
 #include "gateway/experiment.h"
 
@@ -35,18 +36,6 @@ exec_ok(sqlite3 *db, const char *sql)
 		CHECK(0);
 	}
 	sqlite3_free(msg);
-}
-
-static int64_t
-count(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *q = NULL;
-	int64_t n = -1;
-
-	if (sqlite3_prepare_v2(db, sql, -1, &q, NULL) == SQLITE_OK && sqlite3_step(q) == SQLITE_ROW)
-		n = sqlite3_column_int64(q, 0);
-	sqlite3_finalize(q);
-	return n;
 }
 
 /*
@@ -138,10 +127,10 @@ erase_run(const char *dir, int n)
 	{
 		int64_t left = n - (n + 3) / 4;
 
-		CHECK_EQ_INT(count(db, "SELECT count(*) FROM audience_members"), 4 * left);
-		CHECK_EQ_INT(count(db, "SELECT count(*) FROM experiment_subjects"), 4 * left);
-		CHECK_EQ_INT(count(db, "SELECT count(*) FROM audience_members WHERE subject % 4 = 0"), 0);
-		CHECK_EQ_INT(count(db, "SELECT count(*) FROM experiment_subjects e JOIN experiments x ON "
+		CHECK_EQ_INT(cgt_sql_int(db, "SELECT count(*) FROM audience_members"), 4 * left);
+		CHECK_EQ_INT(cgt_sql_int(db, "SELECT count(*) FROM experiment_subjects"), 4 * left);
+		CHECK_EQ_INT(cgt_sql_int(db, "SELECT count(*) FROM audience_members WHERE subject % 4 = 0"), 0);
+		CHECK_EQ_INT(cgt_sql_int(db, "SELECT count(*) FROM experiment_subjects e JOIN experiments x ON "
 		    "x.name = e.experiment JOIN audience_members m ON m.audience = x.audience AND "
 		    "m.partner = e.partner AND m.token = e.token"), 4 * left);
 	}
