@@ -124,8 +124,10 @@ unit: $(UNIT_BIN) $(BIN)
 e2e: $(BIN)
 	$(Q)sh tests/run_e2e.sh $(BUILD)
 
-# One closing line for the whole suite: "N passed, N failed".
-test: $(UNIT_BIN) $(BIN)
+# One closing line for the whole suite: "N passed, N failed".  The bench
+# programs are built too (not run), so that an API change cannot leave
+# `make bench` broken unnoticed.
+test: $(UNIT_BIN) $(BIN) $(BENCH_BIN)
 	$(Q)$(MAKE) --no-print-directory fuzz
 	$(Q)sh tests/run_all.sh $(BUILD) build-fuzz
 

@@ -35,17 +35,10 @@ join_open_record(const struct store_ref *ref, const struct store_payload *sp, co
 {
 	struct token toks[2];
 	unsigned char ad[SEAL_AD_MAX];
-	size_t ad_len, nt = 0;
+	size_t ad_len, nt;
 	int r;
 
-	if (ref->has_email) {
-		toks[nt].kind = TOKEN_KIND_EMAIL;
-		memcpy(toks[nt++].value, ref->email, TOKEN_LEN);
-	}
-	if (ref->has_phone) {
-		toks[nt].kind = TOKEN_KIND_PHONE;
-		memcpy(toks[nt++].value, ref->phone, TOKEN_LEN);
-	}
+	nt = store_ref_tokens(ref, toks);
 	if ((r = seal_ad_build(ad, &ad_len, batch_id, partner, sp->idx, ref->consent_bits,
 	    ref->consent_at, toks, nt)) != 0)
 		return cg_err_set(err, r, "record %lld: cannot build associated data", (long long)ref->id);

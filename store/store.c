@@ -331,6 +331,22 @@ store_outcome_insert(struct store *st, const struct store_record *rec, const cha
 	return store_step_done(st, ST_OUTCOME_INSERT, "insert outcome", err);
 }
 
+size_t
+store_ref_tokens(const struct store_ref *ref, struct token out[2])
+{
+	size_t n = 0;
+
+	if (ref->has_email) {
+		out[n].kind = TOKEN_KIND_EMAIL;
+		memcpy(out[n++].value, ref->email, TOKEN_LEN);
+	}
+	if (ref->has_phone) {
+		out[n].kind = TOKEN_KIND_PHONE;
+		memcpy(out[n++].value, ref->phone, TOKEN_LEN);
+	}
+	return n;
+}
+
 int
 store_refs_load(struct store *st, const char *partner, struct store_ref **refs, size_t *n,
     struct cg_err *err)

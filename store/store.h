@@ -89,6 +89,9 @@ struct store_ref {
 	unsigned char phone[TOKEN_LEN];
 };
 
+/* The record's tokens as its seal binds them (crypto/seal.h): the email's, then the phone's; how many. */
+size_t store_ref_tokens(const struct store_ref *ref, struct token out[2]) CG_NONNULL(1, 2);
+
 /* All of one partner's records (malloc'd array, caller frees), in id order. */
 int store_refs_load(struct store *st, const char *partner, struct store_ref **refs, size_t *n,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
