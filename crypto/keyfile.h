@@ -49,7 +49,7 @@ enum keyfile_type {
  */
 #define KEYFILE_AGENT_WRAPPED_LEN 48     /* a batch key sealed at rest (gateway/ingest.h) */
 #define KEYFILE_AGENT_TOKEN_LEN 32       /* crypto/token.h TOKEN_LEN */
-#define KEYFILE_AGENT_TOMBSTONES_MAX 64  /* tombstones per call */
+#define KEYFILE_AGENT_TOMBSTONES_MAX 512 /* tombstones per call: 17 KB asked, 16 KB answered */
 struct keyfile_agent {
 	void *ctx;
 	/* X25519 secret: open a batch key sealed to this key (crypto/seal.h seal_unwrap_key). */

@@ -61,27 +61,33 @@ static int
 erase_keys(const struct keyfile_key *storage, const unsigned char sub[32], const struct token *t, size_t n,
     unsigned char (*out)[32], struct cg_err *err)
 {
-	unsigned char kinds[KEYFILE_AGENT_TOMBSTONES_MAX], toks[KEYFILE_AGENT_TOMBSTONES_MAX * TOKEN_LEN];
+	/* the request's buffers on the heap: a server connection's thread has a small stack */
+	unsigned char *kinds = NULL, *toks = NULL;
 	size_t i, done, m;
-	int r;
+	int r = 0;
 
 	if (storage->agent == NULL) {
 		for (i = 0; i < n; i++)
 			erase_key_sub(sub, &t[i], out[i]);
 		return 0;
 	}
-	for (done = 0; done < n; done += m) {
+	if ((kinds = malloc(KEYFILE_AGENT_TOMBSTONES_MAX)) == NULL ||
+	    (toks = malloc(KEYFILE_AGENT_TOMBSTONES_MAX * TOKEN_LEN)) == NULL) {
+		free(kinds);
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+	}
+	for (done = 0; done < n && r == 0; done += m) {
 		m = n - done < KEYFILE_AGENT_TOMBSTONES_MAX ? n - done : KEYFILE_AGENT_TOMBSTONES_MAX;
 		for (i = 0; i < m; i++) {
 			kinds[i] = (unsigned char)t[done + i].kind;
 			memcpy(toks + i * TOKEN_LEN, t[done + i].value, TOKEN_LEN);
 		}
 		r = storage->agent->tombstones(storage->agent->ctx, kinds, toks, m, out[done], err);
-		sodium_memzero(toks, sizeof(toks));
-		if (r != 0)
-			return r;
+		sodium_memzero(toks, m * TOKEN_LEN);
 	}
-	return 0;
+	free(kinds);
+	free(toks);
+	return r;
 }
 
 int
@@ -112,7 +118,7 @@ erase_stage_schema(struct store *st, struct cg_err *err)
 /* A staged token: what erase_apply erases, in memory until then. */
 struct erase_staged {
 	unsigned char token[TOKEN_LEN];
-	int64_t upto;
+	int64_t upto, revoked_at;
 	uint8_t kind;                        /* 0: empty slot (struct erase_table) */
 };
 
@@ -125,7 +131,9 @@ struct erase_stager {
 	/*
 	 * The staged tokens in arrival order, duplicates included: an upsert
 	 * into a table keyed at random cost the writer as much per withdrawal
-	 * as a record's insert; erase_apply sorts them once.
+	 * as a record's insert, and a tombstone a message to the key's process
+	 * (privilege separation); erase_apply sorts them once and computes the
+	 * tombstones together.
 	 */
 	struct erase_staged *v;
 	size_t n, cap;
@@ -195,7 +203,6 @@ int
 erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, int64_t revoked_at, int64_t erase_upto,
     struct cg_err *err)
 {
-	unsigned char key[32];
 	size_t i;
 	int r = 0;
 
@@ -209,16 +216,50 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 		e = &s->v[s->n++];
 		memcpy(e->token, tokens[i].value, TOKEN_LEN);
 		e->upto = erase_upto;
+		e->revoked_at = revoked_at;
 		e->kind = (uint8_t)tokens[i].kind;
-		if ((r = erase_keys(s->storage, s->sub, &tokens[i], 1, &key, err)) != 0)
-			break;
-		sqlite3_bind_text(s->tomb, 1, s->partner, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(s->tomb, 2, key, sizeof(key), SQLITE_STATIC);
-		sqlite3_bind_int64(s->tomb, 3, revoked_at);
-		if (sqlite3_step(s->tomb) != SQLITE_DONE)
-			r = erase_dberr(s->st, "record tombstone", err);
-		sqlite3_reset(s->tomb);
 	}
+	return r;
+}
+
+/* The staged tokens' tombstones (sg->v[0..n), each once), dated their latest revoked_at. */
+static int
+erase_stager_tombstones(struct erase_stager *sg, struct cg_err *err)
+{
+	enum { CHUNK = KEYFILE_AGENT_TOMBSTONES_MAX };
+	struct token *t = NULL;
+	unsigned char (*key)[32] = NULL;
+	size_t done, m, i;
+	int r = 0;
+
+	if ((t = malloc(CHUNK * sizeof(*t))) == NULL || (key = malloc(CHUNK * sizeof(*key))) == NULL) {
+		r = cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		goto out;
+	}
+	sqlite3_bind_text(sg->tomb, 1, sg->partner, -1, SQLITE_STATIC);
+	for (done = 0; done < sg->n && r == 0; done += m) {
+		m = sg->n - done < CHUNK ? sg->n - done : CHUNK;
+		for (i = 0; i < m; i++) {
+			t[i].kind = sg->v[done + i].kind;
+			memcpy(t[i].value, sg->v[done + i].token, TOKEN_LEN);
+		}
+		if ((r = erase_keys(sg->storage, sg->sub, t, m, key, err)) != 0)
+			break;
+		for (i = 0; i < m && r == 0; i++) {
+			sqlite3_bind_blob(sg->tomb, 2, key[i], sizeof(key[i]), SQLITE_STATIC);
+			sqlite3_bind_int64(sg->tomb, 3, sg->v[done + i].revoked_at);
+			if (sqlite3_step(sg->tomb) != SQLITE_DONE)
+				r = erase_dberr(sg->st, "record tombstone", err);
+			sqlite3_reset(sg->tomb);
+		}
+	}
+out:
+	if (t != NULL)
+		sodium_memzero(t, CHUNK * sizeof(*t));
+	if (key != NULL)
+		sodium_memzero(key, CHUNK * sizeof(*key));
+	free(t);
+	free(key);
 	return r;
 }
 
@@ -285,6 +326,8 @@ erase_table_build(struct erase_stager *sg, struct erase_table *t, struct cg_err 
 			if (erase_staged_cmp(&sg->v[n], &sg->v[i]) == 0) {
 				if (sg->v[i].upto > sg->v[n].upto)
 					sg->v[n].upto = sg->v[i].upto;
+				if (sg->v[i].revoked_at > sg->v[n].revoked_at)
+					sg->v[n].revoked_at = sg->v[i].revoked_at;
 				continue;
 			}
 			sg->v[++n] = sg->v[i];
@@ -293,6 +336,8 @@ erase_table_build(struct erase_stager *sg, struct erase_table *t, struct cg_err 
 		sodium_memzero(sg->v + n, (sg->n - n) * sizeof(*sg->v));
 		sg->n = n;
 	}
+	if ((r = erase_stager_tombstones(sg, err)) != 0)
+		return r;
 	while (cap < 2 * n + 16)
 		cap *= 2;
 	if ((t->slot = calloc(cap, sizeof(*t->slot))) == NULL)
@@ -475,6 +520,37 @@ erase_check_close(struct erase_check *c)
 	sqlite3_finalize(c->get);
 	sodium_memzero(c->sub, sizeof(c->sub));
 	free(c);
+}
+
+int
+erase_check_keys(struct erase_check *c, const struct token *keys, const int64_t *consent_at, size_t n,
+    unsigned char *revoked, struct cg_err *err)
+{
+	unsigned char (*tomb)[32];
+	size_t i;
+	int rc, r;
+
+	memset(revoked, 0, n);
+	if (n == 0)
+		return 0;
+	if ((tomb = malloc(n * sizeof(*tomb))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory checking tombstones");
+	if ((r = erase_keys(c->storage, c->sub, keys, n, tomb, err)) != 0)
+		goto out;
+	sqlite3_bind_text(c->get, 1, c->partner, -1, SQLITE_STATIC);
+	for (i = 0; i < n && r == 0; i++) {
+		sqlite3_bind_blob(c->get, 2, tomb[i], sizeof(tomb[i]), SQLITE_STATIC);
+		rc = sqlite3_step(c->get);
+		if (rc == SQLITE_ROW)
+			revoked[i] = consent_at[i] <= sqlite3_column_int64(c->get, 0);
+		else if (rc != SQLITE_DONE)
+			r = erase_dberr(c->st, "read tombstones", err);
+		sqlite3_reset(c->get);
+	}
+out:
+	sodium_memzero(tomb, n * sizeof(*tomb));
+	free(tomb);
+	return r;
 }
 
 int

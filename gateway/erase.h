@@ -35,19 +35,21 @@ int erase_tombstones(const struct keyfile_key *storage, const struct token *toke
 int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1);
 
 /*
- * Inside the caller's transaction, for the records of one batch: record
- * tombstones dated `revoked_at` for the tokens (users' keys, join.h: an
- * email token, or the phone token of a user without an email) and stage
- * them for erasure of the records with that key whose consent_at is at most
- * `erase_upto` (INT64_MAX: all of
- * them, as a revocation does; a withdrawal erases only what its consent_at
- * supersedes, so that a newer consent already stored stays).  The tokens
- * are staged in memory, wiped by close.  Nothing is
- * deleted until erase_apply(), which deletes every staged token's records in
- * one pass over the table (a revocation of many users costs one scan, not
- * one per user).  The statements are prepared and the tombstone subkey
- * derived once per stager; owned by the caller of erase_stager_open, close
- * wipes the subkey.
+ * Inside the caller's transaction, for the records of one batch: stage the
+ * tokens (users' keys, join.h: an email token, or the phone token of a user
+ * without an email) for a tombstone dated `revoked_at` and for erasure of
+ * the records with that key whose consent_at is at most `erase_upto`
+ * (INT64_MAX: all of them, as a revocation does; a withdrawal erases only
+ * what its consent_at supersedes, so that a newer consent already stored
+ * stays).  A token staged twice keeps the later of each date.  The tokens
+ * are staged in memory, wiped by close; nothing is written until
+ * erase_apply(), which records the tombstones (computed together: with a
+ * key agent, a message per KEYFILE_AGENT_TOMBSTONES_MAX tokens) and deletes
+ * every staged token's records in one pass over the table (a revocation of
+ * many users costs one scan, not one per user): a stager closed without
+ * erase_apply leaves nothing.  The statements are prepared and the
+ * tombstone subkey derived once per stager; owned by the caller of
+ * erase_stager_open, close wipes the subkey.
  */
 struct erase_stager;
 int erase_stager_open(struct store *st, const struct keyfile_key *storage, const char *partner,
@@ -76,6 +78,14 @@ int erase_check_open(struct store *st, const struct keyfile_key *storage, const 
     struct erase_check **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
 int erase_check_tokens(struct erase_check *c, const struct token *tokens, size_t n, int64_t consent_at, int *revoked,
     struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 5);
+/*
+ * The same for n records of one key each (keys[i], dated consent_at[i]):
+ * revoked[i] = 1 or 0.  The tombstones are computed together, in calls of
+ * KEYFILE_AGENT_TOMBSTONES_MAX with a key agent: one message to the process
+ * that holds the key per call, not one per record.
+ */
+int erase_check_keys(struct erase_check *c, const struct token *keys, const int64_t *consent_at, size_t n,
+    unsigned char *revoked, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5);
 void erase_check_close(struct erase_check *c);
 
 /* *any = 1 if `partner` has tombstones at all (so that ingest can skip the per-record check). */

@@ -327,6 +327,7 @@ struct ingest_checked {
 	const unsigned char *email, *phone;  /* into rec */
 	unsigned char entry[MERKLE_HASH_LEN];   /* INGEST_ERASE: the receipt entry, if has_entry */
 	int has_entry;
+	int revoked;                         /* rc 0: a tombstone keeps the user out (ingest_window_revoked) */
 };
 
 /*
@@ -471,14 +472,14 @@ ingest_record_store(struct store *st, const struct ingest_ctx *c, int64_t batch_
 	const Crossgate__BatchHeader *hdr = c->hdr;
 	struct store_record sr;
 	int64_t at;
-	int r;
 
 	*skipped = 0;
 	if (k->rc == 0) {
 		/* A user the partner revoked stays erased, whatever older batch arrives later. */
-		if (tombstones != NULL && ((r = erase_check_tokens(tombstones, &k->key, 1, rec->consent_at, skipped,
-		    err)) != 0 || *skipped))
-			return r;
+		if (k->revoked) {
+			*skipped = 1;
+			return 0;
+		}
 		ingest_store_row(hdr, batch_row, rec, k->email, k->phone, &sr);
 		return store_record_insert(st, &sr, err);
 	}
@@ -534,6 +535,11 @@ struct ingest_window {
 	uint64_t at[INGEST_WINDOW], first_index;
 	struct ingest_checked out[INGEST_WINDOW];
 	struct ingest_task task[INGEST_WINDOW_TASKS];
+	/* the data records' keys, checked against the tombstones together */
+	struct token ckey[INGEST_WINDOW];
+	int64_t cat[INGEST_WINDOW];
+	size_t cidx[INGEST_WINDOW];
+	unsigned char crev[INGEST_WINDOW];
 };
 
 /* The window's tasks: its frames' hash, then one per INGEST_TASK_RECORDS records. */
@@ -573,6 +579,7 @@ ingest_task_run(void *arg, size_t task, unsigned worker)
 		struct batch_frame fr = { w->bytes + w->off[i], w->flen[i], w->at[i], w->first_index + i };
 
 		k->decode_failed = 0;
+		k->revoked = 0;
 		if ((k->rc = batch_record_decode(w->c->path, &fr, &t->arena, &k->rec, &t->err)) != 0)
 			k->decode_failed = 1;
 		else
@@ -615,6 +622,31 @@ struct ingest_counts {
 	uint64_t stored, skipped;
 };
 
+/*
+ * Writer, before storing a window: which of its data records (up to the
+ * first that failed) a tombstone keeps out, all checked together, so that
+ * with privilege separation the key's process gets a message per
+ * KEYFILE_AGENT_TOMBSTONES_MAX records rather than one per record.
+ */
+static int
+ingest_window_revoked(struct ingest_window *w, struct erase_check *tombstones, struct cg_err *err)
+{
+	size_t i, n = 0;
+	int r;
+
+	for (i = 0; i < w->n && w->out[i].rc >= 0; i++)
+		if (w->out[i].rc == 0) {
+			w->ckey[n] = w->out[i].key;
+			w->cat[n] = w->out[i].rec->consent_at;
+			w->cidx[n++] = i;
+		}
+	if ((r = erase_check_keys(tombstones, w->ckey, w->cat, n, w->crev, err)) != 0)
+		return r;
+	for (i = 0; i < n; i++)
+		w->out[w->cidx[i]].revoked = w->crev[i];
+	return 0;
+}
+
 /* Writer: store a checked window in record order; the first failure is the batch's. */
 static int
 ingest_window_store(struct store *st, const struct ingest_ctx *c, int64_t batch_row, struct ingest_window *w,
@@ -624,6 +656,11 @@ ingest_window_store(struct store *st, const struct ingest_ctx *c, int64_t batch_
 	size_t i;
 	int r, skipped;
 
+	if (tombstones != NULL && (r = ingest_window_revoked(w, tombstones, err)) != 0) {
+		if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
+			cg_err_prefix(err, "batch %s", c->path);
+		return r;
+	}
 	for (i = 0; i < w->n; i++) {
 		const struct ingest_checked *k = &w->out[i];
 

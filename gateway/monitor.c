@@ -231,8 +231,12 @@ monitor_read_all(int fd, unsigned char *p, size_t n)
 				continue;
 			return -1;
 		}
-		if (m == 0)
-			return got == 0 ? 0 : -1;
+		if (m == 0 && got == 0)
+			return 0;
+		if (m == 0) {
+			errno = 0;           /* cut short: an errno left from before would be reported */
+			return -1;
+		}
 		got += (size_t)m;
 	}
 	return 1;

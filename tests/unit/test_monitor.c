@@ -19,6 +19,83 @@
 #include "proto/monitor.pb-c.h"
 #include "tests/unit/cgtest.h"
 
+/* more than one request's worth of tombstones */
+#define NTOMB (KEYFILE_AGENT_TOMBSTONES_MAX + 6)
+
+/* A key agent that counts the TOMBSTONES requests it forwards to the monitor's client. */
+struct counting {
+	const struct keyfile_agent *inner;
+	int calls;
+};
+
+static int
+counting_tombstones(void *ctx, const unsigned char *kinds, const unsigned char *tokens, size_t n, unsigned char *out,
+    struct cg_err *err)
+{
+	struct counting *c = ctx;
+
+	c->calls++;
+	return c->inner->tombstones(c->inner->ctx, kinds, tokens, n, out, err);
+}
+
+/*
+ * Ingest's tombstones through the monitor: a batch's withdrawals (the
+ * stager, at erase_apply) and a window's check of data records ask for
+ * KEYFILE_AGENT_TOMBSTONES_MAX at a time, not one request per record (a
+ * push of 5,000 records cost 5,000 round trips before).
+ */
+static void
+check_tombstone_requests(const struct keyfile_key *storage, const struct token *toks, size_t n)
+{
+	char dir[] = "/tmp/cg-test-montomb-XXXXXX", path[128];
+	struct counting cnt = { storage->agent, 0 };
+	struct keyfile_agent agent = *storage->agent;
+	struct keyfile_key key = *storage;
+	struct store *st = NULL;
+	struct erase_stager *sg = NULL;
+	struct erase_check *chk = NULL;
+	struct cg_err err;
+	uint64_t erased = 1;
+	int64_t *at = calloc(n, sizeof(*at));
+	unsigned char *rev = calloc(n, 1);
+	size_t i, nrev = 0;
+
+	agent.ctx = &cnt;
+	agent.tombstones = counting_tombstones;
+	key.agent = &agent;
+	CHECK(at != NULL && rev != NULL && mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/t.db", dir);
+	CHECK(store_open(path, STORE_OPEN_CREATE, &st, &err) == 0);
+	if (st == NULL || at == NULL || rev == NULL)
+		goto out;
+	CHECK(erase_schema(st, &err) == 0 && store_begin(st, &err) == 0);
+	CHECK(erase_stager_open(st, &key, "k", &sg, &err) == 0);
+	for (i = 0; sg != NULL && i < n; i++)
+		CHECK(erase_stager_add(sg, &toks[i], 1, 100, 100, &err) == 0);
+	CHECK(sg != NULL && erase_apply(sg, &erased, &err) == 0);
+	CHECK_EQ_INT(erased, 0);
+	CHECK_EQ_INT(cnt.calls, (int)((n + KEYFILE_AGENT_TOMBSTONES_MAX - 1) / KEYFILE_AGENT_TOMBSTONES_MAX));
+	erase_stager_close(sg);
+	/* the same users' records: those dated up to the withdrawal are kept out, the newer ones not */
+	for (i = 0; i < n; i++)
+		at[i] = i % 3 == 0 ? 101 : 100;
+	cnt.calls = 0;
+	CHECK(erase_check_open(st, &key, "k", &chk, &err) == 0);
+	CHECK(chk != NULL && erase_check_keys(chk, toks, at, n, rev, &err) == 0);
+	CHECK_EQ_INT(cnt.calls, (int)((n + KEYFILE_AGENT_TOMBSTONES_MAX - 1) / KEYFILE_AGENT_TOMBSTONES_MAX));
+	for (i = 0; i < n; i++)
+		nrev += rev[i] == (i % 3 != 0);
+	CHECK_EQ_INT(nrev, n);
+	erase_check_close(chk);
+	store_rollback(st);
+out:
+	store_close(st);
+	free(at);
+	free(rev);
+	unlink(path);
+	rmdir(dir);
+}
+
 static struct monitor_keys real;
 
 struct served {
@@ -43,11 +120,13 @@ static int
 answer(const Crossgate__Monitor__MonitorRequest *q, const unsigned char *extra, size_t extra_len, char *why,
     size_t why_size)
 {
-	unsigned char buf[4096], *resp = NULL;
+	unsigned char buf[MONITOR_MSG_MAX + 256], *resp = NULL;
 	size_t n, resp_len = 0;
 	Crossgate__Monitor__MonitorResponse *r;
 	int refused = -1, ok;
 
+	if (crossgate__monitor__monitor_request__get_packed_size(q) + extra_len > sizeof(buf))
+		abort();
 	n = crossgate__monitor__monitor_request__pack(q, buf);
 	if (extra_len > 0)
 		memcpy(buf + n, extra, extra_len);
@@ -67,7 +146,8 @@ static void
 test_refusals(void)
 {
 	Crossgate__Monitor__MonitorRequest q = CROSSGATE__MONITOR__MONITOR_REQUEST__INIT;
-	unsigned char b[80] = { 0 }, toks[65 * 32] = { 0 }, kinds[65];
+	unsigned char b[80] = { 0 }, toks[(KEYFILE_AGENT_TOMBSTONES_MAX + 1) * 32] = { 0 },
+	    kinds[KEYFILE_AGENT_TOMBSTONES_MAX + 1];
 	static const unsigned char unknown_field[] = { 0x78, 0x01 };   /* field 15, varint 1 */
 	char why[512];
 
@@ -114,11 +194,11 @@ test_refusals(void)
 	crossgate__monitor__monitor_request__init(&q);
 	q.op = CROSSGATE__MONITOR__OP__TOMBSTONES;
 	q.kinds.data = kinds;
-	q.kinds.len = 65;
+	q.kinds.len = KEYFILE_AGENT_TOMBSTONES_MAX + 1;
 	q.tokens.data = toks;
-	q.tokens.len = 65 * 32;
+	q.tokens.len = (KEYFILE_AGENT_TOMBSTONES_MAX + 1) * 32;
 	CHECK(!answer(&q, NULL, 0, why, sizeof(why)));
-	CHECK_CONTAINS(why, "more than 64 tokens");
+	CHECK_CONTAINS(why, "more than 512 tokens");
 	q.kinds.len = 2;
 	q.tokens.len = 63;
 	CHECK(!answer(&q, NULL, 0, why, sizeof(why)));
@@ -178,8 +258,8 @@ test_ops(void)
 	pthread_t t;
 	struct cg_err err;
 	unsigned char key[32], back[32], wrapped[SEAL_WRAPPED_LEN], w1[INGEST_WRAPPED_KEY_LEN],
-	    w2[INGEST_WRAPPED_KEY_LEN], id[16], t1[70][32], t2[70][32];
-	struct token toks[70];
+	    w2[INGEST_WRAPPED_KEY_LEN], id[16], t1[NTOMB][32], t2[NTOMB][32];
+	struct token toks[NTOMB];
 	struct keyfile_key *other = NULL;
 	char body[NOTE_NAME_MAX + 80], *note = NULL;
 	struct checkpoint cp;
@@ -220,14 +300,15 @@ test_ops(void)
 	CHECK_CONTAINS(err.msg, "does not open with this storage key");
 
 	/* tombstones, more than one request's worth: the same as offline */
-	for (i = 0; i < 70; i++) {
+	for (i = 0; i < NTOMB; i++) {
 		toks[i].kind = i % 2 ? TOKEN_KIND_PHONE : TOKEN_KIND_EMAIL;
 		randombytes_buf(toks[i].value, TOKEN_LEN);
 	}
-	CHECK(erase_tombstones(h.storage, toks, 70, t1, &err) == 0);
-	CHECK(erase_tombstones(real.storage, toks, 70, t2, &err) == 0);
+	CHECK(erase_tombstones(h.storage, toks, NTOMB, t1, &err) == 0);
+	CHECK(erase_tombstones(real.storage, toks, NTOMB, t2, &err) == 0);
 	CHECK(memcmp(t1, t2, sizeof(t1)) == 0);
 	CHECK(memcmp(t1[0], t1[1], 32) != 0);
+	check_tombstone_requests(h.storage, toks, NTOMB);
 
 	/* a checkpoint signed by the monitor verifies under the gateway's public key */
 	memset(&cp, 0, sizeof(cp));
