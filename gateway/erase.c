@@ -1,4 +1,5 @@
 /* erase.c - see erase.h */
+#define _GNU_SOURCE   /* qsort_r: the staged tokens are sorted by index */
 #include "gateway/erase.h"
 #include "gateway/audience.h"
 
@@ -296,13 +297,61 @@ erase_table_find(const struct erase_table *t, uint8_t kind, const unsigned char 
 }
 
 static int
-erase_staged_cmp(const void *a, const void *b)
+erase_staged_cmp(const struct erase_staged *x, const struct erase_staged *y)
 {
-	const struct erase_staged *x = a, *y = b;
-
 	if (x->kind != y->kind)
 		return x->kind < y->kind ? -1 : 1;
 	return memcmp(x->token, y->token, TOKEN_LEN);
+}
+
+static int
+erase_staged_order(const void *a, const void *b, void *v)
+{
+	const struct erase_staged *e = v;
+
+	return erase_staged_cmp(&e[*(const size_t *)a], &e[*(const size_t *)b]);
+}
+
+/*
+ * The staged tokens sorted by key, each once with the later of each of its
+ * dates (what the upsert into a keyed table did).  The sort moves indices,
+ * not entries: a sort's scratch space would keep a copy of a token that
+ * nothing wipes.
+ */
+static int
+erase_stager_merge(struct erase_stager *sg, struct cg_err *err)
+{
+	struct erase_staged *nv;
+	size_t *ord, i, m = 0;
+
+	if (sg->n == 0)
+		return 0;
+	if ((ord = malloc(sg->n * sizeof(*ord))) == NULL || (nv = malloc(sg->n * sizeof(*nv))) == NULL) {
+		free(ord);
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
+	}
+	for (i = 0; i < sg->n; i++)
+		ord[i] = i;
+	qsort_r(ord, sg->n, sizeof(*ord), erase_staged_order, sg->v);
+	for (i = 0; i < sg->n; i++) {
+		const struct erase_staged *e = &sg->v[ord[i]];
+
+		if (m > 0 && erase_staged_cmp(&nv[m - 1], e) == 0) {
+			if (e->upto > nv[m - 1].upto)
+				nv[m - 1].upto = e->upto;
+			if (e->revoked_at > nv[m - 1].revoked_at)
+				nv[m - 1].revoked_at = e->revoked_at;
+			continue;
+		}
+		nv[m++] = *e;
+	}
+	free(ord);
+	sodium_memzero(sg->v, sg->cap * sizeof(*sg->v));
+	free(sg->v);
+	sg->v = nv;
+	sg->cap = sg->n;
+	sg->n = m;
+	return 0;
 }
 
 /*
@@ -315,29 +364,14 @@ erase_table_build(struct erase_stager *sg, struct erase_table *t, struct cg_err 
 {
 	sqlite3 *db = store_db(sg->st);
 	sqlite3_stmt *s = NULL;
-	size_t n = 0, cap = 16, i, j;
+	size_t n, cap = 16, i, j;
 	int r;
 
 	memset(t, 0, sizeof(*t));
 	randombytes_buf(t->key, sizeof(t->key));
-	if (sg->n > 0) {
-		qsort(sg->v, sg->n, sizeof(*sg->v), erase_staged_cmp);
-		for (i = 1; i < sg->n; i++) {
-			if (erase_staged_cmp(&sg->v[n], &sg->v[i]) == 0) {
-				if (sg->v[i].upto > sg->v[n].upto)
-					sg->v[n].upto = sg->v[i].upto;
-				if (sg->v[i].revoked_at > sg->v[n].revoked_at)
-					sg->v[n].revoked_at = sg->v[i].revoked_at;
-				continue;
-			}
-			sg->v[++n] = sg->v[i];
-		}
-		n++;
-		sodium_memzero(sg->v + n, (sg->n - n) * sizeof(*sg->v));
-		sg->n = n;
-	}
-	if ((r = erase_stager_tombstones(sg, err)) != 0)
+	if ((r = erase_stager_merge(sg, err)) != 0 || (r = erase_stager_tombstones(sg, err)) != 0)
 		return r;
+	n = sg->n;
 	while (cap < 2 * n + 16)
 		cap *= 2;
 	if ((t->slot = calloc(cap, sizeof(*t->slot))) == NULL)
@@ -473,6 +507,9 @@ erase_apply(struct erase_stager *sg, uint64_t *erased, struct cg_err *err)
 		r = erase_dberr(st, "clear the staging table", err);
 		goto out;
 	}
+	/* applied: what is staged from now on is a new set */
+	sodium_memzero(sg->v, sg->n * sizeof(*sg->v));
+	sg->n = 0;
 	r = 0;
 out:
 	if (t.slot != NULL)

@@ -46,8 +46,10 @@ int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(
  * erase_apply(), which records the tombstones (computed together: with a
  * key agent, a message per KEYFILE_AGENT_TOMBSTONES_MAX tokens) and deletes
  * every staged token's records in one pass over the table (a revocation of
- * many users costs one scan, not one per user): a stager closed without
- * erase_apply leaves nothing.  The statements are prepared and the
+ * many users costs one scan, not one per user) and empties the stager; a
+ * stager closed without erase_apply leaves nothing.  Memory: about 150
+ * bytes per staged token at erase_apply (the tokens, their merge and the
+ * probe table), which a revocation of 10 million users needs in RAM.  The statements are prepared and the
  * tombstone subkey derived once per stager; owned by the caller of
  * erase_stager_open, close wipes the subkey.
  */
