@@ -72,8 +72,10 @@ erase_keys(const struct keyfile_key *storage, const unsigned char sub[32], const
 			erase_key_sub(sub, &t[i], out[i]);
 		return 0;
 	}
-	if ((kinds = malloc(KEYFILE_AGENT_TOMBSTONES_MAX)) == NULL ||
-	    (toks = malloc(KEYFILE_AGENT_TOMBSTONES_MAX * TOKEN_LEN)) == NULL) {
+	m = n < KEYFILE_AGENT_TOMBSTONES_MAX ? n : KEYFILE_AGENT_TOMBSTONES_MAX;
+	if (m == 0)
+		return 0;
+	if ((kinds = malloc(m)) == NULL || (toks = malloc(m * TOKEN_LEN)) == NULL) {
 		free(kinds);
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
 	}
@@ -116,6 +118,21 @@ erase_stage_schema(struct store *st, struct cg_err *err)
 	return 0;
 }
 
+/* Where (kind, token) goes in a table of mask + 1 slots: SipHash under a random key (tokens are the partner's). */
+static size_t
+erase_home(const unsigned char key[crypto_shorthash_KEYBYTES], size_t mask, uint8_t kind,
+    const unsigned char token[TOKEN_LEN])
+{
+	unsigned char in[1 + TOKEN_LEN], h[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	in[0] = kind;
+	memcpy(in + 1, token, TOKEN_LEN);
+	crypto_shorthash(h, in, sizeof(in), key);
+	memcpy(&v, h, sizeof(v));
+	return (size_t)v & mask;
+}
+
 /* A staged token: what erase_apply erases, in memory until then. */
 struct erase_staged {
 	unsigned char token[TOKEN_LEN];
@@ -130,14 +147,19 @@ struct erase_stager {
 	const struct keyfile_key *storage;
 	char partner[65];
 	/*
-	 * The staged tokens in arrival order, duplicates included: an upsert
-	 * into a table keyed at random cost the writer as much per withdrawal
-	 * as a record's insert, and a tombstone a message to the key's process
+	 * The staged tokens, each once with its latest dates: an upsert into a
+	 * table keyed at random cost the writer as much per withdrawal as a
+	 * record's insert, and a tombstone a message to the key's process
 	 * (privilege separation); erase_apply sorts them once and computes the
-	 * tombstones together.
+	 * tombstones together.  slot finds a token (index + 1 into v, 0 empty),
+	 * so that a record after its user's withdrawal in the same batch is
+	 * kept out (erase_stager_covers) as the tombstone kept it out before.
 	 */
 	struct erase_staged *v;
 	size_t n, cap;
+	uint32_t *slot;
+	size_t smask;
+	unsigned char hkey[crypto_shorthash_KEYBYTES];
 };
 
 int
@@ -178,6 +200,7 @@ erase_stager_close(struct erase_stager *s)
 	if (s->v != NULL)
 		sodium_memzero(s->v, s->cap * sizeof(*s->v));
 	free(s->v);
+	free(s->slot);
 	free(s);
 }
 
@@ -200,27 +223,91 @@ erase_stager_grow(struct erase_stager *s, struct cg_err *err)
 	return 0;
 }
 
+/* The staged entry of (kind, token), or NULL. */
+static struct erase_staged *
+erase_stager_find(const struct erase_stager *s, uint8_t kind, const unsigned char *token)
+{
+	size_t i;
+
+	if (s->slot == NULL)
+		return NULL;
+	for (i = erase_home(s->hkey, s->smask, kind, token); s->slot[i] != 0; i = (i + 1) & s->smask) {
+		struct erase_staged *e = &s->v[s->slot[i] - 1];
+		if (e->kind == kind && memcmp(e->token, token, TOKEN_LEN) == 0)
+			return e;
+	}
+	return NULL;
+}
+
+/* (Re)index v[0..n) in a table of at least 2 slots per entry, plus room for `more`. */
+static int
+erase_stager_index(struct erase_stager *s, size_t more, struct cg_err *err)
+{
+	size_t cap = 64, i, j;
+	uint32_t *ns;
+
+	if (s->n + more > UINT32_MAX - 1)
+		return cg_err_set(err, CG_ERR_LIMIT, "more than %u withdrawals in one batch", UINT32_MAX - 1);
+	while (cap < 2 * (s->n + more))
+		cap *= 2;
+	if ((ns = calloc(cap, sizeof(*ns))) == NULL)
+		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
+	if (s->slot == NULL)
+		randombytes_buf(s->hkey, sizeof(s->hkey));
+	free(s->slot);
+	s->slot = ns;
+	s->smask = cap - 1;
+	for (j = 0; j < s->n; j++) {
+		for (i = erase_home(s->hkey, s->smask, s->v[j].kind, s->v[j].token); s->slot[i] != 0;
+		    i = (i + 1) & s->smask)
+			;
+		s->slot[i] = (uint32_t)(j + 1);
+	}
+	return 0;
+}
+
 int
 erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, int64_t revoked_at, int64_t erase_upto,
     struct cg_err *err)
 {
-	size_t i;
+	size_t i, h;
 	int r = 0;
 
 	for (i = 0; i < n && r == 0; i++) {
 		struct erase_staged *e;
+		uint8_t kind = (uint8_t)tokens[i].kind;
 
 		if (tokens[i].kind != TOKEN_KIND_EMAIL && tokens[i].kind != TOKEN_KIND_PHONE)
 			return cg_err_set(err, CG_ERR_FORMAT, "token %zu: unknown kind", i);
-		if (s->n == s->cap && (r = erase_stager_grow(s, err)) != 0)
+		/* staged before: the later of each date, as the upserts into keyed tables did */
+		if ((e = erase_stager_find(s, kind, tokens[i].value)) != NULL) {
+			if (erase_upto > e->upto)
+				e->upto = erase_upto;
+			if (revoked_at > e->revoked_at)
+				e->revoked_at = revoked_at;
+			continue;
+		}
+		if ((s->n == s->cap && (r = erase_stager_grow(s, err)) != 0) ||
+		    (2 * (s->n + 1) > s->smask + 1 && (r = erase_stager_index(s, s->n + 1, err)) != 0))
 			break;
-		e = &s->v[s->n++];
+		e = &s->v[s->n];
 		memcpy(e->token, tokens[i].value, TOKEN_LEN);
 		e->upto = erase_upto;
 		e->revoked_at = revoked_at;
-		e->kind = (uint8_t)tokens[i].kind;
+		e->kind = kind;
+		for (h = erase_home(s->hkey, s->smask, kind, e->token); s->slot[h] != 0; h = (h + 1) & s->smask)
+			;
+		s->slot[h] = (uint32_t)++s->n;
 	}
 	return r;
+}
+
+int
+erase_stager_covers(const struct erase_stager *s, const struct token *key, int64_t consent_at)
+{
+	const struct erase_staged *e = erase_stager_find(s, (uint8_t)key->kind, key->value);
+
+	return e != NULL && consent_at <= e->revoked_at;
 }
 
 /* The staged tokens' tombstones (sg->v[0..n), each once), dated their latest revoked_at. */
@@ -274,14 +361,7 @@ struct erase_table {
 static size_t
 erase_table_home(const struct erase_table *t, uint8_t kind, const unsigned char token[TOKEN_LEN])
 {
-	unsigned char in[1 + TOKEN_LEN], h[crypto_shorthash_BYTES];
-	uint64_t v;
-
-	in[0] = kind;
-	memcpy(in + 1, token, TOKEN_LEN);
-	crypto_shorthash(h, in, sizeof(in), t->key);
-	memcpy(&v, h, sizeof(v));
-	return (size_t)v & t->mask;
+	return erase_home(t->key, t->mask, kind, token);
 }
 
 /* The staged token's erase_upto, or NULL. */
@@ -351,7 +431,7 @@ erase_stager_merge(struct erase_stager *sg, struct cg_err *err)
 	sg->v = nv;
 	sg->cap = sg->n;
 	sg->n = m;
-	return 0;
+	return erase_stager_index(sg, 0, err);
 }
 
 /*
@@ -510,6 +590,8 @@ erase_apply(struct erase_stager *sg, uint64_t *erased, struct cg_err *err)
 	/* applied: what is staged from now on is a new set */
 	sodium_memzero(sg->v, sg->n * sizeof(*sg->v));
 	sg->n = 0;
+	if (sg->slot != NULL)
+		memset(sg->slot, 0, (sg->smask + 1) * sizeof(*sg->slot));
 	r = 0;
 out:
 	if (t.slot != NULL)

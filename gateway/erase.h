@@ -59,6 +59,8 @@ int erase_stager_open(struct store *st, const struct keyfile_key *storage, const
 int erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, int64_t revoked_at,
     int64_t erase_upto, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 void erase_stager_close(struct erase_stager *s);
+/* 1 if a token staged (and not yet applied) covers the user `key` at consent time consent_at, as its tombstone will. */
+int erase_stager_covers(const struct erase_stager *s, const struct token *key, int64_t consent_at) CG_NONNULL(1, 2);
 
 /*
  * Inside the same transaction: delete the stager's partner's records whose

@@ -475,8 +475,13 @@ ingest_record_store(struct store *st, const struct ingest_ctx *c, int64_t batch_
 
 	*skipped = 0;
 	if (k->rc == 0) {
-		/* A user the partner revoked stays erased, whatever older batch arrives later. */
-		if (k->revoked) {
+		/*
+		 * A user the partner revoked stays erased, whatever older batch
+		 * arrives later: by a committed tombstone (checked per window),
+		 * or by a withdrawal earlier in this batch (still staged).
+		 */
+		if (k->revoked || (tombstones != NULL && tally->stager != NULL &&
+		    erase_stager_covers(tally->stager, &k->key, rec->consent_at))) {
 			*skipped = 1;
 			return 0;
 		}
@@ -781,7 +786,10 @@ out:
 			continue;
 		for (i = 0; i < INGEST_WINDOW_TASKS; i++)
 			pb_arena_free(&win[k]->task[i].arena);
+		if (win[k]->bytes != NULL)
+			sodium_memzero(win[k]->bytes, win[k]->cap);
 		free(win[k]->bytes);
+		sodium_memzero(win[k], sizeof(*win[k]));   /* the records' tokens and keys */
 		free(win[k]);
 	}
 	if (scratch != NULL)
@@ -1065,8 +1073,11 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 	if (!revocation && n != count && (r = ingest_batch_records(st, batch_row, n, err)) != 0)
 		goto reject_in_txn;
 	/* Every named user's records go in one pass, inside this transaction. */
-	if (tally.stager != NULL && (r = erase_apply(tally.stager, &erased, err)) != 0)
+	if (tally.stager != NULL && (r = erase_apply(tally.stager, &erased, err)) != 0) {
+		if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
+			cg_err_prefix(err, "batch %s", path);   /* a tombstone the key's process refused */
 		goto reject_in_txn;
+	}
 	ingest_event_init(&ev, pol, revocation ? "revoke" : "ingest", "ok");
 	ev.partner_id = hdr->partner_id;
 	ev.batch_id = hdr->batch_id;

@@ -35,6 +35,10 @@ enum {
 	MF_DIGEST = 128,
 };
 
+/* A TOMBSTONES request (a kind and a token each) and its answer (32 bytes each) fit in one message. */
+_Static_assert(KEYFILE_AGENT_TOMBSTONES_MAX * (1 + KEYFILE_AGENT_TOKEN_LEN) + 64 <= MONITOR_MSG_MAX,
+    "KEYFILE_AGENT_TOMBSTONES_MAX does not fit a monitor message");
+
 static unsigned
 monitor_fields(const monitor_req *q)
 {

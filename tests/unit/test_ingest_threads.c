@@ -25,6 +25,8 @@
 #define WITHDRAW_EVERY 1500
 
 static struct token_ctx *tctx;
+/* big_batch: the record after each withdrawal is a data record of the user just withdrawn */
+static int echo_withdrawn;
 
 enum big_bad {
 	BIG_NONE,
@@ -116,7 +118,12 @@ big_batch(struct world *w, const char *name, const struct big_opts *o)
 				world_die("batch_writer_add_encoded", &err);
 			continue;
 		}
-		snprintf(id, sizeof(id), "%s%llu@example.com", withdrawal ? "gone" : o->prefix, (unsigned long long)i);
+		{
+			int echo = echo_withdrawn && o->withdraw_every != 0 && i > 0 &&
+			    (i - 1) % o->withdraw_every == o->withdraw_every - 1;
+			snprintf(id, sizeof(id), "%s%llu@example.com", withdrawal || echo ? "gone" : o->prefix,
+			    (unsigned long long)(echo ? i - 1 : i));
+		}
 		t[0].kind = TOKEN_KIND_EMAIL;
 		if (token_compute(tctx, TOKEN_KIND_EMAIL, id, strlen(id), t[0].value) != 0)
 			world_die("token_compute", NULL);
@@ -425,6 +432,43 @@ test_bad_record(struct world *w)
 	gw_close(&g);
 }
 
+/*
+ * A record of a user withdrawn earlier in the same batch (5 of them, each
+ * right after its withdrawal, dated the same): with tombstones committed
+ * before, it is kept out, as the tombstone staged at the withdrawal kept it
+ * out when tombstones were written one by one; without, it is stored and
+ * erased by the batch's erasure pass.  Either way the batch's rows are its
+ * records count.
+ */
+static void
+test_withdrawn_in_batch(struct world *w, int prior, unsigned threads)
+{
+	struct big_opts a = { NBIG, "user", 1700000000, WITHDRAW_EVERY, { 0, 0 }, { BIG_NONE, BIG_NONE } };
+	struct big_opts c = { NBIG, "later", 1800000000, WITHDRAW_EVERY, { 0, 0 }, { BIG_NONE, BIG_NONE } };
+	struct ingest_result r;
+	struct cg_err e;
+	struct gw g;
+	char db[32];
+
+	snprintf(db, sizeof(db), "echo%d%u.db", prior, threads);
+	big_batch(w, "ea.batch", &a);
+	echo_withdrawn = 1;
+	big_batch(w, "ec.batch", &c);
+	echo_withdrawn = 0;
+	gw_open(w, db, &g);
+	if (prior)
+		CHECK_EQ_INT(gw_ingest(w, &g, "ea.batch", threads, &r, &e), 0);
+	CHECK_EQ_INT(gw_ingest(w, &g, "ec.batch", threads, &r, &e), 0);
+	CHECK_EQ_INT(r.withdrawn, 6);
+	CHECK_EQ_INT(r.skipped_revoked, prior ? 5 : 0);
+	CHECK_EQ_INT(r.erased, prior ? 0 : 5);
+	CHECK_EQ_INT(r.records, prior ? NBIG - 6 - 5 : NBIG - 6);
+	CHECK_EQ_INT(gw_int(&g, "SELECT count(*) FROM records WHERE batch = (SELECT max(id) FROM batches)"),
+	    NBIG - 6 - 5);
+	CHECK_EQ_INT(gw_int(&g, "SELECT records FROM batches WHERE id = (SELECT max(id) FROM batches)"), r.records);
+	gw_close(&g);
+}
+
 int
 main(void)
 {
@@ -438,6 +482,9 @@ main(void)
 		world_die("token_ctx_new", &err);
 	test_same_rows(&w);
 	test_bad_record(&w);
+	test_withdrawn_in_batch(&w, 0, 1);
+	test_withdrawn_in_batch(&w, 1, 1);
+	test_withdrawn_in_batch(&w, 1, 3);
 	token_ctx_free(tctx);
 	world_free(&w);
 	CGT_DONE();
