@@ -190,6 +190,8 @@ erase_stager_open(struct store *st, const struct keyfile_key *storage, const cha
 	return 0;
 }
 
+static void erase_stager_unindex(struct erase_stager *s);
+
 void
 erase_stager_close(struct erase_stager *s)
 {
@@ -200,7 +202,8 @@ erase_stager_close(struct erase_stager *s)
 	if (s->v != NULL)
 		sodium_memzero(s->v, s->cap * sizeof(*s->v));
 	free(s->v);
-	free(s->slot);
+	erase_stager_unindex(s);
+	sodium_memzero(s->hkey, sizeof(s->hkey));
 	free(s);
 }
 
@@ -239,22 +242,36 @@ erase_stager_find(const struct erase_stager *s, uint8_t kind, const unsigned cha
 	return NULL;
 }
 
-/* (Re)index v[0..n) in a table of at least 2 slots per entry, plus room for `more`. */
+/* Drop the table (it tells which tokens are staged: wiped). */
+static void
+erase_stager_unindex(struct erase_stager *s)
+{
+	if (s->slot != NULL)
+		sodium_memzero(s->slot, (s->smask + 1) * sizeof(*s->slot));
+	free(s->slot);
+	s->slot = NULL;
+	s->smask = 0;
+}
+
+/* (Re)index v[0..n) in a table of at least 4 slots per entry, counting `more` entries to come. */
 static int
 erase_stager_index(struct erase_stager *s, size_t more, struct cg_err *err)
 {
 	size_t cap = 64, i, j;
 	uint32_t *ns;
 
-	if (s->n + more > UINT32_MAX - 1)
-		return cg_err_set(err, CG_ERR_LIMIT, "more than %u withdrawals in one batch", UINT32_MAX - 1);
-	while (cap < 2 * (s->n + more))
+	if (s->n + more > UINT32_MAX / 4)
+		return cg_err_set(err, CG_ERR_LIMIT, "more than %u withdrawals in one batch", UINT32_MAX / 4);
+	while (cap < 4 * (s->n + more))
 		cap *= 2;
-	if ((ns = calloc(cap, sizeof(*ns))) == NULL)
+	if ((ns = calloc(cap, sizeof(*ns))) == NULL) {
+		/* no table rather than one indexing v in another order (erase_stager_merge) */
+		erase_stager_unindex(s);
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
+	}
 	if (s->slot == NULL)
 		randombytes_buf(s->hkey, sizeof(s->hkey));
-	free(s->slot);
+	erase_stager_unindex(s);
 	s->slot = ns;
 	s->smask = cap - 1;
 	for (j = 0; j < s->n; j++) {
@@ -288,7 +305,7 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 			continue;
 		}
 		if ((s->n == s->cap && (r = erase_stager_grow(s, err)) != 0) ||
-		    (2 * (s->n + 1) > s->smask + 1 && (r = erase_stager_index(s, s->n + 1, err)) != 0))
+		    (2 * (s->n + 1) > s->smask + 1 && (r = erase_stager_index(s, 1, err)) != 0))
 			break;
 		e = &s->v[s->n];
 		memcpy(e->token, tokens[i].value, TOKEN_LEN);

@@ -607,8 +607,14 @@ ingest_window_add(struct ingest_window *w, const struct batch_frame *fr, struct 
 
 		while (ncap - w->len < fr->len)
 			ncap *= 2;
-		if ((nb = realloc(w->bytes, ncap)) == NULL)
+		/* not realloc: the old frames (tokens in clear) are wiped before they are freed */
+		if ((nb = malloc(ncap)) == NULL)
 			return cg_err_set(err, CG_ERR_NOMEM, "out of memory");
+		if (w->bytes != NULL) {
+			memcpy(nb, w->bytes, w->len);
+			sodium_memzero(w->bytes, w->cap);
+			free(w->bytes);
+		}
 		w->bytes = nb;
 		w->cap = ncap;
 	}

@@ -437,8 +437,8 @@ test_bad_record(struct world *w)
  * right after its withdrawal, dated the same): with tombstones committed
  * before, it is kept out, as the tombstone staged at the withdrawal kept it
  * out when tombstones were written one by one; without, it is stored and
- * erased by the batch's erasure pass.  Either way the batch's rows are its
- * records count.
+ * erased by the batch's erasure pass (its records count includes them, its
+ * rows do not).
  */
 static void
 test_withdrawn_in_batch(struct world *w, int prior, unsigned threads)
