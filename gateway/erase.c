@@ -690,32 +690,6 @@ out:
 }
 
 int
-erase_check_tokens(struct erase_check *c, const struct token *tokens, size_t n, int64_t consent_at, int *revoked,
-    struct cg_err *err)
-{
-	unsigned char keys[SEAL_TOKENS_MAX][32];
-	size_t i;
-	int rc, r = 0;
-
-	*revoked = 0;
-	if (n > SEAL_TOKENS_MAX)
-		return cg_err_set(err, CG_ERR_ARG, "a record has at most %d tokens", SEAL_TOKENS_MAX);
-	if ((r = erase_keys(c->storage, c->sub, tokens, n, keys, err)) != 0)
-		return r;
-	for (i = 0; i < n && !*revoked && r == 0; i++) {
-		sqlite3_bind_text(c->get, 1, c->partner, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(c->get, 2, keys[i], sizeof(keys[i]), SQLITE_STATIC);
-		rc = sqlite3_step(c->get);
-		if (rc == SQLITE_ROW && consent_at <= sqlite3_column_int64(c->get, 0))
-			*revoked = 1;
-		else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			r = erase_dberr(c->st, "read tombstones", err);
-		sqlite3_reset(c->get);
-	}
-	return r;
-}
-
-int
 erase_expired(struct store *st, const char *partner, int64_t before, uint64_t *erased, struct cg_err *err)
 {
 	sqlite3_stmt *s = NULL;

@@ -72,22 +72,18 @@ int erase_stager_covers(const struct erase_stager *s, const struct token *key, i
 int erase_apply(struct erase_stager *s, uint64_t *erased, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2);
 
 /*
- * For the records of one batch: *revoked = 1 if a tombstone of `partner`
- * covers one of the tokens (the record's key) at consent time consent_at.  The statement is
+ * For the records of one batch: which are kept out by a tombstone of
+ * `partner`.  For n records of one key each (keys[i], a user's key, dated
+ * consent_at[i]): revoked[i] = 1 if the key's tombstone is dated at or after
+ * consent_at[i], else 0.  The tombstones are computed together, in calls of
+ * KEYFILE_AGENT_TOMBSTONES_MAX with a key agent: one message to the process
+ * that holds the key per call, not one per record.  The statement is
  * prepared and the tombstone subkey derived once per check; owned by the
  * caller of erase_check_open, close wipes the subkey.
  */
 struct erase_check;
 int erase_check_open(struct store *st, const struct keyfile_key *storage, const char *partner,
     struct erase_check **out, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 4);
-int erase_check_tokens(struct erase_check *c, const struct token *tokens, size_t n, int64_t consent_at, int *revoked,
-    struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 5);
-/*
- * The same for n records of one key each (keys[i], dated consent_at[i]):
- * revoked[i] = 1 or 0.  The tombstones are computed together, in calls of
- * KEYFILE_AGENT_TOMBSTONES_MAX with a key agent: one message to the process
- * that holds the key per call, not one per record.
- */
 int erase_check_keys(struct erase_check *c, const struct token *keys, const int64_t *consent_at, size_t n,
     unsigned char *revoked, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(1, 2, 3, 5);
 void erase_check_close(struct erase_check *c);

@@ -220,8 +220,8 @@ ingest_store_row(const Crossgate__BatchHeader *hdr, int64_t batch_row, const Cro
 static int
 ingest_outcome(struct store *st, const struct policy *pol, const Crossgate__BatchHeader *hdr,
     const unsigned char batch_key[32], int64_t batch_row, const Crossgate__SealedRecord *rec,
-    const struct token *toks, const struct token *key, struct pb_arena *arena, struct erase_check *tombstones,
-    int *skipped, struct ingest_tally *tally, struct cg_err *err)
+    const struct token *toks, int revoked, struct pb_arena *arena, int *skipped, struct ingest_tally *tally,
+    struct cg_err *err)
 {
 	unsigned char ad[SEAL_AD_MAX], pt[256];
 	const unsigned char *email = NULL, *phone = NULL;
@@ -284,9 +284,12 @@ ingest_outcome(struct store *st, const struct policy *pol, const Crossgate__Batc
 		}
 		snprintf(tally->outcome_exp, sizeof(tally->outcome_exp), "%s", oc->experiment);
 	}
-	if (tombstones != NULL && ((r = erase_check_tokens(tombstones, key, 1, rec->consent_at, skipped, err)) != 0 ||
-	    *skipped))
+	/* its user's tombstone keeps it out (checked with its window's, ingest_window_revoked) */
+	if (revoked) {
+		*skipped = 1;
+		r = 0;
 		goto out;
+	}
 	ingest_store_row(hdr, batch_row, rec, email, phone, &sr);
 	r = store_outcome_insert(st, &sr, oc->experiment, err);
 out:
@@ -327,7 +330,7 @@ struct ingest_checked {
 	const unsigned char *email, *phone;  /* into rec */
 	unsigned char entry[MERKLE_HASH_LEN];   /* INGEST_ERASE: the receipt entry, if has_entry */
 	int has_entry;
-	int revoked;                         /* rc 0: a tombstone keeps the user out (ingest_window_revoked) */
+	int revoked;                         /* rc 0 or INGEST_DEFER: a tombstone keeps the user out */
 };
 
 /*
@@ -489,8 +492,8 @@ ingest_record_store(struct store *st, const struct ingest_ctx *c, int64_t batch_
 		return store_record_insert(st, &sr, err);
 	}
 	if (k->rc == INGEST_DEFER)
-		return ingest_outcome(st, c->pol, hdr, c->batch_key, batch_row, rec, k->toks, &k->key, &s->arena,
-		    tombstones, skipped, tally, err);
+		return ingest_outcome(st, c->pol, hdr, c->batch_key, batch_row, rec, k->toks, k->revoked, &s->arena,
+		    skipped, tally, err);
 	if (k->has_entry) {
 		/* Users check their receipts against the batch's root (agent/receipt.h): entries in record order. */
 		merkle_frontier_append(&tally->tree, k->entry);
@@ -634,8 +637,8 @@ struct ingest_counts {
 };
 
 /*
- * Writer, before storing a window: which of its data records (up to the
- * first that failed) a tombstone keeps out, all checked together, so that
+ * Writer, before storing a window: which of its data records and outcomes
+ * (up to the first that failed) a tombstone keeps out, all checked together, so that
  * with privilege separation the key's process gets a message per
  * KEYFILE_AGENT_TOMBSTONES_MAX records rather than one per record.
  */
@@ -646,7 +649,7 @@ ingest_window_revoked(struct ingest_window *w, struct erase_check *tombstones, s
 	int r;
 
 	for (i = 0; i < w->n && w->out[i].rc >= 0; i++)
-		if (w->out[i].rc == 0) {
+		if (w->out[i].rc == 0 || w->out[i].rc == INGEST_DEFER) {   /* a data record or an outcome */
 			w->ckey[n] = w->out[i].key;
 			w->cat[n] = w->out[i].rec->consent_at;
 			w->cidx[n++] = i;
