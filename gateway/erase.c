@@ -137,7 +137,7 @@ erase_home(const unsigned char key[crypto_shorthash_KEYBYTES], size_t mask, uint
 struct erase_staged {
 	unsigned char token[TOKEN_LEN];
 	int64_t upto, revoked_at;
-	uint8_t kind;                        /* 0: empty slot (struct erase_table) */
+	uint8_t kind;                        /* TOKEN_KIND_EMAIL or TOKEN_KIND_PHONE */
 };
 
 struct erase_stager {
@@ -150,10 +150,10 @@ struct erase_stager {
 	 * The staged tokens, each once with its latest dates: an upsert into a
 	 * table keyed at random cost the writer as much per withdrawal as a
 	 * record's insert, and a tombstone a message to the key's process
-	 * (privilege separation); erase_apply sorts them once and computes the
-	 * tombstones together.  slot finds a token (index + 1 into v, 0 empty),
-	 * so that a record after its user's withdrawal in the same batch is
-	 * kept out (erase_stager_covers) as the tombstone kept it out before.
+	 * (privilege separation); erase_apply computes the tombstones together.
+	 * slot finds a token (index + 1 into v, 0 empty): erase_apply's probe of
+	 * every stored row, and erase_stager_covers, so that a record after its
+	 * user's withdrawal in the same batch is kept out as a tombstone would.
 	 */
 	struct erase_staged *v;
 	size_t n, cap;
@@ -253,22 +253,19 @@ erase_stager_unindex(struct erase_stager *s)
 	s->smask = 0;
 }
 
-/* (Re)index v[0..n) in a table of at least 4 slots per entry, counting `more` entries to come. */
+/* Index v[0..n) anew in a table of at least 4 slots per entry, one more entry counted. */
 static int
-erase_stager_index(struct erase_stager *s, size_t more, struct cg_err *err)
+erase_stager_index(struct erase_stager *s, struct cg_err *err)
 {
 	size_t cap = 64, i, j;
 	uint32_t *ns;
 
-	if (s->n + more > UINT32_MAX / 4)
+	if (s->n + 1 > UINT32_MAX / 4)
 		return cg_err_set(err, CG_ERR_LIMIT, "more than %u withdrawals in one batch", UINT32_MAX / 4);
-	while (cap < 4 * (s->n + more))
+	while (cap < 4 * (s->n + 1))
 		cap *= 2;
-	if ((ns = calloc(cap, sizeof(*ns))) == NULL) {
-		/* no table rather than one indexing v in another order (erase_stager_merge) */
-		erase_stager_unindex(s);
+	if ((ns = calloc(cap, sizeof(*ns))) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
-	}
 	if (s->slot == NULL)
 		randombytes_buf(s->hkey, sizeof(s->hkey));
 	erase_stager_unindex(s);
@@ -305,7 +302,7 @@ erase_stager_add(struct erase_stager *s, const struct token *tokens, size_t n, i
 			continue;
 		}
 		if ((s->n == s->cap && (r = erase_stager_grow(s, err)) != 0) ||
-		    (2 * (s->n + 1) > s->smask + 1 && (r = erase_stager_index(s, 1, err)) != 0))
+		    (2 * (s->n + 1) > s->smask + 1 && (r = erase_stager_index(s, err)) != 0))
 			break;
 		e = &s->v[s->n];
 		memcpy(e->token, tokens[i].value, TOKEN_LEN);
@@ -368,119 +365,45 @@ out:
 	return r;
 }
 
-/* The staged tokens in memory, for one probe per row: open addressing under a keyed hash (SipHash, random key). */
-struct erase_table {
-	struct erase_staged *slot;
-	size_t mask;
-	unsigned char key[crypto_shorthash_KEYBYTES];
-};
-
-static size_t
-erase_table_home(const struct erase_table *t, uint8_t kind, const unsigned char token[TOKEN_LEN])
-{
-	return erase_home(t->key, t->mask, kind, token);
-}
-
-/* The staged token's erase_upto, or NULL. */
-static const struct erase_staged *
-erase_table_find(const struct erase_table *t, uint8_t kind, const unsigned char *token)
-{
-	size_t i;
-
-	for (i = erase_table_home(t, kind, token); t->slot[i].kind != 0; i = (i + 1) & t->mask)
-		if (t->slot[i].kind == kind && memcmp(t->slot[i].token, token, TOKEN_LEN) == 0)
-			return &t->slot[i];
-	return NULL;
-}
-
 static int
-erase_staged_cmp(const struct erase_staged *x, const struct erase_staged *y)
+erase_staged_order(const void *a, const void *b, void *v)
 {
+	const struct erase_staged *e = v, *x = &e[*(const size_t *)a], *y = &e[*(const size_t *)b];
+
 	if (x->kind != y->kind)
 		return x->kind < y->kind ? -1 : 1;
 	return memcmp(x->token, y->token, TOKEN_LEN);
 }
 
-static int
-erase_staged_order(const void *a, const void *b, void *v)
-{
-	const struct erase_staged *e = v;
-
-	return erase_staged_cmp(&e[*(const size_t *)a], &e[*(const size_t *)b]);
-}
-
 /*
- * The staged tokens sorted by key, each once with the later of each of its
- * dates (what the upsert into a keyed table did).  The sort moves indices,
- * not entries: a sort's scratch space would keep a copy of a token that
- * nothing wipes.
+ * The staged tokens in key order into temp.erase_pending, which
+ * audience_erase_staged joins against (in order, each insert appends).  The
+ * sort moves indices, not entries: a sort's scratch space would keep a copy
+ * of a token that nothing wipes.
  */
 static int
-erase_stager_merge(struct erase_stager *sg, struct cg_err *err)
-{
-	struct erase_staged *nv;
-	size_t *ord, i, m = 0;
-
-	if (sg->n == 0)
-		return 0;
-	if ((ord = malloc(sg->n * sizeof(*ord))) == NULL || (nv = malloc(sg->n * sizeof(*nv))) == NULL) {
-		free(ord);
-		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
-	}
-	for (i = 0; i < sg->n; i++)
-		ord[i] = i;
-	qsort_r(ord, sg->n, sizeof(*ord), erase_staged_order, sg->v);
-	for (i = 0; i < sg->n; i++) {
-		const struct erase_staged *e = &sg->v[ord[i]];
-
-		if (m > 0 && erase_staged_cmp(&nv[m - 1], e) == 0) {
-			if (e->upto > nv[m - 1].upto)
-				nv[m - 1].upto = e->upto;
-			if (e->revoked_at > nv[m - 1].revoked_at)
-				nv[m - 1].revoked_at = e->revoked_at;
-			continue;
-		}
-		nv[m++] = *e;
-	}
-	free(ord);
-	sodium_memzero(sg->v, sg->cap * sizeof(*sg->v));
-	free(sg->v);
-	sg->v = nv;
-	sg->cap = sg->n;
-	sg->n = m;
-	return erase_stager_index(sg, 0, err);
-}
-
-/*
- * The stager's tokens, each once with its largest erase_upto, in key order
- * into temp.erase_pending (which audience_erase_staged joins against: in
- * order, each insert appends) and into t (free t->slot).
- */
-static int
-erase_table_build(struct erase_stager *sg, struct erase_table *t, struct cg_err *err)
+erase_stager_fill(struct erase_stager *sg, struct cg_err *err)
 {
 	sqlite3 *db = store_db(sg->st);
 	sqlite3_stmt *s = NULL;
-	size_t n, cap = 16, i, j;
+	size_t *ord = NULL, j;
 	int r;
 
-	memset(t, 0, sizeof(*t));
-	randombytes_buf(t->key, sizeof(t->key));
-	if ((r = erase_stager_merge(sg, err)) != 0 || (r = erase_stager_tombstones(sg, err)) != 0)
-		return r;
-	n = sg->n;
-	while (cap < 2 * n + 16)
-		cap *= 2;
-	if ((t->slot = calloc(cap, sizeof(*t->slot))) == NULL)
+	if (sg->n > 0 && (ord = malloc(sg->n * sizeof(*ord))) == NULL)
 		return cg_err_set(err, CG_ERR_NOMEM, "out of memory staging an erasure");
-	t->mask = cap - 1;
+	for (j = 0; j < sg->n; j++)
+		ord[j] = j;
+	if (sg->n > 0)
+		qsort_r(ord, sg->n, sizeof(*ord), erase_staged_order, sg->v);
 	/* empty unless an earlier apply in this transaction failed after filling it */
 	if (sqlite3_exec(db, "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "INSERT INTO temp.erase_pending(kind, token, upto) VALUES (?1, ?2, ?3)", -1, &s,
-	    NULL) != SQLITE_OK)
-		return erase_dberr(sg->st, "stage the erased tokens", err);
-	for (j = 0; j < n; j++) {
-		const struct erase_staged *e = &sg->v[j];
+	    NULL) != SQLITE_OK) {
+		r = erase_dberr(sg->st, "stage the erased tokens", err);
+		goto out;
+	}
+	for (j = 0; j < sg->n; j++) {
+		const struct erase_staged *e = &sg->v[ord[j]];
 
 		sqlite3_bind_int(s, 1, e->kind);
 		sqlite3_bind_blob(s, 2, e->token, TOKEN_LEN, SQLITE_STATIC);
@@ -490,13 +413,11 @@ erase_table_build(struct erase_stager *sg, struct erase_table *t, struct cg_err 
 			goto out;
 		}
 		sqlite3_reset(s);
-		for (i = erase_table_home(t, e->kind, e->token); t->slot[i].kind != 0; i = (i + 1) & t->mask)
-			;
-		t->slot[i] = *e;
 	}
 	r = 0;
 out:
 	sqlite3_finalize(s);
+	free(ord);
 	return r;
 }
 
@@ -510,8 +431,7 @@ out:
  * the batch's records).
  */
 static int
-erase_rows(struct store *st, int outcomes, const char *partner, const struct erase_table *t, uint64_t *erased,
-    struct cg_err *err)
+erase_rows(const struct erase_stager *sg, int outcomes, uint64_t *erased, struct cg_err *err)
 {
 	static const char *const scan[2] = {
 		"SELECT id, email_token, phone_token, consent_at FROM records WHERE partner = ?1",
@@ -521,6 +441,7 @@ erase_rows(struct store *st, int outcomes, const char *partner, const struct era
 		"DELETE FROM records WHERE id = ?1",
 		"DELETE FROM outcomes WHERE id = ?1",
 	};
+	struct store *st = sg->st;
 	sqlite3 *db = store_db(st);
 	sqlite3_stmt *s = NULL;
 	int64_t *ids = NULL, *nids;
@@ -529,15 +450,15 @@ erase_rows(struct store *st, int outcomes, const char *partner, const struct era
 
 	if (sqlite3_prepare_v2(db, scan[outcomes], -1, &s, NULL) != SQLITE_OK)
 		return erase_dberr(st, "prepare", err);
-	sqlite3_bind_text(s, 1, partner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 1, sg->partner, -1, SQLITE_STATIC);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const struct erase_staged *hit = NULL;
 
 		if (sqlite3_column_type(s, 1) != SQLITE_NULL) {
 			if (sqlite3_column_bytes(s, 1) == TOKEN_LEN)
-				hit = erase_table_find(t, TOKEN_KIND_EMAIL, sqlite3_column_blob(s, 1));
+				hit = erase_stager_find(sg, TOKEN_KIND_EMAIL, sqlite3_column_blob(s, 1));
 		} else if (sqlite3_column_bytes(s, 2) == TOKEN_LEN) {
-			hit = erase_table_find(t, TOKEN_KIND_PHONE, sqlite3_column_blob(s, 2));
+			hit = erase_stager_find(sg, TOKEN_KIND_PHONE, sqlite3_column_blob(s, 2));
 		}
 		if (hit == NULL || sqlite3_column_int64(s, 3) > hit->upto)
 			continue;
@@ -583,39 +504,27 @@ erase_apply(struct erase_stager *sg, uint64_t *erased, struct cg_err *err)
 	/*
 	 * A staged token is a user's key (join.h).  The user's outcomes
 	 * (outcome batches, store.h) go by the same rule as its records, dated
-	 * by the consent they were sent under.
+	 * by the consent they were sent under.  Each row is probed in the
+	 * stager's own table.
 	 */
-	struct store *st = sg->st;
-	const char *partner = sg->partner;
-	struct erase_table t;
 	int r;
 
 	*erased = 0;
-	memset(&t, 0, sizeof(t));
-	if ((r = erase_stage_schema(st, err)) != 0)
+	if ((r = erase_stage_schema(sg->st, err)) != 0 || (r = erase_stager_tombstones(sg, err)) != 0 ||
+	    (r = erase_stager_fill(sg, err)) != 0 || (r = erase_rows(sg, 0, erased, err)) != 0 ||
+	    (r = erase_rows(sg, 1, erased, err)) != 0)
 		return r;
-	if ((r = erase_table_build(sg, &t, err)) != 0 ||
-	    (r = erase_rows(st, 0, partner, &t, erased, err)) != 0 || (r = erase_rows(st, 1, partner, &t, erased, err)) != 0)
-		goto out;
 	/* and from audiences and experiments, so that no pending delivery holds the user (audience.h) */
-	if ((r = audience_erase_staged(st, partner, err)) != 0)
-		goto out;
-	if (sqlite3_exec(store_db(st), "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK) {
-		r = erase_dberr(st, "clear the staging table", err);
-		goto out;
-	}
+	if ((r = audience_erase_staged(sg->st, sg->partner, err)) != 0)
+		return r;
+	if (sqlite3_exec(store_db(sg->st), "DELETE FROM temp.erase_pending", NULL, NULL, NULL) != SQLITE_OK)
+		return erase_dberr(sg->st, "clear the staging table", err);
 	/* applied: what is staged from now on is a new set */
 	sodium_memzero(sg->v, sg->n * sizeof(*sg->v));
 	sg->n = 0;
 	if (sg->slot != NULL)
 		memset(sg->slot, 0, (sg->smask + 1) * sizeof(*sg->slot));
-	r = 0;
-out:
-	if (t.slot != NULL)
-		sodium_memzero(t.slot, (t.mask + 1) * sizeof(*t.slot));
-	free(t.slot);
-	sodium_memzero(t.key, sizeof(t.key));
-	return r;
+	return 0;
 }
 
 struct erase_check {

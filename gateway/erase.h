@@ -47,11 +47,12 @@ int erase_schema(struct store *st, struct cg_err *err) CG_MUST_CHECK CG_NONNULL(
  * key agent, a message per KEYFILE_AGENT_TOMBSTONES_MAX tokens) and deletes
  * every staged token's records in one pass over the table (a revocation of
  * many users costs one scan, not one per user) and empties the stager; a
- * stager closed without erase_apply leaves nothing.  Memory: about 150
- * bytes per staged token at erase_apply (the tokens, their merge and the
- * probe table), which a revocation of 10 million users needs in RAM.  The statements are prepared and the
- * tombstone subkey derived once per stager; owned by the caller of
- * erase_stager_open, close wipes the subkey.
+ * stager closed without erase_apply leaves nothing.  Memory: up to about
+ * 150 bytes per staged token (the tokens, in an array that doubles, and
+ * their hash table, which erase_apply also probes each stored row in),
+ * which a revocation of 10 million users needs in RAM.  The statements are
+ * prepared and the tombstone subkey derived once per stager; owned by the
+ * caller of erase_stager_open, close wipes the subkey.
  */
 struct erase_stager;
 int erase_stager_open(struct store *st, const struct keyfile_key *storage, const char *partner,
