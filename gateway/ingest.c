@@ -636,6 +636,15 @@ struct ingest_counts {
 	uint64_t stored, skipped;
 };
 
+/* r, with err named after the batch unless the store or memory failed (their messages say where already). */
+static int
+ingest_batch_err(struct cg_err *err, int r, const char *path)
+{
+	if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
+		cg_err_prefix(err, "batch %s", path);
+	return r;
+}
+
 /*
  * Writer, before storing a window: which of its data records and outcomes
  * (up to the first that failed) a tombstone keeps out, all checked together, so that
@@ -670,11 +679,8 @@ ingest_window_store(struct store *st, const struct ingest_ctx *c, int64_t batch_
 	size_t i;
 	int r, skipped;
 
-	if (tombstones != NULL && (r = ingest_window_revoked(w, tombstones, err)) != 0) {
-		if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
-			cg_err_prefix(err, "batch %s", c->path);
-		return r;
-	}
+	if (tombstones != NULL && (r = ingest_window_revoked(w, tombstones, err)) != 0)
+		return ingest_batch_err(err, r, c->path);
 	for (i = 0; i < w->n; i++) {
 		const struct ingest_checked *k = &w->out[i];
 
@@ -683,11 +689,8 @@ ingest_window_store(struct store *st, const struct ingest_ctx *c, int64_t batch_
 			*err = w->task[i / INGEST_TASK_RECORDS].err;
 		else
 			r = ingest_record_store(st, c, batch_row, k, s, storage, tombstones, &skipped, tally, err);
-		if (r != 0) {
-			if (!k->decode_failed && r != CG_ERR_DB && r != CG_ERR_NOMEM)
-				cg_err_prefix(err, "batch %s", c->path);
-			return r;
-		}
+		if (r != 0)
+			return k->decode_failed ? r : ingest_batch_err(err, r, c->path);
 		if (skipped)
 			counts->skipped++;
 		else if (!k->rec->withdrawal)
@@ -1083,8 +1086,7 @@ ingest_batch(struct store *st, struct audit *a, const struct policy *pol, const 
 		goto reject_in_txn;
 	/* Every named user's records go in one pass, inside this transaction. */
 	if (tally.stager != NULL && (r = erase_apply(tally.stager, &erased, err)) != 0) {
-		if (r != CG_ERR_DB && r != CG_ERR_NOMEM)
-			cg_err_prefix(err, "batch %s", path);   /* a tombstone the key's process refused */
+		ingest_batch_err(err, r, path);   /* e.g. a tombstone the key's process refused */
 		goto reject_in_txn;
 	}
 	ingest_event_init(&ev, pol, revocation ? "revoke" : "ingest", "ok");
